@@ -1,0 +1,1 @@
+"""Command-line interface (typer): thin wrappers that parse, call one library function, and print."""

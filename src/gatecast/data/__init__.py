@@ -1,0 +1,18 @@
+"""Data layer: sources (bundled, files, synthetic), targets and features, windows, scalers, splits.
+
+Imports nothing of gatecast's beyond `gatecast.errors`, and never torch.
+"""
+
+from gatecast.data.features import TargetSpec, build_features, make_target, price_series, returns
+from gatecast.data.scalers import fit_scaler, make_scaler, scaler_from_dict
+from gatecast.data.sources import BUNDLED, datasets, load, resolve_column
+from gatecast.data.splits import Split, chronological_split
+from gatecast.data.synthetic import ar1_prices, garch11, gbm, noisy_sine, ou, random_walk
+from gatecast.data.windows import Windows, make_windows, sliding_windows
+
+__all__ = [
+    "BUNDLED", "Split", "TargetSpec", "Windows", "ar1_prices", "build_features", "chronological_split",
+    "datasets", "fit_scaler", "garch11", "gbm", "load", "make_scaler", "make_target", "make_windows",
+    "noisy_sine", "ou", "price_series", "random_walk", "resolve_column", "returns",
+    "scaler_from_dict", "sliding_windows",
+]

@@ -1,0 +1,67 @@
+"""The one exception family of gatecast: every message says what is wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+
+class GatecastError(Exception):
+    """Base of every error gatecast raises on purpose. The CLI prints it and exits with code 2."""
+
+
+class DataError(GatecastError):
+    """The input data cannot be used as it is."""
+
+
+class DataFileError(DataError):
+    """A data file is missing, unreadable or of an unknown format."""
+
+
+class MissingDateColumnError(DataError):
+    """No date column was found."""
+
+
+class DateParseError(DataError):
+    """A date value cannot be parsed."""
+
+
+class DuplicateDatesError(DataError):
+    """The same date appears more than once."""
+
+
+class UnsortedDatesError(DataError):
+    """Dates are not in increasing order."""
+
+
+class MissingValueError(DataError):
+    """A used column holds NaN or infinite values."""
+
+
+class NonPositivePriceError(DataError):
+    """A price is zero or negative where a log return needs it positive."""
+
+
+class TooFewRowsError(DataError):
+    """Not enough rows for the window, horizon and splits asked for."""
+
+
+class ConstantSeriesError(DataError):
+    """A used column (or its training part) never changes, so it cannot be scaled or learned."""
+
+
+class UnknownDatasetError(DataError):
+    """A bundled dataset name is not known."""
+
+
+class UnknownColumnError(DataError):
+    """A requested column is not in the data."""
+
+
+class ConfigError(GatecastError):
+    """A parameter value is invalid."""
+
+
+class NotFittedError(GatecastError):
+    """A model or scaler was used before `fit`."""
+
+
+class ModelFileError(GatecastError):
+    """A model folder is missing, corrupt, or does not match what was asked for."""

@@ -1,0 +1,1 @@
+"""gatecast.evaluate layer."""

@@ -1,0 +1,181 @@
+"""The training loop: a plain loop over in-memory mini-batches, with early stopping and clipping.
+
+Read it top to bottom like nanoGPT's train.py: no framework in between.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gatecast.errors import ConfigError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; plain values so a config file maps one-to-one onto them.
+
+    ``batch_size=0`` means full batch (the course notebook's loop). ``patience=0`` disables early
+    stopping; otherwise training stops after ``patience`` epochs without a better validation loss
+    and the best weights are restored. ``clip`` is the max gradient norm (0 disables clipping).
+    """
+
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    patience: int = 10
+    clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    quiet: bool = True
+    shuffle: bool = True
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs={self.epochs}: must be >= 1")
+        if self.batch_size < 0:
+            raise ConfigError(f"batch_size={self.batch_size}: must be >= 0 (0 = full batch)")
+        if not self.lr > 0:
+            raise ConfigError(f"lr={self.lr}: the learning rate must be > 0")
+        if self.patience < 0 or self.clip < 0:
+            raise ConfigError("patience and clip must be >= 0 (0 disables them)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What a training run leaves behind besides the weights."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {device!r} is not a torch device; use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use --device auto")
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch and NumPy's global generators; returns a CPU generator for batch order."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    return torch.Generator().manual_seed(seed)
+
+
+def _progress(quiet: bool, total: int) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(
+        TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
+        TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True,
+    )
+    prog.start()
+    prog.add_task("train", total=total, info="")
+    return prog
+
+
+def train_loop(
+    net: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    cfg: TrainConfig,
+    loss: LossFn,
+    *,
+    generator: torch.Generator | None = None,
+) -> TrainResult:
+    """Train ``net`` in place with Adam on in-memory tensors and return the loss history.
+
+    ``train`` and ``val`` are (inputs, targets) already on the training device. Batches are slices
+    of a shuffled index (no DataLoader: the data is in memory). With a validation set and
+    ``patience > 0``, the weights of the best validation epoch are restored at the end.
+    """
+    X, y = train
+    n = X.shape[0]
+    if n == 0:
+        raise ConfigError("no training windows; use more data or a shorter window")
+    gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
+    bs = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = TrainResult(history={"train_loss": [], "val_loss": []})
+    best, best_state = math.inf, None
+    since_best = 0
+    t0 = time.perf_counter()
+    bar = _progress(cfg.quiet, cfg.epochs)
+    try:
+        for epoch in range(cfg.epochs):
+            net.train()
+            order = torch.randperm(n, generator=gen).to(X.device) if cfg.shuffle else None
+            total = torch.zeros((), device=X.device)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs] if order is not None else slice(start, start + bs)
+                xb, yb = X[idx], y[idx]
+                opt.zero_grad(set_to_none=True)
+                batch_loss = loss(net(xb), yb)
+                batch_loss.backward()
+                if cfg.clip > 0:
+                    nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+                opt.step()
+                total += batch_loss.detach() * xb.shape[0]
+            train_loss = float(total) / n
+            result.history["train_loss"].append(train_loss)
+            if not math.isfinite(train_loss):
+                raise ConfigError(
+                    f"the training loss became {train_loss} at epoch {epoch + 1}; lower --lr, "
+                    f"keep gradient clipping on, or scale the inputs"
+                )
+            watched = train_loss
+            if val is not None and len(val[0]) > 0:
+                net.eval()
+                with torch.no_grad():
+                    watched = float(loss(net(val[0]), val[1]))
+                result.history["val_loss"].append(watched)
+            result.epochs_run = epoch + 1
+            if watched < best:
+                best, since_best, result.best_epoch = watched, 0, epoch + 1
+                if val is not None and cfg.patience > 0:
+                    best_state = copy.deepcopy(net.state_dict())
+            else:
+                since_best += 1
+            if bar is not None:
+                bar.update(bar.task_ids[0], advance=1, info=f"loss {train_loss:.4g}")
+            if val is not None and cfg.patience > 0 and since_best >= cfg.patience:
+                result.stopped_early = True
+                break
+    finally:
+        if bar is not None:
+            bar.stop()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    result.seconds = time.perf_counter() - t0
+    return result
