@@ -59,8 +59,10 @@ def oos_r2(actual: Any, forecast: Any, benchmark: Any) -> float:
 
 def hit_rate(actual_move: Any, forecast_move: Any) -> float:
     """Share of dates where the forecast move has the sign of the actual move (zeros count as
-    misses unless both are zero)."""
+    misses unless both are zero). NaN for a forecast that is zero on every date (no-change)."""
     a, f = _xy(actual_move, forecast_move)
+    if not np.any(f):
+        return float("nan")  # a forecast that never moves has no direction to score
     return float(np.mean(np.sign(a) == np.sign(f)))
 
 
@@ -85,8 +87,7 @@ def score(
     a, f = frame["a"].to_numpy(), frame["f"].to_numpy()
     out = {"n": float(len(frame)), "mse": mse(a, f), "rmse": rmse(a, f), "mae": mae(a, f)}
     if target_kind == "direction":
-        out["hit_rate"] = float(np.mean((f > 0.5) == (a > 0.5)))
-        out["brier"] = out.pop("mse")
+        out["hit_rate"] = float(np.mean((f > 0.5) == (a > 0.5)))  # mse is the Brier score here
         return out
     naive_err = np.sum((a - frame["n"].to_numpy()) ** 2)
     out["theil_u"] = float(np.sqrt(np.sum((a - f) ** 2) / naive_err)) if naive_err > 0 else float("nan")

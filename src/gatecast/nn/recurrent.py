@@ -107,7 +107,8 @@ def as_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def _check_size(name: str, value: int, minimum: int = 1) -> int:
+def check_size(name: str, value: int, minimum: int = 1) -> int:
+    """Check a size parameter: an integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -151,9 +152,9 @@ class RecurrentStack:
         seed: int | np.random.Generator = 0,
         dtype: Any = np.float64,
     ) -> None:
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
+        self.num_layers = check_size("num_layers", num_layers)
         self.dtype = as_dtype(dtype)
         rng = np.random.default_rng(seed)
         k = 1.0 / np.sqrt(self.hidden_size)
@@ -186,7 +187,7 @@ class RecurrentStack:
             new = np.asarray(params[name])
             if new.shape != old.shape:
                 raise ConfigError(f"parameter {name!r} has shape {new.shape}, expected {old.shape} for {self!r}")
-            self.params[name] = np.array(new, dtype=self.dtype, order="C")
+            old[...] = new  # in place, so optimisers holding these arrays see the new values
         return self
 
     def zero_state(self, batch: int) -> State:

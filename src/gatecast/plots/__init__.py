@@ -1,1 +1,5 @@
-"""gatecast.plots layer."""
+"""Matplotlib figures used by experiments and by users (Agg backend: no screen needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")

@@ -1,0 +1,100 @@
+"""GARCH-family variance forecasters from `arch`: GARCH(1,1), GJR-GARCH-t, EGARCH-t and EWMA.
+
+Parameters are estimated at ``fit`` and held fixed by ``predict``: the forecast for day t runs the
+variance recursion with those parameters over returns up to t - 1 (as ``arch``'s
+``fit(last_obs=...)`` then ``forecast(start=...)`` does).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from arch import arch_model
+from arch.univariate import EWMAVariance, ZeroMean
+from arch.univariate.base import ARCHModel
+
+from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
+from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.models.base import clip_dates, require_fitted
+
+VOLS = ("GARCH", "EGARCH", "EWMA")
+
+
+class ArchForecaster:
+    """One-day variance of the percent return from an ``arch`` model, parameters fixed between fits.
+
+    Parameters
+    ----------
+    vol
+        ``GARCH`` (with ``o=1`` it is GJR-GARCH), ``EGARCH`` or ``EWMA`` (RiskMetrics, ``lam``).
+    p, o, q
+        Lag orders of the shocks, the asymmetric term and the variance.
+    dist
+        ``normal``, ``t``, ``skewt`` or ``ged``.
+    mean
+        Mean model: ``Constant`` or ``Zero`` (EWMA always uses a zero mean).
+    lam
+        EWMA smoothing parameter (0.94 for RiskMetrics daily data).
+
+    Examples
+    --------
+    >>> gjr = ArchForecaster("GARCH", o=1, dist="t").fit(df.loc[:"2014"])  # doctest: +SKIP
+    >>> gjr.predict(df, start="2015-01-02", end="2015-01-30")  # doctest: +SKIP
+    """
+
+    min_rows = 100
+
+    def __init__(
+        self, vol: str = "GARCH", p: int = 1, o: int = 0, q: int = 1, dist: str = "normal",
+        mean: str = "Constant", lam: float = 0.94, target: VarianceTarget | str = "squared",
+        column: str | None = None, name: str | None = None,
+    ) -> None:
+        if vol not in VOLS:
+            raise ConfigError(f"vol {vol!r} is unknown; choose one of {', '.join(VOLS)}")
+        if vol == "EWMA" and not 0 < lam < 1:
+            raise ConfigError(f"lam={lam}: the EWMA smoothing parameter must be in (0, 1)")
+        self.vol, self.p, self.o, self.q = vol, p, o, q
+        self.dist, self.mean, self.lam = dist, mean, lam
+        self.target = as_variance_target(target)
+        self.column = column
+        self.name = name or vol.lower()
+        self.params_: pd.Series | None = None
+
+    def _model(self, r: pd.Series) -> ARCHModel:
+        if self.vol == "EWMA":
+            return ZeroMean(r, volatility=EWMAVariance(self.lam), rescale=False)
+        return arch_model(
+            r, mean=self.mean, vol=self.vol, p=self.p, o=self.o, q=self.q, dist=self.dist,
+            rescale=False,
+        )
+
+    def fit(self, history: pd.DataFrame) -> ArchForecaster:
+        r = percent_returns(history, self.column).dropna()
+        if len(r) < self.min_rows:
+            raise TooFewRowsError(
+                f"{len(r)} returns are too few to estimate {self.name}; need at least {self.min_rows}"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; a failed fit shows in the loss
+            res = self._model(r).fit(disp="off", show_warning=False)
+        self.params_ = res.params
+        return self
+
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
+        require_fitted(self, "params_")
+        r = percent_returns(data, self.column).dropna()
+        if len(r) < 2:
+            return pd.Series([], dtype=float, name=self.name)
+        # The row of origin s holds the forecast for the next row: shift it onto the date it is for.
+        first = 0
+        if start is not None:
+            first = max(int(r.index.searchsorted(pd.Timestamp(start))) - 1, 0)
+        fc = self._model(r).forecast(self.params_, horizon=1, start=r.index[first], reindex=False)
+        origin = fc.variance.iloc[:, 0]
+        pos = r.index.get_indexer(origin.index) + 1
+        keep = pos < len(r)
+        out = pd.Series(np.asarray(origin)[keep], index=r.index[pos[keep]], name=self.name)
+        return clip_dates(out, start, end)

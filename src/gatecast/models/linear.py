@@ -1,0 +1,66 @@
+"""Linear and trivial return baselines: AR(1) on returns (statsmodels) and "always up" for direction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.ar_model import AutoReg
+
+from gatecast.data.features import TargetSpec, make_target, price_series, returns
+from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.models.base import as_target, clip_dates, require_fitted
+
+
+class AR1:
+    """r_t = c + phi r_{t-1} + e_t by OLS (``statsmodels`` AutoReg), coefficients fixed at ``fit``.
+
+    ``return`` target: the forecast c + phi r_{t-1}. ``direction``: 1.0 if that forecast is > 0,
+    else 0.0 (a hard call: it scores a hit rate, not a calibrated probability).
+    """
+
+    name = "ar1"
+
+    def __init__(self, target: TargetSpec | str = "return", column: str | None = None) -> None:
+        self.target = as_target(target)
+        if self.target.kind == "price" or self.target.horizon != 1:
+            raise ConfigError("AR1 forecasts one-step returns or directions; use target='return'")
+        self.column = column
+        self.params_: np.ndarray | None = None
+
+    def fit(self, history: pd.DataFrame) -> AR1:
+        r = returns(price_series(history, self.column), log=self.target.log).dropna()
+        if len(r) < 20:
+            raise TooFewRowsError(f"{len(r)} returns are too few to fit an AR(1); need at least 20")
+        self.params_ = np.asarray(AutoReg(r.to_numpy(), lags=1, trend="c").fit().params)
+        return self
+
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
+        require_fitted(self, "params_")
+        assert self.params_ is not None
+        r = returns(price_series(data, self.column), log=self.target.log)
+        fc = (self.params_[0] + self.params_[1] * r.shift(1)).dropna()
+        if self.target.kind == "direction":
+            fc = (fc > 0).astype(float)
+        return clip_dates(fc.rename(self.name), start, end)
+
+
+class AlwaysUp:
+    """Direction baseline: the probability of an up day is 1 (the market's drift, nothing more)."""
+
+    name = "always_up"
+
+    def __init__(self, target: TargetSpec | str = "direction", column: str | None = None) -> None:
+        self.target = as_target(target)
+        self.column = column
+        self.fitted_ = False
+
+    def fit(self, history: pd.DataFrame) -> AlwaysUp:
+        self.fitted_ = True
+        return self
+
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
+        ok = make_target(data, TargetSpec("direction", self.target.log), self.column).shift(1).notna()
+        fc = pd.Series(1.0, index=data.index)[ok.to_numpy()]
+        return clip_dates(fc.rename(self.name), start, end)
