@@ -1,9 +1,60 @@
-"""CLI commands registered on the main app (filled in by its owner)."""
+"""`gatecast evaluate`: walk-forward comparison of recurrent models with the classic baselines."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+
+    @app.command()
+    def evaluate(
+        data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path (needs High/Low "
+                                               "for the parkinson proxy and the HAR model)."),
+        target: str = typer.Option("variance", help="variance, return or direction."),
+        out: Path = typer.Option(..., help="Run folder: leaderboard.csv, forecasts.parquet, "
+                                           "metrics.json, plots; finished folds are reused."),
+        models: str = typer.Option("", help="Comma-separated, e.g. lstm,gru,garch,gjr-t,egarch-t,"
+                                            "ewma,har,no-change,mean,ar1 (default: a set per target)."),
+        proxy: str = typer.Option("squared", help="Variance proxy: squared or parkinson."),
+        column: str | None = typer.Option(None, help="Price column (default adj_close)."),
+        test_start: str = typer.Option("2015-01-01", help="First test date."),
+        test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
+        refit_every: int = typer.Option(21, help="Refit every k trading days."),
+        window: str = typer.Option("expanding", help="Training window: expanding or rolling."),
+        train_size: int | None = typer.Option(None, help="Rows of a rolling training window."),
+        gap: int = typer.Option(0, help="Rows left out between training and test (embargo)."),
+        seeds: int = typer.Option(1, help="Seeds per recurrent model (reported as mean and sd)."),
+        recurrent_epochs: int = typer.Option(30, help="Epochs of a cold recurrent fit."),
+        warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
+        warm_start: bool = typer.Option(True, help="Refit recurrent models from the last weights."),
+        hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
+        n_jobs: int = typer.Option(1, help="Worker processes (-1: all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
+        from gatecast.cli.app import console, print_table
+        from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
+
+        cfg = EvaluationConfig(
+            data=data, target=target, proxy=proxy, column=column, test_start=test_start,
+            test_end=test_end, refit_every=refit_every, window=window, train_size=train_size, gap=gap,
+            models=tuple(m for m in models.split(",") if m.strip()), seeds=seeds,
+            recurrent_epochs=recurrent_epochs, warm_epochs=warm_epochs, warm_start=warm_start,
+            hidden=hidden, n_jobs=n_jobs, out=str(out), quiet=quiet,
+        )
+        res = evaluate_models(cfg)
+        m = res.metrics
+        board = res.leaderboard.copy()
+        board["in_mcs"] = board["in_mcs"].map({True: "yes", False: "no"})
+        print_table(board, f"{data} {target}{' (' + proxy + ' proxy)' if target == 'variance' else ''}: "
+                           f"{m['n_dates']} days {str(m['first_date'])[:10]}..{str(m['last_date'])[:10]}, "
+                           f"{m['n_folds']} refits")
+        console.print(
+            f"dm_ref/p_ref: DM (HLN) vs {m['reference']}; dm_best/p_best: vs the best baseline "
+            f"{m['best_baseline']}; negative = lower {m['primary_loss']}. in_mcs: in the "
+            f"{1 - cfg.mcs_size:.0%} model confidence set. Written to {out}"
+        )

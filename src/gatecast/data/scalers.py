@@ -87,7 +87,9 @@ class StandardScaler(Scaler):
     kind = "standard"
 
     def _params(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return arr.mean(axis=0), arr.std(axis=0)
+        std = arr.std(axis=0)
+        std[np.ptp(arr, axis=0) == 0] = 0.0  # a constant column's std can round to ~1e-17, not 0
+        return arr.mean(axis=0), std
 
 
 _KINDS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": NoScaler}

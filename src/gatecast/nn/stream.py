@@ -1,43 +1,84 @@
 """Single-sample streaming inference: one ``step(x_t, state)`` per tick, O(1), with no allocations.
 
 A stack's weights are rearranged once, so that each layer's step is one matrix-vector product and a
-handful of in-place ufuncs on preallocated buffers:
+few in-place ufuncs on preallocated buffers (each NumPy call costs about half a microsecond here, so the
+layout below exists to keep their number small):
 
-* W_ih and W_hh are concatenated, [W_ih | W_hh], and multiply the concatenated [x_t ; h_{t-1}];
-* all layers' inputs and states live in one vector ``[x, h_1, h_2, ...]``: layer k reads the slice
-  [h_{k-1} ; h_k] and writes its new h_k in place (the product has already consumed the old one);
-* sigmoid(a) = (1 + tanh(a/2)) / 2, and the rows of the sigmoid gates are pre-scaled by 1/2, so one
-  tanh call covers every gate of a layer (LSTM rows are reordered i, f, o, g to make the sigmoid gates
-  one slice).
+* Each layer multiplies [x_t ; h_{t-1} ; 1] by [W_ih | W_hh | b]: one product, bias included.
+* All layers' inputs and states live in one vector ``[x, h_1, 1, h_2, 1, ..., h_L, 1]``. Layer 1 reads
+  the slice [x, h_1, 1] and layer k > 1 the slice [h_{k-1}, 1, h_k] (so its columns are ordered
+  [W_ih | b | W_hh]); each writes its new h_k in place (the product has already consumed the old one).
+* sigmoid(a) = (1 + tanh(a/2)) / 2, and the rows of the sigmoid gates are pre-scaled by 1/2, so a single
+  tanh call covers every gate of a layer.
+* LSTM: each layer owns a work row [c, g, f, i, o]; the product fills [g, f, i, o], so one multiply
+  gives [f c, i g] and one add gives the new c.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gatecast.errors import ConfigError
 from gatecast.nn.linear import Linear
-from gatecast.nn.recurrent import GRU, LSTM, RecurrentStack
+from gatecast.nn.recurrent import RecurrentStack
 
 Array = np.ndarray
 
 
-@dataclass
 class StreamState:
-    """The state of a `Stepper`: one vector [x, h_1 .. h_L] and the LSTM cell states (layers, hidden).
+    """The state of a `Stepper` stream; `Stepper.step` updates it in place (`copy` it to branch).
 
-    `step` updates it in place; `copy` it to branch a stream.
+    Attributes
+    ----------
+    buf : ndarray
+        [x, h_1, 1, ..., h_L, 1]: the last input and every layer's h.
+    work : ndarray, shape (layers, rows)
+        Per-layer gate buffers; for the LSTM the first `hidden` entries of each row are its cell state c.
+    steps : int
+        Ticks taken since the initial state.
     """
 
-    buf: Array
-    c: Array
-    steps: int = 0
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
+                 buf: Array, work: Array, steps: int = 0) -> None:
+        self.cell, self.input_size, self.hidden_size, self.num_layers = (
+            cell, input_size, hidden_size, num_layers)
+        self.buf, self.work, self.steps = buf, work, steps
+        I, H = input_size, hidden_size
+        self._x = buf[:I]
+        h_at = [I + k * (H + 1) for k in range(num_layers)]
+        self._h = [buf[a : a + H] for a in h_at]
+        self._top = buf[h_at[-1] :]  # [h_L, 1], for a head with its bias folded in
+        self._c = [w[:H] for w in work]
+        # per layer, every view that a step touches, made once: slicing costs as much as a small ufunc
+        reads = [buf[0 : I + H + 1]] + [buf[h_at[k - 1] : h_at[k] + H] for k in range(1, num_layers)]
+        self._layers: list[tuple[Array, ...]]
+        if cell == "lstm":  # work row [c, g, f, i, o]
+            self._layers = [(r, w[H:], w[2 * H :], w[2 * H : 4 * H], w[: 2 * H], w[:H], w[4 * H :], h)
+                            for r, w, h in zip(reads, work, self._h)]
+        elif cell == "gru":  # work row [r, u, gi_n, gh_n]
+            self._layers = [(r, w, w[: 2 * H], w[:H], w[H : 2 * H], w[2 * H : 3 * H], w[3 * H :], h)
+                            for r, w, h in zip(reads, work, self._h)]
+        else:
+            self._layers = [(r, w, h) for r, w, h in zip(reads, work, self._h)]
 
     def copy(self) -> StreamState:
-        return StreamState(self.buf.copy(), self.c.copy(), self.steps)
+        """An independent copy (the stream can go on from both)."""
+        return StreamState(self.cell, self.input_size, self.hidden_size, self.num_layers,
+                           self.buf.copy(), self.work.copy(), self.steps)
+
+    @property
+    def h(self) -> Array:
+        """Every layer's h, shape (layers, hidden) (a copy)."""
+        return np.stack(self._h)
+
+    @property
+    def c(self) -> Array:
+        """Every layer's LSTM cell state, shape (layers, hidden) (a copy)."""
+        if self.cell != "lstm":
+            raise ConfigError(f"a {self.cell.upper()} has no cell state c; only the LSTM does")
+        return np.stack(self._c)
 
 
 class Stepper:
@@ -48,7 +89,7 @@ class Stepper:
     stack : RNN, LSTM or GRU
         Its parameters are copied (later changes to the stack are not seen).
     head : Linear, optional
-        When given, `step` returns the head's output for the top layer's h as a float (first output).
+        When given, `step` returns the head's first output for the top layer's h, as a float.
 
     Examples
     --------
@@ -64,50 +105,46 @@ class Stepper:
         self.cell = stack.cell
         self.input_size, self.hidden_size = stack.input_size, stack.hidden_size
         self.num_layers, self.dtype = stack.num_layers, stack.dtype
-        I, H, L = self.input_size, self.hidden_size, self.num_layers
-        self.W: list[Array] = []
-        self.b: list[Array] = []
-        for layer in range(L):
-            W_ih, W_hh, b_ih, b_hh = (np.asarray(p, dtype=np.float64) for p in stack.weights(layer))
-            W, b = _fuse(stack, W_ih, W_hh, b_ih, b_hh, H)
-            self.W.append(np.ascontiguousarray(W, dtype=self.dtype))
-            self.b.append(np.ascontiguousarray(b, dtype=self.dtype))
-        # where each layer reads from and writes to in the state vector [x, h_1, ..., h_L]
-        self._reads = [(0 if k == 0 else I + (k - 1) * H, I + (k + 1) * H) for k in range(L)]
-        self._h_at = [(I + k * H, I + (k + 1) * H) for k in range(L)]
+        H = self.hidden_size
+        self.W = [np.ascontiguousarray(_fuse(self.cell, *stack.weights(k), H, first=k == 0),
+                                       dtype=self.dtype) for k in range(self.num_layers)]
+        self._rows = {"lstm": 5 * H, "gru": 4 * H, "rnn": H}[self.cell]
         self.head_w: Array | None = None
-        self.head_b = 0.0
         if head is not None:
             if head.in_features != H:
-                raise ConfigError(f"head takes {head.in_features} inputs, the stack gives {H}")
-            self.head_w = np.ascontiguousarray(head.params["weight"][0], dtype=self.dtype)
-            self.head_b = float(head.params["bias"][0])
-        self._z = np.empty(self.W[0].shape[0], self.dtype)  # the gates' pre-activations
+                raise ConfigError(f"the head takes {head.in_features} inputs, the stack gives {H}")
+            w, b = head.params["weight"][0], head.params["bias"][:1]
+            self.head_w = np.ascontiguousarray(np.concatenate([w, b]), dtype=self.dtype)
         self._tmp = np.empty(H, self.dtype)
+        self._tmp2 = np.empty(2 * H, self.dtype)
+        self._fc, self._ig = self._tmp2[:H], self._tmp2[H:]
 
     def initial_state(self, h0: Any = None, c0: Any = None) -> StreamState:
-        """A zero state, or one from h0 (and c0) of shape (layers, hidden) or (layers, 1, hidden)."""
+        """A zero state, or one from h0 (and c0 for the LSTM) of shape (layers, hidden) or (layers, 1, hidden)."""
         I, H, L = self.input_size, self.hidden_size, self.num_layers
-        state = StreamState(np.zeros(I + L * H, self.dtype), np.zeros((L, H), self.dtype))
-        for name, value, target in (("h0", h0, state.buf[I:]), ("c0", c0, state.c)):
-            if value is not None:
-                v = np.asarray(value, self.dtype)
-                if v.size != L * H:
-                    raise ConfigError(f"{name} must hold layers x hidden = {L} x {H} values, got {v.shape}")
-                target[...] = v.reshape(-1)
+        buf = np.zeros(I + L * (H + 1), self.dtype)
+        buf[I + H :: H + 1] = 1.0  # the constant that multiplies each layer's bias column
+        work = np.zeros((L, self._rows), self.dtype)
+        state = StreamState(self.cell, I, H, L, buf, work)
+        for name, value, targets in (("h0", h0, state._h), ("c0", c0, state._c)):
+            if value is None:
+                continue
+            if name == "c0" and self.cell != "lstm":
+                raise ConfigError(f"c0 was given, but a {self.cell.upper()} has no cell state")
+            v = np.asarray(value, self.dtype)
+            if v.size != L * H:
+                raise ConfigError(f"{name} must hold layers x hidden = {L} x {H} values, got shape {v.shape}")
+            for k, target in enumerate(targets):
+                target[...] = v.reshape(L, H)[k]
         return state
-
-    def hidden(self, state: StreamState) -> Array:
-        """The h of every layer, shape (layers, hidden) (a copy)."""
-        return state.buf[self.input_size:].reshape(self.num_layers, self.hidden_size).copy()
 
     def step(self, x_t: Any, state: StreamState) -> tuple[Any, StreamState]:
         """Advance one tick.
 
         Parameters
         ----------
-        x_t : array_like, shape (input_size,)
-            This tick's features (a float when input_size is 1).
+        x_t : float or array_like of shape (input_size,)
+            This tick's features.
         state : StreamState
             From `initial_state` or a previous `step`; updated in place.
 
@@ -115,67 +152,61 @@ class Stepper:
         -------
         y : float or ndarray
             With a head, its output (float); otherwise the top layer's h, shape (hidden,): a view into
-            the state, overwritten by the next step (copy it to keep it).
+            the state that the next step overwrites (copy it to keep it).
         state : StreamState
             The same object, advanced.
         """
-        buf, c, z, tmp = state.buf, state.c, self._z, self._tmp
-        buf[: self.input_size] = x_t
-        H = self.hidden_size
-        for k in range(self.num_layers):
-            lo, hi = self._reads[k]
-            h = buf[self._h_at[k][0] : self._h_at[k][1]]
-            np.dot(self.W[k], buf[lo:hi], out=z)
-            z += self.b[k]
-            if self.cell == "lstm":
-                # z = [i, f, o, g] / [2, 2, 2, 1]; one tanh for all, then (1 + t) / 2 for the sigmoids
-                np.tanh(z, out=z)
-                s = z[: 3 * H]
-                s += 1.0
-                s *= 0.5
-                ck = c[k]
-                ck *= z[H : 2 * H]  # c = f * c_prev ...
-                np.multiply(z[:H], z[3 * H :], out=tmp)  # ... + i * g
-                ck += tmp
-                np.tanh(ck, out=tmp)
-                np.multiply(z[2 * H : 3 * H], tmp, out=h)  # h = o * tanh(c)
-            elif self.cell == "gru":
-                # z = [r/2, z/2, gi_n, gh_n] (the last two from zero blocks of W)
-                np.tanh(z[: 2 * H], out=z[: 2 * H])
-                s = z[: 2 * H]
-                s += 1.0
-                s *= 0.5
-                n = z[2 * H : 3 * H]
-                np.multiply(z[:H], z[3 * H :], out=tmp)  # r * (W_hn h + b_hn)
+        state._x[...] = x_t
+        tanh, multiply, add, dot = np.tanh, np.multiply, np.add, np.dot
+        tmp, fc_ig, fc, ig = self._tmp, self._tmp2, self._fc, self._ig
+        if self.cell == "lstm":
+            for W, (xh1, z, sig, fi, cg, c, o, h) in zip(self.W, state._layers):
+                dot(W, xh1, out=z)  # z = [g, f/2, i/2, o/2] pre-activations
+                tanh(z, out=z)
+                sig += 1.0
+                sig *= 0.5  # f, i, o = sigmoid(...)
+                multiply(fi, cg, out=fc_ig)  # [f * c_prev, i * g]
+                add(fc, ig, out=c)
+                tanh(c, out=tmp)
+                multiply(o, tmp, out=h)  # h = o * tanh(c)
+        elif self.cell == "gru":
+            for W, (xh1, z, sig, r, u, n, ghn, h) in zip(self.W, state._layers):
+                dot(W, xh1, out=z)  # z = [r/2, u/2, gi_n, gh_n]
+                tanh(sig, out=sig)
+                sig += 1.0
+                sig *= 0.5  # r, u = sigmoid(...)
+                multiply(r, ghn, out=tmp)  # the reset gate scales W_hn h + b_hn
                 n += tmp
-                np.tanh(n, out=n)
-                # h = (1 - u) n + u h = n + u (h - n), with u the update gate
-                h -= n
-                h *= z[H : 2 * H]
+                tanh(n, out=n)
+                h -= n  # h = (1 - u) n + u h = n + u (h - n)
+                h *= u
                 h += n
-            else:
-                np.tanh(z, out=h)
+        else:
+            for W, (xh1, z, h) in zip(self.W, state._layers):
+                dot(W, xh1, out=z)
+                tanh(z, out=h)
         state.steps += 1
-        top = buf[self._h_at[-1][0] :]
         if self.head_w is None:
-            return top, state
-        return float(np.dot(self.head_w, top)) + self.head_b, state
+            return state._h[-1], state
+        return float(dot(self.head_w, state._top)), state
 
 
-def _fuse(stack: RecurrentStack, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array, H: int
-          ) -> tuple[Array, Array]:
-    """[W_ih | W_hh] and its bias, rows arranged and scaled for `Stepper.step`."""
-    W = np.concatenate([W_ih, W_hh], axis=1)
-    b = b_ih + b_hh
-    if isinstance(stack, LSTM):
-        order = np.r_[0:H, H : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]  # i, f, o, g
-        scale = np.r_[np.full(3 * H, 0.5), np.ones(H)]
-        return W[order] * scale[:, None], b[order] * scale
-    if isinstance(stack, GRU):
+def _fuse(cell: str, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array, H: int, *, first: bool
+          ) -> Array:
+    """One layer's weights as a single matrix, rows arranged and scaled for `Stepper.step`."""
+    W_ih, W_hh = np.asarray(W_ih, np.float64), np.asarray(W_hh, np.float64)
+    b_ih, b_hh = np.asarray(b_ih, np.float64), np.asarray(b_hh, np.float64)
+    if cell == "lstm":
+        rows = np.r_[2 * H : 3 * H, H : 2 * H, 0:H, 3 * H : 4 * H]  # g, f, i, o
+        scale = np.r_[np.ones(H), np.full(3 * H, 0.5)]  # sigmoid(a) = (1 + tanh(a / 2)) / 2
+        W_x, W_h, b = W_ih[rows] * scale[:, None], W_hh[rows] * scale[:, None], (b_ih + b_hh)[rows] * scale
+    elif cell == "gru":
         n_in = W_ih.shape[1]
-        Wn_x = np.concatenate([W_ih[2 * H :], np.zeros((H, H))], axis=1)  # gi_n: input half only
-        Wn_h = np.concatenate([np.zeros((H, n_in)), W_hh[2 * H :]], axis=1)  # gh_n: recurrent half only
-        W = np.concatenate([0.5 * W[: 2 * H], Wn_x, Wn_h])
-        b = np.concatenate([0.5 * b[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
-        return W, b
-    return W, b
+        # rows: r/2, u/2 from both halves; then gi_n (input half only) and gh_n (recurrent half only)
+        W_x = np.concatenate([0.5 * W_ih[: 2 * H], W_ih[2 * H :], np.zeros((H, n_in))])
+        W_h = np.concatenate([0.5 * W_hh[: 2 * H], np.zeros((H, H)), W_hh[2 * H :]])
+        b = np.concatenate([0.5 * (b_ih + b_hh)[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
+    else:
+        W_x, W_h, b = W_ih, W_hh, b_ih + b_hh
+    parts = [W_x, W_h, b[:, None]] if first else [W_x, b[:, None], W_h]
+    return np.concatenate(parts, axis=1)

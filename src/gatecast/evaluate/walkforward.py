@@ -1,0 +1,316 @@
+"""Walk-forward evaluation: refit every k steps on an expanding or rolling window, forecast the next block.
+
+Each fold fits a model on its training rows only (so scalers and parameters are refit per fold)
+and forecasts the dates of its test block with data up to the day before each date. Finished
+folds are written to the run folder (Parquet + JSON, atomically), so a killed run resumes where it
+stopped and ends with the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
+from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.evaluate.executors import run_tasks
+from gatecast.models.base import Forecaster
+
+WINDOWS = ("expanding", "rolling")
+ModelFactory = Callable[[], Forecaster]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One refit: train on rows ``[train_start, train_stop)``, forecast rows ``[test_start, test_stop)``
+    (positions in the data; ``gap`` rows between the two are left out)."""
+
+    number: int
+    train_start: int
+    train_stop: int
+    test_start: int
+    test_stop: int
+
+
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """How the test period is cut into folds (plain values, recorded in the run folder)."""
+
+    test_start: str
+    test_end: str | None = None
+    refit_every: int = 21
+    window: str = "expanding"
+    train_size: int | None = None
+    gap: int = 0
+    min_train: int = 250
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise ConfigError(f"window {self.window!r} is unknown; choose expanding or rolling")
+        if self.refit_every < 1:
+            raise ConfigError(f"refit_every={self.refit_every}: must be >= 1 (trading days)")
+        if self.gap < 0:
+            raise ConfigError(f"gap={self.gap}: must be >= 0")
+        if self.window == "rolling" and (self.train_size is None or self.train_size < 2):
+            raise ConfigError("a rolling window needs train_size (rows), e.g. train_size=1000")
+
+    def folds(self, index: pd.Index) -> list[Fold]:
+        """The folds over ``index`` (sorted dates)."""
+        first = int(index.searchsorted(pd.Timestamp(self.test_start)))
+        stop = len(index) if self.test_end is None else int(
+            index.searchsorted(pd.Timestamp(self.test_end), side="right"))
+        if first >= stop:
+            raise ConfigError(
+                f"no dates between test_start {self.test_start} and test_end {self.test_end} "
+                f"(data runs {index[0]} to {index[-1]}); pick dates inside the data"
+            )
+        folds = []
+        for k, s in enumerate(range(first, stop, self.refit_every)):
+            train_stop = s - self.gap
+            train_start = 0 if self.window == "expanding" else max(0, train_stop - int(self.train_size or 0))
+            if train_stop - train_start < self.min_train:
+                raise TooFewRowsError(
+                    f"fold {k} (test from {index[s]}) has {max(train_stop - train_start, 0)} training "
+                    f"rows, fewer than min_train={self.min_train}; start the test later or lower min_train"
+                )
+            folds.append(Fold(k, train_start, train_stop, s, min(s + self.refit_every, stop)))
+        return folds
+
+
+@dataclass
+class WalkForwardResult:
+    """Forecasts (date x model) and one row per fit (model, fold, ranges, seconds, resumed)."""
+
+    forecasts: pd.DataFrame
+    folds: pd.DataFrame
+    seconds: float
+
+    def summary(self) -> str:
+        """A short text account of the run."""
+        by = self.folds.groupby("model").agg(
+            folds=("fold", "size"), fit_s=("fit_seconds", "sum"), resumed=("resumed", "sum"))
+        return (f"walk-forward: {len(self.forecasts)} dates x {self.forecasts.shape[1]} models "
+                f"in {self.seconds:.1f} s\n{by.to_string()}")
+
+
+# -- the run folder --------------------------------------------------------------------------------
+def _fold_paths(run_dir: Path, model: str, k: int) -> tuple[Path, Path, Path]:
+    base = run_dir / "folds" / model / f"fold_{k:04d}"
+    return base.with_suffix(".parquet"), base.with_suffix(".json"), base.with_suffix(".safetensors")
+
+
+def _read_fold(run_dir: Path, model: str, k: int) -> tuple[pd.Series, dict[str, Any]] | None:
+    pq, meta, _ = _fold_paths(run_dir, model, k)
+    if not (pq.is_file() and meta.is_file()):  # the JSON is written last: it marks a finished fold
+        return None
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        s = pd.read_parquet(pq)["forecast"]
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged file counts as not done: the fold is recomputed
+    return s, info
+
+
+def _write_fold(run_dir: Path, model: str, fold: Fold, fc: pd.Series, info: dict[str, Any],
+                state: Mapping[str, np.ndarray] | None) -> None:
+    pq, meta, st = _fold_paths(run_dir, model, fold.number)
+    buf = io.BytesIO()
+    fc.rename("forecast").to_frame().to_parquet(buf)
+    atomic_write_bytes(pq, buf.getvalue())
+    if state is not None:
+        from safetensors.numpy import save
+
+        atomic_write_bytes(st, save({k: np.ascontiguousarray(v) for k, v in state.items()}))
+    atomic_write_json(meta, info)
+
+
+def _read_state(run_dir: Path, model: str, k: int) -> dict[str, np.ndarray] | None:
+    _, _, st = _fold_paths(run_dir, model, k)
+    if not st.is_file():
+        return None
+    from safetensors.numpy import load
+
+    return dict(load(st.read_bytes()))
+
+
+def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
+    path = run_dir / "folds" / "plan.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old != json.loads(json.dumps(record)):
+            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+            raise ConfigError(
+                f"{run_dir} holds folds of a different walk-forward (differs in {diff}); resuming "
+                f"would mix them: pass a new --out folder or delete {run_dir / 'folds'}"
+            )
+    else:
+        atomic_write_json(path, record)
+
+
+# -- one model's folds -------------------------------------------------------------------------
+def run_folds(
+    model: str, factory: ModelFactory, data: pd.DataFrame, folds: list[Fold], warm_start: bool,
+    run_dir: str | None,
+) -> list[tuple[pd.Series, dict[str, Any]]]:
+    """Fit and forecast ``folds`` of one model in order (module level: process pools call it).
+
+    Cold start: a fresh model per fold. Warm start: one model refit fold after fold, so each fit
+    starts from the previous fold's weights (the model's own ``warm_start`` does that); a model
+    with ``warm_state()`` / ``set_warm_state()`` also saves its state so a resumed run continues.
+    """
+    root = Path(run_dir) if run_dir else None
+    out: list[tuple[pd.Series, dict[str, Any]]] = []
+    current: Forecaster | None = None
+    for i, fold in enumerate(folds):
+        done = _read_fold(root, model, fold.number) if root else None
+        if done is not None:
+            out.append((done[0], done[1] | {"resumed": True}))
+            current = None  # the chain must be restored from a saved state before the next fit
+            continue
+        if not warm_start or current is None:
+            current = factory()
+            if warm_start and root is not None and i > 0:
+                state = _read_state(root, model, folds[i - 1].number)
+                if state is None or not hasattr(current, "set_warm_state"):
+                    # without the previous state a warm chain cannot be continued exactly
+                    return _restart_chain(model, factory, data, folds, root)
+                current.set_warm_state(state)
+        t0 = time.perf_counter()
+        current.fit(data.iloc[fold.train_start:fold.train_stop])
+        t1 = time.perf_counter()
+        idx = data.index
+        fc = current.predict(data.iloc[:fold.test_stop], start=idx[fold.test_start],
+                             end=idx[fold.test_stop - 1]).astype(float)
+        t2 = time.perf_counter()
+        info = {
+            "model": model, "fold": fold.number, "train_start": idx[fold.train_start],
+            "train_end": idx[fold.train_stop - 1], "test_start": idx[fold.test_start],
+            "test_end": idx[fold.test_stop - 1], "n": len(fc), "fit_seconds": t1 - t0,
+            "predict_seconds": t2 - t1, "warm": bool(warm_start and i > 0),
+        }
+        state = current.warm_state() if warm_start and hasattr(current, "warm_state") else None
+        if root is not None:
+            _write_fold(root, model, fold, fc, info, state)
+        out.append((fc, info | {"resumed": False}))
+    return out
+
+
+def _restart_chain(model: str, factory: ModelFactory, data: pd.DataFrame, folds: list[Fold],
+                   root: Path) -> list[tuple[pd.Series, dict[str, Any]]]:
+    for fold in folds:
+        for p in _fold_paths(root, model, fold.number):
+            p.unlink(missing_ok=True)
+    return run_folds(model, factory, data, folds, True, str(root))
+
+
+# -- the engine ----------------------------------------------------------------------------------
+def walk_forward(
+    models: Mapping[str, ModelFactory],
+    data: pd.DataFrame,
+    plan: WalkForwardPlan,
+    *,
+    warm_start: bool | Mapping[str, bool] = False,
+    n_jobs: int | None = 1,
+    run_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> WalkForwardResult:
+    """Walk-forward forecasts of every model over the plan's test period.
+
+    Parameters
+    ----------
+    models
+        Name -> a picklable zero-argument factory of a fresh Forecaster, e.g.
+        ``functools.partial(ArchForecaster, "GARCH")``.
+    data
+        The whole frame (training history and test period).
+    plan
+        Test range, refit frequency, expanding/rolling window, gap.
+    warm_start
+        Per model (or for all): refit one model instance fold after fold instead of a fresh one
+        per fold. Warm chains run as one task each; cold folds are independent tasks.
+    n_jobs
+        1: sequential in this process; N > 1 or -1 (all cores): a process pool.
+    run_dir
+        Folder for per-fold results; folds already there are read back instead of recomputed.
+    quiet
+        No progress bar (there is none either when stderr is not a terminal).
+
+    Returns
+    -------
+    WalkForwardResult with ``forecasts`` (date x model) and per-fold records.
+    """
+    if not models:
+        raise ConfigError("no models to evaluate; give at least one")
+    folds = plan.folds(data.index)
+    root = Path(run_dir) if run_dir is not None else None
+    warm = {m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
+            for m in models}
+    if root is not None:
+        _check_run_dir(root, {"plan": asdict(plan), "data_hash": array_hash(
+            data.to_numpy(dtype=float), data.index.asi8), "models": {m: repr(f) for m, f in models.items()}})
+    rdir = str(root) if root is not None else None
+    tasks: list[tuple[Any, ...]] = []
+    for name, factory in models.items():
+        if warm[name]:
+            tasks.append((name, factory, data, folds, True, rdir))
+        else:
+            tasks.extend((name, factory, data, [f], False, rdir) for f in folds)
+    t0 = time.perf_counter()
+    bar = _Bar(list(models), len(folds), root, quiet)
+    pieces: dict[str, list[pd.Series]] = {m: [] for m in models}
+    infos: list[dict[str, Any]] = []
+    try:
+        for result in run_tasks(run_folds, tasks, n_jobs, on_tick=bar.refresh):
+            for fc, info in result:
+                pieces[info["model"]].append(fc)
+                infos.append(info)
+                bar.done(info["model"])
+    finally:
+        bar.stop()
+    forecasts = pd.DataFrame(
+        {m: pd.concat(p).sort_index() if p else pd.Series(dtype=float) for m, p in pieces.items()})
+    table = pd.DataFrame(infos).sort_values(["model", "fold"]).reset_index(drop=True)
+    return WalkForwardResult(forecasts, table, time.perf_counter() - t0)
+
+
+class _Bar:
+    """A rich progress bar per model, advanced as folds finish (also by polling the run folder,
+    since pool workers write folds before the task returns)."""
+
+    def __init__(self, models: list[str], n_folds: int, root: Path | None, quiet: bool) -> None:
+        self.prog: Any = None
+        self.root, self.n = root, n_folds
+        self.count = dict.fromkeys(models, 0)
+        if quiet or not sys.stderr.isatty():
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.prog = Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("folds"), TimeElapsedColumn(), transient=True)
+        self.ids = {m: self.prog.add_task(m, total=n_folds) for m in models}
+        self.prog.start()
+
+    def done(self, model: str) -> None:
+        self.count[model] += 1
+        if self.prog is not None:
+            self.prog.update(self.ids[model], completed=self.count[model])
+
+    def refresh(self) -> None:
+        if self.prog is None or self.root is None:
+            return
+        for m, tid in self.ids.items():
+            on_disk = len(list((self.root / "folds" / m).glob("fold_*.json")))
+            self.prog.update(tid, completed=max(on_disk, self.count[m]))
+
+    def stop(self) -> None:
+        if self.prog is not None:
+            self.prog.stop()

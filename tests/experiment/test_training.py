@@ -1,0 +1,71 @@
+"""A training run: leak-free split, files in the run folder, metrics beside the baselines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gatecast.data import ar1_prices
+from gatecast.experiment.training import TrainJob, run_prediction, run_training
+
+FAST = dict(cell="gru", hidden=8, layers=1, window=10, epochs=2, batch_size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def csv_pair(tmp_path_factory):
+    """The same prices twice, the second with every test-period price multiplied by 10."""
+    d = tmp_path_factory.mktemp("data")
+    df = ar1_prices(600, phi=0.5, seed=2)[["close"]]
+    df.index.name = "Date"
+    clean, scaled = d / "clean.csv", d / "scaled.csv"
+    df.to_csv(clean)
+    df2 = df.copy()
+    df2.loc[df2.index >= "2002-01-01", "close"] *= 10
+    df2.to_csv(scaled)
+    return clean, scaled
+
+
+def test_test_period_never_reaches_scaler_windows_or_weights(csv_pair):
+    runs = [run_training(TrainJob(data=str(p), test_start="2002-01-01", **FAST)) for p in csv_pair]
+    a, b = (r.model for r in runs)
+    assert a.feature_scaler_.to_dict() == b.feature_scaler_.to_dict()
+    assert a.target_scaler_.to_dict() == b.target_scaler_.to_dict()
+    assert a.data_hash_ == b.data_hash_  # identical training windows and targets
+    for (ka, va), (kb, vb) in zip(a.net_.state_dict().items(), b.net_.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    # the test part did change, so its forecasts and actuals differ
+    assert not np.allclose(runs[0].forecasts["actual"], runs[1].forecasts["actual"])
+
+
+def test_run_folder_files_and_metrics(tmp_path, csv_pair):
+    out = tmp_path / "run"
+    run = run_training(TrainJob(data=str(csv_pair[0]), test_size=0.2, **FAST), out)
+    for name in ("model.safetensors", "manifest.json", "forecasts.csv", "metrics.json", "loss.png",
+                 "forecast.png", "loss.json", "config.json"):
+        assert (out / name).is_file(), name
+    fc = pd.read_csv(out / "forecasts.csv")
+    assert list(fc.columns) == ["date", "actual", "forecast"]
+    assert len(fc) == 120  # 20% of 600 rows
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["target"] == "return"
+    assert set(metrics["models"]) == {"gru", "no_change", "historical_mean"}
+    assert metrics["models"]["no_change"]["theil_u"] == pytest.approx(1.0)
+    assert metrics["models"]["historical_mean"]["oos_r2"] == pytest.approx(0.0)
+    a, f = fc["actual"].to_numpy(), fc["forecast"].to_numpy()
+    assert metrics["models"]["gru"]["mse"] == pytest.approx(np.mean((a - f) ** 2), rel=1e-6)
+    assert metrics["models"]["gru"]["theil_u"] == pytest.approx(
+        np.sqrt(np.sum((a - f) ** 2) / np.sum(a**2)), rel=1e-6)
+    assert run.metrics["gru"]["n"] == 120
+
+
+def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair):
+    out = tmp_path / "run"
+    run = run_training(TrainJob(data=str(csv_pair[0]), test_size=0.2, **FAST), out, plots=False)
+    frame = run_prediction(out, str(csv_pair[0]), tmp_path / "p.csv", start=str(run.forecasts.index[0]))
+    np.testing.assert_allclose(frame["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6)
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert list(written.columns) == ["date", "forecast", "actual"] and len(written) == len(frame)
