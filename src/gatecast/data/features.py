@@ -26,7 +26,9 @@ class TargetSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
-            raise ConfigError(f"target {self.kind!r} is unknown; choose one of {', '.join(TARGET_KINDS)}")
+            raise ConfigError(
+                f"target {self.kind!r} is unknown; choose one of {', '.join(TARGET_KINDS)}"
+            )
         if int(self.horizon) != self.horizon or self.horizon < 1:
             raise ConfigError(f"horizon={self.horizon}: must be an integer >= 1")
 
@@ -90,7 +92,10 @@ def make_target(df: pd.DataFrame, spec: TargetSpec, column: str | None = None) -
 
 
 def build_features(
-    df: pd.DataFrame, features: tuple[str, ...] | list[str], column: str | None = None, *,
+    df: pd.DataFrame,
+    features: tuple[str, ...] | list[str],
+    column: str | None = None,
+    *,
     log: bool = True,
 ) -> pd.DataFrame:
     """Input features, one column each, row t computed from information up to and including t.
@@ -120,8 +125,9 @@ def build_features(
         elif name == "log_range":
             for c in ("high", "low"):
                 resolve_column(df, c)
-            out[name] = np.log(df["high"].astype(float) / df["low"].astype(float))
+            out[name] = pd.Series(np.log(df["high"].to_numpy(float) / df["low"].to_numpy(float)), index=df.index)
         elif name == "log_volume_change":
             resolve_column(df, "volume")
-            out[name] = np.log(df["volume"].astype(float).where(df["volume"] > 0)).diff()
+            vol = df["volume"].astype(float).where(df["volume"] > 0)
+            out[name] = pd.Series(np.log(vol.to_numpy()), index=df.index).diff()
     return pd.DataFrame(out, index=df.index)

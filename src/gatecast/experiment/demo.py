@@ -30,38 +30,66 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _target_scale(m: RecurrentForecaster) -> float:
+    """The min-max scaler's range: MSE in the notebook's scaled units is MSE / range^2."""
+    assert m.target_scaler_ is not None and m.target_scaler_.scale_ is not None
+    return float(m.target_scaler_.scale_[0])
+
+
 def _notebook_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The notebook's random walk and 2x50 LSTM on prices, with the scaler fit on train only."""
     df = random_walk(1000, seed=42)
     spec = TargetSpec("price")
     history, test_start = split_history(df, test_start=None, test_size=0.2)
-    settings = {
+    settings: dict[str, dict[str, Any]] = {
         # the notebook's loop: full-batch Adam, few steps, no validation
-        "notebook setting (50 full-batch steps)": dict(batch_size=0, epochs=50 if not quick else 20,
-                                                      patience=0, val_size=0.0),
+        "notebook setting (50 full-batch steps)": dict(
+            batch_size=0, epochs=50 if not quick else 20, patience=0, val_size=0.0
+        ),
         # enough steps, mini-batches, early stopping on a validation tail
-        "properly trained (mini-batch, early stop)": dict(batch_size=32, epochs=300 if not quick else 15,
-                                                         patience=20, val_size=0.15),
+        "properly trained (mini-batch, early stop)": dict(
+            batch_size=32, epochs=300 if not quick else 15, patience=20, val_size=0.15
+        ),
     }
     rows, forecasts = {}, {}
     for label, kw in settings.items():
-        m = RecurrentForecaster(cell="lstm", hidden=50, layers=2, window=20, target=spec,
-                                features=("price",), scaler="minmax", lr=1e-3, seed=seed, **kw)
+        m = RecurrentForecaster(
+            cell="lstm",
+            hidden=50,
+            layers=2,
+            window=20,
+            target=spec,
+            features=("price",),
+            scaler="minmax",
+            lr=1e-3,
+            seed=seed,
+            **kw,
+        )
         t0 = time.perf_counter()
         m.fit(history)
         secs = time.perf_counter() - t0
         frame, metrics = fit_and_score(m, df, history, test_start, spec, "close")
-        scale = m.target_scaler_.scale_[0]  # type: ignore[union-attr]
-        rows[label] = {"parameters": m.n_parameters(), "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
-                       "train_s": secs, "mse_scaled": metrics["lstm"]["mse"] / scale**2,
-                       **metrics["lstm"]}
+        scale = _target_scale(m)
+        rows[label] = {
+            "parameters": m.n_parameters(),
+            "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
+            "train_s": secs,
+            "mse_scaled": metrics["lstm"]["mse"] / scale**2,
+            **metrics["lstm"],
+        }
         forecasts[label] = frame["lstm"]
         base = metrics
-    scale = m.target_scaler_.scale_[0]  # type: ignore[union-attr]
-    rows["no change (yesterday's price)"] = {"mse_scaled": base["no_change"]["mse"] / scale**2,
-                                             **base["no_change"]}
+    scale = _target_scale(m)
+    rows["no change (yesterday's price)"] = {
+        "mse_scaled": base["no_change"]["mse"] / scale**2,
+        **base["no_change"],
+    }
     table = pd.DataFrame(rows).T
-    return table, {"actual": frame["actual"], "forecasts": forecasts, "no_change": frame["no_change"]}
+    return table, {
+        "actual": frame["actual"],
+        "forecasts": forecasts,
+        "no_change": frame["no_change"],
+    }
 
 
 def _sp500_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -77,21 +105,37 @@ def _sp500_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     base: dict[str, Any] = {}
     frame = pd.DataFrame()
     for cell in ("rnn", "lstm", "gru"):
-        m = RecurrentForecaster(cell=cell, hidden=50, layers=2, window=20, target=spec,
-                                epochs=3 if quick else 50, patience=10, seed=seed,
-                                quiet=quick)
+        m = RecurrentForecaster(
+            cell=cell,
+            hidden=50,
+            layers=2,
+            window=20,
+            target=spec,
+            epochs=3 if quick else 50,
+            patience=10,
+            seed=seed,
+            quiet=quick,
+        )
         t0 = time.perf_counter()
         m.fit(history)
         secs = time.perf_counter() - t0
         frame, metrics = fit_and_score(m, data, history, test_start, spec, None)
-        rows[cell.upper()] = {"parameters": m.n_parameters(), "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
-                              "train_s": secs, **metrics[cell]}
+        rows[cell.upper()] = {
+            "parameters": m.n_parameters(),
+            "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
+            "train_s": secs,
+            **metrics[cell],
+        }
         forecasts[cell.upper()] = frame[cell]
         histories[cell.upper()] = m.result_.history  # type: ignore[union-attr]
         base = metrics
     rows["no change (zero return)"] = base["no_change"]
     rows["historical mean"] = base["historical_mean"]
-    return pd.DataFrame(rows).T, {"actual": frame["actual"], "forecasts": forecasts, "histories": histories}
+    return pd.DataFrame(rows).T, {
+        "actual": frame["actual"],
+        "forecasts": forecasts,
+        "histories": histories,
+    }
 
 
 def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> DemoResult:
@@ -104,21 +148,41 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 
     nb_table, nb = _notebook_part(quick, seed)
     sp_table, sp = _sp500_part(quick, seed)
     files = [
-        forecast_vs_actual(nb["actual"], {**nb["forecasts"], "no change": nb["no_change"]},
-                           out / "notebook_forecast.png", last=None,
-                           title="Notebook random walk: LSTM price forecasts vs yesterday's price"),
-        forecast_vs_actual(sp["actual"], sp["forecasts"], out / "sp500_forecast.png", last=120,
-                           title="S&P 500 daily log return: forecasts vs actual (last 120 test days)"),
+        forecast_vs_actual(
+            nb["actual"],
+            {**nb["forecasts"], "no change": nb["no_change"]},
+            out / "notebook_forecast.png",
+            last=None,
+            title="Notebook random walk: LSTM price forecasts vs yesterday's price",
+        ),
+        forecast_vs_actual(
+            sp["actual"],
+            sp["forecasts"],
+            out / "sp500_forecast.png",
+            last=120,
+            title="S&P 500 daily log return: forecasts vs actual (last 120 test days)",
+        ),
         loss_curves(sp["histories"], out / "sp500_loss.png"),
-        comparison_chart(sp_table.rename(index={"no change (zero return)": "no_change",
-                                                "historical mean": "historical_mean"}),
-                         out / "sp500_comparison.png"),
+        comparison_chart(
+            sp_table.rename(
+                index={"no change (zero return)": "no_change", "historical mean": "historical_mean"}
+            ),
+            out / "sp500_comparison.png",
+        ),
     ]
     atomic_write_text(out / "notebook.csv", nb_table.to_csv())
     atomic_write_text(out / "sp500.csv", sp_table.to_csv())
-    atomic_write_json(out / "metrics.json", _finite({
-        "notebook": nb_table.to_dict(orient="index"), "sp500": sp_table.to_dict(orient="index"),
-        "quick": quick, "seed": seed, "sp500_test_start": SP500_TEST_START,
-    }))
+    atomic_write_json(
+        out / "metrics.json",
+        _finite(
+            {
+                "notebook": nb_table.to_dict(orient="index"),
+                "sp500": sp_table.to_dict(orient="index"),
+                "quick": quick,
+                "seed": seed,
+                "sp500_test_start": SP500_TEST_START,
+            }
+        ),
+    )
     files += [out / "notebook.csv", out / "sp500.csv", out / "metrics.json"]
     return DemoResult(nb_table, sp_table, out, files)

@@ -20,14 +20,19 @@ class Forecaster(Protocol):
     history; the forecast for date t uses rows of ``data`` up to t - horizon only.
     """
 
-    name: str
-    target: TargetSpec
+    @property
+    def name(self) -> str:
+        """Short name used as a column and table label (``lstm``, ``no_change``, ``garch``...)."""
+        ...
+
+    @property
+    def target(self) -> Any:
+        """What is forecast (a :class:`TargetSpec`, or a variance target for volatility models)."""
+        ...
 
     def fit(self, history: pd.DataFrame) -> Forecaster: ...
 
-    def predict(
-        self, data: pd.DataFrame, start: Any = None, end: Any = None
-    ) -> pd.Series: ...
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series: ...
 
 
 def clip_dates(s: pd.Series, start: Any = None, end: Any = None) -> pd.Series:
