@@ -95,7 +95,8 @@ def test_known_parameters_on_a_small_column() -> None:
     mm = fit_scaler("minmax", train)
     np.testing.assert_array_equal(mm.shift_, [2.0, 10.0])
     np.testing.assert_array_equal(mm.scale_, [4.0, 50.0])
-    np.testing.assert_allclose(mm.transform(np.array([[8.0, 110.0]])), [[1.5, 2.0]])  # test may exceed 1
+    # values beyond the training range map beyond [0, 1]
+    np.testing.assert_allclose(mm.transform(np.array([[8.0, 110.0]])), [[1.5, 2.0]])
     st_ = fit_scaler("standard", train)
     np.testing.assert_allclose(st_.shift_, [4.0, 30.0])
     np.testing.assert_allclose(st_.scale_, [np.sqrt(8 / 3), np.sqrt(1400 / 3)])  # population std
@@ -122,7 +123,11 @@ def test_constant_training_column_raises_naming_it(kind: str, value: float) -> N
     with pytest.raises(ConstantSeriesError) as err:
         fit_scaler(kind, train, ["return", "volume"])
     msg = str(err.value)
-    assert "volume" in msg and "constant over the training range" in msg and "longer training range" in msg
+    assert (
+        "volume" in msg
+        and "constant over the training range" in msg
+        and "longer training range" in msg
+    )
     with pytest.raises(ConstantSeriesError, match="column 1"):
         fit_scaler(kind, train)
 
@@ -148,7 +153,11 @@ def test_none_scaler_is_the_identity_even_on_a_constant_column() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_unfitted_use_raises_not_fitted(kind: str) -> None:
     s = make_scaler(kind)
-    for use in (lambda: s.transform(np.ones(3)), lambda: s.inverse_transform(np.ones(3)), s.to_dict):
+    for use in (
+        lambda: s.transform(np.ones(3)),
+        lambda: s.inverse_transform(np.ones(3)),
+        s.to_dict,
+    ):
         with pytest.raises(NotFittedError, match=rf"{kind} scaler is not fitted; call fit"):
             use()
 

@@ -39,8 +39,12 @@ def positional_frame(T: int, F: int, lead: int) -> pd.DataFrame:
 
 
 @FAST
-@given(T=st.integers(1, 40), F=st.integers(1, 4), window=st.integers(1, 12), seed=st.integers(0, 2**16))
-def test_sliding_windows_equals_python_loop_and_is_a_view(T: int, F: int, window: int, seed: int) -> None:
+@given(
+    T=st.integers(1, 40), F=st.integers(1, 4), window=st.integers(1, 12), seed=st.integers(0, 2**16)
+)
+def test_sliding_windows_equals_python_loop_and_is_a_view(
+    T: int, F: int, window: int, seed: int
+) -> None:
     values = np.random.default_rng(seed).standard_normal((T, F))
     if window > T:
         with pytest.raises(TooFewRowsError, match=rf"{T} rows cannot fill one window of {window}"):
@@ -65,7 +69,10 @@ def test_sliding_windows_rejects_window_below_one() -> None:
 
 @FAST
 @given(
-    T=st.integers(2, 50), F=st.integers(1, 3), window=st.integers(1, 10), horizon=st.integers(1, 5),
+    T=st.integers(2, 50),
+    F=st.integers(1, 3),
+    window=st.integers(1, 10),
+    horizon=st.integers(1, 5),
     lead=st.integers(0, 3),
 )
 def test_make_windows_pairs_each_window_with_the_target_horizon_rows_later(
@@ -134,7 +141,9 @@ def test_return_windows_use_only_returns_up_to_t_minus_horizon(horizon: int) -> 
         t = prices.index.get_loc(w.index[k])
         assert w.y[k] == pytest.approx(log_p[t] - log_p[t - horizon], rel=1e-12)
         # the window's last input is the return into t - horizon: P_{t-h} / P_{t-h-1}
-        assert w.X[k, -1, 0] == pytest.approx(log_p[t - horizon] - log_p[t - horizon - 1], rel=1e-12)
+        assert w.X[k, -1, 0] == pytest.approx(
+            log_p[t - horizon] - log_p[t - horizon - 1], rel=1e-12
+        )
     assert len(w) == 59 - 4 - horizon + 1
 
 

@@ -92,7 +92,11 @@ class StandardScaler(Scaler):
         return arr.mean(axis=0), std
 
 
-_KINDS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": NoScaler}
+_KINDS: dict[str, type[Scaler]] = {
+    "minmax": MinMaxScaler,
+    "standard": StandardScaler,
+    "none": NoScaler,
+}
 
 
 def make_scaler(kind: str) -> Scaler:
