@@ -45,7 +45,7 @@ def bare_torch_loop(X: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> flo
     for _ in range(epochs):
         perm = torch.randperm(len(Xt), generator=g)
         for s in range(0, len(Xt), 32):
-            idx = perm[s:s + 32]
+            idx = perm[s : s + 32]
             opt.zero_grad()
             loss = nn.functional.mse_loss(net(Xt[idx]), yt[idx])
             loss.backward()
@@ -67,7 +67,7 @@ def create_sequences(data: np.ndarray, seq_length: int) -> tuple[np.ndarray, np.
     """The course notebook's windowing: a Python loop and a copy per window."""
     xs, ys = [], []
     for i in range(len(data) - seq_length):
-        xs.append(data[i:i + seq_length])
+        xs.append(data[i : i + seq_length])
         ys.append(data[i + seq_length])
     return np.array(xs), np.array(ys)
 
@@ -85,9 +85,21 @@ def main() -> None:
     for r in range(args.repeats):
         X, y = prepared_windows(history)
         bare.append(bare_torch_loop(X, y, args.epochs, seed=r))
-        m = RecurrentForecaster(cell="lstm", hidden=50, layers=2, window=20, epochs=args.epochs,
-                                batch_size=32, lr=1e-3, patience=0, clip=0.0, val_size=0.0,
-                                seed=r, device="cpu", quiet=True)
+        m = RecurrentForecaster(
+            cell="lstm",
+            hidden=50,
+            layers=2,
+            window=20,
+            epochs=args.epochs,
+            batch_size=32,
+            lr=1e-3,
+            patience=0,
+            clip=0.0,
+            val_size=0.0,
+            seed=r,
+            device="cpu",
+            quiet=True,
+        )
         t0 = time.perf_counter()
         m.fit(history)
         ours.append(time.perf_counter() - t0)

@@ -20,8 +20,18 @@ from gatecast.errors import ModelFileError
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
-REQUIRED_KEYS = ("format_version", "kind", "cell", "input_size", "hidden", "layers", "window",
-                 "features", "target", "scalers")
+REQUIRED_KEYS = (
+    "format_version",
+    "kind",
+    "cell",
+    "input_size",
+    "hidden",
+    "layers",
+    "window",
+    "features",
+    "target",
+    "scalers",
+)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
@@ -47,7 +57,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write an object as indented JSON atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def _json_default(obj: Any) -> Any:
@@ -83,7 +95,9 @@ def save_model_folder(
     folder = Path(folder)
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
-        raise ModelFileError(f"manifest lacks {missing}; this is a bug in the caller of save_model_folder")
+        raise ModelFileError(
+            f"manifest lacks {missing}; this is a bug in the caller of save_model_folder"
+        )
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     meta = dict(manifest)
     meta["weights_sha256"] = hashlib.sha256(save(arrays)).hexdigest()
@@ -102,14 +116,20 @@ def load_model_folder(
     folder = Path(folder)
     mpath, wpath = folder / MANIFEST_FILE, folder / WEIGHTS_FILE
     if not folder.is_dir():
-        raise ModelFileError(f"model folder {folder} does not exist; pass the --out folder of `gatecast train`")
+        raise ModelFileError(
+            f"model folder {folder} does not exist; pass the --out folder of `gatecast train`"
+        )
     for p in (mpath, wpath):
         if not p.is_file():
-            raise ModelFileError(f"{p} is missing; a model folder holds {WEIGHTS_FILE} and {MANIFEST_FILE}")
+            raise ModelFileError(
+                f"{p} is missing; a model folder holds {WEIGHTS_FILE} and {MANIFEST_FILE}"
+            )
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{mpath} is not valid JSON ({exc}); re-train or restore the file") from exc
+        raise ModelFileError(
+            f"{mpath} is not valid JSON ({exc}); re-train or restore the file"
+        ) from exc
     if not isinstance(manifest, dict):
         raise ModelFileError(f"{mpath} must hold a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
@@ -121,7 +141,9 @@ def load_model_folder(
             f"{FORMAT_VERSION}; re-train the model with this version"
         )
     if expect_kind is not None and manifest["kind"] != expect_kind:
-        raise ModelFileError(f"{folder} holds a {manifest['kind']!r} model, expected {expect_kind!r}")
+        raise ModelFileError(
+            f"{folder} holds a {manifest['kind']!r} model, expected {expect_kind!r}"
+        )
     payload = wpath.read_bytes()
     digest = manifest.get("weights_sha256")
     if digest is not None and hashlib.sha256(payload).hexdigest() != digest:
@@ -130,6 +152,6 @@ def load_model_folder(
         )
     try:
         tensors = load(payload)
-    except (SafetensorError, Exception) as exc:  # noqa: BLE001 - any parse failure is a corrupt file
+    except (SafetensorError, Exception) as exc:
         raise ModelFileError(f"{wpath} is not a readable safetensors file ({exc})") from exc
     return dict(tensors), manifest

@@ -14,7 +14,19 @@ from gatecast.cli.app import app
 from gatecast.data import ar1_prices
 
 runner = CliRunner()
-FAST = ["--cell", "rnn", "--hidden", "4", "--layers", "1", "--window", "5", "--epochs", "1", "--quiet"]
+FAST = [
+    "--cell",
+    "rnn",
+    "--hidden",
+    "4",
+    "--layers",
+    "1",
+    "--window",
+    "5",
+    "--epochs",
+    "1",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +40,38 @@ def prices_csv(tmp_path_factory):
 
 def test_train_then_predict(tmp_path, prices_csv):
     out = tmp_path / "m"
-    res = runner.invoke(app, ["train", "--data", str(prices_csv), "--column", "adj_close",
-                              "--test-size", "0.2", "--out", str(out), *FAST])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(prices_csv),
+            "--column",
+            "adj_close",
+            "--test-size",
+            "0.2",
+            "--out",
+            str(out),
+            *FAST,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "no_change" in res.output
     assert json.loads((out / "metrics.json").read_text())["models"]["rnn"]["n"] == 60
-    res = runner.invoke(app, ["predict", "--model", str(out), "--data", str(prices_csv),
-                              "--start", "2001-01-01", "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(out),
+            "--data",
+            str(prices_csv),
+            "--start",
+            "2001-01-01",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     p = pd.read_csv(tmp_path / "p.csv", parse_dates=["date"])
     assert p["date"].min() >= pd.Timestamp("2001-01-01") and p["forecast"].notna().all()
@@ -82,22 +119,40 @@ def _bad_files(tmp):
 
 def test_every_bad_input_exits_2_with_one_message(tmp_path):
     for label, (path, words) in _bad_files(tmp_path).items():
-        res = runner.invoke(app, ["train", "--data", str(path), "--out", str(tmp_path / "o"), *FAST])
+        res = runner.invoke(
+            app, ["train", "--data", str(path), "--out", str(tmp_path / "o"), *FAST]
+        )
         assert res.exit_code == 2, (label, res.output)
         assert words in res.output, (label, res.output)
         assert "Traceback" not in res.output, label
     res = runner.invoke(app, ["train", "--data", "ftse", "--out", str(tmp_path / "o"), *FAST])
     assert res.exit_code == 2 and "sp500, nasdaq, vix, wti" in res.output
-    res = runner.invoke(app, ["train", "--data", "sp500", "--column", "bid", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["train", "--data", "sp500", "--column", "bid", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "adj_close" in res.output
-    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "none"), "--data", "sp500",
-                              "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tmp_path / "none"),
+            "--data",
+            "sp500",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
     assert res.exit_code == 2 and "does not exist" in res.output
 
 
 def test_console_script_exit_code_and_module_entry(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "gatecast", "train", "--data", "nosuch",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gatecast", "train", "--data", "nosuch", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -106,8 +161,15 @@ def test_console_script_exit_code_and_module_entry(tmp_path):
 def test_demo_quick_end_to_end(tmp_path):
     res = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo")])
     assert res.exit_code == 0, res.output
-    for name in ("notebook_forecast.png", "sp500_forecast.png", "sp500_loss.png",
-                 "sp500_comparison.png", "sp500.csv", "notebook.csv", "metrics.json"):
+    for name in (
+        "notebook_forecast.png",
+        "sp500_forecast.png",
+        "sp500_loss.png",
+        "sp500_comparison.png",
+        "sp500.csv",
+        "notebook.csv",
+        "metrics.json",
+    ):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
     m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(m["sp500"]) == {"RNN", "LSTM", "GRU", "no change (zero return)", "historical mean"}

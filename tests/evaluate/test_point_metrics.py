@@ -44,7 +44,12 @@ def test_score_aligns_on_shared_dates_and_picks_metrics():
     assert out["n"] == 3
     assert out["mse"] == pytest.approx(mse(A[1:], F[1:]))
     assert "mape" not in out
-    p = score("direction", pd.Series([1.0, 0, 1, 0], idx), pd.Series([0.9, 0.2, 0.4, 0.6], idx),
-              pd.Series(0.5, idx), pd.Series(0.5, idx))
+    p = score(
+        "direction",
+        pd.Series([1.0, 0, 1, 0], idx),
+        pd.Series([0.9, 0.2, 0.4, 0.6], idx),
+        pd.Series(0.5, idx),
+        pd.Series(0.5, idx),
+    )
     assert p["hit_rate"] == pytest.approx(0.5)
     assert p["mse"] == pytest.approx(np.mean([0.01, 0.04, 0.36, 0.36]))  # the Brier score

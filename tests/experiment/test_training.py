@@ -35,7 +35,9 @@ def test_test_period_never_reaches_scaler_windows_or_weights(csv_pair):
     assert a.feature_scaler_.to_dict() == b.feature_scaler_.to_dict()
     assert a.target_scaler_.to_dict() == b.target_scaler_.to_dict()
     assert a.data_hash_ == b.data_hash_  # identical training windows and targets
-    for (ka, va), (kb, vb) in zip(a.net_.state_dict().items(), b.net_.state_dict().items(), strict=True):
+    for (ka, va), (kb, vb) in zip(
+        a.net_.state_dict().items(), b.net_.state_dict().items(), strict=True
+    ):
         assert ka == kb and torch.equal(va, vb)
     # the test part did change, so its forecasts and actuals differ
     assert not np.allclose(runs[0].forecasts["actual"], runs[1].forecasts["actual"])
@@ -44,8 +46,16 @@ def test_test_period_never_reaches_scaler_windows_or_weights(csv_pair):
 def test_run_folder_files_and_metrics(tmp_path, csv_pair):
     out = tmp_path / "run"
     run = run_training(TrainJob(data=str(csv_pair[0]), test_size=0.2, **FAST), out)
-    for name in ("model.safetensors", "manifest.json", "forecasts.csv", "metrics.json", "loss.png",
-                 "forecast.png", "loss.json", "config.json"):
+    for name in (
+        "model.safetensors",
+        "manifest.json",
+        "forecasts.csv",
+        "metrics.json",
+        "loss.png",
+        "forecast.png",
+        "loss.json",
+        "config.json",
+    ):
         assert (out / name).is_file(), name
     fc = pd.read_csv(out / "forecasts.csv")
     assert list(fc.columns) == ["date", "actual", "forecast"]
@@ -58,14 +68,19 @@ def test_run_folder_files_and_metrics(tmp_path, csv_pair):
     a, f = fc["actual"].to_numpy(), fc["forecast"].to_numpy()
     assert metrics["models"]["gru"]["mse"] == pytest.approx(np.mean((a - f) ** 2), rel=1e-6)
     assert metrics["models"]["gru"]["theil_u"] == pytest.approx(
-        np.sqrt(np.sum((a - f) ** 2) / np.sum(a**2)), rel=1e-6)
+        np.sqrt(np.sum((a - f) ** 2) / np.sum(a**2)), rel=1e-6
+    )
     assert run.metrics["gru"]["n"] == 120
 
 
 def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair):
     out = tmp_path / "run"
     run = run_training(TrainJob(data=str(csv_pair[0]), test_size=0.2, **FAST), out, plots=False)
-    frame = run_prediction(out, str(csv_pair[0]), tmp_path / "p.csv", start=str(run.forecasts.index[0]))
-    np.testing.assert_allclose(frame["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6)
+    frame = run_prediction(
+        out, str(csv_pair[0]), tmp_path / "p.csv", start=str(run.forecasts.index[0])
+    )
+    np.testing.assert_allclose(
+        frame["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6
+    )
     written = pd.read_csv(tmp_path / "p.csv")
     assert list(written.columns) == ["date", "forecast", "actual"] and len(written) == len(frame)

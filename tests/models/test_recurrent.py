@@ -33,8 +33,9 @@ def test_learns_ar1_far_below_no_change(cell):
     # sigma^2 / (1 - 0.81) ~ 5.3 sigma^2, so a working model lands far below no-change.
     df = ar1_prices(2000, phi=0.9, sigma=0.01, seed=0)
     hist = df.iloc[:1600]
-    m = RecurrentForecaster(cell=cell, hidden=16, layers=1, window=10, epochs=25, batch_size=32,
-                            lr=3e-3, seed=0).fit(hist)
+    m = RecurrentForecaster(
+        cell=cell, hidden=16, layers=1, window=10, epochs=25, batch_size=32, lr=3e-3, seed=0
+    ).fit(hist)
     fc = m.predict(df, start=df.index[1600])
     y = make_target(df, TargetSpec()).loc[fc.index]
     naive = NoChange().fit(hist).predict(df, start=df.index[1600]).loc[fc.index]
@@ -108,8 +109,9 @@ def test_load_refuses_mismatch_and_corruption(tmp_path, fitted):
 
 
 def test_direction_target_gives_probabilities(ar1):
-    m = RecurrentForecaster(cell="lstm", target="direction", seed=0,
-                            **(SMALL | dict(epochs=15, lr=5e-3))).fit(ar1.iloc[:900])
+    m = RecurrentForecaster(
+        cell="lstm", target="direction", seed=0, **(SMALL | dict(epochs=15, lr=5e-3))
+    ).fit(ar1.iloc[:900])
     p = m.predict(ar1, start=ar1.index[900])
     assert ((p > 0) & (p < 1)).all()
     # phi=0.9: the sign persists (P = 1/2 + asin(0.9)/pi ~ 0.86), so the model beats chance clearly

@@ -28,8 +28,6 @@ class Last(nn.Module):
         return self.lin(x[:, -1, :])
 
 
-
-
 @pytest.mark.parametrize(("batch_size", "steps_per_epoch"), [(0, 1), (32, 4), (100, 1), (30, 4)])
 def test_batches_per_epoch(batch_size, steps_per_epoch, monkeypatch):
     calls = []
@@ -42,8 +40,9 @@ def test_batches_per_epoch(batch_size, steps_per_epoch, monkeypatch):
     monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
     torch.manual_seed(0)
     net = Last()
-    res = train_loop(net, _data(), None, TrainConfig(epochs=3, batch_size=batch_size, patience=0),
-                     nn.MSELoss())
+    res = train_loop(
+        net, _data(), None, TrainConfig(epochs=3, batch_size=batch_size, patience=0), nn.MSELoss()
+    )
     assert len(calls) == 3 * steps_per_epoch
     assert res.epochs_run == 3 and len(res.history["train_loss"]) == 3
 
@@ -54,8 +53,13 @@ def test_early_stopping_restores_best_weights():
     # validation targets of the opposite sign: fitting the training data makes it worse
     Xv, yv = X[:50], -y[:50] * 5
     net = Last()
-    res = train_loop(net, (X, y), (Xv, yv), TrainConfig(epochs=200, batch_size=16, lr=0.05, patience=3),
-                     nn.MSELoss())
+    res = train_loop(
+        net,
+        (X, y),
+        (Xv, yv),
+        TrainConfig(epochs=200, batch_size=16, lr=0.05, patience=3),
+        nn.MSELoss(),
+    )
     assert res.stopped_early and res.epochs_run < 200
     assert res.epochs_run - res.best_epoch == 3
     with torch.no_grad():
@@ -73,10 +77,22 @@ def test_clipping_is_applied(monkeypatch):
         return orig(params, max_norm, *a, **k)
 
     monkeypatch.setattr(nn.utils, "clip_grad_norm_", spy)
-    train_loop(Last(), _data(), None, TrainConfig(epochs=1, batch_size=50, clip=0.5, patience=0), nn.MSELoss())
+    train_loop(
+        Last(),
+        _data(),
+        None,
+        TrainConfig(epochs=1, batch_size=50, clip=0.5, patience=0),
+        nn.MSELoss(),
+    )
     assert seen == [0.5, 0.5]
     seen.clear()
-    train_loop(Last(), _data(), None, TrainConfig(epochs=1, batch_size=50, clip=0, patience=0), nn.MSELoss())
+    train_loop(
+        Last(),
+        _data(),
+        None,
+        TrainConfig(epochs=1, batch_size=50, clip=0, patience=0),
+        nn.MSELoss(),
+    )
     assert seen == []
 
 
@@ -84,7 +100,13 @@ def test_same_seed_same_weights():
     def run(seed):
         torch.manual_seed(seed)
         net = Last()
-        train_loop(net, _data(), None, TrainConfig(epochs=5, batch_size=8, seed=seed, patience=0), nn.MSELoss())
+        train_loop(
+            net,
+            _data(),
+            None,
+            TrainConfig(epochs=5, batch_size=8, seed=seed, patience=0),
+            nn.MSELoss(),
+        )
         return torch.cat([p.detach().flatten() for p in net.parameters()])
 
     assert torch.equal(run(1), run(1))

@@ -52,7 +52,9 @@ def datasets() -> None:
 
 @app.command()
 def train(
-    data: str = typer.Option(..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."),
+    data: str = typer.Option(
+        ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
+    ),
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
     column: str | None = typer.Option(None, help="Price column (default adj_close, else close)."),
     target: str = typer.Option("return", help="price, return or direction."),
@@ -84,20 +86,45 @@ def train(
     from gatecast.experiment.training import TrainJob, run_training
 
     job = TrainJob(
-        data=data, column=column, target=target, log=not simple, horizon=horizon, cell=cell,
-        window=window, hidden=hidden, layers=layers, dropout=dropout,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()), scaler=scaler,
-        epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, clip=clip,
-        val_size=val_size, seed=seed, test_start=test_start, test_size=test_size, gap=gap,
-        device=device, sort=sort, dropna=dropna, quiet=quiet,
+        data=data,
+        column=column,
+        target=target,
+        log=not simple,
+        horizon=horizon,
+        cell=cell,
+        window=window,
+        hidden=hidden,
+        layers=layers,
+        dropout=dropout,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        scaler=scaler,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        clip=clip,
+        val_size=val_size,
+        seed=seed,
+        test_start=test_start,
+        test_size=test_size,
+        gap=gap,
+        device=device,
+        sort=sort,
+        dropna=dropna,
+        quiet=quiet,
     )
     run = run_training(job, out)
     if run.extras.get("dropped_rows"):
         console.print(f"[yellow]dropped {run.extras['dropped_rows']} row(s) with NaN/inf values[/]")
-    print_table(run.table(), f"{cell.upper()} vs baselines on {data} ({target}, test from "
-                f"{run.forecasts.index[0]:%Y-%m-%d}, {len(run.forecasts)} forecasts)")
-    console.print(f"wrote {out}/: model.safetensors, manifest.json, forecasts.csv, metrics.json, "
-                  "loss.png, forecast.png")
+    print_table(
+        run.table(),
+        f"{cell.upper()} vs baselines on {data} ({target}, test from "
+        f"{run.forecasts.index[0]:%Y-%m-%d}, {len(run.forecasts)} forecasts)",
+    )
+    console.print(
+        f"wrote {out}/: model.safetensors, manifest.json, forecasts.csv, metrics.json, "
+        "loss.png, forecast.png"
+    )
 
 
 @app.command()
@@ -114,8 +141,10 @@ def predict(
     from gatecast.experiment.training import run_prediction
 
     frame = run_prediction(model, data, out, start=start, sort=sort, dropna=dropna, device=device)
-    console.print(f"wrote {len(frame)} forecasts ({frame.index[0]:%Y-%m-%d} .. "
-                  f"{frame.index[-1]:%Y-%m-%d}) to {out}")
+    console.print(
+        f"wrote {len(frame)} forecasts ({frame.index[0]:%Y-%m-%d} .. "
+        f"{frame.index[-1]:%Y-%m-%d}) to {out}"
+    )
 
 
 @app.command()
@@ -130,14 +159,20 @@ def demo(
     console.print("[bold]gatecast demo[/] " + ("(quick)" if quick else "(full: a few minutes)"))
     res = run_demo(out, quick=quick, seed=seed)
     cols = ["parameters", "epochs", "train_s", "mse", "mse_scaled", "theil_u", "mape"]
-    print_table(res.notebook[[c for c in cols if c in res.notebook]],
-                "1. The course notebook's random walk (price target, 2x50 LSTM, window 20, "
-                "scaler fit on train only)")
+    print_table(
+        res.notebook[[c for c in cols if c in res.notebook]],
+        "1. The course notebook's random walk (price target, 2x50 LSTM, window 20, "
+        "scaler fit on train only)",
+    )
     console.print("   Theil U > 1 means worse than repeating yesterday's price.\n")
     cols = ["parameters", "epochs", "train_s", "mse", "theil_u", "oos_r2", "hit_rate"]
-    print_table(res.sp500[[c for c in cols if c in res.sp500]],
-                "2. S&P 500 daily log returns, train 1999-2014, test 2015-2018")
-    console.print("   theil_u < 1 beats the zero-return forecast; oos_r2 > 0 beats the training mean.")
+    print_table(
+        res.sp500[[c for c in cols if c in res.sp500]],
+        "2. S&P 500 daily log returns, train 1999-2014, test 2015-2018",
+    )
+    console.print(
+        "   theil_u < 1 beats the zero-return forecast; oos_r2 > 0 beats the training mean."
+    )
     console.print(f"files in {res.out}/: " + ", ".join(p.name for p in res.files))
 
 

@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
         m = res.metrics
         board = res.leaderboard.copy()
         board["in_mcs"] = board["in_mcs"].map({True: "yes", False: "no"})
+        board = board.dropna(axis=1, how="all")
+        if (board["seeds"] == 1).all():
+            board = board.drop(columns="seeds")
         print_table(board, f"{data} {target}{' (' + proxy + ' proxy)' if target == 'variance' else ''}: "
                            f"{m['n_dates']} days {str(m['first_date'])[:10]}..{str(m['last_date'])[:10]}, "
                            f"{m['n_folds']} refits")

@@ -1,9 +1,76 @@
-"""CLI commands registered on the main app (filled in by its owner)."""
+"""CLI commands of the NumPy engine: gradient flow, cell diagrams, and the gates behind one forecast."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from gatecast.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add ``gradient-flow``, ``diagram`` and ``gates`` to `app`."""
+    app.command("gradient-flow")(gradient_flow_command)
+    app.command("diagram")(diagram_command)
+    app.command("gates")(gates_command)
+
+
+def gradient_flow_command(
+    out: Path = typer.Option(..., help="Folder for gradient_flow.png and gradient_flow.json."),
+    steps: int = typer.Option(100, help="Largest distance k back in time."),
+    hidden: int = typer.Option(50, help="Units of the one-layer models."),
+    seed: int = typer.Option(0, help="Seeds the inputs and the weights."),
+) -> None:
+    """How far back a gradient reaches: ||dh_T/dx_(T-k)|| for RNN, LSTM and GRU (NumPy engine)."""
+    from rich.console import Console
+
+    from gatecast.experiment.gradient_flow import gradient_flow, write_gradient_flow
+
+    result = gradient_flow(steps, seed, hidden=hidden)
+    files = write_gradient_flow(result, out)
+    console = Console()
+    console.print(result.summary(), highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in files)}", highlight=False)
+
+
+def diagram_command(
+    out: Path = typer.Option(..., help="PNG file to write."),
+    cell: str = typer.Option("lstm", help="lstm, gru or rnn."),
+) -> None:
+    """Draw one recurrent cell: inputs, gates, state paths and outputs, with its equations."""
+    from gatecast.plots.cells import cell_diagram
+    from gatecast.plots.forecasts import save_figure
+
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out} must be a .png file, e.g. --out {cell.lower()}.png")
+    path = save_figure(cell_diagram(cell), out)
+    typer.echo(f"wrote {path}")
+
+
+def gates_command(
+    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    data: str = typer.Option(..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."),
+    out: Path = typer.Option(..., help="Folder for the gate heatmaps and cell-state plots."),
+    date: str | None = typer.Option(None, help="Date the forecast is for (default: the last one)."),
+    sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
+    dropna: bool = typer.Option(False, "--dropna", help="Drop rows with NaN prices."),
+) -> None:
+    """Show every gate over the input window of one forecast (NumPy engine: no torch needed)."""
+    from gatecast.data.sources import load
+    from gatecast.nn import load as load_model
+    from gatecast.plots.cells import write_gate_figures
+
+    numpy_model = load_model(model)
+    frame = load(data, column=numpy_model.column, sort=sort, dropna=dropna)
+    gates = numpy_model.gates(frame, date)
+    files = write_gate_figures(gates.record, out, time_labels=[f"{d:%Y-%m-%d}" if hasattr(d, "strftime")
+                                                               else str(d) for d in gates.dates],
+                               subject=f"forecast for {_day(gates.target_date)} = {gates.forecast:.4g} "
+                                       f"({numpy_model.target.kind})")
+    typer.echo(f"{numpy_model.cell.upper()} forecast for {_day(gates.target_date)}: {gates.forecast:.6g}")
+    typer.echo(f"wrote {', '.join(str(p) for p in files)}")
+
+
+def _day(value: object) -> str:
+    return f"{value:%Y-%m-%d}" if hasattr(value, "strftime") else str(value)

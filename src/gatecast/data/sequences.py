@@ -28,8 +28,11 @@ class SequencePairs:
 
 
 def sequence_pairs(
-    features: pd.DataFrame, target: pd.Series | None, horizon: int = 1,
-    *, values: np.ndarray | None = None,
+    features: pd.DataFrame,
+    target: pd.Series | None,
+    horizon: int = 1,
+    *,
+    values: np.ndarray | None = None,
 ) -> SequencePairs:
     """Pair every valid feature row with the target ``horizon`` rows later.
 
@@ -50,9 +53,7 @@ def split_lanes(n: int, lanes: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, n)) for s in range(0, n, size)]
 
 
-def pad_sequences(
-    seqs: Sequence[np.ndarray], value: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(seqs: Sequence[np.ndarray], value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Stack sequences of shape (T_i, ...) into (batch, max T_i, ...) padded with ``value``.
 
     Returns the padded array and the lengths (int64), the layout

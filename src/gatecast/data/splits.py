@@ -77,6 +77,6 @@ def chronological_split(
             f"the test part, val_size={val_size} and gap={gap}; use more data or smaller parts"
         )
     train = index[:n_train]
-    val = index[usable_pre - n_val: usable_pre]
+    val = index[usable_pre - n_val : usable_pre]
     test = index[n_pre:]
     return Split(train=train, val=val, test=test)

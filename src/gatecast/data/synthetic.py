@@ -33,8 +33,14 @@ def random_walk(n: int = 1000, seed: int = 42, *, start: str | None = "2000-01-0
 
 
 def gbm(
-    n: int = 1000, *, mu: float = 0.05, sigma: float = 0.2, s0: float = 100.0, dt: float = 1 / 252,
-    seed: int = 0, start: str | None = "2000-01-03",
+    n: int = 1000,
+    *,
+    mu: float = 0.05,
+    sigma: float = 0.2,
+    s0: float = 100.0,
+    dt: float = 1 / 252,
+    seed: int = 0,
+    start: str | None = "2000-01-03",
 ) -> pd.DataFrame:
     """Geometric Brownian motion: log returns are iid N((mu - sigma^2/2) dt, sigma^2 dt)."""
     _check_n(n)
@@ -46,8 +52,14 @@ def gbm(
 
 
 def ou(
-    n: int = 1000, *, half_life: float = 10.0, mean: float = 0.0, sigma: float = 0.1,
-    level: float = 100.0, seed: int = 0, start: str | None = "2000-01-03",
+    n: int = 1000,
+    *,
+    half_life: float = 10.0,
+    mean: float = 0.0,
+    sigma: float = 0.1,
+    level: float = 100.0,
+    seed: int = 0,
+    start: str | None = "2000-01-03",
 ) -> pd.DataFrame:
     """Ornstein-Uhlenbeck log price with a known half-life (in steps), sampled exactly.
 
@@ -70,7 +82,11 @@ def ou(
 
 
 def ar1_prices(
-    n: int = 2000, *, phi: float = 0.9, sigma: float = 0.01, seed: int = 0,
+    n: int = 2000,
+    *,
+    phi: float = 0.9,
+    sigma: float = 0.01,
+    seed: int = 0,
     start: str | None = "2000-01-03",
 ) -> pd.DataFrame:
     """Prices whose log returns follow a stationary AR(1) with coefficient ``phi``: a strongly
@@ -85,12 +101,19 @@ def ar1_prices(
     for t in range(1, n):
         r[t] = phi * r[t - 1] + e[t]
     r[0] = 0.0
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r)), "true_return": r}, index=_index(n, start))
+    return pd.DataFrame(
+        {"close": 100 * np.exp(np.cumsum(r)), "true_return": r}, index=_index(n, start)
+    )
 
 
 def garch11(
-    n: int = 2000, *, omega: float = 0.02, alpha: float = 0.08, beta: float = 0.9,
-    seed: int = 0, start: str | None = "2000-01-03",
+    n: int = 2000,
+    *,
+    omega: float = 0.02,
+    alpha: float = 0.08,
+    beta: float = 0.9,
+    seed: int = 0,
+    start: str | None = "2000-01-03",
 ) -> pd.DataFrame:
     """GARCH(1,1) returns in percent with their true conditional variance.
 
@@ -117,7 +140,11 @@ def garch11(
 
 
 def noisy_sine(
-    n: int = 1500, *, period: float = 40.0, noise: float = 0.1, seed: int = 0,
+    n: int = 1500,
+    *,
+    period: float = 40.0,
+    noise: float = 0.1,
+    seed: int = 0,
     start: str | None = "2000-01-03",
 ) -> pd.DataFrame:
     """A sine wave plus Gaussian noise, offset to stay positive: ``close = 10 + sin(2 pi t/period) + e``."""

@@ -31,7 +31,9 @@ class VarianceTarget:
 
     def __post_init__(self) -> None:
         if self.proxy not in PROXIES:
-            raise ConfigError(f"proxy {self.proxy!r} is unknown; choose one of {', '.join(PROXIES)}")
+            raise ConfigError(
+                f"proxy {self.proxy!r} is unknown; choose one of {', '.join(PROXIES)}"
+            )
         if self.horizon != 1:
             raise ConfigError(f"horizon={self.horizon}: variance targets are one day ahead only")
 
@@ -64,7 +66,9 @@ def parkinson(df: pd.DataFrame) -> pd.Series:
     hl = np.log(df["high"].astype(float) / df["low"].astype(float))
     if (hl < 0).any():
         first = hl.index[int(np.argmax((hl < 0).to_numpy()))]
-        raise DataError(f"high < low on {first}; the Parkinson range needs high >= low: clean the data")
+        raise DataError(
+            f"high < low on {first}; the Parkinson range needs high >= low: clean the data"
+        )
     return (1e4 * PARKINSON_FACTOR * hl**2).rename("parkinson")
 
 
@@ -80,7 +84,11 @@ def parkinson_scale(history: pd.DataFrame, column: str | None = None) -> float:
 
 
 def variance_proxy(
-    df: pd.DataFrame, proxy: str = "squared", *, scale: float | None = None, column: str | None = None
+    df: pd.DataFrame,
+    proxy: str = "squared",
+    *,
+    scale: float | None = None,
+    column: str | None = None,
 ) -> pd.Series:
     """The realised-variance proxy for each date t (percent^2).
 

@@ -52,8 +52,12 @@ def first_valid_row(features: pd.DataFrame) -> int:
 
 
 def make_windows(
-    features: pd.DataFrame, target: pd.Series | None, window: int, horizon: int = 1,
-    *, values: np.ndarray | None = None,
+    features: pd.DataFrame,
+    target: pd.Series | None,
+    window: int,
+    horizon: int = 1,
+    *,
+    values: np.ndarray | None = None,
 ) -> Windows:
     """Pair each window of features with the target ``horizon`` rows after the window's last row.
 

@@ -14,7 +14,9 @@ def _xy(actual: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(actual, dtype=float)
     f = np.asarray(forecast, dtype=float)
     if a.shape != f.shape:
-        raise ConfigError(f"actual has shape {a.shape} but forecast has {f.shape}; align them first")
+        raise ConfigError(
+            f"actual has shape {a.shape} but forecast has {f.shape}; align them first"
+        )
     if a.size == 0:
         raise ConfigError("no forecasts to score (empty series)")
     return a, f
@@ -90,7 +92,9 @@ def score(
         out["hit_rate"] = float(np.mean((f > 0.5) == (a > 0.5)))  # mse is the Brier score here
         return out
     naive_err = np.sum((a - frame["n"].to_numpy()) ** 2)
-    out["theil_u"] = float(np.sqrt(np.sum((a - f) ** 2) / naive_err)) if naive_err > 0 else float("nan")
+    out["theil_u"] = (
+        float(np.sqrt(np.sum((a - f) ** 2) / naive_err)) if naive_err > 0 else float("nan")
+    )
     out["oos_r2"] = oos_r2(a, f, frame["m"].to_numpy())
     if target_kind == "price":
         out["mape"] = mape(a, f)

@@ -57,11 +57,24 @@ class TrainJob:
 
     def forecaster(self) -> RecurrentForecaster:
         return RecurrentForecaster(
-            cell=self.cell, hidden=self.hidden, layers=self.layers, dropout=self.dropout,
-            window=self.window, target=self.target_spec(), features=self.features,
-            column=self.column, scaler=self.scaler, epochs=self.epochs,
-            batch_size=self.batch_size, lr=self.lr, patience=self.patience, clip=self.clip,
-            val_size=self.val_size, seed=self.seed, device=self.device, quiet=self.quiet,
+            cell=self.cell,
+            hidden=self.hidden,
+            layers=self.layers,
+            dropout=self.dropout,
+            window=self.window,
+            target=self.target_spec(),
+            features=self.features,
+            column=self.column,
+            scaler=self.scaler,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            clip=self.clip,
+            val_size=self.val_size,
+            seed=self.seed,
+            device=self.device,
+            quiet=self.quiet,
         )
 
 
@@ -93,7 +106,9 @@ def split_history(
     if test_start is not None and test_size is not None:
         raise ConfigError("give either --test-start or --test-size, not both")
     split = chronological_split(
-        df.index, test_start=test_start, test_size=test_size if test_size is not None else 0.2,
+        df.index,
+        test_start=test_start,
+        test_size=test_size if test_size is not None else 0.2,
         gap=gap,
     )
     history = df.loc[df.index.isin(split.train)]
@@ -102,8 +117,12 @@ def split_history(
 
 
 def fit_and_score(
-    model: Any, df: pd.DataFrame, history: pd.DataFrame, test_start: pd.Timestamp,
-    spec: TargetSpec, column: str | None,
+    model: Any,
+    df: pd.DataFrame,
+    history: pd.DataFrame,
+    test_start: pd.Timestamp,
+    spec: TargetSpec,
+    column: str | None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """Fit ``model`` and the baselines on ``history``, forecast the test part, score all three."""
     fc = model.predict(df, start=test_start)
@@ -111,12 +130,15 @@ def fit_and_score(
     mean = HistoricalMean(spec, column).fit(history).predict(df, start=test_start)
     actual = make_target(df, spec, column).loc[fc.index]
     last_price = price_series(df, column).shift(spec.horizon) if spec.kind == "price" else None
-    frame = pd.DataFrame({"actual": actual, model.name: fc, "no_change": naive, "historical_mean": mean})
+    frame = pd.DataFrame(
+        {"actual": actual, model.name: fc, "no_change": naive, "historical_mean": mean}
+    )
     frame = frame.loc[fc.index]
     metrics = {}
     for name in (model.name, "no_change", "historical_mean"):
-        metrics[name] = score(spec.kind, actual, frame[name], frame["no_change"],
-                              frame["historical_mean"], last_price)
+        metrics[name] = score(
+            spec.kind, actual, frame[name], frame["no_change"], frame["historical_mean"], last_price
+        )
     return frame, metrics
 
 
@@ -131,7 +153,9 @@ def run_training(job: TrainJob, out: str | Path | None = None, *, plots: bool = 
     df = check_finite(df, resolve_column(df, job.column), dropna=job.dropna)
     column = resolve_column(df, job.column)
     spec = job.target_spec()
-    history, test_start = split_history(df, test_start=job.test_start, test_size=job.test_size, gap=job.gap)
+    history, test_start = split_history(
+        df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
+    )
     model = job.forecaster()
     model.column = column
     model.fit(history)
@@ -190,8 +214,14 @@ def _finite(obj: Any) -> Any:
 
 
 def run_prediction(
-    model_dir: str | Path, data: str, out: str | Path, *, start: str | None = None,
-    sort: bool = False, dropna: bool = False, device: str = "auto",
+    model_dir: str | Path,
+    data: str,
+    out: str | Path,
+    *,
+    start: str | None = None,
+    sort: bool = False,
+    dropna: bool = False,
+    device: str = "auto",
 ) -> pd.DataFrame:
     """Forecast ``data`` with a saved model and write ``date,forecast[,actual]`` to ``out`` (CSV)."""
     model = RecurrentForecaster.load(model_dir, device=device)

@@ -33,7 +33,9 @@ class NoChange:
         if self.target.kind == "price":
             fc = price_series(data, self.column).shift(h)
         elif self.target.kind == "return":
-            fc = pd.Series(0.0, index=data.index).where(price_series(data, self.column).shift(h).notna())
+            fc = pd.Series(0.0, index=data.index).where(
+                price_series(data, self.column).shift(h).notna()
+            )
         else:
             last = make_target(data, TargetSpec("direction", self.target.log, h), self.column)
             fc = last.shift(h)

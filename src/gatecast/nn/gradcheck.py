@@ -43,9 +43,10 @@ def numerical_gradient(f: Callable[[], float], x: Array, eps: float = 1e-6) -> A
 
 
 def relative_error(a: Array, b: Array) -> float:
-    """max |a - b| / max(|a| + |b|, 1e-12) over the elements: 0 for equal arrays, 1 for opposite signs."""
+    """max |a - b| relative to the largest entry of either array (0 when both are zero)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12), initial=0.0))
+    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    return float(np.max(np.abs(a - b), initial=0.0)) / scale if scale > 0 else 0.0
 
 
 def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, lengths: Any = None,
@@ -69,8 +70,9 @@ def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, le
     Returns
     -------
     dict of str to float
-        Max relative error per parameter, for "x", and for "h0" (and "c0"). Around 1e-7 or below means
-        the backward is right; a wrong formula gives errors of order 1.
+        Per parameter, for "x" and for "h0" (and "c0"): the largest difference between the two
+        gradients relative to the largest gradient entry. Around 1e-7 or below means the backward is
+        right; a wrong formula gives errors of order 1.
 
     Examples
     --------
@@ -83,11 +85,7 @@ def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, le
         raise ConfigError(f"gradcheck needs a float64 stack, got {stack.dtype}; build it with dtype=np.float64")
     x = np.array(x, dtype=np.float64)
     B = x.shape[0]
-    init = [np.array(s, dtype=np.float64) for s in
-            (state if isinstance(state, tuple) else (state,) if state is not None
-             else (stack.zero_state(B) if not stack.has_cell_state else stack.zero_state(B)))]
-    if not isinstance(init[0], np.ndarray) or init[0].ndim != 3:
-        init = [np.asarray(s) for s in init[0]]  # zero_state of an LSTM is already the pair
+    init = [np.array(s, dtype=np.float64) for s in _unpack(stack.zero_state(B) if state is None else state)]
     out = stack.forward(x, _pack(stack, init), lengths=lengths)
     rng = np.random.default_rng(seed)
     r_y = rng.normal(size=out.output.shape)
@@ -107,7 +105,7 @@ def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, le
 
 
 def _unpack(state: State) -> list[Array]:
-    return list(state) if isinstance(state, tuple) else [state]
+    return list(state) if isinstance(state, (tuple, list)) else [state]
 
 
 def _pack(stack: RecurrentStack, parts: list[Array]) -> State:

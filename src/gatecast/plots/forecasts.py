@@ -42,7 +42,11 @@ def loss_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path: st
 
 
 def forecast_vs_actual(
-    actual: pd.Series, forecasts: Mapping[str, pd.Series], path: str | Path, *, title: str = "",
+    actual: pd.Series,
+    forecasts: Mapping[str, pd.Series],
+    path: str | Path,
+    *,
+    title: str = "",
     last: int | None = 250,
 ) -> Path:
     """Actual target and each model's forecast over the test period (the last ``last`` points)."""
@@ -63,7 +67,10 @@ def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "th
     """Bar chart of one metric per model, with the no-change level (1.0 for Theil's U) marked."""
     fig, ax = plt.subplots(figsize=(7, 4))
     vals = table[metric]
-    colors = ["0.6" if n in ("no_change", "historical_mean") else f"C{i}" for i, n in enumerate(vals.index)]
+    colors = [
+        "0.6" if n in ("no_change", "historical_mean") else f"C{i}"
+        for i, n in enumerate(vals.index)
+    ]
     ax.bar([str(i) for i in vals.index], vals.to_numpy(), color=colors)
     if metric == "theil_u":
         ax.axhline(1.0, color="k", ls="--", lw=1, label="no-change (U = 1)")

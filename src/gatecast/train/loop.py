@@ -77,9 +77,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise ConfigError(f"device {device!r} is not a torch device; use auto, cpu or cuda") from exc
+        raise ConfigError(
+            f"device {device!r} is not a torch device; use auto, cpu or cuda"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use --device auto")
+        raise ConfigError(
+            "device 'cuda' was asked for but no CUDA GPU is available; use --device auto"
+        )
     return dev
 
 
@@ -96,8 +100,12 @@ def _progress(quiet: bool, total: int) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     prog = Progress(
-        TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
-        TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True,
+        TextColumn("training"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} epochs"),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        transient=True,
     )
     prog.start()
     prog.add_task("train", total=total, info="")
@@ -137,7 +145,7 @@ def train_loop(
             order = torch.randperm(n, generator=gen).to(X.device) if cfg.shuffle else None
             total = torch.zeros((), device=X.device)
             for start in range(0, n, bs):
-                idx = order[start:start + bs] if order is not None else slice(start, start + bs)
+                idx = order[start : start + bs] if order is not None else slice(start, start + bs)
                 xb, yb = X[idx], y[idx]
                 opt.zero_grad(set_to_none=True)
                 batch_loss = loss(net(xb), yb)

@@ -108,9 +108,9 @@ def train_sequence_loop(
                 seg = torch.clamp(lengths[active] - start, max=chunk_len)
                 steps = int(seg.max())
                 dev_idx = active.to(lanes.x.device)
-                xb = lanes.x[dev_idx, start:start + steps]
-                yb = lanes.y[dev_idx, start:start + steps]
-                wb = weights[dev_idx, start:start + steps]
+                xb = lanes.x[dev_idx, start : start + steps]
+                yb = lanes.y[dev_idx, start : start + steps]
+                wb = weights[dev_idx, start : start + steps]
                 ragged = bool((seg < steps).any())
                 opt.zero_grad(set_to_none=True)
                 pred, new = net.forward_sequence(

@@ -1,0 +1,483 @@
+"""Figures of recurrent cells: structure diagrams, gate heatmaps, cell-state lines, gradient flow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from gatecast.errors import ConfigError  # noqa: E402
+
+# One colour per role, used by every diagram and plot.
+SIGMOID_COLOR = "#f4c27a"  # gates squashed to (0, 1)
+TANH_COLOR = "#9ecae1"  # candidates and outputs squashed to (-1, 1)
+OP_COLOR = "#fde0dd"  # element-wise operations
+STATE_COLOR = "#31a354"  # the carried state (c for the LSTM, h otherwise)
+WIRE_COLOR = "#444444"
+FRAME_COLOR = "#f7f7f7"
+
+GATE_TITLES = {
+    "i": "input gate i",
+    "f": "forget gate f",
+    "g": "candidate g",
+    "o": "output gate o",
+    "c": "cell state c",
+    "h": "hidden state h",
+    "r": "reset gate r",
+    "z": "update gate z",
+    "n": "candidate n",
+    "a": "pre-activation a",
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gate heatmaps and cell-state lines (from a gatecast.nn GateRecord, or any mapping of arrays)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _series(record: Any, layer: int, batch: int) -> tuple[str, dict[str, np.ndarray]]:
+    """(cell, {name: (time, unit) array}) from a GateRecord."""
+    try:
+        cell, values = record.cell, record.select(layer=layer, batch=batch)
+    except (AttributeError, IndexError) as exc:
+        raise ConfigError(f"cannot read layer {layer}, sequence {batch} of the record ({exc}); "
+                          "pass a GateRecord from forward(..., record=True)") from exc
+    return cell, values
+
+
+def gate_heatmaps(record: Any, *, layer: int = -1, batch: int = 0,
+                  time_labels: Sequence[Any] | None = None, title: str = "") -> plt.Figure:
+    """One heatmap per gate (units x time) for one sequence of a `gatecast.nn.GateRecord`.
+
+    Sigmoid gates share the colour scale 0..1 (0 = closed, 1 = open); tanh quantities -1..1.
+
+    Parameters
+    ----------
+    record : GateRecord
+        From ``stack.forward(x, record=True).record``.
+    layer, batch : int
+        Which layer (default the top one) and which sequence of the batch.
+    time_labels : sequence, optional
+        Labels of the time axis (e.g. dates); default 1..T.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cell, values = _series(record, layer, batch)
+    names = [n for n in values if n not in ("c", "h")] + ["h"]
+    T, H = values["h"].shape
+    fig, axes = plt.subplots(len(names), 1, figsize=(min(14.0, 4.0 + 0.22 * T), 1.1 + 1.35 * len(names)),
+                             sharex=True, squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        v = values[name].T  # (unit, time)
+        sigmoid = cell == "lstm" and name in "ifo" or cell == "gru" and name in "rz"
+        if name == "a":
+            lim = max(float(np.nanmax(np.abs(v))), 1e-12)
+            kw: dict[str, Any] = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
+        else:
+            kw = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0} if sigmoid else \
+                 {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
+        im = ax.imshow(v, aspect="auto", interpolation="nearest", origin="lower", **kw)
+        ax.set_ylabel("unit", fontsize=8)
+        ax.set_title(GATE_TITLES.get(name, name), fontsize=9, loc="left")
+        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
+    _time_axis(axes[-1, 0], T, time_labels)
+    fig.suptitle(title or f"{cell.upper()} gates over the window (layer {_layer_name(record, layer)})",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def cell_state_plot(record: Any, *, layer: int = -1, batch: int = 0, units: Sequence[int] | None = None,
+                    time_labels: Sequence[Any] | None = None, title: str = "") -> plt.Figure:
+    """Line plot of the carried state over time, one line per unit: c for the LSTM, h otherwise.
+
+    Parameters
+    ----------
+    record : GateRecord
+    layer, batch : int
+    units : sequence of int, optional
+        Which units to draw (default: all up to 64, then the 16 with the largest range).
+    time_labels : sequence, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cell, values = _series(record, layer, batch)
+    key = "c" if cell == "lstm" else "h"
+    v = values[key]  # (time, unit)
+    T, H = v.shape
+    if units is None:
+        units = range(H) if H <= 64 else np.argsort(np.ptp(v, axis=0))[-16:]
+    fig, ax = plt.subplots(figsize=(min(12.0, 4.0 + 0.2 * T), 4.0))
+    cmap = plt.get_cmap("viridis")
+    units = list(units)
+    for j, u in enumerate(units):
+        ax.plot(np.arange(T), v[:, u], color=cmap(j / max(1, len(units) - 1)), lw=1.0, alpha=0.8)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    name = "cell state c" if key == "c" else "hidden state h"
+    ax.set_ylabel(name)
+    ax.set_title(title or f"{cell.upper()} {name} over the window, {len(units)} units "
+                 f"(layer {_layer_name(record, layer)})", fontsize=11)
+    _time_axis(ax, T, time_labels)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _layer_name(record: Any, layer: int) -> int:
+    n = record.values["h"].shape[0]
+    return (layer % n) + 1
+
+
+def _time_axis(ax: Any, T: int, labels: Sequence[Any] | None) -> None:
+    step = max(1, T // 10)
+    ticks = np.arange(0, T, step)
+    ax.set_xticks(ticks)
+    if labels is None:
+        ax.set_xticklabels([str(t + 1) for t in ticks])
+        ax.set_xlabel("step in the window")
+    else:
+        if len(labels) != T:
+            raise ConfigError(f"time_labels has {len(labels)} entries for {T} steps")
+        ax.set_xticklabels([str(labels[t])[:10] for t in ticks], rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("date")
+
+
+def write_gate_figures(record: Any, out: str | Path, *, time_labels: Sequence[Any] | None = None,
+                       subject: str = "") -> list[Path]:
+    """Write ``gates_layer{k}.png`` (heatmaps) and ``cell_state_layer{k}.png`` for every layer into `out`.
+
+    Parameters
+    ----------
+    record : GateRecord
+        One sequence (batch 0 is drawn).
+    out : path
+        Folder, created if needed.
+    time_labels : sequence, optional
+        One label per step (e.g. dates).
+    subject : str
+        What the window is, for the titles (e.g. "forecast for 2018-12-31").
+
+    Returns
+    -------
+    list of Path
+    """
+    from gatecast.plots.forecasts import save_figure
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the gate figures")
+    out.mkdir(parents=True, exist_ok=True)
+    layers = record.values["h"].shape[0]
+    cell = record.cell.upper()
+    files = []
+    for k in range(layers):
+        where = f"layer {k + 1} of {layers}"
+        heat = gate_heatmaps(record, layer=k, time_labels=time_labels,
+                             title=f"{cell} gates, {where}" + (f": {subject}" if subject else ""))
+        files.append(save_figure(heat, out / f"gates_layer{k + 1}.png"))
+        line = cell_state_plot(record, layer=k, time_labels=time_labels,
+                               title=f"{cell} {'cell state c' if record.cell == 'lstm' else 'hidden state h'}"
+                                     f", {where}" + (f": {subject}" if subject else ""))
+        files.append(save_figure(line, out / f"cell_state_layer{k + 1}.png"))
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradient flow
+# ---------------------------------------------------------------------------------------------------
+
+
+def gradient_flow_figure(k: np.ndarray, norms: Mapping[str, np.ndarray], *,
+                         labels: Mapping[str, str] | None = None, title: str = "") -> plt.Figure:
+    """Norm of dh_T/dx_{T-k} against k, log scale, one line per model.
+
+    Parameters
+    ----------
+    k : ndarray
+        Distances back in time.
+    norms : dict of str to ndarray
+        One curve per model, aligned with `k`.
+    labels : dict of str to str, optional
+        Legend text per model (default: the keys).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    styles = {"rnn": ("C3", "-"), "lstm": ("C0", "-"), "gru": ("C2", "-"),
+              "lstm_forget_bias": ("C0", "--"), "rnn_large_init": ("C3", ":")}
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i, (name, v) in enumerate(norms.items()):
+        color, ls = styles.get(name, (f"C{i + 4}", "-"))
+        v = np.where(np.asarray(v) > 0, v, np.nan)  # log scale: an exact zero has no place
+        ax.plot(k, v, color=color, ls=ls, lw=1.8, label=(labels or {}).get(name, name))
+    ax.set_yscale("log")
+    ax.set_xlabel("k (steps back in time)")
+    ax.set_ylabel(r"$\|\partial h_T / \partial x_{T-k}\|$")
+    ax.axvline(50, color="0.6", lw=0.8, ls="--")
+    ax.set_title(title or "How far back does the gradient reach?", fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cell diagrams
+# ---------------------------------------------------------------------------------------------------
+
+EQUATIONS = {
+    "lstm": [
+        r"$i = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})$     "
+        r"$f = \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf})$",
+        r"$g = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})$     "
+        r"$o = \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})$",
+        r"$c_t = f \odot c_{t-1} + i \odot g$          $h_t = o \odot \tanh(c_t)$",
+    ],
+    "gru": [
+        r"$r = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})$     "
+        r"$z = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})$",
+        r"$n = \tanh(W_{in} x_t + b_{in} + r \odot (W_{hn} h_{t-1} + b_{hn}))$",
+        r"$h_t = (1 - z) \odot n + z \odot h_{t-1}$",
+    ],
+    "rnn": [r"$h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$",
+            r"A gradient reaches $h_{t-k}$ only through $k$ products with $W_{hh}$ and $\tanh'$: "
+            "it shrinks or explodes with $k$."],
+}
+
+
+class _Canvas:
+    """Small drawing vocabulary for cell diagrams: gate boxes, operation circles, wires with arrows."""
+
+    def __init__(self, ax: Any) -> None:
+        self.ax = ax
+
+    def gate(self, x: float, y: float, symbol: str, label: str, color: str) -> None:
+        w, h = 2 * GATE_HALF_W, 2 * GATE_HALF
+        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
+                                         boxstyle="round,pad=0.02,rounding_size=0.12",
+                                         fc=color, ec=WIRE_COLOR, lw=1.3, zorder=3))
+        self.ax.text(x, y + (0.13 if label else 0.0), symbol, ha="center", va="center", fontsize=14,
+                     zorder=4)
+        if label:
+            self.ax.text(x, y - 0.22, label, ha="center", va="center", fontsize=8.5, color="0.2", zorder=4)
+
+    def op(self, x: float, y: float, symbol: str, r: float = 0.26) -> None:
+        self.ax.add_patch(Circle((x, y), r, fc=OP_COLOR, ec=WIRE_COLOR, lw=1.3, zorder=3))
+        self.ax.text(x, y, symbol, ha="center", va="center", fontsize=13 if len(symbol) == 1 else 10,
+                     zorder=4)
+
+    def wire(self, points: Sequence[tuple[float, float]], *, arrow: bool = True, color: str = WIRE_COLOR,
+             lw: float = 1.6, bridge: bool = False) -> None:
+        """A polyline, with an arrowhead at its end unless `arrow` is False.
+
+        With `bridge`, the wire is drawn over a halo of the background colour, so that it visibly passes
+        over the wires it crosses instead of joining them.
+        """
+        pts = np.asarray(points, dtype=float)
+        halo = [patheffects.Stroke(linewidth=lw + 5, foreground=FRAME_COLOR), patheffects.Normal()]
+        effects = halo if bridge else None
+        if len(pts) > 2:
+            self.ax.plot(pts[:-1, 0], pts[:-1, 1], color=color, lw=lw, zorder=2.5 if bridge else 1,
+                         solid_capstyle="round", path_effects=effects)
+        start, end = pts[-2], pts[-1]
+        style = "-|>" if arrow else "-"
+        self.ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), arrowstyle=style, mutation_scale=14,
+                                          color=color, lw=lw, zorder=2.5 if bridge else 2, shrinkA=0,
+                                          shrinkB=0,
+                                          path_effects=effects))
+
+    def dot(self, x: float, y: float, color: str = WIRE_COLOR) -> None:
+        self.ax.add_patch(Circle((x, y), 0.06, fc=color, ec=color, zorder=3))
+
+    def label(self, x: float, y: float, text: str, **kw: Any) -> None:
+        kw.setdefault("fontsize", 13)
+        self.ax.text(x, y, text, ha=kw.pop("ha", "center"), va=kw.pop("va", "center"), **kw)
+
+    def frame(self, x0: float, y0: float, x1: float, y1: float, title: str) -> None:
+        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.02,rounding_size=0.35",
+                                         fc=FRAME_COLOR, ec="0.55", lw=1.2, zorder=0))
+        self.ax.text(x0 + 0.2, y1 - 0.25, title, ha="left", va="top", fontsize=10, color="0.4")
+
+
+R = 0.26  # radius of an operation circle; wires stop at its edge
+GATE_HALF = 0.42  # half height of a gate box
+GATE_HALF_W = 0.6  # half width of a gate box
+
+
+def _inputs(c: _Canvas, ybus: float, x_join: float, x_end: float, *, h_from_top: float | None = None
+            ) -> None:
+    """h_{t-1} (from the left, or down from the state line) and x_t (from below) joined on one bus."""
+    if h_from_top is None:
+        c.label(0.05, ybus, r"$h_{t-1}$", ha="left", color=STATE_COLOR)
+        c.wire([(0.75, ybus), (x_join, ybus)], arrow=False, color=STATE_COLOR)
+    else:
+        c.dot(1.5, h_from_top)
+        c.wire([(1.5, h_from_top), (1.5, ybus), (x_join, ybus)], arrow=False, color=STATE_COLOR)
+    c.label(x_join, -0.2, r"$x_t$")
+    c.wire([(x_join, 0.05), (x_join, ybus)], arrow=False)
+    c.dot(x_join, ybus)
+    c.wire([(x_join, ybus), (x_end, ybus)], arrow=False)
+    c.label(x_join + 0.12, ybus - 0.1, r"$[h_{t-1}, x_t]$", fontsize=9, color="0.35", ha="left", va="top")
+
+
+def _draw_lstm(c: _Canvas) -> None:
+    yc, ybus, yg = 5.3, 1.25, 2.45  # cell-state line, input bus, gate row
+    xf, xi, xg, xo, xt = 3.0, 4.6, 6.2, 7.8, 9.4
+    c.frame(1.0, 0.6, 11.0, 6.0, "LSTM cell")
+    # the cell state runs straight through, touched only by × (forget) and + (write)
+    c.label(0.05, yc, r"$c_{t-1}$", ha="left", color=STATE_COLOR)
+    c.wire([(0.75, yc), (xf - R, yc)], color=STATE_COLOR, lw=2.6)
+    c.op(xf, yc, "×")
+    c.wire([(xf + R, yc), (xg - R, yc)], color=STATE_COLOR, lw=2.6)
+    c.op(xg, yc, "+")
+    c.wire([(xg + R, yc), (11.6, yc)], color=STATE_COLOR, lw=2.6)
+    c.label(11.65, yc, r"$c_t$", ha="left", color=STATE_COLOR)
+    # inputs, then one gate per branch of the bus
+    _inputs(c, ybus, 1.9, xo)
+    for x in (xf, xi, xg, xo):
+        c.dot(x, ybus)
+        c.wire([(x, ybus), (x, yg - GATE_HALF)])
+    c.gate(xf, yg, "σ", "forget f", SIGMOID_COLOR)
+    c.gate(xi, yg, "σ", "input i", SIGMOID_COLOR)
+    c.gate(xg, yg, "tanh", "candidate g", TANH_COLOR)
+    c.gate(xo, yg, "σ", "output o", SIGMOID_COLOR)
+    # f scales the old cell state
+    c.wire([(xf, yg + GATE_HALF), (xf, yc - R)])
+    # i scales the candidate; the product is added to the cell
+    yig = 3.9
+    c.wire([(xi, yg + GATE_HALF), (xi, yig), (xg - R, yig)])
+    c.wire([(xg, yg + GATE_HALF), (xg, yig - R)])
+    c.op(xg, yig, "×")
+    c.wire([(xg, yig + R), (xg, yc - R)])
+    # h_t = o * tanh(c_t)
+    c.dot(xt, yc)
+    c.wire([(xt, yc), (xt, 4.15 + GATE_HALF)])
+    c.gate(xt, 4.15, "tanh", "", TANH_COLOR)
+    c.wire([(xt, 4.15 - GATE_HALF), (xt, yg + R)])
+    c.wire([(xo + GATE_HALF_W, yg), (xt - R, yg)])
+    c.op(xt, yg, "×")
+    c.wire([(xt + R, yg), (10.4, yg), (10.4, ybus), (11.6, ybus)])
+    c.label(11.65, ybus, r"$h_t$", ha="left")
+    c.dot(10.4, yg)
+    c.wire([(10.4, yg), (10.4, 6.7)])
+    c.label(10.4, 6.95, r"$h_t$ (output)", fontsize=11)
+
+
+def _draw_gru(c: _Canvas) -> None:
+    yh, ybus, yg = 5.3, 1.25, 2.45
+    xr, xz, xn, xm, x1 = 3.0, 4.6, 6.9, 8.3, 9.5
+    c.frame(1.0, 0.25, 11.0, 6.0, "GRU cell")
+    # the state line: h_t = z * h_{t-1} + (1 - z) * n
+    c.label(0.05, yh, r"$h_{t-1}$", ha="left", color=STATE_COLOR)
+    c.wire([(0.75, yh), (xm - R, yh)], color=STATE_COLOR, lw=2.6)
+    c.op(xm, yh, "×")
+    c.wire([(xm + R, yh), (x1 - R, yh)], color=STATE_COLOR, lw=2.6)
+    c.op(x1, yh, "+")
+    c.wire([(x1 + R, yh), (11.6, yh)], color=STATE_COLOR, lw=2.6)
+    c.label(11.65, yh, r"$h_t$", ha="left", color=STATE_COLOR)
+    c.dot(10.4, yh)
+    c.wire([(10.4, yh), (10.4, 6.7)])
+    c.label(10.4, 6.95, r"$h_t$ (output)", fontsize=11)
+    # h_{t-1} also feeds the gates: down to the bus, where x_t joins it
+    _inputs(c, ybus, 1.9, xz, h_from_top=yh)
+    for x in (xr, xz):
+        c.dot(x, ybus)
+        c.wire([(x, ybus), (x, yg - GATE_HALF)])
+    c.gate(xr, yg, "σ", "reset r", SIGMOID_COLOR)
+    c.gate(xz, yg, "σ", "update z", SIGMOID_COLOR)
+    # r scales the recurrent part of the candidate: r * (W_hn h_{t-1} + b_hn)
+    yn = 4.1
+    c.wire([(xr, yg + GATE_HALF), (xr, yn - R)])
+    c.dot(xr, yh)
+    c.wire([(xr, yh), (xr, yn + R)], color=STATE_COLOR)
+    c.label(xr + 0.12, yh - 0.45, r"$W_{hn} h_{t-1} + b_{hn}$", fontsize=9, ha="left", color="0.35")
+    c.op(xr, yn, "×")
+    c.wire([(xr + R, yn), (xn - GATE_HALF_W, yn)])
+    # the candidate also reads x_t alone (W_in x_t + b_in)
+    c.dot(1.9, 0.6)
+    c.wire([(1.9, 0.6), (xn, 0.6), (xn, yn - GATE_HALF)])
+    c.label(xn + 0.1, 0.8, r"$x_t$", fontsize=10, ha="left", color="0.35")
+    c.gate(xn, yn, "tanh", "candidate n", TANH_COLOR)
+    # z keeps that much of the old state and takes 1 - z of the candidate
+    yz = 3.2
+    c.wire([(xz, yg + GATE_HALF), (xz, yz), (xm, yz)], arrow=False)
+    c.dot(xm, yz)
+    c.wire([(xm, yz), (xm, yh - R)], bridge=True)
+    c.wire([(xm, yz), (x1 - 0.3, yz)])
+    c.op(x1, yz, "1−", r=0.3)
+    c.wire([(x1, yz + 0.3), (x1, yn - R)])
+    c.wire([(xn + GATE_HALF_W, yn), (x1 - R, yn)])
+    c.op(x1, yn, "×")
+    c.wire([(x1, yn + R), (x1, yh - R)])
+
+
+def _draw_rnn(c: _Canvas) -> None:
+    yh, ybus, ya = 4.6, 1.25, 2.9
+    c.frame(1.0, 0.6, 9.0, 5.4, "RNN cell")
+    _inputs(c, ybus, 2.6, 5.0)
+    c.wire([(5.0, ybus), (5.0, ya - GATE_HALF)])
+    c.gate(5.0, ya, "tanh", "", TANH_COLOR)
+    c.label(5.75, ya, r"$a = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}$", fontsize=9, ha="left",
+            color="0.35")
+    c.wire([(5.0, ya + GATE_HALF), (5.0, yh), (9.6, yh)], color=STATE_COLOR, lw=2.6)
+    c.label(9.65, yh, r"$h_t$", ha="left", color=STATE_COLOR)
+    c.dot(7.6, yh)
+    c.wire([(7.6, yh), (7.6, 6.1)])
+    c.label(7.6, 6.35, r"$h_t$ (output)", fontsize=11)
+
+
+def cell_diagram(cell: str) -> plt.Figure:
+    """A diagram of one cell: inputs x_t, h_{t-1} (and c_{t-1}), gates, state paths and outputs.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The structure on top, the equations (PyTorch's convention) below.
+    """
+    key = str(cell).lower()
+    draw = {"lstm": _draw_lstm, "gru": _draw_gru, "rnn": _draw_rnn}.get(key)
+    if draw is None:
+        raise ConfigError(f"unknown cell {cell!r}; choose lstm, gru or rnn")
+    width = 12.6 if key != "rnn" else 10.6
+    eqs = EQUATIONS[key]
+    fig = plt.figure(figsize=(width * 0.85, 6.6 + 0.45 * len(eqs)))
+    top = 0.45 * len(eqs) / (6.6 + 0.45 * len(eqs)) + 0.04
+    ax = fig.add_axes((0.02, top, 0.96, 0.96 - top))
+    draw(_Canvas(ax))
+    ax.set_xlim(-0.1, width - 0.4)
+    ax.set_ylim(-0.5, 7.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    for j, line in enumerate(eqs):
+        fig.text(0.5, top - 0.045 - j * 0.05, line, ha="center", va="center", fontsize=12)
+    legend = [(SIGMOID_COLOR, "σ gate: 0 = closed, 1 = open"), (TANH_COLOR, "tanh: values in (-1, 1)"),
+              (OP_COLOR, "element-wise operation")]
+    if key == "rnn":
+        legend = legend[1:2]
+    for j, (color, text) in enumerate(legend):
+        ax.add_patch(FancyBboxPatch((0.0 + j * 3.4, 6.55), 0.35, 0.3, boxstyle="round,pad=0.01",
+                                    fc=color, ec=WIRE_COLOR, lw=1))
+        ax.text(0.45 + j * 3.4, 6.7, text, va="center", fontsize=9)
+    return fig

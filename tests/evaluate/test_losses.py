@@ -1,0 +1,42 @@
+"""Losses: QLIKE's shape and floor, squared and absolute error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gatecast.errors import ConfigError
+from gatecast.evaluate.losses import QLIKE_FLOOR, loss_series, qlike, qlike_loss
+
+
+def test_qlike_is_zero_for_a_perfect_forecast_and_positive_otherwise() -> None:
+    p = np.array([0.5, 1.0, 2.0])
+    assert np.allclose(qlike_loss(p, p), 0.0)
+    assert np.all(qlike_loss(p, p * 1.3) > 0) and np.all(qlike_loss(p, p / 1.3) > 0)
+
+
+def test_qlike_penalises_under_prediction_more_than_over_prediction() -> None:
+    # Patton's QLIKE is asymmetric: forecasting half the variance costs more than twice it
+    assert qlike(1.0, 0.5) > qlike(1.0, 2.0)
+
+
+def test_qlike_matches_patton_formula_and_floors_zero_proxy() -> None:
+    p, f = np.array([1.5, 0.0]), np.array([1.0, 0.4])
+    x = np.maximum(p, QLIKE_FLOOR) / f
+    assert np.allclose(qlike_loss(p, f), x - np.log(x) - 1)
+    assert np.isfinite(qlike_loss(p, f)).all()
+
+
+def test_qlike_refuses_non_positive_forecasts() -> None:
+    with pytest.raises(ConfigError, match="positive variance forecasts"):
+        qlike_loss([1.0, 1.0], [1.0, 0.0])
+
+
+def test_loss_series_names_and_errors() -> None:
+    a, f = np.array([1.0, 2.0]), np.array([1.5, 1.0])
+    assert np.allclose(loss_series("mse", a, f), [0.25, 1.0])
+    assert np.allclose(loss_series("mae", a, f), [0.5, 1.0])
+    with pytest.raises(ConfigError, match="unknown"):
+        loss_series("huber", a, f)
+    with pytest.raises(ConfigError, match="shape"):
+        loss_series("mse", a, f[:1])
