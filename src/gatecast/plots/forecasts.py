@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import atomic_write_bytes
@@ -64,20 +65,30 @@ def forecast_vs_actual(
 
 
 def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "theil_u") -> Path:
-    """Bar chart of one metric per model, with the no-change level (1.0 for Theil's U) marked."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    vals = table[metric]
-    colors = [
-        "0.6" if n in ("no_change", "historical_mean") else f"C{i}"
-        for i, n in enumerate(vals.index)
-    ]
-    ax.bar([str(i) for i in vals.index], vals.to_numpy(), color=colors)
+    """One metric per model as a bar chart, with the value printed on each bar.
+
+    For Theil's U the bars show ``100 (U - 1)``: the percent by which a model's RMSE is above
+    (worse) or below (better) the no-change forecast's, so differences of a tenth of a percent
+    stay visible.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    vals = table[metric].astype(float)
+    baseline = {"no_change", "historical_mean"}
+    colors = ["0.6" if n in baseline else f"C{i}" for i, n in enumerate(vals.index)]
+    shown = 100 * (vals - 1.0) if metric == "theil_u" else vals
+    bars = ax.bar([str(i) for i in vals.index], shown.to_numpy(), color=colors)
+    for bar, v in zip(bars, shown.to_numpy(), strict=True):
+        ax.annotate(f"{v:+.2f}" if metric == "theil_u" else f"{v:.4g}",
+                    (bar.get_x() + bar.get_width() / 2, v), ha="center",
+                    va="bottom" if v >= 0 else "top", fontsize=9)
     if metric == "theil_u":
-        ax.axhline(1.0, color="k", ls="--", lw=1, label="no-change (U = 1)")
-        ax.legend()
-        lo = min(0.95, float(vals.min()) - 0.01)
-        ax.set_ylim(lo, max(1.05, float(vals.max()) + 0.01))
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by model (test period)")
+        ax.axhline(0.0, color="k", lw=1)
+        ax.set_ylabel("RMSE vs no-change, % (below 0 = better)")
+        span = max(0.5, float(np.nanmax(np.abs(shown.to_numpy()))) * 1.3)
+        ax.set_ylim(-span, span)
+        ax.set_title("Test-period RMSE relative to the no-change forecast (100 (U - 1))")
+    else:
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} by model (test period)")
     ax.grid(alpha=0.3, axis="y")
     return save_figure(fig, path)
