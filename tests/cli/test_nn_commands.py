@@ -18,7 +18,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_gradient_flow_command(tmp_path) -> None:
-    res = runner.invoke(app, ["gradient-flow", "--steps", "60", "--hidden", "20", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app, ["gradient-flow", "--steps", "60", "--hidden", "20", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 0, res.output
     assert "lstm_forget_bias" in res.output and "k=50" in res.output
     assert (tmp_path / "gradient_flow.png").read_bytes()[:8] == PNG
@@ -34,11 +36,14 @@ def test_diagram_command(tmp_path, cell) -> None:
     assert out.read_bytes()[:8] == PNG
 
 
-@pytest.mark.parametrize("args, message", [
-    (["diagram", "--cell", "transformer", "--out", "x.png"], "unknown cell 'transformer'"),
-    (["diagram", "--cell", "lstm", "--out", "x.jpg"], "must be a .png file"),
-    (["gradient-flow", "--steps", "0", "--out", "gf"], "steps must be an integer"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["diagram", "--cell", "transformer", "--out", "x.png"], "unknown cell 'transformer'"),
+        (["diagram", "--cell", "lstm", "--out", "x.jpg"], "must be a .png file"),
+        (["gradient-flow", "--steps", "0", "--out", "gf"], "steps must be an integer"),
+    ],
+)
 def test_bad_options_exit_2_with_a_message(tmp_path, monkeypatch, args, message) -> None:
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, args)
@@ -53,10 +58,20 @@ def model_and_data(tmp_path_factory):
     net = RecurrentNet("lstm", input_size=1, hidden_size=6, num_layers=2, seed=0, dtype=np.float32)
     scaler = {"kind": "standard", "shift": [0.0], "scale": [0.01]}
     manifest = {
-        "format_version": 1, "kind": "recurrent", "cell": "lstm", "input_size": 1, "hidden": 6,
-        "layers": 2, "window": 10, "horizon": 1, "mode": "window", "features": ["return"],
-        "target": {"kind": "return", "log": True, "horizon": 1}, "column": "close",
-        "scalers": {"features": scaler, "target": scaler}, "dtype": "float32",
+        "format_version": 1,
+        "kind": "recurrent",
+        "cell": "lstm",
+        "input_size": 1,
+        "hidden": 6,
+        "layers": 2,
+        "window": 10,
+        "horizon": 1,
+        "mode": "window",
+        "features": ["return"],
+        "target": {"kind": "return", "log": True, "horizon": 1},
+        "column": "close",
+        "scalers": {"features": scaler, "target": scaler},
+        "dtype": "float32",
     }
     save_model_folder(root / "model", net.params, manifest)
     prices = ar1_prices(80, seed=0)[["close"]]
@@ -67,19 +82,58 @@ def model_and_data(tmp_path_factory):
 def test_gates_command(tmp_path, model_and_data) -> None:
     model, csv, prices = model_and_data
     date = f"{prices.index[50]:%Y-%m-%d}"
-    res = runner.invoke(app, ["gates", "--model", str(model), "--data", str(csv), "--date", date,
-                              "--out", str(tmp_path / "g")])
+    res = runner.invoke(
+        app,
+        [
+            "gates",
+            "--model",
+            str(model),
+            "--data",
+            str(csv),
+            "--date",
+            date,
+            "--out",
+            str(tmp_path / "g"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert f"forecast for {date}" in res.output
-    for name in ("gates_layer1.png", "gates_layer2.png", "cell_state_layer1.png", "cell_state_layer2.png"):
+    for name in (
+        "gates_layer1.png",
+        "gates_layer2.png",
+        "cell_state_layer1.png",
+        "cell_state_layer2.png",
+    ):
         assert (tmp_path / "g" / name).read_bytes()[:8] == PNG
 
 
 def test_gates_command_errors(tmp_path, model_and_data) -> None:
     model, csv, _ = model_and_data
-    res = runner.invoke(app, ["gates", "--model", str(model), "--data", str(csv), "--date", "1990-01-01",
-                              "--out", str(tmp_path / "g")])
+    res = runner.invoke(
+        app,
+        [
+            "gates",
+            "--model",
+            str(model),
+            "--data",
+            str(csv),
+            "--date",
+            "1990-01-01",
+            "--out",
+            str(tmp_path / "g"),
+        ],
+    )
     assert res.exit_code == 2 and "forecasts run from" in res.output
-    res = runner.invoke(app, ["gates", "--model", str(tmp_path / "missing"), "--data", str(csv),
-                              "--out", str(tmp_path / "g")])
+    res = runner.invoke(
+        app,
+        [
+            "gates",
+            "--model",
+            str(tmp_path / "missing"),
+            "--data",
+            str(csv),
+            "--out",
+            str(tmp_path / "g"),
+        ],
+    )
     assert res.exit_code == 2 and "does not exist" in res.output

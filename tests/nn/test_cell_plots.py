@@ -1,4 +1,4 @@
-"""Cell figures: diagrams, gate heatmaps and cell-state lines render, with clear errors for bad input."""
+"""Cell figures: diagrams, gate heatmaps and cell-state lines render; bad input, clear errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from gatecast.plots.cells import cell_diagram, cell_state_plot, gate_heatmaps, w
 def test_cell_diagram_draws_the_structure(cell: str) -> None:
     fig = cell_diagram(cell)
     texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts) + " ".join(
-        t.get_text() for t in fig.texts)
+        t.get_text() for t in fig.texts
+    )
     assert "x_t" in texts and "h_{t-1}" in texts and "tanh" in texts
     if cell == "lstm":
         assert "c_{t-1}" in texts and "forget f" in texts and "output o" in texts
@@ -34,14 +35,23 @@ def test_heatmaps_and_cell_state_from_a_record(tmp_path) -> None:
     rec = LSTM(2, 5, num_layers=2, seed=0).forward(np.ones((1, 12, 2)), record=True).record
     fig = gate_heatmaps(rec, time_labels=[f"d{t}" for t in range(12)])
     assert [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")] == [
-        "input gate i", "forget gate f", "candidate g", "output gate o", "hidden state h"]
+        "input gate i",
+        "forget gate f",
+        "candidate g",
+        "output gate o",
+        "hidden state h",
+    ]
     plt.close(fig)
     fig = cell_state_plot(rec, layer=0)
     assert len(fig.axes[0].lines) == 5 + 1  # one per unit and the zero line
     plt.close(fig)
     files = write_gate_figures(rec, tmp_path / "g", subject="a test")
-    assert [p.name for p in files] == ["gates_layer1.png", "cell_state_layer1.png", "gates_layer2.png",
-                                       "cell_state_layer2.png"]
+    assert [p.name for p in files] == [
+        "gates_layer1.png",
+        "cell_state_layer1.png",
+        "gates_layer2.png",
+        "cell_state_layer2.png",
+    ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in files)
 
 

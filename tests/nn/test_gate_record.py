@@ -1,4 +1,4 @@
-"""forward(..., record=True) returns every step's gates with named axes, consistent with the equations."""
+"""forward(..., record=True) gives every step's gates, with named axes, obeying the equations."""
 
 from __future__ import annotations
 

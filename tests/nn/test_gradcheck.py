@@ -18,7 +18,11 @@ def test_stack_gradients_match_finite_differences(cell: str, layers: int) -> Non
     stack = make_stack(cell, 2, 3, layers, seed=layers)
     x = rng.normal(size=(3, 5, 2))
     shape = (layers, 3, 3)
-    state = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
+    state = (
+        (rng.normal(size=shape), rng.normal(size=shape))
+        if cell == "lstm"
+        else rng.normal(size=shape)
+    )
     errors = gradcheck(stack, x, state, lengths=[5, 2, 4])
     assert set(errors) >= {*stack.params, "x", "h0"}
     assert max(errors.values()) < TOL, errors
@@ -78,7 +82,10 @@ def test_losses_equal_torch() -> None:
 
     rng = np.random.default_rng(3)
     pred, target = rng.normal(size=(9,)) * 30, (rng.random(9) > 0.5).astype(float)
-    for mine, theirs in ((mse_loss, F.mse_loss), (bce_with_logits_loss, F.binary_cross_entropy_with_logits)):
+    for mine, theirs in (
+        (mse_loss, F.mse_loss),
+        (bce_with_logits_loss, F.binary_cross_entropy_with_logits),
+    ):
         p = torch.tensor(pred, requires_grad=True)
         value = theirs(p, torch.tensor(target))
         value.backward()

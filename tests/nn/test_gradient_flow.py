@@ -1,4 +1,4 @@
-"""Gradient flow: the vanilla RNN forgets within 50 steps, a gated cell does not, a large init explodes."""
+"""Gradient flow: a vanilla RNN forgets in 50 steps, a gated cell less, a large init explodes."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def test_rnn_vanishes_lstm_carries_large_init_explodes(flow) -> None:
     at50 = flow.at(50)
     # A forget gate held open (bias 1) keeps the gradient orders of magnitude above the RNN's.
     assert at50["rnn"] * 100 <= at50["lstm_forget_bias"], at50
-    # At PyTorch's default init (forget gate near 0.5) the LSTM still beats the RNN, but by far less.
+    # At PyTorch's default init (forget gate near 0.5) the LSTM still beats the RNN, but by far
+    # less.
     assert at50["rnn"] < at50["lstm"]
     assert at50["rnn"] < at50["gru"]
     # The RNN's own curve falls by orders of magnitude; the large-init RNN's grows with k.

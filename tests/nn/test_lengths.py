@@ -17,9 +17,17 @@ def test_padded_batch_equals_each_sequence_alone(cell: str) -> None:
     x = rng.normal(size=(B, T, 3))
     x[np.arange(T)[None, :] >= lengths[:, None]] = 99.0  # padding must not matter
     shape = (2, B, H)
-    state = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
+    state = (
+        (rng.normal(size=shape), rng.normal(size=shape))
+        if cell == "lstm"
+        else rng.normal(size=shape)
+    )
     d_out = rng.normal(size=(B, T, H))
-    d_state = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
+    d_state = (
+        (rng.normal(size=shape), rng.normal(size=shape))
+        if cell == "lstm"
+        else rng.normal(size=shape)
+    )
 
     out = stack.forward(x, state, lengths=lengths)
     grads = stack.backward(out.cache, d_out, d_state)
@@ -36,11 +44,11 @@ def test_padded_batch_equals_each_sequence_alone(cell: str) -> None:
         g = stack.backward(alone.cache, d_out[b : b + 1, :n], part(d_state, b))
         np.testing.assert_allclose(out.output[b, :n], alone.output[0], rtol=1e-12, atol=1e-14)
         assert np.all(out.output[b, n:] == 0.0), "outputs past the length are zero"
-        for mine, ref in zip(parts(out.state), parts(alone.state)):
+        for mine, ref in zip(parts(out.state), parts(alone.state), strict=True):
             np.testing.assert_allclose(mine[:, b], ref[:, 0], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(grads.x[b, :n], g.x[0], rtol=1e-12, atol=1e-14)
         assert np.all(grads.x[b, n:] == 0.0), "padding gets no gradient"
-        for mine, ref in zip(parts(grads.state), parts(g.state)):
+        for mine, ref in zip(parts(grads.state), parts(g.state), strict=True):
             np.testing.assert_allclose(mine[:, b], ref[:, 0], rtol=1e-12, atol=1e-14)
         for k in param_sum:
             param_sum[k] += g.params[k]

@@ -13,10 +13,14 @@ from .torch_reference import one_thread
 
 def _batches(seed: int, n: int = 5, batch: int = 8, time: int = 7, features: int = 2):
     rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(batch, time, features)), rng.normal(size=(batch, 1))) for _ in range(n)]
+    return [
+        (rng.normal(size=(batch, time, features)), rng.normal(size=(batch, 1))) for _ in range(n)
+    ]
 
 
-def _torch_train(net: RecurrentNet, batches, make_opt, max_norm: float | None) -> dict[str, np.ndarray]:
+def _torch_train(
+    net: RecurrentNet, batches, make_opt, max_norm: float | None
+) -> dict[str, np.ndarray]:
     with one_thread():
         module = to_torch(net)
         opt = make_opt(module.parameters())
@@ -44,7 +48,9 @@ def _numpy_train(net: RecurrentNet, batches, opt, max_norm: float | None) -> dic
 def test_five_adam_steps_equal_torch(cell: str, max_norm: float | None) -> None:
     batches = _batches(seed=1)
     net = RecurrentNet(cell, input_size=2, hidden_size=6, num_layers=2, seed=4)
-    ref = _torch_train(net, batches, lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-3), max_norm)
+    ref = _torch_train(
+        net, batches, lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-3), max_norm
+    )
     mine = _numpy_train(net, batches, Adam(net.params, lr=0.01, weight_decay=1e-3), max_norm)
     for name, value in ref.items():
         np.testing.assert_allclose(mine[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
@@ -67,13 +73,15 @@ def test_sgd_momentum_equals_torch(nesterov: bool) -> None:
 def test_clip_grad_norm_equals_torch(norm_type: float) -> None:
     rng = np.random.default_rng(0)
     grads = {"a": rng.normal(size=(3, 4)), "b": rng.normal(size=5)}
-    tensors = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads.values()]
-    for t, g in zip(tensors, grads.values()):
+    tensors = [
+        torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads.values()
+    ]
+    for t, g in zip(tensors, grads.values(), strict=True):
         t.grad = torch.tensor(g)
     ref = torch.nn.utils.clip_grad_norm_(tensors, 0.5, norm_type=norm_type)
     total = clip_grad_norm(grads, 0.5, norm_type=norm_type)
     np.testing.assert_allclose(total, ref.item(), rtol=1e-12)
-    for t, g in zip(tensors, grads.values()):
+    for t, g in zip(tensors, grads.values(), strict=True):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
 
 
@@ -84,12 +92,13 @@ def test_lstm_learns_a_noisy_sine() -> None:
     window = 20
     idx = np.arange(window)[None, :] + np.arange(series.size - window)[:, None]
     x, y = series[idx][..., None], series[idx[:, -1] + 1][:, None]
-    train, test = slice(0, 900), slice(900, None)
+    n_train = 900  # windows 0..899 (targets up to row 919) train; the later windows test
+    test = slice(n_train, None)
 
     net = RecurrentNet("lstm", input_size=1, hidden_size=16, seed=0)
     opt = Adam(net.params, lr=0.01)
-    for step in range(250):
-        batch = rng.integers(0, 900, size=32)
+    for _ in range(250):
+        batch = rng.integers(0, n_train, size=32)
         _, grads = net.loss_and_grads(x[batch], y[batch])
         clip_grad_norm(grads, 1.0)
         opt.step(grads)

@@ -1,4 +1,4 @@
-"""`gatecast.nn.load` serves a torch-trained model folder with NumPy alone and forecasts the same."""
+"""`gatecast.nn.load` serves a torch-trained model with NumPy alone, with the same forecasts."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ NO_TORCH = textwrap.dedent("""
     df.index.name = "date"
     fc = gatecast.nn.load(folder).predict(df, start=df.index[150])
     json.dump({"dates": [str(d) for d in fc.index], "values": fc.tolist(),
-               "torch": "torch" in sys.modules and sys.modules["torch"] is not None}, open(out, "w"))
+               "torch": "torch" in sys.modules and sys.modules["torch"] is not None}, open(out,
+               "w"))
 """)
 
 
@@ -56,10 +57,14 @@ def lstm_folder(prices, tmp_path_factory):
     return _fit_and_save(prices, folder, cell="lstm"), folder
 
 
-@pytest.mark.parametrize("kw", [
-    {"cell": "gru", "target": "direction"},
-    {"cell": "rnn", "mode": "sequence", "chunk_len": 16, "chunks": 4, "burn_in": 2},
-], ids=["gru-direction", "rnn-sequence"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"cell": "gru", "target": "direction"},
+        {"cell": "rnn", "mode": "sequence", "chunk_len": 16, "chunks": 4, "burn_in": 2},
+    ],
+    ids=["gru-direction", "rnn-sequence"],
+)
 def test_numpy_only_forecasts_equal_torch(tmp_path, prices, kw) -> None:
     _check_parity(_fit_and_save(prices, tmp_path / "m", **kw), tmp_path / "m", prices, tmp_path)
 
@@ -73,8 +78,12 @@ def _check_parity(model, folder, prices, tmp_path) -> None:
     csv = tmp_path / "prices.csv"
     prices.to_csv(csv)
     out = tmp_path / "fc.json"
-    run = subprocess.run([sys.executable, "-c", NO_TORCH, str(folder), str(csv), str(out)],
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(folder), str(csv), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     got = json.loads(out.read_text())
     assert got["torch"] is False
@@ -92,8 +101,9 @@ def test_gates_behind_one_forecast(lstm_folder, prices) -> None:
     g = numpy_model.gates(prices, date)
     assert g.target_date == date and len(g.dates) == 8 and g.dates[-1] < date
     assert g.record["f"].shape == (2, 1, 8, 6)
-    np.testing.assert_allclose(g.forecast, model.predict(prices, start=date, end=date).iloc[0],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        g.forecast, model.predict(prices, start=date, end=date).iloc[0], rtol=1e-5, atol=1e-7
+    )
     with pytest.raises(ConfigError, match="forecasts run from"):
         numpy_model.gates(prices, "1900-01-01")
 

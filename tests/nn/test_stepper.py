@@ -61,3 +61,6 @@ def test_initial_state_checks() -> None:
         stepper.initial_state(c0=np.zeros((2, 4)))
     with pytest.raises(ConfigError, match="only the LSTM"):
         _ = stepper.initial_state().c
+    other = Stepper(make_stack("gru", 1, 4, 2, seed=1))
+    with pytest.raises(ConfigError, match="made by another Stepper"):
+        stepper.step(0.5, other.initial_state())

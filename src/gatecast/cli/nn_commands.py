@@ -1,4 +1,4 @@
-"""CLI commands of the NumPy engine: gradient flow, cell diagrams, and the gates behind one forecast."""
+"""CLI commands of the NumPy engine: gradient flow, cell diagrams, the gates behind a forecast."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def diagram_command(
 
 def gates_command(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
-    data: str = typer.Option(..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."),
+    data: str = typer.Option(
+        ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
+    ),
     out: Path = typer.Option(..., help="Folder for the gate heatmaps and cell-state plots."),
     date: str | None = typer.Option(None, help="Date the forecast is for (default: the last one)."),
     sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
@@ -64,11 +66,16 @@ def gates_command(
     numpy_model = load_model(model)
     frame = load(data, column=numpy_model.column, sort=sort, dropna=dropna)
     gates = numpy_model.gates(frame, date)
-    files = write_gate_figures(gates.record, out, time_labels=[f"{d:%Y-%m-%d}" if hasattr(d, "strftime")
-                                                               else str(d) for d in gates.dates],
-                               subject=f"forecast for {_day(gates.target_date)} = {gates.forecast:.4g} "
-                                       f"({numpy_model.target.kind})")
-    typer.echo(f"{numpy_model.cell.upper()} forecast for {_day(gates.target_date)}: {gates.forecast:.6g}")
+    files = write_gate_figures(
+        gates.record,
+        out,
+        time_labels=[f"{d:%Y-%m-%d}" if hasattr(d, "strftime") else str(d) for d in gates.dates],
+        subject=f"forecast for {_day(gates.target_date)} = {gates.forecast:.4g} "
+        f"({numpy_model.target.kind})",
+    )
+    typer.echo(
+        f"{numpy_model.cell.upper()} forecast for {_day(gates.target_date)}: {gates.forecast:.6g}"
+    )
     typer.echo(f"wrote {', '.join(str(p) for p in files)}")
 
 

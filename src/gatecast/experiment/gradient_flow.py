@@ -1,9 +1,9 @@
-"""How far back can a gradient reach? ||dh_T / dx_{T-k}|| for RNN, LSTM and GRU, with the NumPy engine.
+"""How far back can a gradient reach? ||dh_T / dx_{T-k}|| for RNN, LSTM and GRU, in NumPy.
 
 One forward and one backward pass per model give the whole curve: the batch holds `hidden` copies of
-the same input sequence, and copy j back-propagates the unit vector e_j from h_T, so that the gradient
-reaching x_{T-k} in copy j is row j of the Jacobian dh_T/dx_{T-k}. Its Frobenius norm is the square root
-of the sum over the copies.
+the same input sequence, and copy j back-propagates the unit vector e_j from h_T, so that the
+gradient reaching x_{T-k} in copy j is row j of the Jacobian dh_T/dx_{T-k}. Its Frobenius norm is
+the square root of the sum over the copies.
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ class GradientFlowResult:
             "seed": self.seed,
             "large_gain": self.large_gain,
             "k": self.k.tolist(),
-            "models": {name: {"description": self.descriptions.get(name, name), "norm": v.tolist()}
-                       for name, v in self.norms.items()},
+            "models": {
+                name: {"description": self.descriptions.get(name, name), "norm": v.tolist()}
+                for name, v in self.norms.items()
+            },
         }
 
 
@@ -96,9 +98,10 @@ def jacobian_norms(stack: RecurrentStack, x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("jtf,jtf->t", dx, dx))
 
 
-def gradient_flow(steps: int = 100, seed: int = 0, *, hidden: int = 50,
-                  large_gain: float = 2.0) -> GradientFlowResult:
-    """Measure how the gradient of h_T with respect to past inputs decays (or explodes) with distance.
+def gradient_flow(
+    steps: int = 100, seed: int = 0, *, hidden: int = 50, large_gain: float = 2.0
+) -> GradientFlowResult:
+    """Measure how the gradient of h_T with respect to past inputs decays (or explodes) with k.
 
     Every model reads the same sequence of standard normal inputs (one feature, as in a univariate
     forecast) of length ``steps + 1``, with one layer of `hidden` units.
@@ -134,18 +137,24 @@ def gradient_flow(steps: int = 100, seed: int = 0, *, hidden: int = 50,
     x = rng.normal(size=(steps + 1, 1))
     models = {name: make_stack(cell, 1, hidden, seed=seed) for name, (cell, _) in MODELS.items()}
     H = hidden
-    # Forget-gate bias 1 (in bias_ih; bias_hh's slice zeroed): f starts near sigmoid(1) = 0.73, not 0.5.
+    # Forget-gate bias 1 (in bias_ih; bias_hh's slice zeroed): f starts near 0.73 instead of 0.5.
     models["lstm_forget_bias"].params["bias_ih_l0"][H : 2 * H] = 1.0
     models["lstm_forget_bias"].params["bias_hh_l0"][H : 2 * H] = 0.0
     w = np.random.default_rng(seed + 1).normal(0.0, large_gain / np.sqrt(H), size=(H, H))
     models["rnn_large_init"].params["weight_hh_l0"][...] = w
-    norms = {name: jacobian_norms(stack, x)[::-1][1:] for name, stack in models.items()}  # k = 1..steps
-    descriptions = {name: desc.replace("gain", f"{large_gain:g}") for name, (_, desc) in MODELS.items()}
-    return GradientFlowResult(np.arange(1, steps + 1), norms, hidden, seed, large_gain, descriptions)
+    norms = {
+        name: jacobian_norms(stack, x)[::-1][1:] for name, stack in models.items()
+    }  # k = 1..steps
+    descriptions = {
+        name: desc.replace("gain", f"{large_gain:g}") for name, (_, desc) in MODELS.items()
+    }
+    return GradientFlowResult(
+        np.arange(1, steps + 1), norms, hidden, seed, large_gain, descriptions
+    )
 
 
 def write_gradient_flow(result: GradientFlowResult, out: str | Path) -> list[Path]:
-    """Write ``gradient_flow.png`` (log-scale curves) and ``gradient_flow.json`` into folder `out`."""
+    """Write ``gradient_flow.png`` (log-scale curves) and ``gradient_flow.json`` into `out`."""
     from gatecast.plots.cells import gradient_flow_figure
     from gatecast.plots.forecasts import save_figure
 
@@ -153,9 +162,13 @@ def write_gradient_flow(result: GradientFlowResult, out: str | Path) -> list[Pat
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for gradient_flow.png and .json")
     out.mkdir(parents=True, exist_ok=True)
-    fig = gradient_flow_figure(result.k, result.norms, labels=result.descriptions,
-                               title=f"Gradient of $h_T$ reaching $x_{{T-k}}$: one layer of {result.hidden} units, "
-                                     f"same inputs for every model (seed {result.seed})")
+    fig = gradient_flow_figure(
+        result.k,
+        result.norms,
+        labels=result.descriptions,
+        title=f"Gradient of $h_T$ reaching $x_{{T-k}}$: one layer of {result.hidden} units, "
+        f"same inputs for every model (seed {result.seed})",
+    )
     png = save_figure(fig, out / "gradient_flow.png")
     path = out / "gradient_flow.json"
     atomic_write_json(path, result.to_dict())
@@ -167,5 +180,6 @@ def read_gradient_flow(path: str | Path) -> GradientFlowResult:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     norms = {name: np.asarray(m["norm"]) for name, m in data["models"].items()}
     descriptions = {name: m["description"] for name, m in data["models"].items()}
-    return GradientFlowResult(np.asarray(data["k"]), norms, data["hidden"], data["seed"],
-                              data["large_gain"], descriptions)
+    return GradientFlowResult(
+        np.asarray(data["k"]), norms, data["hidden"], data["seed"], data["large_gain"], descriptions
+    )

@@ -1,10 +1,10 @@
-"""gatecast.nn: RNN, LSTM and GRU from scratch in NumPy, forward and backward, with PyTorch's layout.
+"""gatecast.nn: RNN, LSTM and GRU from scratch in NumPy, forward and backward, in PyTorch's layout.
 
 Read `gatecast.nn.cells` first: one step of each cell, forward and backward side by side. The rest
-builds on it: stacks over time and layers (`recurrent`), a linear head (`linear`, `network`), losses,
-optimisers, finite-difference checks, single-sample streaming (`stream`), weight transfer to and
-from PyTorch (`torch_bridge`, which alone imports torch, and only when called) and `load`, which serves
-a saved model folder with NumPy alone (`inference`).
+builds on it: stacks over time and layers (`recurrent`), a linear head (`linear`, `network`),
+losses, optimisers, finite-difference checks, single-sample streaming (`stream`), weight transfer to
+and from PyTorch (`torch_bridge`, which alone imports torch, and only when called) and `load`, which
+serves a saved model folder with NumPy alone (`inference`).
 """
 
 from __future__ import annotations

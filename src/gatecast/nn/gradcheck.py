@@ -49,12 +49,20 @@ def relative_error(a: Array, b: Array) -> float:
     return float(np.max(np.abs(a - b), initial=0.0)) / scale if scale > 0 else 0.0
 
 
-def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, lengths: Any = None,
-              eps: float = 1e-6, seed: int = 0) -> dict[str, float]:
-    """Compare `stack.backward` with finite differences on a random linear loss of outputs and final state.
+def gradcheck(
+    stack: RecurrentStack,
+    x: Array,
+    state: State | None = None,
+    *,
+    lengths: Any = None,
+    eps: float = 1e-6,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Compare `stack.backward` with finite differences, on a random linear loss of the outputs.
 
-    The loss is sum(R_y * output) + sum(R_h * h_T) (+ sum(R_c * c_T)) with fixed random R's, so every
-    output and state element contributes. The stack must be float64 (float32 differences are too coarse).
+    The loss is sum(R_y * output) + sum(R_h * h_T) (+ sum(R_c * c_T)) with fixed random R's, so
+    every output and state element contributes. The stack must be float64 (float32 differences are
+    too coarse).
 
     Parameters
     ----------
@@ -82,10 +90,15 @@ def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, le
     True
     """
     if stack.dtype != np.float64:
-        raise ConfigError(f"gradcheck needs a float64 stack, got {stack.dtype}; build it with dtype=np.float64")
+        raise ConfigError(
+            f"gradcheck needs a float64 stack, got {stack.dtype}; build it with dtype=np.float64"
+        )
     x = np.array(x, dtype=np.float64)
     B = x.shape[0]
-    init = [np.array(s, dtype=np.float64) for s in _unpack(stack.zero_state(B) if state is None else state)]
+    init = [
+        np.array(s, dtype=np.float64)
+        for s in _unpack(stack.zero_state(B) if state is None else state)
+    ]
     out = stack.forward(x, _pack(stack, init), lengths=lengths)
     rng = np.random.default_rng(seed)
     r_y = rng.normal(size=out.output.shape)
@@ -93,13 +106,18 @@ def gradcheck(stack: RecurrentStack, x: Array, state: State | None = None, *, le
 
     def loss() -> float:
         o = stack.forward(x, _pack(stack, init), lengths=lengths)
-        return float(np.sum(r_y * o.output) + sum(np.sum(r * s) for r, s in zip(r_s, _unpack(o.state))))
+        return float(
+            np.sum(r_y * o.output)
+            + sum(np.sum(r * s) for r, s in zip(r_s, _unpack(o.state), strict=True))
+        )
 
     g = stack.backward(out.cache, r_y, _pack(stack, r_s))
-    errors = {name: relative_error(g.params[name], numerical_gradient(loss, p, eps))
-              for name, p in stack.params.items()}
+    errors = {
+        name: relative_error(g.params[name], numerical_gradient(loss, p, eps))
+        for name, p in stack.params.items()
+    }
     errors["x"] = relative_error(g.x, numerical_gradient(loss, x, eps))
-    for name, s, ds in zip(("h0", "c0"), init, _unpack(g.state)):
+    for name, s, ds in zip(("h0", "c0")[: len(init)], init, _unpack(g.state), strict=True):
         errors[name] = relative_error(ds, numerical_gradient(loss, s, eps))
     return errors
 

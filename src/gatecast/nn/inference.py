@@ -1,7 +1,8 @@
-"""Serve a saved gatecast model folder with NumPy alone: the weights, the scalers, the features; no torch.
+"""Serve a saved gatecast model folder with NumPy alone: weights, scalers, features; no torch.
 
-This is the one module of `gatecast.nn` that uses other gatecast layers: `gatecast.artifacts` to read the
-folder and the torch-free `gatecast.data` to rebuild the model's inputs exactly as training did.
+This is the one module of `gatecast.nn` that uses other gatecast layers: `gatecast.artifacts` to
+read the folder and the torch-free `gatecast.data` to rebuild the model's inputs exactly as training
+did.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ class NumpyModel:
         return self.cell
 
     def __repr__(self) -> str:
-        return (f"NumpyModel({self.cell}, mode={self.mode}, window={self.window}, "
-                f"features={list(self.features)}, target={self.target.kind}, from {self.folder})")
+        return (
+            f"NumpyModel({self.cell}, mode={self.mode}, window={self.window}, "
+            f"features={list(self.features)}, target={self.target.kind}, from {self.folder})"
+        )
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -99,7 +102,7 @@ class NumpyModel:
     # -- forecasts ------------------------------------------------------------------------------
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
-        """Forecasts for every date of `data` in [start, end] with enough history, as the torch model's.
+        """Forecasts for the dates of `data` in [start, end] with enough history, like the torch model.
 
         Parameters
         ----------
@@ -126,11 +129,12 @@ class NumpyModel:
         return fc[_date_mask(fc.index, start, end)]
 
     def forward_windows(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
-        """Raw head outputs (scaled units, logits for direction) for scaled windows X (n, window, F)."""
+        """Raw head outputs (scaled units; logits for direction) for scaled windows X."""
         if len(X) == 0:
             return np.zeros(0)
-        return np.concatenate([self.net(np.asarray(X[s : s + batch]))[:, 0]
-                               for s in range(0, len(X), batch)]).astype(float)
+        return np.concatenate(
+            [self.net(np.asarray(X[s : s + batch]))[:, 0] for s in range(0, len(X), batch)]
+        ).astype(float)
 
     def gates(self, data: pd.DataFrame, date: Any = None) -> WindowGates:
         """Every gate of every layer over the input rows behind one forecast.
@@ -160,20 +164,24 @@ class NumpyModel:
         assert rec is not None
         last = out.output[0, -1]
         raw = self.net.head(last[None])[0, 0]
-        row = feats.index.get_loc(index[k]) - h  # the last input row
+        row = int(np.flatnonzero(feats.index == index[k])[0]) - h  # the last input row
         n = min(self.window, x.shape[1])
         values = {name: v[:, :, -n:] for name, v in rec.values.items()}
         trimmed = GateRecord(rec.cell, values, np.array([n]))
-        return WindowGates(trimmed, feats.index[row - n + 1 : row + 1], index[k],
-                           float(self._to_target_units(np.array([raw]))[0]))
+        return WindowGates(
+            trimmed,
+            feats.index[row - n + 1 : row + 1],
+            index[k],
+            float(self._to_target_units(np.array([raw]))[0]),
+        )
 
     def stepper(self) -> Stepper:
-        """A `Stepper` for tick-by-tick inference on scaled inputs (the head's raw output per tick)."""
+        """A `Stepper` for tick-by-tick inference on scaled inputs (raw head output per tick)."""
         return Stepper(self.net.rnn, self.net.head)
 
 
 def load(model_dir: str | os.PathLike[str], *, dtype: Any = None) -> NumpyModel:
-    """Load a gatecast model folder (``model.safetensors`` + ``manifest.json``) for NumPy-only inference.
+    """Load a model folder (``model.safetensors`` + ``manifest.json``) for NumPy-only inference.
 
     Parameters
     ----------
@@ -199,20 +207,27 @@ def load(model_dir: str | os.PathLike[str], *, dtype: Any = None) -> NumpyModel:
         raise ModelFileError(f"{where}: unknown cell {cell!r}; expected one of {sorted(STACKS)}")
     mode = m.get("mode", "window")
     if mode not in MODES:
-        raise ModelFileError(f"{where}: mode {mode!r} is unknown to this gatecast ({', '.join(MODES)}); "
-                             "upgrade gatecast or re-train")
+        raise ModelFileError(
+            f"{where}: mode {mode!r} is unknown to this gatecast ({', '.join(MODES)}); "
+            "upgrade gatecast or re-train"
+        )
     if int(m["input_size"]) != len(m["features"]):
-        raise ModelFileError(f"{where} says input_size={m['input_size']} but lists {len(m['features'])} "
-                             "features; the file was edited or corrupted")
+        raise ModelFileError(
+            f"{where} says input_size={m['input_size']} but lists {len(m['features'])} "
+            "features; the file was edited or corrupted"
+        )
     dt = as_dtype(dtype if dtype is not None else m.get("dtype", "float32"))
     out_features = np.shape(tensors.get("head.bias", np.zeros(1)))[0]
-    net = RecurrentNet(cell, int(m["input_size"]), int(m["hidden"]), int(m["layers"]), out_features,
-                       dtype=dt)
+    net = RecurrentNet(
+        cell, int(m["input_size"]), int(m["hidden"]), int(m["layers"]), out_features, dtype=dt
+    )
     expected = {k: v.shape for k, v in net.params.items()}
     found = {k: tuple(np.shape(v)) for k, v in tensors.items()}
     if expected != found:
-        raise ModelFileError(f"{model_dir}/model.safetensors does not match its manifest ({cell}, hidden "
-                             f"{m['hidden']}, layers {m['layers']}): expected {expected}, found {found}")
+        raise ModelFileError(
+            f"{model_dir}/model.safetensors does not match its manifest ({cell}, hidden "
+            f"{m['hidden']}, layers {m['layers']}): expected {expected}, found {found}"
+        )
     net.load_params(tensors)
     return NumpyModel(net, m, str(model_dir))
 
@@ -231,14 +246,18 @@ def _date_mask(index: pd.Index, start: Any, end: Any) -> np.ndarray:
 
 
 def _pick(index: pd.Index, date: Any) -> int:
-    """Position of the forecast for `date` (default the last), or a ConfigError naming the valid range."""
+    """Position of the forecast for `date` (default: the last), else a ConfigError."""
     if len(index) == 0:
-        raise ConfigError("the data gives no forecast at all; it is shorter than the model's window")
+        raise ConfigError(
+            "the data gives no forecast at all; it is shorter than the model's window"
+        )
     if date is None:
         return len(index) - 1
     key = _key(index, date)
-    pos = index.get_indexer([key])[0]
-    if pos < 0:
-        raise ConfigError(f"no forecast is made for {date}: forecasts run from {index[0]} to {index[-1]} "
-                          "on the data's trading days; pick a date in that range (--date)")
-    return int(pos)
+    hits = np.flatnonzero(index == key)
+    if hits.size == 0:
+        raise ConfigError(
+            f"no forecast is made for {date}: forecasts run from {index[0]} to {index[-1]} "
+            "on the data's trading days; pick a date in that range (--date)"
+        )
+    return int(hits[0])

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gatecast.errors import ConfigError
-from gatecast.nn.recurrent import check_size, as_dtype
+from gatecast.nn.recurrent import as_dtype, check_size
 
 Array = np.ndarray
 
@@ -21,7 +21,8 @@ class Linear:
     in_features, out_features : int
         Sizes of the input and output's last axis.
     seed : int or numpy.random.Generator, default 0
-        Weight and bias are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)), as PyTorch does.
+        Weight and bias are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)), as PyTorch
+        does.
     dtype : float32 or float64, default float64
         Dtype of the parameters.
 
@@ -31,8 +32,14 @@ class Linear:
         ``weight`` (out_features, in_features) and ``bias`` (out_features,).
     """
 
-    def __init__(self, in_features: int, out_features: int, *,
-                 seed: int | np.random.Generator = 0, dtype: Any = np.float64) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = np.float64,
+    ) -> None:
         self.in_features = check_size("in_features", in_features)
         self.out_features = check_size("out_features", out_features)
         self.dtype = as_dtype(dtype)
@@ -53,7 +60,9 @@ class Linear:
         """y = x W^T + b for x of shape (..., in_features)."""
         x = np.asarray(x, self.dtype)
         if x.shape[-1:] != (self.in_features,):
-            raise ConfigError(f"Linear expects inputs of shape (..., {self.in_features}), got {x.shape}")
+            raise ConfigError(
+                f"Linear expects inputs of shape (..., {self.in_features}), got {x.shape}"
+            )
         return x @ self.params["weight"].T + self.params["bias"]
 
     def backward(self, dy: Array, x: Array) -> tuple[dict[str, Array], Array]:
@@ -69,6 +78,8 @@ class Linear:
         for name, old in self.params.items():
             if name not in params or np.shape(params[name]) != old.shape:
                 got = np.shape(params[name]) if name in params else "missing"
-                raise ConfigError(f"Linear parameter {name!r}: expected shape {old.shape}, got {got}")
+                raise ConfigError(
+                    f"Linear parameter {name!r}: expected shape {old.shape}, got {got}"
+                )
             old[...] = params[name]
         return self

@@ -28,7 +28,7 @@ def mse_loss(pred: Array, target: Array) -> tuple[float, Array]:
 
 
 def bce_with_logits_loss(logits: Array, target: Array) -> tuple[float, Array]:
-    """Binary cross-entropy on logits, averaged, like ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    """Binary cross-entropy on logits, averaged, like torch's ``binary_cross_entropy_with_logits``.
 
     Parameters
     ----------

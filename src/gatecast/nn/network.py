@@ -49,12 +49,21 @@ class RecurrentNet:
     True
     """
 
-    def __init__(self, cell: str = "lstm", input_size: int = 1, hidden_size: int = 50,
-                 num_layers: int = 1, output_size: int = 1, *,
-                 seed: int | np.random.Generator = 0, dtype: Any = np.float64) -> None:
+    def __init__(
+        self,
+        cell: str = "lstm",
+        input_size: int = 1,
+        hidden_size: int = 50,
+        num_layers: int = 1,
+        output_size: int = 1,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = np.float64,
+    ) -> None:
         rng = np.random.default_rng(seed)
-        self.rnn: RecurrentStack = make_stack(cell, input_size, hidden_size, num_layers,
-                                              seed=rng, dtype=dtype)
+        self.rnn: RecurrentStack = make_stack(
+            cell, input_size, hidden_size, num_layers, seed=rng, dtype=dtype
+        )
         self.head = Linear(hidden_size, output_size, seed=rng, dtype=dtype)
         self.dtype = self.rnn.dtype
 
@@ -79,11 +88,12 @@ class RecurrentNet:
         return self
 
     def __call__(self, x: Array, *, lengths: Any = None) -> Array:
-        """Forecasts of shape (batch, output_size) for windows x of shape (batch, time, input_size)."""
+        """Forecasts (batch, output_size) for windows x of shape (batch, time, input_size)."""
         return self.forward(x, lengths=lengths)[0]
 
-    def forward(self, x: Array, state: State | None = None, *, lengths: Any = None
-                ) -> tuple[Array, NetCache]:
+    def forward(
+        self, x: Array, state: State | None = None, *, lengths: Any = None
+    ) -> tuple[Array, NetCache]:
         """Forecasts (batch, output_size) and the cache for `backward`."""
         out = self.rnn.forward(x, state, lengths=lengths)
         h = out.state[0] if isinstance(out.state, tuple) else out.state
@@ -102,8 +112,9 @@ class RecurrentNet:
         grads.update({f"head.{k}": v for k, v in head_grads.items()})
         return grads
 
-    def loss_and_grads(self, x: Array, y: Array, loss: str = "mse", *, lengths: Any = None
-                       ) -> tuple[float, dict[str, Array]]:
+    def loss_and_grads(
+        self, x: Array, y: Array, loss: str = "mse", *, lengths: Any = None
+    ) -> tuple[float, dict[str, Array]]:
         """Loss of the forecasts of `x` against `y` ("mse" or "bce" on logits) and its gradients."""
         if loss not in LOSSES:
             raise ConfigError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")

@@ -1,6 +1,7 @@
-"""Optimisers (SGD, Adam) and gradient-norm clipping on dicts of NumPy arrays, with PyTorch's update rules.
+"""Optimisers (SGD, Adam) and gradient-norm clipping on dicts of arrays, with PyTorch's rules.
 
-Parameters and gradients are dicts with the same keys; optimisers update the parameter arrays in place.
+Parameters and gradients are dicts with the same keys; optimisers update the parameter arrays in
+place.
 """
 
 from __future__ import annotations
@@ -31,16 +32,26 @@ class SGD:
     lr : float
         Learning rate.
     momentum, dampening, weight_decay : float, default 0
-        As in torch: the velocity starts as the first gradient, then v = momentum v + (1 - dampening) g.
+        As in torch: the velocity starts as the first gradient, then v = momentum v + (1 -
+        dampening) g.
     nesterov : bool, default False
         Use g + momentum v instead of v.
     """
 
-    def __init__(self, params: Mapping[str, Array], lr: float = 1e-2, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Array],
+        lr: float = 1e-2,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         if lr <= 0 or momentum < 0 or weight_decay < 0:
-            raise ConfigError(f"SGD needs lr > 0, momentum >= 0, weight_decay >= 0; got lr={lr}, "
-                              f"momentum={momentum}, weight_decay={weight_decay}")
+            raise ConfigError(
+                f"SGD needs lr > 0, momentum >= 0, weight_decay >= 0; got lr={lr}, "
+                f"momentum={momentum}, weight_decay={weight_decay}"
+            )
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ConfigError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.params = _check_params(params)
@@ -89,12 +100,19 @@ class Adam:
     array([0.9])
     """
 
-    def __init__(self, params: Mapping[str, Array], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Array],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         if lr <= 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ConfigError(f"Adam needs lr > 0, eps >= 0, weight_decay >= 0 and betas in [0, 1); got "
-                              f"lr={lr}, eps={eps}, weight_decay={weight_decay}, betas={betas}")
+            raise ConfigError(
+                f"Adam needs lr > 0, eps >= 0, weight_decay >= 0 and betas in [0, 1); got "
+                f"lr={lr}, eps={eps}, weight_decay={weight_decay}, betas={betas}"
+            )
         self.params = _check_params(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.t = 0
@@ -119,12 +137,16 @@ class Adam:
             p -= step_size * (m / denom)
 
 
-def clip_grad_norm(grads: Mapping[str, Array], max_norm: float, norm_type: float = 2.0,
-                   error_if_nonfinite: bool = False) -> float:
+def clip_grad_norm(
+    grads: Mapping[str, Array],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> float:
     """Scale all gradients in place so that their joint norm is at most `max_norm`.
 
-    Like ``torch.nn.utils.clip_grad_norm_``: the norm is taken over all gradients as one vector; they are
-    multiplied by min(1, max_norm / (norm + 1e-6)).
+    Like ``torch.nn.utils.clip_grad_norm_``: the norm is taken over all gradients as one vector;
+    they are multiplied by min(1, max_norm / (norm + 1e-6)).
 
     Parameters
     ----------
@@ -152,7 +174,9 @@ def clip_grad_norm(grads: Mapping[str, Array], max_norm: float, norm_type: float
         norms = [np.linalg.norm(g.ravel(), ord=norm_type) for g in arrays]
         total = float(np.linalg.norm(np.array(norms), ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
-        raise GatecastError(f"the gradient norm is {total}; the loss diverged (lower the learning rate)")
+        raise GatecastError(
+            f"the gradient norm is {total}; the loss diverged (lower the learning rate)"
+        )
     coef = min(max_norm / (total + 1e-6), 1.0)
     for g in arrays:
         g *= coef

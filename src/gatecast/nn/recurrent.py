@@ -1,9 +1,10 @@
-"""Stacks of recurrent cells (RNN, LSTM, GRU) in NumPy, with PyTorch's parameter names, shapes and gate order.
+"""Stacks of recurrent cells (RNN, LSTM, GRU) in NumPy, with PyTorch's parameter layout and order.
 
-`forward` runs the cells of `gatecast.nn.cells` over time and layers and keeps a cache; `backward` runs
-backpropagation through time on that cache and returns the gradient of every parameter, of the input
-and of the initial state. Variable-length batches follow ``torch.nn.utils.rnn.pack_padded_sequence``:
-outputs past a sequence's length are zero and its final state is the state at its last valid step.
+`forward` runs the cells of `gatecast.nn.cells` over time and layers and keeps a cache; `backward`
+runs backpropagation through time on that cache and returns the gradient of every parameter, of the
+input and of the initial state. Variable-length batches follow
+``torch.nn.utils.rnn.pack_padded_sequence``: outputs past a sequence's length are zero and its final
+state is the state at its last valid step.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class GateRecord:
     cell : str
         "rnn", "lstm" or "gru".
     values : dict of str to ndarray
-        LSTM: i, f, g, o (gates), c (cell state), h (output). GRU: r, z, n, h. RNN: a (pre-activation), h.
+        LSTM: i, f, g, o (gates), c (cell state), h (output). GRU: r, z, n, h. RNN: a
+        (pre-activation), h.
     lengths : ndarray of int
         Valid steps of each sequence in the batch, shape (batch,).
     dims : tuple of str
@@ -83,7 +85,7 @@ class Cache:
 
 
 class Forward(NamedTuple):
-    """Result of `forward`: outputs of every step, final state, cache for `backward`, optional record."""
+    """Result of `forward`: outputs, final state, cache for `backward`, optional gate record."""
 
     output: Array
     state: State
@@ -92,7 +94,7 @@ class Forward(NamedTuple):
 
 
 class Gradients(NamedTuple):
-    """Result of `backward`: gradients of the parameters (by name), the input and the initial state."""
+    """Result of `backward`: gradients of the parameters (by name), input and initial state."""
 
     params: dict[str, Array]
     x: Array
@@ -133,8 +135,9 @@ class RecurrentStack:
     Attributes
     ----------
     params : dict of str to ndarray
-        ``weight_ih_l{k}`` (G*hidden, input), ``weight_hh_l{k}`` (G*hidden, hidden), ``bias_ih_l{k}``,
-        ``bias_hh_l{k}`` (G*hidden,), in PyTorch's order; G = 1 (RNN), 4 (LSTM), 3 (GRU).
+        ``weight_ih_l{k}`` (G*hidden, input), ``weight_hh_l{k}`` (G*hidden, hidden),
+        ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G*hidden,), in PyTorch's order; G = 1 (RNN), 4 (LSTM), 3
+        (GRU).
     """
 
     cell: ClassVar[str]
@@ -162,59 +165,77 @@ class RecurrentStack:
         self.params: dict[str, Array] = {}
         for layer in range(self.num_layers):
             n_in = self.input_size if layer == 0 else H
-            shapes = {"weight_ih": (G * H, n_in), "weight_hh": (G * H, H), "bias_ih": (G * H,),
-                      "bias_hh": (G * H,)}
+            shapes = {
+                "weight_ih": (G * H, n_in),
+                "weight_hh": (G * H, H),
+                "bias_ih": (G * H,),
+                "bias_hh": (G * H,),
+            }
             for name, shape in shapes.items():
                 self.params[f"{name}_l{layer}"] = rng.uniform(-k, k, shape).astype(self.dtype)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"num_layers={self.num_layers}, dtype={self.dtype.name})")
+        return (
+            f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"num_layers={self.num_layers}, dtype={self.dtype.name})"
+        )
 
-    # -- parameters ---------------------------------------------------------------------------------
+    # -- parameters --------------------------------------------------------------------------------
 
     def weights(self, layer: int) -> tuple[Array, Array, Array, Array]:
         """(W_ih, W_hh, b_ih, b_hh) of one layer."""
         p = self.params
-        return (p[f"weight_ih_l{layer}"], p[f"weight_hh_l{layer}"], p[f"bias_ih_l{layer}"],
-                p[f"bias_hh_l{layer}"])
+        return (
+            p[f"weight_ih_l{layer}"],
+            p[f"weight_hh_l{layer}"],
+            p[f"bias_ih_l{layer}"],
+            p[f"bias_hh_l{layer}"],
+        )
 
     def load_params(self, params: Mapping[str, Array]) -> RecurrentStack:
         """Copy parameters in by name (shapes must match); returns self."""
         for name, old in self.params.items():
             if name not in params:
-                raise ConfigError(f"parameter {name!r} is missing; the stack needs {list(self.params)}")
+                raise ConfigError(
+                    f"parameter {name!r} is missing; the stack needs {list(self.params)}"
+                )
             new = np.asarray(params[name])
             if new.shape != old.shape:
-                raise ConfigError(f"parameter {name!r} has shape {new.shape}, expected {old.shape} for {self!r}")
+                raise ConfigError(
+                    f"parameter {name!r} has shape {new.shape}, expected {old.shape} for {self!r}"
+                )
             old[...] = new  # in place, so optimisers holding these arrays see the new values
         return self
 
     def zero_state(self, batch: int) -> State:
-        """The default initial state: zeros of shape (layers, batch, hidden) (two of them for the LSTM)."""
+        """The default initial state: zeros (layers, batch, hidden), a pair of them for the LSTM."""
         h = np.zeros((self.num_layers, batch, self.hidden_size), self.dtype)
         return (h, h.copy()) if self.has_cell_state else h
 
-    # -- the cell, one step (subclasses bind the functions of gatecast.nn.cells) ---------------------
+    # -- the cell, one step (subclasses bind the functions of gatecast.nn.cells) -------------------
 
-    def _step(self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
-              ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    def _step(
+        self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
         raise NotImplementedError
 
-    def _step_backward(self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
-                       ) -> tuple[Array, Array, tuple[Array, ...]]:
+    def _step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
+    ) -> tuple[Array, Array, tuple[Array, ...]]:
         raise NotImplementedError
 
-    # -- forward ------------------------------------------------------------------------------------
+    # -- forward -----------------------------------------------------------------------------------
 
-    def __call__(self, x: Array, state: State | None = None, *, lengths: Any = None
-                 ) -> tuple[Array, State]:
+    def __call__(
+        self, x: Array, state: State | None = None, *, lengths: Any = None
+    ) -> tuple[Array, State]:
         """Outputs and final state, like calling a torch module; see `forward`."""
         out = self.forward(x, state, lengths=lengths)
         return out.output, out.state
 
-    def forward(self, x: Array, state: State | None = None, *, lengths: Any = None,
-                record: bool = False) -> Forward:
+    def forward(
+        self, x: Array, state: State | None = None, *, lengths: Any = None, record: bool = False
+    ) -> Forward:
         """Run the stack over a batch of sequences.
 
         Parameters
@@ -232,8 +253,8 @@ class RecurrentStack:
         -------
         Forward
             ``output`` (batch, time, hidden), top layer's h at every step (zero past a length);
-            ``state``, the final state (at each sequence's last valid step); ``cache`` for `backward`;
-            ``record`` (None unless `record`).
+            ``state``, the final state (at each sequence's last valid step); ``cache`` for
+            `backward`; ``record`` (None unless `record`).
 
         Examples
         --------
@@ -257,8 +278,9 @@ class RecurrentStack:
         rec = self._record(cache, lengths) if record else None
         return Forward(output, self._join_state(finals), cache, rec)
 
-    def _layer_forward(self, layer: int, x: Array, s0: tuple[Array, ...], mask: Array | None
-                       ) -> tuple[Array, tuple[Array, ...], LayerCache]:
+    def _layer_forward(
+        self, layer: int, x: Array, s0: tuple[Array, ...], mask: Array | None
+    ) -> tuple[Array, tuple[Array, ...], LayerCache]:
         W_ih, W_hh, b_ih, b_hh = self.weights(layer)
         T, B, _ = x.shape
         gi = x @ W_ih.T + b_ih  # the input half of every step at once: it does not depend on h
@@ -274,15 +296,16 @@ class RecurrentStack:
             else:  # a finished sequence keeps its state and outputs zero
                 m = mask[t]
                 out[t] = np.where(m, h, 0.0)
-                state = tuple(np.where(m, n, s) for n, s in zip(new, state))
+                state = tuple(np.where(m, n, s) for n, s in zip(new, state, strict=True))
             lc.hs[t + 1] = state[0]
             lc.steps.append(step_cache)
         return out, state, lc
 
-    # -- backward -----------------------------------------------------------------------------------
+    # -- backward ----------------------------------------------------------------------------------
 
-    def backward(self, cache: Cache, d_output: Array | None = None, d_state: State | None = None
-                 ) -> Gradients:
+    def backward(
+        self, cache: Cache, d_output: Array | None = None, d_state: State | None = None
+    ) -> Gradients:
         """Backpropagation through time.
 
         Parameters
@@ -323,11 +346,11 @@ class RecurrentStack:
                 dh = dy[t] + ds[0]
                 if mask is None:
                     d_gi[t], d_gh[t], ds = self._step_backward((dh, *ds[1:]), lc.steps[t], W_hh)
-                else:  # past a sequence's end the cell did nothing: its state gradient passes straight by
+                else:  # past a sequence's end the cell did nothing: the state gradient passes by
                     m = mask[t]
                     d_cell = (np.where(m, dh, 0.0), *(np.where(m, d, 0.0) for d in ds[1:]))
                     d_gi[t], d_gh[t], d_prev = self._step_backward(d_cell, lc.steps[t], W_hh)
-                    ds = tuple(p + np.where(m, 0.0, d) for p, d in zip(d_prev, ds))
+                    ds = tuple(p + np.where(m, 0.0, d) for p, d in zip(d_prev, ds, strict=True))
             # The weights are shared by all steps, so their gradients sum over time (and batch).
             gi2, gh2 = d_gi.reshape(T * B, GH), d_gh.reshape(T * B, GH)
             grads[f"weight_ih_l{layer}"] = gi2.T @ lc.x.reshape(T * B, -1)
@@ -340,14 +363,15 @@ class RecurrentStack:
         dx = np.ascontiguousarray(dy.transpose(1, 0, 2))
         return Gradients(ordered, dx, self._join_state(d_init))
 
-    # -- recording ----------------------------------------------------------------------------------
+    # -- recording ---------------------------------------------------------------------------------
 
     def _record(self, cache: Cache, lengths: Any) -> GateRecord:
         B, T = cache.batch, cache.time
         values: dict[str, Array] = {}
         for name, index in self.record_fields.items():
             values[name] = np.stack(
-                [np.stack([s[index] for s in lc.steps], axis=1) for lc in cache.layers])
+                [np.stack([s[index] for s in lc.steps], axis=1) for lc in cache.layers]
+            )
         values["h"] = np.stack([lc.hs[1:].transpose(1, 0, 2) for lc in cache.layers])
         lens = np.full(B, T) if lengths is None else np.asarray(lengths, dtype=np.int64).copy()
         if cache.mask is not None:
@@ -356,19 +380,21 @@ class RecurrentStack:
                 v[:, pad] = np.nan
         return GateRecord(self.cell, values, lens)
 
-    # -- checks -------------------------------------------------------------------------------------
+    # -- checks ------------------------------------------------------------------------------------
 
     def _check_input(self, x: Any) -> Array:
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[0] < 1 or x.shape[1] < 1:
             raise ConfigError(
                 f"input has shape {x.shape}; {type(self).__name__} expects (batch, time, "
-                f"{self.input_size}) with batch, time >= 1 (batch first, like torch with batch_first=True)"
+                f"{self.input_size}) with batch, time >= 1 (batch first, as torch's "
+                "batch_first=True)"
             )
         return x
 
-    def _split_state(self, state: State | None, batch: int, name: str = "state"
-                     ) -> list[tuple[Array, ...]]:
+    def _split_state(
+        self, state: State | None, batch: int, name: str = "state"
+    ) -> list[tuple[Array, ...]]:
         """Public state -> one tuple (h,) or (h, c) per layer."""
         shape = (self.num_layers, batch, self.hidden_size)
         if state is None:
@@ -377,11 +403,15 @@ class RecurrentStack:
             raw = state if isinstance(state, (tuple, list)) else (state,)
             if len(raw) != 1 + self.has_cell_state:
                 want = "(h, c)" if self.has_cell_state else "h"
-                raise ConfigError(f"{name} for {type(self).__name__} must be {want}, got {len(raw)} arrays")
+                raise ConfigError(
+                    f"{name} for {type(self).__name__} must be {want}, got {len(raw)} arrays"
+                )
             parts = [np.asarray(s, dtype=self.dtype) for s in raw]
             for p in parts:
                 if p.shape != shape:
-                    raise ConfigError(f"{name} has shape {p.shape}, expected (layers, batch, hidden) = {shape}")
+                    raise ConfigError(
+                        f"{name} has shape {p.shape}, expected (layers, batch, hidden) = {shape}"
+                    )
         return [tuple(p[layer] for p in parts) for layer in range(self.num_layers)]
 
     def _join_state(self, per_layer: list[tuple[Array, ...]]) -> State:
@@ -404,19 +434,21 @@ def _mask(lengths: Any, batch: int, time: int) -> Array | None:
 
 
 class RNN(RecurrentStack):
-    """Elman RNN with tanh: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh); like ``torch.nn.RNN``."""
+    """Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), like ``torch.nn.RNN``."""
 
     cell = "rnn"
     gates = 1
     record_fields = {"a": 0}  # noqa: RUF012 - read-only class constant
 
-    def _step(self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
-              ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    def _step(
+        self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
         h, cache = cells.rnn_step(gi, state[0], W_hh, b_hh)
         return h, (h,), cache
 
-    def _step_backward(self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
-                       ) -> tuple[Array, Array, tuple[Array, ...]]:
+    def _step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
+    ) -> tuple[Array, Array, tuple[Array, ...]]:
         d_gi, d_gh, dh_prev = cells.rnn_step_backward(dstate[0], cache, W_hh)
         return d_gi, d_gh, (dh_prev,)
 
@@ -432,31 +464,35 @@ class LSTM(RecurrentStack):
     has_cell_state = True
     record_fields = {"i": 1, "f": 2, "g": 3, "o": 4, "c": 5}  # noqa: RUF012
 
-    def _step(self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
-              ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    def _step(
+        self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
         h, c, cache = cells.lstm_step(gi, state[0], state[1], W_hh, b_hh)
         return h, (h, c), cache
 
-    def _step_backward(self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
-                       ) -> tuple[Array, Array, tuple[Array, ...]]:
+    def _step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
+    ) -> tuple[Array, Array, tuple[Array, ...]]:
         d_gi, d_gh, dh_prev, dc_prev = cells.lstm_step_backward(dstate[0], dstate[1], cache, W_hh)
         return d_gi, d_gh, (dh_prev, dc_prev)
 
 
 class GRU(RecurrentStack):
-    """Gated recurrent unit, gates r, z, n in PyTorch's order and convention; like ``torch.nn.GRU``."""
+    """Gated recurrent unit, gates r, z, n in PyTorch's order and convention (``torch.nn.GRU``)."""
 
     cell = "gru"
     gates = 3
     record_fields = {"r": 1, "z": 2, "n": 3}  # noqa: RUF012
 
-    def _step(self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
-              ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    def _step(
+        self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
         h, cache = cells.gru_step(gi, state[0], W_hh, b_hh)
         return h, (h,), cache
 
-    def _step_backward(self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
-                       ) -> tuple[Array, Array, tuple[Array, ...]]:
+    def _step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
+    ) -> tuple[Array, Array, tuple[Array, ...]]:
         d_gi, d_gh, dh_prev = cells.gru_step_backward(dstate[0], cache, W_hh)
         return d_gi, d_gh, (dh_prev,)
 
@@ -464,11 +500,17 @@ class GRU(RecurrentStack):
 STACKS: dict[str, type[RecurrentStack]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
-def make_stack(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, *,
-               seed: int | np.random.Generator = 0, dtype: Any = np.float64) -> RecurrentStack:
+def make_stack(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    *,
+    seed: int | np.random.Generator = 0,
+    dtype: Any = np.float64,
+) -> RecurrentStack:
     """Build an `RNN`, `LSTM` or `GRU` by name ("rnn", "lstm", "gru", any case)."""
     key = str(cell).lower()
     if key not in STACKS:
         raise ConfigError(f"unknown cell {cell!r}; choose one of {sorted(STACKS)}")
     return STACKS[key](input_size, hidden_size, num_layers, seed=seed, dtype=dtype)
-

@@ -1,7 +1,8 @@
 """Copy weights between gatecast.nn and PyTorch modules, both ways (torch is imported only in here).
 
 The two engines share one parameter layout, so a copy is a rename-free transfer of arrays; a torch
-module with features the NumPy engine lacks (projections, bidirectional layers, no bias, relu) is refused.
+module with features the NumPy engine lacks (projections, bidirectional layers, no bias, relu) is
+refused.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from gatecast.nn.linear import Linear
 from gatecast.nn.network import RecurrentNet
 from gatecast.nn.recurrent import GRU, LSTM, RNN, RecurrentStack
 
+
 def _torch() -> Any:
     try:
         import torch
-    except ImportError as exc:  # pragma: no cover - torch is a dependency, but NumPy-only installs exist
-        raise ConfigError("copying weights to or from PyTorch needs torch; install it with pip") from exc
+    except (
+        ImportError
+    ) as exc:  # pragma: no cover - torch is a dependency, but NumPy-only installs exist
+        raise ConfigError(
+            "copying weights to or from PyTorch needs torch; install it with pip"
+        ) from exc
     return torch
 
 
@@ -28,7 +34,7 @@ def _numpy(t: Any) -> np.ndarray:
 
 
 def from_torch(module: Any) -> RecurrentStack | Linear | RecurrentNet:
-    """A NumPy copy of a torch ``nn.RNN``/``nn.LSTM``/``nn.GRU``, ``nn.Linear``, or a module with ``rnn`` and ``head``.
+    """A NumPy copy of a torch RNN/LSTM/GRU, Linear, or a module with ``rnn`` and ``head``.
 
     Parameters
     ----------
@@ -48,42 +54,63 @@ def from_torch(module: Any) -> RecurrentStack | Linear | RecurrentNet:
         return lin.load_params({k: _numpy(v) for k, v in module.named_parameters()})
     if isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
         if module.bidirectional or not module.bias or getattr(module, "proj_size", 0):
-            raise ConfigError(f"{module} uses bidirectional, bias=False or proj_size, which gatecast.nn "
-                              "does not implement; use a plain unidirectional module with biases")
+            raise ConfigError(
+                f"{module} uses bidirectional, bias=False or proj_size, which gatecast.nn "
+                "does not implement; use a plain unidirectional module with biases"
+            )
         if getattr(module, "nonlinearity", "tanh") != "tanh":
-            raise ConfigError(f"{module} uses nonlinearity={module.nonlinearity!r}; gatecast.nn's RNN is tanh")
+            raise ConfigError(
+                f"{module} uses nonlinearity={module.nonlinearity!r}; gatecast.nn's RNN is tanh"
+            )
         cls = LSTM if isinstance(module, nn.LSTM) else GRU if isinstance(module, nn.GRU) else RNN
-        stack = cls(module.input_size, module.hidden_size, module.num_layers, dtype=_dtype_of(module))
+        stack = cls(
+            module.input_size, module.hidden_size, module.num_layers, dtype=_dtype_of(module)
+        )
         return stack.load_params({k: _numpy(v) for k, v in module.named_parameters()})
     if hasattr(module, "rnn") and hasattr(module, "head"):
         rnn, head = from_torch(module.rnn), from_torch(module.head)
         if not isinstance(rnn, RecurrentStack) or not isinstance(head, Linear):
-            raise ConfigError(f"{type(module).__name__}.rnn must be an RNN/LSTM/GRU and .head a Linear")
-        net = RecurrentNet(rnn.cell, rnn.input_size, rnn.hidden_size, rnn.num_layers,
-                           head.out_features, dtype=rnn.dtype)
+            raise ConfigError(
+                f"{type(module).__name__}.rnn must be an RNN/LSTM/GRU and .head a Linear"
+            )
+        net = RecurrentNet(
+            rnn.cell,
+            rnn.input_size,
+            rnn.hidden_size,
+            rnn.num_layers,
+            head.out_features,
+            dtype=rnn.dtype,
+        )
         net.rnn.load_params(rnn.params)
         net.head.load_params(head.params)
         return net
-    raise ConfigError(f"cannot copy a {type(module).__name__}; from_torch takes nn.RNN, nn.LSTM, nn.GRU, "
-                      "nn.Linear or a module with .rnn and .head")
+    raise ConfigError(
+        f"cannot copy a {type(module).__name__}; from_torch takes nn.RNN, nn.LSTM, nn.GRU, "
+        "nn.Linear or a module with .rnn and .head"
+    )
 
 
 def _dtype_of(module: Any) -> np.dtype:
     dtypes = {p.dtype for p in module.parameters()}
     if len(dtypes) != 1:
-        raise ConfigError(f"{type(module).__name__} mixes parameter dtypes {dtypes}; cast it with .double()")
+        raise ConfigError(
+            f"{type(module).__name__} mixes parameter dtypes {dtypes}; cast it with .double()"
+        )
     name = str(dtypes.pop()).removeprefix("torch.")
     if name not in ("float32", "float64"):
-        raise ConfigError(f"parameters of dtype {name} are not supported; cast the module with .float() or .double()")
+        raise ConfigError(
+            f"parameters of dtype {name} are not supported; cast the module with .float() or "
+            ".double()"
+        )
     return np.dtype(name)
 
 
 def to_torch(obj: RecurrentStack | Linear | RecurrentNet) -> Any:
-    """A torch module with the same weights as a NumPy `RNN`/`LSTM`/`GRU`, `Linear` or `RecurrentNet`.
+    """A torch module with the weights of a NumPy `RNN`, `LSTM`, `GRU`, `Linear` or `RecurrentNet`.
 
-    Stacks become ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``batch_first=True``; a `RecurrentNet` becomes a
-    module with ``.rnn`` and ``.head`` whose ``forward(x)`` returns ``head(rnn(x)[0][:, -1])``. Parameters
-    have the NumPy dtype.
+    Stacks become ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``batch_first=True``; a `RecurrentNet`
+    becomes a module with ``.rnn`` and ``.head`` whose ``forward(x)`` returns
+    ``head(rnn(x)[0][:, -1])``. Parameters have the NumPy dtype.
     """
     torch = _torch()
     nn = torch.nn
@@ -97,8 +124,10 @@ def to_torch(obj: RecurrentStack | Linear | RecurrentNet) -> Any:
         cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[obj.cell]
         module = cls(obj.input_size, obj.hidden_size, obj.num_layers, batch_first=True, dtype=dtype)
     else:
-        raise ConfigError(f"cannot convert a {type(obj).__name__}; to_torch takes RNN, LSTM, GRU, Linear "
-                          "or RecurrentNet")
+        raise ConfigError(
+            f"cannot convert a {type(obj).__name__}; to_torch takes RNN, LSTM, GRU, Linear "
+            "or RecurrentNet"
+        )
     with torch.no_grad():
         for name, p in module.named_parameters():
             p.copy_(torch.from_numpy(np.ascontiguousarray(obj.params[name])))

@@ -10,12 +10,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from gatecast.errors import ConfigError  # noqa: E402
+from gatecast.errors import ConfigError
 
 # One colour per role, used by every diagram and plot.
 SIGMOID_COLOR = "#f4c27a"  # gates squashed to (0, 1)
@@ -39,9 +39,9 @@ GATE_TITLES = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Gate heatmaps and cell-state lines (from a gatecast.nn GateRecord, or any mapping of arrays)
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def _series(record: Any, layer: int, batch: int) -> tuple[str, dict[str, np.ndarray]]:
@@ -49,13 +49,21 @@ def _series(record: Any, layer: int, batch: int) -> tuple[str, dict[str, np.ndar
     try:
         cell, values = record.cell, record.select(layer=layer, batch=batch)
     except (AttributeError, IndexError) as exc:
-        raise ConfigError(f"cannot read layer {layer}, sequence {batch} of the record ({exc}); "
-                          "pass a GateRecord from forward(..., record=True)") from exc
+        raise ConfigError(
+            f"cannot read layer {layer}, sequence {batch} of the record ({exc}); "
+            "pass a GateRecord from forward(..., record=True)"
+        ) from exc
     return cell, values
 
 
-def gate_heatmaps(record: Any, *, layer: int = -1, batch: int = 0,
-                  time_labels: Sequence[Any] | None = None, title: str = "") -> plt.Figure:
+def gate_heatmaps(
+    record: Any,
+    *,
+    layer: int = -1,
+    batch: int = 0,
+    time_labels: Sequence[Any] | None = None,
+    title: str = "",
+) -> plt.Figure:
     """One heatmap per gate (units x time) for one sequence of a `gatecast.nn.GateRecord`.
 
     Sigmoid gates share the colour scale 0..1 (0 = closed, 1 = open); tanh quantities -1..1.
@@ -77,31 +85,48 @@ def gate_heatmaps(record: Any, *, layer: int = -1, batch: int = 0,
     """
     cell, values = _series(record, layer, batch)
     names = [n for n in values if n not in ("c", "h")] + ["h"]
-    T, H = values["h"].shape
-    fig, axes = plt.subplots(len(names), 1, figsize=(min(14.0, 4.0 + 0.22 * T), 1.1 + 1.35 * len(names)),
-                             sharex=True, squeeze=False)
-    for ax, name in zip(axes[:, 0], names):
+    T = values["h"].shape[0]
+    fig, axes = plt.subplots(
+        len(names),
+        1,
+        figsize=(min(14.0, 4.0 + 0.22 * T), 1.1 + 1.35 * len(names)),
+        sharex=True,
+        squeeze=False,
+    )
+    for ax, name in zip(axes[:, 0], names, strict=True):
         v = values[name].T  # (unit, time)
-        sigmoid = cell == "lstm" and name in "ifo" or cell == "gru" and name in "rz"
+        sigmoid = (cell == "lstm" and name in "ifo") or (cell == "gru" and name in "rz")
         if name == "a":
             lim = max(float(np.nanmax(np.abs(v))), 1e-12)
             kw: dict[str, Any] = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
         else:
-            kw = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0} if sigmoid else \
-                 {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
+            kw = (
+                {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
+                if sigmoid
+                else {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
+            )
         im = ax.imshow(v, aspect="auto", interpolation="nearest", origin="lower", **kw)
         ax.set_ylabel("unit", fontsize=8)
         ax.set_title(GATE_TITLES.get(name, name), fontsize=9, loc="left")
         fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
     _time_axis(axes[-1, 0], T, time_labels)
-    fig.suptitle(title or f"{cell.upper()} gates over the window (layer {_layer_name(record, layer)})",
-                 fontsize=11)
+    fig.suptitle(
+        title or f"{cell.upper()} gates over the window (layer {_layer_name(record, layer)})",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 
 
-def cell_state_plot(record: Any, *, layer: int = -1, batch: int = 0, units: Sequence[int] | None = None,
-                    time_labels: Sequence[Any] | None = None, title: str = "") -> plt.Figure:
+def cell_state_plot(
+    record: Any,
+    *,
+    layer: int = -1,
+    batch: int = 0,
+    units: Sequence[int] | None = None,
+    time_labels: Sequence[Any] | None = None,
+    title: str = "",
+) -> plt.Figure:
     """Line plot of the carried state over time, one line per unit: c for the LSTM, h otherwise.
 
     Parameters
@@ -121,18 +146,26 @@ def cell_state_plot(record: Any, *, layer: int = -1, batch: int = 0, units: Sequ
     key = "c" if cell == "lstm" else "h"
     v = values[key]  # (time, unit)
     T, H = v.shape
-    if units is None:
-        units = range(H) if H <= 64 else np.argsort(np.ptp(v, axis=0))[-16:]
+    shown: list[int]
+    if units is not None:
+        shown = [int(u) for u in units]
+    elif H <= 64:
+        shown = list(range(H))
+    else:  # too many lines to read: the 16 units that move most
+        shown = [int(u) for u in np.argsort(np.ptp(v, axis=0))[-16:]]
     fig, ax = plt.subplots(figsize=(min(12.0, 4.0 + 0.2 * T), 4.0))
     cmap = plt.get_cmap("viridis")
-    units = list(units)
-    for j, u in enumerate(units):
-        ax.plot(np.arange(T), v[:, u], color=cmap(j / max(1, len(units) - 1)), lw=1.0, alpha=0.8)
+    for j, u in enumerate(shown):
+        ax.plot(np.arange(T), v[:, u], color=cmap(j / max(1, len(shown) - 1)), lw=1.0, alpha=0.8)
     ax.axhline(0.0, color="0.5", lw=0.8)
     name = "cell state c" if key == "c" else "hidden state h"
     ax.set_ylabel(name)
-    ax.set_title(title or f"{cell.upper()} {name} over the window, {len(units)} units "
-                 f"(layer {_layer_name(record, layer)})", fontsize=11)
+    ax.set_title(
+        title
+        or f"{cell.upper()} {name} over the window, {len(shown)} units "
+        f"(layer {_layer_name(record, layer)})",
+        fontsize=11,
+    )
     _time_axis(ax, T, time_labels)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -154,13 +187,16 @@ def _time_axis(ax: Any, T: int, labels: Sequence[Any] | None) -> None:
     else:
         if len(labels) != T:
             raise ConfigError(f"time_labels has {len(labels)} entries for {T} steps")
-        ax.set_xticklabels([str(labels[t])[:10] for t in ticks], rotation=30, ha="right", fontsize=8)
+        ax.set_xticklabels(
+            [str(labels[int(t)])[:10] for t in ticks], rotation=30, ha="right", fontsize=8
+        )
         ax.set_xlabel("date")
 
 
-def write_gate_figures(record: Any, out: str | Path, *, time_labels: Sequence[Any] | None = None,
-                       subject: str = "") -> list[Path]:
-    """Write ``gates_layer{k}.png`` (heatmaps) and ``cell_state_layer{k}.png`` for every layer into `out`.
+def write_gate_figures(
+    record: Any, out: str | Path, *, time_labels: Sequence[Any] | None = None, subject: str = ""
+) -> list[Path]:
+    """Write ``gates_layer{k}.png`` and ``cell_state_layer{k}.png`` for every layer into `out`.
 
     Parameters
     ----------
@@ -188,23 +224,36 @@ def write_gate_figures(record: Any, out: str | Path, *, time_labels: Sequence[An
     files = []
     for k in range(layers):
         where = f"layer {k + 1} of {layers}"
-        heat = gate_heatmaps(record, layer=k, time_labels=time_labels,
-                             title=f"{cell} gates, {where}" + (f": {subject}" if subject else ""))
+        heat = gate_heatmaps(
+            record,
+            layer=k,
+            time_labels=time_labels,
+            title=f"{cell} gates, {where}" + (f": {subject}" if subject else ""),
+        )
         files.append(save_figure(heat, out / f"gates_layer{k + 1}.png"))
-        line = cell_state_plot(record, layer=k, time_labels=time_labels,
-                               title=f"{cell} {'cell state c' if record.cell == 'lstm' else 'hidden state h'}"
-                                     f", {where}" + (f": {subject}" if subject else ""))
+        line = cell_state_plot(
+            record,
+            layer=k,
+            time_labels=time_labels,
+            title=f"{cell} {'cell state c' if record.cell == 'lstm' else 'hidden state h'}"
+            f", {where}" + (f": {subject}" if subject else ""),
+        )
         files.append(save_figure(line, out / f"cell_state_layer{k + 1}.png"))
     return files
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Gradient flow
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
-def gradient_flow_figure(k: np.ndarray, norms: Mapping[str, np.ndarray], *,
-                         labels: Mapping[str, str] | None = None, title: str = "") -> plt.Figure:
+def gradient_flow_figure(
+    k: np.ndarray,
+    norms: Mapping[str, np.ndarray],
+    *,
+    labels: Mapping[str, str] | None = None,
+    title: str = "",
+) -> plt.Figure:
     """Norm of dh_T/dx_{T-k} against k, log scale, one line per model.
 
     Parameters
@@ -221,8 +270,13 @@ def gradient_flow_figure(k: np.ndarray, norms: Mapping[str, np.ndarray], *,
     -------
     matplotlib.figure.Figure
     """
-    styles = {"rnn": ("C3", "-"), "lstm": ("C0", "-"), "gru": ("C2", "-"),
-              "lstm_forget_bias": ("C0", "--"), "rnn_large_init": ("C3", ":")}
+    styles = {
+        "rnn": ("C3", "-"),
+        "lstm": ("C0", "-"),
+        "gru": ("C2", "-"),
+        "lstm_forget_bias": ("C0", "--"),
+        "rnn_large_init": ("C3", ":"),
+    }
     fig, ax = plt.subplots(figsize=(9, 5))
     for i, (name, v) in enumerate(norms.items()):
         color, ls = styles.get(name, (f"C{i + 4}", "-"))
@@ -239,9 +293,9 @@ def gradient_flow_figure(k: np.ndarray, norms: Mapping[str, np.ndarray], *,
     return fig
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Cell diagrams
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 EQUATIONS = {
     "lstm": [
@@ -257,52 +311,97 @@ EQUATIONS = {
         r"$n = \tanh(W_{in} x_t + b_{in} + r \odot (W_{hn} h_{t-1} + b_{hn}))$",
         r"$h_t = (1 - z) \odot n + z \odot h_{t-1}$",
     ],
-    "rnn": [r"$h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$",
-            r"A gradient reaches $h_{t-k}$ only through $k$ products with $W_{hh}$ and $\tanh'$: "
-            "it shrinks or explodes with $k$."],
+    "rnn": [
+        r"$h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$",
+        r"A gradient reaches $h_{t-k}$ only through $k$ products with $W_{hh}$ and $\tanh'$: "
+        "it shrinks or explodes with $k$.",
+    ],
 }
 
 
 class _Canvas:
-    """Small drawing vocabulary for cell diagrams: gate boxes, operation circles, wires with arrows."""
+    """Drawing vocabulary for cell diagrams: gate boxes, operation circles, wires with arrows."""
 
     def __init__(self, ax: Any) -> None:
         self.ax = ax
 
     def gate(self, x: float, y: float, symbol: str, label: str, color: str) -> None:
         w, h = 2 * GATE_HALF_W, 2 * GATE_HALF
-        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
-                                         boxstyle="round,pad=0.02,rounding_size=0.12",
-                                         fc=color, ec=WIRE_COLOR, lw=1.3, zorder=3))
-        self.ax.text(x, y + (0.13 if label else 0.0), symbol, ha="center", va="center", fontsize=14,
-                     zorder=4)
+        self.ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle="round,pad=0.02,rounding_size=0.12",
+                fc=color,
+                ec=WIRE_COLOR,
+                lw=1.3,
+                zorder=3,
+            )
+        )
+        self.ax.text(
+            x, y + (0.13 if label else 0.0), symbol, ha="center", va="center", fontsize=14, zorder=4
+        )
         if label:
-            self.ax.text(x, y - 0.22, label, ha="center", va="center", fontsize=8.5, color="0.2", zorder=4)
+            self.ax.text(
+                x, y - 0.22, label, ha="center", va="center", fontsize=8.5, color="0.2", zorder=4
+            )
 
     def op(self, x: float, y: float, symbol: str, r: float = 0.26) -> None:
         self.ax.add_patch(Circle((x, y), r, fc=OP_COLOR, ec=WIRE_COLOR, lw=1.3, zorder=3))
-        self.ax.text(x, y, symbol, ha="center", va="center", fontsize=13 if len(symbol) == 1 else 10,
-                     zorder=4)
+        self.ax.text(
+            x,
+            y,
+            symbol,
+            ha="center",
+            va="center",
+            fontsize=13 if len(symbol) == 1 else 10,
+            zorder=4,
+        )
 
-    def wire(self, points: Sequence[tuple[float, float]], *, arrow: bool = True, color: str = WIRE_COLOR,
-             lw: float = 1.6, bridge: bool = False) -> None:
+    def wire(
+        self,
+        points: Sequence[tuple[float, float]],
+        *,
+        arrow: bool = True,
+        color: str = WIRE_COLOR,
+        lw: float = 1.6,
+        bridge: bool = False,
+    ) -> None:
         """A polyline, with an arrowhead at its end unless `arrow` is False.
 
-        With `bridge`, the wire is drawn over a halo of the background colour, so that it visibly passes
-        over the wires it crosses instead of joining them.
+        With `bridge`, the wire is drawn over a halo of the background colour, so that it visibly
+        passes over the wires it crosses instead of joining them.
         """
         pts = np.asarray(points, dtype=float)
         halo = [patheffects.Stroke(linewidth=lw + 5, foreground=FRAME_COLOR), patheffects.Normal()]
         effects = halo if bridge else None
         if len(pts) > 2:
-            self.ax.plot(pts[:-1, 0], pts[:-1, 1], color=color, lw=lw, zorder=2.5 if bridge else 1,
-                         solid_capstyle="round", path_effects=effects)
+            self.ax.plot(
+                pts[:-1, 0],
+                pts[:-1, 1],
+                color=color,
+                lw=lw,
+                zorder=2.5 if bridge else 1,
+                solid_capstyle="round",
+                path_effects=effects,
+            )
         start, end = pts[-2], pts[-1]
         style = "-|>" if arrow else "-"
-        self.ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), arrowstyle=style, mutation_scale=14,
-                                          color=color, lw=lw, zorder=2.5 if bridge else 2, shrinkA=0,
-                                          shrinkB=0,
-                                          path_effects=effects))
+        self.ax.add_patch(
+            FancyArrowPatch(
+                tuple(start),
+                tuple(end),
+                arrowstyle=style,
+                mutation_scale=14,
+                color=color,
+                lw=lw,
+                zorder=2.5 if bridge else 2,
+                shrinkA=0,
+                shrinkB=0,
+                path_effects=effects,
+            )
+        )
 
     def dot(self, x: float, y: float, color: str = WIRE_COLOR) -> None:
         self.ax.add_patch(Circle((x, y), 0.06, fc=color, ec=color, zorder=3))
@@ -312,8 +411,18 @@ class _Canvas:
         self.ax.text(x, y, text, ha=kw.pop("ha", "center"), va=kw.pop("va", "center"), **kw)
 
     def frame(self, x0: float, y0: float, x1: float, y1: float, title: str) -> None:
-        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.02,rounding_size=0.35",
-                                         fc=FRAME_COLOR, ec="0.55", lw=1.2, zorder=0))
+        self.ax.add_patch(
+            FancyBboxPatch(
+                (x0, y0),
+                x1 - x0,
+                y1 - y0,
+                boxstyle="round,pad=0.02,rounding_size=0.35",
+                fc=FRAME_COLOR,
+                ec="0.55",
+                lw=1.2,
+                zorder=0,
+            )
+        )
         self.ax.text(x0 + 0.2, y1 - 0.25, title, ha="left", va="top", fontsize=10, color="0.4")
 
 
@@ -322,9 +431,10 @@ GATE_HALF = 0.42  # half height of a gate box
 GATE_HALF_W = 0.6  # half width of a gate box
 
 
-def _inputs(c: _Canvas, ybus: float, x_join: float, x_end: float, *, h_from_top: float | None = None
-            ) -> None:
-    """h_{t-1} (from the left, or down from the state line) and x_t (from below) joined on one bus."""
+def _inputs(
+    c: _Canvas, ybus: float, x_join: float, x_end: float, *, h_from_top: float | None = None
+) -> None:
+    """h_{t-1} (from the left, or down from the state line) and x_t (from below) join on one bus."""
     if h_from_top is None:
         c.label(0.05, ybus, r"$h_{t-1}$", ha="left", color=STATE_COLOR)
         c.wire([(0.75, ybus), (x_join, ybus)], arrow=False, color=STATE_COLOR)
@@ -335,7 +445,15 @@ def _inputs(c: _Canvas, ybus: float, x_join: float, x_end: float, *, h_from_top:
     c.wire([(x_join, 0.05), (x_join, ybus)], arrow=False)
     c.dot(x_join, ybus)
     c.wire([(x_join, ybus), (x_end, ybus)], arrow=False)
-    c.label(x_join + 0.12, ybus - 0.1, r"$[h_{t-1}, x_t]$", fontsize=9, color="0.35", ha="left", va="top")
+    c.label(
+        x_join + 0.12,
+        ybus - 0.1,
+        r"$[h_{t-1}, x_t]$",
+        fontsize=9,
+        color="0.35",
+        ha="left",
+        va="top",
+    )
 
 
 def _draw_lstm(c: _Canvas) -> None:
@@ -435,8 +553,14 @@ def _draw_rnn(c: _Canvas) -> None:
     _inputs(c, ybus, 2.6, 5.0)
     c.wire([(5.0, ybus), (5.0, ya - GATE_HALF)])
     c.gate(5.0, ya, "tanh", "", TANH_COLOR)
-    c.label(5.75, ya, r"$a = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}$", fontsize=9, ha="left",
-            color="0.35")
+    c.label(
+        5.75,
+        ya,
+        r"$a = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}$",
+        fontsize=9,
+        ha="left",
+        color="0.35",
+    )
     c.wire([(5.0, ya + GATE_HALF), (5.0, yh), (9.6, yh)], color=STATE_COLOR, lw=2.6)
     c.label(9.65, yh, r"$h_t$", ha="left", color=STATE_COLOR)
     c.dot(7.6, yh)
@@ -472,12 +596,24 @@ def cell_diagram(cell: str) -> plt.Figure:
     ax.axis("off")
     for j, line in enumerate(eqs):
         fig.text(0.5, top - 0.045 - j * 0.05, line, ha="center", va="center", fontsize=12)
-    legend = [(SIGMOID_COLOR, "σ gate: 0 = closed, 1 = open"), (TANH_COLOR, "tanh: values in (-1, 1)"),
-              (OP_COLOR, "element-wise operation")]
+    legend = [
+        (SIGMOID_COLOR, "σ gate: 0 = closed, 1 = open"),
+        (TANH_COLOR, "tanh: values in (-1, 1)"),
+        (OP_COLOR, "element-wise operation"),
+    ]
     if key == "rnn":
         legend = legend[1:2]
     for j, (color, text) in enumerate(legend):
-        ax.add_patch(FancyBboxPatch((0.0 + j * 3.4, 6.55), 0.35, 0.3, boxstyle="round,pad=0.01",
-                                    fc=color, ec=WIRE_COLOR, lw=1))
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.0 + j * 3.4, 6.55),
+                0.35,
+                0.3,
+                boxstyle="round,pad=0.01",
+                fc=color,
+                ec=WIRE_COLOR,
+                lw=1,
+            )
+        )
         ax.text(0.45 + j * 3.4, 6.7, text, va="center", fontsize=9)
     return fig
