@@ -27,8 +27,9 @@ def model_dir(tmp_path_factory):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     df = ar1_prices(200, phi=0.8, sigma=0.01, seed=2)
-    m = RecurrentForecaster(hidden=6, layers=1, epochs=1, chunks=4, chunk_len=16, burn_in=4,
-                            mode="sequence", seed=0).fit(df)
+    m = RecurrentForecaster(
+        hidden=6, layers=1, epochs=1, chunks=4, chunk_len=16, burn_in=4, mode="sequence", seed=0
+    ).fit(df)
     torch.set_num_threads(before)
     folder = tmp_path_factory.mktemp("model") / "m"
     m.save(folder)
@@ -66,8 +67,11 @@ def test_csv_rows_give_one_forecast_each_and_bad_rows_are_reported(model_dir, cl
 
 def test_jsonl_and_bare_numbers(model_dir, closes):
     lines = [json.dumps({"date": "d0", "Close": closes[0]}), *map(str, closes[1:6]), "{broken"]
-    result = runner.invoke(app, ["stream", "--model", str(model_dir), "--format", "jsonl"],
-                           input="\n".join(lines) + "\n")
+    result = runner.invoke(
+        app,
+        ["stream", "--model", str(model_dir), "--format", "jsonl"],
+        input="\n".join(lines) + "\n",
+    )
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert docs[0] == {"date": "d0", "forecast": None} and docs[1]["date"] == 2
@@ -78,10 +82,16 @@ def test_jsonl_and_bare_numbers(model_dir, closes):
 
 def test_state_file_resumes_across_runs(model_dir, closes, tmp_path):
     state = tmp_path / "spx.json"
-    first = runner.invoke(app, ["stream", "--model", str(model_dir), "--state", str(state)],
-                          input="\n".join(map(str, closes[:20])) + "\n")
-    second = runner.invoke(app, ["stream", "--model", str(model_dir), "--state", str(state),
-                                 "--engine", "torch"], input="\n".join(map(str, closes[20:])) + "\n")
+    first = runner.invoke(
+        app,
+        ["stream", "--model", str(model_dir), "--state", str(state)],
+        input="\n".join(map(str, closes[:20])) + "\n",
+    )
+    second = runner.invoke(
+        app,
+        ["stream", "--model", str(model_dir), "--state", str(state), "--engine", "torch"],
+        input="\n".join(map(str, closes[20:])) + "\n",
+    )
     assert first.exit_code == 0 and second.exit_code == 0, second.output
     got = _values([line.split(",")[1] for line in second.stdout.strip().splitlines()[1:]])
     np.testing.assert_allclose(got, _expected(model_dir, closes)[20:], rtol=0, atol=1e-6)
@@ -96,8 +106,21 @@ def test_subprocess_answers_each_row_as_it_arrives(model_dir, closes):
     # write a row, read its forecast back before writing the next: proves line-by-line flushing
     env = os.environ | {"PYTHONUNBUFFERED": "0"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gatecast", "stream", "--model", str(model_dir), "--format", "jsonl"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gatecast",
+            "stream",
+            "--model",
+            str(model_dir),
+            "--format",
+            "jsonl",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)

@@ -39,8 +39,18 @@ def fitted(ar1):
 def test_learns_ar1_far_below_no_change():
     df = ar1_prices(2000, phi=0.9, sigma=0.01, seed=0)
     hist = df.iloc[:1600]
-    m = RecurrentForecaster(cell="gru", hidden=16, layers=1, window=10, epochs=25, lr=3e-3, seed=0,
-                            mode="sequence", chunks=8, chunk_len=32).fit(hist)
+    m = RecurrentForecaster(
+        cell="gru",
+        hidden=16,
+        layers=1,
+        window=10,
+        epochs=25,
+        lr=3e-3,
+        seed=0,
+        mode="sequence",
+        chunks=8,
+        chunk_len=32,
+    ).fit(hist)
     fc = m.predict(df, start=df.index[1600])
     y = make_target(df, TargetSpec()).loc[fc.index]
     naive = NoChange().fit(hist).predict(df, start=df.index[1600]).loc[fc.index]
@@ -62,7 +72,7 @@ def test_forecast_for_t_uses_inputs_up_to_t_minus_1_only(ar1, fitted):
 def test_forecasts_carry_the_state_over_the_whole_history(ar1, fitted):
     full = fitted.predict(ar1)
     tail = fitted.predict(ar1, start=ar1.index[800])
-    np.testing.assert_array_equal(tail.to_numpy(), full.loc[ar1.index[800]:].to_numpy())
+    np.testing.assert_array_equal(tail.to_numpy(), full.loc[ar1.index[800] :].to_numpy())
     # a history cut short starts from a zero state, so early forecasts differ
     short = fitted.predict(ar1.iloc[796:], start=ar1.index[800])
     assert abs(short.iloc[0] - tail.iloc[0]) > 1e-9
@@ -85,8 +95,9 @@ def test_scalers_fit_on_the_training_range_only(ar1):
 
 
 def test_early_stopping_on_the_validation_tail(ar1):
-    m = RecurrentForecaster(mode="sequence", seed=0, **SMALL | {"epochs": 30, "patience": 2,
-                                                                 "lr": 0.05}).fit(ar1.iloc[:700])
+    m = RecurrentForecaster(
+        mode="sequence", seed=0, **SMALL | {"epochs": 30, "patience": 2, "lr": 0.05}
+    ).fit(ar1.iloc[:700])
     hist = m.result_.history
     assert len(hist["val_loss"]) == len(hist["train_loss"]) == m.result_.epochs_run
     assert m.result_.stopped_early and m.result_.epochs_run < 30
@@ -120,8 +131,9 @@ def test_window_models_keep_loading_without_the_new_keys(tmp_path, ar1):
     assert RecurrentForecaster.load(tmp_path / "w").mode == "window"
 
 
-@pytest.mark.parametrize("bad", [dict(mode="stateful"), dict(chunk_len=0), dict(chunks=0),
-                                 dict(burn_in=-1)])
+@pytest.mark.parametrize(
+    "bad", [dict(mode="stateful"), dict(chunk_len=0), dict(chunks=0), dict(burn_in=-1)]
+)
 def test_bad_parameters_are_refused(bad):
     with pytest.raises(ConfigError):
         RecurrentForecaster(**{"mode": "sequence"} | bad)

@@ -68,17 +68,37 @@ def test_numpy_model_from_folder_matches_torch(tmp_path, prices):
     m = _fit(prices, mode="sequence", cell="gru")
     m.save(tmp_path / "m")
     np_model = load_numpy(tmp_path / "m")
-    np.testing.assert_allclose(np_model.predict(prices).to_numpy(), m.predict(prices).to_numpy(),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        np_model.predict(prices).to_numpy(), m.predict(prices).to_numpy(), rtol=0, atol=1e-12
+    )
     a = np_model.stream().update_many(prices["close"])
     b = Stream.from_folder(tmp_path / "m", engine="numpy").update_many(prices["close"])
     np.testing.assert_array_equal(a, b)
 
 
+def test_stream_from_gatecast_nn_load(tmp_path, prices):
+    import gatecast.nn
+
+    if not hasattr(gatecast.nn, "load"):
+        pytest.skip("gatecast.nn.load is not there yet")
+    m = _fit(prices, mode="sequence", cell="lstm")
+    m.save(tmp_path / "m")
+    stream = Stream.from_numpy_model(gatecast.nn.load(tmp_path / "m", dtype=np.float64))
+    got, ref = _aligned(m, prices, stream.update_many(prices["close"]))
+    np.testing.assert_allclose(got[1:], ref[1:], rtol=0, atol=1e-12)
+
+
 def test_multi_feature_rows_and_direction_target():
     df = load("sp500").iloc[-160:]
-    m = RecurrentForecaster(**TINY | dict(mode="sequence", target=TargetSpec("direction"),
-                            features=("return", "log_range", "log_volume_change"), epochs=1))
+    m = RecurrentForecaster(
+        **TINY
+        | dict(
+            mode="sequence",
+            target=TargetSpec("direction"),
+            features=("return", "log_range", "log_volume_change"),
+            epochs=1,
+        )
+    )
     m.fit(df.iloc[:120]).net_.double()
     stream = m.stream("numpy")
     out = np.array([stream.update(row) for _, row in df.iterrows()])  # pandas rows, raw columns
@@ -120,8 +140,14 @@ def test_resume_in_a_new_process_numpy_only(tmp_path, prices):
         "out = [s.update(float(x)) for x in json.loads(sys.stdin.read())]\n"
         "print(json.dumps({'out': out, 'torch': 'torch' in sys.modules}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(closes[130:].tolist()),
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(closes[130:].tolist()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     res = json.loads(proc.stdout)
     assert res["torch"] is False  # served with NumPy alone
     np.testing.assert_allclose(res["out"], whole[130:], rtol=0, atol=1e-12)
@@ -147,7 +173,11 @@ def test_bad_observation_raises_and_leaves_the_stream_unchanged(prices):
                 with pytest.raises(DataError):
                     s.update(bad)
         assert s.update(p) == clean[k] or (math.isnan(clean[k]) and k == 0)
-    assert s.ticks == 50 and s.valid == 49
+    assert s.ticks == 50 and s.valid == 49 and s.ready
+    fresh = _fit(prices, mode="window", cell="gru").stream("numpy")
+    fresh.update_many(closes[:7])  # 6 returns: two short of the window of 8
+    assert not fresh.ready and math.isnan(fresh.update(closes[7]))
+    assert fresh.ready and not math.isnan(fresh.update(closes[8]))
 
 
 def test_stream_set_keeps_one_state_per_instrument(prices):

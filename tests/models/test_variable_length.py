@@ -86,11 +86,15 @@ def test_numpy_engine_lengths_agree_with_torch_packing(cell):
     net, seqs, _ = _batch(cell, seed=2)
     x, lengths = pad_sequences(seqs)
     stack = nn_np.make_stack(cell, 2, 6, 2, dtype=np.float64)
-    stack.load_params({k[4:]: v.detach().numpy() for k, v in net.state_dict().items()
-                       if k.startswith("rnn.")})
+    stack.load_params(
+        {k[4:]: v.detach().numpy() for k, v in net.state_dict().items() if k.startswith("rnn.")}
+    )
     out, state = stack(x, lengths=lengths)
-    t_out, _ = net.rnn(torch.nn.utils.rnn.pack_padded_sequence(
-        torch.tensor(x), torch.tensor(lengths), batch_first=True, enforce_sorted=False))
+    t_out, _ = net.rnn(
+        torch.nn.utils.rnn.pack_padded_sequence(
+            torch.tensor(x), torch.tensor(lengths), batch_first=True, enforce_sorted=False
+        )
+    )
     t_out, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, batch_first=True)
     t_out = t_out.detach()
     mask = length_mask(lengths, x.shape[1])
@@ -112,8 +116,15 @@ def test_loss_ignores_padding_values():
         x, lengths = pad_sequences(seqs, value=fill)
         y, _ = pad_sequences(ys, value=fill)
         lanes = Lanes(torch.tensor(x), torch.tensor(y), lengths)
-        train_sequence_loop(net, lanes, None, TrainConfig(epochs=2, patience=0),
-                            torch.nn.MSELoss(reduction="none"), chunk_len=8, burn_in=3)
+        train_sequence_loop(
+            net,
+            lanes,
+            None,
+            TrainConfig(epochs=2, patience=0),
+            torch.nn.MSELoss(reduction="none"),
+            chunk_len=8,
+            burn_in=3,
+        )
         weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
     torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=1e-12)
 
@@ -131,8 +142,9 @@ def test_fit_many_on_bundled_series_and_a_short_user_series():
     # (wti has NaN holidays, and load(..., dropna=True) keeps them for bundled data: drop here)
     frames = {name: load(name).dropna().iloc[-700:] for name in ("sp500", "nasdaq", "wti")}
     frames["mine"] = ar1_prices(150, phi=0.5, sigma=0.01, seed=0)
-    m = RecurrentForecaster(mode="sequence", hidden=8, layers=1, epochs=2, chunks=8, chunk_len=32,
-                            seed=0).fit_many(frames)
+    m = RecurrentForecaster(
+        mode="sequence", hidden=8, layers=1, epochs=2, chunks=8, chunk_len=32, seed=0
+    ).fit_many(frames)
     assert set(m.series_) == set(frames)
     assert m.series_["mine"]["rows"] == 148  # 150 prices: first return, one step ahead
     assert m.series_["wti"]["column"] == "close" and m.series_["sp500"]["column"] == "adj_close"
@@ -143,9 +155,12 @@ def test_fit_many_on_bundled_series_and_a_short_user_series():
 
 
 def test_fit_many_small():
-    frames = {"a": ar1_prices(300, phi=0.5, sigma=0.01, seed=0),
-              "b": ar1_prices(90, phi=0.5, sigma=0.01, seed=1)}
-    m = RecurrentForecaster(mode="sequence", hidden=4, layers=1, epochs=1, chunks=4, chunk_len=16,
-                            burn_in=2, seed=0).fit_many(frames)
+    frames = {
+        "a": ar1_prices(300, phi=0.5, sigma=0.01, seed=0),
+        "b": ar1_prices(90, phi=0.5, sigma=0.01, seed=1),
+    }
+    m = RecurrentForecaster(
+        mode="sequence", hidden=4, layers=1, epochs=1, chunks=4, chunk_len=16, burn_in=2, seed=0
+    ).fit_many(frames)
     assert m.series_["b"]["rows"] == 88 and m.series_["b"]["val_rows"] == 7
     assert np.isfinite(m.predict(frames["b"]).to_numpy()).all()

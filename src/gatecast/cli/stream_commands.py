@@ -14,10 +14,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stream(
         model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
-        input: str = typer.Option(  # noqa: A002 - the option's name
+        input: str = typer.Option(
             "-", "--input", help="File of observations, or - for stdin (read as rows arrive)."
         ),
-        format: str = typer.Option(  # noqa: A002
+        format: str = typer.Option(
             "csv", "--format", help="csv (header row; date column optional) or jsonl."
         ),
         engine: str = typer.Option("numpy", help="numpy (no torch imported) or torch."),
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         if state is not None and state.is_file():
             live.load_state(state)
         out, err = sys.stdout, sys.stderr
-        source = sys.stdin if input == "-" else open(input, encoding="utf-8")  # noqa: SIM115
+        source = sys.stdin if input == "-" else open(input, encoding="utf-8")
         bad = 0
         try:
             out.write("date,forecast\n" if format == "csv" else "")

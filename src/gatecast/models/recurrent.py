@@ -186,8 +186,8 @@ class RecurrentForecaster:
         quiet: bool = True,
         warm_start: bool = False,
         mode: str = "window",
-        chunk_len: int = 32,
-        chunks: int = 16,
+        chunk_len: int = 16,
+        chunks: int = 32,
         burn_in: int = 10,
     ) -> None:
         self.cell = cell
@@ -642,8 +642,8 @@ class RecurrentForecaster:
             lr=float(training.get("lr", 1e-3)),
             device=device,
             mode=mode,
-            chunk_len=int(seq.get("chunk_len", 32)),
-            chunks=int(seq.get("chunks", 16)),
+            chunk_len=int(seq.get("chunk_len", 16)),
+            chunks=int(seq.get("chunks", 32)),
             burn_in=int(seq.get("burn_in", 10)),
         )
         if int(m["input_size"]) != len(model.features):

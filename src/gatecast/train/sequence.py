@@ -59,7 +59,7 @@ def scatter_state(state: State, idx: torch.Tensor, new: State) -> State:
     return out
 
 
-def zero_state(net: nn.Module, batch: int, like: torch.Tensor) -> State:
+def zero_state(net: Any, batch: int, like: torch.Tensor) -> State:
     """Zeros for every lane, shaped for ``net.rnn``."""
     rnn = net.rnn
     h = torch.zeros(rnn.num_layers, batch, rnn.hidden_size, dtype=like.dtype, device=like.device)
@@ -67,7 +67,7 @@ def zero_state(net: nn.Module, batch: int, like: torch.Tensor) -> State:
 
 
 def train_sequence_loop(
-    net: nn.Module,
+    net: Any,
     lanes: Lanes,
     validate: Callable[[], float] | None,
     cfg: TrainConfig,
