@@ -254,3 +254,14 @@ def test_a_local_file_named_like_a_bundled_dataset_wins(
     write(tmp_path, "vix", "date,close\n2020-01-02,1\n")
     df = load("vix")
     assert len(df) == 1 and df.attrs["source"] == "file vix"
+
+
+def test_bundled_dropna_without_column_cleans_the_price_column():
+    from gatecast.data import load
+
+    raw = load("wti")
+    n_bad = int(raw["close"].isna().sum())
+    assert n_bad > 0  # the shipped WTI series has holidays as NaN (e.g. 2016-05-30)
+    clean = load("wti", dropna=True)
+    assert clean.attrs["dropped"] == n_bad
+    assert len(clean) == len(raw) - n_bad and clean["close"].notna().all()

@@ -140,7 +140,7 @@ def test_pad_and_split_helpers():
 
 def test_fit_many_on_bundled_series_and_a_short_user_series():
     # (wti has NaN holidays, and load(..., dropna=True) keeps them for bundled data: drop here)
-    frames = {name: load(name).dropna().iloc[-700:] for name in ("sp500", "nasdaq", "wti")}
+    frames = {name: load(name, dropna=True).iloc[-700:] for name in ("sp500", "nasdaq", "wti")}
     frames["mine"] = ar1_prices(150, phi=0.5, sigma=0.01, seed=0)
     m = RecurrentForecaster(
         mode="sequence", hidden=8, layers=1, epochs=2, chunks=8, chunk_len=32, seed=0

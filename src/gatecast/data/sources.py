@@ -70,7 +70,7 @@ def load(
     sort
         Sort unsorted dates instead of raising :class:`UnsortedDatesError`.
     dropna
-        Drop rows whose ``column`` is NaN/inf (the count is reported through ``df.attrs["dropped"]``)
+        Drop rows whose ``column`` (default: the preferred price column) is NaN/inf (the count is reported through ``df.attrs["dropped"]``)
         instead of raising :class:`MissingValueError`.
 
     Returns
@@ -93,7 +93,8 @@ def load(
         )
     df.attrs["source"] = where
     df.attrs["dropped"] = 0
-    if column is not None:
+    if column is not None or dropna:
+        # with dropna and no column, the default price column is the one cleaned
         col = resolve_column(df, column)
         df = check_finite(df, col, dropna=dropna)
     return df

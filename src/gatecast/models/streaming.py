@@ -22,12 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import atomic_write_bytes, load_model_folder
-from gatecast.data.features import TargetSpec, build_features
+from gatecast.artifacts import atomic_write_bytes
+from gatecast.data.features import TargetSpec
 from gatecast.data.scalers import scaler_from_dict
-from gatecast.data.sequences import sequence_pairs
 from gatecast.data.sources import PRICE_PREFERENCE, normalise_name
-from gatecast.data.windows import make_windows
 from gatecast.errors import (
     ConfigError,
     DataError,
@@ -36,10 +34,10 @@ from gatecast.errors import (
     NonPositivePriceError,
     UnknownColumnError,
 )
-from gatecast.models.base import clip_dates
 
 if TYPE_CHECKING:
     from gatecast.models.recurrent import RecurrentForecaster
+    from gatecast.nn.inference import NumpyModel
 
 STATE_FORMAT = "gatecast-stream"
 STATE_VERSION = 1
@@ -673,28 +671,24 @@ class StreamSet:
 class NumpyForecaster:
     """A saved recurrent model run by ``gatecast.nn`` (NumPy only: torch is never imported).
 
-    ``predict`` gives the same forecasts as the torch ``RecurrentForecaster.predict`` (to float
-    rounding), and ``stream()`` the same :class:`Stream` API as the torch model.
+    ``predict`` is :meth:`gatecast.nn.NumpyModel.predict` (the same forecasts as the torch
+    ``RecurrentForecaster.predict``, to float rounding); ``stream()`` gives the same
+    :class:`Stream` API as the torch model.
     """
 
-    def __init__(
-        self,
-        manifest: Mapping[str, Any],
-        tensors: Mapping[str, np.ndarray],
-        dtype: Any = np.float64,
-    ) -> None:
-        self.manifest = dict(manifest)
-        self.tensors = dict(tensors)
-        self.dtype = dtype
-        self.spec = StreamSpec.from_manifest(manifest, tensors)
+    def __init__(self, model: NumpyModel) -> None:
+        self.model = model
+        self.manifest = dict(model.manifest)
+        self.tensors = dict(model.net.params)
+        self.dtype = model.net.dtype
+        self.spec = StreamSpec.from_manifest(self.manifest, self.tensors)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], dtype: Any = np.float64) -> NumpyForecaster:
-        """Read a model folder (safetensors + JSON, validated, never unpickled)."""
-        tensors, m = load_model_folder(folder, expect_kind="recurrent")
-        if m.get("mode", "window") not in ("window", "sequence"):
-            raise ModelFileError(f"{folder} holds a {m.get('mode')!r}-mode model; re-train it")
-        return cls(m, tensors, dtype)
+        """Read a model folder (safetensors + JSON, validated by ``gatecast.nn.load``)."""
+        from gatecast.nn.inference import load as nn_load
+
+        return cls(nn_load(folder, dtype=dtype))
 
     @property
     def name(self) -> str:
@@ -710,27 +704,7 @@ class NumpyForecaster:
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         """Forecasts for the dates of ``data`` in ``[start, end]``, as the torch model's ``predict``."""
-        from gatecast.nn import RecurrentNet
-
-        spec = self.spec
-        net = RecurrentNet(spec.cell, spec.input_size, spec.hidden, spec.layers, dtype=self.dtype)
-        net.load_params(self.tensors)
-        feats = build_features(data, spec.features, spec.column, log=spec.target.log)
-        scaled = (feats.to_numpy(dtype=float) - spec.feature_shift) / spec.feature_scale
-        if spec.mode == "sequence":
-            pairs = sequence_pairs(feats, None, spec.target.horizon, values=scaled)
-            out, _ = net.rnn(pairs.X[None])
-            raw, index = net.head(out[0])[:, 0], pairs.index
-        else:
-            win = make_windows(feats, None, spec.window, spec.target.horizon, values=scaled)
-            raw, index = net(np.asarray(win.X))[:, 0], win.index
-        raw = np.asarray(raw, dtype=float)
-        if spec.target.kind == "direction":
-            values = 1.0 / (1.0 + np.exp(-raw))
-        else:
-            values = raw * spec.target_scale + spec.target_shift
-        fc = pd.Series(values, index=index, name=self.name)
-        return clip_dates(fc, start, end) if start is not None or end is not None else fc
+        return self.model.predict(data, start, end)
 
 
 def load_numpy(folder: str | os.PathLike[str], dtype: Any = np.float64) -> NumpyForecaster:
