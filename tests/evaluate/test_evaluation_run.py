@@ -41,7 +41,8 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
 def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
     cfg = EvaluationConfig(target=target, models=("rnn", "no-change", "mean", "ar1"),
                            test_start="2018-09-04", test_end="2018-12-31", recurrent_epochs=2,
-                           hidden=4, quiet=True, out=str(tmp_path), mcs_reps=100)
+                           hidden=4, quiet=True, out=str(tmp_path), mcs_reps=100,
+                           extra={"batch_size": 512, "patience": 0})
     res = evaluate_models(cfg)
     assert {"hit_rate", "pt_stat", "pt_p", "dm_ref"} <= set(res.leaderboard.columns)
     assert res.metrics["reference"] == "no-change"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from statsmodels.tsa.stattools import diebold_mariano_test
 
 from gatecast.evaluate.losses import qlike_loss
 from gatecast.evaluate.significance import (
@@ -11,7 +12,6 @@ from gatecast.evaluate.significance import (
     model_confidence_set,
     pesaran_timmermann_test,
 )
-from statsmodels.tsa.stattools import diebold_mariano_test
 
 
 def _garch_like(n: int = 800, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
         warm_start: bool = typer.Option(True, help="Refit recurrent models from the last weights."),
         hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
+        train_proxy: str = typer.Option("parkinson", help="What recurrent variance models train "
+                                                          "against: parkinson or squared."),
         n_jobs: int = typer.Option(1, help="Worker processes (-1: all cores)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
             test_end=test_end, refit_every=refit_every, window=window, train_size=train_size, gap=gap,
             models=tuple(m for m in models.split(",") if m.strip()), seeds=seeds,
             recurrent_epochs=recurrent_epochs, warm_epochs=warm_epochs, warm_start=warm_start,
-            hidden=hidden, n_jobs=n_jobs, out=str(out), quiet=quiet,
+            hidden=hidden, train_proxy=train_proxy, n_jobs=n_jobs, out=str(out), quiet=quiet,
         )
         res = evaluate_models(cfg)
         m = res.metrics

@@ -63,7 +63,7 @@ def parkinson(df: pd.DataFrame) -> pd.Series:
     """The Parkinson (1980) variance of day t in percent^2: 100^2 ln(H_t/L_t)^2 / (4 ln 2)."""
     for c in ("high", "low"):
         resolve_column(df, c)
-    hl = np.log(df["high"].astype(float) / df["low"].astype(float))
+    hl = pd.Series(np.log(df["high"].astype(float) / df["low"].astype(float)), index=df.index)
     if (hl < 0).any():
         first = hl.index[int(np.argmax((hl < 0).to_numpy()))]
         raise DataError(

@@ -256,7 +256,7 @@ def walk_forward(
             for m in models}
     if root is not None:
         _check_run_dir(root, {"plan": asdict(plan), "data_hash": array_hash(
-            data.to_numpy(dtype=float), data.index.asi8), "models": {m: repr(f) for m, f in models.items()}})
+            data.to_numpy(dtype=float), np.asarray(data.index.astype("int64"))), "models": {m: repr(f) for m, f in models.items()}})
     rdir = str(root) if root is not None else None
     tasks: list[tuple[Any, ...]] = []
     for name, factory in models.items():
@@ -292,7 +292,13 @@ class _Bar:
         self.count = dict.fromkeys(models, 0)
         if quiet or not sys.stderr.isatty():
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.prog = Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("folds"), TimeElapsedColumn(), transient=True)

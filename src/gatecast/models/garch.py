@@ -67,8 +67,8 @@ class ArchForecaster:
         if self.vol == "EWMA":
             return ZeroMean(r, volatility=EWMAVariance(self.lam), rescale=False)
         return arch_model(
-            r, mean=self.mean, vol=self.vol, p=self.p, o=self.o, q=self.q, dist=self.dist,
-            rescale=False,
+            r, mean=self.mean, vol=self.vol, p=self.p, o=self.o, q=self.q,  # type: ignore[arg-type]
+            dist=self.dist, rescale=False,  # type: ignore[arg-type]
         )
 
     def fit(self, history: pd.DataFrame) -> ArchForecaster:
@@ -92,6 +92,7 @@ class ArchForecaster:
         first = 0
         if start is not None:
             first = max(int(r.index.searchsorted(pd.Timestamp(start))) - 1, 0)
+        assert self.params_ is not None
         fc = self._model(r).forecast(self.params_, horizon=1, start=r.index[first], reindex=False)
         origin = fc.variance.iloc[:, 0]
         pos = r.index.get_indexer(origin.index) + 1

@@ -71,6 +71,7 @@ class HARForecaster:
         require_fitted(self, "params_")
         assert self.params_ is not None and self.level_ is not None
         X, _ = self._design(data)
-        X = clip_dates(X.dropna(), start, end)  # type: ignore[arg-type]
-        fc = self.level_ * np.exp(X.to_numpy() @ self.params_)
-        return pd.Series(fc, index=X.index, name=self.name)
+        X = X.dropna()
+        keep = clip_dates(pd.Series(np.arange(len(X)), index=X.index), start, end).to_numpy()
+        fc = self.level_ * np.exp(X.to_numpy()[keep] @ self.params_)
+        return pd.Series(fc, index=X.index[keep], name=self.name)

@@ -21,7 +21,13 @@ from gatecast.evaluate.losses import QLIKE_FLOOR
 from gatecast.models.base import clip_dates, require_fitted
 from gatecast.models.recurrent import CELLS, RecurrentNet
 from gatecast.models.volatility import training_proxy
-from gatecast.train.loop import TrainConfig, TrainResult, resolve_device, seed_everything, train_loop
+from gatecast.train.loop import (
+    TrainConfig,
+    TrainResult,
+    resolve_device,
+    seed_everything,
+    train_loop,
+)
 
 VARIANCE_FEATURES = ("return", "squared_return", "log_range", "abs_return")
 VARIANCE_LOSSES = ("qlike", "gaussian_nll")
@@ -69,6 +75,9 @@ class RecurrentVariance:
         Inputs from :data:`VARIANCE_FEATURES`, standardised on the training rows.
     target
         ``squared`` or ``parkinson`` proxy (what QLIKE is trained against and evaluated on).
+    train_proxy
+        The proxy trained against (default: ``target``'s). The less noisy ``parkinson`` range
+        can train a model that is evaluated against the squared return.
     loss
         ``qlike`` (against the proxy) or ``gaussian_nll`` (against the squared return; the same
         thing as QLIKE when the proxy is the squared return).
@@ -89,6 +98,7 @@ class RecurrentVariance:
         epochs: int = 30, warm_epochs: int = 5, batch_size: int = 128, lr: float = 3e-3,
         patience: int = 5, val_size: float = 0.15, clip: float = 1.0, seed: int = 0,
         device: str = "cpu", warm_start: bool = False, quiet: bool = True,
+        train_proxy: str | None = None,
     ) -> None:
         if cell not in CELLS:
             raise ConfigError(f"cell {cell!r} is unknown; choose one of {', '.join(CELLS)}")
@@ -100,6 +110,7 @@ class RecurrentVariance:
         self.window, self.features = window, tuple(features)
         self.target = as_variance_target(target)
         self.loss, self.column = loss, column
+        self.train_proxy = as_variance_target(train_proxy or self.target.proxy).proxy
         self.epochs, self.warm_epochs, self.batch_size, self.lr = epochs, warm_epochs, batch_size, lr
         self.patience, self.val_size, self.clip, self.seed = patience, val_size, clip, seed
         self.device, self.warm_start, self.quiet = device, warm_start, quiet
@@ -118,7 +129,8 @@ class RecurrentVariance:
     def fit(self, history: pd.DataFrame) -> RecurrentVariance:
         """Standardise the inputs on ``history``, then train (from the last weights when warm)."""
         feats = variance_features(history, self.features, self.column)
-        proxy = training_proxy(history, self.target, self.column).reindex(history.index)
+        proxy = training_proxy(history, as_variance_target(self.train_proxy), self.column)
+        proxy = proxy.reindex(history.index)
         y = (percent_returns(history, self.column) ** 2) if self.loss == "gaussian_nll" else proxy
         y = y.clip(lower=QLIKE_FLOOR)
         if len(history) < self.window + 50:
