@@ -128,3 +128,23 @@ def test_unfitted_and_bad_params_raise(ar1):
         RecurrentForecaster(window=0)
     with pytest.raises(TooFewRowsError, match="need at least"):
         RecurrentForecaster(window=50).fit(ar1.iloc[:30])
+
+
+def test_warm_start_refits_from_current_weights_for_warm_epochs(ar1):
+    m = RecurrentForecaster(
+        cell="gru", seed=3, warm_start=True, warm_epochs=1, **(SMALL | dict(patience=0))
+    )
+    m.fit(ar1.iloc[:800])
+    first = {k: v.clone() for k, v in m.net_.state_dict().items()}
+    assert m.result_.epochs_run == 3
+    m.fit(ar1.iloc[:900])
+    assert m.result_.epochs_run == 1  # a warm refit runs warm_epochs
+    cold = RecurrentForecaster(
+        cell="gru", seed=3, epochs=1, **{k: v for k, v in SMALL.items() if k != "epochs"}
+    ).fit(ar1.iloc[:900])
+    # the warm model moved from the first fit's weights, not from a fresh init
+    warm_w = m.net_.state_dict()["head.weight"]
+    assert not torch.equal(warm_w, cold.net_.state_dict()["head.weight"])
+    assert (warm_w - first["head.weight"]).abs().max() < (
+        cold.net_.state_dict()["head.weight"] - first["head.weight"]
+    ).abs().max()

@@ -142,7 +142,8 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> Callable[[
     if name in RECURRENT:
         return P(RecurrentForecaster, cell=name, target=t2, column=col, seed=seed, hidden=cfg.hidden,
                  layers=1, window=cfg.input_window, epochs=cfg.recurrent_epochs,
-                 warm_start=cfg.warm_start, device="cpu", **cfg.extra)
+                 warm_start=cfg.warm_start, warm_epochs=cfg.warm_epochs, device="cpu",
+                 **cfg.extra)
     table2: dict[str, Callable[[], Forecaster]] = {
         "no-change": P(NoChange, t2, col), "mean": P(HistoricalMean, t2, col),
         "ar1": P(AR1, t2, col), "always-up": P(AlwaysUp, t2, col)}

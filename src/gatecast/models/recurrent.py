@@ -143,6 +143,8 @@ class RecurrentForecaster:
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     warm_start
         When already fitted, a new ``fit`` starts from the current weights (walk-forward refits).
+    warm_epochs
+        Epochs of such a warm refit (default: ``epochs``).
     mode
         ``window`` (default): stateless, each forecast from a fresh pass over the last ``window``
         rows. ``sequence``: stateful; training cuts the series into ``chunks`` contiguous lanes run
@@ -185,6 +187,7 @@ class RecurrentForecaster:
         device: str = "auto",
         quiet: bool = True,
         warm_start: bool = False,
+        warm_epochs: int | None = None,
         mode: str = "window",
         chunk_len: int = 16,
         chunks: int = 32,
@@ -209,6 +212,7 @@ class RecurrentForecaster:
         self.device = device
         self.quiet = quiet
         self.warm_start = warm_start
+        self.warm_epochs = warm_epochs
         self.mode = mode
         self.chunk_len = chunk_len
         self.chunks = chunks
@@ -244,10 +248,12 @@ class RecurrentForecaster:
         make_scaler(self.scaler)
         TrainConfig(self.epochs, self.batch_size, self.lr, self.patience, self.clip)
 
-    def train_config(self) -> TrainConfig:
-        """The training settings as a :class:`TrainConfig`."""
+    def train_config(self, *, warm: bool = False) -> TrainConfig:
+        """The training settings as a :class:`TrainConfig` (``warm``: a refit from the current
+        weights, which runs ``warm_epochs`` when set)."""
+        epochs = self.warm_epochs if warm and self.warm_epochs else self.epochs
         return TrainConfig(
-            epochs=self.epochs,
+            epochs=epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             patience=self.patience,
@@ -308,12 +314,14 @@ class RecurrentForecaster:
             :, None
         ]
         gen = seed_everything(self.seed)
-        if not (self.warm_start and self.net_ is not None):
+        warm = self.warm_start and self.net_ is not None
+        if not warm:
             self.net_ = RecurrentNet(
                 self.cell, len(self.features), self.hidden, self.layers, self.dropout
             )
+        assert self.net_ is not None
         self.net_.to(dev)
-        cfg = self.train_config()
+        cfg = self.train_config(warm=warm)
         val = (X[n_train:], y[n_train:]) if n_val > 0 else None
         self.result_ = train_loop(
             self.net_,
@@ -396,7 +404,8 @@ class RecurrentForecaster:
         ]
         dev = resolve_device(self.device)
         seed_everything(self.seed)  # weight init; lanes are walked in time order, not shuffled
-        if not (self.warm_start and self.net_ is not None):
+        warm = self.warm_start and self.net_ is not None
+        if not warm:
             self.net_ = RecurrentNet(
                 self.cell, len(self.features), self.hidden, self.layers, self.dropout
             )
@@ -414,7 +423,7 @@ class RecurrentForecaster:
             net,
             lanes,
             validate,
-            self.train_config(),
+            self.train_config(warm=warm),
             _loss_for(self.target.kind, "none"),
             chunk_len=self.chunk_len,
             burn_in=self.burn_in,
