@@ -409,6 +409,7 @@ class RecurrentForecaster:
             self.net_ = RecurrentNet(
                 self.cell, len(self.features), self.hidden, self.layers, self.dropout
             )
+        assert self.net_ is not None
         net = self.net_.to(dev)
         dtype = next(net.parameters()).dtype
         lx, lengths = pad_sequences([x for x, _ in pieces])
