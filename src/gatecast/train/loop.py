@@ -112,6 +112,69 @@ def _progress(quiet: bool, total: int) -> Any:
     return prog
 
 
+class EpochMonitor:
+    """The end-of-epoch bookkeeping every training loop shares: the loss history, a clear error
+    when the loss diverges, early stopping with restore of the best weights, the progress bar.
+
+    Use as a context manager; call :meth:`end_epoch` once per epoch and stop when it says so::
+
+        with EpochMonitor(net, cfg, validating=val is not None) as monitor:
+            for epoch in range(cfg.epochs):
+                ...  # one pass over the training data
+                if monitor.end_epoch(train_loss, val_loss):
+                    break
+        return monitor.result
+    """
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig, *, validating: bool) -> None:
+        self.net, self.cfg = net, cfg
+        self.early_stopping = validating and cfg.patience > 0
+        self.result = TrainResult(history={"train_loss": [], "val_loss": []})
+        self.best, self.since_best = math.inf, 0
+        self.best_state: dict[str, Any] | None = None
+        self.bar: Any = None
+        self.t0 = 0.0
+
+    def __enter__(self) -> EpochMonitor:
+        self.t0 = time.perf_counter()
+        self.bar = _progress(self.cfg.quiet, self.cfg.epochs)
+        return self
+
+    def end_epoch(self, train_loss: float, val_loss: float | None) -> bool:
+        """Record one epoch; True when early stopping says to stop."""
+        epoch = self.result.epochs_run + 1
+        self.result.history["train_loss"].append(train_loss)
+        if not math.isfinite(train_loss):
+            raise ConfigError(
+                f"the training loss became {train_loss} at epoch {epoch}; lower --lr, "
+                f"keep gradient clipping on, or scale the inputs"
+            )
+        if val_loss is not None:
+            self.result.history["val_loss"].append(val_loss)
+        watched = train_loss if val_loss is None else val_loss
+        self.result.epochs_run = epoch
+        if watched < self.best:
+            self.best, self.since_best, self.result.best_epoch = watched, 0, epoch
+            if self.early_stopping:
+                self.best_state = copy.deepcopy(self.net.state_dict())
+        else:
+            self.since_best += 1
+        if self.bar is not None:
+            self.bar.update(self.bar.task_ids[0], advance=1, info=f"loss {train_loss:.4g}")
+        if self.early_stopping and self.since_best >= self.cfg.patience:
+            self.result.stopped_early = True
+            return True
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        if exc[0] is None and self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
+        self.net.eval()
+        self.result.seconds = time.perf_counter() - self.t0
+
+
 def train_loop(
     net: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -134,13 +197,9 @@ def train_loop(
     gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
     bs = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    result = TrainResult(history={"train_loss": [], "val_loss": []})
-    best, best_state = math.inf, None
-    since_best = 0
-    t0 = time.perf_counter()
-    bar = _progress(cfg.quiet, cfg.epochs)
-    try:
-        for epoch in range(cfg.epochs):
+    validating = val is not None and len(val[0]) > 0
+    with EpochMonitor(net, cfg, validating=validating) as monitor:
+        for _ in range(cfg.epochs):
             net.train()
             order = torch.randperm(n, generator=gen).to(X.device) if cfg.shuffle else None
             total = torch.zeros((), device=X.device)
@@ -154,36 +213,12 @@ def train_loop(
                     nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
                 opt.step()
                 total += batch_loss.detach() * xb.shape[0]
-            train_loss = float(total) / n
-            result.history["train_loss"].append(train_loss)
-            if not math.isfinite(train_loss):
-                raise ConfigError(
-                    f"the training loss became {train_loss} at epoch {epoch + 1}; lower --lr, "
-                    f"keep gradient clipping on, or scale the inputs"
-                )
-            watched = train_loss
-            if val is not None and len(val[0]) > 0:
+            val_loss = None
+            if validating:
+                assert val is not None
                 net.eval()
                 with torch.no_grad():
-                    watched = float(loss(net(val[0]), val[1]))
-                result.history["val_loss"].append(watched)
-            result.epochs_run = epoch + 1
-            if watched < best:
-                best, since_best, result.best_epoch = watched, 0, epoch + 1
-                if val is not None and cfg.patience > 0:
-                    best_state = copy.deepcopy(net.state_dict())
-            else:
-                since_best += 1
-            if bar is not None:
-                bar.update(bar.task_ids[0], advance=1, info=f"loss {train_loss:.4g}")
-            if val is not None and cfg.patience > 0 and since_best >= cfg.patience:
-                result.stopped_early = True
+                    val_loss = float(loss(net(val[0]), val[1]))
+            if monitor.end_epoch(float(total) / n, val_loss):
                 break
-    finally:
-        if bar is not None:
-            bar.stop()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    result.seconds = time.perf_counter() - t0
-    return result
+    return monitor.result

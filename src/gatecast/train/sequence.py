@@ -8,9 +8,6 @@ lane (they start from a zero state) and padding (lanes differ in length).
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +18,7 @@ from torch import nn
 
 from gatecast.data.sequences import length_mask
 from gatecast.errors import ConfigError
-from gatecast.train.loop import TrainConfig, TrainResult, _progress
+from gatecast.train.loop import EpochMonitor, TrainConfig, TrainResult
 
 #: elementwise loss (reduction="none") of predictions against targets, same shapes
 ElementLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -94,12 +91,8 @@ def train_sequence_loop(
         )
     lengths = torch.as_tensor(lanes.lengths)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    result = TrainResult(history={"train_loss": [], "val_loss": []})
-    best, best_state, since_best = math.inf, None, 0
-    t0 = time.perf_counter()
-    bar = _progress(cfg.quiet, cfg.epochs)
-    try:
-        for epoch in range(cfg.epochs):
+    with EpochMonitor(net, cfg, validating=validate is not None) as monitor:
+        for _ in range(cfg.epochs):
             net.train()
             state = zero_state(net, B, lanes.x)
             total, counted = 0.0, 0.0
@@ -127,36 +120,11 @@ def train_sequence_loop(
                 opt.step()
                 total += float(chunk_loss.detach()) * n
                 counted += n
-            train_loss = total / counted
-            result.history["train_loss"].append(train_loss)
-            if not math.isfinite(train_loss):
-                raise ConfigError(
-                    f"the training loss became {train_loss} at epoch {epoch + 1}; lower --lr, "
-                    f"keep gradient clipping on, or scale the inputs"
-                )
-            watched = train_loss
+            val_loss = None
             if validate is not None:
                 net.eval()
                 with torch.no_grad():
-                    watched = float(validate())
-                result.history["val_loss"].append(watched)
-            result.epochs_run = epoch + 1
-            if watched < best:
-                best, since_best, result.best_epoch = watched, 0, epoch + 1
-                if validate is not None and cfg.patience > 0:
-                    best_state = copy.deepcopy(net.state_dict())
-            else:
-                since_best += 1
-            if bar is not None:
-                bar.update(bar.task_ids[0], advance=1, info=f"loss {train_loss:.4g}")
-            if validate is not None and cfg.patience > 0 and since_best >= cfg.patience:
-                result.stopped_early = True
+                    val_loss = float(validate())
+            if monitor.end_epoch(total / counted, val_loss):
                 break
-    finally:
-        if bar is not None:
-            bar.stop()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    result.seconds = time.perf_counter() - t0
-    return result
+    return monitor.result
