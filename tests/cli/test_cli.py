@@ -77,6 +77,54 @@ def test_train_then_predict(tmp_path, prices_csv):
     assert p["date"].min() >= pd.Timestamp("2001-01-01") and p["forecast"].notna().all()
 
 
+def test_train_sequence_mode_then_predict(tmp_path, prices_csv):
+    out = tmp_path / "seq"
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(prices_csv),
+            "--mode",
+            "sequence",
+            "--chunks",
+            "4",
+            "--burn-in",
+            "5",
+            "--test-size",
+            "0.2",
+            "--out",
+            str(out),
+            *FAST,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "manifest.json").read_text())["mode"] == "sequence"
+    trained = pd.read_csv(out / "forecasts.csv", index_col="date")
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(out),
+            "--data",
+            str(prices_csv),
+            "--start",
+            trained.index[0],
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    again = pd.read_csv(tmp_path / "p.csv", index_col="date")
+    assert list(again.index) == list(trained.index)  # the same test dates, from the saved model
+    assert (again["forecast"] - trained["forecast"]).abs().max() < 1e-6
+    res = runner.invoke(
+        app, ["train", "--data", str(prices_csv), "--mode", "stateful", "--out", str(out), *FAST]
+    )
+    assert res.exit_code == 2 and "mode" in res.output
+
+
 def test_datasets_lists_bundled():
     res = runner.invoke(app, ["datasets"])
     assert res.exit_code == 0

@@ -40,7 +40,12 @@ def print_table(df: Any, title: str, *, floatfmt: str = "{:.4g}") -> None:
 
 
 # Ratios near 1 or 0 need fixed decimals: 4 significant digits would print U = 1.0003 as "1".
-FIXED_FORMATS = {"theil_u": "{:.4f}", "oos_r2": "{:+.4f}", "hit_rate": "{:.4f}", "train_s": "{:.1f}"}
+FIXED_FORMATS = {
+    "theil_u": "{:.4f}",
+    "oos_r2": "{:+.4f}",
+    "hit_rate": "{:.4f}",
+    "train_s": "{:.1f}",
+}
 
 
 def _cell(v: Any, floatfmt: str) -> str:
@@ -72,6 +77,14 @@ def train(
     simple: bool = typer.Option(False, "--simple", help="Simple instead of log returns."),
     horizon: int = typer.Option(1, help="Forecast horizon in steps."),
     cell: str = typer.Option("lstm", help="lstm, gru or rnn."),
+    mode: str = typer.Option(
+        "window", help="window (stateless sliding window) or sequence (stateful, truncated BPTT)."
+    ),
+    chunks: int = typer.Option(32, help="Sequence mode: contiguous lanes trained side by side."),
+    chunk_len: int = typer.Option(16, help="Sequence mode: steps per truncated-BPTT chunk."),
+    burn_in: int = typer.Option(
+        10, help="Sequence mode: first steps of a lane left out of the loss."
+    ),
     window: int = typer.Option(20, help="Input window length."),
     hidden: int = typer.Option(50, help="Hidden units per layer."),
     layers: int = typer.Option(2, help="Recurrent layers."),
@@ -103,6 +116,10 @@ def train(
         log=not simple,
         horizon=horizon,
         cell=cell,
+        mode=mode,
+        chunks=chunks,
+        chunk_len=chunk_len,
+        burn_in=burn_in,
         window=window,
         hidden=hidden,
         layers=layers,

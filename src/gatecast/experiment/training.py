@@ -31,6 +31,10 @@ class TrainJob:
     log: bool = True
     horizon: int = 1
     cell: str = "lstm"
+    mode: str = "window"
+    chunks: int = 32
+    chunk_len: int = 16
+    burn_in: int = 10
     window: int = 20
     hidden: int = 50
     layers: int = 2
@@ -58,6 +62,10 @@ class TrainJob:
     def forecaster(self) -> RecurrentForecaster:
         return RecurrentForecaster(
             cell=self.cell,
+            mode=self.mode,
+            chunks=self.chunks,
+            chunk_len=self.chunk_len,
+            burn_in=self.burn_in,
             hidden=self.hidden,
             layers=self.layers,
             dropout=self.dropout,
