@@ -55,8 +55,10 @@ def test_folds_expanding_rolling_and_gap(spx: pd.DataFrame) -> None:
 
 def test_forecast_for_t_ignores_day_t_in_every_fold(spx: pd.DataFrame) -> None:
     plan = WalkForwardPlan("2015-01-01", "2015-04-30", refit_every=21)
-    models = {"garch": functools.partial(ArchForecaster, "GARCH"),
-              "har": functools.partial(HARForecaster)}
+    models = {
+        "garch": functools.partial(ArchForecaster, "GARCH"),
+        "har": functools.partial(HARForecaster),
+    }
     base = walk_forward(models, spx, plan, quiet=True).forecasts
     for day in ("2015-01-02", "2015-02-03", "2015-03-31"):  # a fold's first day, mid-fold, last day
         moved = spx.copy()
@@ -70,8 +72,10 @@ def test_resume_recomputes_only_missing_folds_and_gives_the_same_numbers(
     spx: pd.DataFrame, tmp_path: Path
 ) -> None:
     plan = WalkForwardPlan("2015-01-01", "2015-06-30", refit_every=21)
-    models = {"mean": functools.partial(CountingMean, None),
-              "garch": functools.partial(ArchForecaster, "GARCH")}
+    models = {
+        "mean": functools.partial(CountingMean, None),
+        "garch": functools.partial(ArchForecaster, "GARCH"),
+    }
     full = walk_forward(models, spx, plan, quiet=True).forecasts
     CountingMean.fits.clear()
     first = walk_forward(models, spx, plan, run_dir=tmp_path, quiet=True)
@@ -94,20 +98,44 @@ def test_resume_recomputes_only_missing_folds_and_gives_the_same_numbers(
     assert info["n"] == 21 and info["train_end"] < info["test_start"]
 
 
-def test_a_different_plan_refuses_to_resume_in_the_same_folder(spx: pd.DataFrame, tmp_path: Path) -> None:
+def test_a_different_plan_refuses_to_resume_in_the_same_folder(
+    spx: pd.DataFrame, tmp_path: Path
+) -> None:
     models = {"mean": functools.partial(HistoricalVariance, None)}
-    walk_forward(models, spx, WalkForwardPlan("2015-03-02", refit_every=21), run_dir=tmp_path, quiet=True)
+    walk_forward(
+        models, spx, WalkForwardPlan("2015-03-02", refit_every=21), run_dir=tmp_path, quiet=True
+    )
     with pytest.raises(ConfigError, match="different walk-forward"):
-        walk_forward(models, spx, WalkForwardPlan("2015-03-02", refit_every=10), run_dir=tmp_path,
-                     quiet=True)
+        walk_forward(
+            models, spx, WalkForwardPlan("2015-03-02", refit_every=10), run_dir=tmp_path, quiet=True
+        )
 
 
-def test_warm_chain_resumes_from_the_saved_state(spx: pd.DataFrame, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["variance", "return"])
+def test_warm_chain_resumes_from_the_saved_state(
+    spx: pd.DataFrame, tmp_path: Path, kind: str
+) -> None:
+    from gatecast.models.recurrent import RecurrentForecaster
     from gatecast.models.recurrent_variance import RecurrentVariance
 
     plan = WalkForwardPlan("2015-03-02", "2015-05-29", refit_every=21)
-    models: dict[str, Any] = {"gru": functools.partial(
-        RecurrentVariance, "gru", hidden=4, window=5, epochs=2, warm_epochs=1, warm_start=True)}
+    if kind == "variance":
+        factory = functools.partial(
+            RecurrentVariance, "gru", hidden=4, window=5, epochs=2, warm_epochs=1, warm_start=True
+        )
+    else:
+        factory = functools.partial(
+            RecurrentForecaster,
+            "gru",
+            hidden=4,
+            layers=1,
+            window=5,
+            epochs=2,
+            warm_epochs=1,
+            warm_start=True,
+            device="cpu",
+        )
+    models: dict[str, Any] = {"gru": factory}
     full = walk_forward(models, spx, plan, warm_start=True, run_dir=tmp_path / "a", quiet=True)
     assert full.folds["warm"].tolist() == [False, True, True]
     for k in (1, 2):
@@ -120,9 +148,13 @@ def test_warm_chain_resumes_from_the_saved_state(spx: pd.DataFrame, tmp_path: Pa
 @pytest.mark.slow
 def test_process_pool_matches_sequential(spx: pd.DataFrame, tmp_path: Path) -> None:
     plan = WalkForwardPlan("2015-01-01", "2015-04-30", refit_every=21)
-    models = {"garch": functools.partial(ArchForecaster, "GARCH"),
-              "hv22": functools.partial(HistoricalVariance, 22)}
+    models = {
+        "garch": functools.partial(ArchForecaster, "GARCH"),
+        "hv22": functools.partial(HistoricalVariance, 22),
+    }
     seq = walk_forward(models, spx, plan, quiet=True).forecasts
     pool = walk_forward(models, spx, plan, n_jobs=2, run_dir=tmp_path, quiet=True)
     pd.testing.assert_frame_equal(pool.forecasts, seq)
-    assert len(list((tmp_path / "folds" / "garch").glob("fold_*.parquet"))) == len(plan.folds(spx.index))
+    assert len(list((tmp_path / "folds" / "garch").glob("fold_*.parquet"))) == len(
+        plan.folds(spx.index)
+    )

@@ -560,6 +560,20 @@ class RecurrentForecaster:
                 outs.append(net(xb)[:, 0].cpu().numpy())
         return np.concatenate(outs).astype(float)
 
+    def warm_state(self) -> dict[str, np.ndarray]:
+        """The network weights as NumPy arrays (PyTorch names), for resuming a warm-start chain."""
+        require_fitted(self, "net_")
+        assert self.net_ is not None
+        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def set_warm_state(self, state: dict[str, np.ndarray]) -> RecurrentForecaster:
+        """Load weights saved by :meth:`warm_state`; the next ``fit`` with ``warm_start`` starts
+        from them (the scalers are refit by that ``fit``)."""
+        net = RecurrentNet(self.cell, len(self.features), self.hidden, self.layers, self.dropout)
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        self.net_ = net
+        return self
+
     def n_parameters(self) -> int:
         """Number of trainable weights."""
         require_fitted(self, "net_")
