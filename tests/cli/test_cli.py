@@ -194,6 +194,50 @@ def test_every_bad_input_exits_2_with_one_message(tmp_path):
     assert res.exit_code == 2 and "does not exist" in res.output
 
 
+def test_bad_dates_and_paths_are_clear_errors(tmp_path, prices_csv):
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(prices_csv),
+            "--test-start",
+            "garbage",
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+        ],
+    )
+    assert res.exit_code == 2 and "'garbage' is not a date" in res.output
+    out = tmp_path / "m"
+    assert (
+        runner.invoke(app, ["train", "--data", str(prices_csv), "--out", str(out), *FAST]).exit_code
+        == 0
+    )
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(out),
+            "--data",
+            str(prices_csv),
+            "--start",
+            "2018-13-01",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
+    assert res.exit_code == 2 and "is not a date" in res.output
+    res = runner.invoke(app, ["stream", "--model", str(out), "--input", str(tmp_path / "nope.csv")])
+    assert res.exit_code == 2 and "cannot read --input" in res.output
+    (tmp_path / "file").write_text("x")
+    res = runner.invoke(
+        app, ["train", "--data", str(prices_csv), "--out", str(tmp_path / "file"), *FAST]
+    )
+    assert res.exit_code == 2 and "Traceback" not in res.output and "file" in res.output
+
+
 def test_console_script_exit_code_and_module_entry(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "gatecast", "train", "--data", "nosuch", "--out", str(tmp_path)],

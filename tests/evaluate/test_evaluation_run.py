@@ -13,21 +13,60 @@ from gatecast.cli.app import app
 from gatecast.errors import ConfigError
 from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
 
-TINY = ["--test-start", "2018-09-04", "--test-end", "2018-12-31", "--recurrent-epochs", "2",
-        "--warm-epochs", "1", "--hidden", "4", "--quiet"]
+TINY = [
+    "--test-start",
+    "2018-09-04",
+    "--test-end",
+    "2018-12-31",
+    "--recurrent-epochs",
+    "2",
+    "--warm-epochs",
+    "1",
+    "--hidden",
+    "4",
+    "--quiet",
+]
 
 
 def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["evaluate", "--target", "variance", "--models",
-                                   "gru,garch,ewma,har,no-change", "--seeds", "2", "--out", str(out), *TINY])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--target",
+            "variance",
+            "--models",
+            "gru,garch,ewma,har,no-change",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            *TINY,
+        ],
+    )
     assert res.exit_code == 0, res.output
-    for name in ("leaderboard.csv", "forecasts.parquet", "metrics.json", "forecasts.png",
-                 "cumulative_loss.png"):
+    for name in (
+        "leaderboard.csv",
+        "forecasts.parquet",
+        "metrics.json",
+        "forecasts.png",
+        "cumulative_loss.png",
+    ):
         assert (out / name).is_file(), name
     board = pd.read_csv(out / "leaderboard.csv", index_col="model")
     assert set(board.index) == {"gru", "garch", "ewma", "har", "no-change"}
-    assert {"qlike", "mse", "mae", "qlike_sd", "dm_ref", "p_ref", "dm_best", "p_best", "in_mcs"} <= set(board)
+    assert {
+        "qlike",
+        "mse",
+        "mae",
+        "qlike_sd",
+        "dm_ref",
+        "p_ref",
+        "dm_best",
+        "p_best",
+        "in_mcs",
+    } <= set(board)
     assert board.loc["gru", "seeds"] == 2 and board.loc["gru", "qlike_sd"] >= 0
     fc = pd.read_parquet(out / "forecasts.parquet")
     assert {"actual", "gru", "gru[s0]", "gru[s1]", "garch"} <= set(fc.columns)
@@ -39,10 +78,18 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["return", "direction"])
 def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
-    cfg = EvaluationConfig(target=target, models=("rnn", "no-change", "mean", "ar1"),
-                           test_start="2018-09-04", test_end="2018-12-31", recurrent_epochs=2,
-                           hidden=4, quiet=True, out=str(tmp_path), mcs_reps=100,
-                           extra={"batch_size": 512, "patience": 0})
+    cfg = EvaluationConfig(
+        target=target,
+        models=("rnn", "no-change", "mean", "ar1"),
+        test_start="2018-09-04",
+        test_end="2018-12-31",
+        recurrent_epochs=2,
+        hidden=4,
+        quiet=True,
+        out=str(tmp_path),
+        mcs_reps=100,
+        extra={"batch_size": 512, "patience": 0},
+    )
     res = evaluate_models(cfg)
     assert {"hit_rate", "pt_stat", "pt_p", "dm_ref"} <= set(res.leaderboard.columns)
     assert res.metrics["reference"] == "no-change"
@@ -50,8 +97,9 @@ def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
 
 
 def test_bad_options_exit_2_with_a_message(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["evaluate", "--target", "return", "--models", "garch",
-                                   "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        app, ["evaluate", "--target", "return", "--models", "garch", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "cannot forecast a return target" in res.output
     with pytest.raises(ConfigError, match="proxy"):
         EvaluationConfig(proxy="garman-klass")

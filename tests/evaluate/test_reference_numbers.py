@@ -7,8 +7,13 @@ import pytest
 
 from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
 
-COMMON = {"test_start": "2015-01-02", "test_end": "2018-12-31", "refit_every": 21, "quiet": True,
-          "mcs_reps": 200}
+COMMON = {
+    "test_start": "2015-01-02",
+    "test_end": "2018-12-31",
+    "refit_every": 21,
+    "quiet": True,
+    "mcs_reps": 200,
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +27,9 @@ def test_squared_return_proxy(squared) -> None:
     assert board.loc["garch", "qlike"] == pytest.approx(1.739, rel=0.01)
     assert board.loc["gjr-t", "qlike"] == pytest.approx(1.696, rel=0.01)
     # the 22-day historical variance is about 9% worse than GARCH(1,1)
-    assert board.loc["no-change", "qlike"] / board.loc["garch", "qlike"] == pytest.approx(1.09, abs=0.02)
+    assert board.loc["no-change", "qlike"] / board.loc["garch", "qlike"] == pytest.approx(
+        1.09, abs=0.02
+    )
     assert board.loc["gjr-t", "dm_ref"] < 0 and board.loc["gjr-t", "in_mcs"]
 
 

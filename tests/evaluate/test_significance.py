@@ -25,8 +25,9 @@ def test_dm_prefers_the_true_variance_and_matches_statsmodels_with_qlike() -> No
     good, bad = var, np.full_like(var, var.mean())
     res = diebold_mariano(qlike_loss(proxy, good), qlike_loss(proxy, bad))
     assert res.statistic < 0 and res.pvalue < 0.05
-    ref = diebold_mariano_test(proxy, good, bad, criterion=lambda y, f: qlike_loss(y, f),
-                               harvey_adj=True)
+    ref = diebold_mariano_test(
+        proxy, good, bad, criterion=lambda y, f: qlike_loss(y, f), harvey_adj=True
+    )
     assert np.isclose(res.statistic, ref.statistic) and np.isclose(res.pvalue, ref.pvalue)
 
 
@@ -45,10 +46,13 @@ def test_pesaran_timmermann_detects_informative_signs() -> None:
 
 def test_mcs_keeps_the_best_and_drops_a_clearly_worse_model() -> None:
     var, proxy = _garch_like(seed=3)
-    losses = pd.DataFrame({
-        "true": qlike_loss(proxy, var), "close": qlike_loss(proxy, var * 1.05),
-        "flat": qlike_loss(proxy, np.full_like(var, var.mean())),
-    })
+    losses = pd.DataFrame(
+        {
+            "true": qlike_loss(proxy, var),
+            "close": qlike_loss(proxy, var * 1.05),
+            "flat": qlike_loss(proxy, np.full_like(var, var.mean())),
+        }
+    )
     mcs = model_confidence_set(losses, reps=300)
     assert bool(mcs.loc["true", "in_mcs"]) and not bool(mcs.loc["flat", "in_mcs"])
     assert set(mcs.columns) == {"pvalue", "in_mcs"}

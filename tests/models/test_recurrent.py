@@ -148,3 +148,18 @@ def test_warm_start_refits_from_current_weights_for_warm_epochs(ar1):
     assert (warm_w - first["head.weight"]).abs().max() < (
         cold.net_.state_dict()["head.weight"] - first["head.weight"]
     ).abs().max()
+
+
+def test_load_keeps_training_settings_and_rejects_malformed_manifest(tmp_path, ar1):
+    m = RecurrentForecaster(
+        cell="gru", seed=1, patience=4, clip=0.5, val_size=0.2, warm_epochs=2, **SMALL
+    ).fit(ar1.iloc[:600])
+    m.save(tmp_path / "m")
+    back = RecurrentForecaster.load(tmp_path / "m")
+    assert (back.patience, back.clip, back.val_size, back.warm_epochs) == (4, 0.5, 0.2, 2)
+    mpath = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    del manifest["scalers"]["features"]["kind"]
+    mpath.write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="malformed"):
+        RecurrentForecaster.load(tmp_path / "m")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gatecast.data import TargetSpec, ar1_prices, make_target
 from gatecast.errors import ConfigError, ModelFileError
@@ -15,15 +14,6 @@ from gatecast.models.baselines import NoChange
 from gatecast.models.recurrent import RecurrentForecaster
 
 SMALL = dict(hidden=8, layers=1, window=10, epochs=3, chunks=4, chunk_len=16, burn_in=5, quiet=True)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # small nets on a shared CPU: one intra-op thread avoids oversubscription (10x slower here)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

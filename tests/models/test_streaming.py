@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from gatecast.data import TargetSpec, ar1_prices, load
 from gatecast.errors import DataError, ModelFileError
@@ -17,14 +16,6 @@ from gatecast.models.recurrent import RecurrentForecaster
 from gatecast.models.streaming import Stream, StreamSet, load_numpy
 
 TINY = dict(hidden=6, layers=2, window=8, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,6 @@ from gatecast.train.sequence import Lanes, train_sequence_loop
 LENGTHS = [7, 3, 9, 1, 5]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # small nets on a shared CPU: one intra-op thread avoids oversubscription (10x slower here)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(cell: str, seed: int = 0):
     torch.manual_seed(seed)
     net = RecurrentNet(cell, input_size=2, hidden=6, layers=2).double()

@@ -33,7 +33,9 @@ def assert_no_look_ahead(model, df: pd.DataFrame, day: str, nxt: str) -> None:
     model.fit(df.loc[:"2014"])
     base = model.predict(df, start="2015-01-02")
     moved = model.predict(shocked(df, day), start="2015-01-02")
-    assert base.loc[:day].equals(moved.loc[:day]), f"{model.name}: forecast for {day} used day {day}"
+    assert base.loc[:day].equals(moved.loc[:day]), (
+        f"{model.name}: forecast for {day} used day {day}"
+    )
     assert not np.isclose(base.loc[nxt], moved.loc[nxt]), f"{model.name}: ignores yesterday's data"
 
 
@@ -82,8 +84,10 @@ def test_parkinson_proxy_has_the_squared_return_level_on_training_rows(spx: pd.D
     assert 1.0 < c < 2.5  # the range misses the overnight move
     pk = variance_proxy(train, "parkinson", scale=c)
     assert np.isclose(pk.iloc[1:].sum(), (percent_returns(train) ** 2).sum())
-    assert np.isclose(parkinson(train).iloc[0],
-                      1e4 * np.log(train.high.iloc[0] / train.low.iloc[0]) ** 2 / (4 * np.log(2)))
+    assert np.isclose(
+        parkinson(train).iloc[0],
+        1e4 * np.log(train.high.iloc[0] / train.low.iloc[0]) ** 2 / (4 * np.log(2)),
+    )
     with pytest.raises(ConfigError, match="parkinson_scale"):
         variance_proxy(train, "parkinson")
 

@@ -217,6 +217,14 @@ def _print_errors(func: Any) -> Any:
         except GatecastError as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except OSError as exc:  # a path the user gave cannot be read or written
+            where = f" ({exc.filename})" if exc.filename else ""
+            Console(stderr=True).print(
+                f"[red]error:[/] {exc.strerror or exc}{where}; check the path and its permissions",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=2) from None
 
     return wrapper
 

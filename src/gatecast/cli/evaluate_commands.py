@@ -12,13 +12,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path (needs High/Low "
-                                               "for the parkinson proxy and the HAR model)."),
+        data: str = typer.Option(
+            "sp500",
+            help="Bundled name or a CSV/Parquet path (needs High/Low "
+            "for the parkinson proxy and the HAR model).",
+        ),
         target: str = typer.Option("variance", help="variance, return or direction."),
-        out: Path = typer.Option(..., help="Run folder: leaderboard.csv, forecasts.parquet, "
-                                           "metrics.json, plots; finished folds are reused."),
-        models: str = typer.Option("", help="Comma-separated, e.g. lstm,gru,garch,gjr-t,egarch-t,"
-                                            "ewma,har,no-change,mean,ar1 (default: a set per target)."),
+        out: Path = typer.Option(
+            ...,
+            help="Run folder: leaderboard.csv, forecasts.parquet, "
+            "metrics.json, plots; finished folds are reused.",
+        ),
+        models: str = typer.Option(
+            "",
+            help="Comma-separated, e.g. lstm,gru,garch,gjr-t,egarch-t,"
+            "ewma,har,no-change,mean,ar1 (default: a set per target).",
+        ),
         proxy: str = typer.Option("squared", help="Variance proxy: squared or parkinson."),
         column: str | None = typer.Option(None, help="Price column (default adj_close)."),
         test_start: str = typer.Option("2015-01-01", help="First test date."),
@@ -32,8 +41,9 @@ def register(app: typer.Typer) -> None:
         warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
         warm_start: bool = typer.Option(True, help="Refit recurrent models from the last weights."),
         hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
-        train_proxy: str = typer.Option("parkinson", help="What recurrent variance models train "
-                                                          "against: parkinson or squared."),
+        train_proxy: str = typer.Option(
+            "parkinson", help="What recurrent variance models train against: parkinson or squared."
+        ),
         n_jobs: int = typer.Option(1, help="Worker processes (-1: all cores)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
@@ -42,11 +52,26 @@ def register(app: typer.Typer) -> None:
         from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
 
         cfg = EvaluationConfig(
-            data=data, target=target, proxy=proxy, column=column, test_start=test_start,
-            test_end=test_end, refit_every=refit_every, window=window, train_size=train_size, gap=gap,
-            models=tuple(m for m in models.split(",") if m.strip()), seeds=seeds,
-            recurrent_epochs=recurrent_epochs, warm_epochs=warm_epochs, warm_start=warm_start,
-            hidden=hidden, train_proxy=train_proxy, n_jobs=n_jobs, out=str(out), quiet=quiet,
+            data=data,
+            target=target,
+            proxy=proxy,
+            column=column,
+            test_start=test_start,
+            test_end=test_end,
+            refit_every=refit_every,
+            window=window,
+            train_size=train_size,
+            gap=gap,
+            models=tuple(m for m in models.split(",") if m.strip()),
+            seeds=seeds,
+            recurrent_epochs=recurrent_epochs,
+            warm_epochs=warm_epochs,
+            warm_start=warm_start,
+            hidden=hidden,
+            train_proxy=train_proxy,
+            n_jobs=n_jobs,
+            out=str(out),
+            quiet=quiet,
         )
         res = evaluate_models(cfg)
         m = res.metrics
@@ -55,9 +80,12 @@ def register(app: typer.Typer) -> None:
         board = board.dropna(axis=1, how="all")
         if (board["seeds"] == 1).all():
             board = board.drop(columns="seeds")
-        print_table(board, f"{data} {target}{' (' + proxy + ' proxy)' if target == 'variance' else ''}: "
-                           f"{m['n_dates']} days {str(m['first_date'])[:10]}..{str(m['last_date'])[:10]}, "
-                           f"{m['n_folds']} refits")
+        print_table(
+            board,
+            f"{data} {target}{' (' + proxy + ' proxy)' if target == 'variance' else ''}: "
+            f"{m['n_dates']} days {str(m['first_date'])[:10]}..{str(m['last_date'])[:10]}, "
+            f"{m['n_folds']} refits",
+        )
         console.print(
             f"dm_ref/p_ref: DM (HLN) vs {m['reference']}; dm_best/p_best: vs the best baseline "
             f"{m['best_baseline']}; negative = lower {m['primary_loss']}. in_mcs: in the "

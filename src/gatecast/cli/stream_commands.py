@@ -29,13 +29,19 @@ def register(app: typer.Typer) -> None:
 
         A malformed row gets an error on stderr naming its line and the stream goes on.
         """
+        from gatecast.errors import DataFileError
         from gatecast.models.streaming import Stream, stream_lines
 
         live = Stream.from_folder(model, engine=engine)
         if state is not None and state.is_file():
             live.load_state(state)
         out, err = sys.stdout, sys.stderr
-        source = sys.stdin if input == "-" else open(input, encoding="utf-8")
+        try:
+            source = sys.stdin if input == "-" else open(input, encoding="utf-8")
+        except OSError as exc:
+            raise DataFileError(
+                f"cannot read --input {input}: {exc.strerror}; give a readable file or - for stdin"
+            ) from exc
         bad = 0
         try:
             out.write("date,forecast\n" if format == "csv" else "")

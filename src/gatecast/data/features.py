@@ -125,7 +125,9 @@ def build_features(
         elif name == "log_range":
             for c in ("high", "low"):
                 resolve_column(df, c)
-            out[name] = pd.Series(np.log(df["high"].to_numpy(float) / df["low"].to_numpy(float)), index=df.index)
+            out[name] = pd.Series(
+                np.log(df["high"].to_numpy(float) / df["low"].to_numpy(float)), index=df.index
+            )
         elif name == "log_volume_change":
             resolve_column(df, "volume")
             vol = df["volume"].astype(float).where(df["volume"] > 0)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.errors import (
+    ConfigError,
     DataFileError,
     DateParseError,
     DuplicateDatesError,
@@ -116,6 +117,19 @@ def datasets() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("name")
+
+
+def parse_date(value: object, what: str = "date") -> pd.Timestamp:
+    """``value`` as a Timestamp, or a :class:`ConfigError` naming ``what`` (e.g. ``--test-start``)."""
+    try:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2015-01-02"
+        ) from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"{what} is empty; use YYYY-MM-DD, e.g. 2015-01-02")
+    return ts
 
 
 def resolve_column(df: pd.DataFrame, column: str | None) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 
 
@@ -49,7 +50,7 @@ def chronological_split(
     if not 0 <= val_size < 1:
         raise ConfigError(f"val_size={val_size}: must be in [0, 1)")
     if test_start is not None:
-        ts = pd.Timestamp(test_start)
+        ts = parse_date(test_start, "test_start")
         if not isinstance(index, pd.DatetimeIndex):
             raise ConfigError("test_start needs dates; this data has no dates, use test_size")
         n_pre = int(index.searchsorted(ts, side="left"))

@@ -88,8 +88,9 @@ def make_windows(
         row = start + int(np.argmax(bad))
         cols = [c for c, b in zip(features.columns, ~np.isfinite(arr[row]), strict=True) if b]
         raise MissingValueError(
-            f"feature(s) {cols} are NaN/inf on {features.index[row]}; clean the input or load it "
-            f"with dropna=True (--dropna)"
+            f"feature(s) {cols} are NaN/inf on {features.index[row]}; clean the columns they are "
+            f"built from in the input (--dropna cleans the price column only; a zero volume makes "
+            f"log_volume_change NaN)"
         )
     n = len(body) - window - horizon + 1
     if n < 1:

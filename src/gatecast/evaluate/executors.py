@@ -59,8 +59,9 @@ def run_tasks(
                 on_tick()
         return
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
-                             initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+    ) as pool:
         pending: set[Future[Any]] = {pool.submit(fn, *task) for task in tasks}
         try:
             while pending:

@@ -52,7 +52,9 @@ def qlike_loss(proxy: Any, forecast: Any, *, floor: float = QLIKE_FLOOR) -> np.n
 
 
 LOSSES: dict[str, Callable[..., np.ndarray]] = {
-    "qlike": qlike_loss, "mse": squared_error, "mae": absolute_error,
+    "qlike": qlike_loss,
+    "mse": squared_error,
+    "mae": absolute_error,
 }
 
 

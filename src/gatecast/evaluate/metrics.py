@@ -91,10 +91,8 @@ def score(
     if target_kind == "direction":
         out["hit_rate"] = float(np.mean((f > 0.5) == (a > 0.5)))  # mse is the Brier score here
         return out
-    naive_err = np.sum((a - frame["n"].to_numpy()) ** 2)
-    out["theil_u"] = (
-        float(np.sqrt(np.sum((a - f) ** 2) / naive_err)) if naive_err > 0 else float("nan")
-    )
+    nc = frame["n"].to_numpy()
+    out["theil_u"] = theil_u(a, f, nc) if np.any(a != nc) else float("nan")
     out["oos_r2"] = oos_r2(a, f, frame["m"].to_numpy())
     if target_kind == "price":
         out["mape"] = mape(a, f)

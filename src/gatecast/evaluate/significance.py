@@ -38,7 +38,9 @@ def _pass_through(_y: Any, loss: Any) -> np.ndarray:
     return np.asarray(loss, dtype=float)
 
 
-def diebold_mariano(loss_a: Any, loss_b: Any, *, horizon: int = 1, lags: int | None = None) -> TestResult:
+def diebold_mariano(
+    loss_a: Any, loss_b: Any, *, horizon: int = 1, lags: int | None = None
+) -> TestResult:
     """Diebold-Mariano test of equal expected loss, with the Harvey-Leybourne-Newbold correction.
 
     Takes the per-date losses of two forecasts (e.g. :func:`gatecast.evaluate.losses.qlike_loss`)
@@ -49,16 +51,30 @@ def diebold_mariano(loss_a: Any, loss_b: Any, *, horizon: int = 1, lags: int | N
     a = np.asarray(loss_a, dtype=float)
     b = np.asarray(loss_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise ConfigError(f"the two loss series must be 1-D and aligned; got {a.shape} and {b.shape}")
+        raise ConfigError(
+            f"the two loss series must be 1-D and aligned; got {a.shape} and {b.shape}"
+        )
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 10:
         raise ConfigError(f"{int(ok.sum())} common dates are too few for a Diebold-Mariano test")
     if np.allclose(a[ok], b[ok]):
         return TestResult("diebold_mariano_hln", 0.0, 1.0, int(ok.sum()), "identical losses")
-    res = diebold_mariano_test(np.zeros(int(ok.sum())), a[ok], b[ok], criterion=_pass_through,
-                               harvey_adj=True, horizon=horizon, lags=lags)
-    return TestResult("diebold_mariano_hln", float(res.statistic), float(res.pvalue), int(ok.sum()),
-                      f"lags={res.lags}")
+    res = diebold_mariano_test(
+        np.zeros(int(ok.sum())),
+        a[ok],
+        b[ok],
+        criterion=_pass_through,
+        harvey_adj=True,
+        horizon=horizon,
+        lags=lags,
+    )
+    return TestResult(
+        "diebold_mariano_hln",
+        float(res.statistic),
+        float(res.pvalue),
+        int(ok.sum()),
+        f"lags={res.lags}",
+    )
 
 
 def pesaran_timmermann_test(actual: Any, predicted: Any) -> TestResult:
@@ -69,15 +85,24 @@ def pesaran_timmermann_test(actual: Any, predicted: Any) -> TestResult:
     if a.shape != p.shape:
         raise ConfigError(f"actual {a.shape} and predicted {p.shape} must be aligned")
     if np.all(p > 0) or np.all(p <= 0):
-        return TestResult("pesaran_timmermann", float("nan"), float("nan"), len(a),
-                          "the forecast never changes sign: the test is undefined")
+        return TestResult(
+            "pesaran_timmermann",
+            float("nan"),
+            float("nan"),
+            len(a),
+            "the forecast never changes sign: the test is undefined",
+        )
     res = pesaran_timmermann(a, p)
     return TestResult("pesaran_timmermann", float(res.statistic), float(res.pvalue), len(a))
 
 
 def model_confidence_set(
-    losses: pd.DataFrame, *, size: float = 0.10, block_size: int = MCS_BLOCK_SIZE,
-    reps: int = MCS_REPS, seed: int = 0,
+    losses: pd.DataFrame,
+    *,
+    size: float = 0.10,
+    block_size: int = MCS_BLOCK_SIZE,
+    reps: int = MCS_REPS,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Hansen-Lunde-Nason model confidence set (``arch.bootstrap.MCS``, range statistic).
 
@@ -88,8 +113,15 @@ def model_confidence_set(
     clean = losses.dropna()
     if clean.shape[1] < 2:
         return pd.DataFrame({"pvalue": 1.0, "in_mcs": True}, index=losses.columns)
-    mcs = MCS(clean, size=size, reps=reps, block_size=block_size, method="R",
-              bootstrap="stationary", seed=seed)
+    mcs = MCS(
+        clean,
+        size=size,
+        reps=reps,
+        block_size=block_size,
+        method="R",
+        bootstrap="stationary",
+        seed=seed,
+    )
     mcs.compute()
     pv = mcs.pvalues["Pvalue"].reindex(losses.columns)
     return pd.DataFrame({"pvalue": pv, "in_mcs": pv.index.isin(mcs.included)}, index=losses.columns)

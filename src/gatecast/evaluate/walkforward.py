@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
+from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluate.executors import run_tasks
 from gatecast.models.base import Forecaster
@@ -65,9 +66,12 @@ class WalkForwardPlan:
 
     def folds(self, index: pd.Index) -> list[Fold]:
         """The folds over ``index`` (sorted dates)."""
-        first = int(index.searchsorted(pd.Timestamp(self.test_start)))
-        stop = len(index) if self.test_end is None else int(
-            index.searchsorted(pd.Timestamp(self.test_end), side="right"))
+        first = int(index.searchsorted(parse_date(self.test_start, "test_start")))
+        stop = (
+            len(index)
+            if self.test_end is None
+            else int(index.searchsorted(parse_date(self.test_end, "test_end"), side="right"))
+        )
         if first >= stop:
             raise ConfigError(
                 f"no dates between test_start {self.test_start} and test_end {self.test_end} "
@@ -76,7 +80,9 @@ class WalkForwardPlan:
         folds = []
         for k, s in enumerate(range(first, stop, self.refit_every)):
             train_stop = s - self.gap
-            train_start = 0 if self.window == "expanding" else max(0, train_stop - int(self.train_size or 0))
+            train_start = (
+                0 if self.window == "expanding" else max(0, train_stop - int(self.train_size or 0))
+            )
             if train_stop - train_start < self.min_train:
                 raise TooFewRowsError(
                     f"fold {k} (test from {index[s]}) has {max(train_stop - train_start, 0)} training "
@@ -97,9 +103,12 @@ class WalkForwardResult:
     def summary(self) -> str:
         """A short text account of the run."""
         by = self.folds.groupby("model").agg(
-            folds=("fold", "size"), fit_s=("fit_seconds", "sum"), resumed=("resumed", "sum"))
-        return (f"walk-forward: {len(self.forecasts)} dates x {self.forecasts.shape[1]} models "
-                f"in {self.seconds:.1f} s\n{by.to_string()}")
+            folds=("fold", "size"), fit_s=("fit_seconds", "sum"), resumed=("resumed", "sum")
+        )
+        return (
+            f"walk-forward: {len(self.forecasts)} dates x {self.forecasts.shape[1]} models "
+            f"in {self.seconds:.1f} s\n{by.to_string()}"
+        )
 
 
 # -- the run folder --------------------------------------------------------------------------------
@@ -120,8 +129,14 @@ def _read_fold(run_dir: Path, model: str, k: int) -> tuple[pd.Series, dict[str, 
     return s, info
 
 
-def _write_fold(run_dir: Path, model: str, fold: Fold, fc: pd.Series, info: dict[str, Any],
-                state: Mapping[str, np.ndarray] | None) -> None:
+def _write_fold(
+    run_dir: Path,
+    model: str,
+    fold: Fold,
+    fc: pd.Series,
+    info: dict[str, Any],
+    state: Mapping[str, np.ndarray] | None,
+) -> None:
     pq, meta, st = _fold_paths(run_dir, model, fold.number)
     buf = io.BytesIO()
     fc.rename("forecast").to_frame().to_parquet(buf)
@@ -139,13 +154,21 @@ def _read_state(run_dir: Path, model: str, k: int) -> dict[str, np.ndarray] | No
         return None
     from safetensors.numpy import load
 
-    return dict(load(st.read_bytes()))
+    try:
+        return dict(load(st.read_bytes()))
+    except Exception:  # a truncated state (killed mid-write elsewhere): restart the chain instead
+        return None
 
 
 def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
     path = run_dir / "folds" / "plan.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{path} is corrupt ({exc}); delete {run_dir / 'folds'} or use a new --out"
+            ) from exc
         if old != json.loads(json.dumps(record)):
             diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
             raise ConfigError(
@@ -158,7 +181,11 @@ def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
 
 # -- one model's folds -------------------------------------------------------------------------
 def run_folds(
-    model: str, factory: ModelFactory, data: pd.DataFrame, folds: list[Fold], warm_start: bool,
+    model: str,
+    factory: ModelFactory,
+    data: pd.DataFrame,
+    folds: list[Fold],
+    warm_start: bool,
     run_dir: str | None,
 ) -> list[tuple[pd.Series, dict[str, Any]]]:
     """Fit and forecast ``folds`` of one model in order (module level: process pools call it).
@@ -185,17 +212,24 @@ def run_folds(
                     return _restart_chain(model, factory, data, folds, root)
                 current.set_warm_state(state)
         t0 = time.perf_counter()
-        current.fit(data.iloc[fold.train_start:fold.train_stop])
+        current.fit(data.iloc[fold.train_start : fold.train_stop])
         t1 = time.perf_counter()
         idx = data.index
-        fc = current.predict(data.iloc[:fold.test_stop], start=idx[fold.test_start],
-                             end=idx[fold.test_stop - 1]).astype(float)
+        fc = current.predict(
+            data.iloc[: fold.test_stop], start=idx[fold.test_start], end=idx[fold.test_stop - 1]
+        ).astype(float)
         t2 = time.perf_counter()
         info = {
-            "model": model, "fold": fold.number, "train_start": idx[fold.train_start],
-            "train_end": idx[fold.train_stop - 1], "test_start": idx[fold.test_start],
-            "test_end": idx[fold.test_stop - 1], "n": len(fc), "fit_seconds": t1 - t0,
-            "predict_seconds": t2 - t1, "warm": bool(warm_start and i > 0),
+            "model": model,
+            "fold": fold.number,
+            "train_start": idx[fold.train_start],
+            "train_end": idx[fold.train_stop - 1],
+            "test_start": idx[fold.test_start],
+            "test_end": idx[fold.test_stop - 1],
+            "n": len(fc),
+            "fit_seconds": t1 - t0,
+            "predict_seconds": t2 - t1,
+            "warm": bool(warm_start and i > 0),
         }
         state = current.warm_state() if warm_start and hasattr(current, "warm_state") else None
         if root is not None:
@@ -204,8 +238,9 @@ def run_folds(
     return out
 
 
-def _restart_chain(model: str, factory: ModelFactory, data: pd.DataFrame, folds: list[Fold],
-                   root: Path) -> list[tuple[pd.Series, dict[str, Any]]]:
+def _restart_chain(
+    model: str, factory: ModelFactory, data: pd.DataFrame, folds: list[Fold], root: Path
+) -> list[tuple[pd.Series, dict[str, Any]]]:
     for fold in folds:
         for p in _fold_paths(root, model, fold.number):
             p.unlink(missing_ok=True)
@@ -252,11 +287,21 @@ def walk_forward(
         raise ConfigError("no models to evaluate; give at least one")
     folds = plan.folds(data.index)
     root = Path(run_dir) if run_dir is not None else None
-    warm = {m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
-            for m in models}
+    warm = {
+        m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
+        for m in models
+    }
     if root is not None:
-        _check_run_dir(root, {"plan": asdict(plan), "data_hash": array_hash(
-            data.to_numpy(dtype=float), np.asarray(data.index.astype("int64"))), "models": {m: repr(f) for m, f in models.items()}})
+        _check_run_dir(
+            root,
+            {
+                "plan": asdict(plan),
+                "data_hash": array_hash(
+                    data.to_numpy(dtype=float), np.asarray(data.index.astype("int64"))
+                ),
+                "models": {m: repr(f) for m, f in models.items()},
+            },
+        )
     rdir = str(root) if root is not None else None
     tasks: list[tuple[Any, ...]] = []
     for name, factory in models.items():
@@ -277,7 +322,8 @@ def walk_forward(
     finally:
         bar.stop()
     forecasts = pd.DataFrame(
-        {m: pd.concat(p).sort_index() if p else pd.Series(dtype=float) for m, p in pieces.items()})
+        {m: pd.concat(p).sort_index() if p else pd.Series(dtype=float) for m, p in pieces.items()}
+    )
     table = pd.DataFrame(infos).sort_values(["model", "fold"]).reset_index(drop=True)
     return WalkForwardResult(forecasts, table, time.perf_counter() - t0)
 
@@ -300,8 +346,14 @@ class _Bar:
             TimeElapsedColumn,
         )
 
-        self.prog = Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("folds"), TimeElapsedColumn(), transient=True)
+        self.prog = Progress(
+            TextColumn("{task.description:>12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("folds"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
         self.ids = {m: self.prog.add_task(m, total=n_folds) for m in models}
         self.prog.start()
 

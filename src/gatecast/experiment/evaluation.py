@@ -33,7 +33,11 @@ from gatecast.models.base import Forecaster
 
 TARGETS = ("variance", "return", "direction")
 RECURRENT = ("lstm", "gru", "rnn")
-LOSS_NAMES = {"variance": ("qlike", "mse", "mae"), "return": ("mse", "mae"), "direction": ("brier",)}
+LOSS_NAMES = {
+    "variance": ("qlike", "mse", "mae"),
+    "return": ("mse", "mae"),
+    "direction": ("brier",),
+}
 DEFAULT_MODELS = {
     "variance": ("lstm", "garch", "gjr-t", "egarch-t", "ewma", "har", "no-change", "mean"),
     "return": ("lstm", "no-change", "mean", "ar1"),
@@ -80,15 +84,22 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise ConfigError(f"target {self.target!r} is unknown; choose one of {', '.join(TARGETS)}")
+            raise ConfigError(
+                f"target {self.target!r} is unknown; choose one of {', '.join(TARGETS)}"
+            )
         if self.proxy not in PROXIES:
-            raise ConfigError(f"proxy {self.proxy!r} is unknown; choose one of {', '.join(PROXIES)}")
+            raise ConfigError(
+                f"proxy {self.proxy!r} is unknown; choose one of {', '.join(PROXIES)}"
+            )
         if self.train_proxy not in (None, *PROXIES):
-            raise ConfigError(f"train_proxy {self.train_proxy!r} is unknown; choose one of "
-                              f"{', '.join(PROXIES)}")
+            raise ConfigError(
+                f"train_proxy {self.train_proxy!r} is unknown; choose one of {', '.join(PROXIES)}"
+            )
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds}: must be >= 1")
-        self.models = tuple(m.strip() for m in (self.models or DEFAULT_MODELS[self.target]) if m.strip())
+        self.models = tuple(
+            m.strip() for m in (self.models or DEFAULT_MODELS[self.target]) if m.strip()
+        )
         known = set(model_names(self.target))
         bad = [m for m in self.models if m not in known]
         if bad:
@@ -119,14 +130,26 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> Callable[[
 
         t, col = cfg.proxy, cfg.column
         if name in RECURRENT:
-            return P(RecurrentVariance, cell=name, target=t, column=col, seed=seed, hidden=cfg.hidden,
-                     window=cfg.input_window, epochs=cfg.recurrent_epochs,
-                     warm_epochs=cfg.warm_epochs, warm_start=cfg.warm_start,
-                     train_proxy=cfg.train_proxy, **cfg.extra)
+            return P(
+                RecurrentVariance,
+                cell=name,
+                target=t,
+                column=col,
+                seed=seed,
+                hidden=cfg.hidden,
+                window=cfg.input_window,
+                epochs=cfg.recurrent_epochs,
+                warm_epochs=cfg.warm_epochs,
+                warm_start=cfg.warm_start,
+                train_proxy=cfg.train_proxy,
+                **cfg.extra,
+            )
         table: dict[str, Callable[[], Forecaster]] = {
             "garch": P(ArchForecaster, "GARCH", target=t, column=col, name="garch"),
             "gjr-t": P(ArchForecaster, "GARCH", o=1, dist="t", target=t, column=col, name="gjr-t"),
-            "egarch-t": P(ArchForecaster, "EGARCH", o=1, dist="t", target=t, column=col, name="egarch-t"),
+            "egarch-t": P(
+                ArchForecaster, "EGARCH", o=1, dist="t", target=t, column=col, name="egarch-t"
+            ),
             "ewma": P(ArchForecaster, "EWMA", lam=0.94, target=t, column=col, name="ewma"),
             "har": P(HARForecaster, (1, 5, 22), target=t, column=col, name="har"),
             "ar1": P(HARForecaster, (1,), target=t, column=col, name="ar1"),
@@ -140,13 +163,27 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> Callable[[
 
     t2, col = cfg.target, cfg.column
     if name in RECURRENT:
-        return P(RecurrentForecaster, cell=name, target=t2, column=col, seed=seed, hidden=cfg.hidden,
-                 layers=1, window=cfg.input_window, epochs=cfg.recurrent_epochs,
-                 warm_start=cfg.warm_start, warm_epochs=cfg.warm_epochs, device="cpu",
-                 **cfg.extra)
+        return P(
+            RecurrentForecaster,
+            cell=name,
+            target=t2,
+            column=col,
+            seed=seed,
+            hidden=cfg.hidden,
+            layers=1,
+            window=cfg.input_window,
+            epochs=cfg.recurrent_epochs,
+            warm_start=cfg.warm_start,
+            warm_epochs=cfg.warm_epochs,
+            device="cpu",
+            **cfg.extra,
+        )
     table2: dict[str, Callable[[], Forecaster]] = {
-        "no-change": P(NoChange, t2, col), "mean": P(HistoricalMean, t2, col),
-        "ar1": P(AR1, t2, col), "always-up": P(AlwaysUp, t2, col)}
+        "no-change": P(NoChange, t2, col),
+        "mean": P(HistoricalMean, t2, col),
+        "ar1": P(AR1, t2, col),
+        "always-up": P(AlwaysUp, t2, col),
+    }
     return table2[name]
 
 
@@ -174,14 +211,20 @@ class EvaluationResult:
 
         folder = Path(folder)
         paths = []
-        actual = self.forecasts["actual"].rename("proxy" if self.config.target == "variance" else "actual")
+        actual = self.forecasts["actual"].rename(
+            "proxy" if self.config.target == "variance" else "actual"
+        )
         models = [m for m in self.leaderboard.index if m in self.forecasts]
         figs = {
             "forecasts.png": plot_forecasts(
-                actual, self.forecasts[models], log_scale=self.config.target == "variance",
-                title=f"{self.config.data} {self.config.target}: walk-forward forecasts"),
+                actual,
+                self.forecasts[models],
+                log_scale=self.config.target == "variance",
+                title=f"{self.config.data} {self.config.target}: walk-forward forecasts",
+            ),
             "cumulative_loss.png": plot_cumulative_loss_difference(
-                self.losses, self.metrics["reference"], loss_name=self.metrics["primary_loss"]),
+                self.losses, self.metrics["reference"], loss_name=self.metrics["primary_loss"]
+            ),
         }
         for fname, fig in figs.items():
             buf = io.BytesIO()
@@ -216,8 +259,9 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     """
     t0 = time.perf_counter()
     df = load(cfg.data, column=cfg.column)
-    plan = WalkForwardPlan(cfg.test_start, cfg.test_end, cfg.refit_every, cfg.window, cfg.train_size,
-                           cfg.gap)
+    plan = WalkForwardPlan(
+        cfg.test_start, cfg.test_end, cfg.refit_every, cfg.window, cfg.train_size, cfg.gap
+    )
     factories: dict[str, Callable[[], Forecaster]] = {}
     warm: dict[str, bool] = {}
     members: dict[str, list[str]] = {}
@@ -230,35 +274,55 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
         else:
             members[m] = [m]
             factories[m] = model_factory(m, cfg)
-    walk = walk_forward(factories, df, plan, warm_start=warm, n_jobs=cfg.n_jobs, run_dir=cfg.out,
-                        quiet=cfg.quiet)
+    walk = walk_forward(
+        factories, df, plan, warm_start=warm, n_jobs=cfg.n_jobs, run_dir=cfg.out, quiet=cfg.quiet
+    )
     actual, info = _actual(df, cfg)
     fc = walk.forecasts.dropna()  # the dates every model forecasts (recurrent windows start later)
     if fc.empty:
-        raise ConfigError("the models share no forecast dates; check test_start and the models' windows")
+        raise ConfigError(
+            "the models share no forecast dates; check test_start and the models' windows"
+        )
     actual = actual.reindex(fc.index)
     keep = actual.notna()
     fc, actual = fc[keep], actual[keep]
     loss_names = LOSS_NAMES[cfg.target]
     primary = loss_names[0]
     # per-date loss of each model: recurrent models average their seeds' losses date by date
-    per_loss = {ln: pd.DataFrame({m: np.mean([_losses(ln, actual, fc[k]) for k in members[m]], axis=0)
-                                  for m in cfg.models}, index=fc.index) for ln in loss_names}
-    seed_means = {m: [float(np.mean(_losses(primary, actual, fc[k]))) for k in members[m]]
-                  for m in cfg.models}
+    per_loss = {
+        ln: pd.DataFrame(
+            {
+                m: np.mean([_losses(ln, actual, fc[k]) for k in members[m]], axis=0)
+                for m in cfg.models
+            },
+            index=fc.index,
+        )
+        for ln in loss_names
+    }
+    seed_means = {
+        m: [float(np.mean(_losses(primary, actual, fc[k]))) for k in members[m]] for m in cfg.models
+    }
     losses = per_loss[primary]
     baselines = [m for m in cfg.models if m not in RECURRENT]
-    reference = ("garch" if "garch" in baselines else "no-change" if "no-change" in baselines
-                 else (baselines or list(cfg.models))[0])
+    reference = (
+        "garch"
+        if "garch" in baselines
+        else "no-change"
+        if "no-change" in baselines
+        else (baselines or list(cfg.models))[0]
+    )
     best_base = min(baselines, key=lambda m: losses[m].mean()) if baselines else reference
-    mcs = model_confidence_set(losses, size=cfg.mcs_size, block_size=cfg.mcs_block_size,
-                               reps=cfg.mcs_reps)
+    mcs = model_confidence_set(
+        losses, size=cfg.mcs_size, block_size=cfg.mcs_block_size, reps=cfg.mcs_reps
+    )
     rows = []
     for m in cfg.models:
         row: dict[str, Any] = {"model": m, "seeds": len(members[m])}
         for ln in loss_names:
             row[ln] = float(per_loss[ln][m].mean())
-        row[f"{primary}_sd"] = float(np.std(seed_means[m], ddof=1)) if len(members[m]) > 1 else np.nan
+        row[f"{primary}_sd"] = (
+            float(np.std(seed_means[m], ddof=1)) if len(members[m]) > 1 else np.nan
+        )
         for tag, ref in (("ref", reference), ("best", best_base)):
             if m == ref:
                 row[f"dm_{tag}"], row[f"p_{tag}"] = np.nan, np.nan
@@ -271,8 +335,9 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
             signal = np.mean([fc[k].to_numpy() for k in members[m]], axis=0)
             ret = make_target(df, TargetSpec("return"), cfg.column).reindex(fc.index).to_numpy()
             pt = pesaran_timmermann_test(ret, signal - (0.5 if cfg.target == "direction" else 0.0))
-            row["hit_rate"] = float(np.mean((signal > (0.5 if cfg.target == "direction" else 0.0))
-                                            == (ret > 0)))
+            row["hit_rate"] = float(
+                np.mean((signal > (0.5 if cfg.target == "direction" else 0.0)) == (ret > 0))
+            )
             row["pt_stat"], row["pt_p"] = pt.statistic, pt.pvalue
         rows.append(row)
     board = pd.DataFrame(rows).set_index("model").sort_values(primary)
@@ -282,16 +347,29 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
             out_fc[m] = fc[members[m]].mean(axis=1)
     out_fc.insert(0, "actual", actual)
     metrics = {
-        "config": asdict(cfg), "n_dates": len(fc), "first_date": fc.index[0], "last_date": fc.index[-1],
-        "n_folds": int(walk.folds["fold"].nunique()), "primary_loss": primary, "reference": reference,
+        "config": asdict(cfg),
+        "n_dates": len(fc),
+        "first_date": fc.index[0],
+        "last_date": fc.index[-1],
+        "n_folds": int(walk.folds["fold"].nunique()),
+        "primary_loss": primary,
+        "reference": reference,
         "best_baseline": best_base,
         "dm_test": "Diebold-Mariano with the Harvey-Leybourne-Newbold correction (statsmodels), "
-                   "on per-date losses; negative = lower loss than the comparison model",
-        "mcs": {"size": cfg.mcs_size, "block_size": cfg.mcs_block_size, "reps": cfg.mcs_reps,
-                "bootstrap": "stationary", "statistic": "range (R)", "loss": primary},
+        "on per-date losses; negative = lower loss than the comparison model",
+        "mcs": {
+            "size": cfg.mcs_size,
+            "block_size": cfg.mcs_block_size,
+            "reps": cfg.mcs_reps,
+            "bootstrap": "stationary",
+            "statistic": "range (R)",
+            "loss": primary,
+        },
         "leaderboard": board.reset_index().to_dict(orient="records"),
-        "seed_losses": seed_means, "walk_forward_seconds": walk.seconds,
-        "seconds": time.perf_counter() - t0, **info,
+        "seed_losses": seed_means,
+        "walk_forward_seconds": walk.seconds,
+        "seconds": time.perf_counter() - t0,
+        **info,
     }
     result = EvaluationResult(cfg, board, out_fc, losses, metrics, walk)
     if cfg.out:

@@ -7,6 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from gatecast.data.features import TargetSpec
+from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, NotFittedError
 
 
@@ -45,7 +46,7 @@ def clip_dates(s: pd.Series, start: Any = None, end: Any = None) -> pd.Series:
 
 
 def _as_key(index: pd.Index, value: Any) -> Any:
-    return pd.Timestamp(value) if isinstance(index, pd.DatetimeIndex) else value
+    return parse_date(value, "start/end") if isinstance(index, pd.DatetimeIndex) else value
 
 
 def require_fitted(model: object, attr: str) -> None:

@@ -48,9 +48,17 @@ class ArchForecaster:
     min_rows = 100
 
     def __init__(
-        self, vol: str = "GARCH", p: int = 1, o: int = 0, q: int = 1, dist: str = "normal",
-        mean: str = "Constant", lam: float = 0.94, target: VarianceTarget | str = "squared",
-        column: str | None = None, name: str | None = None,
+        self,
+        vol: str = "GARCH",
+        p: int = 1,
+        o: int = 0,
+        q: int = 1,
+        dist: str = "normal",
+        mean: str = "Constant",
+        lam: float = 0.94,
+        target: VarianceTarget | str = "squared",
+        column: str | None = None,
+        name: str | None = None,
     ) -> None:
         if vol not in VOLS:
             raise ConfigError(f"vol {vol!r} is unknown; choose one of {', '.join(VOLS)}")
@@ -66,10 +74,9 @@ class ArchForecaster:
     def _model(self, r: pd.Series) -> ARCHModel:
         if self.vol == "EWMA":
             return ZeroMean(r, volatility=EWMAVariance(self.lam), rescale=False)
-        return arch_model(
-            r, mean=self.mean, vol=self.vol, p=self.p, o=self.o, q=self.q,  # type: ignore[arg-type]
-            dist=self.dist, rescale=False,  # type: ignore[arg-type]
-        )
+        # arch types these as string literals; ours are checked in __init__
+        names: dict[str, Any] = {"mean": self.mean, "vol": self.vol, "dist": self.dist}
+        return arch_model(r, p=self.p, o=self.o, q=self.q, rescale=False, **names)
 
     def fit(self, history: pd.DataFrame) -> ArchForecaster:
         r = percent_returns(history, self.column).dropna()

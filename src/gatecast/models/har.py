@@ -28,8 +28,11 @@ class HARForecaster:
     """
 
     def __init__(
-        self, lags: tuple[int, ...] = (1, 5, 22), target: VarianceTarget | str = "squared",
-        column: str | None = None, name: str | None = None,
+        self,
+        lags: tuple[int, ...] = (1, 5, 22),
+        target: VarianceTarget | str = "squared",
+        column: str | None = None,
+        name: str | None = None,
     ) -> None:
         if not lags or any(int(k) < 1 for k in lags):
             raise ConfigError(f"lags={lags}: give one or more windows >= 1, e.g. (1, 5, 22)")
@@ -44,7 +47,9 @@ class HARForecaster:
         pk = parkinson(data)
         if (pk <= 0).any():
             day = pk.index[int(np.argmax((pk <= 0).to_numpy()))]
-            raise ConfigError(f"high == low on {day}: the log range is -inf; HAR needs a positive range")
+            raise ConfigError(
+                f"high == low on {day}: the log range is -inf; HAR needs a positive range"
+            )
         lpk = np.log(pk)
         # row t holds averages over t-k .. t-1 only: the regressors of a forecast for t
         X = pd.DataFrame({f"avg{k}": lpk.rolling(k).mean().shift(1) for k in self.lags})

@@ -61,6 +61,10 @@ class AlwaysUp:
         return self
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
-        ok = make_target(data, TargetSpec("direction", self.target.log), self.column).shift(1).notna()
+        ok = (
+            make_target(data, TargetSpec("direction", self.target.log), self.column)
+            .shift(1)
+            .notna()
+        )
         fc = pd.Series(1.0, index=data.index)[ok.to_numpy()]
         return clip_dates(fc.rename(self.name), start, end)

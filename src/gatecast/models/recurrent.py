@@ -607,7 +607,8 @@ class RecurrentForecaster:
             "data_hash": self.data_hash_,
             "seed": self.seed,
             "dtype": "float32",
-            "training": self.train_config().to_dict() | {"val_size": self.val_size},
+            "training": self.train_config().to_dict()
+            | {"val_size": self.val_size, "warm_epochs": self.warm_epochs},
             "history": self.result_.to_dict() if self.result_ else None,
             **(
                 {
@@ -640,6 +641,18 @@ class RecurrentForecaster:
     def load(cls, folder: str | Path, *, device: str = "auto") -> RecurrentForecaster:
         """Rebuild a fitted model from a folder written by :meth:`save`; refuses mismatches."""
         tensors, m = load_model_folder(folder, expect_kind=cls.kind)
+        try:
+            return cls._from_manifest(folder, tensors, m, device)
+        except (KeyError, TypeError, ValueError) as exc:  # a key missing or of the wrong type
+            raise ModelFileError(
+                f"{folder}/manifest.json is malformed ({type(exc).__name__}: {exc}); it was "
+                f"edited or not written by gatecast: re-train or restore the file"
+            ) from exc
+
+    @classmethod
+    def _from_manifest(
+        cls, folder: str | Path, tensors: dict[str, np.ndarray], m: dict[str, Any], device: str
+    ) -> RecurrentForecaster:
         if m["cell"] not in CELLS:
             raise ModelFileError(f"{folder}: unknown cell {m['cell']!r} in manifest.json")
         mode = m.get("mode", "window")
@@ -664,6 +677,10 @@ class RecurrentForecaster:
             epochs=int(training.get("epochs", 50)),
             batch_size=int(training.get("batch_size", 32)),
             lr=float(training.get("lr", 1e-3)),
+            patience=int(training.get("patience", 10)),
+            clip=float(training.get("clip", 1.0)),
+            val_size=float(training.get("val_size", 0.1)),
+            warm_epochs=training.get("warm_epochs"),
             device=device,
             mode=mode,
             chunk_len=int(seq.get("chunk_len", 16)),

@@ -29,7 +29,16 @@ from gatecast.train.loop import (
     train_loop,
 )
 
-VARIANCE_FEATURES = ("return", "squared_return", "log_range", "abs_return")
+VARIANCE_FEATURES = (
+    "return",
+    "squared_return",
+    "log_range",
+    "abs_return",
+    "log_rv5",
+    "log_rv22",
+    "log_range5",
+    "log_range22",
+)
 VARIANCE_LOSSES = ("qlike", "gaussian_nll")
 
 
@@ -44,8 +53,12 @@ def gaussian_nll_logvar(log_var: torch.Tensor, r2: torch.Tensor) -> torch.Tensor
     return 0.5 * (log_var + r2 * torch.exp(-log_var)).mean()
 
 
-def variance_features(data: pd.DataFrame, features: tuple[str, ...], column: str | None) -> pd.DataFrame:
-    """Inputs on day t (percent units): return, squared return, log Parkinson range, |return|."""
+def variance_features(
+    data: pd.DataFrame, features: tuple[str, ...], column: str | None
+) -> pd.DataFrame:
+    """Inputs on day t (percent units): return, squared return, log Parkinson range, |return|, and
+    the log of the trailing 5- or 22-day mean of r^2 (``log_rv5``/``log_rv22``) or of the range
+    (``log_range5``/``log_range22``), each from days t-k+1..t only."""
     r = percent_returns(data, column)
     cols: dict[str, pd.Series] = {}
     for f in features:
@@ -57,8 +70,14 @@ def variance_features(data: pd.DataFrame, features: tuple[str, ...], column: str
             cols[f] = r.abs()
         elif f == "log_range":
             cols[f] = np.log(parkinson(data).clip(lower=1e-4))  # a flat day would give -inf
+        elif f in ("log_rv5", "log_rv22"):
+            cols[f] = np.log((r**2).rolling(int(f[6:])).mean().clip(lower=1e-4))
+        elif f in ("log_range5", "log_range22"):
+            cols[f] = np.log(parkinson(data).rolling(int(f[9:])).mean().clip(lower=1e-4))
         else:
-            raise ConfigError(f"feature {f!r} is unknown; choose from {', '.join(VARIANCE_FEATURES)}")
+            raise ConfigError(
+                f"feature {f!r} is unknown; choose from {', '.join(VARIANCE_FEATURES)}"
+            )
     return pd.DataFrame(cols, index=data.index)
 
 
@@ -92,18 +111,35 @@ class RecurrentVariance:
     kind = "recurrent_variance"
 
     def __init__(
-        self, cell: str = "lstm", hidden: int = 16, layers: int = 1, dropout: float = 0.0,
-        window: int = 22, features: tuple[str, ...] = ("return", "squared_return", "log_range"),
-        target: VarianceTarget | str = "squared", loss: str = "qlike", column: str | None = None,
-        epochs: int = 30, warm_epochs: int = 5, batch_size: int = 128, lr: float = 3e-3,
-        patience: int = 5, val_size: float = 0.15, clip: float = 1.0, seed: int = 0,
-        device: str = "cpu", warm_start: bool = False, quiet: bool = True,
+        self,
+        cell: str = "lstm",
+        hidden: int = 16,
+        layers: int = 1,
+        dropout: float = 0.0,
+        window: int = 22,
+        features: tuple[str, ...] = ("return", "squared_return", "log_range"),
+        target: VarianceTarget | str = "squared",
+        loss: str = "qlike",
+        column: str | None = None,
+        epochs: int = 30,
+        warm_epochs: int = 5,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        patience: int = 5,
+        val_size: float = 0.15,
+        clip: float = 1.0,
+        seed: int = 0,
+        device: str = "cpu",
+        warm_start: bool = False,
+        quiet: bool = True,
         train_proxy: str | None = None,
     ) -> None:
         if cell not in CELLS:
             raise ConfigError(f"cell {cell!r} is unknown; choose one of {', '.join(CELLS)}")
         if loss not in VARIANCE_LOSSES:
-            raise ConfigError(f"loss {loss!r} is unknown; choose one of {', '.join(VARIANCE_LOSSES)}")
+            raise ConfigError(
+                f"loss {loss!r} is unknown; choose one of {', '.join(VARIANCE_LOSSES)}"
+            )
         if window < 1 or warm_epochs < 1:
             raise ConfigError(f"window={window}, warm_epochs={warm_epochs}: both must be >= 1")
         self.cell, self.hidden, self.layers, self.dropout = cell, hidden, layers, dropout
@@ -111,7 +147,12 @@ class RecurrentVariance:
         self.target = as_variance_target(target)
         self.loss, self.column = loss, column
         self.train_proxy = as_variance_target(train_proxy or self.target.proxy).proxy
-        self.epochs, self.warm_epochs, self.batch_size, self.lr = epochs, warm_epochs, batch_size, lr
+        self.epochs, self.warm_epochs, self.batch_size, self.lr = (
+            epochs,
+            warm_epochs,
+            batch_size,
+            lr,
+        )
         self.patience, self.val_size, self.clip, self.seed = patience, val_size, clip, seed
         self.device, self.warm_start, self.quiet = device, warm_start, quiet
         self.net_: RecurrentNet | None = None
@@ -135,14 +176,18 @@ class RecurrentVariance:
         y = y.clip(lower=QLIKE_FLOOR)
         if len(history) < self.window + 50:
             raise TooFewRowsError(
-                f"{len(history)} rows are too few for window={self.window}; need {self.window + 50}+")
+                f"{len(history)} rows are too few for window={self.window}; need {self.window + 50}+"
+            )
         raw = make_windows(feats, y, self.window, 1)
         n_val = int(round(len(raw) * self.val_size)) if self.val_size > 0 else 0
         n_train = len(raw) - n_val
         train_end = raw.index[n_train - 1]
-        self.scaler_ = fit_scaler("standard", feats.loc[:train_end].dropna().to_numpy(),
-                                  list(self.features))
-        win = make_windows(feats, y, self.window, 1, values=self.scaler_.transform(feats.to_numpy()))
+        self.scaler_ = fit_scaler(
+            "standard", feats.loc[:train_end].dropna().to_numpy(), list(self.features)
+        )
+        win = make_windows(
+            feats, y, self.window, 1, values=self.scaler_.transform(feats.to_numpy())
+        )
         dev = resolve_device(self.device)
         X = torch.as_tensor(np.ascontiguousarray(win.X), dtype=torch.float32, device=dev)
         t = torch.as_tensor(win.y, dtype=torch.float32, device=dev)[:, None]
@@ -154,12 +199,21 @@ class RecurrentVariance:
                 self.net_.head.bias.fill_(float(np.log(win.y[:n_train].mean())))
         assert self.net_ is not None
         self.net_.to(dev)
-        cfg = TrainConfig(epochs=self.warm_epochs if warm else self.epochs, batch_size=self.batch_size,
-                          lr=self.lr, patience=self.patience, clip=self.clip, seed=self.seed,
-                          device=self.device, quiet=self.quiet)
+        cfg = TrainConfig(
+            epochs=self.warm_epochs if warm else self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            clip=self.clip,
+            seed=self.seed,
+            device=self.device,
+            quiet=self.quiet,
+        )
         loss_fn = gaussian_nll_logvar if self.loss == "gaussian_nll" else qlike_logvar
         val = (X[n_train:], t[n_train:]) if n_val > 0 else None
-        self.result_ = train_loop(self.net_, (X[:n_train], t[:n_train]), val, cfg, loss_fn, generator=gen)
+        self.result_ = train_loop(
+            self.net_, (X[:n_train], t[:n_train]), val, cfg, loss_fn, generator=gen
+        )
         return self
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
@@ -167,7 +221,9 @@ class RecurrentVariance:
         require_fitted(self, "net_")
         assert self.net_ is not None and self.scaler_ is not None
         feats = variance_features(data, self.features, self.column)
-        win = make_windows(feats, None, self.window, 1, values=self.scaler_.transform(feats.to_numpy()))
+        win = make_windows(
+            feats, None, self.window, 1, values=self.scaler_.transform(feats.to_numpy())
+        )
         pos = clip_dates(pd.Series(np.arange(len(win)), index=win.index), start, end).to_numpy()
         if len(pos) == 0:
             return pd.Series([], dtype=float, name=self.name)

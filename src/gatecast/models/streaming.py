@@ -564,7 +564,15 @@ def _decode(
         if not path.is_file():
             raise ModelFileError(f"stream state file {path} does not exist")
         where, raw = str(path), path.read_bytes()
-        data = raw.decode() if path.suffix.lower() == ".json" else raw
+        if path.suffix.lower() == ".json":
+            try:
+                data = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ModelFileError(
+                    f"{where} is not UTF-8 text, so not a JSON stream state"
+                ) from exc
+        else:
+            data = raw
     if isinstance(data, str):
         try:
             doc = json.loads(data)

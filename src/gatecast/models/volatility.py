@@ -33,8 +33,11 @@ class HistoricalVariance:
     """
 
     def __init__(
-        self, window: int | None = 22, target: VarianceTarget | str = "squared",
-        column: str | None = None, name: str | None = None,
+        self,
+        window: int | None = 22,
+        target: VarianceTarget | str = "squared",
+        column: str | None = None,
+        name: str | None = None,
     ) -> None:
         if window is not None and window < 1:
             raise ConfigError(f"window={window}: must be >= 1 (or None for the training mean)")

@@ -233,7 +233,9 @@ def load(model_dir: str | os.PathLike[str], *, dtype: Any = None) -> NumpyModel:
 
 
 def _key(index: pd.Index, value: Any) -> Any:
-    return pd.Timestamp(value) if isinstance(index, pd.DatetimeIndex) else value
+    from gatecast.data.sources import parse_date
+
+    return parse_date(value, "date") if isinstance(index, pd.DatetimeIndex) else value
 
 
 def _date_mask(index: pd.Index, start: Any, end: Any) -> np.ndarray:

@@ -10,11 +10,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def plot_forecasts(actual: pd.Series, forecasts: pd.DataFrame, *, title: str = "",
-                   log_scale: bool = False) -> Figure:
+def plot_forecasts(
+    actual: pd.Series, forecasts: pd.DataFrame, *, title: str = "", log_scale: bool = False
+) -> Figure:
     """The actual series (or proxy) as grey dots and each model's forecast as a line."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot(actual.index, actual.to_numpy(), ".", color="0.6", ms=2.5, label=str(actual.name or "actual"))
+    ax.plot(
+        actual.index,
+        actual.to_numpy(),
+        ".",
+        color="0.6",
+        ms=2.5,
+        label=str(actual.name or "actual"),
+    )
     for name in forecasts:
         ax.plot(forecasts.index, forecasts[name].to_numpy(), lw=1.0, label=str(name))
     if log_scale:
@@ -26,7 +34,9 @@ def plot_forecasts(actual: pd.Series, forecasts: pd.DataFrame, *, title: str = "
     return fig
 
 
-def plot_cumulative_loss_difference(losses: pd.DataFrame, reference: str, *, loss_name: str = "") -> Figure:
+def plot_cumulative_loss_difference(
+    losses: pd.DataFrame, reference: str, *, loss_name: str = ""
+) -> Figure:
     """sum_{s<=t} (loss_model - loss_reference) for every model: below zero means it beats the reference
     so far; a steady downward slope is a consistent edge, a single jump is one lucky day."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
@@ -36,7 +46,9 @@ def plot_cumulative_loss_difference(losses: pd.DataFrame, reference: str, *, los
             continue
         ax.plot(losses.index, (losses[name] - ref).cumsum().to_numpy(), lw=1.0, label=str(name))
     ax.axhline(0.0, color="k", lw=0.8)
-    ax.set_title(f"cumulative {loss_name} difference vs {reference} (below 0: better than {reference})")
+    ax.set_title(
+        f"cumulative {loss_name} difference vs {reference} (below 0: better than {reference})"
+    )
     ax.legend(ncol=4, fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()

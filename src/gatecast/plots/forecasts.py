@@ -78,9 +78,13 @@ def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "th
     shown = 100 * (vals - 1.0) if metric == "theil_u" else vals
     bars = ax.bar([str(i) for i in vals.index], shown.to_numpy(), color=colors)
     for bar, v in zip(bars, shown.to_numpy(), strict=True):
-        ax.annotate(f"{v:+.2f}" if metric == "theil_u" else f"{v:.4g}",
-                    (bar.get_x() + bar.get_width() / 2, v), ha="center",
-                    va="bottom" if v >= 0 else "top", fontsize=9)
+        ax.annotate(
+            f"{v:+.2f}" if metric == "theil_u" else f"{v:.4g}",
+            (bar.get_x() + bar.get_width() / 2, v),
+            ha="center",
+            va="bottom" if v >= 0 else "top",
+            fontsize=9,
+        )
     if metric == "theil_u":
         ax.axhline(0.0, color="k", lw=1)
         ax.set_ylabel("RMSE vs no-change, % (below 0 = better)")
