@@ -105,7 +105,9 @@ class RecurrentVariance:
         (``warm_start=True`` and already fitted).
     batch_size, lr, patience, val_size, clip, seed, device
         Training settings (:class:`gatecast.train.loop.TrainConfig`); the last ``val_size`` of
-        the training windows drive early stopping.
+        the training windows drive early stopping. ``lr=5e-4`` rather than 3e-3: on S&P 500 it
+        scores the same on a 2011-2014 walk-forward, varies far less across seeds, and makes
+        the 5-epoch warm refits small steps.
     """
 
     kind = "recurrent_variance"
@@ -124,7 +126,7 @@ class RecurrentVariance:
         epochs: int = 30,
         warm_epochs: int = 5,
         batch_size: int = 128,
-        lr: float = 3e-3,
+        lr: float = 5e-4,
         patience: int = 5,
         val_size: float = 0.15,
         clip: float = 1.0,
