@@ -14,7 +14,7 @@ from gatecast.data.volatility import (
     percent_returns,
     variance_proxy,
 )
-from gatecast.errors import ConfigError, DataError, UnknownColumnError
+from gatecast.errors import ConfigError, DataError, NonPositivePriceError, UnknownColumnError
 
 
 @pytest.fixture
@@ -69,8 +69,9 @@ def test_high_below_low_names_the_date(bars: pd.DataFrame) -> None:
 def test_non_positive_prices_and_missing_columns(bars: pd.DataFrame) -> None:
     bad = bars.copy()
     bad.iloc[2, 2] = 0.0
-    with pytest.raises(DataError, match="non-positive prices"):
+    with pytest.raises(NonPositivePriceError, match="non-positive value") as err:
         percent_returns(bad)
+    assert str(bad.index[2]) in str(err.value)  # names the first bad date
     with pytest.raises(UnknownColumnError, match="'high'"):
         parkinson(bars[["close"]])
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from gatecast.cli.app import app
+from gatecast.data import load
 from gatecast.errors import ConfigError
 from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
 
 TINY = [
+    "--n-jobs",
+    "1",
     "--test-start",
     "2018-09-04",
     "--test-end",
@@ -89,11 +93,39 @@ def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
         out=str(tmp_path),
         mcs_reps=100,
         extra={"batch_size": 512, "patience": 0},
+        n_jobs=1,
     )
     res = evaluate_models(cfg)
     assert {"hit_rate", "pt_stat", "pt_p", "dm_ref"} <= set(res.leaderboard.columns)
+    if target == "return":  # a forecast that never moves has no hit rate (as in `gatecast train`)
+        assert np.isnan(res.leaderboard.loc["no-change", "hit_rate"])
+    assert 0 < res.leaderboard.loc["mean", "hit_rate"] < 1
     assert res.metrics["reference"] == "no-change"
     assert res.metrics["primary_loss"] == ("mse" if target == "return" else "brier")
+
+
+def test_nan_prices_are_an_error_or_dropped_and_reported(tmp_path: Path) -> None:
+    df = load("sp500").loc["2016":"2018"]
+    df.iloc[100, df.columns.get_loc("adj_close")] = np.nan
+    df.to_csv(tmp_path / "px.csv")
+    args = [
+        "evaluate",
+        "--data",
+        str(tmp_path / "px.csv"),
+        "--models",
+        "garch,no-change",
+        "--test-start",
+        "2018-06-01",
+        "--n-jobs",
+        "1",
+        "--quiet",
+    ]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and str(df.index[100].date()) in res.output
+    res = CliRunner().invoke(app, [*args, "--dropna", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "dropped 1 row" in res.output
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["dropped_rows"] == 1
 
 
 def test_bad_options_exit_2_with_a_message(tmp_path: Path) -> None:

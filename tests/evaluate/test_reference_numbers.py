@@ -13,6 +13,7 @@ COMMON = {
     "refit_every": 21,
     "quiet": True,
     "mcs_reps": 200,
+    "n_jobs": 1,
 }
 
 

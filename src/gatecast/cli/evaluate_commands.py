@@ -44,7 +44,13 @@ def register(app: typer.Typer) -> None:
         train_proxy: str = typer.Option(
             "parkinson", help="What recurrent variance models train against: parkinson or squared."
         ),
-        n_jobs: int = typer.Option(1, help="Worker processes (-1: all cores)."),
+        n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
+        sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
+        dropna: bool = typer.Option(
+            False,
+            "--dropna",
+            help="Drop rows with NaN/inf in a used column (the count is reported).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
@@ -70,11 +76,20 @@ def register(app: typer.Typer) -> None:
             hidden=hidden,
             train_proxy=train_proxy,
             n_jobs=n_jobs,
+            sort=sort,
+            dropna=dropna,
             out=str(out),
             quiet=quiet,
         )
         res = evaluate_models(cfg)
         m = res.metrics
+        if m.get("dropped_rows"):
+            console.print(f"[yellow]dropped {m['dropped_rows']} row(s) with NaN/inf values[/]")
+        if m.get("dates_not_forecast_by_every_model"):
+            console.print(
+                f"scored on the {m['n_dates']} dates every model forecasts "
+                f"({m['dates_not_forecast_by_every_model']} test date(s) left out)"
+            )
         board = res.leaderboard.copy()
         board["in_mcs"] = board["in_mcs"].map({True: "yes", False: "no"})
         board = board.dropna(axis=1, how="all")

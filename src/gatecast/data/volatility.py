@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.features import price_series
+from gatecast.data.features import price_series, returns
 from gatecast.data.sources import resolve_column
 from gatecast.errors import ConfigError, DataError
 
@@ -50,13 +50,7 @@ def as_variance_target(target: VarianceTarget | str | None) -> VarianceTarget:
 
 def percent_returns(df: pd.DataFrame, column: str | None = None) -> pd.Series:
     """Returns in percent, 100 x diff(log price), stamped with the later date (first row NaN)."""
-    prices = price_series(df, column)
-    if (prices <= 0).any():
-        raise DataError(
-            f"column {prices.name!r} has non-positive prices; variance targets need log returns of "
-            f"positive prices: pick another column"
-        )
-    return (100.0 * np.log(prices).diff()).rename("return")
+    return (100.0 * returns(price_series(df, column), log=True)).rename("return")
 
 
 def parkinson(df: pd.DataFrame) -> pd.Series:

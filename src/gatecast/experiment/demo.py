@@ -14,7 +14,7 @@ from gatecast.artifacts import atomic_write_json, atomic_write_text
 from gatecast.data.features import TargetSpec
 from gatecast.data.sources import load
 from gatecast.data.synthetic import random_walk
-from gatecast.experiment.training import _finite, fit_and_score, split_history
+from gatecast.experiment.training import fit_and_score, split_history
 from gatecast.models.recurrent import RecurrentForecaster
 
 SP500_TEST_START = "2015-01-01"
@@ -174,7 +174,7 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 
     atomic_write_text(out / "sp500.csv", sp_table.to_csv())
     atomic_write_json(
         out / "metrics.json",
-        _finite(
+        (
             {
                 "notebook": nb_table.to_dict(orient="index"),
                 "sp500": sp_table.to_dict(orient="index"),

@@ -18,10 +18,11 @@ import pandas as pd
 
 from gatecast.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_text
 from gatecast.data.features import TargetSpec, make_target
-from gatecast.data.sources import load
+from gatecast.data.sources import check_finite, load, resolve_column
 from gatecast.data.volatility import PROXIES, parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluate.losses import QLIKE_FLOOR, loss_series
+from gatecast.evaluate.metrics import hit_rate
 from gatecast.evaluate.significance import (
     MCS_BLOCK_SIZE,
     diebold_mariano,
@@ -74,7 +75,9 @@ class EvaluationConfig:
     hidden: int = 16
     input_window: int = 22
     train_proxy: str | None = "parkinson"
-    n_jobs: int | None = 1
+    n_jobs: int | None = -1
+    sort: bool = False
+    dropna: bool = False
     mcs_size: float = 0.10
     mcs_block_size: int = MCS_BLOCK_SIZE
     mcs_reps: int = 1000
@@ -258,7 +261,16 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     ``cumulative_loss.png``, and keeps per-fold results under ``folds/`` so a rerun resumes.
     """
     t0 = time.perf_counter()
-    df = load(cfg.data, column=cfg.column)
+    df = load(cfg.data, sort=cfg.sort)
+    # every column the models read is checked before any fit: a NaN is an error naming its date,
+    # or (dropna) a dropped row that metrics.json reports; no model skips a row silently
+    used = [resolve_column(df, cfg.column)]
+    if cfg.target == "variance":
+        used += [c for c in ("high", "low") if c in df.columns]
+    n0 = len(df)
+    for col in used:
+        df = check_finite(df, col, dropna=cfg.dropna)
+    dropped_rows = n0 - len(df)
     plan = WalkForwardPlan(
         cfg.test_start, cfg.test_end, cfg.refit_every, cfg.window, cfg.train_size, cfg.gap
     )
@@ -279,6 +291,7 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     )
     actual, info = _actual(df, cfg)
     fc = walk.forecasts.dropna()  # the dates every model forecasts (recurrent windows start later)
+    not_shared = len(walk.forecasts) - len(fc)  # reported in metrics.json, never silent
     if fc.empty:
         raise ConfigError(
             "the models share no forecast dates; check test_start and the models' windows"
@@ -335,9 +348,8 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
             signal = np.mean([fc[k].to_numpy() for k in members[m]], axis=0)
             ret = make_target(df, TargetSpec("return"), cfg.column).reindex(fc.index).to_numpy()
             pt = pesaran_timmermann_test(ret, signal - (0.5 if cfg.target == "direction" else 0.0))
-            row["hit_rate"] = float(
-                np.mean((signal > (0.5 if cfg.target == "direction" else 0.0)) == (ret > 0))
-            )
+            # NaN for a forecast that never changes side (no-change), as in `gatecast train`
+            row["hit_rate"] = hit_rate(ret, signal - (0.5 if cfg.target == "direction" else 0.0))
             row["pt_stat"], row["pt_p"] = pt.statistic, pt.pvalue
         rows.append(row)
     board = pd.DataFrame(rows).set_index("model").sort_values(primary)
@@ -349,6 +361,8 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     metrics = {
         "config": asdict(cfg),
         "n_dates": len(fc),
+        "dates_not_forecast_by_every_model": not_shared,
+        "dropped_rows": dropped_rows,
         "first_date": fc.index[0],
         "last_date": fc.index[-1],
         "n_folds": int(walk.folds["fold"].nunique()),
@@ -380,17 +394,5 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
         atomic_write_bytes(out / "forecasts.parquet", buf.getvalue())
         result.plot(out)
         metrics["seconds"] = time.perf_counter() - t0
-        atomic_write_json(out / "metrics.json", _jsonable(metrics))
+        atomic_write_json(out / "metrics.json", metrics)
     return result
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import atomic_write_json, atomic_write_text
@@ -194,7 +193,7 @@ def write_train_run(run: TrainRun, out: str | Path, *, plots: bool = True) -> Pa
         "train_seconds": model.result_.seconds if model.result_ else None,
         "dropped_rows": run.extras.get("dropped_rows", 0),
     }
-    atomic_write_json(out / "metrics.json", _finite(payload))
+    atomic_write_json(out / "metrics.json", payload)
     history = model.result_.to_dict() if model.result_ else {}
     atomic_write_json(out / "loss.json", history)
     atomic_write_json(out / "config.json", asdict(run.job))
@@ -210,15 +209,6 @@ def write_train_run(run: TrainRun, out: str | Path, *, plots: bool = True) -> Pa
         )
     run.out = out
     return out
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN: write None instead."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def run_prediction(

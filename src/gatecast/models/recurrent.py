@@ -109,6 +109,17 @@ class RecurrentNet(nn.Module):
         return self.head(out), new
 
 
+def weights_of(net: nn.Module) -> dict[str, np.ndarray]:
+    """A network's weights as NumPy arrays under PyTorch's names (CPU copies)."""
+    return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+
+
+def with_weights(net: RecurrentNet, state: dict[str, np.ndarray]) -> RecurrentNet:
+    """``net`` with the weights of :func:`weights_of` loaded."""
+    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    return net
+
+
 def _loss_for(kind: str, reduction: str = "mean") -> nn.Module:
     if kind == "direction":
         return nn.BCEWithLogitsLoss(reduction=reduction)
@@ -564,14 +575,13 @@ class RecurrentForecaster:
         """The network weights as NumPy arrays (PyTorch names), for resuming a warm-start chain."""
         require_fitted(self, "net_")
         assert self.net_ is not None
-        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return weights_of(self.net_)
 
     def set_warm_state(self, state: dict[str, np.ndarray]) -> RecurrentForecaster:
         """Load weights saved by :meth:`warm_state`; the next ``fit`` with ``warm_start`` starts
         from them (the scalers are refit by that ``fit``)."""
         net = RecurrentNet(self.cell, len(self.features), self.hidden, self.layers, self.dropout)
-        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        self.net_ = net
+        self.net_ = with_weights(net, state)
         return self
 
     def n_parameters(self) -> int:
@@ -634,7 +644,7 @@ class RecurrentForecaster:
         """Write ``model.safetensors`` + ``manifest.json`` to ``folder`` (atomically; no pickle)."""
         require_fitted(self, "net_")
         assert self.net_ is not None
-        tensors = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        tensors = weights_of(self.net_)
         return save_model_folder(folder, tensors, self.manifest())
 
     @classmethod

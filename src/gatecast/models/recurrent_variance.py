@@ -19,7 +19,7 @@ from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluate.losses import QLIKE_FLOOR
 from gatecast.models.base import clip_dates, require_fitted
-from gatecast.models.recurrent import CELLS, RecurrentNet
+from gatecast.models.recurrent import CELLS, RecurrentNet, weights_of, with_weights
 from gatecast.models.volatility import training_proxy
 from gatecast.train.loop import (
     TrainConfig,
@@ -241,11 +241,9 @@ class RecurrentVariance:
         """The network weights as NumPy arrays (PyTorch names)."""
         require_fitted(self, "net_")
         assert self.net_ is not None
-        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return weights_of(self.net_)
 
     def set_warm_state(self, state: dict[str, np.ndarray]) -> RecurrentVariance:
         """Load weights saved by :meth:`warm_state`; the next ``fit`` with ``warm_start`` starts there."""
-        net = self._new_net()
-        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        self.net_ = net
+        self.net_ = with_weights(self._new_net(), state)
         return self
