@@ -106,7 +106,9 @@ def main() -> None:
     # repeats alternate the two sides, so a noisy neighbour hits both; min and median both shown
     label = f"train 2x50 LSTM, {len(X)} windows, {args.epochs} epochs"
     rows.append((f"{label} (min of {args.repeats})", min(bare), min(ours)))
-    rows.append((f"{label} (median of {args.repeats})", float(np.median(bare)), float(np.median(ours))))
+    rows.append(
+        (f"{label} (median of {args.repeats})", float(np.median(bare)), float(np.median(ours)))
+    )
 
     series = np.random.default_rng(0).standard_normal(1_000_000)
     t0 = time.perf_counter()

@@ -1,12 +1,14 @@
-"""Model folders on disk: safetensors weights plus a JSON manifest, written atomically, never pickled.
+"""Model folders and stream states on disk: safetensors plus JSON, written atomically, never pickled.
 
-This module needs NumPy and safetensors only (no torch), so the NumPy engine can read what torch wrote.
+This module needs NumPy and safetensors only (no torch), so the NumPy engine can read what torch
+wrote. It moves bytes and checks checksums; what a manifest *means* is `gatecast.serve.spec`'s job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -15,23 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from gatecast.errors import ModelFileError
+from gatecast.errors import ConfigError, ModelFileError
 
-FORMAT_VERSION = 1
+#: Version 2 adds the family ``config`` and the feature ``units``; version 1 folders still load.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
-REQUIRED_KEYS = (
-    "format_version",
-    "kind",
-    "cell",
-    "input_size",
-    "hidden",
-    "layers",
-    "window",
-    "features",
-    "target",
-    "scalers",
-)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
@@ -107,11 +99,6 @@ def save_model_folder(
     from safetensors.numpy import save
 
     folder = Path(folder)
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise ModelFileError(
-            f"manifest lacks {missing}; this is a bug in the caller of save_model_folder"
-        )
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     meta = dict(manifest)
     meta["weights_sha256"] = hashlib.sha256(save(arrays)).hexdigest()
@@ -121,9 +108,10 @@ def save_model_folder(
 
 
 def load_model_folder(
-    folder: str | os.PathLike[str], *, expect_kind: str | None = None
+    folder: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read and validate a model folder; returns (tensors, manifest). Never unpickles anything."""
+    """Read a model folder and check its format version and weights checksum; returns (tensors,
+    manifest). Never unpickles anything. `gatecast.serve.spec.ModelSpec` validates the content."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -146,17 +134,13 @@ def load_model_folder(
         ) from exc
     if not isinstance(manifest, dict):
         raise ModelFileError(f"{mpath} must hold a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise ModelFileError(f"{mpath} lacks the keys {missing}; it was not written by gatecast")
-    if manifest["format_version"] != FORMAT_VERSION:
+    if "format_version" not in manifest:
+        raise ModelFileError(f"{mpath} has no format_version; it was not written by gatecast")
+    if manifest["format_version"] not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{mpath} has format_version {manifest['format_version']!r}, this gatecast reads "
-            f"{FORMAT_VERSION}; re-train the model with this version"
-        )
-    if expect_kind is not None and manifest["kind"] != expect_kind:
-        raise ModelFileError(
-            f"{folder} holds a {manifest['kind']!r} model, expected {expect_kind!r}"
+            f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade gatecast or re-train the model "
+            f"with this version"
         )
     payload = wpath.read_bytes()
     digest = manifest.get("weights_sha256")
@@ -169,3 +153,78 @@ def load_model_folder(
     except (SafetensorError, Exception) as exc:
         raise ModelFileError(f"{wpath} is not a readable safetensors file ({exc})") from exc
     return dict(tensors), manifest
+
+
+# -- stream states: a few arrays plus JSON metadata, as safetensors bytes or one JSON document ----
+
+
+def encode_state(
+    arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], fmt: str = "safetensors"
+) -> bytes | str:
+    """Arrays plus metadata as safetensors bytes (metadata in its header) or a JSON string."""
+    if fmt == "safetensors":
+        from safetensors.numpy import save
+
+        return save(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            metadata={"gatecast": json.dumps(meta)},
+        )
+    if fmt == "json":
+        doc = dict(meta)
+        doc["arrays"] = {
+            k: {"shape": list(v.shape), "data": [_json_float(x) for x in v.ravel()]}
+            for k, v in arrays.items()
+        }
+        return json.dumps(doc)
+    raise ConfigError(f"state format {fmt!r} is unknown; use 'safetensors' or 'json'")
+
+
+def _json_float(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None  # NaN (e.g. no previous price yet) -> null
+
+
+def decode_state(
+    data: bytes | str | os.PathLike[str],
+) -> tuple[dict[str, np.ndarray], dict[str, Any], str]:
+    """Read what :func:`encode_state` wrote (bytes, JSON text, or a file of either); returns
+    (arrays, metadata, where) with ``where`` naming the file for messages."""
+    where = "the state"
+    if isinstance(data, (str, os.PathLike)) and not (
+        isinstance(data, str) and data.lstrip().startswith("{")
+    ):
+        path = Path(data)
+        if not path.is_file():
+            raise ModelFileError(f"stream state file {path} does not exist")
+        where, raw = str(path), path.read_bytes()
+        if path.suffix.lower() == ".json":
+            try:
+                data = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ModelFileError(
+                    f"{where} is not UTF-8 text, so not a JSON stream state"
+                ) from exc
+        else:
+            data = raw
+    if isinstance(data, str):
+        try:
+            doc = json.loads(data)
+            arrays = {
+                k: np.array(
+                    [math.nan if x is None else x for x in v["data"]], dtype=np.float64
+                ).reshape(v["shape"])
+                for k, v in doc.pop("arrays").items()
+            }
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"{where} is not a valid JSON stream state ({exc})") from exc
+        return arrays, doc, where
+    from safetensors.numpy import load
+
+    try:
+        blob = bytes(data)
+        arrays = dict(load(blob))
+        # the metadata sits in the JSON header after its 8-byte little-endian length
+        n = int.from_bytes(blob[:8], "little")
+        meta = json.loads(json.loads(blob[8 : 8 + n]).get("__metadata__", {}).get("gatecast", "{}"))
+    except Exception as exc:
+        raise ModelFileError(f"{where} is not a readable safetensors stream state ({exc})") from exc
+    return arrays, meta, where

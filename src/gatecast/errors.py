@@ -55,12 +55,21 @@ class UnknownColumnError(DataError):
     """A requested column is not in the data."""
 
 
-class ConfigError(GatecastError):
-    """A parameter value is invalid."""
+class ConfigError(GatecastError, ValueError):
+    """A parameter value is invalid (also a ``ValueError``, as scikit-learn's parameter errors)."""
 
 
-class NotFittedError(GatecastError):
-    """A model or scaler was used before `fit`."""
+class NotFittedError(GatecastError, ValueError, AttributeError):
+    """A model or scaler was used before `fit` (also a ``ValueError`` and ``AttributeError``,
+    as scikit-learn's ``NotFittedError``)."""
+
+
+class TrainingDivergedError(GatecastError):
+    """The training loss became NaN or infinite."""
+
+
+class AlignmentError(GatecastError, ValueError):
+    """Forecasts and actual values are empty, of different shapes, or share no dates."""
 
 
 class ModelFileError(GatecastError):

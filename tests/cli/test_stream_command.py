@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from gatecast.cli.app import app
 from gatecast.data import ar1_prices
 from gatecast.models.recurrent import RecurrentForecaster
-from gatecast.models.streaming import load_numpy
+from gatecast.serve import load_numpy
 
 runner = CliRunner()
 

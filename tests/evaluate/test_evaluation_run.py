@@ -41,7 +41,7 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
             "--target",
             "variance",
             "--models",
-            "gru,garch,ewma,har,no-change",
+            "gru,garch,ewma,har,no_change",
             "--seeds",
             "2",
             "--out",
@@ -59,7 +59,7 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
     ):
         assert (out / name).is_file(), name
     board = pd.read_csv(out / "leaderboard.csv", index_col="model")
-    assert set(board.index) == {"gru", "garch", "ewma", "har", "no-change"}
+    assert set(board.index) == {"gru", "garch", "ewma", "har", "no_change"}
     assert {
         "qlike",
         "mse",
@@ -84,7 +84,7 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
 def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
     cfg = EvaluationConfig(
         target=target,
-        models=("rnn", "no-change", "mean", "ar1"),
+        models=("rnn", "no_change", "historical_mean", "ar1"),
         test_start="2018-09-04",
         test_end="2018-12-31",
         recurrent_epochs=2,
@@ -98,10 +98,10 @@ def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
     res = evaluate_models(cfg)
     assert {"hit_rate", "pt_stat", "pt_p", "dm_ref"} <= set(res.leaderboard.columns)
     if target == "return":  # a forecast that never moves has no hit rate (as in `gatecast train`)
-        assert np.isnan(res.leaderboard.loc["no-change", "hit_rate"])
-    assert 0 < res.leaderboard.loc["mean", "hit_rate"] < 1
-    assert res.metrics["reference"] == "no-change"
-    assert res.metrics["primary_loss"] == ("mse" if target == "return" else "brier")
+        assert np.isnan(res.leaderboard.loc["no_change", "hit_rate"])
+    assert 0 < res.leaderboard.loc["historical_mean", "hit_rate"] < 1
+    assert res.reference == "no_change"
+    assert res.primary_loss == ("mse" if target == "return" else "brier")
 
 
 def test_nan_prices_are_an_error_or_dropped_and_reported(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_nan_prices_are_an_error_or_dropped_and_reported(tmp_path: Path) -> None
         "--data",
         str(tmp_path / "px.csv"),
         "--models",
-        "garch,no-change",
+        "garch,no_change",
         "--test-start",
         "2018-06-01",
         "--n-jobs",
@@ -135,3 +135,48 @@ def test_bad_options_exit_2_with_a_message(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "cannot forecast a return target" in res.output
     with pytest.raises(ConfigError, match="proxy"):
         EvaluationConfig(proxy="garman-klass")
+
+
+def test_window_still_names_the_scheme_on_the_command_line(tmp_path: Path) -> None:
+    args = ["evaluate", "--models", "garch,no-change", "--test-start", "2018-06-01"]
+    args += ["--train-size", "1000", "--n-jobs", "1", "--quiet"]
+    for flag, out in (("--window", tmp_path / "a"), ("--scheme", tmp_path / "b")):
+        res = CliRunner().invoke(app, [*args, flag, "rolling", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        config = json.loads((out / "metrics.json").read_text())["config"]
+        assert config["scheme"] == "rolling" and config["window"] == 22
+        assert config["models"] == ["garch", "no_change"]
+    a = pd.read_csv(tmp_path / "a" / "leaderboard.csv", index_col="model")
+    b = pd.read_csv(tmp_path / "b" / "leaderboard.csv", index_col="model")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_score_walk_then_write_evaluation_reproduce_the_qlike_from_the_forecasts(
+    tmp_path: Path,
+) -> None:
+    from gatecast.experiment.evaluation import (
+        load_checked,
+        score_walk,
+        walk_models,
+        write_evaluation,
+    )
+
+    cfg = EvaluationConfig(
+        models=("garch", "har_daily", "no_change"),
+        test_start="2018-06-01",
+        n_jobs=1,
+        quiet=True,
+        mcs_reps=100,
+    )
+    df, dropped = load_checked(cfg)
+    res = score_walk(walk_models(cfg, df), df, cfg, dropped_rows=dropped)
+    assert str(res) == res.summary() and res.reference == "garch"
+    write_evaluation(res, tmp_path)
+    fc = pd.read_parquet(tmp_path / "forecasts.parquet")
+    x = fc["actual"].clip(lower=1e-8).to_numpy()[:, None] / fc[list(cfg.models)].to_numpy()
+    qlike = pd.Series((x - np.log(x) - 1).mean(axis=0), index=list(cfg.models))
+    board = pd.read_csv(tmp_path / "leaderboard.csv", index_col="model")
+    np.testing.assert_allclose(board.loc[qlike.index, "qlike"], qlike, rtol=1e-10)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_dates"] == res.n_dates == len(fc)
+    assert metrics["best_baseline"] == res.best_baseline == qlike.idxmin()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gatecast.errors import ConfigError
+from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluate.losses import QLIKE_FLOOR, loss_series, qlike, qlike_loss
 
 
@@ -38,5 +38,5 @@ def test_loss_series_names_and_errors() -> None:
     assert np.allclose(loss_series("mae", a, f), [0.5, 1.0])
     with pytest.raises(ConfigError, match="unknown"):
         loss_series("huber", a, f)
-    with pytest.raises(ConfigError, match="shape"):
+    with pytest.raises(AlignmentError, match="shape"):
         loss_series("mse", a, f[:1])

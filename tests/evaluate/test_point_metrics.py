@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gatecast.errors import ConfigError
+from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluate.metrics import hit_rate, mae, mape, mse, oos_r2, rmse, score, theil_u
 
 A = np.array([1.0, -2.0, 3.0, -4.0])
@@ -28,11 +28,11 @@ def test_closed_forms():
 
 
 def test_errors():
-    with pytest.raises(ConfigError, match="shape"):
+    with pytest.raises(AlignmentError, match="shape"):
         mse([1.0, 2.0], [1.0])
     with pytest.raises(ConfigError, match="prices only"):
         mape([0.0, 1.0], [1.0, 1.0])
-    with pytest.raises(ConfigError, match="empty"):
+    with pytest.raises(AlignmentError, match="empty"):
         mse([], [])
 
 

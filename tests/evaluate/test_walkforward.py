@@ -42,11 +42,11 @@ def test_folds_expanding_rolling_and_gap(spx: pd.DataFrame) -> None:
     assert all(f.train_stop == f.test_start for f in folds)
     assert sum(f.test_stop - f.test_start for f in folds) == len(spx.loc["2015-01":"2015-03"])
     assert [f.test_stop - f.test_start for f in folds[:-1]] == [21] * (len(folds) - 1)
-    rolled = WalkForwardPlan("2015-01-01", window="rolling", train_size=500, gap=5).folds(idx)
+    rolled = WalkForwardPlan("2015-01-01", scheme="rolling", train_size=500, gap=5).folds(idx)
     assert all(f.train_stop - f.train_start == 500 for f in rolled)
     assert all(f.test_start - f.train_stop == 5 for f in rolled)
     with pytest.raises(ConfigError, match="train_size"):
-        WalkForwardPlan("2015-01-01", window="rolling")
+        WalkForwardPlan("2015-01-01", scheme="rolling")
     with pytest.raises(TooFewRowsError, match="min_train"):
         WalkForwardPlan("2012-01-10").folds(idx)
     with pytest.raises(ConfigError, match="no dates"):
@@ -111,12 +111,44 @@ def test_a_different_plan_refuses_to_resume_in_the_same_folder(
         )
 
 
+def test_the_run_folder_records_each_model_by_its_parameters(
+    spx: pd.DataFrame, tmp_path: Path
+) -> None:
+    plan = WalkForwardPlan("2015-03-02", refit_every=21)
+    walk_forward(
+        {"hv": functools.partial(HistoricalVariance, 22)}, spx, plan, run_dir=tmp_path, quiet=True
+    )
+    record = json.loads((tmp_path / "folds" / "plan.json").read_text())
+    assert record["plan"]["scheme"] == "expanding"
+    assert record["models"]["hv"] == {
+        "class": "gatecast.models.volatility.HistoricalVariance",
+        "params": {"window": 22, "target": "squared", "column": None, "name": "hv22"},
+    }
+    # the same model built another way resumes; another parameter value refuses to
+    again = walk_forward(
+        {"hv": lambda: HistoricalVariance(window=22, target="squared")},
+        spx,
+        plan,
+        run_dir=tmp_path,
+        quiet=True,
+    )
+    assert again.folds["resumed"].all()
+    with pytest.raises(ConfigError, match="different walk-forward"):
+        walk_forward(
+            {"hv": functools.partial(HistoricalVariance, 10, name="hv22")},
+            spx,
+            plan,
+            run_dir=tmp_path,
+            quiet=True,
+        )
+
+
 @pytest.mark.parametrize("kind", ["variance", "return"])
 def test_warm_chain_resumes_from_the_saved_state(
     spx: pd.DataFrame, tmp_path: Path, kind: str
 ) -> None:
     from gatecast.models.recurrent import RecurrentForecaster
-    from gatecast.models.recurrent_variance import RecurrentVariance
+    from gatecast.models.recurrent.variance import RecurrentVariance
 
     plan = WalkForwardPlan("2015-03-02", "2015-05-29", refit_every=21)
     if kind == "variance":

@@ -71,6 +71,10 @@ def test_run_folder_files_and_metrics(tmp_path, csv_pair):
         np.sqrt(np.sum((a - f) ** 2) / np.sum(a**2)), rel=1e-6
     )
     assert run.metrics["gru"]["n"] == 120
+    assert str(run) == run.summary() and run.dropped_rows == metrics["dropped_rows"] == 0
+    assert json.loads((out / "config.json").read_text()) == run.job.to_dict() | {
+        "features": ["return"]
+    }
 
 
 def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair):
@@ -84,3 +88,15 @@ def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair)
     )
     written = pd.read_csv(tmp_path / "p.csv")
     assert list(written.columns) == ["date", "forecast", "actual"] and len(written) == len(frame)
+
+
+def test_the_job_builds_the_model_it_describes() -> None:
+    from gatecast.data.features import TargetSpec
+    from gatecast.errors import ConfigError
+
+    job = TrainJob(target="direction", log=False, horizon=2, hidden=7, mode="sequence", chunks=4)
+    params = job.forecaster().get_params()
+    assert (params["hidden"], params["mode"], params["chunks"]) == (7, "sequence", 4)
+    assert params["target"] == TargetSpec("direction", False, 2)
+    with pytest.raises(ConfigError, match="dropout"):
+        TrainJob(dropout=1.5).forecaster()

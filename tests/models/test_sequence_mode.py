@@ -103,7 +103,11 @@ def test_save_load_round_trip(tmp_path, ar1, fitted):
     fitted.save(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["mode"] == "sequence"
-    assert manifest["sequence"] == {"chunk_len": 16, "chunks": 4, "burn_in": 5}
+    assert {k: manifest["config"][k] for k in ("chunk_len", "chunks", "burn_in")} == {
+        "chunk_len": 16,
+        "chunks": 4,
+        "burn_in": 5,
+    }
     back = RecurrentForecaster.load(tmp_path / "m", device="cpu")
     assert back.mode == "sequence" and back.chunks == 4
     np.testing.assert_array_equal(back.predict(ar1).to_numpy(), fitted.predict(ar1).to_numpy())

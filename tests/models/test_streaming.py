@@ -12,8 +12,8 @@ import pytest
 
 from gatecast.data import TargetSpec, ar1_prices, load
 from gatecast.errors import DataError, ModelFileError
-from gatecast.models.recurrent import RecurrentForecaster
-from gatecast.models.streaming import Stream, StreamSet, load_numpy
+from gatecast.models.recurrent import RecurrentForecaster, open_stream
+from gatecast.serve import Stream, StreamSet, load_numpy
 
 TINY = dict(hidden=6, layers=2, window=8, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
 
@@ -63,18 +63,14 @@ def test_numpy_model_from_folder_matches_torch(tmp_path, prices):
         np_model.predict(prices).to_numpy(), m.predict(prices).to_numpy(), rtol=0, atol=1e-12
     )
     a = np_model.stream().update_many(prices["close"])
-    b = Stream.from_folder(tmp_path / "m", engine="numpy").update_many(prices["close"])
+    b = open_stream(tmp_path / "m", engine="numpy").update_many(prices["close"])
     np.testing.assert_array_equal(a, b)
 
 
-def test_stream_from_gatecast_nn_load(tmp_path, prices):
-    import gatecast.nn
-
-    if not hasattr(gatecast.nn, "load"):
-        pytest.skip("gatecast.nn.load is not there yet")
+def test_stream_from_a_folder_on_the_torch_engine(tmp_path, prices):
     m = _fit(prices, mode="sequence", cell="lstm")
     m.save(tmp_path / "m")
-    stream = Stream.from_numpy_model(gatecast.nn.load(tmp_path / "m", dtype=np.float64))
+    stream = open_stream(tmp_path / "m", engine="torch")
     got, ref = _aligned(m, prices, stream.update_many(prices["close"]))
     np.testing.assert_allclose(got[1:], ref[1:], rtol=0, atol=1e-12)
 
@@ -125,7 +121,7 @@ def test_resume_in_a_new_process_numpy_only(tmp_path, prices):
     stream.save_state(tmp_path / "state.safetensors")
     script = (
         "import json, sys\n"
-        "from gatecast.models.streaming import load_numpy\n"
+        "from gatecast.serve import load_numpy\n"
         f"s = load_numpy({str(tmp_path / 'm')!r}).stream()\n"
         f"s.load_state({str(tmp_path / 'state.safetensors')!r})\n"
         "out = [s.update(float(x)) for x in json.loads(sys.stdin.read())]\n"

@@ -41,11 +41,11 @@ def assert_no_look_ahead(model, df: pd.DataFrame, day: str, nxt: str) -> None:
 
 VARIANCE_MODELS = [
     ArchForecaster("GARCH", name="garch"),
-    ArchForecaster("GARCH", o=1, dist="t", name="gjr-t"),
-    ArchForecaster("EGARCH", o=1, dist="t", name="egarch-t"),
+    ArchForecaster("GARCH", o=1, dist="t", name="gjr_t"),
+    ArchForecaster("EGARCH", o=1, dist="t", name="egarch_t"),
     ArchForecaster("EWMA", name="ewma"),
     HARForecaster(target="parkinson"),
-    HARForecaster((1,), name="ar1"),
+    HARForecaster((1,), name="har_daily"),
     HistoricalVariance(22),
 ]
 
@@ -98,3 +98,35 @@ def test_ar1_return_and_always_up(spx: pd.DataFrame) -> None:
     assert set(d.unique()) <= {0.0, 1.0}
     up = AlwaysUp().fit(spx).predict(spx, start="2015-01-02")
     assert (up == 1.0).all() and len(up) == len(spx.loc["2015-01-02":])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        *VARIANCE_MODELS,
+        HistoricalVariance(None, target="parkinson", column="close"),
+        AR1("direction"),
+        AlwaysUp(),
+    ],
+    ids=lambda m: m.name,
+)
+def test_get_params_returns_the_constructor_arguments_and_rebuilds_the_model(model) -> None:
+    params = model.get_params()
+    twin = type(model)(**params)
+    assert twin.get_params() == params and twin.name == model.name
+    # stored as given: a proxy name stays a string, the HAR lags the tuple that was passed
+    assert isinstance(params["target"], str)
+    if isinstance(model, HARForecaster):
+        assert params["lags"] is model.lags
+
+
+def test_unfitted_models_raise_not_fitted_error_that_is_also_a_builtin(spx: pd.DataFrame) -> None:
+    from gatecast.errors import NotFittedError
+
+    for model in (ArchForecaster("GARCH"), HARForecaster(), HistoricalVariance(22), AR1()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            model.predict(spx)
+        with pytest.raises(AttributeError):
+            model.predict(spx)
+        with pytest.raises(ValueError):
+            model.predict(spx)

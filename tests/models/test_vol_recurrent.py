@@ -9,7 +9,7 @@ import torch
 
 from gatecast.data import load
 from gatecast.errors import ConfigError
-from gatecast.models.recurrent_variance import RecurrentVariance, qlike_logvar
+from gatecast.models.recurrent.variance import RecurrentVariance, qlike_logvar
 
 torch.set_num_threads(1)
 
@@ -39,7 +39,7 @@ def test_same_seed_same_forecast_and_warm_state_round_trip(spx: pd.DataFrame) ->
     b_model = tiny(seed=3).fit(spx.loc[:"2014"])
     pd.testing.assert_series_equal(a, b_model.predict(spx, start="2015-01-02"))
     c = tiny(seed=3).set_warm_state(b_model.warm_state())
-    c.scaler_ = b_model.scaler_
+    c.spec_ = b_model.spec_  # the warm state is the weights; the scalers come with the spec
     pd.testing.assert_series_equal(a, c.predict(spx, start="2015-01-02"))
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from gatecast.errors import ConfigError
-from gatecast.train import TrainConfig, resolve_device, train_loop
+from gatecast.errors import ConfigError, TrainingDivergedError
+from gatecast.train.loop import TrainConfig, resolve_device, train_loop
 
 
 def _data(n=100, seed=0):
@@ -116,7 +116,7 @@ def test_same_seed_same_weights():
 def test_divergence_is_a_clear_error():
     X, y = _data()
     y = y * float("inf")
-    with pytest.raises(ConfigError, match="training loss became"):
+    with pytest.raises(TrainingDivergedError, match="training loss became"):
         train_loop(Last(), (X, y), None, TrainConfig(epochs=2, patience=0), nn.MSELoss())
 
 

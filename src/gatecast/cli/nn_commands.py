@@ -6,16 +6,13 @@ from pathlib import Path
 
 import typer
 
+from gatecast.cli.output import console
 from gatecast.errors import ConfigError
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``gradient-flow``, ``diagram`` and ``gates`` to `app`."""
-    app.command("gradient-flow")(gradient_flow_command)
-    app.command("diagram")(diagram_command)
-    app.command("gates")(gates_command)
+app = typer.Typer()
 
 
+@app.command("gradient-flow")
 def gradient_flow_command(
     out: Path = typer.Option(..., help="Folder for gradient_flow.png and gradient_flow.json."),
     steps: int = typer.Option(100, help="Largest distance k back in time."),
@@ -23,17 +20,15 @@ def gradient_flow_command(
     seed: int = typer.Option(0, help="Seeds the inputs and the weights."),
 ) -> None:
     """How far back a gradient reaches: ||dh_T/dx_(T-k)|| for RNN, LSTM and GRU (NumPy engine)."""
-    from rich.console import Console
-
     from gatecast.experiment.gradient_flow import gradient_flow, write_gradient_flow
 
     result = gradient_flow(steps, seed, hidden=hidden)
     files = write_gradient_flow(result, out)
-    console = Console()
     console.print(result.summary(), highlight=False)
     console.print(f"wrote {', '.join(str(p) for p in files)}", highlight=False)
 
 
+@app.command("diagram")
 def diagram_command(
     out: Path = typer.Option(..., help="PNG file to write."),
     cell: str = typer.Option("lstm", help="lstm, gru or rnn."),
@@ -48,6 +43,7 @@ def diagram_command(
     typer.echo(f"wrote {path}")
 
 
+@app.command("gates")
 def gates_command(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
     data: str = typer.Option(
@@ -60,10 +56,10 @@ def gates_command(
 ) -> None:
     """Show every gate over the input window of one forecast (NumPy engine: no torch needed)."""
     from gatecast.data.sources import load
-    from gatecast.nn import load as load_model
     from gatecast.plots.cells import write_gate_figures
+    from gatecast.serve import load_numpy
 
-    numpy_model = load_model(model)
+    numpy_model = load_numpy(model)
     frame = load(data, column=numpy_model.column, sort=sort, dropna=dropna)
     gates = numpy_model.gates(frame, date)
     files = write_gate_figures(

@@ -49,16 +49,22 @@ class Scaler:
     def transform(self, values: np.ndarray) -> np.ndarray:
         shift, scale = self._check()
         arr = np.asarray(values, dtype=float)
+        out: np.ndarray
         if arr.ndim == 1:
-            return (arr - shift[0]) / scale[0]
-        return (arr - shift) / scale
+            out = (arr - shift[0]) / scale[0]
+        else:
+            out = (arr - shift) / scale
+        return out
 
     def inverse_transform(self, values: np.ndarray) -> np.ndarray:
         shift, scale = self._check()
         arr = np.asarray(values, dtype=float)
+        out: np.ndarray
         if arr.ndim == 1:
-            return arr * scale[0] + shift[0]
-        return arr * scale + shift
+            out = arr * scale[0] + shift[0]
+        else:
+            out = arr * scale + shift
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         shift, scale = self._check()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import NaTType
 
 from gatecast.errors import (
     ConfigError,
@@ -116,18 +117,19 @@ def datasets() -> pd.DataFrame:
                 "columns": ", ".join(df.columns),
             }
         )
-    return pd.DataFrame(rows).set_index("name")
+    table: pd.DataFrame = pd.DataFrame(rows).set_index("name")
+    return table
 
 
 def parse_date(value: object, what: str = "date") -> pd.Timestamp:
     """``value`` as a Timestamp, or a :class:`ConfigError` naming ``what`` (e.g. ``--test-start``)."""
     try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+        ts: pd.Timestamp | NaTType = pd.Timestamp(value)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         raise ConfigError(
             f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2015-01-02"
         ) from exc
-    if ts is pd.NaT:
+    if isinstance(ts, NaTType):  # NaT is the only NaTType instance
         raise ConfigError(f"{what} is empty; use YYYY-MM-DD, e.g. 2015-01-02")
     return ts
 
@@ -160,7 +162,7 @@ def check_finite(df: pd.DataFrame, column: str, *, dropna: bool = False) -> pd.D
     if not bad.any():
         return df
     if dropna:
-        out = df.loc[~bad].copy()
+        out: pd.DataFrame = df.loc[~bad].copy()
         out.attrs.update(df.attrs)
         out.attrs["dropped"] = int(df.attrs.get("dropped", 0)) + int(bad.sum())
         return out
@@ -183,11 +185,12 @@ def _load_bundled(ds: BundledDataset) -> pd.DataFrame:
 
     module = importlib.import_module(ds.module)
     raw = module.load()
-    df = raw.copy()
+    df: pd.DataFrame = raw.copy()
     df.columns = [normalise_name(c) for c in df.columns]
     df = df.rename(columns=ds.rename)
     df.index = pd.DatetimeIndex(pd.to_datetime(df.index), name="date")
-    return df.sort_index().astype(float)
+    out: pd.DataFrame = df.sort_index().astype(float)
+    return out
 
 
 def _load_file(path: Path, *, sort: bool) -> pd.DataFrame:
@@ -241,7 +244,7 @@ def _load_file(path: Path, *, sort: bool) -> pd.DataFrame:
         col = pd.to_numeric(df[c], errors="coerce")
         if col.notna().any() or df[c].isna().all():
             numeric[c] = col.astype(float)
-    out = pd.DataFrame(numeric, index=df.index)
+    out: pd.DataFrame = pd.DataFrame(numeric, index=df.index)
     if out.columns.empty:
         raise DataFileError(f"{path} has no numeric price columns besides {date_col!r}")
     return out
@@ -259,7 +262,7 @@ def _parse_dates(col: pd.Series, path: Path, name: str) -> pd.DatetimeIndex:
             f"{path}, column {name!r}, row {row + 2}: cannot parse {col.iloc[row]!r} as a date "
             f"({int(bad.sum())} bad value(s)); use ISO dates such as 2015-01-02"
         )
-    idx = pd.DatetimeIndex(parsed)
+    idx: pd.DatetimeIndex = pd.DatetimeIndex(parsed)
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     return idx

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gatecast.data.sources import parse_date
@@ -81,3 +83,25 @@ def chronological_split(
     val = index[usable_pre - n_val : usable_pre]
     test = index[n_pre:]
     return Split(train=train, val=val, test=test)
+
+
+def date_mask(index: pd.Index, start: Any = None, end: Any = None) -> np.ndarray:
+    """Which entries of ``index`` lie in ``[start, end]`` (either may be None; dates are parsed
+    for a DatetimeIndex, compared as they are for an integer index)."""
+    keep = np.ones(len(index), dtype=bool)
+    if start is not None:
+        keep &= np.asarray(index >= _as_key(index, start))
+    if end is not None:
+        keep &= np.asarray(index <= _as_key(index, end))
+    return keep
+
+
+def clip_dates(s: pd.Series, start: Any = None, end: Any = None) -> pd.Series:
+    """Keep the entries of ``s`` dated in ``[start, end]`` (either may be None)."""
+    if start is None and end is None:
+        return s
+    return s.loc[date_mask(s.index, start, end)]
+
+
+def _as_key(index: pd.Index, value: Any) -> Any:
+    return parse_date(value, "start/end") if isinstance(index, pd.DatetimeIndex) else value

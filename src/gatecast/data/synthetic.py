@@ -10,7 +10,8 @@ from gatecast.errors import ConfigError
 
 def _index(n: int, start: str | None) -> pd.Index:
     if start is None:
-        return pd.RangeIndex(n, name="t")
+        idx: pd.Index = pd.RangeIndex(n, name="t")
+        return idx
     return pd.bdate_range(start, periods=n, name="date")
 
 
@@ -29,7 +30,10 @@ def random_walk(n: int = 1000, seed: int = 42, *, start: str | None = "2000-01-0
     rng = np.random.RandomState(seed)  # the legacy global generator the notebook seeds
     returns = rng.randn(n) * 0.02 + 0.0001
     prices = 100 * np.cumprod(1 + returns)
-    return pd.DataFrame({"close": prices, "true_return": returns}, index=_index(n, start))
+    df: pd.DataFrame = pd.DataFrame(
+        {"close": prices, "true_return": returns}, index=_index(n, start)
+    )
+    return df
 
 
 def gbm(
@@ -48,7 +52,8 @@ def gbm(
     r = (mu - 0.5 * sigma**2) * dt + sigma * np.sqrt(dt) * rng.standard_normal(n)
     r[0] = 0.0
     prices = s0 * np.exp(np.cumsum(r))
-    return pd.DataFrame({"close": prices}, index=_index(n, start))
+    df: pd.DataFrame = pd.DataFrame({"close": prices}, index=_index(n, start))
+    return df
 
 
 def ou(
@@ -76,7 +81,9 @@ def ou(
     eps = sigma * np.sqrt(1 - phi**2) * rng.standard_normal(n)  # stationary variance sigma^2
     for t in range(1, n):
         x[t] = mean + phi * (x[t - 1] - mean) + eps[t]
-    df = pd.DataFrame({"close": level * np.exp(x), "log_level": x}, index=_index(n, start))
+    df: pd.DataFrame = pd.DataFrame(
+        {"close": level * np.exp(x), "log_level": x}, index=_index(n, start)
+    )
     df.attrs["phi"] = phi
     return df
 
@@ -101,9 +108,10 @@ def ar1_prices(
     for t in range(1, n):
         r[t] = phi * r[t - 1] + e[t]
     r[0] = 0.0
-    return pd.DataFrame(
+    df: pd.DataFrame = pd.DataFrame(
         {"close": 100 * np.exp(np.cumsum(r)), "true_return": r}, index=_index(n, start)
     )
+    return df
 
 
 def garch11(
@@ -136,7 +144,10 @@ def garch11(
         s2[t] = omega + alpha * r[t - 1] ** 2 + beta * s2[t - 1]
         r[t] = np.sqrt(s2[t]) * z[t]
     close = 100 * np.exp(np.cumsum(r / 100))
-    return pd.DataFrame({"close": close, "return": r, "variance": s2}, index=_index(n, start))
+    df: pd.DataFrame = pd.DataFrame(
+        {"close": close, "return": r, "variance": s2}, index=_index(n, start)
+    )
+    return df
 
 
 def noisy_sine(
@@ -152,4 +163,5 @@ def noisy_sine(
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     y = 10 + np.sin(2 * np.pi * t / period) + noise * rng.standard_normal(n)
-    return pd.DataFrame({"close": y}, index=_index(n, start))
+    df: pd.DataFrame = pd.DataFrame({"close": y}, index=_index(n, start))
+    return df

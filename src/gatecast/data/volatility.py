@@ -5,15 +5,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from gatecast.data.features import price_series, returns
-from gatecast.data.sources import resolve_column
+from gatecast.data.features import PARKINSON_FACTOR, parkinson, price_series, returns
 from gatecast.errors import ConfigError, DataError
+from gatecast.types import PROXIES
 
-PROXIES = ("squared", "parkinson")
-PARKINSON_FACTOR = 1.0 / (4.0 * np.log(2.0))
+__all__ = [
+    "PARKINSON_FACTOR",
+    "PROXIES",
+    "QLIKE_FLOOR",
+    "VarianceTarget",
+    "as_variance_target",
+    "parkinson",
+    "parkinson_scale",
+    "percent_returns",
+    "variance_proxy",
+]
+
+#: Squared percent returns below this are raised to it inside QLIKE: a day with a zero return
+#: (2017-01-10 on the S&P 500) would otherwise give an infinite loss. 1e-8 %^2 is a move of
+#: 1e-4 % (about 0.002 index points); the reference numbers use the same floor.
+QLIKE_FLOOR = 1e-8
 
 
 @dataclass(frozen=True)
@@ -41,29 +54,19 @@ class VarianceTarget:
         return asdict(self)
 
 
-def as_variance_target(target: VarianceTarget | str | None) -> VarianceTarget:
-    """Accept a VarianceTarget or a proxy name (``squared`` / ``parkinson``)."""
+def as_variance_target(target: VarianceTarget | str | dict[str, Any] | None) -> VarianceTarget:
+    """Accept a VarianceTarget, its dict form, or a proxy name (``squared`` / ``parkinson``)."""
     if isinstance(target, VarianceTarget):
         return target
+    if isinstance(target, dict):  # the form to_dict() writes
+        return VarianceTarget(**target)
     return VarianceTarget(proxy=target or "squared")
 
 
 def percent_returns(df: pd.DataFrame, column: str | None = None) -> pd.Series:
     """Returns in percent, 100 x diff(log price), stamped with the later date (first row NaN)."""
-    return (100.0 * returns(price_series(df, column), log=True)).rename("return")
-
-
-def parkinson(df: pd.DataFrame) -> pd.Series:
-    """The Parkinson (1980) variance of day t in percent^2: 100^2 ln(H_t/L_t)^2 / (4 ln 2)."""
-    for c in ("high", "low"):
-        resolve_column(df, c)
-    hl = pd.Series(np.log(df["high"].astype(float) / df["low"].astype(float)), index=df.index)
-    if (hl < 0).any():
-        first = hl.index[int(np.argmax((hl < 0).to_numpy()))]
-        raise DataError(
-            f"high < low on {first}; the Parkinson range needs high >= low: clean the data"
-        )
-    return (1e4 * PARKINSON_FACTOR * hl**2).rename("parkinson")
+    pct: pd.Series = (100.0 * returns(price_series(df, column), log=True)).rename("return")
+    return pct
 
 
 def parkinson_scale(history: pd.DataFrame, column: str | None = None) -> float:
@@ -90,8 +93,11 @@ def variance_proxy(
     on training rows (required: fitting it here would use the very rows being evaluated).
     """
     as_variance_target(proxy)
+    out: pd.Series
     if proxy == "squared":
-        return (percent_returns(df, column) ** 2).rename("proxy")
+        out = (percent_returns(df, column) ** 2).rename("proxy")
+        return out
     if scale is None:
         raise ConfigError("the Parkinson proxy needs scale=parkinson_scale(training rows)")
-    return (scale * parkinson(df)).rename("proxy")
+    out = (scale * parkinson(df)).rename("proxy")
+    return out

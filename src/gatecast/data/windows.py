@@ -39,7 +39,8 @@ def sliding_windows(values: np.ndarray, window: int) -> np.ndarray:
         values = values[:, None]
     if values.shape[0] < window:
         raise TooFewRowsError(f"{values.shape[0]} rows cannot fill one window of {window}")
-    return sliding_window_view(values, window, axis=0).transpose(0, 2, 1)
+    view: np.ndarray = sliding_window_view(values, window, axis=0).transpose(0, 2, 1)
+    return view
 
 
 def first_valid_row(features: pd.DataFrame) -> int:

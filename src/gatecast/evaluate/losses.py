@@ -3,36 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from gatecast.errors import ConfigError
+from gatecast.data.volatility import QLIKE_FLOOR
+from gatecast.errors import AlignmentError, ConfigError
 
-#: Squared percent returns below this are raised to it inside QLIKE: a day with a zero return
-#: (2017-01-10 on the S&P 500) would otherwise give an infinite loss. 1e-8 %^2 is a move of
-#: 1e-4 % (about 0.002 index points); the reference numbers use the same floor.
-QLIKE_FLOOR = 1e-8
+__all__ = [
+    "QLIKE_FLOOR",
+    "LossName",
+    "absolute_error",
+    "loss_series",
+    "qlike",
+    "qlike_loss",
+    "squared_error",
+]
+
+LossName = Literal["qlike", "mse", "mae"]
 
 
 def _arrays(proxy: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(proxy, dtype=float)
     f = np.asarray(forecast, dtype=float)
     if p.shape != f.shape:
-        raise ConfigError(f"proxy has shape {p.shape} but forecast has {f.shape}; align them first")
+        raise AlignmentError(
+            f"proxy has shape {p.shape} but forecast has {f.shape}; align them first"
+        )
     return p, f
 
 
 def squared_error(actual: Any, forecast: Any) -> np.ndarray:
     """(a - f)^2 for each date."""
     a, f = _arrays(actual, forecast)
-    return (a - f) ** 2
+    out: np.ndarray = (a - f) ** 2
+    return out
 
 
 def absolute_error(actual: Any, forecast: Any) -> np.ndarray:
     """|a - f| for each date."""
     a, f = _arrays(actual, forecast)
-    return np.abs(a - f)
+    out: np.ndarray = np.abs(a - f)
+    return out
 
 
 def qlike_loss(proxy: Any, forecast: Any, *, floor: float = QLIKE_FLOOR) -> np.ndarray:
@@ -48,17 +60,18 @@ def qlike_loss(proxy: Any, forecast: Any, *, floor: float = QLIKE_FLOOR) -> np.n
             f"Clip the forecasts or use MSE"
         )
     x = np.maximum(p, floor) / f
-    return x - np.log(x) - 1.0
+    out: np.ndarray = x - np.log(x) - 1.0
+    return out
 
 
-LOSSES: dict[str, Callable[..., np.ndarray]] = {
+LOSSES: dict[LossName, Callable[..., np.ndarray]] = {
     "qlike": qlike_loss,
     "mse": squared_error,
     "mae": absolute_error,
 }
 
 
-def loss_series(name: str, actual: Any, forecast: Any) -> np.ndarray:
+def loss_series(name: LossName, actual: Any, forecast: Any) -> np.ndarray:
     """The per-date loss ``name`` (``qlike``, ``mse`` or ``mae``)."""
     if name not in LOSSES:
         raise ConfigError(f"loss {name!r} is unknown; choose one of {', '.join(LOSSES)}")

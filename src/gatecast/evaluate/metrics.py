@@ -7,18 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.errors import ConfigError
+from gatecast.errors import AlignmentError, ConfigError
 
 
 def _xy(actual: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(actual, dtype=float)
     f = np.asarray(forecast, dtype=float)
     if a.shape != f.shape:
-        raise ConfigError(
+        raise AlignmentError(
             f"actual has shape {a.shape} but forecast has {f.shape}; align them first"
         )
     if a.size == 0:
-        raise ConfigError("no forecasts to score (empty series)")
+        raise AlignmentError("no forecasts to score (empty series)")
     return a, f
 
 
@@ -85,7 +85,10 @@ def score(
     if last_price is not None:
         frame = frame.join(last_price.rename("p"), how="inner")
     if frame.empty:
-        raise ConfigError("the forecasts share no dates with the actual values")
+        raise AlignmentError(
+            "the forecasts share no dates with the actual values; check that both cover the "
+            "test period"
+        )
     a, f = frame["a"].to_numpy(), frame["f"].to_numpy()
     out = {"n": float(len(frame)), "mse": mse(a, f), "rmse": rmse(a, f), "mae": mae(a, f)}
     if target_kind == "direction":

@@ -111,8 +111,10 @@ def model_confidence_set(
     ``block_size`` and ``reps`` replications.
     """
     clean = losses.dropna()
+    table: pd.DataFrame
     if clean.shape[1] < 2:
-        return pd.DataFrame({"pvalue": 1.0, "in_mcs": True}, index=losses.columns)
+        table = pd.DataFrame({"pvalue": 1.0, "in_mcs": True}, index=losses.columns)
+        return table
     mcs = MCS(
         clean,
         size=size,
@@ -124,4 +126,7 @@ def model_confidence_set(
     )
     mcs.compute()
     pv = mcs.pvalues["Pvalue"].reindex(losses.columns)
-    return pd.DataFrame({"pvalue": pv, "in_mcs": pv.index.isin(mcs.included)}, index=losses.columns)
+    table = pd.DataFrame(
+        {"pvalue": pv, "in_mcs": pv.index.isin(mcs.included)}, index=losses.columns
+    )
+    return table

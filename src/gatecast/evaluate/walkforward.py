@@ -1,4 +1,4 @@
-"""Walk-forward evaluation: refit every k steps on an expanding or rolling window, forecast the next block.
+"""Walk-forward evaluation: refit every k steps on an expanding or rolling scheme, forecast the next block.
 
 Each fold fits a model on its training rows only (so scalers and parameters are refit per fold)
 and forecasts the dates of its test block with data up to the day before each date. Finished
@@ -24,9 +24,9 @@ from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluate.executors import run_tasks
-from gatecast.models.base import Forecaster
+from gatecast.models.base import Forecaster, HasParams, WarmStartable
+from gatecast.types import SCHEMES, Scheme, check_choice
 
-WINDOWS = ("expanding", "rolling")
 ModelFactory = Callable[[], Forecaster]
 
 
@@ -44,25 +44,31 @@ class Fold:
 
 @dataclass(frozen=True)
 class WalkForwardPlan:
-    """How the test period is cut into folds (plain values, recorded in the run folder)."""
+    """How the test period is cut into folds (plain values, recorded in the run folder).
+
+    ``scheme``: ``expanding`` trains each fold on every row before it, ``rolling`` on the last
+    ``train_size`` rows only.
+    """
 
     test_start: str
     test_end: str | None = None
     refit_every: int = 21
-    window: str = "expanding"
+    scheme: Scheme = "expanding"
     train_size: int | None = None
     gap: int = 0
     min_train: int = 250
 
     def __post_init__(self) -> None:
-        if self.window not in WINDOWS:
-            raise ConfigError(f"window {self.window!r} is unknown; choose expanding or rolling")
+        check_choice(self.scheme, SCHEMES, "scheme")
         if self.refit_every < 1:
             raise ConfigError(f"refit_every={self.refit_every}: must be >= 1 (trading days)")
         if self.gap < 0:
             raise ConfigError(f"gap={self.gap}: must be >= 0")
-        if self.window == "rolling" and (self.train_size is None or self.train_size < 2):
-            raise ConfigError("a rolling window needs train_size (rows), e.g. train_size=1000")
+        if self.scheme == "rolling" and (self.train_size is None or self.train_size < 2):
+            raise ConfigError(
+                f"train_size={self.train_size}: the rolling scheme needs train_size >= 2 (rows), "
+                f"e.g. train_size=1000"
+            )
 
     def folds(self, index: pd.Index) -> list[Fold]:
         """The folds over ``index`` (sorted dates)."""
@@ -81,7 +87,7 @@ class WalkForwardPlan:
         for k, s in enumerate(range(first, stop, self.refit_every)):
             train_stop = s - self.gap
             train_start = (
-                0 if self.window == "expanding" else max(0, train_stop - int(self.train_size or 0))
+                0 if self.scheme == "expanding" else max(0, train_stop - int(self.train_size or 0))
             )
             if train_stop - train_start < self.min_train:
                 raise TooFewRowsError(
@@ -109,6 +115,9 @@ class WalkForwardResult:
             f"walk-forward: {len(self.forecasts)} dates x {self.forecasts.shape[1]} models "
             f"in {self.seconds:.1f} s\n{by.to_string()}"
         )
+
+    def __str__(self) -> str:
+        return self.summary()
 
 
 # -- the run folder --------------------------------------------------------------------------------
@@ -179,6 +188,35 @@ def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
         atomic_write_json(path, record)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON values: targets as their dict, tuples as lists."""
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def model_identity(factory: ModelFactory) -> dict[str, Any]:
+    """What a run folder records of a model: its class and ``get_params()`` as JSON values.
+
+    Two factories with the same identity build the same model, so their saved folds may be
+    reused; a model without ``get_params`` is identified by the factory's ``repr``.
+    """
+    model = factory()
+    cls = type(model)
+    out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    if isinstance(model, HasParams):
+        out["params"] = _plain(model.get_params())
+    else:
+        out["factory"] = repr(factory)
+    return out
+
+
 # -- one model's folds -------------------------------------------------------------------------
 def run_folds(
     model: str,
@@ -191,8 +229,8 @@ def run_folds(
     """Fit and forecast ``folds`` of one model in order (module level: process pools call it).
 
     Cold start: a fresh model per fold. Warm start: one model refit fold after fold, so each fit
-    starts from the previous fold's weights (the model's own ``warm_start`` does that); a model
-    with ``warm_state()`` / ``set_warm_state()`` also saves its state so a resumed run continues.
+    starts from the previous fold's weights (the model's own ``warm_start`` does that); a
+    :class:`WarmStartable` model also saves its state so a resumed run continues.
     """
     root = Path(run_dir) if run_dir else None
     out: list[tuple[pd.Series, dict[str, Any]]] = []
@@ -207,7 +245,7 @@ def run_folds(
             current = factory()
             if warm_start and root is not None and i > 0:
                 state = _read_state(root, model, folds[i - 1].number)
-                if state is None or not hasattr(current, "set_warm_state"):
+                if state is None or not isinstance(current, WarmStartable):
                     # without the previous state a warm chain cannot be continued exactly
                     return _restart_chain(model, factory, data, folds, root)
                 current.set_warm_state(state)
@@ -231,7 +269,7 @@ def run_folds(
             "predict_seconds": t2 - t1,
             "warm": bool(warm_start and i > 0),
         }
-        state = current.warm_state() if warm_start and hasattr(current, "warm_state") else None
+        state = current.warm_state() if warm_start and isinstance(current, WarmStartable) else None
         if root is not None:
             _write_fold(root, model, fold, fc, info, state)
         out.append((fc, info | {"resumed": False}))
@@ -268,7 +306,7 @@ def walk_forward(
     data
         The whole frame (training history and test period).
     plan
-        Test range, refit frequency, expanding/rolling window, gap.
+        Test range, refit frequency, expanding/rolling scheme, gap.
     warm_start
         Per model (or for all): refit one model instance fold after fold instead of a fresh one
         per fold. Warm chains run as one task each; cold folds are independent tasks.
@@ -299,7 +337,7 @@ def walk_forward(
                 "data_hash": array_hash(
                     data.to_numpy(dtype=float), np.asarray(data.index.astype("int64"))
                 ),
-                "models": {m: repr(f) for m, f in models.items()},
+                "models": {m: model_identity(f) for m, f in models.items()},
             },
         )
     rdir = str(root) if root is not None else None

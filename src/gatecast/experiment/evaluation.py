@@ -1,27 +1,26 @@
 """One honest evaluation: walk-forward forecasts of many models, losses, DM / PT tests, the MCS, files.
 
-``evaluate_models(EvaluationConfig(...))`` is what ``gatecast evaluate`` runs.
+``evaluate_models(EvaluationConfig(...))`` is what ``gatecast evaluate`` runs: it loads and checks
+the data, runs the walk-forward (:func:`walk_models`), scores it (:func:`score_walk`) and writes
+the run folder (:func:`write_evaluation`).
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_text
 from gatecast.data.features import TargetSpec, make_target
 from gatecast.data.sources import check_finite, load, resolve_column
-from gatecast.data.volatility import PROXIES, parkinson_scale, variance_proxy
-from gatecast.errors import ConfigError
-from gatecast.evaluate.losses import QLIKE_FLOOR, loss_series
+from gatecast.data.volatility import parkinson_scale, variance_proxy
+from gatecast.errors import AlignmentError, ConfigError
+from gatecast.evaluate.losses import QLIKE_FLOOR, LossName, loss_series
 from gatecast.evaluate.metrics import hit_rate
 from gatecast.evaluate.significance import (
     MCS_BLOCK_SIZE,
@@ -29,42 +28,74 @@ from gatecast.evaluate.significance import (
     model_confidence_set,
     pesaran_timmermann_test,
 )
-from gatecast.evaluate.walkforward import WalkForwardPlan, WalkForwardResult, walk_forward
-from gatecast.models.base import Forecaster
+from gatecast.evaluate.walkforward import (
+    ModelFactory,
+    WalkForwardPlan,
+    WalkForwardResult,
+    walk_forward,
+)
+from gatecast.experiment.registry import (
+    DEFAULT_MODELS,
+    EVALUATION_TARGETS,
+    RECURRENT,
+    EvaluationTarget,
+    canonical_names,
+    model_names,
+    model_spec,
+)
+from gatecast.experiment.run_folder import RunFolder
+from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice
 
-TARGETS = ("variance", "return", "direction")
-RECURRENT = ("lstm", "gru", "rnn")
-LOSS_NAMES = {
+__all__ = [
+    "DEFAULT_MODELS",
+    "LOSS_NAMES",
+    "RECURRENT",
+    "EvaluationConfig",
+    "EvaluationResult",
+    "evaluate_models",
+    "model_factory",
+    "model_names",
+    "score_walk",
+    "walk_models",
+    "write_evaluation",
+]
+
+# "brier" is the MSE of a probability forecast, named as forecasters know it
+ScoreName = Literal[LossName, "brier"]
+LOSS_NAMES: dict[EvaluationTarget, tuple[ScoreName, ...]] = {
     "variance": ("qlike", "mse", "mae"),
     "return": ("mse", "mae"),
     "direction": ("brier",),
 }
-DEFAULT_MODELS = {
-    "variance": ("lstm", "garch", "gjr-t", "egarch-t", "ewma", "har", "no-change", "mean"),
-    "return": ("lstm", "no-change", "mean", "ar1"),
-    "direction": ("lstm", "always-up", "no-change", "mean", "ar1"),
-}
+DM_TEST = (
+    "Diebold-Mariano with the Harvey-Leybourne-Newbold correction (statsmodels), "
+    "on per-date losses; negative = lower loss than the comparison model"
+)
 
 
 @dataclass
 class EvaluationConfig:
     """Everything one evaluation needs, as plain values (a config file maps onto it one to one).
 
-    ``recurrent_epochs`` / ``warm_epochs`` are the epochs of a cold fit and of a warm refit;
-    ``warm_start`` refits recurrent models from the previous fold's weights. Recurrent models
-    run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
+    ``scheme`` is the walk-forward's training scheme (``expanding`` or ``rolling`` with
+    ``train_size`` rows); ``window`` is the recurrent models' input length, as everywhere in
+    gatecast. ``recurrent_epochs`` / ``warm_epochs`` are the epochs of a cold fit and of a warm
+    refit; ``warm_start`` refits recurrent models from the previous fold's weights. Recurrent
+    models run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
     ``train_proxy`` is what recurrent variance models train against (``parkinson`` by default:
     the range is a far less noisy target than r^2, whatever ``proxy`` scores them); None: ``proxy``.
+    ``models`` are identifiers of :mod:`gatecast.experiment.registry` (earlier spellings such as
+    ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
 
     data: str = "sp500"
-    target: str = "variance"
-    proxy: str = "squared"
+    target: EvaluationTarget = "variance"
+    proxy: Proxy = "squared"
     column: str | None = None
     test_start: str = "2015-01-01"
     test_end: str | None = None
     refit_every: int = 21
-    window: str = "expanding"
+    scheme: Scheme = "expanding"
     train_size: int | None = None
     gap: int = 0
     models: tuple[str, ...] = ()
@@ -73,8 +104,8 @@ class EvaluationConfig:
     warm_epochs: int = 5
     warm_start: bool = True
     hidden: int = 16
-    input_window: int = 22
-    train_proxy: str | None = "parkinson"
+    window: int = 22
+    train_proxy: Proxy | None = "parkinson"
     n_jobs: int | None = -1
     sort: bool = False
     dropna: bool = False
@@ -86,214 +117,224 @@ class EvaluationConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise ConfigError(
-                f"target {self.target!r} is unknown; choose one of {', '.join(TARGETS)}"
-            )
-        if self.proxy not in PROXIES:
-            raise ConfigError(
-                f"proxy {self.proxy!r} is unknown; choose one of {', '.join(PROXIES)}"
-            )
-        if self.train_proxy not in (None, *PROXIES):
-            raise ConfigError(
-                f"train_proxy {self.train_proxy!r} is unknown; choose one of {', '.join(PROXIES)}"
-            )
+        check_choice(self.target, EVALUATION_TARGETS, "target")
+        check_choice(self.proxy, PROXIES, "proxy")
+        if self.train_proxy is not None:
+            check_choice(self.train_proxy, PROXIES, "train_proxy")
+        check_choice(self.scheme, SCHEMES, "scheme")
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds}: must be >= 1")
-        self.models = tuple(
-            m.strip() for m in (self.models or DEFAULT_MODELS[self.target]) if m.strip()
-        )
-        known = set(model_names(self.target))
-        bad = [m for m in self.models if m not in known]
-        if bad:
-            raise ConfigError(
-                f"model(s) {', '.join(bad)} cannot forecast a {self.target} target; choose from "
-                f"{', '.join(sorted(known))}"
-            )
+        self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models {self.models} list a model twice")
 
-
-def model_names(target: str) -> tuple[str, ...]:
-    """The model names ``gatecast evaluate`` knows for ``target``."""
-    if target == "variance":
-        return (*RECURRENT, "garch", "gjr-t", "egarch-t", "ewma", "har", "no-change", "mean", "ar1")
-    extra = ("always-up",) if target == "direction" else ()
-    return (*RECURRENT, "no-change", "mean", "ar1", *extra)
-
-
-def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> Callable[[], Forecaster]:
-    """A picklable zero-argument factory of the model ``name`` for ``cfg``'s target."""
-    P = functools.partial
-    if cfg.target == "variance":
-        from gatecast.models.garch import ArchForecaster
-        from gatecast.models.har import HARForecaster
-        from gatecast.models.recurrent_variance import RecurrentVariance
-        from gatecast.models.volatility import HistoricalVariance
-
-        t, col = cfg.proxy, cfg.column
-        if name in RECURRENT:
-            return P(
-                RecurrentVariance,
-                cell=name,
-                target=t,
-                column=col,
-                seed=seed,
-                hidden=cfg.hidden,
-                window=cfg.input_window,
-                epochs=cfg.recurrent_epochs,
-                warm_epochs=cfg.warm_epochs,
-                warm_start=cfg.warm_start,
-                train_proxy=cfg.train_proxy,
-                **cfg.extra,
-            )
-        table: dict[str, Callable[[], Forecaster]] = {
-            "garch": P(ArchForecaster, "GARCH", target=t, column=col, name="garch"),
-            "gjr-t": P(ArchForecaster, "GARCH", o=1, dist="t", target=t, column=col, name="gjr-t"),
-            "egarch-t": P(
-                ArchForecaster, "EGARCH", o=1, dist="t", target=t, column=col, name="egarch-t"
-            ),
-            "ewma": P(ArchForecaster, "EWMA", lam=0.94, target=t, column=col, name="ewma"),
-            "har": P(HARForecaster, (1, 5, 22), target=t, column=col, name="har"),
-            "ar1": P(HARForecaster, (1,), target=t, column=col, name="ar1"),
-            "no-change": P(HistoricalVariance, 22, target=t, column=col, name="no-change"),
-            "mean": P(HistoricalVariance, None, target=t, column=col, name="mean"),
-        }
-        return table[name]
-    from gatecast.models.baselines import HistoricalMean, NoChange
-    from gatecast.models.linear import AR1, AlwaysUp
-    from gatecast.models.recurrent import RecurrentForecaster
-
-    t2, col = cfg.target, cfg.column
-    if name in RECURRENT:
-        return P(
-            RecurrentForecaster,
-            cell=name,
-            target=t2,
-            column=col,
-            seed=seed,
-            hidden=cfg.hidden,
-            layers=1,
-            window=cfg.input_window,
-            epochs=cfg.recurrent_epochs,
-            warm_start=cfg.warm_start,
-            warm_epochs=cfg.warm_epochs,
-            device="cpu",
-            **cfg.extra,
+    def plan(self) -> WalkForwardPlan:
+        """The walk-forward plan of this evaluation."""
+        return WalkForwardPlan(
+            self.test_start, self.test_end, self.refit_every, self.scheme, self.train_size, self.gap
         )
-    table2: dict[str, Callable[[], Forecaster]] = {
-        "no-change": P(NoChange, t2, col),
-        "mean": P(HistoricalMean, t2, col),
-        "ar1": P(AR1, t2, col),
-        "always-up": P(AlwaysUp, t2, col),
-    }
-    return table2[name]
+
+    def members(self) -> dict[str, list[str]]:
+        """Model -> its walk-forward columns: ``lstm[s0]``, ``lstm[s1]``... per seed for a
+        recurrent model, the model itself otherwise."""
+        return {
+            m: [f"{m}[s{s}]" for s in range(self.seeds)] if m in RECURRENT else [m]
+            for m in self.models
+        }
+
+
+def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFactory:
+    """A picklable zero-argument factory of the model ``name`` for ``cfg``'s target."""
+    spec = model_spec(cfg.target, name)
+    target = cfg.proxy if cfg.target == "variance" else cfg.target
+    params: dict[str, Any] = {**spec.params, "target": target, "column": cfg.column}
+    if spec.recurrent:
+        params |= {
+            "seed": seed,
+            "hidden": cfg.hidden,
+            "window": cfg.window,
+            "epochs": cfg.recurrent_epochs,
+            "warm_epochs": cfg.warm_epochs,
+            "warm_start": cfg.warm_start,
+        }
+        if cfg.target == "variance":
+            params["train_proxy"] = cfg.train_proxy
+        params |= cfg.extra
+    factory: ModelFactory = functools.partial(spec.load(), **params)
+    return factory
 
 
 @dataclass
 class EvaluationResult:
-    """The leaderboard, the forecasts, the per-date losses and the metrics of one evaluation."""
+    """The leaderboard, the forecasts, the per-date losses and the facts of one evaluation.
+
+    ``forecasts`` holds ``actual`` and a column per model (and per seed); ``losses`` the primary
+    loss per date and model. ``reference`` is the model the ``dm_ref`` column compares with
+    (GARCH(1,1), else no change), ``best_baseline`` the non-recurrent model with the lowest loss.
+    """
 
     config: EvaluationConfig
     leaderboard: pd.DataFrame
     forecasts: pd.DataFrame
     losses: pd.DataFrame
-    metrics: dict[str, Any]
     walk: WalkForwardResult
+    n_dates: int
+    n_folds: int
+    first_date: pd.Timestamp
+    last_date: pd.Timestamp
+    primary_loss: ScoreName
+    reference: str
+    best_baseline: str
+    seed_losses: dict[str, list[float]]
+    dropped_rows: int = 0
+    dates_not_forecast_by_every_model: int = 0
+    parkinson_scale: float | None = None
+    seconds: float = 0.0
 
     def summary(self) -> str:
         """The leaderboard as text."""
         with pd.option_context("display.width", 160, "display.max_columns", 30):
-            return self.leaderboard.to_string(float_format=lambda v: f"{v:.4g}")
+            text: str = self.leaderboard.to_string(float_format=lambda v: f"{v:.4g}")
+        return text
 
-    def plot(self, folder: str | Path) -> list[Path]:
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``metrics.json`` holds."""
+        cfg = self.config
+        out: dict[str, Any] = {
+            "config": asdict(cfg),
+            "n_dates": self.n_dates,
+            "dates_not_forecast_by_every_model": self.dates_not_forecast_by_every_model,
+            "dropped_rows": self.dropped_rows,
+            "first_date": self.first_date,
+            "last_date": self.last_date,
+            "n_folds": self.n_folds,
+            "primary_loss": self.primary_loss,
+            "reference": self.reference,
+            "best_baseline": self.best_baseline,
+            "dm_test": DM_TEST,
+            "mcs": {
+                "size": cfg.mcs_size,
+                "block_size": cfg.mcs_block_size,
+                "reps": cfg.mcs_reps,
+                "bootstrap": "stationary",
+                "statistic": "range (R)",
+                "loss": self.primary_loss,
+            },
+            "leaderboard": self.leaderboard.reset_index().to_dict(orient="records"),
+            "seed_losses": self.seed_losses,
+            "walk_forward_seconds": self.walk.seconds,
+            "seconds": self.seconds,
+        }
+        if cfg.target == "variance":
+            out |= {"proxy": cfg.proxy, "qlike_floor": QLIKE_FLOOR}
+            if self.parkinson_scale is not None:
+                out["parkinson_scale"] = self.parkinson_scale
+        return out
+
+    def plot(self, folder: str | Path | RunFolder) -> list[Path]:
         """Write ``forecasts.png`` and ``cumulative_loss.png`` into ``folder``."""
-        import matplotlib.pyplot as plt
-
         from gatecast.plots.evaluation import plot_cumulative_loss_difference, plot_forecasts
 
-        folder = Path(folder)
-        paths = []
-        actual = self.forecasts["actual"].rename(
-            "proxy" if self.config.target == "variance" else "actual"
-        )
+        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+        variance = self.config.target == "variance"
+        actual = self.forecasts["actual"].rename("proxy" if variance else "actual")
         models = [m for m in self.leaderboard.index if m in self.forecasts]
-        figs = {
-            "forecasts.png": plot_forecasts(
-                actual,
-                self.forecasts[models],
-                log_scale=self.config.target == "variance",
-                title=f"{self.config.data} {self.config.target}: walk-forward forecasts",
+        title = f"{self.config.data} {self.config.target}: walk-forward forecasts"
+        return [
+            run.write_figure(
+                "forecasts.png",
+                plot_forecasts(actual, self.forecasts[models], log_scale=variance, title=title),
             ),
-            "cumulative_loss.png": plot_cumulative_loss_difference(
-                self.losses, self.metrics["reference"], loss_name=self.metrics["primary_loss"]
+            run.write_figure(
+                "cumulative_loss.png",
+                plot_cumulative_loss_difference(
+                    self.losses, self.reference, loss_name=self.primary_loss
+                ),
             ),
-        }
-        for fname, fig in figs.items():
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110)
-            plt.close(fig)
-            atomic_write_bytes(folder / fname, buf.getvalue())
-            paths.append(folder / fname)
-        return paths
+        ]
 
 
-def _actual(df: pd.DataFrame, cfg: EvaluationConfig) -> tuple[pd.Series, dict[str, Any]]:
-    if cfg.target == "variance":
-        info: dict[str, Any] = {"proxy": cfg.proxy, "qlike_floor": QLIKE_FLOOR}
-        scale = None
-        if cfg.proxy == "parkinson":
-            scale = parkinson_scale(df.loc[df.index < pd.Timestamp(cfg.test_start)], cfg.column)
-            info["parkinson_scale"] = scale
-        return variance_proxy(df, cfg.proxy, scale=scale, column=cfg.column), info
-    return make_target(df, TargetSpec(cfg.target), cfg.column), {}
+# -- the three steps ------------------------------------------------------------------------------
+def load_checked(cfg: EvaluationConfig) -> tuple[pd.DataFrame, int]:
+    """The data of ``cfg`` with every column the models read checked, and the rows dropped.
 
-
-def _losses(name: str, actual: pd.Series, fc: pd.Series) -> np.ndarray:
-    return loss_series("mse" if name == "brier" else name, actual.to_numpy(), fc.to_numpy())
-
-
-def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
-    """Run the walk-forward of every model in ``cfg``, score it and (with ``cfg.out``) write the run.
-
-    Returns an :class:`EvaluationResult`; with ``cfg.out`` also writes ``leaderboard.csv``,
-    ``forecasts.parquet`` (date x model, per seed too), ``metrics.json``, ``forecasts.png`` and
-    ``cumulative_loss.png``, and keeps per-fold results under ``folds/`` so a rerun resumes.
+    A NaN is an error naming its date, or (``dropna``) a dropped row that ``metrics.json``
+    reports; no model skips a row silently.
     """
-    t0 = time.perf_counter()
     df = load(cfg.data, sort=cfg.sort)
-    # every column the models read is checked before any fit: a NaN is an error naming its date,
-    # or (dropna) a dropped row that metrics.json reports; no model skips a row silently
     used = [resolve_column(df, cfg.column)]
     if cfg.target == "variance":
         used += [c for c in ("high", "low") if c in df.columns]
     n0 = len(df)
     for col in used:
         df = check_finite(df, col, dropna=cfg.dropna)
-    dropped_rows = n0 - len(df)
-    plan = WalkForwardPlan(
-        cfg.test_start, cfg.test_end, cfg.refit_every, cfg.window, cfg.train_size, cfg.gap
-    )
-    factories: dict[str, Callable[[], Forecaster]] = {}
+    return df, n0 - len(df)
+
+
+def walk_models(cfg: EvaluationConfig, data: pd.DataFrame) -> WalkForwardResult:
+    """The walk-forward of every model (and seed) of ``cfg`` over ``data``; with ``cfg.out`` its
+    folds are kept under ``out/folds`` so a rerun resumes."""
+    factories: dict[str, ModelFactory] = {}
     warm: dict[str, bool] = {}
-    members: dict[str, list[str]] = {}
-    for m in cfg.models:
-        if m in RECURRENT:
-            members[m] = [f"{m}[s{s}]" for s in range(cfg.seeds)]
-            for s, key in enumerate(members[m]):
-                factories[key] = model_factory(m, cfg, seed=s)
-                warm[key] = cfg.warm_start
-        else:
-            members[m] = [m]
-            factories[m] = model_factory(m, cfg)
-    walk = walk_forward(
-        factories, df, plan, warm_start=warm, n_jobs=cfg.n_jobs, run_dir=cfg.out, quiet=cfg.quiet
+    for m, keys in cfg.members().items():
+        for s, key in enumerate(keys):
+            factories[key] = model_factory(m, cfg, seed=s)
+            warm[key] = cfg.warm_start and m in RECURRENT
+    return walk_forward(
+        factories,
+        data,
+        cfg.plan(),
+        warm_start=warm,
+        n_jobs=cfg.n_jobs,
+        run_dir=cfg.out,
+        quiet=cfg.quiet,
     )
-    actual, info = _actual(df, cfg)
-    fc = walk.forecasts.dropna()  # the dates every model forecasts (recurrent windows start later)
-    not_shared = len(walk.forecasts) - len(fc)  # reported in metrics.json, never silent
+
+
+def _actual(df: pd.DataFrame, cfg: EvaluationConfig) -> tuple[pd.Series, float | None]:
+    """The series the forecasts are scored against, and the Parkinson scale used (if any)."""
+    if cfg.target == "variance":
+        scale = None
+        if cfg.proxy == "parkinson":
+            scale = parkinson_scale(df.loc[df.index < pd.Timestamp(cfg.test_start)], cfg.column)
+        return variance_proxy(df, cfg.proxy, scale=scale, column=cfg.column), scale
+    return make_target(df, TargetSpec(cfg.target), cfg.column), None
+
+
+def _losses(name: ScoreName, actual: pd.Series, fc: pd.Series) -> np.ndarray:
+    loss: LossName = "mse" if name == "brier" else name
+    return loss_series(loss, actual.to_numpy(), fc.to_numpy())
+
+
+def _reference(cfg: EvaluationConfig) -> str:
+    baselines = [m for m in cfg.models if m not in RECURRENT]
+    for ref in ("garch", "no_change"):
+        if ref in baselines:
+            return ref
+    return (baselines or list(cfg.models))[0]
+
+
+def score_walk(
+    walk: WalkForwardResult,
+    data: pd.DataFrame,
+    cfg: EvaluationConfig,
+    *,
+    dropped_rows: int = 0,
+) -> EvaluationResult:
+    """Score a walk-forward of ``cfg``'s models on ``data``: losses, DM tests, the MCS, hit rates.
+
+    Models are scored on the dates every model forecasts (recurrent windows start later; the
+    count left out is reported). Recurrent models average their seeds' losses date by date.
+    """
+    members = cfg.members()
+    actual, scale = _actual(data, cfg)
+    fc = walk.forecasts.dropna()
+    not_shared = len(walk.forecasts) - len(fc)
     if fc.empty:
-        raise ConfigError(
+        raise AlignmentError(
             "the models share no forecast dates; check test_start and the models' windows"
         )
     actual = actual.reindex(fc.index)
@@ -301,7 +342,6 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     fc, actual = fc[keep], actual[keep]
     loss_names = LOSS_NAMES[cfg.target]
     primary = loss_names[0]
-    # per-date loss of each model: recurrent models average their seeds' losses date by date
     per_loss = {
         ln: pd.DataFrame(
             {
@@ -312,31 +352,27 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
         )
         for ln in loss_names
     }
-    seed_means = {
+    seed_losses = {
         m: [float(np.mean(_losses(primary, actual, fc[k]))) for k in members[m]] for m in cfg.models
     }
     losses = per_loss[primary]
     baselines = [m for m in cfg.models if m not in RECURRENT]
-    reference = (
-        "garch"
-        if "garch" in baselines
-        else "no-change"
-        if "no-change" in baselines
-        else (baselines or list(cfg.models))[0]
-    )
-    best_base = min(baselines, key=lambda m: losses[m].mean()) if baselines else reference
+    reference = _reference(cfg)
+    best = min(baselines, key=lambda m: losses[m].mean()) if baselines else reference
     mcs = model_confidence_set(
         losses, size=cfg.mcs_size, block_size=cfg.mcs_block_size, reps=cfg.mcs_reps
     )
+    moves = None
+    if cfg.target in ("return", "direction"):
+        moves = make_target(data, TargetSpec("return"), cfg.column).reindex(fc.index).to_numpy()
     rows = []
     for m in cfg.models:
         row: dict[str, Any] = {"model": m, "seeds": len(members[m])}
-        for ln in loss_names:
-            row[ln] = float(per_loss[ln][m].mean())
+        row |= {ln: float(per_loss[ln][m].mean()) for ln in loss_names}
         row[f"{primary}_sd"] = (
-            float(np.std(seed_means[m], ddof=1)) if len(members[m]) > 1 else np.nan
+            float(np.std(seed_losses[m], ddof=1)) if len(members[m]) > 1 else np.nan
         )
-        for tag, ref in (("ref", reference), ("best", best_base)):
+        for tag, ref in (("ref", reference), ("best", best)):
             if m == ref:
                 row[f"dm_{tag}"], row[f"p_{tag}"] = np.nan, np.nan
             else:
@@ -344,12 +380,12 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
                 row[f"dm_{tag}"], row[f"p_{tag}"] = dm.statistic, dm.pvalue
         row["mcs_p"] = float(mcs["pvalue"][m])
         row["in_mcs"] = bool(mcs.loc[m, "in_mcs"])
-        if cfg.target in ("return", "direction"):
+        if moves is not None:
             signal = np.mean([fc[k].to_numpy() for k in members[m]], axis=0)
-            ret = make_target(df, TargetSpec("return"), cfg.column).reindex(fc.index).to_numpy()
-            pt = pesaran_timmermann_test(ret, signal - (0.5 if cfg.target == "direction" else 0.0))
-            # NaN for a forecast that never changes side (no-change), as in `gatecast train`
-            row["hit_rate"] = hit_rate(ret, signal - (0.5 if cfg.target == "direction" else 0.0))
+            signal = signal - (0.5 if cfg.target == "direction" else 0.0)
+            pt = pesaran_timmermann_test(moves, signal)
+            # NaN for a forecast that never changes side (no change), as in `gatecast train`
+            row["hit_rate"] = hit_rate(moves, signal)
             row["pt_stat"], row["pt_p"] = pt.statistic, pt.pvalue
         rows.append(row)
     board = pd.DataFrame(rows).set_index("model").sort_values(primary)
@@ -358,41 +394,54 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
         if m in RECURRENT:
             out_fc[m] = fc[members[m]].mean(axis=1)
     out_fc.insert(0, "actual", actual)
-    metrics = {
-        "config": asdict(cfg),
-        "n_dates": len(fc),
-        "dates_not_forecast_by_every_model": not_shared,
-        "dropped_rows": dropped_rows,
-        "first_date": fc.index[0],
-        "last_date": fc.index[-1],
-        "n_folds": int(walk.folds["fold"].nunique()),
-        "primary_loss": primary,
-        "reference": reference,
-        "best_baseline": best_base,
-        "dm_test": "Diebold-Mariano with the Harvey-Leybourne-Newbold correction (statsmodels), "
-        "on per-date losses; negative = lower loss than the comparison model",
-        "mcs": {
-            "size": cfg.mcs_size,
-            "block_size": cfg.mcs_block_size,
-            "reps": cfg.mcs_reps,
-            "bootstrap": "stationary",
-            "statistic": "range (R)",
-            "loss": primary,
-        },
-        "leaderboard": board.reset_index().to_dict(orient="records"),
-        "seed_losses": seed_means,
-        "walk_forward_seconds": walk.seconds,
-        "seconds": time.perf_counter() - t0,
-        **info,
-    }
-    result = EvaluationResult(cfg, board, out_fc, losses, metrics, walk)
+    return EvaluationResult(
+        config=cfg,
+        leaderboard=board,
+        forecasts=out_fc,
+        losses=losses,
+        walk=walk,
+        n_dates=len(fc),
+        n_folds=int(walk.folds["fold"].nunique()),
+        first_date=fc.index[0],
+        last_date=fc.index[-1],
+        primary_loss=primary,
+        reference=reference,
+        best_baseline=best,
+        seed_losses=seed_losses,
+        dropped_rows=dropped_rows,
+        dates_not_forecast_by_every_model=not_shared,
+        parkinson_scale=scale,
+    )
+
+
+def write_evaluation(result: EvaluationResult, out: str | Path) -> Path:
+    """Write the run folder of ``result``: ``leaderboard.csv``, ``forecasts.parquet`` (date x
+    model, per seed too), ``forecasts.png``, ``cumulative_loss.png`` and, last, ``metrics.json``
+    (every file atomically)."""
+    folder = RunFolder(out)
+    folder.write_csv("leaderboard.csv", result.leaderboard)
+    folder.write_parquet("forecasts.parquet", result.forecasts)
+    result.plot(folder)
+    folder.write_metrics(result.to_dict())
+    return folder.path
+
+
+def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
+    """Run the walk-forward of every model in ``cfg``, score it and (with ``cfg.out``) write the run.
+
+    Returns an :class:`EvaluationResult`; with ``cfg.out`` also writes the files of
+    :func:`write_evaluation` and keeps per-fold results under ``folds/`` so a rerun resumes.
+
+    Examples
+    --------
+    >>> res = evaluate_models(EvaluationConfig(models=("garch", "gjr_t")))  # doctest: +SKIP
+    >>> print(res.summary())  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    df, dropped = load_checked(cfg)
+    walk = walk_models(cfg, df)
+    result = score_walk(walk, df, cfg, dropped_rows=dropped)
+    result.seconds = time.perf_counter() - t0
     if cfg.out:
-        out = Path(cfg.out)
-        atomic_write_text(out / "leaderboard.csv", board.to_csv())
-        buf = io.BytesIO()
-        out_fc.to_parquet(buf)
-        atomic_write_bytes(out / "forecasts.parquet", buf.getvalue())
-        result.plot(out)
-        metrics["seconds"] = time.perf_counter() - t0
-        atomic_write_json(out / "metrics.json", metrics)
+        write_evaluation(result, cfg.out)
     return result

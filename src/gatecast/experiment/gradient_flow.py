@@ -65,6 +65,9 @@ class GradientFlowResult:
             lines.append(f"{name:<{width}}  " + "  ".join(f"{v[k - 1]:9.2e}" for k in ks))
         return "\n".join(lines)
 
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: settings, descriptions and every curve."""
         return {
@@ -95,7 +98,8 @@ def jacobian_norms(stack: RecurrentStack, x: np.ndarray) -> np.ndarray:
     dh[-1] = np.eye(H)  # copy j asks for d h_T[j]
     d_state = (dh, np.zeros_like(dh)) if stack.has_cell_state else dh
     dx = stack.backward(out.cache, None, d_state).x  # (H, time, features)
-    return np.sqrt(np.einsum("jtf,jtf->t", dx, dx))
+    norms: np.ndarray = np.sqrt(np.einsum("jtf,jtf->t", dx, dx))
+    return norms
 
 
 def gradient_flow(

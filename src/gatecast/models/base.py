@@ -1,14 +1,25 @@
-"""The Forecaster protocol: the one seam between models and evaluation."""
+"""The Forecaster protocol: the one seam between models and evaluation (plus the optional
+``HasParams`` and ``WarmStartable`` capabilities the walk-forward uses when a model has them)."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
-from gatecast.data.features import TargetSpec
-from gatecast.data.sources import parse_date
-from gatecast.errors import ConfigError, NotFittedError
+from gatecast.data.features import as_target
+from gatecast.data.splits import clip_dates
+from gatecast.errors import NotFittedError
+
+__all__ = [
+    "Forecaster",
+    "HasParams",
+    "WarmStartable",
+    "as_target",
+    "clip_dates",
+    "require_fitted",
+]
 
 
 @runtime_checkable
@@ -28,7 +39,8 @@ class Forecaster(Protocol):
 
     @property
     def target(self) -> Any:
-        """What is forecast (a :class:`TargetSpec`, or a variance target for volatility models)."""
+        """What is forecast, as given to the constructor (a kind or proxy name, a
+        :class:`TargetSpec` or a variance target); models convert it where they use it."""
         ...
 
     def fit(self, history: pd.DataFrame) -> Forecaster: ...
@@ -36,17 +48,22 @@ class Forecaster(Protocol):
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series: ...
 
 
-def clip_dates(s: pd.Series, start: Any = None, end: Any = None) -> pd.Series:
-    """Keep the forecasts for dates in ``[start, end]`` (either may be None)."""
-    if start is not None:
-        s = s.loc[s.index >= _as_key(s.index, start)]
-    if end is not None:
-        s = s.loc[s.index <= _as_key(s.index, end)]
-    return s
+@runtime_checkable
+class HasParams(Protocol):
+    """A model whose constructor parameters can be read back: ``type(m)(**m.get_params())`` builds
+    the same model (the walk-forward records them as the run's identity)."""
+
+    def get_params(self) -> dict[str, Any]: ...
 
 
-def _as_key(index: pd.Index, value: Any) -> Any:
-    return parse_date(value, "start/end") if isinstance(index, pd.DatetimeIndex) else value
+@runtime_checkable
+class WarmStartable(Protocol):
+    """A model whose warm-start weights can be saved and restored, so a resumed warm walk-forward
+    chain continues from the fold where it stopped instead of starting over."""
+
+    def warm_state(self) -> dict[str, np.ndarray]: ...
+
+    def set_warm_state(self, state: dict[str, np.ndarray]) -> Any: ...
 
 
 def require_fitted(model: object, attr: str) -> None:
@@ -55,14 +72,3 @@ def require_fitted(model: object, attr: str) -> None:
         raise NotFittedError(
             f"{type(model).__name__} is not fitted; call fit(history) before predict"
         )
-
-
-def as_target(target: TargetSpec | str | dict[str, Any]) -> TargetSpec:
-    """Accept a TargetSpec, its kind as a string, or its dict form."""
-    if isinstance(target, TargetSpec):
-        return target
-    if isinstance(target, str):
-        return TargetSpec(kind=target)
-    if isinstance(target, dict):
-        return TargetSpec.from_dict(target)
-    raise ConfigError(f"target {target!r}: give 'price', 'return' or 'direction'")

@@ -8,7 +8,7 @@ variance recursion with those parameters over returns up to t - 1 (as ``arch``'s
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,12 @@ from arch.univariate.base import ARCHModel
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.base import clip_dates, require_fitted
+from gatecast.types import Proxy
 
-VOLS = ("GARCH", "EGARCH", "EWMA")
+ArchVol = Literal["GARCH", "EGARCH", "EWMA"]
+ArchDist = Literal["normal", "t", "skewt", "ged"]
+ArchMean = Literal["Constant", "Zero"]
+VOLS: tuple[ArchVol, ...] = get_args(ArchVol)
 
 
 class ArchForecaster:
@@ -49,14 +53,14 @@ class ArchForecaster:
 
     def __init__(
         self,
-        vol: str = "GARCH",
+        vol: ArchVol = "GARCH",
         p: int = 1,
         o: int = 0,
         q: int = 1,
-        dist: str = "normal",
-        mean: str = "Constant",
+        dist: ArchDist = "normal",
+        mean: ArchMean = "Constant",
         lam: float = 0.94,
-        target: VarianceTarget | str = "squared",
+        target: VarianceTarget | Proxy = "squared",
         column: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -66,10 +70,31 @@ class ArchForecaster:
             raise ConfigError(f"lam={lam}: the EWMA smoothing parameter must be in (0, 1)")
         self.vol, self.p, self.o, self.q = vol, p, o, q
         self.dist, self.mean, self.lam = dist, mean, lam
-        self.target = as_variance_target(target)
+        as_variance_target(target)  # fail fast on a bad target; it is stored as given
+        self.target = target
         self.column = column
         self.name = name or vol.lower()
         self.params_: pd.Series | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given (``name`` with its default filled in)."""
+        return {
+            "vol": self.vol,
+            "p": self.p,
+            "o": self.o,
+            "q": self.q,
+            "dist": self.dist,
+            "mean": self.mean,
+            "lam": self.lam,
+            "target": self.target,
+            "column": self.column,
+            "name": self.name,
+        }
+
+    @property
+    def target_spec(self) -> VarianceTarget:
+        """The target as a :class:`VarianceTarget` (``target`` keeps what was given)."""
+        return as_variance_target(self.target)
 
     def _model(self, r: pd.Series) -> ARCHModel:
         if self.vol == "EWMA":

@@ -12,6 +12,7 @@ from gatecast.data.volatility import VarianceTarget, as_variance_target, parkins
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.base import clip_dates, require_fitted
 from gatecast.models.volatility import training_proxy
+from gatecast.types import Proxy
 
 
 class HARForecaster:
@@ -30,18 +31,32 @@ class HARForecaster:
     def __init__(
         self,
         lags: tuple[int, ...] = (1, 5, 22),
-        target: VarianceTarget | str = "squared",
+        target: VarianceTarget | Proxy = "squared",
         column: str | None = None,
         name: str | None = None,
     ) -> None:
         if not lags or any(int(k) < 1 for k in lags):
             raise ConfigError(f"lags={lags}: give one or more windows >= 1, e.g. (1, 5, 22)")
-        self.lags = tuple(int(k) for k in lags)
-        self.target = as_variance_target(target)
+        as_variance_target(target)  # fail fast on a bad target; it is stored as given
+        self.lags = lags
+        self.target = target
         self.column = column
         self.name = name or "har"
         self.params_: np.ndarray | None = None
         self.level_: float | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given (``name`` with its default filled in)."""
+        return {"lags": self.lags, "target": self.target, "column": self.column, "name": self.name}
+
+    @property
+    def target_spec(self) -> VarianceTarget:
+        """The target as a :class:`VarianceTarget` (``target`` keeps what was given)."""
+        return as_variance_target(self.target)
+
+    @property
+    def _lags(self) -> tuple[int, ...]:
+        return tuple(int(k) for k in self.lags)
 
     def _design(self, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         pk = parkinson(data)
@@ -52,7 +67,7 @@ class HARForecaster:
             )
         lpk = np.log(pk)
         # row t holds averages over t-k .. t-1 only: the regressors of a forecast for t
-        X = pd.DataFrame({f"avg{k}": lpk.rolling(k).mean().shift(1) for k in self.lags})
+        X = pd.DataFrame({f"avg{k}": lpk.rolling(k).mean().shift(1) for k in self._lags})
         X.insert(0, "const", 1.0)
         return X, lpk
 
@@ -66,7 +81,7 @@ class HARForecaster:
             )
         res = sm.OLS(y[ok].to_numpy(), X[ok].to_numpy()).fit()
         self.params_ = np.asarray(res.params)
-        proxy = training_proxy(history, self.target, self.column)
+        proxy = training_proxy(history, self.target_spec, self.column)
         fitted = pd.Series(np.exp(res.fittedvalues), index=y.index[ok.to_numpy()])
         both = fitted.index.intersection(proxy.index)
         self.level_ = float(proxy[both].mean() / fitted[both].mean())
@@ -79,4 +94,5 @@ class HARForecaster:
         X = X.dropna()
         keep = clip_dates(pd.Series(np.arange(len(X)), index=X.index), start, end).to_numpy()
         fc = self.level_ * np.exp(X.to_numpy()[keep] @ self.params_)
-        return pd.Series(fc, index=X.index[keep], name=self.name)
+        out: pd.Series = pd.Series(fc, index=X.index[keep], name=self.name)
+        return out

@@ -11,6 +11,7 @@ from statsmodels.tsa.ar_model import AutoReg
 from gatecast.data.features import TargetSpec, make_target, price_series, returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.base import as_target, clip_dates, require_fitted
+from gatecast.types import TargetKind
 
 
 class AR1:
@@ -22,15 +23,30 @@ class AR1:
 
     name = "ar1"
 
-    def __init__(self, target: TargetSpec | str = "return", column: str | None = None) -> None:
-        self.target = as_target(target)
-        if self.target.kind == "price" or self.target.horizon != 1:
-            raise ConfigError("AR1 forecasts one-step returns or directions; use target='return'")
+    def __init__(
+        self, target: TargetSpec | TargetKind = "return", column: str | None = None
+    ) -> None:
+        spec = as_target(target)
+        if spec.kind == "price" or spec.horizon != 1:
+            raise ConfigError(
+                f"target {spec.kind!r} with horizon {spec.horizon}: AR1 forecasts one-step returns "
+                f"or directions; use target='return' or 'direction'"
+            )
+        self.target = target
         self.column = column
         self.params_: np.ndarray | None = None
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given."""
+        return {"target": self.target, "column": self.column}
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
+        return as_target(self.target)
+
     def fit(self, history: pd.DataFrame) -> AR1:
-        r = returns(price_series(history, self.column), log=self.target.log).dropna()
+        r = returns(price_series(history, self.column), log=self.target_spec.log).dropna()
         if len(r) < 20:
             raise TooFewRowsError(f"{len(r)} returns are too few to fit an AR(1); need at least 20")
         self.params_ = np.asarray(AutoReg(r.to_numpy(), lags=1, trend="c").fit().params)
@@ -39,9 +55,9 @@ class AR1:
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         require_fitted(self, "params_")
         assert self.params_ is not None
-        r = returns(price_series(data, self.column), log=self.target.log)
+        r = returns(price_series(data, self.column), log=self.target_spec.log)
         fc = (self.params_[0] + self.params_[1] * r.shift(1)).dropna()
-        if self.target.kind == "direction":
+        if self.target_spec.kind == "direction":
             fc = (fc > 0).astype(float)
         return clip_dates(fc.rename(self.name), start, end)
 
@@ -51,10 +67,22 @@ class AlwaysUp:
 
     name = "always_up"
 
-    def __init__(self, target: TargetSpec | str = "direction", column: str | None = None) -> None:
-        self.target = as_target(target)
+    def __init__(
+        self, target: TargetSpec | TargetKind = "direction", column: str | None = None
+    ) -> None:
+        as_target(target)  # fail fast on a bad target; it is stored as given
+        self.target = target
         self.column = column
         self.fitted_ = False
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given."""
+        return {"target": self.target, "column": self.column}
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
+        return as_target(self.target)
 
     def fit(self, history: pd.DataFrame) -> AlwaysUp:
         self.fitted_ = True
@@ -62,7 +90,7 @@ class AlwaysUp:
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         ok = (
-            make_target(data, TargetSpec("direction", self.target.log), self.column)
+            make_target(data, TargetSpec("direction", self.target_spec.log), self.column)
             .shift(1)
             .notna()
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gatecast.data.volatility import (
@@ -16,6 +15,7 @@ from gatecast.data.volatility import (
 )
 from gatecast.errors import ConfigError
 from gatecast.models.base import clip_dates, require_fitted
+from gatecast.types import Proxy
 
 
 def training_proxy(history: pd.DataFrame, target: VarianceTarget, column: str | None) -> pd.Series:
@@ -28,27 +28,42 @@ class HistoricalVariance:
     """The variance forecast as an average of past squared returns.
 
     ``window=k``: the mean of r^2 over the k days before t (the random walk on the monthly
-    variance with k=22, the ``no-change`` of a variance target). ``window=None``: the mean of
-    the training proxy, fixed at ``fit`` (the variance ``mean`` baseline).
+    variance with k=22, the ``no_change`` of a variance target). ``window=None``: the mean of
+    the training proxy, fixed at ``fit`` (the variance ``historical_mean`` baseline).
     """
 
     def __init__(
         self,
         window: int | None = 22,
-        target: VarianceTarget | str = "squared",
+        target: VarianceTarget | Proxy = "squared",
         column: str | None = None,
         name: str | None = None,
     ) -> None:
         if window is not None and window < 1:
             raise ConfigError(f"window={window}: must be >= 1 (or None for the training mean)")
         self.window = window
-        self.target = as_variance_target(target)
+        as_variance_target(target)  # fail fast on a bad target; it is stored as given
+        self.target = target
         self.column = column
-        self.name = name or (f"hv{window}" if window else "mean")
+        self.name = name or (f"hv{window}" if window else "historical_mean")
         self.mean_: float | None = None
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given (``name`` with its default filled in)."""
+        return {
+            "window": self.window,
+            "target": self.target,
+            "column": self.column,
+            "name": self.name,
+        }
+
+    @property
+    def target_spec(self) -> VarianceTarget:
+        """The target as a :class:`VarianceTarget` (``target`` keeps what was given)."""
+        return as_variance_target(self.target)
+
     def fit(self, history: pd.DataFrame) -> HistoricalVariance:
-        self.mean_ = float(training_proxy(history, self.target, self.column).mean())
+        self.mean_ = float(training_proxy(history, self.target_spec, self.column).mean())
         return self
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
@@ -60,8 +75,3 @@ class HistoricalVariance:
             fc = r2.rolling(self.window).mean().shift(1)
         fc = fc.dropna()
         return clip_dates(fc[fc > 0].rename(self.name).astype(float), start, end)
-
-
-def positive(values: np.ndarray, floor: float = 1e-8) -> np.ndarray:
-    """Variance forecasts raised to a tiny positive floor (QLIKE needs f > 0)."""
-    return np.maximum(np.asarray(values, dtype=float), floor)

@@ -3,14 +3,12 @@
 Read `gatecast.nn.cells` first: one step of each cell, forward and backward side by side. The rest
 builds on it: stacks over time and layers (`recurrent`), a linear head (`linear`, `network`),
 losses, optimisers, finite-difference checks, single-sample streaming (`stream`), weight transfer to
-and from PyTorch (`torch_bridge`, which alone imports torch, and only when called) and `load`, which
-serves a saved model folder with NumPy alone (`inference`).
+and from PyTorch (`torch_bridge`, which alone imports torch, and only when called). It imports nothing of
+gatecast's but `gatecast.errors`; serving a saved model folder with NumPy alone is
+`gatecast.serve.load_numpy`.
 """
 
 from __future__ import annotations
-
-import os
-from typing import TYPE_CHECKING, Any
 
 from gatecast.nn.gradcheck import gradcheck, numerical_gradient
 from gatecast.nn.linear import Linear
@@ -30,20 +28,6 @@ from gatecast.nn.recurrent import (
 from gatecast.nn.stream import Stepper, StreamState
 from gatecast.nn.torch_bridge import from_torch, to_torch
 
-if TYPE_CHECKING:
-    from gatecast.nn.inference import NumpyModel
-
-
-def load(model_dir: str | os.PathLike[str], *, dtype: Any = None) -> NumpyModel:
-    """Load a gatecast model folder for NumPy-only inference (torch is never imported).
-
-    See `gatecast.nn.inference.load`; pandas and `gatecast.data` are imported on first use only.
-    """
-    from gatecast.nn.inference import load as load_folder
-
-    return load_folder(model_dir, dtype=dtype)
-
-
 __all__ = [
     "GRU",
     "LSTM",
@@ -62,7 +46,6 @@ __all__ = [
     "clip_grad_norm",
     "from_torch",
     "gradcheck",
-    "load",
     "make_stack",
     "mse_loss",
     "numerical_gradient",

@@ -63,7 +63,8 @@ class Linear:
             raise ConfigError(
                 f"Linear expects inputs of shape (..., {self.in_features}), got {x.shape}"
             )
-        return x @ self.params["weight"].T + self.params["bias"]
+        y: Array = x @ self.params["weight"].T + self.params["bias"]
+        return y
 
     def backward(self, dy: Array, x: Array) -> tuple[dict[str, Array], Array]:
         """Gradients ({"weight", "bias"}, dx) from dy = dL/dy and the input x of `forward`."""

@@ -101,9 +101,9 @@ class Gradients(NamedTuple):
     state: State
 
 
-def as_dtype(dtype: Any) -> np.dtype:
+def as_dtype(dtype: Any) -> np.dtype[Any]:
     """Check a parameter dtype: float32 or float64."""
-    dt = np.dtype(dtype)
+    dt: np.dtype[Any] = np.dtype(dtype)
     if dt not in DTYPES:
         raise ConfigError(f"dtype {dt} is not supported by gatecast.nn; use float32 or float64")
     return dt
@@ -383,14 +383,14 @@ class RecurrentStack:
     # -- checks ------------------------------------------------------------------------------------
 
     def _check_input(self, x: Any) -> Array:
-        x = np.asarray(x, dtype=self.dtype)
-        if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[0] < 1 or x.shape[1] < 1:
+        a: Array = np.asarray(x, dtype=self.dtype)
+        if a.ndim != 3 or a.shape[2] != self.input_size or a.shape[0] < 1 or a.shape[1] < 1:
             raise ConfigError(
-                f"input has shape {x.shape}; {type(self).__name__} expects (batch, time, "
+                f"input has shape {a.shape}; {type(self).__name__} expects (batch, time, "
                 f"{self.input_size}) with batch, time >= 1 (batch first, as torch's "
                 "batch_first=True)"
             )
-        return x
+        return a
 
     def _split_state(
         self, state: State | None, batch: int, name: str = "state"

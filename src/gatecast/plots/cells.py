@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from gatecast.errors import ConfigError
@@ -63,7 +64,7 @@ def gate_heatmaps(
     batch: int = 0,
     time_labels: Sequence[Any] | None = None,
     title: str = "",
-) -> plt.Figure:
+) -> Figure:
     """One heatmap per gate (units x time) for one sequence of a `gatecast.nn.GateRecord`.
 
     Sigmoid gates share the colour scale 0..1 (0 = closed, 1 = open); tanh quantities -1..1.
@@ -126,7 +127,7 @@ def cell_state_plot(
     units: Sequence[int] | None = None,
     time_labels: Sequence[Any] | None = None,
     title: str = "",
-) -> plt.Figure:
+) -> Figure:
     """Line plot of the carried state over time, one line per unit: c for the LSTM, h otherwise.
 
     Parameters
@@ -173,7 +174,7 @@ def cell_state_plot(
 
 
 def _layer_name(record: Any, layer: int) -> int:
-    n = record.values["h"].shape[0]
+    n: int = record.values["h"].shape[0]
     return (layer % n) + 1
 
 
@@ -253,7 +254,7 @@ def gradient_flow_figure(
     *,
     labels: Mapping[str, str] | None = None,
     title: str = "",
-) -> plt.Figure:
+) -> Figure:
     """Norm of dh_T/dx_{T-k} against k, log scale, one line per model.
 
     Parameters
@@ -568,7 +569,7 @@ def _draw_rnn(c: _Canvas) -> None:
     c.label(7.6, 6.35, r"$h_t$ (output)", fontsize=11)
 
 
-def cell_diagram(cell: str) -> plt.Figure:
+def cell_diagram(cell: str) -> Figure:
     """A diagram of one cell: inputs x_t, h_{t-1} (and c_{t-1}), gates, state paths and outputs.
 
     Parameters

@@ -1,11 +1,6 @@
-"""Training: the loop, early stopping, clipping and seeding (torch)."""
+"""Training: the settings (`config`, torch-free), and the loops with early stopping, clipping and
+seeding (`loop`, `sequence`: torch). Import the loops from their modules."""
 
-from gatecast.train.loop import (
-    TrainConfig,
-    TrainResult,
-    resolve_device,
-    seed_everything,
-    train_loop,
-)
+from gatecast.train.config import TrainConfig, TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "resolve_device", "seed_everything", "train_loop"]
+__all__ = ["TrainConfig", "TrainResult"]

@@ -18,7 +18,8 @@ from torch import nn
 
 from gatecast.data.sequences import length_mask
 from gatecast.errors import ConfigError
-from gatecast.train.loop import EpochMonitor, TrainConfig, TrainResult
+from gatecast.train.config import TrainConfig, TrainResult
+from gatecast.train.loop import EpochMonitor
 
 #: elementwise loss (reduction="none") of predictions against targets, same shapes
 ElementLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -1,4 +1,4 @@
-"""`gatecast.nn.load` serves a torch-trained model with NumPy alone, with the same forecasts."""
+"""`gatecast.serve.load_numpy` serves a torch-trained model with NumPy alone, with the same forecasts."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ import pytest
 
 from gatecast.data import ar1_prices
 from gatecast.errors import ConfigError, ModelFileError
-from gatecast.nn import load
-
-from .torch_reference import one_thread
+from gatecast.serve import load_numpy as load
 
 SMALL = dict(hidden=6, layers=2, window=8, epochs=2, batch_size=64, quiet=True, device="cpu")
 
@@ -26,11 +24,11 @@ NO_TORCH = textwrap.dedent("""
     sys.modules["torch"] = None  # `import torch` now raises ImportError
     import json
     import pandas as pd
-    import gatecast.nn
+    import gatecast.serve
     folder, csv, out = sys.argv[1:]
     df = pd.read_csv(csv, index_col=0, parse_dates=True)
     df.index.name = "date"
-    fc = gatecast.nn.load(folder).predict(df, start=df.index[150])
+    fc = gatecast.serve.load_numpy(folder).predict(df, start=df.index[150])
     json.dump({"dates": [str(d) for d in fc.index], "values": fc.tolist(),
                "torch": "torch" in sys.modules and sys.modules["torch"] is not None}, open(out,
                "w"))
@@ -45,9 +43,8 @@ def prices() -> pd.DataFrame:
 def _fit_and_save(prices, folder, **kw):
     from gatecast.models.recurrent import RecurrentForecaster
 
-    with one_thread():
-        model = RecurrentForecaster(seed=1, **SMALL, **kw).fit(prices.iloc[:150])
-        model.save(folder)
+    model = RecurrentForecaster(seed=1, **SMALL, **kw).fit(prices.iloc[:150])
+    model.save(folder)
     return model
 
 

@@ -1,0 +1,172 @@
+"""Every model `gatecast evaluate` knows, keyed by (target, name): one identifier per model, used in
+the leaderboard, forecasts, metrics files and run folders, and one table of display labels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+from gatecast.errors import ConfigError
+from gatecast.types import CELLS, Cell
+
+EvaluationTarget = Literal["variance", "return", "direction"]
+EVALUATION_TARGETS: tuple[EvaluationTarget, ...] = get_args(EvaluationTarget)
+RECURRENT: tuple[Cell, ...] = CELLS
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """How to build one model: its class (``module:Class``, imported on first use so that listing
+    the names does not import torch or arch), and the constructor parameters fixed for this name.
+
+    ``recurrent`` models also take the recurrent settings of an evaluation (seed, hidden units,
+    input window, epochs, warm start).
+    """
+
+    cls: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    recurrent: bool = False
+
+    def load(self) -> Any:
+        """The model class."""
+        module, _, name = self.cls.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_ARCH = "gatecast.models.garch:ArchForecaster"
+_HAR = "gatecast.models.har:HARForecaster"
+_HV = "gatecast.models.volatility:HistoricalVariance"
+
+
+def _variance_models() -> dict[str, ModelEntry]:
+    named: dict[str, ModelEntry] = {
+        "garch": ModelEntry(_ARCH, {"vol": "GARCH"}),
+        "gjr_t": ModelEntry(_ARCH, {"vol": "GARCH", "o": 1, "dist": "t"}),
+        "egarch_t": ModelEntry(_ARCH, {"vol": "EGARCH", "o": 1, "dist": "t"}),
+        "ewma": ModelEntry(_ARCH, {"vol": "EWMA", "lam": 0.94}),
+        "har": ModelEntry(_HAR, {"lags": (1, 5, 22)}),
+        "har_daily": ModelEntry(_HAR, {"lags": (1,)}),
+        "no_change": ModelEntry(_HV, {"window": 22}),
+        "historical_mean": ModelEntry(_HV, {"window": None}),
+    }
+    # the variance models take their identifier as their name (the column of their forecasts)
+    named = {k: ModelEntry(v.cls, {**v.params, "name": k}) for k, v in named.items()}
+    cells = {
+        c: ModelEntry("gatecast.models.recurrent.variance:RecurrentVariance", {"cell": c}, True)
+        for c in RECURRENT
+    }
+    return cells | named
+
+
+def _point_models(target: EvaluationTarget) -> dict[str, ModelEntry]:
+    cells = {
+        c: ModelEntry(
+            "gatecast.models.recurrent:RecurrentForecaster",
+            {"cell": c, "layers": 1, "device": "cpu"},
+            True,
+        )
+        for c in RECURRENT
+    }
+    named = {
+        "no_change": ModelEntry("gatecast.models.baselines:NoChange"),
+        "historical_mean": ModelEntry("gatecast.models.baselines:HistoricalMean"),
+        "ar1": ModelEntry("gatecast.models.linear:AR1"),
+    }
+    if target == "direction":
+        named["always_up"] = ModelEntry("gatecast.models.linear:AlwaysUp")
+    return cells | named
+
+
+#: (target, name) -> how to build the model.
+REGISTRY: Mapping[tuple[EvaluationTarget, str], ModelEntry] = MappingProxyType(
+    {
+        (target, name): spec
+        for target in EVALUATION_TARGETS
+        for name, spec in (
+            _variance_models() if target == "variance" else _point_models(target)
+        ).items()
+    }
+)
+
+#: What each target's evaluation runs when no models are named.
+DEFAULT_MODELS: Mapping[EvaluationTarget, tuple[str, ...]] = MappingProxyType(
+    {
+        "variance": (
+            "lstm",
+            "garch",
+            "gjr_t",
+            "egarch_t",
+            "ewma",
+            "har",
+            "no_change",
+            "historical_mean",
+        ),
+        "return": ("lstm", "no_change", "historical_mean", "ar1"),
+        "direction": ("lstm", "always_up", "no_change", "historical_mean", "ar1"),
+    }
+)
+
+#: Display labels for plots and reports; identifiers stay the keys everywhere else.
+LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "lstm": "LSTM",
+        "gru": "GRU",
+        "rnn": "RNN",
+        "garch": "GARCH(1,1)",
+        "gjr_t": "GJR-GARCH(1,1)-t",
+        "egarch_t": "EGARCH(1,1)-t",
+        "ewma": "EWMA (0.94)",
+        "har": "HAR (1, 5, 22)",
+        "har_daily": "HAR daily (AR(1) on the log range)",
+        "no_change": "no change",
+        "historical_mean": "historical mean",
+        "ar1": "AR(1)",
+        "always_up": "always up",
+    }
+)
+
+#: Earlier spellings still accepted on input (``--models no-change,gjr-t`` keeps working).
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "no-change": "no_change",
+        "mean": "historical_mean",
+        "gjr-t": "gjr_t",
+        "egarch-t": "egarch_t",
+        "always-up": "always_up",
+    }
+)
+
+
+def label(name: str) -> str:
+    """The display label of the model ``name`` (the name itself when it has none)."""
+    return LABELS.get(name, name)
+
+
+def model_names(target: EvaluationTarget) -> tuple[str, ...]:
+    """The model names ``gatecast evaluate`` knows for ``target``."""
+    return tuple(name for t, name in REGISTRY if t == target)
+
+
+def canonical_names(names: tuple[str, ...], target: EvaluationTarget) -> tuple[str, ...]:
+    """``names`` as identifiers (earlier spellings mapped); a :class:`ConfigError` names every one
+    that ``target`` has no model for."""
+    out = tuple(ALIASES.get(n.strip(), n.strip()) for n in names if n.strip())
+    bad = [n for n in out if (target, n) not in REGISTRY]
+    if bad:
+        hint = ""
+        if target == "variance" and "ar1" in bad:
+            hint = " (the AR(1) on the log range is now har_daily; ar1 is AR(1) on returns)"
+        raise ConfigError(
+            f"model(s) {', '.join(bad)} cannot forecast a {target} target{hint}; choose from "
+            f"{', '.join(sorted(model_names(target)))}"
+        )
+    return out
+
+
+def model_spec(target: EvaluationTarget, name: str) -> ModelEntry:
+    """The :class:`ModelEntry` of ``name`` (or an earlier spelling of it) for ``target``."""
+    return REGISTRY[target, canonical_names((name,), target)[0]]

@@ -1,0 +1,159 @@
+"""The settings of each recurrent model family, written once: constructors, manifests, jobs and the
+CLI all read their defaults from these frozen dataclasses (nanoGPT's ``GPTConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from gatecast.data.features import TargetSpec, as_target
+from gatecast.data.scalers import make_scaler
+from gatecast.data.volatility import VarianceTarget, as_variance_target
+from gatecast.errors import ConfigError
+from gatecast.train.config import TrainConfig
+from gatecast.types import CELLS, MODES, PROXIES, VARIANCE_LOSSES, check_choice
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    """What both families share: the net, its input window and the training settings."""
+
+    cell: str = "lstm"
+    hidden: int = 50
+    layers: int = 2
+    dropout: float = 0.0
+    window: int = 20
+    features: tuple[str, ...] = ("return",)
+    column: str | None = None
+    epochs: int = 50
+    warm_epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    patience: int = 10
+    clip: float = 1.0
+    val_size: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    warm_start: bool = False
+    quiet: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        check_choice(self.cell, CELLS, "cell")
+        if self.hidden < 1 or self.layers < 1:
+            raise ConfigError(f"hidden={self.hidden}, layers={self.layers}: both must be >= 1")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
+        if self.window < 1:
+            raise ConfigError(f"window={self.window}: must be >= 1")
+        if not self.features:
+            raise ConfigError("features is empty; give at least one, e.g. ('return',)")
+        if not 0 <= self.val_size < 1:
+            raise ConfigError(f"val_size={self.val_size}: must be in [0, 1)")
+        if self.warm_epochs is not None and self.warm_epochs < 1:
+            raise ConfigError(f"warm_epochs={self.warm_epochs}: must be >= 1 (or None)")
+        self.train_config()
+
+    def train_config(self, *, warm: bool = False) -> TrainConfig:
+        """The training settings (``warm``: a refit from the current weights, ``warm_epochs``)."""
+        epochs = self.warm_epochs if warm and self.warm_epochs else self.epochs
+        return TrainConfig(
+            epochs=epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            clip=self.clip,
+            seed=self.seed,
+            device=self.device,
+            quiet=self.quiet,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the target as its dict)."""
+        d = asdict(self)
+        d["features"] = list(self.features)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], **override: Any) -> Any:
+        """The config written by :meth:`to_dict`; unknown keys are refused by name."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown} for {cls.__name__}")
+        return cls(**(dict(d) | override))
+
+
+@dataclass(frozen=True)
+class ForecasterConfig(NetSettings):
+    """Settings of :class:`RecurrentForecaster` (return, price or direction targets)."""
+
+    target: TargetSpec | str = "return"
+    scaler: str = "standard"
+    mode: str = "window"
+    chunk_len: int = 16
+    chunks: int = 32
+    burn_in: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", as_target(self.target))
+        super().__post_init__()
+        make_scaler(self.scaler)
+        check_choice(self.mode, MODES, "mode")
+        if self.chunk_len < 1 or self.chunks < 1 or self.burn_in < 0:
+            raise ConfigError(
+                f"chunk_len={self.chunk_len}, chunks={self.chunks}, burn_in={self.burn_in}: "
+                f"chunk_len and chunks must be >= 1, burn_in >= 0"
+            )
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        assert isinstance(self.target, TargetSpec)
+        return self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"target": self.target_spec.to_dict()}
+
+
+@dataclass(frozen=True)
+class VarianceConfig(NetSettings):
+    """Settings of :class:`RecurrentVariance` (one-day variance, log-variance head).
+
+    ``lr=5e-4`` rather than 3e-3: on S&P 500 it scores the same on a 2011-2014 walk-forward,
+    varies far less across seeds, and makes the 5-epoch warm refits small steps.
+    """
+
+    hidden: int = 16
+    layers: int = 1
+    window: int = 22
+    features: tuple[str, ...] = ("return", "squared_return", "log_parkinson")
+    epochs: int = 30
+    warm_epochs: int | None = 5
+    batch_size: int = 128
+    lr: float = 5e-4
+    patience: int = 5
+    val_size: float = 0.15
+    device: str = "cpu"
+    target: VarianceTarget | str = "squared"
+    loss: str = "qlike"
+    train_proxy: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", as_variance_target(self.target))
+        super().__post_init__()
+        check_choice(self.loss, VARIANCE_LOSSES, "loss")
+        if self.train_proxy is not None:
+            check_choice(self.train_proxy, PROXIES, "train_proxy")
+
+    @property
+    def target_spec(self) -> VarianceTarget:
+        assert isinstance(self.target, VarianceTarget)
+        return self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"target": self.target_spec.to_dict()}
+
+
+def params_of(obj: Any, config: type[NetSettings]) -> dict[str, Any]:
+    """The constructor parameters of an estimator whose settings are ``config``'s fields."""
+    return {f.name: getattr(obj, f.name) for f in fields(config)}

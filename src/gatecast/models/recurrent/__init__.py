@@ -1,0 +1,53 @@
+"""Recurrent models (RNN, LSTM, GRU) in torch: the net (`net`), the settings of each family
+(`config`), one shared estimator base (`base`), the return/price/direction forecaster
+(`forecaster`) with its sequence-mode strategy (`sequence`), and the variance model (`variance`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from gatecast.models.config import ForecasterConfig, VarianceConfig
+from gatecast.models.recurrent.base import RecurrentEstimator
+from gatecast.models.recurrent.forecaster import RecurrentForecaster
+from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
+from gatecast.models.recurrent.variance import RecurrentVariance
+from gatecast.serve import Stream, load_numpy
+from gatecast.serve.spec import read_model_folder
+from gatecast.types import ENGINES, check_choice
+
+#: The estimator class of each manifest kind.
+FAMILIES: dict[str, type[RecurrentEstimator]] = {
+    RecurrentForecaster.kind: RecurrentForecaster,
+    RecurrentVariance.kind: RecurrentVariance,
+}
+
+
+def load_model(folder: str | os.PathLike[str], *, device: str = "auto") -> RecurrentEstimator:
+    """A saved recurrent model of either family, rebuilt in torch (see ``load_numpy`` for NumPy)."""
+    spec, tensors = read_model_folder(folder)
+    cls = FAMILIES[spec.kind]
+    return cls.from_spec(spec, tensors, device=device, where=f"{folder}/manifest.json")  # type: ignore[no-any-return]
+
+
+def open_stream(folder: str | os.PathLike[str], engine: str = "numpy") -> Stream:
+    """A live stream over a model folder; ``engine="numpy"`` never imports torch's models."""
+    check_choice(engine, ENGINES, "engine")
+    if engine == "numpy":
+        return load_numpy(folder).stream()
+    return load_model(folder, device="cpu").stream()
+
+
+__all__ = [
+    "FAMILIES",
+    "ForecasterConfig",
+    "RecurrentEstimator",
+    "RecurrentForecaster",
+    "RecurrentNet",
+    "RecurrentVariance",
+    "VarianceConfig",
+    "load_model",
+    "open_stream",
+    "weights_of",
+    "with_weights",
+]

@@ -1,0 +1,162 @@
+"""Recurrent forecasters of a price, a return or its direction (RNN, LSTM, GRU), in torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.features import (
+    TargetSpec,
+    Units,
+    build_features,
+    check_not_constant,
+    make_target,
+    price_series,
+)
+from gatecast.data.scalers import Scaler, fit_scaler, make_scaler
+from gatecast.data.sources import resolve_column
+from gatecast.models.config import ForecasterConfig
+from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator, Strategy
+from gatecast.models.recurrent.net import point_loss
+from gatecast.models.recurrent.sequence import SEQUENCE
+
+_D = ForecasterConfig()
+#: The training strategy of each mode.
+STRATEGIES: dict[str, Strategy] = {"window": WINDOW, "sequence": SEQUENCE}
+
+
+class RecurrentForecaster(RecurrentEstimator):
+    """Forecast a price, a return or its direction from a window of past features.
+
+    Parameters
+    ----------
+    cell
+        ``lstm``, ``gru`` or ``rnn``.
+    hidden, layers, dropout
+        Size of the recurrent stack (the course chapter's 2 x 50 LSTM is the default).
+    window
+        Length of the input window in steps.
+    target
+        ``return`` (log by default), ``price`` or ``direction``, or a :class:`TargetSpec`.
+    features
+        Input features (see :data:`gatecast.data.features.FEATURE_REGISTRY`), computed from
+        ``column``.
+    column
+        Price column (default: adj_close, else close, else the only column).
+    scaler
+        ``standard``, ``minmax`` or ``none``: fit on the training range only, for the inputs and
+        (except for direction) the target.
+    epochs, batch_size, lr, patience, clip, val_size
+        Training settings; the last ``val_size`` of the training windows drive early stopping.
+    seed
+        Fixes weight init and batch order: the same seed gives identical forecasts on CPU.
+    device
+        ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    warm_start
+        When already fitted, a new ``fit`` starts from the current weights (walk-forward refits).
+    warm_epochs
+        Epochs of such a warm refit (default: ``epochs``).
+    mode
+        ``window`` (default): stateless, each forecast from a fresh pass over the last ``window``
+        rows. ``sequence``: stateful; training cuts the series into ``chunks`` contiguous lanes run
+        as one batch, walked forward ``chunk_len`` steps at a time with each lane's state carried
+        (detached) into its next chunk, the loss taken at every step after ``burn_in`` steps. An
+        epoch computes each step once instead of ``window`` times. Forecasts come from the state
+        carried over the whole history, and :meth:`stream` updates in O(1) per tick. ``window``
+        then only sets the validation tail (the same dates as window mode).
+    chunk_len, chunks, burn_in
+        Sequence mode only: truncated-BPTT length, number of parallel lanes, and the steps at the
+        start of each lane (zero state) left out of the loss.
+
+    The defaults live in :class:`gatecast.models.config.ForecasterConfig`; the
+    constructor stores its arguments unchanged (``get_params()`` returns them) and ``fit``
+    validates them.
+
+    Examples
+    --------
+    >>> from gatecast.data import load
+    >>> m = RecurrentForecaster(cell="gru", epochs=5).fit(load("sp500").loc[:"2014"])  # doctest: +SKIP
+    >>> m.predict(load("sp500"), start="2015-01-01")  # doctest: +SKIP
+    """
+
+    kind = "recurrent"
+    config_class = ForecasterConfig
+
+    def __init__(
+        self,
+        cell: str = _D.cell,
+        hidden: int = _D.hidden,
+        layers: int = _D.layers,
+        dropout: float = _D.dropout,
+        window: int = _D.window,
+        target: TargetSpec | str = _D.target,
+        features: tuple[str, ...] | list[str] = _D.features,
+        column: str | None = _D.column,
+        scaler: str = _D.scaler,
+        epochs: int = _D.epochs,
+        batch_size: int = _D.batch_size,
+        lr: float = _D.lr,
+        patience: int = _D.patience,
+        clip: float = _D.clip,
+        val_size: float = _D.val_size,
+        seed: int = _D.seed,
+        device: str = _D.device,
+        quiet: bool = _D.quiet,
+        warm_start: bool = _D.warm_start,
+        warm_epochs: int | None = _D.warm_epochs,
+        mode: str = _D.mode,
+        chunk_len: int = _D.chunk_len,
+        chunks: int = _D.chunks,
+        burn_in: int = _D.burn_in,
+    ) -> None:
+        self._set_params(locals())
+        self.config()  # fail fast on a bad value (arch does the same); nothing is changed
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
+        spec: TargetSpec = self.config().target_spec
+        return spec
+
+    def strategy(self, cfg: Any) -> Strategy:
+        return STRATEGIES[cfg.mode]
+
+    # -- the family's hooks ------------------------------------------------------------------
+    def units(self, cfg: Any) -> Units:
+        return Units(log=cfg.target.log)
+
+    def training_frames(
+        self, history: pd.DataFrame, cfg: Any
+    ) -> tuple[pd.DataFrame, pd.Series, str]:
+        col = resolve_column(history, cfg.column)
+        check_not_constant(price_series(history, col), col, history.attrs.get("source", "the data"))
+        feats = build_features(history, cfg.features, col, log=cfg.target.log)
+        return feats, make_target(history, cfg.target, col), col
+
+    def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:
+        if cfg.target.kind == "direction":  # a probability: the head gives a logit
+            return make_scaler("none").fit(y_train)
+        return fit_scaler(cfg.scaler, y_train, ["the target"])
+
+    def feature_scaler_kind(self, cfg: Any) -> str:
+        return str(cfg.scaler)
+
+    def loss_fn(self, cfg: Any, reduction: str = "mean") -> Any:
+        return point_loss(cfg.target.kind, reduction)
+
+    def fit_many(self, frames: dict[str, pd.DataFrame]) -> RecurrentForecaster:
+        """Train one sequence-mode model on several series at once (e.g. sp500, nasdaq, wti and a
+        short series of your own); returns ``self``. See
+        :class:`gatecast.models.recurrent.sequence.SequenceStrategy`.
+
+        Examples
+        --------
+        >>> from gatecast.data import load
+        >>> m = RecurrentForecaster(mode="sequence", epochs=5)  # doctest: +SKIP
+        >>> m.fit_many({n: load(n).loc[:"2014"] for n in ("sp500", "nasdaq", "wti")})  # doctest: +SKIP
+        """
+        cfg = self.config()
+        SEQUENCE.fit(self, cfg, frames)
+        return self

@@ -1,0 +1,187 @@
+"""Engines: a model's weights run on scaled inputs, in NumPy (``gatecast.nn``) or torch.
+
+Each engine answers the batch questions of the prediction pipeline (``forward_windows``,
+``forward_sequence``) and the live ones of a stream (``step`` one tick, ``window`` one window,
+``get_state``/``set_state``). Torch is imported only when a :class:`TorchEngine` is made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from gatecast.nn import RecurrentNet, Stepper
+from gatecast.serve.spec import ModelSpec
+
+#: Windows per forward call in batch prediction (bounds the memory of one call).
+BATCH = 4096
+
+
+class Engine(Protocol):
+    """What the pipeline and a :class:`gatecast.serve.stream.Stream` need from an engine."""
+
+    layers: int
+    hidden: int
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray: ...
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+    def step(self, z: np.ndarray) -> float: ...
+
+    def window(self, Z: np.ndarray) -> float: ...
+
+    def get_state(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def set_state(self, h: np.ndarray, c: np.ndarray) -> None: ...
+
+
+class NumpyEngine:
+    """The weights in a ``gatecast.nn.RecurrentNet`` (``dtype``: float64 by default), ticks with
+    its fused :class:`gatecast.nn.Stepper`; never imports torch."""
+
+    def __init__(
+        self, spec: ModelSpec, tensors: Mapping[str, Any], dtype: Any = np.float64
+    ) -> None:
+        self.net = RecurrentNet(
+            spec.cell, spec.input_size, spec.hidden, spec.layers, 1, dtype=dtype
+        ).load_params(tensors)
+        self.stepper = Stepper(self.net.rnn, self.net.head)
+        self.layers, self.hidden = spec.layers, spec.hidden
+        self.has_c = spec.cell == "lstm"
+        self._s = self.stepper.initial_state()
+
+    # batch
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros(0)
+        outs = [self.net(np.asarray(X[s : s + BATCH]))[:, 0] for s in range(0, len(X), BATCH)]
+        return np.concatenate(outs).astype(float)
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray:
+        out, _ = self.net.rnn(np.asarray(X)[None])  # one pass from a zero state
+        return np.asarray(self.net.head(out[0])[:, 0], dtype=float)
+
+    # live
+    def reset(self) -> None:
+        self._s = self.stepper.initial_state()
+
+    def step(self, z: np.ndarray) -> float:
+        y, _ = self.stepper.step(z, self._s)
+        return float(y)
+
+    def window(self, Z: np.ndarray) -> float:
+        s = self.stepper.initial_state()
+        y: Any = math.nan
+        for z in Z:
+            y, s = self.stepper.step(z, s)
+        return float(y)
+
+    def get_state(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self._s
+        c = s.c if self.has_c else np.zeros((self.layers, self.hidden))
+        return np.array(s.h, dtype=np.float64), np.array(c, dtype=np.float64)
+
+    def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
+        self._s = self.stepper.initial_state(h, c if self.has_c else None)
+
+
+class TorchEngine:
+    """A torch ``RecurrentNet`` (``gatecast.models.recurrent.net``) in its own dtype and device,
+    under ``torch.no_grad``.
+
+    A tick runs one ``LSTMCell``/``GRUCell``/``RNNCell`` per layer, sharing the stack's parameters
+    (a full ``nn.LSTM`` call on one step costs about 3x more in fixed overhead); the cells are
+    made on the first tick.
+    """
+
+    def __init__(self, net: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.net = net
+        rnn = net.rnn
+        self.layers, self.hidden = rnn.num_layers, rnn.hidden_size
+        self.has_c = isinstance(rnn, torch.nn.LSTM)
+        self.cells: list[Any] = []
+        self._s: list[Any] = []
+
+    @property
+    def _param(self) -> Any:
+        return next(self.net.parameters())
+
+    # batch
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        torch, net, p = self.torch, self.net.eval(), self._param
+        outs = [np.zeros(0)]
+        with torch.no_grad():
+            for s in range(0, len(X), BATCH):
+                xb = torch.as_tensor(
+                    np.ascontiguousarray(X[s : s + BATCH]), dtype=p.dtype, device=p.device
+                )
+                outs.append(net(xb)[:, 0].cpu().numpy())
+        return np.concatenate(outs).astype(float)
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray:
+        torch, net, p = self.torch, self.net.eval(), self._param
+        with torch.no_grad():
+            xb = torch.tensor(np.asarray(X)[None], dtype=p.dtype, device=p.device)
+            out, _ = net.forward_sequence(xb)
+        return np.asarray(out[0, :, 0].cpu().numpy(), dtype=float)
+
+    # live
+    def _make_cells(self) -> None:
+        nn, rnn = self.torch.nn, self.net.rnn
+        for k in range(self.layers):
+            n_in = rnn.input_size if k == 0 else rnn.hidden_size
+            if isinstance(rnn, nn.LSTM):
+                cell: Any = nn.LSTMCell(n_in, self.hidden)
+            elif isinstance(rnn, nn.GRU):
+                cell = nn.GRUCell(n_in, self.hidden)
+            else:
+                cell = nn.RNNCell(n_in, self.hidden, nonlinearity=rnn.nonlinearity)
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                setattr(cell, name, getattr(rnn, f"{name}_l{k}"))  # shared, not copied
+            self.cells.append(cell.eval())
+
+    def reset(self) -> None:
+        self.set_state(np.zeros((self.layers, self.hidden)), np.zeros((self.layers, self.hidden)))
+
+    def step(self, z: np.ndarray) -> float:
+        torch, p = self.torch, self._param
+        with torch.no_grad():
+            inp = torch.as_tensor(z, dtype=p.dtype, device=p.device).view(1, -1)
+            s = self._s
+            for k, cell in enumerate(self.cells):
+                s[k] = cell(inp, s[k])
+                inp = s[k][0] if self.has_c else s[k]
+            return float(self.net.head(inp)[0, 0])
+
+    def window(self, Z: np.ndarray) -> float:
+        torch, p = self.torch, self._param
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(Z, dtype=np.float64), dtype=p.dtype, device=p.device)
+            return float(self.net.eval()(x[None])[0, 0])
+
+    def get_state(self) -> tuple[np.ndarray, np.ndarray]:
+        def n(t: Any) -> np.ndarray:
+            return np.asarray(t[0].detach().cpu().numpy(), dtype=np.float64)
+
+        h = np.stack([n(s[0] if self.has_c else s) for s in self._s])
+        c = np.stack([n(s[1]) for s in self._s]) if self.has_c else np.zeros_like(h)
+        return h, c
+
+    def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
+        if not self.cells:
+            self._make_cells()
+        torch, p = self.torch, self._param
+
+        def t(a: np.ndarray) -> Any:
+            return torch.as_tensor(a, dtype=p.dtype, device=p.device)[None, :].clone()
+
+        self._s = [(t(h[k]), t(c[k])) if self.has_c else t(h[k]) for k in range(self.layers)]

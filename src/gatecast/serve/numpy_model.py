@@ -1,0 +1,215 @@
+"""A model folder served with NumPy alone: forecasts, gates and streams, torch never imported."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.features import TargetSpec
+from gatecast.data.sequences import sequence_pairs
+from gatecast.data.sources import parse_date
+from gatecast.data.volatility import VarianceTarget
+from gatecast.data.windows import make_windows
+from gatecast.errors import ConfigError
+from gatecast.nn import GateRecord, RecurrentNet, Stepper
+from gatecast.nn.recurrent import as_dtype
+from gatecast.serve.engines import NumpyEngine
+from gatecast.serve.pipeline import model_inputs, predict_series, to_target_units
+from gatecast.serve.spec import ModelSpec, read_model_folder
+from gatecast.serve.stream import Stream
+from gatecast.types import DateLike
+
+
+@dataclass(frozen=True)
+class WindowGates:
+    """The gates behind one forecast: the record over its input rows, their dates, and the forecast.
+
+    Attributes
+    ----------
+    record : GateRecord
+        Batch of one; time runs over `dates`.
+    dates : pandas.Index
+        Date of each input row shown (the window; in sequence mode its last `window` rows).
+    target_date : object
+        The date the forecast is for.
+    forecast : float
+        In target units, as `NumpyModel.predict` gives it.
+    """
+
+    record: GateRecord
+    dates: pd.Index
+    target_date: Any
+    forecast: float
+
+
+class NumpyModel:
+    """A saved recurrent model (return or variance family) run by ``gatecast.nn``; see
+    :func:`load_numpy`. ``predict`` gives the torch model's forecasts to float rounding and
+    ``stream()`` the same :class:`Stream` API as the torch model."""
+
+    def __init__(
+        self, spec: ModelSpec, tensors: dict[str, np.ndarray], dtype: Any, folder: str = ""
+    ) -> None:
+        self.spec = spec
+        self.tensors = tensors
+        self.folder = folder
+        self.engine = NumpyEngine(spec, tensors, dtype)
+        self.dtype = self.engine.net.dtype
+
+    @property
+    def net(self) -> RecurrentNet:
+        """The weights as a ``gatecast.nn.RecurrentNet``."""
+        return self.engine.net
+
+    @property
+    def name(self) -> str:
+        return self.spec.cell
+
+    @property
+    def cell(self) -> str:
+        return self.spec.cell
+
+    @property
+    def window(self) -> int:
+        return self.spec.window
+
+    @property
+    def mode(self) -> str:
+        return self.spec.mode
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.spec.features
+
+    @property
+    def column(self) -> str | None:
+        return self.spec.column
+
+    @property
+    def target(self) -> TargetSpec | VarianceTarget:
+        return self.spec.target
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.spec.to_manifest()
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (
+            f"NumpyModel({s.cell}, mode={s.mode}, window={s.window}, features={list(s.features)}, "
+            f"target={s.target.kind}, from {self.folder})"
+        )
+
+    def predict(
+        self, data: pd.DataFrame, start: DateLike = None, end: DateLike = None
+    ) -> pd.Series:
+        """Forecasts for the dates of `data` in [start, end] with enough history, like the torch model.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Prices as `gatecast.data.load` returns them.
+        start, end : date-like, optional
+            The first and last date forecast *for*.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed by the date each forecast is for, in target units (a probability for
+            direction, a variance in percent^2 for variance models).
+        """
+        return predict_series(self.spec, self.engine, data, start, end)
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        """Raw head outputs for scaled windows X (see :func:`gatecast.serve.pipeline`)."""
+        return self.engine.forward_windows(X)
+
+    def stream(self) -> Stream:
+        """A fresh :class:`Stream` on the NumPy engine, in this model's dtype."""
+        return Stream.over(
+            self.spec, NumpyEngine(self.spec, self.tensors, self.dtype), self.tensors
+        )
+
+    def stepper(self) -> Stepper:
+        """A `Stepper` for tick-by-tick inference on scaled inputs (raw head output per tick)."""
+        return Stepper(self.net.rnn, self.net.head)
+
+    def gates(self, data: pd.DataFrame, date: DateLike = None) -> WindowGates:
+        """Every gate of every layer over the input rows behind one forecast.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        date : date-like, optional
+            The date the forecast is for; default the last one `data` allows.
+
+        Returns
+        -------
+        WindowGates
+        """
+        feats, scaled = model_inputs(self.spec, data)
+        h, window = self.spec.horizon, self.spec.window
+        if self.spec.mode == "sequence":
+            pairs = sequence_pairs(feats, None, h, values=scaled)
+            index, k = pairs.index, _pick(pairs.index, date)
+            x = pairs.X[None, : k + 1]  # the state carries from the first row
+        else:
+            win = make_windows(feats, None, window, h, values=scaled)
+            index, k = win.index, _pick(win.index, date)
+            x = np.asarray(win.X[k : k + 1])
+        out = self.net.rnn.forward(x, record=True)
+        rec = out.record
+        assert rec is not None
+        raw = self.net.head(out.output[0, -1][None])[0, 0]
+        row = int(np.flatnonzero(feats.index == index[k])[0]) - h  # the last input row
+        n = min(window, x.shape[1])
+        values = {name: v[:, :, -n:] for name, v in rec.values.items()}
+        return WindowGates(
+            GateRecord(rec.cell, values, np.array([n])),
+            feats.index[row - n + 1 : row + 1],
+            index[k],
+            float(to_target_units(self.spec, np.array([raw]))[0]),
+        )
+
+
+def load_numpy(folder: str | os.PathLike[str], dtype: Any = np.float64) -> NumpyModel:
+    """Load a model folder (``model.safetensors`` + ``manifest.json``) for NumPy-only inference.
+
+    Parameters
+    ----------
+    folder : path
+        Written by ``gatecast train`` or a model's ``save``.
+    dtype : float32 or float64
+        The precision the NumPy engine computes in (weights trained in float32 are exact in
+        float64).
+
+    Examples
+    --------
+    >>> model = load_numpy("models/spx")  # doctest: +SKIP
+    >>> model.predict(gatecast.data.load("sp500"), start="2018-01-01")  # doctest: +SKIP
+    >>> stream = model.stream()  # doctest: +SKIP
+    """
+    spec, tensors = read_model_folder(folder)
+    return NumpyModel(spec, tensors, as_dtype(dtype), str(folder))
+
+
+def _pick(index: pd.Index, date: DateLike) -> int:
+    """Position of the forecast for `date` (default: the last), else a ConfigError."""
+    if len(index) == 0:
+        raise ConfigError(
+            "the data gives no forecast at all; it is shorter than the model's window"
+        )
+    if date is None:
+        return len(index) - 1
+    key = parse_date(date, "date") if isinstance(index, pd.DatetimeIndex) else date
+    hits = np.flatnonzero(index == key)
+    if hits.size == 0:
+        raise ConfigError(
+            f"no forecast is made for {date}: forecasts run from {index[0]} to {index[-1]} "
+            "on the data's trading days; pick a date in that range (--date)"
+        )
+    return int(hits[0])

@@ -1,0 +1,175 @@
+"""Raw observations in, a model's scaled features out, one tick at a time.
+
+An observation is a price (a float) when the model's features need only the price, or a mapping
+(dict, pandas row) of raw columns, names case-insensitive (``Adj Close`` = ``adj_close``). The
+online features are the registry's (`gatecast.data.features`), so a stream computes exactly what
+training computed.
+"""
+
+from __future__ import annotations
+
+import math
+from math import isfinite
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.features import FIELDS, Obs, feature, lookback, needed_fields
+from gatecast.data.sources import DATE_COLUMNS, PRICE_PREFERENCE, normalise_name
+from gatecast.errors import DataError, MissingValueError, NonPositivePriceError, UnknownColumnError
+from gatecast.serve.spec import ModelSpec
+
+#: Columns that are never the price when a row has no preferred price column.
+NOT_PRICES = (*DATE_COLUMNS, "symbol", "open", "high", "low", "volume")
+_NAN = math.nan
+
+
+class ObservationReader:
+    """Turns one observation into an :data:`Obs` tuple (price, high, low, volume), or raises a
+    :class:`DataError` naming what is wrong."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.column = spec.column
+        self.features = spec.features
+        self.fields = needed_fields(spec.features)
+        self.need_price = "price" in self.fields
+        # returns of the price are taken when any feature besides the level reads it
+        takes_returns = any(
+            "price" in feature(f).needs and feature(f).lookback > 0 for f in spec.features
+        )
+        self.positive = takes_returns and (
+            spec.units.log or any(f.startswith("log_rv") for f in spec.features)
+        )
+
+    def read(self, obs: Any) -> Obs:
+        if type(obs) is float and self.fields == ("price",):  # the common tick, kept short
+            if not math.isfinite(obs) or (self.positive and obs <= 0):
+                return self._checked((obs, _NAN, _NAN, _NAN))
+            return (obs, _NAN, _NAN, _NAN)
+        if isinstance(obs, Mapping | pd.Series):
+            row = {normalise_name(k): v for k, v in obs.items()}
+            values = {
+                name: _number(row, self._price_key(row) if name == "price" else name, name)
+                for name in self.fields
+            }
+            out: Obs = (
+                values.get("price", _NAN),
+                values.get("high", _NAN),
+                values.get("low", _NAN),
+                values.get("volume", _NAN),
+            )
+        else:
+            if self.fields != ("price",):
+                raise DataError(
+                    f"this model's features {list(self.features)} need more than a price "
+                    f"({', '.join(self.fields)}); pass a mapping of columns (e.g. {{'close': ..., 'high': ..., 'low': ..., "
+                    f"'volume': ...}})"
+                )
+            try:
+                price = float(obs)
+            except (TypeError, ValueError):
+                raise DataError(
+                    f"observation {obs!r} is not a number; pass a price or a mapping of columns"
+                ) from None
+            out = (price, _NAN, _NAN, _NAN)
+        return self._checked(out)
+
+    def _checked(self, out: Obs) -> Obs:
+        if self.need_price:
+            price = out[0]
+            if not math.isfinite(price):
+                raise MissingValueError(f"the price is {price}; pass a finite number")
+            if self.positive and price <= 0:
+                raise NonPositivePriceError(
+                    f"price {price} is not positive; log returns need positive prices"
+                )
+        return out
+
+    def _price_key(self, row: Mapping[str, Any]) -> str:
+        col = self.column
+        if col is not None and col in row:
+            return col
+        for name in PRICE_PREFERENCE:
+            if name in row:
+                return name
+        others = [k for k in row if k not in NOT_PRICES]
+        if len(others) == 1:
+            return others[0]
+        raise UnknownColumnError(
+            f"no price column among {list(row)}; this model reads {col!r} (or one of "
+            f"{', '.join(PRICE_PREFERENCE)})"
+        )
+
+
+def _number(row: Mapping[str, Any], key: str, what: str) -> float:
+    if key not in row:
+        raise UnknownColumnError(
+            f"column {key!r} ({what}) is missing from the observation {dict(row)}"
+        )
+    try:
+        return float(row[key])
+    except (TypeError, ValueError):
+        raise DataError(f"column {key!r} holds {row[key]!r}, not a number") from None
+
+
+class OnlineFeatures:
+    """The model's features for the newest observation, from the last ``lookback + 1`` ones,
+    scaled by the model's training scaler into a reused array."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.names = spec.features
+        self.units = spec.units
+        self.fns = [feature(f).online for f in spec.features]
+        self.size = lookback(spec.features) + 1
+        self.history: deque[Obs] = deque(maxlen=self.size)
+        self.shift = np.asarray(spec.feature_scaler.shift_, dtype=np.float64)
+        self.scale = np.asarray(spec.feature_scaler.scale_, dtype=np.float64)
+        self.z = np.empty(len(self.names))
+        self._plan = [
+            (j, fn, float(a), float(b))
+            for j, (fn, a, b) in enumerate(zip(self.fns, self.shift, self.scale, strict=True))
+        ]
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def push(self, obs: Obs) -> bool:
+        """Add ``obs`` and compute the scaled features into ``z``; whether all are finite."""
+        hist, z, u = self.history, self.z, self.units
+        self._dropped = hist[0] if len(hist) == self.size else None
+        hist.append(obs)
+        ok = True
+        # scalar arithmetic per feature: cheaper than NumPy calls on arrays this small
+        for j, fn, shift, scale in self._plan:
+            v = (fn(hist, u) - shift) / scale
+            z[j] = v
+            if not isfinite(v):
+                ok = False
+        return ok
+
+    def undo(self) -> None:
+        """Take back the last :meth:`push` (the history is as before it)."""
+        self.history.pop()
+        if self._dropped is not None:
+            self.history.appendleft(self._dropped)
+
+    def bad(self) -> list[str]:
+        """Names of the features that are NaN/inf after the last push."""
+        return [n for n, v in zip(self.names, self.z, strict=True) if not math.isfinite(v)]
+
+    def state(self) -> np.ndarray:
+        """The history as a (lookback + 1, 4) array, oldest first, NaN rows before it starts."""
+        arr = np.full((self.size, len(FIELDS)), np.nan)
+        if self.history:
+            arr[self.size - len(self.history) :] = np.asarray(self.history, dtype=np.float64)
+        return arr
+
+    def set_state(self, arr: np.ndarray) -> None:
+        """Restore a history written by :meth:`state` (all-NaN rows are the empty start)."""
+        self.history.clear()
+        for row in np.asarray(arr, dtype=np.float64):
+            if not np.isnan(row).all():
+                self.history.append(tuple(float(v) for v in row))  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""The one prediction pipeline: (spec, data) -> scaled inputs -> engine -> forecasts in target
+units. The torch engine, the NumPy engine and the stream all go through these functions."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.features import build_features
+from gatecast.data.sequences import sequence_pairs
+from gatecast.data.sources import resolve_column
+from gatecast.data.splits import date_mask
+from gatecast.data.windows import make_windows
+from gatecast.serve.spec import ModelSpec
+from gatecast.types import DateLike
+
+
+class BatchEngine(Protocol):
+    """Runs a model's network on scaled inputs and returns its raw head outputs (float64)."""
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        """One output per window of ``X`` (n, window, F), each from a zero state."""
+        ...
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray:
+        """One output per row of ``X`` (T, F), run in order from a zero state."""
+        ...
+
+
+def feature_frame(spec: ModelSpec, data: pd.DataFrame) -> pd.DataFrame:
+    """The model's input features on every row of ``data``, in raw units."""
+    col = resolve_column(data, spec.column)
+    u = spec.units
+    return build_features(data, spec.features, col, log=u.log, percent=u.percent)
+
+
+def model_inputs(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The features of ``data`` and the same values scaled by the model's (training) scaler."""
+    feats = feature_frame(spec, data)
+    return feats, spec.feature_scaler.transform(feats.to_numpy(dtype=float))
+
+
+def to_target_units(spec: ModelSpec, raw: np.ndarray) -> np.ndarray:
+    """Raw head outputs -> forecasts: a probability (direction), a variance (exp of the
+    log-variance), or the target scaler's inverse."""
+    raw = np.asarray(raw, dtype=float)
+    out: np.ndarray
+    if spec.output == "logit":
+        out = 1.0 / (1.0 + np.exp(-raw))
+    elif spec.output == "log_variance":
+        out = np.exp(raw)
+    else:
+        out = spec.target_scaler.inverse_transform(raw)
+    return out
+
+
+def to_target_unit(spec: ModelSpec, raw: float) -> float:
+    """:func:`to_target_units` for one number, without NumPy (the stream's hot path)."""
+    if spec.output == "logit":
+        return 1.0 / (1.0 + math.exp(-raw))
+    if spec.output == "log_variance":
+        return math.exp(raw)
+    return raw * float(spec.target_scaler.scale_[0]) + float(spec.target_scaler.shift_[0])  # type: ignore[index]
+
+
+def predict_series(
+    spec: ModelSpec,
+    engine: BatchEngine,
+    data: pd.DataFrame,
+    start: DateLike = None,
+    end: DateLike = None,
+    name: str | None = None,
+) -> pd.Series:
+    """Forecasts for every date of ``data`` in ``[start, end]`` with enough history, indexed by
+    the date each is *for*, in target units.
+
+    Window mode runs the network on the ``window`` scaled rows before each date (only for the
+    dates asked for); sequence mode runs it once over the whole history from a zero state, so
+    the forecast for t is the head of the state after the input row t - horizon.
+    """
+    feats, scaled = model_inputs(spec, data)
+    if spec.mode == "sequence":
+        pairs = sequence_pairs(feats, None, spec.horizon, values=scaled)
+        keep = date_mask(pairs.index, start, end)
+        raw = engine.forward_sequence(pairs.X)[keep]
+        index = pairs.index[keep]
+    else:
+        win = make_windows(feats, None, spec.window, spec.horizon, values=scaled)
+        keep = date_mask(win.index, start, end)
+        index = win.index[keep]
+        raw = engine.forward_windows(win.X[keep]) if keep.any() else np.zeros(0)
+    fc: pd.Series = pd.Series(to_target_units(spec, raw), index=index, name=name or spec.cell)
+    return fc

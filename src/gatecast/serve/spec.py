@@ -1,0 +1,264 @@
+"""The model spec: everything needed to turn data into a model's inputs and its outputs into
+forecasts, read from and written to a model folder's manifest in this one place (torch-free)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gatecast.artifacts import FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE, load_model_folder
+from gatecast.data.features import FEATURES, TargetSpec, Units
+from gatecast.data.scalers import Scaler, scaler_from_dict
+from gatecast.data.volatility import VarianceTarget
+from gatecast.errors import ConfigError, ModelFileError
+from gatecast.types import CELLS, MODES
+
+#: The model families a folder can hold, by manifest ``kind``.
+KINDS = ("recurrent", "recurrent_variance")
+#: Gate blocks per cell in PyTorch's layout (LSTM i,f,g,o; GRU r,z,n).
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def weights_fingerprint(tensors: Mapping[str, Any]) -> str:
+    """SHA-256 of the weights as float32 with their names: ties a saved stream state to its model."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(np.asarray(tensors[name], dtype=np.float32)).tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A fitted recurrent model's shape, inputs, scalers and target: what every engine serves.
+
+    ``output`` says what the head gives: ``value`` (the scaled target), ``logit`` (direction) or
+    ``log_variance`` (variance models). ``config`` holds the family's settings (see
+    ``gatecast.models.config``) and ``info`` what the fit left (train range, data
+    hash, loss history, per-series ranges), both as plain JSON values.
+    """
+
+    kind: str
+    cell: str
+    hidden: int
+    layers: int
+    window: int
+    mode: str
+    features: tuple[str, ...]
+    units: Units
+    column: str | None
+    target: TargetSpec | VarianceTarget
+    feature_scaler: Scaler
+    target_scaler: Scaler
+    dropout: float = 0.0
+    dtype: str = "float32"
+    config: Mapping[str, Any] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"model kind {self.kind!r} is unknown; one of {', '.join(KINDS)}")
+        if self.cell not in CELLS:
+            raise ConfigError(f"cell {self.cell!r} is unknown; choose one of {', '.join(CELLS)}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is unknown; choose one of {', '.join(MODES)}")
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise ConfigError(f"feature(s) {unknown} are unknown; known: {', '.join(FEATURES)}")
+        n_shift = np.size(np.asarray(self.feature_scaler.shift_))
+        if n_shift != len(self.features):
+            raise ConfigError(
+                f"the feature scaler has {n_shift} columns for {len(self.features)} features"
+            )
+        if (self.kind == "recurrent_variance") != isinstance(self.target, VarianceTarget):
+            raise ConfigError(f"a {self.kind!r} model cannot have the target {self.target}")
+
+    @property
+    def input_size(self) -> int:
+        return len(self.features)
+
+    @property
+    def horizon(self) -> int:
+        return int(self.target.horizon)
+
+    @property
+    def output(self) -> str:
+        if isinstance(self.target, VarianceTarget):
+            return "log_variance"
+        return "logit" if self.target.kind == "direction" else "value"
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Tensor names and shapes of the weights, in PyTorch's layout (``rnn.*``, ``head.*``)."""
+        G, H = GATES[self.cell] * self.hidden, self.hidden
+        shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(self.layers):
+            shapes[f"rnn.weight_ih_l{k}"] = (G, self.input_size if k == 0 else H)
+            shapes[f"rnn.weight_hh_l{k}"] = (G, H)
+            shapes[f"rnn.bias_ih_l{k}"] = (G,)
+            shapes[f"rnn.bias_hh_l{k}"] = (G,)
+        shapes["head.weight"] = (1, H)
+        shapes["head.bias"] = (1,)
+        return shapes
+
+    def check_tensors(self, tensors: Mapping[str, Any], where: str = "the weights") -> None:
+        """Raise ModelFileError unless ``tensors`` have exactly the expected names, shapes and
+        finite values."""
+        expected = self.expected_shapes()
+        found = {k: tuple(np.shape(v)) for k, v in tensors.items()}
+        if expected != found:
+            raise ModelFileError(
+                f"{where} does not match its manifest ({self.cell}, hidden {self.hidden}, layers "
+                f"{self.layers}, {self.input_size} features): expected tensors {expected}, "
+                f"found {found}"
+            )
+        bad = [k for k, v in tensors.items() if not np.isfinite(np.asarray(v)).all()]
+        if bad:
+            raise ModelFileError(f"{where} holds NaN/inf weights in {bad}: re-train the model")
+
+    # -- the manifest ---------------------------------------------------------------------------
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest.json content (format version 2)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "cell": self.cell,
+            "input_size": self.input_size,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "window": self.window,
+            "horizon": self.horizon,
+            "mode": self.mode,
+            "features": list(self.features),
+            "units": {"log": self.units.log, "percent": self.units.percent},
+            "target": self.target.to_dict(),
+            "column": self.column,
+            "scalers": {
+                "features": self.feature_scaler.to_dict(),
+                "target": self.target_scaler.to_dict(),
+            },
+            "dtype": self.dtype,
+            "config": dict(self.config),
+            **dict(self.info),
+        }
+
+    @classmethod
+    def from_manifest(cls, m: Mapping[str, Any], where: str = MANIFEST_FILE) -> ModelSpec:
+        """Validate a manifest (format 1 or 2) once; one ModelFileError per fault."""
+        if not isinstance(m, Mapping):
+            raise ModelFileError(f"{where} must hold a JSON object")
+        needed = ("kind", "cell", "input_size", "hidden", "layers", "window", "features")
+        missing = [k for k in (*needed, "target", "scalers") if k not in m]
+        if missing:
+            raise ModelFileError(
+                f"{where} lacks the keys {missing}; it was not written by gatecast"
+            )
+        if m["kind"] not in KINDS:
+            raise ModelFileError(
+                f"{where} holds a {m['kind']!r} model; this gatecast serves {', '.join(KINDS)}: "
+                f"upgrade gatecast or re-train"
+            )
+        if m["cell"] not in CELLS:
+            raise ModelFileError(f"{where}: unknown cell {m['cell']!r}; one of {', '.join(CELLS)}")
+        mode = m.get("mode", "window")
+        if mode not in MODES:
+            raise ModelFileError(
+                f"{where}: mode {mode!r} is unknown to this gatecast ({', '.join(MODES)}); "
+                "upgrade gatecast or re-train"
+            )
+        try:
+            features = tuple(str(f) for f in m["features"])
+            if int(m["input_size"]) != len(features):
+                raise ModelFileError(
+                    f"{where} says input_size={m['input_size']} but lists {len(features)} "
+                    "features; the file was edited or corrupted"
+                )
+            variance = m["kind"] == "recurrent_variance"
+            target: TargetSpec | VarianceTarget = (
+                VarianceTarget(**m["target"]) if variance else TargetSpec.from_dict(m["target"])
+            )
+            units = m.get("units", {"log": getattr(target, "log", True), "percent": False})
+            fs = scaler_from_dict(m["scalers"]["features"])
+            ts = scaler_from_dict(m["scalers"]["target"])
+            for name, sc in (("features", fs), ("target", ts)):
+                if not (np.isfinite(sc.shift_).all() and np.isfinite(sc.scale_).all()):  # type: ignore[arg-type]
+                    raise ModelFileError(f"{where}: the {name} scaler holds NaN/inf: re-train")
+                if (np.asarray(sc.scale_) == 0).any():
+                    raise ModelFileError(f"{where}: the {name} scaler has a zero scale: re-train")
+            info = {
+                k: m[k]
+                for k in ("train_range", "data_hash", "seed", "history", "series", "versions")
+                if k in m
+            }
+            return cls(
+                kind=str(m["kind"]),
+                cell=str(m["cell"]),
+                hidden=int(m["hidden"]),
+                layers=int(m["layers"]),
+                window=int(m["window"]),
+                mode=str(mode),
+                features=features,
+                units=Units(log=bool(units["log"]), percent=bool(units["percent"])),
+                column=m.get("column"),
+                target=target,
+                feature_scaler=fs,
+                target_scaler=ts,
+                dropout=float(m.get("dropout", 0.0)),
+                dtype=str(m.get("dtype", "float32")),
+                config=m["config"] if "config" in m else _config_v1(m),
+                info=info,
+            )
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a key missing or of the wrong type, or a value out of range (ConfigError is one)
+            raise ModelFileError(
+                f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
+                f"written by gatecast: re-train or restore the file"
+            ) from exc
+
+
+def _config_v1(m: Mapping[str, Any]) -> dict[str, Any]:
+    """The forecaster settings of a format-1 manifest (written before the family configs)."""
+    training = m.get("training", {})
+    seq = m.get("sequence", {})
+    config = {
+        "cell": m["cell"],
+        "hidden": int(m["hidden"]),
+        "layers": int(m["layers"]),
+        "dropout": float(m.get("dropout", 0.0)),
+        "window": int(m["window"]),
+        "target": m["target"],
+        "features": list(m["features"]),
+        "column": m.get("column"),
+        "scaler": m["scalers"]["features"]["kind"],
+        "seed": int(m.get("seed", 0)),
+        "mode": m.get("mode", "window"),
+        "warm_epochs": training.get("warm_epochs"),
+    }
+    for key in ("epochs", "batch_size", "lr", "patience", "clip", "val_size"):
+        if key in training:
+            config[key] = training[key]
+    for key in ("chunk_len", "chunks", "burn_in"):
+        if key in seq:
+            config[key] = seq[key]
+    return config
+
+
+def read_model_folder(
+    folder: str | os.PathLike[str], *, kind: str | None = None
+) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """A model folder's validated spec and weights (refused with one message per fault)."""
+    tensors, manifest = load_model_folder(folder)
+    where = f"{folder}/{MANIFEST_FILE}"
+    spec = ModelSpec.from_manifest(manifest, where)
+    if kind is not None and spec.kind != kind:
+        raise ModelFileError(f"{folder} holds a {spec.kind!r} model, expected {kind!r}")
+    spec.check_tensors(tensors, f"{folder}/{WEIGHTS_FILE}")
+    return spec, tensors

@@ -1,0 +1,281 @@
+"""Live forecasting: one observation per tick in, the next forecast out; states that save and
+resume anywhere (safetensors or JSON, never pickle)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
+from gatecast.errors import MissingValueError, ModelFileError
+from gatecast.serve.engines import Engine
+from gatecast.serve.observations import ObservationReader, OnlineFeatures
+from gatecast.serve.pipeline import to_target_unit
+from gatecast.serve.spec import ModelSpec, weights_fingerprint
+
+STATE_FORMAT = "gatecast-stream"
+#: Version 2 keeps the last observations (for rolling features); version 1 states still load.
+STATE_VERSION = 2
+
+
+class Stream:
+    """One instrument's live forecaster: ``update(observation)`` -> forecast ``horizon`` steps ahead.
+
+    Sequence-mode models carry the recurrent state from tick to tick: O(1) work per tick (one step
+    of each layer and the head). Window-mode models keep a buffer of the last ``window`` scaled
+    inputs and recompute the whole window every tick: O(window) work per tick, the same forecasts
+    as ``predict`` (train in ``mode="sequence"`` for O(1) serving).
+
+    Observations are a price (a float) when the model's features need only the price, or a mapping
+    (dict, pandas row) of raw columns, names case-insensitive (``Adj Close`` = ``adj_close``): the
+    model's price column (else ``adj_close``, ``close``, ``price``, ``value``, else the only one), and
+    ``high``/``low`` or ``volume`` when its features use them. Until the features are defined (the
+    first price has no return) and, in window mode, the window is full, ``update`` returns NaN.
+
+    Build one with ``model.stream()`` (torch or NumPy engine), ``load_numpy(folder).stream()`` or
+    ``gatecast.models.recurrent.open_stream(folder)``.
+
+    Examples
+    --------
+    >>> stream = load_numpy("models/spx").stream()  # doctest: +SKIP
+    >>> stream.update(2711.3)  # doctest: +SKIP
+    nan
+    >>> stream.update({"close": 2718.9, "volume": 3.1e9})  # doctest: +SKIP
+    0.00041
+    >>> blob = stream.state()  # safetensors bytes; stream.state("json") gives JSON  # doctest: +SKIP
+    """
+
+    def __init__(self, spec: ModelSpec, engine: Engine, fingerprint: str) -> None:
+        self.spec = spec
+        self.engine = engine
+        self.fingerprint = fingerprint
+        self.reader = ObservationReader(spec)
+        self.online = OnlineFeatures(spec)
+        self._sequence = spec.mode == "sequence"
+        # the head's output -> target units, as pipeline.to_target_unit, with the constants read once
+        self._output = spec.output
+        self._scale = float(np.asarray(spec.target_scaler.scale_)[0])
+        self._shift = float(np.asarray(spec.target_scaler.shift_)[0])
+        self.reset()
+
+    @classmethod
+    def over(cls, spec: ModelSpec, engine: Engine, tensors: Mapping[str, Any]) -> Stream:
+        """A stream of the model ``spec`` with ``tensors`` run by ``engine``."""
+        return cls(spec, engine, weights_fingerprint(tensors))
+
+    def reset(self) -> None:
+        """Forget everything: zero state, empty buffer, no previous observation."""
+        self.engine.reset()
+        self.online.reset()
+        self.ticks = 0  # observations accepted
+        self.valid = 0  # of those, rows with every feature defined (fed to the network)
+        rows = 0 if self._sequence else self.spec.window
+        self._buffer = np.zeros((rows, self.spec.input_size))
+
+    @property
+    def ready(self) -> bool:
+        """Whether the next ``update`` returns a forecast (not NaN) given a valid observation."""
+        need = 0 if self._sequence else self.spec.window - 1
+        return self.valid >= need and len(self.online.history) >= self.online.size - 1
+
+    def update(self, observation: Any) -> float:
+        """Take the observation at t, return the forecast for t + horizon (NaN while warming up).
+
+        A bad observation (missing column, NaN, non-positive price under log returns) raises a
+        :class:`gatecast.errors.DataError` and leaves the stream exactly as it was.
+        """
+        obs = self.reader.read(observation)
+        online = self.online
+        finite = online.push(obs)
+        if not finite and self.valid > 0:
+            online.undo()
+            raise MissingValueError(
+                f"feature(s) {online.bad()} are NaN/inf at tick {self.ticks + 1} (after "
+                f"{self.valid} valid rows); check the observation {observation!r}: the stream "
+                f"is unchanged"
+            )
+        self.ticks += 1
+        if not finite:  # warming up: e.g. the first row has no return yet
+            return math.nan
+        self.valid += 1
+        if self._sequence:
+            raw = self.engine.step(online.z)
+        else:
+            buf = self._buffer
+            buf[:-1] = buf[1:]  # the window is short; a shift keeps it in time order
+            buf[-1] = online.z
+            if self.valid < self.spec.window:
+                return math.nan
+            raw = self.engine.window(buf)
+        if self._output == "value":
+            return raw * self._scale + self._shift
+        return to_target_unit(self.spec, raw)
+
+    def update_many(self, observations: Iterable[Any]) -> np.ndarray:
+        """``update`` each observation in turn; the forecasts as an array."""
+        return np.array([self.update(o) for o in observations], dtype=float)
+
+    # -- saving and restoring ---------------------------------------------------------------------
+    def _state_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        h, c = self.engine.get_state()
+        arrays = {
+            "h": h,
+            "c": c,
+            "buffer": self._buffer.astype(np.float64),
+            "history": self.online.state(),
+        }
+        meta = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "mode": self.spec.mode,
+            "cell": self.spec.cell,
+            "fingerprint": self.fingerprint,
+            "ticks": self.ticks,
+            "valid": self.valid,
+        }
+        return arrays, meta
+
+    def _restore(
+        self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: str
+    ) -> None:
+        version = meta.get("version")
+        if meta.get("format") != STATE_FORMAT or version not in (1, STATE_VERSION):
+            raise ModelFileError(
+                f"{where} is not a gatecast stream state (version {STATE_VERSION}); save one with "
+                f"stream.state() or `gatecast stream --state FILE`"
+            )
+        if meta.get("fingerprint") != self.fingerprint:
+            raise ModelFileError(
+                f"{where} was saved from another model (weights differ); resume it with the model "
+                f"that wrote it, or reset() and replay the history"
+            )
+        try:
+            L, H = self.spec.layers, self.spec.hidden
+            h, c = np.asarray(arrays["h"], float), np.asarray(arrays["c"], float)
+            buf = np.asarray(arrays["buffer"], float)
+            history = _history(arrays, version, self.online.state().shape)
+            ticks, valid = int(meta["ticks"]), int(meta["valid"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
+        if h.shape != (L, H) or c.shape != (L, H) or buf.shape != self._buffer.shape:
+            raise ModelFileError(f"{where}: state arrays have the wrong shapes for this model")
+        if history.shape != self.online.state().shape:
+            raise ModelFileError(f"{where}: its observation history has the wrong shape")
+        self.engine.set_state(h, c)
+        self._buffer = buf.copy()
+        self.online.set_state(history)
+        self.ticks, self.valid = ticks, valid
+        if self._sequence and self.valid == 0:
+            self.engine.reset()
+
+    def state(self, format: str = "safetensors") -> bytes | str:
+        """The stream's state: safetensors bytes (default) or a JSON string; no pickle either way.
+
+        Restore it with :meth:`load_state` on a stream of the same model (checked by a weights
+        fingerprint), in this process or another, with either engine.
+        """
+        arrays, meta = self._state_parts()
+        return encode_state(arrays, meta, format)
+
+    def save_state(self, path: str | os.PathLike[str]) -> Path:
+        """Write the state to ``path`` atomically: JSON if it ends in ``.json``, else safetensors."""
+        path = Path(path)
+        fmt = "json" if path.suffix.lower() == ".json" else "safetensors"
+        payload = self.state(fmt)
+        atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
+        return path
+
+    def load_state(self, data: bytes | str | os.PathLike[str]) -> Stream:
+        """Restore a state from :meth:`state` output (bytes or JSON text) or a file; returns self."""
+        arrays, meta, where = decode_state(data)
+        self._restore(arrays, meta, where)
+        return self
+
+
+def _history(arrays: Mapping[str, np.ndarray], version: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The observation history of a state; a version-1 state kept only the previous price and
+    volume, which is the whole history of a model whose features look one row back."""
+    if version != 1:
+        return np.asarray(arrays["history"], float)
+    price, volume = (float(v) for v in np.asarray(arrays["previous"], float))
+    history = np.full(shape, np.nan)
+    if shape[0] <= 2 and not (math.isnan(price) and math.isnan(volume)):
+        history[-1] = (price, math.nan, math.nan, volume)
+    return history
+
+
+class StreamSet:
+    """Streams keyed by instrument (``"SPX"``, ``"NDX"``, ...), created on first use.
+
+    Parameters
+    ----------
+    make_stream
+        A function returning a fresh :class:`Stream`, e.g. ``model.stream`` or
+        ``load_numpy(folder).stream``: every instrument runs the same model with its own state.
+
+    Examples
+    --------
+    >>> streams = StreamSet(load_numpy("models/spx").stream)  # doctest: +SKIP
+    >>> streams.update("SPX", 2711.3), streams.update("NDX", 6635.3)  # doctest: +SKIP
+    """
+
+    def __init__(self, make_stream: Callable[[], Stream]) -> None:
+        self.make_stream = make_stream
+        self.streams: dict[str, Stream] = {}
+
+    def __getitem__(self, key: str) -> Stream:
+        if key not in self.streams:
+            self.streams[key] = self.make_stream()
+        return self.streams[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.streams
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.streams)
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def update(self, key: str, observation: Any) -> float:
+        """The forecast for instrument ``key`` after its new observation."""
+        return self[key].update(observation)
+
+    def update_many(self, observations: Mapping[str, Any]) -> dict[str, float]:
+        """One tick for several instruments: ``{key: observation}`` -> ``{key: forecast}``."""
+        return {k: self[k].update(v) for k, v in observations.items()}
+
+    def reset(self, key: str | None = None) -> None:
+        """Reset one instrument's stream, or all of them."""
+        for k in [key] if key is not None else list(self.streams):
+            self[k].reset()
+
+    def state(self, format: str = "safetensors") -> bytes | str:
+        """Every stream's state in one safetensors blob or JSON string (keys in the metadata)."""
+        arrays: dict[str, np.ndarray] = {}
+        metas = []
+        for i, (key, s) in enumerate(self.streams.items()):
+            a, m = s._state_parts()
+            arrays.update({f"{i}.{name}": v for name, v in a.items()})
+            metas.append(m | {"key": key})
+        meta = {"format": STATE_FORMAT + "-set", "version": STATE_VERSION, "streams": metas}
+        return encode_state(arrays, meta, format)
+
+    def load_state(self, data: bytes | str | os.PathLike[str]) -> StreamSet:
+        """Restore the streams saved by :meth:`state` (others already here are kept)."""
+        arrays, meta, where = decode_state(data)
+        if meta.get("format") != STATE_FORMAT + "-set":
+            raise ModelFileError(
+                f"{where} is not a StreamSet state; use Stream.load_state for one stream"
+            )
+        for i, m in enumerate(meta["streams"]):
+            own = {
+                name[len(f"{i}.") :]: v for name, v in arrays.items() if name.startswith(f"{i}.")
+            }
+            self[m["key"]]._restore(own, m, f"{where} [{m['key']}]")
+        return self
