@@ -9,9 +9,9 @@ training computed.
 from __future__ import annotations
 
 import math
-from math import isfinite
 from collections import deque
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
 import numpy as np
