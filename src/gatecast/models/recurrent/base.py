@@ -192,7 +192,17 @@ class RecurrentEstimator:
             target_scaler=target_scaler,
             dropout=cfg.dropout,
             config=cfg.to_dict() | {"column": column},
-            info={"seed": cfg.seed, **info},
+            info={
+                "seed": cfg.seed,
+                **info,
+                "history": result.to_dict(),
+                "versions": {
+                    "gatecast": __version__,
+                    "torch": torch.__version__,
+                    "numpy": np.__version__,
+                    "python": platform.python_version(),
+                },
+            },
         )
 
     def fit(self, history: pd.DataFrame) -> Any:
@@ -270,16 +280,7 @@ class RecurrentEstimator:
     # -- model folder ----------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The JSON manifest describing this fitted model."""
-        m = self._fitted().to_manifest()
-        m["history"] = self.result_.to_dict() if self.result_ else None
-        m["training"] = self.config().train_config().to_dict()
-        m["versions"] = {
-            "gatecast": __version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        }
-        return m
+        return self._fitted().to_manifest()
 
     def save(self, folder: str | Path) -> Path:
         """Write ``model.safetensors`` + ``manifest.json`` to ``folder`` (atomically; no pickle)."""
