@@ -1,9 +1,68 @@
 """Suite-wide settings: one torch thread (the nets here are tiny; on a shared 2-core machine extra
-intra-op threads only oversubscribe the CPU and slow every test down)."""
+intra-op threads only oversubscribe the CPU and slow every test down), and the per-module test
+scope of `make mutate`."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+#: `make mutate` (mutmut): the tests (files, or file::test prefixes) that judge a mutant of each
+#: module. mutmut already runs only the tests that call the mutated function; this keeps
+#: end-to-end tests that merely pass through a module (a training run that fits a scaler) out of
+#: that module's verdict, so that each mutant costs seconds. A module's own tests and the pins of
+#: the leaderboard decide.
+MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
+    "gatecast.evaluate.significance": (
+        "tests/evaluate/test_significance.py",
+        "tests/evaluate/test_leaderboard_pins.py",
+    ),
+    "gatecast.evaluate.losses": (
+        "tests/evaluate/test_losses.py",
+        "tests/evaluate/test_leaderboard_pins.py",
+    ),
+    "gatecast.evaluate.metrics": (
+        "tests/evaluate/test_point_metrics.py",
+        "tests/evaluate/test_leaderboard_pins.py",
+    ),
+    "gatecast.evaluate.walkforward": (
+        "tests/evaluate/test_walkforward.py",
+        "tests/evaluate/test_walkforward_durability.py",
+    ),
+    "gatecast.evaluate.executors": (
+        "tests/evaluate/test_executors.py",
+        "tests/evaluate/test_walkforward.py",
+    ),
+    "gatecast.data.splits": ("tests/data/test_splits.py",),
+    "gatecast.data.scalers": ("tests/data/test_scalers.py",),
+    "gatecast.data.volatility": (
+        "tests/data/test_volatility.py",
+        "tests/evaluate/test_leaderboard_pins.py::test_the_parkinson_proxy",
+        "tests/models/test_training_range_only.py::test_variance_model_trains_on_a_proxy",
+    ),
+    "gatecast.artifacts": ("tests/test_artifacts.py", "tests/serve/test_model_spec.py"),
+    "gatecast.serve.stream": ("tests/models/test_streaming.py", "tests/serve/test_stream_state.py"),
+}
+
+
+def _mutated_module() -> str | None:
+    """The module of the mutant mutmut is running now (None outside a mutant run)."""
+    name = os.environ.get("MUTANT_UNDER_TEST", "")
+    for sep in (".x_", ".x\u01c1"):  # mutmut's mangled names: module.x_func, module.xǁClassǁmeth
+        if sep in name:
+            return name.split(sep)[0]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    module = _mutated_module()
+    if module is None or module not in MUTATION_SCOPE:
+        return
+    keep = [i for i in items if i.nodeid.startswith(MUTATION_SCOPE[module])]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True, scope="session")

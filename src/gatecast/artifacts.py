@@ -11,19 +11,35 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gatecast.errors import ConfigError, ModelFileError
+from gatecast.errors import ConfigError, ModelFileError, StateInUseError
 
-#: Version 2 adds the family ``config`` and the feature ``units``; version 1 folders still load.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: Version 2 adds the family ``config`` and the feature ``units``; version 3 a checksum of the
+#: manifest's own content (``manifest_sha256``). Version 1 and 2 folders still load.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
+#: The manifest keys that hold checksums (left out of the manifest's own checksum).
+CHECKSUM_KEYS = ("weights_sha256", "manifest_sha256")
+
+
+def current_umask() -> int:
+    """The process umask (it can only be read by setting it, so it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open()`` under the current umask (0o644 under 022)."""
+    return 0o666 & ~current_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
@@ -32,6 +48,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a written file honours the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -78,6 +95,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """SHA-256 of a manifest's content as canonical JSON (sorted keys, no spaces), checksum keys
+    left out: any edit of a number, a name or a scaler changes it."""
+    content = {k: v for k, v in manifest.items() if k not in CHECKSUM_KEYS}
+    text = json.dumps(
+        _plain(content),
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+        default=_json_default,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def array_hash(*arrays: np.ndarray) -> str:
     """SHA-256 of the arrays' bytes (C order), used to record which data a model was trained on."""
     h = hashlib.sha256()
@@ -100,9 +131,11 @@ def save_model_folder(
 
     folder = Path(folder)
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    meta = dict(manifest)
-    meta["weights_sha256"] = hashlib.sha256(save(arrays)).hexdigest()
-    atomic_write_bytes(folder / WEIGHTS_FILE, save(arrays))
+    payload = save(arrays)
+    meta = json.loads(json.dumps(_plain(dict(manifest)), default=_json_default))  # as read back
+    meta["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+    meta["manifest_sha256"] = manifest_digest(meta)
+    atomic_write_bytes(folder / WEIGHTS_FILE, payload)
     atomic_write_json(folder / MANIFEST_FILE, meta)
     return folder
 
@@ -111,7 +144,8 @@ def load_model_folder(
     folder: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a model folder and check its format version and weights checksum; returns (tensors,
-    manifest). Never unpickles anything. `gatecast.serve.spec.ModelSpec` validates the content."""
+    manifest). Never unpickles anything. `gatecast.serve.spec.ModelSpec` validates the content,
+    then :func:`check_checksums` that no checksum is missing and the manifest is as written."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -128,15 +162,18 @@ def load_model_folder(
             )
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFileError(
-            f"{mpath} is not valid JSON ({exc}); re-train or restore the file"
+            f"{mpath} is not valid JSON ({type(exc).__name__}: {exc}); re-train or restore the file"
         ) from exc
     if not isinstance(manifest, dict):
         raise ModelFileError(f"{mpath} must hold a JSON object")
     if "format_version" not in manifest:
         raise ModelFileError(f"{mpath} has no format_version; it was not written by gatecast")
-    if manifest["format_version"] not in READABLE_VERSIONS:
+    if (
+        isinstance(manifest["format_version"], bool)
+        or manifest["format_version"] not in READABLE_VERSIONS
+    ):
         raise ModelFileError(
             f"{mpath} has format_version {manifest['format_version']!r}, this gatecast reads "
             f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade gatecast or re-train the model "
@@ -144,7 +181,7 @@ def load_model_folder(
         )
     payload = wpath.read_bytes()
     digest = manifest.get("weights_sha256")
-    if digest is not None and hashlib.sha256(payload).hexdigest() != digest:
+    if digest is not None and hashlib.sha256(payload).hexdigest() != str(digest):
         raise ModelFileError(
             f"{wpath} does not match the checksum in {mpath}: the weights were changed or truncated"
         )
@@ -153,6 +190,28 @@ def load_model_folder(
     except (SafetensorError, Exception) as exc:
         raise ModelFileError(f"{wpath} is not a readable safetensors file ({exc})") from exc
     return dict(tensors), manifest
+
+
+def check_checksums(manifest: Mapping[str, Any], where: str) -> None:
+    """Refuse a manifest without its weights checksum, or (format 3 on) whose content does not
+    match its own checksum: a hand-edited scaler or size would otherwise move every forecast."""
+    if not isinstance(manifest.get("weights_sha256"), str):
+        raise ModelFileError(
+            f"{where} has no weights checksum (weights_sha256), so the weights cannot be "
+            f"verified; it was edited or not written by gatecast: re-train or restore the folder"
+        )
+    if manifest.get("format_version") in (1, 2):
+        return  # written before the manifest had a checksum of its own
+    if not isinstance(manifest.get("manifest_sha256"), str):
+        raise ModelFileError(
+            f"{where} has no manifest checksum (manifest_sha256); it was edited or not written "
+            f"by gatecast: re-train or restore the folder"
+        )
+    if manifest_digest(manifest) != manifest["manifest_sha256"]:
+        raise ModelFileError(
+            f"{where} does not match its own checksum (manifest_sha256): its content (a scaler, "
+            f"a size, a feature...) was edited after it was written; re-train or restore the file"
+        )
 
 
 # -- stream states: a few arrays plus JSON metadata, as safetensors bytes or one JSON document ----
@@ -214,7 +273,14 @@ def decode_state(
                 ).reshape(v["shape"])
                 for k, v in doc.pop("arrays").items()
             }
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            RecursionError,
+        ) as exc:
             raise ModelFileError(f"{where} is not a valid JSON stream state ({exc})") from exc
         return arrays, doc, where
     from safetensors.numpy import load
@@ -227,4 +293,32 @@ def decode_state(
         meta = json.loads(json.loads(blob[8 : 8 + n]).get("__metadata__", {}).get("gatecast", "{}"))
     except Exception as exc:
         raise ModelFileError(f"{where} is not a readable safetensors stream state ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{where} holds no stream state metadata (a JSON object)")
     return arrays, meta, where
+
+
+@contextmanager
+def locked(path: str | os.PathLike[str], what: str = "file") -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (through ``<path>.lock``) for the ``with`` block, or
+    raise :class:`StateInUseError` at once when another process holds it. POSIX only; elsewhere
+    nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = Path(f"{os.fspath(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StateInUseError(
+                f"{what} {os.fspath(path)} is in use by another process (it holds {lock}); stop "
+                f"that one first, or give this one its own file"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

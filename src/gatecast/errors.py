@@ -55,6 +55,18 @@ class UnknownColumnError(DataError):
     """A requested column is not in the data."""
 
 
+class OutlierError(DataError):
+    """A value is many orders of magnitude away from its neighbours (a typo or a unit change)."""
+
+
+class ReplayError(DataError):
+    """A stream row is not after the last row the stream's state has consumed."""
+
+
+class StateInUseError(GatecastError):
+    """A stream state file is held by another running stream."""
+
+
 class ConfigError(GatecastError, ValueError):
     """A parameter value is invalid (also a ``ValueError``, as scikit-learn's parameter errors)."""
 
@@ -74,3 +86,8 @@ class AlignmentError(GatecastError, ValueError):
 
 class ModelFileError(GatecastError):
     """A model folder is missing, corrupt, or does not match what was asked for."""
+
+
+class ReportError(GatecastError):
+    """A run folder's ``report.html`` cannot be written (not a run folder, or a file of it is
+    missing or unreadable)."""

@@ -14,6 +14,8 @@ EngineName = Literal["numpy", "torch"]
 ScalerKind = Literal["standard", "minmax", "none"]
 Scheme = Literal["expanding", "rolling"]
 TargetKind = Literal["price", "return", "direction"]
+#: What `gatecast train` can forecast: a point target, or the next day's variance.
+TrainTarget = Literal["price", "return", "direction", "variance"]
 Proxy = Literal["squared", "parkinson"]
 VarianceLoss = Literal["qlike", "gaussian_nll"]
 StateFormat = Literal["safetensors", "json"]
@@ -25,6 +27,7 @@ ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 SCALERS: tuple[ScalerKind, ...] = get_args(ScalerKind)
 SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
 TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+TRAIN_TARGETS: tuple[TrainTarget, ...] = get_args(TrainTarget)
 PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 VARIANCE_LOSSES: tuple[VarianceLoss, ...] = get_args(VarianceLoss)
 

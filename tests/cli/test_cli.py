@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from gatecast.cli.app import app
-from gatecast.data import ar1_prices
+from gatecast.data import ar1_prices, random_walk
 
 runner = CliRunner()
 FAST = [
@@ -117,8 +118,11 @@ def test_train_sequence_mode_then_predict(tmp_path, prices_csv):
     )
     assert res.exit_code == 0, res.output
     again = pd.read_csv(tmp_path / "p.csv", index_col="date")
-    assert list(again.index) == list(trained.index)  # the same test dates, from the saved model
-    assert (again["forecast"] - trained["forecast"]).abs().max() < 1e-6
+    # the same test dates from the saved model, then the forecast for the day after the data
+    assert list(again.index[:-1]) == list(trained.index)
+    assert (again["forecast"].iloc[:-1] - trained["forecast"]).abs().max() < 1e-6
+    assert np.isnan(again["actual"].iloc[-1]) and again.index[-1] > trained.index[-1]
+    assert res.output.strip().splitlines()[-1].startswith(f"{again.index[-1]} forecast: ")
     res = runner.invoke(
         app, ["train", "--data", str(prices_csv), "--mode", "stateful", "--out", str(out), *FAST]
     )
@@ -264,9 +268,17 @@ def test_demo_quick_end_to_end(tmp_path):
     ):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
     m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert set(m["sp500"]) == {"RNN", "LSTM", "GRU", "no change (zero return)", "historical mean"}
+    # keyed by model identifiers, as every metrics file; display labels kept apart
+    assert set(m["sp500"]) == {"rnn", "lstm", "gru", "no_change", "historical_mean"}
+    assert m["labels"]["no_change"] == "no change (yesterday's price)"
     assert all(m["sp500"][k]["n"] == 1006 for k in m["sp500"])  # 2015-01-02 .. 2018-12-31
     nb = m["notebook"]
     # the notebook's question answered: repeating yesterday's price is the line to beat
-    assert nb["no change (yesterday's price)"]["theil_u"] == pytest.approx(1.0)
-    assert nb["notebook setting (50 full-batch steps)"]["theil_u"] > 1.0
+    # no change is yesterday's price: its MSE recomputed from the notebook's random walk
+    steps = np.diff(random_walk(1000, seed=42)["close"].to_numpy())[-int(nb["no_change"]["n"]) :]
+    assert nb["no_change"]["mse"] == pytest.approx(np.mean(steps**2), rel=1e-9)
+    assert nb["notebook_minmax"]["theil_u"] > 1.0
+    # the verdict opens the output, and is the LSTM's test against the zero-return forecast
+    assert m["verdict"] == m["verdicts"]["lstm"] and m["verdict"].startswith("LSTM ")
+    assert "DM p = " in m["verdict"]
+    assert res.output.splitlines()[1].strip() == m["verdict"]

@@ -66,7 +66,11 @@ def test_csv_rows_give_one_forecast_each_and_bad_rows_are_reported(model_dir, cl
 
 
 def test_jsonl_and_bare_numbers(model_dir, closes):
-    lines = [json.dumps({"date": "d0", "Close": closes[0]}), *map(str, closes[1:6]), "{broken"]
+    lines = [
+        json.dumps({"date": "2020-01-02", "Close": closes[0]}),
+        *map(str, closes[1:6]),
+        "{broken",
+    ]
     result = runner.invoke(
         app,
         ["stream", "--model", str(model_dir), "--format", "jsonl"],
@@ -74,7 +78,7 @@ def test_jsonl_and_bare_numbers(model_dir, closes):
     )
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in result.stdout.strip().splitlines()]
-    assert docs[0] == {"date": "d0", "forecast": None} and docs[1]["date"] == 2
+    assert docs[0] == {"date": "2020-01-02", "forecast": None} and docs[1]["date"] == 2
     got = _values([d["forecast"] for d in docs])
     np.testing.assert_allclose(got, _expected(model_dir, closes[:6]), rtol=0, atol=0)
     assert "line 7: not valid JSON" in result.stderr

@@ -45,10 +45,13 @@ def test_predict_writes_variances_and_squared_returns(saved, tmp_path) -> None:
     )
     assert res.exit_code == 0, res.output
     got = pd.read_csv(out, index_col="date", parse_dates=True)
-    ref = m.predict(load("sp500"), start="2015-01-02")
+    ref = m.predict(load("sp500"), start="2015-01-02", future=True)
     np.testing.assert_allclose(got["forecast"], ref, rtol=1e-9)
-    r2 = percent_returns(load("sp500")).loc[got.index] ** 2
-    np.testing.assert_allclose(got["actual"], r2, rtol=1e-9)
+    assert got.index[-1] == pd.Timestamp("2019-01-02")  # tomorrow, after the data's last day
+    known = got.iloc[:-1]
+    r2 = percent_returns(load("sp500")).loc[known.index] ** 2
+    np.testing.assert_allclose(known["actual"], r2, rtol=1e-9)
+    assert "annualised volatility" in res.output.strip().splitlines()[-1]
 
 
 def test_stream_command_serves_the_variance_model(saved) -> None:

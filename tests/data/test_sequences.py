@@ -27,7 +27,7 @@ def test_sequence_pairs_are_windows_of_one_row(T: int, F: int, horizon: int, lea
     features = pd.DataFrame(values, index=idx)
     target = pd.Series(np.arange(T, dtype=float) + 0.5, index=idx)
     if T - lead < 1 + horizon:
-        with pytest.raises(TooFewRowsError):
+        with pytest.raises(TooFewRowsError, match=rf"need at least {1 + horizon}"):
             sequence_pairs(features, target, horizon)
         return
     pairs = sequence_pairs(features, target, horizon)

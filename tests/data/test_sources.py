@@ -53,11 +53,12 @@ def test_timestamp_column_with_times(tmp_path: Path) -> None:
     assert resolve_column(df, None) == "price"
 
 
-def test_timezone_aware_dates_become_naive_utc(tmp_path: Path) -> None:
+def test_timezone_aware_dates_keep_their_local_date_and_time(tmp_path: Path) -> None:
+    # converting to UTC would move a 00:30+01:00 stamp to the day before
     path = write(
-        tmp_path, "tz.csv", "date,close\n2020-01-02T09:00:00+01:00,1\n2020-01-03T09:00:00+01:00,2\n"
+        tmp_path, "tz.csv", "date,close\n2020-01-02T00:30:00+01:00,1\n2020-01-03T09:00:00+01:00,2\n"
     )
-    assert load(path).index[0] == pd.Timestamp("2020-01-02 08:00")
+    assert load(path).index[0] == pd.Timestamp("2020-01-02 00:30")
 
 
 @pytest.mark.parametrize("as_index", [False, True])
@@ -117,7 +118,7 @@ def test_no_numeric_column(tmp_path: Path) -> None:
 
 def test_no_date_column_lists_what_was_looked_for(tmp_path: Path) -> None:
     path = write(tmp_path, "nodate.csv", "day,close\n2020-01-02,1\n")
-    with pytest.raises(MissingDateColumnError) as err:
+    with pytest.raises(MissingDateColumnError, match="Rename the date column to 'date'") as err:
         load(path)
     msg = str(err.value)
     assert "nodate.csv" in msg and "date, timestamp" in msg and "day, close" in msg
@@ -126,7 +127,7 @@ def test_no_date_column_lists_what_was_looked_for(tmp_path: Path) -> None:
 
 def test_unparseable_date_names_the_row_and_value(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.csv", "date,close\n2020-01-02,1\n2020-01-03,2\n2020-13-45,3\n")
-    with pytest.raises(DateParseError) as err:
+    with pytest.raises(DateParseError, match="row 4") as err:
         load(path)
     msg = str(err.value)
     assert "bad.csv" in msg and "row 4" in msg and "'2020-13-45'" in msg and "ISO dates" in msg
@@ -136,7 +137,7 @@ def test_duplicate_dates_name_the_date_and_rows(tmp_path: Path) -> None:
     path = write(
         tmp_path, "dup.csv", "date,close\n2020-01-02,1\n2020-01-03,2\n2020-01-06,3\n2020-01-03,4\n"
     )
-    with pytest.raises(DuplicateDatesError) as err:
+    with pytest.raises(DuplicateDatesError, match="2020-01-03 appears on rows 3 and 5") as err:
         load(path, sort=True)  # sorting does not hide duplicates
     msg = str(err.value)
     assert (
@@ -148,7 +149,9 @@ def test_duplicate_dates_name_the_date_and_rows(tmp_path: Path) -> None:
 
 def test_unsorted_dates_raise_unless_sort(tmp_path: Path) -> None:
     path = write(tmp_path, "unsorted.csv", "date,close\n2020-01-02,1\n2020-01-06,3\n2020-01-03,2\n")
-    with pytest.raises(UnsortedDatesError) as err:
+    with pytest.raises(
+        UnsortedDatesError, match=r"row 4 \(2020-01-03\) comes after 2020-01-06"
+    ) as err:
         load(path)
     msg = str(err.value)
     assert (
@@ -164,7 +167,7 @@ def test_unsorted_dates_raise_unless_sort(tmp_path: Path) -> None:
 def test_nan_or_inf_in_the_used_column_names_the_first_bad_date(tmp_path: Path) -> None:
     text = "date,close,volume\n2020-01-02,1,1\n2020-01-03,,1\n2020-01-06,inf,\n2020-01-07,3,1\n"
     path = write(tmp_path, "gaps.csv", text)
-    with pytest.raises(MissingValueError) as err:
+    with pytest.raises(MissingValueError, match="the first on 2020-01-03") as err:
         load(path, column="close")
     msg = str(err.value)
     assert "'close'" in msg and "gaps.csv" in msg and "2 NaN/inf" in msg
@@ -186,7 +189,7 @@ def test_check_finite_accumulates_dropped_counts() -> None:
 
 def test_unknown_column_lists_the_available_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "p.csv", "date,open,close\n2020-01-02,1,2\n")
-    with pytest.raises(UnknownColumnError) as err:
+    with pytest.raises(UnknownColumnError, match="available columns: open, close") as err:
         load(path, column="Adj Close")
     msg = str(err.value)
     assert "'Adj Close'" in msg and "p.csv" in msg and "available columns: open, close" in msg
@@ -210,7 +213,7 @@ def test_normalise_name(raw: str, name: str) -> None:
 
 
 def test_unknown_name_lists_the_bundled_datasets() -> None:
-    with pytest.raises(UnknownDatasetError) as err:
+    with pytest.raises(UnknownDatasetError, match="sp500, nasdaq, vix, wti") as err:
         load("sp600")
     msg = str(err.value)
     assert "'sp600'" in msg and "sp500, nasdaq, vix, wti" in msg and ".csv or .parquet" in msg
@@ -247,13 +250,16 @@ def test_datasets_lists_the_four_with_date_ranges() -> None:
         assert row["rows"] == len(df) and row["start"] < row["end"]
 
 
-def test_a_local_file_named_like_a_bundled_dataset_wins(
+def test_a_local_file_named_like_a_bundled_dataset_is_never_a_silent_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "vix", "date,close\n2020-01-02,1\n")
-    df = load("vix")
+    with pytest.raises(DataFileError, match="names both the bundled dataset 'vix' and the file"):
+        load("vix")
+    df = load("./vix")
     assert len(df) == 1 and df.attrs["source"] == "file vix"
+    assert load("bundled:vix").attrs["source"] == "bundled dataset 'vix'"
 
 
 def test_bundled_dropna_without_column_cleans_the_price_column():

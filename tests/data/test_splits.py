@@ -122,14 +122,21 @@ def test_known_layout_with_val_and_gap() -> None:
         ({"gap": -1}, "gap=-1: must be >= 0"),
         ({"val_size": 1.0}, r"val_size=1.0: must be in \[0, 1\)"),
         ({"val_size": -0.1}, "val_size=-0.1"),
-        ({"test_size": 0.0}, r"test_size=0.0: must be a fraction in \(0, 1\)"),
-        ({"test_size": 1.0}, "test_size=1.0"),
-        ({"test_size": 20}, "test_size=20"),
+        ({"test_size": 0.0}, r"test_size=0.0: give a fraction in \(0, 1\) or a count"),
+        ({"test_size": 1.5}, "test_size=1.5: a count must be a whole number"),
+        ({"test_size": 50}, "test_size=50: a count must be .* below the 50 rows"),
     ],
 )
 def test_bad_parameters_raise_config_error(kwargs: dict[str, float], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         chronological_split(pd.RangeIndex(50), **kwargs)
+
+
+def test_an_integer_test_size_is_a_count_of_rows() -> None:
+    split = chronological_split(pd.RangeIndex(50), test_size=20)
+    assert list(split.test) == list(range(30, 50)) and list(split.train) == list(range(30))
+    frac = chronological_split(pd.RangeIndex(50), test_size=0.2)
+    assert len(frac.test) == 10
 
 
 def test_test_start_outside_the_dates_raises_naming_them() -> None:
@@ -152,3 +159,38 @@ def test_too_few_training_rows_says_how_many_remain() -> None:
         chronological_split(pd.RangeIndex(10), test_size=0.3, gap=4, min_train=5)
     with pytest.raises(TooFewRowsError, match="only 0 training rows remain"):
         chronological_split(pd.RangeIndex(4), test_size=0.5, gap=3)
+
+
+def test_one_training_row_is_enough_by_default_and_test_start_is_named_in_errors() -> None:
+    split = chronological_split(pd.RangeIndex(5), test_size=0.8)
+    assert list(split.train) == [0] and list(split.test) == [1, 2, 3, 4]
+    index = pd.bdate_range("2020-01-06", periods=10)
+    with pytest.raises(ConfigError, match=r"^test_start 'soon' is not a date; use YYYY-MM-DD"):
+        chronological_split(index, test_start="soon")
+    with pytest.raises(
+        ConfigError, match=r"^test_start needs dates; this data has no dates, use test_size$"
+    ):
+        chronological_split(pd.RangeIndex(10), test_start="2020-01-01")
+    # a test_start between two dates starts the test part at the next date
+    split = chronological_split(index, test_start="2020-01-11")  # a Saturday
+    assert split.test[0] == pd.Timestamp("2020-01-13")
+
+
+def test_date_mask_and_clip_dates_keep_both_ends() -> None:
+    from gatecast.data.splits import clip_dates, date_mask
+
+    index = pd.bdate_range("2020-01-06", periods=10)  # to 2020-01-17
+    s = pd.Series(range(10), index=index, dtype=float)
+    assert date_mask(index).all() and len(date_mask(index)) == 10
+    assert date_mask(index, "2020-01-08").tolist() == [False] * 2 + [True] * 8
+    assert date_mask(index, end="2020-01-08").tolist() == [True] * 3 + [False] * 7
+    assert date_mask(index, pd.Timestamp("2020-01-08"), "2020-01-09").sum() == 2
+    assert clip_dates(s) is s
+    assert clip_dates(s, "2020-01-10", "2020-01-14").index.tolist() == list(index[4:7])
+    assert clip_dates(s, end="2020-01-07").tolist() == [0.0, 1.0]
+    with pytest.raises(ConfigError, match=r"^start/end 'tomorrow' is not a date"):
+        clip_dates(s, "tomorrow")
+    # an index of positions is compared as it is
+    pos = pd.Series([1.0, 2.0, 3.0, 4.0], index=pd.RangeIndex(10, 14))
+    assert clip_dates(pos, 11, 12).tolist() == [2.0, 3.0]
+    assert date_mask(pos.index, end=11).tolist() == [True, True, False, False]

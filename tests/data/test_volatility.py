@@ -86,3 +86,30 @@ def test_variance_target_validates_and_accepts_names() -> None:
         VarianceTarget(proxy="garman")
     with pytest.raises(ConfigError, match="one day ahead only"):
         VarianceTarget(horizon=5)
+
+
+def test_names_columns_and_the_dict_form(bars: pd.DataFrame) -> None:
+    assert percent_returns(bars).name == "return"
+    assert variance_proxy(bars, "squared").name == "proxy"
+    assert variance_proxy(bars, "parkinson", scale=2.0).name == "proxy"
+    other = bars.rename(columns={"close": "px"}).assign(close=1.0)  # a column chosen by name
+    np.testing.assert_allclose(
+        variance_proxy(other, "squared", column="px").to_numpy()[1:],
+        variance_proxy(bars, "squared").to_numpy()[1:],
+    )
+    assert parkinson_scale(other, "px") == pytest.approx(parkinson_scale(bars))
+    back = as_variance_target(VarianceTarget("parkinson").to_dict())
+    assert back == VarianceTarget("parkinson") and as_variance_target(back) is back
+
+
+def test_parkinson_scale_needs_two_rows_with_a_range(bars: pd.DataFrame) -> None:
+    message = r"^too few rows with a positive high-low range to map the Parkinson proxy$"
+    with pytest.raises(DataError, match=message):
+        parkinson_scale(bars.iloc[:2])  # one return
+    flat = bars.assign(high=bars["low"])  # no range at all
+    with pytest.raises(DataError, match=message):
+        parkinson_scale(flat)
+    # two rows with a return and a range are enough; rows without a return are left out
+    assert parkinson_scale(bars.iloc[:3]) == pytest.approx(
+        (percent_returns(bars.iloc[:3]) ** 2).sum() / parkinson(bars).iloc[1:3].sum()
+    )

@@ -27,6 +27,14 @@ def test_qlike_matches_patton_formula_and_floors_zero_proxy() -> None:
     assert np.isfinite(qlike_loss(p, f)).all()
 
 
+def test_qlike_mean_passes_its_floor_on() -> None:
+    p, f = np.array([0.0, 2.0]), np.array([1.0, 1.0])
+    x = np.array([0.5, 2.0])
+    assert qlike(p, f, floor=0.5) == pytest.approx(np.mean(x - np.log(x) - 1))
+    assert QLIKE_FLOOR == 1e-8  # the floor README and the reference numbers state
+    assert qlike(p, f) == pytest.approx(qlike(p, f, floor=QLIKE_FLOOR))
+
+
 def test_qlike_refuses_non_positive_forecasts() -> None:
     with pytest.raises(ConfigError, match="positive variance forecasts"):
         qlike_loss([1.0, 1.0], [1.0, 0.0])
@@ -36,7 +44,9 @@ def test_loss_series_names_and_errors() -> None:
     a, f = np.array([1.0, 2.0]), np.array([1.5, 1.0])
     assert np.allclose(loss_series("mse", a, f), [0.25, 1.0])
     assert np.allclose(loss_series("mae", a, f), [0.5, 1.0])
-    with pytest.raises(ConfigError, match="unknown"):
+    with pytest.raises(
+        ConfigError, match=r"^loss 'huber' is unknown; choose one of qlike, mse, mae$"
+    ):
         loss_series("huber", a, f)
     with pytest.raises(AlignmentError, match="shape"):
         loss_series("mse", a, f[:1])

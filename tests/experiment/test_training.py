@@ -58,23 +58,33 @@ def test_run_folder_files_and_metrics(tmp_path, csv_pair):
     ):
         assert (out / name).is_file(), name
     fc = pd.read_csv(out / "forecasts.csv")
-    assert list(fc.columns) == ["date", "actual", "forecast"]
+    assert list(fc.columns) == ["date", "actual", "forecast", "in_sample"]
+    assert not fc["in_sample"].any()  # the test part: never trained on
     assert len(fc) == 120  # 20% of 600 rows
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["target"] == "return"
     assert set(metrics["models"]) == {"gru", "no_change", "historical_mean"}
-    assert metrics["models"]["no_change"]["theil_u"] == pytest.approx(1.0)
-    assert metrics["models"]["historical_mean"]["oos_r2"] == pytest.approx(0.0)
     a, f = fc["actual"].to_numpy(), fc["forecast"].to_numpy()
+    # the baselines recomputed from the data: no change forecasts a zero return, the historical
+    # mean the mean log return of the 480 training rows
+    close = pd.read_csv(csv_pair[0], index_col=0)["close"].to_numpy()
+    np.testing.assert_allclose(a, np.diff(np.log(close))[-120:], rtol=1e-9)
+    mu = np.mean(np.diff(np.log(close[:480])))
+    nc, hm = metrics["models"]["no_change"], metrics["models"]["historical_mean"]
+    assert nc["mse"] == pytest.approx(np.mean(a**2), rel=1e-9)
+    assert hm["mse"] == pytest.approx(np.mean((a - mu) ** 2), rel=1e-9)
+    assert hm["theil_u"] == pytest.approx(np.sqrt(np.sum((a - mu) ** 2) / np.sum(a**2)), rel=1e-9)
+    assert metrics["models"]["gru"]["oos_r2"] == pytest.approx(
+        1 - np.sum((a - f) ** 2) / np.sum((a - mu) ** 2), rel=1e-6
+    )
     assert metrics["models"]["gru"]["mse"] == pytest.approx(np.mean((a - f) ** 2), rel=1e-6)
     assert metrics["models"]["gru"]["theil_u"] == pytest.approx(
         np.sqrt(np.sum((a - f) ** 2) / np.sum(a**2)), rel=1e-6
     )
     assert run.metrics["gru"]["n"] == 120
     assert str(run) == run.summary() and run.dropped_rows == metrics["dropped_rows"] == 0
-    assert json.loads((out / "config.json").read_text()) == run.job.to_dict() | {
-        "features": ["return"]
-    }
+    assert json.loads((out / "config.json").read_text()) == run.job.to_dict()
+    assert run.job.to_dict()["features"] == ["return"]  # the model's settings as used
 
 
 def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair):
@@ -82,12 +92,14 @@ def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair)
     run = run_training(TrainJob(data=str(csv_pair[0]), test_size=0.2, **FAST), out, plots=False)
     frame = run_prediction(
         out, str(csv_pair[0]), tmp_path / "p.csv", start=str(run.forecasts.index[0])
-    )
+    ).frame
+    known = frame.iloc[:-1]  # the last row is the forecast for the day after the data
     np.testing.assert_allclose(
-        frame["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6
+        known["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6
     )
     written = pd.read_csv(tmp_path / "p.csv")
-    assert list(written.columns) == ["date", "forecast", "actual"] and len(written) == len(frame)
+    assert list(written.columns) == ["date", "actual", "forecast", "in_sample"]
+    assert len(written) == len(frame) and np.isnan(written["actual"].iloc[-1])
 
 
 def test_the_job_builds_the_model_it_describes() -> None:

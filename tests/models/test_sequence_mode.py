@@ -126,10 +126,16 @@ def test_window_models_keep_loading_without_the_new_keys(tmp_path, ar1):
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(mode="stateful"), dict(chunk_len=0), dict(chunks=0), dict(burn_in=-1)]
+    "bad, message",
+    [
+        (dict(mode="stateful"), "mode 'stateful' is unknown; choose one of window, sequence"),
+        (dict(chunk_len=0), "chunk_len=0, chunks=32, burn_in=10: chunk_len and chunks must be"),
+        (dict(chunks=0), "chunks=0, burn_in=10: chunk_len and chunks must be >= 1"),
+        (dict(burn_in=-1), "burn_in=-1: chunk_len and chunks must be >= 1, burn_in >= 0"),
+    ],
 )
-def test_bad_parameters_are_refused(bad):
-    with pytest.raises(ConfigError):
+def test_bad_parameters_are_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
         RecurrentForecaster(**{"mode": "sequence"} | bad)
 
 

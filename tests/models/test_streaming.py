@@ -13,7 +13,7 @@ import pytest
 from gatecast.data import TargetSpec, ar1_prices, load
 from gatecast.errors import DataError, ModelFileError
 from gatecast.models.recurrent import RecurrentForecaster, open_stream
-from gatecast.serve import Stream, StreamSet, load_numpy
+from gatecast.serve import StreamSet, load_numpy
 
 TINY = dict(hidden=6, layers=2, window=8, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
 
@@ -145,7 +145,7 @@ def test_state_of_another_model_is_refused(prices):
     b = _fit(prices, mode="sequence", cell="gru", seed=1)
     with pytest.raises(ModelFileError, match="another model"):
         b.stream("numpy").load_state(a.stream("numpy").state())
-    with pytest.raises(ModelFileError):
+    with pytest.raises(ModelFileError, match="not a readable safetensors stream state"):
         b.stream("numpy").load_state(b"not a state")
 
 
@@ -156,8 +156,13 @@ def test_bad_observation_raises_and_leaves_the_stream_unchanged(prices):
     s = m.stream("numpy")
     for k, p in enumerate(closes[:50]):
         if k == 20:
-            for bad in (-1.0, float("nan"), "abc", {"volume": 3.0}):
-                with pytest.raises(DataError):
+            for bad, message in (
+                (-1.0, "price -1.0 is not positive"),
+                (float("nan"), "the price is nan; pass a finite number"),
+                ("abc", "observation 'abc' is not a number"),
+                ({"volume": 3.0}, r"no price column among \['volume'\]"),
+            ):
+                with pytest.raises(DataError, match=message):
                     s.update(bad)
         assert s.update(p) == clean[k] or (math.isnan(clean[k]) and k == 0)
     assert s.ticks == 50 and s.valid == 49 and s.ready
@@ -184,5 +189,36 @@ def test_stream_set_keeps_one_state_per_instrument(prices):
         np.testing.assert_allclose(got[key], alone[key], rtol=0, atol=1e-12)
 
 
-def test_window_stream_says_it_recomputes_the_window():
-    assert "O(window)" in Stream.__doc__ and "O(1)" in Stream.__doc__
+class CountingEngine:
+    """An engine that counts the input rows each tick runs through the network."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.rows: list[int] = []
+
+    def step(self, z):
+        self.rows.append(1)
+        return self.engine.step(z)
+
+    def window(self, Z):
+        self.rows.append(len(Z))
+        return self.engine.window(Z)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+@pytest.mark.parametrize("mode", ["sequence", "window"])
+def test_work_per_tick_is_one_step_in_sequence_mode_and_a_window_in_window_mode(prices, mode):
+    m = _fit(prices, mode=mode, cell="gru")
+    s = m.stream("numpy")
+    s.engine = CountingEngine(s.engine)
+    closes = prices["close"].to_numpy()
+    out = s.update_many(closes)
+    forecasts = int(np.sum(~np.isnan(out)))
+    assert forecasts == len(closes) - (1 if mode == "sequence" else 8)
+    # one network call per forecast; its size does not grow with the ticks already seen
+    assert len(s.engine.rows) == forecasts
+    assert set(s.engine.rows) == ({1} if mode == "sequence" else {8})
+    got, ref = _aligned(m, prices, out)
+    np.testing.assert_allclose(got[~np.isnan(ref)], ref[~np.isnan(ref)], rtol=0, atol=1e-12)

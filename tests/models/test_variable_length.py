@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import gatecast.nn as nn_np
 from gatecast.data import ar1_prices, load
 from gatecast.data.sequences import length_mask, pad_sequences, split_lanes
 from gatecast.errors import ConfigError
@@ -73,7 +74,6 @@ def test_packed_batch_carries_a_given_initial_state_per_sequence():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_numpy_engine_lengths_agree_with_torch_packing(cell):
-    nn_np = pytest.importorskip("gatecast.nn")
     net, seqs, _ = _batch(cell, seed=2)
     x, lengths = pad_sequences(seqs)
     stack = nn_np.make_stack(cell, 2, 6, 2, dtype=np.float64)
@@ -125,7 +125,9 @@ def test_pad_and_split_helpers():
     assert x.tolist() == [[1, 1, 1], [1, -1, -1]] and lengths.tolist() == [3, 1]
     assert split_lanes(10, 3) == [(0, 4), (4, 8), (8, 10)]
     assert split_lanes(2, 5) == [(0, 1), (1, 2)]
-    with pytest.raises(ConfigError):
+    with pytest.raises(
+        ConfigError, match=r"every sequence needs at least one step; lengths are \[2, 0\]"
+    ):
         pad_sequences([np.ones(2), np.ones(0)])
 
 

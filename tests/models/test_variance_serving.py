@@ -64,8 +64,10 @@ def test_save_load_numpy_and_torch_give_the_same_forecasts(fitted, spx) -> None:
     assert manifest["units"] == {"log": True, "percent": True}
     loaded = RecurrentVariance.load(folder, device="cpu")
     assert isinstance(load_model(folder), RecurrentVariance)
-    # the same settings, the price column resolved at fit time and the device asked for
-    assert loaded.config() == replace(m.config(), column="adj_close", device="cpu")
+    # the same settings, the price column and proxy resolved at fit, the device asked for
+    assert loaded.config() == replace(
+        m.config(), column="adj_close", device="cpu", train_proxy="parkinson"
+    )  # the proxy chosen from the data (High/Low: the range)
     np.testing.assert_allclose(loaded.predict(spx, start="2015-01-02"), ref, rtol=1e-13)
     np_fc = load_numpy(folder).predict(spx, start="2015-01-02")
     assert np_fc.index.equals(ref.index)

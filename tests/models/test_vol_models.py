@@ -126,7 +126,7 @@ def test_unfitted_models_raise_not_fitted_error_that_is_also_a_builtin(spx: pd.D
     for model in (ArchForecaster("GARCH"), HARForecaster(), HistoricalVariance(22), AR1()):
         with pytest.raises(NotFittedError, match="not fitted"):
             model.predict(spx)
-        with pytest.raises(AttributeError):
+        with pytest.raises(AttributeError, match="is not fitted; call fit"):
             model.predict(spx)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not fitted; call fit"):
             model.predict(spx)

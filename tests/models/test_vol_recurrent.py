@@ -54,3 +54,18 @@ def test_qlike_logvar_is_zero_at_the_truth() -> None:
     assert float(qlike_logvar(torch.log(p), p)) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ConfigError, match="loss"):
         RecurrentVariance(loss="mse")
+
+
+@pytest.mark.parametrize("loss", ["qlike", "gaussian_nll"])
+def test_the_training_loss_is_qlike_or_the_gaussian_likelihood_in_closed_form(loss: str) -> None:
+    """Away from the truth a squared log error (also zero at the truth) differs from QLIKE."""
+    h = torch.tensor([[0.3], [-1.2], [2.0]], dtype=torch.float64)  # log-variance forecasts
+    p = torch.tensor([[1.5], [0.1], [0.4]], dtype=torch.float64)  # proxy (or r^2)
+    model = RecurrentVariance(loss=loss)
+    got = float(model.loss_fn(model.config())(h, p))
+    f, y = np.exp(h.numpy()), p.numpy()
+    if loss == "qlike":  # Patton's QLIKE of the variance forecast e^h
+        want = np.mean(y / f - np.log(y / f) - 1)
+    else:  # the Gaussian negative log-likelihood of a zero-mean return, up to constants
+        want = np.mean(0.5 * (np.log(f) + y / f))
+    assert got == pytest.approx(want, rel=1e-12)

@@ -61,7 +61,15 @@ def test_writes_plot_and_json(tmp_path, flow) -> None:
     assert "k=50" in flow.summary()
 
 
-@pytest.mark.parametrize("kw", [{"steps": 0}, {"steps": 2.5}, {"hidden": 0}, {"large_gain": -1.0}])
-def test_bad_settings(kw) -> None:
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"steps": 0}, r"steps must be an integer in 1\.\.10000, got 0"),
+        ({"steps": 2.5}, r"steps must be an integer in 1\.\.10000, got 2\.5"),
+        ({"hidden": 0}, r"hidden must be an integer in 1\.\.1024, got 0"),
+        ({"large_gain": -1.0}, r"large_gain must be > 0, got -1\.0"),
+    ],
+)
+def test_bad_settings(kw, message) -> None:
+    with pytest.raises(ConfigError, match=message):
         gradient_flow(**{"steps": 10, **kw})

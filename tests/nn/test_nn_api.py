@@ -51,18 +51,24 @@ def test_from_torch_reads_a_forecaster_like_module_and_linear() -> None:
     assert isinstance(lin, Linear) and lin.params["weight"].shape == (2, 3)
 
 
+UNSUPPORTED = "uses bidirectional, bias=False or proj_size, which gatecast.nn does not implement"
+
+
 @pytest.mark.parametrize(
-    "module",
+    "module, message",
     [
-        torch.nn.LSTM(2, 3, bidirectional=True),
-        torch.nn.LSTM(2, 3, bias=False),
-        torch.nn.LSTM(2, 4, proj_size=2),
-        torch.nn.RNN(2, 3, nonlinearity="relu"),
-        torch.nn.Conv1d(2, 3, 1),
+        (torch.nn.LSTM(2, 3, bidirectional=True), UNSUPPORTED),
+        (torch.nn.LSTM(2, 3, bias=False), UNSUPPORTED),
+        (torch.nn.LSTM(2, 4, proj_size=2), UNSUPPORTED),
+        (
+            torch.nn.RNN(2, 3, nonlinearity="relu"),
+            "uses nonlinearity='relu'; gatecast.nn's RNN is tanh",
+        ),
+        (torch.nn.Conv1d(2, 3, 1), "cannot copy a Conv1d; from_torch takes nn.RNN, nn.LSTM"),
     ],
 )
-def test_from_torch_refuses_what_it_cannot_copy(module) -> None:
-    with pytest.raises(ConfigError):
+def test_from_torch_refuses_what_it_cannot_copy(module, message) -> None:
+    with pytest.raises(ConfigError, match=message):
         from_torch(module)
 
 

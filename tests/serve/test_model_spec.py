@@ -85,6 +85,12 @@ FAULTS = [
     ("nan", lambda m: m["scalers"]["features"].update(shift=[None]), "scaler holds NaN"),
     ("version", lambda m: m.update(format_version=9), "format_version 9"),
     ("shape", lambda m: m.update(hidden=7), "does not match its manifest"),
+    # a manifest without its weights checksum cannot vouch for the weights: refused
+    (
+        "no checksum",
+        lambda m: m.pop("weights_sha256"),
+        r"has no weights checksum \(weights_sha256\)",
+    ),
 ]
 
 

@@ -10,7 +10,15 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from gatecast.cli import evaluate_commands, nn_commands, stream_commands, train_commands
+from gatecast.cli import (
+    backtest_commands,
+    evaluate_commands,
+    nn_commands,
+    report_commands,
+    stream_commands,
+    train_commands,
+    var_commands,
+)
 from gatecast.errors import GatecastError
 
 
@@ -42,8 +50,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gatecast import __version__
+
+        typer.echo(f"gatecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Forecast financial time series with RNN, LSTM and GRU models, honestly."""
+
+
 # Without a name, each group's commands join the top level: `gatecast train`, not `gatecast x train`.
-for _group in (train_commands, nn_commands, evaluate_commands, stream_commands):
+for _group in (
+    train_commands,
+    nn_commands,
+    evaluate_commands,
+    backtest_commands,
+    stream_commands,
+    report_commands,
+    var_commands,
+):
     app.add_typer(_group.app)
 
 

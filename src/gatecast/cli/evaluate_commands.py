@@ -7,20 +7,25 @@ from pathlib import Path
 import typer
 
 from gatecast.cli.output import console, print_table
+from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
+from gatecast.errors import ConfigError
+from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
-from gatecast.types import Proxy, Scheme
+from gatecast.types import SCHEMES, Proxy, Scheme
 
 app = typer.Typer()
+#: The defaults live in EvaluationConfig; the options read them.
+_E = EvaluationConfig()
 
 
 @app.command()
 def evaluate(
     data: str = typer.Option(
-        "sp500",
+        _E.data,
         help="Bundled name or a CSV/Parquet path (needs High/Low "
         "for the parkinson proxy and the HAR model).",
     ),
-    target: EvaluationTarget = typer.Option("variance", help="variance, return or direction."),
+    target: EvaluationTarget = typer.Option(_E.target, help="variance, return or direction."),
     out: Path = typer.Option(
         ...,
         help="Run folder: leaderboard.csv, forecasts.parquet, "
@@ -31,39 +36,69 @@ def evaluate(
         help="Comma-separated, e.g. lstm,gru,garch,gjr_t,egarch_t,"
         "ewma,har,har_daily,no_change,historical_mean (default: a set per target).",
     ),
-    proxy: Proxy = typer.Option("squared", help="Variance proxy: squared or parkinson."),
-    column: str | None = typer.Option(None, help="Price column (default adj_close)."),
-    test_start: str = typer.Option("2015-01-01", help="First test date."),
-    test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
-    refit_every: int = typer.Option(21, help="Refit every k trading days."),
+    proxy: Proxy = typer.Option(_E.proxy, help="Variance proxy: squared or parkinson."),
+    column: str | None = typer.Option(_E.column, help="Price column (default adj_close)."),
+    test_start: str = typer.Option(_E.test_start, help="First test date."),
+    test_end: str | None = typer.Option(_E.test_end, help="Last test date (default: end of data)."),
+    refit_every: int = typer.Option(_E.refit_every, help="Refit every k trading days."),
     scheme: Scheme = typer.Option(
-        "expanding",
-        "--scheme",
-        "--window",
-        help="Training scheme: expanding or rolling (--window is its earlier name).",
+        _E.scheme, "--scheme", help="Training scheme: expanding or rolling (--train-size rows)."
     ),
-    train_size: int | None = typer.Option(None, help="Rows of a rolling training window."),
-    gap: int = typer.Option(0, help="Rows left out between training and test (embargo)."),
-    seeds: int = typer.Option(1, help="Seeds per recurrent model (reported as mean and sd)."),
-    recurrent_epochs: int = typer.Option(30, help="Epochs of a cold recurrent fit."),
-    warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
-    warm_start: bool = typer.Option(True, help="Refit recurrent models from the last weights."),
-    hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
-    train_proxy: Proxy = typer.Option(
-        "parkinson", help="What recurrent variance models train against: parkinson or squared."
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help=f"Input window of the recurrent models in days (default {_E.window}). "
+        "Its earlier meaning, expanding|rolling, is now --scheme (still accepted here).",
+    ),
+    features: str | None = typer.Option(
+        None,
+        help="Comma-separated inputs of the recurrent models (default: the family's; for "
+        "variance, range inputs with High/Low, close-only inputs without).",
+    ),
+    train_size: int | None = typer.Option(_E.train_size, help="Rows of a rolling training window."),
+    gap: int = typer.Option(_E.gap, help="Rows left out between training and test (embargo)."),
+    seeds: int = typer.Option(_E.seeds, help="Seeds per recurrent model (mean and sd)."),
+    recurrent_epochs: int = typer.Option(_E.recurrent_epochs, help="Epochs of a cold fit."),
+    warm_epochs: int = typer.Option(_E.warm_epochs, help="Epochs of a warm-started refit."),
+    warm_start: bool = typer.Option(_E.warm_start, help="Refit from the last weights."),
+    hidden: int = typer.Option(_E.hidden, help="Hidden units of the recurrent models."),
+    train_proxy: Proxy | None = typer.Option(
+        _E.train_proxy,
+        help="What recurrent variance models train against: parkinson or squared "
+        "(default: parkinson when the data has High/Low, else squared).",
     ),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
-    sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
+    sort: bool = typer.Option(_E.sort, "--sort", help="Sort unsorted dates instead of failing."),
     dropna: bool = typer.Option(
-        False,
+        _E.dropna,
         "--dropna",
         help="Drop rows with NaN/inf in a used column (the count is reported).",
     ),
+    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
+    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
+    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    intervals: float | None = typer.Option(
+        None,
+        help="Conformal intervals at this level (e.g. 0.9): coverage, width and coverage by "
+        "volatility tercile in the leaderboard, intervals.csv and fan_chart.png.",
+    ),
+    interval_scale: str | None = typer.Option(
+        _E.interval_scale,
+        help="Variance model whose forecasts scale the return intervals: garch (default), "
+        "gjr_t, lstm...",
+    ),
 ) -> None:
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
-    from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
+    from gatecast.experiment.evaluation import evaluate_models
 
+    if window is not None and window in SCHEMES:  # the option's earlier meaning
+        scheme, window = window, None
+    if window is not None and not window.isdigit():
+        raise ConfigError(
+            f"--window {window!r}: give the input length in days (e.g. 22), or expanding|rolling "
+            "for the training scheme (now --scheme)"
+        )
     cfg = EvaluationConfig(
         data=data,
         target=target,
@@ -81,16 +116,25 @@ def evaluate(
         warm_epochs=warm_epochs,
         warm_start=warm_start,
         hidden=hidden,
+        window=int(window) if window is not None else _E.window,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
         train_proxy=train_proxy,
         n_jobs=n_jobs,
         sort=sort,
         dropna=dropna,
+        dayfirst=dayfirst or None,
+        date_format=date_format,
+        allow_outliers=allow_outliers,
         out=str(out),
         quiet=quiet,
+        intervals=intervals,
+        interval_scale=interval_scale,
     )
     res = evaluate_models(cfg)
     if res.dropped_rows:
         console.print(f"[yellow]dropped {res.dropped_rows} row(s) with NaN/inf values[/]")
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if res.dates_not_forecast_by_every_model:
         console.print(
             f"scored on the {res.n_dates} dates every model forecasts "
@@ -112,3 +156,11 @@ def evaluate(
         f"{res.best_baseline}; negative = lower {res.primary_loss}. in_mcs: in the "
         f"{1 - cfg.mcs_size:.0%} model confidence set. Written to {out}"
     )
+    if res.intervals is not None:
+        iv = res.intervals
+        print_table(
+            iv.table.drop(columns="n").reset_index(level="method"),
+            f"{iv.level:.0%} conformal intervals: coverage overall and by volatility tercile "
+            f"(fixed before the test), mean width, Winkler score, pinball loss",
+        )
+        console.print(f"scores scaled by {iv.scale}; cover/width in the leaderboard: aci_norm")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gatecast.data.sources import DATE_COLUMNS, normalise_name
 from gatecast.errors import ConfigError, DataError
 from gatecast.serve import Stream
+from gatecast.serve.observations import SEQUENCE_COLUMNS, order_key
 
 
 @dataclass
@@ -33,34 +34,45 @@ class StreamRow:
         )
 
 
-def stream_lines(stream: Stream, lines: Iterable[str], fmt: str = "csv") -> Iterator[StreamRow]:
+def stream_lines(
+    stream: Stream,
+    lines: Iterable[str | bytes],
+    fmt: str = "csv",
+    columns: Sequence[str] | None = None,
+) -> Iterator[StreamRow]:
     """Feed text rows to ``stream`` as they arrive, one :class:`StreamRow` per data row.
 
-    ``csv``: a header row names the columns (a date column is optional; a file of bare numbers
-    needs no header). ``jsonl``: one JSON object per line (or a bare number). A malformed row
-    yields a row with ``error`` set (naming the line) and leaves the stream unchanged.
+    ``csv``: a header row names the columns (a date column is optional), or ``columns`` does for
+    header-less input; a first line that is plainly data (bare prices, or ``date,price``) needs
+    neither. ``jsonl``: one JSON object per line (or a bare number). Lines may be bytes, decoded
+    one by one as UTF-8. A row that cannot be decoded or read, an absurd price, or a row dated
+    at or before the last one consumed yields a row with ``error`` set (naming the line) and
+    leaves the stream unchanged.
     """
     if fmt not in ("csv", "jsonl"):
         raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
-    header: list[str] | None = None
+    header = _given_header(columns) if columns else None
     for no, raw in enumerate(lines, start=1):
-        text = raw.strip()
+        try:
+            text = _decoded(raw, no).strip()
+        except RowError as exc:
+            yield StreamRow(no, None, error=f"line {no}: {exc}")
+            continue
         if not text:
             continue
         if fmt == "csv" and header is None:
-            cells = [c.strip() for c in text.split(",")]
-            if not (len(cells) == 1 and _is_number(cells[0])):
-                header = [normalise_name(c) for c in cells]
+            header = _header_of(text, no)
+            if header is not None:
                 continue
-            header = ["price"]
+            header = ["price"] if len(text.split(",")) == 1 else ["date", "price"]
         try:
-            date, obs = _parse(text, fmt, header)
+            date, at, obs = _parse(text, fmt, header)
         except RowError as exc:
             where = f"line {no}" + (f" ({exc.date})" if exc.date else "")
             yield StreamRow(no, exc.date, error=f"{where}: {exc}")
             continue
         try:
-            yield StreamRow(no, date, stream.update(obs))
+            yield StreamRow(no, date, stream.update(obs, at=at))
         except DataError as exc:
             yield StreamRow(
                 no, date, error=f"line {no}" + (f" ({date})" if date else "") + f": {exc}"
@@ -75,6 +87,44 @@ class RowError(DataError):
         self.date = date
 
 
+def _decoded(raw: str | bytes, no: int) -> str:
+    if isinstance(raw, str):
+        return raw.lstrip("\ufeff") if no == 1 else raw
+    try:
+        return raw.decode("utf-8-sig" if no == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise RowError(
+            f"not UTF-8 text (byte 0x{bad} at position {exc.start + 1}); write rows in UTF-8"
+        ) from None
+
+
+def _given_header(columns: Sequence[str]) -> list[str]:
+    names = [normalise_name(c) for c in columns]
+    if not all(names) or len(set(names)) != len(names):
+        raise ConfigError(
+            f"the header {','.join(columns)} does not give each field a distinct name (names "
+            f"are case-insensitive); e.g. date,close, or --columns for header-less input"
+        )
+    return names
+
+
+def _header_of(text: str, no: int) -> list[str] | None:
+    """The header a first line gives, or None when the line is data that needs no header."""
+    cells = [c.strip() for c in text.split(",")]
+    numbers = [_is_number(c) for c in cells]
+    if len(cells) == 1 and numbers[0]:
+        return None  # a file of bare prices
+    if len(cells) >= 2 and all(numbers[1:]) and (numbers[0] or _is_date(cells[0])):
+        if len(cells) == 2:
+            return None  # date,price
+        raise ConfigError(
+            f"line {no} ({text[:60]!r}) is data, not a header, and its fields cannot be told "
+            f"apart; name them with --columns, e.g. --columns date,open,high,low,close"
+        )
+    return _given_header(cells)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -83,17 +133,29 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse(text: str, fmt: str, header: list[str] | None) -> tuple[str | None, Any]:
+def _is_date(text: str) -> bool:
+    try:
+        order_key(text)
+    except DataError:
+        return False
+    return True
+
+
+def _parse(text: str, fmt: str, header: list[str] | None) -> tuple[str | None, Any, Any]:
+    """(date shown, order key for the stream, observation) of one line."""
     if fmt == "jsonl":
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RowError(f"not valid JSON ({exc.msg}): {text[:80]!r}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+            raise RowError(f"not valid JSON ({msg}): {text[:80]!r}") from None
         if isinstance(doc, (int, float)) and not isinstance(doc, bool):
-            return None, float(doc)
+            return None, None, float(doc)
         if not isinstance(doc, dict):
             raise RowError(f"expected a JSON object or a number, got {text[:80]!r}")
         row = {normalise_name(k): v for k, v in doc.items()}
+        if len(row) != len(doc):
+            raise RowError(f"two keys of {text[:80]!r} mean the same column (case-insensitive)")
     else:
         assert header is not None
         cells = [c.strip() for c in text.split(",")]
@@ -103,9 +165,19 @@ def _parse(text: str, fmt: str, header: list[str] | None) -> tuple[str | None, A
             )
         row = dict(zip(header, cells, strict=True))
     date = next((str(row.pop(k)) for k in DATE_COLUMNS if k in row), None)
+    at: Any = date
+    seq_name = next((k for k in SEQUENCE_COLUMNS if k in row), None)
+    if seq_name is not None:
+        seq = row.pop(seq_name)
+        if isinstance(seq, bool) or not str(seq).strip().isdigit():
+            raise RowError(f"{seq_name} {seq!r} is not a whole number >= 0", date)
+        at = at if at is not None else int(str(seq).strip())
+        date = date if date is not None else str(seq).strip()
     for k, v in row.items():
         if isinstance(v, str):
             if not _is_number(v):
                 raise RowError(f"column {k!r} holds {v!r}, not a number", date)
             row[k] = float(v)
-    return date, row
+        elif v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise RowError(f"column {k!r} holds {v!r}, not a number", date)
+    return date, at, row

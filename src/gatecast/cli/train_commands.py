@@ -8,15 +8,21 @@ import typer
 
 from gatecast.cli.output import console, print_table
 from gatecast.experiment.training import TrainJob
-from gatecast.models.config import ForecasterConfig
-from gatecast.types import Cell, Mode, ScalerKind, TargetKind
+from gatecast.models.config import ForecasterConfig, VarianceConfig
+from gatecast.types import Cell, Mode, Proxy, ScalerKind, TrainTarget
 
 app = typer.Typer()
 
-# The defaults are written once, in the library: the model's in ForecasterConfig, the data's and
-# the split's in TrainJob. The options below read them rather than restating them.
+# The defaults are written once, in the library: the models' in ForecasterConfig and
+# VarianceConfig, the data's and the split's in TrainJob. The options below read them (a model
+# option left out takes its family's default).
 _M = ForecasterConfig()
+_V = VarianceConfig()
 _J = TrainJob()
+# how dates and absurd prices are read, the same on every command that reads data
+DAYFIRST = "Read 01/02/2020 as 1 February (default: detected; refused if it reads both ways)."
+DATE_FORMAT = "The date column's format, e.g. %d.%m.%Y (default: ISO and common formats)."
+OUTLIERS = "Keep non-positive prices and prices 1000x off their neighbours (recorded)."
 
 
 @app.command()
@@ -27,6 +33,19 @@ def datasets() -> None:
     print_table(list_datasets(), "Bundled datasets")
 
 
+def _default(name: str) -> str:
+    """The help text's default of a model setting: the point family's, and the variance
+    family's where it differs."""
+
+    def show(v: object) -> str:
+        return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    point, var = getattr(_M, name), getattr(_V, name, None)
+    if var == point or not hasattr(_V, name):
+        return f"default {show(point)}"
+    return f"default {show(point)}; variance: {show(var) if var is not None else 'from the data'}"
+
+
 @app.command()
 def train(
     data: str = typer.Option(
@@ -34,48 +53,81 @@ def train(
     ),
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
     column: str | None = typer.Option(
-        _J.column, help="Price column (default adj_close, else close)."
+        _J.column, help="Price column (default adj_close, else close; the one used is printed)."
     ),
-    target: TargetKind = typer.Option(_J.target, help="What to forecast."),
+    target: TrainTarget = typer.Option(
+        _J.target, help="What to forecast (variance: next-day variance, percent^2)."
+    ),
     simple: bool = typer.Option(not _J.log, "--simple", help="Simple instead of log returns."),
     horizon: int = typer.Option(_J.horizon, help="Forecast horizon in steps."),
-    cell: Cell = typer.Option(_M.cell, help="Recurrent cell."),
-    mode: Mode = typer.Option(
-        _M.mode, help="window: stateless sliding window; sequence: stateful, truncated BPTT."
+    anchored: bool = typer.Option(
+        _J.anchored,
+        help="Price target: learn the return from the last price and move it (default), or "
+        "--no-anchored to learn the level (the notebook's recipe; saturates out of range).",
     ),
-    chunks: int = typer.Option(
-        _M.chunks, help="Sequence mode: contiguous lanes trained side by side."
+    proxy: Proxy = typer.Option(_J.proxy, help="Variance target: what QLIKE scores against."),
+    train_proxy: Proxy | None = typer.Option(
+        _J.train_proxy,
+        help="Variance target: what the model trains against (default: parkinson with "
+        "High/Low, else squared).",
     ),
-    chunk_len: int = typer.Option(
-        _M.chunk_len, help="Sequence mode: steps per truncated-BPTT chunk."
+    cell: Cell | None = typer.Option(None, help=f"Recurrent cell ({_default('cell')})."),
+    mode: Mode | None = typer.Option(
+        None,
+        help=f"window: stateless; sequence: stateful, truncated BPTT ({_default('mode')}).",
     ),
-    burn_in: int = typer.Option(
-        _M.burn_in, help="Sequence mode: first steps of a lane left out of the loss."
+    chunks: int | None = typer.Option(
+        None, help=f"Sequence mode: lanes trained side by side ({_default('chunks')})."
     ),
-    window: int = typer.Option(_M.window, help="Input window length."),
-    hidden: int = typer.Option(_M.hidden, help="Hidden units per layer."),
-    layers: int = typer.Option(_M.layers, help="Recurrent layers."),
-    dropout: float = typer.Option(_M.dropout, help="Dropout between recurrent layers."),
-    features: str = typer.Option(",".join(_M.features), help="Comma-separated input features."),
-    scaler: ScalerKind = typer.Option(_M.scaler, help="Input scaler (fit on training only)."),
-    epochs: int = typer.Option(_M.epochs),
-    batch_size: int = typer.Option(_M.batch_size, help="0 = full batch."),
-    lr: float = typer.Option(_M.lr),
-    patience: int = typer.Option(_M.patience, help="Early-stopping patience in epochs (0 = off)."),
-    clip: float = typer.Option(_M.clip, help="Max gradient norm (0 = off)."),
-    val_size: float = typer.Option(_M.val_size, help="Validation tail of the training part."),
-    seed: int = typer.Option(_M.seed),
+    chunk_len: int | None = typer.Option(
+        None, help=f"Sequence mode: steps per truncated-BPTT chunk ({_default('chunk_len')})."
+    ),
+    burn_in: int | None = typer.Option(
+        None, help=f"Sequence mode: first steps of a lane left out ({_default('burn_in')})."
+    ),
+    window: int | None = typer.Option(None, help=f"Input window ({_default('window')})."),
+    hidden: int | None = typer.Option(None, help=f"Hidden units ({_default('hidden')})."),
+    layers: int | None = typer.Option(None, help=f"Recurrent layers ({_default('layers')})."),
+    dropout: float | None = typer.Option(None, help=f"Dropout ({_default('dropout')})."),
+    features: str | None = typer.Option(
+        None, help=f"Comma-separated input features ({_default('features')})."
+    ),
+    scaler: ScalerKind | None = typer.Option(
+        None, help=f"Input scaler, fit on training only ({_default('scaler')})."
+    ),
+    epochs: int | None = typer.Option(None, help=f"({_default('epochs')})"),
+    batch_size: int | None = typer.Option(None, help=f"0 = full batch ({_default('batch_size')})."),
+    lr: float | None = typer.Option(None, help=f"({_default('lr')})"),
+    patience: int | None = typer.Option(
+        None, help=f"Early-stopping patience, 0 = off ({_default('patience')})."
+    ),
+    clip: float | None = typer.Option(
+        None, help=f"Max gradient norm, 0 = off ({_default('clip')})."
+    ),
+    val_size: float | None = typer.Option(
+        None, help=f"Validation tail of the training part ({_default('val_size')})."
+    ),
+    seed: int | None = typer.Option(None, help=f"({_default('seed')})"),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),
-    test_size: float | None = typer.Option(_J.test_size, help="Test fraction (default 0.2)."),
+    test_size: float | None = typer.Option(
+        _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
+    ),
     gap: int = typer.Option(_J.gap, help="Rows left out between training and test (embargo)."),
-    device: str = typer.Option(_M.device, help="auto, cpu or cuda."),
+    device: str | None = typer.Option(None, help=f"auto, cpu or cuda ({_default('device')})."),
     sort: bool = typer.Option(_J.sort, "--sort", help="Sort unsorted dates instead of failing."),
     dropna: bool = typer.Option(
         _J.dropna, "--dropna", help="Drop rows with NaN prices (reported)."
     ),
+    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
+    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
+    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the files of a non-empty --out folder."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train a recurrent forecaster and score it against the no-change and mean baselines."""
+    """Train a recurrent forecaster, score it against no-change and the historical mean, and say
+    whether it beats them (Diebold-Mariano test)."""
     from gatecast.experiment.training import run_training
 
     job = TrainJob(
@@ -84,6 +136,9 @@ def train(
         target=target,
         log=not simple,
         horizon=horizon,
+        anchored=anchored,
+        proxy=proxy,
+        train_proxy=train_proxy,
         cell=cell,
         mode=mode,
         chunks=chunks,
@@ -93,7 +148,7 @@ def train(
         hidden=hidden,
         layers=layers,
         dropout=dropout,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
         scaler=scaler,
         epochs=epochs,
         batch_size=batch_size,
@@ -108,19 +163,26 @@ def train(
         device=device,
         sort=sort,
         dropna=dropna,
-        quiet=quiet,
+        dayfirst=dayfirst or None,
+        date_format=date_format,
+        allow_outliers=allow_outliers,
+        quiet=quiet or None,
     )
-    run = run_training(job, out)
+    run = run_training(job, out, overwrite=overwrite)
+    console.print(f"price column: {run.column}")
     if run.dropped_rows:
         console.print(f"[yellow]dropped {run.dropped_rows} row(s) with NaN/inf values[/]")
+    for note in run.notes:
+        console.print(f"[yellow]note:[/] {note}")
     print_table(
         run.table(),
-        f"{cell.upper()} vs baselines on {data} ({target}, test from "
+        f"{run.model.name.upper()} vs baselines on {data} ({target}, test from "
         f"{run.forecasts.index[0]:%Y-%m-%d}, {len(run.forecasts)} forecasts)",
     )
+    console.print(run.verdict)
     console.print(
         f"wrote {out}/: model.safetensors, manifest.json, forecasts.csv, metrics.json, "
-        "loss.png, forecast.png"
+        "loss.png, forecast.png, report.html"
     )
 
 
@@ -128,20 +190,50 @@ def train(
 def predict(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
-    out: Path = typer.Option(..., help="CSV file for date,forecast,actual."),
+    out: Path = typer.Option(..., help="CSV file for date,actual,forecast,in_sample."),
     start: str | None = typer.Option(None, help="First date to forecast."),
+    end: str | None = typer.Option(
+        None, help="Last date to forecast (default: the day after the data)."
+    ),
+    column: str | None = typer.Option(
+        None, help="Price column (default: the one the model was trained on)."
+    ),
     sort: bool = typer.Option(_J.sort, "--sort"),
     dropna: bool = typer.Option(_J.dropna, "--dropna"),
     device: str = typer.Option(_M.device),
+    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
+    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
+    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
 ) -> None:
-    """Forecast with a saved model (safetensors + JSON; nothing in it can run code)."""
+    """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
+    line is the forecast for the day after the data."""
     from gatecast.experiment.training import run_prediction
 
-    frame = run_prediction(model, data, out, start=start, sort=sort, dropna=dropna, device=device)
-    console.print(
-        f"wrote {len(frame)} forecasts ({frame.index[0]:%Y-%m-%d} .. "
-        f"{frame.index[-1]:%Y-%m-%d}) to {out}"
+    pred = run_prediction(
+        model,
+        data,
+        out,
+        start=start,
+        end=end,
+        column=column,
+        sort=sort,
+        dropna=dropna,
+        device=device,
+        dayfirst=dayfirst or None,
+        date_format=date_format,
+        allow_outliers=allow_outliers,
     )
+    frame = pred.frame
+    console.print(f"price column: {pred.column}")
+    first, last = (
+        f"{d:%Y-%m-%d}" if hasattr(d, "strftime") else str(d)
+        for d in (frame.index[0], frame.index[-1])
+    )
+    console.print(
+        f"wrote {len(frame)} forecasts ({first} .. {last}; {int(frame['in_sample'].sum())} "
+        f"in the training range, marked in_sample) to {out}"
+    )
+    console.print(pred.last_line(), highlight=False)
 
 
 @app.command()
@@ -151,23 +243,40 @@ def demo(
     seed: int = typer.Option(0),
 ) -> None:
     """The notebook's LSTM done honestly, then RNN vs LSTM vs GRU on S&P 500 returns."""
-    from gatecast.experiment.demo import run_demo
+    from gatecast.experiment.demo import DEMO_LABELS, run_demo
 
     console.print("[bold]gatecast demo[/] " + ("(quick)" if quick else "(full: a few minutes)"))
     res = run_demo(out, quick=quick, seed=seed)
-    cols = ["parameters", "epochs", "train_s", "mse", "mse_scaled", "theil_u", "mape"]
+    console.print(f"[bold]{res.verdict}[/]\n")
+    cols = ["parameters", "epochs", "train_s", "mse", "theil_u", "mape"]
     print_table(
-        res.notebook[[c for c in cols if c in res.notebook]],
+        res.notebook[[c for c in cols if c in res.notebook]].rename(index=DEMO_LABELS),
         "1. The course notebook's random walk (price target, 2x50 LSTM, window 20, "
-        "scaler fit on train only)",
+        "scalers fit on train only)",
     )
-    console.print("   Theil U > 1 means worse than repeating yesterday's price.\n")
-    cols = ["parameters", "epochs", "train_s", "mse", "theil_u", "oos_r2", "hit_rate"]
+    console.print(
+        "   Theil U > 1 means worse than repeating yesterday's price. The min-max level model "
+        "saturates once prices leave the training range; the anchored one cannot.\n"
+    )
+    cols = [
+        "parameters",
+        "epochs",
+        "train_s",
+        "mse",
+        "theil_u",
+        "oos_r2",
+        "hit_rate",
+        "dm_p_no_change",
+    ]
     print_table(
-        res.sp500[[c for c in cols if c in res.sp500]],
+        res.sp500[[c for c in cols if c in res.sp500]].rename(index=DEMO_LABELS),
         "2. S&P 500 daily log returns, train 1999-2014, test 2015-2018",
     )
     console.print(
-        "   theil_u < 1 beats the zero-return forecast; oos_r2 > 0 beats the training mean."
+        "   theil_u < 1 beats the zero-return forecast; oos_r2 > 0 beats the training mean; "
+        "dm_p_no_change: Diebold-Mariano (HLN) p-value against the zero-return forecast."
     )
+    for cell, text in res.verdicts.items():
+        if cell != "lstm":
+            console.print(f"   {text}")
     console.print(f"files in {res.out}/: " + ", ".join(p.name for p in res.files))

@@ -23,11 +23,18 @@ LOG_FLOOR = 1e-4
 @dataclass(frozen=True)
 class TargetSpec:
     """What is forecast: ``price`` (level), ``return`` (log or simple, over ``horizon`` steps) or
-    ``direction`` (1.0 if that return is > 0)."""
+    ``direction`` (1.0 if that return is > 0).
+
+    ``anchored`` (price only, the default): the model learns the ``horizon``-step return and the
+    price forecast is the last observed price moved by it, so it cannot saturate when prices leave
+    the training range. ``anchored=False`` learns the level itself (the course notebook's recipe,
+    kept as a cautionary example).
+    """
 
     kind: str = "return"
     log: bool = True
     horizon: int = 1
+    anchored: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
@@ -36,13 +43,21 @@ class TargetSpec:
             )
         if int(self.horizon) != self.horizon or self.horizon < 1:
             raise ConfigError(f"horizon={self.horizon}: must be an integer >= 1")
+        if self.kind != "price":
+            object.__setattr__(self, "anchored", False)  # only a level can be anchored
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TargetSpec:
-        return cls(kind=d["kind"], log=bool(d.get("log", True)), horizon=int(d.get("horizon", 1)))
+        # a price model saved before anchoring existed learnt the level: anchored is False
+        return cls(
+            kind=d["kind"],
+            log=bool(d.get("log", True)),
+            horizon=int(d.get("horizon", 1)),
+            anchored=bool(d.get("anchored", False)),
+        )
 
 
 def as_target(target: TargetSpec | str | dict[str, Any]) -> TargetSpec:
@@ -108,6 +123,21 @@ def make_target(df: pd.DataFrame, spec: TargetSpec, column: str | None = None) -
         y = r if spec.kind == "return" else (r > 0).astype(float).where(r.notna())
     target: pd.Series = y.rename("target")
     return target
+
+
+def training_target(df: pd.DataFrame, spec: TargetSpec, column: str | None = None) -> pd.Series:
+    """What a network learns for ``spec``: the target itself, except for an anchored price, whose
+    network learns the ``horizon``-step return from the price it is anchored on (t - horizon)."""
+    if spec.kind == "price" and spec.anchored:
+        r = returns(price_series(df, column), log=spec.log, periods=spec.horizon)
+        out: pd.Series = r.rename("target")
+        return out
+    return make_target(df, spec, column)
+
+
+def from_anchor(anchor: Any, r: Any, *, log: bool) -> Any:
+    """The price ``r`` (a log or simple return) away from ``anchor``: an anchored forecast."""
+    return anchor * np.exp(r) if log else anchor * (1.0 + r)
 
 
 # -- the feature registry: each input declared once, in batch (pandas) and online (one tick) form --

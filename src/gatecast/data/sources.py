@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,8 @@ from gatecast.errors import (
     DuplicateDatesError,
     MissingDateColumnError,
     MissingValueError,
+    NonPositivePriceError,
+    OutlierError,
     UnknownColumnError,
     UnknownDatasetError,
     UnsortedDatesError,
@@ -25,6 +30,14 @@ from gatecast.errors import (
 
 DATE_COLUMNS = ("date", "timestamp", "datetime", "time")
 PRICE_PREFERENCE = ("adj_close", "close", "price", "value")
+#: Text columns that never hold a price (a lone numeric column beside them is the price).
+IDENTIFIERS = ("symbol", "ticker", "name", "exchange", "currency", "isin")
+#: Prefix that always means a bundled dataset, even where a local file has the same name.
+BUNDLED_PREFIX = "bundled:"
+#: A value this many times above (or below) the median of its neighbours is refused as absurd.
+OUTLIER_RATIO = 1e3
+#: Neighbours (centred) whose median an outlier is measured against.
+OUTLIER_SPAN = 21
 
 
 @dataclass(frozen=True)
@@ -58,48 +71,83 @@ def load(
     column: str | None = None,
     sort: bool = False,
     dropna: bool = False,
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    allow_outliers: bool = False,
 ) -> pd.DataFrame:
     """Load prices as a DataFrame with a sorted DatetimeIndex named ``date`` and normalised columns.
 
     Parameters
     ----------
     source
-        A bundled name (``sp500``, ``nasdaq``, ``vix``, ``wti``; see :func:`datasets`) or the path of
-        a ``.csv`` / ``.parquet`` file with a date column (``date``, ``Date``, ``timestamp``, ...).
+        A bundled name (``sp500``, ``nasdaq``, ``vix``, ``wti``; see :func:`datasets`), the same
+        with a ``bundled:`` prefix (``bundled:sp500``, never a local file), or the path of a
+        ``.csv`` / ``.parquet`` file with a date column (``date``, ``Date``, ``timestamp``, ...).
+        A bare bundled name that is also a file here is refused as ambiguous.
     column
-        If given, checked to exist (after normalisation, so ``"Adj Close"`` means ``adj_close``) and
-        checked for NaN/inf values.
+        If given, checked to exist (after normalisation, so ``"Adj Close"`` means ``adj_close``),
+        checked for NaN/inf values and for absurd prices (see :func:`check_prices`).
     sort
         Sort unsorted dates instead of raising :class:`UnsortedDatesError`.
     dropna
         Drop rows whose ``column`` (default: the preferred price column) is NaN/inf (the count is reported through ``df.attrs["dropped"]``)
         instead of raising :class:`MissingValueError`.
+    dayfirst
+        Read ``01/02/2020`` as 1 February (True) or 2 January (False). None: detected from
+        the file (a day above 12 decides); a file that could be read both ways is refused.
+    date_format
+        An explicit ``strftime`` format of the date column, e.g. ``"%d.%m.%Y"``.
+    allow_outliers
+        Keep non-positive prices and prices more than 1000x away from the median of their
+        neighbours (listed in ``df.attrs["outliers"]``) instead of raising.
 
     Returns
     -------
     DataFrame with numeric columns named ``open, high, low, close, adj_close, volume`` (as present).
     ``df.attrs["source"]`` records where the data came from.
     """
-    key = str(source)
-    path = Path(key)
-    if key.lower() in BUNDLED and not path.exists():
-        df = _load_bundled(BUNDLED[key.lower()])
-        where = f"bundled dataset {key.lower()!r}"
-    elif path.suffix.lower() in (".csv", ".parquet", ".pq", ".txt") or path.exists():
-        df = _load_file(path, sort=sort)
-        where = f"file {path}"
+    bundled, path = _resolve_source(str(source))
+    if bundled is not None:
+        df = _load_bundled(BUNDLED[bundled])
+        where = f"bundled dataset {bundled!r}"
     else:
-        raise UnknownDatasetError(
-            f"{key!r} is neither a bundled dataset nor an existing file. Bundled datasets: "
-            f"{', '.join(BUNDLED)}; or pass the path of a .csv or .parquet file."
-        )
+        df = _load_file(path, sort=sort, dayfirst=dayfirst, date_format=date_format)
+        where = f"file {path}"
     df.attrs["source"] = where
     df.attrs["dropped"] = 0
     if column is not None or dropna:
         # with dropna and no column, the default price column is the one cleaned
         col = resolve_column(df, column)
         df = check_finite(df, col, dropna=dropna)
+        df = check_prices(df, col, allow_outliers=allow_outliers)
     return df
+
+
+def _resolve_source(key: str) -> tuple[str | None, Path]:
+    """(bundled name, None-path) or (None, file path) for a ``--data`` value."""
+    if key.lower().startswith(BUNDLED_PREFIX):
+        name = key[len(BUNDLED_PREFIX) :].strip().lower()
+        if name not in BUNDLED:
+            raise UnknownDatasetError(
+                f"{key!r}: there is no bundled dataset {name!r}; bundled datasets: "
+                f"{', '.join(BUNDLED)}"
+            )
+        return name, Path()
+    path = Path(key)
+    if key.lower() in BUNDLED:
+        if path.is_file():
+            raise DataFileError(
+                f"{key!r} names both the bundled dataset {key.lower()!r} and the file "
+                f"{path.resolve()}; pass {BUNDLED_PREFIX}{key.lower()} for the bundled data or "
+                f"./{key} for the file"
+            )
+        return key.lower(), Path()  # a folder of that name (e.g. a run folder) is not data
+    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".txt") or path.exists():
+        return None, path
+    raise UnknownDatasetError(
+        f"{key!r} is neither a bundled dataset nor an existing file. Bundled datasets: "
+        f"{', '.join(BUNDLED)}; or pass the path of a .csv or .parquet file."
+    )
 
 
 def datasets() -> pd.DataFrame:
@@ -135,28 +183,52 @@ def parse_date(value: object, what: str = "date") -> pd.Timestamp:
 
 
 def resolve_column(df: pd.DataFrame, column: str | None) -> str:
-    """The normalised name of ``column`` in ``df``; with None, the preferred price column."""
+    """The normalised name of ``column`` in ``df``; with None, the preferred price column.
+
+    A column that holds text rather than numbers (see ``df.attrs["text_columns"]``) is refused by
+    name with an example value, never passed over in favour of another column.
+    """
+    text: dict[str, str] = df.attrs.get("text_columns", {})
+    where = df.attrs.get("source", "the data")
     if column is None:
         for name in PRICE_PREFERENCE:
             if name in df.columns:
                 return name
-        if len(df.columns) == 1:
+            if name in text:
+                raise _text_column(name, text[name], where)
+        numeric = [c for c in df.columns if c != "volume"]
+        if len(df.columns) == 1 and len(numeric) == 1 and set(text) <= set(IDENTIFIERS):
             return str(df.columns[0])
+        also = f" (and text in {', '.join(map(repr, text))})" if text else ""
         raise UnknownColumnError(
-            f"cannot tell which column holds the price among {list(df.columns)} in "
-            f"{df.attrs.get('source', 'the data')}; pass --column NAME"
+            f"cannot tell which column holds the price among {list(df.columns)}{also} in "
+            f"{where}; pass --column NAME"
         )
     name = normalise_name(column)
+    if name in text:
+        raise _text_column(name, text[name], where)
     if name not in df.columns:
         raise UnknownColumnError(
-            f"column {column!r} is not in {df.attrs.get('source', 'the data')}; available columns: "
+            f"column {column!r} is not in {where}; available columns: "
             f"{', '.join(map(str, df.columns))} (names are case-insensitive, 'Adj Close' = adj_close)"
         )
     return name
 
 
+def _text_column(name: str, example: str, where: str) -> DataFileError:
+    return DataFileError(
+        f"column {name!r} of {where} holds text such as {example!r}, not numbers; write plain "
+        f"numbers such as 2511.14 (gatecast reads 2,511.14 and $2511.14, not decimal commas "
+        f"or units) or pass --column for another column"
+    )
+
+
 def check_finite(df: pd.DataFrame, column: str, *, dropna: bool = False) -> pd.DataFrame:
-    """Raise on NaN/inf in ``column`` naming the first bad date, or drop those rows when ``dropna``."""
+    """Raise on NaN/inf in ``column`` naming the first bad date, or drop those rows when ``dropna``.
+
+    A cell that held text which is not a number (``n/a``, ``oops``) counts as missing, and the
+    message quotes it.
+    """
     values = df[column].to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if not bad.any():
@@ -167,10 +239,60 @@ def check_finite(df: pd.DataFrame, column: str, *, dropna: bool = False) -> pd.D
         out.attrs["dropped"] = int(df.attrs.get("dropped", 0)) + int(bad.sum())
         return out
     first = df.index[int(np.argmax(bad))]
+    text = df.attrs.get("bad_values", {}).get(column)
+    quoted = f"; {text[1]!r} on {text[0]} is not a number" if text else ""
     raise MissingValueError(
         f"column {column!r} of {df.attrs.get('source', 'the data')} has {int(bad.sum())} NaN/inf "
-        f"value(s), the first on {_fmt_date(first)}; clean the data or pass dropna=True "
+        f"value(s), the first on {_fmt_date(first)}{quoted}; clean the data or pass dropna=True "
         f"(--dropna) to drop those rows"
+    )
+
+
+def check_prices(df: pd.DataFrame, column: str, *, allow_outliers: bool = False) -> pd.DataFrame:
+    """Refuse absurd prices in ``column``, naming the date: a zero or negative price (no return
+    can be taken from it), one more than :data:`OUTLIER_RATIO` times away from the median of
+    its :data:`OUTLIER_SPAN` neighbours (a typo, a corrupt cell), or a jump of that size from
+    one row to the next (a unit change from then on).
+
+    With ``allow_outliers`` they are kept and listed in ``df.attrs["outliers"]`` (date, value),
+    which the run folders record. NaN/inf are :func:`check_finite`'s business and pass here.
+    """
+    values = df[column].to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    non_positive = finite & (values <= 0)
+    level = pd.Series(np.where(finite & ~non_positive, values, np.nan))
+    median = level.rolling(OUTLIER_SPAN, center=True, min_periods=1).median().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = values / median
+        step = level.to_numpy() / level.ffill().shift(1).to_numpy()
+    far = finite & ~non_positive & ((ratio > OUTLIER_RATIO) | (ratio < 1 / OUTLIER_RATIO))
+    # a jump counts where it is not the edge of a lone outlier already found
+    jump = (step > OUTLIER_RATIO) | (step < 1 / OUTLIER_RATIO)
+    jump &= ~far & ~np.concatenate([[False], far[:-1]])
+    far |= jump
+    bad = non_positive | far
+    if not bad.any():
+        return df
+    where = df.attrs.get("source", "the data")
+    if allow_outliers:
+        out: pd.DataFrame = df.copy()
+        out.attrs.update(df.attrs)
+        found = [[_fmt_date(d), float(v)] for d, v in zip(df.index[bad], values[bad], strict=True)]
+        out.attrs["outliers"] = list(df.attrs.get("outliers", [])) + found
+        return out
+    i = int(np.argmax(bad))
+    day, value = _fmt_date(df.index[i]), values[i]
+    if non_positive[i]:
+        raise NonPositivePriceError(
+            f"column {column!r} of {where} is {value:g} on {day} ({int(non_positive.sum())} "
+            f"non-positive value(s)); returns need positive prices: fix the data, or pass "
+            f"allow_outliers=True (--allow-outliers) to keep them (recorded in the run's files)"
+        )
+    raise OutlierError(
+        f"column {column!r} of {where} is {value:g} on {day}, {ratio[i]:.3g} times the median "
+        f"of its neighbours ({median[i]:g}; {int(far.sum())} such value(s)): a typo or a unit "
+        f"change? fix the data, or pass allow_outliers=True (--allow-outliers) to keep them "
+        f"(recorded in the run's files)"
     )
 
 
@@ -193,34 +315,46 @@ def _load_bundled(ds: BundledDataset) -> pd.DataFrame:
     return out
 
 
-def _load_file(path: Path, *, sort: bool) -> pd.DataFrame:
+def _load_file(
+    path: Path, *, sort: bool, dayfirst: bool | None = None, date_format: str | None = None
+) -> pd.DataFrame:
     if not path.exists():
         raise DataFileError(f"data file {path} does not exist; check the path")
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder, not a data file; pass a .csv or .parquet file")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
             raw = pd.read_parquet(path)
         else:
-            raw = pd.read_csv(path)
+            with warnings.catch_warnings():
+                # a row with more fields than the header is an error, never a shifted table
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                raw = pd.read_csv(path, index_col=False, skipinitialspace=True)
+    except pd.errors.ParserWarning:
+        raise DataFileError(_field_count_message(path)) from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        hint = ""
+        if "fields" in str(exc):
+            hint = " (an unquoted thousands separator such as 2,511.14? quote it or drop the comma)"
         raise DataFileError(
-            f"cannot read {path} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {exc}"
+            f"cannot read {path} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: "
+            f"{exc}{hint}"
         ) from exc
     except Exception as exc:  # pyarrow raises its own error types for corrupt files
         raise DataFileError(f"cannot read {path}: {exc}") from exc
     if raw.empty:
         raise DataFileError(f"{path} holds no rows")
-    raw.columns = [normalise_name(c) for c in raw.columns]
     if raw.index.name is not None and normalise_name(raw.index.name) in DATE_COLUMNS:
         raw = raw.reset_index()
-        raw.columns = [normalise_name(c) for c in raw.columns]
+    raw.columns = _normalised_columns(raw.columns, path)
     date_col = next((c for c in DATE_COLUMNS if c in raw.columns), None)
     if date_col is None:
         raise MissingDateColumnError(
             f"{path} has no date column (looked for {', '.join(DATE_COLUMNS)}, any case); "
             f"its columns are {', '.join(map(str, raw.columns))}. Rename the date column to 'date'."
         )
-    dates = _parse_dates(raw[date_col], path, date_col)
+    dates = parse_dates(raw[date_col], f"{path}, column {date_col!r}", dayfirst, date_format)
     df = raw.drop(columns=[date_col])
     df.index = pd.DatetimeIndex(dates, name="date")
     dup = df.index.duplicated(keep=False)
@@ -239,30 +373,198 @@ def _load_file(path: Path, *, sort: bool) -> pd.DataFrame:
                 f"after {_fmt_date(df.index[pos - 1])}. Sort the file, or pass sort=True (--sort)."
             )
         df = df.sort_index()
-    numeric = {}
+    numeric: dict[str, pd.Series] = {}
+    text: dict[str, str] = {}
+    bad_values: dict[str, tuple[str, str]] = {}
     for c in df.columns:
-        col = pd.to_numeric(df[c], errors="coerce")
-        if col.notna().any() or df[c].isna().all():
-            numeric[c] = col.astype(float)
+        col, bad = _numbers(df[c])
+        if bad.any() and bad.sum() == df[c].notna().sum():
+            text[c] = str(df[c][bad].iloc[0])
+            continue
+        if bad.any():
+            bad_values[c] = (_fmt_date(df.index[bad][0]), str(df[c][bad].iloc[0]))
+        numeric[c] = col
     out: pd.DataFrame = pd.DataFrame(numeric, index=df.index)
     if out.columns.empty:
         raise DataFileError(f"{path} has no numeric price columns besides {date_col!r}")
+    if text:
+        out.attrs["text_columns"] = text
+    if bad_values:
+        out.attrs["bad_values"] = bad_values
     return out
 
 
-def _parse_dates(col: pd.Series, path: Path, name: str) -> pd.DatetimeIndex:
+def _field_count_message(path: Path) -> str:
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, [])
+        for no, row in enumerate(rows, start=2):
+            if len(row) > len(header):
+                return (
+                    f"{path}, row {no}: {len(row)} fields, the header has {len(header)} "
+                    f"({','.join(header)}); an unquoted thousands separator such as 2,511.14? "
+                    f"quote the value or drop the comma"
+                )
+    return f"{path} has rows with more fields than its header"
+
+
+def _normalised_columns(columns: pd.Index, path: Path) -> list[str]:
+    """Normalised names; two columns that become one name are refused, naming both (pandas
+    renames a repeated header ``Close,Close`` to ``Close, Close.1``: that counts as a repeat)."""
+    originals = [str(c) for c in columns]
+    written = []  # the header as the file wrote it
+    for c in originals:
+        m = re.fullmatch(r"(.*)\.\d+", c)
+        written.append(m.group(1) if m is not None and m.group(1) in originals else c)
+    seen: dict[str, str] = {}
+    for header in written:
+        name = normalise_name(header)
+        if name in seen:
+            raise DataFileError(
+                f"{path} has two columns that both mean {name!r}: {seen[name]!r} and {header!r} "
+                f"(names are case- and punctuation-insensitive); rename or drop one"
+            )
+        seen[name] = header
+    return [normalise_name(h) for h in written]
+
+
+_CURRENCY = r"[$€£¥]"
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_NAN_TEXT = ("nan", "+nan", "-nan")
+
+
+def _numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """A column as floats, reading ``2,511.14`` and ``$2511.14``; and which cells held text that
+    is not a number (those become NaN)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.astype(float), np.zeros(len(col), dtype=bool)
+    text = col.astype("string").str.strip()
+    plain = text.str.replace(rf"^([+-]?)\s*{_CURRENCY}\s*", r"\1", regex=True)
+    plain = plain.str.replace(rf"\s*{_CURRENCY}$", "", regex=True)
+    grouped = plain.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+    plain = plain.where(~grouped, plain.str.replace(",", "", regex=False))
+    values = pd.to_numeric(plain, errors="coerce").astype(float)
+    missing = text.isna() | (text == "") | text.str.lower().isin(_NAN_TEXT).fillna(False)
+    bad = (values.isna() & ~missing).to_numpy(dtype=bool)
+    return values, bad
+
+
+_TZ = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
+_ISO_START = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+_ISO = re.compile(
+    rf"(\d{{4}}-\d{{1,2}}-\d{{1,2}}(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?)?)\s*{_TZ}?"
+)
+_NUMERIC = re.compile(
+    r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T]+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?"
+    rf"\s*{_TZ}?"
+)
+_SHORT_YEAR = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?!\d)")
+
+
+def parse_dates(
+    col: pd.Series,
+    where: str = "the date column",
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+) -> pd.DatetimeIndex:
+    """A date column as a naive DatetimeIndex, read as the file meant it or refused.
+
+    ISO dates (``2020-01-02``, with a time and a UTC offset or not) are read directly; a
+    timestamp with an offset keeps its local date and time (the offset, which may change with
+    daylight saving, is dropped), so no date moves. ``dd/mm/yyyy`` and ``mm/dd/yyyy`` are told
+    apart by a field above 12; a file that reads both ways is refused unless ``dayfirst`` or
+    ``date_format`` says which. Numbers are dates only as ``YYYYMMDD`` (``20200102``), never
+    as seconds or nanoseconds since 1970. Month names (``Jan 2, 2020``) are read as written.
+    """
+    hint = "use ISO dates such as 2015-01-02, or pass --date-format (e.g. %d.%m.%Y)"
     if pd.api.types.is_datetime64_any_dtype(col):
-        parsed = pd.to_datetime(col)
-    else:
-        parsed = pd.to_datetime(col, errors="coerce", utc=False, format="mixed")
+        return _naive(pd.DatetimeIndex(col))
+    if date_format is not None:
+        parsed = _to_datetime(col.astype("string").str.strip(), where, format=date_format)
+        return _checked_dates(parsed, col, where, f"the format {date_format!r}")
+    if pd.api.types.is_numeric_dtype(col):
+        ints = pd.to_numeric(col, errors="coerce")
+        ymd = ints.notna() & (ints % 1 == 0) & (ints >= 10000101) & (ints <= 99991231)
+        if not ymd.all():
+            row = int(np.argmax(~ymd.to_numpy()))
+            raise DateParseError(
+                f"{where}, row {row + 2}: {_value(col.iloc[row])!r} is a number, not a date; gatecast "
+                f"does not guess what a number counts (seconds, days, nanoseconds since 1970): "
+                f"write dates as YYYY-MM-DD, or pass --date-format"
+            )
+        text = ints.astype("int64").astype(str)
+        parsed = _to_datetime(text, where, format="%Y%m%d")
+        return _checked_dates(parsed, col, where, "YYYYMMDD")
+    text = col.astype("string").str.strip()
+    iso = text.str.fullmatch(_ISO.pattern).fillna(False).astype(bool)
+    if iso.all() or text.str.match(_ISO_START.pattern).fillna(False).astype(bool).iloc[0]:
+        local = text.str.extract(rf"^{_ISO.pattern}$", expand=False)
+        parsed = _to_datetime(local, where, format="ISO8601")
+        return _checked_dates(parsed, col, where, "an ISO date", hint)
+    parts = text.str.extract(rf"^{_NUMERIC.pattern}$")
+    if parts[0].notna().all():
+        a, b = parts[0].astype(int), parts[1].astype(int)
+        if dayfirst is None:
+            if (a > 12).any() and (b > 12).any():
+                i, j = int(np.argmax((a > 12).to_numpy())), int(np.argmax((b > 12).to_numpy()))
+                raise DateParseError(
+                    f"{where}: {col.iloc[i]!r} (row {i + 2}) reads day-first and "
+                    f"{col.iloc[j]!r} (row {j + 2}) month-first; one file needs one date format"
+                )
+            if not (a > 12).any() and not (b > 12).any():
+                raise DateParseError(
+                    f"{where}: dates such as {col.iloc[0]!r} read as day/month/year and as "
+                    f"month/day/year (no day above 12 tells which); pass --dayfirst for "
+                    f"day/month/year or --date-format %m/%d/%Y for month/day/year"
+                )
+            dayfirst = bool((a > 12).any())
+        day, month = (a, b) if dayfirst else (b, a)
+        local = parts[2] + "-" + month.astype(str) + "-" + day.astype(str)
+        local = local.where(parts[3].isna(), local + " " + parts[3])
+        parsed = _to_datetime(local, where, format="ISO8601")
+        order = "day/month/year" if dayfirst else "month/day/year"
+        return _checked_dates(parsed, col, where, f"a {order} date")
+    short = text.str.match(_SHORT_YEAR.pattern).fillna(False).astype(bool)
+    if short.any():
+        row = int(np.argmax(short.to_numpy()))
+        raise DateParseError(
+            f"{where}, row {row + 2}: {col.iloc[row]!r} has a two-digit year or mixes date "
+            f"formats, so its day, month and year are ambiguous; {hint}"
+        )
+    parsed = _to_datetime(text, where, format="mixed", dayfirst=bool(dayfirst))
+    return _checked_dates(parsed, col, where, "a date", hint)
+
+
+def _value(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _to_datetime(text: pd.Series, where: str, **kwargs: Any) -> pd.Series:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we check
+            parsed = pd.to_datetime(text, errors="coerce", **kwargs)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DateParseError(f"{where}: cannot read the dates ({exc}); use ISO dates") from exc
+    out: pd.Series = parsed
+    return out
+
+
+def _checked_dates(
+    parsed: pd.Series, col: pd.Series, where: str, what: str, hint: str | None = None
+) -> pd.DatetimeIndex:
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.argmax(bad))
         raise DateParseError(
-            f"{path}, column {name!r}, row {row + 2}: cannot parse {col.iloc[row]!r} as a date "
-            f"({int(bad.sum())} bad value(s)); use ISO dates such as 2015-01-02"
+            f"{where}, row {row + 2}: cannot parse {_value(col.iloc[row])!r} as {what} "
+            f"({int(bad.sum())} bad value(s)); "
+            f"{hint or 'use ISO dates such as 2015-01-02, or pass --date-format'}"
         )
-    idx: pd.DatetimeIndex = pd.DatetimeIndex(parsed)
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
-    return idx
+    return _naive(pd.DatetimeIndex(parsed))
+
+
+def _naive(idx: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Local dates and times: an index with a time zone keeps its wall-clock values."""
+    out: pd.DatetimeIndex = idx.tz_localize(None) if idx.tz is not None else idx
+    return out

@@ -36,7 +36,8 @@ def chronological_split(
     Parameters
     ----------
     test_size
-        Fraction of the rows for the test part (the last ones). Ignored when ``test_start`` is given.
+        The test part (the last rows): a fraction in (0, 1), or a count of rows (>= 1, as
+        scikit-learn reads an integer). Ignored when ``test_start`` is given.
     test_start
         First date of the test part.
     val_size
@@ -66,10 +67,18 @@ def chronological_split(
                 f"nothing is left to train on"
             )
     else:
-        frac = 0.2 if test_size is None else test_size
-        if not 0 < frac < 1:
-            raise ConfigError(f"test_size={frac}: must be a fraction in (0, 1)")
-        n_pre = n - max(1, int(round(n * frac)))
+        size = 0.2 if test_size is None else test_size
+        if size >= 1:  # a count of rows, as scikit-learn reads an integer
+            if size != int(size) or size >= n:
+                raise ConfigError(
+                    f"test_size={size}: a count must be a whole number of rows below the {n} "
+                    f"rows of the data (or give a fraction in (0, 1))"
+                )
+            n_pre = n - int(size)
+        elif size > 0:
+            n_pre = n - max(1, int(round(n * size)))
+        else:
+            raise ConfigError(f"test_size={size}: give a fraction in (0, 1) or a count of rows")
     # layout: [train][gap][val][gap][test]; the gaps exist only where both neighbours do
     usable_pre = n_pre - gap
     n_val = int(round(usable_pre * val_size)) if val_size > 0 else 0

@@ -169,8 +169,15 @@ def _read_state(run_dir: Path, model: str, k: int) -> dict[str, np.ndarray] | No
         return None
 
 
+def _finished_folds(run_dir: Path) -> list[Path]:
+    """The marks of finished folds (each fold's JSON, written last) under ``run_dir/folds``."""
+    return sorted((run_dir / "folds").glob("*/fold_*.json"))
+
+
 def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
     path = run_dir / "folds" / "plan.json"
+    if path.is_file() and not _finished_folds(run_dir):
+        path.unlink()  # a plan with no finished fold binds nothing: a corrected command reuses it
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
@@ -329,6 +336,7 @@ def walk_forward(
         m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
         for m in models
     }
+    existed = root is not None and root.exists()
     if root is not None:
         _check_run_dir(
             root,
@@ -341,6 +349,46 @@ def walk_forward(
             },
         )
     rdir = str(root) if root is not None else None
+    try:
+        return _run(models, data, folds, warm, root, rdir, n_jobs, quiet)
+    except BaseException:
+        if root is not None:
+            discard_unfinished(root, keep=root if existed else None)
+        raise
+
+
+def discard_unfinished(run_dir: str | Path, keep: Path | None = None) -> None:
+    """Remove what a run that finished no fold left in ``run_dir`` (its ``folds/plan.json``
+    and the folders made for it, ``run_dir`` itself if it is left empty), so a failed run leaves
+    nothing behind; a run with a finished fold is kept, to resume."""
+    root = Path(run_dir)
+    if _finished_folds(root):
+        return
+    (root / "folds" / "plan.json").unlink(missing_ok=True)
+    for folder in sorted((root / "folds").glob("*/"), reverse=True):
+        _remove_if_empty(folder)
+    _remove_if_empty(root / "folds")
+    if root != keep:
+        _remove_if_empty(root)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or gone): leave it
+
+
+def _run(
+    models: Mapping[str, ModelFactory],
+    data: pd.DataFrame,
+    folds: list[Fold],
+    warm: dict[str, bool],
+    root: Path | None,
+    rdir: str | None,
+    n_jobs: int | None,
+    quiet: bool,
+) -> WalkForwardResult:
     tasks: list[tuple[Any, ...]] = []
     for name, factory in models.items():
         if warm[name]:

@@ -14,7 +14,9 @@ from gatecast.artifacts import atomic_write_json, atomic_write_text
 from gatecast.data.features import TargetSpec
 from gatecast.data.sources import load
 from gatecast.data.synthetic import random_walk
+from gatecast.experiment.report import write_report
 from gatecast.experiment.training import fit_and_score, split_history
+from gatecast.experiment.verdict import compare, sentence
 from gatecast.models.recurrent import RecurrentForecaster
 
 SP500_TEST_START = "2015-01-01"
@@ -22,68 +24,86 @@ SP500_TEST_START = "2015-01-01"
 
 @dataclass
 class DemoResult:
-    """Tables of both demo parts and where the files went."""
+    """Tables of both demo parts (rows keyed by model identifiers), the verdicts, and where the
+    files went. ``verdict`` is the chapter's LSTM on S&P 500 in one sentence."""
 
     notebook: pd.DataFrame
     sp500: pd.DataFrame
     out: Path
+    verdict: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
 
-def _target_scale(m: RecurrentForecaster) -> float:
-    """The min-max scaler's range: MSE in the notebook's scaled units is MSE / range^2."""
-    assert m.target_scaler_ is not None and m.target_scaler_.scale_ is not None
-    return float(m.target_scaler_.scale_[0])
+#: Display labels of the demo's rows (the tables and metrics.json are keyed by identifier).
+DEMO_LABELS = {
+    "notebook_minmax": "notebook recipe: min-max price level, 50 full-batch steps",
+    "minmax_trained": "min-max price level, properly trained (mini-batch, early stop)",
+    "anchored": "anchored: learns the return, moves the last price (gatecast's default)",
+    "no_change": "no change (yesterday's price)",
+    "rnn": "RNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "historical_mean": "historical mean",
+}
 
 
 def _notebook_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The notebook's random walk and 2x50 LSTM on prices, with the scaler fit on train only."""
+    """The notebook's random walk and 2x50 LSTM on prices, scalers fit on train only: its min-max
+    price-level recipe (kept as the cautionary rows) beside the anchored price model."""
     df = random_walk(1000, seed=42)
-    spec = TargetSpec("price")
     history, test_start = split_history(df, test_start=None, test_size=0.2)
+    level = TargetSpec("price", anchored=False)
     settings: dict[str, dict[str, Any]] = {
         # the notebook's loop: full-batch Adam, few steps, no validation
-        "notebook setting (50 full-batch steps)": dict(
-            batch_size=0, epochs=50 if not quick else 20, patience=0, val_size=0.0
+        "notebook_minmax": dict(
+            target=level,
+            features=("price",),
+            scaler="minmax",
+            batch_size=0,
+            epochs=50 if not quick else 20,
+            patience=0,
+            val_size=0.0,
         ),
-        # enough steps, mini-batches, early stopping on a validation tail
-        "properly trained (mini-batch, early stop)": dict(
-            batch_size=32, epochs=300 if not quick else 15, patience=20, val_size=0.15
+        # enough steps, mini-batches, early stopping on a validation tail: still a level model
+        "minmax_trained": dict(
+            target=level,
+            features=("price",),
+            scaler="minmax",
+            batch_size=32,
+            epochs=300 if not quick else 15,
+            patience=20,
+            val_size=0.15,
+        ),
+        # the same net and training, forecasting the return from the last price
+        "anchored": dict(
+            target=TargetSpec("price"),
+            features=("return",),
+            scaler="standard",
+            batch_size=32,
+            epochs=300 if not quick else 15,
+            patience=20,
+            val_size=0.15,
         ),
     }
     rows, forecasts = {}, {}
-    for label, kw in settings.items():
+    for key, kw in settings.items():
         m = RecurrentForecaster(
-            cell="lstm",
-            hidden=50,
-            layers=2,
-            window=20,
-            target=spec,
-            features=("price",),
-            scaler="minmax",
-            lr=1e-3,
-            seed=seed,
-            **kw,
+            cell="lstm", hidden=50, layers=2, window=20, lr=1e-3, seed=seed, **kw
         )
         t0 = time.perf_counter()
         m.fit(history)
         secs = time.perf_counter() - t0
-        frame, metrics = fit_and_score(m, df, history, test_start, spec, "close")
-        scale = _target_scale(m)
-        rows[label] = {
+        frame, metrics = fit_and_score(m, df, history, test_start, kw["target"], "close")
+        rows[key] = {
             "parameters": m.n_parameters(),
             "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
             "train_s": secs,
-            "mse_scaled": metrics["lstm"]["mse"] / scale**2,
             **metrics["lstm"],
         }
-        forecasts[label] = frame["lstm"]
+        forecasts[key] = frame["lstm"]
         base = metrics
-    scale = _target_scale(m)
-    rows["no change (yesterday's price)"] = {
-        "mse_scaled": base["no_change"]["mse"] / scale**2,
-        **base["no_change"],
-    }
+    rows["no_change"] = dict(base["no_change"])
     table = pd.DataFrame(rows).T
     return table, {
         "actual": frame["actual"],
@@ -102,6 +122,7 @@ def _sp500_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     forecasts: dict[str, pd.Series] = {}
     histories: dict[str, Any] = {}
+    verdicts: dict[str, str] = {}
     base: dict[str, Any] = {}
     frame = pd.DataFrame()
     for cell in ("rnn", "lstm", "gru"):
@@ -120,21 +141,25 @@ def _sp500_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
         m.fit(history)
         secs = time.perf_counter() - t0
         frame, metrics = fit_and_score(m, data, history, test_start, spec, None)
-        rows[cell.upper()] = {
+        rows[cell] = {
             "parameters": m.n_parameters(),
             "epochs": m.result_.epochs_run,  # type: ignore[union-attr]
             "train_s": secs,
             **metrics[cell],
         }
-        forecasts[cell.upper()] = frame[cell]
-        histories[cell.upper()] = m.result_.history  # type: ignore[union-attr]
+        test = compare("return", frame["actual"], frame, cell, "no_change")
+        rows[cell] |= {"dm_p_no_change": test.p_value}
+        verdicts[cell] = sentence("return", cell, test, metrics[cell])
+        forecasts[cell] = frame[cell]
+        histories[cell] = m.result_.history  # type: ignore[union-attr]
         base = metrics
-    rows["no change (zero return)"] = base["no_change"]
-    rows["historical mean"] = base["historical_mean"]
+    rows["no_change"] = base["no_change"]
+    rows["historical_mean"] = base["historical_mean"]
     return pd.DataFrame(rows).T, {
         "actual": frame["actual"],
         "forecasts": forecasts,
         "histories": histories,
+        "verdicts": verdicts,
     }
 
 
@@ -150,34 +175,38 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 
     files = [
         forecast_vs_actual(
             nb["actual"],
-            {**nb["forecasts"], "no change": nb["no_change"]},
+            {
+                **{DEMO_LABELS[k]: v for k, v in nb["forecasts"].items()},
+                "no change": nb["no_change"],
+            },
             out / "notebook_forecast.png",
             last=None,
             title="Notebook random walk: LSTM price forecasts vs yesterday's price",
         ),
         forecast_vs_actual(
             sp["actual"],
-            sp["forecasts"],
+            {DEMO_LABELS[k]: v for k, v in sp["forecasts"].items()},
             out / "sp500_forecast.png",
             last=120,
             title="S&P 500 daily log return: forecasts vs actual (last 120 test days)",
         ),
-        loss_curves(sp["histories"], out / "sp500_loss.png"),
-        comparison_chart(
-            sp_table.rename(
-                index={"no change (zero return)": "no_change", "historical mean": "historical_mean"}
-            ),
-            out / "sp500_comparison.png",
+        loss_curves(
+            {DEMO_LABELS[k]: v for k, v in sp["histories"].items()}, out / "sp500_loss.png"
         ),
+        comparison_chart(sp_table, out / "sp500_comparison.png"),
     ]
-    atomic_write_text(out / "notebook.csv", nb_table.to_csv())
-    atomic_write_text(out / "sp500.csv", sp_table.to_csv())
+    atomic_write_text(out / "notebook.csv", nb_table.to_csv(index_label="model"))
+    atomic_write_text(out / "sp500.csv", sp_table.to_csv(index_label="model"))
+    verdict = sp["verdicts"]["lstm"]
     atomic_write_json(
         out / "metrics.json",
         (
             {
+                "verdict": verdict,
+                "verdicts": sp["verdicts"],
                 "notebook": nb_table.to_dict(orient="index"),
                 "sp500": sp_table.to_dict(orient="index"),
+                "labels": {k: DEMO_LABELS[k] for k in [*nb_table.index, *sp_table.index]},
                 "quick": quick,
                 "seed": seed,
                 "sp500_test_start": SP500_TEST_START,
@@ -185,4 +214,5 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 
         ),
     )
     files += [out / "notebook.csv", out / "sp500.csv", out / "metrics.json"]
-    return DemoResult(nb_table, sp_table, out, files)
+    files.append(write_report(out, series={"notebook": nb, "sp500": sp}))
+    return DemoResult(nb_table, sp_table, out, verdict, sp["verdicts"], files)

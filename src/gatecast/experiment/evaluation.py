@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target
-from gatecast.data.sources import check_finite, load, resolve_column
+from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.volatility import parkinson_scale, variance_proxy
-from gatecast.errors import AlignmentError, ConfigError
+from gatecast.errors import AlignmentError, ConfigError, DataError
+from gatecast.evaluate.intervals import IntervalResult
 from gatecast.evaluate.losses import QLIKE_FLOOR, LossName, loss_series
 from gatecast.evaluate.metrics import hit_rate
 from gatecast.evaluate.significance import (
@@ -34,6 +35,7 @@ from gatecast.evaluate.walkforward import (
     WalkForwardResult,
     walk_forward,
 )
+from gatecast.experiment.intervals import evaluation_intervals
 from gatecast.experiment.registry import (
     DEFAULT_MODELS,
     EVALUATION_TARGETS,
@@ -43,7 +45,9 @@ from gatecast.experiment.registry import (
     model_names,
     model_spec,
 )
+from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import RunFolder
+from gatecast.models.config import CLOSE_FEATURES
 from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice
 
 __all__ = [
@@ -82,8 +86,11 @@ class EvaluationConfig:
     gatecast. ``recurrent_epochs`` / ``warm_epochs`` are the epochs of a cold fit and of a warm
     refit; ``warm_start`` refits recurrent models from the previous fold's weights. Recurrent
     models run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
-    ``train_proxy`` is what recurrent variance models train against (``parkinson`` by default:
-    the range is a far less noisy target than r^2, whatever ``proxy`` scores them); None: ``proxy``.
+    ``train_proxy`` is what recurrent variance models train against; None (default): the
+    Parkinson range when the data has High/Low (a far less noisy target than r^2, whatever
+    ``proxy`` scores them), else the squared return. ``features`` are the recurrent models'
+    inputs; None: the family's default (for variance models: chosen from the data, range
+    inputs with High/Low and close-only inputs without).
     ``models`` are identifiers of :mod:`gatecast.experiment.registry` (earlier spellings such as
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
@@ -105,16 +112,24 @@ class EvaluationConfig:
     warm_start: bool = True
     hidden: int = 16
     window: int = 22
-    train_proxy: Proxy | None = "parkinson"
+    features: tuple[str, ...] | None = None
+    train_proxy: Proxy | None = None
     n_jobs: int | None = -1
     sort: bool = False
     dropna: bool = False
+    dayfirst: bool | None = None
+    date_format: str | None = None
+    allow_outliers: bool = False
     mcs_size: float = 0.10
     mcs_block_size: int = MCS_BLOCK_SIZE
     mcs_reps: int = 1000
     out: str | None = None
     quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # conformal intervals at this level (None: none); return intervals scaled by this variance
+    # model's forecasts (None: garch)
+    intervals: float | None = None
+    interval_scale: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.target, EVALUATION_TARGETS, "target")
@@ -127,6 +142,10 @@ class EvaluationConfig:
         self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models {self.models} list a model twice")
+        if self.intervals is not None and not 0 < self.intervals < 1:
+            raise ConfigError(f"intervals={self.intervals}: an interval level in (0, 1), e.g. 0.9")
+        if self.intervals is not None and self.target == "direction":
+            raise ConfigError("--intervals covers return and variance forecasts, not direction")
 
     def plan(self) -> WalkForwardPlan:
         """The walk-forward plan of this evaluation."""
@@ -159,6 +178,8 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFacto
         }
         if cfg.target == "variance":
             params["train_proxy"] = cfg.train_proxy
+        if cfg.features is not None:
+            params["features"] = tuple(cfg.features)
         params |= cfg.extra
     factory: ModelFactory = functools.partial(spec.load(), **params)
     return factory
@@ -190,6 +211,9 @@ class EvaluationResult:
     dates_not_forecast_by_every_model: int = 0
     parkinson_scale: float | None = None
     seconds: float = 0.0
+    outliers: list[list[Any]] = field(default_factory=list)  # kept by allow_outliers
+    notes: list[str] = field(default_factory=list)  # e.g. a close-only fallback
+    intervals: IntervalResult | None = None  # with config.intervals
 
     def summary(self) -> str:
         """The leaderboard as text."""
@@ -227,6 +251,9 @@ class EvaluationResult:
             "seed_losses": self.seed_losses,
             "walk_forward_seconds": self.walk.seconds,
             "seconds": self.seconds,
+            "outliers": self.outliers,
+            "notes": self.notes,
+            "intervals": self.intervals.to_dict() if self.intervals is not None else None,
         }
         if cfg.target == "variance":
             out |= {"proxy": cfg.proxy, "qlike_floor": QLIKE_FLOOR}
@@ -264,14 +291,62 @@ def load_checked(cfg: EvaluationConfig) -> tuple[pd.DataFrame, int]:
     A NaN is an error naming its date, or (``dropna``) a dropped row that ``metrics.json``
     reports; no model skips a row silently.
     """
-    df = load(cfg.data, sort=cfg.sort)
+    df = load(cfg.data, sort=cfg.sort, dayfirst=cfg.dayfirst, date_format=cfg.date_format)
     used = [resolve_column(df, cfg.column)]
     if cfg.target == "variance":
         used += [c for c in ("high", "low") if c in df.columns]
     n0 = len(df)
     for col in used:
         df = check_finite(df, col, dropna=cfg.dropna)
+    for col in used:
+        df = check_prices(df, col, allow_outliers=cfg.allow_outliers)
     return df, n0 - len(df)
+
+
+#: Models that read the daily range (High/Low) whatever the proxy.
+RANGE_MODELS = ("har", "har_daily")
+
+
+def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
+    """Refuse, before anything is fit or written, what a fold would only find out later: a
+    model or proxy that needs High/Low on data without them, settings a model refuses, an
+    ``out`` that is a file, a test period outside the data."""
+    if cfg.out is not None and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise ConfigError(f"--out {cfg.out} is a file, not a folder; pass a folder name")
+    if cfg.target == "variance" and not {"high", "low"} <= set(df.columns):
+        needs = [m for m in cfg.models if m in RANGE_MODELS]
+        if cfg.proxy == "parkinson":
+            needs.append("the parkinson proxy")
+        if cfg.train_proxy == "parkinson" and any(m in RECURRENT for m in cfg.models):
+            needs.append("--train-proxy parkinson")
+        if needs:
+            raise DataError(
+                f"{', '.join(needs)} need(s) High and Low columns, which "
+                f"{df.attrs.get('source', cfg.data)} lacks (it has {', '.join(df.columns)}); "
+                f"leave them out or use data with High/Low"
+            )
+    cfg.plan().folds(df.index)
+    for m in cfg.models:
+        model = model_factory(m, cfg)()
+        settings = getattr(model, "config", None)
+        if callable(settings):
+            settings()  # a recurrent model's settings are validated by its config
+
+
+def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
+    """What the recurrent variance models chose because the data has closes only."""
+    recurrent = [m for m in cfg.models if m in RECURRENT]
+    if cfg.target != "variance" or not recurrent or {"high", "low"} <= set(df.columns):
+        return []
+    notes = []
+    if cfg.features is None:
+        notes.append(
+            f"close-only data: {', '.join(recurrent)} use the inputs "
+            f"{', '.join(CLOSE_FEATURES)} (range inputs need High/Low)"
+        )
+    if cfg.train_proxy is None:
+        notes.append(f"close-only data: {', '.join(recurrent)} train against the squared return")
+    return notes
 
 
 def walk_models(cfg: EvaluationConfig, data: pd.DataFrame) -> WalkForwardResult:
@@ -422,7 +497,12 @@ def write_evaluation(result: EvaluationResult, out: str | Path) -> Path:
     folder.write_csv("leaderboard.csv", result.leaderboard)
     folder.write_parquet("forecasts.parquet", result.forecasts)
     result.plot(folder)
+    if result.intervals is not None:
+        folder.write_csv("intervals.csv", result.intervals.table)
+        folder.write_parquet("intervals.parquet", result.intervals.intervals)
+        folder.write_figure("fan_chart.png", result.intervals.figure())
     folder.write_metrics(result.to_dict())
+    write_report(folder.path)
     return folder.path
 
 
@@ -439,9 +519,15 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     """
     t0 = time.perf_counter()
     df, dropped = load_checked(cfg)
+    check_models(cfg, df)
     walk = walk_models(cfg, df)
     result = score_walk(walk, df, cfg, dropped_rows=dropped)
     result.seconds = time.perf_counter() - t0
+    result.outliers = list(df.attrs.get("outliers", []))
+    result.notes = fallback_notes(cfg, df)
+    if cfg.intervals is not None:
+        result.intervals = evaluation_intervals(cfg, df, walk, walk_models)
+        result.leaderboard = result.leaderboard.join(result.intervals.leaderboard_columns())
     if cfg.out:
         write_evaluation(result, cfg.out)
     return result

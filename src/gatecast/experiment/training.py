@@ -1,107 +1,169 @@
-"""One training job -> one run folder: model, forecasts, metrics beside the baselines, plots."""
+"""One training job -> one run folder: model, forecasts, metrics and a verdict beside the
+baselines, plots; and forecasts (tomorrow's included) from a saved model."""
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import atomic_write_text
 from gatecast.data.features import TargetSpec, make_target, price_series
-from gatecast.data.sources import check_finite, load, resolve_column
+from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.splits import chronological_split
-from gatecast.data.volatility import percent_returns
+from gatecast.data.volatility import parkinson_scale, percent_returns, variance_proxy
 from gatecast.errors import ConfigError
+from gatecast.evaluate.losses import loss_series
 from gatecast.evaluate.metrics import score
 from gatecast.experiment.registry import label
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.report import write_report
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_not_input,
+    check_out_folder,
+    staged_folder,
+)
+from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
-from gatecast.models.config import ForecasterConfig, params_of
-from gatecast.types import Cell, Mode, ScalerKind, TargetKind
+from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
+from gatecast.models.volatility import HistoricalVariance
+from gatecast.types import TRAIN_TARGETS, Cell, Mode, Proxy, ScalerKind, TrainTarget, check_choice
 
 if TYPE_CHECKING:  # torch loads only when a model is built, so `gatecast --help` stays fast
-    from gatecast.models.recurrent import RecurrentForecaster
+    from gatecast.models.recurrent import RecurrentEstimator
 
-# Every model default is read from ForecasterConfig, never restated here. Typed Any because the
-# config types its choices as plain strings and TrainJob as the Literal types.
-_MODEL: Final[Any] = ForecasterConfig()
+#: Columns of every forecast CSV gatecast writes (train's test part, predict's output).
+FORECAST_COLUMNS = ("actual", "forecast", "in_sample")
+#: Model settings that only the return/price/direction family has.
+POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
 @dataclass
 class TrainJob:
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
-    The data, split and run settings are TrainJob's own; the model settings are the fields of
-    :class:`~gatecast.models.config.ForecasterConfig` of the same name, with its
-    defaults (``target``, ``log`` and ``horizon`` make up its ``target``).
+    The data, split and run settings are TrainJob's own. The model settings (``cell`` ...
+    ``quiet``) are the fields of the family's config of the same name; ``None`` takes the
+    family's default (:class:`~gatecast.models.config.ForecasterConfig` for ``price``,
+    ``return`` and ``direction``, :class:`~gatecast.models.config.VarianceConfig` for
+    ``variance``), so no default is written twice. ``target``, ``log``, ``horizon`` and
+    ``anchored`` make up a point target; ``proxy`` and ``train_proxy`` a variance target.
+    ``test_size`` is a fraction in (0, 1) or a count of rows.
     """
 
     data: str = "sp500"
-    column: str | None = _MODEL.column
-    target: TargetKind = _MODEL.target_spec.kind
-    log: bool = _MODEL.target_spec.log
-    horizon: int = _MODEL.target_spec.horizon
-    cell: Cell = _MODEL.cell
-    mode: Mode = _MODEL.mode
-    chunks: int = _MODEL.chunks
-    chunk_len: int = _MODEL.chunk_len
-    burn_in: int = _MODEL.burn_in
-    window: int = _MODEL.window
-    hidden: int = _MODEL.hidden
-    layers: int = _MODEL.layers
-    dropout: float = _MODEL.dropout
-    features: tuple[str, ...] = _MODEL.features
-    scaler: ScalerKind = _MODEL.scaler
-    epochs: int = _MODEL.epochs
-    batch_size: int = _MODEL.batch_size
-    lr: float = _MODEL.lr
-    patience: int = _MODEL.patience
-    clip: float = _MODEL.clip
-    val_size: float = _MODEL.val_size
-    seed: int = _MODEL.seed
+    column: str | None = None
+    target: TrainTarget = "return"
+    log: bool = True
+    horizon: int = 1
+    anchored: bool = True
+    proxy: Proxy = "squared"
+    train_proxy: Proxy | None = None
+    cell: Cell | None = None
+    mode: Mode | None = None
+    chunks: int | None = None
+    chunk_len: int | None = None
+    burn_in: int | None = None
+    window: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    dropout: float | None = None
+    features: tuple[str, ...] | None = None
+    scaler: ScalerKind | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    patience: int | None = None
+    clip: float | None = None
+    val_size: float | None = None
+    seed: int | None = None
+    device: str | None = None
+    quiet: bool | None = None
     test_start: str | None = None
     test_size: float | None = None
     gap: int = 0
-    device: str = _MODEL.device
     sort: bool = False
     dropna: bool = False
-    quiet: bool = _MODEL.quiet
+    dayfirst: bool | None = None
+    date_format: str | None = None
+    allow_outliers: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice(self.target, TRAIN_TARGETS, "target")
+
+    @property
+    def variance(self) -> bool:
+        return self.target == "variance"
 
     def target_spec(self) -> TargetSpec:
-        """What is forecast."""
-        return TargetSpec(kind=self.target, log=self.log, horizon=self.horizon)
+        """What a point model forecasts."""
+        if self.variance:
+            raise ConfigError("a variance job has no point target; see proxy")
+        return TargetSpec(
+            kind=self.target, log=self.log, horizon=self.horizon, anchored=self.anchored
+        )
 
-    def model_config(self) -> ForecasterConfig:
-        """The model settings of this job (validated by :class:`ForecasterConfig`)."""
-        own = {f.name for f in fields(self)}
-        shared = {f.name: getattr(self, f.name) for f in fields(ForecasterConfig) if f.name in own}
-        return ForecasterConfig(**(shared | {"target": self.target_spec()}))
+    def model_config(self) -> NetSettings:
+        """The model settings of this job, validated by the family's config."""
+        config_class: type[NetSettings] = VarianceConfig if self.variance else ForecasterConfig
+        names = {f.name for f in fields(config_class)}
+        given = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name in names and getattr(self, f.name) is not None
+        }
+        if self.variance:
+            wrong = [k for k in POINT_ONLY if getattr(self, k) is not None]
+            if wrong or self.horizon != 1:
+                raise ConfigError(
+                    f"{', '.join(wrong) or 'horizon'} is for return, price and direction "
+                    "models; a variance model forecasts one day ahead from a window"
+                )
+            return VarianceConfig(**(given | {"target": self.proxy}))
+        return ForecasterConfig(**(given | {"target": self.target_spec()}))
 
-    def forecaster(self) -> RecurrentForecaster:
+    def forecaster(self) -> RecurrentEstimator:
         """A fresh, unfitted model with this job's settings."""
-        from gatecast.models.recurrent import RecurrentForecaster
+        from gatecast.models.recurrent import RecurrentForecaster, RecurrentVariance
 
-        return RecurrentForecaster(**params_of(self.model_config(), ForecasterConfig))
+        cfg = self.model_config()
+        if isinstance(cfg, VarianceConfig):
+            return RecurrentVariance(**params_of(cfg, VarianceConfig))
+        return RecurrentForecaster(**params_of(cfg, ForecasterConfig))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (what ``config.json`` holds)."""
-        return asdict(self)
+        """Plain values (what ``config.json`` holds), the model settings as used."""
+        cfg = self.model_config().to_dict()
+        own = asdict(self)
+        resolved = {k: cfg[k] for k in own if k in cfg and own[k] is None}
+        return own | resolved
 
 
 @dataclass
 class TrainRun:
-    """The result of a training job: the fitted model, the test forecasts and their metrics."""
+    """The result of a training job: the fitted model, the test forecasts, their metrics and
+    the verdict (Diebold-Mariano tests against no-change and the historical mean)."""
 
     job: TrainJob
-    model: RecurrentForecaster
+    model: RecurrentEstimator
     forecasts: pd.DataFrame  # date x (actual, <cell>, no_change, historical_mean)
     metrics: dict[str, dict[str, float]]
     seconds: float
     out: Path | None = None
     dropped_rows: int = 0
+    tests: dict[str, Comparison] = field(default_factory=dict)
+    verdict: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def column(self) -> str | None:
+        """The price column the model was trained on."""
+        return self.model.column_
 
     def table(self) -> pd.DataFrame:
         """Metrics per model (rows) with the baselines beside the recurrent model."""
@@ -109,8 +171,9 @@ class TrainRun:
         return table
 
     def summary(self) -> str:
-        """A plain-text table of the metrics."""
-        return self.table().to_string(float_format=lambda v: f"{v:.6g}")
+        """The verdict and a plain-text table of the metrics."""
+        text = self.table().to_string(float_format=lambda v: f"{v:.6g}")
+        return f"{self.verdict}\n{text}" if self.verdict else text
 
     def __str__(self) -> str:
         return self.summary()
@@ -121,10 +184,16 @@ class TrainRun:
         return {
             "target": self.job.target,
             "horizon": self.job.horizon,
+            "column": self.column,
+            "features": list(self.model._fitted().features),
             "test_start": str(self.forecasts.index[0]),
             "test_end": str(self.forecasts.index[-1]),
             "n_test": len(self.forecasts),
             "models": self.metrics,
+            "labels": {name: label(name) for name in self.metrics},
+            "tests": {name: t.to_dict() for name, t in self.tests.items()},
+            "verdict": self.verdict,
+            "notes": self.notes,
             "train_seconds": result.seconds if result else None,
             "dropped_rows": self.dropped_rows,
         }
@@ -155,7 +224,8 @@ def fit_and_score(
     spec: TargetSpec,
     column: str | None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    """Fit ``model`` and the baselines on ``history``, forecast the test part, score all three."""
+    """Fit the baselines on ``history``, forecast the test part with ``model`` (already fitted)
+    and the baselines, score all three."""
     fc = model.predict(df, start=test_start)
     naive = NoChange(spec, column).fit(history).predict(df, start=test_start)
     mean = HistoricalMean(spec, column).fit(history).predict(df, start=test_start)
@@ -173,23 +243,86 @@ def fit_and_score(
     return frame, metrics
 
 
-def run_training(job: TrainJob, out: str | Path | None = None, *, plots: bool = True) -> TrainRun:
-    """Load the data, split it in time, train, forecast the test part, and write the run folder.
+def fit_and_score_variance(
+    model: Any, df: pd.DataFrame, history: pd.DataFrame, test_start: pd.Timestamp, proxy: Proxy
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """The variance counterpart of :func:`fit_and_score`: the 22-day historical variance
+    (``no_change``) and the training mean as baselines, QLIKE, MSE and MAE against ``proxy``
+    (the Parkinson range mapped to the squared-return level on training rows only)."""
+    column = model.column_
+    fc = model.predict(df, start=test_start)
+    scale = parkinson_scale(history, column) if proxy == "parkinson" else None
+    actual = variance_proxy(df, proxy, scale=scale, column=column).reindex(fc.index)
+    base = {
+        name: HistoricalVariance(window=w, target=proxy, column=column, name=name)
+        .fit(history)
+        .predict(df, start=test_start)
+        for name, w in (("no_change", 22), ("historical_mean", None))
+    }
+    frame = pd.DataFrame({"actual": actual, model.name: fc} | base).loc[fc.index]
+    metrics = {
+        name: {"n": float(frame[name].notna().sum())}
+        | {
+            loss: float(np.nanmean(loss_series(loss, frame["actual"], frame[name])))
+            for loss in ("qlike", "mse", "mae")
+        }
+        for name in (model.name, "no_change", "historical_mean")
+    }
+    return frame, metrics
 
-    Writes ``model.safetensors``, ``manifest.json``, ``forecasts.csv`` (``date,actual,forecast``),
-    ``metrics.json``, ``loss.json``, ``loss.png``, ``forecast.png`` and ``config.json`` into ``out``.
+
+def run_training(
+    job: TrainJob, out: str | Path | None = None, *, plots: bool = True, overwrite: bool = False
+) -> TrainRun:
+    """Load the data, split it in time, train, forecast the test part, test the model against
+    no-change and the historical mean, and write the run folder.
+
+    Writes ``model.safetensors``, ``manifest.json``, ``forecasts.csv``
+    (``date,actual,forecast,in_sample``), ``metrics.json`` (with the tests and the verdict),
+    ``loss.json``, ``loss.png``, ``forecast.png`` and ``config.json`` into ``out``.
     """
+    if out is not None:
+        check_out_folder(out, overwrite=overwrite)  # before the work, not after it
     t0 = time.perf_counter()
-    df = load(job.data, sort=job.sort, dropna=job.dropna)
-    df = check_finite(df, resolve_column(df, job.column), dropna=job.dropna)
+    df = load(
+        job.data,
+        sort=job.sort,
+        dropna=job.dropna,
+        dayfirst=job.dayfirst,
+        date_format=job.date_format,
+    )
     column = resolve_column(df, job.column)
-    spec = job.target_spec()
+    df = check_finite(df, column, dropna=job.dropna)
+    df = check_prices(df, column, allow_outliers=job.allow_outliers)
     history, test_start = split_history(
         df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
     )
     model = replace(job, column=column).forecaster()
     model.fit(history)
-    frame, metrics = fit_and_score(model, df, history, test_start, spec, column)
+    notes = []
+    if df.attrs.get("outliers"):  # kept by --allow-outliers: the manifest and metrics say so
+        model.spec_ = replace(
+            model._fitted(), info={**model._fitted().info, "outliers": df.attrs["outliers"]}
+        )
+        notes.append(f"--allow-outliers kept {len(df.attrs['outliers'])} absurd price(s)")
+    if job.variance:
+        frame, metrics = fit_and_score_variance(model, df, history, test_start, job.proxy)
+        feats = model._fitted().features
+        if "high" not in df.columns or "low" not in df.columns:
+            notes.append(
+                f"close-only data: inputs {', '.join(feats)} and the squared-return training "
+                "proxy (range inputs and the Parkinson proxy need High/Low)"
+            )
+        kind = "variance"
+    else:
+        frame, metrics = fit_and_score(model, df, history, test_start, job.target_spec(), column)
+        kind = job.target
+    reference = "historical_mean" if kind == "direction" else "no_change"
+    tests = {
+        base: compare(kind, frame["actual"], frame, model.name, base)
+        for base in ("no_change", "historical_mean")
+        if not (kind == "direction" and base == "no_change")  # no-change has no direction
+    }
     run = TrainRun(
         job,
         model,
@@ -197,9 +330,14 @@ def run_training(job: TrainJob, out: str | Path | None = None, *, plots: bool = 
         metrics,
         time.perf_counter() - t0,
         dropped_rows=int(df.attrs.get("dropped", 0)),
+        tests=tests,
+        verdict=sentence(kind, model.name, tests[reference], metrics[model.name]),
+        notes=notes,
     )
     if out is not None:
-        write_train_run(run, out, plots=plots)
+        with staged_folder(out, overwrite=overwrite) as tmp:  # all of it, or nothing
+            write_train_run(run, tmp, plots=plots)
+        run.out = Path(out)
     return run
 
 
@@ -211,8 +349,7 @@ def write_train_run(run: TrainRun, out: str | Path, *, plots: bool = True) -> Pa
     folder.path.mkdir(parents=True, exist_ok=True)
     model = run.model
     model.save(folder.path)
-    fc = pd.DataFrame({"actual": run.forecasts["actual"], "forecast": run.forecasts[model.name]})
-    fc.index.name = "date"
+    fc = forecast_frame(run.forecasts["actual"], run.forecasts[model.name], in_sample=False)
     folder.write_csv("forecasts.csv", fc, float_format="%.10g")
     folder.write_metrics(run.to_dict())
     history = model.result_.to_dict() if model.result_ else {}
@@ -231,8 +368,64 @@ def write_train_run(run: TrainRun, out: str | Path, *, plots: bool = True) -> Pa
             folder / "forecast.png",
             title=f"{model.name.upper()} forecast of {run.job.target} on {run.job.data} (test period)",
         )
+    write_report(folder.path, figures=plots)
     run.out = folder.path
     return folder.path
+
+
+def forecast_frame(actual: pd.Series, forecast: pd.Series, in_sample: Any) -> pd.DataFrame:
+    """The one forecast table: ``date`` index, ``actual``, ``forecast``, ``in_sample`` (True
+    where the model was trained on that date's target)."""
+    frame = pd.DataFrame(
+        {"actual": actual.reindex(forecast.index), "forecast": forecast, "in_sample": in_sample},
+        index=forecast.index,
+    )
+    frame.index.name = "date"
+    ordered: pd.DataFrame = frame[list(FORECAST_COLUMNS)]
+    return ordered
+
+
+@dataclass
+class Prediction:
+    """A saved model's forecasts on some data: the table written to CSV, and the facts behind
+    the last line (tomorrow's forecast)."""
+
+    frame: pd.DataFrame
+    model: str
+    target: str
+    column: str | None
+    no_change: float
+
+    @property
+    def next(self) -> pd.Series:
+        """The forecasts beyond the data (``actual`` empty)."""
+        rows: pd.Series = self.frame.loc[self.frame["actual"].isna(), "forecast"]
+        return rows
+
+    def last_line(self) -> str:
+        """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0"."""
+        if self.frame.empty:
+            return "no forecast"
+        date = self.frame.index[-1]
+        day = f"{date:%Y-%m-%d}" if hasattr(date, "strftime") else str(date)
+        value = float(self.frame["forecast"].iloc[-1])
+        return f"{day} forecast: {_fmt(self.target, value)} ({self.model}), " + (
+            f"no-change {_fmt(self.target, self.no_change)}"
+            if self.target != "direction"
+            else "no-change has no direction"
+        )
+
+
+def _fmt(target: str, value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if target == "return":
+        return "0" if value == 0 else f"{100 * value:+.2f}%"
+    if target == "direction":
+        return f"P(up) {value:.3f}"
+    if target == "variance":
+        return f"variance {value:.4g} %^2 (annualised volatility {math.sqrt(252 * value):.1f}%)"
+    return f"{value:.6g}"
 
 
 def run_prediction(
@@ -241,28 +434,66 @@ def run_prediction(
     out: str | Path,
     *,
     start: str | None = None,
+    end: str | None = None,
+    column: str | None = None,
     sort: bool = False,
     dropna: bool = False,
     device: str = "auto",
-) -> pd.DataFrame:
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    allow_outliers: bool = False,
+) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
-    ``date,forecast,actual`` to ``out`` (CSV). A variance model's ``actual`` is the squared
-    percent return of the day."""
+    ``date,actual,forecast,in_sample`` to ``out`` (CSV).
+
+    Unless ``end`` stops earlier, the last rows are the forecasts for the dates after the data
+    (in its own calendar), with ``actual`` empty. ``in_sample`` marks the dates whose targets
+    the model was trained on. A variance model's ``actual`` is the squared percent return of the
+    day. ``column`` overrides the price column the model was trained on.
+    """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
+    check_not_input(out, {"--data": data, "--model": model_dir})
     model = load_model(model_dir, device=device)
-    df = load(data, column=model.column_, sort=sort, dropna=dropna)
-    fc = model.predict(df, start=start)
+    col = column or model.column_
+    df = load(
+        data,
+        column=col,
+        sort=sort,
+        dropna=dropna,
+        dayfirst=dayfirst,
+        date_format=date_format,
+        allow_outliers=allow_outliers,
+    )
+    if column is not None:
+        model.spec_ = replace(model._fitted(), column=resolve_column(df, column))
+    col = model.column_
+    fc = model.predict(df, start=start, end=end, future=True)
     if fc.empty:
         raise ConfigError(
-            f"no forecasts: {data} has no date on or after {start} with {model.window} rows of "
-            "history before it; pick an earlier --start or more data"
+            f"no forecasts: {data} has no date in [{start}, {end}] with {model.window} rows of "
+            "history before it; pick other dates or more data"
         )
-    if isinstance(model, RecurrentVariance):
-        actual = (percent_returns(df, model.column_) ** 2).reindex(fc.index)
+    variance = isinstance(model, RecurrentVariance)
+    if variance:
+        actual = percent_returns(df, col) ** 2
+        target = "variance"
+        r2 = actual.dropna()
+        no_change = float(r2.iloc[-22:].mean())
     else:
-        actual = make_target(df, model.target_spec, model.column_).reindex(fc.index)
-    frame: pd.DataFrame = pd.DataFrame({"forecast": fc, "actual": actual})
-    frame.index.name = "date"
+        spec = model.target_spec
+        actual = make_target(df, spec, col)
+        target = spec.kind
+        no_change = float(price_series(df, col).iloc[-1]) if target == "price" else 0.0
+    trained_to = (model.train_range_ or ("", ""))[1]
+    in_sample = _on_or_before(fc.index, trained_to)
+    frame = forecast_frame(actual, fc, in_sample)
     atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
-    return frame
+    return Prediction(frame, model.name, target, col, no_change)
+
+
+def _on_or_before(index: pd.Index, last: str) -> np.ndarray:
+    if not last:
+        return np.zeros(len(index), dtype=bool)
+    key: Any = pd.Timestamp(last) if isinstance(index, pd.DatetimeIndex) else type(index[0])(last)
+    return np.asarray(index <= key)

@@ -23,7 +23,7 @@ class NetSettings:
     layers: int = 2
     dropout: float = 0.0
     window: int = 20
-    features: tuple[str, ...] = ("return",)
+    features: tuple[str, ...] | None = ("return",)
     column: str | None = None
     epochs: int = 50
     warm_epochs: int | None = None
@@ -38,7 +38,8 @@ class NetSettings:
     quiet: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "features", tuple(self.features))
+        if self.features is not None:  # None: chosen from the data at fit (variance models)
+            object.__setattr__(self, "features", tuple(self.features))
         check_choice(self.cell, CELLS, "cell")
         if self.hidden < 1 or self.layers < 1:
             raise ConfigError(f"hidden={self.hidden}, layers={self.layers}: both must be >= 1")
@@ -46,7 +47,7 @@ class NetSettings:
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
         if self.window < 1:
             raise ConfigError(f"window={self.window}: must be >= 1")
-        if not self.features:
+        if self.features is not None and not self.features:
             raise ConfigError("features is empty; give at least one, e.g. ('return',)")
         if not 0 <= self.val_size < 1:
             raise ConfigError(f"val_size={self.val_size}: must be in [0, 1)")
@@ -71,7 +72,7 @@ class NetSettings:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (the target as its dict)."""
         d = asdict(self)
-        d["features"] = list(self.features)
+        d["features"] = list(self.features) if self.features is not None else None
         return d
 
     @classmethod
@@ -98,6 +99,8 @@ class ForecasterConfig(NetSettings):
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_target(self.target))
         super().__post_init__()
+        if self.features is None:
+            raise ConfigError("features is None; give at least one, e.g. ('return',)")
         make_scaler(self.scaler)
         check_choice(self.mode, MODES, "mode")
         if self.chunk_len < 1 or self.chunks < 1 or self.burn_in < 0:
@@ -115,18 +118,28 @@ class ForecasterConfig(NetSettings):
         return super().to_dict() | {"target": self.target_spec.to_dict()}
 
 
+#: The variance model's inputs when the data has High/Low, and when it has closes only.
+RANGE_FEATURES = ("return", "squared_return", "log_parkinson")
+CLOSE_FEATURES = ("return", "squared_return", "abs_return", "log_rv5", "log_rv22")
+
+
 @dataclass(frozen=True)
 class VarianceConfig(NetSettings):
     """Settings of :class:`RecurrentVariance` (one-day variance, log-variance head).
 
     ``lr=5e-4`` rather than 3e-3: on S&P 500 it scores the same on a 2011-2014 walk-forward,
     varies far less across seeds, and makes the 5-epoch warm refits small steps.
+
+    ``features=None`` and ``train_proxy=None`` are chosen from the data at fit: with High/Low
+    columns the inputs are :data:`RANGE_FEATURES` and the model trains against the Parkinson
+    range (less noisy than the squared return it is scored on); on close-only data the inputs
+    are :data:`CLOSE_FEATURES` and it trains against the squared return.
     """
 
     hidden: int = 16
     layers: int = 1
     window: int = 22
-    features: tuple[str, ...] = ("return", "squared_return", "log_parkinson")
+    features: tuple[str, ...] | None = None
     epochs: int = 30
     warm_epochs: int | None = 5
     batch_size: int = 128

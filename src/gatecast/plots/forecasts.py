@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gatecast.artifacts import atomic_write_bytes
+from gatecast.plots.svg import series_style
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -24,23 +25,62 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
-def loss_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path) -> Path:
-    """Training (solid) and validation (dashed) loss per epoch for each named model, log scale."""
+def loss_figure(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Training (line) and validation (line with open circles) loss per epoch for each named
+    model, log scale; each model has its own colour and dash pattern."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (name, hist) in enumerate(histories.items()):
-        color = f"C{i}"
+        style = series_style(i)
         tr = hist.get("train_loss", [])
-        ax.plot(range(1, len(tr) + 1), tr, color=color, label=f"{name} train")
+        ax.plot(range(1, len(tr) + 1), tr, lw=1.4, label=f"{name} train", **style)
         va = hist.get("val_loss", [])
         if va:
-            ax.plot(range(1, len(va) + 1), va, color=color, ls="--", label=f"{name} validation")
+            ax.plot(
+                range(1, len(va) + 1),
+                va,
+                lw=0.9,
+                marker="o",
+                ms=3.5,
+                fillstyle="none",
+                markevery=max(1, len(va) // 12),
+                label=f"{name} validation",
+                **style,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (scaled units)")
     ax.set_yscale("log")
     ax.set_title("Loss curves")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return fig
+
+
+def loss_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path) -> Path:
+    """:func:`loss_figure` written to ``path`` as PNG."""
+    return save_figure(loss_figure(histories), path)
+
+
+def forecast_figure(
+    actual: pd.Series,
+    forecasts: Mapping[str, pd.Series],
+    *,
+    title: str = "",
+    last: int | None = 250,
+) -> Figure:
+    """Actual target (solid grey) and each model's forecast (its own colour and dash pattern)
+    over the test period (the last ``last`` points)."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    a = actual if last is None else actual.iloc[-last:]
+    ax.plot(a.index, a.to_numpy(), color="0.3", lw=0.9, label="actual")
+    for i, (name, f) in enumerate(forecasts.items()):
+        f = f.loc[f.index.isin(a.index)]
+        ax.plot(f.index, f.to_numpy(), lw=1.1, label=name, **series_style(i + 1))
+    ax.set_title(title or "Forecast vs actual (test period)")
+    ax.grid(alpha=0.3)
+    long_names = max(map(len, forecasts), default=0) > 30  # one column, or it outgrows the axes
+    ax.legend(fontsize=8, ncol=1 if long_names else min(4, len(forecasts) + 1))
+    fig.autofmt_xdate()
+    return fig
 
 
 def forecast_vs_actual(
@@ -51,22 +91,13 @@ def forecast_vs_actual(
     title: str = "",
     last: int | None = 250,
 ) -> Path:
-    """Actual target and each model's forecast over the test period (the last ``last`` points)."""
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    a = actual if last is None else actual.iloc[-last:]
-    ax.plot(a.index, a.to_numpy(), color="0.3", lw=0.9, label="actual")
-    for i, (name, f) in enumerate(forecasts.items()):
-        f = f.loc[f.index.isin(a.index)]
-        ax.plot(f.index, f.to_numpy(), color=f"C{i}", lw=1.1, label=name)
-    ax.set_title(title or "Forecast vs actual (test period)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=min(4, len(forecasts) + 1))
-    fig.autofmt_xdate()
-    return save_figure(fig, path)
+    """:func:`forecast_figure` written to ``path`` as PNG."""
+    return save_figure(forecast_figure(actual, forecasts, title=title, last=last), path)
 
 
-def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "theil_u") -> Path:
-    """One metric per model as a bar chart, with the value printed on each bar.
+def comparison_figure(table: pd.DataFrame, *, metric: str = "theil_u") -> Figure:
+    """One metric per model as a bar chart, with the value printed on each bar (baselines grey
+    and hatched).
 
     For Theil's U the bars show ``100 (U - 1)``: the percent by which a model's RMSE is above
     (worse) or below (better) the no-change forecast's, so differences of a tenth of a percent
@@ -77,7 +108,8 @@ def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "th
     baseline = {"no_change", "historical_mean"}
     colors = ["0.6" if n in baseline else f"C{i}" for i, n in enumerate(vals.index)]
     shown = 100 * (vals - 1.0) if metric == "theil_u" else vals
-    bars = ax.bar([str(i) for i in vals.index], shown.to_numpy(), color=colors)
+    hatches = ["//" if n in baseline else "" for n in vals.index]
+    bars = ax.bar([str(i) for i in vals.index], shown.to_numpy(), color=colors, hatch=hatches)
     for bar, v in zip(bars, shown.to_numpy(), strict=True):
         ax.annotate(
             f"{v:+.2f}" if metric == "theil_u" else f"{v:.4g}",
@@ -96,4 +128,9 @@ def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "th
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} by model (test period)")
     ax.grid(alpha=0.3, axis="y")
-    return save_figure(fig, path)
+    return fig
+
+
+def comparison_chart(table: pd.DataFrame, path: str | Path, *, metric: str = "theil_u") -> Path:
+    """:func:`comparison_figure` written to ``path`` as PNG."""
+    return save_figure(comparison_figure(table, metric=metric), path)

@@ -105,7 +105,12 @@ class NumpyModel:
         )
 
     def predict(
-        self, data: pd.DataFrame, start: DateLike = None, end: DateLike = None
+        self,
+        data: pd.DataFrame,
+        start: DateLike = None,
+        end: DateLike = None,
+        *,
+        future: bool = False,
     ) -> pd.Series:
         """Forecasts for the dates of `data` in [start, end] with enough history, like the torch model.
 
@@ -115,6 +120,8 @@ class NumpyModel:
             Prices as `gatecast.data.load` returns them.
         start, end : date-like, optional
             The first and last date forecast *for*.
+        future : bool
+            Add the forecasts for the `horizon` dates after the last row.
 
         Returns
         -------
@@ -122,7 +129,11 @@ class NumpyModel:
             Indexed by the date each forecast is for, in target units (a probability for
             direction, a variance in percent^2 for variance models).
         """
-        return predict_series(self.spec, self.engine, data, start, end)
+        return predict_series(self.spec, self.engine, data, start, end, future=future)
+
+    def forecast_next(self, data: pd.DataFrame) -> pd.Series:
+        """The forecast for the period after the last row of `data` (see `predict`)."""
+        return self.predict(data, future=True).iloc[-self.spec.horizon :]
 
     def forward_windows(self, X: np.ndarray) -> np.ndarray:
         """Raw head outputs for scaled windows X (see :func:`gatecast.serve.pipeline`)."""

@@ -9,6 +9,7 @@ training computed.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from math import isfinite
@@ -22,8 +23,55 @@ from gatecast.data.sources import DATE_COLUMNS, PRICE_PREFERENCE, normalise_name
 from gatecast.errors import DataError, MissingValueError, NonPositivePriceError, UnknownColumnError
 from gatecast.serve.spec import ModelSpec
 
+#: Columns that number the rows of a stream without dates (the order key, like a date).
+SEQUENCE_COLUMNS = ("seq", "sequence")
 #: Columns that are never the price when a row has no preferred price column.
-NOT_PRICES = (*DATE_COLUMNS, "symbol", "open", "high", "low", "volume")
+NOT_PRICES = (*DATE_COLUMNS, *SEQUENCE_COLUMNS, "symbol", "open", "high", "low", "volume")
+#: A tick this many times above (or below) the previous price is refused as absurd.
+TICK_RATIO = 1e3
+#: An ISO date or timestamp; a UTC offset is dropped, so the local date and time are kept.
+_ISO = re.compile(
+    r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)\s*"
+    r"(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+#: Where a row is in its stream: a date (Timestamp) or a sequence number (int).
+OrderKey = pd.Timestamp | int
+
+
+def order_key(value: Any) -> OrderKey:
+    """A row's position from its date (ISO text, a datetime) or sequence number (an int); a
+    :class:`DataError` naming the value otherwise."""
+    if isinstance(value, bool):
+        raise DataError(f"{value!r} is neither a date nor a sequence number")
+    if isinstance(value, int | np.integer):
+        if value < 0:
+            raise DataError(f"sequence number {value} is negative")
+        return int(value)
+    if isinstance(value, pd.Timestamp):
+        return value.tz_localize(None) if value.tz is not None else value
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return order_key(pd.Timestamp(value))
+    text = str(value).strip()
+    m = _ISO.fullmatch(text)
+    if m is not None:
+        try:
+            stamp: pd.Timestamp = pd.Timestamp(m.group(1))
+            return stamp
+        except ValueError:
+            pass
+    raise DataError(f"date {text!r} is not a date; use ISO dates such as 2020-01-02")
+
+
+def row_key(row: Mapping[Any, Any] | pd.Series) -> tuple[str, Any] | None:
+    """The date or sequence column of a row (names normalised) and its value, if it has one."""
+    for k, v in row.items():
+        name = normalise_name(k)
+        if name in DATE_COLUMNS or name in SEQUENCE_COLUMNS:
+            return name, v
+    return None
+
+
 _NAN = math.nan
 
 
@@ -34,15 +82,17 @@ class ObservationReader:
     def __init__(self, spec: ModelSpec) -> None:
         self.column = spec.column
         self.features = spec.features
-        self.fields = needed_fields(spec.features)
+        fields = needed_fields(spec.features)
+        if spec.output == "anchored_price" and "price" not in fields:
+            fields = ("price", *fields)  # the forecast moves from the current price
+        self.fields = fields
         self.need_price = "price" in self.fields
         # returns of the price are taken when any feature besides the level reads it
         takes_returns = any(
             "price" in feature(f).needs and feature(f).lookback > 0 for f in spec.features
         )
-        self.positive = takes_returns and (
-            spec.units.log or any(f.startswith("log_rv") for f in spec.features)
-        )
+        # a return of a zero or negative price is meaningless, log or simple
+        self.positive = takes_returns
 
     def read(self, obs: Any) -> Obs:
         if type(obs) is float and self.fields == ("price",):  # the common tick, kept short
@@ -84,7 +134,7 @@ class ObservationReader:
                 raise MissingValueError(f"the price is {price}; pass a finite number")
             if self.positive and price <= 0:
                 raise NonPositivePriceError(
-                    f"price {price} is not positive; log returns need positive prices"
+                    f"price {price} is not positive; returns need positive prices"
                 )
         return out
 

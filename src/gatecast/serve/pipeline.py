@@ -9,11 +9,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from gatecast.data.features import build_features
+from gatecast.data.calendar import next_dates
+from gatecast.data.features import build_features, from_anchor, price_series
 from gatecast.data.sequences import sequence_pairs
 from gatecast.data.sources import resolve_column
 from gatecast.data.splits import date_mask
 from gatecast.data.windows import make_windows
+from gatecast.errors import ConfigError
 from gatecast.serve.spec import ModelSpec
 from gatecast.types import DateLike
 
@@ -43,27 +45,49 @@ def model_inputs(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, np.
     return feats, spec.feature_scaler.transform(feats.to_numpy(dtype=float))
 
 
-def to_target_units(spec: ModelSpec, raw: np.ndarray) -> np.ndarray:
+def to_target_units(
+    spec: ModelSpec, raw: np.ndarray, anchor: np.ndarray | None = None
+) -> np.ndarray:
     """Raw head outputs -> forecasts: a probability (direction), a variance (exp of the
-    log-variance), or the target scaler's inverse."""
+    log-variance), a price moved from its ``anchor`` (the price ``horizon`` rows before the date
+    forecast) by the forecast return, or the target scaler's inverse."""
     raw = np.asarray(raw, dtype=float)
     out: np.ndarray
     if spec.output == "logit":
         out = 1.0 / (1.0 + np.exp(-raw))
     elif spec.output == "log_variance":
         out = np.exp(raw)
+    elif spec.output == "anchored_price":
+        if anchor is None:
+            raise ConfigError("an anchored price forecast needs the price it is anchored on")
+        r = spec.target_scaler.inverse_transform(raw)
+        out = np.asarray(from_anchor(np.asarray(anchor, dtype=float), r, log=spec.units.log))
     else:
         out = spec.target_scaler.inverse_transform(raw)
     return out
 
 
-def to_target_unit(spec: ModelSpec, raw: float) -> float:
+def to_target_unit(spec: ModelSpec, raw: float, anchor: float = math.nan) -> float:
     """:func:`to_target_units` for one number, without NumPy (the stream's hot path)."""
     if spec.output == "logit":
         return 1.0 / (1.0 + math.exp(-raw))
     if spec.output == "log_variance":
         return math.exp(raw)
-    return raw * float(spec.target_scaler.scale_[0]) + float(spec.target_scaler.shift_[0])  # type: ignore[index]
+    shift = float(np.asarray(spec.target_scaler.shift_)[0])
+    value = raw * float(np.asarray(spec.target_scaler.scale_)[0]) + shift
+    if spec.output == "anchored_price":
+        return anchor * math.exp(value) if spec.units.log else anchor * (1.0 + value)
+    return value
+
+
+def with_future_rows(frame: pd.DataFrame, dates: pd.Index) -> pd.DataFrame:
+    """``frame`` followed by placeholder rows (zeros) at ``dates``. Windows and sequence pairs
+    only ever read rows at least ``horizon`` before the date they forecast, so ``horizon``
+    placeholder rows give the forecasts beyond the data without being read themselves."""
+    pad = pd.DataFrame(0.0, index=dates, columns=frame.columns)
+    out: pd.DataFrame = pd.concat([frame, pad])
+    out.index.name = frame.index.name
+    return out
 
 
 def predict_series(
@@ -73,15 +97,29 @@ def predict_series(
     start: DateLike = None,
     end: DateLike = None,
     name: str | None = None,
+    *,
+    future: bool = False,
 ) -> pd.Series:
     """Forecasts for every date of ``data`` in ``[start, end]`` with enough history, indexed by
     the date each is *for*, in target units.
 
     Window mode runs the network on the ``window`` scaled rows before each date (only for the
     dates asked for); sequence mode runs it once over the whole history from a zero state, so
-    the forecast for t is the head of the state after the input row t - horizon.
+    the forecast for t is the head of the state after the input row t - horizon. ``future``
+    adds the ``horizon`` forecasts for the dates after the last row (in the data's calendar,
+    :func:`gatecast.data.calendar.next_dates`), made from the rows up to the last one.
     """
     feats, scaled = model_inputs(spec, data)
+    col = resolve_column(data, spec.column)
+    anchor = None
+    if spec.output == "anchored_price":
+        anchor = price_series(data, col)
+    if future:
+        dates = next_dates(data.index, spec.horizon)
+        feats = with_future_rows(feats, dates)
+        scaled = np.vstack([scaled, np.zeros((len(dates), scaled.shape[1]))])
+        if anchor is not None:
+            anchor = anchor.reindex(anchor.index.append(dates))
     if spec.mode == "sequence":
         pairs = sequence_pairs(feats, None, spec.horizon, values=scaled)
         keep = date_mask(pairs.index, start, end)
@@ -92,5 +130,6 @@ def predict_series(
         keep = date_mask(win.index, start, end)
         index = win.index[keep]
         raw = engine.forward_windows(win.X[keep]) if keep.any() else np.zeros(0)
-    fc: pd.Series = pd.Series(to_target_units(spec, raw), index=index, name=name or spec.cell)
+    base = anchor.shift(spec.horizon).reindex(index).to_numpy() if anchor is not None else None
+    fc: pd.Series = pd.Series(to_target_units(spec, raw, base), index=index, name=name or spec.cell)
     return fc

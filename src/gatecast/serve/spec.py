@@ -7,19 +7,30 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
-from gatecast.artifacts import FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE, load_model_folder
+from gatecast.artifacts import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    check_checksums,
+    load_model_folder,
+)
 from gatecast.data.features import FEATURES, TargetSpec, Units
 from gatecast.data.scalers import Scaler, scaler_from_dict
+from gatecast.data.sources import parse_date
 from gatecast.data.volatility import VarianceTarget
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.types import CELLS, MODES
 
 #: The model families a folder can hold, by manifest ``kind``.
 KINDS = ("recurrent", "recurrent_variance")
+#: What the fit left that a manifest keeps (``outliers``: absurd prices kept by
+#: ``allow_outliers``, as ``[date, value]`` pairs).
+INFO_KEYS = ("train_range", "data_hash", "seed", "history", "series", "versions", "outliers")
 #: Gate blocks per cell in PyTorch's layout (LSTM i,f,g,o; GRU r,z,n).
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -37,7 +48,8 @@ def weights_fingerprint(tensors: Mapping[str, Any]) -> str:
 class ModelSpec:
     """A fitted recurrent model's shape, inputs, scalers and target: what every engine serves.
 
-    ``output`` says what the head gives: ``value`` (the scaled target), ``logit`` (direction) or
+    ``output`` says what the head gives: ``value`` (the scaled target), ``logit`` (direction),
+    ``anchored_price`` (the scaled return from the price ``horizon`` rows before) or
     ``log_variance`` (variance models). ``config`` holds the family's settings (see
     ``gatecast.models.config``) and ``info`` what the fit left (train range, data
     hash, loss history, per-series ranges), both as plain JSON values.
@@ -77,6 +89,69 @@ class ModelSpec:
             )
         if (self.kind == "recurrent_variance") != isinstance(self.target, VarianceTarget):
             raise ConfigError(f"a {self.kind!r} model cannot have the target {self.target}")
+        for name, most in (
+            ("hidden", 10**5),
+            ("layers", 10**3),
+            ("window", 10**6),
+            ("horizon", 10**6),
+        ):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, Integral)
+                or not 1 <= int(value) <= most
+            ):
+                raise ConfigError(f"{name}={value!r}: must be a whole number in [1, {most}]")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype {self.dtype!r} is unknown; float32 or float64")
+        if self.column is not None and not isinstance(self.column, str):
+            raise ConfigError(f"column {self.column!r} is not a column name")
+        for name, scaler, n in (
+            ("feature", self.feature_scaler, len(self.features)),
+            ("target", self.target_scaler, 1),
+        ):
+            for part in (np.asarray(scaler.shift_), np.asarray(scaler.scale_)):
+                if part.ndim != 1 or part.size != n:
+                    raise ConfigError(
+                        f"the {name} scaler has {part.size} columns in {part.ndim} "
+                        f"dimension(s); it needs {n} in one"
+                    )
+
+    def check_config(self, where: str = "the manifest") -> None:
+        """Raise ModelFileError unless the family settings describe the same net as the spec
+        (the torch engine builds its net from them)."""
+        try:
+            self._check_config()
+        except ConfigError as exc:
+            raise ModelFileError(f"{where}: {exc}; it was edited: re-train or restore it") from None
+
+    def _check_config(self) -> None:
+        if not isinstance(self.config, Mapping):
+            raise ConfigError(f"config {self.config!r} is not a JSON object")
+        missing = [
+            k for k in ("cell", "hidden", "layers", "window", "target") if k not in self.config
+        ]
+        if missing:
+            raise ConfigError(f"config lacks {missing}")
+        for name in ("cell", "hidden", "layers", "window", "mode", "dropout"):
+            if name not in self.config:
+                continue
+            value = self.config[name]
+            if isinstance(value, bool) or value != getattr(self, name):
+                raise ConfigError(
+                    f"config says {name}={value!r} but the model has {getattr(self, name)!r}"
+                )
+        target = self.config["target"]
+        if not (
+            isinstance(target, Mapping)
+            and "kind" in target
+            and target.get("horizon", 1) == self.horizon
+        ):
+            raise ConfigError(
+                f"config target {target!r} does not match the model's horizon {self.horizon}"
+            )
 
     @property
     def input_size(self) -> int:
@@ -90,6 +165,8 @@ class ModelSpec:
     def output(self) -> str:
         if isinstance(self.target, VarianceTarget):
             return "log_variance"
+        if self.target.kind == "price" and self.target.anchored:
+            return "anchored_price"
         return "logit" if self.target.kind == "direction" else "value"
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -150,7 +227,7 @@ class ModelSpec:
 
     @classmethod
     def from_manifest(cls, m: Mapping[str, Any], where: str = MANIFEST_FILE) -> ModelSpec:
-        """Validate a manifest (format 1 or 2) once; one ModelFileError per fault."""
+        """Validate a manifest (format 1, 2 or 3) once; one ModelFileError per fault."""
         if not isinstance(m, Mapping):
             raise ModelFileError(f"{where} must hold a JSON object")
         needed = ("kind", "cell", "input_size", "hidden", "layers", "window", "features")
@@ -191,11 +268,9 @@ class ModelSpec:
                     raise ModelFileError(f"{where}: the {name} scaler holds NaN/inf: re-train")
                 if (np.asarray(sc.scale_) == 0).any():
                     raise ModelFileError(f"{where}: the {name} scaler has a zero scale: re-train")
-            info = {
-                k: m[k]
-                for k in ("train_range", "data_hash", "seed", "history", "series", "versions")
-                if k in m
-            }
+            info = {k: m[k] for k in INFO_KEYS if k in m}
+            if "train_range" in info:
+                _check_range(info["train_range"])
             return cls(
                 kind=str(m["kind"]),
                 cell=str(m["cell"]),
@@ -222,6 +297,13 @@ class ModelSpec:
                 f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
                 f"written by gatecast: re-train or restore the file"
             ) from exc
+
+
+def _check_range(value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise ValueError(f"train_range {value!r} is not a pair of dates")
+    for v in value:
+        parse_date(v, "train_range")
 
 
 def _config_v1(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,4 +343,6 @@ def read_model_folder(
     if kind is not None and spec.kind != kind:
         raise ModelFileError(f"{folder} holds a {spec.kind!r} model, expected {kind!r}")
     spec.check_tensors(tensors, f"{folder}/{WEIGHTS_FILE}")
+    check_checksums(manifest, where)
+    spec.check_config(where)
     return spec, tensors

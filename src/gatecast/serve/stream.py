@@ -5,22 +5,39 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
-from gatecast.errors import MissingValueError, ModelFileError
+from gatecast.data.features import FIELDS
+from gatecast.errors import (
+    DataError,
+    MissingValueError,
+    ModelFileError,
+    OutlierError,
+    ReplayError,
+)
 from gatecast.serve.engines import Engine
-from gatecast.serve.observations import ObservationReader, OnlineFeatures
+from gatecast.serve.observations import (
+    TICK_RATIO,
+    ObservationReader,
+    OnlineFeatures,
+    OrderKey,
+    order_key,
+    row_key,
+)
 from gatecast.serve.pipeline import to_target_unit
 from gatecast.serve.spec import ModelSpec, weights_fingerprint
 
 STATE_FORMAT = "gatecast-stream"
-#: Version 2 keeps the last observations (for rolling features); version 1 states still load.
-STATE_VERSION = 2
+#: Version 2 keeps the last observations (for rolling features), version 3 the date (or sequence
+#: number) of the last row consumed; version 1 and 2 states still load.
+STATE_VERSION = 3
 
 
 class Stream:
@@ -40,6 +57,13 @@ class Stream:
     Build one with ``model.stream()`` (torch or NumPy engine), ``load_numpy(folder).stream()`` or
     ``gatecast.models.recurrent.open_stream(folder)``.
 
+    Exactly once: a row given a date (``update(obs, at=date)``, or a ``date``/``seq`` key in a
+    mapping) must come after the last one consumed, which the state records; a replayed, repeated
+    or earlier row raises :class:`gatecast.errors.ReplayError` (``allow_replay = True`` for a
+    deliberate replay); a row without a date or sequence number cannot be placed and is taken
+    as it comes. A price more than 1000x away from the previous one raises
+    :class:`gatecast.errors.OutlierError`. Either way the stream is unchanged.
+
     Examples
     --------
     >>> stream = load_numpy("models/spx").stream()  # doctest: +SKIP
@@ -51,6 +75,7 @@ class Stream:
     """
 
     def __init__(self, spec: ModelSpec, engine: Engine, fingerprint: str) -> None:
+        self.allow_replay = False
         self.spec = spec
         self.engine = engine
         self.fingerprint = fingerprint
@@ -74,6 +99,7 @@ class Stream:
         self.online.reset()
         self.ticks = 0  # observations accepted
         self.valid = 0  # of those, rows with every feature defined (fed to the network)
+        self.last: OrderKey | None = None  # date or sequence number of the last row consumed
         rows = 0 if self._sequence else self.spec.window
         self._buffer = np.zeros((rows, self.spec.input_size))
 
@@ -83,14 +109,59 @@ class Stream:
         need = 0 if self._sequence else self.spec.window - 1
         return self.valid >= need and len(self.online.history) >= self.online.size - 1
 
-    def update(self, observation: Any) -> float:
+    def update(self, observation: Any, at: Any = None) -> float:
         """Take the observation at t, return the forecast for t + horizon (NaN while warming up).
 
-        A bad observation (missing column, NaN, non-positive price under log returns) raises a
-        :class:`gatecast.errors.DataError` and leaves the stream exactly as it was.
+        ``at`` is the row's date or sequence number (read from a ``date``/``seq`` key of a
+        mapping when not given). A bad observation (missing column, NaN, non-positive price
+        under returns, a price 1000x off the previous one, a row not after the last one
+        consumed) raises a :class:`gatecast.errors.DataError` and leaves the stream exactly as
+        it was.
         """
+        if at is None and isinstance(observation, Mapping | pd.Series):
+            found = row_key(observation)
+            at = found[1] if found is not None else None
+        if at is None:  # a row without a date cannot be placed: taken as it comes
+            return self._advance(observation)
+        key = self._check_order(at)
+        forecast = self._advance(observation)
+        self.last = key
+        return forecast
+
+    def _check_order(self, at: Any) -> OrderKey:
+        key = order_key(at)
+        last = self.last
+        if last is not None and not self.allow_replay:
+            if isinstance(key, int) != isinstance(last, int):
+                raise ReplayError(
+                    f"row {_shown(key)} is not ordered like the rows consumed so far (up to "
+                    f"{_shown(last)}): one stream counts by date or by sequence number"
+                )
+            if key <= last:
+                what = "repeats" if key == last else "comes before"
+                raise ReplayError(
+                    f"row {_shown(key)} {what} the last row consumed ({_shown(last)}): a replayed "
+                    f"or out-of-order row; the stream is unchanged (pass --allow-replay / "
+                    f"allow_replay=True to replay on purpose)"
+                )
+        return key
+
+    def _advance(self, observation: Any) -> float:
         obs = self.reader.read(observation)
         online = self.online
+        if self.reader.need_price:
+            price = obs[0]
+            prev = online.history[-1][0] if online.history else math.nan
+            tiny = 0 < abs(price) < sys.float_info.min  # subnormal: no precision left
+            if tiny or (
+                prev > 0 and price > 0 and not 1 / TICK_RATIO <= price / prev <= TICK_RATIO
+            ):
+                raise OutlierError(
+                    f"price {price:g} is {price / prev:.3g} times the previous one ({prev:g}): "
+                    f"a typo or a unit change? the stream is unchanged"
+                    if not tiny
+                    else f"price {price:g} is too small to be a price; the stream is unchanged"
+                )
         finite = online.push(obs)
         if not finite and self.valid > 0:
             online.undo()
@@ -114,7 +185,7 @@ class Stream:
             raw = self.engine.window(buf)
         if self._output == "value":
             return raw * self._scale + self._shift
-        return to_target_unit(self.spec, raw)
+        return to_target_unit(self.spec, raw, obs[0])  # an anchored price moves from this one
 
     def update_many(self, observations: Iterable[Any]) -> np.ndarray:
         """``update`` each observation in turn; the forecasts as an array."""
@@ -137,6 +208,7 @@ class Stream:
             "fingerprint": self.fingerprint,
             "ticks": self.ticks,
             "valid": self.valid,
+            "last": _last_to_json(self.last),
         }
         return arrays, meta
 
@@ -144,7 +216,7 @@ class Stream:
         self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: str
     ) -> None:
         version = meta.get("version")
-        if meta.get("format") != STATE_FORMAT or version not in (1, STATE_VERSION):
+        if meta.get("format") != STATE_FORMAT or version not in (1, 2, STATE_VERSION):
             raise ModelFileError(
                 f"{where} is not a gatecast stream state (version {STATE_VERSION}); save one with "
                 f"stream.state() or `gatecast stream --state FILE`"
@@ -159,19 +231,50 @@ class Stream:
             h, c = np.asarray(arrays["h"], float), np.asarray(arrays["c"], float)
             buf = np.asarray(arrays["buffer"], float)
             history = _history(arrays, version, self.online.state().shape)
-            ticks, valid = int(meta["ticks"]), int(meta["valid"])
-        except (KeyError, TypeError, ValueError) as exc:
+            ticks, valid = _count(meta["ticks"]), _count(meta["valid"])
+            last = _last_from_json(meta.get("last"))
+        except (KeyError, TypeError, ValueError, DataError) as exc:
             raise ModelFileError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
         if h.shape != (L, H) or c.shape != (L, H) or buf.shape != self._buffer.shape:
             raise ModelFileError(f"{where}: state arrays have the wrong shapes for this model")
         if history.shape != self.online.state().shape:
             raise ModelFileError(f"{where}: its observation history has the wrong shape")
+        if not (np.isfinite(h).all() and np.isfinite(c).all() and np.isfinite(buf).all()):
+            raise ModelFileError(
+                f"{where} holds NaN/inf in its recurrent state or window: it was edited or "
+                f"corrupted; start a fresh state (or restore the file)"
+            )
+        if np.abs(h).max(initial=0.0) > 1:  # every cell's h is a tanh (times a gate)
+            raise ModelFileError(
+                f"{where} holds a hidden state outside [-1, 1], which no cell produces: it was "
+                f"edited or corrupted; start a fresh state (or restore the file)"
+            )
+        self._check_history(history, where)
+        if valid > ticks:
+            raise ModelFileError(f"{where}: valid={valid} rows out of ticks={ticks} is impossible")
         self.engine.set_state(h, c)
         self._buffer = buf.copy()
         self.online.set_state(history)
-        self.ticks, self.valid = ticks, valid
+        self.ticks, self.valid, self.last = ticks, valid, last
         if self._sequence and self.valid == 0:
             self.engine.reset()
+
+    def _check_history(self, history: np.ndarray, where: str) -> None:
+        """Each kept observation must be one the stream could have accepted."""
+        cols = [FIELDS.index(f) for f in self.reader.fields]
+        for row in history:
+            if np.isnan(row).all():
+                continue  # before the first observation
+            values = row[cols]
+            price = row[0]
+            if not np.isfinite(values).all() or (
+                self.reader.need_price and self.reader.positive and price <= 0
+            ):
+                raise ModelFileError(
+                    f"{where} holds an observation no stream accepts "
+                    f"({dict(zip(FIELDS, row.tolist(), strict=True))}); it was edited or "
+                    f"corrupted: start a fresh state (or restore the file)"
+                )
 
     def state(self, format: str = "safetensors") -> bytes | str:
         """The stream's state: safetensors bytes (default) or a JSON string; no pickle either way.
@@ -195,6 +298,43 @@ class Stream:
         arrays, meta, where = decode_state(data)
         self._restore(arrays, meta, where)
         return self
+
+
+def _shown(key: OrderKey | None) -> str:
+    if isinstance(key, pd.Timestamp):
+        return key.date().isoformat() if key == key.normalize() else key.isoformat()
+    return f"#{key}" if key is not None else "nothing"
+
+
+def _last_to_json(key: OrderKey | None) -> dict[str, Any] | None:
+    if key is None:
+        return None
+    if isinstance(key, int):
+        return {"seq": key}
+    return {"date": key.isoformat()}
+
+
+def _last_from_json(doc: Any) -> OrderKey | None:
+    """The ``last`` of a state's metadata (absent before version 3)."""
+    if doc is None:
+        return None
+    if not isinstance(doc, dict) or len(doc) != 1 or not ({"seq", "date"} & set(doc)):
+        raise ValueError(f"last={doc!r} is neither {{'date': ...}} nor {{'seq': ...}}")
+    if "seq" in doc:
+        if isinstance(doc["seq"], bool) or not isinstance(doc["seq"], int):
+            raise ValueError(f"last sequence number {doc['seq']!r} is not a whole number")
+        return order_key(doc["seq"])
+    if not isinstance(doc["date"], str):
+        raise ValueError(f"last date {doc['date']!r} is not a date")
+    return order_key(doc["date"])
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{value!r} is not a count")
+    if value < 0:
+        raise ValueError(f"count {value} is negative")
+    return int(value)
 
 
 def _history(arrays: Mapping[str, np.ndarray], version: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -273,7 +413,14 @@ class StreamSet:
             raise ModelFileError(
                 f"{where} is not a StreamSet state; use Stream.load_state for one stream"
             )
-        for i, m in enumerate(meta["streams"]):
+        metas = meta.get("streams")
+        if not isinstance(metas, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("key"), str) for m in metas
+        ):
+            raise ModelFileError(
+                f"{where} is malformed: its streams are not a list of keyed states"
+            )
+        for i, m in enumerate(metas):
             own = {
                 name[len(f"{i}.") :]: v for name, v in arrays.items() if name.startswith(f"{i}.")
             }

@@ -154,8 +154,14 @@ class RecurrentEstimator:
         """Adjust a freshly made net before training (e.g. the head's bias); default: nothing."""
 
     # -- shared machinery ------------------------------------------------------------------------
-    def _new_net(self, cfg: Any) -> RecurrentNet:
-        return RecurrentNet(cfg.cell, len(cfg.features), cfg.hidden, cfg.layers, cfg.dropout)
+    def _new_net(self, cfg: Any, input_size: int | None = None) -> RecurrentNet:
+        n_in = len(cfg.features) if input_size is None else input_size
+        return RecurrentNet(cfg.cell, n_in, cfg.hidden, cfg.layers, cfg.dropout)
+
+    def resolve(self, cfg: Any, history: pd.DataFrame) -> Any:
+        """The settings a fit on ``history`` uses: ``cfg`` with anything left to the data (such
+        as the variance model's inputs) chosen; default: ``cfg`` itself."""
+        return cfg
 
     def _start_net(self, cfg: Any, y_train: np.ndarray) -> tuple[RecurrentNet, bool]:
         """The net to train: the current one for a warm refit, else a new one (seed first)."""
@@ -207,7 +213,7 @@ class RecurrentEstimator:
 
     def fit(self, history: pd.DataFrame) -> Any:
         """Fit the scalers on the training range and train the network; returns ``self``."""
-        cfg = self.config()
+        cfg = self.resolve(self.config(), history)
         name = str(history.attrs.get("source", "the data"))
         self.strategy(cfg).fit(self, cfg, {name: history})
         return self
@@ -226,11 +232,24 @@ class RecurrentEstimator:
         return TorchEngine(self.net_)
 
     def predict(
-        self, data: pd.DataFrame, start: DateLike = None, end: DateLike = None
+        self,
+        data: pd.DataFrame,
+        start: DateLike = None,
+        end: DateLike = None,
+        *,
+        future: bool = False,
     ) -> pd.Series:
         """Forecasts for every date of ``data`` in ``[start, end]`` with enough history before it,
-        indexed by the date each is for (see :func:`gatecast.serve.predict_series`)."""
-        return predict_series(self._fitted(), self._engine(), data, start, end, name=self.name)
+        indexed by the date each is for (see :func:`gatecast.serve.predict_series`); ``future``
+        adds the forecasts for the ``horizon`` dates after the last row."""
+        return predict_series(
+            self._fitted(), self._engine(), data, start, end, name=self.name, future=future
+        )
+
+    def forecast_next(self, data: pd.DataFrame) -> pd.Series:
+        """The forecast for the period after the last row of ``data`` (the ``horizon`` periods
+        after it for a multi-step target), dated in the data's own calendar."""
+        return self.predict(data, future=True).iloc[-self._fitted().horizon :]
 
     def forward_windows(self, X: np.ndarray) -> np.ndarray:
         """Raw network outputs (scaled units; logits for direction; log-variances) for windows."""
@@ -267,7 +286,8 @@ class RecurrentEstimator:
     def set_warm_state(self, state: dict[str, np.ndarray]) -> Any:
         """Load weights saved by :meth:`warm_state`; the next ``fit`` with ``warm_start`` starts
         from them (the scalers are refit by that ``fit``)."""
-        self.net_ = with_weights(self._new_net(self.config()), state)
+        n_in = int(np.shape(state["rnn.weight_ih_l0"])[1])  # the inputs the weights were fit on
+        self.net_ = with_weights(self._new_net(self.config(), n_in), state)
         return self
 
     def n_parameters(self) -> int:
@@ -313,7 +333,7 @@ class RecurrentEstimator:
                 f"{where} holds settings this gatecast cannot use ({exc}); re-train the model"
             ) from exc
         model = cls(**params_of(cfg, cls.config_class))
-        net = model._new_net(cfg)
+        net = model._new_net(cfg, spec.input_size)
         if all(np.asarray(v).dtype == np.float64 for v in tensors.values()):
             net = net.double()  # weights saved in float64 are served in float64
         net = with_weights(net, tensors)
@@ -332,6 +352,11 @@ class WindowStrategy:
         horizon = int(cfg.target.horizon)
         return int(cfg.window) + horizon + 1 + (2 if cfg.val_size > 0 else 0)
 
+    @staticmethod
+    def n_val(cfg: Any, n_windows: int) -> int:
+        """The windows of the validation tail: the last ``val_size`` of them."""
+        return int(round(n_windows * cfg.val_size)) if cfg.val_size > 0 else 0
+
     def fit(self, model: RecurrentEstimator, cfg: Any, frames: dict[str, pd.DataFrame]) -> None:
         if len(frames) != 1:
             raise ConfigError(
@@ -349,7 +374,7 @@ class WindowStrategy:
         feats, y, column = model.training_frames(history, cfg)
         horizon = int(cfg.target.horizon)
         raw = make_windows(feats, y, cfg.window, horizon)
-        n_val = int(round(len(raw) * cfg.val_size)) if cfg.val_size > 0 else 0
+        n_val = self.n_val(cfg, len(raw))
         n_train = len(raw) - n_val
         if n_train < 1:
             raise TooFewRowsError(f"no training windows remain in {where}; use more data")

@@ -12,8 +12,8 @@ from gatecast.data.features import (
     Units,
     build_features,
     check_not_constant,
-    make_target,
     price_series,
+    training_target,
 )
 from gatecast.data.scalers import Scaler, fit_scaler, make_scaler
 from gatecast.data.sources import resolve_column
@@ -39,7 +39,10 @@ class RecurrentForecaster(RecurrentEstimator):
     window
         Length of the input window in steps.
     target
-        ``return`` (log by default), ``price`` or ``direction``, or a :class:`TargetSpec`.
+        ``return`` (log by default), ``price`` or ``direction``, or a :class:`TargetSpec`. A
+        price is forecast anchored (the default, ``TargetSpec("price", anchored=True)``): the
+        net learns the return from the last observed price and the forecast is that price moved
+        by it, so it never saturates when prices leave the training range.
     features
         Input features (see :data:`gatecast.data.features.FEATURE_REGISTRY`), computed from
         ``column``.
@@ -92,7 +95,7 @@ class RecurrentForecaster(RecurrentEstimator):
         dropout: float = _D.dropout,
         window: int = _D.window,
         target: TargetSpec | str = _D.target,
-        features: tuple[str, ...] | list[str] = _D.features,
+        features: tuple[str, ...] | list[str] | None = _D.features,
         column: str | None = _D.column,
         scaler: str = _D.scaler,
         epochs: int = _D.epochs,
@@ -133,7 +136,7 @@ class RecurrentForecaster(RecurrentEstimator):
         col = resolve_column(history, cfg.column)
         check_not_constant(price_series(history, col), col, history.attrs.get("source", "the data"))
         feats = build_features(history, cfg.features, col, log=cfg.target.log)
-        return feats, make_target(history, cfg.target, col), col
+        return feats, training_target(history, cfg.target, col), col
 
     def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:
         if cfg.target.kind == "direction":  # a probability: the head gives a logit

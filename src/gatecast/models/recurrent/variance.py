@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,15 @@ from gatecast.data.volatility import (
     QLIKE_FLOOR,
     VarianceTarget,
     as_variance_target,
+    parkinson,
+    parkinson_scale,
     percent_returns,
+    variance_proxy,
 )
-from gatecast.models.config import VarianceConfig
-from gatecast.models.recurrent.base import RecurrentEstimator
+from gatecast.data.windows import make_windows
+from gatecast.models.config import CLOSE_FEATURES, RANGE_FEATURES, VarianceConfig
+from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet, gaussian_nll_logvar, qlike_logvar
-from gatecast.models.volatility import training_proxy
 
 __all__ = ["RecurrentVariance", "gaussian_nll_logvar", "qlike_logvar", "variance_features"]
 
@@ -48,12 +52,15 @@ class RecurrentVariance(RecurrentEstimator):
         Network size and the input window in days.
     features
         Inputs from :data:`gatecast.data.features.FEATURE_REGISTRY` in percent units,
-        standardised on the training rows.
+        standardised on the training rows; ``None`` (default): chosen from the data at fit
+        (return, squared return and log Parkinson range with High/Low columns; return, squared
+        and absolute return and the log 5- and 22-day realised variance on closes only).
     target
         ``squared`` or ``parkinson`` proxy (what QLIKE is trained against and evaluated on).
     train_proxy
-        The proxy trained against (default: ``target``'s). The less noisy ``parkinson`` range
-        can train a model that is evaluated against the squared return.
+        The proxy trained against; ``None`` (default): the less noisy ``parkinson`` range when
+        the data has High/Low (a model still scored against the squared return), else
+        ``target``'s proxy.
     loss
         ``qlike`` (against the proxy) or ``gaussian_nll`` (against the squared return; the same
         thing as QLIKE when the proxy is the squared return).
@@ -79,7 +86,7 @@ class RecurrentVariance(RecurrentEstimator):
         layers: int = _D.layers,
         dropout: float = _D.dropout,
         window: int = _D.window,
-        features: tuple[str, ...] | list[str] = _D.features,
+        features: tuple[str, ...] | list[str] | None = _D.features,
         target: VarianceTarget | str = _D.target,
         loss: str = _D.loss,
         column: str | None = _D.column,
@@ -105,6 +112,19 @@ class RecurrentVariance(RecurrentEstimator):
         spec: VarianceTarget = self.config().target_spec
         return spec
 
+    def resolve(self, cfg: Any, history: pd.DataFrame) -> Any:
+        """Choose the inputs and the training proxy the data allows (see
+        :class:`VarianceConfig`): range inputs and the Parkinson proxy with High/Low columns,
+        close-only inputs and the squared return without them."""
+        has_range = {"high", "low"} <= set(history.columns)
+        features = cfg.features
+        if features is None:
+            features = RANGE_FEATURES if has_range else CLOSE_FEATURES
+        proxy = cfg.train_proxy
+        if proxy is None:
+            proxy = "parkinson" if has_range else cfg.target.proxy
+        return replace(cfg, features=tuple(features), train_proxy=proxy)
+
     def min_rows(self) -> int:
         return int(self.config().window) + 50
 
@@ -117,10 +137,17 @@ class RecurrentVariance(RecurrentEstimator):
     ) -> tuple[pd.DataFrame, pd.Series, str]:
         col = resolve_column(history, cfg.column)
         feats = variance_features(history, cfg.features, col)
-        proxy_name = cfg.train_proxy or cfg.target.proxy
-        proxy = training_proxy(history, as_variance_target(proxy_name), col)
-        proxy = proxy.reindex(history.index)
-        y = (percent_returns(history, col) ** 2) if cfg.loss == "gaussian_nll" else proxy
+        proxy_name = cfg.train_proxy or cfg.target.proxy  # resolve() has set it for a fit
+        y = percent_returns(history, col) ** 2
+        if cfg.loss == "qlike" and as_variance_target(proxy_name).proxy == "parkinson":
+            # the range's level is a constant fit on the training rows only: those before the
+            # validation tail that the window strategy cuts from these same inputs
+            pk = parkinson(history)
+            raw = make_windows(feats, pk, cfg.window, 1)
+            n_train = len(raw) - WINDOW.n_val(cfg, len(raw))
+            end = raw.index[n_train - 1] if n_train >= 1 else history.index[-1]
+            scale = parkinson_scale(history.loc[:end], col)
+            y = variance_proxy(history, "parkinson", scale=scale, column=col)
         return feats, y.clip(lower=QLIKE_FLOOR), col
 
     def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:

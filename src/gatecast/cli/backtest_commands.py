@@ -1,0 +1,120 @@
+"""`gatecast backtest`: trade walk-forward forecasts after costs, deflated for the trials run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from gatecast.cli.output import console, print_table
+from gatecast.evaluate.trading import RuleName
+
+app = typer.Typer()
+
+_SHOWN = {
+    "ann_return": "{:+.2%}",
+    "ann_vol": "{:.2%}",
+    "sharpe": "{:+.2f}",
+    "sharpe_gross": "{:+.2f}",
+    "max_drawdown": "{:.1%}",
+    "turnover_year": "{:.0f}",
+    "break_even_bps": "{:.1f}",
+    "psr": "{:.3f}",
+    "dsr": "{:.3f}",
+    "n_trials": "{:.0f}",
+}
+
+
+@app.command()
+def backtest(
+    out: Path = typer.Option(
+        ...,
+        help="Run folder: backtest.csv, returns.parquet, cost_sweep.csv, pbo.json, plots "
+        "(and the walk-forward under evaluation/, resumed by a rerun).",
+    ),
+    data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path."),
+    models: str = typer.Option(
+        "", help="Comma-separated identifiers (default: lstm,gru,ar1 for the return rules)."
+    ),
+    rule: RuleName = typer.Option(
+        "sign",
+        help="sign or long_flat (return forecasts), threshold (direction probabilities), "
+        "vol_target (variance forecasts).",
+    ),
+    cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
+    seeds: int = typer.Option(1, help="Seeds per recurrent model (each one is a trial)."),
+    from_run: Path | None = typer.Option(
+        None, help="A finished `gatecast evaluate` folder: trade its forecasts, no refitting."
+    ),
+    test_start: str = typer.Option("2015-01-01", help="First test date."),
+    test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
+    column: str | None = typer.Option(None, help="Price column (default adj_close)."),
+    refit_every: int = typer.Option(21, help="Refit every k trading days."),
+    epochs: int = typer.Option(30, help="Epochs of a cold recurrent fit."),
+    warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
+    hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
+    upper: float = typer.Option(0.55, help="threshold rule: long above this probability."),
+    lower: float = typer.Option(0.45, help="threshold rule: short below this probability."),
+    target_vol: float = typer.Option(
+        10.0, help="Volatility targeting: annualised volatility aimed at, in percent."
+    ),
+    cap: float = typer.Option(1.0, help="Volatility targeting: the largest position."),
+    blocks: int = typer.Option(16, help="CSCV blocks for the PBO (C(16,8) = 12,870 splits)."),
+    n_trials: int | None = typer.Option(
+        None, help="Override N of the DSR (default: every model and seed column run)."
+    ),
+    var_sharpe: float | None = typer.Option(
+        None, help="Override the variance of the trials' annualised Sharpe ratios."
+    ),
+    n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
+    from gatecast.experiment.backtest import BacktestConfig, run_backtest
+
+    cfg = BacktestConfig(
+        data=data,
+        column=column,
+        test_start=test_start,
+        test_end=test_end,
+        models=tuple(models.split(",")),
+        rule=rule,
+        cost_bps=cost_bps,
+        upper=upper,
+        lower=lower,
+        target_vol=target_vol,
+        cap=cap,
+        seeds=seeds,
+        from_run=str(from_run) if from_run else None,
+        refit_every=refit_every,
+        recurrent_epochs=epochs,
+        warm_epochs=warm_epochs,
+        hidden=hidden,
+        n_jobs=n_jobs,
+        pbo_blocks=blocks,
+        n_trials=n_trials,
+        var_sharpe_annual=var_sharpe,
+        out=str(out),
+        quiet=quiet,
+    )
+    res = run_backtest(cfg)
+    table = res.table[list(_SHOWN)].astype(object)
+    table.index = [escape(str(m)) for m in table.index]  # "lstm[s1]" is not rich markup
+    for c, fmt in _SHOWN.items():
+        table[c] = [fmt.format(v) if v == v else "—" for v in res.table[c]]
+    g = res.trades.gross.index
+    print_table(
+        table,
+        f"{cfg.data}, rule {cfg.rule}, {res.cost_bps:g} bps one-way: {len(g)} days "
+        f"{str(g[0])[:10]}..{str(g[-1])[:10]} (sharpe net of costs; dsr deflated for n_trials)",
+    )
+    pbo = res.pbo
+    if pbo is not None:
+        console.print(
+            f"PBO {pbo.pbo:.2f} over {pbo.n_configs} configurations ({pbo.n_splits:,} CSCV splits); "
+            f"P(out-of-sample loss) {pbo.prob_oos_loss:.2f}; degradation slope "
+            f"{pbo.degradation_slope:+.2f}"
+        )
+    console.print(escape(res.verdict()))
+    console.print(f"Written to {out}")

@@ -1,0 +1,45 @@
+"""How gatecast writes a number in a table: the same rule for the console and the HTML report."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: Significant digits for every column that has no fixed format below.
+DEFAULT_FORMAT = "{:.4g}"
+
+# Ratios near 1 or 0 need fixed decimals: 4 significant digits would print U = 1.0003 as "1".
+FIXED_FORMATS = {
+    "theil_u": "{:.4f}",
+    "oos_r2": "{:+.4f}",
+    "hit_rate": "{:.4f}",
+    "train_s": "{:.1f}",
+}
+
+#: What a missing value (NaN) prints as.
+MISSING = "—"
+
+
+def column_format(column: object, floatfmt: str = DEFAULT_FORMAT) -> str:
+    """The format of the numbers in ``column`` (a fixed one for ratios near 0 or 1)."""
+    return FIXED_FORMATS.get(str(column), floatfmt)
+
+
+def format_cell(value: Any, fmt: str = DEFAULT_FORMAT) -> str:
+    """One table cell as text: NaN as "—", whole numbers with thousands separators, other floats
+    with ``fmt``; anything else as ``str``.
+
+    Examples
+    --------
+    >>> format_cell(1.00031, column_format("theil_u"))
+    '1.0003'
+    >>> format_cell(31051.0), format_cell(float("nan")), format_cell(7.4312e-05)
+    ('31,051', '—', '7.431e-05')
+    """
+    if isinstance(value, float):
+        if math.isnan(value):
+            return MISSING
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        return fmt.format(value)
+    return str(value)

@@ -1,0 +1,299 @@
+"""Value-at-Risk and expected shortfall from walk-forward variance forecasts, backtested: what
+`gatecast var` does.
+
+``run_var(VarConfig(...))`` runs the variance models' walk-forward with the machinery of
+:mod:`gatecast.experiment.evaluation` (kept under ``out/evaluation``, so a rerun resumes),
+started a calibration period before the test so that the Student-t degrees of freedom of each
+fold are fit on out-of-sample standardised returns before it. Every model gives a Normal and a
+Student-t predictive distribution; each is backtested with :func:`gatecast.evaluate.var.backtest_var`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.volatility import percent_returns
+from gatecast.errors import ConfigError
+from gatecast.evaluate.var import (
+    DISTRIBUTIONS,
+    Distribution,
+    VarBacktest,
+    backtest_var,
+    fit_t_dof,
+    predictive_risk,
+    value_at_risk,
+)
+from gatecast.evaluate.walkforward import WalkForwardResult
+from gatecast.experiment.evaluation import (
+    EvaluationConfig,
+    check_models,
+    load_checked,
+    walk_models,
+)
+from gatecast.experiment.intervals import calibration_start
+from gatecast.experiment.registry import canonical_names
+from gatecast.experiment.run_folder import RunFolder
+from gatecast.types import check_choice
+
+__all__ = ["VarConfig", "VarResult", "fold_dof", "run_var", "write_var"]
+
+#: The columns of the printed table (``var_backtest.csv`` has them all).
+SHOWN = [
+    "nu",
+    "exceptions",
+    "expected",
+    "kupiec_p",
+    "ind_p",
+    "cc_p",
+    "basel_exceptions",
+    "zone",
+    "es_z2",
+    "es_p",
+    "verdict",
+]
+
+
+@dataclass
+class VarConfig:
+    """Everything one VaR backtest needs, as plain values.
+
+    ``level`` is the VaR confidence level backtested (0.99: the 1% VaR, with the Basel zone),
+    ``es_level`` the expected shortfall's (0.975). ``calibration`` days of out-of-sample
+    forecasts before ``test_start`` (rounded up to whole refits, so the test folds are those of
+    ``gatecast evaluate``) fit the first fold's Student-t degrees of freedom. The recurrent
+    settings are those of :class:`~gatecast.experiment.evaluation.EvaluationConfig`; a recurrent
+    model's variance is the mean over its seeds. ``sims`` return paths give the ES test's p-value.
+    """
+
+    data: str = "sp500"
+    column: str | None = None
+    models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
+    level: float = 0.99
+    es_level: float = 0.975
+    distributions: tuple[str, ...] = DISTRIBUTIONS
+    test_start: str = "2015-01-01"
+    test_end: str | None = None
+    refit_every: int = 21
+    calibration: int = 250
+    seeds: int = 1
+    recurrent_epochs: int = 30
+    warm_epochs: int = 5
+    hidden: int = 16
+    window: int = 22
+    n_jobs: int | None = -1
+    sort: bool = False
+    dropna: bool = False
+    sims: int = 2000
+    seed: int = 0
+    out: str | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self.models = canonical_names(tuple(self.models), "variance")
+        if not self.models:
+            raise ConfigError("no models given; e.g. --models lstm,garch,gjr_t")
+        self.distributions = tuple(d.strip() for d in self.distributions if d.strip())
+        for d in self.distributions:
+            check_choice(d, DISTRIBUTIONS, "distribution")
+        for name, v in (("level", self.level), ("es_level", self.es_level)):
+            if not 0.5 < v < 1:
+                raise ConfigError(f"{name}={v}: a confidence level in (0.5, 1), e.g. 0.99")
+        if self.calibration < 30:
+            raise ConfigError(f"calibration={self.calibration}: at least 30 days to fit nu")
+
+    def evaluation(self, test_start: str | None = None) -> EvaluationConfig:
+        """The variance walk-forward (squared-return proxy) from ``test_start`` (default: the
+        test's start; :func:`run_var` starts it a calibration period earlier)."""
+        return EvaluationConfig(
+            data=self.data,
+            target="variance",
+            proxy="squared",
+            column=self.column,
+            test_start=test_start or self.test_start,
+            test_end=self.test_end,
+            refit_every=self.refit_every,
+            models=self.models,
+            seeds=self.seeds,
+            recurrent_epochs=self.recurrent_epochs,
+            warm_epochs=self.warm_epochs,
+            hidden=self.hidden,
+            window=self.window,
+            n_jobs=self.n_jobs,
+            sort=self.sort,
+            dropna=self.dropna,
+            out=str(Path(self.out) / "evaluation") if self.out else None,
+            quiet=self.quiet,
+        )
+
+
+def fold_dof(returns: pd.Series, variance: pd.Series, fold_starts: list[pd.Timestamp]) -> pd.Series:
+    """Student-t degrees of freedom for every forecast date, fit per fold on the returns and
+    variance forecasts of the dates before the fold's start only."""
+    nu: pd.Series = pd.Series(np.nan, index=variance.index, name="nu")
+    starts = sorted(fold_starts)
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else None
+        before = variance.index < start
+        inside = (variance.index >= start) & (
+            variance.index < stop if stop is not None else np.ones(len(nu), dtype=bool)
+        )
+        if inside.any() and before.sum() >= 30:
+            dates = variance.index[before]
+            nu[inside] = fit_t_dof(returns.reindex(dates), variance[before])
+    return nu
+
+
+@dataclass
+class VarResult:
+    """The backtest table ((model, distribution) rows), the VaR/ES series and the run's facts.
+
+    ``risk`` has one row per date, model and distribution: ``variance``, ``nu``, VaR at 1%
+    and 5% and ES at 2.5% (positive percent losses), ``var`` at ``level``, ``return``.
+    """
+
+    config: VarConfig
+    table: pd.DataFrame
+    risk: pd.DataFrame
+    walk: WalkForwardResult
+    backtests: dict[tuple[str, str], VarBacktest]
+    first_date: pd.Timestamp
+    last_date: pd.Timestamp
+    calibration_start: str
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """The table as text."""
+        with pd.option_context("display.width", 180, "display.max_columns", 30):
+            text: str = self.table[SHOWN].to_string(float_format=lambda v: f"{v:.4g}")
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``var_backtest.json`` holds."""
+        cfg = self.config
+        return {
+            "config": asdict(cfg),
+            "first_date": self.first_date,
+            "last_date": self.last_date,
+            "n_dates": int(self.table["n"].max()),
+            "calibration_start": self.calibration_start,
+            "mean": "zero (daily returns)",
+            "returns": "percent log returns, 100 x diff(log price)",
+            "tests": {
+                "kupiec": "proportion of failures, LR ~ chi2(1)",
+                "ind": "Christoffersen independence, LR ~ chi2(1)",
+                "cc": "Christoffersen conditional coverage, LR_pof + LR_ind ~ chi2(2)",
+                "zone": "Basel traffic light, 99% VaR exceptions in the last 250 days",
+                "es": f"Acerbi-Szekely Z2 at {1 - cfg.es_level:.3g}, p-value from "
+                f"{cfg.sims} simulated paths of the predictive distribution",
+            },
+            "backtests": [
+                {"model": m, "distribution": d} | bt.to_dict()
+                for (m, d), bt in self.backtests.items()
+            ],
+        }
+
+    def plot(self, folder: str | Path | RunFolder) -> Path:
+        """Write ``exceptions.png``: returns, each (model, distribution)'s -VaR and exceptions."""
+        from gatecast.plots.risk import plot_exceptions
+
+        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+        wide = self.risk.pivot_table(index="date", columns=["model", "distribution"], values="var")
+        wide.columns = [f"{m} {d}" for m, d in wide.columns]
+        returns = self.risk.drop_duplicates("date").set_index("date")["return"]
+        title = (
+            f"{self.config.data}: {self.config.level:.0%} VaR and its exceptions, "
+            f"{str(self.first_date)[:10]}..{str(self.last_date)[:10]}"
+        )
+        return run.write_figure("exceptions.png", plot_exceptions(returns, wide, title=title))
+
+
+def run_var(cfg: VarConfig) -> VarResult:
+    """Walk the variance models forward, build their predictive distributions and backtest them;
+    with ``cfg.out`` write the run (:func:`write_var`).
+
+    Examples
+    --------
+    >>> res = run_var(VarConfig(models=("garch", "gjr_t"), out="runs/var"))  # doctest: +SKIP
+    >>> print(res.summary())  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    base = cfg.evaluation()
+    df, _ = load_checked(base)
+    start = calibration_start(df.index, cfg.test_start, cfg.calibration, cfg.refit_every)
+    ecfg = dataclasses.replace(base, test_start=start)
+    check_models(ecfg, df)
+    walk = walk_models(ecfg, df)
+    returns = percent_returns(df, cfg.column)
+    folds = sorted(pd.Timestamp(d) for d in walk.folds["test_start"].unique())
+    test0 = pd.Timestamp(cfg.test_start)
+    rows, frames = [], []
+    backtests: dict[tuple[str, str], VarBacktest] = {}
+    for m, keys in ecfg.members().items():
+        variance = walk.forecasts[keys].mean(axis=1).dropna()
+        variance = variance[variance > 0]
+        nu_all = fold_dof(returns, variance, folds)
+        test = variance[variance.index >= test0]
+        for d in cfg.distributions:
+            dist: Distribution = "t" if d == "t" else "normal"
+            nu = nu_all.reindex(test.index) if dist == "t" else None
+            bt = backtest_var(
+                returns,
+                test,
+                dist,
+                nu,
+                level=cfg.level,
+                es_level=cfg.es_level,
+                sims=cfg.sims,
+                seed=cfg.seed,
+            )
+            backtests[m, d] = bt
+            row = {"model": m, "distribution": d, "nu": np.nan}
+            if nu is not None:
+                row["nu"] = float(nu.mean())
+            rows.append(row | bt.to_dict())
+            risk = predictive_risk(test, dist, None if nu is None else nu.to_numpy())
+            risk["var"] = value_at_risk(
+                test, 1 - cfg.level, dist, None if nu is None else nu.to_numpy()
+            )
+            risk["variance"], risk["nu"] = test, np.nan if nu is None else nu
+            risk["return"] = returns.reindex(test.index)
+            frames.append(risk.assign(model=m, distribution=d).rename_axis("date").reset_index())
+    table = pd.DataFrame(rows).set_index(["model", "distribution"])
+    risk_frame = pd.concat(frames, ignore_index=True)
+    dates = risk_frame["date"]
+    result = VarResult(
+        config=cfg,
+        table=table,
+        risk=risk_frame,
+        walk=walk,
+        backtests=backtests,
+        first_date=dates.min(),
+        last_date=dates.max(),
+        calibration_start=start,
+    )
+    result.seconds = time.perf_counter() - t0
+    if cfg.out:
+        write_var(result, cfg.out)
+    return result
+
+
+def write_var(result: VarResult, out: str | Path) -> Path:
+    """Write ``config.json``, ``var_backtest.csv``, ``risk.parquet``, ``exceptions.png`` and, last,
+    ``var_backtest.json`` (every file atomically)."""
+    folder = RunFolder(out)
+    folder.write_config(asdict(result.config))
+    folder.write_csv("var_backtest.csv", result.table)
+    folder.write_parquet("risk.parquet", result.risk)
+    result.plot(folder)
+    folder.write_json("var_backtest.json", result.to_dict())
+    return folder.path

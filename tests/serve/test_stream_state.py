@@ -1,0 +1,216 @@
+"""Stream states: what a saved state holds, version-1 states, each malformed state refused with
+its own message, and the StreamSet of several instruments."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.numpy import load as st_load
+
+from gatecast.artifacts import decode_state, encode_state
+from gatecast.data import ar1_prices
+from gatecast.errors import ModelFileError
+from gatecast.models.recurrent import RecurrentForecaster
+from gatecast.serve import StreamSet
+from gatecast.serve.stream import STATE_VERSION
+
+TINY = dict(hidden=3, layers=2, window=5, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def closes() -> np.ndarray:
+    return ar1_prices(140, phi=0.6, sigma=0.01, seed=9)["close"].to_numpy()
+
+
+@pytest.fixture(scope="module", params=["sequence", "window"])
+def model(request, closes):
+    prices = ar1_prices(140, phi=0.6, sigma=0.01, seed=9)
+    m = RecurrentForecaster(cell="lstm", mode=request.param, **TINY).fit(prices.iloc[:100])
+    m.net_.double()
+    return m
+
+
+def test_a_saved_state_holds_the_stream_and_the_model_fingerprint(model, closes, tmp_path) -> None:
+    s = model.stream("numpy")
+    s.update_many(closes[:30])
+    path = s.save_state(tmp_path / "s.json")
+    assert path == tmp_path / "s.json"
+    doc = json.loads(path.read_text())
+    assert {k: doc[k] for k in ("format", "version", "mode", "cell", "ticks", "valid")} == {
+        "format": "gatecast-stream",
+        "version": STATE_VERSION,
+        "mode": model.mode,
+        "cell": "lstm",
+        "ticks": 30,
+        "valid": 29,  # the first price has no return
+    }
+    assert doc["fingerprint"] == s.fingerprint and len(s.fingerprint) == 64
+    assert doc["arrays"]["h"]["shape"] == [2, 3] and doc["arrays"]["c"]["shape"] == [2, 3]
+    buffer_rows = 0 if model.mode == "sequence" else 5
+    assert doc["arrays"]["buffer"]["shape"] == [buffer_rows, 1]
+    arrays, meta, _ = decode_state(path)
+    h, c = s.engine.get_state()
+    np.testing.assert_array_equal(arrays["h"], h)
+    np.testing.assert_array_equal(arrays["c"], c)
+    np.testing.assert_array_equal(arrays["history"], s.online.state())
+    binary = s.save_state(tmp_path / "s.state")  # any other suffix: safetensors
+    assert set(st_load(binary.read_bytes())) == {"h", "c", "buffer", "history"}
+    assert decode_state(binary)[1] == meta
+    assert not list(tmp_path.glob("*.tmp"))
+    # restored into a fresh stream: the same counters, the same next forecasts
+    again = model.stream("numpy").load_state(binary)
+    assert (again.ticks, again.valid, again.ready) == (30, 29, s.ready)
+    np.testing.assert_array_equal(again.update_many(closes[30:]), s.update_many(closes[30:]))
+
+
+def test_a_version_1_state_resumes_the_same(model, closes) -> None:
+    """Version 1 kept only the previous price and volume: the whole history of a model whose
+    features look one row back (``return``)."""
+    s = model.stream("numpy")
+    s.update_many(closes[:40])
+    arrays, meta = s._state_parts()
+    v1 = {k: arrays[k] for k in ("h", "c", "buffer")} | {"previous": np.array([closes[39], np.nan])}
+    blob = encode_state(v1, meta | {"version": 1}, "json")
+    old = model.stream("numpy").load_state(blob)
+    np.testing.assert_allclose(old.update_many(closes[40:]), s.update_many(closes[40:]), atol=0)
+    # a version-1 state saved before the first price: nothing to carry
+    empty = encode_state(v1 | {"previous": np.array([np.nan, np.nan])}, meta | {"version": 1})
+    fresh = model.stream("numpy").load_state(empty)
+    assert np.isnan(fresh.online.state()).all()
+
+
+def _state_with(model, closes, change) -> bytes | str:
+    s = model.stream("numpy")
+    s.update_many(closes[:20])
+    arrays, meta = s._state_parts()
+    arrays, meta = dict(arrays), dict(meta)
+    change(arrays, meta)
+    return encode_state(arrays, meta, "json")
+
+
+FAULTS = [
+    ("format", lambda a, m: m.update(format="other"), "is not a gatecast stream state"),
+    (
+        "version",
+        lambda a, m: m.update(version=STATE_VERSION + 1),
+        rf"is not a gatecast stream state \(version {STATE_VERSION}\)",
+    ),
+    ("fingerprint", lambda a, m: m.update(fingerprint="0" * 64), "saved from another model"),
+    ("no h", lambda a, m: a.pop("h"), r"is malformed \(KeyError"),
+    ("no ticks", lambda a, m: m.pop("ticks"), r"is malformed \(KeyError"),
+    ("ticks", lambda a, m: m.update(ticks="many"), r"is malformed \(ValueError"),
+    ("h shape", lambda a, m: a.update(h=np.zeros((1, 3))), "wrong shapes for this model"),
+    ("c shape", lambda a, m: a.update(c=np.zeros((2, 4))), "wrong shapes for this model"),
+    ("buffer", lambda a, m: a.update(buffer=np.zeros((9, 1))), "wrong shapes for this model"),
+    ("history", lambda a, m: a.update(history=np.zeros((7, 4))), "history has the wrong shape"),
+]
+
+
+@pytest.mark.parametrize("change, message", [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
+def test_each_malformed_state_is_refused_and_leaves_the_stream_as_it_was(
+    model, closes, change, message
+) -> None:
+    blob = _state_with(model, closes, change)
+    s = model.stream("numpy")
+    s.update_many(closes[:10])
+    before = s.state("json")
+    with pytest.raises(ModelFileError, match=message):
+        s.load_state(blob)
+    assert s.state("json") == before
+
+
+def test_a_sequence_state_before_any_valid_row_starts_from_zero(closes) -> None:
+    prices = ar1_prices(140, phi=0.6, sigma=0.01, seed=9)
+    m = RecurrentForecaster(cell="gru", mode="sequence", **TINY).fit(prices.iloc[:100])
+    blob = _state_with(m, closes, lambda a, meta: meta.update(valid=0, ticks=0))
+    s = m.stream("numpy").load_state(blob)
+    h, _ = s.engine.get_state()
+    assert not h.any() and s.valid == 0
+
+
+def test_reset_forgets_everything(model, closes) -> None:
+    s = model.stream("numpy")
+    first = s.update_many(closes[:25])
+    s.reset()
+    assert (s.ticks, s.valid) == (0, 0) and not s.ready and math.isnan(s.update(closes[0]))
+    np.testing.assert_array_equal(s.update_many(closes[1:25]), first[1:])
+
+
+def test_stream_set_keeps_states_by_instrument(model, closes, tmp_path: Path) -> None:
+    streams = StreamSet(lambda: model.stream("numpy"))
+    assert len(streams) == 0 and "A" not in streams
+    a = [streams.update("A", p) for p in closes[:30]]
+    got = streams.update_many({"B": closes[0], "A": closes[30]})
+    assert set(got) == {"A", "B"} and math.isnan(got["B"])
+    assert sorted(streams) == ["A", "B"] and "A" in streams and len(streams) == 2
+    alone = model.stream("numpy")
+    np.testing.assert_array_equal(alone.update_many(closes[:31]), [*a, got["A"]])
+    for fmt in ("json", "safetensors"):
+        blob = streams.state(fmt)
+        keep = StreamSet(lambda: model.stream("numpy"))
+        keep.update("C", closes[0])
+        back = keep.load_state(blob)
+        assert back is keep and sorted(back) == ["A", "B", "C"]  # C is kept
+        assert back["A"].ticks == 31 and back["B"].ticks == 1
+        assert back["A"].update(closes[31]) == alone.update(closes[31])
+        alone = model.stream("numpy")
+        alone.update_many(closes[:31])
+    streams.reset("A")
+    assert streams["A"].ticks == 0 and streams["B"].ticks == 1
+    streams.reset()
+    assert streams["B"].ticks == 0
+    with pytest.raises(ModelFileError, match=r"is not a StreamSet state; use Stream\.load_state"):
+        StreamSet(lambda: model.stream("numpy")).load_state(model.stream("numpy").state())
+
+
+def test_stream_set_state_format_and_malformed_sets(model, closes) -> None:
+    streams = StreamSet(lambda: model.stream("numpy"))
+    streams.update_many({"A": closes[0], "B": closes[0]})
+    text = streams.state("json")
+    assert isinstance(text, str) and isinstance(streams.state(), bytes)
+    doc = json.loads(text)
+    assert doc["format"] == "gatecast-stream-set" and doc["version"] == STATE_VERSION
+    assert [m["key"] for m in doc["streams"]] == ["A", "B"]
+    for streams_value in ("A", [{"key": 1}], [{"ticks": 1}], ["A"]):
+        bad = json.dumps(doc | {"streams": streams_value})
+        with pytest.raises(ModelFileError, match="malformed: its streams are not a list of keyed"):
+            StreamSet(lambda: model.stream("numpy")).load_state(bad)
+    doc["streams"][1]["fingerprint"] = "0" * 64
+    with pytest.raises(ModelFileError, match=r"the state \[B\] was saved from another model"):
+        StreamSet(lambda: model.stream("numpy")).load_state(json.dumps(doc))
+
+
+def test_dated_rows_must_come_in_order_and_the_state_keeps_the_last(model, closes) -> None:
+    from gatecast.errors import ReplayError
+
+    dates = pd.bdate_range("2021-03-01", periods=20)
+    s = model.stream("numpy")
+    ref = model.stream("numpy").update_many(closes[:20])
+    got = [s.update(p, at=d) for p, d in zip(closes[:10], dates[:10], strict=True)]
+    np.testing.assert_array_equal(got, ref[:10])
+    before = s.state("json")
+    with pytest.raises(
+        ReplayError, match=r"^row 2021-03-12 repeats the last row consumed \(2021-03-12\)"
+    ):
+        s.update(closes[10], at=dates[9])
+    with pytest.raises(ReplayError, match=r"^row 2021-03-01 comes before the last row consumed"):
+        s.update({"close": closes[10], "Date": "2021-03-01"})
+    with pytest.raises(ReplayError, match="one stream counts by date or by sequence number"):
+        s.update(closes[10], at=11)
+    assert s.state("json") == before  # every refusal left the stream as it was
+    restored = model.stream("numpy").load_state(before)
+    assert restored.update({"close": closes[10], "date": "2021-03-15"}) == ref[10]
+    with pytest.raises(ReplayError, match="repeats the last row"):
+        restored.update(closes[11], at="2021-03-15")
+    restored.allow_replay = True  # on purpose
+    restored.update(closes[11], at="2021-03-15")
+    # rows counted by sequence number
+    q = model.stream("numpy")
+    q.update_many([{"close": p, "seq": k} for k, p in enumerate(closes[:5])])
+    with pytest.raises(ReplayError, match=r"^row #4 repeats the last row consumed \(#4\)"):
+        q.update({"close": closes[5], "seq": 4})
