@@ -26,14 +26,15 @@ MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
         "tests/evaluate/test_point_metrics.py",
         "tests/evaluate/test_leaderboard_pins.py",
     ),
+    # the fast walks (historical variance, no training); the GARCH and recurrent walks of
+    # test_walkforward.py test the same code at a hundred times the cost
     "gatecast.evaluate.walkforward": (
-        "tests/evaluate/test_walkforward.py",
         "tests/evaluate/test_walkforward_durability.py",
+        "tests/evaluate/test_walkforward.py::test_folds_expanding_rolling_and_gap",
+        "tests/evaluate/test_walkforward.py::test_a_different_plan_refuses",
+        "tests/evaluate/test_walkforward.py::test_the_run_folder_records_each_model",
     ),
-    "gatecast.evaluate.executors": (
-        "tests/evaluate/test_executors.py",
-        "tests/evaluate/test_walkforward.py",
-    ),
+    "gatecast.evaluate.executors": ("tests/evaluate/test_executors.py",),
     "gatecast.data.splits": ("tests/data/test_splits.py",),
     "gatecast.data.scalers": ("tests/data/test_scalers.py",),
     "gatecast.data.volatility": (
@@ -41,8 +42,19 @@ MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
         "tests/evaluate/test_leaderboard_pins.py::test_the_parkinson_proxy",
         "tests/models/test_training_range_only.py::test_variance_model_trains_on_a_proxy",
     ),
-    "gatecast.artifacts": ("tests/test_artifacts.py", "tests/serve/test_model_spec.py"),
-    "gatecast.serve.stream": ("tests/models/test_streaming.py", "tests/serve/test_stream_state.py"),
+    "gatecast.artifacts": ("tests/test_artifacts.py",),
+    # not the test that resumes in a new process: that process imports gatecast unmutated
+    "gatecast.serve.stream": (
+        "tests/serve/test_stream_state.py",
+        "tests/models/test_streaming.py::test_stream_equals_predict",
+        "tests/models/test_streaming.py::test_sequence_stream_equals",
+        "tests/models/test_streaming.py::test_multi_feature_rows",
+        "tests/models/test_streaming.py::test_state_round_trip",
+        "tests/models/test_streaming.py::test_state_of_another_model",
+        "tests/models/test_streaming.py::test_bad_observation",
+        "tests/models/test_streaming.py::test_stream_set_keeps",
+        "tests/models/test_streaming.py::test_work_per_tick",
+    ),
 }
 
 

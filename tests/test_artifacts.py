@@ -16,6 +16,7 @@ import pytest
 from safetensors.numpy import load as st_load
 
 from gatecast.artifacts import (
+    READABLE_VERSIONS,
     array_hash,
     atomic_write_bytes,
     atomic_write_json,
@@ -72,9 +73,23 @@ def leftovers(folder: Path) -> list[str]:
 
 
 # -- atomic writes ---------------------------------------------------------------------------------
-def test_atomic_write_creates_the_folder_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+def test_atomic_write_creates_the_folder_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "a" / "b" / "x.bin"
+    renames: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def recorded(src, dst):
+        renames.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recorded)
     atomic_write_bytes(path, b"payload")
+    # written beside the target (same file system: the rename is atomic), hidden, then renamed
+    ((src, dst),) = renames
+    assert dst == path and src.parent == path.parent
+    assert src.name.startswith(".x.bin.") and src.name.endswith(".tmp")
     assert path.read_bytes() == b"payload" and leftovers(path.parent) == []
     atomic_write_text(path, "grüße")
     assert path.read_bytes() == "grüße".encode()
@@ -131,8 +146,7 @@ def test_json_values_nan_numpy_dates_and_refusals(tmp_path: Path) -> None:
         },
     )
     text = path.read_text()
-    assert text.endswith("}\n") and "\n  " in text  # indented, one trailing newline
-    assert json.loads(text) == {
+    expected = {
         "1": None,
         "inf": None,
         "i": 3,
@@ -142,9 +156,21 @@ def test_json_values_nan_numpy_dates_and_refusals(tmp_path: Path) -> None:
         "date": "2018-01-02",
         "deep": [{"x": True}],
     }
+    assert text == json.dumps(expected, indent=2) + "\n"  # indented by 2, one trailing newline
     with pytest.raises(TypeError, match="cannot write object to JSON"):
         atomic_write_json(path, {"x": object()})
     assert json.loads(path.read_text())["i"] == 3  # the failed write changed nothing
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_written_file_gets_the_mode_open_would_give_it(tmp_path: Path, umask, mode) -> None:
+    before = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "x", b"1")
+        assert os.umask(umask) == umask  # the umask is left as it was
+    finally:
+        os.umask(before)
+    assert (tmp_path / "x").stat().st_mode & 0o777 == mode
 
 
 def test_array_hash_is_sha256_of_dtype_shape_and_bytes() -> None:
@@ -161,6 +187,9 @@ def test_array_hash_is_sha256_of_dtype_shape_and_bytes() -> None:
 
 # -- model folders ---------------------------------------------------------------------------------
 def test_model_folder_round_trip_with_the_weights_checksum(tmp_path: Path) -> None:
+    extra = {"trained": dt.date(2020, 1, 2), "loss": np.float32(0.5), "sizes": (1, 2)}
+    _, read = load_model_folder(save_model_folder(tmp_path / "dated", TENSORS, MANIFEST | extra))
+    assert {k: read[k] for k in extra} == {"trained": "2020-01-02", "loss": 0.5, "sizes": [1, 2]}
     folder = save_model_folder(tmp_path / "m", TENSORS, MANIFEST)
     payload = (folder / "model.safetensors").read_bytes()
     tensors, manifest = load_model_folder(folder)
@@ -221,10 +250,18 @@ FAULTS = [
     ("no folder", lambda f: [p.unlink() for p in f.iterdir()] and f.rmdir(), "does not exist"),
     ("no weights", lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
     ("no manifest", lambda f: (f / "manifest.json").unlink(), "manifest.json is missing"),
-    ("bad json", lambda f: (f / "manifest.json").write_text("{oops"), "is not valid JSON"),
+    (
+        "bad json",
+        lambda f: (f / "manifest.json").write_text("{oops"),
+        r"not valid JSON \(JSONDecode",
+    ),
     ("not a dict", lambda f: (f / "manifest.json").write_text("[1]"), "must hold a JSON object"),
     ("no version", lambda f: _manifest(f, lambda m: m.pop("format_version")), "no format_version"),
-    ("version", lambda f: _manifest(f, lambda m: m.update(format_version=99)), "format_version 99"),
+    (
+        "version",
+        lambda f: _manifest(f, lambda m: m.update(format_version=99)),
+        "format_version 99, this gatecast reads " + ", ".join(map(str, READABLE_VERSIONS)) + ";",
+    ),
     (
         "tampered",
         lambda f: (f / "model.safetensors").write_bytes(
@@ -309,3 +346,42 @@ def test_state_edge_forms_default_format_whitespace_integers_no_metadata(tmp_pat
     path = tmp_path / "s.JSON"  # the suffix in any case
     path.write_text(text)
     assert decode_state(path)[1] == META
+
+
+def test_manifest_digest_is_sha256_of_canonical_json_without_the_checksums() -> None:
+    from gatecast.artifacts import manifest_digest
+
+    m = {"b": 1, "a": [1.5, np.float32(2.0)], "when": dt.date(2020, 1, 2), "nan": float("nan")}
+    m |= {"weights_sha256": "w", "manifest_sha256": "m"}
+    canonical = '{"a":[1.5,2.0],"b":1,"nan":null,"when":"2020-01-02"}'
+    want = hashlib.sha256(canonical.encode()).hexdigest()
+    assert manifest_digest(m) == want
+    assert manifest_digest(dict(reversed(m.items()))) == want  # key order does not matter
+    assert manifest_digest(m | {"weights_sha256": "other"}) == want  # checksums left out
+    assert manifest_digest(m | {"b": 2}) != want
+
+
+def test_check_checksums_by_format_version() -> None:
+    from gatecast.artifacts import check_checksums, manifest_digest
+
+    with pytest.raises(
+        ModelFileError, match=r"^m\.json has no weights checksum \(weights_sha256\)"
+    ):
+        check_checksums({"format_version": 2}, "m.json")
+    for old in (1, 2):  # written before the manifest had a checksum of its own
+        check_checksums({"format_version": old, "weights_sha256": "w"}, "m.json")
+    new = {"format_version": 3, "weights_sha256": "w", "hidden": 4}
+    with pytest.raises(ModelFileError, match=r"^m\.json has no manifest checksum"):
+        check_checksums(new, "m.json")
+    check_checksums(new | {"manifest_sha256": manifest_digest(new)}, "m.json")
+    edited = new | {"manifest_sha256": manifest_digest(new), "hidden": 5}
+    with pytest.raises(ModelFileError, match=r"^m\.json does not match its own checksum"):
+        check_checksums(edited, "m.json")
+
+
+def test_a_safetensors_state_whose_metadata_is_not_an_object_is_refused() -> None:
+    from safetensors.numpy import save as st_save
+
+    blob = st_save({"h": np.zeros(2)}, metadata={"gatecast": "[1, 2]"})
+    with pytest.raises(ModelFileError, match=r"^the state holds no stream state metadata"):
+        decode_state(blob)

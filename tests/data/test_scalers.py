@@ -116,6 +116,12 @@ def test_known_parameters_on_a_small_column() -> None:
     np.testing.assert_allclose(st_.scale_, [np.sqrt(8 / 3), np.sqrt(1400 / 3)])  # population std
 
 
+def test_a_scaler_read_from_json_integers_holds_floats() -> None:
+    s = scaler_from_dict({"kind": "minmax", "shift": [1], "scale": [2]})
+    assert s.shift_.dtype == np.float64 and s.scale_.dtype == np.float64
+    np.testing.assert_array_equal(s.transform(np.array([2.0])), [0.5])
+
+
 def test_one_dimensional_values_use_the_single_column() -> None:
     s = fit_scaler("minmax", np.array([1.0, 3.0, 5.0]))
     np.testing.assert_array_equal(s.transform(np.array([1.0, 5.0, 7.0])), [0.0, 1.0, 1.5])

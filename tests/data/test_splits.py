@@ -133,6 +133,7 @@ def test_bad_parameters_raise_config_error(kwargs: dict[str, float], match: str)
 
 
 def test_an_integer_test_size_is_a_count_of_rows() -> None:
+    assert list(chronological_split(pd.RangeIndex(50), test_size=1).test) == [49]
     split = chronological_split(pd.RangeIndex(50), test_size=20)
     assert list(split.test) == list(range(30, 50)) and list(split.train) == list(range(30))
     frac = chronological_split(pd.RangeIndex(50), test_size=0.2)

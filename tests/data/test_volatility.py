@@ -55,8 +55,12 @@ def test_parkinson_scale_maps_the_range_to_the_squared_return_level(bars: pd.Dat
 
 
 def test_parkinson_proxy_needs_a_training_scale(bars: pd.DataFrame) -> None:
-    with pytest.raises(ConfigError, match=r"needs scale=parkinson_scale\(training rows\)"):
+    message = r"^the Parkinson proxy needs scale=parkinson_scale\(training rows\)$"
+    with pytest.raises(ConfigError, match=message):
         variance_proxy(bars, "parkinson")
+    with pytest.raises(ConfigError, match=r"^proxy 'garman' is unknown; choose one of squared"):
+        variance_proxy(bars, "garman", scale=1.0)
+    pd.testing.assert_series_equal(variance_proxy(bars), variance_proxy(bars, "squared"))
 
 
 def test_high_below_low_names_the_date(bars: pd.DataFrame) -> None:
@@ -109,6 +113,8 @@ def test_parkinson_scale_needs_two_rows_with_a_range(bars: pd.DataFrame) -> None
     flat = bars.assign(high=bars["low"])  # no range at all
     with pytest.raises(DataError, match=message):
         parkinson_scale(flat)
+    narrow = bars.assign(high=bars["low"] * 1.001)  # ranges of 0.1%: PK sums to far below 1
+    assert parkinson(narrow).iloc[1:].sum() < 1 and parkinson_scale(narrow) > 0
     # two rows with a return and a range are enough; rows without a return are left out
     assert parkinson_scale(bars.iloc[:3]) == pytest.approx(
         (percent_returns(bars.iloc[:3]) ** 2).sum() / parkinson(bars).iloc[1:3].sum()

@@ -36,8 +36,10 @@ def test_qlike_mean_passes_its_floor_on() -> None:
 
 
 def test_qlike_refuses_non_positive_forecasts() -> None:
-    with pytest.raises(ConfigError, match="positive variance forecasts"):
-        qlike_loss([1.0, 1.0], [1.0, 0.0])
+    with pytest.raises(
+        ConfigError, match=r"^QLIKE needs positive variance forecasts; 3 are <= 0 or NaN\. Clip"
+    ):
+        qlike_loss([1.0] * 5, [1.0, 0.0, -1.0, np.nan, 0.5])
 
 
 def test_loss_series_names_and_errors() -> None:

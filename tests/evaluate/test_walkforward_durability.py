@@ -84,7 +84,9 @@ def test_resuming_on_changed_data_is_refused(spx: pd.DataFrame, tmp_path: Path) 
     changed.iloc[10, changed.columns.get_loc("adj_close")] *= (
         1.001  # one price, long before the test
     )
-    with pytest.raises(ConfigError, match=r"different walk-forward \(differs in \['data_hash'\]\)"):
+    message = r"different walk-forward \(differs in \['data_hash'\]\); resuming would mix them: "
+    message += r"pass a new --out folder or delete .*/folds$"
+    with pytest.raises(ConfigError, match=message):
         walk_forward(models(), changed, PLAN, run_dir=tmp_path, quiet=True)
     shifted = spx.copy()
     shifted.index = shifted.index + pd.Timedelta(days=1)  # same numbers, other dates
@@ -134,7 +136,19 @@ def test_a_damaged_fold_is_recomputed_and_a_corrupt_plan_refused(
     assert not resumed[("hv", 2)] and resumed[("hv", 1)] and resumed[("mean", 2)]
     pd.testing.assert_frame_equal(again.forecasts, first.forecasts)
     info = json.loads((tmp_path / "folds" / "hv" / "fold_0002.json").read_text())
-    assert info["fold"] == 2 and info["model"] == "hv" and not info["warm"]
+    fold = PLAN.folds(spx.index)[2]
+    day = lambda i: spx.index[i].isoformat()  # noqa: E731
+    assert {k: v for k, v in info.items() if not k.endswith("_seconds")} == {
+        "model": "hv",
+        "fold": 2,
+        "train_start": day(fold.train_start),
+        "train_end": day(fold.train_stop - 1),
+        "test_start": day(fold.test_start),
+        "test_end": day(fold.test_stop - 1),
+        "n": 21,
+        "warm": False,
+    }
+    assert 0 <= info["fit_seconds"] < 60 and 0 <= info["predict_seconds"] < 60
     (tmp_path / "folds" / "plan.json").write_text("{not json")
     with pytest.raises(
         ConfigError, match=r"plan.json is corrupt .*delete .*folds or use a new --out"
@@ -184,8 +198,10 @@ def test_a_warm_chain_resumes_from_its_state_or_restarts_whole(
     pd.testing.assert_frame_equal(again.forecasts, full.forecasts)
     expected = [True, True, True, False, False] if state == "kept" else [False] * 5
     assert again.folds["resumed"].tolist() == expected
+    assert len(list(folder.glob("fold_*.json"))) == 5  # every fold is on disk again
     # without warm starts every fold is a fresh model (one fit); warm, the last has had five
-    cold = walk_forward(chain, spx, PLAN, quiet=True).forecasts["c"]
+    cold = walk_forward(chain, spx, PLAN, run_dir=tmp_path / "cold", quiet=True).forecasts["c"]
+    assert not list((tmp_path / "cold").rglob("*.safetensors"))  # no chain, no state kept
     np.testing.assert_allclose(cold.iloc[-1] / full.forecasts["c"].iloc[-1], 1.1 / 1.5)
 
 
@@ -196,8 +212,11 @@ def test_plan_values_are_checked_with_their_fix() -> None:
         WalkForwardPlan("2015-01-02", gap=-1)
     with pytest.raises(ConfigError, match="rolling scheme needs train_size >= 2"):
         WalkForwardPlan("2015-01-02", scheme="rolling", train_size=1)
-    with pytest.raises(ConfigError, match="scheme"):
+    with pytest.raises(ConfigError, match=r"^scheme 'sliding' is unknown; choose one of expanding"):
         WalkForwardPlan("2015-01-02", scheme="sliding")  # type: ignore[arg-type]
+    # the smallest values allowed
+    assert WalkForwardPlan("2015-01-02", refit_every=1).refit_every == 1
+    assert WalkForwardPlan("2015-01-02", scheme="rolling", train_size=2).train_size == 2
     idx = pd.bdate_range("2015-01-01", periods=400)
     with pytest.raises(ConfigError, match="no dates between test_start 2016-06-01"):
         WalkForwardPlan("2016-06-01", "2016-05-01").folds(idx)
@@ -208,6 +227,14 @@ def test_plan_values_are_checked_with_their_fix() -> None:
     folds = WalkForwardPlan(str(idx[300].date()), str(idx[349].date()), refit_every=20).folds(idx)
     assert [(f.test_start, f.test_stop) for f in folds] == [(300, 320), (320, 340), (340, 350)]
     assert [f.number for f in folds] == [0, 1, 2]
+
+
+def test_warm_starts_per_model_and_no_model_at_all(spx: pd.DataFrame) -> None:
+    res = walk_forward({"c": Chained, "d": Chained}, spx, PLAN, warm_start={"c": True}, quiet=True)
+    warm = res.folds.groupby("model")["warm"].apply(list)
+    assert warm["c"] == [False, True, True, True, True] and warm["d"] == [False] * 5
+    with pytest.raises(ConfigError, match=r"^no models to evaluate; give at least one$"):
+        walk_forward({}, spx, PLAN, quiet=True)
 
 
 def test_summary_and_model_identity(spx: pd.DataFrame) -> None:
@@ -239,7 +266,7 @@ def test_a_progress_bar_per_model_on_a_terminal_only(
     screen = io.StringIO()
     monkeypatch.setattr(rich, "_console", Console(file=screen, force_terminal=True, width=100))
     monkeypatch.setattr(sys, "stderr", Terminal())
-    walk_forward(models(), spx, PLAN, run_dir=tmp_path, quiet=quiet)
+    walk_forward(models(), spx, PLAN, run_dir=tmp_path, **({"quiet": True} if quiet else {}))
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
     if quiet:
         assert text == ""
@@ -296,10 +323,13 @@ def test_a_run_with_a_finished_fold_is_kept_to_resume(spx: pd.DataFrame, tmp_pat
 
 
 def test_the_run_folder_records_plain_json_values(tmp_path: Path, spx: pd.DataFrame) -> None:
+    from gatecast.data import TargetSpec
+    from gatecast.models.baselines import NoChange
     from gatecast.models.har import HARForecaster
 
     har = functools.partial(HARForecaster, (1, 5), target="parkinson")
-    walk_forward({"har": har}, spx, PLAN, run_dir=tmp_path, quiet=True)
+    nc = functools.partial(NoChange, TargetSpec("return"))
+    walk_forward({"har": har, "nc": nc}, spx, PLAN, run_dir=tmp_path, quiet=True)
     record = json.loads((tmp_path / "folds" / "plan.json").read_text())
     assert record["models"]["har"] == {
         "class": "gatecast.models.har.HARForecaster",
@@ -315,3 +345,35 @@ def test_the_run_folder_records_plain_json_values(tmp_path: Path, spx: pd.DataFr
         "min_train": 250,
     }
     assert len(record["data_hash"]) == 64
+    assert record["models"]["nc"]["params"]["target"] == TargetSpec("return").to_dict()
+
+
+def test_a_crash_in_the_first_fold_leaves_no_folder_behind(
+    spx: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = io.open
+    opened = {"n": 0}
+
+    def open_that_dies(file, mode="r", *args, **kwargs):
+        if "w" in mode:
+            opened["n"] += 1
+            if opened["n"] == 2:  # plan.json is written; the first fold's file is not
+                raise KeyboardInterrupt("killed in the first fold")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", open_that_dies)
+    with pytest.raises(KeyboardInterrupt, match="killed in the first fold"):
+        walk_forward(models(), spx, PLAN, run_dir=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_forecast_uses_the_days_before_it_only(spx: pd.DataFrame) -> None:
+    base = walk_forward(models(), spx, PLAN, quiet=True).forecasts
+    for day in ("2015-01-02", "2015-02-03", "2015-05-29"):  # a fold's first day, mid-fold, last
+        moved = spx.copy()
+        moved.loc[day:, ["open", "high", "low", "close", "adj_close"]] *= 0.6
+        got = walk_forward(models(), moved, PLAN, quiet=True).forecasts
+        pd.testing.assert_frame_equal(got.loc[:day], base.loc[:day])
+        if day != "2015-05-29":  # the next day's 22-day variance sees the move
+            nxt = got.index[got.index.get_loc(day) + 1]
+            assert not np.isclose(got.loc[nxt, "hv"], base.loc[nxt, "hv"])

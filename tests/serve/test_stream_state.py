@@ -88,7 +88,8 @@ def _state_with(model, closes, change) -> bytes | str:
     s = model.stream("numpy")
     s.update_many(closes[:20])
     arrays, meta = s._state_parts()
-    arrays, meta = dict(arrays), dict(meta)
+    arrays = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    meta = dict(meta)
     change(arrays, meta)
     return encode_state(arrays, meta, "json")
 
@@ -108,6 +109,21 @@ FAULTS = [
     ("c shape", lambda a, m: a.update(c=np.zeros((2, 4))), "wrong shapes for this model"),
     ("buffer", lambda a, m: a.update(buffer=np.zeros((9, 1))), "wrong shapes for this model"),
     ("history", lambda a, m: a.update(history=np.zeros((7, 4))), "history has the wrong shape"),
+    ("negative", lambda a, m: m.update(ticks=-1), r"malformed \(ValueError: count -1 is negative"),
+    ("fraction", lambda a, m: m.update(ticks=2.5), r"\(ValueError: 2\.5 is not a count\)"),
+    ("bool", lambda a, m: m.update(valid=True), r"\(ValueError: True is not a count\)"),
+    ("valid", lambda a, m: m.update(valid=25), "valid=25 rows out of ticks=20 is impossible"),
+    ("nan h", lambda a, m: a.update(h=np.full((2, 3), np.nan)), "holds NaN/inf in its recurrent"),
+    ("inf c", lambda a, m: a.update(c=np.full((2, 3), np.inf)), "holds NaN/inf in its recurrent"),
+    ("price", lambda a, m: a["history"].__setitem__((-1, 0), -5.0), "an observation no stream"),
+    ("seq", lambda a, m: m.update(last={"seq": True}), "last sequence number True is not a whole"),
+    ("seq2", lambda a, m: m.update(last={"seq": 2.5}), "last sequence number 2.5 is not a whole"),
+    ("seq3", lambda a, m: m.update(last={"seq": -1}), "sequence number -1 is negative"),
+    ("date", lambda a, m: m.update(last={"date": 5}), "last date 5 is not a date"),
+    ("date2", lambda a, m: m.update(last={"date": "x"}), "date 'x' is not a date; use ISO"),
+    ("last", lambda a, m: m.update(last={"a": 1}), r"last=\{'a': 1\} is neither"),
+    ("both", lambda a, m: m.update(last={"seq": 1, "date": "2021-01-04"}), "is neither"),
+    ("text", lambda a, m: m.update(last="2021"), r"last='2021' is neither \{'date'"),
 ]
 
 
@@ -214,3 +230,80 @@ def test_dated_rows_must_come_in_order_and_the_state_keeps_the_last(model, close
     q.update_many([{"close": p, "seq": k} for k, p in enumerate(closes[:5])])
     with pytest.raises(ReplayError, match=r"^row #4 repeats the last row consumed \(#4\)"):
         q.update({"close": closes[5], "seq": 4})
+
+
+def test_counts_written_as_floats_and_the_last_row_are_restored(model, closes) -> None:
+    from gatecast.errors import ReplayError
+
+    def change(arrays, meta):
+        meta.update(ticks=20.0, valid=19.0, last={"seq": 5})
+
+    s = model.stream("numpy").load_state(_state_with(model, closes, change))
+    assert (s.ticks, s.valid) == (20, 19) and isinstance(s.ticks, int)
+    with pytest.raises(ReplayError, match=r"row #5 repeats the last row consumed \(#5\)"):
+        s.update({"close": closes[20], "seq": 5})
+    assert json.loads(s.state("json"))["last"] == {"seq": 5}
+    s.update({"close": closes[20], "seq": 6})
+    assert json.loads(s.state("json"))["last"] == {"seq": 6} and s.ticks == 21
+    dated = model.stream("numpy").load_state(
+        _state_with(model, closes, lambda a, m: m.update(last={"date": "2021-01-04T00:00:00"}))
+    )
+    with pytest.raises(ReplayError, match=r"row 2021-01-04 repeats the last row consumed"):
+        dated.update(closes[20], at="2021-01-04")
+
+
+def test_a_price_a_thousand_times_off_is_refused_and_the_stream_unchanged(model, closes) -> None:
+    from gatecast.errors import OutlierError
+
+    s = model.stream("numpy")
+    s.update_many(closes[:5])
+    p = closes[4]
+    before = s.state("json")
+    for x, message in (
+        (
+            p * 1000.5,
+            f"^price {p * 1000.5:g} is 1e\\+03 times the previous one \\({p:g}\\): a typo or a "
+            "unit change\\? the stream is unchanged$",
+        ),
+        (p / 1000.5, f"^price {p / 1000.5:g} is 0.001 times the previous one"),
+        (1e-310, "^price 1e-310 is too small to be a price; the stream is unchanged$"),
+    ):
+        with pytest.raises(OutlierError, match=message):
+            s.update(x)
+        assert s.state("json") == before
+    # a thousand times exactly is a (wild) price, and the next one is judged against it
+    assert np.isfinite(s.update(p * 1000)) and np.isfinite(s.update(p * 1000 * 999))
+
+
+@pytest.fixture(scope="module")
+def volume_model():
+    from gatecast.data import load
+
+    df = load("sp500").iloc[-200:]
+    features = ("return", "log_volume_change")
+    m = RecurrentForecaster(cell="gru", mode="sequence", features=features, **TINY)
+    return m.fit(df.iloc[:150]), [dict(close=r.close, volume=r.volume) for r in df.itertuples()]
+
+
+def test_a_non_finite_feature_after_the_warm_up_is_refused(volume_model) -> None:
+    from gatecast.errors import MissingValueError
+
+    m, rows = volume_model
+    s = m.stream("numpy")
+    s.update(rows[0])
+    warm = s.update(rows[1] | {"volume": 0.0})  # still warming up: taken, no forecast
+    assert math.isnan(warm) and s.valid == 0
+    s.reset()
+    s.update_many(rows[:2])
+    assert s.valid == 1
+    before = s.state("json")
+    message = (
+        r"^feature\(s\) \['log_volume_change'\] are NaN/inf at tick 3 \(after 1 valid rows\); "
+        r"check the observation \{'close': [\d.]+, 'volume': 0.0\}: the stream is unchanged$"
+    )
+    with pytest.raises(MissingValueError, match=message):
+        s.update(rows[2] | {"volume": 0.0})
+    assert s.state("json") == before
+    row = pd.Series(rows[2] | {"date": "2030-01-02"})  # a pandas row carries its date
+    s.update(row)
+    assert json.loads(s.state("json"))["last"] == {"date": "2030-01-02T00:00:00"}
