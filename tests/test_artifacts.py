@@ -24,6 +24,7 @@ from gatecast.artifacts import (
     decode_state,
     encode_state,
     load_model_folder,
+    manifest_digest,
     save_model_folder,
 )
 from gatecast.errors import ConfigError, ModelFileError
@@ -194,6 +195,7 @@ def test_model_folder_round_trip_with_the_weights_checksum(tmp_path: Path) -> No
     payload = (folder / "model.safetensors").read_bytes()
     tensors, manifest = load_model_folder(folder)
     assert manifest["weights_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert manifest["manifest_sha256"] == manifest_digest(manifest)  # its own content, as written
     assert {k: manifest[k] for k in MANIFEST} == MANIFEST
     assert set(tensors) == {"w", "b"}
     np.testing.assert_array_equal(tensors["w"], TENSORS["w"])

@@ -20,6 +20,11 @@ def test_resolve_jobs() -> None:
             resolve_jobs(bad)
 
 
+def test_resolve_jobs_with_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert resolve_jobs(-1) == 1
+
+
 def test_resolve_jobs_without_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(os, "sched_getaffinity")
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
@@ -36,17 +41,41 @@ def test_in_process_runs_in_order_and_ticks_after_each_task() -> None:
     assert list(run_tasks(operator.add, [(1, 2)], 4)) == [3]  # one task: no pool
 
 
-def test_pool_runs_every_task_once_and_ticks_while_waiting() -> None:
+#: set by a test before it starts a pool: a forked worker would inherit it, a spawned one not
+MARK = ["as imported"]
+
+
+def where_and_how(k: int) -> tuple[int, int, str | None, int, str]:
+    """A task that says where it ran: (k, process id, OMP threads, torch threads, MARK)."""
+    import time
+
+    import torch
+
+    time.sleep(0.2)  # long enough that both workers take a task
+    return k, os.getpid(), os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(), MARK[0]
+
+
+def test_pool_runs_every_task_once_in_spawned_one_thread_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what workers would inherit without the setup
+    MARK[0] = "changed in the parent"
     ticks: list[int] = []
-    got = run_tasks(
-        operator.mul,
-        [(k, k) for k in range(5)],
-        2,
-        on_tick=lambda: ticks.append(1),
-        tick_seconds=0.05,
-    )
-    assert sorted(got) == [0, 1, 4, 9, 16]
-    assert len(ticks) >= 5  # at least once per finished task
+    try:
+        tasks = [(k,) for k in range(4)]
+        got = sorted(run_tasks(where_and_how, tasks, 2, on_tick=lambda: ticks.append(1)))
+    finally:
+        MARK[0] = "as imported"
+    assert [g[0] for g in got] == [0, 1, 2, 3]
+    pids = {g[1] for g in got}
+    assert len(pids) == 2 and os.getpid() not in pids  # two workers, none of them this process
+    assert {g[2:] for g in got} == {("1", 1, "as imported")}  # spawned, one thread each
+    assert len(ticks) >= 4  # at least once per finished task
+
+
+def test_one_task_or_one_job_runs_here() -> None:
+    assert run_tasks(where_and_how, [(0,)], 2).__next__()[1] == os.getpid()
+    assert {r[1] for r in run_tasks(where_and_how, [(0,), (1,)])} == {os.getpid()}  # default: 1
 
 
 @pytest.mark.slow  # a second pool start (seconds): the error path only

@@ -40,6 +40,8 @@ def test_qlike_refuses_non_positive_forecasts() -> None:
         ConfigError, match=r"^QLIKE needs positive variance forecasts; 3 are <= 0 or NaN\. Clip"
     ):
         qlike_loss([1.0] * 5, [1.0, 0.0, -1.0, np.nan, 0.5])
+    with pytest.raises(ConfigError, match="; 1 are <= 0 or NaN"):
+        qlike_loss([1.0, 1.0], [1.0, 0.0])  # a zero variance forecast too
 
 
 def test_loss_series_names_and_errors() -> None:

@@ -96,6 +96,8 @@ def test_dm_refuses_misaligned_or_short_series() -> None:
         diebold_mariano(np.ones(5), np.ones(4))
     with pytest.raises(ConfigError, match="9 common dates are too few"):
         diebold_mariano(np.arange(9.0), np.arange(9.0) + 1)
+    ten = diebold_mariano(np.arange(10.0), np.arange(10.0)[::-1])  # ten dates are enough
+    assert ten.n == 10 and np.isfinite(ten.statistic)
     res = diebold_mariano(np.ones(12), np.ones(12))
     assert res == significance.TestResult("diebold_mariano_hln", 0.0, 1.0, 12, "identical losses")
 
@@ -158,6 +160,8 @@ def test_mcs_of_one_model_keeps_it_and_skips_dates_with_a_nan() -> None:
     losses = _mcs_losses()
     alone = model_confidence_set(losses[["flat"]])
     assert alone.to_dict() == {"pvalue": {"flat": 1.0}, "in_mcs": {"flat": True}}
+    two = model_confidence_set(losses[["true", "flat"]], reps=200)  # two models are compared
+    assert two["in_mcs"].to_dict() == {"true": True, "flat": False}
     holed = losses.copy()
     holed.iloc[:50, 1] = np.nan  # one model misses 50 dates: every model is compared on the rest
     got = model_confidence_set(holed, reps=200)

@@ -218,8 +218,27 @@ def test_plan_values_are_checked_with_their_fix() -> None:
     assert WalkForwardPlan("2015-01-02", refit_every=1).refit_every == 1
     assert WalkForwardPlan("2015-01-02", scheme="rolling", train_size=2).train_size == 2
     idx = pd.bdate_range("2015-01-01", periods=400)
-    with pytest.raises(ConfigError, match="no dates between test_start 2016-06-01"):
+    message = (
+        r"^no dates between test_start 2016-06-01 and test_end 2016-05-01 \(data runs "
+        r"2015-01-01 00:00:00 to 2016-07-13 00:00:00\); pick dates inside the data$"
+    )
+    with pytest.raises(ConfigError, match=message):
         WalkForwardPlan("2016-06-01", "2016-05-01").folds(idx)
+    for bad, name in ((("soon",), "test_start"), (("2015-06-01", "later"), "test_end")):
+        with pytest.raises(ConfigError, match=rf"^{name} '\w+' is not a date"):
+            WalkForwardPlan(*bad).folds(idx)
+    # rolling: the window is cut at the first row, and a short window is refused by its size
+    (first,) = WalkForwardPlan(
+        str(idx[300].date()), str(idx[301].date()), scheme="rolling", train_size=10_000
+    ).folds(idx)
+    assert (first.train_start, first.train_stop) == (0, 300)
+    with pytest.raises(TooFewRowsError, match=r"has 5 training rows, fewer than min_train=10"):
+        WalkForwardPlan(str(idx[300].date()), scheme="rolling", train_size=5, min_train=10).folds(
+            idx
+        )
+    with pytest.raises(TooFewRowsError, match=r"has 0 training rows, fewer than min_train=1;"):
+        WalkForwardPlan(str(idx[2].date()), gap=5, min_train=1).folds(idx)
+    assert len(WalkForwardPlan(str(idx[10].date()), min_train=10).folds(idx)) > 0  # exactly enough
     with pytest.raises(
         TooFewRowsError, match=r"fold 0 .* has 9 training rows, fewer than min_train"
     ):
@@ -241,6 +260,20 @@ def test_summary_and_model_identity(spx: pd.DataFrame) -> None:
     res = walk_forward(models(), spx, PLAN, quiet=True)
     text = res.summary()
     assert str(res) == text
+    assert list(res.folds.columns) == [
+        "model",
+        "fold",
+        "train_start",
+        "train_end",
+        "test_start",
+        "test_end",
+        "n",
+        "fit_seconds",
+        "predict_seconds",
+        "warm",
+        "resumed",
+    ]
+    assert list(res.folds.index) == list(range(10)) and 0 <= res.seconds < 60
     assert text.startswith(f"walk-forward: {len(res.forecasts)} dates x 2 models in ")
     table = text.splitlines()[1:]
     assert table[0].split() == ["folds", "fit_s", "resumed"] and table[1].split() == ["model"]

@@ -124,6 +124,7 @@ FAULTS = [
     ("last", lambda a, m: m.update(last={"a": 1}), r"last=\{'a': 1\} is neither"),
     ("both", lambda a, m: m.update(last={"seq": 1, "date": "2021-01-04"}), "is neither"),
     ("text", lambda a, m: m.update(last="2021"), r"last='2021' is neither \{'date'"),
+    ("h > 1", lambda a, m: a.update(h=np.full((2, 3), 1.5)), r"hidden state outside \[-1, 1\]"),
 ]
 
 
@@ -216,7 +217,8 @@ def test_dated_rows_must_come_in_order_and_the_state_keeps_the_last(model, close
         s.update(closes[10], at=dates[9])
     with pytest.raises(ReplayError, match=r"^row 2021-03-01 comes before the last row consumed"):
         s.update({"close": closes[10], "Date": "2021-03-01"})
-    with pytest.raises(ReplayError, match="one stream counts by date or by sequence number"):
+    message = r"^row #11 is not ordered like the rows consumed so far \(up to 2021-03-12\): one"
+    with pytest.raises(ReplayError, match=message):
         s.update(closes[10], at=11)
     assert s.state("json") == before  # every refusal left the stream as it was
     restored = model.stream("numpy").load_state(before)
@@ -253,7 +255,9 @@ def test_counts_written_as_floats_and_the_last_row_are_restored(model, closes) -
 
 
 def test_a_price_a_thousand_times_off_is_refused_and_the_stream_unchanged(model, closes) -> None:
-    from gatecast.errors import OutlierError
+    import sys
+
+    from gatecast.errors import NonPositivePriceError, OutlierError
 
     s = model.stream("numpy")
     s.update_many(closes[:5])
@@ -271,8 +275,18 @@ def test_a_price_a_thousand_times_off_is_refused_and_the_stream_unchanged(model,
         with pytest.raises(OutlierError, match=message):
             s.update(x)
         assert s.state("json") == before
+    with pytest.raises(OutlierError, match=r"times the previous one"):
+        s.update(sys.float_info.min)  # the smallest normal float is a number, not a price
+    with pytest.raises(NonPositivePriceError, match=r"^price 0\.0 is not positive"):
+        s.update(0.0)
+    assert s.state("json") == before
+    assert np.isfinite(s.update(p / 700))  # 1/700 of the last price: wild, but allowed
+    small = model.stream("numpy")  # prices below 1 are checked the same way
+    small.update_many([0.5, 0.51])
+    with pytest.raises(OutlierError, match="times the previous one"):
+        small.update(600.0)
     # a thousand times exactly is a (wild) price, and the next one is judged against it
-    assert np.isfinite(s.update(p * 1000)) and np.isfinite(s.update(p * 1000 * 999))
+    assert np.isfinite(s.update(p / 700 * 1000)) and np.isfinite(s.update(p / 700 * 1000 * 999))
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +321,24 @@ def test_a_non_finite_feature_after_the_warm_up_is_refused(volume_model) -> None
     row = pd.Series(rows[2] | {"date": "2030-01-02"})  # a pandas row carries its date
     s.update(row)
     assert json.loads(s.state("json"))["last"] == {"date": "2030-01-02T00:00:00"}
+
+
+def test_a_version_2_state_has_no_last_row_and_still_loads(model, closes) -> None:
+    def as_v2(arrays, meta):
+        meta.update(version=2)
+        meta.pop("last")
+
+    s = model.stream("numpy").load_state(_state_with(model, closes, as_v2))
+    assert s.ticks == 20 and s.last is None
+    ref = model.stream("numpy").update_many(closes[:22])
+    assert s.update(closes[20]) == ref[20]
+
+
+def test_an_anchored_price_stream_moves_from_the_last_price(closes) -> None:
+    prices = ar1_prices(140, phi=0.6, sigma=0.01, seed=9)
+    m = RecurrentForecaster(cell="gru", mode="sequence", target="price", **TINY)
+    m.fit(prices.iloc[:100]).net_.double()
+    out = m.stream("numpy").update_many(closes)
+    ref = m.predict(prices).reindex(prices.index[1:]).to_numpy()
+    np.testing.assert_allclose(out[1:-1], ref[1:], rtol=1e-9)
+    assert np.all(np.abs(out[1:] / closes[1:] - 1) < 0.2)  # a price near the last one
