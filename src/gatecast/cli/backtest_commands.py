@@ -117,4 +117,4 @@ def backtest(
             f"{pbo.degradation_slope:+.2f}"
         )
     console.print(escape(res.verdict()))
-    console.print(f"Written to {out}")
+    console.print(escape(f"Written to {out}"), highlight=False)

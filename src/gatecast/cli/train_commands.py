@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from gatecast.cli.output import console, print_table
 from gatecast.experiment.training import TrainJob
@@ -169,17 +170,17 @@ def train(
         quiet=quiet or None,
     )
     run = run_training(job, out, overwrite=overwrite)
-    console.print(f"price column: {run.column}")
+    console.print(f"price column: {escape(str(run.column))}")
     if run.dropped_rows:
         console.print(f"[yellow]dropped {run.dropped_rows} row(s) with NaN/inf values[/]")
     for note in run.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     print_table(
         run.table(),
         f"{run.model.name.upper()} vs baselines on {data} ({target}, test from "
         f"{run.forecasts.index[0]:%Y-%m-%d}, {len(run.forecasts)} forecasts)",
     )
-    console.print(run.verdict)
+    console.print(escape(run.verdict))
     console.print(
         f"wrote {out}/: model.safetensors, manifest.json, forecasts.csv, metrics.json, "
         "loss.png, forecast.png, report.html"
@@ -224,7 +225,7 @@ def predict(
         allow_outliers=allow_outliers,
     )
     frame = pred.frame
-    console.print(f"price column: {pred.column}")
+    console.print(f"price column: {escape(str(pred.column))}")
     first, last = (
         f"{d:%Y-%m-%d}" if hasattr(d, "strftime") else str(d)
         for d in (frame.index[0], frame.index[-1])
@@ -233,7 +234,7 @@ def predict(
         f"wrote {len(frame)} forecasts ({first} .. {last}; {int(frame['in_sample'].sum())} "
         f"in the training range, marked in_sample) to {out}"
     )
-    console.print(pred.last_line(), highlight=False)
+    console.print(escape(pred.last_line()), highlight=False)
 
 
 @app.command()
@@ -247,7 +248,7 @@ def demo(
 
     console.print("[bold]gatecast demo[/] " + ("(quick)" if quick else "(full: a few minutes)"))
     res = run_demo(out, quick=quick, seed=seed)
-    console.print(f"[bold]{res.verdict}[/]\n")
+    console.print(f"[bold]{escape(res.verdict)}[/]\n")
     cols = ["parameters", "epochs", "train_s", "mse", "theil_u", "mape"]
     print_table(
         res.notebook[[c for c in cols if c in res.notebook]].rename(index=DEMO_LABELS),
@@ -278,5 +279,7 @@ def demo(
     )
     for cell, text in res.verdicts.items():
         if cell != "lstm":
-            console.print(f"   {text}")
-    console.print(f"files in {res.out}/: " + ", ".join(p.name for p in res.files))
+            console.print(f"   {escape(text)}")
+    console.print(
+        escape(f"files in {res.out}/: " + ", ".join(p.name for p in res.files)), highlight=False
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from gatecast.cli.output import console, print_table
 
@@ -91,5 +92,5 @@ def var(
     console.print(
         "p-values: kupiec (proportion of failures), ind (Christoffersen independence), cc "
         "(conditional coverage); zone: Basel traffic light on the last 250 days (99% VaR); "
-        f"es: Acerbi-Szekely Z2 (< 0: ES too small). verdict at 5%. Written to {out}"
+        f"es: Acerbi-Szekely Z2 (< 0: ES too small). verdict at 5%. Written to {escape(str(out))}"
     )
