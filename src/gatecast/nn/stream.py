@@ -13,11 +13,19 @@ the layout below exists to keep their number small):
   single tanh call covers every gate of a layer.
 * LSTM: each layer owns a work row [c, g, f, i, o]; the product fills [g, f, i, o], so one multiply
   gives [f c, i g] and one add gives the new c.
+
+`Stepper.step_many` advances B independent streams at once (a market of instruments running one
+model): states held by the caller as (B, layers, hidden) arrays, two matrix products per layer for
+the whole batch, and its gates through exp (see `Stepper.__init__`). ``backend="numba"`` (the
+optional ``gatecast[fast]`` extra) runs `step` as one compiled kernel instead of ~17 NumPy calls
+(2-3x faster for a 2x50 LSTM; see `gatecast.nn.compiled`); the NumPy path stays the reference it
+is tested against.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,6 +34,8 @@ from gatecast.nn.linear import Linear
 from gatecast.nn.recurrent import RecurrentStack
 
 Array = np.ndarray
+#: How `Stepper.step` runs: NumPy ufuncs (the reference) or one numba kernel (``gatecast[fast]``).
+Backend = Literal["numpy", "numba"]
 
 
 class StreamState:
@@ -125,6 +135,10 @@ class Stepper:
         Its parameters are copied (later changes to the stack are not seen).
     head : Linear, optional
         When given, `step` returns the head's first output for the top layer's h, as a float.
+    backend : {"numpy", "numba"}
+        How `step` runs: NumPy ufuncs on preallocated buffers, or one compiled numba kernel per
+        tick (needs the optional ``gatecast[fast]`` extra; compiled on first use, cached on
+        disk). Both give the same numbers to rounding; `step_many` is NumPy either way.
 
     Examples
     --------
@@ -136,7 +150,12 @@ class Stepper:
     (50,)
     """
 
-    def __init__(self, stack: RecurrentStack, head: Linear | None = None) -> None:
+    def __init__(
+        self, stack: RecurrentStack, head: Linear | None = None, backend: Backend = "numpy"
+    ) -> None:
+        if backend not in ("numpy", "numba"):
+            raise ConfigError(f"backend {backend!r} is unknown; choose 'numpy' or 'numba'")
+        self.backend = backend
         self.cell = stack.cell
         self.input_size, self.hidden_size = stack.input_size, stack.hidden_size
         self.num_layers, self.dtype = stack.num_layers, stack.dtype
@@ -157,6 +176,37 @@ class Stepper:
         self._tmp = np.empty(H, self.dtype)
         self._tmp2 = np.empty(2 * H, self.dtype)
         self._fc, self._ig = self._tmp2[:H], self._tmp2[H:]
+        # step_many: each fused matrix split back into its input, recurrent and bias parts,
+        # transposed for (batch, in) @ (in, rows) products
+        I = self.input_size
+        self._batch_weights: list[tuple[Array, Array, Array]] = []
+        for k, W in enumerate(self.W):
+            n_in = I if k == 0 else H
+            if k == 0:  # columns [W_x | W_h | b]
+                W_x, W_h, b = W[:, :n_in], W[:, n_in : n_in + H], W[:, n_in + H]
+            else:  # columns [W_x | b | W_h]
+                W_x, b, W_h = W[:, :n_in], W[:, n_in], W[:, n_in + 1 :]
+            # Times -2, so each gate is one exp away from its value: sigmoid(a) = 1 / (1 + e^{-a})
+            # (the fused sigmoid rows hold a/2) and tanh(a) = 2 / (1 + e^{-2a}) - 1. Where
+            # NumPy's float64 tanh is not vectorised (CPUs without AVX-512) its exp is ~2x
+            # cheaper; scaling by -2 is exact, so only the activations' rounding differs.
+            self._batch_weights.append(
+                (
+                    np.ascontiguousarray(-2.0 * W_x.T),
+                    np.ascontiguousarray(-2.0 * W_h.T),
+                    -2.0 * b,
+                )
+            )
+        self._kernel: Callable[..., float] | None = None
+        self._x_shape = (self.input_size,)
+        if backend == "numba":
+            from gatecast.nn.compiled import step_kernel  # numba only when chosen
+
+            self._kernel = step_kernel(self.cell)
+            # the kernel reads each layer's fused matrix transposed, (cols, rows): its inner
+            # loop runs over rows, which vectorises without reordering any sum
+            self._WT = tuple(np.ascontiguousarray(W.T) for W in self.W)
+            self._head = self.head_w if self.head_w is not None else np.zeros(0, self.dtype)
 
     def initial_state(self, h0: Any = None, c0: Any = None) -> StreamState:
         """A zero state, or one from h0 (and c0 for the LSTM) of shape (layers, hidden)."""
@@ -199,6 +249,14 @@ class Stepper:
         """
         if state._weights is not self.W:
             raise ConfigError("this state was made by another Stepper; use its own initial_state()")
+        if self._kernel is not None:
+            x = x_t
+            if type(x) is not np.ndarray or x.dtype != self.dtype or x.shape != self._x_shape:
+                x = np.empty(self.input_size, self.dtype)
+                x[...] = x_t  # as the NumPy path takes it: a scalar fills every input
+            y = self._kernel(self._WT, x, state.buf, state.work, self._head)
+            state.steps += 1
+            return (state._h[-1], state) if self.head_w is None else (y, state)
         state._x[...] = x_t
         tanh, multiply, add, dot = np.tanh, np.multiply, np.add, np.dot
         tmp, fc_ig, fc, ig = self._tmp, self._tmp2, self._fc, self._ig
@@ -232,6 +290,99 @@ class Stepper:
         if self.head_w is None:
             return state._h[-1], state
         return float(dot(self.head_w, state._top)), state
+
+    def step_many(self, X: Any, h: Array, c: Array | None = None) -> Array:
+        """Advance B independent streams one tick at once.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, input_size)
+            Each stream's features for this tick.
+        h : ndarray, shape (B, layers, hidden)
+            Each stream's h per layer; updated in place.
+        c : ndarray, shape (B, layers, hidden), optional
+            Each stream's LSTM cell state (LSTM only, required there); updated in place.
+
+        Returns
+        -------
+        ndarray
+            With a head, its first output per stream, shape (B,); otherwise the top layer's new
+            h, shape (B, hidden) (a copy).
+
+        Examples
+        --------
+        >>> from gatecast.nn import LSTM
+        >>> stepper = Stepper(LSTM(input_size=2, hidden_size=4, num_layers=2, seed=0))
+        >>> h, c = np.zeros((3, 2, 4)), np.zeros((3, 2, 4))
+        >>> stepper.step_many(np.ones((3, 2)), h, c).shape
+        (3, 4)
+        """
+        L, H = self.num_layers, self.hidden_size
+        X = np.asarray(X, self.dtype)
+        B = X.shape[0] if X.ndim == 2 else -1
+        if X.ndim != 2 or X.shape[1] != self.input_size or h.shape != (B, L, H):
+            raise ConfigError(
+                f"step_many takes X of shape (B, {self.input_size}) and h of shape (B, {L}, "
+                f"{H}); got X {X.shape} and h {h.shape}"
+            )
+        lstm = self.cell == "lstm"
+        if lstm and (c is None or c.shape != h.shape):
+            raise ConfigError(f"an LSTM's step_many needs c of the shape of h, {h.shape}")
+        inp = X
+        with np.errstate(over="ignore"):  # exp(large) = inf gives the right limit below
+            for k, (W_x, W_h, b) in enumerate(self._batch_weights):
+                hk = h[:, k]  # (B, H), a view: written in place
+                z = inp @ W_x  # (B, rows), every row times -2 (see __init__)
+                z += hk @ W_h
+                z += b
+                if lstm:
+                    assert c is not None
+                    E = _reciprocal_one_plus_exp(z)  # 1 / (1 + e^{-2g}), then f, i, o
+                    g = E[:, :H]
+                    g *= 2.0
+                    g -= 1.0  # tanh(g) = 2 / (1 + e^{-2g}) - 1
+                    f, i, o = E[:, H : 2 * H], E[:, 2 * H : 3 * H], E[:, 3 * H :]
+                    ck = c[:, k]
+                    ck *= f  # f * c_prev
+                    ck += i * g
+                    np.multiply(o, _tanh(ck), out=hk)  # h = o * tanh(c)
+                elif self.cell == "gru":
+                    sig = _reciprocal_one_plus_exp(z[:, : 2 * H])  # r, u = sigmoid(...)
+                    r, u = sig[:, :H], sig[:, H:]
+                    m = z[:, 2 * H : 3 * H]
+                    m += r * z[:, 3 * H :]  # the reset gate scales W_hn h + b_hn
+                    n = _reciprocal_one_plus_exp(m)
+                    n *= 2.0
+                    n -= 1.0  # n = tanh(W_in x + b_in + r (W_hn h + b_hn))
+                    hk -= n  # h = n + u (h - n)
+                    hk *= u
+                    hk += n
+                else:
+                    hk[...] = _reciprocal_one_plus_exp(z)
+                    hk *= 2.0
+                    hk -= 1.0
+                inp = hk
+        if self.head_w is None:
+            return np.array(inp)
+        y: Array = inp @ self.head_w[:-1]
+        y += self.head_w[-1]
+        return y
+
+
+def _reciprocal_one_plus_exp(z: Array) -> Array:
+    """1 / (1 + e^z), elementwise, as a new array."""
+    E: Array = np.exp(z)
+    E += 1.0
+    np.reciprocal(E, out=E)
+    return E
+
+
+def _tanh(a: Array) -> Array:
+    """tanh(a) = 2 / (1 + e^{-2a}) - 1, as a new array (see `_reciprocal_one_plus_exp`)."""
+    t = _reciprocal_one_plus_exp(-2.0 * a)
+    t *= 2.0
+    t -= 1.0
+    return t
 
 
 def _fuse(

@@ -5,7 +5,8 @@ from gatecast.serve.engines import NumpyEngine, TorchEngine
 from gatecast.serve.numpy_model import NumpyModel, WindowGates, load_numpy
 from gatecast.serve.pipeline import feature_frame, model_inputs, predict_series, to_target_units
 from gatecast.serve.spec import ModelSpec, read_model_folder, weights_fingerprint
-from gatecast.serve.stream import Stream, StreamSet
+from gatecast.serve.stream import Stream
+from gatecast.serve.streamset import StreamSet
 
 __all__ = [
     "ModelSpec",

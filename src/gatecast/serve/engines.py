@@ -2,18 +2,22 @@
 
 Each engine answers the batch questions of the prediction pipeline (``forward_windows``,
 ``forward_sequence``) and the live ones of a stream (``step`` one tick, ``window`` one window,
-``get_state``/``set_state``). Torch is imported only when a :class:`TorchEngine` is made.
+``get_state``/``set_state``), and of a :class:`gatecast.serve.StreamSet` (``step_many``: one tick
+of many instruments, their states held by the caller). Torch is imported only when a
+:class:`TorchEngine` is made.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from gatecast.nn import RecurrentNet, Stepper
+from gatecast.nn.stream import Backend
 from gatecast.serve.spec import ModelSpec
 
 #: Windows per forward call in batch prediction (bounds the memory of one call).
@@ -41,20 +45,44 @@ class Engine(Protocol):
     def set_state(self, h: np.ndarray, c: np.ndarray) -> None: ...
 
 
+class BatchEngine(Engine, Protocol):
+    """An engine that also ticks many instruments at once (what a StreamSet runs on)."""
+
+    dtype: np.dtype[Any]  # of the states the caller keeps
+
+    def step_many(self, Z: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray: ...
+
+
+#: The environment variable that picks the NumPy engine's tick backend ("numpy" or "numba").
+BACKEND_VARIABLE = "GATECAST_STEPPER"
+
+
 class NumpyEngine:
     """The weights in a ``gatecast.nn.RecurrentNet`` (``dtype``: float64 by default), ticks with
-    its fused :class:`gatecast.nn.Stepper`; never imports torch."""
+    its fused :class:`gatecast.nn.Stepper`; never imports torch.
+
+    ``backend="numba"`` (the optional ``gatecast[fast]`` extra) runs each tick as one compiled
+    kernel; left out, it is read from the environment variable ``GATECAST_STEPPER`` (default
+    ``numpy``), so a deployment can choose it without code changes.
+    """
 
     def __init__(
-        self, spec: ModelSpec, tensors: Mapping[str, Any], dtype: Any = np.float64
+        self,
+        spec: ModelSpec,
+        tensors: Mapping[str, Any],
+        dtype: Any = np.float64,
+        backend: Backend | None = None,
     ) -> None:
         self.net = RecurrentNet(
             spec.cell, spec.input_size, spec.hidden, spec.layers, 1, dtype=dtype
         ).load_params(tensors)
-        self.stepper = Stepper(self.net.rnn, self.net.head)
+        chosen: Any = backend if backend is not None else os.environ.get(BACKEND_VARIABLE, "numpy")
+        self.stepper = Stepper(self.net.rnn, self.net.head, backend=chosen)
+        self.dtype = np.dtype(dtype)
         self.layers, self.hidden = spec.layers, spec.hidden
         self.has_c = spec.cell == "lstm"
         self._s = self.stepper.initial_state()
+        self._one = self.stepper.initial_state()  # step_many's scratch for a batch of one
 
     # batch
     def forward_windows(self, X: np.ndarray) -> np.ndarray:
@@ -82,6 +110,28 @@ class NumpyEngine:
             y, s = self.stepper.step(z, s)
         return float(y)
 
+    def step_many(self, Z: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """One tick of B instruments: inputs Z (B, inputs), states h and c (B, layers, hidden),
+        updated in place (c unused but for the LSTM); the head outputs (B,).
+
+        A batch of one runs the single-tick step, so one instrument ticked alone gets a
+        :class:`Stream`'s numbers bit for bit (larger batches sum in another order: within
+        ~1e-15 in float64).
+        """
+        if len(Z) == 1:
+            one = self._one
+            for k in range(self.layers):
+                one._h[k][...] = h[0, k]
+                if self.has_c:
+                    one._c[k][...] = c[0, k]
+            y, _ = self.stepper.step(Z[0], one)
+            for k in range(self.layers):
+                h[0, k] = one._h[k]
+                if self.has_c:
+                    c[0, k] = one._c[k]
+            return np.array([y], dtype=np.float64)
+        return np.asarray(self.stepper.step_many(Z, h, c if self.has_c else None), np.float64)
+
     def get_state(self) -> tuple[np.ndarray, np.ndarray]:
         s = self._s
         c = s.c if self.has_c else np.zeros((self.layers, self.hidden))
@@ -108,6 +158,7 @@ class TorchEngine:
         rnn = net.rnn
         self.layers, self.hidden = rnn.num_layers, rnn.hidden_size
         self.has_c = isinstance(rnn, torch.nn.LSTM)
+        self.dtype = np.dtype(np.float64)  # of the states a StreamSet keeps for it
         self.cells: list[Any] = []
         self._s: list[Any] = []
 
@@ -161,6 +212,31 @@ class TorchEngine:
                 s[k] = cell(inp, s[k])
                 inp = s[k][0] if self.has_c else s[k]
             return float(self.net.head(inp)[0, 0])
+
+    def step_many(self, Z: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """One tick of B instruments, as :meth:`NumpyEngine.step_many`: one batched cell call per
+        layer."""
+        if not self.cells:
+            self._make_cells()
+        torch, p = self.torch, self._param
+
+        def t(a: np.ndarray) -> Any:
+            return torch.as_tensor(a, dtype=p.dtype, device=p.device)
+
+        with torch.no_grad():
+            inp = t(np.asarray(Z))
+            ht, ct = t(h), t(c)
+            new = []
+            for k, cell in enumerate(self.cells):
+                s = cell(inp, (ht[:, k], ct[:, k]) if self.has_c else ht[:, k])
+                new.append(s)
+                inp = s[0] if self.has_c else s
+            y = self.net.head(inp)[:, 0].cpu().numpy()
+        for k, s in enumerate(new):
+            h[:, k] = (s[0] if self.has_c else s).cpu().numpy()
+            if self.has_c:
+                c[:, k] = s[1].cpu().numpy()
+        return np.asarray(y, dtype=np.float64)
 
     def window(self, Z: np.ndarray) -> float:
         torch, p = self.torch, self._param

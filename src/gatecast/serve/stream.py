@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
-from gatecast.data.features import FIELDS
+from gatecast.data.features import FIELDS, Obs
 from gatecast.errors import (
     DataError,
     MissingValueError,
@@ -118,35 +118,26 @@ class Stream:
         consumed) raises a :class:`gatecast.errors.DataError` and leaves the stream exactly as
         it was.
         """
-        if at is None and isinstance(observation, Mapping | pd.Series):
-            found = row_key(observation)
-            at = found[1] if found is not None else None
-        if at is None:  # a row without a date cannot be placed: taken as it comes
-            return self._advance(observation)
-        key = self._check_order(at)
-        forecast = self._advance(observation)
-        self.last = key
-        return forecast
+        key, obs, finite = self._take(observation, at)
+        if not self._commit(key, finite):
+            return math.nan
+        raw = (
+            self.engine.step(self.online.z) if self._sequence else self.engine.window(self._buffer)
+        )
+        return self._forecast(raw, obs)
 
-    def _check_order(self, at: Any) -> OrderKey:
-        key = order_key(at)
-        last = self.last
-        if last is not None and not self.allow_replay:
-            if isinstance(key, int) != isinstance(last, int):
-                raise ReplayError(
-                    f"row {_shown(key)} is not ordered like the rows consumed so far (up to "
-                    f"{_shown(last)}): one stream counts by date or by sequence number"
-                )
-            if key <= last:
-                what = "repeats" if key == last else "comes before"
-                raise ReplayError(
-                    f"row {_shown(key)} {what} the last row consumed ({_shown(last)}): a replayed "
-                    f"or out-of-order row; the stream is unchanged (pass --allow-replay / "
-                    f"allow_replay=True to replay on purpose)"
-                )
-        return key
-
-    def _advance(self, observation: Any) -> float:
+    # A tick in three parts, so that a StreamSet can check every instrument's row before it
+    # changes any (``_take``, undone by ``online.undo``), then commit them all and run the
+    # network once for the batch.
+    def _take(self, observation: Any, at: Any) -> tuple[OrderKey | None, Obs, bool]:
+        """Check the row and push its features; raises, leaving the stream as it was. Returns
+        its order key, the observation read and whether every feature is defined."""
+        if at is None and type(observation) is not float:
+            if isinstance(observation, Mapping | pd.Series):
+                found = row_key(observation)
+                at = found[1] if found is not None else None
+        # a row without a date cannot be placed: taken as it comes
+        key = None if at is None else self._check_order(at)
         obs = self.reader.read(observation)
         online = self.online
         if self.reader.need_price:
@@ -170,19 +161,45 @@ class Stream:
                 f"{self.valid} valid rows); check the observation {observation!r}: the stream "
                 f"is unchanged"
             )
+        return key, obs, finite
+
+    def _check_order(self, at: Any) -> OrderKey:
+        """The order key of a row at ``at``; a ReplayError unless it comes after the last one."""
+        key = order_key(at)
+        last = self.last
+        if last is not None and not self.allow_replay:
+            if isinstance(key, int) != isinstance(last, int):
+                raise ReplayError(
+                    f"row {_shown(key)} is not ordered like the rows consumed so far (up to "
+                    f"{_shown(last)}): one stream counts by date or by sequence number"
+                )
+            if key <= last:
+                what = "repeats" if key == last else "comes before"
+                raise ReplayError(
+                    f"row {_shown(key)} {what} the last row consumed ({_shown(last)}): a replayed "
+                    f"or out-of-order row; the stream is unchanged (pass --allow-replay / "
+                    f"allow_replay=True to replay on purpose)"
+                )
+        return key
+
+    def _commit(self, key: OrderKey | None, finite: bool) -> bool:
+        """Count a row taken by ``_take``; whether the network runs on it (its features are
+        defined and, in window mode, the window is full)."""
         self.ticks += 1
+        if key is not None:
+            self.last = key
         if not finite:  # warming up: e.g. the first row has no return yet
-            return math.nan
+            return False
         self.valid += 1
         if self._sequence:
-            raw = self.engine.step(online.z)
-        else:
-            buf = self._buffer
-            buf[:-1] = buf[1:]  # the window is short; a shift keeps it in time order
-            buf[-1] = online.z
-            if self.valid < self.spec.window:
-                return math.nan
-            raw = self.engine.window(buf)
+            return True
+        buf = self._buffer
+        buf[:-1] = buf[1:]  # the window is short; a shift keeps it in time order
+        buf[-1] = self.online.z
+        return self.valid >= self.spec.window
+
+    def _forecast(self, raw: float, obs: Obs) -> float:
+        """The head's output ``raw`` in the target's units."""
         if self._output == "value":
             return raw * self._scale + self._shift
         return to_target_unit(self.spec, raw, obs[0])  # an anchored price moves from this one
@@ -347,82 +364,3 @@ def _history(arrays: Mapping[str, np.ndarray], version: Any, shape: tuple[int, .
     if shape[0] <= 2 and not (math.isnan(price) and math.isnan(volume)):
         history[-1] = (price, math.nan, math.nan, volume)
     return history
-
-
-class StreamSet:
-    """Streams keyed by instrument (``"SPX"``, ``"NDX"``, ...), created on first use.
-
-    Parameters
-    ----------
-    make_stream
-        A function returning a fresh :class:`Stream`, e.g. ``model.stream`` or
-        ``load_numpy(folder).stream``: every instrument runs the same model with its own state.
-
-    Examples
-    --------
-    >>> streams = StreamSet(load_numpy("models/spx").stream)  # doctest: +SKIP
-    >>> streams.update("SPX", 2711.3), streams.update("NDX", 6635.3)  # doctest: +SKIP
-    """
-
-    def __init__(self, make_stream: Callable[[], Stream]) -> None:
-        self.make_stream = make_stream
-        self.streams: dict[str, Stream] = {}
-
-    def __getitem__(self, key: str) -> Stream:
-        if key not in self.streams:
-            self.streams[key] = self.make_stream()
-        return self.streams[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.streams
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.streams)
-
-    def __len__(self) -> int:
-        return len(self.streams)
-
-    def update(self, key: str, observation: Any) -> float:
-        """The forecast for instrument ``key`` after its new observation."""
-        return self[key].update(observation)
-
-    def update_many(self, observations: Mapping[str, Any]) -> dict[str, float]:
-        """One tick for several instruments: ``{key: observation}`` -> ``{key: forecast}``."""
-        return {k: self[k].update(v) for k, v in observations.items()}
-
-    def reset(self, key: str | None = None) -> None:
-        """Reset one instrument's stream, or all of them."""
-        for k in [key] if key is not None else list(self.streams):
-            self[k].reset()
-
-    def state(self, format: str = "safetensors") -> bytes | str:
-        """Every stream's state in one safetensors blob or JSON string (keys in the metadata)."""
-        arrays: dict[str, np.ndarray] = {}
-        metas = []
-        for i, (key, s) in enumerate(self.streams.items()):
-            a, m = s._state_parts()
-            arrays.update({f"{i}.{name}": v for name, v in a.items()})
-            metas.append(m | {"key": key})
-        meta = {"format": STATE_FORMAT + "-set", "version": STATE_VERSION, "streams": metas}
-        return encode_state(arrays, meta, format)
-
-    def load_state(self, data: bytes | str | os.PathLike[str]) -> StreamSet:
-        """Restore the streams saved by :meth:`state` (others already here are kept)."""
-        arrays, meta, where = decode_state(data)
-        if meta.get("format") != STATE_FORMAT + "-set":
-            raise ModelFileError(
-                f"{where} is not a StreamSet state; use Stream.load_state for one stream"
-            )
-        metas = meta.get("streams")
-        if not isinstance(metas, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("key"), str) for m in metas
-        ):
-            raise ModelFileError(
-                f"{where} is malformed: its streams are not a list of keyed states"
-            )
-        for i, m in enumerate(metas):
-            own = {
-                name[len(f"{i}.") :]: v for name, v in arrays.items() if name.startswith(f"{i}.")
-            }
-            self[m["key"]]._restore(own, m, f"{where} [{m['key']}]")
-        return self

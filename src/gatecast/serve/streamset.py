@@ -1,0 +1,352 @@
+"""A whole market per tick: many instruments on one model, their states in one array, each tick
+one batched step for the instruments that traded."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
+from gatecast.data.features import Obs
+from gatecast.errors import ConfigError, DataError, ModelFileError
+from gatecast.serve.engines import BatchEngine
+from gatecast.serve.observations import OrderKey
+from gatecast.serve.stream import STATE_FORMAT, STATE_VERSION, Stream
+
+#: What ``update_many`` does with an instrument whose row is refused.
+OnError = Literal["raise", "skip"]
+SET_FORMAT = STATE_FORMAT + "-set"
+#: Version-3 sets kept each instrument's arrays apart ("0.h", "0.c", ...); "stacked" sets keep
+#: one array per kind, one row per instrument, in the order of the metadata's streams.
+STACKED = "stacked"
+
+
+class StreamSet:
+    """Streams keyed by instrument (``"SPX"``, ``"NDX"``, ...) on one model, ticked together.
+
+    Every instrument has its own :class:`Stream` (observation reader, online features,
+    exactly-once order, counts), but their recurrent states live in one ``(n, layers, hidden)``
+    array (and one for the LSTM's c). A tick of any subset, ``update_many({key: observation})``,
+    checks each instrument's row, then runs one batched step for all of them (sequence mode) or
+    one batched forward of their windows (window mode), and writes the states back.
+
+    Parameters
+    ----------
+    make_stream
+        A function returning a fresh :class:`Stream`, e.g. ``model.stream`` or
+        ``load_numpy(folder).stream``. It is called once: its model, engine and fingerprint serve
+        every instrument (the engine must have ``step_many``, as the NumPy and torch engines do).
+
+    Notes
+    -----
+    A tick is all or nothing. Each row is checked as :meth:`Stream.update` checks it (missing or
+    NaN values, a price 1000x off, a replayed or earlier date); with ``errors="raise"`` (the
+    default) the first refused row raises its :class:`gatecast.errors.DataError`, naming the
+    instrument, and no instrument changes (instruments the tick would have added are not added).
+    With ``errors="skip"`` the refused instruments are left unchanged, their errors are in
+    :attr:`rejected`, and the others tick. Never a silent partial update.
+
+    Instruments join on first use (or :meth:`add`) and leave with :meth:`remove`; the state of the
+    whole set saves to one file (:meth:`state`, :meth:`save_state`) and resumes with
+    :meth:`load_state`, each instrument keeping its last date or sequence number.
+
+    Examples
+    --------
+    >>> streams = StreamSet(load_numpy("models/spx").stream)  # doctest: +SKIP
+    >>> streams.update_many({"SPX": 2711.3, "NDX": 6635.3}, at="2018-03-01")  # doctest: +SKIP
+    {'SPX': nan, 'NDX': nan}
+    >>> streams.update_many({"SPX": 2718.9}, at="2018-03-02")  # only SPX traded  # doctest: +SKIP
+    {'SPX': 0.00041}
+    """
+
+    def __init__(self, make_stream: Callable[[], Stream]) -> None:
+        self.make_stream = make_stream
+        self.streams: dict[str, Stream] = {}
+        #: The rows refused by the last ``update_many(..., errors="skip")``, by instrument.
+        self.rejected: dict[str, DataError] = {}
+        self._allow_replay = False
+        self._template: Stream | None = None
+        self._rows: dict[str, int] = {}  # instrument -> its row in the state arrays
+        self._keys: list[str] = []  # row -> instrument
+        self._h = np.zeros((0, 0, 0))
+        self._c = np.zeros((0, 0, 0))
+
+    # -- the model every instrument runs -----------------------------------------------------
+    @property
+    def template(self) -> Stream:
+        """The stream ``make_stream`` gave, whose model and engine serve every instrument."""
+        if self._template is None:
+            first = self.make_stream()
+            if not hasattr(first.engine, "step_many"):
+                raise ConfigError(
+                    f"a StreamSet needs an engine with step_many (NumpyEngine, TorchEngine); "
+                    f"{type(first.engine).__name__} has none"
+                )
+            self._template = first
+            spec = first.spec
+            dtype = getattr(first.engine, "dtype", np.float64)
+            self._h = np.zeros((4, spec.layers, spec.hidden), dtype)
+            self._c = np.zeros_like(self._h)
+        return self._template
+
+    @property
+    def engine(self) -> BatchEngine:
+        """The engine that runs every instrument's ticks."""
+        engine: BatchEngine = self.template.engine  # type: ignore[assignment]
+        return engine
+
+    @property
+    def allow_replay(self) -> bool:
+        """Whether every instrument accepts replayed or earlier rows (off by default)."""
+        return self._allow_replay
+
+    @allow_replay.setter
+    def allow_replay(self, value: bool) -> None:
+        self._allow_replay = value
+        for s in self.streams.values():
+            s.allow_replay = value
+
+    # -- instruments joining and leaving -------------------------------------------------------
+    def add(self, key: str) -> Stream:
+        """Instrument ``key``'s stream, added with a fresh state if it is new."""
+        stream = self.streams.get(key)
+        if stream is not None:
+            return stream
+        template = self.template
+        n = len(self._keys)
+        if n == len(self._h):  # grow by half again: amortised O(1) joins
+            grown = max(4, n + n // 2)
+            self._h = _grown(self._h, grown)
+            self._c = _grown(self._c, grown)
+        self._rows[key] = n
+        self._keys.append(key)
+        stream = Stream(template.spec, _RowEngine(self, key), template.fingerprint)
+        stream.allow_replay = self._allow_replay
+        self.streams[key] = stream
+        return stream
+
+    def remove(self, key: str) -> None:
+        """Instrument ``key`` leaves the set (its state is dropped); a KeyError if absent."""
+        if key not in self.streams:
+            raise KeyError(f"instrument {key!r} is not in this StreamSet")
+        row, last = self._rows.pop(key), len(self._keys) - 1
+        moved = self._keys.pop()
+        if moved != key:  # the last row fills the gap
+            self._h[row], self._c[row] = self._h[last], self._c[last]
+            self._keys[row] = moved
+            self._rows[moved] = row
+        del self.streams[key]
+
+    def __getitem__(self, key: str) -> Stream:
+        return self.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self.remove(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.streams
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.streams)
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    # -- ticks ---------------------------------------------------------------------------------
+    def update(self, key: str, observation: Any, at: Any = None) -> float:
+        """The forecast for instrument ``key`` after its new observation (see ``update_many``)."""
+        return self.update_many({key: observation}, at)[key]
+
+    def update_many(
+        self, observations: Mapping[str, Any], at: Any = None, *, errors: OnError = "raise"
+    ) -> dict[str, float]:
+        """One tick for the instruments that traded: ``{key: observation}`` -> ``{key: forecast}``.
+
+        Parameters
+        ----------
+        observations
+            Each instrument's observation, as :meth:`Stream.update` takes it (a price, or a
+            mapping of columns, possibly with its own ``date``/``seq``).
+        at
+            The date or sequence number of this tick's rows (else each row's own, if any).
+        errors
+            ``"raise"``: a refused row raises its DataError, naming the instrument, and no
+            instrument changes. ``"skip"``: refused instruments are left unchanged and listed in
+            :attr:`rejected`; the rest tick, and only they are in the result.
+
+        Returns
+        -------
+        dict
+            The forecast of each instrument that ticked (NaN while it warms up).
+        """
+        if errors not in ("raise", "skip"):
+            raise ConfigError(f"errors={errors!r} is unknown; choose 'raise' or 'skip'")
+        self.rejected = {}
+        new = [k for k in observations if k not in self.streams]
+        taken: list[tuple[str, Stream, OrderKey | None, Obs, bool]] = []
+        for key, observation in observations.items():
+            stream = self.add(key)
+            try:
+                order, obs, finite = stream._take(observation, at)
+            except BaseException as exc:
+                if errors == "skip" and isinstance(exc, DataError):
+                    self.rejected[key] = exc
+                    continue
+                for _, s, *_ in taken:  # every row taken so far is given back
+                    s.online.undo()
+                for k in new:
+                    self.remove(k)
+                if isinstance(exc, DataError):
+                    raise type(exc)(
+                        f"instrument {key!r}: {exc} (no instrument of this tick was updated)"
+                    ) from exc
+                raise
+            taken.append((key, stream, order, obs, finite))
+        for k in new:
+            if k in self.rejected:
+                self.remove(k)
+        out = dict.fromkeys([t[0] for t in taken], math.nan)
+        run = [(key, stream, obs) for key, stream, order, obs, finite in taken
+               if stream._commit(order, finite)]  # fmt: skip
+        if run:
+            raw = self._network([k for k, _, _ in run], [s for _, s, _ in run])
+            spec = self.template.spec
+            if spec.output == "value":  # the head's output in target units, for all at once
+                scale = float(np.asarray(spec.target_scaler.scale_)[0])
+                shift = float(np.asarray(spec.target_scaler.shift_)[0])
+                out.update(zip([k for k, _, _ in run], (raw * scale + shift).tolist(), strict=True))
+            else:
+                for (key, stream, obs), r in zip(run, raw.tolist(), strict=True):
+                    out[key] = stream._forecast(r, obs)
+        return out
+
+    def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
+        """The head outputs of one batched step (sequence mode) or window forward (window mode)."""
+        if self.template.spec.mode != "sequence":  # a window of one runs as Stream runs it
+            if len(streams) == 1:
+                return np.array([self.engine.window(streams[0]._buffer)])
+            return self.engine.forward_windows(np.stack([s._buffer for s in streams]))
+        if len(streams) == 1:  # its row in place, no gather
+            return np.array([streams[0].engine.step(streams[0].online.z)])
+        rows = np.fromiter((self._rows[k] for k in keys), dtype=np.intp, count=len(keys))
+        Z = np.stack([s.online.z for s in streams])
+        h, c = self._h[rows], self._c[rows]  # gathered copies, (B, layers, hidden)
+        raw = self.engine.step_many(Z, h, c)
+        self._h[rows], self._c[rows] = h, c
+        return raw
+
+    def reset(self, key: str | None = None) -> None:
+        """Reset one instrument's stream, or all of them."""
+        for k in [key] if key is not None else list(self.streams):
+            self[k].reset()
+
+    # -- saving and restoring ------------------------------------------------------------------
+    def state(self, format: str = "safetensors") -> bytes | str:
+        """The whole set's state in one safetensors blob or JSON string: one array per kind
+        (``h``, ``c``, ``buffer``, ``history``), a row per instrument, and each instrument's key,
+        counts and last date in the metadata."""
+        parts = [s._state_parts() for s in self.streams.values()]
+        arrays: dict[str, np.ndarray] = {}
+        if parts:
+            arrays = {name: np.stack([a[name] for a, _ in parts]) for name in parts[0][0]}
+        metas = [m | {"key": key} for key, (_, m) in zip(self.streams, parts, strict=True)]
+        meta = {"format": SET_FORMAT, "version": STATE_VERSION, "layout": STACKED, "streams": metas}
+        return encode_state(arrays, meta, format)
+
+    def save_state(self, path: str | os.PathLike[str]) -> Path:
+        """Write the state to ``path`` atomically: JSON if it ends in ``.json``, else safetensors."""
+        path = Path(path)
+        payload = self.state("json" if path.suffix.lower() == ".json" else "safetensors")
+        atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
+        return path
+
+    def load_state(self, data: bytes | str | os.PathLike[str]) -> StreamSet:
+        """Restore the instruments saved by :meth:`state` (others already here are kept).
+
+        All or nothing: every instrument's state is checked (as :meth:`Stream.load_state` checks
+        one) before any instrument here changes.
+        """
+        arrays, meta, where = decode_state(data)
+        if meta.get("format") != SET_FORMAT:
+            raise ModelFileError(
+                f"{where} is not a StreamSet state; use Stream.load_state for one stream"
+            )
+        metas = meta.get("streams")
+        if not isinstance(metas, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("key"), str) for m in metas
+        ):
+            raise ModelFileError(
+                f"{where} is malformed: its streams are not a list of keyed states"
+            )
+        entries = [(m, _own(arrays, meta, i, where)) for i, m in enumerate(metas)]
+        scratch = StreamSet(self.make_stream)
+        scratch._template = self.template  # the same model; nothing here is touched
+        scratch._h, scratch._c = np.zeros_like(self._h[:0]), np.zeros_like(self._c[:0])
+        for target in (scratch, self):  # checked on a scratch set first, then applied
+            for m, own in entries:
+                target.add(m["key"])._restore(own, m, f"{where} [{m['key']}]")
+        return self
+
+
+class _RowEngine:
+    """One instrument's view of the set's engine: its state is a row of the set's arrays."""
+
+    def __init__(self, owner: StreamSet, key: str) -> None:
+        self.owner, self.key = owner, key
+        engine = owner.engine
+        self.layers, self.hidden = engine.layers, engine.hidden
+
+    @property
+    def _row(self) -> int:
+        return self.owner._rows[self.key]
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        return self.owner.engine.forward_windows(X)
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray:
+        return self.owner.engine.forward_sequence(X)
+
+    def reset(self) -> None:
+        self.owner._h[self._row] = 0.0
+        self.owner._c[self._row] = 0.0
+
+    def step(self, z: np.ndarray) -> float:
+        o, r = self.owner, self._row
+        h, c = o._h[r : r + 1], o._c[r : r + 1]  # views: written in place
+        return float(o.engine.step_many(np.asarray(z)[None], h, c)[0])
+
+    def window(self, Z: np.ndarray) -> float:
+        return self.owner.engine.window(Z)
+
+    def get_state(self) -> tuple[np.ndarray, np.ndarray]:
+        o, r = self.owner, self._row
+        return o._h[r].astype(np.float64), o._c[r].astype(np.float64)
+
+    def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
+        o, r = self.owner, self._row
+        o._h[r], o._c[r] = h, c
+
+
+def _grown(a: np.ndarray, rows: int) -> np.ndarray:
+    out = np.zeros((rows, *a.shape[1:]), a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _own(
+    arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], i: int, where: str
+) -> dict[str, np.ndarray]:
+    """Instrument ``i``'s arrays, from a stacked set or a version-3 one ("0.h", ...)."""
+    if meta.get("layout") != STACKED:
+        return {name[len(f"{i}.") :]: v for name, v in arrays.items() if name.startswith(f"{i}.")}
+    n = len(meta["streams"])
+    if any(np.ndim(v) == 0 or len(v) != n for v in arrays.values()):
+        raise ModelFileError(
+            f"{where} is malformed: its arrays do not hold one row per stream ({n})"
+        )
+    return {name: v[i] for name, v in arrays.items()}
