@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean install mutate
+.PHONY: demo test lint bench bench-peers clean install mutate
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/train_speed.py
+
+# gatecast against Darts, NeuralForecast and a bare torch loop (bench/peers.py; ~20 min, QUICK=1
+# for ~5). The peers live in their own environment, .venv-bench, never in .venv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+$(BENCH_STAMP): pyproject.toml constraints.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench-peers: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BENCH_VENV)/bin/python bench/peers.py $(if $(QUICK),--quick)
 
 # Mutation testing with mutmut ([tool.mutmut] in pyproject.toml): each small deliberate bug in
 # the modules whose bugs would lie rather than crash (statistics, losses, walk-forward, splits,

@@ -11,7 +11,7 @@ from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
 from gatecast.errors import ConfigError
 from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
-from gatecast.types import SCHEMES, Proxy, Scheme
+from gatecast.types import SCHEMES, Mode, Proxy, Scheme
 
 app = typer.Typer()
 #: The defaults live in EvaluationConfig; the options read them.
@@ -50,6 +50,12 @@ def evaluate(
         help=f"Input window of the recurrent models in days (default {_E.window}). "
         "Its earlier meaning, expanding|rolling, is now --scheme (still accepted here).",
     ),
+    mode: Mode = typer.Option(
+        _E.mode,
+        help="Recurrent models: window (a fresh pass over the last --window days per forecast) "
+        "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
+        "return and direction targets).",
+    ),
     features: str | None = typer.Option(
         None,
         help="Comma-separated inputs of the recurrent models (default: the family's; for "
@@ -58,6 +64,11 @@ def evaluate(
     train_size: int | None = typer.Option(_E.train_size, help="Rows of a rolling training window."),
     gap: int = typer.Option(_E.gap, help="Rows left out between training and test (embargo)."),
     seeds: int = typer.Option(_E.seeds, help="Seeds per recurrent model (mean and sd)."),
+    ensemble: bool = typer.Option(
+        _E.ensemble,
+        "--ensemble",
+        help="Score recurrent models on their mean forecast over the seeds (a seed ensemble).",
+    ),
     recurrent_epochs: int = typer.Option(_E.recurrent_epochs, help="Epochs of a cold fit."),
     warm_epochs: int = typer.Option(_E.warm_epochs, help="Epochs of a warm-started refit."),
     warm_start: bool = typer.Option(_E.warm_start, help="Refit from the last weights."),
@@ -88,6 +99,12 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
+    blocks: str | None = typer.Option(
+        None,
+        "--blocks",
+        help="Out-of-time protocol: cut the test period from --test-start into consecutive "
+        "blocks of this many years (e.g. 4y), evaluate each, and pool them (blocks.csv).",
+    ),
 ) -> None:
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
     from gatecast.experiment.evaluation import evaluate_models
@@ -112,11 +129,13 @@ def evaluate(
         gap=gap,
         models=tuple(m for m in models.split(",") if m.strip()),
         seeds=seeds,
+        ensemble=ensemble,
         recurrent_epochs=recurrent_epochs,
         warm_epochs=warm_epochs,
         warm_start=warm_start,
         hidden=hidden,
         window=int(window) if window is not None else _E.window,
+        mode=mode,
         features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
         train_proxy=train_proxy,
         n_jobs=n_jobs,
@@ -130,6 +149,9 @@ def evaluate(
         intervals=intervals,
         interval_scale=interval_scale,
     )
+    if blocks is not None:
+        _print_blocks(cfg, blocks)
+        return
     res = evaluate_models(cfg)
     if res.dropped_rows:
         console.print(f"[yellow]dropped {res.dropped_rows} row(s) with NaN/inf values[/]")
@@ -164,3 +186,22 @@ def evaluate(
             f"(fixed before the test), mean width, Winkler score, pinball loss",
         )
         console.print(f"scores scaled by {iv.scale}; cover/width in the leaderboard: aci_norm")
+
+
+def _print_blocks(cfg: EvaluationConfig, blocks: str) -> None:
+    from gatecast.experiment.blocks import evaluate_blocks
+
+    res = evaluate_blocks(cfg, blocks)
+    spans = ", ".join(
+        f"{b.label} ({r.n_dates} days)" for b, r in zip(res.blocks, res.results, strict=True)
+    )
+    print_table(
+        res.wide(),
+        f"{cfg.data} {cfg.target}: {res.primary_loss} per block ({spans}) and pooled",
+    )
+    console.print(
+        f"*: outside that block's {1 - cfg.mcs_size:.0%} model confidence set. pooled_p_ref / "
+        f"pooled_p_best: DM (HLN) p-value of the pooled per-date losses vs {res.reference} / "
+        f"the best baseline {res.best_baseline}. {res.seconds:.0f} s. Written to {cfg.out} "
+        f"(blocks.csv, blocks.json, a run folder per block)"
+    )

@@ -20,6 +20,7 @@ from gatecast.data.features import TargetSpec, make_target
 from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, DataError
+from gatecast.evaluate.combination import combine_best
 from gatecast.evaluate.intervals import IntervalResult
 from gatecast.evaluate.losses import QLIKE_FLOOR, LossName, loss_series
 from gatecast.evaluate.metrics import hit_rate
@@ -37,6 +38,7 @@ from gatecast.evaluate.walkforward import (
 )
 from gatecast.experiment.intervals import evaluation_intervals
 from gatecast.experiment.registry import (
+    COMBINATIONS,
     DEFAULT_MODELS,
     EVALUATION_TARGETS,
     RECURRENT,
@@ -48,7 +50,7 @@ from gatecast.experiment.registry import (
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import RunFolder
 from gatecast.models.config import CLOSE_FEATURES
-from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice
+from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -91,6 +93,11 @@ class EvaluationConfig:
     ``proxy`` scores them), else the squared return. ``features`` are the recurrent models'
     inputs; None: the family's default (for variance models: chosen from the data, range
     inputs with High/Low and close-only inputs without).
+    ``mode`` is the recurrent models' mode: ``window`` (each forecast from a fresh pass over
+    the last ``window`` rows) or ``sequence`` (stateful: after each refit the state is rebuilt
+    once over the history, then carried one step per test day; return and direction targets).
+    ``ensemble`` scores each recurrent model on its mean forecast over the seeds (a seed
+    ensemble) instead of the mean of the seeds' losses (``seed_losses`` stay per seed).
     ``models`` are identifiers of :mod:`gatecast.experiment.registry` (earlier spellings such as
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
@@ -107,11 +114,13 @@ class EvaluationConfig:
     gap: int = 0
     models: tuple[str, ...] = ()
     seeds: int = 1
+    ensemble: bool = False
     recurrent_epochs: int = 30
     warm_epochs: int = 5
     warm_start: bool = True
     hidden: int = 16
     window: int = 22
+    mode: Mode = "window"
     features: tuple[str, ...] | None = None
     train_proxy: Proxy | None = None
     n_jobs: int | None = -1
@@ -137,6 +146,12 @@ class EvaluationConfig:
         if self.train_proxy is not None:
             check_choice(self.train_proxy, PROXIES, "train_proxy")
         check_choice(self.scheme, SCHEMES, "scheme")
+        check_choice(self.mode, MODES, "mode")
+        if self.mode == "sequence" and self.target == "variance":
+            raise ConfigError(
+                "mode='sequence' runs the return and direction models; the recurrent variance "
+                "models have window mode only: use --mode window or --target return"
+            )
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds}: must be >= 1")
         self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
@@ -176,6 +191,8 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFacto
             "warm_epochs": cfg.warm_epochs,
             "warm_start": cfg.warm_start,
         }
+        if cfg.mode == "sequence":
+            params["mode"] = "sequence"
         if cfg.target == "variance":
             params["train_proxy"] = cfg.train_proxy
         if cfg.features is not None:
@@ -327,6 +344,9 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
             )
     cfg.plan().folds(df.index)
     for m in cfg.models:
+        if m in COMBINATIONS:
+            combination_members(cfg)  # refuses a combination with nothing to combine
+            continue
         model = model_factory(m, cfg)()
         settings = getattr(model, "config", None)
         if callable(settings):
@@ -355,6 +375,8 @@ def walk_models(cfg: EvaluationConfig, data: pd.DataFrame) -> WalkForwardResult:
     factories: dict[str, ModelFactory] = {}
     warm: dict[str, bool] = {}
     for m, keys in cfg.members().items():
+        if m in COMBINATIONS:
+            continue  # made from the others' forecasts when scored
         for s, key in enumerate(keys):
             factories[key] = model_factory(m, cfg, seed=s)
             warm[key] = cfg.warm_start and m in RECURRENT
@@ -384,8 +406,44 @@ def _losses(name: ScoreName, actual: pd.Series, fc: pd.Series) -> np.ndarray:
     return loss_series(loss, actual.to_numpy(), fc.to_numpy())
 
 
+def _baselines(cfg: EvaluationConfig) -> list[str]:
+    """The classical models of ``cfg`` (neither recurrent nor a combination)."""
+    return [m for m in cfg.models if m not in RECURRENT and m not in COMBINATIONS]
+
+
+def combination_members(cfg: EvaluationConfig) -> tuple[list[str], list[str]]:
+    """The recurrent and classical candidates a combination of ``cfg`` chooses from (a
+    :class:`ConfigError` when either is missing)."""
+    recurrent, classical = [m for m in cfg.models if m in RECURRENT], _baselines(cfg)
+    if not recurrent or not classical:
+        raise ConfigError(
+            f"combo combines the best recurrent and the best classical model, but --models "
+            f"{','.join(cfg.models)} lacks a {'recurrent' if not recurrent else 'classical'} "
+            f"one; add e.g. lstm and gjr_t"
+        )
+    return recurrent, classical
+
+
+def _with_combinations(
+    fc: pd.DataFrame, actual: pd.Series, cfg: EvaluationConfig, primary: ScoreName
+) -> pd.DataFrame:
+    """``fc`` with a column per combination model, made from the models' (seed-mean) forecasts
+    and their ``primary`` losses on the dates before each date."""
+    combos = [m for m in cfg.models if m in COMBINATIONS]
+    if not combos:
+        return fc
+    recurrent, classical = combination_members(cfg)
+    members = cfg.members()
+    mean_fc = pd.DataFrame({m: fc[members[m]].mean(axis=1) for m in [*recurrent, *classical]})
+    past = pd.DataFrame({m: _losses(primary, actual, mean_fc[m]) for m in mean_fc}, index=fc.index)
+    out: pd.DataFrame = fc.copy()
+    for m in combos:
+        out[m] = combine_best(mean_fc, past, recurrent, classical, name=m).forecast
+    return out
+
+
 def _reference(cfg: EvaluationConfig) -> str:
-    baselines = [m for m in cfg.models if m not in RECURRENT]
+    baselines = _baselines(cfg)
     for ref in ("garch", "no_change"):
         if ref in baselines:
             return ref
@@ -417,10 +475,13 @@ def score_walk(
     fc, actual = fc[keep], actual[keep]
     loss_names = LOSS_NAMES[cfg.target]
     primary = loss_names[0]
+    fc = _with_combinations(fc, actual, cfg, primary)
     per_loss = {
         ln: pd.DataFrame(
             {
-                m: np.mean([_losses(ln, actual, fc[k]) for k in members[m]], axis=0)
+                m: _losses(ln, actual, fc[members[m]].mean(axis=1))
+                if cfg.ensemble
+                else np.mean([_losses(ln, actual, fc[k]) for k in members[m]], axis=0)
                 for m in cfg.models
             },
             index=fc.index,
@@ -431,7 +492,7 @@ def score_walk(
         m: [float(np.mean(_losses(primary, actual, fc[k]))) for k in members[m]] for m in cfg.models
     }
     losses = per_loss[primary]
-    baselines = [m for m in cfg.models if m not in RECURRENT]
+    baselines = _baselines(cfg)
     reference = _reference(cfg)
     best = min(baselines, key=lambda m: losses[m].mean()) if baselines else reference
     mcs = model_confidence_set(

@@ -11,11 +11,28 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from gatecast.errors import ConfigError
-from gatecast.types import CELLS, Cell
+from gatecast.types import CELLS
 
 EvaluationTarget = Literal["variance", "return", "direction"]
 EVALUATION_TARGETS: tuple[EvaluationTarget, ...] = get_args(EvaluationTarget)
-RECURRENT: tuple[Cell, ...] = CELLS
+#: Hybrid recurrent variance models (:class:`RecurrentVariance` options): identifier -> params.
+HYBRIDS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "lstm_garch": {"cell": "lstm", "classical_inputs": ("garch", "gjr_t", "har")},
+        "lstm_resid": {"cell": "lstm", "residual": "gjr_t"},
+        "lstm_hybrid": {
+            "cell": "lstm",
+            "classical_inputs": ("garch", "gjr_t", "har"),
+            "residual": "gjr_t",
+        },
+    }
+)
+#: Models trained per seed (recurrent cells and the hybrids).
+RECURRENT: tuple[str, ...] = (*CELLS, *HYBRIDS)
+#: Leaderboard models made from the others' forecasts, not fit (:mod:`gatecast.evaluate.combination`).
+COMBINATIONS: Mapping[str, tuple[EvaluationTarget, ...]] = MappingProxyType(
+    {"combo": ("variance",)}
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +74,13 @@ def _variance_models() -> dict[str, ModelEntry]:
     named = {k: ModelEntry(v.cls, {**v.params, "name": k}) for k, v in named.items()}
     cells = {
         c: ModelEntry("gatecast.models.recurrent.variance:RecurrentVariance", {"cell": c}, True)
-        for c in RECURRENT
+        for c in CELLS
     }
-    return cells | named
+    hybrids = {
+        k: ModelEntry("gatecast.models.recurrent.variance:RecurrentVariance", dict(v), True)
+        for k, v in HYBRIDS.items()
+    }
+    return cells | hybrids | named
 
 
 def _point_models(target: EvaluationTarget) -> dict[str, ModelEntry]:
@@ -69,7 +90,7 @@ def _point_models(target: EvaluationTarget) -> dict[str, ModelEntry]:
             {"cell": c, "layers": 1, "device": "cpu"},
             True,
         )
-        for c in RECURRENT
+        for c in CELLS
     }
     named = {
         "no_change": ModelEntry("gatecast.models.baselines:NoChange"),
@@ -116,6 +137,9 @@ LABELS: Mapping[str, str] = MappingProxyType(
         "lstm": "LSTM",
         "gru": "GRU",
         "rnn": "RNN",
+        "lstm_garch": "LSTM + GARCH/GJR-t/HAR forecasts as inputs",
+        "lstm_resid": "LSTM on log(variance / GJR-t forecast)",
+        "lstm_hybrid": "LSTM on log(variance / GJR-t), GARCH/GJR-t/HAR forecasts as inputs",
         "garch": "GARCH(1,1)",
         "gjr_t": "GJR-GARCH(1,1)-t",
         "egarch_t": "EGARCH(1,1)-t",
@@ -147,15 +171,16 @@ def label(name: str) -> str:
 
 
 def model_names(target: EvaluationTarget) -> tuple[str, ...]:
-    """The model names ``gatecast evaluate`` knows for ``target``."""
-    return tuple(name for t, name in REGISTRY if t == target)
+    """The model names ``gatecast evaluate`` knows for ``target`` (combinations last)."""
+    fitted = tuple(name for t, name in REGISTRY if t == target)
+    return fitted + tuple(n for n, targets in COMBINATIONS.items() if target in targets)
 
 
 def canonical_names(names: tuple[str, ...], target: EvaluationTarget) -> tuple[str, ...]:
     """``names`` as identifiers (earlier spellings mapped); a :class:`ConfigError` names every one
     that ``target`` has no model for."""
     out = tuple(ALIASES.get(n.strip(), n.strip()) for n in names if n.strip())
-    bad = [n for n in out if (target, n) not in REGISTRY]
+    bad = [n for n in out if n not in model_names(target)]
     if bad:
         hint = ""
         if target == "variance" and "ar1" in bad:

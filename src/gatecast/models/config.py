@@ -121,6 +121,9 @@ class ForecasterConfig(NetSettings):
 #: The variance model's inputs when the data has High/Low, and when it has closes only.
 RANGE_FEATURES = ("return", "squared_return", "log_parkinson")
 CLOSE_FEATURES = ("return", "squared_return", "abs_return", "log_rv5", "log_rv22")
+#: Classical models whose one-step forecasts a hybrid variance model may read (see
+#: :class:`VarianceConfig`): GARCH(1,1), GJR-GARCH(1,1)-t, EGARCH(1,1)-t, HAR (1, 5, 22).
+CLASSICAL_MODELS = ("garch", "gjr_t", "egarch_t", "har")
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,12 @@ class VarianceConfig(NetSettings):
     columns the inputs are :data:`RANGE_FEATURES` and the model trains against the Parkinson
     range (less noisy than the squared return it is scored on); on close-only data the inputs
     are :data:`CLOSE_FEATURES` and it trains against the squared return.
+
+    Hybrids (Kim and Won 2018): ``classical_inputs`` names :data:`CLASSICAL_MODELS` whose log
+    one-step forecasts join the inputs; ``residual`` names one whose forecast the head scales,
+    so the net predicts log(variance / that forecast) and falls back to it when it has nothing
+    to add. Both are fit inside every ``fit``, on its training rows only. ``train_rows``: fit
+    on the last ``train_rows`` rows of the history only (a rolling window; None: all of it).
     """
 
     hidden: int = 16
@@ -150,13 +159,33 @@ class VarianceConfig(NetSettings):
     target: VarianceTarget | str = "squared"
     loss: str = "qlike"
     train_proxy: str | None = None
+    classical_inputs: tuple[str, ...] = ()
+    residual: str | None = None
+    train_rows: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_variance_target(self.target))
+        object.__setattr__(self, "classical_inputs", tuple(self.classical_inputs))
         super().__post_init__()
         check_choice(self.loss, VARIANCE_LOSSES, "loss")
         if self.train_proxy is not None:
             check_choice(self.train_proxy, PROXIES, "train_proxy")
+        for name in self.classical_inputs:
+            check_choice(name, CLASSICAL_MODELS, "classical_inputs")
+        if len(set(self.classical_inputs)) != len(self.classical_inputs):
+            raise ConfigError(f"classical_inputs={self.classical_inputs} lists a model twice")
+        if self.residual is not None:
+            check_choice(self.residual, CLASSICAL_MODELS, "residual")
+        if self.train_rows is not None and self.train_rows < 250:
+            raise ConfigError(
+                f"train_rows={self.train_rows}: a rolling training window needs at least 250 rows "
+                f"(about a trading year), or None for all of the history"
+            )
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether the model reads classical forecasts (as inputs or as its residual base)."""
+        return bool(self.classical_inputs) or self.residual is not None
 
     @property
     def target_spec(self) -> VarianceTarget:
@@ -164,7 +193,10 @@ class VarianceConfig(NetSettings):
         return self.target
 
     def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"target": self.target_spec.to_dict()}
+        return super().to_dict() | {
+            "target": self.target_spec.to_dict(),
+            "classical_inputs": list(self.classical_inputs),
+        }
 
 
 def params_of(obj: Any, config: type[NetSettings]) -> dict[str, Any]:

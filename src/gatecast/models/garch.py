@@ -131,3 +131,14 @@ class ArchForecaster:
         keep = pos < len(r)
         out = pd.Series(np.asarray(origin)[keep], index=r.index[pos[keep]], name=self.name)
         return clip_dates(out, start, end)
+
+    def forecast_by_origin(self, data: pd.DataFrame) -> pd.Series:
+        """The forecast made at the close of each day: the row of day s holds the variance
+        forecast for the day after s, from returns up to s and the parameters of ``fit`` (the
+        first row, with no return, is left out)."""
+        require_fitted(self, "params_")
+        assert self.params_ is not None
+        r = percent_returns(data, self.column).dropna()
+        fc = self._model(r).forecast(self.params_, horizon=1, start=r.index[0], reindex=False)
+        out: pd.Series = pd.Series(fc.variance.iloc[:, 0].to_numpy(), index=r.index, name=self.name)
+        return out

@@ -58,7 +58,7 @@ class HARForecaster:
     def _lags(self) -> tuple[int, ...]:
         return tuple(int(k) for k in self.lags)
 
-    def _design(self, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    def _design(self, data: pd.DataFrame, *, lag: int = 1) -> tuple[pd.DataFrame, pd.Series]:
         pk = parkinson(data)
         if (pk <= 0).any():
             day = pk.index[int(np.argmax((pk <= 0).to_numpy()))]
@@ -67,7 +67,8 @@ class HARForecaster:
             )
         lpk = np.log(pk)
         # row t holds averages over t-k .. t-1 only: the regressors of a forecast for t
-        X = pd.DataFrame({f"avg{k}": lpk.rolling(k).mean().shift(1) for k in self._lags})
+        # (lag=0: averages up to t itself, the regressors of the forecast made at t's close)
+        X = pd.DataFrame({f"avg{k}": lpk.rolling(k).mean().shift(lag) for k in self._lags})
         X.insert(0, "const", 1.0)
         return X, lpk
 
@@ -95,4 +96,16 @@ class HARForecaster:
         keep = clip_dates(pd.Series(np.arange(len(X)), index=X.index), start, end).to_numpy()
         fc = self.level_ * np.exp(X.to_numpy()[keep] @ self.params_)
         out: pd.Series = pd.Series(fc, index=X.index[keep], name=self.name)
+        return out
+
+    def forecast_by_origin(self, data: pd.DataFrame) -> pd.Series:
+        """The forecast made at the close of each day: the row of day s holds the forecast for
+        the day after s, from ranges up to s and the coefficients of ``fit`` (NaN until the
+        longest average is full)."""
+        require_fitted(self, "params_")
+        assert self.params_ is not None and self.level_ is not None
+        X, _ = self._design(data, lag=0)
+        out: pd.Series = pd.Series(
+            self.level_ * np.exp(X.to_numpy() @ self.params_), index=X.index, name=self.name
+        )
         return out

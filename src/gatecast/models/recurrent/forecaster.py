@@ -60,7 +60,9 @@ class RecurrentForecaster(RecurrentEstimator):
     warm_start
         When already fitted, a new ``fit`` starts from the current weights (walk-forward refits).
     warm_epochs
-        Epochs of such a warm refit (default: ``epochs``).
+        Epochs of such a warm refit (default: ``epochs``). In sequence mode a warm refit trains
+        on every row, the validation tail included, with no early stopping (the stateful
+        walk-forward, ``gatecast evaluate --mode sequence``).
     mode
         ``window`` (default): stateless, each forecast from a fresh pass over the last ``window``
         rows. ``sequence``: stateful; training cuts the series into ``chunks`` contiguous lanes run

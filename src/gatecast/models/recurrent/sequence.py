@@ -25,7 +25,12 @@ class SequenceStrategy:
     each lane's state carried (detached) into its next chunk and the loss taken at every step
     after ``burn_in``. Each series keeps its own validation tail (the same dates as window mode),
     scalers fit on the training rows of all series together, and lanes of different lengths are
-    padded, packed and masked."""
+    padded, packed and masked.
+
+    A warm refit (``warm_start`` on a fitted model, as in a walk-forward) trains its
+    ``warm_epochs`` on every row, the validation tail included, with no early stopping: the tail
+    holds the newest days, which a refit exists to learn, the cold fit already chose the weights
+    it starts from, and a validation pass over the whole series costs about as much as an epoch."""
 
     def min_rows(self, model: RecurrentEstimator, cfg: Any) -> int:
         # the burn-in stands for the window
@@ -49,6 +54,7 @@ class SequenceStrategy:
             raise ConfigError("fit_many got no series; pass {name: DataFrame, ...}")
         horizon = int(cfg.target.horizon)
         need = self.min_rows(model, cfg)
+        warm = bool(cfg.warm_start) and model.net_ is not None
         parts = []
         for name, df in frames.items():
             where = df.attrs.get("source", name)
@@ -59,7 +65,7 @@ class SequenceStrategy:
                 )
             feats, target, col = model.training_frames(df, cfg)
             pairs = sequence_pairs(feats, target, horizon)
-            n_train = len(pairs) - self.n_val(cfg, len(pairs))
+            n_train = len(pairs) - (0 if warm else self.n_val(cfg, len(pairs)))
             if n_train < 1:
                 raise TooFewRowsError(f"no training rows remain in {where}; use more data")
             parts.append((name, col, feats, target, pairs, n_train))
