@@ -73,7 +73,6 @@ def test_the_numba_backend_without_numba_says_how_to_install_it(monkeypatch) -> 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_steps_equal_the_numpy_reference(cell: str, dtype) -> None:
-    pytest.importorskip("numba")  # the optional gatecast[fast] extra (in dev, so CI runs this)
     rng = np.random.default_rng(1)
     stack = make_stack(cell, 3, 6, 2, seed=4, dtype=dtype)
     head = Linear(6, 1, seed=5, dtype=dtype)

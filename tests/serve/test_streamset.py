@@ -223,7 +223,6 @@ def test_an_engine_without_batches_is_refused() -> None:
 def test_the_numba_backend_chosen_by_the_environment_serves_the_same_forecasts(
     paths, monkeypatch
 ) -> None:
-    pytest.importorskip("numba")  # the optional gatecast[fast] extra (in dev, so CI runs this)
     m = _fit("gru", "sequence")
     ref = m.stream("numpy").update_many(paths["A"][:30])
     monkeypatch.setenv("GATECAST_STEPPER", "numba")

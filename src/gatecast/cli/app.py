@@ -16,6 +16,7 @@ from gatecast.cli import (
     nn_commands,
     report_commands,
     stream_commands,
+    sweep_commands,
     train_commands,
     var_commands,
 )
@@ -78,6 +79,7 @@ for _group in (
     stream_commands,
     report_commands,
     var_commands,
+    sweep_commands,
 ):
     app.add_typer(_group.app)
 

@@ -1,0 +1,254 @@
+"""Walk-forward sweeps with nested selection on synthetic GARCH prices: nothing of the test period
+reaches the choice, the trial registry holds what was run (and recomputes), a killed sweep resumes
+without recomputing, a changed search space is refused, every executor gives the same numbers."""
+
+from __future__ import annotations
+
+import doctest
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gatecast.data import garch11
+from gatecast.errors import ConfigError
+from gatecast.evaluate.trading import cscv_pbo, deflated_sharpe_ratio
+from gatecast.experiment import sweep
+from gatecast.experiment.sweep import (
+    SweepConfig,
+    parse_space,
+    read_trials,
+    run_sweep,
+    trial_count,
+    trial_losses,
+)
+
+#: tiny nets and few epochs: each trial is a 2-fold warm walk-forward of a few seconds
+TINY = {"epochs": 2, "warm_epochs": 1, "hidden": 4, "batch_size": 64}
+
+
+def _write_prices(df: pd.DataFrame, path: Path) -> str:
+    df = df[["close"]].copy()
+    df.index.name = "date"
+    df.to_csv(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    return garch11(700, seed=3)[["close"]]
+
+
+def _config(data: str, out: Path, prices: pd.DataFrame, **kw: Any) -> SweepConfig:
+    base: dict[str, Any] = {
+        "out": str(out),
+        "data": data,
+        "test_start": str(prices.index[600].date()),
+        "select_start": str(prices.index[450].date()),
+        "refit_every": 75,
+        "grid": {"window": (5, 10)},
+        "fixed": TINY,
+        "executor": "serial",
+    }
+    return SweepConfig(**(base | kw))
+
+
+@pytest.fixture(scope="module")
+def sweep_run(prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    root = tmp_path_factory.mktemp("sweep")
+    data = _write_prices(prices, root / "prices.csv")
+    cfg = _config(data, root / "run", prices, baselines=("garch",), record=True)
+    return run_sweep(cfg), root
+
+
+# -- the search space ---------------------------------------------------------------------------
+def test_grid_values_are_parsed_to_each_parameters_type() -> None:
+    space = parse_space(
+        ["window=5,22 cell=lstm,gru", "lr=5e-4", "features=return+abs_return", "warm_epochs=none,3"]
+    )
+    assert space == {
+        "window": (5, 22),
+        "cell": ("lstm", "gru"),
+        "lr": (5e-4,),
+        "features": (("return", "abs_return"),),
+        "warm_epochs": (None, 3),
+    }
+    assert isinstance(space["window"][0], int) and isinstance(space["lr"][0], float)
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(sweep, raise_on_error=False).failed == 0
+
+
+def test_unknown_parameters_and_bad_values_are_refused_with_the_valid_names() -> None:
+    with pytest.raises(ConfigError, match=r"'windw' is not a parameter .* choose from .*window"):
+        parse_space(["windw=5,22"])
+    with pytest.raises(ConfigError, match=r"window='long': not a valid int"):
+        parse_space(["window=long"])
+    with pytest.raises(ConfigError, match="give a parameter and its values"):
+        parse_space(["window"])
+    with pytest.raises(ConfigError, match="both swept"):
+        SweepConfig(out="x", grid={"window": (5,)}, fixed={"window": 5})
+    with pytest.raises(ConfigError, match="needs --trials"):
+        SweepConfig(out="x", grid={"window": (5,)}, sampler="tpe")
+
+
+def test_the_selection_period_defaults_to_the_four_years_before_the_test() -> None:
+    assert SweepConfig(out="x").selection_period() == ("2011-01-01", "2014-12-31")
+    with pytest.raises(ConfigError, match="must end before the test begins"):
+        SweepConfig(out="x", select_end="2015-01-05").selection_period()
+
+
+# -- nested selection ----------------------------------------------------------------------------
+def test_changing_every_test_price_changes_nothing_in_the_selection(
+    sweep_run: tuple[Any, Path], prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    res, root = sweep_run
+    shocked = prices.copy()
+    test = shocked.index >= shocked.index[600]
+    rng = np.random.default_rng(1)
+    shocked.loc[test, "close"] *= np.exp(rng.normal(0, 0.05, int(test.sum())))
+    data = _write_prices(shocked, tmp_path / "shocked.csv")
+    other = run_sweep(_config(data, tmp_path / "run", prices, baselines=("garch",)))
+    assert other.selected == res.selected
+    pd.testing.assert_frame_equal(other.selection, res.selection)
+    for key in res.trials.loc[res.trials["phase"] == "select", "key"]:
+        a = pd.read_parquet(root / "run" / "trials" / key / "select.parquet")
+        b = pd.read_parquet(tmp_path / "run" / "trials" / key / "select.parquet")
+        pd.testing.assert_frame_equal(a, b)
+    # the shock did reach the test: the chosen configuration's test loss moved
+    col = "test_qlike"
+    assert other.test[col].iloc[0] != pytest.approx(res.test[col].iloc[0], rel=1e-6)
+
+
+def test_only_the_chosen_configuration_is_tested_unless_recorded(
+    sweep_run: tuple[Any, Path],
+) -> None:
+    res, _ = sweep_run
+    chosen = res.selection.index[0]
+    assert res.selection["select_mean"].is_monotonic_increasing
+    assert list(res.test.index) == [chosen, "garch"]
+    assert list(res.record.index) == [res.selection.index[1]]
+    assert res.test.loc[chosen, "select_qlike"] == pytest.approx(
+        res.selection.loc[chosen, "select_mean"]
+    )
+    # the record is never consulted: its test loss is on the file, the choice is rank 1 regardless
+    assert res.test.loc[chosen, "select_rank"] == 1
+
+
+# -- the trial registry ---------------------------------------------------------------------------
+def test_the_registry_recomputes_and_feeds_the_dsr_and_pbo(sweep_run: tuple[Any, Path]) -> None:
+    res, root = sweep_run
+    out = root / "run"
+    trials = read_trials(out)
+    assert set(trials["phase"]) == {"select", "test"}
+    assert trial_count(out) == 2  # two windows tried; the garch baseline is no candidate
+    losses = trial_losses(out)
+    assert list(losses.columns) == sorted(res.selection.index)
+    fc = pd.read_parquet(out / "trial_forecasts.parquet")
+    chosen = trials[(trials["phase"] == "select") & (trials["config"] != "garch")]
+    for key, config in chosen[["key", "config"]].itertuples(index=False):
+        f = fc[(fc["key"] == key) & (fc["phase"] == "select")]
+        x = np.maximum(f["actual"].to_numpy(), 1e-12) / f["forecast"].to_numpy()
+        # QLIKE recomputed from the stored forecasts by its closed form
+        np.testing.assert_allclose(
+            losses[config].to_numpy(), x - np.log(x) - 1, rtol=1e-6, atol=1e-9
+        )
+        assert res.selection.loc[config, "select_mean"] == pytest.approx(np.mean(x - np.log(x) - 1))
+    pbo = cscv_pbo(-losses.to_numpy(), n_blocks=4)
+    assert pbo.n_configs == 2
+    n = trial_count(out)
+    assert deflated_sharpe_ratio(0.05, 500, n, 1e-4) < deflated_sharpe_ratio(0.05, 500, 1, 1e-4)
+
+
+def test_the_selection_plot_marks_the_chosen_point(sweep_run: tuple[Any, Path]) -> None:
+    res, root = sweep_run
+    assert (root / "run" / "selection.png").stat().st_size > 1000
+    fig = res.plot()
+    star = next(ln for ln in fig.axes[0].lines if ln.get_marker() == "*")
+    assert star.get_xdata()[0] == res.selected["window"]
+    assert star.get_ydata()[0] == pytest.approx(res.selection["select_mean"].iloc[0])
+
+
+# -- resume --------------------------------------------------------------------------------------
+def test_a_killed_sweep_resumes_without_recomputing(
+    sweep_run: tuple[Any, Path], prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    res, root = sweep_run
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    # as if killed: one trial unfinished (its record, written last, missing), no final tables
+    lost = res.trials.loc[res.trials["phase"] == "select", "key"].iloc[0]
+    (run / "trials" / lost / "select.json").unlink()
+    for name in ("trials.parquet", "selection.csv", "test.csv", "sweep_summary.json"):
+        (run / name).unlink()
+    again = run_sweep(
+        _config(str(root / "prices.csv"), run, prices, baselines=("garch",), record=True)
+    )
+    got = again.trials.set_index(["key", "phase"])
+    assert not got.loc[(lost, "select"), "resumed"]
+    assert got.drop(index=(lost, "select"))["resumed"].all()
+    old = res.trials.set_index(["key", "phase"])
+    pd.testing.assert_series_equal(got["score"], old["score"])  # the same numbers
+    assert got.drop(index=(lost, "select"))["finished"].equals(
+        old.drop(index=(lost, "select"))["finished"]
+    )
+
+
+def test_a_changed_search_space_in_the_same_folder_is_refused(
+    sweep_run: tuple[Any, Path], prices: pd.DataFrame
+) -> None:
+    _, root = sweep_run
+    cfg = _config(
+        str(root / "prices.csv"),
+        root / "run",
+        prices,
+        baselines=("garch",),
+        grid={"window": (5, 7)},
+    )
+    with pytest.raises(
+        ConfigError, match=r"different search space or data \(differs in \['grid'\]"
+    ):
+        run_sweep(cfg)
+
+
+# -- samplers and executors ------------------------------------------------------------------------
+def test_optuna_samples_the_grid_values_reproducibly(prices: pd.DataFrame, tmp_path: Path) -> None:
+    data = _write_prices(prices, tmp_path / "p.csv")
+    grid = {"window": (3, 5, 8), "lr": (1e-3, 3e-3)}
+    kw: dict[str, Any] = {"grid": grid, "sampler": "random", "trials": 2, "batch": 2}
+    a = run_sweep(_config(data, tmp_path / "a", prices, **kw))
+    b = run_sweep(_config(data, tmp_path / "b", prices, **kw))
+    assert 1 <= a.n_trials <= 2
+    pd.testing.assert_frame_equal(a.selection, b.selection)
+    assert set(a.selection["window"]) <= {"3", "5", "8"}
+
+
+def test_importing_the_package_and_cli_loads_neither_ray_nor_optuna() -> None:
+    code = (
+        "import sys, gatecast, gatecast.experiment.sweep, gatecast.cli.app; "
+        "sys.exit(any(m in sys.modules for m in ('ray', 'optuna', 'torch')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_serial_pool_and_ray_give_identical_numbers(prices: pd.DataFrame, tmp_path: Path) -> None:
+    data = _write_prices(prices, tmp_path / "p.csv")
+    runs = {
+        # one fold per period: the cost here is starting workers, not training
+        ex: run_sweep(_config(data, tmp_path / ex, prices, executor=ex, n_jobs=2, refit_every=150))
+        for ex in ("serial", "pool", "ray")
+    }
+    ref = runs["serial"].trials.set_index(["key", "phase"])["score"]
+    for ex in ("pool", "ray"):
+        pd.testing.assert_series_equal(runs[ex].trials.set_index(["key", "phase"])["score"], ref)
+        a = pd.read_parquet(tmp_path / "serial" / "trial_forecasts.parquet")
+        b = pd.read_parquet(tmp_path / ex / "trial_forecasts.parquet")
+        pd.testing.assert_frame_equal(a, b)
