@@ -191,6 +191,8 @@ def test_date_mask_and_clip_dates_keep_both_ends() -> None:
     assert clip_dates(s, end="2020-01-07").tolist() == [0.0, 1.0]
     with pytest.raises(ConfigError, match=r"^start/end 'tomorrow' is not a date"):
         clip_dates(s, "tomorrow")
+    with pytest.raises(ConfigError, match=r"^start/end '2020-13-45' is not a date; use YYYY"):
+        date_mask(index, end="2020-13-45")  # the end is parsed as strictly as the start
     # an index of positions is compared as it is
     pos = pd.Series([1.0, 2.0, 3.0, 4.0], index=pd.RangeIndex(10, 14))
     assert clip_dates(pos, 11, 12).tolist() == [2.0, 3.0]

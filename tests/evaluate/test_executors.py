@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import operator
 import os
+from concurrent import futures
+from typing import Any
 
 import pytest
 
 from gatecast.errors import ConfigError
+from gatecast.evaluate import executors
 from gatecast.evaluate.executors import _init_worker, resolve_jobs, run_tasks
 
 
@@ -47,11 +50,8 @@ MARK = ["as imported"]
 
 def where_and_how(k: int) -> tuple[int, int, str | None, int, str]:
     """A task that says where it ran: (k, process id, OMP threads, torch threads, MARK)."""
-    import time
-
     import torch
 
-    time.sleep(0.2)  # long enough that both workers take a task
     return k, os.getpid(), os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(), MARK[0]
 
 
@@ -59,18 +59,35 @@ def test_pool_runs_every_task_once_in_spawned_one_thread_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what workers would inherit without the setup
+    pools: list[dict[str, object]] = []
+    waits: list[tuple[object, object]] = []
+
+    class RecordingPool(executors.ProcessPoolExecutor):
+        def __init__(self, **kwargs: Any) -> None:
+            pools.append(kwargs)
+            super().__init__(**kwargs)
+
+    def recording_wait(fs: Any, timeout: Any = None, return_when: Any = "ALL_COMPLETED") -> Any:
+        waits.append((timeout, return_when))
+        return futures.wait(fs, timeout=timeout, return_when=return_when)
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(executors, "wait", recording_wait)
     MARK[0] = "changed in the parent"
     ticks: list[int] = []
     try:
-        tasks = [(k,) for k in range(4)]
-        got = sorted(run_tasks(where_and_how, tasks, 2, on_tick=lambda: ticks.append(1)))
+        # two tasks, three jobs asked: a pool of two (no idle third worker), not a run here
+        got = sorted(run_tasks(where_and_how, [(0,), (1,)], 3, on_tick=lambda: ticks.append(1)))
     finally:
         MARK[0] = "as imported"
-    assert [g[0] for g in got] == [0, 1, 2, 3]
-    pids = {g[1] for g in got}
-    assert len(pids) == 2 and os.getpid() not in pids  # two workers, none of them this process
+    assert [g[0] for g in got] == [0, 1]
+    # in workers, not here (one worker may take both tasks while the other is still importing)
+    assert os.getpid() not in {g[1] for g in got}
     assert {g[2:] for g in got} == {("1", 1, "as imported")}  # spawned, one thread each
-    assert len(ticks) >= 4  # at least once per finished task
+    assert [p["max_workers"] for p in pools] == [2]
+    # the progress bar's polls: wake at the first finished task, or every half second
+    assert waits and set(waits) == {(0.5, futures.FIRST_COMPLETED)}
+    assert len(ticks) == len(waits) >= 1  # once per wake of the wait
 
 
 def test_one_task_or_one_job_runs_here() -> None:

@@ -54,3 +54,16 @@ def test_loss_series_names_and_errors() -> None:
         loss_series("huber", a, f)
     with pytest.raises(AlignmentError, match="shape"):
         loss_series("mse", a, f[:1])
+
+
+def test_a_missing_value_read_back_from_json_is_nan_not_an_error() -> None:
+    # gatecast's JSON files store NaN as null: a list read back holds None on that date
+    from gatecast.evaluate.losses import absolute_error, squared_error
+
+    nan = np.nan
+    np.testing.assert_array_equal(squared_error([1.0, None, 3.0], [0.0, 1.0, None]), [1, nan, nan])
+    np.testing.assert_array_equal(absolute_error([None, 2.0], [1.0, 4.0]), [nan, 2.0])
+    q = qlike_loss([None, 2.0], [1.0, 2.0])
+    assert np.isnan(q[0]) and q[1] == 0.0
+    with pytest.raises(ConfigError, match=r"1 are <= 0 or NaN"):
+        qlike_loss([1.0, 2.0], [None, 2.0])

@@ -128,3 +128,8 @@ def test_metric_helpers_at_their_edges():
     assert oos_r2([1.0, 3.0], [1.5, 2.5], [2.0, 2.0]) == pytest.approx(0.75)
     with pytest.raises(AlignmentError, match=r"actual has shape \(2,\) but forecast has \(3,\)"):
         oos_r2([1.0, 2.0], [1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_a_json_null_is_read_as_nan() -> None:
+    # gatecast's JSON files store NaN as null: a None read back is a NaN, not a TypeError
+    assert math.isnan(mse([1.0, None], [1.0, 2.0])) and math.isnan(mae([1.0, 2.0], [None, 2.0]))

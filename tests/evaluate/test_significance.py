@@ -91,6 +91,15 @@ def test_dm_defaults_are_the_hln_test_with_statsmodels_lags() -> None:
     }
 
 
+def test_dm_takes_losses_read_back_from_json_with_null_for_a_missing_date() -> None:
+    # gatecast's JSON files store NaN as null, so losses read back are lists holding None
+    rng = np.random.default_rng(4)
+    a, b = rng.gamma(2.0, size=300), rng.gamma(2.1, size=300)
+    ref = diebold_mariano(a[1:-1], b[1:-1])
+    got = diebold_mariano([None, *a[1:]], [*b[:-1], None])
+    assert got.n == 298 and got.statistic == pytest.approx(ref.statistic, rel=1e-12)
+
+
 def test_dm_refuses_misaligned_or_short_series() -> None:
     with pytest.raises(ConfigError, match=r"must be 1-D and aligned; got \(5,\) and \(4,\)"):
         diebold_mariano(np.ones(5), np.ones(4))

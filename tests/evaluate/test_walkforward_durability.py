@@ -16,7 +16,13 @@ import pytest
 
 from gatecast.data import load
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluate.walkforward import WalkForwardPlan, model_identity, walk_forward
+from gatecast.evaluate.executors import run_tasks
+from gatecast.evaluate.walkforward import (
+    WalkForwardPlan,
+    discard_unfinished,
+    model_identity,
+    walk_forward,
+)
 from gatecast.models.volatility import HistoricalVariance
 
 PLAN = WalkForwardPlan("2015-01-02", "2015-05-29", refit_every=21)
@@ -205,6 +211,47 @@ def test_a_warm_chain_resumes_from_its_state_or_restarts_whole(
     np.testing.assert_allclose(cold.iloc[-1] / full.forecasts["c"].iloc[-1], 1.1 / 1.5)
 
 
+def test_a_warm_chain_resumes_after_its_first_fold(spx: pd.DataFrame, tmp_path: Path) -> None:
+    chain = {"c": Chained}
+    full = walk_forward(chain, spx, PLAN, warm_start=True, run_dir=tmp_path, quiet=True)
+    for k in range(1, 5):  # only fold 0 finished: fold 1 continues from fold 0's state
+        (tmp_path / "folds" / "c" / f"fold_{k:04d}.json").unlink()
+    again = walk_forward(chain, spx, PLAN, warm_start=True, run_dir=tmp_path, quiet=True)
+    assert again.folds["resumed"].tolist() == [True, False, False, False, False]
+    pd.testing.assert_frame_equal(again.forecasts, full.forecasts)
+
+
+def test_a_plan_written_by_another_version_names_the_missing_key(
+    spx: pd.DataFrame, tmp_path: Path
+) -> None:
+    walk_forward(models(), spx, PLAN, run_dir=tmp_path, quiet=True)
+    path = tmp_path / "folds" / "plan.json"
+    old = json.loads(path.read_text())
+    del old["data_hash"]
+    path.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match=r"differs in \['data_hash'\]"):
+        walk_forward(models(), spx, PLAN, run_dir=tmp_path, quiet=True)
+
+
+def test_the_jobs_and_the_progress_poll_reach_the_executor(
+    spx: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gatecast.evaluate import walkforward
+
+    calls: list[tuple[object, object]] = []
+
+    def recording(fn, tasks, n_jobs=1, *, on_tick=None):  # runs here, records what it was given
+        calls.append((n_jobs, on_tick))
+        return run_tasks(fn, tasks, 1, on_tick=on_tick)
+
+    monkeypatch.setattr(walkforward, "run_tasks", recording)
+    walk_forward(models(), spx, PLAN, n_jobs=3, run_dir=tmp_path, quiet=True)
+    assert len(calls) == 1 and calls[0][0] == 3
+    tick = calls[0][1]
+    assert getattr(tick, "__name__", "") == "refresh"  # the progress bar polls ...
+    assert tick.__self__.root == tmp_path  # type: ignore[union-attr]  # ... the run folder
+
+
 def test_plan_values_are_checked_with_their_fix() -> None:
     with pytest.raises(ConfigError, match="refit_every=0: must be >= 1"):
         WalkForwardPlan("2015-01-02", refit_every=0)
@@ -252,6 +299,9 @@ def test_warm_starts_per_model_and_no_model_at_all(spx: pd.DataFrame) -> None:
     res = walk_forward({"c": Chained, "d": Chained}, spx, PLAN, warm_start={"c": True}, quiet=True)
     warm = res.folds.groupby("model")["warm"].apply(list)
     assert warm["c"] == [False, True, True, True, True] and warm["d"] == [False] * 5
+    # without a run folder the warm chain is one model refit five times, not a fresh one per fold
+    last = res.forecasts.iloc[-1]
+    assert last["c"] / last["d"] == pytest.approx(1.5 / 1.1, rel=1e-12)
     with pytest.raises(ConfigError, match=r"^no models to evaluate; give at least one$"):
         walk_forward({}, spx, PLAN, quiet=True)
 
@@ -307,6 +357,10 @@ def test_a_progress_bar_per_model_on_a_terminal_only(
     last = text.replace("\r", "\n").strip().splitlines()[-2:]
     assert re.fullmatch(r" {10}hv ━+ 5/5 folds 0:00:0\d", last[0]), last
     assert re.fullmatch(r" {8}mean ━+ 5/5 folds 0:00:0\d", last[1]), last
+    screen.truncate(0)  # without a run folder the bar counts the folds as they return
+    walk_forward(models(), spx, PLAN)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert " 5/5 folds" in text.replace("\r", "\n").strip().splitlines()[-1]
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no bar
     screen.truncate(0)
     walk_forward(models(), spx, PLAN, run_dir=tmp_path / "b")
@@ -338,6 +392,8 @@ def test_a_run_that_finishes_no_fold_leaves_nothing_behind(
     with pytest.raises(ValueError, match="cannot fit"):
         walk_forward({"bad": Broken}, spx, PLAN, run_dir=tmp_path / "mine", quiet=True)
     assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())
+    discard_unfinished(tmp_path / "mine", keep=tmp_path / "mine")  # again: nothing left to do
+    assert (tmp_path / "mine").is_dir()
     # ... and the corrected command (another model, so another plan) runs in it
     ok = walk_forward(models(), spx, PLAN, run_dir=tmp_path / "mine", quiet=True)
     assert not ok.folds["resumed"].any()

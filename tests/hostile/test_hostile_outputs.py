@@ -87,7 +87,7 @@ def test_the_later_of_two_runs_is_refused_without_overwrite(tmp_path: Path) -> N
 
 def test_a_failed_run_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="killed"):
         with staged_folder(out) as tmp:
             (tmp / "model.safetensors").write_text("half")
             raise RuntimeError("killed")
@@ -278,7 +278,7 @@ def test_a_walk_forward_that_fails_leaves_no_plan(tmp_path: Path) -> None:
     def broken() -> HistoricalVariance:
         return HistoricalVariance(window=-1)  # refused when fit, after the plan is written
 
-    with pytest.raises(Exception):  # noqa: B017 - whatever the model raises
+    with pytest.raises(ConfigError, match=r"window=-1: must be >= 1"):
         walk_forward({"hv": broken}, data, plan, run_dir=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
     good = functools.partial(HistoricalVariance, 22)

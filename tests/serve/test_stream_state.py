@@ -77,6 +77,8 @@ def test_a_version_1_state_resumes_the_same(model, closes) -> None:
     v1 = {k: arrays[k] for k in ("h", "c", "buffer")} | {"previous": np.array([closes[39], np.nan])}
     blob = encode_state(v1, meta | {"version": 1}, "json")
     old = model.stream("numpy").load_state(blob)
+    kept = old.online.state()  # the previous price is the last row of the history
+    assert kept[-1, 0] == closes[39] and np.isnan(kept[:-1]).all()
     np.testing.assert_allclose(old.update_many(closes[40:]), s.update_many(closes[40:]), atol=0)
     # a version-1 state saved before the first price: nothing to carry
     empty = encode_state(v1 | {"previous": np.array([np.nan, np.nan])}, meta | {"version": 1})
@@ -116,6 +118,7 @@ FAULTS = [
     ("nan h", lambda a, m: a.update(h=np.full((2, 3), np.nan)), "holds NaN/inf in its recurrent"),
     ("inf c", lambda a, m: a.update(c=np.full((2, 3), np.inf)), "holds NaN/inf in its recurrent"),
     ("price", lambda a, m: a["history"].__setitem__((-1, 0), -5.0), "an observation no stream"),
+    ("zero", lambda a, m: a["history"].__setitem__((-1, 0), 0.0), "an observation no stream"),
     ("seq", lambda a, m: m.update(last={"seq": True}), "last sequence number True is not a whole"),
     ("seq2", lambda a, m: m.update(last={"seq": 2.5}), "last sequence number 2.5 is not a whole"),
     ("seq3", lambda a, m: m.update(last={"seq": -1}), "sequence number -1 is negative"),
@@ -139,6 +142,22 @@ def test_each_malformed_state_is_refused_and_leaves_the_stream_as_it_was(
     with pytest.raises(ModelFileError, match=message):
         s.load_state(blob)
     assert s.state("json") == before
+
+
+def test_a_bad_row_after_the_empty_start_of_the_history_is_refused(
+    model, closes, tmp_path: Path
+) -> None:
+    s = model.stream("numpy")
+    s.update(closes[0])  # one price: the history's first row is still empty (all NaN)
+    arrays, meta = s._state_parts()
+    assert np.isnan(arrays["history"][0]).all()
+    arrays["history"][-1, 0] = -5.0
+    with pytest.raises(ModelFileError, match="holds an observation no stream accepts"):
+        model.stream("numpy").load_state(encode_state(arrays, meta, "json"))
+    bad = tmp_path / "bad.state.json"  # from a file, the message names the file
+    bad.write_text(encode_state(arrays, meta, "json"))
+    with pytest.raises(ModelFileError, match=r"bad\.state\.json holds an observation no stream"):
+        model.stream("numpy").load_state(bad)
 
 
 def test_a_sequence_state_before_any_valid_row_starts_from_zero(closes) -> None:
@@ -232,6 +251,17 @@ def test_dated_rows_must_come_in_order_and_the_state_keeps_the_last(model, close
     q.update_many([{"close": p, "seq": k} for k, p in enumerate(closes[:5])])
     with pytest.raises(ReplayError, match=r"^row #4 repeats the last row consumed \(#4\)"):
         q.update({"close": closes[5], "seq": 4})
+    # a row without a date of its own takes the one given with it
+    r = model.stream("numpy")
+    r.update({"close": closes[0]}, at="2021-03-01")
+    with pytest.raises(ReplayError, match=r"^row 2021-03-01 repeats the last row consumed"):
+        r.update({"close": closes[1]}, at="2021-03-01")
+    # intraday rows are shown with their time
+    t = model.stream("numpy")
+    t.update(closes[0], at=pd.Timestamp("2021-03-12 15:30"))
+    at = r"2021-03-12T15:30:00"
+    with pytest.raises(ReplayError, match=rf"^row {at} repeats the last row consumed \({at}\)"):
+        t.update(closes[1], at=pd.Timestamp("2021-03-12 15:30"))
 
 
 def test_counts_written_as_floats_and_the_last_row_are_restored(model, closes) -> None:
@@ -287,6 +317,20 @@ def test_a_price_a_thousand_times_off_is_refused_and_the_stream_unchanged(model,
         small.update(600.0)
     # a thousand times exactly is a (wild) price, and the next one is judged against it
     assert np.isfinite(s.update(p / 700 * 1000)) and np.isfinite(s.update(p / 700 * 1000 * 999))
+
+
+def test_the_edges_a_stream_can_reach_are_accepted(model, closes) -> None:
+    s = model.stream("numpy")
+    s.update_many([1000.0, 1.0, 1000.0])  # a thousandth, then a thousand times: both allowed
+    assert (s.ticks, s.online.state()[-1, 0]) == (3, 1000.0)
+
+    def saturated(a: dict, m: dict) -> None:
+        a["h"][0, 0], a["h"][1, 2] = 1.0, -1.0  # tanh(20.0) == 1.0 in float64
+        a["history"][-1, 0] = 0.5  # a price below 1
+
+    again = model.stream("numpy").load_state(_state_with(model, closes, saturated))
+    h, _ = again.engine.get_state()
+    assert (h[0, 0], h[1, 2], again.online.state()[-1, 0]) == (1.0, -1.0, 0.5)
 
 
 @pytest.fixture(scope="module")
