@@ -26,6 +26,7 @@ from gatecast.artifacts import (
     load_model_folder,
     manifest_digest,
     save_model_folder,
+    write_state,
 )
 from gatecast.errors import ConfigError, ModelFileError
 
@@ -387,3 +388,25 @@ def test_a_safetensors_state_whose_metadata_is_not_an_object_is_refused() -> Non
     blob = st_save({"h": np.zeros(2)}, metadata={"gatecast": "[1, 2]"})
     with pytest.raises(ModelFileError, match=r"^the state holds no stream state metadata"):
         decode_state(blob)
+
+
+def test_write_state_picks_the_format_by_the_file_name(tmp_path: Path) -> None:
+    arrays, meta = {"h": np.array([[0.25, -1.0]])}, {"format": "test", "n": 1}
+    asked: list[str] = []
+
+    def state(fmt: str) -> bytes | str:
+        asked.append(fmt)
+        return encode_state(arrays, meta, fmt)
+
+    for name, fmt in (
+        ("s.JSON", "json"),
+        ("s.safetensors", "safetensors"),
+        ("s.state", "safetensors"),
+    ):
+        path = write_state(tmp_path / name, state)
+        assert path == tmp_path / name and asked[-1] == fmt
+        got, got_meta, _ = decode_state(path)
+        np.testing.assert_array_equal(got["h"], arrays["h"])
+        assert got_meta["n"] == 1
+    assert json.loads((tmp_path / "s.JSON").read_text())["format"] == "test"
+    assert list(tmp_path.iterdir()) and not list(tmp_path.glob("*.tmp*"))

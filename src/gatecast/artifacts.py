@@ -11,7 +11,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,15 @@ def encode_state(
         }
         return json.dumps(doc)
     raise ConfigError(f"state format {fmt!r} is unknown; use 'safetensors' or 'json'")
+
+
+def write_state(path: str | os.PathLike[str], state: Callable[[str], bytes | str]) -> Path:
+    """Write ``state(fmt)`` to ``path`` atomically: JSON if the name ends in ``.json``, else
+    safetensors (what every stream's ``save_state`` does)."""
+    path = Path(path)
+    payload = state("json" if path.suffix.lower() == ".json" else "safetensors")
+    atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
+    return path
 
 
 def _json_float(x: float) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
+from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.serve.stream import Stream
 
@@ -305,10 +305,7 @@ class IntervalStream:
 
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`state` to ``path`` atomically: JSON if it ends in ``.json``, else safetensors."""
-        path = Path(path)
-        payload = self.state("json" if path.suffix.lower() == ".json" else "safetensors")
-        atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
-        return path
+        return write_state(path, self.state)
 
     def load_state(self, data: bytes | str | os.PathLike[str]) -> IntervalStream:
         """Restore :meth:`state` output (bytes, JSON text or a file); returns self."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
+from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.features import FIELDS, Obs
 from gatecast.errors import (
     DataError,
@@ -304,11 +304,7 @@ class Stream:
 
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write the state to ``path`` atomically: JSON if it ends in ``.json``, else safetensors."""
-        path = Path(path)
-        fmt = "json" if path.suffix.lower() == ".json" else "safetensors"
-        payload = self.state(fmt)
-        atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
-        return path
+        return write_state(path, self.state)
 
     def load_state(self, data: bytes | str | os.PathLike[str]) -> Stream:
         """Restore a state from :meth:`state` output (bytes or JSON text) or a file; returns self."""

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gatecast.artifacts import atomic_write_bytes, decode_state, encode_state
+from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
 from gatecast.serve.engines import BatchEngine
@@ -260,10 +260,7 @@ class StreamSet:
 
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write the state to ``path`` atomically: JSON if it ends in ``.json``, else safetensors."""
-        path = Path(path)
-        payload = self.state("json" if path.suffix.lower() == ".json" else "safetensors")
-        atomic_write_bytes(path, payload.encode() if isinstance(payload, str) else payload)
-        return path
+        return write_state(path, self.state)
 
     def load_state(self, data: bytes | str | os.PathLike[str]) -> StreamSet:
         """Restore the instruments saved by :meth:`state` (others already here are kept).
