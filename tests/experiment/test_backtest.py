@@ -163,3 +163,27 @@ def test_a_rule_for_another_target_is_refused(evaluate_folder: Path) -> None:
 def test_a_folder_that_is_not_an_evaluate_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="finished `gatecast evaluate` run folder"):
         run_backtest(BacktestConfig(from_run=str(tmp_path)))
+
+
+def test_backtest_and_var_runs_pass_their_walk_forward_settings_on() -> None:
+    from gatecast.experiment.backtest import BacktestConfig
+    from gatecast.experiment.var import VarConfig
+
+    common = dict(data="nasdaq", refit_every=5, seeds=2, hidden=7, window=9, dropna=True)
+    bt = BacktestConfig(**common, test_end="2016-12-30", out="runs/bt").evaluation()
+    assert (bt.data, bt.refit_every, bt.seeds, bt.hidden, bt.window, bt.dropna) == (
+        "nasdaq",
+        5,
+        2,
+        7,
+        9,
+        True,
+    )
+    assert (bt.test_end, bt.out, bt.target) == (
+        "2016-12-30",
+        str(Path("runs/bt") / "evaluation"),
+        "return",
+    )
+    var = VarConfig(**common, out=None).evaluation(test_start="2014-01-02")
+    assert (var.hidden, var.window, var.seeds, var.out) == (7, 9, 2, None)
+    assert (var.target, var.proxy, var.test_start) == ("variance", "squared", "2014-01-02")

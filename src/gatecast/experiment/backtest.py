@@ -39,6 +39,7 @@ from gatecast.experiment.evaluation import (
     EvaluationConfig,
     evaluate_models,
     load_checked,
+    walk_config,
     walk_models,
 )
 from gatecast.experiment.registry import EvaluationTarget
@@ -156,24 +157,11 @@ class BacktestConfig:
 
     def evaluation(self) -> EvaluationConfig:
         """The walk-forward that makes the models' forecasts (``out/evaluation``)."""
-        return EvaluationConfig(
-            data=self.data,
+        return walk_config(
+            self,
             target=self.target,
-            column=self.column,
             test_start=self.test_start,
-            test_end=self.test_end,
-            refit_every=self.refit_every,
             models=self.models or _DEFAULT_MODELS[self.target],
-            seeds=self.seeds,
-            recurrent_epochs=self.recurrent_epochs,
-            warm_epochs=self.warm_epochs,
-            hidden=self.hidden,
-            window=self.window,
-            n_jobs=self.n_jobs,
-            sort=self.sort,
-            dropna=self.dropna,
-            out=str(Path(self.out) / "evaluation") if self.out else None,
-            quiet=self.quiet,
         )
 
 

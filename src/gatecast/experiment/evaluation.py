@@ -62,6 +62,7 @@ __all__ = [
     "model_factory",
     "model_names",
     "score_walk",
+    "walk_config",
     "walk_models",
     "write_evaluation",
 ]
@@ -175,6 +176,32 @@ class EvaluationConfig:
             m: [f"{m}[s{s}]" for s in range(self.seeds)] if m in RECURRENT else [m]
             for m in self.models
         }
+
+
+#: Settings a run built on a walk-forward (``backtest``, ``var``) passes on to it unchanged.
+WALK_SETTINGS = (
+    "data",
+    "column",
+    "test_end",
+    "refit_every",
+    "seeds",
+    "recurrent_epochs",
+    "warm_epochs",
+    "hidden",
+    "window",
+    "n_jobs",
+    "sort",
+    "dropna",
+    "quiet",
+)
+
+
+def walk_config(run: Any, **settings: Any) -> EvaluationConfig:
+    """The walk-forward of a run built on one (a backtest, a VaR run): the run's
+    :data:`WALK_SETTINGS`, its forecasts written to ``<run.out>/evaluation``, then ``settings``."""
+    values: dict[str, Any] = {name: getattr(run, name) for name in WALK_SETTINGS}
+    values["out"] = str(Path(run.out) / "evaluation") if run.out else None
+    return EvaluationConfig(**(values | settings))
 
 
 def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFactory:

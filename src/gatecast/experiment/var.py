@@ -35,6 +35,7 @@ from gatecast.experiment.evaluation import (
     EvaluationConfig,
     check_models,
     load_checked,
+    walk_config,
     walk_models,
 )
 from gatecast.experiment.intervals import calibration_start
@@ -111,25 +112,12 @@ class VarConfig:
     def evaluation(self, test_start: str | None = None) -> EvaluationConfig:
         """The variance walk-forward (squared-return proxy) from ``test_start`` (default: the
         test's start; :func:`run_var` starts it a calibration period earlier)."""
-        return EvaluationConfig(
-            data=self.data,
+        return walk_config(
+            self,
             target="variance",
             proxy="squared",
-            column=self.column,
             test_start=test_start or self.test_start,
-            test_end=self.test_end,
-            refit_every=self.refit_every,
             models=self.models,
-            seeds=self.seeds,
-            recurrent_epochs=self.recurrent_epochs,
-            warm_epochs=self.warm_epochs,
-            hidden=self.hidden,
-            window=self.window,
-            n_jobs=self.n_jobs,
-            sort=self.sort,
-            dropna=self.dropna,
-            out=str(Path(self.out) / "evaluation") if self.out else None,
-            quiet=self.quiet,
         )
 
 
