@@ -100,7 +100,6 @@ def backtest(
     )
     res = run_backtest(cfg)
     table = res.table[list(_SHOWN)].astype(object)
-    table.index = [escape(str(m)) for m in table.index]  # "lstm[s1]" is not rich markup
     for c, fmt in _SHOWN.items():
         table[c] = [fmt.format(v) if v == v else "—" for v in res.table[c]]
     g = res.trades.gross.index
