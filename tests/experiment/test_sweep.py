@@ -217,6 +217,29 @@ def test_a_changed_search_space_in_the_same_folder_is_refused(
         run_sweep(cfg)
 
 
+def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
+    sweep_run: tuple[Any, Path], prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    res, root = sweep_run
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    data = str(root / "prices.csv")
+    grown = run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2))
+    got = grown.trials.set_index(["key", "phase"])
+    sel = got.xs("select", level="phase")
+    assert sorted(sel["seed"].unique()) == [0, 1]
+    assert sel.loc[sel["seed"] == 0, "resumed"].all()  # seed 0 read back, never rerun
+    assert not sel.loc[sel["seed"] == 1, "resumed"].any()  # seed 1 is new work
+    old = res.trials.set_index(["key", "phase"])
+    seed0 = [k for k in sel.index if k.endswith("-s0")]
+    pd.testing.assert_series_equal(
+        sel.loc[seed0, "score"], old.xs("select", level="phase").loc[seed0, "score"]
+    )
+    assert (grown.selection["seeds"] == 2).all()
+    fresh = run_sweep(_config(data, tmp_path / "fresh", prices, baselines=("garch",), seeds=2))
+    pd.testing.assert_frame_equal(grown.selection, fresh.selection)  # as if run with 2 from the start
+
+
 # -- samplers and executors ------------------------------------------------------------------------
 def test_optuna_samples_the_grid_values_reproducibly(prices: pd.DataFrame, tmp_path: Path) -> None:
     data = _write_prices(prices, tmp_path / "p.csv")

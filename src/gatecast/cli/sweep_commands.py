@@ -19,7 +19,7 @@ def sweep(
     out: Path = typer.Option(
         ...,
         help="Run folder: trials/, trials.parquet, selection.csv, test.csv, selection.png; "
-        "a rerun resumes (finished trials are read back).",
+        "a rerun resumes (finished trials are read back; --seeds may grow).",
     ),
     grid: list[str] = typer.Option(
         [],

@@ -504,6 +504,10 @@ def _actual(df: pd.DataFrame, cfg: SweepConfig, start: str) -> pd.Series:
     return make_target(df, TargetSpec(cfg.target), cfg.column)
 
 
+#: Fingerprint entries a resumed sweep may change: trials are stored per (configuration, seed).
+_MAY_CHANGE = frozenset({"seeds"})
+
+
 def _check_folder(root: Path, record: dict[str, Any]) -> None:
     path = root / "sweep.json"
     finished = list((root / "trials").glob("*/*.json")) if (root / "trials").is_dir() else []
@@ -512,8 +516,13 @@ def _check_folder(root: Path, record: dict[str, Any]) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise ConfigError(f"{path} is corrupt ({exc}); use a new --out") from exc
-        if old != record:
-            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+        # more (or fewer) seeds only adds (or leaves unread) trials keyed by seed: resumable
+        diff = sorted(
+            k
+            for k in set(old) | set(record)
+            if k not in _MAY_CHANGE and old.get(k) != record.get(k)
+        )
+        if diff:
             raise ConfigError(
                 f"{root} holds a sweep with a different search space or data (differs in "
                 f"{diff}); resuming would mix them: pass a new --out folder or delete {root}"
