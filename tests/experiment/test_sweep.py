@@ -237,7 +237,8 @@ def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
     )
     assert (grown.selection["seeds"] == 2).all()
     fresh = run_sweep(_config(data, tmp_path / "fresh", prices, baselines=("garch",), seeds=2))
-    pd.testing.assert_frame_equal(grown.selection, fresh.selection)  # as if run with 2 from the start
+    # as if the sweep had run with two seeds from the start
+    pd.testing.assert_frame_equal(grown.selection, fresh.selection)
 
 
 # -- samplers and executors ------------------------------------------------------------------------
