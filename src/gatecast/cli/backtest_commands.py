@@ -61,6 +61,11 @@ def backtest(
     ),
     cap: float = typer.Option(1.0, help="Volatility targeting: the largest position."),
     blocks: int = typer.Option(16, help="CSCV blocks for the PBO (C(16,8) = 12,870 splits)."),
+    sweep: Path | None = typer.Option(
+        None,
+        help="A `gatecast sweep` folder to cite: N of the DSR = its configurations tried, "
+        "Var[SR] and the PBO from its trials' net returns on its selection period.",
+    ),
     n_trials: int | None = typer.Option(
         None, help="Override N of the DSR (default: every model and seed column run)."
     ),
@@ -95,6 +100,7 @@ def backtest(
         pbo_blocks=blocks,
         n_trials=n_trials,
         var_sharpe_annual=var_sharpe,
+        sweep=str(sweep) if sweep else None,
         out=str(out),
         quiet=quiet,
     )

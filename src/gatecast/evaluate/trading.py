@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from gatecast.data.features import price_series, returns
 from gatecast.errors import AlignmentError, ConfigError
 from gatecast.types import check_choice
 
@@ -46,6 +47,23 @@ COST_LEVELS_BPS: tuple[float, ...] = (0.0, 3.0, 8.0, 10.0, 15.0, 20.0, 50.0)
 PERIODS_PER_YEAR = 252
 # A daily variance in percent^2 is about 1 for an index; in fractions^2 about 1e-4.
 _FRACTION_VARIANCE = 1e-2
+
+
+#: One-way cost of a trade when none is given (``gatecast backtest``, every trial of a sweep).
+DEFAULT_COST_BPS = 5.0
+#: The rule that trades a target's forecasts when none is named (every trial of a sweep).
+RULE_OF_TARGET: dict[str, RuleName] = {
+    "return": "sign",
+    "direction": "threshold",
+    "variance": "vol_target",
+}
+
+
+def realised_returns(data: pd.DataFrame, column: str | None = None) -> pd.Series:
+    """Simple returns (fractions) of the price column, by the day they are earned: what every
+    backtest, and every trial of a sweep, trades against."""
+    realised: pd.Series = returns(price_series(data, column), log=False)
+    return realised
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.features import price_series, returns
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluate.trading import (
     COST_LEVELS_BPS,
+    DEFAULT_COST_BPS,
     PERIODS_PER_YEAR,
+    RULE_OF_TARGET,
     RULES,
     PBOResult,
     Rule,
@@ -32,6 +33,7 @@ from gatecast.evaluate.trading import (
     cscv_pbo,
     deflated_sharpe_ratio,
     expected_max_sharpe,
+    realised_returns,
     trade,
     trial_sharpes,
 )
@@ -49,10 +51,12 @@ from gatecast.types import check_choice
 
 __all__ = [
     "BENCHMARKS",
+    "RULE_OF_TARGET",
     "BacktestConfig",
     "BacktestResult",
     "backtest_forecasts",
     "read_run",
+    "realised_returns",
     "run_backtest",
 ]
 
@@ -100,7 +104,10 @@ class BacktestConfig:
     walk-forward settings here are then ignored). ``n_trials`` / ``var_sharpe_annual`` override
     the trial count and the variance of the trials' annualised Sharpe ratios, which otherwise come
     from every model and seed column of the run. ``models`` empty: lstm, gru, ar1 for returns (a
-    set per target otherwise), or every model of ``from_run``.
+    set per target otherwise), or every model of ``from_run``. ``sweep``: a ``gatecast sweep``
+    folder (of the same target) the backtest cites: N of the DSR is its trial count, Var[SR_n]
+    the variance of its candidates' Sharpe ratios on its selection period, and the PBO that of
+    its selection (``n_trials`` / ``var_sharpe_annual`` still override).
     """
 
     data: str = "sp500"
@@ -109,7 +116,7 @@ class BacktestConfig:
     test_end: str | None = None
     models: tuple[str, ...] = ()
     rule: RuleName = "sign"
-    cost_bps: float = 5.0
+    cost_bps: float = DEFAULT_COST_BPS
     cost_levels: tuple[float, ...] = COST_LEVELS_BPS
     upper: float = 0.55
     lower: float = 0.45
@@ -122,11 +129,12 @@ class BacktestConfig:
     recurrent_epochs: int = 30
     warm_epochs: int = 5
     hidden: int = 16
-    window: int = 22
+    window: int | None = None  # None: the evaluation's default for the target
     n_jobs: int | None = -1
     pbo_blocks: int = 16
     n_trials: int | None = None
     var_sharpe_annual: float | None = None
+    sweep: str | None = None
     sort: bool = False
     dropna: bool = False
     out: str | None = None
@@ -210,18 +218,26 @@ class BacktestResult:
         models = sharpe[list(self.models)].dropna()
         beat = models[models > bh]
         pbo = "" if self.pbo is None else f", PBO {self.pbo.pbo:.2f}"
+        cfg = self.config
+        of_sweep = f" of the sweep in {cfg.sweep}" if cfg.sweep and cfg.n_trials is None else ""
         if beat.empty:
             best = str(models.idxmax()) if len(models) else "none"
             best_sr = f"{models.max():.2f}" if len(models) else "n/a"
+            cited = (
+                f" (the DSR is deflated for N = {self.n_trials} trials{of_sweep})"
+                if cfg.sweep
+                else ""
+            )
             return (
                 f"Nothing beats buy-and-hold after costs: at {self.cost_bps:g} bps the best model, "
-                f"{best}, has a net Sharpe ratio of {best_sr} against buy-and-hold's {bh:.2f}."
+                f"{best}, has a net Sharpe ratio of {best_sr} against buy-and-hold's {bh:.2f}"
+                f"{cited}."
             )
         dsr = self.table.loc[beat.index, "dsr"]
         return (
             f"{', '.join(beat.index)} beat{'s' if len(beat) == 1 else ''} buy-and-hold's net "
             f"Sharpe ratio {bh:.2f} at {self.cost_bps:g} bps; deflated for N = {self.n_trials} "
-            f"trials the DSR is {', '.join(f'{v:.2f}' for v in dsr)}{pbo}."
+            f"trials{of_sweep} the DSR is {', '.join(f'{v:.2f}' for v in dsr)}{pbo}."
         )
 
     def returns(self) -> pd.DataFrame:
@@ -256,6 +272,7 @@ class BacktestResult:
             "var_sharpe_annual": self.var_sharpe * cfg.periods_per_year,
             "sr0_per_period": expected_max_sharpe(self.n_trials, self.var_sharpe),
             "trials_overridden": cfg.n_trials is not None or cfg.var_sharpe_annual is not None,
+            "sweep": cfg.sweep,
             "trial_sharpes_annual": (self.trials * np.sqrt(cfg.periods_per_year)).to_dict(),
             "first_date": self.trades.gross.index[0],
             "last_date": self.trades.gross.index[-1],
@@ -350,8 +367,14 @@ def backtest_forecasts(
         cost_bps=cfg.cost_bps,
     )
     net = trades.net()
-    sharpes = trial_sharpes(net)
-    n_trials = cfg.n_trials or max(1, len(sharpes))
+    # the trials behind N, Var[SR_n] and the PBO: a cited sweep's candidates, else every column
+    cited: int | None = None
+    pool, where = net, ""
+    if cfg.sweep:
+        cited, pool = _cited_sweep(cfg.sweep, cfg.target)
+        where = f" in the sweep {cfg.sweep}"
+    sharpes = trial_sharpes(pool)
+    n_trials = cfg.n_trials or cited or max(1, len(sharpes))
     if cfg.var_sharpe_annual is not None:
         var_sharpe = cfg.var_sharpe_annual / cfg.periods_per_year
     else:
@@ -364,12 +387,15 @@ def backtest_forecasts(
     pbo, pbo_note = None, ""
     if len(sharpes) < 2:
         pbo_note = (
-            f"CSCV needs at least 2 configurations with a Sharpe ratio; there are {len(sharpes)}"
+            f"CSCV needs at least 2 configurations with a Sharpe ratio; there are "
+            f"{len(sharpes)}{where}"
         )
-    elif len(net) < 2 * cfg.pbo_blocks:
-        pbo_note = f"{len(net)} days are too few for {cfg.pbo_blocks} CSCV blocks of 2 or more"
+    elif len(pool) < 2 * cfg.pbo_blocks:
+        pbo_note = (
+            f"{len(pool)} days{where} are too few for {cfg.pbo_blocks} CSCV blocks of 2 or more"
+        )
     else:
-        pbo = cscv_pbo(net[list(sharpes.index)], cfg.pbo_blocks)
+        pbo = cscv_pbo(pool[list(sharpes.index)], cfg.pbo_blocks)
     return BacktestResult(
         config=cfg,
         table=table,
@@ -384,6 +410,26 @@ def backtest_forecasts(
         trials=sharpes,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _cited_sweep(folder: str, target: EvaluationTarget) -> tuple[int, pd.DataFrame]:
+    """N (the configurations tried) and the date x configuration net returns on the selection
+    period of the sweep in ``folder``, whose trials must trade forecasts of ``target``."""
+    from gatecast.experiment.sweep import read_trials, trial_count, trial_returns
+
+    read_trials(folder)  # a ConfigError naming the folder if it holds no sweep
+    try:
+        swept = json.loads((Path(folder) / "sweep.json").read_text(encoding="utf-8"))["target"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"{folder} has no readable sweep.json ({exc}); pass a `gatecast sweep` --out folder"
+        ) from exc
+    if swept != target:
+        raise ConfigError(
+            f"the sweep in {folder} forecast {swept}, but this backtest trades {target} "
+            f"forecasts: cite a sweep of --target {target}, or pick a rule for {swept}"
+        )
+    return trial_count(folder), trial_returns(folder, "select")
 
 
 # -- where the forecasts come from ---------------------------------------------------------------
@@ -441,6 +487,8 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
     >>> print(res.summary())  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    if cfg.sweep:
+        _cited_sweep(cfg.sweep, cfg.target)  # refuse a folder without a sweep before any work
     if cfg.from_run:
         eval_cfg, forecasts = read_run(cfg.from_run)
         if eval_cfg.target != cfg.target:
@@ -456,7 +504,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
         forecasts = evaluate_models(eval_cfg).forecasts
         rows = tuple(eval_cfg.models)
         data, _ = load_checked(eval_cfg)
-    realised = returns(price_series(data, eval_cfg.column), log=False)
+    realised = realised_returns(data, eval_cfg.column)
     if "garch" in forecasts and eval_cfg.target == "variance":
         garch = forecasts["garch"]
     else:

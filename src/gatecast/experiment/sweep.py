@@ -5,8 +5,10 @@ task: a warm-started walk-forward chain over the selection period (data cut at i
 nothing of the test period can reach the choice). The configuration with the lowest mean selection
 loss over its seeds (or the top k) is then walked over the test period; the other configurations'
 test scores are computed only with ``record=True`` and kept in a separate table. Every trial is
-written to the run folder as it finishes (the trial registry, Parquet), so a killed sweep resumes
-and the deflated Sharpe ratio's N and the CSCV matrix come from the trials actually run.
+written to the run folder as it finishes (the trial registry, Parquet: per-date forecast, actual,
+loss and ``strategy``, the net return of trading the forecasts with the rule of the target, as
+``gatecast backtest`` would), so a killed sweep resumes and the deflated Sharpe ratio's N and the
+CSCV matrix come from the trials actually run (``gatecast backtest --sweep`` cites them).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluate.losses import loss_series
 from gatecast.evaluate.significance import diebold_mariano
+from gatecast.evaluate.trading import (
+    DEFAULT_COST_BPS,
+    RULE_OF_TARGET,
+    Rule,
+    realised_returns,
+    trade,
+)
 from gatecast.evaluate.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, load_checked, model_factory
 from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
@@ -53,6 +62,7 @@ __all__ = [
     "sweepable_parameters",
     "trial_count",
     "trial_losses",
+    "trial_returns",
 ]
 
 Sampler = Literal["grid", "tpe", "random"]
@@ -324,7 +334,9 @@ def _factory(cfg: SweepConfig, ecfg: EvaluationConfig, params: Mapping[str, Any]
 @dataclass(frozen=True)
 class TrialTask:
     """One task of a sweep (picklable): walk ``factory`` over ``plan`` on ``data``, score it
-    against ``actual`` and write ``folder/<phase>.parquet`` and, last, ``<phase>.json``."""
+    against ``actual``, trade it with ``rule`` at ``cost_bps`` one-way against ``returns`` (simple
+    returns by the day they are earned; for the selection, none after it) and write
+    ``folder/<phase>.parquet`` and, last, ``<phase>.json``."""
 
     key: str
     phase: Phase
@@ -336,6 +348,9 @@ class TrialTask:
     plan: WalkForwardPlan
     loss: str
     folder: str
+    returns: pd.Series
+    rule: Rule
+    cost_bps: float
 
 
 def read_trial(folder: str | Path, phase: str) -> dict[str, Any] | None:
@@ -383,6 +398,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     frame = pd.concat([fc, task.actual.reindex(fc.index).rename("actual")], axis=1).dropna()
     lname = "mse" if task.loss == "brier" else task.loss
     frame["loss"] = loss_series(lname, frame["actual"].to_numpy(), frame["forecast"].to_numpy())  # type: ignore[arg-type]
+    # the net return of trading these forecasts (the forecast for t sets the position at t-1)
+    net = trade(frame[["forecast"]], task.returns, task.rule, task.cost_bps).net()["forecast"]
+    frame["strategy"] = net.reindex(frame.index)
     frame.index.name = "date"
     folder = Path(task.folder)
     pq = folder / f"{task.phase}.parquet"
@@ -612,6 +630,12 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
         "test": _actual(df, cfg, cfg.test_start),
     }
     data: dict[Phase, pd.DataFrame] = {"select": sel_data, "test": df}
+    # what each trial's forecasts are traded against: simple returns of the target's price column
+    realised: dict[Phase, pd.Series] = {
+        "select": realised_returns(sel_data, cfg.column),  # nothing after the selection period
+        "test": realised_returns(df, cfg.column),
+    }
+    rule, cost_bps = Rule(RULE_OF_TARGET[cfg.target]), DEFAULT_COST_BPS  # backtest's defaults
     loss = LOSS_NAMES[cfg.target][0]
     swept = list(cfg.grid)
     for params in _grid_configs(cfg) if cfg.sampler == "grid" else []:
@@ -644,6 +668,9 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
                     plans[phase],
                     loss,
                     str(root / "trials" / key),
+                    realised[phase],
+                    rule,
+                    cost_bps,
                 )
             )
         return out
@@ -665,6 +692,9 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
                         plans[phase],
                         loss,
                         str(root / "trials" / name),
+                        realised[phase],
+                        rule,
+                        cost_bps,
                     )
                 )
         return out
@@ -880,20 +910,50 @@ def trial_count(out: str | Path) -> int:
     return int(t.loc[(t["phase"] == "select") & ~t["config"].isin(baselines), "config"].nunique())
 
 
-def trial_losses(out: str | Path, phase: str = "select") -> pd.DataFrame:
-    """Date x configuration per-date losses (mean over seeds) of every candidate on ``phase``,
-    from the stored per-trial forecasts: the T x N matrix for CSCV (pass ``-trial_losses(...)``
-    as performance, higher is better) and for the trial count of the DSR."""
+def _candidate_rows(out: str | Path, phase: str) -> pd.DataFrame:
+    """The rows of ``trial_forecasts.parquet`` of every candidate (no baseline) on ``phase``,
+    with their configuration."""
     t = read_trials(out)
     baselines = set(json.loads((Path(out) / "sweep.json").read_text(encoding="utf-8"))["baselines"])
     fc = pd.read_parquet(Path(out) / "trial_forecasts.parquet")
     fc = fc[(fc["phase"] == phase)]
     cfg_of = dict(zip(t["key"], t["config"], strict=False))
     fc = fc.assign(config=fc["key"].map(cfg_of))
-    fc = fc[~fc["config"].isin(baselines)]
-    if fc.empty:
+    rows: pd.DataFrame = fc[~fc["config"].isin(baselines)]
+    if rows.empty:
         raise ConfigError(f"{out} holds no {phase} trials of candidate configurations")
+    return rows
+
+
+def trial_losses(out: str | Path, phase: str = "select") -> pd.DataFrame:
+    """Date x configuration per-date losses (mean over seeds) of every candidate on ``phase``,
+    from the stored per-trial forecasts: the T x N matrix for CSCV (pass ``-trial_losses(...)``
+    as performance, higher is better) and for the trial count of the DSR."""
+    fc = _candidate_rows(out, phase)
     table: pd.DataFrame = fc.pivot_table(
         index="date", columns="config", values="loss", aggfunc="mean"
+    )
+    return table
+
+
+def trial_returns(out: str | Path, phase: str = "select") -> pd.DataFrame:
+    """Date x configuration per-date net returns (after costs; mean over seeds) of trading every
+    candidate's forecasts on ``phase`` with the rule of the target (``sign``, ``threshold``,
+    ``vol_target``) at ``gatecast backtest``'s default cost: the T x N matrix for
+    :func:`~gatecast.evaluate.trading.cscv_pbo` as it is (higher is better), and the Sharpe
+    ratios behind Var[SR_n] of the DSR."""
+    fc = _candidate_rows(out, phase)
+    if "strategy" not in fc.columns:
+        fc = fc.assign(strategy=np.nan)
+    old = sorted(str(k) for k, s in fc.groupby("key")["strategy"] if s.isna().all())
+    if old:
+        shown = ", ".join(str(Path(out) / "trials" / k) for k in old[:3])
+        more = f" and {len(old) - 3} more" if len(old) > 3 else ""
+        raise ConfigError(
+            f"{shown}{more}: trial(s) written by an older gatecast, without per-date strategy "
+            f"returns; rerun the sweep in a new --out folder to trade its trials"
+        )
+    table: pd.DataFrame = fc.pivot_table(
+        index="date", columns="config", values="strategy", aggfunc="mean"
     )
     return table
