@@ -144,7 +144,7 @@ def test_window_still_names_the_scheme_on_the_command_line(tmp_path: Path) -> No
         res = CliRunner().invoke(app, [*args, flag, "rolling", "--out", str(out)])
         assert res.exit_code == 0, res.output
         config = json.loads((out / "metrics.json").read_text())["config"]
-        assert config["scheme"] == "rolling" and config["window"] == 22
+        assert config["scheme"] == "rolling" and config["window"] == 5  # the variance default
         assert config["models"] == ["garch", "no_change"]
     a = pd.read_csv(tmp_path / "a" / "leaderboard.csv", index_col="model")
     b = pd.read_csv(tmp_path / "b" / "leaderboard.csv", index_col="model")

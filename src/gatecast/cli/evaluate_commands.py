@@ -9,8 +9,9 @@ import typer
 from gatecast.cli.output import console, print_table
 from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
 from gatecast.errors import ConfigError
-from gatecast.experiment.evaluation import EvaluationConfig
+from gatecast.experiment.evaluation import POINT_WINDOW, EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
+from gatecast.models.config import VarianceConfig
 from gatecast.types import SCHEMES, Mode, Proxy, Scheme
 
 app = typer.Typer()
@@ -47,7 +48,8 @@ def evaluate(
     window: str | None = typer.Option(
         None,
         "--window",
-        help=f"Input window of the recurrent models in days (default {_E.window}). "
+        help=f"Input window of the recurrent models in days (default {POINT_WINDOW} for return and "
+        f"direction models, {VarianceConfig.window} for variance models). "
         "Its earlier meaning, expanding|rolling, is now --scheme (still accepted here).",
     ),
     mode: Mode = typer.Option(

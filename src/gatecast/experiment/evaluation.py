@@ -49,7 +49,7 @@ from gatecast.experiment.registry import (
 )
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import RunFolder
-from gatecast.models.config import CLOSE_FEATURES
+from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
 from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice
 
 __all__ = [
@@ -80,13 +80,18 @@ DM_TEST = (
 )
 
 
+#: The recurrent return and direction models' input window in an evaluation (days).
+POINT_WINDOW = 22
+
+
 @dataclass
 class EvaluationConfig:
     """Everything one evaluation needs, as plain values (a config file maps onto it one to one).
 
     ``scheme`` is the walk-forward's training scheme (``expanding`` or ``rolling`` with
     ``train_size`` rows); ``window`` is the recurrent models' input length, as everywhere in
-    gatecast. ``recurrent_epochs`` / ``warm_epochs`` are the epochs of a cold fit and of a warm
+    gatecast; None (default): :data:`POINT_WINDOW` (22 days) for return and direction models,
+    ``VarianceConfig.window`` (5, chosen by a nested sweep on 2011-2014) for variance models. ``recurrent_epochs`` / ``warm_epochs`` are the epochs of a cold fit and of a warm
     refit; ``warm_start`` refits recurrent models from the previous fold's weights. Recurrent
     models run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
     ``train_proxy`` is what recurrent variance models train against; None (default): the
@@ -120,7 +125,7 @@ class EvaluationConfig:
     warm_epochs: int = 5
     warm_start: bool = True
     hidden: int = 16
-    window: int = 22
+    window: int | None = None
     mode: Mode = "window"
     features: tuple[str, ...] | None = None
     train_proxy: Proxy | None = None
@@ -155,6 +160,8 @@ class EvaluationConfig:
             )
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds}: must be >= 1")
+        if self.window is None:  # each family's own default
+            self.window = VarianceConfig.window if self.target == "variance" else POINT_WINDOW
         self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models {self.models} list a model twice")

@@ -87,7 +87,7 @@ class VarConfig:
     recurrent_epochs: int = 30
     warm_epochs: int = 5
     hidden: int = 16
-    window: int = 22
+    window: int | None = None  # None: the evaluation's default for the target
     n_jobs: int | None = -1
     sort: bool = False
     dropna: bool = False
