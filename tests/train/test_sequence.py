@@ -160,3 +160,52 @@ def test_memory_longer_than_a_chunk_is_learnt_only_with_the_carried_state(
     best = _kalman_mse()
     assert carried < 1.25 * best  # close to the optimal filter (about 0.125 here) ...
     assert carried < 0.75 * zeroed  # ... and far better than a net that forgets between chunks
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_no_copy_path_for_all_lanes_trains_the_same_weights_as_the_copying_one(
+    cell: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # while every lane runs, the state is the chunk's final state itself (no gather, no copy);
+    # forcing the general gather/scatter path instead must give the same weights bit for bit
+    lanes = random_lanes([30, 30, 21])  # chunks of 7: the third lane is done after three
+    cfg = TrainConfig(epochs=2, lr=0.01, patience=0)
+
+    def trained() -> list[torch.Tensor]:
+        model = net(cell)
+        train_sequence_loop(model, lanes, None, cfg, squared, chunk_len=7, burn_in=2)
+        return [p.detach().clone() for p in model.parameters()]
+
+    fast = trained()
+    original = sequence.scatter_state
+    used: list[bool] = []
+
+    def copying(state: Any, idx: Any, new: Any) -> Any:
+        used.append(idx is None)
+        every = torch.arange(len(lanes.lengths))
+        return original(state, every if idx is None else idx, new)
+
+    monkeypatch.setattr(sequence, "scatter_state", copying)
+    slow = trained()
+    assert used.count(True) == 2 * 3  # chunks 1-3 of each epoch ran every lane
+    assert False in used  # chunks 4-5 gather two lanes (the LSTM's (h, c) recurses per part)
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_fused_adam_step_matches_torchs_per_tensor_adam() -> None:
+    # oracle: torch's reference (for-loop) Adam, on the same gradients, 20 steps
+    torch.manual_seed(0)
+    a, b = net("lstm"), net("lstm")
+    cfg = TrainConfig(lr=0.01, weight_decay=1e-3)
+    fused = sequence._adam(list(a.parameters()), cfg)
+    ref = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=1e-3, foreach=False)
+    for _ in range(20):
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        fused.step()
+        ref.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)  # float64
+    assert fused.defaults.get("fused") is True  # the fused kernel is what runs (torch >= 2.4)
