@@ -12,8 +12,11 @@ ratios against the reference measured in the same run (the old per-instrument lo
 
 * ``loop``: what StreamSet did before: one Stream per instrument (each its own state, sharing the
   weights), updated one by one in Python.
-* ``set numpy`` / ``set torch``: the batched StreamSet on the NumPy or torch engine: per-instrument
-  checks in Python, then one step of all rows; ``set numpy f32``: the NumPy engine in float32.
+* ``set numpy`` / ``set torch``: the batched StreamSet on the NumPy or torch engine: from 16
+  instruments a tick is checked and featurised in arrays (the vectorised tick), then one step of
+  all rows; ``set numpy f32``: the NumPy engine in float32; ``set numpy general``: the NumPy set
+  made to take the general path (per-instrument checks in Python), the set before the
+  vectorised tick.
 * ``step only``: the NumPy engine's batched step alone on the gathered rows (the network's share).
 """
 
@@ -96,8 +99,10 @@ def market(m: RecurrentForecaster, n: int, ticks: int, n_rounds: int) -> dict[st
         "set numpy f32": StreamSet(
             lambda: Stream.over(spec, NumpyEngine(spec, tensors, np.float32), tensors)
         ),
+        "set numpy general": StreamSet(lambda: m.stream("numpy")),
         "set torch": StreamSet(lambda: m.stream("torch")),
     }
+    sets["set numpy general"].vector_min = 10**9  # the per-instrument checks of the general path
     ticks_of = [
         [dict(zip(keys, row.tolist(), strict=True)) for row in paths[i :: n_rounds + 1][:ticks]]
         for i in range(n_rounds + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
 from gatecast.serve.engines import BatchEngine
-from gatecast.serve.observations import OrderKey
+from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
 from gatecast.serve.stream import STATE_FORMAT, STATE_VERSION, Stream
 
 #: What ``update_many`` does with an instrument whose row is refused.
@@ -24,6 +25,10 @@ SET_FORMAT = STATE_FORMAT + "-set"
 #: Version-3 sets kept each instrument's arrays apart ("0.h", "0.c", ...); "stacked" sets keep
 #: one array per kind, one row per instrument, in the order of the metadata's streams.
 STACKED = "stacked"
+
+
+#: Features the vectorised tick computes from the last two prices (others take the general path).
+VECTOR_FEATURES = frozenset({"return", "abs_return", "squared_return", "price"})
 
 
 class StreamSet:
@@ -51,6 +56,12 @@ class StreamSet:
     With ``errors="skip"`` the refused instruments are left unchanged, their errors are in
     :attr:`rejected`, and the others tick. Never a silent partial update.
 
+    A tick of many instruments (``vector_min`` or more) of a sequence model on prices alone
+    (features in :data:`VECTOR_FEATURES`), every price a float and every instrument warmed up,
+    runs in arrays: the checks, the features and the commit are one pass of NumPy, not a Python
+    call per instrument. It gives what the general path gives; any row the general path would
+    refuse sends the whole tick there, so errors are exactly its errors.
+
     Instruments join on first use (or :meth:`add`) and leave with :meth:`remove`; the state of the
     whole set saves to one file (:meth:`state`, :meth:`save_state`) and resumes with
     :meth:`load_state`, each instrument keeping its last date or sequence number.
@@ -63,6 +74,9 @@ class StreamSet:
     >>> streams.update_many({"SPX": 2718.9}, at="2018-03-02")  # only SPX traded  # doctest: +SKIP
     {'SPX': 0.00041}
     """
+
+    #: Ticks of at least this many instruments try the vectorised path (``_vector_tick``).
+    vector_min = 16
 
     def __init__(self, make_stream: Callable[[], Stream]) -> None:
         self.make_stream = make_stream
@@ -187,6 +201,10 @@ class StreamSet:
         if errors not in ("raise", "skip"):
             raise ConfigError(f"errors={errors!r} is unknown; choose 'raise' or 'skip'")
         self.rejected = {}
+        if len(observations) >= self.vector_min:
+            done = self._vector_tick(observations, at)
+            if done is not None:
+                return done
         new = [k for k in observations if k not in self.streams]
         taken: list[tuple[str, Stream, OrderKey | None, Obs, bool]] = []
         for key, observation in observations.items():
@@ -224,6 +242,92 @@ class StreamSet:
                 for (key, stream, obs), r in zip(run, raw.tolist(), strict=True):
                     out[key] = stream._forecast(r, obs)
         return out
+
+    def _vector_tick(self, observations: Mapping[str, Any], at: Any) -> dict[str, float] | None:
+        """The whole tick in arrays, for the common case: a sequence model whose features are
+        computed from the last two prices (:data:`VECTOR_FEATURES`), a float price for every
+        instrument, and every instrument already in the set and warmed up. Returns None, having
+        changed nothing, wherever that does not hold or any row would be refused: the general
+        path then runs the tick and gives the same answer, and the same error."""
+        template = self.template
+        spec, reader = template.spec, template.reader
+        if (
+            spec.mode != "sequence"
+            or reader.fields != ("price",)
+            or template.online.size > 2
+            or not set(spec.features) <= VECTOR_FEATURES
+        ):
+            return None
+        keys = list(observations)
+        try:
+            streams = [self.streams[k] for k in keys]
+        except KeyError:  # an instrument joins: the general path adds it
+            return None
+        values = list(observations.values())
+        if not all(type(v) is float for v in values):
+            return None
+        size = template.online.size
+        order: OrderKey | None = None
+        if at is not None:
+            try:
+                order = order_key(at)
+            except DataError:
+                return None
+        dated = isinstance(order, int)
+        prevs = []  # each instrument's last price, as Stream._take reads it
+        for s in streams:
+            hist = s.online.history
+            if s.valid <= 0 or len(hist) != size:
+                return None  # still warming up
+            if order is not None and not s.allow_replay:
+                last = s.last
+                if last is not None and (isinstance(last, int) != dated or order <= last):
+                    return None
+            prevs.append(hist[-1][0])
+        price = np.array(values, dtype=np.float64)
+        prev = np.array(prevs, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if not np.isfinite(price).all() or (reader.positive and (price <= 0).any()):
+                return None
+            if (np.abs(price) < sys.float_info.min)[price != 0].any():
+                return None  # subnormal
+            both = (prev > 0) & (price > 0)
+            ratio = price[both] / prev[both]
+            if ((ratio < 1 / TICK_RATIO) | (ratio > TICK_RATIO)).any():
+                return None
+            online = template.online
+            Z = np.empty((len(keys), len(spec.features)))
+            for j, name in enumerate(spec.features):
+                if name == "price":
+                    v = price
+                else:
+                    r = np.log(price / prev) if spec.units.log else price / prev - 1.0
+                    if spec.units.percent:
+                        r = 100.0 * r
+                    v = r if name == "return" else np.abs(r) if name == "abs_return" else r * r
+                Z[:, j] = (v - online.shift[j]) / online.scale[j]
+        if not np.isfinite(Z).all():
+            return None
+        # every row passes: commit them all, as Stream._take and _commit would
+        nan = math.nan
+        for s, p in zip(streams, values, strict=True):
+            s.online.history.append((p, nan, nan, nan))
+            s.ticks += 1
+            s.valid += 1
+            if order is not None:
+                s.last = order
+        rows = np.fromiter((self._rows[k] for k in keys), dtype=np.intp, count=len(keys))
+        h, c = self._h[rows], self._c[rows]
+        raw = self.engine.step_many(Z, h, c)
+        self._h[rows], self._c[rows] = h, c
+        if spec.output == "value":
+            scale = float(np.asarray(spec.target_scaler.scale_)[0])
+            shift = float(np.asarray(spec.target_scaler.shift_)[0])
+            return dict(zip(keys, (raw * scale + shift).tolist(), strict=True))
+        return {
+            k: s._forecast(r, (p, nan, nan, nan))
+            for k, s, r, p in zip(keys, streams, raw.tolist(), values, strict=True)
+        }
 
     def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
         """The head outputs of one batched step (sequence mode) or window forward (window mode)."""

@@ -1,0 +1,189 @@
+"""The vectorised tick of a StreamSet (``_vector_tick``): the same forecasts, states and errors as
+the general path, instrument by instrument, on a market of many instruments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gatecast.data import ar1_prices
+from gatecast.data.features import TargetSpec
+from gatecast.errors import MissingValueError, OutlierError, ReplayError
+from gatecast.models.recurrent import RecurrentForecaster
+from gatecast.serve import StreamSet
+from gatecast.serve.streamset import VECTOR_FEATURES
+
+TINY = dict(hidden=5, layers=2, window=4, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
+N = 24  # instruments
+DAYS = pd.bdate_range("2022-01-03", periods=30)
+
+
+def _fit(cell: str = "lstm", **kw: Any) -> RecurrentForecaster:
+    prices = ar1_prices(120, phi=0.6, sigma=0.01, seed=3)
+    m = RecurrentForecaster(cell=cell, mode="sequence", **(TINY | kw)).fit(prices)
+    m.net_.double()  # float64: the two paths are compared to 1e-12
+    return m
+
+
+@pytest.fixture(scope="module")
+def prices() -> np.ndarray:
+    """(days, instruments) price paths, each its own level and volatility."""
+    rng = np.random.default_rng(5)
+    moves = rng.normal(0, 0.01, size=(len(DAYS), N)) * np.linspace(0.5, 2.0, N)
+    return 10.0 * np.arange(1, N + 1) * np.exp(np.cumsum(moves, axis=0))
+
+
+def _pair(model: RecurrentForecaster) -> tuple[StreamSet, StreamSet, list[bool]]:
+    """A set that always takes the general path, and one that tries the vectorised tick on
+    every tick of 2 or more instruments (with a record of whether it ran)."""
+    general = StreamSet(model.stream)
+    general.vector_min = 10**9
+    fast = StreamSet(model.stream)
+    fast.vector_min = 2
+    ran: list[bool] = []
+    inner = fast._vector_tick
+
+    def recorded(observations: Any, at: Any) -> Any:
+        out = inner(observations, at)
+        ran.append(out is not None)
+        return out
+
+    fast._vector_tick = recorded  # type: ignore[method-assign]
+    return general, fast, ran
+
+
+def _same_state(a: StreamSet, b: StreamSet) -> None:
+    assert list(a.streams) == list(b.streams)
+    for key, s in a.streams.items():
+        t = b.streams[key]
+        assert (s.ticks, s.valid, s.last) == (t.ticks, t.valid, t.last), key
+        np.testing.assert_array_equal(s.online.state(), t.online.state())
+        ha, ca = s.engine.get_state()
+        hb, cb = t.engine.get_state()
+        np.testing.assert_allclose(ha, hb, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(ca, cb, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},  # a return model on returns
+        {"cell": "gru", "features": ("return", "abs_return", "squared_return")},
+        {"features": ("return", "price")},
+        {"target": "price"},  # anchored: each forecast moves from its own last price
+        {"target": "direction"},
+        {"target": TargetSpec("return", log=False)},  # simple returns in and out
+    ],
+    ids=["return", "gru-three-features", "with-price", "anchored-price", "direction", "simple"],
+)
+def test_a_market_gets_the_general_paths_forecasts_and_states(
+    kw: dict[str, Any], prices: np.ndarray
+) -> None:
+    model = _fit(**kw)
+    if "target" in kw and isinstance(kw["target"], TargetSpec):
+        assert model._fitted().units.log is False
+    general, fast, ran = _pair(model)
+    rng = np.random.default_rng(11)
+    for t, day in enumerate(DAYS):
+        trading = [k for k in range(N) if t < 3 or rng.random() < 0.85]  # all trade at first
+        if t == 15:  # an instrument joins: that tick takes the general path
+            trading.append(N)
+        tick = {f"I{k}": float(prices[t, k % N] * (1.1 if k == N else 1.0)) for k in trading}
+        a = general.update_many(tick, at=day)
+        b = fast.update_many(tick, at=day)
+        assert list(a) == list(b)
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    _same_state(general, fast)
+    # the first two ticks warm up (no return yet), the joining tick and the newcomer's next one
+    # go the general way; every other tick ran in arrays
+    assert ran[:2] == [False, False] and not ran[15]
+    assert sum(ran) >= len(DAYS) - 5
+    assert general.state() == fast.state()  # the saved sets are the same bytes
+
+
+def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray) -> None:
+    from gatecast.models.recurrent.base import weights_of
+    from gatecast.serve import NumpyEngine, Stream
+
+    model = _fit()
+    spec, tensors = model._fitted(), weights_of(model.net_)
+    sets = []
+    for vector_min in (10**9, 2):
+        s = StreamSet(lambda: Stream.over(spec, NumpyEngine(spec, tensors, np.float32), tensors))
+        s.vector_min = vector_min
+        sets.append(s)
+    for t, day in enumerate(DAYS[:8]):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        a, b = (s.update_many(tick, at=day) for s in sets)
+        np.testing.assert_array_equal(list(a.values()), list(b.values()))
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ({"I3": 1e6}, OutlierError, "instrument 'I3': price 1e\\+06 is"),
+        ({"I5": float("nan")}, MissingValueError, "instrument 'I5': the price is nan"),
+        ({"I7": -4.0}, Exception, "instrument 'I7': price -4.0 is not positive"),
+    ],
+)
+def test_a_refused_row_raises_the_general_paths_error_and_changes_nothing(
+    bad: dict[str, float], error: type[Exception], match: str, prices: np.ndarray
+) -> None:
+    model = _fit()
+    general, fast, ran = _pair(model)
+    for t, day in enumerate(DAYS[:5]):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        for s in (general, fast):
+            s.update_many(tick, at=day)
+    before = fast.state()
+    tick = {f"I{k}": float(prices[5, k]) for k in range(N)} | bad
+    for s in (general, fast):
+        with pytest.raises(error, match=match):
+            s.update_many(tick, at=DAYS[5])
+    assert ran[-1] is False  # the vectorised tick declined, the general path raised
+    assert fast.state() == before
+    # skipping refuses the same instrument and ticks the others exactly as the general path
+    a = general.update_many(tick, at=DAYS[5], errors="skip")
+    b = fast.update_many(tick, at=DAYS[5], errors="skip")
+    assert set(general.rejected) == set(fast.rejected) == set(bad)
+    np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    _same_state(general, fast)
+
+
+def test_a_replayed_or_earlier_date_is_refused_as_the_general_path_refuses_it(
+    prices: np.ndarray,
+) -> None:
+    model = _fit()
+    general, fast, ran = _pair(model)
+    for t, day in enumerate(DAYS[:5]):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        for s in (general, fast):
+            s.update_many(tick, at=day)
+    before = fast.state()
+    tick = {f"I{k}": float(prices[5, k]) for k in range(N)}
+    for day, match in ((DAYS[4], "repeats"), (DAYS[2], "comes before"), (7, "not ordered")):
+        for s in (general, fast):
+            with pytest.raises(ReplayError, match=match):
+                s.update_many(tick, at=day)
+    assert fast.state() == before
+    fast.allow_replay = general.allow_replay = True  # a deliberate replay ticks both alike
+    a, b = (s.update_many(tick, at=DAYS[4]) for s in (general, fast))
+    assert ran[-1] is True
+    np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+
+
+def test_models_the_arrays_cannot_compute_take_the_general_path() -> None:
+    model = _fit(features=("return", "log_rv5"))  # a 5-day rolling feature
+    assert not set(model._fitted().features) <= VECTOR_FEATURES
+    _, fast, ran = _pair(model)
+    for t, day in enumerate(DAYS[:8]):
+        fast.update_many({f"I{k}": 100.0 + t + k for k in range(4)}, at=day)
+    assert ran == [False] * 8
+    window = RecurrentForecaster(mode="window", **TINY).fit(ar1_prices(120, seed=3))
+    _, fast, ran = _pair(window)
+    for t, day in enumerate(DAYS[:6]):
+        fast.update_many({f"I{k}": 100.0 + t + k for k in range(4)}, at=day)
+    assert ran == [False] * 6
