@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sweep_data import sweep_config, write_prices
 
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
@@ -28,16 +29,6 @@ from gatecast.experiment.sweep import (
     trial_losses,
 )
 
-#: tiny nets and few epochs: each trial is a 2-fold warm walk-forward of a few seconds
-TINY = {"epochs": 2, "warm_epochs": 1, "hidden": 4, "batch_size": 64}
-
-
-def _write_prices(df: pd.DataFrame, path: Path) -> str:
-    df = df[["close"]].copy()
-    df.index.name = "date"
-    df.to_csv(path)
-    return str(path)
-
 
 @pytest.fixture(scope="module")
 def prices() -> pd.DataFrame:
@@ -45,23 +36,13 @@ def prices() -> pd.DataFrame:
 
 
 def _config(data: str, out: Path, prices: pd.DataFrame, **kw: Any) -> SweepConfig:
-    base: dict[str, Any] = {
-        "out": str(out),
-        "data": data,
-        "test_start": str(prices.index[600].date()),
-        "select_start": str(prices.index[450].date()),
-        "refit_every": 75,
-        "grid": {"window": (5, 10)},
-        "fixed": TINY,
-        "executor": "serial",
-    }
-    return SweepConfig(**(base | kw))
+    return sweep_config(data, out, prices, select_row=450, test_row=600, refit_every=75, **kw)
 
 
 @pytest.fixture(scope="module")
 def sweep_run(prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     root = tmp_path_factory.mktemp("sweep")
-    data = _write_prices(prices, root / "prices.csv")
+    data = write_prices(prices, root / "prices.csv")
     cfg = _config(data, root / "run", prices, baselines=("garch",), record=True)
     return run_sweep(cfg), root
 
@@ -113,7 +94,7 @@ def test_changing_every_test_price_changes_nothing_in_the_selection(
     test = shocked.index >= shocked.index[600]
     rng = np.random.default_rng(1)
     shocked.loc[test, "close"] *= np.exp(rng.normal(0, 0.05, int(test.sum())))
-    data = _write_prices(shocked, tmp_path / "shocked.csv")
+    data = write_prices(shocked, tmp_path / "shocked.csv")
     other = run_sweep(_config(data, tmp_path / "run", prices, baselines=("garch",)))
     assert other.selected == res.selected
     pd.testing.assert_frame_equal(other.selection, res.selection)
@@ -243,7 +224,7 @@ def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
 
 # -- samplers and executors ------------------------------------------------------------------------
 def test_optuna_samples_the_grid_values_reproducibly(prices: pd.DataFrame, tmp_path: Path) -> None:
-    data = _write_prices(prices, tmp_path / "p.csv")
+    data = write_prices(prices, tmp_path / "p.csv")
     grid = {"window": (3, 5, 8), "lr": (1e-3, 3e-3)}
     kw: dict[str, Any] = {"grid": grid, "sampler": "random", "trials": 2, "batch": 2}
     a = run_sweep(_config(data, tmp_path / "a", prices, **kw))
@@ -264,7 +245,7 @@ def test_importing_the_package_and_cli_loads_neither_ray_nor_optuna() -> None:
 
 @pytest.mark.slow
 def test_serial_pool_and_ray_give_identical_numbers(prices: pd.DataFrame, tmp_path: Path) -> None:
-    data = _write_prices(prices, tmp_path / "p.csv")
+    data = write_prices(prices, tmp_path / "p.csv")
     runs = {
         # one fold per period: the cost here is starting workers, not training
         ex: run_sweep(_config(data, tmp_path / ex, prices, executor=ex, n_jobs=2, refit_every=150))

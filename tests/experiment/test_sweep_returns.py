@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sweep_data import sweep_config, write_prices
 from typer.testing import CliRunner
 
 from gatecast.cli.app import app
@@ -31,16 +32,7 @@ from gatecast.experiment.sweep import (
     trial_returns,
 )
 
-#: tiny nets, one fold per period: each trial takes a second or two
-TINY = {"epochs": 2, "warm_epochs": 1, "hidden": 4, "batch_size": 64}
 COST = 5e-4  # gatecast backtest's default: 5 bps one-way
-
-
-def _write_prices(df: pd.DataFrame, path: Path) -> str:
-    df = df[["close"]].copy()
-    df.index.name = "date"
-    df.to_csv(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +41,7 @@ def prices() -> pd.DataFrame:
 
 
 def _config(data: str, out: Path, prices: pd.DataFrame, **kw: Any) -> SweepConfig:
-    base: dict[str, Any] = {
-        "out": str(out),
-        "data": data,
-        "test_start": str(prices.index[500].date()),
-        "select_start": str(prices.index[420].date()),
-        "refit_every": 100,
-        "grid": {"window": (5, 10)},
-        "fixed": TINY,
-        "executor": "serial",
-    }
-    return SweepConfig(**(base | kw))
+    return sweep_config(data, out, prices, select_row=420, test_row=500, refit_every=100, **kw)
 
 
 def _simple_returns(csv: str) -> pd.Series:
@@ -82,7 +64,7 @@ def return_sweep(
     prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SweepConfig, str]:
     root = tmp_path_factory.mktemp("ret")
-    data = _write_prices(prices, root / "prices.csv")
+    data = write_prices(prices, root / "prices.csv")
     cfg = _config(
         data, root / "run", prices, target="return", grid={"window": (5,)}, baselines=("ar1",)
     )
@@ -95,7 +77,7 @@ def variance_sweep(
     prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SweepConfig, str]:
     root = tmp_path_factory.mktemp("var")
-    data = _write_prices(prices, root / "prices.csv")
+    data = write_prices(prices, root / "prices.csv")
     cfg = _config(data, root / "run", prices, seeds=2, baselines=("garch",))
     run_sweep(cfg)
     return cfg, data
@@ -155,7 +137,7 @@ def test_selection_returns_hold_nothing_after_the_selection_period(
     after = shocked.index > pd.Timestamp(s1)
     rng = np.random.default_rng(7)
     shocked.loc[after, "close"] *= np.exp(rng.normal(0, 0.05, int(after.sum())))
-    data = _write_prices(shocked, tmp_path / "shocked.csv")
+    data = write_prices(shocked, tmp_path / "shocked.csv")
     seen: list[TrialTask] = []
     execute = sweep._execute
 

@@ -11,7 +11,7 @@ import pytest
 
 from gatecast.data import ar1_prices
 from gatecast.data.features import TargetSpec
-from gatecast.errors import MissingValueError, OutlierError, ReplayError
+from gatecast.errors import MissingValueError, NonPositivePriceError, OutlierError, ReplayError
 from gatecast.models.recurrent import RecurrentForecaster
 from gatecast.serve import StreamSet
 from gatecast.serve.streamset import VECTOR_FEATURES
@@ -52,6 +52,16 @@ def _pair(model: RecurrentForecaster) -> tuple[StreamSet, StreamSet, list[bool]]
         return out
 
     fast._vector_tick = recorded  # type: ignore[method-assign]
+    return general, fast, ran
+
+
+def _warmed(prices: np.ndarray) -> tuple[StreamSet, StreamSet, list[bool]]:
+    """The pair of sets of a return model after every instrument traded on the first 5 days."""
+    general, fast, ran = _pair(_fit())
+    for t, day in enumerate(DAYS[:5]):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        for s in (general, fast):
+            s.update_many(tick, at=day)
     return general, fast, ran
 
 
@@ -126,18 +136,13 @@ def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray)
     [
         ({"I3": 1e6}, OutlierError, "instrument 'I3': price 1e\\+06 is"),
         ({"I5": float("nan")}, MissingValueError, "instrument 'I5': the price is nan"),
-        ({"I7": -4.0}, Exception, "instrument 'I7': price -4.0 is not positive"),
+        ({"I7": -4.0}, NonPositivePriceError, "instrument 'I7': price -4.0 is not positive"),
     ],
 )
 def test_a_refused_row_raises_the_general_paths_error_and_changes_nothing(
     bad: dict[str, float], error: type[Exception], match: str, prices: np.ndarray
 ) -> None:
-    model = _fit()
-    general, fast, ran = _pair(model)
-    for t, day in enumerate(DAYS[:5]):
-        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
-        for s in (general, fast):
-            s.update_many(tick, at=day)
+    general, fast, ran = _warmed(prices)
     before = fast.state()
     tick = {f"I{k}": float(prices[5, k]) for k in range(N)} | bad
     for s in (general, fast):
@@ -156,12 +161,7 @@ def test_a_refused_row_raises_the_general_paths_error_and_changes_nothing(
 def test_a_replayed_or_earlier_date_is_refused_as_the_general_path_refuses_it(
     prices: np.ndarray,
 ) -> None:
-    model = _fit()
-    general, fast, ran = _pair(model)
-    for t, day in enumerate(DAYS[:5]):
-        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
-        for s in (general, fast):
-            s.update_many(tick, at=day)
+    general, fast, ran = _warmed(prices)
     before = fast.state()
     tick = {f"I{k}": float(prices[5, k]) for k in range(N)}
     for day, match in ((DAYS[4], "repeats"), (DAYS[2], "comes before"), (7, "not ordered")):
