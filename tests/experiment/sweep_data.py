@@ -28,17 +28,17 @@ def sweep_config(
     *,
     select_row: int,
     test_row: int,
-    refit_every: int,
     **kw: Any,
 ) -> SweepConfig:
     """A serial grid sweep over window 5 and 10 on ``data``, selecting from ``prices``'s row
-    ``select_row`` and testing from row ``test_row``; ``kw`` overrides any setting."""
+    ``select_row`` and testing from row ``test_row``, refit every 75 rows; ``kw`` overrides any
+    setting."""
     base: dict[str, Any] = {
         "out": str(out),
         "data": data,
         "test_start": str(prices.index[test_row].date()),
         "select_start": str(prices.index[select_row].date()),
-        "refit_every": refit_every,
+        "refit_every": 75,
         "grid": {"window": (5, 10)},
         "fixed": TINY,
         "executor": "serial",

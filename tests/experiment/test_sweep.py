@@ -36,7 +36,9 @@ def prices() -> pd.DataFrame:
 
 
 def _config(data: str, out: Path, prices: pd.DataFrame, **kw: Any) -> SweepConfig:
-    return sweep_config(data, out, prices, select_row=450, test_row=600, refit_every=75, **kw)
+    return sweep_config(
+        data, out, prices, select_row=450, test_row=600, **({"refit_every": 75} | kw)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,9 @@ def prices() -> pd.DataFrame:
 
 
 def _config(data: str, out: Path, prices: pd.DataFrame, **kw: Any) -> SweepConfig:
-    return sweep_config(data, out, prices, select_row=420, test_row=500, refit_every=100, **kw)
+    return sweep_config(
+        data, out, prices, select_row=420, test_row=500, **({"refit_every": 100} | kw)
+    )
 
 
 def _simple_returns(csv: str) -> pd.Series:
