@@ -17,12 +17,13 @@ import pandas as pd
 
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError
-from gatecast.evaluate.significance import diebold_mariano, model_confidence_set
+from gatecast.evaluate.significance import model_confidence_set
 from gatecast.experiment.evaluation import (
     DM_TEST,
     EvaluationConfig,
     EvaluationResult,
     check_models,
+    dm_columns,
     evaluate_models,
     load_checked,
 )
@@ -168,12 +169,7 @@ def _pooled_rows(
     rows = []
     for m in losses.columns:
         row: dict[str, Any] = {"model": m, "loss": float(losses[m].mean())}
-        for tag, ref in (("ref", reference), ("best", best)):
-            if m == ref:
-                row[f"dm_{tag}"], row[f"p_{tag}"] = np.nan, np.nan
-            else:
-                dm = diebold_mariano(losses[m].to_numpy(), losses[ref].to_numpy())
-                row[f"dm_{tag}"], row[f"p_{tag}"] = dm.statistic, dm.pvalue
+        row |= dm_columns(losses, m, reference, best)
         row["mcs_p"], row["in_mcs"] = float(mcs["pvalue"][m]), bool(mcs.loc[m, "in_mcs"])
         rows.append(row)
     table: pd.DataFrame = pd.DataFrame(rows).set_index("model")

@@ -236,6 +236,19 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFacto
     return factory
 
 
+def dm_columns(losses: pd.DataFrame, model: str, reference: str, best: str) -> dict[str, float]:
+    """``dm_ref``/``p_ref`` and ``dm_best``/``p_best``: Diebold-Mariano of ``model``'s per-date
+    losses against the reference's and the best baseline's (NaN against itself)."""
+    out: dict[str, float] = {}
+    for tag, ref in (("ref", reference), ("best", best)):
+        if model == ref:
+            out[f"dm_{tag}"], out[f"p_{tag}"] = np.nan, np.nan
+        else:
+            dm = diebold_mariano(losses[model].to_numpy(), losses[ref].to_numpy())
+            out[f"dm_{tag}"], out[f"p_{tag}"] = dm.statistic, dm.pvalue
+    return out
+
+
 @dataclass
 class EvaluationResult:
     """The leaderboard, the forecasts, the per-date losses and the facts of one evaluation.
@@ -542,12 +555,7 @@ def score_walk(
         row[f"{primary}_sd"] = (
             float(np.std(seed_losses[m], ddof=1)) if len(members[m]) > 1 else np.nan
         )
-        for tag, ref in (("ref", reference), ("best", best)):
-            if m == ref:
-                row[f"dm_{tag}"], row[f"p_{tag}"] = np.nan, np.nan
-            else:
-                dm = diebold_mariano(losses[m].to_numpy(), losses[ref].to_numpy())
-                row[f"dm_{tag}"], row[f"p_{tag}"] = dm.statistic, dm.pvalue
+        row |= dm_columns(losses, m, reference, best)
         row["mcs_p"] = float(mcs["pvalue"][m])
         row["in_mcs"] = bool(mcs.loc[m, "in_mcs"])
         if moves is not None:
