@@ -187,3 +187,75 @@ def test_models_the_arrays_cannot_compute_take_the_general_path() -> None:
     for t, day in enumerate(DAYS[:6]):
         fast.update_many({f"I{k}": 100.0 + t + k for k in range(4)}, at=day)
     assert ran == [False] * 6
+
+
+def test_instruments_touched_between_vector_ticks_keep_their_own_history(
+    prices: np.ndarray,
+) -> None:
+    """The columns hold each instrument's last prices after a vectorised tick; a general tick of
+    one instrument, a reset, a removal, a per-instrument replay switch or a read of its history
+    in between must leave both paths with the same numbers."""
+    general, fast, ran = _warmed(prices)
+    for s in (general, fast):
+        s["I3"].update(float(prices[5, 3]), at=DAYS[5])  # one instrument ticks alone
+        s.reset("I4")
+        s.remove("I5")
+        s["I6"].allow_replay = True
+    assert len(fast["I2"].online.history) == 2  # read back from the columns
+    for t in range(5, 12):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N) if k not in (3, 4) or t > 5}
+        if t == 8:  # I6 alone may replay the previous day
+            for s in (general, fast):
+                s["I6"].update(float(prices[t, 6]), at=DAYS[t - 2])
+        a, b = (s.update_many(tick, at=DAYS[t]) for s in (general, fast))
+        assert list(a) == list(b)
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    _same_state(general, fast)
+    assert general.state() == fast.state()
+    assert "I5" in fast  # rejoined on its first tick after leaving
+    assert sum(ran[-7:]) >= 4  # most of these ticks still ran in arrays
+
+
+@pytest.mark.parametrize(
+    "at",
+    [pd.Timestamp("9999-12-20"), 2**63 + 5],
+    ids=["date-past-2262", "sequence-past-int64"],
+)
+def test_order_keys_the_columns_cannot_hold_go_the_general_way(at: Any, prices: np.ndarray) -> None:
+    general, fast, ran = _pair(_fit())
+    step = pd.Timedelta(days=1) if isinstance(at, pd.Timestamp) else 1
+    for t in range(4):  # warmed up from the third tick: arrays would run, but for the key
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        a, b = (s.update_many(tick, at=at + t * step) for s in (general, fast))
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    assert not any(ran)
+    for s in (general, fast):  # the last key again: a replay, both ways
+        with pytest.raises(ReplayError, match="repeats"):
+            s.update_many(tick, at=at + 3 * step)
+    _same_state(general, fast)
+
+
+def test_numbers_other_than_floats_tick_in_arrays_as_the_general_path_reads_them(
+    prices: np.ndarray,
+) -> None:
+    general, fast, ran = _warmed(prices)
+    tick: dict[str, Any] = {f"I{k}": float(prices[5, k]) for k in range(N)}
+    tick["I0"] = int(round(prices[5, 0]))
+    tick["I1"] = np.float32(prices[5, 1])
+    tick["I2"] = np.float64(prices[5, 2])
+    a, b = (s.update_many(tick, at=DAYS[5]) for s in (general, fast))
+    assert ran[-1] is True
+    np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    tick["I0"] = "101.5"  # text goes the general way (and is read there)
+    a, b = (s.update_many(tick, at=DAYS[6]) for s in (general, fast))
+    assert ran[-1] is False
+    np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    _same_state(general, fast)
+
+
+def test_a_date_past_9999_is_refused_with_a_message() -> None:
+    from gatecast.errors import DataError
+    from gatecast.serve.observations import order_key
+
+    with pytest.raises(DataError, match="past 9999-12-31"):
+        order_key(pd.Timestamp("9999-12-31") + pd.Timedelta(days=1))

@@ -176,10 +176,11 @@ class Stepper:
         self._tmp = np.empty(H, self.dtype)
         self._tmp2 = np.empty(2 * H, self.dtype)
         self._fc, self._ig = self._tmp2[:H], self._tmp2[H:]
-        # step_many: each fused matrix split back into its input, recurrent and bias parts,
-        # transposed for (batch, in) @ (in, rows) products
+        # step_many: each layer's fused matrix transposed and stacked as (inputs + hidden + 1,
+        # rows), so that one (batch, [inp, h, 1]) @ (., rows) product gives the layer's gates,
+        # bias included
         I = self.input_size
-        self._batch_weights: list[tuple[Array, Array, Array]] = []
+        self._batch_weights: list[Array] = []
         for k, W in enumerate(self.W):
             n_in = I if k == 0 else H
             if k == 0:  # columns [W_x | W_h | b]
@@ -191,12 +192,12 @@ class Stepper:
             # NumPy's float64 tanh is not vectorised (CPUs without AVX-512) its exp is ~2x
             # cheaper; scaling by -2 is exact, so only the activations' rounding differs.
             self._batch_weights.append(
-                (
-                    np.ascontiguousarray(-2.0 * W_x.T),
-                    np.ascontiguousarray(-2.0 * W_h.T),
-                    -2.0 * b,
-                )
+                np.ascontiguousarray(-2.0 * np.concatenate([W_x.T, W_h.T, b[None]]))
             )
+        # step_many runs the batch in blocks of this many rows, so that each block's gates stay
+        # in the core's cache between the product and the activations (~128 KiB of gates)
+        self.block = max(16, (128 * 1024) // (self._rows * np.dtype(self.dtype).itemsize))
+        self._scratch: dict[int, tuple[Array, ...]] = {}
         self._kernel: Callable[..., float] | None = None
         self._x_shape = (self.input_size,)
         if backend == "numba":
@@ -328,61 +329,92 @@ class Stepper:
         lstm = self.cell == "lstm"
         if lstm and (c is None or c.shape != h.shape):
             raise ConfigError(f"an LSTM's step_many needs c of the shape of h, {h.shape}")
-        inp = X
+        n_out = 1 if self.head_w is not None else H
+        out = np.empty((B, n_out), self.dtype)
+        T = self.block
         with np.errstate(over="ignore"):  # exp(large) = inf gives the right limit below
-            for k, (W_x, W_h, b) in enumerate(self._batch_weights):
-                hk = h[:, k]  # (B, H), a view: written in place
-                z = inp @ W_x  # (B, rows), every row times -2 (see __init__)
-                z += hk @ W_h
-                z += b
-                if lstm:
-                    assert c is not None
-                    E = _reciprocal_one_plus_exp(z)  # 1 / (1 + e^{-2g}), then f, i, o
-                    g = E[:, :H]
-                    g *= 2.0
-                    g -= 1.0  # tanh(g) = 2 / (1 + e^{-2g}) - 1
-                    f, i, o = E[:, H : 2 * H], E[:, 2 * H : 3 * H], E[:, 3 * H :]
-                    ck = c[:, k]
-                    ck *= f  # f * c_prev
-                    ck += i * g
-                    np.multiply(o, _tanh(ck), out=hk)  # h = o * tanh(c)
-                elif self.cell == "gru":
-                    sig = _reciprocal_one_plus_exp(z[:, : 2 * H])  # r, u = sigmoid(...)
-                    r, u = sig[:, :H], sig[:, H:]
-                    m = z[:, 2 * H : 3 * H]
-                    m += r * z[:, 3 * H :]  # the reset gate scales W_hn h + b_hn
-                    n = _reciprocal_one_plus_exp(m)
-                    n *= 2.0
-                    n -= 1.0  # n = tanh(W_in x + b_in + r (W_hn h + b_hn))
-                    hk -= n  # h = n + u (h - n)
-                    hk *= u
-                    hk += n
-                else:
-                    hk[...] = _reciprocal_one_plus_exp(z)
-                    hk *= 2.0
-                    hk -= 1.0
-                inp = hk
+            for s in range(0, B, T):
+                e = min(B, s + T)
+                self._block(X[s:e], h[s:e], None if c is None else c[s:e], out[s:e])
+        return out[:, 0] if self.head_w is not None else out
+
+    def _buffers(self, t: int) -> tuple[Array, ...]:
+        """Scratch for a block of t rows: per layer its [inp, h, 1] rows, and the gates."""
+        if t not in self._scratch:
+            if len(self._scratch) > 4:  # a few block sizes in use at a time (the last is short)
+                self._scratch.clear()
+            I, H = self.input_size, self.hidden_size
+            xh = []
+            for k in range(self.num_layers):
+                a = np.empty((t, (I if k == 0 else H) + H + 1), self.dtype)
+                a[:, -1] = 1.0
+                xh.append(a)
+            z = np.empty((t, self._batch_weights[0].shape[1]), self.dtype)
+            self._scratch[t] = (*xh, z, np.empty((t, H), self.dtype))
+        return self._scratch[t]
+
+    def _block(self, X: Array, h: Array, c: Array | None, out: Array) -> None:
+        """`step_many` on one block of rows, every intermediate in preallocated scratch."""
+        H, L = self.hidden_size, self.num_layers
+        *xhs, z, tmp = self._buffers(len(X))
+        exp, multiply, reciprocal, matmul = np.exp, np.multiply, np.reciprocal, np.matmul
+        inp = X
+        for k in range(L):
+            xh, W = xhs[k], self._batch_weights[k]
+            n_in = xh.shape[1] - H - 1
+            hk = h[:, k]  # (t, H), a view: written in place
+            xh[:, :n_in] = inp
+            xh[:, n_in:-1] = hk
+            matmul(xh, W, out=z)  # every gate's pre-activation times -2 (see __init__)
+            if self.cell == "lstm":
+                assert c is not None
+                exp(z, out=z)
+                z += 1.0
+                reciprocal(z, out=z)  # 1 / (1 + e^{-2g}), then f, i, o
+                g = z[:, :H]
+                g *= 2.0
+                g -= 1.0  # tanh(g) = 2 / (1 + e^{-2g}) - 1
+                f, i, o = z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+                ck = c[:, k]
+                ck *= f  # f * c_prev
+                multiply(i, g, out=tmp)
+                ck += tmp
+                multiply(ck, -2.0, out=tmp)  # h = o * tanh(c)
+                exp(tmp, out=tmp)
+                tmp += 1.0
+                reciprocal(tmp, out=tmp)
+                tmp *= 2.0
+                tmp -= 1.0
+                multiply(o, tmp, out=hk)
+            elif self.cell == "gru":
+                sig = z[:, : 2 * H]  # r, u = sigmoid(...)
+                exp(sig, out=sig)
+                sig += 1.0
+                reciprocal(sig, out=sig)
+                r, u, m = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H]
+                multiply(r, z[:, 3 * H :], out=tmp)  # the reset gate scales W_hn h + b_hn
+                m += tmp
+                exp(m, out=m)
+                m += 1.0
+                reciprocal(m, out=m)
+                m *= 2.0
+                m -= 1.0  # n = tanh(W_in x + b_in + r (W_hn h + b_hn))
+                hk -= m  # h = n + u (h - n)
+                hk *= u
+                hk += m
+            else:
+                exp(z, out=z)
+                z += 1.0
+                reciprocal(z, out=z)
+                z *= 2.0
+                z -= 1.0
+                hk[...] = z
+            inp = hk
         if self.head_w is None:
-            return np.array(inp)
-        y: Array = inp @ self.head_w[:-1]
-        y += self.head_w[-1]
-        return y
-
-
-def _reciprocal_one_plus_exp(z: Array) -> Array:
-    """1 / (1 + e^z), elementwise, as a new array."""
-    E: Array = np.exp(z)
-    E += 1.0
-    np.reciprocal(E, out=E)
-    return E
-
-
-def _tanh(a: Array) -> Array:
-    """tanh(a) = 2 / (1 + e^{-2a}) - 1, as a new array (see `_reciprocal_one_plus_exp`)."""
-    t = _reciprocal_one_plus_exp(-2.0 * a)
-    t *= 2.0
-    t -= 1.0
-    return t
+            out[...] = inp
+        else:
+            matmul(inp, self.head_w[:-1, None], out=out)
+            out += self.head_w[-1]
 
 
 def _fuse(

@@ -49,6 +49,8 @@ def order_key(value: Any) -> OrderKey:
             raise DataError(f"sequence number {value} is negative")
         return int(value)
     if isinstance(value, pd.Timestamp):
+        if value.year > 9999:  # no ISO date, so no state could save it
+            raise DataError(f"date {value} is past 9999-12-31")
         return value.tz_localize(None) if value.tz is not None else value
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return order_key(pd.Timestamp(value))

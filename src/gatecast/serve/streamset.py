@@ -35,8 +35,9 @@ class StreamSet:
     """Streams keyed by instrument (``"SPX"``, ``"NDX"``, ...) on one model, ticked together.
 
     Every instrument has its own :class:`Stream` (observation reader, online features,
-    exactly-once order, counts), but their recurrent states live in one ``(n, layers, hidden)``
-    array (and one for the LSTM's c). A tick of any subset, ``update_many({key: observation})``,
+    exactly-once order, counts), but the set keeps what a tick touches as columns, a row per
+    instrument: the recurrent states in one ``(n, layers, hidden)`` array (and one for the
+    LSTM's c), the counts, last dates and last prices in others. A tick of any subset, ``update_many({key: observation})``,
     checks each instrument's row, then runs one batched step for all of them (sequence mode) or
     one batched forward of their windows (window mode), and writes the states back.
 
@@ -80,7 +81,7 @@ class StreamSet:
 
     def __init__(self, make_stream: Callable[[], Stream]) -> None:
         self.make_stream = make_stream
-        self.streams: dict[str, Stream] = {}
+        self.streams: dict[str, _Member] = {}
         #: The rows refused by the last ``update_many(..., errors="skip")``, by instrument.
         self.rejected: dict[str, DataError] = {}
         self._allow_replay = False
@@ -89,6 +90,8 @@ class StreamSet:
         self._keys: list[str] = []  # row -> instrument
         self._h = np.zeros((0, 0, 0))
         self._c = np.zeros((0, 0, 0))
+        self._cols = _Columns(0)  # each instrument's counts, last date and last prices
+        self._vector = False  # whether the model's ticks can run in arrays (see _vector_tick)
 
     # -- the model every instrument runs -----------------------------------------------------
     @property
@@ -106,6 +109,13 @@ class StreamSet:
             dtype = getattr(first.engine, "dtype", np.float64)
             self._h = np.zeros((4, spec.layers, spec.hidden), dtype)
             self._c = np.zeros_like(self._h)
+            self._cols = _Columns(4)
+            self._vector = (
+                spec.mode == "sequence"
+                and first.reader.fields == ("price",)
+                and first.online.size <= 2
+                and set(spec.features) <= VECTOR_FEATURES
+            )
         return self._template
 
     @property
@@ -137,9 +147,11 @@ class StreamSet:
             grown = max(4, n + n // 2)
             self._h = _grown(self._h, grown)
             self._c = _grown(self._c, grown)
+            self._cols.grow(grown)
         self._rows[key] = n
         self._keys.append(key)
-        stream = Stream(template.spec, _RowEngine(self, key), template.fingerprint)
+        self._cols.clear(n)
+        stream = _Member(self, key, template.spec, _RowEngine(self, key), template.fingerprint)
         stream.allow_replay = self._allow_replay
         self.streams[key] = stream
         return stream
@@ -152,6 +164,7 @@ class StreamSet:
         moved = self._keys.pop()
         if moved != key:  # the last row fills the gap
             self._h[row], self._c[row] = self._h[last], self._c[last]
+            self._cols.move(last, row)
             self._keys[row] = moved
             self._rows[moved] = row
         del self.streams[key]
@@ -245,47 +258,46 @@ class StreamSet:
 
     def _vector_tick(self, observations: Mapping[str, Any], at: Any) -> dict[str, float] | None:
         """The whole tick in arrays, for the common case: a sequence model whose features are
-        computed from the last two prices (:data:`VECTOR_FEATURES`), a float price for every
+        computed from the last two prices (:data:`VECTOR_FEATURES`), a number for every
         instrument, and every instrument already in the set and warmed up. Returns None, having
         changed nothing, wherever that does not hold or any row would be refused: the general
-        path then runs the tick and gives the same answer, and the same error."""
+        path then runs the tick and gives the same answer, and the same error.
+
+        The instruments' counts, last dates and last two prices are columns of the set
+        (:class:`_Columns`), so no instrument's :class:`Stream` object is touched here."""
         template = self.template
-        spec, reader = template.spec, template.reader
-        if (
-            spec.mode != "sequence"
-            or reader.fields != ("price",)
-            or template.online.size > 2
-            or not set(spec.features) <= VECTOR_FEATURES
-        ):
+        if not self._vector:
             return None
         keys = list(observations)
         try:
-            streams = [self.streams[k] for k in keys]
+            rows = np.fromiter(map(self._rows.__getitem__, keys), np.intp, len(keys))
         except KeyError:  # an instrument joins: the general path adds it
             return None
-        values = list(observations.values())
-        if not all(type(v) is float for v in values):
+        try:  # numbers only (as the general path reads them); text or mappings go there
+            price = np.array(list(observations.values()))
+        except (OverflowError, ValueError, TypeError):
             return None
-        size = template.online.size
+        if price.dtype != np.float64 or price.ndim != 1:
+            return None
+        cols = self._cols
+        for r in rows[~cols.current[rows]].tolist():  # rows a general tick touched since
+            self._pull(r)
+        if not cols.warm[rows].all():
+            return None  # still warming up
+        spec, reader, online = template.spec, template.reader, template.online
         order: OrderKey | None = None
+        kind, num = 0, 0
         if at is not None:
             try:
                 order = order_key(at)
             except DataError:
                 return None
-        dated = isinstance(order, int)
-        prevs = []  # each instrument's last price, as Stream._take reads it
-        for s in streams:
-            hist = s.online.history
-            if s.valid <= 0 or len(hist) != size:
-                return None  # still warming up
-            if order is not None and not s.allow_replay:
-                last = s.last
-                if last is not None and (isinstance(last, int) != dated or order <= last):
-                    return None
-            prevs.append(hist[-1][0])
-        price = np.array(values, dtype=np.float64)
-        prev = np.array(prevs, dtype=np.float64)
+            kind, num = _order_number(order)
+            lk, ln = cols.last_kind[rows], cols.last_num[rows]
+            after = (lk == 0) | ((lk == kind) & (ln < num)) | cols.replay[rows]
+            if kind == UNORDERED or not after.all():
+                return None
+        prev = cols.price[rows, 1]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if not np.isfinite(price).all() or (reader.positive and (price <= 0).any()):
                 return None
@@ -295,7 +307,6 @@ class StreamSet:
             ratio = price[both] / prev[both]
             if ((ratio < 1 / TICK_RATIO) | (ratio > TICK_RATIO)).any():
                 return None
-            online = template.online
             Z = np.empty((len(keys), len(spec.features)))
             for j, name in enumerate(spec.features):
                 if name == "price":
@@ -309,25 +320,51 @@ class StreamSet:
         if not np.isfinite(Z).all():
             return None
         # every row passes: commit them all, as Stream._take and _commit would
-        nan = math.nan
-        for s, p in zip(streams, values, strict=True):
-            s.online.history.append((p, nan, nan, nan))
-            s.ticks += 1
-            s.valid += 1
-            if order is not None:
-                s.last = order
-        rows = np.fromiter((self._rows[k] for k in keys), dtype=np.intp, count=len(keys))
-        h, c = self._h[rows], self._c[rows]
-        raw = self.engine.step_many(Z, h, c)
-        self._h[rows], self._c[rows] = h, c
+        cols.price[rows, 0] = prev
+        cols.price[rows, 1] = price
+        cols.ticks[rows] += 1
+        cols.valid[rows] += 1
+        if order is not None:
+            cols.last[rows] = order
+            cols.last_kind[rows], cols.last_num[rows] = kind, num
+        B = len(rows)
+        if B == len(self._keys) and rows[0] == 0 and (rows[1:] - rows[:-1] == 1).all():
+            raw = self.engine.step_many(Z, self._h[:B], self._c[:B])  # every row: in place
+        else:
+            h, c = self._h[rows], self._c[rows]
+            raw = self.engine.step_many(Z, h, c)
+            self._h[rows], self._c[rows] = h, c
         if spec.output == "value":
             scale = float(np.asarray(spec.target_scaler.scale_)[0])
             shift = float(np.asarray(spec.target_scaler.shift_)[0])
             return dict(zip(keys, (raw * scale + shift).tolist(), strict=True))
+        nan = math.nan
         return {
-            k: s._forecast(r, (p, nan, nan, nan))
-            for k, s, r, p in zip(keys, streams, raw.tolist(), values, strict=True)
+            k: template._forecast(r, (p, nan, nan, nan))
+            for k, r, p in zip(keys, raw.tolist(), price.tolist(), strict=True)
         }
+
+    def _pull(self, row: int) -> None:
+        """Instrument ``row``'s last prices into the columns, from its stream's history (which a
+        general tick, a reset or a restore may have changed); the columns hold it from now on."""
+        cols, stream = self._cols, self.streams[self._keys[row]]
+        history = stream._online.history  # the object itself, not the syncing property
+        prices = [obs[0] for obs in history]
+        cols.price[row] = ([math.nan] * 2 + prices)[-2:]
+        size = self.template.online.size
+        cols.warm[row] = cols.valid[row] > 0 and len(history) == size
+        cols.current[row] = True
+
+    def _push(self, row: int) -> None:
+        """The columns' last prices back into instrument ``row``'s stream history."""
+        cols, stream = self._cols, self.streams[self._keys[row]]
+        history = stream._online.history
+        history.clear()
+        nan = math.nan
+        for p in cols.price[row].tolist():
+            if not math.isnan(p):
+                history.append((p, nan, nan, nan))
+        cols.current[row] = False
 
     def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
         """The head outputs of one batched step (sequence mode) or window forward (window mode)."""
@@ -392,6 +429,129 @@ class StreamSet:
             for m, own in entries:
                 target.add(m["key"])._restore(own, m, f"{where} [{m['key']}]")
         return self
+
+
+#: ``_Columns.last_kind``: no row yet, a sequence number, a date, or one the columns cannot
+#: compare (a sequence number past int64, a date outside pandas' nanosecond range).
+NO_ORDER, SEQUENCE, DATE, UNORDERED = 0, 1, 2, 3
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _order_number(key: OrderKey) -> tuple[int, int]:
+    """A row's order key as (kind, int64) for the columns' comparisons."""
+    if isinstance(key, int):
+        return (SEQUENCE, key) if key <= _INT64_MAX else (UNORDERED, 0)
+    try:
+        return DATE, int(key.value)  # nanoseconds: ordered as the dates are
+    except OverflowError:
+        return UNORDERED, 0
+
+
+class _Columns:
+    """Each instrument's bookkeeping as a row of arrays, so that a tick of thousands of
+    instruments is a few array operations (``StreamSet._vector_tick``): the counts of a
+    :class:`Stream`, its last order key (with a numeric copy to compare), whether it accepts
+    replays, and its last two prices.
+
+    ``price`` is authoritative for the rows where ``current`` is set; otherwise the stream's own
+    history is (see ``_Member.online``), and ``warm`` (every feature defined on the next price)
+    is read again from it before the next vectorised tick."""
+
+    def __init__(self, rows: int) -> None:
+        self.ticks = np.zeros(rows, np.int64)
+        self.valid = np.zeros(rows, np.int64)
+        self.last = np.full(rows, None, dtype=object)
+        self.last_kind = np.zeros(rows, np.int8)
+        self.last_num = np.zeros(rows, np.int64)
+        self.replay = np.zeros(rows, bool)
+        self.price = np.full((rows, 2), np.nan)
+        self.current = np.zeros(rows, bool)
+        self.warm = np.zeros(rows, bool)
+
+    def _arrays(self) -> list[str]:
+        return list(vars(self))
+
+    def grow(self, rows: int) -> None:
+        for name in self._arrays():
+            a = getattr(self, name)
+            out = np.full((rows, *a.shape[1:]), None if a.dtype == object else 0, a.dtype)
+            out[: len(a)] = a
+            setattr(self, name, out)
+
+    def clear(self, row: int) -> None:
+        for name in self._arrays():
+            getattr(self, name)[row] = None if name == "last" else 0
+        self.price[row] = np.nan
+
+    def move(self, src: int, dst: int) -> None:
+        for name in self._arrays():
+            a = getattr(self, name)
+            a[dst] = a[src]
+
+
+class _Member(Stream):
+    """An instrument's :class:`Stream` inside a set: its counts, last date and replay switch
+    are the set's columns, and its recurrent state a row of the set's arrays (``_RowEngine``).
+    Its observation history is its own, except after vectorised ticks, which keep the last
+    prices in the columns: reading ``online`` brings them back first."""
+
+    def __init__(
+        self, owner: StreamSet, key: str, spec: Any, engine: Any, fingerprint: str
+    ) -> None:
+        self._owner, self._key = owner, key
+        super().__init__(spec, engine, fingerprint)
+
+    @property
+    def _row(self) -> int:
+        return self._owner._rows[self._key]
+
+    @property
+    def online(self) -> Any:
+        owner, row = self._owner, self._row
+        if owner._cols.current[row]:
+            owner._push(row)  # the caller may change the history: the object holds it again
+        return self._online
+
+    @online.setter
+    def online(self, value: Any) -> None:
+        self._online = value
+
+    @property
+    def ticks(self) -> int:
+        return int(self._owner._cols.ticks[self._row])
+
+    @ticks.setter
+    def ticks(self, value: int) -> None:
+        self._owner._cols.ticks[self._row] = value
+
+    @property
+    def valid(self) -> int:
+        return int(self._owner._cols.valid[self._row])
+
+    @valid.setter
+    def valid(self, value: int) -> None:
+        self._owner._cols.valid[self._row] = value
+
+    @property
+    def last(self) -> OrderKey | None:
+        last: OrderKey | None = self._owner._cols.last[self._row]
+        return last
+
+    @last.setter
+    def last(self, key: OrderKey | None) -> None:
+        cols, row = self._owner._cols, self._row
+        cols.last[row] = key
+        cols.last_kind[row], cols.last_num[row] = (
+            (NO_ORDER, 0) if key is None else _order_number(key)
+        )
+
+    @property
+    def allow_replay(self) -> bool:
+        return bool(self._owner._cols.replay[self._row])
+
+    @allow_replay.setter
+    def allow_replay(self, value: bool) -> None:
+        self._owner._cols.replay[self._row] = value
 
 
 class _RowEngine:
