@@ -16,7 +16,9 @@ ratios against the reference measured in the same run (the old per-instrument lo
   instruments a tick is checked and featurised in arrays (the vectorised tick), then one step of
   all rows; ``set numpy f32``: the NumPy engine in float32; ``set numpy general``: the NumPy set
   made to take the general path (per-instrument checks in Python), the set before the
-  vectorised tick.
+  vectorised tick; ``set numba`` / ``set numba f32``: the NumPy engine with ``backend="numba"``
+  (the ``gatecast[fast]`` extra), whose batched step takes each block's activations in one
+  compiled pass.
 * ``step only``: the NumPy engine's batched step alone on the gathered rows (the network's share).
 """
 
@@ -64,6 +66,14 @@ def fit_model() -> RecurrentForecaster:
     return m
 
 
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def rounds(contenders: dict[str, Callable[[], float]], n_rounds: int) -> dict[str, list[float]]:
     """Seconds per call of each contender, the contenders alternating within each round."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -102,6 +112,13 @@ def market(m: RecurrentForecaster, n: int, ticks: int, n_rounds: int) -> dict[st
         "set numpy general": StreamSet(lambda: m.stream("numpy")),
         "set torch": StreamSet(lambda: m.stream("torch")),
     }
+    if numba_available():
+        for name, dtype in (("set numba", np.float64), ("set numba f32", np.float32)):
+            sets[name] = StreamSet(
+                lambda dtype=dtype: Stream.over(  # type: ignore[misc]
+                    spec, NumpyEngine(spec, tensors, dtype, backend="numba"), tensors
+                )
+            )
     sets["set numpy general"].vector_min = 10**9  # the per-instrument checks of the general path
     ticks_of = [
         [dict(zip(keys, row.tolist(), strict=True)) for row in paths[i :: n_rounds + 1][:ticks]]
@@ -152,13 +169,7 @@ def single_tick(m: RecurrentForecaster, ticks: int, n_rounds: int) -> dict[str, 
     spec, tensors = m._fitted(), weights_of(m.net_)
     prices = (100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, ticks)))).tolist()
     contenders: dict[str, Callable[[], float]] = {}
-    backends = ["numpy"]
-    try:
-        import numba  # noqa: F401
-
-        backends.append("numba")
-    except ImportError:
-        pass
+    backends = ["numpy", "numba"] if numba_available() else ["numpy"]
     for backend in backends:
         engine = NumpyEngine(spec, tensors, backend=backend)  # type: ignore[arg-type]
         stream = Stream.over(spec, engine, tensors)

@@ -259,3 +259,31 @@ def test_a_date_past_9999_is_refused_with_a_message() -> None:
 
     with pytest.raises(DataError, match="past 9999-12-31"):
         order_key(pd.Timestamp("9999-12-31") + pd.Timedelta(days=1))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+def test_the_numba_engine_ticks_a_market_as_the_numpy_general_path(
+    dtype: Any, rtol: float, prices: np.ndarray
+) -> None:
+    """The compiled activations (``backend="numba"``) in the vectorised tick, against the NumPy
+    engine's general path: float64 to 1e-12, float32 within its precision."""
+    from gatecast.models.recurrent.base import weights_of
+    from gatecast.serve import NumpyEngine, Stream
+
+    model = _fit()
+    spec, tensors = model._fitted(), weights_of(model.net_)
+    sets = []
+    for vector_min, backend in ((10**9, "numpy"), (2, "numba")):
+        s = StreamSet(
+            lambda b=backend: Stream.over(  # type: ignore[misc]
+                spec, NumpyEngine(spec, tensors, dtype, backend=b), tensors
+            )
+        )
+        s.vector_min = vector_min
+        sets.append(s)
+    assert sets[1].engine.stepper._gates is not None
+    for t, day in enumerate(DAYS):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        a, b = (s.update_many(tick, at=day) for s in sets)
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=rtol, atol=0)
+    assert np.isfinite(list(b.values())).all()

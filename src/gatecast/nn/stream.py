@@ -138,7 +138,8 @@ class Stepper:
     backend : {"numpy", "numba"}
         How `step` runs: NumPy ufuncs on preallocated buffers, or one compiled numba kernel per
         tick (needs the optional ``gatecast[fast]`` extra; compiled on first use, cached on
-        disk). Both give the same numbers to rounding; `step_many` is NumPy either way.
+        disk). Both give the same numbers to rounding; `step_many` takes its products from BLAS
+        either way, and its activations from one compiled pass per block with numba.
 
     Examples
     --------
@@ -195,15 +196,19 @@ class Stepper:
                 np.ascontiguousarray(-2.0 * np.concatenate([W_x.T, W_h.T, b[None]]))
             )
         # step_many runs the batch in blocks of this many rows, so that each block's gates stay
-        # in the core's cache between the product and the activations (~128 KiB of gates)
-        self.block = max(16, (128 * 1024) // (self._rows * np.dtype(self.dtype).itemsize))
+        # in the core's L2 cache between the product and the activations (~512 KiB of gates)
+        self.block = max(16, (512 * 1024) // (self._rows * np.dtype(self.dtype).itemsize))
         self._scratch: dict[int, tuple[Array, ...]] = {}
         self._kernel: Callable[..., float] | None = None
+        self._gates: Callable[..., None] | None = None  # step_many's activations, compiled
         self._x_shape = (self.input_size,)
         if backend == "numba":
             from gatecast.nn.compiled import step_kernel  # numba only when chosen
 
             self._kernel = step_kernel(self.cell)
+            from gatecast.nn.compiled_many import gates_kernel
+
+            self._gates = gates_kernel(self.cell)
             # the kernel reads each layer's fused matrix transposed, (cols, rows): its inner
             # loop runs over rows, which vectorises without reordering any sum
             self._WT = tuple(np.ascontiguousarray(W.T) for W in self.W)
@@ -366,7 +371,9 @@ class Stepper:
             xh[:, :n_in] = inp
             xh[:, n_in:-1] = hk
             matmul(xh, W, out=z)  # every gate's pre-activation times -2 (see __init__)
-            if self.cell == "lstm":
+            if self._gates is not None:  # the activations in one compiled pass
+                self._gates(z, h if c is None else c, h, k)
+            elif self.cell == "lstm":
                 assert c is not None
                 exp(z, out=z)
                 z += 1.0
