@@ -170,16 +170,49 @@ def head(w: Any, buf: Any, top: int) -> float:
 # select for negative indices), and no element waits for another.
 
 
+# The kernels take two arrays (each array argument costs a numba call ~0.2 us to unbox): the
+# weights, packed by `pack_weights`, and the state, ``mem = [buf | work]`` (`StreamState.mem`),
+# whose first ``inputs`` entries the caller has set to this tick's x.
+HEADER = 4  # wmem[:4] = layers, inputs, hidden, head length (0 without a head)
+
+
+def pack_weights(WT: list[np.ndarray], head_w: np.ndarray | None, inputs: int) -> np.ndarray:
+    """Each layer's transposed fused matrix and the head, with their sizes, in one array."""
+    hidden = WT[0].shape[0] - inputs - 1  # the first layer's columns: [x, h_1, 1]
+    n_head = 0 if head_w is None else len(head_w)
+    parts = [np.array([len(WT), inputs, hidden, n_head], WT[0].dtype)]
+    parts += [W.ravel() for W in WT]
+    if head_w is not None:
+        parts.append(head_w)
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
 @_jit
-def lstm(Ws: Any, x: Any, buf: Any, work: Any, w_head: Any) -> float:
-    n_in = x.shape[0]
-    buf[:n_in] = x
-    H = work.shape[1] // 5
-    at = n_in  # where this layer's h starts in buf
-    for k in range(len(Ws)):
+def _layer(wmem: Any, k: int, off: int, rows: int) -> tuple[Any, int]:
+    # layer k's transposed fused matrix, a view of wmem from off, and the offset after it
+    n_in, H = int(wmem[1]), int(wmem[2])
+    cols = n_in + H + 1 if k == 0 else 2 * H + 1
+    end = off + cols * rows
+    return wmem[off:end].reshape((cols, rows)), end
+
+
+@_jit
+def _out(wmem: Any, off: int, buf: Any, top: int) -> float:
+    n_head = int(wmem[3])
+    return head(wmem[off : off + n_head], buf, top) if n_head else np.nan
+
+
+@_jit
+def lstm(wmem: Any, mem: Any) -> float:
+    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
+    nb = n_in + L * (H + 1)
+    buf = mem[:nb]
+    at, off = n_in, HEADER  # where this layer's h starts in buf; its weights in wmem
+    for k in range(L):
         start = 0 if k == 0 else at - H - 1
-        w = work[k]  # [c, g, f/2, i/2, o/2]
-        product(Ws[k], buf, start, w[H:])
+        WT, off = _layer(wmem, k, off, 4 * H)
+        w = mem[nb + k * 5 * H : nb + (k + 1) * 5 * H]  # [c, g, f/2, i/2, o/2]
+        product(WT, buf, start, w[H:])
         c, gfio, g, h = w[:H], w[H:], w[H : 2 * H], buf[at : at + H]
         f, i, o = w[2 * H : 3 * H], w[3 * H : 4 * H], w[4 * H :]
         for j in range(4 * H):  # one pass over all 4H gates
@@ -191,19 +224,20 @@ def lstm(Ws: Any, x: Any, buf: Any, work: Any, w_head: Any) -> float:
             c[j] = cj
             h[j] = o[j] * tanh(cj)  # h = o tanh(c)
         at += H + 1
-    return head(w_head, buf, at - H - 1) if w_head.shape[0] else np.nan
+    return _out(wmem, off, buf, at - H - 1)  # type: ignore[no-any-return]
 
 
 @_jit
-def gru(Ws: Any, x: Any, buf: Any, work: Any, w_head: Any) -> float:
-    n_in = x.shape[0]
-    buf[:n_in] = x
-    H = work.shape[1] // 4
-    at = n_in
-    for k in range(len(Ws)):
+def gru(wmem: Any, mem: Any) -> float:
+    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
+    nb = n_in + L * (H + 1)
+    buf = mem[:nb]
+    at, off = n_in, HEADER
+    for k in range(L):
         start = 0 if k == 0 else at - H - 1
-        z = work[k]  # [r/2, u/2, gi_n, gh_n]
-        product(Ws[k], buf, start, z)
+        WT, off = _layer(wmem, k, off, 4 * H)
+        z = mem[nb + k * 4 * H : nb + (k + 1) * 4 * H]  # [r/2, u/2, gi_n, gh_n]
+        product(WT, buf, start, z)
         ru, r, u, n, ghn = z[: 2 * H], z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
         h = buf[at : at + H]
         for j in range(2 * H):
@@ -213,30 +247,32 @@ def gru(Ws: Any, x: Any, buf: Any, work: Any, w_head: Any) -> float:
             n[j] = nj
             h[j] = (h[j] - nj) * u[j] + nj  # h = n + u (h - n)
         at += H + 1
-    return head(w_head, buf, at - H - 1) if w_head.shape[0] else np.nan
+    return _out(wmem, off, buf, at - H - 1)  # type: ignore[no-any-return]
 
 
 @_jit
-def rnn(Ws: Any, x: Any, buf: Any, work: Any, w_head: Any) -> float:
-    n_in = x.shape[0]
-    buf[:n_in] = x
-    H = work.shape[1]
-    at = n_in
-    for k in range(len(Ws)):
+def rnn(wmem: Any, mem: Any) -> float:
+    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
+    nb = n_in + L * (H + 1)
+    buf = mem[:nb]
+    at, off = n_in, HEADER
+    for k in range(L):
         start = 0 if k == 0 else at - H - 1
-        z = work[k]
-        product(Ws[k], buf, start, z)
+        WT, off = _layer(wmem, k, off, H)
+        z = mem[nb + k * H : nb + (k + 1) * H]
+        product(WT, buf, start, z)
         h = buf[at : at + H]
         for j in range(H):
             h[j] = tanh(z[j])
         at += H + 1
-    return head(w_head, buf, at - H - 1) if w_head.shape[0] else np.nan
+    return _out(wmem, off, buf, at - H - 1)  # type: ignore[no-any-return]
 
 
 _KERNELS: dict[str, Callable[..., float]] = {"lstm": lstm, "gru": gru, "rnn": rnn}
 
 
 def step_kernel(cell: str) -> Callable[..., float]:
-    """The compiled step of ``cell``: ``kernel(WT, x, buf, work, head) -> head output`` (NaN
-    without a head), ``x`` written into ``buf`` first."""
+    """The compiled step of ``cell``: ``kernel(wmem, mem) -> head output`` (NaN without a
+    head), with the weights packed by :func:`pack_weights` and this tick's x already in
+    ``mem[:inputs]``."""
     return _KERNELS[cell]

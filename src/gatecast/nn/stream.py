@@ -45,11 +45,13 @@ class StreamState:
 
     Attributes
     ----------
+    mem : ndarray
+        ``[buf | work]``, the whole state in one array (what the numba kernel takes).
     buf : ndarray
-        [x, h_1, 1, ..., h_L, 1]: the last input and every layer's h.
+        [x, h_1, 1, ..., h_L, 1]: the last input and every layer's h (a view of ``mem``).
     work : ndarray, shape (layers, rows)
         Per-layer gate buffers; for the LSTM the first `hidden` entries of each row are its cell
-        state c.
+        state c (a view of ``mem``).
     steps : int
         Ticks taken since the initial state.
     """
@@ -60,8 +62,8 @@ class StreamState:
         input_size: int,
         hidden_size: int,
         num_layers: int,
-        buf: Array,
-        work: Array,
+        mem: Array,
+        rows: int,
         weights: list[Array],
         steps: int = 0,
     ) -> None:
@@ -71,7 +73,9 @@ class StreamState:
             hidden_size,
             num_layers,
         )
-        self.buf, self.work, self.steps = buf, work, steps
+        nb = input_size + num_layers * (hidden_size + 1)
+        buf, work = mem[:nb], mem[nb:].reshape(num_layers, rows)
+        self.mem, self.buf, self.work, self.steps = mem, buf, work, steps
         self._weights = weights  # the stepper's fused weights (shared, read-only)
         I, H = input_size, hidden_size
         self._x = buf[:I]
@@ -107,8 +111,8 @@ class StreamState:
             self.input_size,
             self.hidden_size,
             self.num_layers,
-            self.buf.copy(),
-            self.work.copy(),
+            self.mem.copy(),
+            self.work.shape[1],
             self._weights,
             self.steps,
         )
@@ -201,7 +205,6 @@ class Stepper:
         self._scratch: dict[int, tuple[Array, ...]] = {}
         self._kernel: Callable[..., float] | None = None
         self._gates: Callable[..., None] | None = None  # step_many's activations, compiled
-        self._x_shape = (self.input_size,)
         if backend == "numba":
             from gatecast.nn.compiled import step_kernel  # numba only when chosen
 
@@ -209,18 +212,19 @@ class Stepper:
             from gatecast.nn.compiled_many import gates_kernel
 
             self._gates = gates_kernel(self.cell)
+            from gatecast.nn.compiled import pack_weights
+
             # the kernel reads each layer's fused matrix transposed, (cols, rows): its inner
             # loop runs over rows, which vectorises without reordering any sum
-            self._WT = tuple(np.ascontiguousarray(W.T) for W in self.W)
-            self._head = self.head_w if self.head_w is not None else np.zeros(0, self.dtype)
+            WT = [np.ascontiguousarray(W.T) for W in self.W]
+            self._wmem = pack_weights(WT, self.head_w, self.input_size)
 
     def initial_state(self, h0: Any = None, c0: Any = None) -> StreamState:
         """A zero state, or one from h0 (and c0 for the LSTM) of shape (layers, hidden)."""
         I, H, L = self.input_size, self.hidden_size, self.num_layers
-        buf = np.zeros(I + L * (H + 1), self.dtype)
-        buf[I + H :: H + 1] = 1.0  # the constant that multiplies each layer's bias column
-        work = np.zeros((L, self._rows), self.dtype)
-        state = StreamState(self.cell, I, H, L, buf, work, self.W)
+        mem = np.zeros(I + L * (H + 1) + L * self._rows, self.dtype)  # [buf | work]
+        state = StreamState(self.cell, I, H, L, mem, self._rows, self.W)
+        state.buf[I + H :: H + 1] = 1.0  # the constant that multiplies each layer's bias column
         for name, value, targets in (("h0", h0, state._h), ("c0", c0, state._c)):
             if value is None:
                 continue
@@ -256,11 +260,8 @@ class Stepper:
         if state._weights is not self.W:
             raise ConfigError("this state was made by another Stepper; use its own initial_state()")
         if self._kernel is not None:
-            x = x_t
-            if type(x) is not np.ndarray or x.dtype != self.dtype or x.shape != self._x_shape:
-                x = np.empty(self.input_size, self.dtype)
-                x[...] = x_t  # as the NumPy path takes it: a scalar fills every input
-            y = self._kernel(self._WT, x, state.buf, state.work, self._head)
+            state._x[...] = x_t  # as the NumPy path takes it: a scalar fills every input
+            y = self._kernel(self._wmem, state.mem)
             state.steps += 1
             return (state._h[-1], state) if self.head_w is None else (y, state)
         state._x[...] = x_t

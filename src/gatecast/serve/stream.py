@@ -34,6 +34,8 @@ from gatecast.serve.observations import (
 from gatecast.serve.pipeline import to_target_unit
 from gatecast.serve.spec import ModelSpec, weights_fingerprint
 
+_MIN_NORMAL, _MAX_FLOAT = sys.float_info.min, sys.float_info.max
+_LOW = 1 / TICK_RATIO
 STATE_FORMAT = "gatecast-stream"
 #: Version 2 keeps the last observations (for rolling features), version 3 the date (or sequence
 #: number) of the last row consumed; version 1 and 2 states still load.
@@ -87,6 +89,7 @@ class Stream:
         self._scale = float(np.asarray(spec.target_scaler.scale_)[0])
         self._shift = float(np.asarray(spec.target_scaler.shift_)[0])
         self.reset()
+        self._quick: Any = self._quick_plan()  # see _quick_tick
 
     @classmethod
     def over(cls, spec: ModelSpec, engine: Engine, tensors: Mapping[str, Any]) -> Stream:
@@ -118,6 +121,10 @@ class Stream:
         consumed) raises a :class:`gatecast.errors.DataError` and leaves the stream exactly as
         it was.
         """
+        if at is None and type(observation) is float and self._quick is not None:
+            quick = self._quick_tick(observation)
+            if quick is not None:
+                return quick
         key, obs, finite = self._take(observation, at)
         if not self._commit(key, finite):
             return math.nan
@@ -125,6 +132,63 @@ class Stream:
             self.engine.step(self.online.z) if self._sequence else self.engine.window(self._buffer)
         )
         return self._forecast(raw, obs)
+
+    # The common tick in one short function: a price alone, no date, a sequence model of the
+    # NumPy engine whose features come from the last two prices. It checks what _take checks and
+    # gives up (None, nothing changed) on anything else, so that the general path then gives
+    # the same answer or the same error.
+    def _quick_plan(self) -> tuple[Any, ...] | None:
+        from gatecast.serve.engines import NumpyEngine
+
+        spec, online = self.spec, self.online
+        features = ("return", "abs_return", "squared_return", "price")
+        if not (
+            self._sequence
+            and type(self.engine) is NumpyEngine
+            and self.reader.fields == ("price",)
+            and self.reader.positive
+            and online.size == 2
+            and set(spec.features) <= set(features)
+        ):
+            return None
+        plan = tuple(
+            (j, features.index(name), shift, scale)
+            for j, (name, shift, scale) in enumerate(
+                zip(spec.features, online.shift.tolist(), online.scale.tolist(), strict=True)
+            )
+        )
+        return self.engine, self.engine.stepper, spec.units.log, spec.units.percent, plan
+
+    def _quick_tick(self, price: float) -> float | None:
+        engine, stepper, log, percent, plan = self._quick
+        if self.valid <= 0 or not _MIN_NORMAL <= price <= _MAX_FLOAT:
+            return None  # warming up, or not a positive normal number: the general path
+        hist = self.online.history
+        ratio = price / hist[-1][0]
+        if not _LOW <= ratio <= TICK_RATIO:
+            return None
+        r = math.log(ratio) if log else ratio - 1.0  # as Units.ret computes it
+        if percent:
+            r = 100.0 * r
+        state = engine._s
+        x = state._x
+        for j, kind, shift, scale in plan:
+            v = r if kind == 0 else abs(r) if kind == 1 else r * r if kind == 2 else price
+            z = (v - shift) / scale
+            if not -math.inf < z < math.inf:
+                return None
+            x[j] = z
+        hist.append((price, math.nan, math.nan, math.nan))
+        self.ticks += 1
+        self.valid += 1
+        if stepper._kernel is not None:
+            raw = stepper._kernel(stepper._wmem, state.mem)
+            state.steps += 1
+        else:
+            raw = stepper.step(x, state)[0]
+        if self._output == "value":
+            return float(raw * self._scale + self._shift)
+        return to_target_unit(self.spec, float(raw), price)
 
     # A tick in three parts, so that a StreamSet can check every instrument's row before it
     # changes any (``_take``, undone by ``online.undo``), then commit them all and run the
