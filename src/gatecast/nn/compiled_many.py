@@ -20,7 +20,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from gatecast.nn.compiled import _inline, _jit, exp_
+from gatecast.nn.compiled import _inline, _jit, exp_nd
 
 # float32 blocks stay in float32 (8 lanes with AVX2), so their constants are float32 too
 _F = np.float32
@@ -72,7 +72,8 @@ def _sigmoid(t: Any) -> Any:
         return _ONE32 / (_ONE32 + exp32_(t))
 
     def f64(t: Any) -> Any:
-        return 1.0 / (1.0 + exp_(t))
+        N, D = exp_nd(t)  # e^t = N / D
+        return D / (D + N)
 
     return f32 if t == types.float32 else f64
 
@@ -83,7 +84,8 @@ def _tanh(t: Any) -> Any:
         return _TWO32 / (_ONE32 + exp32_(t)) - _ONE32
 
     def f64(t: Any) -> Any:
-        return 2.0 / (1.0 + exp_(t)) - 1.0
+        N, D = exp_nd(t)
+        return (D - N) / (D + N)
 
     return f32 if t == types.float32 else f64
 
@@ -94,9 +96,14 @@ def _tanh_of(x: Any) -> Any:
         return _TWO32 / (_ONE32 + exp32_(_M2_32 * x)) - _ONE32
 
     def f64(x: Any) -> Any:
-        return 2.0 / (1.0 + exp_(-2.0 * x)) - 1.0
+        N, D = exp_nd(-2.0 * x)
+        return (D - N) / (D + N)
 
     return f32 if x == types.float32 else f64
+
+
+# Each loop runs over views that start at 0 (an index such as 3 * H + j would go through
+# numba's wraparound for negative indices, which stops LLVM from vectorising the loop).
 
 
 @_jit
@@ -104,14 +111,12 @@ def lstm_gates(z: Any, c: Any, h: Any, k: int) -> None:
     # z (t, 4H): [g, f, i, o] times -2; c and h (t, layers, H): layer k updated in place
     H = c.shape[2]
     for b in range(z.shape[0]):
+        zb, cb, hb = z[b], c[b, k], h[b, k]
+        g, f, i, o = zb[:H], zb[H : 2 * H], zb[2 * H : 3 * H], zb[3 * H :]
         for j in range(H):
-            g = tanh_(z[b, j])
-            f = sigmoid_(z[b, H + j])
-            i = sigmoid_(z[b, 2 * H + j])
-            o = sigmoid_(z[b, 3 * H + j])
-            cn = c[b, k, j] * f + i * g
-            c[b, k, j] = cn
-            h[b, k, j] = o * tanh_of(cn)
+            cn = cb[j] * sigmoid_(f[j]) + sigmoid_(i[j]) * tanh_(g[j])
+            cb[j] = cn
+            hb[j] = sigmoid_(o[j]) * tanh_of(cn)
 
 
 @_jit
@@ -119,11 +124,11 @@ def gru_gates(z: Any, c: Any, h: Any, k: int) -> None:
     # z (t, 4H): [r/2, u/2, gi_n, gh_n] times -2; h (t, layers, H) updated in place; c unused
     H = h.shape[2]
     for b in range(z.shape[0]):
+        zb, hb = z[b], h[b, k]
+        r, u, gi, gh = zb[:H], zb[H : 2 * H], zb[2 * H : 3 * H], zb[3 * H :]
         for j in range(H):
-            r = sigmoid_(z[b, j])
-            u = sigmoid_(z[b, H + j])
-            n = tanh_(z[b, 2 * H + j] + r * z[b, 3 * H + j])
-            h[b, k, j] = (h[b, k, j] - n) * u + n  # h = n + u (h - n)
+            n = tanh_(gi[j] + sigmoid_(r[j]) * gh[j])
+            hb[j] = (hb[j] - n) * sigmoid_(u[j]) + n  # h = n + u (h - n)
 
 
 @_jit
@@ -131,8 +136,9 @@ def rnn_gates(z: Any, c: Any, h: Any, k: int) -> None:
     # z (t, H): the pre-activation times -2; h = tanh, in place; c unused
     H = h.shape[2]
     for b in range(z.shape[0]):
+        zb, hb = z[b], h[b, k]
         for j in range(H):
-            h[b, k, j] = tanh_(z[b, j])
+            hb[j] = tanh_(zb[j])
 
 
 _KERNELS: dict[str, Callable[..., None]] = {"lstm": lstm_gates, "gru": gru_gates, "rnn": rnn_gates}

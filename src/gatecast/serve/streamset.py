@@ -92,6 +92,8 @@ class StreamSet:
         self._c = np.zeros((0, 0, 0))
         self._cols = _Columns(0)  # each instrument's counts, last date and last prices
         self._vector = False  # whether the model's ticks can run in arrays (see _vector_tick)
+        # the instruments of the last vectorised tick and their rows (rows move on a removal)
+        self._last_tick: tuple[list[str], np.ndarray] = ([], np.zeros(0, np.intp))
 
     # -- the model every instrument runs -----------------------------------------------------
     @property
@@ -160,6 +162,7 @@ class StreamSet:
         """Instrument ``key`` leaves the set (its state is dropped); a KeyError if absent."""
         if key not in self.streams:
             raise KeyError(f"instrument {key!r} is not in this StreamSet")
+        self._last_tick = ([], np.zeros(0, np.intp))
         row, last = self._rows.pop(key), len(self._keys) - 1
         moved = self._keys.pop()
         if moved != key:  # the last row fills the gap
@@ -269,10 +272,13 @@ class StreamSet:
         if not self._vector:
             return None
         keys = list(observations)
-        try:
-            rows = np.fromiter(map(self._rows.__getitem__, keys), np.intp, len(keys))
-        except KeyError:  # an instrument joins: the general path adds it
-            return None
+        last_keys, rows = self._last_tick
+        if keys != last_keys:  # a market ticks the same names tick after tick: rows kept
+            try:
+                rows = np.fromiter(map(self._rows.__getitem__, keys), np.intp, len(keys))
+            except KeyError:  # an instrument joins: the general path adds it
+                return None
+            self._last_tick = (keys, rows)
         try:  # numbers only (as the general path reads them); text or mappings go there
             price = np.array(list(observations.values()))
         except (OverflowError, ValueError, TypeError):
