@@ -169,9 +169,10 @@ def single_tick(m: RecurrentForecaster, ticks: int, n_rounds: int) -> dict[str, 
     spec, tensors = m._fitted(), weights_of(m.net_)
     prices = (100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, ticks)))).tolist()
     contenders: dict[str, Callable[[], float]] = {}
-    backends = ["numpy", "numba"] if numba_available() else ["numpy"]
+    backends = ["numpy", "numba", "numba f32"] if numba_available() else ["numpy"]
     for backend in backends:
-        engine = NumpyEngine(spec, tensors, backend=backend)  # type: ignore[arg-type]
+        dtype = np.float32 if backend.endswith("f32") else np.float64
+        engine = NumpyEngine(spec, tensors, dtype, backend=backend.split()[0])  # type: ignore[arg-type]
         stream = Stream.over(spec, engine, tensors)
 
         def update(stream: Stream = stream) -> float:
