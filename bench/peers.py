@@ -464,6 +464,17 @@ def main() -> None:
             "gatecast stream numpy": lambda: latency_gatecast(np_stream, prices),
             "gatecast stream torch": lambda: latency_gatecast(torch_stream, prices),
         }
+        try:  # the compiled tick, where the gatecast[fast] extra is installed
+            import numba  # noqa: F401
+
+            from gatecast.models.recurrent.base import weights_of
+            from gatecast.serve import NumpyEngine, Stream
+
+            spec, tensors = model._fitted(), weights_of(model.net_)
+            nb_stream = Stream.over(spec, NumpyEngine(spec, tensors, backend="numba"), tensors)
+            lat["gatecast stream numba"] = lambda: latency_gatecast(nb_stream, prices)
+        except ImportError:
+            pass
         calls = range(len(z) - 20, len(z))
         if peers["darts"]:
             from darts import TimeSeries

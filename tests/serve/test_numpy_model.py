@@ -116,3 +116,17 @@ def test_load_refuses_a_broken_folder(tmp_path, lstm_folder) -> None:
         load(tmp_path / "m")
     with pytest.raises(ModelFileError, match="does not exist"):
         load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_loaded_models_stream_takes_its_backend(lstm_folder, prices, backend) -> None:
+    """``stream(backend=...)`` picks the tick's engine; both give the forecasts of the
+    environment's default (NumPy) to rounding."""
+    model = load(lstm_folder[1])
+    chosen, default = model.stream(backend), model.stream()
+    assert chosen.engine.stepper.backend == backend  # type: ignore[attr-defined]
+    closes = prices["close"].iloc[150:190].tolist()
+    a = [chosen.update(p) for p in closes]
+    b = [default.update(p) for p in closes]
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert np.isfinite(a[-5:]).all()

@@ -17,6 +17,7 @@ from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
 from gatecast.nn import GateRecord, RecurrentNet, Stepper
 from gatecast.nn.recurrent import as_dtype
+from gatecast.nn.stream import Backend
 from gatecast.serve.engines import NumpyEngine
 from gatecast.serve.pipeline import model_inputs, predict_series, to_target_units
 from gatecast.serve.spec import ModelSpec, read_model_folder
@@ -139,11 +140,16 @@ class NumpyModel:
         """Raw head outputs for scaled windows X (see :func:`gatecast.serve.pipeline`)."""
         return self.engine.forward_windows(X)
 
-    def stream(self) -> Stream:
-        """A fresh :class:`Stream` on the NumPy engine, in this model's dtype."""
-        return Stream.over(
-            self.spec, NumpyEngine(self.spec, self.tensors, self.dtype), self.tensors
-        )
+    def stream(self, backend: Backend | None = None) -> Stream:
+        """A fresh :class:`Stream` on the NumPy engine, in this model's dtype.
+
+        ``backend="numba"`` (the ``gatecast[fast]`` extra) compiles each tick, and a
+        :class:`~gatecast.serve.StreamSet`'s batched activations; left out, it is read from
+        ``GATECAST_STEPPER`` (default ``"numpy"``). For a whole market in float32 with numba:
+        ``StreamSet(lambda: load_numpy(folder, np.float32).stream("numba"))``.
+        """
+        engine = NumpyEngine(self.spec, self.tensors, self.dtype, backend=backend)
+        return Stream.over(self.spec, engine, self.tensors)
 
     def stepper(self) -> Stepper:
         """A `Stepper` for tick-by-tick inference on scaled inputs (raw head output per tick)."""
