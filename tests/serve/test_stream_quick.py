@@ -57,7 +57,7 @@ BAD = [math.nan, math.inf, -math.inf, -5.0, 0.0, 5e-324, 1e9, 1e-9]
 )
 def test_the_quick_tick_is_the_general_path_bit_for_bit(kw: dict[str, Any], backend: str) -> None:
     quick, general = _streams(_fit(**kw), backend)
-    prices = ar1_prices(60, phi=0.3, sigma=0.02, seed=8)["close"].tolist()
+    prices = ar1_prices(80, phi=0.3, sigma=0.02, seed=8)["close"].tolist()  # every BAD row
     taken, inner = 0, quick._quick_tick
     quick._quick_tick = lambda p: (r := inner(p), ran.append(r is not None))[0]  # type: ignore[method-assign]
     ran: list[bool] = []
@@ -106,3 +106,25 @@ def test_rows_the_quick_tick_does_not_take_go_the_general_way() -> None:
         with pytest.raises(DataError, match="times the previous one"):
             s.update(sys.float_info.max)
     assert quick.state() == general.state()
+    # a subnormal price within 1000x of a tiny previous one: refused both ways
+    for s in (quick, general):
+        s.reset()
+        for p in (2e-306, 1e-306, 1.5e-306):
+            s.update(p)
+        with pytest.raises(DataError, match="too small to be a price"):
+            s.update(5e-309)
+    assert quick.state() == general.state()
+
+
+def test_returns_in_percent_take_the_quick_tick_as_the_general_path_computes_them() -> None:
+    import dataclasses
+
+    from gatecast.data.features import Units
+
+    model = _fit(features=("return", "abs_return"))
+    model.spec_ = dataclasses.replace(model._fitted(), units=Units(log=False, percent=True))
+    quick, general = _streams(model, "numba")
+    for p in ar1_prices(30, phi=0.3, sigma=0.02, seed=9)["close"].tolist():
+        a, b = quick.update(p), general.update(p)
+        assert a == b or (math.isnan(a) and math.isnan(b))
+    assert math.isfinite(a) and quick.state() == general.state()

@@ -287,3 +287,27 @@ def test_the_numba_engine_ticks_a_market_as_the_numpy_general_path(
         a, b = (s.update_many(tick, at=day) for s in sets)
         np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=rtol, atol=0)
     assert np.isfinite(list(b.values())).all()
+
+
+def test_returns_in_percent_tick_in_arrays_as_the_general_path_computes_them(
+    prices: np.ndarray,
+) -> None:
+    """Only variance models (window mode) measure returns in percent today; a sequence model made
+    to, checks the vectorised tick's percent line against the general path's."""
+    import dataclasses
+
+    from gatecast.data.features import Units
+
+    model = _fit(features=("return", "squared_return"))
+    model.spec_ = dataclasses.replace(model._fitted(), units=Units(log=True, percent=True))
+    general, fast, ran = _pair(model)
+    for t, day in enumerate(DAYS[:8]):
+        tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
+        a, b = (s.update_many(tick, at=day) for s in (general, fast))
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    assert sum(ran) >= 5
+    _same_state(general, fast)
+    plain = StreamSet(_fit(features=("return", "squared_return")).stream)
+    for t, day in enumerate(DAYS[:8]):  # percent changes the inputs, so the forecasts differ
+        c = plain.update_many({f"I{k}": float(prices[t, k]) for k in range(N)}, at=day)
+    assert not np.allclose(list(c.values()), list(b.values()), rtol=1e-6)
