@@ -49,6 +49,7 @@ MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
     # multi-feature rows, and a refused observation: each trains its nets again for every mutant
     "gatecast.serve.stream": (
         "tests/serve/test_stream_state.py",
+        "tests/serve/test_stream_quick.py",
         "tests/models/test_streaming.py::test_stream_equals_predict_torch_and_numpy[lstm-sequence]",
         "tests/models/test_streaming.py::test_stream_equals_predict_torch_and_numpy[gru-window]",
         "tests/models/test_streaming.py::test_multi_feature_rows",
