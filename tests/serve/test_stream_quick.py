@@ -77,6 +77,8 @@ def test_the_quick_tick_is_the_general_path_bit_for_bit(kw: dict[str, Any], back
     assert taken >= 50 and math.isfinite(a)
     assert sum(ran) == taken  # every row after the warm-up ran the quick tick
     assert quick.state() == general.state()  # counts, history and states: the same bytes
+    steps = (quick.engine._s.steps, general.engine._s.steps)  # type: ignore[attr-defined]
+    assert steps == (taken + 1, taken + 1)  # and the first defined row, the general way
 
 
 def test_rows_the_quick_tick_does_not_take_go_the_general_way() -> None:
