@@ -55,6 +55,10 @@ MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
         "tests/models/test_streaming.py::test_multi_feature_rows",
         "tests/models/test_streaming.py::test_bad_observation",
     ),
+    "gatecast.serve.streamset": (
+        "tests/serve/test_streamset.py",
+        "tests/serve/test_streamset_vector.py",
+    ),
 }
 
 
