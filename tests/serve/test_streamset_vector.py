@@ -135,6 +135,7 @@ def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray)
     "bad, error, match",
     [
         ({"I3": 1e6}, OutlierError, "instrument 'I3': price 1e\\+06 is"),
+        ({"I4": 1e-3}, OutlierError, "instrument 'I4': price 0.001 is"),  # a 1000x fall
         ({"I5": float("nan")}, MissingValueError, "instrument 'I5': the price is nan"),
         ({"I7": -4.0}, NonPositivePriceError, "instrument 'I7': price -4.0 is not positive"),
     ],
@@ -311,3 +312,38 @@ def test_returns_in_percent_tick_in_arrays_as_the_general_path_computes_them(
     for t, day in enumerate(DAYS[:8]):  # percent changes the inputs, so the forecasts differ
         c = plain.update_many({f"I{k}": float(prices[t, k]) for k in range(N)}, at=day)
     assert not np.allclose(list(c.values()), list(b.values()), rtol=1e-6)
+
+
+def test_ticks_in_another_order_and_without_dates_match_the_general_path(
+    prices: np.ndarray,
+) -> None:
+    """The whole market in another order than the instruments joined (the first, then the rest
+    reversed: rows gathered, not stepped in place), and ticks with no date (no order kept), both
+    ways alike."""
+    general, fast, ran = _pair(_fit())
+    shuffled = [0, *reversed(range(1, N))]
+    for t in range(12):
+        keys = range(N) if t < 3 or t % 2 == 0 else shuffled
+        tick = {f"I{k}": float(prices[t, k]) for k in keys}
+        a, b = (s.update_many(tick) for s in (general, fast))
+        assert list(a) == list(b)
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
+    assert sum(ran) >= 9
+    _same_state(general, fast)
+    assert fast["I0"].last is None
+
+
+def test_a_penny_price_a_thousand_times_off_is_refused_both_ways() -> None:
+    """The 1000x check holds for prices below 1 too (FX rates, penny stocks)."""
+    general, fast, ran = _pair(_fit())
+    base = 0.01 * np.linspace(1.0, 2.0, N)
+    for t, day in enumerate(DAYS[:4]):
+        tick = {f"I{k}": float(base[k] * (1 + 0.01 * t)) for k in range(N)}
+        for s in (general, fast):
+            s.update_many(tick, at=day)
+    assert ran[-1] is True
+    tick = {f"I{k}": float(base[k]) for k in range(N)} | {"I2": float(base[2] * 2000)}
+    for s in (general, fast):
+        with pytest.raises(OutlierError, match="instrument 'I2'"):
+            s.update_many(tick, at=DAYS[4])
+    _same_state(general, fast)
