@@ -23,10 +23,15 @@ def _pair(cell: str, head: bool, backend: str = "numpy") -> tuple[Stepper, Stepp
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("head", [True, False])
-def test_step_many_equals_one_stream_at_a_time(cell: str, head: bool) -> None:
+@pytest.mark.parametrize("blocks", [False, True])
+def test_step_many_equals_one_stream_at_a_time(cell: str, head: bool, blocks: bool) -> None:
+    """Each row as if it were stepped alone; with ``blocks``, a batch larger than the block runs
+    in blocks, the last one short."""
     rng = np.random.default_rng(0)
     one, _ = _pair(cell, head)
     B = 5
+    if blocks:
+        one.block, B = 7, 52  # 7 full blocks and one of 3
     h0, c0 = rng.normal(scale=0.5, size=(2, B, 2, 6))
     singles = [one.initial_state(h0[b], c0[b] if cell == "lstm" else None) for b in range(B)]
     h, c = h0.copy(), c0.copy()
@@ -43,6 +48,7 @@ def test_step_many_equals_one_stream_at_a_time(cell: str, head: bool) -> None:
         if cell == "lstm":
             np.testing.assert_allclose(c, [s.c for s in singles], rtol=0, atol=1e-12)
     assert np.abs(h).max() > 0.05  # the states moved: the comparison above is not of zeros
+    assert len(np.unique(h[:, -1, 0])) == B  # every row its own numbers
     untouched = h.copy()
     one.step_many(np.zeros((0, 3)), h[:0], c[:0] if cell == "lstm" else None)
     np.testing.assert_array_equal(h, untouched)
@@ -116,26 +122,6 @@ def test_step_many_saturates_like_the_reference(cell: str) -> None:
         np.testing.assert_allclose(y, ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(h, [s.h for s in singles], rtol=0, atol=1e-12)
     assert np.isfinite(h).all() and np.abs(h[:, 0]).max() > 0.5  # saturated, not NaN
-
-
-@pytest.mark.parametrize("cell", CELLS)
-def test_step_many_in_blocks_equals_one_stream_at_a_time(cell: str) -> None:
-    """A batch larger than the block runs in blocks (the last one short): every row as if
-    it were stepped alone."""
-    rng = np.random.default_rng(2)
-    one, _ = _pair(cell, True)
-    one.block = 7
-    B = 52  # 7 full blocks and one of 3
-    h0, c0 = rng.normal(scale=0.5, size=(2, B, 2, 6))
-    singles = [one.initial_state(h0[b], c0[b] if cell == "lstm" else None) for b in range(B)]
-    h, c = h0.copy(), c0.copy()
-    for _ in range(4):
-        X = rng.normal(size=(B, 3))
-        y = one.step_many(X, h, c if cell == "lstm" else None)
-        ref = [one.step(X[b], singles[b])[0] for b in range(B)]
-        np.testing.assert_allclose(y, ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(h, [s.h for s in singles], rtol=0, atol=1e-12)
-    assert len({round(v, 6) for v in y}) == B  # every row its own numbers
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -188,6 +188,13 @@ def pack_weights(WT: list[np.ndarray], head_w: np.ndarray | None, inputs: int) -
 
 
 @_jit
+def _dims(wmem: Any) -> tuple[int, int, int, int]:
+    # layers, inputs, hidden (the header of `pack_weights`) and the length of buf in the state
+    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
+    return L, n_in, H, n_in + L * (H + 1)
+
+
+@_jit
 def _layer(wmem: Any, k: int, off: int, rows: int) -> tuple[Any, int]:
     # layer k's transposed fused matrix, a view of wmem from off, and the offset after it
     n_in, H = int(wmem[1]), int(wmem[2])
@@ -204,8 +211,7 @@ def _out(wmem: Any, off: int, buf: Any, top: int) -> float:
 
 @_jit
 def lstm(wmem: Any, mem: Any) -> float:
-    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
-    nb = n_in + L * (H + 1)
+    L, n_in, H, nb = _dims(wmem)
     buf = mem[:nb]
     at, off = n_in, HEADER  # where this layer's h starts in buf; its weights in wmem
     for k in range(L):
@@ -229,8 +235,7 @@ def lstm(wmem: Any, mem: Any) -> float:
 
 @_jit
 def gru(wmem: Any, mem: Any) -> float:
-    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
-    nb = n_in + L * (H + 1)
+    L, n_in, H, nb = _dims(wmem)
     buf = mem[:nb]
     at, off = n_in, HEADER
     for k in range(L):
@@ -252,8 +257,7 @@ def gru(wmem: Any, mem: Any) -> float:
 
 @_jit
 def rnn(wmem: Any, mem: Any) -> float:
-    L, n_in, H = int(wmem[0]), int(wmem[1]), int(wmem[2])
-    nb = n_in + L * (H + 1)
+    L, n_in, H, nb = _dims(wmem)
     buf = mem[:nb]
     at, off = n_in, HEADER
     for k in range(L):
