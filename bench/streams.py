@@ -112,6 +112,14 @@ def market(m: RecurrentForecaster, n: int, ticks: int, n_rounds: int) -> dict[st
         "set numpy general": StreamSet(lambda: m.stream("numpy")),
         "set torch": StreamSet(lambda: m.stream("torch")),
     }
+    if torch.cuda.is_available():  # the torch engine on the GPU (device="auto" would pick it)
+        for name, tdtype in (
+            ("set torch cuda", torch.float64),
+            ("set torch cuda f32", torch.float32),
+        ):
+            on_gpu = copy.deepcopy(m)
+            on_gpu.net_.to(device="cuda", dtype=tdtype)
+            sets[name] = StreamSet(lambda on_gpu=on_gpu: on_gpu.stream("torch"))  # type: ignore[misc]
     if numba_available():
         for name, dtype in (("set numba", np.float64), ("set numba f32", np.float32)):
             sets[name] = StreamSet(
@@ -211,10 +219,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args()
     n_rounds = 3 if args.quick else 7
-    print(
-        f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "
-        f"torch {torch.__version__}, 1 thread"
-    )
+    cpu = platform.processor() or platform.machine()
+    try:  # the model name, where Linux says it
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    print(f"{cpu}, numpy {np.__version__}, torch {torch.__version__}, 1 thread{gpu}")
     m = fit_model()
     one = single_tick(m, 2000 if args.quick else 20000, n_rounds)
     print(
