@@ -61,28 +61,31 @@ def _frames(out: Path) -> dict[tuple[str, str], pd.DataFrame]:
     }
 
 
+def _swept(
+    prices: pd.DataFrame, factory: pytest.TempPathFactory, name: str, **overrides: Any
+) -> tuple[SweepConfig, str]:
+    """A finished sweep over ``prices`` written to a CSV of its own; its config and data path."""
+    root = factory.mktemp(name)
+    data = write_prices(prices, root / "prices.csv")
+    cfg = _config(data, root / "run", prices, **overrides)
+    run_sweep(cfg)
+    return cfg, data
+
+
 @pytest.fixture(scope="module")
 def return_sweep(
     prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SweepConfig, str]:
-    root = tmp_path_factory.mktemp("ret")
-    data = write_prices(prices, root / "prices.csv")
-    cfg = _config(
-        data, root / "run", prices, target="return", grid={"window": (5,)}, baselines=("ar1",)
+    return _swept(
+        prices, tmp_path_factory, "ret", target="return", grid={"window": (5,)}, baselines=("ar1",)
     )
-    run_sweep(cfg)
-    return cfg, data
 
 
 @pytest.fixture(scope="module")
 def variance_sweep(
     prices: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SweepConfig, str]:
-    root = tmp_path_factory.mktemp("var")
-    data = write_prices(prices, root / "prices.csv")
-    cfg = _config(data, root / "run", prices, seeds=2, baselines=("garch",))
-    run_sweep(cfg)
-    return cfg, data
+    return _swept(prices, tmp_path_factory, "var", seeds=2, baselines=("garch",))
 
 
 # -- every trial stores its strategy returns ---------------------------------------------------------
