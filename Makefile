@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peers clean install mutate
+.PHONY: demo test test-kernels lint bench bench-peers clean install mutate
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The NumPy-engine, StreamSet and model tests again under older CPU kernels (OpenBLAS core type,
+# NumPy SIMD, torch, numba): a test comparing two computation paths byte for byte fails here
+# before it fails on a user's CPU (tests/other_kernels.py). CI runs it after `make test`.
+test-kernels: $(STAMP)
+	$(PY) tests/other_kernels.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gatecast.artifacts import decode_state
 from gatecast.data import ar1_prices
 from gatecast.data.features import TargetSpec
 from gatecast.errors import MissingValueError, NonPositivePriceError, OutlierError, ReplayError
@@ -65,6 +66,23 @@ def _warmed(prices: np.ndarray) -> tuple[StreamSet, StreamSet, list[bool]]:
     return general, fast, ran
 
 
+def _same_saved_state(a: StreamSet, b: StreamSet) -> None:
+    """The two sets' saved states hold the same instruments, counts, dates and history exactly,
+    and recurrent states within 1e-12: the vectorised tick's batched matrix product and the
+    general path's per-row one round differently on some CPUs (AVX-512 BLAS kernels), so their
+    bytes may differ in the last bits; the same path saved twice is compared byte for byte
+    elsewhere (test_stream_state.py)."""
+    arrays_a, meta_a, _ = decode_state(a.state())
+    arrays_b, meta_b, _ = decode_state(b.state())
+    assert meta_a == meta_b
+    assert set(arrays_a) == set(arrays_b)
+    for name, x in arrays_a.items():
+        if name in ("h", "c", "buffer"):  # computed (features by np.log on arrays or scalars)
+            np.testing.assert_allclose(arrays_b[name], x, rtol=0, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(arrays_b[name], x, err_msg=name)
+
+
 def _same_state(a: StreamSet, b: StreamSet) -> None:
     assert list(a.streams) == list(b.streams)
     for key, s in a.streams.items():
@@ -111,7 +129,7 @@ def test_a_market_gets_the_general_paths_forecasts_and_states(
     # go the general way; every other tick ran in arrays
     assert ran[:2] == [False, False] and not ran[15]
     assert sum(ran) >= len(DAYS) - 5
-    assert general.state() == fast.state()  # the saved sets are the same bytes
+    _same_saved_state(general, fast)
 
 
 def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray) -> None:
@@ -128,7 +146,8 @@ def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray)
     for t, day in enumerate(DAYS[:8]):
         tick = {f"I{k}": float(prices[t, k]) for k in range(N)}
         a, b = (s.update_many(tick, at=day) for s in sets)
-        np.testing.assert_array_equal(list(a.values()), list(b.values()))
+        # float32 rounding of a batched vs a per-row product: a few units in the last place
+        np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -212,7 +231,7 @@ def test_instruments_touched_between_vector_ticks_keep_their_own_history(
         assert list(a) == list(b)
         np.testing.assert_allclose(list(b.values()), list(a.values()), rtol=1e-12, atol=1e-12)
     _same_state(general, fast)
-    assert general.state() == fast.state()
+    _same_saved_state(general, fast)
     assert "I5" in fast  # rejoined on its first tick after leaving
     assert sum(ran[-7:]) >= 4  # most of these ticks still ran in arrays
 
