@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -42,9 +43,45 @@ def file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Write `payload` to `path` through a temporary file in the same folder and a rename."""
+def describe_path(path: Path) -> str:
+    """What ``path`` is, in words: "a folder", "a regular file", "a character device"..."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "missing"
+    for test, words in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return words
+    return "neither a regular file nor a folder"
+
+
+def writable_file(path: str | os.PathLike[str]) -> Path:
+    """The file an atomic write of ``path`` replaces: ``path`` itself, or the file a symbolic
+    link points to; a :class:`ConfigError` where that exists and is not a regular file (a device
+    such as /dev/null, a FIFO, a folder): the rename would replace it with a regular file."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # write through the link, never over it
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"{path} is {describe_path(path)}, not a regular file; gatecast writes a file by "
+            f"renaming a finished copy over it, which would replace it: give the path of a "
+            f"regular file"
+        )
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
+    """Write `payload` to `path` through a temporary file in the same folder and a rename (a
+    path that is a device, a FIFO or a folder is refused, never replaced)."""
+    path = writable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

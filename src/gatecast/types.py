@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Literal, get_args
 
 import pandas as pd
@@ -36,3 +38,48 @@ def check_choice(value: Any, choices: tuple[str, ...], what: str) -> None:
     """Raise a ConfigError naming ``what`` and the choices when ``value`` is not one of them."""
     if value not in choices:
         raise ConfigError(f"{what} {value!r} is unknown; choose one of {', '.join(choices)}")
+
+
+def check_number(
+    value: Any,
+    what: str,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+    integer: bool = False,
+    hint: str = "",
+) -> None:
+    """Raise a ConfigError naming ``what`` unless ``value`` is a finite number within the bounds
+    (NaN and infinities are refused whatever the bounds: a comparison with NaN is always false,
+    so a range check alone lets it through).
+
+    Examples
+    --------
+    >>> check_number(0.5, "dropout", at_least=0, below=1)
+    >>> check_number(float("nan"), "lr", above=0)
+    Traceback (most recent call last):
+    gatecast.errors.ConfigError: lr=nan: must be a finite number > 0
+    """
+    bounds = [
+        f"{op} {b:g}"
+        for op, b in ((">=", at_least), (">", above), ("<", below), ("<=", at_most))
+        if b is not None
+    ]
+    want = ("an integer" if integer else "a finite number") + (" " if bounds else "")
+    want += " and ".join(bounds)
+    shown = f"{value}" if isinstance(value, numbers.Real) else f"{value!r}"
+    fail = ConfigError(f"{what}={shown}: must be {want}" + (f"; {hint}" if hint else ""))
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail
+    x = float(value)
+    if not math.isfinite(x) or (integer and not x.is_integer()):
+        raise fail
+    if (
+        (at_least is not None and not x >= at_least)
+        or (above is not None and not x > above)
+        or (below is not None and not x < below)
+        or (at_most is not None and not x <= at_most)
+    ):
+        raise fail

@@ -41,8 +41,11 @@ def test_sweep_prints_selection_and_test_and_writes_the_registry(tmp_path: Path)
     best = selection["select_mean"].idxmin()
     assert summary["selected"] == {"window": int(selection.loc[best, "window"]), "cell": "gru"}
     assert f"selected: window={summary['selected']['window']} cell=gru" in res.output
-    # rerun: every trial is read back from the folder
-    again = runner.invoke(app, args)
+    # rerun: refused without --resume; with it, every trial is read back from the folder
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    assert "holds a finished sweep run" in refused.output and "--resume" in refused.output
+    again = runner.invoke(app, [*args, "--resume"])
     assert again.exit_code == 0, again.output
     assert "(3 read back" in again.output
 

@@ -5,6 +5,7 @@ without recomputing, a changed search space is refused, every executor gives the
 from __future__ import annotations
 
 import doctest
+import json
 import shutil
 import subprocess
 import sys
@@ -171,8 +172,11 @@ def test_a_killed_sweep_resumes_without_recomputing(
     for name in ("trials.parquet", "selection.csv", "test.csv", "sweep_summary.json"):
         (run / name).unlink()
     again = run_sweep(
-        _config(str(root / "prices.csv"), run, prices, baselines=("garch",), record=True)
+        _config(
+            str(root / "prices.csv"), run, prices, baselines=("garch",), record=True, resume=True
+        )
     )
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
     got = again.trials.set_index(["key", "phase"])
     assert not got.loc[(lost, "select"), "resumed"]
     assert got.drop(index=(lost, "select"))["resumed"].all()
@@ -193,11 +197,13 @@ def test_a_changed_search_space_in_the_same_folder_is_refused(
         prices,
         baselines=("garch",),
         grid={"window": (5, 7)},
+        resume=True,
     )
     with pytest.raises(
         ConfigError, match=r"different search space or data \(differs in \['grid'\]"
     ):
         run_sweep(cfg)
+    assert (root / "run" / "sweep_summary.json").is_file()  # the refused resume left it whole
 
 
 def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
@@ -207,7 +213,9 @@ def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
     run = tmp_path / "run"
     shutil.copytree(root / "run", run)
     data = str(root / "prices.csv")
-    grown = run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2))
+    with pytest.raises(ConfigError, match="holds a finished sweep run .*pass --resume"):
+        run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2))
+    grown = run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2, resume=True))
     got = grown.trials.set_index(["key", "phase"])
     sel = got.xs("select", level="phase")
     assert sorted(sel["seed"].unique()) == [0, 1]

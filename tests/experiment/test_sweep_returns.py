@@ -270,7 +270,15 @@ def test_an_older_trial_folder_resumes_but_trial_returns_refuses_it(
     path = trial / "select.parquet"
     pd.read_parquet(path).drop(columns="strategy").to_parquet(path)
     again = run_sweep(
-        _config(data, run, prices, target="return", grid={"window": (5,)}, baselines=("ar1",))
+        _config(
+            data,
+            run,
+            prices,
+            target="return",
+            grid={"window": (5,)},
+            baselines=("ar1",),
+            resume=True,
+        )
     )
     assert again.trials["resumed"].all()  # read back without error, nothing rerun
     assert trial_losses(run).notna().all().all()  # the losses are still there

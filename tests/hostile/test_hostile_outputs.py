@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -34,33 +35,110 @@ def close_only_csv(corpus_dir: Path) -> Path:
 # -- train ----------------------------------------------------------------------------------------
 
 
-def test_train_refuses_a_folder_that_holds_files(tmp_path: Path, good_csv: Path) -> None:
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_train_never_writes_into_a_folder_of_other_files(
+    tmp_path: Path, good_csv: Path, overwrite: list[str]
+) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    result = invoke(["train", "--data", good_csv, "--out", out, *TINY])
-    refused(result, "already holds files (notes.txt)", "--overwrite")
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (out / "config.json").write_text("{}")  # a name a run writes, but no run
+    result = invoke(["train", "--data", good_csv, "--out", out, *TINY, *overwrite])
+    refused(result, "already holds files that are not a gatecast run (config.json, notes.txt)")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
 
 
 def test_train_refuses_an_out_that_is_a_file(tmp_path: Path, good_csv: Path) -> None:
     (tmp_path / "run").write_text("x")
     refused(
-        invoke(["train", "--data", good_csv, "--out", tmp_path / "run", *TINY]),
-        "is a file, not a folder",
+        invoke(["train", "--data", good_csv, "--out", tmp_path / "run", "--overwrite", *TINY]),
+        "is a regular file, not a folder",
     )
+    assert (tmp_path / "run").read_text() == "x"
 
 
 def test_overwrite_replaces_the_whole_run(tmp_path: Path, good_csv: Path) -> None:
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "config.json").write_text('{"from": "another run"}')
+    accepted(invoke(["train", "--data", good_csv, "--out", out, *TINY, "--seed", "1"]))
     (out / "stale.txt").write_text("old")
+    refused(invoke(["train", "--data", good_csv, "--out", out, *TINY]), "--overwrite")
     accepted(invoke(["train", "--data", good_csv, "--out", out, "--overwrite", *TINY]))
     names = {p.name for p in out.iterdir()}
-    assert "stale.txt" not in names and {"manifest.json", "config.json"} <= names
-    assert "another run" not in (out / "config.json").read_text()
+    assert "stale.txt" not in names and {"manifest.json", "config.json", "run.json"} <= names
+    assert json.loads((out / "config.json").read_text())["seed"] == 0
+    record = json.loads((out / "run.json").read_text())
+    assert (record["kind"], record["status"], record["config"]["seed"]) == ("train", "finished", 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary folder left
+
+
+def _fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "pipe")
+    return tmp_path / "pipe"
+
+
+def _device(tmp_path: Path) -> Path:
+    return Path(os.devnull)
+
+
+@pytest.mark.parametrize("make", [_fifo, _device], ids=["fifo", "dev-null"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--overwrite", *TINY],
+        ["evaluate", "--target", "return", "--models", "no_change", "--overwrite"],
+        ["var", "--models", "garch", "--overwrite"],
+        ["demo", "--quick", "--overwrite"],
+        ["gradient-flow", "--steps", "3", "--overwrite"],
+        ["sweep", "--grid", "window=3", "--overwrite"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_an_out_that_is_a_device_or_a_fifo_is_refused_and_left_alone(
+    tmp_path: Path, good_csv: Path, make: Any, command: list[str]
+) -> None:
+    """The atomic rename of a run over /dev/null (as root) replaced the device with a file."""
+    target = make(tmp_path)
+    kind = stat.S_IFMT(target.stat().st_mode)
+    data = [] if command[0] in ("demo", "gradient-flow") else ["--data", good_csv]
+    result = invoke([command[0], *data, "--out", target, *command[1:]])
+    refused(result, f"--out {target} is a", "not a folder")
+    assert stat.S_IFMT(target.stat().st_mode) == kind
+
+
+@pytest.mark.parametrize("make", [_fifo, _device], ids=["fifo", "dev-null"])
+def test_predict_never_replaces_a_device_or_a_fifo(
+    model_dir: Path, good_csv: Path, tmp_path: Path, make: Any
+) -> None:
+    target = make(tmp_path)
+    kind = stat.S_IFMT(target.stat().st_mode)
+    result = invoke(
+        ["predict", "--model", model_dir, "--data", good_csv, "--out", target, "--overwrite"]
+    )
+    refused(result, f"{target} is a", "not a regular file")
+    assert stat.S_IFMT(target.stat().st_mode) == kind
+
+
+def test_predict_replaces_an_existing_file_only_with_overwrite(
+    model_dir: Path, good_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "p.csv"
+    out.write_text("mine")
+    args = ["predict", "--model", model_dir, "--data", good_csv, "--out", out]
+    refused(invoke(args), f"--out {out} already exists; pass --overwrite")
+    assert out.read_text() == "mine"
+    accepted(invoke([*args, "--overwrite"]))
+    assert out.read_text().startswith("date,actual,forecast")
+
+
+def test_demo_replaces_an_earlier_run_only_with_overwrite(tmp_path: Path) -> None:
+    """`demo --out` overwrote an existing run without --overwrite."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"verdict": "an earlier demo"}')
+    refused(
+        invoke(["demo", "--quick", "--out", out]), "holds a finished earlier run", "--overwrite"
+    )
+    assert "an earlier demo" in (out / "metrics.json").read_text()
 
 
 def test_two_runs_into_one_folder_never_mix(tmp_path: Path) -> None:
@@ -70,7 +148,7 @@ def test_two_runs_into_one_folder_never_mix(tmp_path: Path) -> None:
         with staged_folder(out, overwrite=True) as second:
             (second / "b").write_text("second")
         # the second finished first and took the folder; the first replaces it whole
-    assert sorted(p.name for p in out.iterdir()) == ["a"]
+    assert sorted(p.name for p in out.iterdir()) == ["a", "run.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
@@ -81,7 +159,7 @@ def test_the_later_of_two_runs_is_refused_without_overwrite(tmp_path: Path) -> N
             (first / "a").write_text("first")
             with staged_folder(out) as second:
                 (second / "b").write_text("second")
-    assert sorted(p.name for p in out.iterdir()) == ["b"]
+    assert sorted(p.name for p in out.iterdir()) == ["b", "run.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
@@ -242,7 +320,7 @@ def test_evaluate_refuses_an_out_that_is_a_file(long_csv: Path, tmp_path: Path) 
     (tmp_path / "run").write_text("x")
     refused(
         invoke(["evaluate", "--data", long_csv, "--out", tmp_path / "run", *CHEAP]),
-        "is a file, not a folder",
+        "is a regular file, not a folder",
     )
 
 
@@ -263,9 +341,11 @@ def test_a_plan_without_a_finished_fold_is_reused(long_csv: Path, tmp_path: Path
     out = tmp_path / "run"
     (out / "folds").mkdir(parents=True)
     (out / "folds" / "plan.json").write_text('{"plan": "of a run killed before its first fold"}')
-    result = invoke(["evaluate", "--data", long_csv, "--out", out, *CHEAP])
-    accepted(result)
+    args = ["evaluate", "--data", long_csv, "--out", out, *CHEAP]
+    refused(invoke(args), "holds a finished earlier run", "pass --resume to continue it")
+    accepted(invoke([*args, "--resume"]))
     assert (out / "metrics.json").is_file()
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
 
 
 def test_a_walk_forward_that_fails_leaves_no_plan(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gatecast.cli.given import given_options
 from gatecast.cli.output import console, print_table
 from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
 from gatecast.errors import ConfigError
@@ -21,6 +22,7 @@ _E = EvaluationConfig()
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     data: str = typer.Option(
         _E.data,
         help="Bundled name or a CSV/Parquet path (needs High/Low "
@@ -29,8 +31,8 @@ def evaluate(
     target: EvaluationTarget = typer.Option(_E.target, help="variance, return or direction."),
     out: Path = typer.Option(
         ...,
-        help="Run folder: leaderboard.csv, forecasts.parquet, "
-        "metrics.json, plots; finished folds are reused.",
+        help="Run folder: leaderboard.csv, forecasts.parquet, metrics.json, plots, run.json "
+        "(new or empty; an earlier run needs --overwrite or --resume).",
     ),
     models: str = typer.Option(
         "",
@@ -101,6 +103,14 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier run in --out (its folds too)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out (a killed or finished one): its finished folds are reused.",
+    ),
     blocks: str | None = typer.Option(
         None,
         "--blocks",
@@ -111,8 +121,10 @@ def evaluate(
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
     from gatecast.experiment.evaluation import evaluate_models
 
+    given = given_options(ctx)
     if window is not None and window in SCHEMES:  # the option's earlier meaning
         scheme, window = window, None
+        given = (given - {"window"}) | {"scheme"}
     if window is not None and not window.isdigit():
         raise ConfigError(
             f"--window {window!r}: give the input length in days (e.g. 22), or expanding|rolling "
@@ -136,7 +148,7 @@ def evaluate(
         warm_epochs=warm_epochs,
         warm_start=warm_start,
         hidden=hidden,
-        window=int(window) if window is not None else _E.window,
+        window=int(window) if window is not None else None,  # None: the family's own
         mode=mode,
         features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
         train_proxy=train_proxy,
@@ -150,7 +162,10 @@ def evaluate(
         quiet=quiet,
         intervals=intervals,
         interval_scale=interval_scale,
+        overwrite=overwrite,
+        resume=resume,
     )
+    cfg.check_applicable(given)
     if blocks is not None:
         _print_blocks(cfg, blocks)
         return

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gatecast.cli.given import given_options
 from gatecast.cli.output import console, print_table
+from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.sweep import Executor, Sampler
 from gatecast.types import Proxy, Scheme
@@ -16,10 +18,11 @@ app = typer.Typer()
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     out: Path = typer.Option(
         ...,
-        help="Run folder: trials/, trials.parquet, selection.csv, test.csv, selection.png; "
-        "a rerun resumes (finished trials are read back; --seeds may grow).",
+        help="Run folder: trials/, trials.parquet, selection.csv, test.csv, selection.png, "
+        "run.json; an earlier sweep needs --resume (its trials are read back) or --overwrite.",
     ),
     grid: list[str] = typer.Option(
         [],
@@ -68,6 +71,14 @@ def sweep(
     ray_address: str | None = typer.Option(
         None, help="Join this Ray cluster (auto, ray://host:10001); default: a local runtime."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier sweep in --out (its trials too)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the sweep in --out: its finished trials are read back (--seeds may grow).",
+    ),
 ) -> None:
     """Nested selection: walk-forward on the selection period, the chosen configuration on the test."""
     from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep
@@ -97,7 +108,19 @@ def sweep(
         executor=executor,
         n_jobs=n_jobs,
         ray_address=ray_address,
+        overwrite=overwrite,
+        resume=resume,
     )
+    given = given_options(ctx)
+    if ray_address is not None and executor != "ray":
+        raise ConfigError(f"--ray-address joins a Ray cluster; add --executor ray (not {executor})")
+    if "n_jobs" in given and executor == "serial":
+        raise ConfigError("--n-jobs sets the workers of --executor pool or ray; serial runs one")
+    if "proxy" in given and target != "variance":
+        raise ConfigError(
+            f"--proxy does not apply to --target {target}: the proxy is what variance forecasts "
+            f"are scored against; leave it out"
+        )
     res = run_sweep(cfg)
     (s0, s1), (t0, t1) = res.periods["select"], res.periods["test"]
     loss = res.loss_name
@@ -124,7 +147,6 @@ def sweep(
 
 
 def _fixed(items: list[str], target: EvaluationTarget) -> dict[str, tuple[object, ...]]:
-    from gatecast.errors import ConfigError
     from gatecast.experiment.sweep import parse_space
 
     space = parse_space(items, target)

@@ -59,14 +59,18 @@ def train(
     target: TrainTarget = typer.Option(
         _J.target, help="What to forecast (variance: next-day variance, percent^2)."
     ),
-    simple: bool = typer.Option(not _J.log, "--simple", help="Simple instead of log returns."),
+    simple: bool | None = typer.Option(
+        None, "--simple", help="Simple instead of log returns (return, price, direction)."
+    ),
     horizon: int = typer.Option(_J.horizon, help="Forecast horizon in steps."),
-    anchored: bool = typer.Option(
-        _J.anchored,
+    anchored: bool | None = typer.Option(
+        None,
         help="Price target: learn the return from the last price and move it (default), or "
         "--no-anchored to learn the level (the notebook's recipe; saturates out of range).",
     ),
-    proxy: Proxy = typer.Option(_J.proxy, help="Variance target: what QLIKE scores against."),
+    proxy: Proxy | None = typer.Option(
+        None, help="Variance target: what QLIKE scores against (default squared)."
+    ),
     train_proxy: Proxy | None = typer.Option(
         _J.train_proxy,
         help="Variance target: what the model trains against (default: parkinson with "
@@ -135,7 +139,7 @@ def train(
         data=data,
         column=column,
         target=target,
-        log=not simple,
+        log=None if simple is None else not simple,
         horizon=horizon,
         anchored=anchored,
         proxy=proxy,
@@ -205,6 +209,7 @@ def predict(
     dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
     date_format: str | None = typer.Option(None, help=DATE_FORMAT),
     allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the day after the data."""
@@ -223,6 +228,7 @@ def predict(
         dayfirst=dayfirst or None,
         date_format=date_format,
         allow_outliers=allow_outliers,
+        overwrite=overwrite,
     )
     frame = pred.frame
     console.print(f"price column: {escape(str(pred.column))}")
@@ -242,12 +248,15 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="A short version (under a minute)."),
     out: Path | None = typer.Option(None, help="Run folder (default runs/demo-<timestamp>)."),
     seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier run in --out (whole, once this one is done)."
+    ),
 ) -> None:
     """The notebook's LSTM done honestly, then RNN vs LSTM vs GRU on S&P 500 returns."""
     from gatecast.experiment.demo import DEMO_LABELS, run_demo
 
     console.print("[bold]gatecast demo[/] " + ("(quick)" if quick else "(full: a few minutes)"))
-    res = run_demo(out, quick=quick, seed=seed)
+    res = run_demo(out, quick=quick, seed=seed, overwrite=overwrite)
     console.print(f"[bold]{escape(res.verdict)}[/]\n")
     cols = ["parameters", "epochs", "train_s", "mse", "theil_u", "mape"]
     print_table(

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from gatecast.cli.given import given_options
 from gatecast.cli.output import console, print_table
 
 app = typer.Typer()
@@ -28,10 +29,11 @@ _SHOWN = {
 
 @app.command("var")
 def var(
+    ctx: typer.Context,
     out: Path = typer.Option(
         ...,
-        help="Run folder: var_backtest.csv/.json, risk.parquet, exceptions.png (and the "
-        "walk-forward under evaluation/, resumed by a rerun).",
+        help="Run folder: var_backtest.csv/.json, risk.parquet, exceptions.png, run.json (and the "
+        "walk-forward under evaluation/); an earlier run needs --overwrite or --resume.",
     ),
     data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path."),
     models: str = typer.Option(
@@ -54,6 +56,14 @@ def var(
     sims: int = typer.Option(2000, help="Simulated paths for the ES test's p-value."),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier run in --out (its walk-forward too)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out (a killed or finished one): its finished folds are reused.",
+    ),
 ) -> None:
     """VaR and ES from every variance model (Normal and Student-t), with Kupiec, Christoffersen,
     the Basel traffic light and the Acerbi-Szekely ES test."""
@@ -78,7 +88,10 @@ def var(
         n_jobs=n_jobs,
         out=str(out),
         quiet=quiet,
+        overwrite=overwrite,
+        resume=resume,
     )
+    cfg.check_applicable(given_options(ctx))
     res = run_var(cfg)
     table = res.table[list(_SHOWN)].astype(object)
     for c, fmt in _SHOWN.items():

@@ -209,9 +209,12 @@ def parkinson(df: pd.DataFrame) -> pd.Series:
         resolve_column(df, c)
     hl = pd.Series(np.log(df["high"].astype(float) / df["low"].astype(float)), index=df.index)
     if (hl < 0).any():
-        first = hl.index[int(np.argmax((hl < 0).to_numpy()))]
+        bad = (hl < 0).to_numpy()
+        first = hl.index[int(np.argmax(bad))]
+        day = f"{first:%Y-%m-%d}" if hasattr(first, "strftime") else str(first)
         raise DataError(
-            f"high < low on {first}; the Parkinson range needs high >= low: clean the data"
+            f"high < low on {day} ({int(bad.sum())} row(s)) in {df.attrs.get('source', 'the data')}"
+            f"; the Parkinson range needs high >= low: clean the data"
         )
     pk: pd.Series = (1e4 * PARKINSON_FACTOR * hl**2).rename("parkinson")
     return pk

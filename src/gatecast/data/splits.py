@@ -10,6 +10,7 @@ import pandas as pd
 
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.types import check_number
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ def chronological_split(
             )
     else:
         size = 0.2 if test_size is None else test_size
+        check_number(
+            size, "test_size", above=0, hint="give a fraction in (0, 1) or a count of rows"
+        )
         if size >= 1:  # a count of rows, as scikit-learn reads an integer
             if size != int(size) or size >= n:
                 raise ConfigError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,11 @@ from gatecast.experiment.evaluation import (
     EvaluationResult,
     check_models,
     dm_columns,
-    evaluate_models,
+    evaluate_into,
     load_checked,
 )
 from gatecast.experiment.registry import COMBINATIONS, RECURRENT
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
 
 __all__ = ["Block", "BlocksResult", "block_plan", "evaluate_blocks", "parse_block_length"]
 
@@ -215,7 +216,7 @@ def score_blocks(
 def evaluate_blocks(cfg: EvaluationConfig, blocks: str | int) -> BlocksResult:
     """Evaluate ``cfg``'s models on consecutive test blocks from ``cfg.test_start`` and pool them.
 
-    Each block is an ordinary :func:`evaluate_models` run with ``test_start`` / ``test_end`` at
+    Each block is an ordinary :func:`~gatecast.experiment.evaluation.evaluate_models` run with ``test_start`` / ``test_end`` at
     the block's bounds (so its folds train on rows before each fold's test days only), written
     under ``cfg.out/block-<years>`` when ``cfg.out`` is set; ``blocks.csv`` (block x model),
     ``blocks_wide.csv`` (model x block) and ``blocks.json`` go to ``cfg.out``.
@@ -236,21 +237,45 @@ def evaluate_blocks(cfg: EvaluationConfig, blocks: str | int) -> BlocksResult:
     years = parse_block_length(blocks)
     if cfg.intervals is not None:
         raise ConfigError("--blocks reports losses and tests per block; run --intervals without it")
-    df, _ = load_checked(cfg)
+    cfg.check_applicable()
+    if cfg.out is not None:
+        check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="blocks")
+    df, dropped = load_checked(cfg)
     check_models(cfg, df)
     plan = block_plan(df.index, cfg.test_start, years, cfg.test_end)
-    results, seconds = [], []
-    for b in plan:
-        t1 = time.perf_counter()
-        out = str(Path(cfg.out) / f"block-{b.label}") if cfg.out else None
-        bcfg = replace(cfg, test_start=str(b.start.date()), test_end=str(b.end.date()), out=out)
-        results.append(evaluate_models(bcfg))
-        seconds.append(time.perf_counter() - t1)
-    res = score_blocks(cfg, plan, results)
-    res.block_seconds, res.seconds = seconds, time.perf_counter() - t0
-    if cfg.out:
-        folder = RunFolder(cfg.out)
-        folder.write_csv("blocks.csv", res.table)
-        folder.write_csv("blocks_wide.csv", res.wide())
-        folder.write_json("blocks.json", res.to_dict())
+    bcfgs = [
+        replace(
+            cfg,
+            test_start=str(b.start.date()),
+            test_end=str(b.end.date()),
+            out=str(Path(cfg.out) / f"block-{b.label}") if cfg.out else None,
+        )
+        for b in plan
+    ]
+    for bcfg in bcfgs:  # every block's plan is checked before the first block is fit
+        check_models(bcfg, df)
+    output = (
+        run_output(
+            cfg.out,
+            "blocks",
+            overwrite=cfg.overwrite,
+            resume=cfg.resume,
+            config=asdict(cfg) | {"blocks": blocks},
+        )
+        if cfg.out is not None
+        else nullcontext()
+    )
+    with output:
+        results, seconds = [], []
+        for bcfg in bcfgs:
+            t1 = time.perf_counter()
+            results.append(evaluate_into(bcfg, (df, dropped)))
+            seconds.append(time.perf_counter() - t1)
+        res = score_blocks(cfg, plan, results)
+        res.block_seconds, res.seconds = seconds, time.perf_counter() - t0
+        if cfg.out:
+            folder = RunFolder(cfg.out)
+            folder.write_csv("blocks.csv", res.table)
+            folder.write_csv("blocks_wide.csv", res.wide())
+            folder.write_json("blocks.json", res.to_dict())
     return res

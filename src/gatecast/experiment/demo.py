@@ -15,6 +15,7 @@ from gatecast.data.features import TargetSpec
 from gatecast.data.sources import load
 from gatecast.data.synthetic import random_walk
 from gatecast.experiment.report import write_report
+from gatecast.experiment.run_folder import check_out_folder, staged_folder
 from gatecast.experiment.training import fit_and_score, split_history
 from gatecast.experiment.verdict import compare, sentence
 from gatecast.models.recurrent import RecurrentForecaster
@@ -163,15 +164,36 @@ def _sp500_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     }
 
 
-def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> DemoResult:
+def run_demo(
+    out: str | Path | None = None, *, quick: bool = False, seed: int = 0, overwrite: bool = False
+) -> DemoResult:
     """Run both demo parts and write tables (CSV, JSON) and plots into ``out``
-    (default ``runs/demo-<timestamp>/``)."""
-    from gatecast.plots.forecasts import comparison_chart, forecast_vs_actual, loss_curves
-
-    out = Path(out) if out is not None else Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    (default ``runs/demo-<timestamp>/``), all of it or nothing: an earlier run in ``out`` is
+    replaced only with ``overwrite``."""
+    final = Path(out) if out is not None else Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    check_out_folder(final, overwrite=overwrite, kind="demo")  # before minutes of training
     nb_table, nb = _notebook_part(quick, seed)
     sp_table, sp = _sp500_part(quick, seed)
+    with staged_folder(
+        final, overwrite=overwrite, kind="demo", config={"quick": quick, "seed": seed}
+    ) as tmp:
+        verdict, files = _write_demo(tmp, nb_table, nb, sp_table, sp, quick=quick, seed=seed)
+    files = [final / p.name for p in files]
+    return DemoResult(nb_table, sp_table, final, verdict, sp["verdicts"], files)
+
+
+def _write_demo(
+    out: Path,
+    nb_table: pd.DataFrame,
+    nb: dict[str, Any],
+    sp_table: pd.DataFrame,
+    sp: dict[str, Any],
+    *,
+    quick: bool,
+    seed: int,
+) -> tuple[str, list[Path]]:
+    from gatecast.plots.forecasts import comparison_chart, forecast_vs_actual, loss_curves
+
     files = [
         forecast_vs_actual(
             nb["actual"],
@@ -215,4 +237,4 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, seed: int = 
     )
     files += [out / "notebook.csv", out / "sp500.csv", out / "metrics.json"]
     files.append(write_report(out, series={"notebook": nb, "sp500": sp}))
-    return DemoResult(nb_table, sp_table, out, verdict, sp["verdicts"], files)
+    return verdict, files

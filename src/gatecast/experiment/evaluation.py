@@ -7,8 +7,10 @@ the run folder (:func:`write_evaluation`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gatecast.data.features import TargetSpec, make_target
+from gatecast.data.features import TargetSpec, check_not_constant, make_target, parkinson
 from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, DataError
@@ -36,8 +38,10 @@ from gatecast.evaluate.walkforward import (
     WalkForwardResult,
     walk_forward,
 )
+from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.intervals import evaluation_intervals
 from gatecast.experiment.registry import (
+    ALIASES,
     COMBINATIONS,
     DEFAULT_MODELS,
     EVALUATION_TARGETS,
@@ -48,9 +52,9 @@ from gatecast.experiment.registry import (
     model_spec,
 )
 from gatecast.experiment.report import write_report
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
 from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
-from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice
+from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice, check_number
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -58,6 +62,7 @@ __all__ = [
     "RECURRENT",
     "EvaluationConfig",
     "EvaluationResult",
+    "evaluate_into",
     "evaluate_models",
     "model_factory",
     "model_names",
@@ -145,6 +150,9 @@ class EvaluationConfig:
     # model's forecasts (None: garch)
     intervals: float | None = None
     interval_scale: str | None = None
+    # an earlier run in ``out``: replaced (overwrite) or continued, its folds reused (resume)
+    overwrite: bool = False
+    resume: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.target, EVALUATION_TARGETS, "target")
@@ -169,6 +177,46 @@ class EvaluationConfig:
             raise ConfigError(f"intervals={self.intervals}: an interval level in (0, 1), e.g. 0.9")
         if self.intervals is not None and self.target == "direction":
             raise ConfigError("--intervals covers return and variance forecasts, not direction")
+        if self.interval_scale is not None:
+            scales = sorted(set(model_names("variance")) - set(COMBINATIONS))
+            name = ALIASES.get(self.interval_scale.strip(), self.interval_scale.strip())
+            if name not in scales:
+                raise ConfigError(
+                    f"--interval-scale {self.interval_scale!r} is not a variance model; choose "
+                    f"one of {', '.join(scales)}"
+                )
+            self.interval_scale = name
+        for name, low in (("refit_every", 1), ("gap", 0), ("recurrent_epochs", 1), ("hidden", 1)):
+            check_number(getattr(self, name), name, at_least=low, integer=True)
+        check_number(self.warm_epochs, "warm_epochs", at_least=1, integer=True)
+        check_number(self.window, "window", at_least=1, integer=True)
+        check_number(self.mcs_size, "mcs_size", above=0, below=1)
+
+    def unused(self, names: Iterable[str]) -> dict[str, str]:
+        """Of the settings ``names``, those this evaluation does not use, each with the reason
+        (what a user is told instead of the setting being ignored)."""
+        return unused_settings(asdict(self), names)
+
+    def set_fields(self) -> set[str]:
+        """The settings whose values differ from their defaults (for the target)."""
+        default = EvaluationConfig(target=self.target, models=self.models)
+        return {
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in ("models", "out", "extra")
+            and getattr(self, f.name) != getattr(default, f.name)
+        }
+
+    def check_applicable(self, given: Iterable[str] | None = None) -> None:
+        """Refuse every setting in ``given`` (default: those set away from their defaults)
+        that this evaluation does not use: an ignored option would be a silent wrong answer."""
+        unused = self.unused(self.set_fields() if given is None else given)
+        if unused:
+            name, why = next(iter(unused.items()))
+            others = f" (also unused: {', '.join(list(unused)[1:])})" if len(unused) > 1 else ""
+            raise ConfigError(
+                f"--{name.replace('_', '-')} does not apply here: {why}; leave it out{others}"
+            )
 
     def plan(self) -> WalkForwardPlan:
         """The walk-forward plan of this evaluation."""
@@ -390,6 +438,15 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
                 f"leave them out or use data with High/Low"
             )
     cfg.plan().folds(df.index)
+    column = resolve_column(df, cfg.column)
+    before = df.loc[df.index < pd.Timestamp(cfg.test_start), column]
+    check_not_constant(before, column, f"{df.attrs.get('source', cfg.data)} before the test")
+    if cfg.target == "variance" and {"high", "low"} <= set(df.columns):
+        range_read = cfg.proxy == "parkinson" or any(m in RANGE_MODELS for m in cfg.models)
+        # recurrent variance models train against the range when the data has it
+        range_read |= cfg.train_proxy != "squared" and any(m in RECURRENT for m in cfg.models)
+        if range_read:
+            parkinson(df)  # High < Low anywhere is refused now, not in a fold
     for m in cfg.models:
         if m in COMBINATIONS:
             combination_members(cfg)  # refuses a combination with nothing to combine
@@ -613,16 +670,40 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     """Run the walk-forward of every model in ``cfg``, score it and (with ``cfg.out``) write the run.
 
     Returns an :class:`EvaluationResult`; with ``cfg.out`` also writes the files of
-    :func:`write_evaluation` and keeps per-fold results under ``folds/`` so a rerun resumes.
+    :func:`write_evaluation` and keeps per-fold results under ``folds/``. Every setting and the
+    data are checked before anything is written. ``out`` must be new or empty, or hold an
+    earlier run: replaced with ``cfg.overwrite``, continued with ``cfg.resume`` (its finished
+    folds are reused: a killed run resumes). A refused run leaves nothing in ``out``.
 
     Examples
     --------
     >>> res = evaluate_models(EvaluationConfig(models=("garch", "gjr_t")))  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
     """
-    t0 = time.perf_counter()
+    cfg.check_applicable()
+    if cfg.out is None:
+        return evaluate_into(cfg)
+    check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="evaluate")
     df, dropped = load_checked(cfg)
     check_models(cfg, df)
+    with run_output(
+        cfg.out, "evaluate", overwrite=cfg.overwrite, resume=cfg.resume, config=asdict(cfg)
+    ):
+        return evaluate_into(cfg, (df, dropped))
+
+
+def evaluate_into(
+    cfg: EvaluationConfig, checked: tuple[pd.DataFrame, int] | None = None
+) -> EvaluationResult:
+    """:func:`evaluate_models` as a part of a larger run (a block, a backtest's walk-forward):
+    the same steps, written into ``cfg.out`` as it is (the larger run owns the folder), its
+    finished folds reused. ``checked``: the output of :func:`load_checked` with
+    :func:`check_models` passed, when the caller has it."""
+    t0 = time.perf_counter()
+    if checked is None:
+        checked = load_checked(cfg)
+        check_models(cfg, checked[0])
+    df, dropped = checked
     walk = walk_models(cfg, df)
     result = score_walk(walk, df, cfg, dropped_rows=dropped)
     result.seconds = time.perf_counter() - t0

@@ -137,6 +137,8 @@ def gradient_flow(
         raise ConfigError(f"hidden must be an integer in 1..1024, got {hidden!r}")
     if not large_gain > 0:
         raise ConfigError(f"large_gain must be > 0, got {large_gain!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(steps + 1, 1))
     models = {name: make_stack(cell, 1, hidden, seed=seed) for name, (cell, _) in MODELS.items()}

@@ -27,6 +27,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash
 from gatecast.errors import GatecastError, ReportError
+from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.formatting import column_format, format_cell
 from gatecast.experiment.registry import label
 from gatecast.experiment.run_folder import RunFolder
@@ -359,6 +360,8 @@ def train_command(config: Mapping[str, Any], out: str = RERUN_OUT) -> list[str]:
             continue
         if key in ("proxy", "train_proxy") and not variance:
             continue
+        if key in ("chunks", "chunk_len", "burn_in") and config.get("mode") != "sequence":
+            continue  # sequence mode's lanes: a window model has none
         if key == "log":
             args += [] if value else ["--simple"]
         elif key == "anchored":
@@ -608,10 +611,10 @@ def evaluate_command(cfg: Mapping[str, Any], out: str = RERUN_OUT) -> str:
             f"evaluate_models(EvaluationConfig({call}, out={out!r}))"
         )
     args = ["gatecast", "evaluate"]
+    skip |= set(unused_settings(cfg, cfg))  # what the run did not use is not repeated
+    skip |= {"overwrite", "resume"}
     for key, value in cfg.items():
         if key in skip or value is None:
-            continue
-        if key in ("proxy", "train_proxy") and cfg.get("target") != "variance":
             continue
         if key == "warm_start":
             args.append("--warm-start" if value else "--no-warm-start")

@@ -1,15 +1,19 @@
-"""The run folder that `gatecast train` and `gatecast evaluate` write: every file atomically."""
+"""Run folders: every file written atomically, a ``run.json`` record of what the folder holds, and
+the one rule for ``--out`` (a new or empty folder, or an earlier run with --overwrite / --resume;
+never a file, a device or a folder of someone else's files)."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -18,8 +22,10 @@ from gatecast.artifacts import (
     atomic_write_json,
     atomic_write_text,
     current_umask,
+    describe_path,
+    writable_file,
 )
-from gatecast.errors import ConfigError
+from gatecast.errors import ConfigError, GatecastError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -88,35 +94,198 @@ class RunFolder:
         return self.path / name
 
 
-def check_out_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """``out`` as a Path if a run may be written there: absent, empty, or (``overwrite``) a
-    folder whose files the run replaces; else a :class:`ConfigError` before any work is done."""
+#: The record every run folder holds from its first write: the kind of run, whether it finished,
+#: the format version, and the run's settings (``run.json``).
+RUN_RECORD = "run.json"
+RUN_FORMAT_VERSION = 1
+#: Files that mark a folder written by a gatecast version older than ``run.json``.
+_EARLIER_RUN_FILES = (
+    "metrics.json",  # train, evaluate, demo
+    "manifest.json",  # a model folder
+    "pbo.json",  # backtest
+    "var_backtest.json",  # var
+    "sweep.json",  # sweep
+    "blocks.json",  # evaluate --blocks
+    "gradient_flow.json",  # gradient-flow
+    "folds",  # a walk-forward, finished or not
+)
+RunStatus = Literal["running", "finished"]
+
+
+def read_run_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``run.json`` of a run folder, or None where there is none (or it is unreadable)."""
+    try:
+        record = json.loads((Path(path) / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder that gatecast wrote a run into (``run.json``, or a file that
+    an earlier version's runs leave)."""
+    path = Path(path)
+    return (path / RUN_RECORD).is_file() or any((path / f).exists() for f in _EARLIER_RUN_FILES)
+
+
+def check_out_folder(
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    kind: str | None = None,
+) -> Path:
+    """``out`` as a Path if a run may be written there, else a :class:`ConfigError` before any
+    work is done.
+
+    Accepted: a path that does not exist, an empty folder, or a gatecast run folder with
+    ``overwrite`` (the run is replaced whole) or, for a run that can be continued, ``resume`` (a
+    run of the same ``kind``: its finished folds or trials are reused). Refused whatever the
+    flags: a path that is not a folder (a regular file, a device such as /dev/null, a FIFO, a
+    socket), and a folder that holds files gatecast did not write (they are never deleted).
+    """
     path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} is a file, not a folder; pass a folder name")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        names = sorted(p.name for p in path.iterdir())
-        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    if overwrite and resume:
+        raise ConfigError("--overwrite starts the run afresh, --resume continues it: pass one")
+    if not path.exists():
+        if path.is_symlink():
+            raise ConfigError(f"--out {path} is a broken symbolic link; pass a folder name")
+        if resume:
+            raise ConfigError(
+                f"--resume: --out {path} does not exist, so there is no run to resume"
+            )
+        return path
+    if not path.is_dir():
         raise ConfigError(
-            f"--out {path} already holds files ({shown}); pass --overwrite to replace them "
-            f"with this run, or choose a new folder"
+            f"--out {path} is {describe_path(path)}, not a folder: a run is written as a folder "
+            f"of files; pass a new folder name"
+        )
+    names = sorted(p.name for p in path.iterdir())
+    if not names:
+        return path
+    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    if not is_run_folder(path):
+        raise ConfigError(
+            f"--out {path} already holds files that are not a gatecast run ({shown}); gatecast "
+            f"never deletes files it did not write: choose a new or an empty folder"
+        )
+    record = read_run_record(path) or {}
+    was = str(record.get("kind", "earlier"))
+    state = "an unfinished" if record.get("status") == "running" else "a finished"
+    if resume:
+        if kind is not None and record.get("kind", kind) != kind:
+            raise ConfigError(
+                f"--resume: --out {path} holds {state} {was} run, not a {kind} run; choose "
+                f"another folder, or pass --overwrite to replace it"
+            )
+        return path
+    if not overwrite:
+        can_resume = " to continue it, or --overwrite to start afresh" if kind in RESUMABLE else ""
+        flag = "--resume" if can_resume else "--overwrite"
+        raise ConfigError(
+            f"--out {path} already holds {state} {was} run ({shown}); pass {flag}"
+            f"{can_resume or ' to replace it'}, or choose a new folder"
         )
     return path
 
 
+def check_out_file(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """``out`` as a Path if one output file may be written there: a new path, or (``overwrite``)
+    an existing regular file; a device, a FIFO or a folder is refused whatever the flag (the
+    atomic rename would replace it)."""
+    path = writable_file(out)
+    if path.exists() and not overwrite:
+        raise ConfigError(
+            f"--out {out} already exists; pass --overwrite to replace it, or choose a new file"
+        )
+    return Path(out)
+
+
+#: The kinds of run that can be continued with ``resume`` (their walk-forwards keep finished
+#: folds and trials in the folder).
+RESUMABLE = ("evaluate", "blocks", "backtest", "var", "sweep")
+
+
+def write_run_record(
+    path: Path, kind: str, status: RunStatus, config: Any = None, started: str | None = None
+) -> dict[str, Any]:
+    """Write ``path/run.json`` (atomically): the kind of run, its status, the format version,
+    when it started (and finished) and its settings."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record: dict[str, Any] = {
+        "kind": kind,
+        "status": status,
+        "format_version": RUN_FORMAT_VERSION,
+        "started": started or now,
+    }
+    if status == "finished":
+        record["finished"] = now
+    if config is not None:
+        record["config"] = config
+    atomic_write_json(path / RUN_RECORD, record)
+    return record
+
+
 @contextmanager
-def staged_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def run_output(
+    out: str | os.PathLike[str],
+    kind: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    config: Any = None,
+) -> Iterator[Path]:
+    """The run folder ``out`` of a run that writes as it goes (a walk-forward that can be
+    resumed), for the ``with`` block.
+
+    Checked as :func:`check_out_folder` checks it; ``overwrite`` empties an earlier run first.
+    ``run.json`` says "running" from the start and "finished" when the block ends normally. On
+    a :class:`GatecastError` in the block (a refusal), the folder is removed if this call made
+    it or emptied it, so a refused command leaves nothing in ``out``; a resumed run keeps what
+    it had. A run killed or interrupted keeps its folder, to be resumed.
+    """
+    path = check_out_folder(out, overwrite=overwrite, resume=resume, kind=kind)
+    fresh = not path.exists() or not any(path.iterdir())
+    if overwrite and not fresh:
+        for child in path.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        fresh = True
+    made = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    earlier = read_run_record(path) if not fresh else None
+    started = str(earlier["started"]) if earlier and "started" in earlier else None
+    write_run_record(path, kind, "running", config, started)
+    try:
+        yield path
+    except GatecastError:
+        if fresh:
+            shutil.rmtree(path, ignore_errors=True)
+            if not made:
+                path.mkdir(exist_ok=True)  # the empty folder the user gave stays
+        elif earlier is not None:
+            atomic_write_json(path / RUN_RECORD, earlier)  # a refused resume changes nothing
+        raise
+    write_run_record(path, kind, "finished", config, started)
+
+
+@contextmanager
+def staged_folder(
+    out: str | os.PathLike[str], *, overwrite: bool = False, kind: str = "run", config: Any = None
+) -> Iterator[Path]:
     """A temporary folder beside ``out`` to write a run into; on leaving the ``with`` block
-    normally it is renamed to ``out`` (with ``overwrite``, the old ``out`` is swapped out and
-    removed), on an error it is removed. A reader of ``out`` sees one whole run or none: never
-    one run's model beside another's config, and two runs into one folder never mix (the second
-    is refused unless ``overwrite``, then it replaces the first whole)."""
-    path = check_out_folder(out, overwrite=overwrite)
+    normally its ``run.json`` is written and it is renamed to ``out`` (with ``overwrite``, the
+    old ``out`` is swapped out and removed), on an error it is removed. A reader of ``out`` sees
+    one whole run or none: never one run's model beside another's config, and two runs into one
+    folder never mix (the second is refused unless ``overwrite``, then it replaces the first
+    whole)."""
+    path = check_out_folder(out, overwrite=overwrite, kind=kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
+        started = write_run_record(tmp, kind, "running", config)["started"]
         yield tmp
+        write_run_record(tmp, kind, "finished", config, started)
         _swap_in(tmp, path, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

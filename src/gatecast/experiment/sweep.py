@@ -45,9 +45,9 @@ from gatecast.evaluate.trading import (
 from gatecast.evaluate.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, load_checked, model_factory
 from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig
-from gatecast.types import Proxy, Scheme
+from gatecast.types import Proxy, Scheme, check_number
 
 __all__ = [
     "EXECUTORS",
@@ -203,6 +203,10 @@ class SweepConfig:
     ray_address: str | None = None
     sort: bool = False
     dropna: bool = False
+    # an earlier sweep in ``out``: replaced (overwrite) or continued, its trials read back
+    # (resume; the seeds may grow)
+    overwrite: bool = False
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -212,6 +216,32 @@ class SweepConfig:
         if self.seeds < 1 or self.top_k < 1 or self.batch < 1:
             raise ConfigError(
                 f"seeds={self.seeds}, top_k={self.top_k}, batch={self.batch}: each must be >= 1"
+            )
+        check_number(self.refit_every, "refit_every", at_least=1, integer=True)
+        check_number(self.gap, "gap", at_least=0, integer=True)
+        if self.target != "variance" and self.proxy != "squared":
+            raise ConfigError(
+                f"--proxy {self.proxy} does not apply to --target {self.target}: the proxy is "
+                f"what variance forecasts are scored against; leave it out"
+            )
+        if self.scheme != "rolling" and self.train_size is not None:
+            raise ConfigError(
+                "--train-size is the length of a rolling training window: add --scheme rolling, "
+                "or leave it out"
+            )
+        if self.sampler == "grid" and self.trials is not None:
+            raise ConfigError(
+                "--trials counts the configurations an Optuna sampler tries; the grid sampler "
+                "tries every combination: leave --trials out, or pass --sampler tpe or random"
+            )
+        cells = [
+            *self.grid.get("cell", ()),
+            *([self.fixed["cell"]] if "cell" in self.fixed else []),
+        ]
+        unknown = [c for c in cells if c not in RECURRENT]
+        if unknown:
+            raise ConfigError(
+                f"cell={unknown[0]!r} is not a recurrent model; choose from {', '.join(RECURRENT)}"
             )
         if self.sampler != "grid" and (self.trials is None or self.trials < 1):
             raise ConfigError(f"--sampler {self.sampler} needs --trials N (N >= 1 configurations)")
@@ -298,6 +328,8 @@ class SweepConfig:
         settings (the executor, ``top_k`` and ``record`` may change between runs)."""
         d = asdict(self)
         for k in ("out", "executor", "n_jobs", "ray_address", "top_k", "record"):
+            d.pop(k)
+        for k in ("overwrite", "resume"):  # how the folder is used, not what the sweep is
             d.pop(k)
         d["selection_period"] = self.selection_period()
         plain: dict[str, Any] = json.loads(json.dumps(d, default=repr))
@@ -526,7 +558,9 @@ def _actual(df: pd.DataFrame, cfg: SweepConfig, start: str) -> pd.Series:
 _MAY_CHANGE = frozenset({"seeds"})
 
 
-def _check_folder(root: Path, record: dict[str, Any]) -> None:
+def _check_folder(root: Path, record: dict[str, Any], *, write: bool = True) -> None:
+    """Refuse to resume a folder that holds another sweep (search space, periods or data), then
+    (``write``) record this one's ``sweep.json``."""
     path = root / "sweep.json"
     finished = list((root / "trials").glob("*/*.json")) if (root / "trials").is_dir() else []
     if path.is_file() and finished:
@@ -543,9 +577,10 @@ def _check_folder(root: Path, record: dict[str, Any]) -> None:
         if diff:
             raise ConfigError(
                 f"{root} holds a sweep with a different search space or data (differs in "
-                f"{diff}); resuming would mix them: pass a new --out folder or delete {root}"
+                f"{diff}); resuming would mix them: pass a new --out folder, or --overwrite"
             )
-    atomic_write_json(path, record)
+    if write:
+        atomic_write_json(path, record)
 
 
 def _optuna_configs(cfg: SweepConfig, run_batch: Any) -> None:
@@ -610,6 +645,7 @@ def run_sweep(cfg: SweepConfig) -> SweepResult:
 
 def _sweep(cfg: SweepConfig) -> SweepResult:
     t_start = time.perf_counter()
+    check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="sweep")
     ecfg = cfg.evaluation()
     df, _ = load_checked(ecfg)
     plans = cfg.plans()
@@ -617,14 +653,46 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
     sel_data = df.loc[df.index <= pd.Timestamp(s1)]  # nothing after the selection period
     plans["select"].folds(sel_data.index)
     plans["test"].folds(df.index)
-    root = Path(cfg.out)
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"--out {root} is a file, not a folder; pass a folder name")
-    root.mkdir(parents=True, exist_ok=True)
+    _check_configurations(cfg, ecfg)  # a bad value is refused before any work
     fp = cfg.fingerprint() | {
         "data_hash": array_hash(df.to_numpy(dtype=float), np.asarray(df.index.astype("int64")))
     }
-    _check_folder(root, fp)
+    if cfg.resume:
+        _check_folder(Path(cfg.out), fp, write=False)  # before the folder is touched
+    with run_output(
+        cfg.out,
+        "sweep",
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=json.loads(json.dumps(asdict(cfg), default=repr)),
+    ) as root:
+        _check_folder(root, fp)
+        return _sweep_in(cfg, ecfg, df, plans, (s0, s1), root, t_start)
+
+
+def _check_configurations(cfg: SweepConfig, ecfg: EvaluationConfig) -> None:
+    """Build the settings of every configuration the sweep can try (every combination of the
+    grid, or every value of it for a sampler) and let the model's config refuse a bad one."""
+    configs = (
+        _grid_configs(cfg)
+        if cfg.sampler == "grid"
+        else [{name: v} for name, values in cfg.grid.items() for v in values]
+    )
+    for params in configs or [{}]:
+        _factory(cfg, ecfg, params, 0)().config()
+
+
+def _sweep_in(
+    cfg: SweepConfig,
+    ecfg: EvaluationConfig,
+    df: pd.DataFrame,
+    plans: dict[Phase, WalkForwardPlan],
+    period: tuple[str, str],
+    root: Path,
+    t_start: float,
+) -> SweepResult:
+    s0, s1 = period
+    sel_data = df.loc[df.index <= pd.Timestamp(s1)]
     actual: dict[Phase, pd.Series] = {
         "select": _actual(sel_data, cfg, s0),
         "test": _actual(df, cfg, cfg.test_start),
@@ -638,8 +706,6 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
     rule, cost_bps = Rule(RULE_OF_TARGET[cfg.target]), DEFAULT_COST_BPS  # backtest's defaults
     loss = LOSS_NAMES[cfg.target][0]
     swept = list(cfg.grid)
-    for params in _grid_configs(cfg) if cfg.sampler == "grid" else []:
-        _factory(cfg, ecfg, params, 0)().config()  # refuse a bad value before any work
 
     records: list[dict[str, Any]] = []
 

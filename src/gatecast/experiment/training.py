@@ -25,6 +25,7 @@ from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_not_input,
+    check_out_file,
     check_out_folder,
     staged_folder,
 )
@@ -32,7 +33,16 @@ from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
 from gatecast.models.volatility import HistoricalVariance
-from gatecast.types import TRAIN_TARGETS, Cell, Mode, Proxy, ScalerKind, TrainTarget, check_choice
+from gatecast.types import (
+    PROXIES,
+    TRAIN_TARGETS,
+    Cell,
+    Mode,
+    Proxy,
+    ScalerKind,
+    TrainTarget,
+    check_choice,
+)
 
 if TYPE_CHECKING:  # torch loads only when a model is built, so `gatecast --help` stays fast
     from gatecast.models.recurrent import RecurrentEstimator
@@ -52,17 +62,19 @@ class TrainJob:
     family's default (:class:`~gatecast.models.config.ForecasterConfig` for ``price``,
     ``return`` and ``direction``, :class:`~gatecast.models.config.VarianceConfig` for
     ``variance``), so no default is written twice. ``target``, ``log``, ``horizon`` and
-    ``anchored`` make up a point target; ``proxy`` and ``train_proxy`` a variance target.
+    ``anchored`` make up a point target (``log`` None: log returns; ``anchored`` None: anchored,
+    for a price target only); ``proxy`` (None: squared) and ``train_proxy`` a variance target.
+    A setting given for a target that does not use it is refused, never ignored.
     ``test_size`` is a fraction in (0, 1) or a count of rows.
     """
 
     data: str = "sp500"
     column: str | None = None
     target: TrainTarget = "return"
-    log: bool = True
+    log: bool | None = None
     horizon: int = 1
-    anchored: bool = True
-    proxy: Proxy = "squared"
+    anchored: bool | None = None
+    proxy: Proxy | None = None
     train_proxy: Proxy | None = None
     cell: Cell | None = None
     mode: Mode | None = None
@@ -95,17 +107,57 @@ class TrainJob:
 
     def __post_init__(self) -> None:
         check_choice(self.target, TRAIN_TARGETS, "target")
+        if self.proxy is not None:
+            check_choice(self.proxy, PROXIES, "proxy")
+        if self.train_proxy is not None:
+            check_choice(self.train_proxy, PROXIES, "train_proxy")
+        unused = {
+            "log (--simple)": self.variance and self.log is not None,
+            "anchored (--anchored/--no-anchored)": self.target != "price"
+            and self.anchored is not None,
+            "proxy (--proxy)": not self.variance and self.proxy is not None,
+            "train_proxy (--train-proxy)": not self.variance and self.train_proxy is not None,
+        }
+        sequence_only = [
+            name
+            for name in ("chunks", "chunk_len", "burn_in")
+            if getattr(self, name) is not None and not self.variance
+        ]
+        if sequence_only and (self.mode or ForecasterConfig.mode) != "sequence":
+            raise ConfigError(
+                f"{', '.join(sequence_only)} set(s) the lanes of sequence mode (truncated BPTT); "
+                f"add --mode sequence, or leave {'them' if len(sequence_only) > 1 else 'it'} out"
+            )
+        wrong = [name for name, given in unused.items() if given]
+        if wrong:
+            why = (
+                "a variance model forecasts the next day's variance of log returns"
+                if self.variance
+                else "--proxy and --train-proxy are for --target variance; --anchored for "
+                "--target price"
+            )
+            raise ConfigError(
+                f"{', '.join(wrong)} does not apply to target {self.target!r} ({why}); leave it out"
+            )
 
     @property
     def variance(self) -> bool:
         return self.target == "variance"
+
+    @property
+    def variance_proxy(self) -> Proxy:
+        """The proxy a variance model is scored against (``proxy``, default squared)."""
+        return self.proxy or "squared"
 
     def target_spec(self) -> TargetSpec:
         """What a point model forecasts."""
         if self.variance:
             raise ConfigError("a variance job has no point target; see proxy")
         return TargetSpec(
-            kind=self.target, log=self.log, horizon=self.horizon, anchored=self.anchored
+            kind=self.target,
+            log=self.log is not False,
+            horizon=self.horizon,
+            anchored=self.anchored is not False,
         )
 
     def model_config(self) -> NetSettings:
@@ -124,7 +176,7 @@ class TrainJob:
                     f"{', '.join(wrong) or 'horizon'} is for return, price and direction "
                     "models; a variance model forecasts one day ahead from a window"
                 )
-            return VarianceConfig(**(given | {"target": self.proxy}))
+            return VarianceConfig(**(given | {"target": self.variance_proxy}))
         return ForecasterConfig(**(given | {"target": self.target_spec()}))
 
     def forecaster(self) -> RecurrentEstimator:
@@ -141,6 +193,13 @@ class TrainJob:
         cfg = self.model_config().to_dict()
         own = asdict(self)
         resolved = {k: cfg[k] for k in own if k in cfg and own[k] is None}
+        if self.variance:
+            resolved["proxy"] = self.variance_proxy
+        else:
+            spec = self.target_spec()
+            resolved["log"] = spec.log
+            if self.target == "price":
+                resolved["anchored"] = spec.anchored
         return own | resolved
 
 
@@ -282,7 +341,7 @@ def run_training(
     ``loss.json``, ``loss.png``, ``forecast.png`` and ``config.json`` into ``out``.
     """
     if out is not None:
-        check_out_folder(out, overwrite=overwrite)  # before the work, not after it
+        check_out_folder(out, overwrite=overwrite, kind="train")  # before the work, not after it
     t0 = time.perf_counter()
     df = load(
         job.data,
@@ -306,7 +365,7 @@ def run_training(
         )
         notes.append(f"--allow-outliers kept {len(df.attrs['outliers'])} absurd price(s)")
     if job.variance:
-        frame, metrics = fit_and_score_variance(model, df, history, test_start, job.proxy)
+        frame, metrics = fit_and_score_variance(model, df, history, test_start, job.variance_proxy)
         feats = model._fitted().features
         if "high" not in df.columns or "low" not in df.columns:
             notes.append(
@@ -335,7 +394,7 @@ def run_training(
         notes=notes,
     )
     if out is not None:
-        with staged_folder(out, overwrite=overwrite) as tmp:  # all of it, or nothing
+        with staged_folder(out, overwrite=overwrite, kind="train", config=job.to_dict()) as tmp:
             write_train_run(run, tmp, plots=plots)
         run.out = Path(out)
     return run
@@ -442,6 +501,7 @@ def run_prediction(
     dayfirst: bool | None = None,
     date_format: str | None = None,
     allow_outliers: bool = False,
+    overwrite: bool = False,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
     ``date,actual,forecast,in_sample`` to ``out`` (CSV).
@@ -449,11 +509,13 @@ def run_prediction(
     Unless ``end`` stops earlier, the last rows are the forecasts for the dates after the data
     (in its own calendar), with ``actual`` empty. ``in_sample`` marks the dates whose targets
     the model was trained on. A variance model's ``actual`` is the squared percent return of the
-    day. ``column`` overrides the price column the model was trained on.
+    day. ``column`` overrides the price column the model was trained on. An existing ``out`` is
+    replaced only with ``overwrite`` (a device, a FIFO or a folder never).
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
     check_not_input(out, {"--data": data, "--model": model_dir})
+    check_out_file(out, overwrite=overwrite)
     model = load_model(model_dir, device=device)
     col = column or model.column_
     df = load(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,9 @@ from gatecast.experiment.evaluation import (
     walk_models,
 )
 from gatecast.experiment.intervals import calibration_start
-from gatecast.experiment.registry import canonical_names
-from gatecast.experiment.run_folder import RunFolder
-from gatecast.types import check_choice
+from gatecast.experiment.registry import RECURRENT, canonical_names
+from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.types import check_choice, check_number
 
 __all__ = ["VarConfig", "VarResult", "fold_dof", "run_var", "write_var"]
 
@@ -95,6 +96,9 @@ class VarConfig:
     seed: int = 0
     out: str | None = None
     quiet: bool = False
+    # an earlier run in ``out``: replaced (overwrite) or continued, its folds reused (resume)
+    overwrite: bool = False
+    resume: bool = False
 
     def __post_init__(self) -> None:
         self.models = canonical_names(tuple(self.models), "variance")
@@ -106,8 +110,47 @@ class VarConfig:
         for name, v in (("level", self.level), ("es_level", self.es_level)):
             if not 0.5 < v < 1:
                 raise ConfigError(f"{name}={v}: a confidence level in (0.5, 1), e.g. 0.99")
-        if self.calibration < 30:
-            raise ConfigError(f"calibration={self.calibration}: at least 30 days to fit nu")
+        check_number(
+            self.calibration, "calibration", at_least=30, integer=True, hint="days to fit nu"
+        )
+        check_number(
+            self.sims,
+            "sims",
+            at_least=20,
+            integer=True,
+            hint="the ES test's p-value is a share of simulated paths, and fewer than 20 "
+            "cannot resolve a test at 5% (default 2000)",
+        )
+        check_number(self.seed, "seed", at_least=0, integer=True)
+        for name in ("refit_every", "seeds", "recurrent_epochs", "warm_epochs", "hidden"):
+            check_number(getattr(self, name), name, at_least=1, integer=True)
+        if self.window is not None:
+            check_number(self.window, "window", at_least=1, integer=True)
+
+    def unused(self, names: Iterable[str]) -> dict[str, str]:
+        """Of the settings ``names``, those this run does not use, each with the reason."""
+        if any(m in RECURRENT for m in self.models):
+            return {}
+        net = "it sets the recurrent models, and --models has none (add lstm or gru)"
+        recurrent = ("seeds", "recurrent_epochs", "epochs", "warm_epochs", "hidden", "window")
+        return {n: net for n in names if n in recurrent}
+
+    def check_applicable(self, given: Iterable[str] | None = None) -> None:
+        """Refuse every setting in ``given`` (default: those set away from their defaults)
+        that this run does not use."""
+        if given is None:
+            default = VarConfig(models=self.models)
+            given = [
+                f.name
+                for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)
+            ]
+        unused = self.unused(given)
+        if unused:
+            name, why = next(iter(unused.items()))
+            raise ConfigError(
+                f"--{name.replace('_', '-')} does not apply here: {why}; leave it out"
+            )
 
     def evaluation(self, test_start: str | None = None) -> EvaluationConfig:
         """The variance walk-forward (squared-return proxy) from ``test_start`` (default: the
@@ -215,11 +258,24 @@ def run_var(cfg: VarConfig) -> VarResult:
     >>> print(res.summary())  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    cfg.check_applicable()
+    if cfg.out is not None:
+        check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="var")
     base = cfg.evaluation()
     df, _ = load_checked(base)
+    check_models(base, df)  # the test period itself lies in the data
     start = calibration_start(df.index, cfg.test_start, cfg.calibration, cfg.refit_every)
     ecfg = dataclasses.replace(base, test_start=start)
     check_models(ecfg, df)
+    if cfg.out is None:
+        return _run_var(cfg, df, ecfg, start, t0)
+    with run_output(cfg.out, "var", overwrite=cfg.overwrite, resume=cfg.resume, config=asdict(cfg)):
+        return _run_var(cfg, df, ecfg, start, t0)
+
+
+def _run_var(
+    cfg: VarConfig, df: pd.DataFrame, ecfg: EvaluationConfig, start: str, t0: float
+) -> VarResult:
     walk = walk_models(ecfg, df)
     returns = percent_returns(df, cfg.column)
     folds = sorted(pd.Timestamp(d) for d in walk.folds["test_start"].unique())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gatecast.errors import ConfigError
+from gatecast.types import check_number
 
 
 @dataclass
@@ -29,14 +29,14 @@ class TrainConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs={self.epochs}: must be >= 1")
-        if self.batch_size < 0:
-            raise ConfigError(f"batch_size={self.batch_size}: must be >= 0 (0 = full batch)")
-        if not self.lr > 0:
-            raise ConfigError(f"lr={self.lr}: the learning rate must be > 0")
-        if self.patience < 0 or self.clip < 0:
-            raise ConfigError("patience and clip must be >= 0 (0 disables them)")
+        check_number(self.epochs, "epochs", at_least=1, integer=True)
+        check_number(self.batch_size, "batch_size", at_least=0, integer=True, hint="0 = full batch")
+        # a learning rate of 1e6 or more diverges at once; refused here, not after an epoch
+        check_number(self.lr, "lr", above=0, below=1e6, hint="the learning rate, e.g. 1e-3")
+        check_number(self.patience, "patience", at_least=0, integer=True, hint="0 disables it")
+        check_number(self.clip, "clip", at_least=0, hint="the max gradient norm; 0 disables it")
+        check_number(self.seed, "seed", at_least=0, integer=True)
+        check_number(self.weight_decay, "weight_decay", at_least=0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
