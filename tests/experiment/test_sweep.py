@@ -213,7 +213,7 @@ def test_more_seeds_in_the_same_folder_reuse_the_finished_ones(
     run = tmp_path / "run"
     shutil.copytree(root / "run", run)
     data = str(root / "prices.csv")
-    with pytest.raises(ConfigError, match="holds a finished sweep run .*pass --resume"):
+    with pytest.raises(ConfigError, match=r"holds a finished sweep run .*pass --resume"):
         run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2))
     grown = run_sweep(_config(data, run, prices, baselines=("garch",), seeds=2, resume=True))
     got = grown.trials.set_index(["key", "phase"])
