@@ -1,6 +1,6 @@
 """Suite-wide settings: one torch thread (the nets here are tiny; on a shared 2-core machine extra
 intra-op threads only oversubscribe the CPU and slow every test down), and the per-module test
-scope of `make mutate`."""
+scope of `make mutate`; no model-signing settings from the environment."""
 
 from __future__ import annotations
 
@@ -89,3 +89,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_signing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite runs without the user's model-signing settings (a key file in the environment
+    would sign and verify every model folder the tests write and edit)."""
+    monkeypatch.delenv("GATECAST_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.delenv("GATECAST_REQUIRE_SIGNATURE", raising=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -14,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 from gatecast.artifacts import (
+    FORMAT_VERSION,
     READABLE_VERSIONS,
+    SigningKey,
     array_hash,
     atomic_write_bytes,
     atomic_write_json,
@@ -26,12 +30,20 @@ from gatecast.artifacts import (
     load_model_folder,
     manifest_digest,
     save_model_folder,
+    seal_manifest,
     write_state,
 )
 from gatecast.errors import ConfigError, ModelFileError
 
 TENSORS = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([0.5], np.float32)}
-MANIFEST = {"format_version": 2, "kind": "test", "hidden": 3}
+MANIFEST = {"format_version": FORMAT_VERSION, "kind": "test", "hidden": 3}
+SECRET = b"0123456789abcdef0123456789abcdef"  # 32 bytes, as `openssl rand -hex 16` prints
+
+
+def _sha(content: dict) -> str:
+    """SHA-256 of canonical JSON, computed here apart from the code under test."""
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class DiskFull(OSError):
@@ -196,7 +208,11 @@ def test_model_folder_round_trip_with_the_weights_checksum(tmp_path: Path) -> No
     payload = (folder / "model.safetensors").read_bytes()
     tensors, manifest = load_model_folder(folder)
     assert manifest["weights_sha256"] == hashlib.sha256(payload).hexdigest()
-    assert manifest["manifest_sha256"] == manifest_digest(manifest)  # its own content, as written
+    # one checksum over everything but itself: the weights' digest and the version included
+    content = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    assert set(content) == {*MANIFEST, "weights_sha256"}
+    assert manifest["manifest_sha256"] == _sha(content) == manifest_digest(manifest)
+    assert manifest["format_version"] == 4 and "signature" not in manifest
     assert {k: manifest[k] for k in MANIFEST} == MANIFEST
     assert set(tensors) == {"w", "b"}
     np.testing.assert_array_equal(tensors["w"], TENSORS["w"])
@@ -259,6 +275,11 @@ FAULTS = [
         r"not valid JSON \(JSONDecode",
     ),
     ("not a dict", lambda f: (f / "manifest.json").write_text("[1]"), "must hold a JSON object"),
+    (
+        "NaN for null",  # the same checksum (canonical JSON writes NaN as null): refused
+        lambda f: (f / "manifest.json").write_text('{"format_version": 4, "x": NaN}'),
+        r"manifest\.json is not valid JSON \(ValueError: NaN is not a JSON number\)",
+    ),
     ("no version", lambda f: _manifest(f, lambda m: m.pop("format_version")), "no format_version"),
     (
         "version",
@@ -279,6 +300,53 @@ FAULTS = [
             _manifest(f, lambda m: m.update(weights_sha256=hashlib.sha256(b"garbage").hexdigest())),
         ),
         "is not a readable safetensors file",
+    ),
+    # the review's bypass: an older format, the manifest checksum deleted, the content edited
+    (
+        "format 2 without its checksum",
+        lambda f: _manifest(
+            f, lambda m: (m.update(format_version=2, hidden=9), m.pop("manifest_sha256"))
+        ),
+        r"is format 2, from before manifests had a checksum of their own: nothing shows whether "
+        r"it was edited since it was written, so it is not loaded\. If you trust the folder as "
+        r"it is, run `gatecast upgrade-model .*/m` once",
+    ),
+    (
+        "format 1 without its checksum",
+        lambda f: _manifest(f, lambda m: (m.update(format_version=1), m.pop("manifest_sha256"))),
+        "is format 1, from before manifests had a checksum",
+    ),
+    (
+        "format 4.0",
+        lambda f: _manifest(f, lambda m: m.update(format_version=4.0)),
+        "format_version 4.0,",
+    ),
+    # the weights replaced and their checksum recomputed: the manifest's checksum covers it
+    (
+        "weights and their checksum replaced",
+        lambda f: (
+            (f / "model.safetensors").write_bytes(st_save({"w": np.ones((2, 3), np.float32)})),
+            _manifest(
+                f,
+                lambda m: m.update(
+                    weights_sha256=hashlib.sha256(
+                        (f / "model.safetensors").read_bytes()
+                    ).hexdigest()
+                ),
+            ),
+        ),
+        r"manifest\.json does not match its own checksum \(manifest_sha256\)",
+    ),
+    # a format-4 folder relabelled format 3: the format-3 checksum left the weights' out
+    (
+        "relabelled format 3",
+        lambda f: _manifest(f, lambda m: m.update(format_version=3)),
+        "does not match its own checksum",
+    ),
+    (
+        "checksum deleted",
+        lambda f: _manifest(f, lambda m: m.pop("manifest_sha256")),
+        "no manifest checksum",
     ),
 ]
 
@@ -351,35 +419,255 @@ def test_state_edge_forms_default_format_whitespace_integers_no_metadata(tmp_pat
     assert decode_state(path)[1] == META
 
 
-def test_manifest_digest_is_sha256_of_canonical_json_without_the_checksums() -> None:
-    from gatecast.artifacts import manifest_digest
-
+def test_manifest_digest_is_sha256_of_canonical_json_with_the_weights_digest() -> None:
     m = {"b": 1, "a": [1.5, np.float32(2.0)], "when": dt.date(2020, 1, 2), "nan": float("nan")}
-    m |= {"weights_sha256": "w", "manifest_sha256": "m"}
-    canonical = '{"a":[1.5,2.0],"b":1,"nan":null,"when":"2020-01-02"}'
+    m |= {"weights_sha256": "w", "manifest_sha256": "m", "signature": {"value": "s"}}
+    canonical = '{"a":[1.5,2.0],"b":1,"nan":null,"weights_sha256":"w","when":"2020-01-02"}'
     want = hashlib.sha256(canonical.encode()).hexdigest()
     assert manifest_digest(m) == want
     assert manifest_digest(dict(reversed(m.items()))) == want  # key order does not matter
-    assert manifest_digest(m | {"weights_sha256": "other"}) == want  # checksums left out
+    assert manifest_digest(m | {"manifest_sha256": "x", "signature": None}) == want  # left out
+    assert manifest_digest(m | {"weights_sha256": "other"}) != want  # covered
     assert manifest_digest(m | {"b": 2}) != want
 
 
 def test_check_checksums_by_format_version() -> None:
-    from gatecast.artifacts import check_checksums, manifest_digest
+    from gatecast.artifacts import check_checksums
 
     with pytest.raises(
         ModelFileError, match=r"^m\.json has no weights checksum \(weights_sha256\)"
     ):
-        check_checksums({"format_version": 2}, "m.json")
-    for old in (1, 2):  # written before the manifest had a checksum of its own
-        check_checksums({"format_version": old, "weights_sha256": "w"}, "m.json")
-    new = {"format_version": 3, "weights_sha256": "w", "hidden": 4}
+        check_checksums({"format_version": 4}, "m.json")
+    for old in (1, 2):  # no checksum of their own: refused here too, whatever the loader did
+        with pytest.raises(ModelFileError, match=r"^m\.json has no manifest checksum"):
+            check_checksums({"format_version": old, "weights_sha256": "w"}, "m.json")
+    new = {"format_version": 4, "weights_sha256": "w", "hidden": 4}
     with pytest.raises(ModelFileError, match=r"^m\.json has no manifest checksum"):
         check_checksums(new, "m.json")
-    check_checksums(new | {"manifest_sha256": manifest_digest(new)}, "m.json")
-    edited = new | {"manifest_sha256": manifest_digest(new), "hidden": 5}
-    with pytest.raises(ModelFileError, match=r"^m\.json does not match its own checksum"):
-        check_checksums(edited, "m.json")
+    check_checksums(new | {"manifest_sha256": _sha(new)}, "m.json")
+    for edit in ({"hidden": 5}, {"weights_sha256": "v"}, {"format_version": 3}):
+        with pytest.raises(ModelFileError, match=r"^m\.json does not match its own checksum"):
+            check_checksums(new | {"manifest_sha256": _sha(new)} | edit, "m.json")
+    # format 3 (the last release): two checksums, both required; the manifest's without the
+    # weights' digest, which the loader checks against the file on its own
+    v3 = {"format_version": 3, "hidden": 4}
+    check_checksums(v3 | {"weights_sha256": "w", "manifest_sha256": _sha(v3)}, "m.json")
+    with pytest.raises(ModelFileError, match="no weights checksum"):
+        check_checksums(v3 | {"manifest_sha256": _sha(v3)}, "m.json")
+    with pytest.raises(ModelFileError, match="does not match its own checksum"):
+        check_checksums(
+            v3 | {"weights_sha256": "w", "manifest_sha256": _sha(v3), "hidden": 5}, "m.json"
+        )
+
+
+def test_a_format_3_folder_as_the_last_release_wrote_it_loads(tmp_path: Path) -> None:
+    folder = save_model_folder(tmp_path / "m", TENSORS, MANIFEST)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["format_version"] = 3
+    v3 = {k: v for k, v in m.items() if k not in ("weights_sha256", "manifest_sha256")}
+    m["manifest_sha256"] = _sha(v3)
+    (folder / "manifest.json").write_text(json.dumps(m))
+    tensors, read = load_model_folder(folder)
+    assert read == m
+    np.testing.assert_array_equal(tensors["w"], TENSORS["w"])
+    (folder / "model.safetensors").write_bytes(st_save({"w": np.ones(1, np.float32)}))
+    with pytest.raises(ModelFileError, match="does not match the checksum"):
+        load_model_folder(folder)  # its weights' digest is still checked against the file
+
+
+def test_a_manifest_of_another_format_is_not_written(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match="the manifest says format_version 3; this gatecast writes format 4 only"
+    ):
+        save_model_folder(tmp_path / "m", TENSORS, MANIFEST | {"format_version": 3})
+    assert not (tmp_path / "m").exists()
+    folder = save_model_folder(tmp_path / "n", TENSORS, {"kind": "test"})  # no version: the current
+    assert load_model_folder(folder)[1]["format_version"] == FORMAT_VERSION
+
+
+# -- signatures ------------------------------------------------------------------------------------
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "key"
+    path.write_bytes(SECRET + b"\n")  # the line end an editor adds is not part of the key
+    return path
+
+
+def _hmac(content: dict, secret: bytes = SECRET) -> str:
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    msg = b"gatecast model manifest\n" + text.encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def test_a_signed_folder_round_trips_and_loads_without_a_key(
+    tmp_path: Path, key_file: Path
+) -> None:
+    folder = save_model_folder(tmp_path / "m", TENSORS, MANIFEST, signing_key=key_file)
+    m = json.loads((folder / "manifest.json").read_text())
+    content = {k: v for k, v in m.items() if k not in ("manifest_sha256", "signature")}
+    key_id = hmac.new(SECRET, b"gatecast key id", hashlib.sha256).hexdigest()[:16]
+    # HMAC-SHA256 of what the checksum covers, the weights' digest included
+    assert m["signature"] == {"algorithm": "hmac-sha256", "key_id": key_id, "value": _hmac(content)}
+    assert m["manifest_sha256"] == _sha(content)
+    for key in (key_file, str(key_file), SigningKey(SECRET)):
+        tensors, read = load_model_folder(folder, signing_key=key)
+        assert read == m
+        np.testing.assert_array_equal(tensors["b"], TENSORS["b"])
+    assert load_model_folder(folder)[1] == m  # no key configured: the signature is not checked
+
+
+def _signed(tmp_path: Path, edit=None, secret: bytes = SECRET) -> Path:
+    folder = save_model_folder(tmp_path / "m", TENSORS, MANIFEST, signing_key=SigningKey(secret))
+    if edit is not None:
+        _manifest(folder, edit)
+    return folder
+
+
+def _resealed(change):
+    """An edit that recomputes the unkeyed checksum, as anyone can."""
+
+    def apply(m: dict) -> None:
+        change(m)
+        m["manifest_sha256"] = manifest_digest(m)
+
+    return apply
+
+
+SIGNATURE_FAULTS = [
+    (
+        "wrong key",
+        None,
+        b"another key of thirty-two bytes!",
+        r"m/manifest\.json was signed with another key \(key id [0-9a-f]{16}\), not the one "
+        r"configured \(signing key file .*key, key id [0-9a-f]{16}\); give the key it was signed with",
+    ),
+    (
+        "not signed",
+        lambda m: m.pop("signature"),
+        SECRET,
+        r"m/manifest\.json is not signed, and a signing key is configured \(signing key file "
+        r".*key\), so only folders signed with it load; if you trust this folder as it is, sign "
+        r"it with `gatecast upgrade-model .*/m --signing-key FILE`",
+    ),
+    (
+        "content edited, checksum recomputed",
+        _resealed(lambda m: m.update(hidden=9)),
+        SECRET,
+        r"m/manifest\.json does not match its signature \(key id [0-9a-f]{16}\): its content was "
+        r"changed after it was signed, or the signature was; do not use it",
+    ),
+    (
+        "weights' digest edited, checksum recomputed",
+        _resealed(lambda m: m.update(weights_sha256="0" * 64)),
+        SECRET,
+        "does not match the checksum",  # the file is checked against it first
+    ),
+    (
+        "signature value edited",
+        lambda m: m["signature"].update(value="0" * 64),
+        SECRET,
+        "does not match its signature",
+    ),
+    (
+        "signature malformed",
+        lambda m: m.update(signature="yes"),
+        SECRET,
+        "has a malformed signature",
+    ),
+    (
+        "another algorithm",
+        lambda m: m["signature"].update(algorithm="none"),
+        SECRET,
+        "is signed with 'none'; this gatecast verifies hmac-sha256 signatures only",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "edit, secret, message", [f[1:] for f in SIGNATURE_FAULTS], ids=[f[0] for f in SIGNATURE_FAULTS]
+)
+def test_a_signature_fault_is_refused_with_a_key(tmp_path, key_file, edit, secret, message) -> None:
+    folder = _signed(tmp_path / "f", edit, secret)
+    with pytest.raises(ModelFileError, match=message):
+        load_model_folder(folder, signing_key=key_file)
+
+
+def test_an_edit_with_the_checksum_recomputed_passes_without_a_key(tmp_path: Path) -> None:
+    """What an unkeyed checksum cannot do: anyone can recompute it. The signature is what
+    refuses this folder (above); without a key configured it loads."""
+    folder = _signed(tmp_path, _resealed(lambda m: m.update(hidden=9)))
+    assert load_model_folder(folder)[1]["hidden"] == 9
+
+
+def test_signing_keys_from_files_and_the_environment(
+    tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert SigningKey.from_file(key_file).secret == SECRET  # the line end stripped
+    assert "0123" not in repr(SigningKey(SECRET))  # the secret is never shown
+    short = tmp_path / "short"
+    short.write_text("hunter2\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"signing key file .*short holds 7 byte\(s\); a signing key needs at least 16: make one with `openssl rand -hex 32 > FILE`",
+    ):
+        save_model_folder(tmp_path / "m", TENSORS, MANIFEST, signing_key=short)
+    assert not (tmp_path / "m").exists()  # refused before anything is written
+    with pytest.raises(
+        ConfigError, match=r"signing key file .*nowhere does not exist or is not a file"
+    ):
+        load_model_folder(tmp_path / "m", signing_key=tmp_path / "nowhere")
+    # the environment: a key file signs every save and is required on every load
+    unsigned = save_model_folder(tmp_path / "u", TENSORS, MANIFEST)
+    monkeypatch.setenv("GATECAST_SIGNING_KEY_FILE", str(key_file))
+    signed = save_model_folder(tmp_path / "s", TENSORS, MANIFEST)
+    assert (
+        json.loads((signed / "manifest.json").read_text())["signature"]["key_id"]
+        == SigningKey(SECRET).key_id
+    )
+    load_model_folder(signed)
+    with pytest.raises(
+        ModelFileError,
+        match=r"is not signed, and a signing key is configured \(signing key file .*key \(from \$GATECAST_SIGNING_KEY_FILE\)\)",
+    ):
+        load_model_folder(unsigned)
+    monkeypatch.setenv("GATECAST_SIGNING_KEY_FILE", str(tmp_path / "gone"))
+    with pytest.raises(
+        ConfigError, match=r"gone \(from \$GATECAST_SIGNING_KEY_FILE\) does not exist"
+    ):
+        load_model_folder(signed)
+
+
+def test_requiring_signatures_without_a_key_is_refused_before_reading(
+    tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _signed(tmp_path)
+    message = r"signatures are required \(--require-signature or \$GATECAST_REQUIRE_SIGNATURE\) but no signing key is configured: give --signing-key FILE or set \$GATECAST_SIGNING_KEY_FILE"
+    with pytest.raises(ConfigError, match=message):
+        load_model_folder(folder, require_signature=True)
+    with pytest.raises(ConfigError, match=message):
+        load_model_folder(tmp_path / "nowhere", require_signature=True)  # before the folder
+    load_model_folder(folder, signing_key=key_file, require_signature=True)
+    monkeypatch.setenv("GATECAST_REQUIRE_SIGNATURE", "yes")
+    with pytest.raises(ConfigError, match=message):
+        load_model_folder(folder)
+    load_model_folder(folder, require_signature=False)  # the argument overrides the environment
+    monkeypatch.setenv("GATECAST_REQUIRE_SIGNATURE", "maybe")
+    with pytest.raises(
+        ConfigError, match=r"\$GATECAST_REQUIRE_SIGNATURE='maybe' is neither yes nor no"
+    ):
+        load_model_folder(folder)
+
+
+def test_sealing_recomputes_the_checksum_and_the_signature() -> None:
+    m = {"format_version": 4, "weights_sha256": "w", "hidden": 4, "manifest_sha256": "stale"}
+    sealed = seal_manifest(m | {"signature": {"value": "stale"}})
+    assert sealed == {k: v for k, v in m.items() if k != "manifest_sha256"} | {
+        "manifest_sha256": _sha({k: v for k, v in m.items() if k != "manifest_sha256"})
+    }
+    signed = seal_manifest(m, SigningKey(SECRET))
+    assert signed["signature"]["value"] == _hmac(
+        {k: v for k, v in m.items() if k != "manifest_sha256"}
+    )
 
 
 def test_a_safetensors_state_whose_metadata_is_not_an_object_is_refused() -> None:
@@ -410,3 +698,19 @@ def test_write_state_picks_the_format_by_the_file_name(tmp_path: Path) -> None:
         assert got_meta["n"] == 1
     assert json.loads((tmp_path / "s.JSON").read_text())["format"] == "test"
     assert list(tmp_path.iterdir()) and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_the_docs_check_of_a_folder_without_gatecast_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/model-folder.md's last snippet recomputes both checksums by hand: it passes on a
+    folder as written and fails on an edited one."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model-folder.md").read_text()
+    snippet = doc.split("```python\n")[-1].split("```")[0]
+    assert 'folder = Path("models/spx")' in snippet
+    monkeypatch.chdir(tmp_path)
+    save_model_folder(Path("models/spx"), TENSORS, MANIFEST, signing_key=SigningKey(SECRET))
+    exec(compile(snippet, "model-folder.md", "exec"), {})
+    _manifest(Path("models/spx"), lambda m: m.update(hidden=4))
+    with pytest.raises(AssertionError, match="edited"):
+        exec(compile(snippet, "model-folder.md", "exec"), {})

@@ -7,6 +7,7 @@ wrote. It moves bytes and checks checksums; what a manifest *means* is `gatecast
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,28 @@ import numpy as np
 from gatecast.errors import ConfigError, ModelFileError, StateInUseError
 
 #: Version 2 adds the family ``config`` and the feature ``units``; version 3 a checksum of the
-#: manifest's own content (``manifest_sha256``). Version 1 and 2 folders still load.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: manifest's content beside the weights' (``manifest_sha256`` without ``weights_sha256``);
+#: version 4 one checksum over everything, the weights' digest included, and an optional
+#: signature. Versions 1 and 2 have no manifest checksum and are refused (see LEGACY_VERSIONS).
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (3, 4)
+#: Versions written before manifests had a checksum: nothing shows whether they were edited, so
+#: they load only after ``gatecast upgrade-model`` (the user vouching for them) adds one.
+LEGACY_VERSIONS = (1, 2)
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
-#: The manifest keys that hold checksums (left out of the manifest's own checksum).
-CHECKSUM_KEYS = ("weights_sha256", "manifest_sha256")
+#: The keys that a format-4 checksum and signature leave out: themselves.
+UNSIGNED_KEYS = ("manifest_sha256", "signature")
+#: The keys a format-3 manifest checksum left out (the weights' digest was checked on its own).
+V3_CHECKSUM_KEYS = ("weights_sha256", "manifest_sha256")
+#: The environment variables that configure signing when no key is passed.
+SIGNING_KEY_VARIABLE = "GATECAST_SIGNING_KEY_FILE"
+REQUIRE_SIGNATURE_VARIABLE = "GATECAST_REQUIRE_SIGNATURE"
+SIGNATURE_ALGORITHM = "hmac-sha256"
+#: Shortest key accepted (bytes): 128 bits, what `openssl rand -hex 32` gives four times over.
+MIN_KEY_BYTES = 16
+# prefixed to what a key signs, so a signature made for a manifest means nothing elsewhere
+_SIGNED_PREFIX = b"gatecast model manifest\n"
 
 
 def current_umask() -> int:
@@ -132,20 +149,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def manifest_digest(manifest: Mapping[str, Any]) -> str:
-    """SHA-256 of a manifest's content as canonical JSON (sorted keys, no spaces), checksum keys
-    left out: any edit of a number, a name or a scaler changes it."""
-    content = {k: v for k, v in manifest.items() if k not in CHECKSUM_KEYS}
-    text = json.dumps(
-        _plain(content),
-        sort_keys=True,
-        separators=(",", ":"),
-        allow_nan=False,
-        default=_json_default,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def array_hash(*arrays: np.ndarray) -> str:
     """SHA-256 of the arrays' bytes (C order), used to record which data a model was trained on."""
     h = hashlib.sha256()
@@ -157,32 +160,206 @@ def array_hash(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+# -- model folders: one checksum over the manifest and the weights' digest, an optional signature --
+
+
+def _canonical(content: Mapping[str, Any]) -> bytes:
+    """A JSON object as canonical bytes (sorted keys, no spaces), so that neither key order nor
+    indentation changes a checksum or a signature."""
+    text = json.dumps(
+        _plain(dict(content)),
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+        default=_json_default,
+    )
+    return text.encode("utf-8")
+
+
+def signed_content(manifest: Mapping[str, Any]) -> bytes:
+    """What a format-4 checksum and signature cover: the manifest without those two keys, as
+    canonical JSON. The weights' digest (``weights_sha256``) is part of it, so the weights are."""
+    return _canonical({k: v for k, v in manifest.items() if k not in UNSIGNED_KEYS})
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """The format-4 ``manifest_sha256``: SHA-256 of :func:`signed_content`. Any edit of a
+    number, a name, a scaler or the weights' digest changes it."""
+    return hashlib.sha256(signed_content(manifest)).hexdigest()
+
+
+def _v3_digest(manifest: Mapping[str, Any]) -> str:
+    """The format-3 ``manifest_sha256``: the weights' digest was left out (checked on its own)."""
+    content = {k: v for k, v in manifest.items() if k not in V3_CHECKSUM_KEYS}
+    return hashlib.sha256(_canonical(content)).hexdigest()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A secret the user holds, for HMAC-SHA256 signatures of model folders.
+
+    Parameters
+    ----------
+    secret : bytes
+        At least 16 bytes, e.g. the text ``openssl rand -hex 32`` prints. Never shown.
+    source : str
+        Where the key came from, for messages (a file name, never the secret).
+
+    Examples
+    --------
+    >>> key = SigningKey(b"0123456789abcdef0123456789abcdef", "a test key")
+    >>> key.key_id
+    '0d4292d6b994281e'
+    """
+
+    secret: bytes = field(repr=False)
+    source: str = "the signing key given"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, bytes):
+            raise ConfigError(f"{self.source}: a signing key is bytes, not {type(self.secret)}")
+        if len(self.secret) < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"{self.source} holds {len(self.secret)} byte(s); a signing key needs at least "
+                f"{MIN_KEY_BYTES}: make one with `openssl rand -hex 32 > FILE` and keep it private"
+            )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], source: str | None = None) -> SigningKey:
+        """The key in a file: its bytes, without the blank space or line ends around them (which
+        an editor adds or drops)."""
+        where = source or f"signing key file {os.fspath(path)}"
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"{where} does not exist or is not a file; give the file that holds your key "
+                f"(make one with `openssl rand -hex 32 > FILE`)"
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{where} cannot be read ({exc.strerror}); check its permissions"
+            ) from exc
+        return cls(raw.strip(), where)
+
+    @property
+    def key_id(self) -> str:
+        """A name for the key that gives nothing of it away (the start of an HMAC of a fixed
+        text), so a message can say *which* key signed a folder."""
+        return hmac.new(self.secret, b"gatecast key id", hashlib.sha256).hexdigest()[:16]
+
+    def sign(self, manifest: Mapping[str, Any]) -> dict[str, str]:
+        """The ``signature`` entry for a manifest: HMAC-SHA256 of :func:`signed_content`."""
+        mac = hmac.new(self.secret, _SIGNED_PREFIX + signed_content(manifest), hashlib.sha256)
+        return {"algorithm": SIGNATURE_ALGORITHM, "key_id": self.key_id, "value": mac.hexdigest()}
+
+
+#: A signing key, or the path of a file that holds one; None: ``$GATECAST_SIGNING_KEY_FILE``.
+KeyLike = SigningKey | str | os.PathLike[str] | None
+
+
+def resolve_signing_key(key: KeyLike = None) -> SigningKey | None:
+    """The key to sign or verify with: ``key`` (a :class:`SigningKey` or a key file's path),
+    else the file named by ``$GATECAST_SIGNING_KEY_FILE``, else None (no signing)."""
+    if isinstance(key, SigningKey):
+        return key
+    if key is not None:
+        return SigningKey.from_file(key)
+    path = os.environ.get(SIGNING_KEY_VARIABLE, "")
+    if not path:
+        return None
+    return SigningKey.from_file(path, f"signing key file {path} (from ${SIGNING_KEY_VARIABLE})")
+
+
+def signature_required(require: bool | None = None) -> bool:
+    """Whether loading refuses to go on without a key: ``require``, else
+    ``$GATECAST_REQUIRE_SIGNATURE`` (1/true/yes or 0/false/no; unset: no)."""
+    if require is not None:
+        return bool(require)
+    raw = os.environ.get(REQUIRE_SIGNATURE_VARIABLE, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(
+        f"${REQUIRE_SIGNATURE_VARIABLE}={raw!r} is neither yes nor no; set it to 1 or 0"
+    )
+
+
+def verifying_key(
+    signing_key: KeyLike = None, require_signature: bool | None = None
+) -> SigningKey | None:
+    """The key that loads verify with, settled before any folder is read. Asking for signatures
+    without a key is refused: nothing could be verified."""
+    key = resolve_signing_key(signing_key)
+    if key is None and signature_required(require_signature):
+        raise ConfigError(
+            f"signatures are required (--require-signature or ${REQUIRE_SIGNATURE_VARIABLE}) "
+            f"but no signing key is configured: give --signing-key FILE or set "
+            f"${SIGNING_KEY_VARIABLE}"
+        )
+    return key
+
+
+def seal_manifest(manifest: Mapping[str, Any], key: SigningKey | None = None) -> dict[str, Any]:
+    """The manifest with its checksum (and, with a key, its signature) computed afresh over its
+    content as it is now; the content must already hold ``weights_sha256``."""
+    meta = {k: v for k, v in manifest.items() if k not in UNSIGNED_KEYS}
+    meta["manifest_sha256"] = manifest_digest(meta)
+    if key is not None:
+        meta["signature"] = key.sign(meta)
+    return meta
+
+
 def save_model_folder(
-    folder: str | os.PathLike[str], tensors: Mapping[str, np.ndarray], manifest: Mapping[str, Any]
+    folder: str | os.PathLike[str],
+    tensors: Mapping[str, np.ndarray],
+    manifest: Mapping[str, Any],
+    *,
+    signing_key: KeyLike = None,
 ) -> Path:
     """Write `model.safetensors` and `manifest.json` into `folder`, each atomically.
 
-    The manifest is written last, so a folder with a manifest always has its weights.
+    The manifest (format 4) gets the weights' SHA-256 and one checksum over all of its content,
+    that digest included; with a signing key (``signing_key``, else
+    ``$GATECAST_SIGNING_KEY_FILE``) also an HMAC-SHA256 signature of the same content. The
+    manifest is written last, so a folder with a manifest always has its weights.
     """
     from safetensors.numpy import save
 
+    key = resolve_signing_key(signing_key)  # a bad key file is refused before anything is written
+    version = manifest.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise ConfigError(
+            f"the manifest says format_version {version!r}; this gatecast writes format "
+            f"{FORMAT_VERSION} only"
+        )
     folder = Path(folder)
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     payload = save(arrays)
     meta = json.loads(json.dumps(_plain(dict(manifest)), default=_json_default))  # as read back
+    meta["format_version"] = FORMAT_VERSION
     meta["weights_sha256"] = hashlib.sha256(payload).hexdigest()
-    meta["manifest_sha256"] = manifest_digest(meta)
+    meta = seal_manifest(meta, key)
     atomic_write_bytes(folder / WEIGHTS_FILE, payload)
     atomic_write_json(folder / MANIFEST_FILE, meta)
     return folder
 
 
-def load_model_folder(
-    folder: str | os.PathLike[str],
+def _not_a_number(name: str) -> Any:
+    # gatecast writes null for NaN; a NaN literal would read as a different value with the same
+    # checksum (canonical JSON writes NaN as null), so it is refused
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_model_files(
+    folder: str | os.PathLike[str], *, versions: tuple[int, ...] = READABLE_VERSIONS
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a model folder and check its format version and weights checksum; returns (tensors,
-    manifest). Never unpickles anything. `gatecast.serve.spec.ModelSpec` validates the content,
-    then :func:`check_checksums` that no checksum is missing and the manifest is as written."""
+    """Read a model folder's two files: (tensors, manifest). Checks that they are there and
+    readable, the format version (one of ``versions``) and that the weights match
+    ``weights_sha256`` where there is one, nothing more: :func:`load_model_folder` (or
+    :func:`check_checksums` after it) checks the rest. Never unpickles anything."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -198,8 +375,8 @@ def load_model_folder(
                 f"{p} is missing; a model folder holds {WEIGHTS_FILE} and {MANIFEST_FILE}"
             )
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"), parse_constant=_not_a_number)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise ModelFileError(
             f"{mpath} is not valid JSON ({type(exc).__name__}: {exc}); re-train or restore the file"
         ) from exc
@@ -207,13 +384,19 @@ def load_model_folder(
         raise ModelFileError(f"{mpath} must hold a JSON object")
     if "format_version" not in manifest:
         raise ModelFileError(f"{mpath} has no format_version; it was not written by gatecast")
-    if (
-        isinstance(manifest["format_version"], bool)
-        or manifest["format_version"] not in READABLE_VERSIONS
-    ):
+    version = manifest["format_version"]
+    whole = isinstance(version, int) and not isinstance(version, bool)  # not True, not 3.0
+    if whole and version in LEGACY_VERSIONS and version not in versions:
         raise ModelFileError(
-            f"{mpath} has format_version {manifest['format_version']!r}, this gatecast reads "
-            f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade gatecast or re-train the model "
+            f"{mpath} is format {version}, from before manifests had a checksum of their own: "
+            f"nothing shows whether it was edited since it was written, so it is not loaded. If "
+            f"you trust the folder as it is, run `gatecast upgrade-model {folder}` once to add "
+            f"the checksum; otherwise re-train the model"
+        )
+    if not whole or version not in versions:
+        raise ModelFileError(
+            f"{mpath} has format_version {version!r}, this gatecast reads "
+            f"{', '.join(map(str, versions))}; upgrade gatecast or re-train the model "
             f"with this version"
         )
     payload = wpath.read_bytes()
@@ -229,25 +412,87 @@ def load_model_folder(
     return dict(tensors), manifest
 
 
-def check_checksums(manifest: Mapping[str, Any], where: str) -> None:
-    """Refuse a manifest without its weights checksum, or (format 3 on) whose content does not
-    match its own checksum: a hand-edited scaler or size would otherwise move every forecast."""
+def load_model_folder(
+    folder: str | os.PathLike[str],
+    *,
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a model folder and check its format version, checksums and (with a key) signature;
+    returns (tensors, manifest). Never unpickles anything.
+
+    ``signing_key`` (else ``$GATECAST_SIGNING_KEY_FILE``) makes a signature by that key
+    required; without one a signature is not checked. ``require_signature`` (else
+    ``$GATECAST_REQUIRE_SIGNATURE``) refuses to load without a key.
+    `gatecast.serve.spec.read_model_folder` also validates what the manifest means."""
+    key = verifying_key(signing_key, require_signature)
+    tensors, manifest = read_model_files(folder)
+    check_checksums(manifest, f"{Path(folder) / MANIFEST_FILE}", key)
+    return tensors, manifest
+
+
+def check_checksums(manifest: Mapping[str, Any], where: str, key: SigningKey | None = None) -> None:
+    """Refuse a manifest without its checksums, or whose content does not match them; with a
+    key, one that is not signed by it. A hand-edited scaler, size or weights' digest would
+    otherwise move every forecast.
+
+    Format 4 has one checksum over everything but itself and the signature; format 3 had two,
+    the manifest's (without the weights' digest) and the weights', both required. Nothing else
+    is accepted (:func:`read_model_files` has already refused formats 1 and 2)."""
     if not isinstance(manifest.get("weights_sha256"), str):
         raise ModelFileError(
             f"{where} has no weights checksum (weights_sha256), so the weights cannot be "
             f"verified; it was edited or not written by gatecast: re-train or restore the folder"
         )
-    if manifest.get("format_version") in (1, 2):
-        return  # written before the manifest had a checksum of its own
     if not isinstance(manifest.get("manifest_sha256"), str):
         raise ModelFileError(
             f"{where} has no manifest checksum (manifest_sha256); it was edited or not written "
             f"by gatecast: re-train or restore the folder"
         )
-    if manifest_digest(manifest) != manifest["manifest_sha256"]:
+    v3 = manifest.get("format_version") == 3
+    if (_v3_digest if v3 else manifest_digest)(manifest) != manifest["manifest_sha256"]:
         raise ModelFileError(
             f"{where} does not match its own checksum (manifest_sha256): its content (a scaler, "
-            f"a size, a feature...) was edited after it was written; re-train or restore the file"
+            f"a size, a feature, the weights' checksum...) was edited after it was written; "
+            f"re-train or restore the file"
+        )
+    if key is not None:
+        check_signature(manifest, where, key)
+
+
+def check_signature(manifest: Mapping[str, Any], where: str, key: SigningKey) -> None:
+    """Refuse a manifest that ``key`` did not sign as it is now (the checksum is checked first)."""
+    folder = os.path.dirname(where) or "."
+    sig = manifest.get("signature")
+    if sig is None:
+        raise ModelFileError(
+            f"{where} is not signed, and a signing key is configured ({key.source}), so only "
+            f"folders signed with it load; if you trust this folder as it is, sign it with "
+            f"`gatecast upgrade-model {folder} --signing-key FILE`, or re-train with --signing-key"
+        )
+    if not (
+        isinstance(sig, dict)
+        and all(isinstance(sig.get(k), str) for k in ("algorithm", "key_id", "value"))
+    ):
+        raise ModelFileError(
+            f"{where} has a malformed signature (an object of algorithm, key_id and value "
+            f"strings is expected); it was edited: restore the folder from a copy you trust"
+        )
+    if sig["algorithm"] != SIGNATURE_ALGORITHM:
+        raise ModelFileError(
+            f"{where} is signed with {sig['algorithm']!r}; this gatecast verifies "
+            f"{SIGNATURE_ALGORITHM} signatures only"
+        )
+    if sig["key_id"] != key.key_id:
+        raise ModelFileError(
+            f"{where} was signed with another key (key id {sig['key_id']}), not the one "
+            f"configured ({key.source}, key id {key.key_id}); give the key it was signed with"
+        )
+    if not hmac.compare_digest(key.sign(manifest)["value"], sig["value"]):
+        raise ModelFileError(
+            f"{where} does not match its signature (key id {key.key_id}): its content was "
+            f"changed after it was signed, or the signature was; do not use it: restore the "
+            f"folder from a copy you trust, or re-train"
         )
 
 

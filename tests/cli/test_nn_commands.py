@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gatecast.artifacts import save_model_folder
+from gatecast.artifacts import FORMAT_VERSION, save_model_folder
 from gatecast.cli.app import app
 from gatecast.data import ar1_prices
 from gatecast.nn import RecurrentNet
@@ -58,7 +58,7 @@ def model_and_data(tmp_path_factory):
     net = RecurrentNet("lstm", input_size=1, hidden_size=6, num_layers=2, seed=0, dtype=np.float32)
     scaler = {"kind": "standard", "shift": [0.0], "scale": [0.01]}
     manifest = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "kind": "recurrent",
         "cell": "lstm",
         "input_size": 1,

@@ -1,5 +1,6 @@
-"""The model spec is the one reader of manifests: format 1 folders still load, and each fault in
-a manifest is refused with its own message, the same way by the torch and the NumPy loaders."""
+"""The model spec is the one reader of manifests: format 1 folders load once upgraded, and each
+fault in a manifest is refused with its own message, the same way by the torch and the NumPy
+loaders."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from gatecast.artifacts import SigningKey
 from gatecast.data import ar1_prices
-from gatecast.errors import ModelFileError
+from gatecast.errors import ConfigError, ModelFileError
 from gatecast.models.recurrent import RecurrentForecaster
 from gatecast.serve import ModelSpec, load_numpy
+from gatecast.serve.spec import upgrade_model_folder
 
 SMALL = dict(hidden=5, layers=2, window=6, epochs=2, batch_size=64, device="cpu", seed=2)
 
@@ -37,7 +40,8 @@ def folder(prices, tmp_path_factory) -> Path:
 
 def _v1(manifest: dict) -> dict:
     """The same model as gatecast wrote it before the redesign (format 1)."""
-    m = {k: v for k, v in manifest.items() if k not in ("config", "units", "training")}
+    left_out = ("config", "units", "training", "manifest_sha256")  # format 1 had no checksum
+    m = {k: v for k, v in manifest.items() if k not in left_out}
     cfg = manifest["config"]
     m["format_version"] = 1
     m["training"] = {
@@ -56,7 +60,9 @@ def _copy_with(folder: Path, dest: Path, edit) -> Path:
     return dest
 
 
-def test_a_format_1_folder_loads_in_both_engines(folder, prices, tmp_path) -> None:
+def test_a_format_1_folder_loads_in_both_engines_once_upgraded(folder, prices, tmp_path) -> None:
+    """Format 1 has no manifest checksum: refused by both loaders until upgrade_model_folder
+    vouches for it, which adds the checksum and leaves the content (and the forecasts) alone."""
     ref = RecurrentForecaster.load(folder).predict(prices)
 
     def to_v1(m: dict) -> None:
@@ -67,10 +73,41 @@ def test_a_format_1_folder_loads_in_both_engines(folder, prices, tmp_path) -> No
     old = _copy_with(folder, tmp_path / "v1", to_v1)
     written = json.loads((old / "manifest.json").read_text())
     assert written["format_version"] == 1 and "config" not in written and "units" not in written
+    for load in (RecurrentForecaster.load, load_numpy):
+        with pytest.raises(ModelFileError, match=r"is format 1, .* `gatecast upgrade-model "):
+            load(old)
+    done = upgrade_model_folder(old)
+    assert done.trusted and done.written and done.from_version == 1 and done.key_id is None
+    upgraded = json.loads((old / "manifest.json").read_text())
+    assert upgraded.pop("format_version") == 4 and upgraded.pop("manifest_sha256")
+    assert upgraded == {k: v for k, v in written.items() if k != "format_version"}
     model = RecurrentForecaster.load(old)
     assert model.config().chunks == 4 and model.config().mode == "sequence"
     np.testing.assert_array_equal(model.predict(prices), ref)
     np.testing.assert_allclose(load_numpy(old).predict(prices), ref, rtol=1e-5, atol=1e-7)
+
+
+def test_a_signed_folder_through_the_python_api(folder, prices, tmp_path) -> None:
+    """save/load take the key (a SigningKey or a key file) in both engines."""
+    secret = SigningKey(b"k" * 32, "a test key")
+    model = RecurrentForecaster.load(folder)
+    model.save(tmp_path / "s", signing_key=secret)
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    ref = model.predict(prices)
+    for key in (secret, tmp_path / "key"):
+        np.testing.assert_array_equal(
+            RecurrentForecaster.load(tmp_path / "s", signing_key=key).predict(prices), ref
+        )
+        np.testing.assert_allclose(
+            load_numpy(tmp_path / "s", signing_key=key).predict(prices), ref, rtol=1e-5, atol=1e-7
+        )
+    other = SigningKey(b"o" * 32, "another key")
+    with pytest.raises(ModelFileError, match=r"was signed with another key .*another key"):
+        load_numpy(tmp_path / "s", signing_key=other)
+    with pytest.raises(ModelFileError, match="is not signed, and a signing key is configured"):
+        RecurrentForecaster.load(folder, signing_key=secret)
+    with pytest.raises(ConfigError, match="signatures are required"):
+        load_numpy(tmp_path / "s", require_signature=True)
 
 
 FAULTS = [

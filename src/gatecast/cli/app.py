@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from gatecast.cli import (
     backtest_commands,
     evaluate_commands,
+    model_commands,
     nn_commands,
     report_commands,
     stream_commands,
@@ -80,6 +81,7 @@ for _group in (
     report_commands,
     var_commands,
     sweep_commands,
+    model_commands,
 ):
     app.add_typer(_group.app)
 

@@ -12,6 +12,7 @@ from typing import IO, Any
 import typer
 
 from gatecast.cli.stream_rows import stream_lines
+from gatecast.cli.train_commands import REQUIRE_SIGNATURE, SIGNING_KEY
 from gatecast.errors import ConfigError, DataFileError
 
 app = typer.Typer()
@@ -41,6 +42,8 @@ def stream(
         "--allow-replay",
         help="Accept rows dated at or before the last row consumed (a deliberate replay).",
     ),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
+    require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
 ) -> None:
     """Forecast one step ahead for every new row; one line out per row, flushed at once.
 
@@ -58,7 +61,12 @@ def stream(
     if state is not None and state.exists() and not state.is_file():
         raise ConfigError(f"--state {state} is a folder; give a file such as spx.state.json")
     names = [c for c in columns.split(",")] if columns is not None else None
-    live = open_stream(model, engine=engine)
+    live = open_stream(
+        model,
+        engine=engine,
+        signing_key=signing_key,
+        require_signature=require_signature or None,  # not given: the environment decides
+    )
     live.allow_replay = allow_replay
     with locked(state, "stream state") if state is not None else contextlib.nullcontext():
         if state is not None and state.is_file():

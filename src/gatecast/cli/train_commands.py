@@ -24,6 +24,19 @@ _J = TrainJob()
 DAYFIRST = "Read 01/02/2020 as 1 February (default: detected; refused if it reads both ways)."
 DATE_FORMAT = "The date column's format, e.g. %d.%m.%Y (default: ISO and common formats)."
 OUTLIERS = "Keep non-positive prices and prices 1000x off their neighbours (recorded)."
+# signing model folders (docs/model-folder.md), the same on every command that saves or loads one
+SIGNING_KEY = (
+    "File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; default: "
+    "$GATECAST_SIGNING_KEY_FILE; without either, a signature is not checked)."
+)
+SIGNING_KEY_SAVE = (
+    "File holding your secret key: sign the model folder with it (HMAC-SHA256; default: "
+    "$GATECAST_SIGNING_KEY_FILE; without either, not signed)."
+)
+REQUIRE_SIGNATURE = (
+    "Refuse to load a model without a signing key to verify it "
+    "(default: $GATECAST_REQUIRE_SIGNATURE)."
+)
 
 
 @app.command()
@@ -130,6 +143,7 @@ def train(
         False, "--overwrite", help="Replace the files of a non-empty --out folder."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
 ) -> None:
     """Train a recurrent forecaster, score it against no-change and the historical mean, and say
     whether it beats them (Diebold-Mariano test)."""
@@ -173,7 +187,7 @@ def train(
         allow_outliers=allow_outliers,
         quiet=quiet or None,
     )
-    run = run_training(job, out, overwrite=overwrite)
+    run = run_training(job, out, overwrite=overwrite, signing_key=signing_key)
     console.print(f"price column: {escape(str(run.column))}")
     if run.dropped_rows:
         console.print(f"[yellow]dropped {run.dropped_rows} row(s) with NaN/inf values[/]")
@@ -210,6 +224,8 @@ def predict(
     date_format: str | None = typer.Option(None, help=DATE_FORMAT),
     allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
+    require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the day after the data."""
@@ -229,6 +245,8 @@ def predict(
         date_format=date_format,
         allow_outliers=allow_outliers,
         overwrite=overwrite,
+        signing_key=signing_key,
+        require_signature=require_signature or None,  # not given: the environment decides
     )
     frame = pred.frame
     console.print(f"price column: {escape(str(pred.column))}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import atomic_write_text
+from gatecast.artifacts import KeyLike, atomic_write_text, resolve_signing_key
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.splits import chronological_split
@@ -331,17 +331,24 @@ def fit_and_score_variance(
 
 
 def run_training(
-    job: TrainJob, out: str | Path | None = None, *, plots: bool = True, overwrite: bool = False
+    job: TrainJob,
+    out: str | Path | None = None,
+    *,
+    plots: bool = True,
+    overwrite: bool = False,
+    signing_key: KeyLike = None,
 ) -> TrainRun:
     """Load the data, split it in time, train, forecast the test part, test the model against
     no-change and the historical mean, and write the run folder.
 
     Writes ``model.safetensors``, ``manifest.json``, ``forecasts.csv``
     (``date,actual,forecast,in_sample``), ``metrics.json`` (with the tests and the verdict),
-    ``loss.json``, ``loss.png``, ``forecast.png`` and ``config.json`` into ``out``.
+    ``loss.json``, ``loss.png``, ``forecast.png`` and ``config.json`` into ``out``. The model
+    folder is signed with ``signing_key`` (default ``$GATECAST_SIGNING_KEY_FILE``, else unsigned).
     """
     if out is not None:
         check_out_folder(out, overwrite=overwrite, kind="train")  # before the work, not after it
+    key = resolve_signing_key(signing_key)  # a bad key file is refused before the fit, too
     t0 = time.perf_counter()
     df = load(
         job.data,
@@ -395,19 +402,21 @@ def run_training(
     )
     if out is not None:
         with staged_folder(out, overwrite=overwrite, kind="train", config=job.to_dict()) as tmp:
-            write_train_run(run, tmp, plots=plots)
+            write_train_run(run, tmp, plots=plots, signing_key=key)
         run.out = Path(out)
     return run
 
 
-def write_train_run(run: TrainRun, out: str | Path, *, plots: bool = True) -> Path:
+def write_train_run(
+    run: TrainRun, out: str | Path, *, plots: bool = True, signing_key: KeyLike = None
+) -> Path:
     """Write the run folder for ``run`` (every file atomically): the model, ``forecasts.csv``,
     ``metrics.json``, ``loss.json``, ``config.json`` and (``plots``) ``loss.png``, ``forecast.png``.
     """
     folder = RunFolder(out)
     folder.path.mkdir(parents=True, exist_ok=True)
     model = run.model
-    model.save(folder.path)
+    model.save(folder.path, signing_key=signing_key)
     fc = forecast_frame(run.forecasts["actual"], run.forecasts[model.name], in_sample=False)
     folder.write_csv("forecasts.csv", fc, float_format="%.10g")
     folder.write_metrics(run.to_dict())
@@ -502,6 +511,8 @@ def run_prediction(
     date_format: str | None = None,
     allow_outliers: bool = False,
     overwrite: bool = False,
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
     ``date,actual,forecast,in_sample`` to ``out`` (CSV).
@@ -510,13 +521,16 @@ def run_prediction(
     (in its own calendar), with ``actual`` empty. ``in_sample`` marks the dates whose targets
     the model was trained on. A variance model's ``actual`` is the squared percent return of the
     day. ``column`` overrides the price column the model was trained on. An existing ``out`` is
-    replaced only with ``overwrite`` (a device, a FIFO or a folder never).
+    replaced only with ``overwrite`` (a device, a FIFO or a folder never). ``signing_key`` and
+    ``require_signature`` verify the folder's signature (see ``gatecast.serve.read_model_folder``).
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
     check_not_input(out, {"--data": data, "--model": model_dir})
     check_out_file(out, overwrite=overwrite)
-    model = load_model(model_dir, device=device)
+    model = load_model(
+        model_dir, device=device, signing_key=signing_key, require_signature=require_signature
+    )
     col = column or model.column_
     df = load(
         data,

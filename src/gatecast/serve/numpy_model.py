@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gatecast.artifacts import KeyLike
 from gatecast.data.features import TargetSpec
 from gatecast.data.sequences import sequence_pairs
 from gatecast.data.sources import parse_date
@@ -193,7 +194,13 @@ class NumpyModel:
         )
 
 
-def load_numpy(folder: str | os.PathLike[str], dtype: Any = np.float64) -> NumpyModel:
+def load_numpy(
+    folder: str | os.PathLike[str],
+    dtype: Any = np.float64,
+    *,
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> NumpyModel:
     """Load a model folder (``model.safetensors`` + ``manifest.json``) for NumPy-only inference.
 
     Parameters
@@ -203,6 +210,8 @@ def load_numpy(folder: str | os.PathLike[str], dtype: Any = np.float64) -> Numpy
     dtype : float32 or float64
         The precision the NumPy engine computes in (weights trained in float32 are exact in
         float64).
+    signing_key, require_signature
+        Verify the folder's signature (see ``gatecast.serve.read_model_folder``).
 
     Examples
     --------
@@ -210,7 +219,9 @@ def load_numpy(folder: str | os.PathLike[str], dtype: Any = np.float64) -> Numpy
     >>> model.predict(gatecast.data.load("sp500"), start="2018-01-01")  # doctest: +SKIP
     >>> stream = model.stream()  # doctest: +SKIP
     """
-    spec, tensors = read_model_folder(folder)
+    spec, tensors = read_model_folder(
+        folder, signing_key=signing_key, require_signature=require_signature
+    )
     return NumpyModel(spec, tensors, as_dtype(dtype), str(folder))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from gatecast.artifacts import KeyLike
 from gatecast.models.config import ForecasterConfig, VarianceConfig
 from gatecast.models.recurrent.base import RecurrentEstimator
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
@@ -23,19 +24,39 @@ FAMILIES: dict[str, type[RecurrentEstimator]] = {
 }
 
 
-def load_model(folder: str | os.PathLike[str], *, device: str = "auto") -> RecurrentEstimator:
-    """A saved recurrent model of either family, rebuilt in torch (see ``load_numpy`` for NumPy)."""
-    spec, tensors = read_model_folder(folder)
+def load_model(
+    folder: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> RecurrentEstimator:
+    """A saved recurrent model of either family, rebuilt in torch (see ``load_numpy`` for NumPy);
+    ``signing_key`` and ``require_signature`` as in ``gatecast.serve.read_model_folder``."""
+    spec, tensors = read_model_folder(
+        folder, signing_key=signing_key, require_signature=require_signature
+    )
     cls = FAMILIES[spec.kind]
     return cls.from_spec(spec, tensors, device=device, where=f"{folder}/manifest.json")  # type: ignore[no-any-return]
 
 
-def open_stream(folder: str | os.PathLike[str], engine: str = "numpy") -> Stream:
-    """A live stream over a model folder; ``engine="numpy"`` never imports torch's models."""
+def open_stream(
+    folder: str | os.PathLike[str],
+    engine: str = "numpy",
+    *,
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> Stream:
+    """A live stream over a model folder; ``engine="numpy"`` never imports torch's models.
+    ``signing_key`` and ``require_signature`` as in ``gatecast.serve.read_model_folder``."""
     check_choice(engine, ENGINES, "engine")
     if engine == "numpy":
-        return load_numpy(folder).stream()
-    return load_model(folder, device="cpu").stream()
+        return load_numpy(
+            folder, signing_key=signing_key, require_signature=require_signature
+        ).stream()
+    return load_model(
+        folder, device="cpu", signing_key=signing_key, require_signature=require_signature
+    ).stream()
 
 
 __all__ = [

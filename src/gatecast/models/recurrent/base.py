@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from gatecast import __version__
-from gatecast.artifacts import array_hash, save_model_folder
+from gatecast.artifacts import KeyLike, array_hash, save_model_folder
 from gatecast.data.features import Units
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
@@ -302,16 +302,31 @@ class RecurrentEstimator:
         """The JSON manifest describing this fitted model."""
         return self._fitted().to_manifest()
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` + ``manifest.json`` to ``folder`` (atomically; no pickle)."""
+    def save(self, folder: str | Path, *, signing_key: KeyLike = None) -> Path:
+        """Write ``model.safetensors`` + ``manifest.json`` to ``folder`` (atomically; no pickle),
+        signed with ``signing_key`` (a key file's path; default ``$GATECAST_SIGNING_KEY_FILE``,
+        else unsigned)."""
         self._fitted()
         assert self.net_ is not None
-        return save_model_folder(folder, weights_of(self.net_), self.manifest())
+        return save_model_folder(
+            folder, weights_of(self.net_), self.manifest(), signing_key=signing_key
+        )
 
     @classmethod
-    def load(cls, folder: str | Path, *, device: str = "auto") -> Any:
-        """Rebuild a fitted model from a folder written by :meth:`save`; refuses mismatches."""
-        spec, tensors = read_model_folder(folder, kind=cls.kind)
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        device: str = "auto",
+        signing_key: KeyLike = None,
+        require_signature: bool | None = None,
+    ) -> Any:
+        """Rebuild a fitted model from a folder written by :meth:`save`; refuses mismatches,
+        and with a key (``signing_key``, else ``$GATECAST_SIGNING_KEY_FILE``) a folder it did
+        not sign (see ``gatecast.serve.read_model_folder``)."""
+        spec, tensors = read_model_folder(
+            folder, kind=cls.kind, signing_key=signing_key, require_signature=require_signature
+        )
         return cls.from_spec(spec, tensors, device=device, where=f"{folder}/manifest.json")
 
     @classmethod

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gatecast.artifacts import KeyLike
 from gatecast.data.calendar import next_dates
 from gatecast.data.features import PERCENT_LOG, Units, build_features
 from gatecast.data.scalers import Scaler, make_scaler, scaler_from_dict
@@ -347,10 +348,10 @@ class RecurrentVariance(RecurrentEstimator):
         self._refuse_hybrid("describing")
         return super().manifest()
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, *, signing_key: KeyLike = None) -> Path:
         """Write the model folder (refused for a hybrid: see ``classical_inputs``)."""
         self._refuse_hybrid("saving")
-        return super().save(folder)
+        return super().save(folder, signing_key=signing_key)
 
     def stream(self, engine: str = "torch") -> Stream:
         """A live forecaster (refused for a hybrid: see ``classical_inputs``)."""
