@@ -56,8 +56,10 @@ def test_csv_rows_give_one_forecast_each_and_bad_rows_are_reported(model_dir, cl
     result = runner.invoke(app, ["stream", "--model", str(model_dir)], input="\n".join(rows) + "\n")
     assert result.exit_code == 0, result.output
     out = result.stdout.strip().splitlines()
-    assert out[0] == "date,forecast" and len(out) == 11
-    assert out[1] == "2020-01-01,"  # no return before the second price
+    assert out[0] == "date,forecast,as_of,forecast_for" and len(out) == 11
+    # no return before the second price; the forecast made at Friday 3rd is for Monday 6th
+    assert out[1] == "2020-01-01,,2020-01-01,2020-01-02"
+    assert out[3].startswith("2020-01-03,") and out[3].endswith(",2020-01-03,2020-01-06")
     got = _values([line.split(",")[1] for line in out[1:]])
     np.testing.assert_allclose(got, _expected(model_dir, closes[:10]), rtol=0, atol=0)
     assert "line 6 (2020-01-99): column 'close' holds 'oops', not a number" in result.stderr
@@ -78,7 +80,13 @@ def test_jsonl_and_bare_numbers(model_dir, closes):
     )
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in result.stdout.strip().splitlines()]
-    assert docs[0] == {"date": "2020-01-02", "forecast": None} and docs[1]["date"] == 2
+    assert docs[0] == {
+        "date": "2020-01-02",
+        "forecast": None,
+        "as_of": "2020-01-02",
+        "forecast_for": "2020-01-03",
+    }
+    assert docs[1]["date"] == 2 and docs[1]["as_of"] is None  # a bare number has no date
     got = _values([d["forecast"] for d in docs])
     np.testing.assert_allclose(got, _expected(model_dir, closes[:6]), rtol=0, atol=0)
     assert "line 7: not valid JSON" in result.stderr
