@@ -148,6 +148,9 @@ def stream(
     with hold:
         if state is not None and state.is_file():
             live.load_state(state)
+        if input == "-" and sys.stdin.isatty():  # a person at a terminal: say what it waits for
+            err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
+            err.flush()
         saver = _Checkpoints(live, state, every, seconds)
         with _rows(input) as source, saver:
             bad, closed = _serve(live, source, format, names, saver)

@@ -498,9 +498,10 @@ def check_calendar(index: pd.Index, calendar: Calendar) -> str | None:
     if off == 0:
         return None
     first = pd.Timestamp(stamps[int(np.argmax(~inside))])
+    shown = first.date().isoformat() if first == first.normalize() else f"{first:%Y-%m-%d %H:%M}"
     text = (
         f"{off} of {len(index)} rows fall on {what} outside the {calendar.name} sessions "
-        f"(the first {first}; timestamps are read as {calendar.name}'s local time)"
+        f"(the first {shown}; timestamps are read as {calendar.name}'s local time)"
     )
     if off > len(index) / 2:
         raise DataError(
@@ -570,8 +571,9 @@ def bars_per_year(index: pd.Index, calendar: Calendar | str | None = None) -> fl
 
     An exchange's daily calendar: its sessions per year over the whole years the data spans
     (about 252 for XNYS); with intraday bars, times the bars of its sessions (early closes and
-    lunch breaks counted). The data's own calendar: a regular frequency's bars in a year (365.25
-    calendar days, 52.18 weeks, 12 months, 105,192 5-minute bars); trading days counted in the
+    lunch breaks counted). The data's own calendar: a regular frequency's bars in a Gregorian
+    year of 365.2425 days (365.2425 calendar days, 52.18 weeks, 12 months, 105,190 5-minute
+    bars); trading days counted in the
     whole years the data spans, or 252 when it spans none; intraday sessions, their bars times
     those days. ``calendar`` is a :class:`Calendar`, a name (fitted to ``index``), or None (the
     data's own).
@@ -582,7 +584,7 @@ def bars_per_year(index: pd.Index, calendar: Calendar | str | None = None) -> fl
     >>> bars_per_year(days, "XNYS")
     251.0
     >>> round(bars_per_year(pd.date_range("2024-01-01", periods=500, freq="5min")))
-    105192
+    105190
     """
     cal = calendar if isinstance(calendar, Calendar) else calendar_for(index, calendar)
     if not cal.dated or not _is_dates(index) or len(index) == 0:
@@ -596,7 +598,7 @@ def bars_per_year(index: pd.Index, calendar: Calendar | str | None = None) -> fl
     if cal.freq is not None:
         step = _offset(cal.freq, "freq")
         if isinstance(step, pd.offsets.Tick):
-            return float(pd.Timedelta("365.25D") / pd.Timedelta(step))
+            return float(pd.Timedelta(days=365.2425) / pd.Timedelta(step))
         return len(pd.date_range("2001-01-01", "2400-12-31", freq=step)) / 400.0
     days = _trading_days_a_year(index)
     if cal.bar is None:

@@ -466,7 +466,9 @@ def _duration(value: pd.Timedelta) -> str:
 
 def _shown(key: OrderKey | None) -> str:
     if isinstance(key, pd.Timestamp):
-        return key.date().isoformat() if key == key.normalize() else key.isoformat()
+        if key == key.normalize():
+            return key.date().isoformat()
+        return f"{key:%Y-%m-%d %H:%M}" + (f":{key:%S}" if key.second else "")
     return f"#{key}" if key is not None else "nothing"
 
 
