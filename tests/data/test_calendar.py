@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -218,3 +220,11 @@ def test_information_dates_are_horizon_rows_back() -> None:
     dates = idx[2:].append(future)
     used = information_dates(idx, dates, 2)
     assert list(used) == list(idx[:-2].append(idx[-2:]))
+
+
+def test_the_examples_of_the_calendars_page_run() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "calendars.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(page), "exec"), {})

@@ -77,6 +77,12 @@ ROW_FAULTS = [
     ("too many fields", {4: f"{DATES[4]},1,2"}, "3 fields, the header has 2"),
     ("NaN", {4: f"{DATES[4]},nan"}, "the price is nan"),
     ("infinity", {4: f"{DATES[4]},inf"}, "the price is inf"),
+    ("a date in 2099", {4: f"2099-01-08,{CLOSES[4]}"}, "is dated more than 2 days after now"),
+    (
+        "a date weeks past the next bar",
+        {4: f"2019-02-07,{CLOSES[4]}"},
+        "skips more than 5 bars of the data's own trading days",
+    ),
 ]
 
 
