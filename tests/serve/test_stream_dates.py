@@ -95,7 +95,7 @@ def test_intraday_rows_skip_bars_of_the_session_not_of_the_day(model) -> None:
     s.update(100.5, at="2024-12-24 12:55")
     s.update(101.0, at="2024-12-26 09:40")  # 09:30 and 09:35 missing, not the afternoon
     assert s.missed == [pd.Timestamp("2024-12-26 09:30"), pd.Timestamp("2024-12-26 09:35")]
-    with pytest.raises(FutureDateError, match=r"the next is 2024-12-26 09:45"):
+    with pytest.raises(FutureDateError, match=r"the next is 2024-12-26T09:45:00"):
         s.update(101.0, at="2024-12-26 10:30")
 
 

@@ -187,6 +187,9 @@ class Calendar:
                 "pass a calendar (--calendar XNYS, or data) to date bars"
             )
         last = pd.Timestamp(last)
+        days = self._days_after(last, n)
+        if days is not None:
+            return [pd.Timestamp(v) for v in days.tolist()]
         if self.exchange:
             return _sessions(self.name).after(last, n, self.bar, self.label)
         if self.freq is not None:
@@ -225,12 +228,52 @@ class Calendar:
             out.append(t)
         return out
 
+    def _days_after(self, last: pd.Timestamp, n: int) -> np.ndarray | None:
+        """The ``n`` days (ns) after ``last`` of a daily calendar kept as an array (an exchange's
+        sessions, the data's trading days), a binary search away; None for the others."""
+        if self.bar is not None or self.freq is not None:
+            return None
+        if self.exchange:
+            return _sessions(self.name).days_after(last, n)
+        days = _trading_days(self.closed)
+        try:
+            t = _day_ns(last)
+        except OverflowError:
+            return None
+        i = int(days.searchsorted(t, side="right"))
+        if i == 0 or i + n > len(days):
+            return None  # outside the years kept: day by day
+        return days[i : i + n]
+
     def bars_between(self, last: Any, row: Any, most: int) -> tuple[list[Any], bool]:
         """The bars strictly between ``last`` and ``row`` (up to ``most`` of them), and whether
         ``row`` lies beyond the ``most + 1``-th bar after ``last`` (more than ``most`` missing)."""
+        if not isinstance(row, int) and not isinstance(last, int):
+            days = self._days_after(pd.Timestamp(last), most + 1)
+            if days is not None:  # the common case in integers: a stream checks every row
+                key = _day_ns(pd.Timestamp(row))
+                if key <= days[0]:
+                    return [], False
+                return [pd.Timestamp(v) for v in days[days < key].tolist()], key > days[-1]
         ahead = self.after(last, most + 1)
         key = row if isinstance(row, int) or self.intraday else pd.Timestamp(row).normalize()
         return [b for b in ahead if b < key], key > ahead[-1]
+
+
+def _day_ns(t: pd.Timestamp) -> int:
+    """The ns since 1970 of ``t``'s day (an OverflowError past 2262)."""
+    v: int = t.value
+    return v - v % _DAY_NS
+
+
+@functools.lru_cache(maxsize=8)
+def _trading_days(closed: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Business days less the ``closed`` month-days, 1900 to 2260, as ns since 1970."""
+    days = pd.bdate_range("1900-01-01", "2260-12-31")
+    if closed:
+        md = days.month * 100 + days.day
+        days = days[~np.isin(md, [m * 100 + d for m, d in closed])]
+    return _ns(days)
 
 
 def _time_of_day(text: str) -> pd.Timedelta:
@@ -324,12 +367,21 @@ class _Sessions:
             f"--calendar data"
         )
 
+    def days_after(self, last: pd.Timestamp, n: int) -> np.ndarray:
+        """The ``n`` sessions (ns) after ``last``'s day."""
+        try:
+            t = _day_ns(last)
+        except OverflowError:
+            self._out_of_range(last)
+        i = int(self.days.searchsorted(t, side="right"))
+        if i + n > len(self.days) or (i == 0 and last < self.first - pd.Timedelta("7D")):
+            self._out_of_range(last)
+        days: np.ndarray = self.days[i : i + n]
+        return days
+
     def after(self, last: pd.Timestamp, n: int, bar: str | None, label: str) -> list[pd.Timestamp]:
         if bar is None:  # one bar a session, dated by its day
-            i = int(np.searchsorted(self.days, last.normalize().as_unit("ns").value, side="right"))
-            if i + n > len(self.days) or last < self.first - pd.Timedelta("7D"):
-                self._out_of_range(last)
-            return [pd.Timestamp(v) for v in self.days[i : i + n]]
+            return [pd.Timestamp(v) for v in self.days_after(last, n).tolist()]
         step = _step(bar).as_unit("ns").value
         out: list[pd.Timestamp] = []
         t = last.as_unit("ns").value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -279,9 +280,14 @@ class Stream:
     def _check_ahead(self, key: OrderKey, last: OrderKey | None) -> None:
         """A FutureDateError for a row dated past the clock or skipping more than ``max_gap``
         bars after ``last``; else note the bars it skips (``_missed``)."""
-        if isinstance(key, pd.Timestamp) and self.max_ahead is not None:
-            now = utc_now()
-            if key > now + self.max_ahead:
+        ahead = self.max_ahead
+        if isinstance(key, pd.Timestamp) and ahead is not None:
+            try:
+                stamp = key.value  # ns since 1970; the clock's, with no Timestamp to make
+            except OverflowError:  # past 2262: past any clock
+                stamp = sys.maxsize
+            if stamp > time.time_ns() + ahead.value:
+                now = utc_now()
                 raise FutureDateError(
                     f"row {_shown(key)} is dated more than {_duration(self.max_ahead)} after "
                     f"now ({now:%Y-%m-%d %H:%M} UTC): a mistyped date? the stream is unchanged "
@@ -466,9 +472,7 @@ def _duration(value: pd.Timedelta) -> str:
 
 def _shown(key: OrderKey | None) -> str:
     if isinstance(key, pd.Timestamp):
-        if key == key.normalize():
-            return key.date().isoformat()
-        return f"{key:%Y-%m-%d %H:%M}" + (f":{key:%S}" if key.second else "")
+        return key.date().isoformat() if key == key.normalize() else key.isoformat()
     return f"#{key}" if key is not None else "nothing"
 
 
