@@ -90,8 +90,15 @@ def test_minute_bars_keep_their_times_through_train_and_predict(minute_csv, tmp_
     assert manifest["calendar"] == {"name": "XNYS", "bar": "5min"}
     result = runner.invoke(
         app,
-        ["predict", "--model", str(tmp_path / "m"), "--data", str(minute_csv)]
-        + ["--out", str(tmp_path / "p.csv")],
+        [
+            "predict",
+            "--model",
+            str(tmp_path / "m"),
+            "--data",
+            str(minute_csv),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
     )
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "p.csv")
@@ -134,11 +141,8 @@ def test_a_bundled_us_series_records_xnys(tmp_path):
 
 
 def test_an_unknown_calendar_is_refused_before_anything_is_read(minute_csv, tmp_path):
-    result = runner.invoke(
-        app,
-        ["predict", "--model", str(tmp_path / "none"), "--data", str(minute_csv)]
-        + ["--out", str(tmp_path / "p.csv"), "--calendar", "NYSEE"],
-    )
+    args = ["predict", "--model", str(tmp_path / "none"), "--data", str(minute_csv)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "p.csv"), "--calendar", "NYSEE"])
     assert result.exit_code == 2
     assert "calendar 'NYSEE' is unknown (did you mean NYSE" in " ".join(result.stderr.split())
     assert not (tmp_path / "p.csv").exists()

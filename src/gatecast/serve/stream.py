@@ -289,7 +289,7 @@ class Stream:
             if stamp > time.time_ns() + ahead.value:
                 now = utc_now()
                 raise FutureDateError(
-                    f"row {_shown(key)} is dated more than {_duration(self.max_ahead)} after "
+                    f"row {_shown(key)} is dated more than {_duration(ahead)} after "
                     f"now ({now:%Y-%m-%d %H:%M} UTC): a mistyped date? the stream is unchanged "
                     f"(--max-ahead / max_ahead allows rows further ahead)"
                 )
