@@ -248,7 +248,7 @@ def predict(
         f"in the training range, marked in_sample) to {out}; the bars after the data dated "
         f"in {escape(pred.calendar)}"
     )
-    console.print(escape(pred.last_line()), highlight=False)
+    console.print(escape(pred.last_line()), highlight=False, soft_wrap=True)
 
 
 @app.command()
