@@ -228,3 +228,18 @@ def test_the_examples_of_the_calendars_page_run() -> None:
     assert blocks
     for code in blocks:
         exec(compile(code, str(page), "exec"), {})
+
+
+def test_hourly_bars_go_on_at_the_first_bar_of_the_next_day_not_at_the_same_hour() -> None:
+    # the last 50 hourly bars span nights: the rule once added a business day to the last bar
+    # (2025-01-01 15:00, 2025-01-02 15:00)
+    days = pd.bdate_range("2024-12-02", "2024-12-31")
+    hours = pd.DatetimeIndex([d + pd.Timedelta(hours=h) for d in days for h in range(10, 16)])
+    assert list(next_dates(hours, 2)) == [
+        pd.Timestamp("2025-01-01 10:00"),
+        pd.Timestamp("2025-01-01 11:00"),
+    ]
+    assert list(next_dates(hours, 2, calendar_for(hours, "XNYS"))) == [
+        pd.Timestamp("2025-01-02 09:30"),  # hourly bars of XNYS start again at the open
+        pd.Timestamp("2025-01-02 10:30"),
+    ]

@@ -527,7 +527,9 @@ def calendar_for(index: pd.Index, name: str | None = None) -> Calendar:
     if not _intraday(index):
         return Calendar(name)
     bar = _bar_of(index)
-    end = bool(_sessions(name).on_close(_ns(index)).any())  # a bar on the close ends there
+    # bars stamped at their end put one on the close of most days (early closes included)
+    days = len(np.unique(_ns(index.normalize())))
+    end = int(_sessions(name).on_close(_ns(index)).sum()) > days / 2
     return Calendar(name, bar=bar, label="end" if end else "start")
 
 
