@@ -63,6 +63,10 @@ class ReplayError(DataError):
     """A stream row is not after the last row the stream's state has consumed."""
 
 
+class FutureDateError(DataError):
+    """A stream row is dated too far ahead: past the next expected bars, or past the clock."""
+
+
 class StateInUseError(GatecastError):
     """A stream state file is held by another running stream."""
 

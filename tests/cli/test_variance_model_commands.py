@@ -61,8 +61,9 @@ def test_stream_command_serves_the_variance_model(saved) -> None:
     res = runner.invoke(app, ["stream", "--model", str(folder)], input=buf.getvalue())
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
-    assert lines[0] == "date,forecast" and len(lines) == len(spx) + 1
-    last_date, last = lines[-1].split(",")
+    assert lines[0] == "date,forecast,as_of,forecast_for" and len(lines) == len(spx) + 1
+    last_date, last, as_of, forecast_for = lines[-1].split(",")
+    assert (as_of, forecast_for) == ("2015-03-31", "2015-04-01")  # the next XNYS session
     # the forecast after the last row is for the next day: equal to predict on one more row
     ref = m.stream("torch").update_many(
         [

@@ -98,8 +98,15 @@ def test_predict_from_saved_model_matches_training_forecasts(tmp_path, csv_pair)
         known["forecast"].to_numpy(), run.forecasts["gru"].to_numpy(), rtol=1e-6
     )
     written = pd.read_csv(tmp_path / "p.csv")
-    assert list(written.columns) == ["date", "actual", "forecast", "in_sample"]
+    assert list(written.columns) == ["date", "actual", "forecast", "in_sample", "as_of"]
     assert len(written) == len(frame) and np.isnan(written["actual"].iloc[-1])
+    # each forecast used the data up to the row before the date it is for (horizon 1); the
+    # last, for the business day after the data, used the last row
+    data = pd.read_csv(csv_pair[0])["Date"].tolist()
+    rows = {d: k for k, d in enumerate(data)}
+    known_as_of = written["as_of"].iloc[:-1].tolist()
+    assert known_as_of == [data[rows[d] - 1] for d in written["date"].iloc[:-1]]
+    assert written["as_of"].iloc[-1] == data[-1]
 
 
 def test_the_job_builds_the_model_it_describes() -> None:

@@ -32,7 +32,7 @@ def _csv(rows: list[tuple[str, float]], header: str | None = "date,close") -> st
 def _forecasts(stdout: str) -> dict[str, float | None]:
     out = {}
     for line in stdout.strip().splitlines()[1:]:
-        date, value = line.split(",")
+        date, value, *_ = line.split(",")  # then as_of, forecast_for
         out[date] = float(value) if value else None
     return out
 
@@ -77,6 +77,12 @@ ROW_FAULTS = [
     ("too many fields", {4: f"{DATES[4]},1,2"}, "3 fields, the header has 2"),
     ("NaN", {4: f"{DATES[4]},nan"}, "the price is nan"),
     ("infinity", {4: f"{DATES[4]},inf"}, "the price is inf"),
+    ("a date in 2099", {4: f"2099-01-08,{CLOSES[4]}"}, "is dated more than 2 days after now"),
+    (
+        "a date weeks past the next bar",
+        {4: f"2019-02-07,{CLOSES[4]}"},
+        "skips more than 5 bars of the data's own trading days",
+    ),
 ]
 
 
@@ -116,7 +122,7 @@ def test_a_resumed_stream_refuses_the_rows_it_has_seen(model_dir, clean, tmp_pat
         model_dir, "--state", state, input=_csv(list(zip(DATES[5:10], CLOSES[5:10], strict=True)))
     )
     accepted(again)
-    assert again.stdout.strip() == "date,forecast"  # nothing answered twice
+    assert again.stdout.strip() == "date,forecast,as_of,forecast_for"  # nothing answered twice
     assert again.stderr.count("repeats the last row") + again.stderr.count("comes before") == 5
     assert json.loads(state.read_bytes())["last"] == json.loads(before)["last"]
     on = _stream(

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import typer
 
-from gatecast.cli.stream_rows import stream_lines
+from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
 from gatecast.cli.train_commands import REQUIRE_SIGNATURE, SIGNING_KEY
 from gatecast.errors import ConfigError, DataFileError
 
 app = typer.Typer()
+
+#: Checkpoint defaults: a `kill -9` loses at most this many rows, or this many seconds of rows.
+CHECKPOINT_ROWS = 1000
+CHECKPOINT_SECONDS = 10.0
 
 
 @app.command()
@@ -34,8 +40,8 @@ def stream(
     engine: str = typer.Option("numpy", help="numpy (no torch imported) or torch."),
     state: Path | None = typer.Option(
         None,
-        help="Resume from this state file if it exists; save the state to it at the end. "
-        "Locked while the stream runs.",
+        help="Resume from this state file if it exists; save the state to it at checkpoints "
+        "and at the end. Locked while the stream runs.",
     ),
     allow_replay: bool = typer.Option(
         False,
@@ -44,22 +50,82 @@ def stream(
     ),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
     require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
+    calendar: str | None = typer.Option(
+        None,
+        help="Trading calendar that says which bar comes next: an exchange code (XNYS, XLON, "
+        "...) or 'data' (default: the model's). See docs/calendars.md.",
+    ),
+    max_gap: int | None = typer.Option(
+        None,
+        "--max-gap",
+        help="Missing bars a dated row may skip; one that skips more is refused (default 5, "
+        "a trading week of daily bars).",
+    ),
+    max_ahead: str | None = typer.Option(
+        None,
+        "--max-ahead",
+        help="How far past the current UTC time a row may be dated, e.g. 2D, 36h (default 2D).",
+    ),
+    checkpoint_rows: int | None = typer.Option(
+        None,
+        "--checkpoint-rows",
+        help=f"With --state: save it every N rows taken, 0 = off (default {CHECKPOINT_ROWS}).",
+    ),
+    checkpoint_seconds: float | None = typer.Option(
+        None,
+        "--checkpoint-seconds",
+        help="With --state: save it this many seconds after a row taken, 0 = off (default "
+        f"{CHECKPOINT_SECONDS:g}).",
+    ),
+    wait: float | None = typer.Option(
+        None,
+        "--wait",
+        help="With --state: wait up to this many seconds for another stream to release it "
+        "(default 0: refuse at once, naming the process that holds it).",
+    ),
 ) -> None:
-    """Forecast one step ahead for every new row; one line out per row, flushed at once.
+    """Forecast one step ahead for every new row; one line out per row, flushed at once:
+    date,forecast,as_of,forecast_for (the row's date, the forecast, the date of the last
+    observation it used, the bar it is for).
 
-    A malformed, undecodable, absurd or replayed row gets an error on stderr naming its line and
-    the stream goes on; a closed output pipe ends the stream quietly.
+    A malformed, undecodable, absurd, replayed or too-far-ahead row gets an error on stderr
+    naming its line and the stream goes on; a row that skips bars within --max-gap gets a note.
+    A closed output pipe ends the stream quietly. See docs/streaming.md.
     """
     # imported here, not at the top: `--engine numpy` serves without loading torch
     from gatecast.artifacts import locked
+    from gatecast.data.calendar import override_calendar
     from gatecast.models.recurrent import open_stream
+    from gatecast.serve.stream import MAX_AHEAD, MAX_GAP
 
     if format not in ("csv", "jsonl"):
         raise ConfigError(f"--format {format!r} is unknown; use csv or jsonl")
     if columns is not None and format != "csv":
         raise ConfigError("--columns names CSV fields; jsonl rows name their own")
     if state is not None and state.exists() and not state.is_file():
-        raise ConfigError(f"--state {state} is a folder; give a file such as spx.state.json")
+        raise ConfigError(
+            f"--state {state} is a folder or a device, not a file; give a file such as "
+            f"spx.state.json"
+        )
+    given = {
+        "--checkpoint-rows": checkpoint_rows,
+        "--checkpoint-seconds": checkpoint_seconds,
+        "--wait": wait,
+    }
+    needless = [name for name, value in given.items() if value is not None]
+    if state is None and needless:
+        raise ConfigError(f"{', '.join(needless)} apply to a --state file; give --state FILE")
+    gap = MAX_GAP if max_gap is None else max_gap
+    if gap < 0:
+        raise ConfigError(f"--max-gap {gap}: a number of bars >= 0")
+    ahead = MAX_AHEAD if max_ahead is None else _duration(max_ahead)
+    every = CHECKPOINT_ROWS if checkpoint_rows is None else checkpoint_rows
+    seconds = CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds
+    if every < 0:
+        raise ConfigError(f"--checkpoint-rows {every}: a number of rows >= 0 (0 = off)")
+    for name, value in (("--checkpoint-seconds", seconds), ("--wait", wait or 0.0)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} {value}: a number of seconds >= 0")
     names = [c for c in columns.split(",")] if columns is not None else None
     live = open_stream(
         model,
@@ -68,18 +134,113 @@ def stream(
         require_signature=require_signature or None,  # not given: the environment decides
     )
     live.allow_replay = allow_replay
-    with locked(state, "stream state") if state is not None else contextlib.nullcontext():
+    live.max_gap, live.max_ahead = gap, ahead
+    if calendar is not None:
+        live.calendar = override_calendar(live.calendar, calendar)
+    err = sys.stderr
+    if live.calendar is None or not live.calendar.dated:
+        err.write(
+            "note: the model records no calendar, so dated rows are checked against the clock "
+            "only; pass --calendar (XNYS, data, ...) to check them against the next bar\n"
+        )
+
+    def waiting(who: str) -> None:
+        err.write(f"waiting up to {wait:g} s: {who}\n")
+        err.flush()
+
+    hold = (
+        locked(state, "stream state", wait=wait or 0.0, on_wait=waiting)
+        if state is not None
+        else contextlib.nullcontext()
+    )
+    with hold:
         if state is not None and state.is_file():
             live.load_state(state)
-        with _rows(input) as source:
-            bad, closed = _serve(live, source, format, names)
-        if state is not None:
-            live.save_state(state)
+        if input == "-" and sys.stdin.isatty():  # a person at a terminal: say what it waits for
+            err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
+            err.flush()
+        saver = _Checkpoints(live, state, every, seconds)
+        with _rows(input) as source, saver:
+            bad, closed = _serve(live, source, format, names, saver)
     if closed:
         _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to say
         return
     if bad:
-        sys.stderr.write(f"{bad} malformed row(s) skipped\n")
+        err.write(f"{bad} malformed row(s) skipped\n")
+
+
+def _duration(text: str) -> Any:
+    import pandas as pd
+
+    try:
+        value = pd.Timedelta(text)
+    except ValueError:
+        raise ConfigError(f"--max-ahead {text!r} is not a duration; e.g. 2D, 36h, 90min") from None
+    if pd.isna(value) or value <= pd.Timedelta(0):
+        raise ConfigError(f"--max-ahead {text!r}: a duration > 0, e.g. 2D")
+    return value
+
+
+class _Checkpoints:
+    """Saves the stream's state (atomically) every ``rows`` rows taken, and ``seconds`` after a
+    row taken since the last save (a timer thread), so that a `kill -9` loses at most that;
+    and once more at the end. Updates and saves take turns under one lock, so a save always
+    holds whole rows."""
+
+    def __init__(self, live: Any, path: Path | None, rows: int, seconds: float) -> None:
+        self.live, self.path, self.rows, self.seconds = live, path, rows, seconds
+        self.lock = threading.Lock()
+        self.unsaved = 0
+        self._in_update = False
+        self.error: OSError | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Checkpoints:
+        if self.path is not None and self.seconds > 0:
+            self._thread = threading.Thread(target=self._timer, name="checkpoints", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        # the end of the input, or Ctrl-C while waiting for a row (not halfway through one)
+        whole = kind is None or (kind is KeyboardInterrupt and not self._in_update)
+        if whole and self.path is not None:
+            with self.lock:
+                self._save()
+        if self.error is not None and kind is None:
+            raise self.error
+
+    @contextlib.contextmanager
+    def updating(self) -> Iterator[None]:
+        """One row's update; counted (and maybe saved) when it is taken."""
+        with self.lock:
+            self._in_update = True
+            yield
+            self._in_update = False
+            self.unsaved += 1
+            if self.path is not None and self.rows and self.unsaved >= self.rows:
+                self._save()
+        if self.error is not None:
+            raise self.error
+
+    def _timer(self) -> None:
+        while not self._stop.wait(self.seconds):
+            with self.lock:
+                if self.unsaved:
+                    try:
+                        self._save()
+                    except OSError as exc:  # told by the main thread, on its next row
+                        self.error = exc
+                        return
+
+    def _save(self) -> None:
+        assert self.path is not None
+        self.live.save_state(self.path)
+        self.unsaved = 0
 
 
 @contextlib.contextmanager
@@ -104,20 +265,23 @@ def _rows(input: str) -> Iterator[Iterator[bytes]]:
 
 
 def _serve(
-    live: Any, lines: Iterator[bytes], fmt: str, columns: list[str] | None
+    live: Any, lines: Iterator[bytes], fmt: str, columns: list[str] | None, saver: _Checkpoints
 ) -> tuple[int, bool]:
     """Answer every row; (rows refused, whether the output pipe was closed)."""
     out, err = sys.stdout, sys.stderr
     bad = 0
     try:
-        out.write("date,forecast\n" if fmt == "csv" else "")
+        out.write(",".join(OUTPUT_COLUMNS) + "\n" if fmt == "csv" else "")
         out.flush()
-        for row in stream_lines(live, lines, fmt, columns):
+        for row in stream_lines(live, lines, fmt, columns, guard=saver.updating):
             if row.error is not None:
                 bad += 1
                 err.write(f"error: {row.error}\n")
                 err.flush()
                 continue
+            if row.note is not None:
+                err.write(f"note: {row.note}\n")
+                err.flush()
             out.write((row.csv() if fmt == "csv" else row.jsonl()) + "\n")
             out.flush()
     except BrokenPipeError:

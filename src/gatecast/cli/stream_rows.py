@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from gatecast.data.sources import DATE_COLUMNS, normalise_name
 from gatecast.errors import ConfigError, DataError
 from gatecast.serve import Stream
-from gatecast.serve.observations import SEQUENCE_COLUMNS, order_key
+from gatecast.serve.observations import SEQUENCE_COLUMNS, OrderKey, order_key
+
+#: The columns of `gatecast stream`'s CSV output (the keys of its JSON lines).
+OUTPUT_COLUMNS = ("date", "forecast", "as_of", "forecast_for")
 
 
 @dataclass
 class StreamRow:
-    """One input line's outcome: its number, date (if any), forecast, or error message."""
+    """One input line's outcome: its number, date (if any), forecast, or error message; the
+    date of the last observation the forecast used (``as_of``, the row's own date or sequence
+    number) and the bar it is for (``forecast_for``, ``horizon`` bars of the model's calendar
+    later; empty where no calendar dates it); ``note`` names the bars the row skipped."""
 
     line: int
     date: str | None
     forecast: float | None = None
     error: str | None = None
+    as_of: str | None = None
+    forecast_for: str | None = None
+    note: str | None = None
 
     def csv(self) -> str:
         f = "" if self.forecast is None or math.isnan(self.forecast) else repr(self.forecast)
-        return f"{self.date if self.date is not None else self.line},{f}"
+        date = self.date if self.date is not None else self.line
+        return f"{date},{f},{self.as_of or ''},{self.forecast_for or ''}"
 
     def jsonl(self) -> str:
         f = None if self.forecast is None or math.isnan(self.forecast) else self.forecast
         return json.dumps(
-            {"date": self.date if self.date is not None else self.line, "forecast": f}
+            {
+                "date": self.date if self.date is not None else self.line,
+                "forecast": f,
+                "as_of": self.as_of,
+                "forecast_for": self.forecast_for,
+            }
         )
 
 
@@ -39,15 +56,17 @@ def stream_lines(
     lines: Iterable[str | bytes],
     fmt: str = "csv",
     columns: Sequence[str] | None = None,
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Iterator[StreamRow]:
     """Feed text rows to ``stream`` as they arrive, one :class:`StreamRow` per data row.
 
     ``csv``: a header row names the columns (a date column is optional), or ``columns`` does for
     header-less input; a first line that is plainly data (bare prices, or ``date,price``) needs
     neither. ``jsonl``: one JSON object per line (or a bare number). Lines may be bytes, decoded
-    one by one as UTF-8. A row that cannot be decoded or read, an absurd price, or a row dated
-    at or before the last one consumed yields a row with ``error`` set (naming the line) and
-    leaves the stream unchanged.
+    one by one as UTF-8. A row that cannot be decoded or read, an absurd price, a row dated
+    at or before the last one consumed, or one dated too far ahead (see :class:`Stream`) yields
+    a row with ``error`` set (naming the line) and leaves the stream unchanged. Each update runs
+    inside ``guard()`` (e.g. a lock that a checkpoint takes too).
     """
     if fmt not in ("csv", "jsonl"):
         raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
@@ -72,11 +91,53 @@ def stream_lines(
             yield StreamRow(no, exc.date, error=f"{where}: {exc}")
             continue
         try:
-            yield StreamRow(no, date, stream.update(obs, at=at))
+            with guard():
+                forecast = stream.update(obs, at=at)
+                key = stream.last if at is not None else None
+                missed = list(stream.missed)
         except DataError as exc:
             yield StreamRow(
                 no, date, error=f"line {no}" + (f" ({date})" if date else "") + f": {exc}"
             )
+            continue
+        row = StreamRow(no, date, forecast)
+        if key is not None:
+            row.as_of, row.forecast_for = shown(key), shown(forecast_for(stream, key))
+        if missed:
+            row.note = (
+                f"line {no}" + (f" ({date})" if date else "") + f": {len(missed)} bar(s) "
+                f"missing before this row ({', '.join(str(shown(b)) for b in missed[:3])}"
+                + (", ..." if len(missed) > 3 else "")
+                + "); taken"
+            )
+        yield row
+
+
+def forecast_for(stream: Stream, key: OrderKey) -> OrderKey | None:
+    """The bar a forecast made at row ``key`` is for: ``horizon`` bars of the stream's calendar
+    after it (a sequence number plus the horizon); None where no calendar dates it."""
+    h = stream.spec.horizon
+    if isinstance(key, int):
+        return key + h
+    cal = stream.calendar
+    if cal is None or not cal.dated:
+        return None
+    try:
+        bars = cal.after(key, h)
+    except DataError:  # past the sessions the exchange's calendar knows
+        return None
+    target: OrderKey = bars[-1]
+    return target
+
+
+def shown(key: OrderKey | None) -> str | None:
+    """A row's date as written out (``2024-12-31``, ``2024-12-31 15:55:00``), or its sequence
+    number."""
+    if key is None:
+        return None
+    if isinstance(key, int):
+        return str(key)
+    return key.date().isoformat() if key == key.normalize() else f"{key:%Y-%m-%d %H:%M:%S}"
 
 
 class RowError(DataError):

@@ -37,6 +37,10 @@ REQUIRE_SIGNATURE = (
     "Refuse to load a model without a signing key to verify it "
     "(default: $GATECAST_REQUIRE_SIGNATURE)."
 )
+CALENDAR = (
+    "Trading calendar of the data: an exchange code (XNYS, XLON, XTKS, 24/7, ...) or 'data' "
+    "(its own days and hours; FX, crypto, weekly data). See docs/calendars.md."
+)
 
 
 @app.command()
@@ -139,6 +143,10 @@ def train(
     dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
     date_format: str | None = typer.Option(None, help=DATE_FORMAT),
     allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
+    calendar: str | None = typer.Option(
+        _J.calendar,
+        help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the files of a non-empty --out folder."
     ),
@@ -185,6 +193,7 @@ def train(
         dayfirst=dayfirst or None,
         date_format=date_format,
         allow_outliers=allow_outliers,
+        calendar=calendar,
         quiet=quiet or None,
     )
     run = run_training(job, out, overwrite=overwrite, signing_key=signing_key)
@@ -209,10 +218,10 @@ def train(
 def predict(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
-    out: Path = typer.Option(..., help="CSV file for date,actual,forecast,in_sample."),
+    out: Path = typer.Option(..., help="CSV file for date,actual,forecast,in_sample,as_of."),
     start: str | None = typer.Option(None, help="First date to forecast."),
     end: str | None = typer.Option(
-        None, help="Last date to forecast (default: the day after the data)."
+        None, help="Last date to forecast (default: the bar after the data)."
     ),
     column: str | None = typer.Option(
         None, help="Price column (default: the one the model was trained on)."
@@ -226,10 +235,14 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
     require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
+    calendar: str | None = typer.Option(
+        None, help=CALENDAR + " Dates the bars after the data (default: the model's)."
+    ),
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
-    line is the forecast for the day after the data."""
-    from gatecast.experiment.training import run_prediction
+    line is the forecast for the bar after the data, dated in its trading calendar; as_of is
+    the date of the last observation each forecast used."""
+    from gatecast.experiment.training import run_prediction, stamp
 
     pred = run_prediction(
         model,
@@ -247,18 +260,19 @@ def predict(
         overwrite=overwrite,
         signing_key=signing_key,
         require_signature=require_signature or None,  # not given: the environment decides
+        calendar=calendar,
     )
     frame = pred.frame
     console.print(f"price column: {escape(str(pred.column))}")
-    first, last = (
-        f"{d:%Y-%m-%d}" if hasattr(d, "strftime") else str(d)
-        for d in (frame.index[0], frame.index[-1])
-    )
+    for note in pred.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    first, last = (stamp(d, frame.index) for d in (frame.index[0], frame.index[-1]))
     console.print(
         f"wrote {len(frame)} forecasts ({first} .. {last}; {int(frame['in_sample'].sum())} "
-        f"in the training range, marked in_sample) to {out}"
+        f"in the training range, marked in_sample) to {out}; the bars after the data dated "
+        f"in {escape(pred.calendar)}"
     )
-    console.print(escape(pred.last_line()), highlight=False)
+    console.print(escape(pred.last_line()), highlight=False, soft_wrap=True)
 
 
 @app.command()

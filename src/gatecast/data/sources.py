@@ -48,12 +48,19 @@ class BundledDataset:
     module: str
     description: str
     rename: dict[str, str]
+    #: The trading calendar its dates follow (``df.attrs["calendar"]``): an exchange code, or
+    #: ``data`` for the data's own (WTI spot is assessed on days of its own, not a session).
+    calendar: str = "data"
 
 
 BUNDLED: dict[str, BundledDataset] = {
-    "sp500": BundledDataset("sp500", "arch.data.sp500", "S&P 500 index, daily OHLCV", {}),
-    "nasdaq": BundledDataset("nasdaq", "arch.data.nasdaq", "NASDAQ Composite, daily OHLCV", {}),
-    "vix": BundledDataset("vix", "arch.data.vix", "CBOE VIX index, daily close", {"vix": "close"}),
+    "sp500": BundledDataset("sp500", "arch.data.sp500", "S&P 500 index, daily OHLCV", {}, "XNYS"),
+    "nasdaq": BundledDataset(
+        "nasdaq", "arch.data.nasdaq", "NASDAQ Composite, daily OHLCV", {}, "XNYS"
+    ),
+    "vix": BundledDataset(
+        "vix", "arch.data.vix", "CBOE VIX index, daily close", {"vix": "close"}, "XNYS"
+    ),
     "wti": BundledDataset(
         "wti", "arch.data.wti", "WTI crude oil spot price, daily", {"dcoilwtico": "close"}
     ),
@@ -104,12 +111,14 @@ def load(
     Returns
     -------
     DataFrame with numeric columns named ``open, high, low, close, adj_close, volume`` (as present).
-    ``df.attrs["source"]`` records where the data came from.
+    ``df.attrs["source"]`` records where the data came from; ``df.attrs["calendar"]`` the
+    exchange whose sessions a bundled series follows (XNYS for sp500, nasdaq and vix).
     """
     bundled, path = _resolve_source(str(source))
     if bundled is not None:
         df = _load_bundled(BUNDLED[bundled])
         where = f"bundled dataset {bundled!r}"
+        df.attrs["calendar"] = BUNDLED[bundled].calendar
     else:
         df = _load_file(path, sort=sort, dayfirst=dayfirst, date_format=date_format)
         where = f"file {path}"

@@ -13,6 +13,14 @@ import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import KeyLike, atomic_write_text, resolve_signing_key
+from gatecast.data.calendar import (
+    DATA,
+    bars_per_year,
+    calendar_of,
+    check_calendar,
+    check_exchange,
+    information_dates,
+)
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.sources import check_finite, check_prices, load, resolve_column
 from gatecast.data.splits import chronological_split
@@ -33,6 +41,7 @@ from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
 from gatecast.models.volatility import HistoricalVariance
+from gatecast.serve.pipeline import future_calendar
 from gatecast.types import (
     PROXIES,
     TRAIN_TARGETS,
@@ -104,6 +113,9 @@ class TrainJob:
     dayfirst: bool | None = None
     date_format: str | None = None
     allow_outliers: bool = False
+    #: The trading calendar the data follows, recorded in the model: an exchange code (XNYS,
+    #: XLON, ...) or ``data``; None: XNYS for the bundled US series, else the data's own.
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.target, TRAIN_TARGETS, "target")
@@ -360,12 +372,14 @@ def run_training(
     column = resolve_column(df, job.column)
     df = check_finite(df, column, dropna=job.dropna)
     df = check_prices(df, column, allow_outliers=job.allow_outliers)
+    if job.calendar is not None:
+        df.attrs["calendar"] = job.calendar
+    notes = [note] if (note := check_calendar(df.index, calendar_of(df))) else []
     history, test_start = split_history(
         df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
     )
     model = replace(job, column=column).forecaster()
     model.fit(history)
-    notes = []
     if df.attrs.get("outliers"):  # kept by --allow-outliers: the manifest and metrics say so
         model.spec_ = replace(
             model._fitted(), info={**model._fitted().info, "outliers": df.attrs["outliers"]}
@@ -441,28 +455,39 @@ def write_train_run(
     return folder.path
 
 
-def forecast_frame(actual: pd.Series, forecast: pd.Series, in_sample: Any) -> pd.DataFrame:
-    """The one forecast table: ``date`` index, ``actual``, ``forecast``, ``in_sample`` (True
-    where the model was trained on that date's target)."""
+def forecast_frame(
+    actual: pd.Series, forecast: pd.Series, in_sample: Any, as_of: pd.Index | None = None
+) -> pd.DataFrame:
+    """The one forecast table: ``date`` index (the date each forecast is *for*), ``actual``,
+    ``forecast``, ``in_sample`` (True where the model was trained on that date's target), and,
+    when given, ``as_of``: the date of the last observation each forecast used."""
     frame = pd.DataFrame(
         {"actual": actual.reindex(forecast.index), "forecast": forecast, "in_sample": in_sample},
         index=forecast.index,
     )
     frame.index.name = "date"
-    ordered: pd.DataFrame = frame[list(FORECAST_COLUMNS)]
+    columns = list(FORECAST_COLUMNS)
+    if as_of is not None:
+        frame["as_of"] = np.asarray(as_of)
+        columns.append("as_of")
+    ordered: pd.DataFrame = frame[columns]
     return ordered
 
 
 @dataclass
 class Prediction:
     """A saved model's forecasts on some data: the table written to CSV, and the facts behind
-    the last line (tomorrow's forecast)."""
+    the last line (tomorrow's forecast): the calendar that dated it, the bars a year that
+    annualise a variance (None for undated rows), and notes on the data's dates."""
 
     frame: pd.DataFrame
     model: str
     target: str
     column: str | None
     no_change: float
+    calendar: str = "the data's own trading days"
+    periods_per_year: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def next(self) -> pd.Series:
@@ -474,17 +499,28 @@ class Prediction:
         """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0"."""
         if self.frame.empty:
             return "no forecast"
-        date = self.frame.index[-1]
-        day = f"{date:%Y-%m-%d}" if hasattr(date, "strftime") else str(date)
+        day = stamp(self.frame.index[-1], self.frame.index)
         value = float(self.frame["forecast"].iloc[-1])
-        return f"{day} forecast: {_fmt(self.target, value)} ({self.model}), " + (
-            f"no-change {_fmt(self.target, self.no_change)}"
+        ppy = self.periods_per_year
+        return f"{day} forecast: {_fmt(self.target, value, ppy)} ({self.model}), " + (
+            f"no-change {_fmt(self.target, self.no_change, ppy)}"
             if self.target != "direction"
             else "no-change has no direction"
         )
 
 
-def _fmt(target: str, value: float) -> str:
+def stamp(value: Any, index: pd.Index | None = None) -> str:
+    """A date as printed: ``2025-01-02``, with the time of day where the series has intraday
+    bars (``2025-01-02 09:30``); anything else as it is."""
+    if not isinstance(value, pd.Timestamp):
+        return str(value)
+    times = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex([value])
+    if (times != times.normalize()).any():
+        return f"{value:%Y-%m-%d %H:%M}" + (f":{value:%S}" if value.second else "")
+    return f"{value:%Y-%m-%d}"
+
+
+def _fmt(target: str, value: float, periods_per_year: float | None = None) -> str:
     if math.isnan(value):
         return "n/a"
     if target == "return":
@@ -492,7 +528,13 @@ def _fmt(target: str, value: float) -> str:
     if target == "direction":
         return f"P(up) {value:.3f}"
     if target == "variance":
-        return f"variance {value:.4g} %^2 (annualised volatility {math.sqrt(252 * value):.1f}%)"
+        if periods_per_year is None:
+            return f"variance {value:.4g} %^2"
+        vol = math.sqrt(periods_per_year * value)
+        return (
+            f"variance {value:.4g} %^2 (annualised volatility {vol:.1f}%, "
+            f"{periods_per_year:.6g} bars a year)"
+        )
     return f"{value:.6g}"
 
 
@@ -513,20 +555,27 @@ def run_prediction(
     overwrite: bool = False,
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
+    calendar: str | None = None,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
-    ``date,actual,forecast,in_sample`` to ``out`` (CSV).
+    ``date,actual,forecast,in_sample,as_of`` to ``out`` (CSV).
 
-    Unless ``end`` stops earlier, the last rows are the forecasts for the dates after the data
-    (in its own calendar), with ``actual`` empty. ``in_sample`` marks the dates whose targets
-    the model was trained on. A variance model's ``actual`` is the squared percent return of the
-    day. ``column`` overrides the price column the model was trained on. An existing ``out`` is
-    replaced only with ``overwrite`` (a device, a FIFO or a folder never). ``signing_key`` and
-    ``require_signature`` verify the folder's signature (see ``gatecast.serve.read_model_folder``).
+    ``date`` is the date (and, for intraday bars, the time) each forecast is for, ``as_of`` the
+    date of the last observation it used. Unless ``end`` stops earlier, the last rows are the
+    forecasts for the bars after the data, with ``actual`` empty, dated in ``calendar`` (an
+    exchange code such as ``XNYS``, or ``data`` for the data's own calendar; default: the one
+    the model records, see :func:`gatecast.serve.pipeline.future_calendar`). ``in_sample`` marks
+    the dates whose targets the model was trained on. A variance model's ``actual`` is the
+    squared percent return of the bar. ``column`` overrides the price column the model was
+    trained on. An existing ``out`` is replaced only with ``overwrite`` (a device, a FIFO or a
+    folder never). ``signing_key`` and ``require_signature`` verify the folder's signature (see
+    ``gatecast.serve.read_model_folder``).
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
     check_not_input(out, {"--data": data, "--model": model_dir})
+    if calendar is not None and calendar != DATA:
+        check_exchange(calendar)  # a mistyped name fails before anything is read
     check_out_file(out, overwrite=overwrite)
     model = load_model(
         model_dir, device=device, signing_key=signing_key, require_signature=require_signature
@@ -543,6 +592,11 @@ def run_prediction(
     )
     if column is not None:
         model.spec_ = replace(model._fitted(), column=resolve_column(df, column))
+    if calendar is not None:
+        spec = model._fitted()
+        model.spec_ = replace(spec, info={**spec.info, "calendar": {"name": calendar}})
+    cal = future_calendar(model._fitted(), df.index)
+    notes = [note] if (note := check_calendar(df.index, cal)) else []
     col = model.column_
     fc = model.predict(df, start=start, end=end, future=True)
     if fc.empty:
@@ -563,9 +617,14 @@ def run_prediction(
         no_change = float(price_series(df, col).iloc[-1]) if target == "price" else 0.0
     trained_to = (model.train_range_ or ("", ""))[1]
     in_sample = _on_or_before(fc.index, trained_to)
-    frame = forecast_frame(actual, fc, in_sample)
+    as_of = information_dates(df.index, fc.index, model._fitted().horizon)
+    frame = forecast_frame(actual, fc, in_sample, as_of)
     atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
-    return Prediction(frame, model.name, target, col, no_change)
+    try:
+        ppy: float | None = bars_per_year(df.index, cal)
+    except ConfigError:  # undated rows: no year to annualise over
+        ppy = None
+    return Prediction(frame, model.name, target, col, no_change, cal.describe(), ppy, notes)
 
 
 def _on_or_before(index: pd.Index, last: str) -> np.ndarray:

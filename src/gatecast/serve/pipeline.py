@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from gatecast.data.calendar import next_dates
+from gatecast.data.calendar import Calendar, calendar_for, next_dates
 from gatecast.data.features import build_features, from_anchor, price_series
 from gatecast.data.sequences import sequence_pairs
 from gatecast.data.sources import resolve_column
@@ -80,6 +80,14 @@ def to_target_unit(spec: ModelSpec, raw: float, anchor: float = math.nan) -> flo
     return value
 
 
+def future_calendar(spec: ModelSpec, index: pd.Index) -> Calendar:
+    """The calendar that dates the bars after ``index``: the exchange the model records (its
+    manifest's ``calendar``), fitted to this data's bar length, or the data's own calendar
+    (learnt from ``index``) for a model that records ``data`` or nothing."""
+    recorded = spec.calendar
+    return calendar_for(index, recorded.name if recorded is not None else None)
+
+
 def with_future_rows(frame: pd.DataFrame, dates: pd.Index) -> pd.DataFrame:
     """``frame`` followed by placeholder rows (zeros) at ``dates``. Windows and sequence pairs
     only ever read rows at least ``horizon`` before the date they forecast, so ``horizon``
@@ -106,8 +114,8 @@ def predict_series(
     Window mode runs the network on the ``window`` scaled rows before each date (only for the
     dates asked for); sequence mode runs it once over the whole history from a zero state, so
     the forecast for t is the head of the state after the input row t - horizon. ``future``
-    adds the ``horizon`` forecasts for the dates after the last row (in the data's calendar,
-    :func:`gatecast.data.calendar.next_dates`), made from the rows up to the last one.
+    adds the ``horizon`` forecasts for the bars after the last row (in the calendar the model
+    records, fitted to ``data``: :func:`future_calendar`), made from the rows up to the last one.
     """
     feats, scaled = model_inputs(spec, data)
     col = resolve_column(data, spec.column)
@@ -115,7 +123,7 @@ def predict_series(
     if spec.output == "anchored_price":
         anchor = price_series(data, col)
     if future:
-        dates = next_dates(data.index, spec.horizon)
+        dates = next_dates(data.index, spec.horizon, future_calendar(spec, data.index))
         feats = with_future_rows(feats, dates)
         scaled = np.vstack([scaled, np.zeros((len(dates), scaled.shape[1]))])
         if anchor is not None:

@@ -3,7 +3,9 @@ forecasts, read from and written to a model folder's manifest in this one place 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from gatecast.artifacts import (
     seal_manifest,
     verifying_key,
 )
+from gatecast.data.calendar import Calendar
 from gatecast.data.features import FEATURES, TargetSpec, Units
 from gatecast.data.scalers import Scaler, scaler_from_dict
 from gatecast.data.sources import parse_date
@@ -37,8 +40,18 @@ from gatecast.types import CELLS, MODES
 #: The model families a folder can hold, by manifest ``kind``.
 KINDS = ("recurrent", "recurrent_variance")
 #: What the fit left that a manifest keeps (``outliers``: absurd prices kept by
-#: ``allow_outliers``, as ``[date, value]`` pairs).
-INFO_KEYS = ("train_range", "data_hash", "seed", "history", "series", "versions", "outliers")
+#: ``allow_outliers``, as ``[date, value]`` pairs; ``calendar``: the trading calendar of the
+#: training data, :meth:`gatecast.data.calendar.Calendar.to_dict`, optional).
+INFO_KEYS = (
+    "train_range",
+    "data_hash",
+    "seed",
+    "history",
+    "series",
+    "versions",
+    "outliers",
+    "calendar",
+)
 #: Gate blocks per cell in PyTorch's layout (LSTM i,f,g,o; GRU r,z,n).
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -162,6 +175,13 @@ class ModelSpec:
             )
 
     @property
+    def calendar(self) -> Calendar | None:
+        """The trading calendar the model was trained on (None for folders written before it
+        was recorded)."""
+        doc = self.info.get("calendar")
+        return calendar_from(doc) if doc is not None else None
+
+    @property
     def input_size(self) -> int:
         return len(self.features)
 
@@ -280,6 +300,8 @@ class ModelSpec:
             info = {k: m[k] for k in INFO_KEYS if k in m}
             if "train_range" in info:
                 _check_range(info["train_range"])
+            if "calendar" in info:
+                Calendar.from_dict(info["calendar"])  # a ConfigError (a ValueError) if malformed
             return cls(
                 kind=str(m["kind"]),
                 cell=str(m["cell"]),
@@ -306,6 +328,17 @@ class ModelSpec:
                 f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
                 f"written by gatecast: re-train or restore the file"
             ) from exc
+
+
+def calendar_from(doc: Mapping[str, Any]) -> Calendar:
+    """A manifest's calendar, parsed once per distinct document (a StreamSet makes a stream per
+    instrument from one spec)."""
+    return _calendar(json.dumps(doc, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(text: str) -> Calendar:
+    return Calendar.from_dict(json.loads(text))
 
 
 def _check_range(value: Any) -> None:

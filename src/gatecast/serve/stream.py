@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import decode_state, encode_state, write_state
+from gatecast.data.calendar import Calendar
 from gatecast.data.features import FIELDS, Obs
 from gatecast.errors import (
     DataError,
+    FutureDateError,
     MissingValueError,
     ModelFileError,
     OutlierError,
@@ -36,6 +39,12 @@ from gatecast.serve.spec import ModelSpec, weights_fingerprint
 
 _MIN_NORMAL, _MAX_FLOAT = sys.float_info.min, sys.float_info.max
 _LOW = 1 / TICK_RATIO
+#: Bars a dated row may skip by default: a trading week of daily bars, more than any unplanned
+#: closure or holiday a data calendar misses in a row; a mistyped day, month or year skips more.
+MAX_GAP = 5
+#: How far past the current time (UTC) a row may be dated by default: local clocks run at most
+#: 14 hours ahead of UTC; the rest is margin. A row dated 2099 is refused, even in a replay.
+MAX_AHEAD = pd.Timedelta("2D")
 STATE_FORMAT = "gatecast-stream"
 #: Version 2 keeps the last observations (for rolling features), version 3 the date (or sequence
 #: number) of the last row consumed; version 1 and 2 states still load.
@@ -66,6 +75,14 @@ class Stream:
     as it comes. A price more than 1000x away from the previous one raises
     :class:`gatecast.errors.OutlierError`. Either way the stream is unchanged.
 
+    Not too far ahead: a dated row that skips more than ``max_gap`` bars (default
+    :data:`MAX_GAP`) of ``calendar`` after the last row consumed (a sequence number more than
+    ``max_gap`` numbers), or is dated more than ``max_ahead`` (default :data:`MAX_AHEAD`) past
+    the current UTC time, raises :class:`gatecast.errors.FutureDateError` and leaves the stream
+    unchanged. ``calendar`` is the one the model records (None for older folders: then only
+    the clock is checked); ``None`` turns a check off. The bars a row skipped within the
+    allowance are in :attr:`missed` after its update (empty when none were).
+
     Examples
     --------
     >>> stream = load_numpy("models/spx").stream()  # doctest: +SKIP
@@ -88,8 +105,17 @@ class Stream:
         self._output = spec.output
         self._scale = float(np.asarray(spec.target_scaler.scale_)[0])
         self._shift = float(np.asarray(spec.target_scaler.shift_)[0])
+        self._init_checks()
         self.reset()
         self._quick: Any = self._quick_plan()  # see _quick_tick
+
+    def _init_checks(self) -> None:
+        #: The trading calendar that says which bar comes next (the model's; None: unknown).
+        self.calendar: Calendar | None = self.spec.calendar
+        #: Bars a row may skip (None: no limit).
+        self.max_gap: int | None = MAX_GAP
+        #: How far past the current UTC time a row may be dated (None: no limit).
+        self.max_ahead: pd.Timedelta | None = MAX_AHEAD
 
     @classmethod
     def over(cls, spec: ModelSpec, engine: Engine, tensors: Mapping[str, Any]) -> Stream:
@@ -103,6 +129,9 @@ class Stream:
         self.ticks = 0  # observations accepted
         self.valid = 0  # of those, rows with every feature defined (fed to the network)
         self.last: OrderKey | None = None  # date or sequence number of the last row consumed
+        #: The bars the last update's row skipped (within ``max_gap``); empty when none.
+        self.missed: list[OrderKey] = []
+        self._missed: list[OrderKey] = []  # of the row being taken, until it is committed
         rows = 0 if self._sequence else self.spec.window
         self._buffer = np.zeros((rows, self.spec.input_size))
 
@@ -201,6 +230,7 @@ class Stream:
                 found = row_key(observation)
                 at = found[1] if found is not None else None
         # a row without a date cannot be placed: taken as it comes
+        self._missed = []
         key = None if at is None else self._check_order(at)
         obs = self.reader.read(observation)
         online = self.online
@@ -244,7 +274,50 @@ class Stream:
                     f"or out-of-order row; the stream is unchanged (pass --allow-replay / "
                     f"allow_replay=True to replay on purpose)"
                 )
+        self._check_ahead(key, last)
         return key
+
+    def _check_ahead(self, key: OrderKey, last: OrderKey | None) -> None:
+        """A FutureDateError for a row dated past the clock or skipping more than ``max_gap``
+        bars after ``last``; else note the bars it skips (``_missed``)."""
+        ahead = self.max_ahead
+        if isinstance(key, pd.Timestamp) and ahead is not None:
+            try:
+                stamp = key.value  # ns since 1970; the clock's, with no Timestamp to make
+            except OverflowError:  # past 2262: past any clock
+                stamp = sys.maxsize
+            if stamp > time.time_ns() + ahead.value:
+                now = utc_now()
+                raise FutureDateError(
+                    f"row {_shown(key)} is dated more than {_duration(ahead)} after "
+                    f"now ({now:%Y-%m-%d %H:%M} UTC): a mistyped date? the stream is unchanged "
+                    f"(--max-ahead / max_ahead allows rows further ahead)"
+                )
+        gap = self.max_gap
+        if last is None or gap is None or isinstance(key, int) != isinstance(last, int):
+            return
+        if key <= last:  # a deliberate replay
+            return
+        if isinstance(key, int):
+            assert isinstance(last, int)
+            beyond, what = key > last + gap + 1, "sequence numbers"
+            missed: list[OrderKey] = list(range(last + 1, min(key, last + gap + 2)))
+        else:
+            cal = self.calendar
+            if cal is None or not cal.dated:
+                return
+            missed, beyond = cal.bars_between(last, key, gap)
+            what = f"bars of {cal.describe()}"
+        if beyond:
+            nxt = missed[0] if missed else last + 1 if isinstance(last, int) else None
+            raise FutureDateError(
+                f"row {_shown(key)} skips more than {gap} {what} after the last row consumed "
+                f"({_shown(last)}"
+                + (f"; the next is {_shown(nxt)}" if nxt is not None else "")
+                + "): a mistyped date? the stream is unchanged (--max-gap / max_gap allows "
+                "more missing bars)"
+            )
+        self._missed = missed
 
     def _commit(self, key: OrderKey | None, finite: bool) -> bool:
         """Count a row taken by ``_take``; whether the network runs on it (its features are
@@ -252,6 +325,7 @@ class Stream:
         self.ticks += 1
         if key is not None:
             self.last = key
+        self.missed = self._missed
         if not finite:  # warming up: e.g. the first row has no return yet
             return False
         self.valid += 1
@@ -316,6 +390,15 @@ class Stream:
             last = _last_from_json(meta.get("last"))
         except (KeyError, TypeError, ValueError, DataError) as exc:
             raise ModelFileError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
+        ahead = self.max_ahead
+        if isinstance(last, pd.Timestamp) and ahead is not None and not self.allow_replay:
+            if last > utc_now() + ahead:
+                raise ModelFileError(
+                    f"{where} says its last row was dated {_shown(last)}, more than "
+                    f"{_duration(ahead)} after now: a mistyped date was consumed (before gatecast "
+                    f"checked dates); start a fresh state or restore an earlier copy, or pass "
+                    f"--allow-replay / allow_replay=True to go on from it as it is"
+                )
         if h.shape != (L, H) or c.shape != (L, H) or buf.shape != self._buffer.shape:
             raise ModelFileError(f"{where}: state arrays have the wrong shapes for this model")
         if history.shape != self.online.state().shape:
@@ -375,6 +458,16 @@ class Stream:
         arrays, meta, where = decode_state(data)
         self._restore(arrays, meta, where)
         return self
+
+
+def utc_now() -> pd.Timestamp:
+    """The current time in UTC, without a time zone (as rows' dates are read)."""
+    now: pd.Timestamp = pd.Timestamp.now("UTC").tz_localize(None)
+    return now
+
+
+def _duration(value: pd.Timedelta) -> str:
+    return str(value).replace(" 00:00:00", "").replace("0 days ", "")
 
 
 def _shown(key: OrderKey | None) -> str:

@@ -6,18 +6,27 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from gatecast.artifacts import decode_state, encode_state, write_state
+from gatecast.data.calendar import Calendar
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
 from gatecast.serve.engines import BatchEngine
 from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
-from gatecast.serve.stream import STATE_FORMAT, STATE_VERSION, Stream
+from gatecast.serve.stream import (
+    MAX_AHEAD,
+    MAX_GAP,
+    STATE_FORMAT,
+    STATE_VERSION,
+    Stream,
+)
 
 #: What ``update_many`` does with an instrument whose row is refused.
 OnError = Literal["raise", "skip"]
@@ -63,6 +72,11 @@ class StreamSet:
     call per instrument. It gives what the general path gives; any row the general path would
     refuse sends the whole tick there, so errors are exactly its errors.
 
+    Rows dated too far ahead are refused as a :class:`Stream` refuses them (``max_gap`` bars of
+    ``calendar``, ``max_ahead`` past the clock; set them on the set, for every instrument); the
+    instruments whose rows skipped bars within the allowance are in :attr:`missed` after the
+    tick.
+
     Instruments join on first use (or :meth:`add`) and leave with :meth:`remove`; the state of the
     whole set saves to one file (:meth:`state`, :meth:`save_state`) and resumes with
     :meth:`load_state`, each instrument keeping its last date or sequence number.
@@ -84,6 +98,14 @@ class StreamSet:
         self.streams: dict[str, _Member] = {}
         #: The rows refused by the last ``update_many(..., errors="skip")``, by instrument.
         self.rejected: dict[str, DataError] = {}
+        #: The bars each instrument's row skipped in the last tick (only those that skipped).
+        self.missed: dict[str, list[OrderKey]] = {}
+        #: Bars a row may skip, and how far past the current UTC time it may be dated (None: no
+        #: limit), for every instrument (see :class:`Stream`).
+        self.max_gap: int | None = MAX_GAP
+        self.max_ahead: pd.Timedelta | None = MAX_AHEAD
+        self._calendar: Calendar | str | None = "model"  # the model's until set
+        self._next_bar: dict[int, int] = {}  # a date's next bar (ns), for the vectorised tick
         self._allow_replay = False
         self._template: Stream | None = None
         self._rows: dict[str, int] = {}  # instrument -> its row in the state arrays
@@ -125,6 +147,18 @@ class StreamSet:
         """The engine that runs every instrument's ticks."""
         engine: BatchEngine = self.template.engine  # type: ignore[assignment]
         return engine
+
+    @property
+    def calendar(self) -> Calendar | None:
+        """The trading calendar that says which bar comes next (the model's unless set)."""
+        if isinstance(self._calendar, str):
+            return self.template.spec.calendar
+        return self._calendar
+
+    @calendar.setter
+    def calendar(self, value: Calendar | None) -> None:
+        self._calendar = value
+        self._next_bar = {}
 
     @property
     def allow_replay(self) -> bool:
@@ -217,6 +251,7 @@ class StreamSet:
         if errors not in ("raise", "skip"):
             raise ConfigError(f"errors={errors!r} is unknown; choose 'raise' or 'skip'")
         self.rejected = {}
+        self.missed = {}
         if len(observations) >= self.vector_min:
             done = self._vector_tick(observations, at)
             if done is not None:
@@ -234,7 +269,8 @@ class StreamSet:
                 for _, s, *_ in taken:  # every row taken so far is given back
                     s.online.undo()
                 for k in new:
-                    self.remove(k)
+                    if k in self.streams:  # added before the refused row came up
+                        self.remove(k)
                 if isinstance(exc, DataError):
                     raise type(exc)(
                         f"instrument {key!r}: {exc} (no instrument of this tick was updated)"
@@ -247,6 +283,7 @@ class StreamSet:
         out = dict.fromkeys([t[0] for t in taken], math.nan)
         run = [(key, stream, obs) for key, stream, order, obs, finite in taken
                if stream._commit(order, finite)]  # fmt: skip
+        self.missed = {key: stream.missed for key, stream, *_ in taken if stream.missed}
         if run:
             raw = self._network([k for k, _, _ in run], [s for _, s, _ in run])
             spec = self.template.spec
@@ -293,6 +330,7 @@ class StreamSet:
         spec, reader, online = template.spec, template.reader, template.online
         order: OrderKey | None = None
         kind, num = 0, 0
+        skipped: dict[str, list[OrderKey]] = {}
         if at is not None:
             try:
                 order = order_key(at)
@@ -303,6 +341,10 @@ class StreamSet:
             after = (lk == 0) | ((lk == kind) & (ln < num)) | cols.replay[rows]
             if kind == UNORDERED or not after.all():
                 return None
+            found = self._skipped(keys, order, kind, num, lk, ln)
+            if found is None:
+                return None  # too far ahead: the general path refuses the row
+            skipped = found
         prev = cols.price[rows, 1]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if not np.isfinite(price).all() or (reader.positive and (price <= 0).any()):
@@ -326,6 +368,7 @@ class StreamSet:
         if not np.isfinite(Z).all():
             return None
         # every row passes: commit them all, as Stream._take and _commit would
+        self.missed = skipped
         cols.price[rows, 0] = prev
         cols.price[rows, 1] = price
         cols.ticks[rows] += 1
@@ -349,6 +392,53 @@ class StreamSet:
             k: template._forecast(r, (p, nan, nan, nan))
             for k, r, p in zip(keys, raw.tolist(), price.tolist(), strict=True)
         }
+
+    def _skipped(
+        self, keys: list[str], order: OrderKey, kind: int, num: int, lk: np.ndarray, ln: np.ndarray
+    ) -> dict[str, list[OrderKey]] | None:
+        """The bars each instrument's row at ``order`` skips (those that skip any), as
+        :meth:`Stream._check_ahead` finds them; None where a row is past the clock or skips
+        more than ``max_gap`` (the general path then refuses it). ``lk``, ``ln``: the kinds and
+        numbers of the instruments' last rows."""
+        if kind == DATE and self.max_ahead is not None:  # num: the date in ns (see _order_number)
+            if num > time.time_ns() + self.max_ahead.value:
+                return None
+        gap = self.max_gap
+        same = lk == kind
+        if gap is None or not same.any():
+            return {}
+        if kind == SEQUENCE:
+            if not (ln[same] + gap + 1 >= num).all():
+                return None
+            skips = same & (ln + 1 < num)
+            return {
+                keys[i]: list(range(int(ln[i]) + 1, num)) for i in np.flatnonzero(skips).tolist()
+            }
+        cal = self.calendar
+        if cal is None or not cal.dated:
+            return {}
+        assert isinstance(order, pd.Timestamp)
+        key = (order if cal.intraday else order.normalize()).as_unit("ns").value
+        cache = self._next_bar
+        if len(cache) > 1024:
+            cache.clear()
+        out: dict[str, list[OrderKey]] = {}
+        for last in np.unique(ln[same]).tolist():
+            nxt = cache.get(last)
+            try:
+                if nxt is None:
+                    first = cal.after(pd.Timestamp(last), 1)[0]
+                    nxt = cache[last] = pd.Timestamp(first).as_unit("ns").value
+                if key <= nxt:
+                    continue  # the next bar (or before it): nothing skipped
+                missed, beyond = cal.bars_between(pd.Timestamp(last), order, gap)
+            except DataError:
+                return None
+            if beyond:
+                return None
+            for i in np.flatnonzero(same & (ln == last)).tolist():
+                out[keys[i]] = list(missed)
+        return out
 
     def _pull(self, row: int) -> None:
         """Instrument ``row``'s last prices into the columns, from its stream's history (which a
@@ -430,6 +520,7 @@ class StreamSet:
         entries = [(m, _own(arrays, meta, i, where)) for i, m in enumerate(metas)]
         scratch = StreamSet(self.make_stream)
         scratch._template = self.template  # the same model; nothing here is touched
+        scratch.max_ahead, scratch.allow_replay = self.max_ahead, self.allow_replay
         scratch._h, scratch._c = np.zeros_like(self._h[:0]), np.zeros_like(self._c[:0])
         for target in (scratch, self):  # checked on a scratch set first, then applied
             for m, own in entries:
@@ -506,6 +597,21 @@ class _Member(Stream):
     ) -> None:
         self._owner, self._key = owner, key
         super().__init__(spec, engine, fingerprint)
+
+    def _init_checks(self) -> None:
+        pass  # the set's: see the properties below
+
+    @property
+    def calendar(self) -> Calendar | None:  # type: ignore[override]
+        return self._owner.calendar
+
+    @property
+    def max_gap(self) -> int | None:  # type: ignore[override]
+        return self._owner.max_gap
+
+    @property
+    def max_ahead(self) -> pd.Timedelta | None:  # type: ignore[override]
+        return self._owner.max_ahead
 
     @property
     def _row(self) -> int:

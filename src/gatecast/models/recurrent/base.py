@@ -3,8 +3,9 @@ prediction through the serving pipeline, streams, and save/load through the mode
 
 from __future__ import annotations
 
+import json
 import platform
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -14,6 +15,7 @@ import torch
 
 from gatecast import __version__
 from gatecast.artifacts import KeyLike, array_hash, save_model_folder
+from gatecast.data.calendar import calendar_of
 from gatecast.data.features import Units
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
@@ -216,7 +218,19 @@ class RecurrentEstimator:
         cfg = self.resolve(self.config(), history)
         name = str(history.attrs.get("source", "the data"))
         self.strategy(cfg).fit(self, cfg, {name: history})
+        self._record_calendar([history])
         return self
+
+    def _record_calendar(self, frames: list[pd.DataFrame]) -> None:
+        """Keep the calendar the training data follows in the spec (the manifest's
+        ``calendar``), which dates the bars after a stream's rows; series on different
+        calendars record none."""
+        found = {json.dumps(calendar_of(f).to_dict(), sort_keys=True) for f in frames}
+        spec = self._fitted()
+        info = {k: v for k, v in spec.info.items() if k != "calendar"}
+        if len(found) == 1:
+            info["calendar"] = json.loads(found.pop())
+        self.spec_ = replace(spec, info=info)
 
     def strategy(self, cfg: Any) -> Strategy:
         return WINDOW

@@ -164,4 +164,5 @@ class RecurrentForecaster(RecurrentEstimator):
         """
         cfg = self.config()
         SEQUENCE.fit(self, cfg, frames)
+        self._record_calendar(list(frames.values()))
         return self

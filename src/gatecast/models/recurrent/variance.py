@@ -30,7 +30,7 @@ from gatecast.models.config import CLOSE_FEATURES, RANGE_FEATURES, VarianceConfi
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet, gaussian_nll_logvar, qlike_logvar
 from gatecast.serve import Stream
-from gatecast.serve.pipeline import with_future_rows
+from gatecast.serve.pipeline import future_calendar, with_future_rows
 from gatecast.types import DateLike
 
 __all__ = [
@@ -317,7 +317,7 @@ class RecurrentVariance(RecurrentEstimator):
         feats = feats.join(classical_inputs(fitted, data))
         scaled = self.input_scaler_.transform(feats.to_numpy(dtype=float))
         if future:
-            dates = next_dates(data.index, 1)
+            dates = next_dates(data.index, 1, future_calendar(self._fitted(), data.index))
             feats = with_future_rows(feats, dates)
             scaled = np.vstack([scaled, np.zeros((len(dates), scaled.shape[1]))])
         win = make_windows(feats, None, cfg.window, 1, values=scaled)
