@@ -49,7 +49,8 @@ def plot_cumulative_loss_difference(
     ax.set_title(
         f"cumulative {loss_name} difference vs {reference} (below 0: better than {reference})"
     )
-    ax.legend(ncol=4, fontsize=8, loc="lower left")
+    if len(losses.columns) > 1:  # an evaluation of one model has nothing to compare
+        ax.legend(ncol=4, fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
