@@ -1008,9 +1008,9 @@ def trial_losses(out: str | Path, phase: str = "select") -> pd.DataFrame:
 def trial_returns(out: str | Path, phase: str = "select") -> pd.DataFrame:
     """Date x configuration per-date net returns (after costs; mean over seeds) of trading every
     candidate's forecasts on ``phase`` with the rule of the target (``sign``, ``threshold``,
-    ``vol_target``) at ``gatecast backtest``'s default cost: the T x N matrix for
-    :func:`~gatecast.evaluate.trading.cscv_pbo` as it is (higher is better), and the Sharpe
-    ratios behind Var[SR_n] of the DSR."""
+    ``vol_target``) at ``gatecast backtest``'s default cost, one column per configuration
+    (higher is better). The DSR's N, Var[SR_n] and the PBO count each seed and baseline as its
+    own trial: they use :func:`trial_set`."""
     fc = _candidate_rows(out, phase)
     if "strategy" not in fc.columns:
         fc = fc.assign(strategy=np.nan)
