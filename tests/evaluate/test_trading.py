@@ -1,4 +1,5 @@
-"""Trading on a forecast: the one-day lag, costs, statistics, PSR/DSR reference values and CSCV PBO."""
+"""Trading on a forecast: the one-day lag, the information-date check and the look-ahead screen,
+costs, statistics, PSR/DSR reference values, the one rule for N and CSCV PBO."""
 
 from __future__ import annotations
 
@@ -11,18 +12,28 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from gatecast.data import garch11, load
 from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluate import trading
 from gatecast.evaluate.trading import (
+    INFORMATION_DATE,
+    LOOKAHEAD_CORR_CAP,
+    LOOKAHEAD_HIT_CAP,
+    LOOKAHEAD_LEVEL,
     Rule,
+    count_trials,
     cscv_pbo,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
+    realised_returns,
     sharpe_moments,
     trade,
+    trial_columns,
     trial_sharpes,
 )
+from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.experiment.evaluation import EvaluationConfig, model_factory
 
 
 def _returns(n: int = 2000, seed: int = 0, sd: float = 0.01) -> pd.Series:
@@ -66,6 +77,174 @@ def test_forecast_dates_off_the_returns_calendar_are_refused() -> None:
         trade(f, r)
     with pytest.raises(AlignmentError, match="skip trading day"):
         trade(r.drop(r.index[10]).rename("f"), r)
+
+
+# -- the information date -------------------------------------------------------------------------
+def test_a_forecast_that_used_the_day_it_is_for_is_refused_naming_the_date() -> None:
+    r = _returns(30)
+    f = r.shift(1).rename("f").iloc[1:]  # known at the close before each date: honest
+    info = pd.Series(r.index[:-1], index=f.index)  # the last observation each one used
+    frame = f.to_frame().assign(**{INFORMATION_DATE: info})
+    honest = trade(frame, r)
+    assert honest.columns == ["f"]  # the dates are checked, not traded
+    assert honest.gross["f"].equals(trade(f, r).gross["f"])
+    late = info.copy()
+    late.iloc[12:] = f.index[12:]  # from the 13th row on, the day's own close
+    with pytest.raises(
+        AlignmentError,
+        match=rf"'information_date': the forecast for {f.index[12].date()} used information up "
+        rf"to {f.index[12].date()}, after the close of {f.index[11].date()} .* look-ahead, in "
+        rf"17 of 29 traded",
+    ):
+        trade(f, r, information_dates=late)
+    with pytest.raises(
+        AlignmentError, match=f"gives no date for the forecast for {f.index[3].date()} "
+    ):
+        trade(f, r, information_dates=info.where(info.index != f.index[3]))
+    with pytest.raises(AlignmentError, match="holds numbers"):
+        trade(frame.assign(**{INFORMATION_DATE: 1.0}), r)
+    with pytest.raises(ConfigError, match="information dates given twice"):
+        trade(frame, r, information_dates=info)
+    # dates as text (a CSV read back) are read as dates
+    assert trade(frame.assign(**{INFORMATION_DATE: info.astype(str)}), r).columns == ["f"]
+
+
+def test_a_nan_or_infinite_cost_is_refused() -> None:
+    r = _returns(10)
+    for cost in (math.nan, math.inf, -1.0):
+        with pytest.raises(ConfigError, match="finite number >= 0"):
+            trade(r.rename("f"), r, cost_bps=cost)
+
+
+# -- the look-ahead screen ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sp500_returns() -> pd.Series:
+    return realised_returns(load("sp500"))
+
+
+def _ar1_walk(data: pd.DataFrame, start: str) -> pd.Series:
+    """gatecast's AR(1) return forecasts, walk-forward from ``start`` (honest by construction)."""
+    factory = model_factory("ar1", EvaluationConfig(target="return"))
+    walk = walk_forward({"ar1": factory}, data, WalkForwardPlan(start), quiet=True)
+    fc: pd.Series = walk.forecasts["ar1"]
+    return fc
+
+
+def test_the_reviews_look_ahead_is_flagged_and_an_honest_ar1_is_not(
+    sp500_returns: pd.Series,
+) -> None:
+    """The review's case: the "forecast" for day t is day t's own return, 2015-2018 on the S&P 500
+    (a net Sharpe ratio of 14.7 with no warning before)."""
+    r = sp500_returns
+    ar1 = _ar1_walk(load("sp500"), "2015-01-02")
+    fc = pd.DataFrame(
+        {
+            "ar1": ar1,
+            "own_day": r.reindex(ar1.index),  # the look-ahead
+            "dated_when_made": ar1.shift(-1),  # a forecast indexed by the day it was made
+            "flat": 0.0,
+        }
+    ).dropna()
+    res = trade(fc, r, "sign", cost_bps=5)
+    screen = res.lookahead
+    assert res.statistics().loc["own_day", "sharpe"] > 10  # 13.3 net of 5 bps, 14.7 gross
+    assert res.suspects == ["own_day", "dated_when_made"]
+    assert res.statistics()["look_ahead"].tolist() == [False, True, True, False]
+    assert screen.loc["own_day", "rank_corr"] == pytest.approx(1.0)
+    assert screen.loc["own_day", "hit_rate"] == 1.0
+    assert "rank correlation with the return of the day it is for is +1.00" in str(
+        screen.loc["own_day", "reason"]
+    )
+    assert screen.loc["dated_when_made", "rank_corr"] < -0.9  # AR(1) on the day's own return
+    # the honest AR(1): a few per cent of correlation, a hit rate near a half
+    assert abs(screen.loc["ar1", "rank_corr"]) < 0.1
+    assert 0.45 < screen.loc["ar1", "hit_rate"] < 0.55
+    assert screen.loc["ar1", "reason"] == "" and np.isnan(screen.loc["flat", "rank_corr"])
+
+
+@pytest.mark.parametrize("weight", [0.05, 0.2, 0.3, 0.45, 1.0])
+def test_the_return_screen_is_a_fisher_z_bound_on_spearman_and_a_binomial_tail(
+    weight: float,
+) -> None:
+    """The flag, recomputed from scipy: the 99.9% lower bound of |atanh(rho_s)| (sd sqrt(1.06 /
+    (n - 3))) beyond atanh(0.2), or a binomial tail of the hit rate beyond 60% (or 40%)."""
+    r = _returns(300, seed=4)
+    noise = pd.Series(np.random.default_rng(9).normal(0, 0.01, 300), index=r.index)
+    f = (weight * r + (1 - weight) * noise).rename("f")
+    row = trade(f, r).lookahead.loc["f"]
+    x, y = f.iloc[1:].to_numpy(), r.iloc[1:].to_numpy()
+    rho = stats.spearmanr(x, y).statistic
+    n = len(x)
+    z = stats.norm.ppf(1 - LOOKAHEAD_LEVEL)
+    fisher = np.arctanh(min(abs(rho), 1 - 1e-12))
+    by_corr = fisher - z * math.sqrt(1.06 / (n - 3)) > np.arctanh(LOOKAHEAD_CORR_CAP)
+    k = int((np.sign(x) == np.sign(y)).sum())
+    by_hits = (
+        stats.binom.sf(k - 1, n, LOOKAHEAD_HIT_CAP) < LOOKAHEAD_LEVEL
+        or stats.binom.cdf(k, n, 1 - LOOKAHEAD_HIT_CAP) < LOOKAHEAD_LEVEL
+    )
+    assert row["rank_corr"] == pytest.approx(rho, abs=1e-12)
+    assert row["hit_rate"] == pytest.approx(k / n)
+    assert row["look_ahead"] == (by_corr or by_hits)
+    assert row["look_ahead"] == (weight >= 0.3)  # the cases span both sides of the cap
+
+
+def test_variance_forecasts_that_track_the_days_own_squared_return_are_flagged() -> None:
+    """On GARCH(1,1) returns the true conditional variance (known the day before) tracks the
+    previous day's squared return more closely than the day's own; r_t^2 itself, or a blend of
+    it, does the opposite."""
+    g = garch11(1500, seed=2)
+    r = realised_returns(g)
+    truth = g["variance"].iloc[1:]
+    own = (g["return"] ** 2 + 0.05).iloc[1:]
+    fc = pd.DataFrame({"truth": truth, "own_day": own, "blend": 0.5 * truth + 0.5 * own})
+    res = trade(fc, r, Rule("vol_target"))
+    screen = res.lookahead
+    assert res.suspects == ["own_day", "blend"]
+    assert (screen["kind"] == "variance").all() and screen["hit_rate"].isna().all()
+    same = stats.spearmanr(truth, (r**2).loc[truth.index]).statistic
+    # the first day has no previous return
+    prev = stats.spearmanr(truth.iloc[1:], (r.shift(1) ** 2).loc[truth.index[1:]]).statistic
+    assert screen.loc["truth", "rank_corr"] == pytest.approx(same, abs=1e-12)
+    assert screen.loc["truth", "rank_corr_prev"] == pytest.approx(prev, abs=1e-12)
+    assert prev > same
+    assert "previous day's" in str(screen.loc["blend", "reason"])
+
+
+def test_up_probabilities_that_know_the_day_are_flagged() -> None:
+    r = _returns(500, seed=3)
+    noise = np.random.default_rng(1).normal(0, 0.02, 500)
+    p = pd.DataFrame({"knows": 0.5 + 0.3 * np.sign(r), "honest": 0.52 + noise}, index=r.index)
+    res = trade(p, r, "threshold")
+    assert res.suspects == ["knows"]
+    assert res.lookahead.loc["knows", "hit_rate"] == 1.0
+    assert (res.lookahead["kind"] == "probability").all()
+
+
+# -- one rule for N ----------------------------------------------------------------------------------
+def test_n_is_every_seed_of_every_model_asked_for_with_repeats_once() -> None:
+    """Seed columns are trials, their mean is not; a model not asked for is not; two models that
+    take the same positions are one strategy."""
+    r = _returns(400, seed=8)
+    rng = np.random.default_rng(2)
+    fc = pd.DataFrame({c: rng.normal(0, 1, 400) for c in ("lstm[s0]", "lstm[s1]", "ar1", "har")})
+    fc["lstm"] = fc[["lstm[s0]", "lstm[s1]"]].mean(axis=1)
+    fc["gru"] = 3.0 * fc["ar1"]  # other numbers, the same signs: the same trades
+    fc.index = r.index
+    net = trade(fc, r, "sign", cost_bps=5).net()
+    asked = ["lstm", "ar1", "gru"]
+    assert trial_columns(net.columns, asked) == ["lstm[s0]", "lstm[s1]", "ar1", "gru"]
+    trials = count_trials(net, trial_columns(net.columns, asked))
+    assert list(trials.returns.columns) == ["lstm[s0]", "lstm[s1]", "ar1"]
+    assert trials.n_trials == 3
+    assert trials.same_as == {"gru": "ar1"}
+    assert trials.left_out == ("har", "lstm")
+    sr = [net[c].mean() / net[c].std(ddof=1) for c in ("lstm[s0]", "lstm[s1]", "ar1")]
+    assert trials.var_sharpe == pytest.approx(np.var(sr, ddof=1), rel=1e-12)
+    # without a list, every model of the frame is asked for (its seeds, never the seed mean)
+    assert count_trials(net).n_trials == 4  # lstm[s0], lstm[s1], ar1 (= gru), har
+    with pytest.raises(ConfigError, match=r"trial.* xgb have no returns"):
+        count_trials(net, ["xgb"])
 
 
 # -- rules -----------------------------------------------------------------------------------------

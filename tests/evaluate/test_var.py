@@ -63,6 +63,27 @@ def test_christoffersen_reference_values_and_the_counts_behind_them() -> None:
     assert cc.pvalue == pytest.approx(stats.chi2.sf(cc.statistic, 2))
 
 
+def test_christoffersen_with_n01_not_n10_matches_the_closed_form() -> None:
+    """Every other fixture has n01 = n10, where swapping them in the alternative likelihood
+    changes nothing; with 3 and 2 the swap moves p from 0.25 to 0.019."""
+    n00, n01, n10, n11 = 33, 3, 2, 1
+    # 0s, then exceptions at three places, the last a run of two ending the sample
+    hits = np.array([0] * 10 + [1] + [0] * 12 + [1] + [0] * 14 + [1, 1], dtype=bool)
+    assert transition_counts(hits) == (n00, n01, n10, n11)
+    # the two likelihoods as products of transition probabilities (fractions, no logs of counts)
+    pi, pi0, pi1 = (n01 + n11) / 39, n01 / (n00 + n01), n11 / (n10 + n11)
+    l_iid = (1 - pi) ** (n00 + n10) * pi ** (n01 + n11)
+    l_markov = (1 - pi0) ** n00 * pi0**n01 * (1 - pi1) ** n10 * pi1**n11
+    lr = -2.0 * np.log(l_iid / l_markov)
+    res = christoffersen_independence(n00, n01, n10, n11)
+    assert res.statistic == pytest.approx(lr, rel=1e-12)
+    assert res.pvalue == pytest.approx(stats.chi2.sf(lr, 1), rel=1e-12)
+    assert res.pvalue == pytest.approx(0.2503, abs=5e-5)  # the swapped formula gives 0.0192
+    assert res.detail == "n00=33 n01=3 n10=2 n11=1"
+    cc = conditional_coverage(hits, 0.05)
+    assert cc.statistic == pytest.approx(kupiec_pof(4, len(hits), 0.05).statistic + lr)
+
+
 def test_basel_zones_follow_the_binomial_probabilities() -> None:
     """Green while P(X <= x) < 95% under 250 days at 1%, red from 99.99% on (Basel, 1996)."""
     for x in range(16):

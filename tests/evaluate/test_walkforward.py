@@ -68,6 +68,27 @@ def test_forecast_for_t_ignores_day_t_in_every_fold(spx: pd.DataFrame) -> None:
         assert not np.allclose(got.loc[day:].iloc[1], base.loc[day:].iloc[1])
 
 
+def test_every_forecast_carries_the_date_of_the_last_row_it_used(
+    spx: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The row before each forecast date in the data (not the calendar day before: the data
+    skips 2015-01-19, a holiday, and two days dropped here), with a gap and when resumed."""
+    data = spx.drop(pd.to_datetime(["2015-02-10", "2015-02-11"]))
+    plan = WalkForwardPlan("2015-01-02", "2015-03-31", refit_every=21, gap=3)
+    models = {"mean": functools.partial(HistoricalVariance, None)}
+    walk = walk_forward(models, data, plan, run_dir=tmp_path, quiet=True)
+    info = walk.information_dates
+    assert info is not None and info.name == "information_date"
+    assert info.index.equals(walk.forecasts.index)
+    assert info["2015-02-12"] == pd.Timestamp("2015-02-09")
+    assert info["2015-01-20"] == pd.Timestamp("2015-01-16")
+    rows = data.index.get_indexer(info.index)
+    assert (data.index[rows - 1] == info.to_numpy()).all()
+    again = walk_forward(models, data, plan, run_dir=tmp_path, quiet=True)
+    assert again.folds["resumed"].all()
+    assert again.information_dates is not None and again.information_dates.equals(info)
+
+
 def test_resume_recomputes_only_missing_folds_and_gives_the_same_numbers(
     spx: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -131,7 +131,9 @@ def test_the_registry_recomputes_and_feeds_the_dsr_and_pbo(sweep_run: tuple[Any,
     out = root / "run"
     trials = read_trials(out)
     assert set(trials["phase"]) == {"select", "test"}
-    assert trial_count(out) == 2  # two windows tried; the garch baseline is no candidate
+    # N: two windows (one seed each) and the garch baseline asked to compare, all distinct
+    assert trial_count(out) == 3 == res.n_trials
+    assert res.n_configs == 2
     losses = trial_losses(out)
     assert list(losses.columns) == sorted(res.selection.index)
     fc = pd.read_parquet(out / "trial_forecasts.parquet")

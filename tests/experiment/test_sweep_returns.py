@@ -5,6 +5,7 @@ and an older trial folder refused with the way out."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from gatecast.cli.app import app
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
-from gatecast.evaluate.trading import Rule, cscv_pbo, trade
+from gatecast.evaluate.trading import INFORMATION_DATE, Rule, cscv_pbo, trade
 from gatecast.experiment import sweep
 from gatecast.experiment.backtest import BacktestConfig, backtest_forecasts
 from gatecast.experiment.sweep import (
@@ -30,6 +31,7 @@ from gatecast.experiment.sweep import (
     trial_count,
     trial_losses,
     trial_returns,
+    trial_set,
 )
 
 COST = 5e-4  # gatecast backtest's default: 5 bps one-way
@@ -175,7 +177,7 @@ def test_trial_returns_is_the_mean_over_seeds_of_every_candidate(
     trials = read_trials(out)
     cand = trials[(trials["phase"] == "select") & (trials["config"] != "garch")]
     configs = sorted(cand["config"].unique())
-    assert len(configs) == 2 and trial_count(out) == 2
+    assert len(configs) == 2
     matrix = trial_returns(out)
     assert list(matrix.columns) == configs
     assert matrix.shape == trial_losses(out).shape
@@ -188,6 +190,55 @@ def test_trial_returns_is_the_mean_over_seeds_of_every_candidate(
         np.testing.assert_allclose(matrix[c].to_numpy(), mean.to_numpy(), rtol=0, atol=1e-15)
     test = trial_returns(out, "test")
     assert test.index.min() >= pd.Timestamp(cfg.test_start) > matrix.index.max()
+
+
+# -- N of a sweep ------------------------------------------------------------------------------------
+def _selection_strategies(out: Path) -> pd.DataFrame:
+    """Date x trial key: the stored selection-period strategy returns of every trial."""
+    trials = read_trials(out)
+    keys = trials.loc[trials["phase"] == "select", "key"]
+    return pd.DataFrame(
+        {k: pd.read_parquet(out / "trials" / k / "select.parquet")["strategy"] for k in keys}
+    )
+
+
+def test_n_of_a_sweep_is_configurations_times_seeds_plus_baselines_repeats_once(
+    variance_sweep: tuple[SweepConfig, str], tmp_path: Path
+) -> None:
+    cfg, _ = variance_sweep
+    out = Path(cfg.out)
+    trials = read_trials(out)
+    select = trials[trials["phase"] == "select"]
+    assert (select["config"].nunique(), cfg.seeds) == (3, 2)  # two windows and garch
+    matrix = _selection_strategies(out)
+    assert matrix.T.drop_duplicates().shape[0] == 5  # 2 x 2 seeds + garch, all distinct
+    assert trial_count(out) == 5 == trial_set(out).n_trials
+    summary = json.loads((out / "sweep_summary.json").read_text())
+    assert (summary["n_trials"], summary["n_configs"]) == (5, 2)
+    assert summary["trials"]["trials"] == list(select["key"])
+    # one trial that took another's very trades is the same strategy: counted once
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    registry = pd.read_parquet(copy / "trial_forecasts.parquet")
+    first, second = list(select["key"])[:2]
+    rows = (registry["phase"] == "select") & (registry["key"] == second)
+    twin = (registry["phase"] == "select") & (registry["key"] == first)
+    registry.loc[rows, "strategy"] = registry.loc[twin, "strategy"].to_numpy()
+    registry.to_parquet(copy / "trial_forecasts.parquet")
+    assert trial_count(copy) == 4
+    assert trial_set(copy).same_as == {second: first}
+
+
+def test_trial_forecasts_carry_the_date_of_the_last_observation_used(
+    return_sweep: tuple[SweepConfig, str],
+) -> None:
+    cfg, data = return_sweep
+    dates = pd.read_csv(data, index_col="date", parse_dates=True).index
+    long = pd.read_parquet(Path(cfg.out) / "trial_forecasts.parquet")
+    before = dates[dates.get_indexer(pd.DatetimeIndex(long["date"])) - 1]
+    assert (pd.DatetimeIndex(long[INFORMATION_DATE]) == before).all()
+    for f in _frames(Path(cfg.out)).values():
+        assert (f[INFORMATION_DATE] < f.index).all()
 
 
 # -- gatecast backtest --sweep ---------------------------------------------------------------------
@@ -208,18 +259,18 @@ def test_backtest_cites_the_sweeps_trials_for_the_dsr_and_pbo(
     garch = pd.Series(1.0, index=fc.index)
     bt = BacktestConfig(rule="vol_target", sweep=str(out), pbo_blocks=4)
     res = backtest_forecasts(fc, r, garch, bt)
-    matrix = trial_returns(out, "select")
-    assert res.n_trials == trial_count(out) == 2
-    assert res.table.loc["lstm", "n_trials"] == 2
+    matrix = _selection_strategies(out)  # every (configuration, seed) and the baseline
+    assert res.n_trials == trial_count(out) == 5
+    assert res.table.loc["lstm", "n_trials"] == 5
     sr = matrix.mean() / matrix.std(ddof=1)
     assert res.var_sharpe == pytest.approx(float(np.var(sr.to_numpy(), ddof=1)), rel=1e-12)
     expected = cscv_pbo(matrix, 4)
-    assert res.pbo is not None and res.pbo.n_configs == 2
+    assert res.pbo is not None and res.pbo.n_configs == 5
     assert res.pbo.pbo == expected.pbo
     np.testing.assert_array_equal(res.pbo.logits, expected.logits)
     facts = res.to_dict()
     assert facts["sweep"] == str(out) and facts["configurations"] == list(matrix.columns)
-    assert f"N = 2 trials of the sweep in {out}" in res.verdict()
+    assert f"N = 5 trials of the sweep in {out}" in res.verdict()
     # without the sweep, the two traded columns are the trials: another N and PBO
     own = backtest_forecasts(fc, r, garch, BacktestConfig(rule="vol_target", pbo_blocks=4))
     assert own.to_dict()["sweep"] is None and "of the sweep" not in own.verdict()

@@ -26,8 +26,35 @@ _SHOWN = {
 }
 
 
+#: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
+_RUN_OPTIONS = {
+    "data": "--data",
+    "column": "--column",
+    "test_start": "--test-start",
+    "test_end": "--test-end",
+    "refit_every": "--refit-every",
+    "seeds": "--seeds",
+    "epochs": "--epochs",
+    "warm_epochs": "--warm-epochs",
+    "hidden": "--hidden",
+}
+
+
+def _given(ctx: typer.Context, names: dict[str, str]) -> list[str]:
+    """The options among ``names`` the user gave (on the command line or in the environment),
+    whatever their value: a default typed out is given too."""
+    given = []
+    for name, option in names.items():
+        source = ctx.get_parameter_source(name)
+        # by name: typer's click and an installed click may hold two ParameterSource classes
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.append(option)
+    return given
+
+
 @app.command()
 def backtest(
+    ctx: typer.Context,
     out: Path = typer.Option(
         ...,
         help="Run folder: backtest.csv, returns.parquet, cost_sweep.csv, pbo.json, plots "
@@ -45,7 +72,9 @@ def backtest(
     cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
     seeds: int = typer.Option(1, help="Seeds per recurrent model (each one is a trial)."),
     from_run: Path | None = typer.Option(
-        None, help="A finished `gatecast evaluate` folder: trade its forecasts, no refitting."
+        None,
+        help="A finished `gatecast evaluate` folder: trade its forecasts, no refitting (its data "
+        "and walk-forward are the run's own: --data, --test-start... are refused beside it).",
     ),
     test_start: str = typer.Option("2015-01-01", help="First test date."),
     test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
@@ -67,17 +96,43 @@ def backtest(
         "Var[SR] and the PBO from its trials' net returns on its selection period.",
     ),
     n_trials: int | None = typer.Option(
-        None, help="Override N of the DSR (default: every model and seed column run)."
+        None,
+        help="Override N of the DSR (default: every seed of every model asked for, identical "
+        "return series once).",
     ),
     var_sharpe: float | None = typer.Option(
         None, help="Override the variance of the trials' annualised Sharpe ratios."
     ),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier backtest in --out (its walk-forward too)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the backtest in --out: its walk-forward's finished folds are reused.",
+    ),
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
+    from gatecast.errors import ConfigError
     from gatecast.experiment.backtest import BacktestConfig, run_backtest
 
+    ignored = _given(ctx, _RUN_OPTIONS) if from_run is not None else []
+    if ignored:
+        raise ConfigError(
+            f"{', '.join(ignored)} cannot be used with --from-run: the forecasts of {from_run} "
+            f"were made with the data and walk-forward of that run (its metrics.json), which "
+            f"label the backtest; drop {'it' if len(ignored) == 1 else 'them'}, or leave out "
+            f"--from-run to make new forecasts"
+        )
+    if rule != "threshold":
+        unused = _given(ctx, {"upper": "--upper", "lower": "--lower"})
+        if unused:
+            raise ConfigError(
+                f"{', '.join(unused)} set the threshold rule's bands; rule {rule!r} does not use "
+                f"them: leave them out, or pass --rule threshold"
+            )
     cfg = BacktestConfig(
         data=data,
         column=column,
@@ -103,8 +158,14 @@ def backtest(
         sweep=str(sweep) if sweep else None,
         out=str(out),
         quiet=quiet,
+        overwrite=overwrite,
+        resume=resume,
     )
+    if from_run is None:  # recurrent settings without a recurrent model, named as typed
+        names = ("seeds", "epochs", "warm_epochs", "hidden")
+        cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
+    cfg = res.config  # with --from-run: the run's data and test period
     table = res.table[list(_SHOWN)].astype(object)
     for c, fmt in _SHOWN.items():
         table[c] = [fmt.format(v) if v == v else "—" for v in res.table[c]]

@@ -126,7 +126,7 @@ def sweep(
     loss = res.loss_name
     print_table(
         res.selection,
-        f"selection {s0}..{s1}: {res.n_trials} configurations x {cfg.seeds} seed(s), "
+        f"selection {s0}..{s1}: {res.n_configs} configurations x {cfg.seeds} seed(s), "
         f"{loss} mean and sd over seeds (rank 1 is chosen)",
     )
     print_table(

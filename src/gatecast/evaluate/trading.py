@@ -4,7 +4,12 @@ The one way in is :func:`trade`, which takes forecasts indexed by the date they 
 gatecast forecast is) and the realised returns. The forecast for day t+1 is made with information
 up to the close of day t; it sets the position w_t at that close, and w_t earns r_{t+1}. The
 alignment happens inside :func:`trade` only, so no public call can put a position on the return of
-the day whose information produced it.
+the day whose information produced it. Forecasts that carry the date of the last observation they
+used (an ``information_date`` column, as gatecast's walk-forward writes them) are refused when that
+date is after the close at which their position is set; every traded column is also screened for
+forecasts too good for an honest daily model (:data:`LOOKAHEAD_CORR_CAP`, :data:`LOOKAHEAD_HIT_CAP`),
+the mark of a forecast that saw the return it trades. The number of trials behind the deflated
+Sharpe ratio and the PBO comes from one rule, :func:`count_trials`.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.special import ndtr, ndtri
 
 from gatecast.data.features import price_series, returns
@@ -25,18 +33,25 @@ from gatecast.types import check_choice
 
 __all__ = [
     "COST_LEVELS_BPS",
+    "INFORMATION_DATE",
+    "LOOKAHEAD_CORR_CAP",
+    "LOOKAHEAD_HIT_CAP",
     "PERIODS_PER_YEAR",
     "RULES",
+    "TRIAL_RULE",
     "PBOResult",
     "Rule",
     "RuleName",
     "Trades",
+    "TrialSet",
+    "count_trials",
     "cscv_pbo",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "probabilistic_sharpe_ratio",
     "sharpe_moments",
     "trade",
+    "trial_columns",
     "trial_sharpes",
 ]
 
@@ -47,6 +62,35 @@ COST_LEVELS_BPS: tuple[float, ...] = (0.0, 3.0, 8.0, 10.0, 15.0, 20.0, 50.0)
 PERIODS_PER_YEAR = 252
 # A daily variance in percent^2 is about 1 for an index; in fractions^2 about 1e-4.
 _FRACTION_VARIANCE = 1e-2
+
+
+#: The column of a forecast frame that holds, per row, the date of the last observation the
+#: forecast used (gatecast's walk-forward writes it; :func:`trade` refuses a row whose
+#: information date is after the close at which its position is set).
+INFORMATION_DATE = "information_date"
+
+# -- the look-ahead screen: what no honest daily model reaches -------------------------------------
+#: The largest |rank correlation| between a daily return (or up-probability) forecast and the
+#: return of the day it is for that an honest model plausibly reaches. Out-of-sample R^2 of daily
+#: index-return predictors are well under 1% (|corr| < 0.1; AR(1) on the S&P 500 2001-2018: 0.04);
+#: 0.2 (an R^2 of 4%) is a generous cap.
+LOOKAHEAD_CORR_CAP = 0.2
+#: The largest share of days on which an honest daily model calls the return's sign right
+#: (documented models: 50-55%; AR(1) on the S&P 500 2001-2018: 51.7%), generously.
+LOOKAHEAD_HIT_CAP = 0.6
+#: A variance forecast made before day t tracks day t's squared return hardly more closely than
+#: day t-1's: in Fisher-z units, atanh(rho same day) - atanh(rho previous day) on the S&P 500 is
+#: below 0 for GARCH, GJR, EWMA and HAR in every year 2008-2018, and +0.04 to +0.16 per year
+#: (+0.06 over 2015-2018) for the recurrent variance LSTM, whose range inputs follow day t-1's
+#: squared return less; the day's own range scores +0.41 over 2015-2018. Beyond this margin (and
+#: the sampling band) the forecast has seen the day.
+LOOKAHEAD_VARIANCE_MARGIN = 0.2
+#: The screen flags an estimate only when its one-sided confidence bound at this level is beyond
+#: the cap: a false alarm on an honest model at the cap is a 1-in-1000 event.
+LOOKAHEAD_LEVEL = 1e-3
+# the variance of atanh of a Spearman correlation is about 1.06 / (n - 3) (Fieller, Hartley and
+# Pearson, 1957)
+_SPEARMAN_VAR = 1.06
 
 
 #: One-way cost of a trade when none is given (``gatecast backtest``, every trial of a sweep).
@@ -83,7 +127,7 @@ class Rule:
     lower: float = 0.45
     target_vol: float = 10.0
     cap: float = 1.0
-    periods_per_year: int = PERIODS_PER_YEAR
+    periods_per_year: float = PERIODS_PER_YEAR
 
     def __post_init__(self) -> None:
         check_choice(self.name, RULES, "rule")
@@ -150,11 +194,19 @@ class Trades:
     rule: Rule
     cost_bps: float = 0.0
     dropped_dates: int = 0
+    lookahead: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def columns(self) -> list[str]:
         """The traded columns (models, seeds, benchmarks)."""
         return [str(c) for c in self.gross.columns]
+
+    @property
+    def suspects(self) -> list[str]:
+        """The columns the look-ahead screen flags."""
+        if self.lookahead.empty:
+            return []
+        return [str(c) for c in self.lookahead.index[self.lookahead["look_ahead"]]]
 
     def net(self, cost_bps: float | None = None) -> pd.DataFrame:
         """w_t r_{t+1} - c |w_t - w_{t-1}| at ``cost_bps`` (default: this backtest's cost)."""
@@ -182,7 +234,8 @@ class Trades:
         """One row per column: annualised return (mean x periods), volatility, Sharpe, Sortino, max
         drawdown and its duration (days), hit rate (share of days held with a positive gross
         return), exposure (mean |w|), one-way turnover per day and per year, break-even cost, and
-        the per-period Sharpe, skewness, raw kurtosis, T and PSR(0) of the net returns."""
+        the per-period Sharpe, skewness, raw kurtosis, T and PSR(0) of the net returns, and
+        ``look_ahead``: whether the screen flags the column's forecasts."""
         ppy = self.rule.periods_per_year
         net = self.net(cost_bps)
         held = self.held()
@@ -220,6 +273,8 @@ class Trades:
         table.insert(
             list(table.columns).index("turnover_year") + 1, "break_even_bps", self.break_even_bps()
         )
+        flagged = set(self.suspects)
+        table["look_ahead"] = [str(c) in flagged for c in table.index]
         return table
 
     def cost_sweep(self, levels: tuple[float, ...] = COST_LEVELS_BPS) -> pd.DataFrame:
@@ -251,6 +306,8 @@ def trade(
     returns: pd.Series,
     rule: Rule | RuleName = "sign",
     cost_bps: float = 0.0,
+    *,
+    information_dates: pd.Series | None = None,
 ) -> Trades:
     """Trade forecasts with the one-day lag enforced: the forecast for day t+1 sets w_t, which
     earns r_{t+1}.
@@ -260,7 +317,9 @@ def trade(
     forecasts
         One column per model, indexed by the date each forecast is FOR (made with information up to
         the trading day before it), as every gatecast forecast is. Rows with a NaN in any column
-        are left out (counted in ``dropped_dates``).
+        are left out (counted in ``dropped_dates``). A column :data:`INFORMATION_DATE` holds the
+        date of the last observation each row's forecasts used (gatecast's walk-forward and
+        ``forecasts.parquet`` have it); it is checked, not traded.
     returns
         Realised returns (simple returns, fractions), each indexed by the day it is earned (close
         t-1 to close t). Every forecast date must be a date of ``returns`` and have a trading
@@ -269,10 +328,23 @@ def trade(
         A :class:`Rule` or its name.
     cost_bps
         One-way proportional cost in basis points of |w_t - w_{t-1}|.
+    information_dates
+        The same as a column :data:`INFORMATION_DATE`, as a Series by forecast date.
 
     Returns
     -------
     Trades
+        With ``lookahead``, the screen of every column: forecasts whose rank correlation with
+        the return of the day they are for is beyond :data:`LOOKAHEAD_CORR_CAP`, whose sign hit
+        rate is beyond :data:`LOOKAHEAD_HIT_CAP` (or below 1 - it), or (``vol_target``) variance
+        forecasts that track that day's squared return more closely than the previous day's are
+        flagged ``look_ahead``, each at the one-sided level :data:`LOOKAHEAD_LEVEL`.
+
+    Raises
+    ------
+    AlignmentError
+        A forecast whose information date is after the close at which its position is set
+        (the trading day before the day it is for), or missing, naming the first such date.
 
     Examples
     --------
@@ -283,9 +355,17 @@ def trade(
     [0.02, 0.03, 0.01]
     """
     rule = rule if isinstance(rule, Rule) else Rule(rule)
-    if cost_bps < 0:
-        raise ConfigError(f"cost_bps={cost_bps}: a cost cannot be negative")
+    if not (math.isfinite(cost_bps) and cost_bps >= 0):
+        raise ConfigError(f"cost_bps={cost_bps}: a cost is a finite number >= 0 (bps one-way)")
     frame = forecasts.to_frame() if isinstance(forecasts, pd.Series) else forecasts
+    if INFORMATION_DATE in frame.columns:
+        if information_dates is not None:
+            raise ConfigError(
+                f"information dates given twice: the forecasts have a column "
+                f"{INFORMATION_DATE!r} and information_dates= is passed; give one"
+            )
+        information_dates = frame[INFORMATION_DATE]
+        frame = frame.drop(columns=[INFORMATION_DATE])
     if frame.empty or frame.shape[1] == 0:
         raise AlignmentError("no forecasts to trade: give at least one column with dates")
     if not returns.index.is_monotonic_increasing or returns.index.has_duplicates:
@@ -315,25 +395,177 @@ def trade(
             f"forecasts skip trading day(s) after {after} ({len(gaps)} gap(s)); a backtest needs "
             f"a forecast for every day of its period: fill them or trade a shorter period"
         )
-    r = returns.to_numpy(dtype=float)[pos]
+    decisions = returns.index[pos - 1]
+    if information_dates is not None:
+        _check_information_dates(information_dates, complete.index, decisions)
+    every = returns.to_numpy(dtype=float)
+    r = every[pos]
     if not np.isfinite(r).all():
         bad = complete.index[~np.isfinite(r)][0]
         raise AlignmentError(f"the realised return on {bad} is NaN or infinite; fix or drop it")
     names = [str(c) for c in complete.columns]
-    w = _positions(complete.to_numpy(dtype=float), rule, names)
+    f = complete.to_numpy(dtype=float)
+    w = _positions(f, rule, names)
     earned = complete.index
     dw = np.abs(np.diff(w, axis=0, prepend=w[:1]))
     return Trades(
-        positions=pd.DataFrame(
-            w, index=returns.index[pos - 1].rename("decision_date"), columns=names
-        ),
+        positions=pd.DataFrame(w, index=decisions.rename("decision_date"), columns=names),
         gross=pd.DataFrame(w * r[:, None], index=earned, columns=names),
         traded=pd.DataFrame(dw, index=earned, columns=names),
         returns=pd.Series(r, index=earned, name="return"),
         rule=rule,
         cost_bps=float(cost_bps),
         dropped_dates=dropped,
+        lookahead=_screen(f, r, every[pos - 1], rule, names),
     )
+
+
+def _check_information_dates(info: pd.Series, dates: pd.Index, decisions: pd.Index) -> None:
+    """Refuse a traded row whose forecasts used information after the close of its decision
+    date (or say nothing of what they used)."""
+    used = info.reindex(dates)
+    if isinstance(dates, pd.DatetimeIndex):
+        if pd.api.types.is_numeric_dtype(used) or pd.api.types.is_bool_dtype(used):
+            raise AlignmentError(
+                f"column {INFORMATION_DATE!r} holds numbers ({used.dtype}), not dates; give the "
+                f"date of the last observation each forecast used"
+            )
+        used = pd.Series(pd.to_datetime(used, errors="coerce"), index=dates)
+    try:
+        late = ~np.asarray(used.to_numpy() <= decisions.to_numpy(), dtype=bool)
+    except TypeError as exc:
+        raise AlignmentError(
+            f"column {INFORMATION_DATE!r} ({used.dtype}) cannot be compared with the dates of "
+            f"the returns ({decisions.dtype}): {exc}"
+        ) from exc
+    if not late.any():
+        return
+    k = int(np.argmax(late))
+    count = f"{int(late.sum())} of {len(late)} traded row(s)"
+    if pd.isna(used.iloc[k]):
+        raise AlignmentError(
+            f"column {INFORMATION_DATE!r} gives no date for the forecast for {_day(dates[k])} "
+            f"({count}): give the date of the last observation each forecast used, or drop the "
+            f"column (the forecasts are then only screened for look-ahead)"
+        )
+    raise AlignmentError(
+        f"column {INFORMATION_DATE!r}: the forecast for {_day(dates[k])} used information up "
+        f"to {_day(used.iloc[k])}, after the close of {_day(decisions[k])} at which its position "
+        f"is set "
+        f"(the trading day before the day it is for): a look-ahead, in {count}. A forecast "
+        f"for day t may use data up to day t-1 only: recompute the forecasts, or index each "
+        f"one by the day it is for"
+    )
+
+
+def _day(stamp: Any) -> str:
+    """A date as the day alone when it has no time of day (2024-01-05, not 2024-01-05 00:00:00)."""
+    if isinstance(stamp, pd.Timestamp) and stamp == stamp.normalize():
+        return str(stamp.date())
+    return str(stamp)
+
+
+# -- the look-ahead screen ---------------------------------------------------------------------------
+def _rank_corr(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Spearman's rank correlation of the finite pairs and their number (NaN when a side is
+    constant: a forecast that never moves carries no information either way)."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, int(len(x))
+    rho = float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
+    return rho, int(len(x))
+
+
+def _fisher(rho: float) -> float:
+    return math.atanh(min(max(rho, -1 + 1e-12), 1 - 1e-12))
+
+
+def _z_band(n: int, terms: int = 1) -> float:
+    """The one-sided :data:`LOOKAHEAD_LEVEL` band of ``terms`` independent Fisher-z estimates
+    (their sum's sd; an upper bound for two correlated ones)."""
+    return float(ndtri(1 - LOOKAHEAD_LEVEL)) * math.sqrt(terms * _SPEARMAN_VAR / max(n - 3, 1))
+
+
+def _screen(
+    f: np.ndarray, same: np.ndarray, previous: np.ndarray, rule: Rule, names: list[str]
+) -> pd.DataFrame:
+    """Per column: the rank correlations of the forecast with the return of the day it is for
+    and of the day before (squared returns for variance forecasts), the sign hit rate, and
+    whether (and why) the forecasts look as if they saw the day they trade."""
+    rows = []
+    for k in range(len(names)):
+        x = f[:, k]
+        if rule.name == "vol_target":
+            rows.append(_variance_screen(x, same**2, previous**2))
+        else:
+            centre = 0.5 if rule.name == "threshold" else 0.0
+            rows.append(_return_screen(x - centre, same, previous))
+        rows[-1]["kind"] = {"vol_target": "variance", "threshold": "probability"}.get(
+            rule.name, "return"
+        )
+    cols = ["kind", "n", "rank_corr", "rank_corr_prev", "hit_rate", "look_ahead", "reason"]
+    table: pd.DataFrame = pd.DataFrame(rows, index=pd.Index(names, name="model"), columns=cols)
+    table["look_ahead"] = table["look_ahead"].astype(bool)
+    return table
+
+
+def _return_screen(x: np.ndarray, same: np.ndarray, previous: np.ndarray) -> dict[str, Any]:
+    rho, n = _rank_corr(x, same)
+    prev, _ = _rank_corr(x, previous)
+    called = np.isfinite(x) & np.isfinite(same) & (x != 0) & (same != 0)
+    m = int(called.sum())
+    hits = int((np.sign(x[called]) == np.sign(same[called])).sum())
+    hit = hits / m if m else math.nan
+    reasons = []
+    if math.isfinite(rho) and abs(_fisher(rho)) - _z_band(n) > _fisher(LOOKAHEAD_CORR_CAP):
+        reasons.append(
+            f"its rank correlation with the return of the day it is for is {rho:+.2f} over {n} "
+            f"days (an honest daily model stays within +-{LOOKAHEAD_CORR_CAP:g})"
+        )
+    cap = LOOKAHEAD_HIT_CAP
+    if m and (
+        stats.binom.sf(hits - 1, m, cap) < LOOKAHEAD_LEVEL
+        or stats.binom.cdf(hits, m, 1 - cap) < LOOKAHEAD_LEVEL
+    ):
+        reasons.append(
+            f"it calls that day's sign right on {hit:.1%} of {m} days (an honest daily model: "
+            f"{1 - cap:.0%} to {cap:.0%})"
+        )
+    return {
+        "n": n,
+        "rank_corr": rho,
+        "rank_corr_prev": prev,
+        "hit_rate": hit,
+        "look_ahead": bool(reasons),
+        "reason": "; ".join(reasons),
+    }
+
+
+def _variance_screen(x: np.ndarray, same: np.ndarray, previous: np.ndarray) -> dict[str, Any]:
+    rho, n = _rank_corr(x, same)
+    prev, n_prev = _rank_corr(x, previous)
+    flag = (
+        math.isfinite(rho)
+        and math.isfinite(prev)
+        and _fisher(rho) - _fisher(prev) - _z_band(min(n, n_prev), terms=2)
+        > LOOKAHEAD_VARIANCE_MARGIN
+    )
+    reason = (
+        f"its rank correlation with the squared return of the day it is for, {rho:+.2f}, is "
+        f"well above that with the previous day's, {prev:+.2f}, over {n} days (a variance "
+        f"forecast made before the day tracks the previous day's at least as closely)"
+        if flag
+        else ""
+    )
+    return {
+        "n": n,
+        "rank_corr": rho,
+        "rank_corr_prev": prev,
+        "hit_rate": math.nan,
+        "look_ahead": bool(flag),
+        "reason": reason,
+    }
 
 
 def _drawdown(x: np.ndarray) -> tuple[float, int]:
@@ -492,6 +724,132 @@ def trial_sharpes(net: pd.DataFrame) -> pd.Series:
     )
     defined: pd.Series = sr.dropna()
     return defined
+
+
+# -- the trials of a study: one rule for N ------------------------------------------------------------
+#: How N of the deflated Sharpe ratio is counted, everywhere (``backtest``, ``sweep``, PBO).
+TRIAL_RULE = (
+    "every (configuration, seed) traded and every model asked to compare is a trial; identical "
+    "net return series count once; a seed mean reports its seeds and is no trial of its own, "
+    "nor is a model not asked for, nor a benchmark"
+)
+_SEED_COLUMN = re.compile(r"^(?P<model>.+)\[s(?P<seed>\d+)\]$")
+
+
+def trial_columns(columns: Iterable[Any], models: Iterable[str] | None = None) -> list[str]:
+    """The columns of a forecast or return frame that are trials of ``models``.
+
+    A model's trials are its seed columns (``lstm[s0]``, ``lstm[s1]``...) when the frame holds
+    them, else its own column; a seed mean (``lstm`` beside its seeds) is their report, not a
+    trial. ``models`` None: every model of ``columns``.
+
+    Examples
+    --------
+    >>> trial_columns(["lstm[s0]", "lstm[s1]", "lstm", "ar1", "gru"], ["lstm", "ar1"])
+    ['lstm[s0]', 'lstm[s1]', 'ar1']
+    """
+    cols = [str(c) for c in columns]
+    if models is None:
+        seen: dict[str, None] = {}
+        for c in cols:
+            match = _SEED_COLUMN.match(c)
+            seen[match["model"] if match else c] = None
+        models = list(seen)
+    out: list[str] = []
+    for m in models:
+        seeds = [c for c in cols if (match := _SEED_COLUMN.match(c)) and match["model"] == m]
+        for c in seeds or ([m] if m in cols else []):
+            if c not in out:
+                out.append(c)
+    return out
+
+
+@dataclass(frozen=True)
+class TrialSet:
+    """The distinct strategies a study tried: N of the deflated Sharpe ratio, the Sharpe ratios
+    behind Var[SR_n] and the T x N net returns of the PBO (:data:`TRIAL_RULE`).
+
+    ``returns``: date x trial, one column per distinct net return series; ``same_as``: each
+    trial left out as a repeat -> the trial it repeats; ``left_out``: the columns given that are
+    no trial (seed means, models not asked for); ``sharpes``: per-period Sharpe ratios of the
+    trials that have one (a trial that never holds a position has none); ``unchecked``: trials
+    without returns to compare (a sweep's trials written by an older gatecast), each counted once.
+    """
+
+    returns: pd.DataFrame
+    sharpes: pd.Series
+    same_as: dict[str, str]
+    left_out: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    @property
+    def n_trials(self) -> int:
+        """N: the distinct trials (at least the one reported)."""
+        return max(1, self.returns.shape[1] + len(self.unchecked))
+
+    @property
+    def var_sharpe(self) -> float:
+        """Var[SR_n] per period (ddof 1) of the trials' Sharpe ratios; 0 for fewer than 2."""
+        return float(np.var(self.sharpes, ddof=1)) if len(self.sharpes) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a run folder records of its trials."""
+        return {
+            "n_trials": self.n_trials,
+            "trials": [str(c) for c in self.returns.columns],
+            "same_as": dict(self.same_as),
+            "left_out": list(self.left_out),
+            "unchecked": list(self.unchecked),
+            "trial_rule": TRIAL_RULE,
+        }
+
+
+def count_trials(net: pd.DataFrame, trials: Sequence[str] | None = None) -> TrialSet:
+    """The :class:`TrialSet` of the net returns ``net`` (date x column).
+
+    ``trials`` are the columns that are trials (every (configuration, seed) traded and every
+    model asked to compare); None: :func:`trial_columns` of ``net``. Identical series (e.g. two
+    configurations that take the same positions) count once.
+
+    Examples
+    --------
+    >>> r = pd.Series([0.01, -0.02, 0.03, 0.01])
+    >>> net = pd.DataFrame({"lstm[s0]": r, "lstm[s1]": -r, "lstm": 0 * r, "ar1": r, "gru": r})
+    >>> ts = count_trials(net, trial_columns(net.columns, ["lstm", "ar1"]))
+    >>> ts.n_trials, ts.same_as, ts.left_out
+    (2, {'ar1': 'lstm[s0]'}, ('lstm', 'gru'))
+    """
+    chosen = trial_columns(net.columns) if trials is None else [str(c) for c in trials]
+    missing = [c for c in chosen if c not in net.columns]
+    if missing:
+        raise ConfigError(
+            f"trial(s) {', '.join(missing)} have no returns; the returns hold "
+            f"{', '.join(map(str, net.columns))}"
+        )
+    kept: list[str] = []
+    same_as: dict[str, str] = {}
+    for c in dict.fromkeys(chosen):
+        x = net[c].to_numpy(dtype=float)
+        twin = next(
+            (k for k in kept if np.array_equal(net[k].to_numpy(dtype=float), x, equal_nan=True)),
+            None,
+        )
+        if twin is None:
+            kept.append(c)
+        else:
+            same_as[c] = twin
+    distinct: pd.DataFrame = net[kept]
+    sharpes = pd.Series(
+        {c: sharpe_moments(distinct[c].dropna().to_numpy()).sharpe for c in kept},
+        name="sr",
+        dtype=float,
+    ).dropna()
+    return TrialSet(
+        returns=distinct,
+        sharpes=sharpes,
+        same_as=same_as,
+        left_out=tuple(str(c) for c in net.columns if str(c) not in set(chosen)),
+    )
 
 
 # -- probability of backtest overfitting (CSCV) -----------------------------------------------------

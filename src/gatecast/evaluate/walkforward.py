@@ -24,6 +24,7 @@ from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluate.executors import run_tasks
+from gatecast.evaluate.trading import INFORMATION_DATE
 from gatecast.models.base import Forecaster, HasParams, WarmStartable
 from gatecast.types import SCHEMES, Scheme, check_choice
 
@@ -100,11 +101,14 @@ class WalkForwardPlan:
 
 @dataclass
 class WalkForwardResult:
-    """Forecasts (date x model) and one row per fit (model, fold, ranges, seconds, resumed)."""
+    """Forecasts (date x model), one row per fit (model, fold, ranges, seconds, resumed) and,
+    per forecast date, ``information_dates``: the date of the last observation its forecasts
+    used (the data row before it; None for a result assembled by hand)."""
 
     forecasts: pd.DataFrame
     folds: pd.DataFrame
     seconds: float
+    information_dates: pd.Series | None = None
 
     def summary(self) -> str:
         """A short text account of the run."""
@@ -411,7 +415,24 @@ def _run(
         {m: pd.concat(p).sort_index() if p else pd.Series(dtype=float) for m, p in pieces.items()}
     )
     table = pd.DataFrame(infos).sort_values(["model", "fold"]).reset_index(drop=True)
-    return WalkForwardResult(forecasts, table, time.perf_counter() - t0)
+    return WalkForwardResult(
+        forecasts, table, time.perf_counter() - t0, information_dates(data.index, forecasts.index)
+    )
+
+
+def information_dates(index: pd.Index, dates: pd.Index) -> pd.Series:
+    """For each forecast date, the date of the last observation a walk-forward forecast of it
+    used: the row of ``index`` before it (every fold predicts row j from rows before j; the
+    Forecaster contract, which each model's look-ahead test checks)."""
+    pos = index.get_indexer(dates)
+    if (pos < 1).any():
+        k = int(np.argmax(pos < 1))
+        raise ConfigError(
+            f"forecast date {dates[k]} has no data row before it; a walk-forward forecasts "
+            f"dates after its first row only"
+        )
+    used: pd.Series = pd.Series(index[pos - 1], index=dates, name=INFORMATION_DATE)
+    return used
 
 
 class _Bar:

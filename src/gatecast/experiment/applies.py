@@ -14,6 +14,7 @@ RECURRENT_SETTINGS = (
     "hidden",
     "window",
     "recurrent_epochs",
+    "epochs",  # the same setting, as `var` and `backtest` name it on the command line
     "warm_epochs",
     "warm_start",
     "features",

@@ -4,25 +4,35 @@
 :mod:`gatecast.experiment.evaluation`, written as an evaluate run folder under ``out/evaluation``,
 or a finished evaluate run folder read back without refitting), trades them with the one-day lag
 of :func:`gatecast.evaluate.trading.trade`, adds buy-and-hold and GARCH(1,1) volatility-targeted
-buy-and-hold, and deflates each Sharpe ratio by the trials the run folder holds.
+buy-and-hold, and deflates each Sharpe ratio by the trials of the study (one rule,
+:func:`gatecast.evaluate.trading.count_trials`). Forecasts whose information date is not before the
+close at which they are traded are refused; forecasts too good for an honest daily model get a
+"possible look-ahead" verdict instead of a comparison with buy-and-hold.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import shutil
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gatecast.data.calendar import bars_per_year, calendar_of
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluate.trading import (
     COST_LEVELS_BPS,
     DEFAULT_COST_BPS,
+    INFORMATION_DATE,
     PERIODS_PER_YEAR,
     RULE_OF_TARGET,
     RULES,
@@ -30,23 +40,25 @@ from gatecast.evaluate.trading import (
     Rule,
     RuleName,
     Trades,
+    TrialSet,
+    count_trials,
     cscv_pbo,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     realised_returns,
     trade,
-    trial_sharpes,
+    trial_columns,
 )
 from gatecast.experiment.evaluation import (
     EvaluationConfig,
-    evaluate_models,
+    evaluate_into,
     load_checked,
     walk_config,
     walk_models,
 )
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.report import write_report
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
 from gatecast.types import check_choice
 
 __all__ = [
@@ -90,6 +102,46 @@ _SHOWN = [
     "dsr",
     "n_trials",
 ]
+#: The settings of the walk-forward that made the forecasts: with ``from_run`` they are the run's
+#: own (its config), so a value given here would be ignored and is refused instead.
+RUN_SETTINGS = (
+    "data",
+    "column",
+    "test_start",
+    "test_end",
+    "refit_every",
+    "seeds",
+    "recurrent_epochs",
+    "warm_epochs",
+    "hidden",
+    "window",
+    "sort",
+    "dropna",
+)
+#: The command-line option of each setting, for messages.
+OPTION_OF = {
+    "cost_bps": "--cost-bps",
+    "cost_levels": "cost_levels",
+    "upper": "--upper",
+    "lower": "--lower",
+    "target_vol": "--target-vol",
+    "cap": "--cap",
+    "var_sharpe_annual": "--var-sharpe",
+    "n_trials": "--n-trials",
+    "pbo_blocks": "--blocks",
+    "seeds": "--seeds",
+    "refit_every": "--refit-every",
+    "recurrent_epochs": "--epochs",
+    "warm_epochs": "--warm-epochs",
+    "hidden": "--hidden",
+    "data": "--data",
+    "column": "--column",
+    "test_start": "--test-start",
+    "test_end": "--test-end",
+    "window": "window",
+    "sort": "sort",
+    "dropna": "dropna",
+}
 
 
 @dataclass
@@ -100,14 +152,17 @@ class BacktestConfig:
     ``threshold`` up-probabilities (``upper`` / ``lower``), ``vol_target`` variance forecasts
     (``target_vol`` annualised percent, ``cap`` the largest position). ``cost_bps`` is one-way, on
     |w_t - w_{t-1}|. ``from_run``: a finished ``gatecast evaluate`` folder whose
-    ``forecasts.parquet`` is traded without refitting (its data and test period are used; the
-    walk-forward settings here are then ignored). ``n_trials`` / ``var_sharpe_annual`` override
-    the trial count and the variance of the trials' annualised Sharpe ratios, which otherwise come
-    from every model and seed column of the run. ``models`` empty: lstm, gru, ar1 for returns (a
-    set per target otherwise), or every model of ``from_run``. ``sweep``: a ``gatecast sweep``
-    folder (of the same target) the backtest cites: N of the DSR is its trial count, Var[SR_n]
-    the variance of its candidates' Sharpe ratios on its selection period, and the PBO that of
-    its selection (``n_trials`` / ``var_sharpe_annual`` still override).
+    ``forecasts.parquet`` is traded without refitting; its data, test period and walk-forward
+    settings (:data:`RUN_SETTINGS`) are the run's own and label the result, so a value other
+    than the default here is refused. ``n_trials`` / ``var_sharpe_annual`` override the trial
+    count and the variance of the trials' annualised Sharpe ratios, which otherwise come from
+    the trials of the study (:func:`~gatecast.evaluate.trading.count_trials`: every seed of every
+    model asked for, identical return series once). ``models`` empty: lstm, gru, ar1 for returns
+    (a set per target otherwise), or every model of ``from_run``. ``sweep``: a ``gatecast
+    sweep`` folder (of the same target) the backtest cites: N of the DSR, Var[SR_n] and the PBO
+    are those of its trials on its selection period (``n_trials`` / ``var_sharpe_annual`` still
+    override). Every value is checked here, before anything is fitted: NaN, infinite or
+    negative numbers are refused.
     """
 
     data: str = "sp500"
@@ -122,7 +177,7 @@ class BacktestConfig:
     lower: float = 0.45
     target_vol: float = 10.0
     cap: float = 1.0
-    periods_per_year: int = PERIODS_PER_YEAR
+    periods_per_year: float | None = None  # None: from the data's calendar (periods_of)
     seeds: int = 1
     from_run: str | None = None
     refit_every: int = 21
@@ -139,18 +194,54 @@ class BacktestConfig:
     dropna: bool = False
     out: str | None = None
     quiet: bool = False
+    # an earlier backtest in ``out``: replaced (overwrite) or continued, its walk-forward's
+    # finished folds reused (resume)
+    overwrite: bool = False
+    resume: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.rule, RULES, "rule")
         self.models = tuple(m.strip() for m in self.models if m.strip())
         self.cost_levels = tuple(float(c) for c in self.cost_levels)
-        if self.cost_bps < 0 or any(c < 0 for c in self.cost_levels):
-            raise ConfigError(f"cost_bps={self.cost_bps}, cost_levels={self.cost_levels}: >= 0")
-        if self.n_trials is not None and self.n_trials < 1:
-            raise ConfigError(f"n_trials={self.n_trials}: at least 1 (the model reported)")
-        if self.var_sharpe_annual is not None and self.var_sharpe_annual < 0:
-            raise ConfigError(f"var_sharpe_annual={self.var_sharpe_annual}: a variance is >= 0")
+        numbers = {
+            "cost_bps": self.cost_bps,
+            "upper": self.upper,
+            "lower": self.lower,
+            "target_vol": self.target_vol,
+            "cap": self.cap,
+            "var_sharpe_annual": self.var_sharpe_annual,
+        } | {f"cost_levels[{k}]": c for k, c in enumerate(self.cost_levels)}
+        for name, value in numbers.items():
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                option = OPTION_OF.get(name, name)
+                raise ConfigError(
+                    f"{option} {value}: must be a finite number >= 0 (NaN, infinity and "
+                    f"negative values have no meaning here)"
+                )
+        counts = {
+            "n_trials": (self.n_trials, 1),
+            "seeds": (self.seeds, 1),
+            "refit_every": (self.refit_every, 1),
+            "recurrent_epochs": (self.recurrent_epochs, 1),
+            "warm_epochs": (self.warm_epochs, 0),
+            "hidden": (self.hidden, 1),
+            "periods_per_year": (self.periods_per_year, 1),
+        }
+        for name, (value, least) in counts.items():
+            if value is not None and value < least:
+                raise ConfigError(f"{OPTION_OF.get(name, name)} {value}: must be >= {least}")
+        if self.pbo_blocks < 2 or self.pbo_blocks % 2:
+            raise ConfigError(
+                f"--blocks {self.pbo_blocks}: the CSCV blocks of the PBO must be an even number "
+                f">= 2 (each split takes half of them in sample; the default is 16)"
+            )
         self.trading_rule()  # fail fast on thresholds, target_vol, cap
+
+    def changed_run_settings(self) -> list[str]:
+        """The :data:`RUN_SETTINGS` set to other than their defaults (what ``from_run`` would
+        ignore)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(BacktestConfig)}
+        return [name for name in RUN_SETTINGS if getattr(self, name) != defaults[name]]
 
     @property
     def target(self) -> EvaluationTarget:
@@ -159,9 +250,8 @@ class BacktestConfig:
 
     def trading_rule(self) -> Rule:
         """The :class:`Rule` of the models."""
-        return Rule(
-            self.rule, self.upper, self.lower, self.target_vol, self.cap, self.periods_per_year
-        )
+        ppy = self.periods_per_year if self.periods_per_year is not None else PERIODS_PER_YEAR
+        return Rule(self.rule, self.upper, self.lower, self.target_vol, self.cap, ppy)
 
     def evaluation(self) -> EvaluationConfig:
         """The walk-forward that makes the models' forecasts (``out/evaluation``)."""
@@ -178,9 +268,10 @@ class BacktestResult:
     """Per-model statistics (models, then the benchmarks), the returns, the cost sweep and the PBO.
 
     ``table`` is ``backtest.csv``: the statistics of :meth:`Trades.statistics` net of
-    ``cost_bps``, ``sharpe_gross``, and the PSR(0) and DSR with the ``n_trials`` and ``var_sr``
-    (per period) they used (a benchmark is one trial). ``trades`` holds every traded model and
-    seed column, ``benchmarks`` the two benchmark rows.
+    ``cost_bps`` (``look_ahead`` marks forecasts the screen flags), ``sharpe_gross``, and the
+    PSR(0) and DSR with the ``n_trials`` and ``var_sr`` (per period) they used (a benchmark is
+    one trial). ``trades`` holds every traded model and seed column, ``benchmarks`` the two
+    benchmark rows; ``trial_set`` the distinct trials behind N, Var[SR_n] and the PBO.
     """
 
     config: BacktestConfig
@@ -196,11 +287,25 @@ class BacktestResult:
     source: str | None = None
     seconds: float = 0.0
     pbo_note: str = ""
+    trial_set: TrialSet | None = field(default=None, repr=False)
 
     @property
     def cost_bps(self) -> float:
         """The one-way cost of the table, in bps."""
         return self.trades.cost_bps
+
+    @property
+    def lookahead(self) -> pd.DataFrame:
+        """The look-ahead screen of every traded column and benchmark
+        (:attr:`Trades.lookahead`)."""
+        frame: pd.DataFrame = pd.concat([self.trades.lookahead, self.benchmarks.lookahead])
+        return frame
+
+    @property
+    def suspects(self) -> list[str]:
+        """The table's models whose forecasts the look-ahead screen flags."""
+        flagged = set(self.trades.suspects)
+        return [m for m in self.models if m in flagged]
 
     def summary(self) -> str:
         """The table as text, then :meth:`verdict`."""
@@ -212,10 +317,23 @@ class BacktestResult:
         return self.summary()
 
     def verdict(self) -> str:
-        """One sentence: does any model beat buy-and-hold's Sharpe ratio after costs?"""
+        """One sentence: does any model beat buy-and-hold's Sharpe ratio after costs? Models the
+        look-ahead screen flags get "possible look-ahead" instead, and no comparison."""
         sharpe = self.table["sharpe"]
         bh = float(sharpe["buy_and_hold"])
-        models = sharpe[list(self.models)].dropna()
+        suspects = self.suspects
+        warning = ""
+        if suspects:
+            reasons = self.trades.lookahead["reason"]
+            why = "; ".join(f"{m}: {reasons[m]!s}" for m in suspects)
+            warning = (
+                f"Possible look-ahead in {', '.join(suspects)} ({why}). A forecast for day t "
+                f"may use data up to day t-1 only: {'its' if len(suspects) == 1 else 'their'} "
+                f"backtest is no evidence and is compared with nothing. "
+            )
+        models = sharpe[[m for m in self.models if m not in suspects]].dropna()
+        if suspects and models.empty:
+            return f"{warning}Buy-and-hold's net Sharpe ratio is {bh:.2f} at {self.cost_bps:g} bps."
         beat = models[models > bh]
         pbo = "" if self.pbo is None else f", PBO {self.pbo.pbo:.2f}"
         cfg = self.config
@@ -229,15 +347,16 @@ class BacktestResult:
                 else ""
             )
             return (
-                f"Nothing beats buy-and-hold after costs: at {self.cost_bps:g} bps the best model, "
-                f"{best}, has a net Sharpe ratio of {best_sr} against buy-and-hold's {bh:.2f}"
-                f"{cited}."
+                f"{warning}Nothing {'else ' if suspects else ''}beats buy-and-hold after costs: "
+                f"at {self.cost_bps:g} bps the best model, {best}, has a net Sharpe ratio of "
+                f"{best_sr} against buy-and-hold's {bh:.2f}{cited}."
             )
         dsr = self.table.loc[beat.index, "dsr"]
         return (
-            f"{', '.join(beat.index)} beat{'s' if len(beat) == 1 else ''} buy-and-hold's net "
-            f"Sharpe ratio {bh:.2f} at {self.cost_bps:g} bps; deflated for N = {self.n_trials} "
-            f"trials{of_sweep} the DSR is {', '.join(f'{v:.2f}' for v in dsr)}{pbo}."
+            f"{warning}{', '.join(beat.index)} beat{'s' if len(beat) == 1 else ''} buy-and-hold's "
+            f"net Sharpe ratio {bh:.2f} at {self.cost_bps:g} bps; deflated for N = "
+            f"{self.n_trials} trials{of_sweep} the DSR is {', '.join(f'{v:.2f}' for v in dsr)}"
+            f"{pbo}."
         )
 
     def returns(self) -> pd.DataFrame:
@@ -257,23 +376,34 @@ class BacktestResult:
         return frame
 
     def to_dict(self) -> dict[str, Any]:
-        """What ``pbo.json`` holds: the PBO, the trials behind the DSR, and the run's facts."""
+        """What ``pbo.json`` holds: the PBO, the trials behind the DSR, the look-ahead screen
+        and the run's facts."""
         cfg = self.config
         pbo: dict[str, Any] = (
             self.pbo.to_dict() if self.pbo is not None else {"pbo": None, "reason": self.pbo_note}
         )
+        screen = self.lookahead
         return {
             **pbo,
             "cost_bps": self.cost_bps,
             "rule": asdict(self.trades.rule),
             "configurations": list(self.trials.index),
             "n_trials": self.n_trials,
+            "trials": self.trial_set.to_dict() if self.trial_set is not None else None,
             "var_sharpe_per_period": self.var_sharpe,
-            "var_sharpe_annual": self.var_sharpe * cfg.periods_per_year,
+            "var_sharpe_annual": self.var_sharpe * self.trades.rule.periods_per_year,
             "sr0_per_period": expected_max_sharpe(self.n_trials, self.var_sharpe),
             "trials_overridden": cfg.n_trials is not None or cfg.var_sharpe_annual is not None,
             "sweep": cfg.sweep,
-            "trial_sharpes_annual": (self.trials * np.sqrt(cfg.periods_per_year)).to_dict(),
+            "trial_sharpes_annual": (
+                self.trials * np.sqrt(self.trades.rule.periods_per_year)
+            ).to_dict(),
+            "periods_per_year": self.trades.rule.periods_per_year,
+            "possible_look_ahead": self.suspects,
+            "look_ahead_screen": screen.to_dict(orient="index"),
+            "data": cfg.data,
+            "test_start": cfg.test_start,
+            "test_end": cfg.test_end,
             "first_date": self.trades.gross.index[0],
             "last_date": self.trades.gross.index[-1],
             "n_dates": len(self.trades.gross),
@@ -317,6 +447,26 @@ def _deflate(
     return out
 
 
+def _model_columns(
+    forecasts: pd.DataFrame, models: tuple[str, ...] | None
+) -> tuple[pd.DataFrame, pd.Series | None, tuple[str, ...]]:
+    """The traded columns of ``forecasts`` (without ``actual`` and the information dates), the
+    information dates (None without them) and the table's rows, checked."""
+    columns = forecasts.drop(columns=["actual"], errors="ignore")
+    info = None
+    if INFORMATION_DATE in columns:
+        info = columns[INFORMATION_DATE]
+        columns = columns.drop(columns=[INFORMATION_DATE])
+    rows = tuple(models or columns.columns)
+    lost = [m for m in rows if m not in columns]
+    if lost:
+        raise ConfigError(
+            f"model(s) {', '.join(lost)} have no forecasts; the forecasts hold "
+            f"{', '.join(map(str, columns.columns))}"
+        )
+    return columns, info, rows
+
+
 def backtest_forecasts(
     forecasts: pd.DataFrame,
     realised: pd.Series,
@@ -324,23 +474,19 @@ def backtest_forecasts(
     cfg: BacktestConfig,
     models: tuple[str, ...] | None = None,
 ) -> BacktestResult:
-    """Backtest saved forecasts (date x column, each model and seed; ``actual`` is ignored).
+    """Backtest saved forecasts (date x column, each model and seed; ``actual`` is ignored,
+    ``information_date``, where present, is checked against each traded day).
 
     ``realised`` are simple returns by the day they are earned, ``garch_variance`` GARCH(1,1)
     variance forecasts (percent^2) for the volatility-targeted benchmark; both indexed by the date
-    they are for, as ``forecasts``. ``models`` are the rows of the table (default: every column);
-    every column is a trial for N and Var[SR_n] and a configuration for the PBO.
+    they are for, as ``forecasts``. ``models`` are the rows of the table and the models asked to
+    compare (default: every column); the trials behind N, Var[SR_n] and the PBO are their seed
+    columns (``lstm[s0]``...) or their own column, identical return series once
+    (:func:`~gatecast.evaluate.trading.count_trials`), unless ``cfg.sweep`` cites a sweep's.
     """
     t0 = time.perf_counter()
-    columns = forecasts.drop(columns=["actual"], errors="ignore")
-    models = tuple(models or columns.columns)
-    lost = [m for m in models if m not in columns]
-    if lost:
-        raise ConfigError(
-            f"model(s) {', '.join(lost)} have no forecasts; the forecasts hold "
-            f"{', '.join(map(str, columns.columns))}"
-        )
-    trades = trade(columns, realised, cfg.trading_rule(), cfg.cost_bps)
+    columns, info, models = _model_columns(forecasts, models)
+    trades = trade(columns, realised, cfg.trading_rule(), cfg.cost_bps, information_dates=info)
     dates = trades.gross.index
     missing = dates.difference(garch_variance.dropna().index)
     if len(missing):
@@ -365,25 +511,28 @@ def backtest_forecasts(
         returns=bench_trades[0].returns,
         rule=bench_trades[1].rule,
         cost_bps=cfg.cost_bps,
+        lookahead=pd.concat([b.lookahead for b in bench_trades]),
     )
     net = trades.net()
-    # the trials behind N, Var[SR_n] and the PBO: a cited sweep's candidates, else every column
-    cited: int | None = None
-    pool, where = net, ""
+    # the trials behind N, Var[SR_n] and the PBO: a cited sweep's, else this study's
+    where = ""
     if cfg.sweep:
-        cited, pool = _cited_sweep(cfg.sweep, cfg.target)
+        trials = _cited_sweep(cfg.sweep, cfg.target)
         where = f" in the sweep {cfg.sweep}"
-    sharpes = trial_sharpes(pool)
-    n_trials = cfg.n_trials or cited or max(1, len(sharpes))
-    if cfg.var_sharpe_annual is not None:
-        var_sharpe = cfg.var_sharpe_annual / cfg.periods_per_year
     else:
-        var_sharpe = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
+        trials = count_trials(net, trial_columns(net.columns, models))
+    sharpes = trials.sharpes
+    n_trials = cfg.n_trials or trials.n_trials
+    if cfg.var_sharpe_annual is not None:
+        var_sharpe = cfg.var_sharpe_annual / cfg.trading_rule().periods_per_year
+    else:
+        var_sharpe = trials.var_sharpe
     table = pd.concat([trades.statistics(), benchmarks.statistics()]).loc[[*models, *BENCHMARKS]]
     gross = pd.concat([trades.statistics(0.0), benchmarks.statistics(0.0)])["sharpe"]
     table.insert(list(table.columns).index("sharpe") + 1, "sharpe_gross", gross)
-    table = _deflate(table, n_trials, var_sharpe, list(columns.columns))
+    table = _deflate(table, n_trials, var_sharpe, list(models))
     sweep = pd.concat([trades.cost_sweep(cfg.cost_levels), benchmarks.cost_sweep(cfg.cost_levels)])
+    pool = trials.returns[list(sharpes.index)].dropna()
     pbo, pbo_note = None, ""
     if len(sharpes) < 2:
         pbo_note = (
@@ -395,7 +544,7 @@ def backtest_forecasts(
             f"{len(pool)} days{where} are too few for {cfg.pbo_blocks} CSCV blocks of 2 or more"
         )
     else:
-        pbo = cscv_pbo(pool[list(sharpes.index)], cfg.pbo_blocks)
+        pbo = cscv_pbo(pool, cfg.pbo_blocks)
     return BacktestResult(
         config=cfg,
         table=table,
@@ -408,14 +557,15 @@ def backtest_forecasts(
         n_trials=n_trials,
         var_sharpe=var_sharpe,
         trials=sharpes,
+        trial_set=trials,
         seconds=time.perf_counter() - t0,
     )
 
 
-def _cited_sweep(folder: str, target: EvaluationTarget) -> tuple[int, pd.DataFrame]:
-    """N (the configurations tried) and the date x configuration net returns on the selection
-    period of the sweep in ``folder``, whose trials must trade forecasts of ``target``."""
-    from gatecast.experiment.sweep import read_trials, trial_count, trial_returns
+def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
+    """The trials of the sweep in ``folder`` on its selection period (N, their net returns),
+    whose trials must trade forecasts of ``target``."""
+    from gatecast.experiment.sweep import read_trials, trial_set
 
     read_trials(folder)  # a ConfigError naming the folder if it holds no sweep
     try:
@@ -429,7 +579,7 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> tuple[int, pd.DataFra
             f"the sweep in {folder} forecast {swept}, but this backtest trades {target} "
             f"forecasts: cite a sweep of --target {target}, or pick a rule for {swept}"
         )
-    return trial_count(folder), trial_returns(folder, "select")
+    return trial_set(folder)
 
 
 # -- where the forecasts come from ---------------------------------------------------------------
@@ -453,7 +603,13 @@ def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
         raise ModelFileError(
             f"{metrics} has no readable evaluate configuration ({exc}); rerun `gatecast evaluate`"
         ) from exc
-    return eval_cfg, pd.read_parquet(fc_path)
+    try:
+        forecasts = pd.read_parquet(fc_path)
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{fc_path} cannot be read ({exc}); rerun `gatecast evaluate` into a new folder"
+        ) from exc
+    return eval_cfg, forecasts
 
 
 def _garch_variance(
@@ -474,12 +630,42 @@ def _garch_variance(
     return series
 
 
+def _as_run(cfg: BacktestConfig, eval_cfg: EvaluationConfig) -> BacktestConfig:
+    """``cfg`` with the walk-forward settings of the run it trades, so that its label, test
+    period and ``config.json`` say what made the forecasts."""
+    return dataclasses.replace(cfg, **{name: getattr(eval_cfg, name) for name in RUN_SETTINGS})
+
+
+def _refuse_run_settings(cfg: BacktestConfig) -> None:
+    changed = cfg.changed_run_settings()
+    if changed:
+        shown = ", ".join(f"{OPTION_OF[n]} {getattr(cfg, n)!r}" for n in changed)
+        raise ConfigError(
+            f"{shown}: the forecasts of --from-run {cfg.from_run} were made with the data and "
+            f"walk-forward of that run (its metrics.json), so these would be ignored; drop "
+            f"them, or leave out --from-run to make new forecasts"
+        )
+
+
+def periods_of(data: pd.DataFrame) -> float:
+    """Bars per year of ``data`` (what annualises its returns and Sharpe ratios), from its
+    calendar: daily bars keep the convention of 252, which every published Sharpe ratio uses
+    (an exchange has 250-253 sessions a year); intraday bars count the bars of a year's sessions
+    (XNYS 5-minute bars: about 19,500), weekly and monthly ones theirs (52.2, 12)."""
+    bars = bars_per_year(data.index, calendar_of(data))
+    daily = abs(bars - PERIODS_PER_YEAR) <= 0.02 * PERIODS_PER_YEAR
+    return float(PERIODS_PER_YEAR) if daily else bars
+
+
 def run_backtest(cfg: BacktestConfig) -> BacktestResult:
     """Make (or read) the forecasts of ``cfg``, backtest them and, with ``cfg.out``, write the run.
 
     Without ``from_run`` the walk-forward runs as ``gatecast evaluate`` would and its run folder
-    is kept under ``out/evaluation`` (a rerun resumes it); ``out/benchmark_garch`` keeps the
-    GARCH(1,1) benchmark's folds.
+    is kept under ``out/evaluation`` (a rerun with ``resume`` continues it); ``out/benchmark_garch`` keeps the
+    GARCH(1,1) benchmark's folds. Every setting is checked before anything is fitted. ``out``
+    follows the rule of every run folder (docs/run-folders.md): new or empty, or an earlier
+    backtest with ``overwrite`` (replaced) or ``resume`` (continued: the walk-forward's finished
+    folds are reused); a run refused with a :class:`GatecastError` leaves nothing in ``out``.
 
     Examples
     --------
@@ -487,45 +673,82 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
     >>> print(res.summary())  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    if cfg.from_run:
+        _refuse_run_settings(cfg)
+    else:
+        cfg.evaluation().check_applicable()  # e.g. recurrent settings without a recurrent model
+    if cfg.out is not None:
+        check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="backtest")
     if cfg.sweep:
         _cited_sweep(cfg.sweep, cfg.target)  # refuse a folder without a sweep before any work
-    if cfg.from_run:
-        eval_cfg, forecasts = read_run(cfg.from_run)
-        if eval_cfg.target != cfg.target:
-            raise ConfigError(
-                f"{cfg.from_run} holds {eval_cfg.target} forecasts, but rule {cfg.rule!r} trades "
-                f"{cfg.target} forecasts: pick a rule for {eval_cfg.target} "
-                f"({', '.join(r for r, t in _TARGET_OF_RULE.items() if t == eval_cfg.target)})"
-            )
-        rows = cfg.models or tuple(eval_cfg.models)
-        data, _ = load_checked(eval_cfg)
-    else:
-        eval_cfg = cfg.evaluation()
-        forecasts = evaluate_models(eval_cfg).forecasts
-        rows = tuple(eval_cfg.models)
-        data, _ = load_checked(eval_cfg)
-    realised = realised_returns(data, eval_cfg.column)
-    if "garch" in forecasts and eval_cfg.target == "variance":
-        garch = forecasts["garch"]
-    else:
-        garch = _garch_variance(eval_cfg, data, cfg)
-    result = backtest_forecasts(forecasts, realised, garch, cfg, rows)
-    result.source = cfg.from_run or eval_cfg.out
-    result.seconds = time.perf_counter() - t0
-    if cfg.out:
-        write_backtest(result, cfg.out)
+    output = (
+        run_output(
+            cfg.out,
+            "backtest",
+            overwrite=cfg.overwrite,
+            resume=cfg.resume,
+            config=asdict(cfg),
+        )
+        if cfg.out is not None
+        else nullcontext()
+    )
+    with output:
+        if cfg.from_run:
+            eval_cfg, forecasts = read_run(cfg.from_run)
+            if eval_cfg.target != cfg.target:
+                targets = [r for r, t in _TARGET_OF_RULE.items() if t == eval_cfg.target]
+                raise ConfigError(
+                    f"{cfg.from_run} holds {eval_cfg.target} forecasts, but rule {cfg.rule!r} "
+                    f"trades {cfg.target} forecasts: pick a rule for {eval_cfg.target} "
+                    f"({', '.join(targets)})"
+                )
+            cfg = _as_run(cfg, eval_cfg)
+            data, _ = load_checked(eval_cfg)
+            realised = realised_returns(data, eval_cfg.column)
+            if cfg.periods_per_year is None:
+                cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
+            columns, info, rows = _model_columns(forecasts, cfg.models or tuple(eval_cfg.models))
+            # refuse what the forecasts themselves hold wrong before the benchmark is fitted
+            trade(columns, realised, cfg.trading_rule(), cfg.cost_bps, information_dates=info)
+        else:
+            eval_cfg = cfg.evaluation()
+            forecasts = evaluate_into(eval_cfg).forecasts  # out/evaluation: part of this run
+            rows = tuple(eval_cfg.models)
+            data, _ = load_checked(eval_cfg)
+            realised = realised_returns(data, eval_cfg.column)
+            if cfg.periods_per_year is None:
+                cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
+        if "garch" in forecasts and eval_cfg.target == "variance":
+            garch = forecasts["garch"]
+        else:
+            garch = _garch_variance(eval_cfg, data, cfg)
+        result = backtest_forecasts(forecasts, realised, garch, cfg, rows)
+        result.source = cfg.from_run or eval_cfg.out
+        result.seconds = time.perf_counter() - t0
+        if cfg.out:
+            write_backtest(result, cfg.out)
     return result
 
 
 def write_backtest(result: BacktestResult, out: str | Path) -> Path:
-    """Write ``config.json``, ``backtest.csv``, ``returns.parquet``, ``cost_sweep.csv``, the plots
-    and, last, ``pbo.json`` (every file atomically)."""
-    folder = RunFolder(out)
-    folder.write_config(asdict(result.config))
-    folder.write_csv("backtest.csv", result.table)
-    folder.write_parquet("returns.parquet", result.returns())
-    folder.write_csv("cost_sweep.csv", result.sweep)
-    result.plot(folder)
-    folder.write_json("pbo.json", result.to_dict())
-    write_report(folder.path)
-    return folder.path
+    """Write ``config.json``, ``backtest.csv``, ``returns.parquet``, ``cost_sweep.csv``, the
+    plots, ``report.html`` and, last, ``pbo.json``: all are made in a staging folder inside
+    ``out`` first and moved in only when every one is written, so a failure leaves none."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".backtest-", suffix=".tmp", dir=root))
+    try:
+        folder = RunFolder(stage)
+        folder.write_config(asdict(result.config))
+        folder.write_csv("backtest.csv", result.table)
+        folder.write_parquet("returns.parquet", result.returns())
+        folder.write_csv("cost_sweep.csv", result.sweep)
+        result.plot(folder)
+        folder.write_json("pbo.json", result.to_dict())
+        write_report(stage)
+        # every file is written: move them in, pbo.json (what marks a finished run) last
+        for name in sorted((p.name for p in stage.iterdir()), key=lambda n: n == "pbo.json"):
+            os.replace(stage / name, root / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return root

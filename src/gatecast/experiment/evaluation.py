@@ -32,6 +32,7 @@ from gatecast.evaluate.significance import (
     model_confidence_set,
     pesaran_timmermann_test,
 )
+from gatecast.evaluate.trading import INFORMATION_DATE
 from gatecast.evaluate.walkforward import (
     ModelFactory,
     WalkForwardPlan,
@@ -301,8 +302,9 @@ def dm_columns(losses: pd.DataFrame, model: str, reference: str, best: str) -> d
 class EvaluationResult:
     """The leaderboard, the forecasts, the per-date losses and the facts of one evaluation.
 
-    ``forecasts`` holds ``actual`` and a column per model (and per seed); ``losses`` the primary
-    loss per date and model. ``reference`` is the model the ``dm_ref`` column compares with
+    ``forecasts`` holds ``actual``, a column per model (and per seed) and, from a walk-forward,
+    ``information_date`` (the date of the last observation each row's forecasts used);
+    ``losses`` the primary loss per date and model. ``reference`` is the model the ``dm_ref`` column compares with
     (GARCH(1,1), else no change), ``best_baseline`` the non-recurrent model with the lowest loss.
     """
 
@@ -629,6 +631,8 @@ def score_walk(
         if m in RECURRENT:
             out_fc[m] = fc[members[m]].mean(axis=1)
     out_fc.insert(0, "actual", actual)
+    if walk.information_dates is not None:  # what a backtest checks against the traded day
+        out_fc[INFORMATION_DATE] = walk.information_dates.reindex(out_fc.index)
     return EvaluationResult(
         config=cfg,
         leaderboard=board,

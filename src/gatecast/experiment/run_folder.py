@@ -108,6 +108,7 @@ _EARLIER_RUN_FILES = (
     "blocks.json",  # evaluate --blocks
     "gradient_flow.json",  # gradient-flow
     "folds",  # a walk-forward, finished or not
+    "evaluation/folds",  # the walk-forward of a backtest or a var run
 )
 RunStatus = Literal["running", "finished"]
 

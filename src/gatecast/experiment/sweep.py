@@ -13,6 +13,7 @@ CSCV matrix come from the trials actually run (``gatecast backtest --sweep`` cit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -37,8 +38,11 @@ from gatecast.evaluate.losses import loss_series
 from gatecast.evaluate.significance import diebold_mariano
 from gatecast.evaluate.trading import (
     DEFAULT_COST_BPS,
+    INFORMATION_DATE,
     RULE_OF_TARGET,
     Rule,
+    TrialSet,
+    count_trials,
     realised_returns,
     trade,
 )
@@ -63,6 +67,7 @@ __all__ = [
     "trial_count",
     "trial_losses",
     "trial_returns",
+    "trial_set",
 ]
 
 Sampler = Literal["grid", "tpe", "random"]
@@ -430,9 +435,15 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     frame = pd.concat([fc, task.actual.reindex(fc.index).rename("actual")], axis=1).dropna()
     lname = "mse" if task.loss == "brier" else task.loss
     frame["loss"] = loss_series(lname, frame["actual"].to_numpy(), frame["forecast"].to_numpy())  # type: ignore[arg-type]
-    # the net return of trading these forecasts (the forecast for t sets the position at t-1)
-    net = trade(frame[["forecast"]], task.returns, task.rule, task.cost_bps).net()["forecast"]
+    # the net return of trading these forecasts (the forecast for t sets the position at t-1),
+    # each checked against the date of the last observation it used
+    info = walk.information_dates
+    net = trade(
+        frame[["forecast"]], task.returns, task.rule, task.cost_bps, information_dates=info
+    ).net()["forecast"]
     frame["strategy"] = net.reindex(frame.index)
+    if info is not None:
+        frame[INFORMATION_DATE] = info.reindex(frame.index)
     frame.index.name = "date"
     folder = Path(task.folder)
     pq = folder / f"{task.phase}.parquet"
@@ -500,11 +511,19 @@ class SweepResult:
     periods: dict[str, tuple[str, str]]
     seconds: float = 0.0
     resumed: int = 0
+    trial_set: TrialSet | None = None
+
+    @property
+    def n_configs(self) -> int:
+        """Distinct configurations scored on the selection period."""
+        return len(self.selection)
 
     @property
     def n_trials(self) -> int:
-        """Distinct configurations scored on the selection period (the N of the DSR)."""
-        return len(self.selection)
+        """The N of the DSR (:data:`~gatecast.evaluate.trading.TRIAL_RULE`): every
+        (configuration, seed) and baseline run on the selection period, identical strategy
+        returns counted once."""
+        return self.trial_set.n_trials if self.trial_set is not None else self.n_configs
 
     def summary(self) -> str:
         """The selection table, the test table and (if run) the record, as text."""
@@ -512,7 +531,8 @@ class SweepResult:
         t0, t1 = self.periods["test"]
         parts: list[str] = [
             f"selection {s0}..{s1} ({self.loss_name}, mean and sd over {self.config.seeds} "
-            f"seed(s)); {self.n_trials} configurations tried:",
+            f"seed(s)); {self.n_configs} configurations tried, N = {self.n_trials} distinct "
+            f"trials for the DSR:",
             _text(self.selection),
             f"\nselected: {_label(self.selected, self.swept)}",
             f"\ntest {t0}..{t1}: the top {self.config.top_k} by selection loss, and baselines:",
@@ -936,7 +956,10 @@ def _write(result: SweepResult, root: Path) -> None:
     for key, phase in trials[["key", "phase"]].itertuples(index=False):
         f = pd.read_parquet(root / "trials" / key / f"{phase}.parquet").reset_index()
         long.append(f.assign(key=key, phase=phase))
-    run.write_parquet("trial_forecasts.parquet", pd.concat(long, ignore_index=True))
+    registry = pd.concat(long, ignore_index=True)
+    run.write_parquet("trial_forecasts.parquet", registry)
+    # trials of an older gatecast have no strategy returns to compare: each counts once
+    result.trial_set = _selection_trials(registry, trials, root, strict=False)
     run.write_csv("selection.csv", result.selection)
     run.write_csv("test.csv", result.test)
     if result.record is not None:
@@ -949,6 +972,8 @@ def _write(result: SweepResult, root: Path) -> None:
             "selected": json.loads(json.dumps(result.selected, default=list)),
             "selected_label": _label(result.selected, result.swept),
             "n_trials": result.n_trials,
+            "n_configs": result.n_configs,
+            "trials": result.trial_set.to_dict() if result.trial_set is not None else None,
             "seeds": result.config.seeds,
             "loss": result.loss_name,
             "periods": result.periods,
@@ -969,11 +994,55 @@ def read_trials(out: str | Path) -> pd.DataFrame:
 
 
 def trial_count(out: str | Path) -> int:
-    """N for the deflated Sharpe ratio: the configurations scored on the selection period (every
-    configuration tried, whatever its seeds; baselines are not candidates and do not count)."""
-    t = read_trials(out)
-    baselines = set(json.loads((Path(out) / "sweep.json").read_text(encoding="utf-8"))["baselines"])
-    return int(t.loc[(t["phase"] == "select") & ~t["config"].isin(baselines), "config"].nunique())
+    """N for the deflated Sharpe ratio of the sweep in ``out``: the distinct strategies it tried
+    on the selection period (:func:`trial_set`)."""
+    return trial_set(out, strict=False).n_trials
+
+
+def trial_set(out: str | Path, *, strict: bool = True) -> TrialSet:
+    """The distinct strategies the sweep in ``out`` tried on its selection period, by the one
+    rule of :func:`~gatecast.evaluate.trading.count_trials`: every (configuration, seed) and
+    every baseline asked to compare, as date x trial net returns (identical series count once).
+
+    ``strict``: refuse trials written by an older gatecast, without strategy returns (the
+    Sharpe ratios and the PBO need them); else each of them counts as one distinct trial.
+    """
+    trials = read_trials(out)
+    registry = pd.read_parquet(Path(out) / "trial_forecasts.parquet")
+    return _selection_trials(registry, trials, Path(out), strict=strict)
+
+
+def _selection_trials(
+    registry: pd.DataFrame, trials: pd.DataFrame, out: Path, *, strict: bool
+) -> TrialSet:
+    rows = registry[registry["phase"] == "select"]
+    if "strategy" not in rows.columns:
+        rows = rows.assign(strategy=np.nan)
+    old = _without_strategy(rows)
+    if old and strict:
+        _refuse_older(old, out)
+    keys = [
+        str(k)
+        for k in trials.loc[trials["phase"] == "select", "key"]
+        if k not in set(old) and k in set(rows["key"])
+    ]
+    net = rows[rows["key"].isin(keys)].pivot(index="date", columns="key", values="strategy")
+    found = count_trials(net.reindex(columns=keys), keys)
+    return dataclasses.replace(found, unchecked=tuple(old))
+
+
+def _without_strategy(rows: pd.DataFrame) -> list[str]:
+    """The keys of trials whose stored rows hold no strategy returns (older gatecast)."""
+    return sorted(str(k) for k, s in rows.groupby("key")["strategy"] if s.isna().all())
+
+
+def _refuse_older(keys: list[str], out: str | Path) -> None:
+    shown = ", ".join(str(Path(out) / "trials" / k) for k in keys[:3])
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    raise ConfigError(
+        f"{shown}{more}: trial(s) written by an older gatecast, without per-date strategy "
+        f"returns; rerun the sweep in a new --out folder to trade its trials"
+    )
 
 
 def _candidate_rows(out: str | Path, phase: str) -> pd.DataFrame:
@@ -1005,20 +1074,15 @@ def trial_losses(out: str | Path, phase: str = "select") -> pd.DataFrame:
 def trial_returns(out: str | Path, phase: str = "select") -> pd.DataFrame:
     """Date x configuration per-date net returns (after costs; mean over seeds) of trading every
     candidate's forecasts on ``phase`` with the rule of the target (``sign``, ``threshold``,
-    ``vol_target``) at ``gatecast backtest``'s default cost: the T x N matrix for
-    :func:`~gatecast.evaluate.trading.cscv_pbo` as it is (higher is better), and the Sharpe
-    ratios behind Var[SR_n] of the DSR."""
+    ``vol_target``) at ``gatecast backtest``'s default cost, one column per configuration
+    (higher is better). The DSR's N, Var[SR_n] and the PBO count each seed and baseline as its
+    own trial: they use :func:`trial_set`."""
     fc = _candidate_rows(out, phase)
     if "strategy" not in fc.columns:
         fc = fc.assign(strategy=np.nan)
-    old = sorted(str(k) for k, s in fc.groupby("key")["strategy"] if s.isna().all())
+    old = _without_strategy(fc)
     if old:
-        shown = ", ".join(str(Path(out) / "trials" / k) for k in old[:3])
-        more = f" and {len(old) - 3} more" if len(old) > 3 else ""
-        raise ConfigError(
-            f"{shown}{more}: trial(s) written by an older gatecast, without per-date strategy "
-            f"returns; rerun the sweep in a new --out folder to trade its trials"
-        )
+        _refuse_older(old, out)
     table: pd.DataFrame = fc.pivot_table(
         index="date", columns="config", values="strategy", aggfunc="mean"
     )
