@@ -80,9 +80,10 @@ class WalkForwardPlan:
             else int(index.searchsorted(parse_date(self.test_end, "test_end"), side="right"))
         )
         if first >= stop:
+            end = "the end of the data" if self.test_end is None else f"test_end {self.test_end}"
             raise ConfigError(
-                f"no dates between test_start {self.test_start} and test_end {self.test_end} "
-                f"(data runs {index[0]} to {index[-1]}); pick dates inside the data"
+                f"no dates between test_start {self.test_start} and {end} (data runs "
+                f"{_day(index[0])} to {_day(index[-1])}); pick dates inside the data"
             )
         folds = []
         for k, s in enumerate(range(first, stop, self.refit_every)):
@@ -479,3 +480,10 @@ class _Bar:
     def stop(self) -> None:
         if self.prog is not None:
             self.prog.stop()
+
+
+def _day(value: Any) -> str:
+    """A date as YYYY-MM-DD (with the time where it has one), anything else as it is."""
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    return str(value)
