@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from gatecast.cli.options import given_options, overwrite_option, resume_option
 from gatecast.cli.output import console, print_table
 from gatecast.evaluate.trading import RuleName
 
@@ -41,15 +42,10 @@ _RUN_OPTIONS = {
 
 
 def _given(ctx: typer.Context, names: dict[str, str]) -> list[str]:
-    """The options among ``names`` the user gave (on the command line or in the environment),
-    whatever their value: a default typed out is given too."""
-    given = []
-    for name, option in names.items():
-        source = ctx.get_parameter_source(name)
-        # by name: typer's click and an installed click may hold two ParameterSource classes
-        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
-            given.append(option)
-    return given
+    """The options among ``names`` the user gave, whatever their value: a default typed out is
+    given too."""
+    typed = given_options(ctx)
+    return [option for name, option in names.items() if name in typed]
 
 
 @app.command()
@@ -105,14 +101,8 @@ def backtest(
     ),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier backtest in --out (its walk-forward too)."
-    ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue the backtest in --out: its walk-forward's finished folds are reused.",
-    ),
+    overwrite: bool = overwrite_option("backtest", "its walk-forward"),
+    resume: bool = resume_option("its walk-forward's finished folds are reused"),
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
     from gatecast.errors import ConfigError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gatecast.cli.given import given_options
+from gatecast.cli.options import given_options, overwrite_option, resume_option
 from gatecast.cli.output import console, print_table
 from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
 from gatecast.errors import ConfigError
@@ -103,14 +103,8 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier run in --out (its folds too)."
-    ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue the run in --out (a killed or finished one): its finished folds are reused.",
-    ),
+    overwrite: bool = overwrite_option("run", "its folds"),
+    resume: bool = resume_option("its finished folds are reused"),
     blocks: str | None = typer.Option(
         None,
         "--blocks",

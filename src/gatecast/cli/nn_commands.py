@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gatecast.cli.options import overwrite_option
 from gatecast.cli.output import console
 from gatecast.errors import ConfigError
 
@@ -18,7 +19,7 @@ def gradient_flow_command(
     steps: int = typer.Option(100, help="Largest distance k back in time."),
     hidden: int = typer.Option(50, help="Units of the one-layer models."),
     seed: int = typer.Option(0, help="Seeds the inputs and the weights."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in --out."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """How far back a gradient reaches: ||dh_T/dx_(T-k)|| for RNN, LSTM and GRU (NumPy engine)."""
     from gatecast.experiment.gradient_flow import gradient_flow, write_gradient_flow
@@ -61,7 +62,7 @@ def gates_command(
     date: str | None = typer.Option(None, help="Date the forecast is for (default: the last one)."),
     sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with NaN prices."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in --out."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Show every gate over the input window of one forecast (NumPy engine: no torch needed)."""
     from gatecast.data.sources import load

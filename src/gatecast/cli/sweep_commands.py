@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gatecast.cli.given import given_options
+from gatecast.cli.options import given_options, overwrite_option, resume_option
 from gatecast.cli.output import console, print_table
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
@@ -71,14 +71,8 @@ def sweep(
     ray_address: str | None = typer.Option(
         None, help="Join this Ray cluster (auto, ray://host:10001); default: a local runtime."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier sweep in --out (its trials too)."
-    ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue the sweep in --out: its finished trials are read back (--seeds may grow).",
-    ),
+    overwrite: bool = overwrite_option("sweep", "its trials"),
+    resume: bool = resume_option("its finished trials are read back (--seeds may grow)"),
 ) -> None:
     """Nested selection: walk-forward on the selection period, the chosen configuration on the test."""
     from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep

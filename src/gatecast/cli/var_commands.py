@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from gatecast.cli.given import given_options
+from gatecast.cli.options import given_options, overwrite_option, resume_option
 from gatecast.cli.output import console, print_table
 
 app = typer.Typer()
@@ -56,14 +56,8 @@ def var(
     sims: int = typer.Option(2000, help="Simulated paths for the ES test's p-value."),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier run in --out (its walk-forward too)."
-    ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue the run in --out (a killed or finished one): its finished folds are reused.",
-    ),
+    overwrite: bool = overwrite_option("run", "its walk-forward"),
+    resume: bool = resume_option("its walk-forward's finished folds are reused"),
 ) -> None:
     """VaR and ES from every variance model (Normal and Student-t), with Kupiec, Christoffersen,
     the Basel traffic light and the Acerbi-Szekely ES test."""

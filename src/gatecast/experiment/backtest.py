@@ -50,6 +50,7 @@ from gatecast.evaluate.trading import (
     trial_columns,
 )
 from gatecast.experiment.evaluation import (
+    WALK_SETTINGS,
     EvaluationConfig,
     evaluate_into,
     load_checked,
@@ -104,20 +105,7 @@ _SHOWN = [
 ]
 #: The settings of the walk-forward that made the forecasts: with ``from_run`` they are the run's
 #: own (its config), so a value given here would be ignored and is refused instead.
-RUN_SETTINGS = (
-    "data",
-    "column",
-    "test_start",
-    "test_end",
-    "refit_every",
-    "seeds",
-    "recurrent_epochs",
-    "warm_epochs",
-    "hidden",
-    "window",
-    "sort",
-    "dropna",
-)
+RUN_SETTINGS = ("test_start", *(s for s in WALK_SETTINGS if s not in ("n_jobs", "quiet")))
 #: The command-line option of each setting, for messages.
 OPTION_OF = {
     "cost_bps": "--cost-bps",
