@@ -72,8 +72,54 @@ def normalise_name(name: object) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
 
 
+#: What prices may come from: a bundled name or a file path, or the prices themselves (a pandas
+#: DataFrame or Series, a pyarrow Table).
+DataSource = str | os.PathLike[str] | pd.DataFrame | pd.Series | Any
+
+
+def is_frame(source: object) -> bool:
+    """Whether ``source`` holds the prices themselves (a DataFrame, a Series or an Arrow table)
+    rather than naming where they are."""
+    return isinstance(source, pd.DataFrame | pd.Series) or hasattr(source, "to_pandas")
+
+
+def data_label(source: DataSource) -> str:
+    """How a run names its data: the bundled name or the path as given; for prices passed in,
+    "DataFrame (1006 rows, 2015-01-02..2018-12-31)"."""
+    if not is_frame(source):
+        return str(os.fspath(source))  # type: ignore[arg-type]
+    given: Any = source
+    frame: Any = given.to_pandas() if hasattr(given, "to_pandas") else given
+    kind = type(source).__name__
+    index = frame.index
+    span = ""
+    if isinstance(index, pd.DatetimeIndex) and len(index):
+        span = f", {_fmt_date(index[0])}..{_fmt_date(index[-1])}"
+    return f"{kind} ({len(frame)} rows{span})"
+
+
+def data_identity(source: DataSource, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """What a run records of its data: its label, and (with the loaded ``frame``) the first and
+    last date, the row count and a SHA-256 of the values and dates, so that a rerun on other
+    data is told apart from one on the same data."""
+    from gatecast.artifacts import array_hash
+
+    out: dict[str, Any] = {"source": data_label(source)}
+    if frame is not None:
+        out |= {
+            "first": _fmt_date(frame.index[0]) if len(frame) else None,
+            "last": _fmt_date(frame.index[-1]) if len(frame) else None,
+            "rows": len(frame),
+            "columns": [str(c) for c in frame.columns],
+            "sha256": array_hash(
+                frame.to_numpy(dtype=float), np.asarray(frame.index.astype("int64"))
+            ),
+        }
+    return out
+
+
 def load(
-    source: str | os.PathLike[str],
+    source: DataSource,
     *,
     column: str | None = None,
     sort: bool = False,
@@ -90,7 +136,11 @@ def load(
         A bundled name (``sp500``, ``nasdaq``, ``vix``, ``wti``; see :func:`datasets`), the same
         with a ``bundled:`` prefix (``bundled:sp500``, never a local file), or the path of a
         ``.csv`` / ``.parquet`` file with a date column (``date``, ``Date``, ``timestamp``, ...).
-        A bare bundled name that is also a file here is refused as ambiguous.
+        A bare bundled name that is also a file here is refused as ambiguous. Or the prices
+        themselves: a DataFrame with a DatetimeIndex or a date column, a Series of prices with a
+        DatetimeIndex (its name, else ``close``, is the column), or a pyarrow Table; read and
+        checked exactly as a file is (column names, numbers, dates sorted and unique), never
+        changed in place.
     column
         If given, checked to exist (after normalisation, so ``"Adj Close"`` means ``adj_close``),
         checked for NaN/inf values and for absurd prices (see :func:`check_prices`).
@@ -114,14 +164,23 @@ def load(
     ``df.attrs["source"]`` records where the data came from; ``df.attrs["calendar"]`` the
     exchange whose sessions a bundled series follows (XNYS for sp500, nasdaq and vix).
     """
-    bundled, path = _resolve_source(str(source))
-    if bundled is not None:
-        df = _load_bundled(BUNDLED[bundled])
-        where = f"bundled dataset {bundled!r}"
-        df.attrs["calendar"] = BUNDLED[bundled].calendar
+    if is_frame(source):
+        where = f"the {data_label(source)}"
+        df = _frame(
+            _raw_frame(source), where, sort=sort, dayfirst=dayfirst, date_format=date_format
+        )
+        calendar = getattr(source, "attrs", {}).get("calendar")
+        if calendar:  # e.g. a frame gatecast loaded
+            df.attrs["calendar"] = calendar
     else:
-        df = _load_file(path, sort=sort, dayfirst=dayfirst, date_format=date_format)
-        where = f"file {path}"
+        bundled, path = _resolve_source(str(os.fspath(source)))  # type: ignore[arg-type]
+        if bundled is not None:
+            df = _load_bundled(BUNDLED[bundled])
+            where = f"bundled dataset {bundled!r}"
+            df.attrs["calendar"] = BUNDLED[bundled].calendar
+        else:
+            df = _load_file(path, sort=sort, dayfirst=dayfirst, date_format=date_format)
+            where = f"file {path}"
     df.attrs["source"] = where
     df.attrs["dropped"] = 0
     if column is not None or dropna:
@@ -354,32 +413,77 @@ def _load_file(
         raise DataFileError(f"cannot read {path}: {exc}") from exc
     if raw.empty:
         raise DataFileError(f"{path} holds no rows")
+    return _frame(
+        raw, str(path), sort=sort, dayfirst=dayfirst, date_format=date_format, first_row=2
+    )
+
+
+def _raw_frame(source: Any) -> pd.DataFrame:
+    """Prices passed in, as a table with the dates in a column (the caller's object untouched)."""
+    frame: Any = source.to_pandas() if hasattr(source, "to_pandas") else source
+    if isinstance(frame, pd.Series):
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            raise MissingDateColumnError(
+                "a Series of prices needs a DatetimeIndex (its dates); set one with "
+                "series.index = pd.to_datetime(dates)"
+            )
+        frame = frame.to_frame(str(frame.name) if frame.name is not None else "close")
+    if not isinstance(frame, pd.DataFrame):
+        raise DataFileError(f"cannot read prices from a {type(source).__name__}")
+    if frame.empty:
+        raise DataFileError(f"the {type(source).__name__} holds no rows")
+    if isinstance(frame.index, pd.DatetimeIndex):
+        name = frame.index.name if frame.index.name is not None else "date"
+        if normalise_name(name) not in DATE_COLUMNS:
+            name = "date"
+        frame = frame.rename_axis(str(name)).reset_index()
+    else:
+        frame = frame.copy()
+    table: pd.DataFrame = frame
+    return table
+
+
+def _frame(
+    raw: pd.DataFrame,
+    where: str,
+    *,
+    sort: bool,
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    first_row: int = 0,
+) -> pd.DataFrame:
+    """A read table as prices: normalised column names, a date column parsed into a sorted,
+    unique DatetimeIndex, numeric columns; ``where`` names it in messages, ``first_row`` is the
+    number of its first data row (2 in a CSV file with a header)."""
     if raw.index.name is not None and normalise_name(raw.index.name) in DATE_COLUMNS:
         raw = raw.reset_index()
-    raw.columns = _normalised_columns(raw.columns, path)
+    raw.columns = _normalised_columns(raw.columns, where)
     date_col = next((c for c in DATE_COLUMNS if c in raw.columns), None)
     if date_col is None:
         raise MissingDateColumnError(
-            f"{path} has no date column (looked for {', '.join(DATE_COLUMNS)}, any case); "
+            f"{where} has no date column (looked for {', '.join(DATE_COLUMNS)}, any case); "
             f"its columns are {', '.join(map(str, raw.columns))}. Rename the date column to 'date'."
         )
-    dates = parse_dates(raw[date_col], f"{path}, column {date_col!r}", dayfirst, date_format)
+    dates = parse_dates(raw[date_col], f"{where}, column {date_col!r}", dayfirst, date_format)
     df = raw.drop(columns=[date_col])
     df.index = pd.DatetimeIndex(dates, name="date")
+    row = "row" if first_row else "position"
     dup = df.index.duplicated(keep=False)
     if dup.any():
         first = df.index[int(np.argmax(dup))]
-        rows = np.flatnonzero(df.index == first)[:2] + 2  # +1 header, +1 one-based
+        rows = np.flatnonzero(df.index == first)[:2] + first_row
         raise DuplicateDatesError(
-            f"{path} has {int(df.index.duplicated().sum())} duplicate date(s); {_fmt_date(first)} "
-            f"appears on rows {rows[0]} and {rows[1]}. Keep one row per date."
+            f"{where} has {int(df.index.duplicated().sum())} duplicate date(s); {_fmt_date(first)} "
+            f"appears {'on rows' if first_row else 'at positions'} {rows[0]} and {rows[1]}. Keep "
+            f"one row per date."
         )
     if not df.index.is_monotonic_increasing:
         if not sort:
             pos = int(np.argmax(np.diff(df.index.asi8) < 0)) + 1
             raise UnsortedDatesError(
-                f"{path} is not sorted by date: row {pos + 2} ({_fmt_date(df.index[pos])}) comes "
-                f"after {_fmt_date(df.index[pos - 1])}. Sort the file, or pass sort=True (--sort)."
+                f"{where} is not sorted by date: {row} {pos + first_row} "
+                f"({_fmt_date(df.index[pos])}) comes after {_fmt_date(df.index[pos - 1])}. Sort "
+                f"it, or pass sort=True (--sort)."
             )
         df = df.sort_index()
     numeric: dict[str, pd.Series] = {}
@@ -395,7 +499,7 @@ def _load_file(
         numeric[c] = col
     out: pd.DataFrame = pd.DataFrame(numeric, index=df.index)
     if out.columns.empty:
-        raise DataFileError(f"{path} has no numeric price columns besides {date_col!r}")
+        raise DataFileError(f"{where} has no numeric price columns besides {date_col!r}")
     if text:
         out.attrs["text_columns"] = text
     if bad_values:
@@ -417,7 +521,7 @@ def _field_count_message(path: Path) -> str:
     return f"{path} has rows with more fields than its header"
 
 
-def _normalised_columns(columns: pd.Index, path: Path) -> list[str]:
+def _normalised_columns(columns: pd.Index, path: Path | str) -> list[str]:
     """Normalised names; two columns that become one name are refused, naming both (pandas
     renames a repeated header ``Close,Close`` to ``Close, Close.1``: that counts as a repeat)."""
     originals = [str(c) for c in columns]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.calendar import bars_per_year, calendar_of
+from gatecast.data.sources import DataSource, data_label, is_frame
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluate.trading import (
     COST_LEVELS_BPS,
@@ -59,7 +60,12 @@ from gatecast.experiment.evaluation import (
 )
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.report import write_report
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
 from gatecast.types import check_choice
 
 __all__ = [
@@ -153,7 +159,7 @@ class BacktestConfig:
     negative numbers are refused.
     """
 
-    data: str = "sp500"
+    data: DataSource = "sp500"
     column: str | None = None
     test_start: str = "2015-01-01"
     test_end: str | None = None
@@ -229,7 +235,11 @@ class BacktestConfig:
         """The :data:`RUN_SETTINGS` set to other than their defaults (what ``from_run`` would
         ignore)."""
         defaults = {f.name: f.default for f in dataclasses.fields(BacktestConfig)}
-        return [name for name in RUN_SETTINGS if getattr(self, name) != defaults[name]]
+        return [
+            name
+            for name in RUN_SETTINGS
+            if is_frame(getattr(self, name)) or getattr(self, name) != defaults[name]
+        ]
 
     @property
     def target(self) -> EvaluationTarget:
@@ -389,7 +399,7 @@ class BacktestResult:
             "periods_per_year": self.trades.rule.periods_per_year,
             "possible_look_ahead": self.suspects,
             "look_ahead_screen": screen.to_dict(orient="index"),
-            "data": cfg.data,
+            "data": data_label(cfg.data),
             "test_start": cfg.test_start,
             "test_end": cfg.test_end,
             "first_date": self.trades.gross.index[0],
@@ -407,7 +417,7 @@ class BacktestResult:
         run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
         shown = [*self.models, *BENCHMARKS]
         net = pd.concat([self.trades.net(), self.benchmarks.net()], axis=1)[shown]
-        title = f"{self.config.data}, rule {self.trades.rule.name}, {self.cost_bps:g} bps one-way"
+        title = f"{data_label(self.config.data)}, rule {self.trades.rule.name}, {self.cost_bps:g} bps one-way"
         sharpe = self.sweep["sharpe"].unstack("model")[shown]
         return [
             run.write_figure("equity.png", plot_equity(net, title=f"net equity: {title}")),
@@ -675,7 +685,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             "backtest",
             overwrite=cfg.overwrite,
             resume=cfg.resume,
-            config=asdict(cfg),
+            config=settings_record(cfg),
         )
         if cfg.out is not None
         else nullcontext()
@@ -727,7 +737,7 @@ def write_backtest(result: BacktestResult, out: str | Path) -> Path:
     stage = Path(tempfile.mkdtemp(prefix=".backtest-", suffix=".tmp", dir=root))
     try:
         folder = RunFolder(stage)
-        folder.write_config(asdict(result.config))
+        folder.write_config(settings_record(result.config))
         folder.write_csv("backtest.csv", result.table)
         folder.write_parquet("returns.parquet", result.returns())
         folder.write_csv("cost_sweep.csv", result.sweep)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.sources import parse_date
+from gatecast.data.sources import data_identity, data_label, parse_date
 from gatecast.errors import ConfigError
 from gatecast.evaluate.significance import model_confidence_set
 from gatecast.experiment.evaluation import (
@@ -29,7 +29,12 @@ from gatecast.experiment.evaluation import (
     load_checked,
 )
 from gatecast.experiment.registry import COMBINATIONS, RECURRENT
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
 
 __all__ = ["Block", "BlocksResult", "block_plan", "evaluate_blocks", "parse_block_length"]
 
@@ -135,7 +140,7 @@ class BlocksResult:
         with pd.option_context("display.width", 160, "display.max_columns", 30):
             text: str = self.wide().to_string(float_format=lambda v: f"{v:.3g}")
         return (
-            f"{self.primary_loss} per block ({self.config.data}, {self.config.target}); * = outside "
+            f"{self.primary_loss} per block ({data_label(self.config.data)}, {self.config.target}); * = outside "
             f"the {1 - self.config.mcs_size:.0%} MCS of that block; pooled_p_ref / pooled_p_best: "
             f"DM p-value of the pooled per-date losses vs {self.reference} / the best baseline "
             f"{self.best_baseline}\n{text}"
@@ -149,7 +154,7 @@ class BlocksResult:
         cfg = self.config
         return {
             "protocol": PROTOCOL.format(scheme=cfg.scheme, refit=cfg.refit_every),
-            "config": asdict(cfg),
+            "config": settings_record(cfg),
             "blocks": [b.to_dict() for b in self.blocks],
             "primary_loss": self.primary_loss,
             "reference": self.reference,
@@ -260,7 +265,8 @@ def evaluate_blocks(cfg: EvaluationConfig, blocks: str | int) -> BlocksResult:
             "blocks",
             overwrite=cfg.overwrite,
             resume=cfg.resume,
-            config=asdict(cfg) | {"blocks": blocks},
+            config=settings_record(cfg) | {"blocks": blocks},
+            data=data_identity(cfg.data, df),
         )
         if cfg.out is not None
         else nullcontext()

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.features import TargetSpec, check_not_constant, make_target, parkinson
-from gatecast.data.sources import check_finite, check_prices, load, resolve_column
+from gatecast.data.sources import (
+    DataSource,
+    check_finite,
+    check_prices,
+    data_identity,
+    data_label,
+    load,
+    resolve_column,
+)
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, DataError
 from gatecast.evaluate.combination import combine_best
@@ -53,7 +61,12 @@ from gatecast.experiment.registry import (
     model_spec,
 )
 from gatecast.experiment.report import write_report
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
 from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
 from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice, check_number
 
@@ -114,7 +127,7 @@ class EvaluationConfig:
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
 
-    data: str = "sp500"
+    data: DataSource = "sp500"
     target: EvaluationTarget = "variance"
     proxy: Proxy = "squared"
     column: str | None = None
@@ -196,7 +209,7 @@ class EvaluationConfig:
     def unused(self, names: Iterable[str]) -> dict[str, str]:
         """Of the settings ``names``, those this evaluation does not use, each with the reason
         (what a user is told instead of the setting being ignored)."""
-        return unused_settings(asdict(self), names)
+        return unused_settings(vars(self), names)
 
     def set_fields(self) -> set[str]:
         """The settings whose values differ from their defaults (for the target)."""
@@ -204,7 +217,7 @@ class EvaluationConfig:
         return {
             f.name
             for f in dataclasses.fields(self)
-            if f.name not in ("models", "out", "extra")
+            if f.name not in ("models", "out", "extra", "data")
             and getattr(self, f.name) != getattr(default, f.name)
         }
 
@@ -342,7 +355,7 @@ class EvaluationResult:
         """What ``metrics.json`` holds."""
         cfg = self.config
         out: dict[str, Any] = {
-            "config": asdict(cfg),
+            "config": settings_record(cfg),
             "n_dates": self.n_dates,
             "dates_not_forecast_by_every_model": self.dates_not_forecast_by_every_model,
             "dropped_rows": self.dropped_rows,
@@ -383,7 +396,7 @@ class EvaluationResult:
         variance = self.config.target == "variance"
         actual = self.forecasts["actual"].rename("proxy" if variance else "actual")
         models = [m for m in self.leaderboard.index if m in self.forecasts]
-        title = f"{self.config.data} {self.config.target}: walk-forward forecasts"
+        title = f"{data_label(self.config.data)} {self.config.target}: walk-forward forecasts"
         return [
             run.write_figure(
                 "forecasts.png",
@@ -436,13 +449,14 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
         if needs:
             raise DataError(
                 f"{', '.join(needs)} need(s) High and Low columns, which "
-                f"{df.attrs.get('source', cfg.data)} lacks (it has {', '.join(df.columns)}); "
+                f"{df.attrs.get('source', data_label(cfg.data))} lacks (it has {', '.join(df.columns)}); "
                 f"leave them out or use data with High/Low"
             )
     cfg.plan().folds(df.index)
     column = resolve_column(df, cfg.column)
     before = df.loc[df.index < pd.Timestamp(cfg.test_start), column]
-    check_not_constant(before, column, f"{df.attrs.get('source', cfg.data)} before the test")
+    where = df.attrs.get("source", data_label(cfg.data))
+    check_not_constant(before, column, f"{where} before the test")
     if cfg.target == "variance" and {"high", "low"} <= set(df.columns):
         range_read = cfg.proxy == "parkinson" or any(m in RANGE_MODELS for m in cfg.models)
         # recurrent variance models train against the range when the data has it
@@ -691,7 +705,12 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     df, dropped = load_checked(cfg)
     check_models(cfg, df)
     with run_output(
-        cfg.out, "evaluate", overwrite=cfg.overwrite, resume=cfg.resume, config=asdict(cfg)
+        cfg.out,
+        "evaluate",
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=settings_record(cfg),
+        data=data_identity(cfg.data, df),
     ):
         return evaluate_into(cfg, (df, dropped))
 

@@ -4,6 +4,7 @@ never a file, a device or a folder of someone else's files)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from gatecast.artifacts import (
     describe_path,
     writable_file,
 )
+from gatecast.data.sources import data_label, is_frame
 from gatecast.errors import ConfigError, GatecastError
 
 if TYPE_CHECKING:
@@ -207,8 +209,37 @@ def check_out_file(out: str | os.PathLike[str], *, overwrite: bool = False) -> P
 RESUMABLE = ("evaluate", "blocks", "backtest", "var", "sweep")
 
 
+def settings_record(cfg: Any) -> dict[str, Any]:
+    """A job config's settings as plain values for a run's files: prices passed in as a
+    DataFrame (or Series, Arrow table) are named by :func:`~gatecast.data.sources.data_label`
+    ("DataFrame (1006 rows, 2015-01-02..2018-12-31)"), never written whole."""
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    for name, value in values.items():
+        if is_frame(value):
+            values[name] = data_label(value)
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=_plain_default))
+    return plain
+
+
+def _plain_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "item"):  # a NumPy scalar
+        return obj.item()
+    return repr(obj)
+
+
 def write_run_record(
-    path: Path, kind: str, status: RunStatus, config: Any = None, started: str | None = None
+    path: Path,
+    kind: str,
+    status: RunStatus,
+    config: Any = None,
+    started: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``path/run.json`` (atomically): the kind of run, its status, the format version,
     when it started (and finished) and its settings."""
@@ -223,6 +254,8 @@ def write_run_record(
         record["finished"] = now
     if config is not None:
         record["config"] = config
+    if data is not None:
+        record["data"] = data
     atomic_write_json(path / RUN_RECORD, record)
     return record
 
@@ -235,12 +268,13 @@ def run_output(
     overwrite: bool = False,
     resume: bool = False,
     config: Any = None,
+    data: dict[str, Any] | None = None,
 ) -> Iterator[Path]:
     """The run folder ``out`` of a run that writes as it goes (a walk-forward that can be
     resumed), for the ``with`` block.
 
     Checked as :func:`check_out_folder` checks it; ``overwrite`` empties an earlier run first.
-    ``run.json`` says "running" from the start and "finished" when the block ends normally. On
+    ``run.json`` (the kind, ``config``, the ``data`` identity) says "running" from the start and "finished" when the block ends normally. On
     a :class:`GatecastError` in the block (a refusal), the folder is removed if this call made
     it or emptied it, so a refused command leaves nothing in ``out``; a resumed run keeps what
     it had. A run killed or interrupted keeps its folder, to be resumed.
@@ -255,7 +289,7 @@ def run_output(
     path.mkdir(parents=True, exist_ok=True)
     earlier = read_run_record(path) if not fresh else None
     started = str(earlier["started"]) if earlier and "started" in earlier else None
-    write_run_record(path, kind, "running", config, started)
+    write_run_record(path, kind, "running", config, started, data)
     try:
         yield path
     except GatecastError:
@@ -266,12 +300,17 @@ def run_output(
         elif earlier is not None:
             atomic_write_json(path / RUN_RECORD, earlier)  # a refused resume changes nothing
         raise
-    write_run_record(path, kind, "finished", config, started)
+    write_run_record(path, kind, "finished", config, started, data)
 
 
 @contextmanager
 def staged_folder(
-    out: str | os.PathLike[str], *, overwrite: bool = False, kind: str = "run", config: Any = None
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    kind: str = "run",
+    config: Any = None,
+    data: dict[str, Any] | None = None,
 ) -> Iterator[Path]:
     """A temporary folder beside ``out`` to write a run into; on leaving the ``with`` block
     normally its ``run.json`` is written and it is renamed to ``out`` (with ``overwrite``, the
@@ -284,9 +323,9 @@ def staged_folder(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
-        started = write_run_record(tmp, kind, "running", config)["started"]
+        started = write_run_record(tmp, kind, "running", config, data=data)["started"]
         yield tmp
-        write_run_record(tmp, kind, "finished", config, started)
+        write_run_record(tmp, kind, "finished", config, started, data)
         _swap_in(tmp, path, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -320,7 +359,7 @@ def check_not_input(out: str | os.PathLike[str], inputs: dict[str, Any]) -> None
     or lies inside an input folder: ``predict --out`` must never overwrite its data or model."""
     target = Path(out).resolve()
     for option, value in inputs.items():
-        if value is None:
+        if value is None or is_frame(value):  # prices passed in are no file to overwrite
             continue
         source = Path(os.fspath(value))
         if not source.exists():

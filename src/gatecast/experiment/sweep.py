@@ -23,7 +23,7 @@ import time
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -32,6 +32,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.features import TargetSpec, make_target
+from gatecast.data.sources import DataSource, data_identity
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluate.losses import loss_series
@@ -49,7 +50,12 @@ from gatecast.evaluate.trading import (
 from gatecast.evaluate.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, load_checked, model_factory
 from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig
 from gatecast.types import Proxy, Scheme, check_number
 
@@ -182,7 +188,7 @@ class SweepConfig:
     """
 
     out: str
-    data: str = "sp500"
+    data: DataSource = "sp500"
     target: EvaluationTarget = "variance"
     proxy: Proxy = "squared"
     column: str | None = None
@@ -331,7 +337,7 @@ class SweepConfig:
     def fingerprint(self) -> dict[str, Any]:
         """What a run folder must match to be resumed: the search space, the periods, the data
         settings (the executor, ``top_k`` and ``record`` may change between runs)."""
-        d = asdict(self)
+        d = settings_record(self)  # prices passed in: their label (the data hash is added)
         for k in ("out", "executor", "n_jobs", "ray_address", "top_k", "record"):
             d.pop(k)
         for k in ("overwrite", "resume"):  # how the folder is used, not what the sweep is
@@ -363,7 +369,7 @@ def _grid_configs(cfg: SweepConfig) -> list[dict[str, Any]]:
 def _factory(cfg: SweepConfig, ecfg: EvaluationConfig, params: Mapping[str, Any], seed: int) -> Any:
     full = {**cfg.fixed, **params}
     cell = str(full.pop("cell", "lstm"))
-    run = EvaluationConfig(**(asdict(ecfg) | {"models": (cell,), "extra": full}))
+    run = dataclasses.replace(ecfg, models=(cell,), extra=full)
     return model_factory(cell, run, seed=seed)
 
 
@@ -684,7 +690,8 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
         "sweep",
         overwrite=cfg.overwrite,
         resume=cfg.resume,
-        config=json.loads(json.dumps(asdict(cfg), default=repr)),
+        config=settings_record(cfg),
+        data=data_identity(cfg.data, df),
     ) as root:
         _check_folder(root, fp)
         return _sweep_in(cfg, ecfg, df, plans, (s0, s1), root, t_start)

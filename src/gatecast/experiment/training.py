@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,15 @@ from gatecast.data.calendar import (
     information_dates,
 )
 from gatecast.data.features import TargetSpec, make_target, price_series
-from gatecast.data.sources import check_finite, check_prices, load, resolve_column
+from gatecast.data.sources import (
+    DataSource,
+    check_finite,
+    check_prices,
+    data_identity,
+    data_label,
+    load,
+    resolve_column,
+)
 from gatecast.data.splits import chronological_split
 from gatecast.data.volatility import parkinson_scale, percent_returns, variance_proxy
 from gatecast.errors import ConfigError
@@ -35,6 +43,7 @@ from gatecast.experiment.run_folder import (
     check_not_input,
     check_out_file,
     check_out_folder,
+    settings_record,
     staged_folder,
 )
 from gatecast.experiment.verdict import Comparison, compare, sentence
@@ -77,7 +86,7 @@ class TrainJob:
     ``test_size`` is a fraction in (0, 1) or a count of rows.
     """
 
-    data: str = "sp500"
+    data: DataSource = "sp500"
     column: str | None = None
     target: TrainTarget = "return"
     log: bool | None = None
@@ -203,7 +212,7 @@ class TrainJob:
     def to_dict(self) -> dict[str, Any]:
         """Plain values (what ``config.json`` holds), the model settings as used."""
         cfg = self.model_config().to_dict()
-        own = asdict(self)
+        own = settings_record(self)
         resolved = {k: cfg[k] for k in own if k in cfg and own[k] is None}
         if self.variance:
             resolved["proxy"] = self.variance_proxy
@@ -415,7 +424,13 @@ def run_training(
         notes=notes,
     )
     if out is not None:
-        with staged_folder(out, overwrite=overwrite, kind="train", config=job.to_dict()) as tmp:
+        with staged_folder(
+            out,
+            overwrite=overwrite,
+            kind="train",
+            config=job.to_dict(),
+            data=data_identity(job.data, df),
+        ) as tmp:
             write_train_run(run, tmp, plots=plots, signing_key=key)
         run.out = Path(out)
     return run
@@ -448,7 +463,7 @@ def write_train_run(
                 label("no_change"): run.forecasts["no_change"],
             },
             folder / "forecast.png",
-            title=f"{model.name.upper()} forecast of {run.job.target} on {run.job.data} (test period)",
+            title=f"{model.name.upper()} forecast of {run.job.target} on {data_label(run.job.data)} (test period)",
         )
     write_report(folder.path, figures=plots)
     run.out = folder.path

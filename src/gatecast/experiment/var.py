@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gatecast.data.sources import DataSource, data_identity, data_label
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
 from gatecast.evaluate.var import (
@@ -41,7 +42,12 @@ from gatecast.experiment.evaluation import (
 )
 from gatecast.experiment.intervals import calibration_start
 from gatecast.experiment.registry import RECURRENT, canonical_names
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
 from gatecast.types import check_choice, check_number
 
 __all__ = ["VarConfig", "VarResult", "fold_dof", "run_var", "write_var"]
@@ -74,7 +80,7 @@ class VarConfig:
     model's variance is the mean over its seeds. ``sims`` return paths give the ES test's p-value.
     """
 
-    data: str = "sp500"
+    data: DataSource = "sp500"
     column: str | None = None
     models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
     level: float = 0.99
@@ -143,7 +149,7 @@ class VarConfig:
             given = [
                 f.name
                 for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)
+                if f.name != "data" and getattr(self, f.name) != getattr(default, f.name)
             ]
         unused = self.unused(given)
         if unused:
@@ -212,7 +218,7 @@ class VarResult:
         """What ``var_backtest.json`` holds."""
         cfg = self.config
         return {
-            "config": asdict(cfg),
+            "config": settings_record(cfg),
             "first_date": self.first_date,
             "last_date": self.last_date,
             "n_dates": int(self.table["n"].max()),
@@ -242,7 +248,7 @@ class VarResult:
         wide.columns = [f"{m} {d}" for m, d in wide.columns]
         returns = self.risk.drop_duplicates("date").set_index("date")["return"]
         title = (
-            f"{self.config.data}: {self.config.level:.0%} VaR and its exceptions, "
+            f"{data_label(self.config.data)}: {self.config.level:.0%} VaR and its exceptions, "
             f"{str(self.first_date)[:10]}..{str(self.last_date)[:10]}"
         )
         return run.write_figure("exceptions.png", plot_exceptions(returns, wide, title=title))
@@ -269,7 +275,14 @@ def run_var(cfg: VarConfig) -> VarResult:
     check_models(ecfg, df)
     if cfg.out is None:
         return _run_var(cfg, df, ecfg, start, t0)
-    with run_output(cfg.out, "var", overwrite=cfg.overwrite, resume=cfg.resume, config=asdict(cfg)):
+    with run_output(
+        cfg.out,
+        "var",
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=settings_record(cfg),
+        data=data_identity(cfg.data, df),
+    ):
         return _run_var(cfg, df, ecfg, start, t0)
 
 
@@ -335,7 +348,7 @@ def write_var(result: VarResult, out: str | Path) -> Path:
     """Write ``config.json``, ``var_backtest.csv``, ``risk.parquet``, ``exceptions.png`` and, last,
     ``var_backtest.json`` (every file atomically)."""
     folder = RunFolder(out)
-    folder.write_config(asdict(result.config))
+    folder.write_config(settings_record(result.config))
     folder.write_csv("var_backtest.csv", result.table)
     folder.write_parquet("risk.parquet", result.risk)
     result.plot(folder)
