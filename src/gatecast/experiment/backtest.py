@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.calendar import bars_per_year, calendar_of
-from gatecast.data.sources import DataSource, data_label, is_frame
+from gatecast.data.sources import DataSource, data_identity, data_label, is_frame
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluate.trading import (
     COST_LEVELS_BPS,
@@ -61,8 +61,10 @@ from gatecast.experiment.evaluation import (
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
+    Run,
     RunFolder,
     check_out_folder,
+    record_data,
     run_output,
     settings_record,
 )
@@ -582,30 +584,36 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
 
 # -- where the forecasts come from ---------------------------------------------------------------
 def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
-    """The configuration and ``forecasts.parquet`` of a finished ``gatecast evaluate`` run folder."""
-    root = Path(folder)
-    metrics, fc_path = root / "metrics.json", root / "forecasts.parquet"
-    for p in (metrics, fc_path):
-        if not p.is_file():
-            raise ModelFileError(
-                f"{p} is missing: --from-run takes a finished `gatecast evaluate` run folder "
-                f"(it has metrics.json and forecasts.parquet)"
-            )
+    """The configuration and forecasts of a finished ``gatecast evaluate`` run folder (read by
+    :meth:`~gatecast.experiment.run_folder.Run.open`)."""
     try:
-        saved = json.loads(metrics.read_text(encoding="utf-8"))["config"]
+        run = Run.open(folder)
+    except ConfigError as exc:
+        raise ModelFileError(
+            f"--from-run takes a finished `gatecast evaluate` run folder: {exc}"
+        ) from exc
+    if run.kind != "evaluate" or run.status != "finished":
+        state = "an unfinished" if run.status != "finished" else "a"
+        raise ModelFileError(
+            f"{folder} holds {state} {run.kind} run: --from-run takes a finished `gatecast "
+            f"evaluate` run folder (it has metrics.json and forecasts.parquet)"
+        )
+    try:
+        saved = run.config or run.json("metrics.json")["config"]
         known = {f.name for f in dataclasses.fields(EvaluationConfig)}
         values = {k: v for k, v in saved.items() if k in known}
         values["models"] = tuple(values.get("models") or ())
         eval_cfg = EvaluationConfig(**{**values, "out": None, "quiet": True})
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ConfigError, KeyError, TypeError) as exc:
         raise ModelFileError(
-            f"{metrics} has no readable evaluate configuration ({exc}); rerun `gatecast evaluate`"
+            f"{folder} has no readable evaluate configuration ({exc}); rerun `gatecast evaluate`"
         ) from exc
     try:
-        forecasts = pd.read_parquet(fc_path)
-    except (OSError, ValueError) as exc:
+        forecasts = run.table("forecasts")
+    except (ConfigError, OSError, ValueError) as exc:
         raise ModelFileError(
-            f"{fc_path} cannot be read ({exc}); rerun `gatecast evaluate` into a new folder"
+            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
+            f"evaluate` into a new folder"
         ) from exc
     return eval_cfg, forecasts
 
@@ -705,6 +713,8 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             realised = realised_returns(data, eval_cfg.column)
             if cfg.periods_per_year is None:
                 cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
+            if cfg.out is not None:
+                record_data(cfg.out, data_identity(eval_cfg.data, data))
             columns, info, rows = _model_columns(forecasts, cfg.models or tuple(eval_cfg.models))
             # refuse what the forecasts themselves hold wrong before the benchmark is fitted
             trade(columns, realised, cfg.trading_rule(), cfg.cost_bps, information_dates=info)
@@ -716,6 +726,8 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             realised = realised_returns(data, eval_cfg.column)
             if cfg.periods_per_year is None:
                 cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
+            if cfg.out is not None:
+                record_data(cfg.out, data_identity(eval_cfg.data, data))
         if "garch" in forecasts and eval_cfg.target == "variance":
             garch = forecasts["garch"]
         else:

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from gatecast.artifacts import array_hash
-from gatecast.errors import GatecastError, ReportError
+from gatecast.errors import ConfigError, GatecastError, ReportError
 from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.formatting import column_format, format_cell
 from gatecast.experiment.registry import label
-from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_folder import Run, RunFolder
 from gatecast.experiment.verdict import LEVEL
 
 if TYPE_CHECKING:
@@ -215,15 +215,16 @@ def build_report(run_dir: str | Path, *, figures: bool = True) -> Report:
 
 
 def run_kind(folder: Path) -> RunKind:
-    """Which command wrote ``folder``, from the files it holds."""
+    """The page a run folder gets: that of the command that wrote it (:meth:`Run.open` reads
+    that from ``run.json``), or the generic page of tables and figures."""
     has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-    if {"notebook.csv", "sp500.csv", "metrics.json"} <= has:
-        return "demo"
-    if {"leaderboard.csv", "forecasts.parquet", "metrics.json"} <= has:
-        return "evaluate"
-    if {"manifest.json", "config.json", "forecasts.csv", "metrics.json"} <= has:
-        return "train"
-    if any(name.endswith(".json") for name in has):
+    try:
+        kind = Run.open(folder).kind
+    except ConfigError:
+        kind = None
+    if kind in ("train", "evaluate", "demo"):
+        return kind
+    if kind is not None or any(name.endswith(".json") for name in has):
         return "run"
     raise ReportError(
         f"{folder} holds no run: no metrics.json or other JSON of a run (it has "
