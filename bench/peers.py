@@ -49,7 +49,7 @@ from torch import nn
 
 from gatecast.data import load
 from gatecast.data.features import TargetSpec, make_target
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.models.recurrent import RecurrentForecaster
 
 TEST_START, TEST_END = "2015-01-02", "2018-12-31"

@@ -14,8 +14,8 @@ import time
 import pandas as pd
 
 from gatecast.data import load
-from gatecast.evaluate.executors import resolve_jobs
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.executors import resolve_jobs
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.models.recurrent.variance import RecurrentVariance
 
 

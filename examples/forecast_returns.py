@@ -4,7 +4,7 @@
 """
 
 from gatecast.data import TargetSpec, load, make_target
-from gatecast.evaluate.metrics import score
+from gatecast.evaluation.metrics import score
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.recurrent import RecurrentForecaster
 

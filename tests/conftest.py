@@ -14,34 +14,34 @@ import pytest
 #: that module's verdict, so that each mutant costs seconds. A module's own tests and the pins of
 #: the leaderboard decide.
 MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
-    "gatecast.evaluate.significance": (
-        "tests/evaluate/test_significance.py",
-        "tests/evaluate/test_leaderboard_pins.py",
+    "gatecast.evaluation.significance": (
+        "tests/evaluation/test_significance.py",
+        "tests/evaluation/test_leaderboard_pins.py",
     ),
-    "gatecast.evaluate.losses": (
-        "tests/evaluate/test_losses.py",
-        "tests/evaluate/test_leaderboard_pins.py",
+    "gatecast.evaluation.losses": (
+        "tests/evaluation/test_losses.py",
+        "tests/evaluation/test_leaderboard_pins.py",
     ),
-    "gatecast.evaluate.metrics": (
-        "tests/evaluate/test_point_metrics.py",
-        "tests/evaluate/test_leaderboard_pins.py",
+    "gatecast.evaluation.metrics": (
+        "tests/evaluation/test_point_metrics.py",
+        "tests/evaluation/test_leaderboard_pins.py",
     ),
     # the fast walks (historical variance, no training); the GARCH and recurrent walks of
     # test_walkforward.py test the same code at a hundred times the cost
-    "gatecast.evaluate.walkforward": (
-        "tests/evaluate/test_walkforward_durability.py",
-        "tests/evaluate/test_walkforward.py::test_folds_expanding_rolling_and_gap",
-        "tests/evaluate/test_walkforward.py::test_a_different_plan_refuses",
-        "tests/evaluate/test_walkforward.py::test_the_run_folder_records_each_model",
+    "gatecast.evaluation.walkforward": (
+        "tests/evaluation/test_walkforward_durability.py",
+        "tests/evaluation/test_walkforward.py::test_folds_expanding_rolling_and_gap",
+        "tests/evaluation/test_walkforward.py::test_a_different_plan_refuses",
+        "tests/evaluation/test_walkforward.py::test_the_run_folder_records_each_model",
     ),
-    "gatecast.evaluate.executors": ("tests/evaluate/test_executors.py",),
+    "gatecast.evaluation.executors": ("tests/evaluation/test_executors.py",),
     "gatecast.data.splits": ("tests/data/test_splits.py",),
     "gatecast.data.scalers": ("tests/data/test_scalers.py",),
     # the pin of the Parkinson proxy's fit range decides; the variance model's training run
     # (30 s a mutant) tests the model's own use of the proxy, in its own module
     "gatecast.data.volatility": (
         "tests/data/test_volatility.py",
-        "tests/evaluate/test_leaderboard_pins.py::test_the_parkinson_proxy",
+        "tests/evaluation/test_leaderboard_pins.py::test_the_parkinson_proxy",
     ),
     "gatecast.artifacts": ("tests/test_artifacts.py",),
     # not the test that resumes in a new process (that process imports gatecast unmutated);

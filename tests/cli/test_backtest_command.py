@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gatecast.cli.app import app
 from gatecast.data import gbm
-from gatecast.evaluate.trading import INFORMATION_DATE
+from gatecast.evaluation.trading import INFORMATION_DATE
 from gatecast.experiment.evaluation import EvaluationConfig
 
 runner = CliRunner()

@@ -21,7 +21,7 @@ from scipy import stats
 
 from gatecast.data import gbm
 from gatecast.errors import AlignmentError, ConfigError, ModelFileError
-from gatecast.evaluate.trading import INFORMATION_DATE
+from gatecast.evaluation.trading import INFORMATION_DATE
 from gatecast.experiment.backtest import (
     BacktestConfig,
     backtest_forecasts,

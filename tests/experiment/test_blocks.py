@@ -14,7 +14,7 @@ import pytest
 from gatecast.data import load
 from gatecast.data.volatility import QLIKE_FLOOR
 from gatecast.errors import ConfigError
-from gatecast.evaluate.significance import diebold_mariano
+from gatecast.evaluation.significance import diebold_mariano
 from gatecast.experiment.blocks import block_plan, evaluate_blocks, parse_block_length
 from gatecast.experiment.evaluation import EvaluationConfig
 

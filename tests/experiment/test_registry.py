@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate.walkforward import model_identity
+from gatecast.evaluation.walkforward import model_identity
 from gatecast.experiment.evaluation import EvaluationConfig, model_factory
 from gatecast.experiment.registry import LABELS, REGISTRY, label, model_names
 

@@ -19,7 +19,7 @@ from sweep_data import sweep_config, write_prices
 
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
-from gatecast.evaluate.trading import cscv_pbo, deflated_sharpe_ratio
+from gatecast.evaluation.trading import cscv_pbo, deflated_sharpe_ratio
 from gatecast.experiment import sweep
 from gatecast.experiment.sweep import (
     SweepConfig,

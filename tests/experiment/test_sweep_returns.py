@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from gatecast.cli.app import app
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
-from gatecast.evaluate.trading import INFORMATION_DATE, Rule, cscv_pbo, trade
+from gatecast.evaluation.trading import INFORMATION_DATE, Rule, cscv_pbo, trade
 from gatecast.experiment import sweep
 from gatecast.experiment.backtest import BacktestConfig, backtest_forecasts
 from gatecast.experiment.sweep import (
@@ -345,7 +345,7 @@ def test_an_older_trial_folder_resumes_but_trial_returns_refuses_it(
 
 def test_a_sweeps_rule_and_cost_are_the_backtests_defaults() -> None:
     # the sweep trades each trial as `gatecast backtest` would with no options
-    from gatecast.evaluate.trading import DEFAULT_COST_BPS, RULE_OF_TARGET, Rule
+    from gatecast.evaluation.trading import DEFAULT_COST_BPS, RULE_OF_TARGET, Rule
 
     for target, name in RULE_OF_TARGET.items():
         bt = BacktestConfig(rule=name)

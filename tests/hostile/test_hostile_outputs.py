@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.experiment.run_folder import staged_folder
 from gatecast.models.volatility import HistoricalVariance
 

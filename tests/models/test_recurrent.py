@@ -10,7 +10,7 @@ import torch
 
 from gatecast.data import TargetSpec, ar1_prices, make_target
 from gatecast.errors import ConfigError, ModelFileError, NotFittedError, TooFewRowsError
-from gatecast.evaluate.metrics import mse
+from gatecast.evaluation.metrics import mse
 from gatecast.models.baselines import NoChange
 from gatecast.models.recurrent import RecurrentForecaster
 

@@ -9,7 +9,7 @@ import pytest
 
 from gatecast.data import TargetSpec, ar1_prices, make_target
 from gatecast.errors import ConfigError, ModelFileError
-from gatecast.evaluate.metrics import mse
+from gatecast.evaluation.metrics import mse
 from gatecast.models.baselines import NoChange
 from gatecast.models.recurrent import RecurrentForecaster
 

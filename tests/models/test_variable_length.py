@@ -11,8 +11,8 @@ from gatecast.data import ar1_prices, load
 from gatecast.data.sequences import length_mask, pad_sequences, split_lanes
 from gatecast.errors import ConfigError
 from gatecast.models.recurrent import RecurrentForecaster, RecurrentNet
-from gatecast.train.loop import TrainConfig
-from gatecast.train.sequence import Lanes, train_sequence_loop
+from gatecast.training.loop import TrainConfig
+from gatecast.training.sequence import Lanes, train_sequence_loop
 
 LENGTHS = [7, 3, 9, 1, 5]
 

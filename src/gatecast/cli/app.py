@@ -56,7 +56,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from gatecast import __version__
+        from gatecast._version import __version__
 
         typer.echo(f"gatecast {__version__}")
         raise typer.Exit()

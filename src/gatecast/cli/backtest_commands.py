@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from gatecast.cli.options import given_options, overwrite_option, resume_option
 from gatecast.cli.output import console, print_table
-from gatecast.evaluate.trading import RuleName
+from gatecast.evaluation.trading import RuleName
 
 app = typer.Typer()
 

@@ -3,9 +3,9 @@
 ``run_backtest(BacktestConfig(...))`` gets the forecasts (a new walk-forward through
 :mod:`gatecast.experiment.evaluation`, written as an evaluate run folder under ``out/evaluation``,
 or a finished evaluate run folder read back without refitting), trades them with the one-day lag
-of :func:`gatecast.evaluate.trading.trade`, adds buy-and-hold and GARCH(1,1) volatility-targeted
+of :func:`gatecast.evaluation.trading.trade`, adds buy-and-hold and GARCH(1,1) volatility-targeted
 buy-and-hold, and deflates each Sharpe ratio by the trials of the study (one rule,
-:func:`gatecast.evaluate.trading.count_trials`). Forecasts whose information date is not before the
+:func:`gatecast.evaluation.trading.count_trials`). Forecasts whose information date is not before the
 close at which they are traded are refused; forecasts too good for an honest daily model get a
 "possible look-ahead" verdict instead of a comparison with buy-and-hold.
 """
@@ -30,7 +30,7 @@ import pandas as pd
 from gatecast.data.calendar import bars_per_year, calendar_of
 from gatecast.data.sources import DataSource, data_identity, data_label, is_frame
 from gatecast.errors import ConfigError, ModelFileError
-from gatecast.evaluate.trading import (
+from gatecast.evaluation.trading import (
     COST_LEVELS_BPS,
     DEFAULT_COST_BPS,
     INFORMATION_DATE,
@@ -152,7 +152,7 @@ class BacktestConfig:
     settings (:data:`RUN_SETTINGS`) are the run's own and label the result, so a value other
     than the default here is refused. ``n_trials`` / ``var_sharpe_annual`` override the trial
     count and the variance of the trials' annualised Sharpe ratios, which otherwise come from
-    the trials of the study (:func:`~gatecast.evaluate.trading.count_trials`: every seed of every
+    the trials of the study (:func:`~gatecast.evaluation.trading.count_trials`: every seed of every
     model asked for, identical return series once). ``models`` empty: lstm, gru, ar1 for returns
     (a set per target otherwise), or every model of ``from_run``. ``sweep``: a ``gatecast
     sweep`` folder (of the same target) the backtest cites: N of the DSR, Var[SR_n] and the PBO
@@ -482,7 +482,7 @@ def backtest_forecasts(
     they are for, as ``forecasts``. ``models`` are the rows of the table and the models asked to
     compare (default: every column); the trials behind N, Var[SR_n] and the PBO are their seed
     columns (``lstm[s0]``...) or their own column, identical return series once
-    (:func:`~gatecast.evaluate.trading.count_trials`), unless ``cfg.sweep`` cites a sweep's.
+    (:func:`~gatecast.evaluation.trading.count_trials`), unless ``cfg.sweep`` cites a sweep's.
     """
     t0 = time.perf_counter()
     columns, info, models = _model_columns(forecasts, models)

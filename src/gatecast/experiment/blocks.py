@@ -18,7 +18,7 @@ import pandas as pd
 
 from gatecast.data.sources import data_identity, data_label, parse_date
 from gatecast.errors import ConfigError
-from gatecast.evaluate.significance import model_confidence_set
+from gatecast.evaluation.significance import model_confidence_set
 from gatecast.experiment.evaluation import (
     DM_TEST,
     EvaluationConfig,

@@ -30,18 +30,18 @@ from gatecast.data.sources import (
 )
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, DataError
-from gatecast.evaluate.combination import combine_best
-from gatecast.evaluate.intervals import IntervalResult
-from gatecast.evaluate.losses import QLIKE_FLOOR, LossName, loss_series
-from gatecast.evaluate.metrics import hit_rate
-from gatecast.evaluate.significance import (
+from gatecast.evaluation.combination import combine_best
+from gatecast.evaluation.intervals import IntervalResult
+from gatecast.evaluation.losses import QLIKE_FLOOR, LossName, loss_series
+from gatecast.evaluation.metrics import hit_rate
+from gatecast.evaluation.significance import (
     MCS_BLOCK_SIZE,
     diebold_mariano,
     model_confidence_set,
     pesaran_timmermann_test,
 )
-from gatecast.evaluate.trading import INFORMATION_DATE
-from gatecast.evaluate.walkforward import (
+from gatecast.evaluation.trading import INFORMATION_DATE
+from gatecast.evaluation.walkforward import (
     ModelFactory,
     WalkForwardPlan,
     WalkForwardResult,

@@ -22,14 +22,14 @@ import pandas as pd
 from gatecast.data.features import TargetSpec, make_target
 from gatecast.data.volatility import parkinson_scale, percent_returns, variance_proxy
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluate.intervals import (
+from gatecast.evaluation.intervals import (
     CALIBRATION,
     GAMMA,
     IntervalResult,
     conformal_intervals,
     regime_variance,
 )
-from gatecast.evaluate.walkforward import WalkForwardResult
+from gatecast.evaluation.walkforward import WalkForwardResult
 from gatecast.experiment.registry import RECURRENT, canonical_names
 
 __all__ = ["calibration_start", "evaluation_intervals", "interval_actual"]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate.executors import resolve_jobs
+from gatecast.evaluation.executors import resolve_jobs
 
 #: Every Ray worker computes with one thread, as a pool worker does.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -29,7 +29,7 @@ HYBRIDS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 )
 #: Models trained per seed (recurrent cells and the hybrids).
 RECURRENT: tuple[str, ...] = (*CELLS, *HYBRIDS)
-#: Leaderboard models made from the others' forecasts, not fit (:mod:`gatecast.evaluate.combination`).
+#: Leaderboard models made from the others' forecasts, not fit (:mod:`gatecast.evaluation.combination`).
 COMBINATIONS: Mapping[str, tuple[EvaluationTarget, ...]] = MappingProxyType(
     {"combo": ("variance",)}
 )

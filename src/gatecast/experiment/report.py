@@ -34,7 +34,7 @@ from gatecast.experiment.run_folder import Run, RunFolder
 from gatecast.experiment.verdict import LEVEL
 
 if TYPE_CHECKING:
-    from gatecast.evaluate.losses import LossName
+    from gatecast.evaluation.losses import LossName
 
 __all__ = ["REPORT_FILE", "Report", "build_report", "write_report"]
 
@@ -557,7 +557,7 @@ def _evaluation_report(folder: Path, figures: bool) -> Report:
 def _per_date_losses(fc: pd.DataFrame, models: Sequence[str], primary: str) -> pd.DataFrame:
     """Each model's ``primary`` loss per date, averaged over its seeds, from the stored
     forecasts (the per-date losses behind the leaderboard's mean)."""
-    from gatecast.evaluate.losses import loss_series
+    from gatecast.evaluation.losses import loss_series
 
     loss = cast("LossName", "mse" if primary == "brier" else primary)
     actual = fc["actual"].to_numpy()

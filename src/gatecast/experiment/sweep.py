@@ -35,9 +35,9 @@ from gatecast.data.features import TargetSpec, make_target
 from gatecast.data.sources import DataSource, data_identity
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
-from gatecast.evaluate.losses import loss_series
-from gatecast.evaluate.significance import diebold_mariano
-from gatecast.evaluate.trading import (
+from gatecast.evaluation.losses import loss_series
+from gatecast.evaluation.significance import diebold_mariano
+from gatecast.evaluation.trading import (
     DEFAULT_COST_BPS,
     INFORMATION_DATE,
     RULE_OF_TARGET,
@@ -47,7 +47,7 @@ from gatecast.evaluate.trading import (
     realised_returns,
     trade,
 )
-from gatecast.evaluate.walkforward import ModelFactory, WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, load_checked, model_factory
 from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
 from gatecast.experiment.run_folder import (
@@ -486,7 +486,7 @@ def _execute(tasks: list[TrialTask], cfg: SweepConfig) -> Iterator[dict[str, Any
         for t in todo:
             yield run_trial(t)
     elif cfg.executor == "pool":
-        from gatecast.evaluate.executors import run_tasks
+        from gatecast.evaluation.executors import run_tasks
 
         yield from run_tasks(run_trial, [(t,) for t in todo], cfg.n_jobs)
     else:
@@ -526,7 +526,7 @@ class SweepResult:
 
     @property
     def n_trials(self) -> int:
-        """The N of the DSR (:data:`~gatecast.evaluate.trading.TRIAL_RULE`): every
+        """The N of the DSR (:data:`~gatecast.evaluation.trading.TRIAL_RULE`): every
         (configuration, seed) and baseline run on the selection period, identical strategy
         returns counted once."""
         return self.trial_set.n_trials if self.trial_set is not None else self.n_configs
@@ -1008,7 +1008,7 @@ def trial_count(out: str | Path) -> int:
 
 def trial_set(out: str | Path, *, strict: bool = True) -> TrialSet:
     """The distinct strategies the sweep in ``out`` tried on its selection period, by the one
-    rule of :func:`~gatecast.evaluate.trading.count_trials`: every (configuration, seed) and
+    rule of :func:`~gatecast.evaluation.trading.count_trials`: every (configuration, seed) and
     every baseline asked to compare, as date x trial net returns (identical series count once).
 
     ``strict``: refuse trials written by an older gatecast, without strategy returns (the

@@ -34,8 +34,8 @@ from gatecast.data.sources import (
 from gatecast.data.splits import chronological_split
 from gatecast.data.volatility import parkinson_scale, percent_returns, variance_proxy
 from gatecast.errors import ConfigError
-from gatecast.evaluate.losses import loss_series
-from gatecast.evaluate.metrics import score
+from gatecast.evaluation.losses import loss_series
+from gatecast.evaluation.metrics import score
 from gatecast.experiment.registry import label
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -555,8 +555,8 @@ def _fmt(target: str, value: float, periods_per_year: float | None = None) -> st
 
 def run_prediction(
     model_dir: str | Path,
-    data: str,
-    out: str | Path,
+    data: DataSource,
+    out: str | Path | None = None,
     *,
     start: str | None = None,
     end: str | None = None,
@@ -573,7 +573,7 @@ def run_prediction(
     calendar: str | None = None,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
-    ``date,actual,forecast,in_sample,as_of`` to ``out`` (CSV).
+    ``date,actual,forecast,in_sample,as_of`` to ``out`` (CSV; None: nothing is written).
 
     ``date`` is the date (and, for intraday bars, the time) each forecast is for, ``as_of`` the
     date of the last observation it used. Unless ``end`` stops earlier, the last rows are the
@@ -588,10 +588,11 @@ def run_prediction(
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
-    check_not_input(out, {"--data": data, "--model": model_dir})
+    if out is not None:
+        check_not_input(out, {"--data": data, "--model": model_dir})
+        check_out_file(out, overwrite=overwrite)
     if calendar is not None and calendar != DATA:
         check_exchange(calendar)  # a mistyped name fails before anything is read
-    check_out_file(out, overwrite=overwrite)
     model = load_model(
         model_dir, device=device, signing_key=signing_key, require_signature=require_signature
     )
@@ -634,7 +635,8 @@ def run_prediction(
     in_sample = _on_or_before(fc.index, trained_to)
     as_of = information_dates(df.index, fc.index, model._fitted().horizon)
     frame = forecast_frame(actual, fc, in_sample, as_of)
-    atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
+    if out is not None:
+        atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
     try:
         ppy: float | None = bars_per_year(df.index, cal)
     except ConfigError:  # undated rows: no year to annualise over

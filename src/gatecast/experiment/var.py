@@ -5,7 +5,7 @@
 :mod:`gatecast.experiment.evaluation` (kept under ``out/evaluation``, so a rerun resumes),
 started a calibration period before the test so that the Student-t degrees of freedom of each
 fold are fit on out-of-sample standardised returns before it. Every model gives a Normal and a
-Student-t predictive distribution; each is backtested with :func:`gatecast.evaluate.var.backtest_var`.
+Student-t predictive distribution; each is backtested with :func:`gatecast.evaluation.var.backtest_var`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from gatecast.data.sources import DataSource, data_identity, data_label
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
-from gatecast.evaluate.var import (
+from gatecast.evaluation.var import (
     DISTRIBUTIONS,
     Distribution,
     VarBacktest,
@@ -32,7 +32,7 @@ from gatecast.evaluate.var import (
     predictive_risk,
     value_at_risk,
 )
-from gatecast.evaluate.walkforward import WalkForwardResult
+from gatecast.evaluation.walkforward import WalkForwardResult
 from gatecast.experiment.evaluation import (
     EvaluationConfig,
     check_models,

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.evaluate.losses import qlike_loss, squared_error
-from gatecast.evaluate.significance import diebold_mariano
+from gatecast.evaluation.losses import qlike_loss, squared_error
+from gatecast.evaluation.significance import diebold_mariano
 
 #: Significance level of the verdict's Diebold-Mariano test.
 LEVEL = 0.05

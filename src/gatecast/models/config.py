@@ -10,7 +10,7 @@ from gatecast.data.features import TargetSpec, as_target
 from gatecast.data.scalers import make_scaler
 from gatecast.data.volatility import VarianceTarget, as_variance_target
 from gatecast.errors import ConfigError
-from gatecast.train.config import TrainConfig
+from gatecast.training.config import TrainConfig
 from gatecast.types import CELLS, MODES, PROXIES, VARIANCE_LOSSES, check_choice
 
 

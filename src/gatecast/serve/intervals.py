@@ -1,5 +1,5 @@
 """Adaptive conformal intervals one observation at a time, and a stream that carries them beside a
-point forecast; the batch walk-forward (:mod:`gatecast.evaluate.intervals`) runs the same recursion.
+point forecast; the batch walk-forward (:mod:`gatecast.evaluation.intervals`) runs the same recursion.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class IntervalStream:
     ``update(observation)`` feeds both streams, scores the interval issued a step before against
     the return just realised (|r - forecast| / scale, scale = the variance forecast's standard
     deviation, or 1 without a variance stream), updates alpha_t, and returns the next
-    :class:`Interval`. It equals :func:`gatecast.evaluate.intervals.adaptive_conformal` over the
+    :class:`Interval`. It equals :func:`gatecast.evaluation.intervals.adaptive_conformal` over the
     same forecasts, and its state saves and resumes with both streams inside.
 
     Parameters

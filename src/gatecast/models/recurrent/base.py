@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gatecast import __version__
+from gatecast._version import __version__
 from gatecast.artifacts import KeyLike, array_hash, save_model_folder
 from gatecast.data.calendar import calendar_of
 from gatecast.data.features import Units
@@ -24,8 +24,8 @@ from gatecast.models.config import NetSettings, params_of
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.serve import ModelSpec, NumpyEngine, Stream, TorchEngine, predict_series
 from gatecast.serve.spec import read_model_folder
-from gatecast.train.config import TrainResult
-from gatecast.train.loop import resolve_device, seed_everything, train_loop
+from gatecast.training.config import TrainResult
+from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import ENGINES, DateLike, check_choice
 
 

@@ -16,8 +16,8 @@ from gatecast.data.sequences import pad_sequences, sequence_pairs, split_lanes
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.recurrent.base import RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet
-from gatecast.train.loop import resolve_device, seed_everything
-from gatecast.train.sequence import Lanes, train_sequence_loop
+from gatecast.training.loop import resolve_device, seed_everything
+from gatecast.training.sequence import Lanes, train_sequence_loop
 
 
 class SequenceStrategy:

@@ -112,7 +112,7 @@ class RecurrentVariance(RecurrentEstimator):
         Epochs of a cold fit, and of a refit that starts from the previous weights
         (``warm_start=True`` and already fitted).
     batch_size, lr, patience, val_size, clip, seed, device
-        Training settings (:class:`gatecast.train.loop.TrainConfig`); the last ``val_size`` of
+        Training settings (:class:`gatecast.training.loop.TrainConfig`); the last ``val_size`` of
         the training windows drive early stopping.
     classical_inputs
         Names of :data:`gatecast.models.config.CLASSICAL_MODELS` (``garch``, ``gjr_t``,

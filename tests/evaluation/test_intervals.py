@@ -14,7 +14,7 @@ import pytest
 from gatecast.data import ar1_prices, garch11
 from gatecast.data.features import TargetSpec, make_target
 from gatecast.errors import DataError, ModelFileError
-from gatecast.evaluate.intervals import (
+from gatecast.evaluation.intervals import (
     adaptive_conformal,
     conformal_intervals,
     conformity_scores,
@@ -25,7 +25,7 @@ from gatecast.evaluate.intervals import (
     tercile_cuts,
     winkler_score,
 )
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.serve.intervals import IntervalStream, conformal_quantile
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from gatecast.cli.app import app
 from gatecast.data import load
 from gatecast.errors import ConfigError
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import EvaluationConfig, model_factory
 from gatecast.models.recurrent import RecurrentForecaster
 

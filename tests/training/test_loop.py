@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gatecast.errors import ConfigError, TrainingDivergedError
-from gatecast.train.loop import TrainConfig, resolve_device, train_loop
+from gatecast.training.loop import TrainConfig, resolve_device, train_loop
 
 
 def _data(n=100, seed=0):

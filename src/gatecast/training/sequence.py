@@ -18,8 +18,8 @@ from torch import nn
 
 from gatecast.data.sequences import length_mask
 from gatecast.errors import ConfigError
-from gatecast.train.config import TrainConfig, TrainResult
-from gatecast.train.loop import EpochMonitor
+from gatecast.training.config import TrainConfig, TrainResult
+from gatecast.training.loop import EpochMonitor
 
 #: elementwise loss (reduction="none") of predictions against targets, same shapes
 ElementLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -97,7 +97,7 @@ def train_sequence_loop(
 
     ``validate()`` returns the validation loss with the current weights (eval mode, no grad); with it
     and ``cfg.patience > 0`` the best epoch's weights are restored at the end, as in
-    :func:`gatecast.train.loop.train_loop`. ``cfg.batch_size`` and ``cfg.shuffle`` do not apply:
+    :func:`gatecast.training.loop.train_loop`. ``cfg.batch_size`` and ``cfg.shuffle`` do not apply:
     the batch is the lanes, and their order within an epoch is time.
     """
     if chunk_len < 1 or burn_in < 0:

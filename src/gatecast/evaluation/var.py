@@ -28,7 +28,7 @@ from arch.univariate import StudentsT
 from scipy import optimize, stats
 
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.evaluate.significance import TestResult
+from gatecast.evaluation.significance import TestResult
 
 __all__ = [
     "BASEL_DAYS",

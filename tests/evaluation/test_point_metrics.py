@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.evaluate.metrics import hit_rate, mae, mape, mse, oos_r2, rmse, score, theil_u
+from gatecast.evaluation.metrics import hit_rate, mae, mape, mse, oos_r2, rmse, score, theil_u
 
 A = np.array([1.0, -2.0, 3.0, -4.0])
 F = np.array([0.5, -1.0, 1.0, 1.0])

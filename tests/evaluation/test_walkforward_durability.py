@@ -16,8 +16,8 @@ import pytest
 
 from gatecast.data import load
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluate.executors import run_tasks
-from gatecast.evaluate.walkforward import (
+from gatecast.evaluation.executors import run_tasks
+from gatecast.evaluation.walkforward import (
     WalkForwardPlan,
     discard_unfinished,
     model_identity,
@@ -236,7 +236,7 @@ def test_a_plan_written_by_another_version_names_the_missing_key(
 def test_the_jobs_and_the_progress_poll_reach_the_executor(
     spx: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gatecast.evaluate import walkforward
+    from gatecast.evaluation import walkforward
 
     calls: list[tuple[object, object]] = []
 

@@ -43,7 +43,7 @@ def diebold_mariano(
 ) -> TestResult:
     """Diebold-Mariano test of equal expected loss, with the Harvey-Leybourne-Newbold correction.
 
-    Takes the per-date losses of two forecasts (e.g. :func:`gatecast.evaluate.losses.qlike_loss`)
+    Takes the per-date losses of two forecasts (e.g. :func:`gatecast.evaluation.losses.qlike_loss`)
     so any loss works, averaged over seeds too; ``statsmodels``' ``diebold_mariano_test`` does the
     work (Newey-West variance with ``max(h - 1, ceil(n^(1/3)))`` lags by default, t(n - 1) p-value).
     A negative statistic means ``a`` has the lower loss.

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.evaluate.combination import combine_best, past_mean_loss
+from gatecast.evaluation.combination import combine_best, past_mean_loss
 
 MEMBERS = ["lstm", "lstm_resid", "garch", "gjr_t"]
 
@@ -74,8 +74,8 @@ def test_a_combination_needs_both_kinds_and_aligned_frames(frames) -> None:
 
 def test_combo_in_the_leaderboard_is_the_combination_of_the_seed_mean_forecasts() -> None:
     from gatecast.data import load
-    from gatecast.evaluate.losses import qlike_loss
-    from gatecast.evaluate.walkforward import WalkForwardResult
+    from gatecast.evaluation.losses import qlike_loss
+    from gatecast.evaluation.walkforward import WalkForwardResult
     from gatecast.experiment.evaluation import EvaluationConfig, score_walk
 
     data = load("sp500").loc["2016":"2017"]
@@ -104,8 +104,8 @@ def test_combo_in_the_leaderboard_is_the_combination_of_the_seed_mean_forecasts(
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_seeds_score_as_mean_loss_or_as_an_ensemble(ensemble: bool) -> None:
     from gatecast.data import load
-    from gatecast.evaluate.losses import qlike_loss
-    from gatecast.evaluate.walkforward import WalkForwardResult
+    from gatecast.evaluation.losses import qlike_loss
+    from gatecast.evaluation.walkforward import WalkForwardResult
     from gatecast.experiment.evaluation import EvaluationConfig, score_walk
 
     data = load("sp500").loc["2016":"2017"]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import gatecast.train.sequence as sequence
+import gatecast.training.sequence as sequence
 from gatecast.errors import ConfigError
 from gatecast.models.recurrent.net import RecurrentNet
-from gatecast.train.config import TrainConfig
-from gatecast.train.sequence import Lanes, train_sequence_loop
+from gatecast.training.config import TrainConfig
+from gatecast.training.sequence import Lanes, train_sequence_loop
 
 
 def squared(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate import executors
-from gatecast.evaluate.executors import _init_worker, resolve_jobs, run_tasks
+from gatecast.evaluation import executors
+from gatecast.evaluation.executors import _init_worker, resolve_jobs, run_tasks
 
 
 def test_resolve_jobs() -> None:

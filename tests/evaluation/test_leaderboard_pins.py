@@ -24,7 +24,7 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 from gatecast.data import load
 from gatecast.data.volatility import parkinson_scale
-from gatecast.evaluate.walkforward import WalkForwardPlan, WalkForwardResult, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, WalkForwardResult, walk_forward
 from gatecast.experiment.evaluation import (
     EvaluationConfig,
     EvaluationResult,

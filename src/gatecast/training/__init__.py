@@ -1,6 +1,6 @@
 """Training: the settings (`config`, torch-free), and the loops with early stopping, clipping and
 seeding (`loop`, `sequence`: torch). Import the loops from their modules."""
 
-from gatecast.train.config import TrainConfig, TrainResult
+from gatecast.training.config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult"]

@@ -14,8 +14,8 @@ from scipy import stats
 
 from gatecast.data import garch11, load
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.evaluate import trading
-from gatecast.evaluate.trading import (
+from gatecast.evaluation import trading
+from gatecast.evaluation.trading import (
     INFORMATION_DATE,
     LOOKAHEAD_CORR_CAP,
     LOOKAHEAD_HIT_CAP,
@@ -32,7 +32,7 @@ from gatecast.evaluate.trading import (
     trial_columns,
     trial_sharpes,
 )
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import EvaluationConfig, model_factory
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate.var import (
+from gatecast.evaluation.var import (
     acerbi_szekely_z2,
     backtest_var,
     christoffersen_independence,

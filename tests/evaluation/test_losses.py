@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.evaluate.losses import QLIKE_FLOOR, loss_series, qlike, qlike_loss
+from gatecast.evaluation.losses import QLIKE_FLOOR, loss_series, qlike, qlike_loss
 
 
 def test_qlike_is_zero_for_a_perfect_forecast_and_positive_otherwise() -> None:
@@ -58,7 +58,7 @@ def test_loss_series_names_and_errors() -> None:
 
 def test_a_missing_value_read_back_from_json_is_nan_not_an_error() -> None:
     # gatecast's JSON files store NaN as null: a list read back holds None on that date
-    from gatecast.evaluate.losses import absolute_error, squared_error
+    from gatecast.evaluation.losses import absolute_error, squared_error
 
     nan = np.nan
     np.testing.assert_array_equal(squared_error([1.0, None, 3.0], [0.0, 1.0, None]), [1, nan, nan])

@@ -10,9 +10,9 @@ from statsmodels.stats.diagnostic import pesaran_timmermann
 from statsmodels.tsa.stattools import diebold_mariano_test
 
 from gatecast.errors import ConfigError
-from gatecast.evaluate import significance
-from gatecast.evaluate.losses import qlike_loss
-from gatecast.evaluate.significance import (
+from gatecast.evaluation import significance
+from gatecast.evaluation.losses import qlike_loss
+from gatecast.evaluation.significance import (
     diebold_mariano,
     model_confidence_set,
     pesaran_timmermann_test,

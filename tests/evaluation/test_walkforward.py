@@ -13,7 +13,7 @@ import pytest
 
 from gatecast.data import load
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluate.walkforward import WalkForwardPlan, walk_forward
+from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.models.garch import ArchForecaster
 from gatecast.models.har import HARForecaster
 from gatecast.models.volatility import HistoricalVariance

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gatecast.errors import ConfigError, TrainingDivergedError
-from gatecast.train.config import TrainConfig, TrainResult
+from gatecast.training.config import TrainConfig, TrainResult
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

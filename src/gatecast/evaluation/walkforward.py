@@ -23,8 +23,8 @@ import pandas as pd
 from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluate.executors import run_tasks
-from gatecast.evaluate.trading import INFORMATION_DATE
+from gatecast.evaluation.executors import run_tasks
+from gatecast.evaluation.trading import INFORMATION_DATE
 from gatecast.models.base import Forecaster, HasParams, WarmStartable
 from gatecast.types import SCHEMES, Scheme, check_choice
 

@@ -1,1 +1,0 @@
-"""gatecast.evaluate layer."""

@@ -1,0 +1,1 @@
+"""gatecast.evaluation layer."""
