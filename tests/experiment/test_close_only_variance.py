@@ -1,6 +1,7 @@
 """Variance forecasting on a file with closes only: the recurrent model falls back to inputs
-built from closes and the squared-return proxy, says so, and HAR (which needs High/Low) is
-refused by name before anything is fit."""
+built from closes and the squared-return proxy, ``har`` and the hybrids' HAR become the HAR on
+absolute returns, the run says so (notes, labels), and what still needs High/Low (the daily
+range AR(1)) is refused by name before anything is fit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from gatecast.cli.app import app
 from gatecast.data import load
+from gatecast.experiment.registry import data_label, label
 
 runner = CliRunner()
 
@@ -65,8 +67,40 @@ def test_close_only_evaluation_runs_and_says_what_it_chose(closes_csv, tmp_path)
 def test_a_model_that_needs_the_range_is_refused_by_name(closes_csv, tmp_path) -> None:
     out = tmp_path / "run"
     res = runner.invoke(
-        app, [*BASE, "--data", str(closes_csv), "--models", "lstm,har", "--out", str(out)]
+        app, [*BASE, "--data", str(closes_csv), "--models", "lstm,har_daily", "--out", str(out)]
     )
     assert res.exit_code == 2
-    assert "har" in res.output and "High and Low" in res.output
+    assert "har_daily" in res.output and "High and Low" in res.output
     assert not out.exists() or not any(out.iterdir())
+    # har is har_abs on closes only: the same model twice is refused, not ranked
+    res = runner.invoke(
+        app, [*BASE[:5], "--data", str(closes_csv), "--models", "har,har_abs", "--out", str(out)]
+    )
+    assert res.exit_code == 2 and "har and har_abs are the same model" in res.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_the_hybrid_runs_on_closes_and_the_leaderboard_says_which_har(closes_csv, tmp_path) -> None:
+    out = tmp_path / "run"
+    models = "lstm_hybrid,har,gjr_t"
+    res = runner.invoke(
+        app, [*BASE, "--data", str(closes_csv), "--models", models, "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "the HAR of lstm_hybrid, har is HAR (1, 5, 22) on absolute returns" in res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labels"]["har"] == "HAR (1, 5, 22) on |r| (closes only)"
+    assert "HAR on |r|" in metrics["labels"]["lstm_hybrid"]
+    board = {row["model"]: row for row in metrics["leaderboard"]}
+    assert set(board) == {"lstm_hybrid", "har", "gjr_t"} and board["lstm_hybrid"]["qlike"] > 0
+    assert "HAR (1, 5, 22) on |r| (closes only)" in (out / "report.html").read_text()
+
+
+def test_har_labels_follow_the_data() -> None:
+    assert data_label("har", True) == "HAR (1, 5, 22) on the log range"
+    assert data_label("har", False) == "HAR (1, 5, 22) on |r| (closes only)"
+    assert "GARCH/GJR-t/HAR on |r| forecasts" in data_label("lstm_hybrid", False)
+    assert data_label("lstm_hybrid", True) == label("lstm_hybrid")
+    assert data_label("lstm_resid", False) == label("lstm_resid")  # no HAR in it
+    assert data_label("har_abs", True) == "HAR (1, 5, 22) on |r|"

@@ -209,6 +209,8 @@ def _print_blocks(cfg: EvaluationConfig, blocks: str) -> None:
     from gatecast.experiment.blocks import evaluate_blocks
 
     res = evaluate_blocks(cfg, blocks)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
     spans = ", ".join(
         f"{b.label} ({r.n_dates} days)" for b, r in zip(res.blocks, res.results, strict=True)
     )
