@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gatecast.artifacts import manifest_digest
 from gatecast.data import load
 from gatecast.errors import ModelFileError
 from gatecast.models.garch import ArchForecaster
@@ -128,10 +129,19 @@ def test_a_hybrid_stream_state_resumes_where_it_stopped(hybrid, closes, tmp_path
     assert rest.notna().all() and len(rest) == 59
     np.testing.assert_allclose(rest, whole.loc[rest.index], rtol=1e-12)
     state = json.loads(saved.read_text())
-    state["arrays"]["classical"]["data"] = state["arrays"]["classical"]["data"][:-1]
-    state["arrays"]["classical"]["shape"] = [len(state["arrays"]["classical"]["data"])]
-    saved.write_text(json.dumps(state))
-    with pytest.raises(ModelFileError, match=r"classical models' state .* does not fit"):
+    kept = state["arrays"]["classical"]["data"]
+    # garch and gjr_t (the residual base too): price, variance, forecast; har: price, 22 |r|, forecast
+    assert len(kept) == (2 + 1) * 2 + (1 + 22 + 1)
+    cut = json.loads(json.dumps(state))
+    cut["arrays"]["classical"]["data"] = kept[:-1]
+    cut["arrays"]["classical"]["shape"] = [len(kept) - 1]
+    saved.write_text(json.dumps(cut))
+    with pytest.raises(ModelFileError, match=r"does not fit this model: classical state of shape"):
+        open_stream(folder).load_state(saved)
+    bad = json.loads(json.dumps(state))
+    bad["arrays"]["classical"]["data"][1] = -1.0  # garch's variance
+    saved.write_text(json.dumps(bad))
+    with pytest.raises(ModelFileError, match=r"the state of 'garch' .* is not one it can reach"):
         open_stream(folder).load_state(saved)
 
 
@@ -160,11 +170,26 @@ def test_a_streamset_runs_hybrids_like_single_streams(hybrid, closes, tmp_path) 
         np.testing.assert_allclose(np.array(out[k][:-1]), single.to_numpy(), rtol=1e-9)
 
 
-def test_an_edited_manifest_that_renames_a_classical_input_is_refused(hybrid, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda m: m["config"].update(classical_inputs=["garch", "gjr_t", "egarch_t"]),
+            r"config says classical_inputs=\['garch', 'gjr_t', 'egarch_t'\].* the model reads",
+        ),
+        (lambda m: m["classical"]["inputs"][0].update(beta="0.9"), "beta '0.9' is not a number"),
+        (lambda m: m["classical"]["inputs"][2].update(measure="rv"), "HAR measure 'rv' is unknown"),
+        (lambda m: m["classical"]["inputs"].pop(), "input_size=8 but lists 5 features and 2"),
+        (lambda m: m["classical"].update(residual={"kind": "arma"}), "not a garch, egarch or har"),
+    ],
+    ids=["renamed", "text", "measure", "dropped", "kind"],
+)
+def test_an_edited_classical_part_is_refused_even_resealed(hybrid, tmp_path, edit, message) -> None:
     folder = hybrid.save(tmp_path / "hybrid")
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["config"]["classical_inputs"] = ["garch", "gjr_t", "egarch_t"]
+    edit(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)  # a careful forger
     path.write_text(json.dumps(manifest))
-    with pytest.raises(ModelFileError, match="manifest"):
+    with pytest.raises(ModelFileError, match=message):
         load_numpy(folder)

@@ -81,6 +81,11 @@ class GarchRecursion:
         """Whether the next observation gives a forecast (a previous price is kept)."""
         return bool(np.isfinite(state[0]))
 
+    def valid(self, state: np.ndarray) -> bool:
+        """Whether ``state`` is one this recursion can reach: no price or a positive one, and a
+        positive variance."""
+        return _price_ok(state[0]) and bool(state[1] > 0) and bool(np.isfinite(state[1]))
+
     def step(self, state: np.ndarray, obs: Obs) -> tuple[np.ndarray, float]:
         """The state after ``obs`` and the forecast made at its close (NaN on the first)."""
         price, s2 = obs[0], float(state[1])
@@ -133,6 +138,9 @@ class EgarchRecursion:
 
     def ready(self, state: np.ndarray) -> bool:
         return bool(np.isfinite(state[0]))
+
+    def valid(self, state: np.ndarray) -> bool:
+        return _price_ok(state[0]) and bool(np.isfinite(state[1]))
 
     def step(self, state: np.ndarray, obs: Obs) -> tuple[np.ndarray, float]:
         price, ln_s2 = obs[0], float(state[1])
@@ -219,6 +227,14 @@ class HarRecursion:
         ok = bool(np.isfinite(state[2:]).all())
         return ok and (self.measure == "range" or bool(np.isfinite(state[0])))
 
+    def valid(self, state: np.ndarray) -> bool:
+        """No price or a positive one, and measures that are missing (warm-up) or finite (an
+        absolute return also >= 0)."""
+        m = state[1:]
+        seen = m[~np.isnan(m)]
+        ok = bool(np.isfinite(seen).all()) and (self.measure == "range" or bool((seen >= 0).all()))
+        return _price_ok(state[0]) and ok
+
     def step(self, state: np.ndarray, obs: Obs) -> tuple[np.ndarray, float]:
         new = state.copy()
         if self.measure == "abs":
@@ -240,6 +256,10 @@ class HarRecursion:
         return out
 
 
+def _price_ok(price: float) -> bool:
+    return bool(np.isnan(price) or (np.isfinite(price) and price > 0))
+
+
 Recursion = GarchRecursion | EgarchRecursion | HarRecursion
 _KINDS: dict[str, type[Any]] = {
     "garch": GarchRecursion,
@@ -257,12 +277,20 @@ def recursion_from_dict(doc: Mapping[str, Any]) -> Recursion:
         rec: Recursion = cls(**dict(doc))
     except TypeError as exc:
         raise ConfigError(f"classical model {doc!r}: {exc}") from None
-    for key, value in rec.to_dict().items():
+    for key, value in doc.items():
         if key in ("name", "kind", "measure"):
             if not isinstance(value, str):
-                raise ConfigError(f"classical model {rec.name!r}: {key} {value!r} is not a name")
-        elif not np.isfinite(np.asarray(value, dtype=float)).all():
-            raise ConfigError(f"classical model {rec.name!r}: {key} {value!r} is not finite")
+                raise ConfigError(
+                    f"classical model {doc.get('name')!r}: {key} {value!r} is not a name"
+                )
+            continue
+        numbers = value if key in ("lags", "coef") and isinstance(value, list) else [value]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+            raise ConfigError(
+                f"classical model {doc.get('name')!r}: {key} {value!r} is not a number"
+            )
+        if not np.isfinite(np.asarray(numbers, dtype=float)).all():
+            raise ConfigError(f"classical model {doc.get('name')!r}: {key} {value!r} is not finite")
     return rec
 
 

@@ -273,8 +273,7 @@ class OnlineFeatures:
         """The length of :meth:`classical_state`."""
         return sum(len(r.start()) + 1 for r in self.recursions)
 
-    def set_classical_state(self, arr: np.ndarray) -> None:
-        """Restore what :meth:`classical_state` wrote (a ValueError if it does not fit)."""
+    def _split(self, arr: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
         arr = np.asarray(arr, dtype=np.float64)
         if arr.shape != (self.classical_size,):
             raise ValueError(
@@ -285,7 +284,22 @@ class OnlineFeatures:
             states.append(arr[at : at + n - 1].copy())
             values.append(float(arr[at + n - 1]))
             at += n
-        self.rec_states, self.rec_values, self._rec_before = states, values, None
+        return states, values
+
+    def check_classical_state(self, arr: np.ndarray) -> None:
+        """A ValueError unless ``arr`` is a state :meth:`classical_state` could have written."""
+        states, values = self._split(arr)
+        for r, state, value in zip(self.recursions, states, values, strict=True):
+            if not r.valid(state) or not (math.isnan(value) or 0 < value < math.inf):
+                raise ValueError(
+                    f"the state of {r.name!r} ({state.tolist()}, forecast {value}) is not one it "
+                    f"can reach"
+                )
+
+    def set_classical_state(self, arr: np.ndarray) -> None:
+        """Restore what :meth:`classical_state` wrote (a ValueError if it does not fit)."""
+        self.rec_states, self.rec_values = self._split(arr)
+        self._rec_before = None
 
     def classical_ready(self) -> bool:
         """Whether the next observation gives every classical forecast (warm-up is over)."""

@@ -397,13 +397,13 @@ class Stream:
             ticks, valid = _count(meta["ticks"]), _count(meta["valid"])
             last = _last_from_json(meta.get("last"))
             classical = np.asarray(arrays["classical"], float) if self.spec.hybrid else None
-            if classical is not None and (
-                classical.shape != (self.online.classical_size,) or np.isinf(classical).any()
-            ):
-                raise ValueError(
-                    f"its classical models' state (shape {classical.shape}) does not fit this "
-                    f"model ({self.online.classical_size} finite or NaN values)"
-                )
+            if classical is not None:
+                try:
+                    self.online.check_classical_state(classical)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"its classical models' state does not fit this model: {exc}"
+                    ) from None
         except (KeyError, TypeError, ValueError, DataError) as exc:
             raise ModelFileError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
         ahead = self.max_ahead
