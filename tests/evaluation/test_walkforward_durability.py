@@ -422,7 +422,13 @@ def test_the_run_folder_records_plain_json_values(tmp_path: Path, spx: pd.DataFr
     record = json.loads((tmp_path / "folds" / "plan.json").read_text())
     assert record["models"]["har"] == {
         "class": "gatecast.models.har.HARForecaster",
-        "params": {"lags": [1, 5], "target": "parkinson", "column": None, "name": "har"},
+        "params": {
+            "lags": [1, 5],
+            "target": "parkinson",
+            "column": None,
+            "name": "har",
+            "measure": "auto",
+        },
     }
     assert record["plan"] == {
         "test_start": "2015-01-02",

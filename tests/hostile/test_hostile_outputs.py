@@ -283,7 +283,7 @@ CHEAP += ["--test-start", "2020-01-01", "--refit-every", "10"]
 @pytest.mark.parametrize(
     "options, phrases",
     [
-        (["--models", "har"], ["har need(s) High and Low columns", "lacks"]),
+        (["--models", "har_daily"], ["har_daily need(s) High and Low columns", "lacks"]),
         (["--proxy", "parkinson"], ["the parkinson proxy need(s) High and Low"]),
         (["--refit-every", "0"], ["refit_every=0"]),
         (["--test-start", "2031-01-01"], ["no dates between test_start 2031-01-01"]),
@@ -291,7 +291,7 @@ CHEAP += ["--test-start", "2020-01-01", "--refit-every", "10"]
         (["--seeds", "0"], ["seeds=0"]),
     ],
     ids=[
-        "har without high-low",
+        "range har without high-low",
         "parkinson without high-low",
         "refit every 0",
         "test after data",

@@ -1,6 +1,7 @@
 """Hybrid recurrent variance models: classical forecasts as inputs and the residual head. Every new
 input is leak-free (change day t: the inputs a forecast for t reads stay the same), the classical
-models are fit on the training rows before the validation tail, and a hybrid refuses to be saved."""
+models are fit on the training rows before the validation tail, and on closes only ``har`` is the
+HAR on absolute returns (saving and streaming: ``test_hybrid_serving.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from gatecast.data import load
-from gatecast.errors import ConfigError, DataError
+from gatecast.errors import ConfigError
 from gatecast.models.config import VarianceConfig
 from gatecast.models.garch import ArchForecaster
 from gatecast.models.har import HARForecaster
@@ -40,22 +41,27 @@ def bent(df: pd.DataFrame, day: pd.Timestamp, factor: float = 0.7) -> pd.DataFra
     [
         ArchForecaster("GARCH", name="garch"),
         ArchForecaster("GARCH", o=1, dist="t"),
+        ArchForecaster("EGARCH", o=1, dist="t"),
         HARForecaster(),
+        HARForecaster(measure="abs"),
     ],
-    ids=["garch", "gjr_t", "har"],
+    ids=["garch", "gjr_t", "egarch_t", "har", "har_abs"],
 )
 def test_the_input_for_day_t_reads_data_up_to_t_minus_1_only(spx: pd.DataFrame, model) -> None:
     model.fit(spx.iloc[:400])
     t = 450
     day = spx.index[t]
-    base = classical_inputs({"m": model}, spx)
-    moved = classical_inputs({"m": model}, bent(spx, day))
+    frozen = {"m": model.recursion("m")}  # what a hybrid computes its inputs with
+    base = classical_inputs(frozen, spx)
+    moved = classical_inputs(frozen, bent(spx, day))
     # row s holds the forecast made at s's close: the input of a forecast for t is row t - 1
     pd.testing.assert_frame_equal(moved.iloc[:t], base.iloc[:t])
     assert not np.isclose(moved.iloc[t, 0], base.iloc[t, 0])  # day t's own row does move
     # and it is the model's own forecast for the next day, as its predict() gives it
     fc = model.predict(spx, start=spx.index[t + 1])
-    np.testing.assert_allclose(np.exp(base["log_m_forecast"].shift(1).reindex(fc.index)), fc)
+    np.testing.assert_allclose(
+        np.exp(base["log_m_forecast"].shift(1).reindex(fc.index)), fc, rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,17 +121,6 @@ def test_the_residual_head_falls_back_to_its_classical_model(spx: pd.DataFrame) 
     np.testing.assert_allclose(y_ratio.loc[g.index], y.loc[g.index] / g, rtol=1e-12)
 
 
-def test_a_hybrid_refuses_to_be_saved_or_streamed(spx: pd.DataFrame, tmp_path) -> None:
-    model = RecurrentVariance(**TINY | {"classical_inputs": ("garch",)}).fit(spx.iloc[:400])
-    with pytest.raises(ConfigError, match=r"saving a hybrid RecurrentVariance.*not supported"):
-        model.save(tmp_path / "m")
-    with pytest.raises(ConfigError, match=r"streaming a hybrid .*gatecast evaluate"):
-        model.stream()
-    assert not (tmp_path / "m").exists()
-    plain = RecurrentVariance(**TINY).fit(spx.iloc[:400])  # a plain model still saves
-    assert (plain.save(tmp_path / "plain") / "manifest.json").is_file()
-
-
 def test_hybrid_settings_are_checked(spx: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="classical_inputs 'arma' is unknown"):
         VarianceConfig(classical_inputs=("arma",))
@@ -133,9 +128,12 @@ def test_hybrid_settings_are_checked(spx: pd.DataFrame) -> None:
         VarianceConfig(classical_inputs=("garch", "garch"))
     with pytest.raises(ConfigError, match="residual 'ewma' is unknown"):
         VarianceConfig(residual="ewma")
-    close_only = spx[["close", "adj_close"]]
-    with pytest.raises(DataError, match=r"HAR forecast .* needs High and Low"):
-        RecurrentVariance(**TINY | {"residual": "har"}).fit(close_only)
+    close_only = spx[["close", "adj_close"]]  # har: the HAR on |r| (it needed High/Low once)
+    model = RecurrentVariance(**TINY | {"residual": "har"}).fit(close_only)
+    assert model.har_measures_ == {"har": "abs"}
+    assert model.manifest()["classical"]["residual"]["measure"] == "abs"
+    ranged = RecurrentVariance(**TINY | {"classical_inputs": ("har", "har_abs")}).fit(spx)
+    assert ranged.har_measures_ == {"har": "range", "har_abs": "abs"}
     cfg = VarianceConfig(classical_inputs=["har", "garch"])
     assert cfg.classical_inputs == ("har", "garch") and cfg.hybrid
     assert cfg.to_dict()["classical_inputs"] == ["har", "garch"]

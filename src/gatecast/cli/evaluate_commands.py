@@ -25,8 +25,8 @@ def evaluate(
     ctx: typer.Context,
     data: str = typer.Option(
         _E.data,
-        help="Bundled name or a CSV/Parquet path (needs High/Low "
-        "for the parkinson proxy and the HAR model).",
+        help="Bundled name or a CSV/Parquet path (needs High/Low for the parkinson proxy and "
+        "har_daily; without them har is the HAR on |r|).",
     ),
     target: EvaluationTarget = typer.Option(_E.target, help="variance, return or direction."),
     out: Path = typer.Option(
@@ -37,7 +37,8 @@ def evaluate(
     models: str = typer.Option(
         "",
         help="Comma-separated, e.g. lstm,gru,garch,gjr_t,egarch_t,"
-        "ewma,har,har_daily,no_change,historical_mean (default: a set per target).",
+        "ewma,har,har_abs,har_daily,no_change,historical_mean,lstm_hybrid,combo (default: a set "
+        "per target).",
     ),
     proxy: Proxy = typer.Option(_E.proxy, help="Variance proxy: squared or parkinson."),
     column: str | None = typer.Option(_E.column, help="Price column (default adj_close)."),
@@ -203,6 +204,8 @@ def _print_blocks(cfg: EvaluationConfig, blocks: str) -> None:
     from gatecast.experiment.blocks import evaluate_blocks
 
     res = evaluate_blocks(cfg, blocks)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
     spans = ", ".join(
         f"{b.label} ({r.n_dates} days)" for b, r in zip(res.blocks, res.results, strict=True)
     )

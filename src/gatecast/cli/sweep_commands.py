@@ -116,6 +116,8 @@ def sweep(
             f"are scored against; leave it out"
         )
     res = run_sweep(cfg)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
     (s0, s1), (t0, t1) = res.periods["select"], res.periods["test"]
     loss = res.loss_name
     print_table(

@@ -130,6 +130,15 @@ def train(
         None, help=f"Validation tail of the training part ({_default('val_size')})."
     ),
     seed: int | None = typer.Option(None, help=f"({_default('seed')})"),
+    classical_inputs: str | None = typer.Option(
+        None,
+        help="Variance target: classical forecasts as inputs, comma-separated (garch, gjr_t, "
+        "egarch_t, har, har_abs; har is on |r| without High/Low). lstm_hybrid: "
+        "garch,gjr_t,har with --residual gjr_t.",
+    ),
+    residual: str | None = typer.Option(
+        None, help="Variance target: the classical model the net scales (e.g. gjr_t)."
+    ),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),
     test_size: float | None = typer.Option(
         _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
@@ -195,6 +204,12 @@ def train(
         allow_outliers=allow_outliers,
         calendar=calendar,
         quiet=quiet or None,
+        classical_inputs=(
+            tuple(c.strip() for c in classical_inputs.split(",") if c.strip())
+            if classical_inputs is not None
+            else None
+        ),
+        residual=residual,
     )
     run = run_training(job, out, overwrite=overwrite, signing_key=signing_key)
     console.print(f"price column: {escape(str(run.column))}")

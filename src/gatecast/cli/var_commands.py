@@ -87,6 +87,8 @@ def var(
     )
     cfg.check_applicable(given_options(ctx))
     res = run_var(cfg)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
     table = res.table[list(_SHOWN)].astype(object)
     for c, fmt in _SHOWN.items():
         table[c] = [fmt.format(v) if v is not None and v == v else "—" for v in res.table[c]]

@@ -139,6 +139,7 @@ class BlocksResult:
         """The per-block table as text, with what the marks mean."""
         with pd.option_context("display.width", 160, "display.max_columns", 30):
             text: str = self.wide().to_string(float_format=lambda v: f"{v:.3g}")
+        text += "".join(f"\nnote: {n}" for n in self.notes)
         return (
             f"{self.primary_loss} per block ({data_label(self.config.data)}, {self.config.target}); * = outside "
             f"the {1 - self.config.mcs_size:.0%} MCS of that block; pooled_p_ref / pooled_p_best: "
@@ -148,6 +149,16 @@ class BlocksResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    @property
+    def notes(self) -> list[str]:
+        """What the models chose from the data (the same in every block: one data set)."""
+        return list(self.results[0].notes) if self.results else []
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Each model's display label on this data (``har`` says which HAR it is)."""
+        return dict(self.results[0].labels) if self.results else {}
 
     def to_dict(self) -> dict[str, Any]:
         """What ``blocks.json`` holds."""
@@ -161,6 +172,8 @@ class BlocksResult:
             "best_baseline": self.best_baseline,
             "dm_test": DM_TEST,
             "table": self.table.reset_index().to_dict(orient="records"),
+            "notes": self.notes,
+            "labels": self.labels,
             "seconds": self.seconds,
             "block_seconds": self.block_seconds,
         }

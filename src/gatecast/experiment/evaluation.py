@@ -57,8 +57,10 @@ from gatecast.experiment.registry import (
     RECURRENT,
     EvaluationTarget,
     canonical_names,
+    label_on,
     model_names,
     model_spec,
+    reads_har,
 )
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -340,6 +342,8 @@ class EvaluationResult:
     seconds: float = 0.0
     outliers: list[list[Any]] = field(default_factory=list)  # kept by allow_outliers
     notes: list[str] = field(default_factory=list)  # e.g. a close-only fallback
+    #: Display label of each model on this data (``har`` says which HAR it is).
+    labels: dict[str, str] = field(default_factory=dict)
     intervals: IntervalResult | None = None  # with config.intervals
 
     def summary(self) -> str:
@@ -380,6 +384,7 @@ class EvaluationResult:
             "seconds": self.seconds,
             "outliers": self.outliers,
             "notes": self.notes,
+            "labels": self.labels,
             "intervals": self.intervals.to_dict() if self.intervals is not None else None,
         }
         if cfg.target == "variance":
@@ -430,8 +435,9 @@ def load_checked(cfg: EvaluationConfig) -> tuple[pd.DataFrame, int]:
     return df, n0 - len(df)
 
 
-#: Models that read the daily range (High/Low) whatever the proxy.
-RANGE_MODELS = ("har", "har_daily")
+#: Models that read the daily range (High/Low) whatever the proxy (``har`` and the hybrids'
+#: HAR input use absolute returns on close-only data).
+RANGE_MODELS = ("har_daily",)
 
 
 def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
@@ -452,13 +458,21 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
                 f"{df.attrs.get('source', data_label(cfg.data))} lacks (it has {', '.join(df.columns)}); "
                 f"leave them out or use data with High/Low"
             )
+        if {"har", "har_abs"} <= set(cfg.models):
+            # identical forecasts: the model confidence set cannot rank two equal models
+            raise ConfigError(
+                f"har and har_abs are the same model on {df.attrs.get('source', cfg.data)}, "
+                f"which has closes only (har is HAR on |r| without High/Low); keep one of them"
+            )
     cfg.plan().folds(df.index)
     column = resolve_column(df, cfg.column)
     before = df.loc[df.index < pd.Timestamp(cfg.test_start), column]
     where = df.attrs.get("source", data_label(cfg.data))
     check_not_constant(before, column, f"{where} before the test")
     if cfg.target == "variance" and {"high", "low"} <= set(df.columns):
-        range_read = cfg.proxy == "parkinson" or any(m in RANGE_MODELS for m in cfg.models)
+        range_read = cfg.proxy == "parkinson" or any(
+            m in RANGE_MODELS or reads_har(m) for m in cfg.models
+        )
         # recurrent variance models train against the range when the data has it
         range_read |= cfg.train_proxy != "squared" and any(m in RECURRENT for m in cfg.models)
         if range_read:
@@ -474,11 +488,20 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
 
 
 def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
-    """What the recurrent variance models chose because the data has closes only."""
-    recurrent = [m for m in cfg.models if m in RECURRENT]
-    if cfg.target != "variance" or not recurrent or {"high", "low"} <= set(df.columns):
+    """What the variance models chose because the data has closes only: the recurrent models'
+    inputs and training proxy, and the HAR that ``har`` and the hybrids read."""
+    if cfg.target != "variance" or {"high", "low"} <= set(df.columns):
         return []
     notes = []
+    har = [m for m in cfg.models if reads_har(m)]
+    if har:
+        notes.append(
+            f"close-only data: the HAR of {', '.join(har)} is HAR (1, 5, 22) on absolute returns "
+            f"|r| (the log range needs High/Low)"
+        )
+    recurrent = [m for m in cfg.models if m in RECURRENT]
+    if not recurrent:
+        return notes
     if cfg.features is None:
         notes.append(
             f"close-only data: {', '.join(recurrent)} use the inputs "
@@ -732,6 +755,8 @@ def evaluate_into(
     result.seconds = time.perf_counter() - t0
     result.outliers = list(df.attrs.get("outliers", []))
     result.notes = fallback_notes(cfg, df)
+    ranges = {"high", "low"} <= set(df.columns)
+    result.labels = {m: label_on(m, ranges) for m in cfg.models}
     if cfg.intervals is not None:
         result.intervals = evaluation_intervals(cfg, df, walk, walk_models)
         result.leaderboard = result.leaderboard.join(result.intervals.leaderboard_columns())

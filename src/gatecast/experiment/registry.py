@@ -65,8 +65,9 @@ def _variance_models() -> dict[str, ModelEntry]:
         "gjr_t": ModelEntry(_ARCH, {"vol": "GARCH", "o": 1, "dist": "t"}),
         "egarch_t": ModelEntry(_ARCH, {"vol": "EGARCH", "o": 1, "dist": "t"}),
         "ewma": ModelEntry(_ARCH, {"vol": "EWMA", "lam": 0.94}),
-        "har": ModelEntry(_HAR, {"lags": (1, 5, 22)}),
-        "har_daily": ModelEntry(_HAR, {"lags": (1,)}),
+        "har": ModelEntry(_HAR, {"lags": (1, 5, 22)}),  # the range, else |r| (measure auto)
+        "har_abs": ModelEntry(_HAR, {"lags": (1, 5, 22), "measure": "abs"}),
+        "har_daily": ModelEntry(_HAR, {"lags": (1,), "measure": "range"}),
         "no_change": ModelEntry(_HV, {"window": 22}),
         "historical_mean": ModelEntry(_HV, {"window": None}),
     }
@@ -145,6 +146,7 @@ LABELS: Mapping[str, str] = MappingProxyType(
         "egarch_t": "EGARCH(1,1)-t",
         "ewma": "EWMA (0.94)",
         "har": "HAR (1, 5, 22)",
+        "har_abs": "HAR (1, 5, 22) on |r|",
         "har_daily": "HAR daily (AR(1) on the log range)",
         "no_change": "no change",
         "historical_mean": "historical mean",
@@ -168,6 +170,28 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 def label(name: str) -> str:
     """The display label of the model ``name`` (the name itself when it has none)."""
     return LABELS.get(name, name)
+
+
+#: What ``har`` is on each kind of data: the measure its HAR regresses.
+HAR_ON = {True: "the log range", False: "|r| (closes only)"}
+
+
+def reads_har(name: str) -> bool:
+    """Whether the model ``name`` is, or reads, the ``har`` HAR, whose measure follows the data
+    (the log range with High/Low, absolute returns without)."""
+    params = HYBRIDS.get(name, {})
+    return name == "har" or "har" in (*params.get("classical_inputs", ()), params.get("residual"))
+
+
+def label_on(name: str, ranges: bool) -> str:
+    """The display label of ``name`` on data with (``ranges``) or without High/Low: a model that
+    is or reads ``har`` says which HAR it is."""
+    text = label(name)
+    if not reads_har(name):
+        return text
+    if name == "har":
+        return f"{text} on {HAR_ON[ranges]}"
+    return text.replace("HAR", "HAR on |r|", 1) if not ranges else text
 
 
 def model_names(target: EvaluationTarget) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ from gatecast.evaluation.trading import (
 )
 from gatecast.evaluation.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, load_checked, model_factory
-from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
+from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names, reads_har
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
@@ -524,6 +524,8 @@ class SweepResult:
         """Distinct configurations scored on the selection period."""
         return len(self.selection)
 
+    notes: list[str] = field(default_factory=list)  # which HAR a close-only file gave
+
     @property
     def n_trials(self) -> int:
         """The N of the DSR (:data:`~gatecast.evaluation.trading.TRIAL_RULE`): every
@@ -697,6 +699,21 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
         return _sweep_in(cfg, ecfg, df, plans, (s0, s1), root, t_start)
 
 
+def _har_notes(cfg: SweepConfig, df: pd.DataFrame) -> list[str]:
+    """The HAR that ``har`` (a baseline, or a hybrid's input) is on a file without High/Low."""
+    if cfg.target != "variance" or {"high", "low"} <= set(df.columns):
+        return []
+    settings = [cfg.fixed, *({k: v} for k, values in cfg.grid.items() for v in values)]
+    reads = any(
+        "har" in (*tuple(s.get("classical_inputs", ())), s.get("residual")) for s in settings
+    )
+    cells = (*cfg.grid.get("cell", ()), cfg.fixed.get("cell"))
+    if "har" in cfg.baselines or reads or any(reads_har(str(c)) for c in cells):
+        return ["close-only data: har is HAR (1, 5, 22) on absolute returns |r| (the log range "
+                "needs High/Low)"]  # fmt: skip
+    return []
+
+
 def _check_configurations(cfg: SweepConfig, ecfg: EvaluationConfig) -> None:
     """Build the settings of every configuration the sweep can try (every combination of the
     grid, or every value of it for a sampler) and let the model's config refuse a bad one."""
@@ -840,6 +857,7 @@ def _sweep_in(
     test = _test_table(trials, root, chosen, cfg.baselines, selection, loss)
     record = _test_table(trials, root, others, (), selection, loss) if cfg.record else None
     result = SweepResult(
+        notes=_har_notes(cfg, df),
         config=cfg,
         trials=trials,
         selection=selection,
@@ -985,6 +1003,7 @@ def _write(result: SweepResult, root: Path) -> None:
             "loss": result.loss_name,
             "periods": result.periods,
             "test": result.test.reset_index().to_dict(orient="records"),
+            "notes": result.notes,
         },
     )
 

@@ -125,6 +125,11 @@ class TrainJob:
     #: The trading calendar the data follows, recorded in the model: an exchange code (XNYS,
     #: XLON, ...) or ``data``; None: XNYS for the bundled US series, else the data's own.
     calendar: str | None = None
+    #: Variance target: a hybrid's classical forecasts as inputs and its residual base (see
+    #: :class:`~gatecast.models.config.VarianceConfig`); ``lstm_hybrid`` is
+    #: ``("garch", "gjr_t", "har")`` with residual ``gjr_t``.
+    classical_inputs: tuple[str, ...] | None = None
+    residual: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.target, TRAIN_TARGETS, "target")
@@ -138,6 +143,9 @@ class TrainJob:
             and self.anchored is not None,
             "proxy (--proxy)": not self.variance and self.proxy is not None,
             "train_proxy (--train-proxy)": not self.variance and self.train_proxy is not None,
+            "classical_inputs (--classical-inputs)": not self.variance
+            and self.classical_inputs is not None,
+            "residual (--residual)": not self.variance and self.residual is not None,
         }
         sequence_only = [
             name
@@ -155,7 +163,7 @@ class TrainJob:
                 "a variance model forecasts the next day's variance of log returns"
                 if self.variance
                 else "--proxy and --train-proxy are for --target variance; --anchored for "
-                "--target price"
+                "--target price; --classical-inputs and --residual for --target variance"
             )
             raise ConfigError(
                 f"{', '.join(wrong)} does not apply to target {self.target!r} ({why}); leave it out"
@@ -402,6 +410,9 @@ def run_training(
                 f"close-only data: inputs {', '.join(feats)} and the squared-return training "
                 "proxy (range inputs and the Parkinson proxy need High/Low)"
             )
+        for name, measure in getattr(model, "har_measures_", {}).items():
+            on = "the log range" if measure == "range" else "absolute returns |r|"
+            notes.append(f"the hybrid's {name} is HAR (1, 5, 22) on {on}")
         kind = "variance"
     else:
         frame, metrics = fit_and_score(model, df, history, test_start, job.target_spec(), column)

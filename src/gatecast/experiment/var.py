@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from gatecast.evaluation.walkforward import WalkForwardResult
 from gatecast.experiment.evaluation import (
     EvaluationConfig,
     check_models,
+    fallback_notes,
     load_checked,
     walk_config,
     walk_models,
@@ -204,6 +205,7 @@ class VarResult:
     last_date: pd.Timestamp
     calibration_start: str
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what close-only data made the models use
 
     def summary(self) -> str:
         """The table as text."""
@@ -233,6 +235,7 @@ class VarResult:
                 "es": f"Acerbi-Szekely Z2 at {1 - cfg.es_level:.3g}, p-value from "
                 f"{cfg.sims} simulated paths of the predictive distribution",
             },
+            "notes": self.notes,
             "backtests": [
                 {"model": m, "distribution": d} | bt.to_dict()
                 for (m, d), bt in self.backtests.items()
@@ -337,6 +340,7 @@ def _run_var(
         first_date=dates.min(),
         last_date=dates.max(),
         calibration_start=start,
+        notes=fallback_notes(ecfg, df),
     )
     result.seconds = time.perf_counter() - t0
     if cfg.out:

@@ -122,8 +122,10 @@ class ForecasterConfig(NetSettings):
 RANGE_FEATURES = ("return", "squared_return", "log_parkinson")
 CLOSE_FEATURES = ("return", "squared_return", "abs_return", "log_rv5", "log_rv22")
 #: Classical models whose one-step forecasts a hybrid variance model may read (see
-#: :class:`VarianceConfig`): GARCH(1,1), GJR-GARCH(1,1)-t, EGARCH(1,1)-t, HAR (1, 5, 22).
-CLASSICAL_MODELS = ("garch", "gjr_t", "egarch_t", "har")
+#: :class:`VarianceConfig`): GARCH(1,1), GJR-GARCH(1,1)-t, EGARCH(1,1)-t, HAR (1, 5, 22) on the
+#: log range with High/Low and on absolute returns without (``har``), and HAR on absolute
+#: returns whatever the data has (``har_abs``).
+CLASSICAL_MODELS = ("garch", "gjr_t", "egarch_t", "har", "har_abs")
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,9 @@ class VarianceConfig(NetSettings):
     Hybrids (Kim and Won 2018): ``classical_inputs`` names :data:`CLASSICAL_MODELS` whose log
     one-step forecasts join the inputs; ``residual`` names one whose forecast the head scales,
     so the net predicts log(variance / that forecast) and falls back to it when it has nothing
-    to add. Both are fit inside every ``fit``, on its training rows only. ``train_rows``: fit
+    to add. Both are fit inside every ``fit``, on its training rows only. ``har`` is the HAR on
+    the log range when the data has High/Low and on absolute returns when it has closes only;
+    ``har_abs`` is the latter always. ``train_rows``: fit
     on the last ``train_rows`` rows of the history only (a rolling window; None: all of it).
     """
 

@@ -19,6 +19,7 @@ from arch.univariate.base import ARCHModel
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.base import clip_dates, require_fitted
+from gatecast.serve.classical import EgarchRecursion, GarchRecursion
 from gatecast.types import Proxy
 
 ArchVol = Literal["GARCH", "EGARCH", "EWMA"]
@@ -75,6 +76,7 @@ class ArchForecaster:
         self.column = column
         self.name = name or vol.lower()
         self.params_: pd.Series | None = None
+        self.backcast_: float | None = None
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters, as given (``name`` with its default filled in)."""
@@ -111,8 +113,13 @@ class ArchForecaster:
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter; a failed fit shows in the loss
-            res = self._model(r).fit(disp="off", show_warning=False)
+            model = self._model(r)
+            res = model.fit(disp="off", show_warning=False)
         self.params_ = res.params
+        # what starts arch's recursion on these rows (a weighted mean of the first squared
+        # residuals; its log for EGARCH): kept so a stream can start the same way
+        resid = r.to_numpy() - float(res.params.get("mu", 0.0))
+        self.backcast_ = float(model.volatility.backcast(resid))
         return self
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
@@ -142,3 +149,22 @@ class ArchForecaster:
         fc = self._model(r).forecast(self.params_, horizon=1, start=r.index[0], reindex=False)
         out: pd.Series = pd.Series(fc.variance.iloc[:, 0].to_numpy(), index=r.index, name=self.name)
         return out
+
+    def recursion(self, name: str | None = None) -> GarchRecursion | EgarchRecursion:
+        """The fitted model as a frozen recursion a stream can run tick by tick, started from
+        the backcast of the training returns (see :mod:`gatecast.serve.classical`); GARCH and
+        GJR-GARCH (1, 1) and EGARCH(1, 1, 1) only."""
+        require_fitted(self, "params_")
+        assert self.params_ is not None and self.backcast_ is not None
+        if self.vol == "EWMA" or (self.p, self.q) != (1, 1) or self.o not in (0, 1):
+            raise ConfigError(
+                f"{self.name}: only GARCH/GJR-GARCH(1, 1) and EGARCH(1, 1, 1) run as a stream "
+                f"recursion; got {self.vol}({self.p}, {self.o}, {self.q})"
+            )
+        p = self.params_
+        mu = float(p.get("mu", 0.0))
+        gamma = float(p["gamma[1]"]) if self.o == 1 else 0.0
+        args = (float(p["omega"]), float(p["alpha[1]"]), gamma, float(p["beta[1]"]))
+        if self.vol == "EGARCH":
+            return EgarchRecursion(name or self.name, mu, *args, log_backcast=self.backcast_)
+        return GarchRecursion(name or self.name, mu, *args, backcast=self.backcast_)

@@ -20,7 +20,7 @@ from gatecast.nn import GateRecord, RecurrentNet, Stepper
 from gatecast.nn.recurrent import as_dtype
 from gatecast.nn.stream import Backend
 from gatecast.serve.engines import NumpyEngine
-from gatecast.serve.pipeline import model_inputs, predict_series, to_target_units
+from gatecast.serve.pipeline import model_inputs, predict_series, residual_base, to_target_units
 from gatecast.serve.spec import ModelSpec, read_model_folder
 from gatecast.serve.stream import Stream
 from gatecast.types import DateLike
@@ -186,11 +186,14 @@ class NumpyModel:
         row = int(np.flatnonzero(feats.index == index[k])[0]) - h  # the last input row
         n = min(window, x.shape[1])
         values = {name: v[:, :, -n:] for name, v in rec.values.items()}
+        forecast = float(to_target_units(self.spec, np.array([raw]))[0])
+        if self.spec.residual is not None:  # a hybrid scales the residual model's forecast
+            forecast *= float(residual_base(self.spec, data, index[k : k + 1])[0])
         return WindowGates(
             GateRecord(rec.cell, values, np.array([n])),
             feats.index[row - n + 1 : row + 1],
             index[k],
-            float(to_target_units(self.spec, np.array([raw]))[0]),
+            forecast,
         )
 
 

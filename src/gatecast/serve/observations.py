@@ -21,6 +21,7 @@ import pandas as pd
 from gatecast.data.features import FIELDS, Obs, feature, lookback, needed_fields
 from gatecast.data.sources import DATE_COLUMNS, PRICE_PREFERENCE, normalise_name
 from gatecast.errors import DataError, MissingValueError, NonPositivePriceError, UnknownColumnError
+from gatecast.serve.classical import Recursion
 from gatecast.serve.spec import ModelSpec
 
 #: Columns that number the rows of a stream without dates (the order key, like a date).
@@ -87,12 +88,14 @@ class ObservationReader:
         fields = needed_fields(spec.features)
         if spec.output == "anchored_price" and "price" not in fields:
             fields = ("price", *fields)  # the forecast moves from the current price
-        self.fields = fields
+        # a hybrid's classical models read the price (returns) or the range too
+        need = set(fields) | {f for r in _recursions(spec) for f in r.needs}
+        self.fields = tuple(f for f in FIELDS if f in need)
         self.need_price = "price" in self.fields
         # returns of the price are taken when any feature besides the level reads it
         takes_returns = any(
             "price" in feature(f).needs and feature(f).lookback > 0 for f in spec.features
-        )
+        ) or any("price" in r.needs for r in _recursions(spec))
         # a return of a zero or negative price is meaningless, log or simple
         self.positive = takes_returns
 
@@ -167,12 +170,22 @@ def _number(row: Mapping[str, Any], key: str, what: str) -> float:
         raise DataError(f"column {key!r} holds {row[key]!r}, not a number") from None
 
 
+def _recursions(spec: ModelSpec) -> list[Recursion]:
+    """Every classical recursion a hybrid runs: its inputs, then its residual base if that is
+    not one of them."""
+    out = list(spec.classical)
+    if spec.residual is not None and spec.residual.name not in [r.name for r in out]:
+        out.append(spec.residual)
+    return out
+
+
 class OnlineFeatures:
     """The model's features for the newest observation, from the last ``lookback + 1`` ones,
-    scaled by the model's training scaler into a reused array."""
+    scaled by the model's training scaler into a reused array; a hybrid's classical recursions
+    step on every observation too (their states are part of the stream's)."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        self.names = spec.features
+        self.names = spec.input_names
         self.units = spec.units
         self.fns = [feature(f).online for f in spec.features]
         self.size = lookback(spec.features) + 1
@@ -180,13 +193,33 @@ class OnlineFeatures:
         self.shift = np.asarray(spec.feature_scaler.shift_, dtype=np.float64)
         self.scale = np.asarray(spec.feature_scaler.scale_, dtype=np.float64)
         self.z = np.empty(len(self.names))
+        n = len(spec.features)
         self._plan = [
             (j, fn, float(a), float(b))
-            for j, (fn, a, b) in enumerate(zip(self.fns, self.shift, self.scale, strict=True))
+            for j, (fn, a, b) in enumerate(
+                zip(self.fns, self.shift[:n], self.scale[:n], strict=True)
+            )
         ]
+        self.recursions = _recursions(spec)
+        # (index in recursions, input column) of each classical input
+        self._inputs = [(i, n + i) for i in range(len(spec.classical))]
+        self._residual = (
+            [r.name for r in self.recursions].index(spec.residual.name)
+            if spec.residual is not None
+            else None
+        )
+        self.reset()
 
     def reset(self) -> None:
         self.history.clear()
+        self.rec_states = [r.start() for r in self.recursions]
+        self.rec_values = [math.nan] * len(self.recursions)
+        self._rec_before: tuple[list[np.ndarray], list[float]] | None = None
+
+    @property
+    def residual_value(self) -> float:
+        """The residual model's forecast made at the last observation (NaN without one)."""
+        return self.rec_values[self._residual] if self._residual is not None else math.nan
 
     def push(self, obs: Obs) -> bool:
         """Add ``obs`` and compute the scaled features into ``z``; whether all are finite."""
@@ -200,6 +233,21 @@ class OnlineFeatures:
             z[j] = v
             if not isfinite(v):
                 ok = False
+        if self.recursions:
+            self._rec_before = (self.rec_states, self.rec_values)
+            stepped = [
+                r.step(s, obs) for r, s in zip(self.recursions, self.rec_states, strict=True)
+            ]
+            self.rec_states = [s for s, _ in stepped]
+            self.rec_values = [v for _, v in stepped]
+            for i, j in self._inputs:
+                value = self.rec_values[i]
+                v = (math.log(value) - self.shift[j]) / self.scale[j] if value > 0 else math.nan
+                z[j] = v
+                if not isfinite(v):
+                    ok = False
+            if self._residual is not None and not self.residual_value > 0:
+                ok = False
         return ok
 
     def undo(self) -> None:
@@ -207,10 +255,55 @@ class OnlineFeatures:
         self.history.pop()
         if self._dropped is not None:
             self.history.appendleft(self._dropped)
+        if self._rec_before is not None:
+            self.rec_states, self.rec_values = self._rec_before
+            self._rec_before = None
 
     def bad(self) -> list[str]:
         """Names of the features that are NaN/inf after the last push."""
         return [n for n, v in zip(self.names, self.z, strict=True) if not math.isfinite(v)]
+
+    def classical_state(self) -> np.ndarray:
+        """The recursions' states and last forecasts, one flat array (empty without any)."""
+        parts = [np.append(s, v) for s, v in zip(self.rec_states, self.rec_values, strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @property
+    def classical_size(self) -> int:
+        """The length of :meth:`classical_state`."""
+        return sum(len(r.start()) + 1 for r in self.recursions)
+
+    def _split(self, arr: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+        arr = np.asarray(arr, dtype=np.float64)
+        if arr.shape != (self.classical_size,):
+            raise ValueError(
+                f"classical state of shape {arr.shape}; this model keeps {self.classical_size}"
+            )
+        states, values, at = [], [], 0
+        for n in (len(r.start()) + 1 for r in self.recursions):
+            states.append(arr[at : at + n - 1].copy())
+            values.append(float(arr[at + n - 1]))
+            at += n
+        return states, values
+
+    def check_classical_state(self, arr: np.ndarray) -> None:
+        """A ValueError unless ``arr`` is a state :meth:`classical_state` could have written."""
+        states, values = self._split(arr)
+        for r, state, value in zip(self.recursions, states, values, strict=True):
+            if not r.valid(state) or not (math.isnan(value) or 0 < value < math.inf):
+                raise ValueError(
+                    f"the state of {r.name!r} ({state.tolist()}, forecast {value}) is not one it "
+                    f"can reach"
+                )
+
+    def set_classical_state(self, arr: np.ndarray) -> None:
+        """Restore what :meth:`classical_state` wrote (a ValueError if it does not fit)."""
+        self.rec_states, self.rec_values = self._split(arr)
+        self._rec_before = None
+
+    def classical_ready(self) -> bool:
+        """Whether the next observation gives every classical forecast (warm-up is over)."""
+        return all(r.ready(s) for r, s in zip(self.recursions, self.rec_states, strict=True))
 
     def state(self) -> np.ndarray:
         """The history as a (lookback + 1, 4) array, oldest first, NaN rows before it starts."""

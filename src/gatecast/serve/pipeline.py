@@ -16,6 +16,7 @@ from gatecast.data.sources import resolve_column
 from gatecast.data.splits import date_mask
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
+from gatecast.serve.classical import by_origin
 from gatecast.serve.spec import ModelSpec
 from gatecast.types import DateLike
 
@@ -33,10 +34,24 @@ class BatchEngine(Protocol):
 
 
 def feature_frame(spec: ModelSpec, data: pd.DataFrame) -> pd.DataFrame:
-    """The model's input features on every row of ``data``, in raw units."""
+    """The model's inputs on every row of ``data``, in raw units: its features, then (a hybrid)
+    the log of each classical forecast made at that row's close."""
     col = resolve_column(data, spec.column)
     u = spec.units
-    return build_features(data, spec.features, col, log=u.log, percent=u.percent)
+    feats = build_features(data, spec.features, col, log=u.log, percent=u.percent)
+    for rec in spec.classical:
+        feats[f"log_{rec.name}_forecast"] = np.log(by_origin(rec, data, col))
+    return feats
+
+
+def residual_base(spec: ModelSpec, data: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """The residual model's forecast for each date of ``index`` (dates of ``data`` and at most
+    the bars after it), made at the close of the row before: what a hybrid's output scales."""
+    assert spec.residual is not None
+    origin = by_origin(spec.residual, data, resolve_column(data, spec.column))
+    later = index[index > data.index[-1]] if len(data) else index
+    base: np.ndarray = origin.reindex(origin.index.append(later)).shift(1).reindex(index).to_numpy()
+    return base
 
 
 def model_inputs(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -139,5 +154,8 @@ def predict_series(
         index = win.index[keep]
         raw = engine.forward_windows(win.X[keep]) if keep.any() else np.zeros(0)
     base = anchor.shift(spec.horizon).reindex(index).to_numpy() if anchor is not None else None
-    fc: pd.Series = pd.Series(to_target_units(spec, raw, base), index=index, name=name or spec.cell)
+    values = to_target_units(spec, raw, base)
+    if spec.residual is not None:  # the head gives log(variance / the residual model's forecast)
+        values = values * residual_base(spec, data, index)
+    fc: pd.Series = pd.Series(values, index=index, name=name or spec.cell)
     return fc

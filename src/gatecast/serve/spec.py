@@ -35,6 +35,7 @@ from gatecast.data.scalers import Scaler, scaler_from_dict
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import VarianceTarget
 from gatecast.errors import ConfigError, ModelFileError
+from gatecast.serve.classical import Recursion, recursion_from_dict
 from gatecast.types import CELLS, MODES
 
 #: The model families a folder can hold, by manifest ``kind``.
@@ -74,6 +75,11 @@ class ModelSpec:
     ``log_variance`` (variance models). ``config`` holds the family's settings (see
     ``gatecast.models.config``) and ``info`` what the fit left (train range, data
     hash, loss history, per-series ranges), both as plain JSON values.
+
+    A hybrid variance model also reads ``classical``: frozen classical recursions
+    (:mod:`gatecast.serve.classical`) whose log one-step forecasts follow ``features`` as
+    inputs (the feature scaler covers both), and may scale its output by the forecast of its
+    ``residual`` recursion.
     """
 
     kind: str
@@ -92,8 +98,11 @@ class ModelSpec:
     dtype: str = "float32"
     config: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
+    classical: tuple[Recursion, ...] = ()
+    residual: Recursion | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "classical", tuple(self.classical))
         if self.kind not in KINDS:
             raise ConfigError(f"model kind {self.kind!r} is unknown; one of {', '.join(KINDS)}")
         if self.cell not in CELLS:
@@ -104,12 +113,17 @@ class ModelSpec:
         if unknown:
             raise ConfigError(f"feature(s) {unknown} are unknown; known: {', '.join(FEATURES)}")
         n_shift = np.size(np.asarray(self.feature_scaler.shift_))
-        if n_shift != len(self.features):
+        if n_shift != self.input_size:
             raise ConfigError(
-                f"the feature scaler has {n_shift} columns for {len(self.features)} features"
+                f"the feature scaler has {n_shift} columns for {self.input_size} inputs"
             )
         if (self.kind == "recurrent_variance") != isinstance(self.target, VarianceTarget):
             raise ConfigError(f"a {self.kind!r} model cannot have the target {self.target}")
+        if self.hybrid and self.kind != "recurrent_variance":
+            raise ConfigError(f"a {self.kind!r} model cannot read classical forecasts")
+        names = [r.name for r in self.classical]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"classical inputs {names} list a model twice")
         for name, most in (
             ("hidden", 10**5),
             ("layers", 10**3),
@@ -130,7 +144,7 @@ class ModelSpec:
         if self.column is not None and not isinstance(self.column, str):
             raise ConfigError(f"column {self.column!r} is not a column name")
         for name, scaler, n in (
-            ("feature", self.feature_scaler, len(self.features)),
+            ("feature", self.feature_scaler, self.input_size),
             ("target", self.target_scaler, 1),
         ):
             for part in (np.asarray(scaler.shift_), np.asarray(scaler.scale_)):
@@ -173,6 +187,17 @@ class ModelSpec:
             raise ConfigError(
                 f"config target {target!r} does not match the model's horizon {self.horizon}"
             )
+        inputs = [r.name for r in self.classical]
+        residual = self.residual.name if self.residual is not None else None
+        if (
+            list(self.config.get("classical_inputs") or []) != inputs
+            or self.config.get("residual") != residual
+        ):
+            raise ConfigError(
+                f"config says classical_inputs={self.config.get('classical_inputs')}, "
+                f"residual={self.config.get('residual')!r} but the model reads {inputs}, "
+                f"residual {residual!r}"
+            )
 
     @property
     def calendar(self) -> Calendar | None:
@@ -183,7 +208,18 @@ class ModelSpec:
 
     @property
     def input_size(self) -> int:
-        return len(self.features)
+        """The network's inputs: the registry features, then the classical forecasts."""
+        return len(self.features) + len(self.classical)
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether the model reads classical forecasts (as inputs or as its residual base)."""
+        return bool(self.classical) or self.residual is not None
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Every input column: the features, then ``log_<name>_forecast`` per classical input."""
+        return (*self.features, *(f"log_{r.name}_forecast" for r in self.classical))
 
     @property
     def horizon(self) -> int:
@@ -250,7 +286,14 @@ class ModelSpec:
             },
             "dtype": self.dtype,
             "config": dict(self.config),
+            **({"classical": self._classical_doc()} if self.hybrid else {}),
             **dict(self.info),
+        }
+
+    def _classical_doc(self) -> dict[str, Any]:
+        return {
+            "inputs": [r.to_dict() for r in self.classical],
+            "residual": self.residual.to_dict() if self.residual is not None else None,
         }
 
     @classmethod
@@ -280,10 +323,12 @@ class ModelSpec:
             )
         try:
             features = tuple(str(f) for f in m["features"])
-            if int(m["input_size"]) != len(features):
+            classical, residual = _classical_from(m.get("classical"))
+            if int(m["input_size"]) != len(features) + len(classical):
                 raise ModelFileError(
                     f"{where} says input_size={m['input_size']} but lists {len(features)} "
-                    "features; the file was edited or corrupted"
+                    f"features and {len(classical)} classical inputs; the file was edited or "
+                    f"corrupted"
                 )
             variance = m["kind"] == "recurrent_variance"
             target: TargetSpec | VarianceTarget = (
@@ -319,6 +364,8 @@ class ModelSpec:
                 dtype=str(m.get("dtype", "float32")),
                 config=m["config"] if "config" in m else _config_v1(m),
                 info=info,
+                classical=classical,
+                residual=residual,
             )
         except ModelFileError:
             raise
@@ -328,6 +375,17 @@ class ModelSpec:
                 f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
                 f"written by gatecast: re-train or restore the file"
             ) from exc
+
+
+def _classical_from(doc: Any) -> tuple[tuple[Recursion, ...], Recursion | None]:
+    """The classical inputs and residual base of a manifest (none for a model without)."""
+    if doc is None:
+        return (), None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("inputs"), list):
+        raise ValueError(f"classical {doc!r} is not {{'inputs': [...], 'residual': ...}}")
+    inputs = tuple(recursion_from_dict(d) for d in doc["inputs"])
+    residual = doc.get("residual")
+    return inputs, recursion_from_dict(residual) if residual is not None else None
 
 
 def calendar_from(doc: Mapping[str, Any]) -> Calendar:

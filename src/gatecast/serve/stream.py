@@ -103,6 +103,7 @@ class Stream:
         self._sequence = spec.mode == "sequence"
         # the head's output -> target units, as pipeline.to_target_unit, with the constants read once
         self._output = spec.output
+        self._residual = spec.residual is not None
         self._scale = float(np.asarray(spec.target_scaler.scale_)[0])
         self._shift = float(np.asarray(spec.target_scaler.shift_)[0])
         self._init_checks()
@@ -139,7 +140,8 @@ class Stream:
     def ready(self) -> bool:
         """Whether the next ``update`` returns a forecast (not NaN) given a valid observation."""
         need = 0 if self._sequence else self.spec.window - 1
-        return self.valid >= need and len(self.online.history) >= self.online.size - 1
+        full = len(self.online.history) >= self.online.size - 1
+        return self.valid >= need and full and self.online.classical_ready()
 
     def update(self, observation: Any, at: Any = None) -> float:
         """Take the observation at t, return the forecast for t + horizon (NaN while warming up).
@@ -173,6 +175,7 @@ class Stream:
         features = ("return", "abs_return", "squared_return", "price")
         if not (
             self._sequence
+            and not spec.hybrid
             and type(self.engine) is NumpyEngine
             and self.reader.fields == ("price",)
             and self.reader.positive
@@ -340,7 +343,10 @@ class Stream:
         """The head's output ``raw`` in the target's units."""
         if self._output == "value":
             return raw * self._scale + self._shift
-        return to_target_unit(self.spec, raw, obs[0])  # an anchored price moves from this one
+        out = to_target_unit(self.spec, raw, obs[0])  # an anchored price moves from this one
+        if self._residual:  # a hybrid's head scales the residual model's forecast
+            out *= self.online.residual_value
+        return out
 
     def update_many(self, observations: Iterable[Any]) -> np.ndarray:
         """``update`` each observation in turn; the forecasts as an array."""
@@ -355,6 +361,8 @@ class Stream:
             "buffer": self._buffer.astype(np.float64),
             "history": self.online.state(),
         }
+        if self.spec.hybrid:  # the classical recursions' states: what no history rebuilds
+            arrays["classical"] = self.online.classical_state()
         meta = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
@@ -388,6 +396,14 @@ class Stream:
             history = _history(arrays, version, self.online.state().shape)
             ticks, valid = _count(meta["ticks"]), _count(meta["valid"])
             last = _last_from_json(meta.get("last"))
+            classical = np.asarray(arrays["classical"], float) if self.spec.hybrid else None
+            if classical is not None:
+                try:
+                    self.online.check_classical_state(classical)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"its classical models' state does not fit this model: {exc}"
+                    ) from None
         except (KeyError, TypeError, ValueError, DataError) as exc:
             raise ModelFileError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
         ahead = self.max_ahead
@@ -418,6 +434,8 @@ class Stream:
             raise ModelFileError(f"{where}: valid={valid} rows out of ticks={ticks} is impossible")
         self.engine.set_state(h, c)
         self._buffer = buf.copy()
+        if classical is not None:
+            self.online.set_classical_state(classical)
         self.online.set_state(history)
         self.ticks, self.valid, self.last = ticks, valid, last
         if self._sequence and self.valid == 0:

@@ -136,6 +136,7 @@ class StreamSet:
             self._cols = _Columns(4)
             self._vector = (
                 spec.mode == "sequence"
+                and not spec.hybrid
                 and first.reader.fields == ("price",)
                 and first.online.size <= 2
                 and set(spec.features) <= VECTOR_FEATURES

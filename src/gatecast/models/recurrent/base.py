@@ -155,6 +155,11 @@ class RecurrentEstimator:
     def init_net(self, net: RecurrentNet, y_train: np.ndarray) -> None:
         """Adjust a freshly made net before training (e.g. the head's bias); default: nothing."""
 
+    def spec_parts(self, cfg: Any) -> dict[str, Any]:
+        """Further :class:`ModelSpec` fields of a fit (a hybrid's classical recursions);
+        default: none."""
+        return {}
+
     # -- shared machinery ------------------------------------------------------------------------
     def _new_net(self, cfg: Any, input_size: int | None = None) -> RecurrentNet:
         n_in = len(cfg.features) if input_size is None else input_size
@@ -200,6 +205,7 @@ class RecurrentEstimator:
             target_scaler=target_scaler,
             dropout=cfg.dropout,
             config=cfg.to_dict() | {"column": column},
+            **self.spec_parts(cfg),
             info={
                 "seed": cfg.seed,
                 **info,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from gatecast.artifacts import KeyLike
-from gatecast.data.calendar import next_dates
 from gatecast.data.features import PERCENT_LOG, Units, build_features
-from gatecast.data.scalers import Scaler, make_scaler, scaler_from_dict
+from gatecast.data.scalers import Scaler, make_scaler
 from gatecast.data.sources import resolve_column
-from gatecast.data.splits import date_mask
 from gatecast.data.volatility import (
     QLIKE_FLOOR,
     VarianceTarget,
@@ -25,13 +21,10 @@ from gatecast.data.volatility import (
     variance_proxy,
 )
 from gatecast.data.windows import make_windows
-from gatecast.errors import ConfigError, DataError
 from gatecast.models.config import CLOSE_FEATURES, RANGE_FEATURES, VarianceConfig
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet, gaussian_nll_logvar, qlike_logvar
-from gatecast.serve import Stream
-from gatecast.serve.pipeline import future_calendar, with_future_rows
-from gatecast.types import DateLike
+from gatecast.serve.classical import HarRecursion, Recursion, by_origin
 
 __all__ = [
     "RecurrentVariance",
@@ -45,34 +38,46 @@ __all__ = [
 _D = VarianceConfig()
 
 
+def has_range(data: pd.DataFrame) -> bool:
+    """Whether ``data`` has High and Low columns (range inputs, the range HAR)."""
+    return {"high", "low"} <= set(data.columns)
+
+
 def classical_model(name: str, column: str | None = None) -> Any:
     """A fresh classical variance model of :data:`gatecast.models.config.CLASSICAL_MODELS`, as
-    the leaderboard runs it (``garch``, ``gjr_t``, ``egarch_t``, ``har``)."""
+    the leaderboard runs it (``garch``, ``gjr_t``, ``egarch_t``, ``har``, ``har_abs``)."""
     from gatecast.models.garch import ArchForecaster
-    from gatecast.models.har import HARForecaster
+    from gatecast.models.har import HARForecaster, HarMeasure
 
-    if name == "har":
-        return HARForecaster((1, 5, 22), column=column, name=name)
+    if name in ("har", "har_abs"):
+        measure: HarMeasure = "abs" if name == "har_abs" else "auto"
+        return HARForecaster((1, 5, 22), column=column, name=name, measure=measure)
     o, dist = (0, "normal") if name == "garch" else (1, "t")
     vol = "EGARCH" if name == "egarch_t" else "GARCH"
     return ArchForecaster(vol, o=o, dist=dist, column=column, name=name)  # type: ignore[arg-type]
 
 
-def classical_inputs(fitted: dict[str, Any], data: pd.DataFrame) -> pd.DataFrame:
-    """The hybrid inputs on every row of ``data``: on day s, the log of each fitted classical
-    model's one-step forecast made at s's close (for the day after s, from data up to s only),
-    so a window ending at t - 1 reads forecasts of t made from data up to t - 1."""
+def classical_inputs(
+    recursions: dict[str, Recursion], data: pd.DataFrame, column: str | None = None
+) -> pd.DataFrame:
+    """The hybrid inputs on every row of ``data``: on day s, the log of each classical model's
+    one-step forecast made at s's close (for the day after s, from data up to s only), so a
+    window ending at t - 1 reads forecasts of t made from data up to t - 1. ``recursions``:
+    the fitted models frozen (``model.recursion()``), which a stream runs tick by tick too."""
     frame: pd.DataFrame = pd.DataFrame(
-        {f"log_{n}_forecast": np.log(m.forecast_by_origin(data)) for n, m in fitted.items()},
+        {f"log_{n}_forecast": np.log(by_origin(r, data, column)) for n, r in recursions.items()},
         index=data.index,
     )
     return frame
 
 
-def _valid_from(name: str) -> int:
+def _valid_from(name: str, data: pd.DataFrame) -> int:
     """First row on which a classical model's forecast by origin exists (the structure of the
-    inputs, known before anything is fit): the first return, or a full 22-day HAR average."""
-    return 21 if name == "har" else 1
+    inputs, known before anything is fit): the first return, or a full 22-day HAR average (of
+    ranges from row 0, or of absolute returns from row 1)."""
+    if name not in ("har", "har_abs"):
+        return 1
+    return 21 if name == "har" and has_range(data) else 22
 
 
 def variance_features(
@@ -116,13 +121,17 @@ class RecurrentVariance(RecurrentEstimator):
         the training windows drive early stopping.
     classical_inputs
         Names of :data:`gatecast.models.config.CLASSICAL_MODELS` (``garch``, ``gjr_t``,
-        ``egarch_t``, ``har``) whose log one-step forecasts join the inputs. Each is fit inside
-        every ``fit`` on the rows before the validation tail; the input row of day s holds the
-        forecast made at s's close, so a forecast for t reads none of t's data.
+        ``egarch_t``, ``har``, ``har_abs``) whose log one-step forecasts join the inputs. Each
+        is fit inside every ``fit`` on the rows before the validation tail, then frozen as a
+        recursion (:mod:`gatecast.serve.classical`); the input row of day s holds the forecast
+        made at s's close, so a forecast for t reads none of t's data. ``har`` is the HAR on
+        the log range with High/Low and on absolute returns on closes only (``har_measures_``
+        says which a fit used); ``har_abs`` is the absolute-return HAR always.
     residual
         One of the same names: the head predicts log(variance / its forecast), so the model is
         that classical model scaled by the net (and is that model when the net learns nothing).
-        Hybrids predict and walk forward like the others; saving and streaming one is refused.
+        A hybrid predicts, walks forward, saves, loads and streams like any model: its model
+        folder keeps the frozen recursions, and a stream steps them on every row.
     train_rows
         Fit on the last ``train_rows`` rows of the history only (a rolling training window for
         regime changes; classical models of a hybrid too); ``None`` (default): all of it.
@@ -164,6 +173,7 @@ class RecurrentVariance(RecurrentEstimator):
     ) -> None:
         self._set_params(locals())
         self.classical_: dict[str, Any] = {}  # fitted classical models of a hybrid
+        self.recursions_: dict[str, Recursion] = {}  # the same, frozen (what the spec keeps)
         self.config()  # fail fast on a bad value; nothing is changed
 
     @property
@@ -176,18 +186,13 @@ class RecurrentVariance(RecurrentEstimator):
         """Choose the inputs and the training proxy the data allows (see
         :class:`VarianceConfig`): range inputs and the Parkinson proxy with High/Low columns,
         close-only inputs and the squared return without them."""
-        has_range = {"high", "low"} <= set(history.columns)
+        ranges = has_range(history)
         features = cfg.features
         if features is None:
-            features = RANGE_FEATURES if has_range else CLOSE_FEATURES
+            features = RANGE_FEATURES if ranges else CLOSE_FEATURES
         proxy = cfg.train_proxy
         if proxy is None:
-            proxy = "parkinson" if has_range else cfg.target.proxy
-        if "har" in (*cfg.classical_inputs, cfg.residual) and not has_range:
-            raise DataError(
-                f"a HAR forecast as an input or residual base needs High and Low columns, which "
-                f"{history.attrs.get('source', 'the data')} lacks; use garch, gjr_t or egarch_t"
-            )
+            proxy = "parkinson" if ranges else cfg.target.proxy
         extra = tuple(f"log_{n}_forecast" for n in cfg.classical_inputs)
         return replace(cfg, features=tuple(features) + extra, train_proxy=proxy)
 
@@ -228,7 +233,8 @@ class RecurrentVariance(RecurrentEstimator):
             # (the classical inputs' leading NaN rows are part of the windows' structure)
             shape = feats.copy()
             for n in cfg.classical_inputs:
-                shape[n] = np.where(np.arange(len(shape)) >= _valid_from(n), 0.0, np.nan)
+                first = _valid_from(n, history)
+                shape[n] = np.where(np.arange(len(shape)) >= first, 0.0, np.nan)
             raw = make_windows(shape, None, cfg.window, 1)
             n_train = len(raw) - WINDOW.n_val(cfg, len(raw))
             end = raw.index[n_train - 1] if n_train >= 1 else history.index[-1]
@@ -237,24 +243,20 @@ class RecurrentVariance(RecurrentEstimator):
             y = variance_proxy(history, "parkinson", scale=scale, column=col)
         y = y.clip(lower=QLIKE_FLOOR)
         self.resolved_ = cfg
-        self.classical_ = {}
+        self.classical_, self.recursions_ = {}, {}
         if cfg.hybrid:
             names = dict.fromkeys(
                 (*cfg.classical_inputs, cfg.residual) if cfg.residual else cfg.classical_inputs
             )
             self.classical_ = {n: classical_model(n, col).fit(history.loc[:end]) for n in names}
-            fitted = {n: self.classical_[n] for n in cfg.classical_inputs}
-            feats = feats.join(classical_inputs(fitted, history))
+            # frozen with the training rows' parameters and start: what predict and a stream run
+            self.recursions_ = {n: m.recursion(n) for n, m in self.classical_.items()}
+            inputs = {n: self.recursions_[n] for n in cfg.classical_inputs}
+            feats = feats.join(classical_inputs(inputs, history, col))
             if cfg.residual is not None:
                 # QLIKE(y / g, e^h) = QLIKE(y, g e^h) + a constant: the net learns the log ratio
-                y = y / self._residual_base(history)
+                y = y / by_origin(self.recursions_[cfg.residual], history, col).shift(1)
         return feats, y, col
-
-    def _residual_base(self, data: pd.DataFrame) -> pd.Series:
-        """The residual model's forecast for each day of ``data``, from data up to the day before."""
-        cfg = self.resolved_
-        base: pd.Series = self.classical_[cfg.residual].forecast_by_origin(data).shift(1)
-        return base
 
     def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:
         return make_scaler("none").fit(y_train)  # the head gives a log-variance directly
@@ -266,7 +268,7 @@ class RecurrentVariance(RecurrentEstimator):
         with torch.no_grad():  # start at the training mean variance, not at e^0 = 1
             net.head.bias.fill_(float(np.log(y_train.mean())))
 
-    # -- hybrids: inputs and heads the model folder does not describe -----------------------------
+    # -- hybrids: the classical recursions join the spec ----------------------------------------
     def _finish(
         self,
         cfg: Any,
@@ -277,14 +279,11 @@ class RecurrentVariance(RecurrentEstimator):
         result: Any,
         info: dict[str, Any],
     ) -> None:
-        # The serving spec lists registry features only: a hybrid keeps the scaler of all its
-        # inputs itself and hands the spec the part that covers the registry features.
-        self.input_scaler_ = feature_scaler
+        # The spec lists the registry features; a hybrid's classical forecasts follow them as
+        # inputs (the scaler covers both), computed by the frozen recursions, which the model
+        # folder keeps: predict, save, load and stream all run the same numbers.
         if cfg.hybrid:
-            base = self._base_features(cfg)
-            d = feature_scaler.to_dict()
-            d |= {"shift": d["shift"][: len(base)], "scale": d["scale"][: len(base)]}
-            feature_scaler, cfg = scaler_from_dict(d), replace(cfg, features=base)
+            cfg = replace(cfg, features=self._base_features(cfg))
         super()._finish(
             cfg,
             column=column,
@@ -294,66 +293,19 @@ class RecurrentVariance(RecurrentEstimator):
             info=info,
         )
 
-    def _is_hybrid(self) -> bool:
-        self._fitted()
-        return bool(getattr(self, "classical_", None))
+    def spec_parts(self, cfg: Any) -> dict[str, Any]:
+        if not cfg.hybrid:
+            return {}
+        rec = self.recursions_
+        return {
+            "classical": tuple(rec[n] for n in cfg.classical_inputs),
+            "residual": rec[cfg.residual] if cfg.residual is not None else None,
+        }
 
-    def predict(
-        self,
-        data: pd.DataFrame,
-        start: DateLike = None,
-        end: DateLike = None,
-        *,
-        future: bool = False,
-    ) -> pd.Series:
-        """Forecasts (variances, percent^2) for every date of ``data`` in ``[start, end]`` with
-        enough history, indexed by the date each is for; ``future`` adds the next day's."""
-        if not self._is_hybrid():
-            return super().predict(data, start, end, future=future)
-        cfg = self.resolved_
-        col = resolve_column(data, cfg.column)
-        feats = variance_features(data, self._base_features(cfg), col)
-        fitted = {n: self.classical_[n] for n in cfg.classical_inputs}
-        feats = feats.join(classical_inputs(fitted, data))
-        scaled = self.input_scaler_.transform(feats.to_numpy(dtype=float))
-        if future:
-            dates = next_dates(data.index, 1, future_calendar(self._fitted(), data.index))
-            feats = with_future_rows(feats, dates)
-            scaled = np.vstack([scaled, np.zeros((len(dates), scaled.shape[1]))])
-        win = make_windows(feats, None, cfg.window, 1, values=scaled)
-        keep = date_mask(win.index, start, end)
-        index = win.index[keep]
-        raw = self._engine().forward_windows(win.X[keep]) if keep.any() else np.zeros(0)
-        fc = np.exp(np.asarray(raw, dtype=float))
-        if cfg.residual is not None:
-            origin = self.classical_[cfg.residual].forecast_by_origin(data)
-            base = origin.reindex(origin.index.append(index[index > data.index[-1]]))
-            fc = fc * base.shift(1).reindex(index).to_numpy()
-        out: pd.Series = pd.Series(fc, index=index, name=self.name)
-        return out
-
-    def _refuse_hybrid(self, what: str) -> None:
-        if self._is_hybrid():
-            cfg = self.resolved_
-            raise ConfigError(
-                f"{what} a hybrid RecurrentVariance (classical_inputs="
-                f"{tuple(cfg.classical_inputs)}, residual={cfg.residual!r}) is not supported: "
-                f"its classical models are refit inside every fit and a model folder has no "
-                f"place for them; evaluate it walk-forward (gatecast evaluate --models "
-                f"lstm_garch,lstm_resid), or save a model without classical_inputs and residual"
-            )
-
-    def manifest(self) -> dict[str, Any]:
-        """The JSON manifest of this fitted model (refused for a hybrid)."""
-        self._refuse_hybrid("describing")
-        return super().manifest()
-
-    def save(self, folder: str | Path, *, signing_key: KeyLike = None) -> Path:
-        """Write the model folder (refused for a hybrid: see ``classical_inputs``)."""
-        self._refuse_hybrid("saving")
-        return super().save(folder, signing_key=signing_key)
-
-    def stream(self, engine: str = "torch") -> Stream:
-        """A live forecaster (refused for a hybrid: see ``classical_inputs``)."""
-        self._refuse_hybrid("streaming")
-        return super().stream(engine)
+    @property
+    def har_measures_(self) -> dict[str, str]:
+        """The realised measure of each HAR a fitted hybrid reads, by name (``range`` or
+        ``abs``): which HAR ``har`` became on this data."""
+        spec = self._fitted()
+        recs = [*spec.classical, *([spec.residual] if spec.residual is not None else [])]
+        return {r.name: r.measure for r in recs if isinstance(r, HarRecursion)}
