@@ -164,7 +164,7 @@ def test_every_numeric_option_and_the_blocks_are_checked_before_any_work() -> No
         ({"cost_levels": (0.0, math.nan)}, r"cost_levels\[1\] nan"),
         ({"pbo_blocks": 7}, "--blocks 7: .* even number >= 2"),
         ({"pbo_blocks": 1}, "--blocks 1: "),
-        ({"seeds": 0}, "--seeds 0: must be >= 1"),
+        ({"seeds": 0}, "seeds=0: must be an integer >= 1"),
         ({"n_trials": 0}, "--n-trials 0: must be >= 1"),
     ]:
         with pytest.raises(ConfigError, match=match):

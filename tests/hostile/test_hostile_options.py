@@ -58,7 +58,7 @@ def test_train_refuses_an_option_its_target_ignores(
         (["--target", "return", "--models", "ar1", "--hidden", "8"], "--hidden does not apply"),
         (["--target", "return", "--models", "ar1", "--window", "22"], "--window does not apply"),
         (["--models", "garch", "--interval-scale", "gjr_t"], "--interval-scale does not apply"),
-        (["--models", "garch", "--train-size", "100"], "--train-size does not apply"),
+        (["--models", "garch", "--train-size", "100"], "train_size=100 is the length of a rolling"),
         (["--target", "return", "--models", "lstm", "--ensemble"], "--ensemble does not apply"),
     ],
     ids=["proxy", "hidden", "window", "interval-scale", "train-size", "ensemble"],

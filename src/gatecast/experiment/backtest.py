@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.calendar import bars_per_year, calendar_of
-from gatecast.data.sources import DataSource, data_identity, data_label, is_frame
+from gatecast.data.sources import data_identity, data_label, is_frame
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluation.trading import (
     COST_LEVELS_BPS,
@@ -68,6 +68,7 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
+from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 from gatecast.types import check_choice
 
 __all__ = [
@@ -140,9 +141,11 @@ OPTION_OF = {
 }
 
 
-@dataclass
-class BacktestConfig:
-    """Everything one backtest needs, as plain values.
+@dataclass(kw_only=True)
+class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+    """Everything one backtest needs, as plain values: the shared settings of
+    :mod:`gatecast.experiment.settings` (of the walk-forward that makes the forecasts) and the
+    backtest's own.
 
     ``rule`` picks the forecast target: ``sign`` / ``long_flat`` trade return forecasts,
     ``threshold`` up-probabilities (``upper`` / ``lower``), ``vol_target`` variance forecasts
@@ -161,10 +164,6 @@ class BacktestConfig:
     negative numbers are refused.
     """
 
-    data: DataSource = "sp500"
-    column: str | None = None
-    test_start: str = "2015-01-01"
-    test_end: str | None = None
     models: tuple[str, ...] = ()
     rule: RuleName = "sign"
     cost_bps: float = DEFAULT_COST_BPS
@@ -174,28 +173,14 @@ class BacktestConfig:
     target_vol: float = 10.0
     cap: float = 1.0
     periods_per_year: float | None = None  # None: from the data's calendar (periods_of)
-    seeds: int = 1
     from_run: str | None = None
-    refit_every: int = 21
-    recurrent_epochs: int = 30
-    warm_epochs: int = 5
-    hidden: int = 16
-    window: int | None = None  # None: the evaluation's default for the target
-    n_jobs: int | None = -1
     pbo_blocks: int = 16
     n_trials: int | None = None
     var_sharpe_annual: float | None = None
     sweep: str | None = None
-    sort: bool = False
-    dropna: bool = False
-    out: str | None = None
-    quiet: bool = False
-    # an earlier backtest in ``out``: replaced (overwrite) or continued, its walk-forward's
-    # finished folds reused (resume)
-    overwrite: bool = False
-    resume: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared groups' checks
         check_choice(self.rule, RULES, "rule")
         self.models = tuple(m.strip() for m in self.models if m.strip())
         self.cost_levels = tuple(float(c) for c in self.cost_levels)
@@ -216,11 +201,6 @@ class BacktestConfig:
                 )
         counts = {
             "n_trials": (self.n_trials, 1),
-            "seeds": (self.seeds, 1),
-            "refit_every": (self.refit_every, 1),
-            "recurrent_epochs": (self.recurrent_epochs, 1),
-            "warm_epochs": (self.warm_epochs, 0),
-            "hidden": (self.hidden, 1),
             "periods_per_year": (self.periods_per_year, 1),
         }
         for name, (value, least) in counts.items():

@@ -20,7 +20,6 @@ import pandas as pd
 
 from gatecast.data.features import TargetSpec, check_not_constant, make_target, parkinson
 from gatecast.data.sources import (
-    DataSource,
     check_finite,
     check_prices,
     data_identity,
@@ -43,7 +42,6 @@ from gatecast.evaluation.significance import (
 from gatecast.evaluation.trading import INFORMATION_DATE
 from gatecast.evaluation.walkforward import (
     ModelFactory,
-    WalkForwardPlan,
     WalkForwardResult,
     walk_forward,
 )
@@ -69,8 +67,15 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
 from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
-from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice, check_number
+from gatecast.types import MODES, PROXIES, Mode, Proxy, check_choice, check_number
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -105,9 +110,11 @@ DM_TEST = (
 POINT_WINDOW = 22
 
 
-@dataclass
-class EvaluationConfig:
-    """Everything one evaluation needs, as plain values (a config file maps onto it one to one).
+@dataclass(kw_only=True)
+class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+    """Everything one evaluation needs, as plain values (a config file maps onto it one to one):
+    the shared settings of :mod:`gatecast.experiment.settings` (the data, the walk-forward, the
+    recurrent models, the run folder) and the evaluation's own.
 
     ``scheme`` is the walk-forward's training scheme (``expanding`` or ``rolling`` with
     ``train_size`` rows); ``window`` is the recurrent models' input length, as everywhere in
@@ -129,61 +136,34 @@ class EvaluationConfig:
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
 
-    data: DataSource = "sp500"
     target: EvaluationTarget = "variance"
     proxy: Proxy = "squared"
-    column: str | None = None
-    test_start: str = "2015-01-01"
-    test_end: str | None = None
-    refit_every: int = 21
-    scheme: Scheme = "expanding"
-    train_size: int | None = None
-    gap: int = 0
     models: tuple[str, ...] = ()
-    seeds: int = 1
     ensemble: bool = False
-    recurrent_epochs: int = 30
-    warm_epochs: int = 5
-    warm_start: bool = True
-    hidden: int = 16
-    window: int | None = None
     mode: Mode = "window"
     features: tuple[str, ...] | None = None
     train_proxy: Proxy | None = None
-    n_jobs: int | None = -1
-    sort: bool = False
-    dropna: bool = False
-    dayfirst: bool | None = None
-    date_format: str | None = None
-    allow_outliers: bool = False
     mcs_size: float = 0.10
     mcs_block_size: int = MCS_BLOCK_SIZE
     mcs_reps: int = 1000
-    out: str | None = None
-    quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     # conformal intervals at this level (None: none); return intervals scaled by this variance
     # model's forecasts (None: garch)
     intervals: float | None = None
     interval_scale: str | None = None
-    # an earlier run in ``out``: replaced (overwrite) or continued, its folds reused (resume)
-    overwrite: bool = False
-    resume: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared groups' checks
         check_choice(self.target, EVALUATION_TARGETS, "target")
         check_choice(self.proxy, PROXIES, "proxy")
         if self.train_proxy is not None:
             check_choice(self.train_proxy, PROXIES, "train_proxy")
-        check_choice(self.scheme, SCHEMES, "scheme")
         check_choice(self.mode, MODES, "mode")
         if self.mode == "sequence" and self.target == "variance":
             raise ConfigError(
                 "mode='sequence' runs the return and direction models; the recurrent variance "
                 "models have window mode only: use --mode window or --target return"
             )
-        if self.seeds < 1:
-            raise ConfigError(f"seeds={self.seeds}: must be >= 1")
         if self.window is None:  # each family's own default
             self.window = VarianceConfig.window if self.target == "variance" else POINT_WINDOW
         self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
@@ -202,10 +182,6 @@ class EvaluationConfig:
                     f"one of {', '.join(scales)}"
                 )
             self.interval_scale = name
-        for name, low in (("refit_every", 1), ("gap", 0), ("recurrent_epochs", 1), ("hidden", 1)):
-            check_number(getattr(self, name), name, at_least=low, integer=True)
-        check_number(self.warm_epochs, "warm_epochs", at_least=1, integer=True)
-        check_number(self.window, "window", at_least=1, integer=True)
         check_number(self.mcs_size, "mcs_size", above=0, below=1)
 
     def unused(self, names: Iterable[str]) -> dict[str, str]:
@@ -234,12 +210,6 @@ class EvaluationConfig:
                 f"--{name.replace('_', '-')} does not apply here: {why}; leave it out{others}"
             )
 
-    def plan(self) -> WalkForwardPlan:
-        """The walk-forward plan of this evaluation."""
-        return WalkForwardPlan(
-            self.test_start, self.test_end, self.refit_every, self.scheme, self.train_size, self.gap
-        )
-
     def members(self) -> dict[str, list[str]]:
         """Model -> its walk-forward columns: ``lstm[s0]``, ``lstm[s1]``... per seed for a
         recurrent model, the model itself otherwise."""
@@ -249,21 +219,12 @@ class EvaluationConfig:
         }
 
 
-#: Settings a run built on a walk-forward (``backtest``, ``var``) passes on to it unchanged.
-WALK_SETTINGS = (
-    "data",
-    "column",
-    "test_end",
-    "refit_every",
-    "seeds",
-    "recurrent_epochs",
-    "warm_epochs",
-    "hidden",
-    "window",
-    "n_jobs",
-    "sort",
-    "dropna",
-    "quiet",
+#: Settings a run built on a walk-forward (``backtest``, ``var``) passes on to it unchanged:
+#: the data, the walk-forward but its start, the recurrent models, the workers.
+WALK_SETTINGS = tuple(
+    name
+    for name in (*group_fields(DataSettings, WalkSettings, RecurrentSettings), "n_jobs", "quiet")
+    if name != "test_start"
 )
 
 

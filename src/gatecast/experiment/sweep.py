@@ -32,7 +32,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.features import TargetSpec, make_target
-from gatecast.data.sources import DataSource, data_identity
+from gatecast.data.sources import data_identity
 from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.losses import loss_series
@@ -56,8 +56,9 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
+from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig
-from gatecast.types import Proxy, Scheme, check_number
+from gatecast.types import Proxy
 
 __all__ = [
     "EXECUTORS",
@@ -170,9 +171,11 @@ def parse_space(
     return out
 
 
-@dataclass
-class SweepConfig:
-    """Everything one sweep needs, as plain values.
+@dataclass(kw_only=True)
+class SweepConfig(DataSettings, WalkSettings, SeedSettings, RunSettings):
+    """Everything one sweep needs, as plain values: the shared settings of
+    :mod:`gatecast.experiment.settings` (``out`` is required: a sweep is its folder) and the
+    sweep's own; the recurrent settings are what it sweeps (``grid``) or fixes (``fixed``).
 
     ``grid`` maps constructor parameters of the recurrent model of ``target`` to the values tried
     (``cell`` picks the cell); ``fixed`` sets others for every configuration (e.g. ``epochs``).
@@ -187,58 +190,35 @@ class SweepConfig:
     har) are scored on both periods for comparison, never selected.
     """
 
-    out: str
-    data: DataSource = "sp500"
     target: EvaluationTarget = "variance"
     proxy: Proxy = "squared"
-    column: str | None = None
-    test_start: str = "2015-01-01"
-    test_end: str | None = None
     select_start: str | None = None
     select_end: str | None = None
-    refit_every: int = 21
-    scheme: Scheme = "expanding"
-    train_size: int | None = None
-    gap: int = 0
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     sampler: Sampler = "grid"
     trials: int | None = None
     batch: int = 4
-    seeds: int = 1
     top_k: int = 1
     record: bool = False
     baselines: tuple[str, ...] = ()
     executor: Executor = "serial"
-    n_jobs: int | None = -1
     ray_address: str | None = None
-    sort: bool = False
-    dropna: bool = False
-    # an earlier sweep in ``out``: replaced (overwrite) or continued, its trials read back
-    # (resume; the seeds may grow)
-    overwrite: bool = False
-    resume: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared groups' checks
+        if not self.out:
+            raise ConfigError("a sweep is its run folder: give out='runs/sweep' (--out)")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler={self.sampler!r}: choose from {', '.join(SAMPLERS)}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor={self.executor!r}: choose from {', '.join(EXECUTORS)}")
-        if self.seeds < 1 or self.top_k < 1 or self.batch < 1:
-            raise ConfigError(
-                f"seeds={self.seeds}, top_k={self.top_k}, batch={self.batch}: each must be >= 1"
-            )
-        check_number(self.refit_every, "refit_every", at_least=1, integer=True)
-        check_number(self.gap, "gap", at_least=0, integer=True)
+        if self.top_k < 1 or self.batch < 1:
+            raise ConfigError(f"top_k={self.top_k}, batch={self.batch}: each must be >= 1")
         if self.target != "variance" and self.proxy != "squared":
             raise ConfigError(
                 f"--proxy {self.proxy} does not apply to --target {self.target}: the proxy is "
                 f"what variance forecasts are scored against; leave it out"
-            )
-        if self.scheme != "rolling" and self.train_size is not None:
-            raise ConfigError(
-                "--train-size is the length of a rolling training window: add --scheme rolling, "
-                "or leave it out"
             )
         if self.sampler == "grid" and self.trials is not None:
             raise ConfigError(
@@ -673,7 +653,8 @@ def run_sweep(cfg: SweepConfig) -> SweepResult:
 
 def _sweep(cfg: SweepConfig) -> SweepResult:
     t_start = time.perf_counter()
-    check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="sweep")
+    out = str(cfg.out)  # required: checked by the config
+    check_out_folder(out, overwrite=cfg.overwrite, resume=cfg.resume, kind="sweep")
     ecfg = cfg.evaluation()
     df, _ = load_checked(ecfg)
     plans = cfg.plans()
@@ -686,9 +667,9 @@ def _sweep(cfg: SweepConfig) -> SweepResult:
         "data_hash": array_hash(df.to_numpy(dtype=float), np.asarray(df.index.astype("int64")))
     }
     if cfg.resume:
-        _check_folder(Path(cfg.out), fp, write=False)  # before the folder is touched
+        _check_folder(Path(out), fp, write=False)  # before the folder is touched
     with run_output(
-        cfg.out,
+        out,
         "sweep",
         overwrite=cfg.overwrite,
         resume=cfg.resume,

@@ -46,6 +46,7 @@ from gatecast.experiment.run_folder import (
     settings_record,
     staged_folder,
 )
+from gatecast.experiment.settings import DataSettings
 from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
@@ -71,11 +72,12 @@ FORECAST_COLUMNS = ("actual", "forecast", "in_sample")
 POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
-@dataclass
-class TrainJob:
+@dataclass(kw_only=True)
+class TrainJob(DataSettings):
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
-    The data, split and run settings are TrainJob's own. The model settings (``cell`` ...
+    The data settings are :class:`~gatecast.experiment.settings.DataSettings`; the split and
+    run settings are TrainJob's own. The model settings (``cell`` ...
     ``quiet``) are the fields of the family's config of the same name; ``None`` takes the
     family's default (:class:`~gatecast.models.config.ForecasterConfig` for ``price``,
     ``return`` and ``direction``, :class:`~gatecast.models.config.VarianceConfig` for
@@ -86,8 +88,6 @@ class TrainJob:
     ``test_size`` is a fraction in (0, 1) or a count of rows.
     """
 
-    data: DataSource = "sp500"
-    column: str | None = None
     target: TrainTarget = "return"
     log: bool | None = None
     horizon: int = 1
@@ -117,11 +117,6 @@ class TrainJob:
     test_start: str | None = None
     test_size: float | None = None
     gap: int = 0
-    sort: bool = False
-    dropna: bool = False
-    dayfirst: bool | None = None
-    date_format: str | None = None
-    allow_outliers: bool = False
     #: The trading calendar the data follows, recorded in the model: an exchange code (XNYS,
     #: XLON, ...) or ``data``; None: XNYS for the bundled US series, else the data's own.
     calendar: str | None = None
@@ -132,6 +127,7 @@ class TrainJob:
     residual: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice(self.target, TRAIN_TARGETS, "target")
         if self.proxy is not None:
             check_choice(self.proxy, PROXIES, "proxy")

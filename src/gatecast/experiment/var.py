@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.sources import DataSource, data_identity, data_label
+from gatecast.data.sources import data_identity, data_label
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.var import (
@@ -42,13 +42,14 @@ from gatecast.experiment.evaluation import (
     walk_models,
 )
 from gatecast.experiment.intervals import calibration_start
-from gatecast.experiment.registry import RECURRENT, canonical_names
+from gatecast.experiment.registry import canonical_names
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
     run_output,
     settings_record,
 )
+from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 from gatecast.types import check_choice, check_number
 
 __all__ = ["VarConfig", "VarResult", "fold_dof", "run_var", "write_var"]
@@ -69,9 +70,10 @@ SHOWN = [
 ]
 
 
-@dataclass
-class VarConfig:
-    """Everything one VaR backtest needs, as plain values.
+@dataclass(kw_only=True)
+class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+    """Everything one VaR backtest needs, as plain values: the shared settings of
+    :mod:`gatecast.experiment.settings` and the VaR run's own.
 
     ``level`` is the VaR confidence level backtested (0.99: the 1% VaR, with the Basel zone),
     ``es_level`` the expected shortfall's (0.975). ``calibration`` days of out-of-sample
@@ -81,33 +83,16 @@ class VarConfig:
     model's variance is the mean over its seeds. ``sims`` return paths give the ES test's p-value.
     """
 
-    data: DataSource = "sp500"
-    column: str | None = None
     models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
     level: float = 0.99
     es_level: float = 0.975
     distributions: tuple[str, ...] = DISTRIBUTIONS
-    test_start: str = "2015-01-01"
-    test_end: str | None = None
-    refit_every: int = 21
     calibration: int = 250
-    seeds: int = 1
-    recurrent_epochs: int = 30
-    warm_epochs: int = 5
-    hidden: int = 16
-    window: int | None = None  # None: the evaluation's default for the target
-    n_jobs: int | None = -1
-    sort: bool = False
-    dropna: bool = False
     sims: int = 2000
     seed: int = 0
-    out: str | None = None
-    quiet: bool = False
-    # an earlier run in ``out``: replaced (overwrite) or continued, its folds reused (resume)
-    overwrite: bool = False
-    resume: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared groups' checks
         self.models = canonical_names(tuple(self.models), "variance")
         if not self.models:
             raise ConfigError("no models given; e.g. --models lstm,garch,gjr_t")
@@ -129,22 +114,10 @@ class VarConfig:
             "cannot resolve a test at 5% (default 2000)",
         )
         check_number(self.seed, "seed", at_least=0, integer=True)
-        for name in ("refit_every", "seeds", "recurrent_epochs", "warm_epochs", "hidden"):
-            check_number(getattr(self, name), name, at_least=1, integer=True)
-        if self.window is not None:
-            check_number(self.window, "window", at_least=1, integer=True)
-
-    def unused(self, names: Iterable[str]) -> dict[str, str]:
-        """Of the settings ``names``, those this run does not use, each with the reason."""
-        if any(m in RECURRENT for m in self.models):
-            return {}
-        net = "it sets the recurrent models, and --models has none (add lstm or gru)"
-        recurrent = ("seeds", "recurrent_epochs", "epochs", "warm_epochs", "hidden", "window")
-        return {n: net for n in names if n in recurrent}
 
     def check_applicable(self, given: Iterable[str] | None = None) -> None:
         """Refuse every setting in ``given`` (default: those set away from their defaults)
-        that this run does not use."""
+        that this run does not use (the rules of its walk-forward's evaluation)."""
         if given is None:
             default = VarConfig(models=self.models)
             given = [
@@ -152,12 +125,7 @@ class VarConfig:
                 for f in dataclasses.fields(self)
                 if f.name != "data" and getattr(self, f.name) != getattr(default, f.name)
             ]
-        unused = self.unused(given)
-        if unused:
-            name, why = next(iter(unused.items()))
-            raise ConfigError(
-                f"--{name.replace('_', '-')} does not apply here: {why}; leave it out"
-            )
+        self.evaluation().check_applicable(given)
 
     def evaluation(self, test_start: str | None = None) -> EvaluationConfig:
         """The variance walk-forward (squared-return proxy) from ``test_start`` (default: the

@@ -1,0 +1,142 @@
+"""The settings every job shares, declared once: the data, the walk-forward, the recurrent models
+and the run folder. Each job config (evaluate, backtest, var, sweep; train takes the data part)
+is built from these groups and adds its own fields, so one setting has one name, one default and
+one check everywhere, and the command-line options are declared once from them
+(``gatecast.cli.options``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gatecast.data.sources import DataSource
+from gatecast.errors import ConfigError
+from gatecast.evaluation.walkforward import WalkForwardPlan
+from gatecast.types import SCHEMES, Scheme, check_choice, check_number
+
+__all__ = [
+    "DataSettings",
+    "RecurrentSettings",
+    "RunSettings",
+    "SeedSettings",
+    "WalkSettings",
+    "group_fields",
+]
+
+
+class _Group:
+    """Runs each group's checks in turn (cooperative ``__post_init__`` over the groups)."""
+
+    def __post_init__(self) -> None:
+        parent: Any = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
+
+
+@dataclass(kw_only=True)
+class DataSettings(_Group):
+    """Where the prices come from and how they are read: ``data`` is a bundled name, a CSV or
+    Parquet path, or the prices themselves (a DataFrame, a Series, an Arrow table); ``column``
+    the price column (default adj_close, else close); ``sort`` sorts unsorted dates instead of
+    refusing them; ``dropna`` drops rows with NaN/inf in a used column (reported);
+    ``dayfirst`` / ``date_format`` how dates are read; ``allow_outliers`` keeps absurd prices
+    (recorded) instead of refusing them."""
+
+    data: DataSource = "sp500"
+    column: str | None = None
+    sort: bool = False
+    dropna: bool = False
+    dayfirst: bool | None = None
+    date_format: str | None = None
+    allow_outliers: bool = False
+
+
+@dataclass(kw_only=True)
+class WalkSettings(_Group):
+    """The walk-forward: the test period (``test_start`` .. ``test_end``, default the end of
+    the data), a refit every ``refit_every`` rows, an ``expanding`` or ``rolling`` training
+    scheme (``train_size`` rows), and ``gap`` rows left out between training and test."""
+
+    test_start: str = "2015-01-01"
+    test_end: str | None = None
+    refit_every: int = 21
+    scheme: Scheme = "expanding"
+    train_size: int | None = None
+    gap: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice(self.scheme, SCHEMES, "scheme")
+        check_number(self.refit_every, "refit_every", at_least=1, integer=True)
+        check_number(self.gap, "gap", at_least=0, integer=True)
+        if self.train_size is not None and self.scheme != "rolling":
+            raise ConfigError(
+                f"train_size={self.train_size} is the length of a rolling training window: add "
+                f"scheme='rolling' (--scheme rolling), or leave it out"
+            )
+        super().__post_init__()
+
+    def plan(self) -> WalkForwardPlan:
+        """The walk-forward plan of these settings."""
+        return WalkForwardPlan(
+            self.test_start, self.test_end, self.refit_every, self.scheme, self.train_size, self.gap
+        )
+
+
+@dataclass(kw_only=True)
+class SeedSettings(_Group):
+    """How many times each recurrent model (or swept configuration) runs: once per seed in
+    ``range(seeds)``, reported as the mean (and sd) over seeds."""
+
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        check_number(self.seeds, "seeds", at_least=1, integer=True)
+        super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class RecurrentSettings(SeedSettings):
+    """The recurrent models of a walk-forward: each runs once per seed (:class:`SeedSettings`),
+    ``recurrent_epochs`` epochs for a cold fit and
+    ``warm_epochs`` for a refit warm-started from the last weights (``warm_start``), ``hidden``
+    units, an input ``window`` of rows (None: the family's own, 22 for return and direction
+    models, 5 for variance models)."""
+
+    recurrent_epochs: int = 30
+    warm_epochs: int = 5
+    warm_start: bool = True
+    hidden: int = 16
+    window: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("recurrent_epochs", "warm_epochs", "hidden"):
+            check_number(getattr(self, name), name, at_least=1, integer=True)
+        if self.window is not None:
+            check_number(self.window, "window", at_least=1, integer=True)
+        super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class RunSettings(_Group):
+    """The run folder and the machine: ``out`` (None: nothing written) must be new or empty,
+    or hold an earlier run replaced with ``overwrite`` or continued with ``resume``
+    (docs/run-folders.md); ``n_jobs`` worker processes (-1: every core); ``quiet``: no
+    progress bar."""
+
+    out: str | None = None
+    quiet: bool = False
+    n_jobs: int | None = -1
+    overwrite: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.overwrite and self.resume:
+            raise ConfigError("overwrite starts the run afresh, resume continues it: pass one")
+        if self.n_jobs is not None and self.n_jobs != -1:
+            check_number(self.n_jobs, "n_jobs", at_least=1, integer=True, hint="or -1: every core")
+        super().__post_init__()
+
+
+def group_fields(*groups: type) -> tuple[str, ...]:
+    """The field names of settings groups, in order (``group_fields(DataSettings)``)."""
+    return tuple(f.name for g in groups for f in fields(g))
