@@ -7,9 +7,17 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from gatecast.cli.options import given_options, overwrite_option, resume_option
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.evaluation.trading import RuleName
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
+from gatecast.types import Scheme
 
 app = typer.Typer()
 
@@ -27,24 +35,20 @@ _SHOWN = {
 }
 
 
+def _option(name: str) -> str:
+    return "--epochs" if name == "recurrent_epochs" else "--" + name.replace("_", "-")
+
+
 #: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
 _RUN_OPTIONS = {
-    "data": "--data",
-    "column": "--column",
-    "test_start": "--test-start",
-    "test_end": "--test-end",
-    "refit_every": "--refit-every",
-    "seeds": "--seeds",
-    "epochs": "--epochs",
-    "warm_epochs": "--warm-epochs",
-    "hidden": "--hidden",
+    name: _option(name) for name in group_fields(DataSettings, WalkSettings, RecurrentSettings)
 }
 
 
 def _given(ctx: typer.Context, names: dict[str, str]) -> list[str]:
     """The options among ``names`` the user gave, whatever their value: a default typed out is
     given too."""
-    typed = given_options(ctx)
+    typed = options.given_options(ctx)
     return [option for name, option in names.items() if name in typed]
 
 
@@ -53,10 +57,11 @@ def backtest(
     ctx: typer.Context,
     out: Path = typer.Option(
         ...,
-        help="Run folder: backtest.csv, returns.parquet, cost_sweep.csv, pbo.json, plots "
-        "(and the walk-forward under evaluation/, resumed by a rerun).",
+        help="Run folder: backtest.csv, returns.parquet, cost_sweep.csv, pbo.json, plots, "
+        "run.json (and the walk-forward under evaluation/); an earlier run needs --overwrite "
+        "or --resume.",
     ),
-    data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path."),
+    data: str = options.DATA,
     models: str = typer.Option(
         "", help="Comma-separated identifiers (default: lstm,gru,ar1 for the return rules)."
     ),
@@ -66,19 +71,24 @@ def backtest(
         "vol_target (variance forecasts).",
     ),
     cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
-    seeds: int = typer.Option(1, help="Seeds per recurrent model (each one is a trial)."),
     from_run: Path | None = typer.Option(
         None,
         help="A finished `gatecast evaluate` folder: trade its forecasts, no refitting (its data "
         "and walk-forward are the run's own: --data, --test-start... are refused beside it).",
     ),
-    test_start: str = typer.Option("2015-01-01", help="First test date."),
-    test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
-    column: str | None = typer.Option(None, help="Price column (default adj_close)."),
-    refit_every: int = typer.Option(21, help="Refit every k trading days."),
-    epochs: int = typer.Option(30, help="Epochs of a cold recurrent fit."),
-    warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
-    hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
+    column: str | None = options.COLUMN,
+    test_start: str = options.TEST_START,
+    test_end: str | None = options.TEST_END,
+    refit_every: int = options.REFIT_EVERY,
+    scheme: Scheme = options.SCHEME,
+    train_size: int | None = options.TRAIN_SIZE,
+    gap: int = options.GAP,
+    seeds: int = options.SEEDS,
+    recurrent_epochs: int = options.EPOCHS,
+    warm_epochs: int = options.WARM_EPOCHS,
+    warm_start: bool = options.WARM_START,
+    hidden: int = options.HIDDEN,
+    window: int | None = options.WINDOW,
     upper: float = typer.Option(0.55, help="threshold rule: long above this probability."),
     lower: float = typer.Option(0.45, help="threshold rule: short below this probability."),
     target_vol: float = typer.Option(
@@ -99,10 +109,15 @@ def backtest(
     var_sharpe: float | None = typer.Option(
         None, help="Override the variance of the trials' annualised Sharpe ratios."
     ),
-    n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    overwrite: bool = overwrite_option("backtest", "its walk-forward"),
-    resume: bool = resume_option("its walk-forward's finished folds are reused"),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
+    n_jobs: int = options.N_JOBS,
+    quiet: bool = options.QUIET,
+    overwrite: bool = options.overwrite_option("backtest", "its walk-forward"),
+    resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
     from gatecast.errors import ConfigError
@@ -124,10 +139,9 @@ def backtest(
                 f"them: leave them out, or pass --rule threshold"
             )
     cfg = BacktestConfig(
-        data=data,
-        column=column,
-        test_start=test_start,
-        test_end=test_end,
+        **options.group_values(
+            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
+        ),
         models=tuple(models.split(",")),
         rule=rule,
         cost_bps=cost_bps,
@@ -135,24 +149,14 @@ def backtest(
         lower=lower,
         target_vol=target_vol,
         cap=cap,
-        seeds=seeds,
         from_run=str(from_run) if from_run else None,
-        refit_every=refit_every,
-        recurrent_epochs=epochs,
-        warm_epochs=warm_epochs,
-        hidden=hidden,
-        n_jobs=n_jobs,
         pbo_blocks=blocks,
         n_trials=n_trials,
         var_sharpe_annual=var_sharpe,
         sweep=str(sweep) if sweep else None,
-        out=str(out),
-        quiet=quiet,
-        overwrite=overwrite,
-        resume=resume,
     )
     if from_run is None:  # recurrent settings without a recurrent model, named as typed
-        names = ("seeds", "epochs", "warm_epochs", "hidden")
+        names = group_fields(RecurrentSettings)
         cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
     cfg = res.config  # with --from-run: the run's data and test period

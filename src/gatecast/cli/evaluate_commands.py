@@ -6,14 +6,12 @@ from pathlib import Path
 
 import typer
 
-from gatecast.cli.options import given_options, overwrite_option, resume_option
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
-from gatecast.cli.train_commands import DATE_FORMAT, DAYFIRST, OUTLIERS
-from gatecast.errors import ConfigError
-from gatecast.experiment.evaluation import POINT_WINDOW, EvaluationConfig
+from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
-from gatecast.models.config import VarianceConfig
-from gatecast.types import SCHEMES, Mode, Proxy, Scheme
+from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.types import Mode, Proxy, Scheme
 
 app = typer.Typer()
 #: The defaults live in EvaluationConfig; the options read them.
@@ -23,11 +21,7 @@ _E = EvaluationConfig()
 @app.command()
 def evaluate(
     ctx: typer.Context,
-    data: str = typer.Option(
-        _E.data,
-        help="Bundled name or a CSV/Parquet path (needs High/Low for the parkinson proxy and "
-        "har_daily; without them har is the HAR on |r|).",
-    ),
+    data: str = options.DATA,
     target: EvaluationTarget = typer.Option(_E.target, help="variance, return or direction."),
     out: Path = typer.Option(
         ...,
@@ -36,25 +30,19 @@ def evaluate(
     ),
     models: str = typer.Option(
         "",
-        help="Comma-separated, e.g. lstm,gru,garch,gjr_t,egarch_t,"
-        "ewma,har,har_abs,har_daily,no_change,historical_mean,lstm_hybrid,combo (default: a set "
-        "per target).",
+        help="Comma-separated, e.g. lstm,gru,garch,gjr_t,egarch_t,ewma,har,har_abs,har_daily,"
+        "no_change,historical_mean,lstm_hybrid,combo (default: a set per target). har_daily and "
+        "the parkinson proxy need High/Low; without them har is the HAR on |r|.",
     ),
     proxy: Proxy = typer.Option(_E.proxy, help="Variance proxy: squared or parkinson."),
-    column: str | None = typer.Option(_E.column, help="Price column (default adj_close)."),
-    test_start: str = typer.Option(_E.test_start, help="First test date."),
-    test_end: str | None = typer.Option(_E.test_end, help="Last test date (default: end of data)."),
-    refit_every: int = typer.Option(_E.refit_every, help="Refit every k trading days."),
-    scheme: Scheme = typer.Option(
-        _E.scheme, "--scheme", help="Training scheme: expanding or rolling (--train-size rows)."
-    ),
-    window: str | None = typer.Option(
-        None,
-        "--window",
-        help=f"Input window of the recurrent models in days (default {POINT_WINDOW} for return and "
-        f"direction models, {VarianceConfig.window} for variance models). "
-        "Its earlier meaning, expanding|rolling, is now --scheme (still accepted here).",
-    ),
+    column: str | None = options.COLUMN,
+    test_start: str = options.TEST_START,
+    test_end: str | None = options.TEST_END,
+    refit_every: int = options.REFIT_EVERY,
+    scheme: Scheme = options.SCHEME,
+    train_size: int | None = options.TRAIN_SIZE,
+    gap: int = options.GAP,
+    window: int | None = options.WINDOW,
     mode: Mode = typer.Option(
         _E.mode,
         help="Recurrent models: window (a fresh pass over the last --window days per forecast) "
@@ -66,34 +54,28 @@ def evaluate(
         help="Comma-separated inputs of the recurrent models (default: the family's; for "
         "variance, range inputs with High/Low, close-only inputs without).",
     ),
-    train_size: int | None = typer.Option(_E.train_size, help="Rows of a rolling training window."),
-    gap: int = typer.Option(_E.gap, help="Rows left out between training and test (embargo)."),
-    seeds: int = typer.Option(_E.seeds, help="Seeds per recurrent model (mean and sd)."),
+    seeds: int = options.SEEDS,
     ensemble: bool = typer.Option(
         _E.ensemble,
         "--ensemble",
         help="Score recurrent models on their mean forecast over the seeds (a seed ensemble).",
     ),
-    recurrent_epochs: int = typer.Option(_E.recurrent_epochs, help="Epochs of a cold fit."),
-    warm_epochs: int = typer.Option(_E.warm_epochs, help="Epochs of a warm-started refit."),
-    warm_start: bool = typer.Option(_E.warm_start, help="Refit from the last weights."),
-    hidden: int = typer.Option(_E.hidden, help="Hidden units of the recurrent models."),
+    recurrent_epochs: int = options.EPOCHS,
+    warm_epochs: int = options.WARM_EPOCHS,
+    warm_start: bool = options.WARM_START,
+    hidden: int = options.HIDDEN,
     train_proxy: Proxy | None = typer.Option(
         _E.train_proxy,
         help="What recurrent variance models train against: parkinson or squared "
         "(default: parkinson when the data has High/Low, else squared).",
     ),
-    n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
-    sort: bool = typer.Option(_E.sort, "--sort", help="Sort unsorted dates instead of failing."),
-    dropna: bool = typer.Option(
-        _E.dropna,
-        "--dropna",
-        help="Drop rows with NaN/inf in a used column (the count is reported).",
-    ),
-    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
-    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
-    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    n_jobs: int = options.N_JOBS,
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
+    quiet: bool = options.QUIET,
     intervals: float | None = typer.Option(
         None,
         help="Conformal intervals at this level (e.g. 0.9): coverage, width and coverage by "
@@ -104,8 +86,8 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
-    overwrite: bool = overwrite_option("run", "its folds"),
-    resume: bool = resume_option("its finished folds are reused"),
+    overwrite: bool = options.overwrite_option("run", "its folds"),
+    resume: bool = options.resume_option("its finished folds are reused"),
     blocks: str | None = typer.Option(
         None,
         "--blocks",
@@ -116,51 +98,21 @@ def evaluate(
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
     from gatecast.experiment.evaluation import evaluate_models
 
-    given = given_options(ctx)
-    if window is not None and window in SCHEMES:  # the option's earlier meaning
-        scheme, window = window, None
-        given = (given - {"window"}) | {"scheme"}
-    if window is not None and not window.isdigit():
-        raise ConfigError(
-            f"--window {window!r}: give the input length in days (e.g. 22), or expanding|rolling "
-            "for the training scheme (now --scheme)"
-        )
     cfg = EvaluationConfig(
-        data=data,
+        **options.group_values(
+            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
+        ),
         target=target,
         proxy=proxy,
-        column=column,
-        test_start=test_start,
-        test_end=test_end,
-        refit_every=refit_every,
-        scheme=scheme,
-        train_size=train_size,
-        gap=gap,
         models=tuple(m for m in models.split(",") if m.strip()),
-        seeds=seeds,
         ensemble=ensemble,
-        recurrent_epochs=recurrent_epochs,
-        warm_epochs=warm_epochs,
-        warm_start=warm_start,
-        hidden=hidden,
-        window=int(window) if window is not None else None,  # None: the family's own
         mode=mode,
         features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
         train_proxy=train_proxy,
-        n_jobs=n_jobs,
-        sort=sort,
-        dropna=dropna,
-        dayfirst=dayfirst or None,
-        date_format=date_format,
-        allow_outliers=allow_outliers,
-        out=str(out),
-        quiet=quiet,
         intervals=intervals,
         interval_scale=interval_scale,
-        overwrite=overwrite,
-        resume=resume,
     )
-    cfg.check_applicable(given)
+    cfg.check_applicable(options.given_options(ctx))
     if blocks is not None:
         _print_blocks(cfg, blocks)
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gatecast.cli.options import overwrite_option
+from gatecast.cli import options
 from gatecast.cli.output import console
 from gatecast.errors import ConfigError
 
@@ -19,7 +19,7 @@ def gradient_flow_command(
     steps: int = typer.Option(100, help="Largest distance k back in time."),
     hidden: int = typer.Option(50, help="Units of the one-layer models."),
     seed: int = typer.Option(0, help="Seeds the inputs and the weights."),
-    overwrite: bool = overwrite_option(),
+    overwrite: bool = options.overwrite_option(),
 ) -> None:
     """How far back a gradient reaches: ||dh_T/dx_(T-k)|| for RNN, LSTM and GRU (NumPy engine)."""
     from gatecast.experiment.gradient_flow import gradient_flow, write_gradient_flow
@@ -38,7 +38,7 @@ def gradient_flow_command(
 def diagram_command(
     out: Path = typer.Option(..., help="PNG file to write."),
     cell: str = typer.Option("lstm", help="lstm, gru or rnn."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    overwrite: bool = options.overwrite_option("file"),
 ) -> None:
     """Draw one recurrent cell: inputs, gates, state paths and outputs, with its equations."""
     from gatecast.experiment.run_folder import check_out_file
@@ -60,9 +60,9 @@ def gates_command(
     ),
     out: Path = typer.Option(..., help="Folder for the gate heatmaps and cell-state plots."),
     date: str | None = typer.Option(None, help="Date the forecast is for (default: the last one)."),
-    sort: bool = typer.Option(False, "--sort", help="Sort unsorted dates instead of failing."),
-    dropna: bool = typer.Option(False, "--dropna", help="Drop rows with NaN prices."),
-    overwrite: bool = overwrite_option(),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    overwrite: bool = options.overwrite_option(),
 ) -> None:
     """Show every gate over the input window of one forecast (NumPy engine: no torch needed)."""
     from gatecast.data.sources import load

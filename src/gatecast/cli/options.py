@@ -1,12 +1,25 @@
-"""Options that several commands share (``--overwrite``, ``--resume``: docs/run-folders.md), and
+"""Options that several commands share, declared once: the settings groups of
+``gatecast.experiment.settings`` (data, walk-forward, recurrent models, run folder; names and
+defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md); and
 which options the user actually gave, as opposed to those left at their defaults: an option
 given for a run that does not use it is refused."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import typer
+
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
+from gatecast.types import SCHEMES
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
 #: the enum is compared by name).
@@ -15,18 +28,29 @@ _GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 def given_options(ctx: Any) -> set[str]:
     """The parameter names (``refit_every``) of the command of ``ctx`` (a click or typer
-    context) that were given explicitly."""
-    return {
+    context) that were given explicitly (``--window rolling``, its earlier meaning, counts as
+    ``scheme``)."""
+    given = {
         name
         for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", None) in _GIVEN
     }
+    if isinstance(ctx.params.get("window"), str):
+        given = (given - {"window"}) | {"scheme"}
+    return given
 
 
 def overwrite_option(what: str = "run", replaced: str = "") -> Any:
     """``--overwrite``: replace an earlier ``what`` in --out (``replaced``: what goes with it)."""
-    also = f" ({replaced} too)" if replaced else ""
-    return typer.Option(False, "--overwrite", help=f"Replace an earlier {what} in --out{also}.")
+    also = (
+        f" ({replaced})"
+        if replaced.startswith("whole")
+        else f" ({replaced} too)"
+        if replaced
+        else ""
+    )
+    text = "an existing --out file" if what == "file" else f"an earlier {what} in --out{also}"
+    return typer.Option(False, "--overwrite", help=f"Replace {text}.")
 
 
 def resume_option(reused: str) -> Any:
@@ -36,3 +60,82 @@ def resume_option(reused: str) -> Any:
         "--resume",
         help=f"Continue the run in --out (a killed or finished one): {reused}.",
     )
+
+
+# -- the option groups of experiment/settings.py, declared once for every command ------------------
+_D, _W, _R, _U = DataSettings(), WalkSettings(), RecurrentSettings(), RunSettings()
+
+DAYFIRST_HELP = "Read 01/02/2020 as 1 February (default: detected; refused if it reads both ways)."
+DATE_FORMAT_HELP = "The date column's format, e.g. %d.%m.%Y (default: ISO and common formats)."
+OUTLIERS_HELP = "Keep non-positive prices and prices 1000x off their neighbours (recorded)."
+
+DATA = typer.Option(_D.data, help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path.")
+COLUMN = typer.Option(_D.column, help="Price column (default adj_close, else close).")
+SORT = typer.Option(_D.sort, "--sort", help="Sort unsorted dates instead of failing.")
+DROPNA = typer.Option(
+    _D.dropna, "--dropna", help="Drop rows with NaN/inf in a used column (the count is reported)."
+)
+DAYFIRST = typer.Option(False, "--dayfirst", help=DAYFIRST_HELP)
+DATE_FORMAT = typer.Option(_D.date_format, help=DATE_FORMAT_HELP)
+ALLOW_OUTLIERS = typer.Option(_D.allow_outliers, "--allow-outliers", help=OUTLIERS_HELP)
+
+TEST_START = typer.Option(_W.test_start, help="First test date.")
+TEST_END = typer.Option(_W.test_end, help="Last test date (default: end of data).")
+REFIT_EVERY = typer.Option(_W.refit_every, help="Refit every k rows (trading days).")
+SCHEME = typer.Option(
+    _W.scheme, "--scheme", help="Training scheme: expanding or rolling (--train-size rows)."
+)
+TRAIN_SIZE = typer.Option(_W.train_size, help="Rows of a rolling training window.")
+GAP = typer.Option(_W.gap, help="Rows left out between training and test (embargo).")
+
+
+def _window(value: str | None) -> int | str | None:
+    """``--window``: the recurrent models' input length in rows; its earlier meaning, a
+    training scheme (``--window rolling``), is still read, as ``--scheme`` (group_values)."""
+    if value is None:
+        return None
+    if value.strip() in SCHEMES:
+        return value.strip()
+    if not value.strip().isdigit():
+        raise typer.BadParameter(
+            f"{value!r}: give the input length in days (e.g. 22), or expanding|rolling for the "
+            f"training scheme (now --scheme)"
+        )
+    return int(value)
+
+
+SEEDS = typer.Option(_R.seeds, help="Seeds per recurrent model (reported as mean and sd).")
+EPOCHS = typer.Option(
+    _R.recurrent_epochs, "--epochs", "--recurrent-epochs", help="Epochs of a cold recurrent fit."
+)
+WARM_EPOCHS = typer.Option(_R.warm_epochs, help="Epochs of a warm-started refit.")
+WARM_START = typer.Option(_R.warm_start, help="Refit recurrent models from the last weights.")
+HIDDEN = typer.Option(_R.hidden, help="Hidden units of the recurrent models.")
+WINDOW = typer.Option(
+    _R.window,
+    "--window",
+    parser=_window,
+    help="Input window of the recurrent models in rows (default 22 for return and direction "
+    "models, 5 for variance models).",
+)
+
+N_JOBS = typer.Option(_U.n_jobs, help="Worker processes (-1: all cores; 1: sequential).")
+QUIET = typer.Option(_U.quiet, "--quiet", help="No progress bar.")
+
+
+def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
+    """The values of ``params`` (a command's ``ctx.params``) that are fields of the settings
+    ``groups``, as the configs take them (a path as text, ``--dayfirst`` unset as None)."""
+    out: dict[str, Any] = {}
+    for name in group_fields(*groups):
+        if name not in params:
+            continue
+        value = params[name]
+        if name == "dayfirst":
+            value = value or None  # the flag unset: detected from the file
+        elif name == "window" and isinstance(value, str):  # its earlier meaning: the scheme
+            out["scheme"], value = value, None
+        elif isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        out[name] = value
+    return out

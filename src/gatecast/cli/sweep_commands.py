@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from gatecast.cli.options import given_options, overwrite_option, resume_option
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
+from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
 from gatecast.experiment.sweep import Executor, Sampler
 from gatecast.types import Proxy, Scheme
 
@@ -35,27 +36,27 @@ def sweep(
         "--set",
         help="Parameters fixed for every configuration, e.g. --set 'epochs=10 hidden=8'.",
     ),
-    data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path."),
+    data: str = options.DATA,
     target: EvaluationTarget = typer.Option("variance", help="variance, return or direction."),
     proxy: Proxy = typer.Option("squared", help="Variance proxy scored: squared or parkinson."),
-    column: str | None = typer.Option(None, help="Price column (default adj_close)."),
-    test_start: str = typer.Option("2015-01-01", help="First test date."),
-    test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
+    column: str | None = options.COLUMN,
+    test_start: str = options.TEST_START,
+    test_end: str | None = options.TEST_END,
     select_start: str | None = typer.Option(
         None, help="First selection date (default: 4 years before --test-start)."
     ),
     select_end: str | None = typer.Option(
         None, help="Last selection date (default: the day before --test-start)."
     ),
-    refit_every: int = typer.Option(21, help="Refit every k trading days (both periods)."),
-    scheme: Scheme = typer.Option("expanding", help="Training scheme: expanding or rolling."),
-    train_size: int | None = typer.Option(None, help="Rows of a rolling training window."),
-    gap: int = typer.Option(0, help="Rows left out between training and test (embargo)."),
+    refit_every: int = options.REFIT_EVERY,
+    scheme: Scheme = options.SCHEME,
+    train_size: int | None = options.TRAIN_SIZE,
+    gap: int = options.GAP,
     sampler: Sampler = typer.Option(
         "grid", help="grid (every combination), or tpe / random (Optuna, --trials of them)."
     ),
     trials: int | None = typer.Option(None, help="Configurations an Optuna sampler tries."),
-    seeds: int = typer.Option(1, help="Seeds per configuration (mean and sd)."),
+    seeds: int = options.SEEDS,
     top_k: int = typer.Option(1, help="Configurations (best by selection loss) to test."),
     record: bool = typer.Option(
         False,
@@ -67,45 +68,38 @@ def sweep(
         "", help="Models scored beside the choice on both periods, e.g. garch,gjr_t,har."
     ),
     executor: Executor = typer.Option("pool", help="serial, pool (local processes) or ray."),
-    n_jobs: int = typer.Option(-1, help="Workers of pool, or CPUs of a local Ray (-1: all)."),
+    n_jobs: int = options.N_JOBS,
     ray_address: str | None = typer.Option(
         None, help="Join this Ray cluster (auto, ray://host:10001); default: a local runtime."
     ),
-    overwrite: bool = overwrite_option("sweep", "its trials"),
-    resume: bool = resume_option("its finished trials are read back (--seeds may grow)"),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
+    overwrite: bool = options.overwrite_option("sweep", "its trials"),
+    resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),
 ) -> None:
     """Nested selection: walk-forward on the selection period, the chosen configuration on the test."""
     from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep
 
     cfg = SweepConfig(
-        out=str(out),
-        data=data,
+        **options.group_values(ctx.params, DataSettings, WalkSettings, SeedSettings, RunSettings),
         target=target,
         proxy=proxy,
-        column=column,
-        test_start=test_start,
-        test_end=test_end,
         select_start=select_start,
         select_end=select_end,
-        refit_every=refit_every,
-        scheme=scheme,
-        train_size=train_size,
-        gap=gap,
         grid=parse_space(grid, target),
         fixed={k: v[0] for k, v in _fixed(fixed, target).items()},
         sampler=sampler,
         trials=trials,
-        seeds=seeds,
         top_k=top_k,
         record=record,
         baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
         executor=executor,
-        n_jobs=n_jobs,
         ray_address=ray_address,
-        overwrite=overwrite,
-        resume=resume,
     )
-    given = given_options(ctx)
+    given = options.given_options(ctx)
     if ray_address is not None and executor != "ray":
         raise ConfigError(f"--ray-address joins a Ray cluster; add --executor ray (not {executor})")
     if "n_jobs" in given and executor == "serial":

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.experiment.training import TrainJob
 from gatecast.models.config import ForecasterConfig, VarianceConfig
@@ -20,10 +21,6 @@ app = typer.Typer()
 _M = ForecasterConfig()
 _V = VarianceConfig()
 _J = TrainJob()
-# how dates and absurd prices are read, the same on every command that reads data
-DAYFIRST = "Read 01/02/2020 as 1 February (default: detected; refused if it reads both ways)."
-DATE_FORMAT = "The date column's format, e.g. %d.%m.%Y (default: ISO and common formats)."
-OUTLIERS = "Keep non-positive prices and prices 1000x off their neighbours (recorded)."
 # signing model folders (docs/model-folder.md), the same on every command that saves or loads one
 SIGNING_KEY = (
     "File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; default: "
@@ -66,13 +63,9 @@ def _default(name: str) -> str:
 
 @app.command()
 def train(
-    data: str = typer.Option(
-        ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
-    ),
+    data: str = options.DATA,
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
-    column: str | None = typer.Option(
-        _J.column, help="Price column (default adj_close, else close; the one used is printed)."
-    ),
+    column: str | None = options.COLUMN,
     target: TrainTarget = typer.Option(
         _J.target, help="What to forecast (variance: next-day variance, percent^2)."
     ),
@@ -143,22 +136,18 @@ def train(
     test_size: float | None = typer.Option(
         _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
     ),
-    gap: int = typer.Option(_J.gap, help="Rows left out between training and test (embargo)."),
+    gap: int = options.GAP,
     device: str | None = typer.Option(None, help=f"auto, cpu or cuda ({_default('device')})."),
-    sort: bool = typer.Option(_J.sort, "--sort", help="Sort unsorted dates instead of failing."),
-    dropna: bool = typer.Option(
-        _J.dropna, "--dropna", help="Drop rows with NaN prices (reported)."
-    ),
-    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
-    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
-    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
     calendar: str | None = typer.Option(
         _J.calendar,
         help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the files of a non-empty --out folder."
-    ),
+    overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
 ) -> None:
@@ -241,13 +230,13 @@ def predict(
     column: str | None = typer.Option(
         None, help="Price column (default: the one the model was trained on)."
     ),
-    sort: bool = typer.Option(_J.sort, "--sort"),
-    dropna: bool = typer.Option(_J.dropna, "--dropna"),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
     device: str = typer.Option(_M.device),
-    dayfirst: bool = typer.Option(False, "--dayfirst", help=DAYFIRST),
-    date_format: str | None = typer.Option(None, help=DATE_FORMAT),
-    allow_outliers: bool = typer.Option(False, "--allow-outliers", help=OUTLIERS),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
+    overwrite: bool = options.overwrite_option("file"),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
     require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
     calendar: str | None = typer.Option(
@@ -295,9 +284,7 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="A short version (under a minute)."),
     out: Path | None = typer.Option(None, help="Run folder (default runs/demo-<timestamp>)."),
     seed: int = typer.Option(0),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier run in --out (whole, once this one is done)."
-    ),
+    overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
 ) -> None:
     """The notebook's LSTM done honestly, then RNN vs LSTM vs GRU on S&P 500 returns."""
     from gatecast.experiment.demo import DEMO_LABELS, run_demo

@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from gatecast.cli.options import given_options, overwrite_option, resume_option
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
+from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.types import Scheme
 
 app = typer.Typer()
 
@@ -35,57 +37,56 @@ def var(
         help="Run folder: var_backtest.csv/.json, risk.parquet, exceptions.png, run.json (and the "
         "walk-forward under evaluation/); an earlier run needs --overwrite or --resume.",
     ),
-    data: str = typer.Option("sp500", help="Bundled name or a CSV/Parquet path."),
+    data: str = options.DATA,
     models: str = typer.Option(
         "lstm,garch,gjr_t", help="Comma-separated variance models, e.g. lstm,garch,gjr_t,egarch_t."
     ),
     level: float = typer.Option(0.99, help="VaR confidence level (0.99: the 1% VaR)."),
     es_level: float = typer.Option(0.975, help="Expected shortfall confidence level."),
     dist: str = typer.Option("normal,t", help="Predictive distributions: normal, t or both."),
-    test_start: str = typer.Option("2015-01-01", help="First test date."),
-    test_end: str | None = typer.Option(None, help="Last test date (default: end of data)."),
-    column: str | None = typer.Option(None, help="Price column (default adj_close)."),
-    refit_every: int = typer.Option(21, help="Refit every k trading days."),
+    column: str | None = options.COLUMN,
+    test_start: str = options.TEST_START,
+    test_end: str | None = options.TEST_END,
+    refit_every: int = options.REFIT_EVERY,
+    scheme: Scheme = options.SCHEME,
+    train_size: int | None = options.TRAIN_SIZE,
+    gap: int = options.GAP,
     calibration: int = typer.Option(
         250, help="Days of out-of-sample forecasts before the test that fit the t's nu."
     ),
-    seeds: int = typer.Option(1, help="Seeds per recurrent model (their variances averaged)."),
-    epochs: int = typer.Option(30, help="Epochs of a cold recurrent fit."),
-    warm_epochs: int = typer.Option(5, help="Epochs of a warm-started refit."),
-    hidden: int = typer.Option(16, help="Hidden units of the recurrent models."),
+    seeds: int = options.SEEDS,
+    recurrent_epochs: int = options.EPOCHS,
+    warm_epochs: int = options.WARM_EPOCHS,
+    warm_start: bool = options.WARM_START,
+    hidden: int = options.HIDDEN,
+    window: int | None = options.WINDOW,
     sims: int = typer.Option(2000, help="Simulated paths for the ES test's p-value."),
-    n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    overwrite: bool = overwrite_option("run", "its walk-forward"),
-    resume: bool = resume_option("its walk-forward's finished folds are reused"),
+    sort: bool = options.SORT,
+    dropna: bool = options.DROPNA,
+    dayfirst: bool = options.DAYFIRST,
+    date_format: str | None = options.DATE_FORMAT,
+    allow_outliers: bool = options.ALLOW_OUTLIERS,
+    n_jobs: int = options.N_JOBS,
+    quiet: bool = options.QUIET,
+    overwrite: bool = options.overwrite_option("run", "its walk-forward"),
+    resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
 ) -> None:
     """VaR and ES from every variance model (Normal and Student-t), with Kupiec, Christoffersen,
     the Basel traffic light and the Acerbi-Szekely ES test."""
     from gatecast.experiment.var import VarConfig, run_var
 
     cfg = VarConfig(
-        data=data,
-        column=column,
+        **options.group_values(
+            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
+        ),
         models=tuple(m for m in models.split(",") if m.strip()),
         level=level,
         es_level=es_level,
         distributions=tuple(dist.split(",")),
-        test_start=test_start,
-        test_end=test_end,
-        refit_every=refit_every,
         calibration=calibration,
-        seeds=seeds,
-        recurrent_epochs=epochs,
-        warm_epochs=warm_epochs,
-        hidden=hidden,
         sims=sims,
-        n_jobs=n_jobs,
-        out=str(out),
-        quiet=quiet,
-        overwrite=overwrite,
-        resume=resume,
     )
-    cfg.check_applicable(given_options(ctx))
+    cfg.check_applicable(options.given_options(ctx))
     res = run_var(cfg)
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -206,8 +206,9 @@ class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSetting
         if unused:
             name, why = next(iter(unused.items()))
             others = f" (also unused: {', '.join(list(unused)[1:])})" if len(unused) > 1 else ""
+            option = "epochs" if name == "recurrent_epochs" else name  # as the CLI spells it
             raise ConfigError(
-                f"--{name.replace('_', '-')} does not apply here: {why}; leave it out{others}"
+                f"--{option.replace('_', '-')} does not apply here: {why}; leave it out{others}"
             )
 
     def members(self) -> dict[str, list[str]]:

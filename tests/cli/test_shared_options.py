@@ -1,0 +1,99 @@
+"""Every command spells a shared setting the same way: one option name, one default, one help
+text, declared once (gatecast.cli.options) from the settings groups of
+gatecast.experiment.settings. The test walks the whole command-line app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import typer
+
+from gatecast.cli.app import app
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
+
+SHARED = set(group_fields(DataSettings, WalkSettings, RecurrentSettings, RunSettings))
+SHARED -= {"out"}  # each command says what its folder holds
+#: Where a command means something else by the name, and why (the only exceptions).
+OWN = {
+    ("predict", "data"): "the prices to forecast: always given",
+    ("predict", "column"): "default: the column the model was trained on",
+    ("gates", "data"): "the prices whose window the gates are drawn over: always given",
+    ("train", "test_start"): "default None: the split is --test-size (0.2) unless a date is given",
+    ("train", "window"): "a model setting: the family's default (20), not the walk-forward's",
+    ("train", "hidden"): "a model setting: the family's default (50), not the walk-forward's",
+    ("gradient-flow", "hidden"): "the units of the demonstration's one-layer cells",
+}
+#: Declared once with the help text naming what goes with the run (its folds, its trials...).
+WORDED = {"overwrite", "resume"}
+
+
+def _commands() -> dict[str, Any]:
+    """The commands of the app (typer's own click: compared by what they hold, not by class)."""
+    group: Any = typer.main.get_command(app)
+    return dict(group.commands)
+
+
+def _declaration(param: Any) -> tuple[Any, ...]:
+    if param.name in WORDED:
+        return (tuple(param.opts), param.default)
+    return (
+        tuple(param.opts),
+        tuple(param.secondary_opts),
+        param.default,
+        getattr(param, "help", None),
+        getattr(getattr(param, "type", None), "name", None),
+    )
+
+
+def test_every_shared_option_is_declared_one_way() -> None:
+    seen: dict[str, dict[tuple[Any, ...], list[str]]] = {}
+    for name, command in _commands().items():
+        for param in command.params:
+            if param.name in SHARED and (name, param.name) not in OWN:
+                seen.setdefault(str(param.name), {}).setdefault(_declaration(param), []).append(
+                    name
+                )
+    differ = {k: v for k, v in seen.items() if len(v) > 1}
+    assert not differ, f"declared differently in different commands: {differ}"
+    # the walk-forward commands each take every setting of the groups they are built from
+    for name in ("evaluate", "backtest", "var"):
+        params = {p.name for p in _commands()[name].params}
+        assert SHARED <= params, f"{name} lacks {sorted(SHARED - params)}"
+    assert len(seen["data"][next(iter(seen["data"]))]) >= 5  # one --data for five commands
+
+
+def test_the_defaults_are_those_of_the_settings() -> None:
+    defaults = {**vars(DataSettings()), **vars(WalkSettings()), **vars(RecurrentSettings())}
+    defaults |= {k: v for k, v in vars(RunSettings()).items() if k != "out"}
+    params = {p.name: p for p in _commands()["evaluate"].params}
+    for name, value in defaults.items():
+        default = params[name].default
+        assert (default or None) == (value or None) or default == value, name
+
+
+@pytest.mark.parametrize("spelling", ["--epochs", "--recurrent-epochs"])
+def test_one_setting_one_name_and_its_earlier_spelling(spelling: str) -> None:
+    """`--epochs` in train, var and backtest was `--recurrent-epochs` in evaluate; both work
+    on every walk-forward command now."""
+    for name in ("evaluate", "backtest", "var"):
+        command = _commands()[name]
+        ctx = command.make_context(name, ["--out", "x", spelling, "3"], resilient_parsing=True)
+        assert ctx.params["recurrent_epochs"] == 3
+
+
+def test_the_window_option_reads_its_earlier_meaning_and_refuses_nonsense() -> None:
+    from gatecast.cli.options import group_values
+
+    command = _commands()["var"]
+    ctx = command.make_context("var", ["--out", "x", "--window", "rolling"])
+    assert group_values(ctx.params, WalkSettings, RecurrentSettings)["scheme"] == "rolling"
+    with pytest.raises(Exception, match="give the input length in days") as err:
+        command.make_context("var", ["--out", "x", "--window", "wide"])
+    assert type(err.value).__name__ == "BadParameter"
