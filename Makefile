@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-kernels lint bench bench-peers clean install mutate
+.PHONY: demo test test-kernels lint docs bench bench-peers clean install mutate
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml) into site/, strict: a broken link, a page left out of the
+# nav or an API docstring that does not render fails the build. CI runs it after `make test`
+# (tests/test_docs.py runs every example on the pages).
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(PY) bench/train_speed.py
@@ -62,4 +68,4 @@ mutate: $(STAMP)
 	$(PY) tests/mutation_report.py mutants
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache mutants
+	rm -rf $(VENV) runs .pytest_cache mutants site

@@ -75,6 +75,8 @@ class RecurrentForecaster(RecurrentEstimator):
         Sequence mode only: truncated-BPTT length, number of parallel lanes, and the steps at the
         start of each lane (zero state) left out of the loss.
 
+    Notes
+    -----
     The defaults live in :class:`gatecast.models.config.ForecasterConfig`; the
     constructor stores its arguments unchanged (``get_params()`` returns them) and ``fit``
     validates them.

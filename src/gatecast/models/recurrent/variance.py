@@ -136,6 +136,8 @@ class RecurrentVariance(RecurrentEstimator):
         Fit on the last ``train_rows`` rows of the history only (a rolling training window for
         regime changes; classical models of a hybrid too); ``None`` (default): all of it.
 
+    Notes
+    -----
     The defaults live in :class:`gatecast.models.config.VarianceConfig`. A fitted model
     saves, loads, predicts and streams like :class:`RecurrentForecaster`; its forecasts are
     variances in percent^2 (``exp`` of the head's log-variance).
