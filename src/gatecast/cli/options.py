@@ -116,7 +116,7 @@ WINDOW = typer.Option(
     "--window",
     parser=_window,
     help="Input window of the recurrent models in rows (default 22 for return and direction "
-    "models, 5 for variance models).",
+    "models, 5 for variance models); expanding|rolling, its earlier meaning, is read as --scheme.",
 )
 
 N_JOBS = typer.Option(_U.n_jobs, help="Worker processes (-1: all cores; 1: sequential).")
