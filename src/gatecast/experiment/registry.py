@@ -4,8 +4,7 @@ the leaderboard, forecasts, metrics files and run folders, and one table of disp
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -37,69 +36,109 @@ COMBINATIONS: Mapping[str, tuple[EvaluationTarget, ...]] = MappingProxyType(
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """How to build one model: its class (``module:Class``, imported on first use so that listing
-    the names does not import torch or arch), and the constructor parameters fixed for this name.
+    """How to build one model: ``cls`` returns its class, importing its module on first use (so
+    that listing the names imports neither torch nor arch), and the constructor parameters fixed
+    for this name.
 
     ``recurrent`` models also take the recurrent settings of an evaluation (seed, hidden units,
     input window, epochs, warm start).
     """
 
-    cls: str
+    cls: Callable[[], type]
     params: Mapping[str, Any] = field(default_factory=dict)
     recurrent: bool = False
 
     def load(self) -> Any:
         """The model class."""
-        module, _, name = self.cls.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return self.cls()
 
 
-_ARCH = "gatecast.models.garch:ArchForecaster"
-_HAR = "gatecast.models.har:HARForecaster"
-_HV = "gatecast.models.volatility:HistoricalVariance"
+# -- the model classes, each imported when a model of it is first built ----------------------------
+def _arch() -> type:
+    from gatecast.models.garch import ArchForecaster
+
+    return ArchForecaster
+
+
+def _har() -> type:
+    from gatecast.models.har import HARForecaster
+
+    return HARForecaster
+
+
+def _historical_variance() -> type:
+    from gatecast.models.volatility import HistoricalVariance
+
+    return HistoricalVariance
+
+
+def _recurrent_variance() -> type:
+    from gatecast.models.recurrent.variance import RecurrentVariance
+
+    return RecurrentVariance
+
+
+def _recurrent_forecaster() -> type:
+    from gatecast.models.recurrent import RecurrentForecaster
+
+    return RecurrentForecaster
+
+
+def _no_change() -> type:
+    from gatecast.models.baselines import NoChange
+
+    return NoChange
+
+
+def _historical_mean() -> type:
+    from gatecast.models.baselines import HistoricalMean
+
+    return HistoricalMean
+
+
+def _ar1() -> type:
+    from gatecast.models.linear import AR1
+
+    return AR1
+
+
+def _always_up() -> type:
+    from gatecast.models.linear import AlwaysUp
+
+    return AlwaysUp
 
 
 def _variance_models() -> dict[str, ModelEntry]:
     named: dict[str, ModelEntry] = {
-        "garch": ModelEntry(_ARCH, {"vol": "GARCH"}),
-        "gjr_t": ModelEntry(_ARCH, {"vol": "GARCH", "o": 1, "dist": "t"}),
-        "egarch_t": ModelEntry(_ARCH, {"vol": "EGARCH", "o": 1, "dist": "t"}),
-        "ewma": ModelEntry(_ARCH, {"vol": "EWMA", "lam": 0.94}),
-        "har": ModelEntry(_HAR, {"lags": (1, 5, 22)}),  # the range, else |r| (measure auto)
-        "har_abs": ModelEntry(_HAR, {"lags": (1, 5, 22), "measure": "abs"}),
-        "har_daily": ModelEntry(_HAR, {"lags": (1,), "measure": "range"}),
-        "no_change": ModelEntry(_HV, {"window": 22}),
-        "historical_mean": ModelEntry(_HV, {"window": None}),
+        "garch": ModelEntry(_arch, {"vol": "GARCH"}),
+        "gjr_t": ModelEntry(_arch, {"vol": "GARCH", "o": 1, "dist": "t"}),
+        "egarch_t": ModelEntry(_arch, {"vol": "EGARCH", "o": 1, "dist": "t"}),
+        "ewma": ModelEntry(_arch, {"vol": "EWMA", "lam": 0.94}),
+        "har": ModelEntry(_har, {"lags": (1, 5, 22)}),  # the range, else |r| (measure auto)
+        "har_abs": ModelEntry(_har, {"lags": (1, 5, 22), "measure": "abs"}),
+        "har_daily": ModelEntry(_har, {"lags": (1,), "measure": "range"}),
+        "no_change": ModelEntry(_historical_variance, {"window": 22}),
+        "historical_mean": ModelEntry(_historical_variance, {"window": None}),
     }
     # the variance models take their identifier as their name (the column of their forecasts)
     named = {k: ModelEntry(v.cls, {**v.params, "name": k}) for k, v in named.items()}
-    cells = {
-        c: ModelEntry("gatecast.models.recurrent.variance:RecurrentVariance", {"cell": c}, True)
-        for c in CELLS
-    }
-    hybrids = {
-        k: ModelEntry("gatecast.models.recurrent.variance:RecurrentVariance", dict(v), True)
-        for k, v in HYBRIDS.items()
-    }
+    cells = {c: ModelEntry(_recurrent_variance, {"cell": c}, True) for c in CELLS}
+    hybrids = {k: ModelEntry(_recurrent_variance, dict(v), True) for k, v in HYBRIDS.items()}
     return cells | hybrids | named
 
 
 def _point_models(target: EvaluationTarget) -> dict[str, ModelEntry]:
     cells = {
-        c: ModelEntry(
-            "gatecast.models.recurrent:RecurrentForecaster",
-            {"cell": c, "layers": 1, "device": "cpu"},
-            True,
-        )
+        c: ModelEntry(_recurrent_forecaster, {"cell": c, "layers": 1, "device": "cpu"}, True)
         for c in CELLS
     }
     named = {
-        "no_change": ModelEntry("gatecast.models.baselines:NoChange"),
-        "historical_mean": ModelEntry("gatecast.models.baselines:HistoricalMean"),
-        "ar1": ModelEntry("gatecast.models.linear:AR1"),
+        "no_change": ModelEntry(_no_change),
+        "historical_mean": ModelEntry(_historical_mean),
+        "ar1": ModelEntry(_ar1),
     }
     if target == "direction":
-        named["always_up"] = ModelEntry("gatecast.models.linear:AlwaysUp")
+        named["always_up"] = ModelEntry(_always_up)
     return cells | named
 
 
