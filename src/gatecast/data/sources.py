@@ -98,6 +98,14 @@ def data_label(source: DataSource) -> str:
     return f"{kind} ({len(frame)} rows{span})"
 
 
+def is_frame_label(text: object) -> bool:
+    """Whether ``text`` is what :func:`data_label` calls prices that were passed in (a run made
+    on them records this label, not the prices: they cannot be read back from it)."""
+    return (
+        isinstance(text, str) and re.match(r"(DataFrame|Series|Table) \(\d+ rows", text) is not None
+    )
+
+
 def data_identity(source: DataSource, frame: pd.DataFrame | None = None) -> dict[str, Any]:
     """What a run records of its data: its label, and (with the loaded ``frame``) the first and
     last date, the row count and a SHA-256 of the values and dates, so that a rerun on other

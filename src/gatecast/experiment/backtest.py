@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.calendar import bars_per_year, calendar_of
-from gatecast.data.sources import data_identity, data_label, is_frame
+from gatecast.data.sources import data_identity, data_label, is_frame, is_frame_label
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluation.trading import (
     COST_LEVELS_BPS,
@@ -58,6 +58,7 @@ from gatecast.experiment.evaluation import (
     walk_config,
     walk_models,
 )
+from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -220,7 +221,8 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings)
         return [
             name
             for name in RUN_SETTINGS
-            if is_frame(getattr(self, name)) or getattr(self, name) != defaults[name]
+            if not (name == "data" and is_frame(self.data))  # checked against the run
+            and (is_frame(getattr(self, name)) or getattr(self, name) != defaults[name])
         ]
 
     @property
@@ -392,20 +394,25 @@ class BacktestResult:
             "seconds": self.seconds,
         }
 
-    def plot(self, folder: str | Path | RunFolder) -> list[Path]:
-        """Write ``equity.png``, ``drawdown.png`` and ``cost_sweep.png`` into ``folder``."""
+    def _repr_html_(self) -> str:
+        title = f"{data_label(self.config.data)}, rule {self.config.rule}, {self.cost_bps:g} bps"
+        return html_view(title, self.table[_SHOWN], [self.verdict()])
+
+    def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
+        """Net equity, drawdown and the Sharpe ratio against the cost: a dict of figures, or
+        (``folder``) ``equity.png``, ``drawdown.png`` and ``cost_sweep.png`` written there."""
         from gatecast.plots.trading import plot_cost_sweep, plot_drawdown, plot_equity
 
-        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
         shown = [*self.models, *BENCHMARKS]
         net = pd.concat([self.trades.net(), self.benchmarks.net()], axis=1)[shown]
         title = f"{data_label(self.config.data)}, rule {self.trades.rule.name}, {self.cost_bps:g} bps one-way"
         sharpe = self.sweep["sharpe"].unstack("model")[shown]
-        return [
-            run.write_figure("equity.png", plot_equity(net, title=f"net equity: {title}")),
-            run.write_figure("drawdown.png", plot_drawdown(net, title=f"drawdown: {title}")),
-            run.write_figure("cost_sweep.png", plot_cost_sweep(sharpe, title=title)),
-        ]
+        figures = {
+            "equity.png": plot_equity(net, title=f"net equity: {title}"),
+            "drawdown.png": plot_drawdown(net, title=f"drawdown: {title}"),
+            "cost_sweep.png": plot_cost_sweep(sharpe, title=title),
+        }
+        return draw_or_write(figures, folder)
 
 
 def _deflate(
@@ -622,10 +629,37 @@ def _as_run(cfg: BacktestConfig, eval_cfg: EvaluationConfig) -> BacktestConfig:
     return dataclasses.replace(cfg, **{name: getattr(eval_cfg, name) for name in RUN_SETTINGS})
 
 
+def _run_prices(cfg: BacktestConfig, eval_cfg: EvaluationConfig) -> EvaluationConfig:
+    """The run's config with the prices it was made on: a run on prices passed in from Python
+    records only their label and content hash, so the same prices must be passed again (as
+    ``data``), and are checked against that hash."""
+    from_python = is_frame_label(eval_cfg.data)
+    if not is_frame(cfg.data):
+        if from_python:
+            raise ConfigError(
+                f"the run in {cfg.from_run} was made on prices passed in from Python "
+                f"({eval_cfg.data}), which a run folder does not keep: pass them again, "
+                f"gc.backtest(prices, from_run=...)"
+            )
+        return eval_cfg
+    recorded = (Run.open(str(cfg.from_run)).data or {}).get("sha256")
+    given = data_identity(cfg.data, load_checked(dataclasses.replace(eval_cfg, data=cfg.data))[0])
+    if recorded is None or given["sha256"] != recorded:
+        raise ConfigError(
+            f"the prices passed as data ({data_label(cfg.data)}) are not those the run in "
+            f"{cfg.from_run} was made on ({eval_cfg.data}; "
+            f"{'its content hash differs' if recorded else 'it records no content hash'}): "
+            f"pass the same prices, or leave out from_run to make new forecasts on these"
+        )
+    return dataclasses.replace(eval_cfg, data=cfg.data)
+
+
 def _refuse_run_settings(cfg: BacktestConfig) -> None:
     changed = cfg.changed_run_settings()
     if changed:
-        shown = ", ".join(f"{OPTION_OF[n]} {getattr(cfg, n)!r}" for n in changed)
+        shown = ", ".join(
+            f"{OPTION_OF.get(n, '--' + n.replace('_', '-'))} {getattr(cfg, n)!r}" for n in changed
+        )
         raise ConfigError(
             f"{shown}: the forecasts of --from-run {cfg.from_run} were made with the data and "
             f"walk-forward of that run (its metrics.json), so these would be ignored; drop "
@@ -688,6 +722,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
                     f"trades {cfg.target} forecasts: pick a rule for {eval_cfg.target} "
                     f"({', '.join(targets)})"
                 )
+            eval_cfg = _run_prices(cfg, eval_cfg)
             cfg = _as_run(cfg, eval_cfg)
             data, _ = load_checked(eval_cfg)
             realised = realised_returns(data, eval_cfg.column)

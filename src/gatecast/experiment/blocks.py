@@ -28,6 +28,7 @@ from gatecast.experiment.evaluation import (
     evaluate_into,
     load_checked,
 )
+from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import COMBINATIONS, RECURRENT
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -134,6 +135,13 @@ class BlocksResult:
         p = pooled[["p_ref", "p_best"]].add_prefix("pooled_")
         out: pd.DataFrame = wide.join(p)
         return out
+
+    def _repr_html_(self) -> str:
+        title = (
+            f"{data_label(self.config.data)} {self.config.target}: {self.primary_loss} per block"
+        )
+        lines = [f"* = outside the {1 - self.config.mcs_size:.0%} MCS of that block", *self.notes]
+        return html_view(title, self.wide(), lines)
 
     def summary(self) -> str:
         """The per-block table as text, with what the marks mean."""

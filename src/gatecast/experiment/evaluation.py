@@ -47,6 +47,7 @@ from gatecast.evaluation.walkforward import (
 )
 from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.intervals import evaluation_intervals
+from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.registry import (
     ALIASES,
     COMBINATIONS,
@@ -355,27 +356,36 @@ class EvaluationResult:
                 out["parkinson_scale"] = self.parkinson_scale
         return out
 
-    def plot(self, folder: str | Path | RunFolder) -> list[Path]:
-        """Write ``forecasts.png`` and ``cumulative_loss.png`` into ``folder``."""
+    def _repr_html_(self) -> str:
+        title = (
+            f"{data_label(self.config.data)} {self.config.target}: {self.n_dates} days "
+            f"{str(self.first_date)[:10]}..{str(self.last_date)[:10]}, {self.n_folds} refits"
+        )
+        sentence = (
+            f"DM (HLN) vs {self.reference} and the best baseline {self.best_baseline}; in_mcs: "
+            f"in the {1 - self.config.mcs_size:.0%} model confidence set."
+        )
+        return html_view(title, self.leaderboard, [sentence, *self.notes])
+
+    def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
+        """The forecasts against the actual values and the cumulative loss difference to the
+        reference: a dict of figures, or (``folder``) ``forecasts.png`` and
+        ``cumulative_loss.png`` written there (their paths)."""
         from gatecast.plots.evaluation import plot_cumulative_loss_difference, plot_forecasts
 
-        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
         variance = self.config.target == "variance"
         actual = self.forecasts["actual"].rename("proxy" if variance else "actual")
         models = [m for m in self.leaderboard.index if m in self.forecasts]
         title = f"{data_label(self.config.data)} {self.config.target}: walk-forward forecasts"
-        return [
-            run.write_figure(
-                "forecasts.png",
-                plot_forecasts(actual, self.forecasts[models], log_scale=variance, title=title),
+        figures = {
+            "forecasts.png": plot_forecasts(
+                actual, self.forecasts[models], log_scale=variance, title=title
             ),
-            run.write_figure(
-                "cumulative_loss.png",
-                plot_cumulative_loss_difference(
-                    self.losses, self.reference, loss_name=self.primary_loss
-                ),
+            "cumulative_loss.png": plot_cumulative_loss_difference(
+                self.losses, self.reference, loss_name=self.primary_loss
             ),
-        ]
+        }
+        return draw_or_write(figures, folder)
 
 
 # -- the three steps ------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from gatecast.data.volatility import parkinson_scale, percent_returns, variance_
 from gatecast.errors import ConfigError
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import score
+from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import label
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -253,6 +254,10 @@ class TrainRun:
         """Metrics per model (rows) with the baselines beside the recurrent model."""
         table: pd.DataFrame = pd.DataFrame(self.metrics).T
         return table
+
+    def _repr_html_(self) -> str:
+        title = f"{self.model.name} on {data_label(self.job.data)} ({self.job.target})"
+        return html_view(title, self.table(), [self.verdict, *self.notes])
 
     def summary(self) -> str:
         """The verdict and a plain-text table of the metrics."""
@@ -516,6 +521,11 @@ class Prediction:
         """The forecasts beyond the data (``actual`` empty)."""
         rows: pd.Series = self.frame.loc[self.frame["actual"].isna(), "forecast"]
         return rows
+
+    def _repr_html_(self) -> str:
+        return html_view(
+            f"{self.model}: {self.target} forecasts", self.frame.tail(10), [self.last_line()]
+        )
 
     def last_line(self) -> str:
         """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0"."""

@@ -42,6 +42,7 @@ from gatecast.experiment.evaluation import (
     walk_models,
 )
 from gatecast.experiment.intervals import calibration_start
+from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.registry import canonical_names
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -210,11 +211,19 @@ class VarResult:
             ],
         }
 
-    def plot(self, folder: str | Path | RunFolder) -> Path:
-        """Write ``exceptions.png``: returns, each (model, distribution)'s -VaR and exceptions."""
+    def _repr_html_(self) -> str:
+        title = (
+            f"{data_label(self.config.data)}: {self.config.level:.0%} VaR, "
+            f"{self.config.es_level:.1%} ES, {str(self.first_date)[:10]}.."
+            f"{str(self.last_date)[:10]}"
+        )
+        return html_view(title, self.table[SHOWN], self.notes)
+
+    def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
+        """The returns, each (model, distribution)'s -VaR and its exceptions: a dict of one
+        figure, or (``folder``) ``exceptions.png`` written there (its path, in a list)."""
         from gatecast.plots.risk import plot_exceptions
 
-        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
         wide = self.risk.pivot_table(index="date", columns=["model", "distribution"], values="var")
         wide.columns = [f"{m} {d}" for m, d in wide.columns]
         returns = self.risk.drop_duplicates("date").set_index("date")["return"]
@@ -222,7 +231,9 @@ class VarResult:
             f"{data_label(self.config.data)}: {self.config.level:.0%} VaR and its exceptions, "
             f"{str(self.first_date)[:10]}..{str(self.last_date)[:10]}"
         )
-        return run.write_figure("exceptions.png", plot_exceptions(returns, wide, title=title))
+        return draw_or_write(
+            {"exceptions.png": plot_exceptions(returns, wide, title=title)}, folder
+        )
 
 
 def run_var(cfg: VarConfig) -> VarResult:
