@@ -54,6 +54,7 @@ from gatecast.experiment.registry import (
     COMBINATIONS,
     DEFAULT_MODELS,
     EVALUATION_TARGETS,
+    HYBRIDS,
     RECURRENT,
     EvaluationTarget,
     canonical_names,
@@ -69,7 +70,12 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
-from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
+from gatecast.models.config import (
+    CLOSE_FEATURES,
+    VarianceConfig,
+    default_train_proxy,
+    describe_train_proxy,
+)
 from gatecast.types import MODES, PROXIES, SCHEMES, Mode, Proxy, Scheme, check_choice, check_number
 
 __all__ = [
@@ -508,7 +514,17 @@ def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
             f"{', '.join(CLOSE_FEATURES)} (range inputs need High/Low)"
         )
     if cfg.train_proxy is None:
-        notes.append(f"close-only data: {', '.join(recurrent)} train against the squared return")
+        # the models' own rule (a residual base shrinks the target toward its forecast)
+        by_proxy: dict[str, list[str]] = {}
+        for m in recurrent:
+            residual = HYBRIDS.get(m, {}).get("residual")
+            loss = cfg.extra.get("loss", "qlike")
+            proxy = default_train_proxy(False, residual, loss, cfg.proxy)
+            by_proxy.setdefault(describe_train_proxy(proxy, residual), []).append(m)
+        notes += [
+            f"close-only data: {', '.join(names)} train against {text}"
+            for text, names in by_proxy.items()
+        ]
     return notes
 
 
