@@ -29,6 +29,12 @@ the close-only hybrid lacks.
 Selection rule, fixed before the first run: the candidate with the lowest mean over the three
 selection blocks of (QLIKE - GARCH(1,1)'s QLIKE) replaces A only if it beats A's mean by more
 than 0.002; otherwise A stays.
+
+C won (docs/close-only.md has the table) and is now the close-only default of residual models,
+``train_proxy="shrunk"``; A passes ``train_proxy="squared"`` and C keeps its own subclass (the
+same target, computed as it was for the recorded table), so a rerun computes what the table
+recorded.
+``--model lstm_resid --candidates AC --skip-diagnostic`` is the check on ``lstm_resid``.
 """
 
 from __future__ import annotations

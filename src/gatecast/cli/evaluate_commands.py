@@ -81,7 +81,8 @@ def evaluate(
     train_proxy: Proxy | None = typer.Option(
         _E.train_proxy,
         help="What recurrent variance models train against: parkinson or squared "
-        "(default: parkinson when the data has High/Low, else squared).",
+        "(default: parkinson when the data has High/Low, else squared, shrunk halfway toward "
+        "the base's forecast for lstm_resid and lstm_hybrid).",
     ),
     n_jobs: int = typer.Option(-1, help="Worker processes (-1: all cores; 1: sequential)."),
     sort: bool = typer.Option(_E.sort, "--sort", help="Sort unsorted dates instead of failing."),

@@ -123,7 +123,8 @@ class EvaluationConfig:
     models run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
     ``train_proxy`` is what recurrent variance models train against; None (default): the
     Parkinson range when the data has High/Low (a far less noisy target than r^2, whatever
-    ``proxy`` scores them), else the squared return. ``features`` are the recurrent models'
+    ``proxy`` scores them), else the squared return (for a model with a residual base, shrunk
+    halfway toward the base's forecast: ``default_train_proxy``). ``features`` are the recurrent models'
     inputs; None: the family's default (for variance models: chosen from the data, range
     inputs with High/Low and close-only inputs without).
     ``mode`` is the recurrent models' mode: ``window`` (each forecast from a fresh pass over
