@@ -86,17 +86,24 @@ def test_a_model_that_needs_the_range_is_refused_by_name(closes_csv, tmp_path) -
 @pytest.mark.slow
 def test_the_hybrid_runs_on_closes_and_the_leaderboard_says_which_har(closes_csv, tmp_path) -> None:
     out = tmp_path / "run"
-    models = "lstm_hybrid,har,gjr_t"
+    models = "lstm_hybrid,lstm,har,gjr_t"
     res = runner.invoke(
         app, [*BASE, "--data", str(closes_csv), "--models", models, "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
     assert "the HAR of lstm_hybrid, har is HAR (1, 5, 22) on absolute returns" in res.output
     metrics = json.loads((out / "metrics.json").read_text())
+    # each recurrent model's training target, as the model resolves it on closes only
+    assert (
+        "close-only data: lstm_hybrid train against the squared return shrunk halfway toward "
+        "gjr_t's forecast of it"
+    ) in metrics["notes"]
+    assert "close-only data: lstm train against the squared return" in metrics["notes"]
     assert metrics["labels"]["har"] == "HAR (1, 5, 22) on |r| (closes only)"
     assert "HAR on |r|" in metrics["labels"]["lstm_hybrid"]
     board = {row["model"]: row for row in metrics["leaderboard"]}
-    assert set(board) == {"lstm_hybrid", "har", "gjr_t"} and board["lstm_hybrid"]["qlike"] > 0
+    assert set(board) == {"lstm_hybrid", "lstm", "har", "gjr_t"}
+    assert board["lstm_hybrid"]["qlike"] > 0
     assert "HAR (1, 5, 22) on |r| (closes only)" in (out / "report.html").read_text()
 
 
@@ -135,7 +142,9 @@ def test_a_close_only_hybrid_trains_predicts_and_streams_from_the_cli(closes_csv
     )
     assert res.exit_code == 0, res.output
     assert "the hybrid's har is HAR (1, 5, 22) on absolute returns |r|" in res.output
+    assert "trained against the squared return shrunk halfway toward gjr_t's" in res.output
     manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["config"]["train_proxy"] == "shrunk"
     assert manifest["classical"]["inputs"][2] | {"coef": None, "level": None, "floor": None} == {
         "name": "har",
         "measure": "abs",

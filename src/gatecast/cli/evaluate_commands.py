@@ -67,7 +67,8 @@ def evaluate(
     train_proxy: Proxy | None = typer.Option(
         _E.train_proxy,
         help="What recurrent variance models train against: parkinson or squared "
-        "(default: parkinson when the data has High/Low, else squared).",
+        "(default: parkinson when the data has High/Low, else squared, shrunk halfway toward "
+        "the base's forecast for lstm_resid and lstm_hybrid).",
     ),
     n_jobs: int = options.N_JOBS,
     sort: bool = options.SORT,

@@ -84,7 +84,7 @@ def train(
     train_proxy: Proxy | None = typer.Option(
         _J.train_proxy,
         help="Variance target: what the model trains against (default: parkinson with "
-        "High/Low, else squared).",
+        "High/Low, else squared, shrunk halfway toward the --residual model's forecast).",
     ),
     cell: Cell | None = typer.Option(None, help=f"Recurrent cell ({_default('cell')})."),
     mode: Mode | None = typer.Option(

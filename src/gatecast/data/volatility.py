@@ -15,11 +15,13 @@ __all__ = [
     "PARKINSON_FACTOR",
     "PROXIES",
     "QLIKE_FLOOR",
+    "SHRINK_WEIGHT",
     "VarianceTarget",
     "as_variance_target",
     "parkinson",
     "parkinson_scale",
     "percent_returns",
+    "shrunk_proxy",
     "variance_proxy",
 ]
 
@@ -27,6 +29,10 @@ __all__ = [
 #: (2017-01-10 on the S&P 500) would otherwise give an infinite loss. 1e-8 %^2 is a move of
 #: 1e-4 % (about 0.002 index points); the reference numbers use the same floor.
 QLIKE_FLOOR = 1e-8
+#: The weight of the day's squared return in :func:`shrunk_proxy` (the rest goes to the prior
+#: forecast): selected for close-only residual hybrids on 2001-2004 only, before any reported
+#: test block (``bench/hybrid_close_selection.py``, docs/close-only.md).
+SHRINK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,4 +106,31 @@ def variance_proxy(
     if scale is None:
         raise ConfigError("the Parkinson proxy needs scale=parkinson_scale(training rows)")
     out = (scale * parkinson(df)).rename("proxy")
+    return out
+
+
+def shrunk_proxy(squared: pd.Series, prior: pd.Series, weight: float = SHRINK_WEIGHT) -> pd.Series:
+    """The day's squared return shrunk toward a forecast of its variance made the day before:
+    ``weight * r_t^2 + (1 - weight) * prior_t``.
+
+    A posterior mean of day t's variance with ``prior_t`` as the prior (for an inverse-gamma
+    prior the weight of r_t^2 is 1 / (2 alpha - 1)): less noisy than r_t^2 alone, as the Parkinson
+    range is, but from closes only. It reads day t's own return and ``prior_t``, which must be
+    a forecast for t from data up to t - 1 (e.g. a classical model's forecast by origin shifted
+    one row, with parameters fit on training rows only); nothing after t.
+
+    Parameters
+    ----------
+    squared
+        r_t^2 in percent^2, by date.
+    prior
+        The forecast for each date, aligned with ``squared`` (NaN where there is none).
+    weight
+        The share of r_t^2, in (0, 1]; 1 gives ``squared`` back.
+    """
+    if not 0 < weight <= 1:
+        raise ConfigError(f"weight={weight}: the share of the squared return must be in (0, 1]")
+    if not squared.index.equals(prior.index):
+        raise ConfigError("the squared returns and the prior forecasts must share one index")
+    out: pd.Series = (weight * squared + (1.0 - weight) * prior).rename("proxy")
     return out

@@ -53,6 +53,7 @@ from gatecast.experiment.registry import (
     COMBINATIONS,
     DEFAULT_MODELS,
     EVALUATION_TARGETS,
+    HYBRIDS,
     RECURRENT,
     EvaluationTarget,
     canonical_names,
@@ -75,7 +76,12 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
-from gatecast.models.config import CLOSE_FEATURES, VarianceConfig
+from gatecast.models.config import (
+    CLOSE_FEATURES,
+    VarianceConfig,
+    default_train_proxy,
+    describe_train_proxy,
+)
 from gatecast.types import MODES, PROXIES, Mode, Proxy, check_choice, check_number
 
 __all__ = [
@@ -125,7 +131,8 @@ class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSetting
     models run once per seed in ``range(seeds)`` and are reported as the mean over seeds.
     ``train_proxy`` is what recurrent variance models train against; None (default): the
     Parkinson range when the data has High/Low (a far less noisy target than r^2, whatever
-    ``proxy`` scores them), else the squared return. ``features`` are the recurrent models'
+    ``proxy`` scores them), else the squared return (for a model with a residual base, shrunk
+    halfway toward the base's forecast: ``default_train_proxy``). ``features`` are the recurrent models'
     inputs; None: the family's default (for variance models: chosen from the data, range
     inputs with High/Low and close-only inputs without).
     ``mode`` is the recurrent models' mode: ``window`` (each forecast from a fresh pass over
@@ -480,7 +487,17 @@ def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
             f"{', '.join(CLOSE_FEATURES)} (range inputs need High/Low)"
         )
     if cfg.train_proxy is None:
-        notes.append(f"close-only data: {', '.join(recurrent)} train against the squared return")
+        # the models' own rule (a residual base shrinks the target toward its forecast)
+        by_proxy: dict[str, list[str]] = {}
+        for m in recurrent:
+            residual = HYBRIDS.get(m, {}).get("residual")
+            loss = cfg.extra.get("loss", "qlike")
+            proxy = default_train_proxy(False, residual, loss, cfg.proxy)
+            by_proxy.setdefault(describe_train_proxy(proxy, residual), []).append(m)
+        notes += [
+            f"close-only data: {', '.join(names)} train against {text}"
+            for text, names in by_proxy.items()
+        ]
     return notes
 
 

@@ -50,7 +50,13 @@ from gatecast.experiment.run_folder import (
 from gatecast.experiment.settings import DataSettings
 from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
-from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
+from gatecast.models.config import (
+    ForecasterConfig,
+    NetSettings,
+    VarianceConfig,
+    describe_train_proxy,
+    params_of,
+)
 from gatecast.models.volatility import HistoricalVariance
 from gatecast.serve.pipeline import future_calendar
 from gatecast.types import (
@@ -407,9 +413,11 @@ def run_training(
         frame, metrics = fit_and_score_variance(model, df, history, test_start, job.variance_proxy)
         feats = model._fitted().features
         if "high" not in df.columns or "low" not in df.columns:
+            used = model._fitted().config  # the settings as resolved on this data
+            proxy = describe_train_proxy(used["train_proxy"], used["residual"])
             notes.append(
-                f"close-only data: inputs {', '.join(feats)} and the squared-return training "
-                "proxy (range inputs and the Parkinson proxy need High/Low)"
+                f"close-only data: inputs {', '.join(feats)}, trained against {proxy} "
+                "(range inputs and the Parkinson proxy need High/Low)"
             )
         for name, measure in getattr(model, "har_measures_", {}).items():
             on = "the log range" if measure == "range" else "absolute returns |r|"

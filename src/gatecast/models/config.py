@@ -126,6 +126,29 @@ CLOSE_FEATURES = ("return", "squared_return", "abs_return", "log_rv5", "log_rv22
 #: log range with High/Low and on absolute returns without (``har``), and HAR on absolute
 #: returns whatever the data has (``har_abs``).
 CLASSICAL_MODELS = ("garch", "gjr_t", "egarch_t", "har", "har_abs")
+#: What a recurrent variance model may train against (``train_proxy``): the squared return, the
+#: Parkinson range (needs High/Low), or ``shrunk``: the squared return shrunk halfway toward the
+#: residual base's forecast of it made the day before
+#: (:func:`gatecast.data.volatility.shrunk_proxy`; a model with a residual base only).
+TRAIN_PROXIES = (*PROXIES, "shrunk")
+
+
+def default_train_proxy(ranges: bool, residual: str | None, loss: str, target: str) -> str:
+    """What ``train_proxy=None`` becomes on a fit: the Parkinson range when the data has
+    High/Low; on closes only, ``shrunk`` for a model with a residual base trained on QLIKE
+    against the squared return (selected on 2001-2004, docs/close-only.md), else ``target``."""
+    if ranges:
+        return "parkinson"
+    if residual is not None and loss == "qlike" and target == "squared":
+        return "shrunk"
+    return target
+
+
+def describe_train_proxy(proxy: str, residual: str | None) -> str:
+    """The training proxy in words, for notes under a leaderboard."""
+    if proxy == "shrunk":
+        return f"the squared return shrunk halfway toward {residual}'s forecast of it"
+    return "the Parkinson range" if proxy == "parkinson" else "the squared return"
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,8 @@ class VarianceConfig(NetSettings):
     ``features=None`` and ``train_proxy=None`` are chosen from the data at fit: with High/Low
     columns the inputs are :data:`RANGE_FEATURES` and the model trains against the Parkinson
     range (less noisy than the squared return it is scored on); on close-only data the inputs
-    are :data:`CLOSE_FEATURES` and it trains against the squared return.
+    are :data:`CLOSE_FEATURES` and it trains against the squared return, shrunk halfway toward
+    the residual base's forecast when it has one (``shrunk``, :func:`default_train_proxy`).
 
     Hybrids (Kim and Won 2018): ``classical_inputs`` names :data:`CLASSICAL_MODELS` whose log
     one-step forecasts join the inputs; ``residual`` names one whose forecast the head scales,
@@ -175,7 +199,13 @@ class VarianceConfig(NetSettings):
         super().__post_init__()
         check_choice(self.loss, VARIANCE_LOSSES, "loss")
         if self.train_proxy is not None:
-            check_choice(self.train_proxy, PROXIES, "train_proxy")
+            check_choice(self.train_proxy, TRAIN_PROXIES, "train_proxy")
+        if self.train_proxy == "shrunk" and (self.residual is None or self.loss != "qlike"):
+            raise ConfigError(
+                f"train_proxy 'shrunk' shrinks the squared return toward the residual base's "
+                f"forecast and is a QLIKE target: it needs residual= (e.g. 'gjr_t') and "
+                f"loss='qlike' (got residual={self.residual!r}, loss={self.loss!r})"
+            )
         for name in self.classical_inputs:
             check_choice(name, CLASSICAL_MODELS, "classical_inputs")
         if len(set(self.classical_inputs)) != len(self.classical_inputs):

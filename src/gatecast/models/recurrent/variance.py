@@ -15,13 +15,18 @@ from gatecast.data.sources import resolve_column
 from gatecast.data.volatility import (
     QLIKE_FLOOR,
     VarianceTarget,
-    as_variance_target,
     parkinson_scale,
     percent_returns,
+    shrunk_proxy,
     variance_proxy,
 )
 from gatecast.data.windows import make_windows
-from gatecast.models.config import CLOSE_FEATURES, RANGE_FEATURES, VarianceConfig
+from gatecast.models.config import (
+    CLOSE_FEATURES,
+    RANGE_FEATURES,
+    VarianceConfig,
+    default_train_proxy,
+)
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet, gaussian_nll_logvar, qlike_logvar
 from gatecast.serve.classical import HarRecursion, Recursion, by_origin
@@ -107,9 +112,12 @@ class RecurrentVariance(RecurrentEstimator):
     target
         ``squared`` or ``parkinson`` proxy (what QLIKE is trained against and evaluated on).
     train_proxy
-        The proxy trained against; ``None`` (default): the less noisy ``parkinson`` range when
-        the data has High/Low (a model still scored against the squared return), else
-        ``target``'s proxy.
+        The proxy trained against (``squared``, ``parkinson`` or ``shrunk``); ``None``
+        (default): the less noisy ``parkinson`` range when the data has High/Low (a model still
+        scored against the squared return); on closes only ``shrunk`` for a model with a
+        ``residual`` base (0.5 r_t^2 + 0.5 times the base's forecast for t made at t - 1, a
+        posterior mean of the day's variance; :func:`gatecast.data.volatility.shrunk_proxy`),
+        else ``target``'s proxy. Chosen on 2001-2004 only (docs/close-only.md).
     loss
         ``qlike`` (against the proxy) or ``gaussian_nll`` (against the squared return; the same
         thing as QLIKE when the proxy is the squared return).
@@ -187,14 +195,14 @@ class RecurrentVariance(RecurrentEstimator):
     def resolve(self, cfg: Any, history: pd.DataFrame) -> Any:
         """Choose the inputs and the training proxy the data allows (see
         :class:`VarianceConfig`): range inputs and the Parkinson proxy with High/Low columns,
-        close-only inputs and the squared return without them."""
+        close-only inputs and the squared return (shrunk toward a residual base) without them."""
         ranges = has_range(history)
         features = cfg.features
         if features is None:
             features = RANGE_FEATURES if ranges else CLOSE_FEATURES
         proxy = cfg.train_proxy
         if proxy is None:
-            proxy = "parkinson" if ranges else cfg.target.proxy
+            proxy = default_train_proxy(ranges, cfg.residual, cfg.loss, cfg.target.proxy)
         extra = tuple(f"log_{n}_forecast" for n in cfg.classical_inputs)
         return replace(cfg, features=tuple(features) + extra, train_proxy=proxy)
 
@@ -225,9 +233,7 @@ class RecurrentVariance(RecurrentEstimator):
         feats = variance_features(history, self._base_features(cfg), col)
         proxy_name = cfg.train_proxy or cfg.target.proxy  # resolve() has set it for a fit
         y = percent_returns(history, col) ** 2
-        parkinson_target = (
-            cfg.loss == "qlike" and as_variance_target(proxy_name).proxy == "parkinson"
-        )
+        parkinson_target = cfg.loss == "qlike" and proxy_name == "parkinson"
         end = history.index[-1]
         if parkinson_target or cfg.hybrid:
             # the range's level and the classical models are fit on the training rows only:
@@ -256,8 +262,14 @@ class RecurrentVariance(RecurrentEstimator):
             inputs = {n: self.recursions_[n] for n in cfg.classical_inputs}
             feats = feats.join(classical_inputs(inputs, history, col))
             if cfg.residual is not None:
+                base = by_origin(self.recursions_[cfg.residual], history, col).shift(1)
+                if proxy_name == "shrunk":
+                    # r_t^2 is one noisy draw of day t's variance; shrunk toward the base's
+                    # forecast for t (made at t - 1, fit on the training rows) it is a posterior
+                    # mean, and the net learns half of its correction of the base
+                    y = shrunk_proxy(y, base)
                 # QLIKE(y / g, e^h) = QLIKE(y, g e^h) + a constant: the net learns the log ratio
-                y = y / by_origin(self.recursions_[cfg.residual], history, col).shift(1)
+                y = y / base
         return feats, y, col
 
     def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:
