@@ -1,4 +1,4 @@
-"""Files written atomically (temp + rename), the path checks before a write, and JSON of NumPy values."""
+"""Atomic file writes (temp + rename), the path checks before a write, JSON of NumPy values."""
 
 from __future__ import annotations
 
