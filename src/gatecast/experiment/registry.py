@@ -99,7 +99,7 @@ def _point_models(target: EvaluationTarget) -> dict[str, ModelEntry]:
         "ar1": ModelEntry("gatecast.models.linear:AR1"),
     }
     if target == "direction":
-        named["always_up"] = ModelEntry("gatecast.models.linear:AlwaysUp")
+        named["always_up"] = ModelEntry("gatecast.models.baselines:AlwaysUp")
     return cells | named
 
 
