@@ -7,7 +7,6 @@ from typing import Literal
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-
 #: Where the series figures put their legend.
 LegendPlace = Literal["upper left", "lower left"]
 
