@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.features import price_series, returns
-from gatecast.evaluation.trading import _split_masks, cscv_pbo
+from gatecast.evaluation.trading.pbo import _split_masks, cscv_pbo
 from gatecast.experiment.backtest import BacktestConfig, backtest_forecasts, read_run
 from gatecast.experiment.evaluation import load_checked
 

@@ -43,7 +43,11 @@ MUTATION_SCOPE: dict[str, tuple[str, ...]] = {
         "tests/data/test_volatility.py",
         "tests/evaluation/test_leaderboard_pins.py::test_the_parkinson_proxy",
     ),
-    "gatecast.artifacts": ("tests/test_artifacts.py",),
+    # the modules of the package gatecast.artifacts
+    **{
+        f"gatecast.artifacts.{module}": ("tests/test_artifacts.py",)
+        for module in ("files", "checksums", "signing", "model_folder", "state", "lock")
+    },
     # not the test that resumes in a new process (that process imports gatecast unmutated);
     # of the end-to-end stream tests, one oracle per mode (stream == predict), the direction and
     # multi-feature rows, and a refused observation: each trains its nets again for every mutant

@@ -242,7 +242,7 @@ def test_new_weights_without_their_manifest_are_refused(
     def crash_before_manifest(path, obj):
         raise DiskFull(f"killed before {Path(path).name}")
 
-    import gatecast.artifacts as artifacts
+    import gatecast.artifacts.model_folder as artifacts
 
     monkeypatch.setattr(artifacts, "atomic_write_json", crash_before_manifest)
     with pytest.raises(DiskFull, match=r"killed before manifest\.json"):

@@ -8,7 +8,8 @@ from typing import Any, Literal
 import numpy as np
 
 from gatecast.data.volatility import QLIKE_FLOOR
-from gatecast.errors import AlignmentError, ConfigError
+from gatecast.errors import ConfigError
+from gatecast.evaluation.metrics import aligned
 
 __all__ = [
     "QLIKE_FLOOR",
@@ -24,13 +25,7 @@ LossName = Literal["qlike", "mse", "mae"]
 
 
 def _arrays(proxy: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(proxy, dtype=float)
-    f = np.asarray(forecast, dtype=float)
-    if p.shape != f.shape:
-        raise AlignmentError(
-            f"proxy has shape {p.shape} but forecast has {f.shape}; align them first"
-        )
-    return p, f
+    return aligned(proxy, forecast, "proxy")
 
 
 def squared_error(actual: Any, forecast: Any) -> np.ndarray:

@@ -10,13 +10,20 @@ import pandas as pd
 from gatecast.errors import AlignmentError, ConfigError
 
 
-def _xy(actual: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(actual, dtype=float)
+def aligned(first: Any, forecast: Any, what: str = "actual") -> tuple[np.ndarray, np.ndarray]:
+    """``first`` (the ``what``: actuals, a proxy) and ``forecast`` as float arrays of one shape;
+    an :class:`AlignmentError` where their shapes differ."""
+    a = np.asarray(first, dtype=float)
     f = np.asarray(forecast, dtype=float)
     if a.shape != f.shape:
         raise AlignmentError(
-            f"actual has shape {a.shape} but forecast has {f.shape}; align them first"
+            f"{what} has shape {a.shape} but forecast has {f.shape}; align them first"
         )
+    return a, f
+
+
+def _xy(actual: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, f = aligned(actual, forecast)
     if a.size == 0:
         raise AlignmentError("no forecasts to score (empty series)")
     return a, f

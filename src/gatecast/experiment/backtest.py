@@ -677,6 +677,20 @@ def periods_of(data: pd.DataFrame) -> float:
     return float(PERIODS_PER_YEAR) if daily else bars
 
 
+def _traded_data(
+    cfg: BacktestConfig, eval_cfg: EvaluationConfig
+) -> tuple[BacktestConfig, pd.DataFrame, pd.Series]:
+    """The walk-forward's data, the returns a backtest of it trades against, and ``cfg`` with the
+    data's periods per year where it gives none; with ``cfg.out``, the data's identity recorded."""
+    data, _ = load_checked(eval_cfg)
+    realised = realised_returns(data, eval_cfg.column)
+    if cfg.periods_per_year is None:
+        cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
+    if cfg.out is not None:
+        record_data(cfg.out, data_identity(eval_cfg.data, data))
+    return cfg, data, realised
+
+
 def run_backtest(cfg: BacktestConfig) -> BacktestResult:
     """Make (or read) the forecasts of ``cfg``, backtest them and, with ``cfg.out``, write the run.
 
@@ -724,12 +738,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
                 )
             eval_cfg = _run_prices(cfg, eval_cfg)
             cfg = _as_run(cfg, eval_cfg)
-            data, _ = load_checked(eval_cfg)
-            realised = realised_returns(data, eval_cfg.column)
-            if cfg.periods_per_year is None:
-                cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
-            if cfg.out is not None:
-                record_data(cfg.out, data_identity(eval_cfg.data, data))
+            cfg, data, realised = _traded_data(cfg, eval_cfg)
             columns, info, rows = _model_columns(forecasts, cfg.models or tuple(eval_cfg.models))
             # refuse what the forecasts themselves hold wrong before the benchmark is fitted
             trade(columns, realised, cfg.trading_rule(), cfg.cost_bps, information_dates=info)
@@ -737,12 +746,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             eval_cfg = cfg.evaluation()
             forecasts = evaluate_into(eval_cfg).forecasts  # out/evaluation: part of this run
             rows = tuple(eval_cfg.models)
-            data, _ = load_checked(eval_cfg)
-            realised = realised_returns(data, eval_cfg.column)
-            if cfg.periods_per_year is None:
-                cfg = dataclasses.replace(cfg, periods_per_year=periods_of(data))
-            if cfg.out is not None:
-                record_data(cfg.out, data_identity(eval_cfg.data, data))
+            cfg, data, realised = _traded_data(cfg, eval_cfg)
         if "garch" in forecasts and eval_cfg.target == "variance":
             garch = forecasts["garch"]
         else:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.sources import data_identity, data_label, parse_date
+from gatecast.data.sources import data_label, parse_date
 from gatecast.errors import ConfigError
 from gatecast.evaluation.significance import model_confidence_set
 from gatecast.experiment.evaluation import (
@@ -33,7 +33,7 @@ from gatecast.experiment.registry import COMBINATIONS, RECURRENT
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
-    run_output,
+    job_output,
     settings_record,
 )
 
@@ -280,18 +280,7 @@ def evaluate_blocks(cfg: EvaluationConfig, blocks: str | int) -> BlocksResult:
     ]
     for bcfg in bcfgs:  # every block's plan is checked before the first block is fit
         check_models(bcfg, df)
-    output = (
-        run_output(
-            cfg.out,
-            "blocks",
-            overwrite=cfg.overwrite,
-            resume=cfg.resume,
-            config=settings_record(cfg) | {"blocks": blocks},
-            data=data_identity(cfg.data, df),
-        )
-        if cfg.out is not None
-        else nullcontext()
-    )
+    output = job_output(cfg, "blocks", df, blocks=blocks) if cfg.out is not None else nullcontext()
     with output:
         results, seconds = [], []
         for bcfg in bcfgs:

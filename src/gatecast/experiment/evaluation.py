@@ -22,7 +22,6 @@ from gatecast.data.features import TargetSpec, check_not_constant, make_target, 
 from gatecast.data.sources import (
     check_finite,
     check_prices,
-    data_identity,
     data_label,
     load,
     resolve_column,
@@ -66,7 +65,7 @@ from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
-    run_output,
+    job_output,
     settings_record,
 )
 from gatecast.experiment.settings import (
@@ -716,14 +715,7 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="evaluate")
     df, dropped = load_checked(cfg)
     check_models(cfg, df)
-    with run_output(
-        cfg.out,
-        "evaluate",
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=settings_record(cfg),
-        data=data_identity(cfg.data, df),
-    ):
+    with job_output(cfg, "evaluate", df):
         return evaluate_into(cfg, (df, dropped))
 
 

@@ -103,7 +103,7 @@ def _ar1() -> type:
 
 
 def _always_up() -> type:
-    from gatecast.models.linear import AlwaysUp
+    from gatecast.models.baselines import AlwaysUp
 
     return AlwaysUp
 

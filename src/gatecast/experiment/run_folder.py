@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +26,7 @@ from gatecast.artifacts import (
     describe_path,
     writable_file,
 )
-from gatecast.data.sources import data_label, is_frame
+from gatecast.data.sources import data_identity, data_label, is_frame
 from gatecast.errors import ConfigError, GatecastError
 
 if TYPE_CHECKING:
@@ -311,6 +311,19 @@ def run_output(
     if data is None:  # recorded along the way (record_data), once the data was read
         data = (read_run_record(path) or {}).get("data")
     write_run_record(path, kind, "finished", config, started, data)
+
+
+def job_output(cfg: Any, kind: str, df: pd.DataFrame, **extra: Any) -> AbstractContextManager[Path]:
+    """:func:`run_output` for a job config (``out``, ``overwrite``, ``resume``, ``data``): its
+    ``run.json`` records the config's settings (and the ``extra`` ones) and the data's identity."""
+    return run_output(
+        cfg.out,
+        kind,
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=settings_record(cfg) | extra,
+        data=data_identity(cfg.data, df),
+    )
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.sources import data_identity, data_label
+from gatecast.data.sources import data_label
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.var import (
@@ -47,7 +47,7 @@ from gatecast.experiment.registry import canonical_names
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
-    run_output,
+    job_output,
     settings_record,
 )
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
@@ -257,14 +257,7 @@ def run_var(cfg: VarConfig) -> VarResult:
     check_models(ecfg, df)
     if cfg.out is None:
         return _run_var(cfg, df, ecfg, start, t0)
-    with run_output(
-        cfg.out,
-        "var",
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=settings_record(cfg),
-        data=data_identity(cfg.data, df),
-    ):
+    with job_output(cfg, "var", df):
         return _run_var(cfg, df, ecfg, start, t0)
 
 

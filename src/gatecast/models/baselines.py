@@ -1,18 +1,32 @@
-"""Baselines every report shows beside a recurrent model: no-change and the historical mean."""
+"""Baselines shown beside every recurrent model: no-change, the historical mean and always up."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target, price_series
-from gatecast.models.base import as_target, clip_dates, require_fitted
+from gatecast.models.base import OnTarget, clip_dates, require_fitted
 from gatecast.types import TargetKind
 
+_Unlearned = TypeVar("_Unlearned", bound="_NothingToLearn")
 
-class NoChange:
+
+class _NothingToLearn(OnTarget):
+    """A baseline that learns nothing: ``fit`` only marks it fitted."""
+
+    def __init__(self, target: TargetSpec | TargetKind, column: str | None) -> None:
+        super().__init__(target, column)
+        self.fitted_ = False
+
+    def fit(self: _Unlearned, history: pd.DataFrame) -> _Unlearned:
+        self.fitted_ = True
+        return self
+
+
+class NoChange(_NothingToLearn):
     """The random-walk forecast: tomorrow's price is today's, so the forecast return is zero.
 
     price: P_{t-h}; return: 0; direction: the sign of the last observed return (persistence).
@@ -23,23 +37,7 @@ class NoChange:
     def __init__(
         self, target: TargetSpec | TargetKind = "return", column: str | None = None
     ) -> None:
-        as_target(target)  # fail fast on a bad target; it is stored as given
-        self.target = target
-        self.column = column
-        self.fitted_ = False
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return {"target": self.target, "column": self.column}
-
-    @property
-    def target_spec(self) -> TargetSpec:
-        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
-        return as_target(self.target)
-
-    def fit(self, history: pd.DataFrame) -> NoChange:
-        self.fitted_ = True
-        return self
+        super().__init__(target, column)
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         h = self.target_spec.horizon
@@ -55,7 +53,7 @@ class NoChange:
         return clip_dates(fc.dropna().rename(self.name), start, end)
 
 
-class HistoricalMean:
+class HistoricalMean(OnTarget):
     """The training mean of the target, forecast for every date (the benchmark of OOS R^2)."""
 
     name = "historical_mean"
@@ -63,19 +61,8 @@ class HistoricalMean:
     def __init__(
         self, target: TargetSpec | TargetKind = "return", column: str | None = None
     ) -> None:
-        as_target(target)  # fail fast on a bad target; it is stored as given
-        self.target = target
-        self.column = column
+        super().__init__(target, column)
         self.mean_: float | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return {"target": self.target, "column": self.column}
-
-    @property
-    def target_spec(self) -> TargetSpec:
-        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
-        return as_target(self.target)
 
     def fit(self, history: pd.DataFrame) -> HistoricalMean:
         y = make_target(history, self.target_spec, self.column).to_numpy()
@@ -87,4 +74,24 @@ class HistoricalMean:
         h = self.target_spec.horizon
         ok = price_series(data, self.column).shift(h).notna()
         fc = pd.Series(self.mean_, index=data.index)[ok]
+        return clip_dates(fc.rename(self.name), start, end)
+
+
+class AlwaysUp(_NothingToLearn):
+    """Direction baseline: the probability of an up day is 1 (the market's drift, nothing more)."""
+
+    name = "always_up"
+
+    def __init__(
+        self, target: TargetSpec | TargetKind = "direction", column: str | None = None
+    ) -> None:
+        super().__init__(target, column)
+
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
+        ok = (
+            make_target(data, TargetSpec("direction", self.target_spec.log), self.column)
+            .shift(1)
+            .notna()
+        )
+        fc = pd.Series(1.0, index=data.index)[ok.to_numpy()]
         return clip_dates(fc.rename(self.name), start, end)

@@ -18,7 +18,7 @@ from arch.univariate.base import ARCHModel
 
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.models.base import clip_dates, require_fitted
+from gatecast.models.base import OnVarianceTarget, clip_dates, require_fitted
 from gatecast.serve.classical import EgarchRecursion, GarchRecursion
 from gatecast.types import Proxy
 
@@ -28,7 +28,7 @@ ArchMean = Literal["Constant", "Zero"]
 VOLS: tuple[ArchVol, ...] = get_args(ArchVol)
 
 
-class ArchForecaster:
+class ArchForecaster(OnVarianceTarget):
     """One-day variance of the percent return from an ``arch`` model, parameters fixed between fits.
 
     Parameters
@@ -77,26 +77,6 @@ class ArchForecaster:
         self.name = name or vol.lower()
         self.params_: pd.Series | None = None
         self.backcast_: float | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given (``name`` with its default filled in)."""
-        return {
-            "vol": self.vol,
-            "p": self.p,
-            "o": self.o,
-            "q": self.q,
-            "dist": self.dist,
-            "mean": self.mean,
-            "lam": self.lam,
-            "target": self.target,
-            "column": self.column,
-            "name": self.name,
-        }
-
-    @property
-    def target_spec(self) -> VarianceTarget:
-        """The target as a :class:`VarianceTarget` (``target`` keeps what was given)."""
-        return as_variance_target(self.target)
 
     def _model(self, r: pd.Series) -> ARCHModel:
         if self.vol == "EWMA":

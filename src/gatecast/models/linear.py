@@ -1,4 +1,4 @@
-"""Linear and trivial return baselines: AR(1) on returns (statsmodels) and "always up" for direction."""
+"""The linear return baseline: AR(1) on returns (statsmodels), for return and direction targets."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.ar_model import AutoReg
 
-from gatecast.data.features import TargetSpec, make_target, price_series, returns
+from gatecast.data.features import TargetSpec, price_series, returns
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.models.base import as_target, clip_dates, require_fitted
+from gatecast.models.base import OnTarget, as_target, clip_dates, require_fitted
+from gatecast.models.baselines import AlwaysUp
 from gatecast.types import TargetKind
 
+__all__ = ["AR1", "AlwaysUp"]  # AlwaysUp, a trivial baseline, lives in models.baselines
 
-class AR1:
+
+class AR1(OnTarget):
     """r_t = c + phi r_{t-1} + e_t by OLS (``statsmodels`` AutoReg), coefficients fixed at ``fit``.
 
     ``return`` target: the forecast c + phi r_{t-1}. ``direction``: 1.0 if that forecast is > 0,
@@ -32,18 +35,8 @@ class AR1:
                 f"target {spec.kind!r} with horizon {spec.horizon}: AR1 forecasts one-step returns "
                 f"or directions; use target='return' or 'direction'"
             )
-        self.target = target
-        self.column = column
+        super().__init__(target, column)
         self.params_: np.ndarray | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return {"target": self.target, "column": self.column}
-
-    @property
-    def target_spec(self) -> TargetSpec:
-        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
-        return as_target(self.target)
 
     def fit(self, history: pd.DataFrame) -> AR1:
         r = returns(price_series(history, self.column), log=self.target_spec.log).dropna()
@@ -59,40 +52,4 @@ class AR1:
         fc = (self.params_[0] + self.params_[1] * r.shift(1)).dropna()
         if self.target_spec.kind == "direction":
             fc = (fc > 0).astype(float)
-        return clip_dates(fc.rename(self.name), start, end)
-
-
-class AlwaysUp:
-    """Direction baseline: the probability of an up day is 1 (the market's drift, nothing more)."""
-
-    name = "always_up"
-
-    def __init__(
-        self, target: TargetSpec | TargetKind = "direction", column: str | None = None
-    ) -> None:
-        as_target(target)  # fail fast on a bad target; it is stored as given
-        self.target = target
-        self.column = column
-        self.fitted_ = False
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return {"target": self.target, "column": self.column}
-
-    @property
-    def target_spec(self) -> TargetSpec:
-        """The target as a :class:`TargetSpec` (``target`` keeps what was given)."""
-        return as_target(self.target)
-
-    def fit(self, history: pd.DataFrame) -> AlwaysUp:
-        self.fitted_ = True
-        return self
-
-    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
-        ok = (
-            make_target(data, TargetSpec("direction", self.target_spec.log), self.column)
-            .shift(1)
-            .notna()
-        )
-        fc = pd.Series(1.0, index=data.index)[ok.to_numpy()]
         return clip_dates(fc.rename(self.name), start, end)

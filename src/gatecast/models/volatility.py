@@ -14,7 +14,7 @@ from gatecast.data.volatility import (
     variance_proxy,
 )
 from gatecast.errors import ConfigError
-from gatecast.models.base import clip_dates, require_fitted
+from gatecast.models.base import OnVarianceTarget, clip_dates, require_fitted
 from gatecast.types import Proxy
 
 
@@ -24,7 +24,7 @@ def training_proxy(history: pd.DataFrame, target: VarianceTarget, column: str | 
     return variance_proxy(history, target.proxy, scale=scale, column=column).dropna()
 
 
-class HistoricalVariance:
+class HistoricalVariance(OnVarianceTarget):
     """The variance forecast as an average of past squared returns.
 
     ``window=k``: the mean of r^2 over the k days before t (the random walk on the monthly
@@ -47,20 +47,6 @@ class HistoricalVariance:
         self.column = column
         self.name = name or (f"hv{window}" if window else "historical_mean")
         self.mean_: float | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given (``name`` with its default filled in)."""
-        return {
-            "window": self.window,
-            "target": self.target,
-            "column": self.column,
-            "name": self.name,
-        }
-
-    @property
-    def target_spec(self) -> VarianceTarget:
-        """The target as a :class:`VarianceTarget` (``target`` keeps what was given)."""
-        return as_variance_target(self.target)
 
     def fit(self, history: pd.DataFrame) -> HistoricalVariance:
         self.mean_ = float(training_proxy(history, self.target_spec, self.column).mean())

@@ -457,18 +457,24 @@ def _inputs(
     )
 
 
+def _state_line(c: _Canvas, y: float, x_times: float, x_plus: float, state: str) -> None:
+    """The carried state's line at height ``y``: ``state``_{t-1} in on the left, scaled at
+    ``x_times`` (×), added to at ``x_plus`` (+), ``state``_t out on the right."""
+    c.label(0.05, y, rf"${state}_{{t-1}}$", ha="left", color=STATE_COLOR)
+    c.wire([(0.75, y), (x_times - R, y)], color=STATE_COLOR, lw=2.6)
+    c.op(x_times, y, "×")
+    c.wire([(x_times + R, y), (x_plus - R, y)], color=STATE_COLOR, lw=2.6)
+    c.op(x_plus, y, "+")
+    c.wire([(x_plus + R, y), (11.6, y)], color=STATE_COLOR, lw=2.6)
+    c.label(11.65, y, rf"${state}_t$", ha="left", color=STATE_COLOR)
+
+
 def _draw_lstm(c: _Canvas) -> None:
     yc, ybus, yg = 5.3, 1.25, 2.45  # cell-state line, input bus, gate row
     xf, xi, xg, xo, xt = 3.0, 4.6, 6.2, 7.8, 9.4
     c.frame(1.0, 0.6, 11.0, 6.0, "LSTM cell")
     # the cell state runs straight through, touched only by × (forget) and + (write)
-    c.label(0.05, yc, r"$c_{t-1}$", ha="left", color=STATE_COLOR)
-    c.wire([(0.75, yc), (xf - R, yc)], color=STATE_COLOR, lw=2.6)
-    c.op(xf, yc, "×")
-    c.wire([(xf + R, yc), (xg - R, yc)], color=STATE_COLOR, lw=2.6)
-    c.op(xg, yc, "+")
-    c.wire([(xg + R, yc), (11.6, yc)], color=STATE_COLOR, lw=2.6)
-    c.label(11.65, yc, r"$c_t$", ha="left", color=STATE_COLOR)
+    _state_line(c, yc, xf, xg, "c")
     # inputs, then one gate per branch of the bus
     _inputs(c, ybus, 1.9, xo)
     for x in (xf, xi, xg, xo):
@@ -505,13 +511,7 @@ def _draw_gru(c: _Canvas) -> None:
     xr, xz, xn, xm, x1 = 3.0, 4.6, 6.9, 8.3, 9.5
     c.frame(1.0, 0.25, 11.0, 6.0, "GRU cell")
     # the state line: h_t = z * h_{t-1} + (1 - z) * n
-    c.label(0.05, yh, r"$h_{t-1}$", ha="left", color=STATE_COLOR)
-    c.wire([(0.75, yh), (xm - R, yh)], color=STATE_COLOR, lw=2.6)
-    c.op(xm, yh, "×")
-    c.wire([(xm + R, yh), (x1 - R, yh)], color=STATE_COLOR, lw=2.6)
-    c.op(x1, yh, "+")
-    c.wire([(x1 + R, yh), (11.6, yh)], color=STATE_COLOR, lw=2.6)
-    c.label(11.65, yh, r"$h_t$", ha="left", color=STATE_COLOR)
+    _state_line(c, yh, xm, x1, "h")
     c.dot(10.4, yh)
     c.wire([(10.4, yh), (10.4, 6.7)])
     c.label(10.4, 6.95, r"$h_t$ (output)", fontsize=11)

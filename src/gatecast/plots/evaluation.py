@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gatecast.plots.layout import finish
+
 
 def plot_forecasts(
     actual: pd.Series, forecasts: pd.DataFrame, *, title: str = "", log_scale: bool = False
@@ -27,11 +29,7 @@ def plot_forecasts(
         ax.plot(forecasts.index, forecasts[name].to_numpy(), lw=1.0, label=str(name))
     if log_scale:
         ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend(ncol=4, fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish(fig, ax, title, loc="upper left")
 
 
 def plot_cumulative_loss_difference(

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gatecast.plots.layout import finish
+
 
 def plot_fan(
     actual: pd.Series,
@@ -44,11 +46,7 @@ def plot_fan(
         out = (y < widest["lower"].to_numpy(float)) | (y > widest["upper"].to_numpy(float))
     ax.scatter(actual.index[~out], y[~out], s=3, color="k", label="realised")
     ax.scatter(actual.index[out], y[out], s=8, color="C3", label=f"outside {levels[0]:.0%}")
-    ax.set_title(title)
-    ax.legend(ncol=6, fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish(fig, ax, title, loc="upper left", ncol=6)
 
 
 def plot_exceptions(

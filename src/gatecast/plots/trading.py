@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gatecast.plots.layout import finish
+
 # the benchmarks are drawn alike in every figure, so a reader finds them at a glance
 _BENCHMARK_STYLE = {
     "buy_and_hold": {"color": "k", "lw": 1.6, "label": "buy and hold"},
@@ -30,11 +32,7 @@ def plot_equity(net: pd.DataFrame, *, title: str = "") -> Figure:
         ax.plot(net.index, np.cumprod(1.0 + net[name].to_numpy()), **_style(str(name)))
     ax.axhline(1.0, color="k", lw=0.6)
     ax.set_ylabel("equity (start = 1)")
-    ax.set_title(title)
-    ax.legend(ncol=4, fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish(fig, ax, title, loc="upper left")
 
 
 def plot_drawdown(net: pd.DataFrame, *, title: str = "") -> Figure:
@@ -45,11 +43,7 @@ def plot_drawdown(net: pd.DataFrame, *, title: str = "") -> Figure:
         peak = np.maximum.accumulate(np.maximum(equity, 1.0))
         ax.plot(net.index, 100.0 * (equity / peak - 1.0), **_style(str(name)))
     ax.set_ylabel("drawdown (%)")
-    ax.set_title(title)
-    ax.legend(ncol=4, fontsize=8, loc="lower left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish(fig, ax, title, loc="lower left")
 
 
 def plot_cost_sweep(sharpe: pd.DataFrame, *, title: str = "") -> Figure:
@@ -62,8 +56,6 @@ def plot_cost_sweep(sharpe: pd.DataFrame, *, title: str = "") -> Figure:
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_xlabel("one-way cost (bps of the traded amount)")
     ax.set_ylabel("net Sharpe ratio (annualised)")
-    ax.set_title(f"cost sweep: {title}" if title else "cost sweep")
-    ax.legend(ncol=3, fontsize=8, loc="lower left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish(
+        fig, ax, f"cost sweep: {title}" if title else "cost sweep", loc="lower left", ncol=3
+    )

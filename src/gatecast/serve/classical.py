@@ -38,7 +38,30 @@ def percent_return(price: float, previous: float) -> float:
 
 
 @dataclass(frozen=True)
-class GarchRecursion:
+class _ShockRecursion:
+    """What GARCH/GJR and EGARCH share: a mean ``mu`` and the coefficients of the shock
+    (``alpha``, ``gamma`` its sign) and of the previous variance (``beta``) in a (1,1)
+    recursion; the state is (previous price, the next return's variance or its log)."""
+
+    name: str
+    mu: float
+    omega: float
+    alpha: float
+    gamma: float
+    beta: float
+
+    def ready(self, state: np.ndarray) -> bool:
+        """Whether the next observation gives a forecast (a previous price is kept)."""
+        return bool(np.isfinite(state[0]))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["needs"], out["warmup"]
+        return out
+
+
+@dataclass(frozen=True)
+class GarchRecursion(_ShockRecursion):
     """sigma2_{t+1} = omega + (alpha + gamma 1[e_t < 0]) e_t^2 + beta sigma2_t, e_t = r_t - mu.
 
     GARCH(1,1) (``gamma=0``) and GJR-GARCH(1,1), as ``arch`` computes them: before the first
@@ -47,12 +70,6 @@ class GarchRecursion:
     next return).
     """
 
-    name: str
-    mu: float
-    omega: float
-    alpha: float
-    gamma: float
-    beta: float
     backcast: float
     kind: str = "garch"
 
@@ -77,10 +94,6 @@ class GarchRecursion:
     def start(self) -> np.ndarray:
         return np.array([math.nan, self.first_variance()])
 
-    def ready(self, state: np.ndarray) -> bool:
-        """Whether the next observation gives a forecast (a previous price is kept)."""
-        return bool(np.isfinite(state[0]))
-
     def valid(self, state: np.ndarray) -> bool:
         """Whether ``state`` is one this recursion can reach: no price or a positive one, and a
         positive variance."""
@@ -96,24 +109,13 @@ class GarchRecursion:
         s2 = self.omega + (self.alpha + (self.gamma if e < 0 else 0.0)) * e * e + self.beta * s2
         return np.array([price, s2]), s2
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        del out["needs"], out["warmup"]
-        return out
-
 
 @dataclass(frozen=True)
-class EgarchRecursion:
+class EgarchRecursion(_ShockRecursion):
     """ln sigma2_{t+1} = omega + alpha (|z_t| - sqrt(2/pi)) + gamma z_t + beta ln sigma2_t, z_t =
     (r_t - mu) / sigma_t: EGARCH(1,1,1) as ``arch`` computes it (``log_backcast`` starts it).
     State: (previous price, ln sigma2 of the next return)."""
 
-    name: str
-    mu: float
-    omega: float
-    alpha: float
-    gamma: float
-    beta: float
     log_backcast: float
     kind: str = "egarch"
 
@@ -136,9 +138,6 @@ class EgarchRecursion:
     def start(self) -> np.ndarray:
         return np.array([math.nan, min(self.omega + self.beta * self.log_backcast, LNSIGMA_MAX)])
 
-    def ready(self, state: np.ndarray) -> bool:
-        return bool(np.isfinite(state[0]))
-
     def valid(self, state: np.ndarray) -> bool:
         return _price_ok(state[0]) and bool(np.isfinite(state[1]))
 
@@ -149,11 +148,6 @@ class EgarchRecursion:
             return np.array([price, ln_s2]), math.nan
         ln_s2 = self._next(ln_s2, r - self.mu)
         return np.array([price, ln_s2]), math.exp(ln_s2)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        del out["needs"], out["warmup"]
-        return out
 
 
 @dataclass(frozen=True)
