@@ -38,6 +38,7 @@ from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import score
 from gatecast.experiment.registry import label
 from gatecast.experiment.report import write_report
+from gatecast.experiment.report.verdict import Comparison, compare, sentence
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_not_input,
@@ -47,7 +48,6 @@ from gatecast.experiment.run_folder import (
     staged_folder,
 )
 from gatecast.experiment.settings import DataSettings
-from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig, params_of
 from gatecast.models.volatility import HistoricalVariance
