@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gatecast.experiment.formatting import DEFAULT_FORMAT, column_format, format_cell
+from gatecast.experiment.report.formatting import DEFAULT_FORMAT, column_format, format_cell
 
 # Tables are wide: when the output is not a terminal (a pipe, a log file, CI), do not wrap at 80.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -15,9 +15,9 @@ from gatecast.data.features import TargetSpec
 from gatecast.data.sources import load
 from gatecast.data.synthetic import random_walk
 from gatecast.experiment.report import write_report
+from gatecast.experiment.report.verdict import compare, sentence
 from gatecast.experiment.run_folder import check_out_folder, staged_folder
 from gatecast.experiment.training import fit_and_score, split_history
-from gatecast.experiment.verdict import compare, sentence
 from gatecast.models.recurrent import RecurrentForecaster
 
 SP500_TEST_START = "2015-01-01"

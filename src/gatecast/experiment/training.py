@@ -39,6 +39,7 @@ from gatecast.evaluation.metrics import score
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import label
 from gatecast.experiment.report import write_report
+from gatecast.experiment.report.verdict import Comparison, compare, sentence
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_not_input,
@@ -48,7 +49,6 @@ from gatecast.experiment.run_folder import (
     staged_folder,
 )
 from gatecast.experiment.settings import DataSettings
-from gatecast.experiment.verdict import Comparison, compare, sentence
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import (
     ForecasterConfig,

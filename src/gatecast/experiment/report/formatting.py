@@ -1,4 +1,4 @@
-"""How gatecast writes a number in a table: the same rule for the console and the HTML report."""
+"""How gatecast writes numbers, counts, dates and p-values, alike in the console and the report."""
 
 from __future__ import annotations
 
@@ -43,3 +43,25 @@ def format_cell(value: Any, fmt: str = DEFAULT_FORMAT) -> str:
             return f"{int(value):,}"
         return fmt.format(value)
     return str(value)
+
+
+def day(value: Any) -> str:
+    """A date as YYYY-MM-DD (a timestamp string's time of day dropped)."""
+    text = str(value)
+    return text[:10] if len(text) >= 10 and text[4] == "-" else text
+
+
+def count(value: Any) -> str:
+    """A whole number with thousands separators: 31051 -> "31,051"."""
+    return f"{int(value):,}"
+
+
+def num(value: Any) -> str:
+    """A number in a sentence, as :data:`DEFAULT_FORMAT` writes it in a table."""
+    return f"{float(value):.4g}"
+
+
+def p_value(value: Any) -> str:
+    """A p-value: two decimals, or two significant digits below 0.01 ("0.0031")."""
+    p = float(value)
+    return f"{p:.2g}" if p < 0.01 else f"{p:.2f}"

@@ -1,0 +1,94 @@
+"""The command line that repeats a run, written from the settings its folder records."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gatecast.experiment.applies import unused_settings
+
+#: The ``--out`` of the command line that reruns a run (a new folder, not the old one).
+RERUN_OUT = "runs/rerun"
+
+
+def train_command(config: Mapping[str, Any], out: str = RERUN_OUT) -> list[str]:
+    """The ``gatecast train`` command line that repeats a run, from its ``config.json``: every
+    setting that shapes the result spelled out (defaults included, so that a later change of a
+    default does not change the rerun)."""
+    args = ["gatecast", "train"]
+    variance = config.get("target") == "variance"
+    for key, value in config.items():
+        if value is None or key == "quiet":
+            continue
+        if key in ("proxy", "train_proxy") and not variance:
+            continue
+        if key in ("chunks", "chunk_len", "burn_in") and config.get("mode") != "sequence":
+            continue  # sequence mode's lanes: a window model has none
+        if key == "log":
+            args += [] if value else ["--simple"]
+        elif key == "anchored":
+            if config.get("target") == "price":
+                args.append("--anchored" if value else "--no-anchored")
+        elif isinstance(value, bool):
+            args += [_option(key)] if value else []
+        else:
+            args += [_option(key), plain(value)]
+    return [*args, "--out", out]
+
+
+def evaluate_command(cfg: Mapping[str, Any], out: str = RERUN_OUT) -> str:
+    """The ``gatecast evaluate`` command line of an evaluation's config (``metrics.json``'s
+    ``config``); settings that only the Python API takes make it the Python call instead."""
+    python_only = {"mcs_size": 0.10, "mcs_block_size": 10, "mcs_reps": 1000, "extra": {}}
+    changed = {k: cfg[k] for k, v in python_only.items() if k in cfg and cfg[k] != v}
+    skip = {"out", "quiet", "n_jobs", *python_only}
+    if changed:
+        kept = {k: v for k, v in cfg.items() if k not in ("out", "quiet", "n_jobs")}
+        call = ", ".join(f"{k}={_py(v)}" for k, v in kept.items())
+        return (
+            "from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models\n"
+            f"evaluate_models(EvaluationConfig({call}, out={out!r}))"
+        )
+    args = ["gatecast", "evaluate"]
+    skip |= set(unused_settings(cfg, cfg))  # what the run did not use is not repeated
+    skip |= {"overwrite", "resume"}
+    for key, value in cfg.items():
+        if key in skip or value is None:
+            continue
+        if key == "warm_start":
+            args.append("--warm-start" if value else "--no-warm-start")
+        elif isinstance(value, bool):
+            args += [_option(key)] if value else []
+        else:
+            args += [_option(key), plain(value)]
+    return shell([*args, "--out", out])
+
+
+def _option(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def plain(value: Any) -> str:
+    """A setting's value as an option takes it (a list as ``a,b``)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _py(value: Any) -> str:
+    return repr(tuple(value)) if isinstance(value, list) else repr(value)
+
+
+def shell(args: Sequence[str]) -> str:
+    """``args`` as a shell command, wrapped before each option once a line is long."""
+    lines, line = [], ""
+    for i, arg in enumerate(args):
+        word = shlex.quote(arg)
+        starts_option = arg.startswith("--") and i > 0
+        if starts_option and len(line) + len(word) > 80:
+            lines.append(line + " \\")
+            line = "    " + word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line])
