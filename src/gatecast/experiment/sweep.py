@@ -470,7 +470,7 @@ def _execute(tasks: list[TrialTask], cfg: SweepConfig) -> Iterator[dict[str, Any
 
         yield from run_tasks(run_trial, [(t,) for t in todo], cfg.n_jobs)
     else:
-        from gatecast.experiment.ray_tasks import run_on_ray
+        from gatecast.evaluation.ray_executor import run_on_ray
 
         yield from run_on_ray(run_trial, [(t,) for t in todo], cfg.ray_address, cfg.n_jobs)
 
@@ -645,7 +645,7 @@ def run_sweep(cfg: SweepConfig) -> SweepResult:
     """
     if cfg.executor != "ray":
         return _sweep(cfg)
-    from gatecast.experiment.ray_tasks import ray_runtime
+    from gatecast.evaluation.ray_executor import ray_runtime
 
     with ray_runtime(cfg.ray_address, cfg.n_jobs):  # one runtime for both phases
         return _sweep(cfg)
