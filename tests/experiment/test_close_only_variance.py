@@ -234,7 +234,8 @@ def test_var_backtests_a_close_only_hybrid_and_notes_its_har(closes_csv, tmp_pat
 
 
 def test_a_sweep_on_closes_notes_the_har_it_reads() -> None:
-    from gatecast.experiment.sweep import SweepConfig, _har_notes
+    from gatecast.experiment.sweep import SweepConfig
+    from gatecast.experiment.sweep.run import _har_notes
 
     closes = load("sp500").loc["2014", ["adj_close"]]
     ranged = load("sp500").loc["2014"]

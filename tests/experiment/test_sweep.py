@@ -20,12 +20,12 @@ from sweep_data import sweep_config, write_prices
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
 from gatecast.evaluation.trading import cscv_pbo, deflated_sharpe_ratio
-from gatecast.experiment import sweep
 from gatecast.experiment.sweep import (
     SweepConfig,
     parse_space,
     read_trials,
     run_sweep,
+    space,
     trial_count,
     trial_losses,
 )
@@ -66,7 +66,7 @@ def test_grid_values_are_parsed_to_each_parameters_type() -> None:
 
 
 def test_docstring_examples() -> None:
-    assert doctest.testmod(sweep, raise_on_error=False).failed == 0
+    assert doctest.testmod(space, raise_on_error=False).failed == 0
 
 
 def test_unknown_parameters_and_bad_values_are_refused_with_the_valid_names() -> None:

@@ -21,7 +21,6 @@ from gatecast.cli.app import app
 from gatecast.data import garch11
 from gatecast.errors import ConfigError
 from gatecast.evaluation.trading import INFORMATION_DATE, Rule, cscv_pbo, trade
-from gatecast.experiment import sweep
 from gatecast.experiment.backtest import BacktestConfig, backtest_forecasts
 from gatecast.experiment.sweep import (
     SweepConfig,
@@ -33,6 +32,7 @@ from gatecast.experiment.sweep import (
     trial_returns,
     trial_set,
 )
+from gatecast.experiment.sweep import run as sweep_run
 
 COST = 5e-4  # gatecast backtest's default: 5 bps one-way
 
@@ -146,13 +146,13 @@ def test_selection_returns_hold_nothing_after_the_selection_period(
     shocked.loc[after, "close"] *= np.exp(rng.normal(0, 0.05, int(after.sum())))
     data = write_prices(shocked, tmp_path / "shocked.csv")
     seen: list[TrialTask] = []
-    execute = sweep._execute
+    execute = sweep_run.execute_trials
 
     def spy(tasks: list[TrialTask], c: SweepConfig) -> Any:
         seen.extend(tasks)
         return execute(tasks, c)
 
-    monkeypatch.setattr(sweep, "_execute", spy)
+    monkeypatch.setattr(sweep_run, "execute_trials", spy)
     other = _config(
         data, tmp_path / "run", prices, target="return", grid={"window": (5,)}, baselines=("ar1",)
     )

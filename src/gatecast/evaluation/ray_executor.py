@@ -1,4 +1,4 @@
-"""Sweep tasks on Ray: a local runtime by default or a cluster, one CPU and one torch thread per task.
+"""Tasks on Ray, the third executor beside the serial and pool ones of executors.py: a local runtime or a cluster, one CPU and one torch thread per task.
 
 Ray is imported only here, and only when ``--executor ray`` is chosen (``pip install gatecast[ray]``).
 """

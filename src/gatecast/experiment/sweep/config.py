@@ -1,0 +1,211 @@
+"""The settings of one sweep (the shared groups and its own), its two periods, and the fingerprint a run folder must match to be resumed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pandas as pd
+
+from gatecast.artifacts import atomic_write_json
+from gatecast.errors import ConfigError
+from gatecast.evaluation.walkforward import WalkForwardPlan
+from gatecast.experiment.evaluation import EvaluationConfig
+from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
+from gatecast.experiment.run_folder import settings_record
+from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
+from gatecast.experiment.sweep.space import sweepable_parameters
+from gatecast.types import Proxy
+
+Sampler = Literal["grid", "tpe", "random"]
+SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
+Executor = Literal["serial", "pool", "ray"]
+EXECUTORS: tuple[Executor, ...] = get_args(Executor)
+Phase = Literal["select", "test"]
+
+
+@dataclass(kw_only=True)
+class SweepConfig(DataSettings, WalkSettings, SeedSettings, RunSettings):
+    """Everything one sweep needs, as plain values: the shared settings of
+    :mod:`gatecast.experiment.settings` (``out`` is required: a sweep is its folder) and the
+    sweep's own; the recurrent settings are what it sweeps (``grid``) or fixes (``fixed``).
+
+    ``grid`` maps constructor parameters of the recurrent model of ``target`` to the values tried
+    (``cell`` picks the cell); ``fixed`` sets others for every configuration (e.g. ``epochs``).
+    ``sampler="grid"`` tries every combination; ``tpe`` / ``random`` (Optuna) try ``trials``
+    combinations of the same values, asking ``batch`` at a time (a fixed batch, so every executor
+    sees the same sequence). Each configuration runs ``seeds`` times (seeds 0..K-1).
+
+    The selection period is ``select_start..select_end`` (default: the 4 years before
+    ``test_start``, ending the day before it), walked with the same refit scheme as the test.
+    ``top_k`` configurations are then tested; ``record=True`` also tests every other
+    configuration, for a table that is never used to choose. ``baselines`` (e.g. garch, gjr_t,
+    har) are scored on both periods for comparison, never selected.
+    """
+
+    target: EvaluationTarget = "variance"
+    proxy: Proxy = "squared"
+    select_start: str | None = None
+    select_end: str | None = None
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    sampler: Sampler = "grid"
+    trials: int | None = None
+    batch: int = 4
+    top_k: int = 1
+    record: bool = False
+    baselines: tuple[str, ...] = ()
+    executor: Executor = "serial"
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the shared groups' checks
+        if not self.out:
+            raise ConfigError("a sweep is its run folder: give out='runs/sweep' (--out)")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler={self.sampler!r}: choose from {', '.join(SAMPLERS)}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor={self.executor!r}: choose from {', '.join(EXECUTORS)}")
+        if self.top_k < 1 or self.batch < 1:
+            raise ConfigError(f"top_k={self.top_k}, batch={self.batch}: each must be >= 1")
+        if self.target != "variance" and self.proxy != "squared":
+            raise ConfigError(
+                f"--proxy {self.proxy} does not apply to --target {self.target}: the proxy is "
+                f"what variance forecasts are scored against; leave it out"
+            )
+        if self.sampler == "grid" and self.trials is not None:
+            raise ConfigError(
+                "--trials counts the configurations an Optuna sampler tries; the grid sampler "
+                "tries every combination: leave --trials out, or pass --sampler tpe or random"
+            )
+        cells = [
+            *self.grid.get("cell", ()),
+            *([self.fixed["cell"]] if "cell" in self.fixed else []),
+        ]
+        unknown = [c for c in cells if c not in RECURRENT]
+        if unknown:
+            raise ConfigError(
+                f"cell={unknown[0]!r} is not a recurrent model; choose from {', '.join(RECURRENT)}"
+            )
+        if self.sampler != "grid" and (self.trials is None or self.trials < 1):
+            raise ConfigError(f"--sampler {self.sampler} needs --trials N (N >= 1 configurations)")
+        if self.sampler != "grid" and not self.grid:
+            raise ConfigError(f"--sampler {self.sampler} samples the --grid values; give a --grid")
+        valid = sweepable_parameters(self.target)
+        for name in list(self.grid) + list(self.fixed):
+            if name not in valid:
+                raise ConfigError(
+                    f"{name!r} is not a parameter of the recurrent {self.target} model; choose "
+                    f"from {', '.join(sorted(valid))}"
+                )
+        both = sorted(set(self.grid) & set(self.fixed))
+        if both:
+            raise ConfigError(f"{both} are both swept (--grid) and fixed (--set); keep one")
+        self.grid = {k: tuple(v) for k, v in self.grid.items()}
+        if any(not v for v in self.grid.values()):
+            raise ConfigError("a --grid parameter has no values; give name=v1,v2")
+        self.baselines = canonical_names(self.baselines, self.target)
+        if any(b in RECURRENT for b in self.baselines):
+            raise ConfigError(
+                f"baselines {self.baselines}: recurrent cells are swept (--grid cell=...), "
+                f"not baselines; name non-recurrent models such as garch,gjr_t,har"
+            )
+
+    # -- the periods -------------------------------------------------------------------------
+    def selection_period(self) -> tuple[str, str]:
+        """``(select_start, select_end)``, with the defaults filled in; refused if it reaches
+        into the test period."""
+        test_start = pd.Timestamp(self.test_start)
+        end = (
+            pd.Timestamp(self.select_end) if self.select_end else test_start - pd.Timedelta(days=1)
+        )
+        start = (
+            pd.Timestamp(self.select_start)
+            if self.select_start
+            else test_start - pd.DateOffset(years=4)
+        )
+        if end >= test_start:
+            raise ConfigError(
+                f"select_end {end.date()} is not before test_start {test_start.date()}: the "
+                f"selection period must end before the test begins"
+            )
+        if start > end:
+            raise ConfigError(f"select_start {start.date()} is after select_end {end.date()}")
+        return str(start.date()), str(end.date())
+
+    def plans(self) -> dict[Phase, WalkForwardPlan]:
+        """The walk-forward plans of the selection and the test period (the same scheme)."""
+        s0, s1 = self.selection_period()
+        same = (self.refit_every, self.scheme, self.train_size, self.gap)
+        return {
+            "select": WalkForwardPlan(s0, s1, *same),
+            "test": WalkForwardPlan(self.test_start, self.test_end, *same),
+        }
+
+    def evaluation(self) -> EvaluationConfig:
+        """The :class:`EvaluationConfig` whose model settings every trial starts from (the same
+        defaults as ``gatecast evaluate``)."""
+        cells = tuple(c for c in RECURRENT if c in (*self.grid.get("cell", ()), self._cell()))
+        return EvaluationConfig(
+            data=self.data,
+            target=self.target,
+            proxy=self.proxy,
+            column=self.column,
+            test_start=self.test_start,
+            test_end=self.test_end,
+            refit_every=self.refit_every,
+            scheme=self.scheme,
+            train_size=self.train_size,
+            gap=self.gap,
+            models=cells + self.baselines,
+            sort=self.sort,
+            dropna=self.dropna,
+            n_jobs=1,
+            quiet=True,
+        )
+
+    def _cell(self) -> str:
+        return str(self.fixed.get("cell", "lstm"))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a run folder must match to be resumed: the search space, the periods, the data
+        settings (the executor, ``top_k`` and ``record`` may change between runs)."""
+        d = settings_record(self)  # prices passed in: their label (the data hash is added)
+        for k in ("out", "executor", "n_jobs", "ray_address", "top_k", "record"):
+            d.pop(k)
+        for k in ("overwrite", "resume"):  # how the folder is used, not what the sweep is
+            d.pop(k)
+        d["selection_period"] = self.selection_period()
+        plain: dict[str, Any] = json.loads(json.dumps(d, default=repr))
+        return plain
+
+
+#: Fingerprint entries a resumed sweep may change: trials are stored per (configuration, seed).
+_MAY_CHANGE = frozenset({"seeds"})
+
+
+def check_resumable(root: Path, record: dict[str, Any], *, write: bool = True) -> None:
+    """Refuse to resume a folder that holds another sweep (search space, periods or data), then
+    (``write``) record this one's ``sweep.json``."""
+    path = root / "sweep.json"
+    finished = list((root / "trials").glob("*/*.json")) if (root / "trials").is_dir() else []
+    if path.is_file() and finished:
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path} is corrupt ({exc}); use a new --out") from exc
+        # more (or fewer) seeds only adds (or leaves unread) trials keyed by seed: resumable
+        diff = sorted(
+            k
+            for k in set(old) | set(record)
+            if k not in _MAY_CHANGE and old.get(k) != record.get(k)
+        )
+        if diff:
+            raise ConfigError(
+                f"{root} holds a sweep with a different search space or data (differs in "
+                f"{diff}); resuming would mix them: pass a new --out folder, or --overwrite"
+            )
+    if write:
+        atomic_write_json(path, record)
