@@ -161,6 +161,15 @@ def test_the_selection_plot_marks_the_chosen_point(sweep_run: tuple[Any, Path]) 
     assert star.get_ydata()[0] == pytest.approx(res.selection["select_mean"].iloc[0])
 
 
+def test_a_sweep_shows_in_a_notebook(sweep_run: tuple[Any, Path]) -> None:
+    res, _ = sweep_run
+    html = res._repr_html_()
+    s0, s1 = res.periods["select"]
+    assert f"{res.n_configs} configurations chosen on {s0}..{s1}" in html
+    assert f"window={res.selected['window']}" in html
+    assert all(f"<th>{name}</th>" in html for name in res.test.index)  # every row of the test table
+
+
 # -- resume --------------------------------------------------------------------------------------
 def test_a_killed_sweep_resumes_without_recomputing(
     sweep_run: tuple[Any, Path], prices: pd.DataFrame, tmp_path: Path

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from gatecast.data.sources import data_label
 from gatecast.evaluation.trading import TrialSet
+from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.run_folder import RunFolder
 from gatecast.experiment.sweep.config import SweepConfig
 from gatecast.experiment.sweep.space import label
@@ -76,16 +78,23 @@ class SweepResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        s0, s1 = self.periods["select"]
+        t0, t1 = self.periods["test"]
+        title = (
+            f"sweep on {data_label(self.config.data)}: {self.n_configs} configurations chosen on "
+            f"{s0}..{s1} ({self.loss_name}), tested once on {t0}..{t1}"
+        )
+        lines = [f"selected: {label(self.selected, self.swept)}", *self.notes]
+        return html_view(title, self.test, lines)
+
     def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
         """The selection loss against each swept parameter (seed spread, selected point
-        marked); written as ``selection.png`` when ``folder`` is given."""
+        marked): the figure, or (``folder``) ``selection.png`` written there (its path, in a list)."""
         from gatecast.plots.sweep import plot_selection
 
         fig = plot_selection(self.selection, self.swept, self.selected, loss_name=self.loss_name)
-        if folder is None:
-            return fig
-        run = folder if isinstance(folder, RunFolder) else RunFolder(folder)
-        return run.write_figure("selection.png", fig)
+        return fig if folder is None else draw_or_write({"selection.png": fig}, folder)
 
 
 def _text(frame: pd.DataFrame) -> str:
