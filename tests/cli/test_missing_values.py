@@ -54,5 +54,5 @@ def test_evaluate_checks_the_range_columns_of_a_variance_target(
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert metrics["dropped_rows"] == 1
     fc = pd.read_parquet(tmp_path / "b" / "forecasts.parquet")
-    numbers = fc.drop(columns="information_date")  # the dates the forecasts used
+    numbers = fc.drop(columns="as_of")  # the dates the forecasts used
     assert bad not in fc.index and np.isfinite(numbers.to_numpy()).all()

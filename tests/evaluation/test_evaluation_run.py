@@ -74,8 +74,8 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
     assert board.loc["gru", "seeds"] == 2 and board.loc["gru", "qlike_sd"] >= 0
     fc = pd.read_parquet(out / "forecasts.parquet")
     assert {"actual", "gru", "gru[s0]", "gru[s1]", "garch"} <= set(fc.columns)
-    assert (fc.drop(columns=["actual", "information_date"]) > 0).all().all()
-    assert (fc["information_date"] < fc.index).all()  # each forecast from the days before it
+    assert (fc.drop(columns=["actual", "as_of"]) > 0).all().all()
+    assert (fc["as_of"] < fc.index).all()  # each forecast from the days before it
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reference"] == "garch" and metrics["mcs"]["block_size"] == 10
     assert "garch" in res.output and "model confidence set" in res.output

@@ -94,7 +94,7 @@ def test_a_forecast_that_used_the_day_it_is_for_is_refused_naming_the_date() -> 
     late.iloc[12:] = f.index[12:]  # from the 13th row on, the day's own close
     with pytest.raises(
         AlignmentError,
-        match=rf"'information_date': the forecast for {f.index[12].date()} used information up "
+        match=rf"'as_of': the forecast for {f.index[12].date()} used information up "
         rf"to {f.index[12].date()}, after the close of {f.index[11].date()} .* look-ahead, in "
         rf"17 of 29 traded",
     ):
@@ -109,6 +109,19 @@ def test_a_forecast_that_used_the_day_it_is_for_is_refused_naming_the_date() -> 
         trade(frame, r, information_dates=info)
     # dates as text (a CSV read back) are read as dates
     assert trade(frame.assign(**{INFORMATION_DATE: info.astype(str)}), r).columns == ["f"]
+
+
+def test_the_information_dates_under_their_earlier_name_are_still_checked() -> None:
+    """Run folders written before the column was named as_of (as predict and stream name it)
+    call it information_date: read and checked the same."""
+    r = _returns(30)
+    f = r.shift(1).rename("f").iloc[1:]
+    old = f.to_frame().assign(information_date=pd.Series(f.index, index=f.index))  # look-ahead
+    with pytest.raises(AlignmentError, match=rf"'as_of': the forecast for {f.index[0].date()}"):
+        trade(old, r)
+    both = old.assign(**{INFORMATION_DATE: old["information_date"]})
+    with pytest.raises(ConfigError, match="'as_of' and a column 'information_date'"):
+        trade(both, r)
 
 
 def test_a_nan_or_infinite_cost_is_refused() -> None:

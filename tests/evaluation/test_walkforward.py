@@ -78,7 +78,7 @@ def test_every_forecast_carries_the_date_of_the_last_row_it_used(
     models = {"mean": functools.partial(HistoricalVariance, None)}
     walk = walk_forward(models, data, plan, run_dir=tmp_path, quiet=True)
     info = walk.information_dates
-    assert info is not None and info.name == "information_date"
+    assert info is not None and info.name == "as_of"
     assert info.index.equals(walk.forecasts.index)
     assert info["2015-02-12"] == pd.Timestamp("2015-02-09")
     assert info["2015-01-20"] == pd.Timestamp("2015-01-16")

@@ -286,7 +286,7 @@ def test_forecasts_whose_information_date_is_the_traded_day_are_refused(
     run = _tampered(evaluate_folder, tmp_path / "run", same_day)
     out = tmp_path / "bt"
     first = pd.read_parquet(run / "forecasts.parquet").index[0].date()
-    with pytest.raises(AlignmentError, match=f"'information_date': the forecast for {first}"):
+    with pytest.raises(AlignmentError, match=f"'as_of': the forecast for {first}"):
         run_backtest(BacktestConfig(from_run=str(run), n_jobs=1, out=str(out)))
     assert not out.exists()  # refused before the benchmark was fitted, nothing written
 

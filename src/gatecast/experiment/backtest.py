@@ -42,6 +42,7 @@ from gatecast.evaluation.trading import (
     RuleName,
     Trades,
     TrialSet,
+    as_of_named,
     count_trials,
     cscv_pbo,
     deflated_sharpe_ratio,
@@ -439,7 +440,7 @@ def _model_columns(
 ) -> tuple[pd.DataFrame, pd.Series | None, tuple[str, ...]]:
     """The traded columns of ``forecasts`` (without ``actual`` and the information dates), the
     information dates (None without them) and the table's rows, checked."""
-    columns = forecasts.drop(columns=["actual"], errors="ignore")
+    columns = as_of_named(forecasts.drop(columns=["actual"], errors="ignore"))
     info = None
     if INFORMATION_DATE in columns:
         info = columns[INFORMATION_DATE]
@@ -462,7 +463,7 @@ def backtest_forecasts(
     models: tuple[str, ...] | None = None,
 ) -> BacktestResult:
     """Backtest saved forecasts (date x column, each model and seed; ``actual`` is ignored,
-    ``information_date``, where present, is checked against each traded day).
+    ``as_of``, where present, is checked against each traded day).
 
     ``realised`` are simple returns by the day they are earned, ``garch_variance`` GARCH(1,1)
     variance forecasts (percent^2) for the volatility-targeted benchmark; both indexed by the date

@@ -287,7 +287,7 @@ class EvaluationResult:
     """The leaderboard, the forecasts, the per-date losses and the facts of one evaluation.
 
     ``forecasts`` holds ``actual``, a column per model (and per seed) and, from a walk-forward,
-    ``information_date`` (the date of the last observation each row's forecasts used);
+    ``as_of`` (the date of the last observation each row's forecasts used);
     ``losses`` the primary loss per date and model. ``reference`` is the model the ``dm_ref`` column compares with
     (GARCH(1,1), else no change), ``best_baseline`` the non-recurrent model with the lowest loss.
     """

@@ -5,7 +5,7 @@ gatecast forecast is) and the realised returns. The forecast for day t+1 is made
 up to the close of day t; it sets the position w_t at that close, and w_t earns r_{t+1}. The
 alignment happens inside :func:`trade` only, so no public call can put a position on the return of
 the day whose information produced it. Forecasts that carry the date of the last observation they
-used (an ``information_date`` column, as gatecast's walk-forward writes them) are refused when that
+used (an ``as_of`` column, as gatecast's walk-forward writes them) are refused when that
 date is after the close at which their position is set; every traded column is also screened for
 forecasts too good for an honest daily model (:data:`LOOKAHEAD_CORR_CAP`, :data:`LOOKAHEAD_HIT_CAP`),
 the mark of a forecast that saw the return it trades. The number of trials behind the deflated
@@ -44,6 +44,7 @@ from gatecast.evaluation.trading.trades import (
     DEFAULT_COST_BPS,
     INFORMATION_DATE,
     Trades,
+    as_of_named,
     realised_returns,
     trade,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "SharpeMoments",
     "Trades",
     "TrialSet",
+    "as_of_named",
     "count_trials",
     "cscv_pbo",
     "deflated_sharpe_ratio",

@@ -21,7 +21,9 @@ COST_LEVELS_BPS: tuple[float, ...] = (0.0, 3.0, 8.0, 10.0, 15.0, 20.0, 50.0)
 #: The column of a forecast frame that holds, per row, the date of the last observation the
 #: forecast used (gatecast's walk-forward writes it; :func:`trade` refuses a row whose
 #: information date is after the close at which its position is set).
-INFORMATION_DATE = "information_date"
+INFORMATION_DATE = "as_of"
+#: What the column was called in run folders written before format 1 of run.json: still read.
+FORMER_INFORMATION_DATE = "information_date"
 
 #: One-way cost of a trade when none is given (``gatecast backtest``, every trial of a sweep).
 DEFAULT_COST_BPS = 5.0
@@ -159,6 +161,21 @@ class Trades:
         return sweep
 
 
+def as_of_named(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a column of information dates under its current name,
+    :data:`INFORMATION_DATE` (``as_of``), where an earlier gatecast called it
+    ``information_date``."""
+    if FORMER_INFORMATION_DATE not in frame.columns:
+        return frame
+    if INFORMATION_DATE in frame.columns:
+        raise ConfigError(
+            f"information dates given twice: the forecasts have a column {INFORMATION_DATE!r} "
+            f"and a column {FORMER_INFORMATION_DATE!r} (its earlier name); keep one"
+        )
+    renamed: pd.DataFrame = frame.rename(columns={FORMER_INFORMATION_DATE: INFORMATION_DATE})
+    return renamed
+
+
 def trade(
     forecasts: pd.DataFrame | pd.Series,
     returns: pd.Series,
@@ -215,7 +232,7 @@ def trade(
     rule = rule if isinstance(rule, Rule) else Rule(rule)
     if not (math.isfinite(cost_bps) and cost_bps >= 0):
         raise ConfigError(f"cost_bps={cost_bps}: a cost is a finite number >= 0 (bps one-way)")
-    frame = forecasts.to_frame() if isinstance(forecasts, pd.Series) else forecasts
+    frame = as_of_named(forecasts.to_frame() if isinstance(forecasts, pd.Series) else forecasts)
     if INFORMATION_DATE in frame.columns:
         if information_dates is not None:
             raise ConfigError(
