@@ -467,8 +467,9 @@ def main() -> None:
         try:  # the compiled tick, where the gatecast[fast] extra is installed
             import numba  # noqa: F401
 
+            from gatecast.inference import NumpyEngine
             from gatecast.models.recurrent.base import weights_of
-            from gatecast.serve import NumpyEngine, Stream
+            from gatecast.serve import Stream
 
             spec, tensors = model._fitted(), weights_of(model.net_)
             nb_stream = Stream.over(spec, NumpyEngine(spec, tensors, backend="numba"), tensors)

@@ -40,9 +40,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gatecast.data import ar1_prices  # noqa: E402
+from gatecast.inference import NumpyEngine  # noqa: E402
 from gatecast.models.recurrent import RecurrentForecaster  # noqa: E402
 from gatecast.models.recurrent.base import weights_of  # noqa: E402
-from gatecast.serve import NumpyEngine, Stream, StreamSet  # noqa: E402
+from gatecast.serve import Stream, StreamSet  # noqa: E402
 
 torch.set_num_threads(1)
 SIZES = (1, 10, 100, 1000, 5000, 10000)

@@ -18,9 +18,9 @@ import platform
 import subprocess
 import sys
 
-#: The tests whose numbers depend on the kernels: NumPy engine and compiled kernels, streams and
-#: StreamSet (vectorised tick), the models' torch/NumPy paths.
-TESTS = ["tests/nn", "tests/serve", "tests/models", "-m", "not slow"]
+#: The tests whose numbers depend on the kernels: NumPy engine and compiled kernels, the inference
+#: core (model spec), streams and StreamSet (vectorised tick), the models' torch/NumPy paths.
+TESTS = ["tests/nn", "tests/inference", "tests/serve", "tests/models", "-m", "not slow"]
 
 
 def _numpy_dispatch() -> list[str]:

@@ -1,5 +1,5 @@
 """The layers of DESIGN.md, checked mechanically: imports point down only, there are no import
-cycles, and the serving and NumPy packages load without torch.
+cycles, and the inference, serving and NumPy packages load without torch.
 
 Every import counts: module-level, function-level and those under ``if TYPE_CHECKING:`` (a
 type-only import is still a dependency a reader must follow, and the usual way a cycle hides).
@@ -22,6 +22,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data | nn", ("gatecast.data", "gatecast.nn")),
     ("plots", ("gatecast.plots",)),
     ("train", ("gatecast.training",)),
+    # the inference core: spec, model-folder reader, pipeline, engines, frozen classical recursions
+    ("inference", ("gatecast.inference",)),
+    # the streams and the NumPy model folder (its `.stream()` makes a Stream); the recurrent
+    # models return Streams and `open_stream` serves with `load_numpy`, so serve stays below models
     ("serve", ("gatecast.serve",)),
     ("models", ("gatecast.models",)),
     ("evaluate", ("gatecast.evaluation",)),
@@ -184,7 +188,9 @@ def test_cycle_finder_finds_a_loop_of_three() -> None:
     assert _cycles(graph) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("package", ["gatecast", "gatecast.jobs", "gatecast.serve", "gatecast.nn"])
+@pytest.mark.parametrize(
+    "package", ["gatecast", "gatecast.jobs", "gatecast.inference", "gatecast.serve", "gatecast.nn"]
+)
 def test_package_imports_without_torch(package: str) -> None:
     code = f"import sys, {package}; sys.exit('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

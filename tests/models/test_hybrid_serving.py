@@ -14,12 +14,12 @@ import torch
 from gatecast.artifacts import manifest_digest
 from gatecast.data import load
 from gatecast.errors import ModelFileError
+from gatecast.inference.classical import by_origin, recursion_from_dict
 from gatecast.models.garch import ArchForecaster
 from gatecast.models.har import HARForecaster
 from gatecast.models.recurrent import load_model, open_stream
 from gatecast.models.recurrent.variance import RecurrentVariance
 from gatecast.serve import StreamSet, load_numpy
-from gatecast.serve.classical import by_origin, recursion_from_dict
 
 TINY = dict(hidden=4, window=5, epochs=2, seed=0, quiet=True, device="cpu")
 HYBRID = {"classical_inputs": ("garch", "gjr_t", "har"), "residual": "gjr_t"}  # lstm_hybrid

@@ -12,13 +12,14 @@ import pytest
 
 from gatecast.data import load, make_windows
 from gatecast.errors import ModelFileError
+from gatecast.inference import model_inputs
 from gatecast.models.recurrent import (
     RecurrentForecaster,
     RecurrentVariance,
     load_model,
     open_stream,
 )
-from gatecast.serve import load_numpy, model_inputs
+from gatecast.serve import load_numpy
 
 FEATURES = ("return", "squared_return", "log_parkinson", "log_rv5")
 

@@ -14,9 +14,10 @@ import pytest
 from gatecast.data import ar1_prices
 from gatecast.data.features import TargetSpec
 from gatecast.errors import DataError
+from gatecast.inference import NumpyEngine
 from gatecast.models.recurrent import RecurrentForecaster
 from gatecast.models.recurrent.base import weights_of
-from gatecast.serve import NumpyEngine, Stream
+from gatecast.serve import Stream
 
 TINY = dict(hidden=5, layers=2, window=4, epochs=1, chunks=4, chunk_len=16, burn_in=4, seed=0)
 

@@ -133,8 +133,9 @@ def test_a_market_gets_the_general_paths_forecasts_and_states(
 
 
 def test_the_float32_engine_gives_the_same_numbers_both_ways(prices: np.ndarray) -> None:
+    from gatecast.inference import NumpyEngine
     from gatecast.models.recurrent.base import weights_of
-    from gatecast.serve import NumpyEngine, Stream
+    from gatecast.serve import Stream
 
     model = _fit()
     spec, tensors = model._fitted(), weights_of(model.net_)
@@ -289,8 +290,9 @@ def test_the_numba_engine_ticks_a_market_as_the_numpy_general_path(
 ) -> None:
     """The compiled activations (``backend="numba"``) in the vectorised tick, against the NumPy
     engine's general path: float64 to 1e-12, float32 within its precision."""
+    from gatecast.inference import NumpyEngine
     from gatecast.models.recurrent.base import weights_of
-    from gatecast.serve import NumpyEngine, Stream
+    from gatecast.serve import Stream
 
     model = _fit()
     spec, tensors = model._fitted(), weights_of(model.net_)

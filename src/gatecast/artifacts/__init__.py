@@ -1,7 +1,7 @@
 """Model folders and stream states on disk: safetensors plus JSON, written atomically, never pickled.
 
 This package needs NumPy and safetensors only (no torch), so the NumPy engine can read what torch
-wrote. It moves bytes and checks checksums; what a manifest *means* is `gatecast.serve.spec`'s job.
+wrote. It moves bytes and checks checksums; what a manifest *means* is `gatecast.inference.spec`'s job.
 Its modules, one concept each: `files` (atomic writes and the path checks before them),
 `checksums` (digests of arrays and manifests), `signing` (HMAC signatures of manifests),
 `model_folder` (the weights and the sealed manifest), `state` (stream states) and `lock` (the

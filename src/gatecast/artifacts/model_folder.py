@@ -157,7 +157,7 @@ def load_model_folder(
     ``signing_key`` (else ``$GATECAST_SIGNING_KEY_FILE``) makes a signature by that key
     required; without one a signature is not checked. ``require_signature`` (else
     ``$GATECAST_REQUIRE_SIGNATURE``) refuses to load without a key.
-    `gatecast.serve.spec.read_model_folder` also validates what the manifest means."""
+    `gatecast.inference.spec.read_model_folder` also validates what the manifest means."""
     key = verifying_key(signing_key, require_signature)
     tensors, manifest = read_model_files(folder)
     check_checksums(manifest, f"{Path(folder) / MANIFEST_FILE}", key)

@@ -49,6 +49,7 @@ from gatecast.experiment.run_folder import (
     staged_folder,
 )
 from gatecast.experiment.settings import DataSettings
+from gatecast.inference.pipeline import future_calendar
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import (
     ForecasterConfig,
@@ -58,7 +59,6 @@ from gatecast.models.config import (
     params_of,
 )
 from gatecast.models.volatility import HistoricalVariance
-from gatecast.serve.pipeline import future_calendar
 from gatecast.types import (
     PROXIES,
     TRAIN_TARGETS,
@@ -604,12 +604,12 @@ def run_prediction(
     date of the last observation it used. Unless ``end`` stops earlier, the last rows are the
     forecasts for the bars after the data, with ``actual`` empty, dated in ``calendar`` (an
     exchange code such as ``XNYS``, or ``data`` for the data's own calendar; default: the one
-    the model records, see :func:`gatecast.serve.pipeline.future_calendar`). ``in_sample`` marks
+    the model records, see :func:`gatecast.inference.pipeline.future_calendar`). ``in_sample`` marks
     the dates whose targets the model was trained on. A variance model's ``actual`` is the
     squared percent return of the bar. ``column`` overrides the price column the model was
     trained on. An existing ``out`` is replaced only with ``overwrite`` (a device, a FIFO or a
     folder never). ``signing_key`` and ``require_signature`` verify the folder's signature (see
-    ``gatecast.serve.read_model_folder``).
+    ``gatecast.inference.read_model_folder``).
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 

@@ -18,8 +18,8 @@ from arch.univariate.base import ARCHModel
 
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.inference.classical import EgarchRecursion, GarchRecursion
 from gatecast.models.base import OnVarianceTarget, clip_dates, require_fitted
-from gatecast.serve.classical import EgarchRecursion, GarchRecursion
 from gatecast.types import Proxy
 
 ArchVol = Literal["GARCH", "EGARCH", "EWMA"]
@@ -132,7 +132,7 @@ class ArchForecaster(OnVarianceTarget):
 
     def recursion(self, name: str | None = None) -> GarchRecursion | EgarchRecursion:
         """The fitted model as a frozen recursion a stream can run tick by tick, started from
-        the backcast of the training returns (see :mod:`gatecast.serve.classical`); GARCH and
+        the backcast of the training returns (see :mod:`gatecast.inference.classical`); GARCH and
         GJR-GARCH (1, 1) and EGARCH(1, 1, 1) only."""
         require_fitted(self, "params_")
         assert self.params_ is not None and self.backcast_ is not None

@@ -12,9 +12,9 @@ import statsmodels.api as sm
 from gatecast.data.features import parkinson
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.inference.classical import HarRecursion
 from gatecast.models.base import clip_dates, require_fitted
 from gatecast.models.volatility import training_proxy
-from gatecast.serve.classical import HarRecursion
 from gatecast.types import Proxy
 
 #: ``range``: the log Parkinson range (needs High/Low); ``abs``: the absolute percent return
@@ -188,7 +188,7 @@ class HARForecaster:
 
     def recursion(self, name: str | None = None) -> HarRecursion:
         """The fitted model as a frozen recursion a stream can run tick by tick (see
-        :mod:`gatecast.serve.classical`)."""
+        :mod:`gatecast.inference.classical`)."""
         params, level, measure = self._fitted()
         return HarRecursion(
             name=name or self.name,

@@ -1,10 +1,19 @@
-"""Serving: the model spec and prediction pipeline every engine shares, the NumPy and torch
-engines, live streams, and model folders served with NumPy alone. Imports no torch."""
+"""Serving: live streams (one instrument or a whole market per tick), interval streams, and model
+folders served with NumPy alone, on the inference core (:mod:`gatecast.inference`), whose names
+are re-exported here as before. Imports no torch."""
 
-from gatecast.serve.engines import NumpyEngine, TorchEngine
+from gatecast.inference import (
+    ModelSpec,
+    NumpyEngine,
+    TorchEngine,
+    feature_frame,
+    model_inputs,
+    predict_series,
+    read_model_folder,
+    to_target_units,
+    weights_fingerprint,
+)
 from gatecast.serve.numpy_model import NumpyModel, WindowGates, load_numpy
-from gatecast.serve.pipeline import feature_frame, model_inputs, predict_series, to_target_units
-from gatecast.serve.spec import ModelSpec, read_model_folder, weights_fingerprint
 from gatecast.serve.stream import Stream
 from gatecast.serve.streamset import StreamSet
 

@@ -16,12 +16,12 @@ from gatecast.data.sources import parse_date
 from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
+from gatecast.inference.engines import NumpyEngine
+from gatecast.inference.pipeline import model_inputs, predict_series, residual_base, to_target_units
+from gatecast.inference.spec import ModelSpec, read_model_folder
 from gatecast.nn import GateRecord, RecurrentNet, Stepper
 from gatecast.nn.recurrent import as_dtype
 from gatecast.nn.stream import Backend
-from gatecast.serve.engines import NumpyEngine
-from gatecast.serve.pipeline import model_inputs, predict_series, residual_base, to_target_units
-from gatecast.serve.spec import ModelSpec, read_model_folder
 from gatecast.serve.stream import Stream
 from gatecast.types import DateLike
 
@@ -138,7 +138,7 @@ class NumpyModel:
         return self.predict(data, future=True).iloc[-self.spec.horizon :]
 
     def forward_windows(self, X: np.ndarray) -> np.ndarray:
-        """Raw head outputs for scaled windows X (see :func:`gatecast.serve.pipeline`)."""
+        """Raw head outputs for scaled windows X (see :func:`gatecast.inference.pipeline`)."""
         return self.engine.forward_windows(X)
 
     def stream(self, backend: Backend | None = None) -> Stream:
@@ -214,7 +214,7 @@ def load_numpy(
         The precision the NumPy engine computes in (weights trained in float32 are exact in
         float64).
     signing_key, require_signature
-        Verify the folder's signature (see ``gatecast.serve.read_model_folder``).
+        Verify the folder's signature (see ``gatecast.inference.read_model_folder``).
 
     Examples
     --------

@@ -21,8 +21,8 @@ import pandas as pd
 from gatecast.data.features import FIELDS, Obs, feature, lookback, needed_fields
 from gatecast.data.sources import DATE_COLUMNS, PRICE_PREFERENCE, normalise_name
 from gatecast.errors import DataError, MissingValueError, NonPositivePriceError, UnknownColumnError
-from gatecast.serve.classical import Recursion
-from gatecast.serve.spec import ModelSpec
+from gatecast.inference.classical import Recursion
+from gatecast.inference.spec import ModelSpec
 
 #: Columns that number the rows of a stream without dates (the order key, like a date).
 SEQUENCE_COLUMNS = ("seq", "sequence")

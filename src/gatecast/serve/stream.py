@@ -25,7 +25,9 @@ from gatecast.errors import (
     OutlierError,
     ReplayError,
 )
-from gatecast.serve.engines import Engine
+from gatecast.inference.engines import Engine
+from gatecast.inference.pipeline import to_target_unit
+from gatecast.inference.spec import ModelSpec, weights_fingerprint
 from gatecast.serve.observations import (
     TICK_RATIO,
     ObservationReader,
@@ -34,8 +36,6 @@ from gatecast.serve.observations import (
     order_key,
     row_key,
 )
-from gatecast.serve.pipeline import to_target_unit
-from gatecast.serve.spec import ModelSpec, weights_fingerprint
 
 _MIN_NORMAL, _MAX_FLOAT = sys.float_info.min, sys.float_info.max
 _LOW = 1 / TICK_RATIO
@@ -169,7 +169,7 @@ class Stream:
     # gives up (None, nothing changed) on anything else, so that the general path then gives
     # the same answer or the same error.
     def _quick_plan(self) -> tuple[Any, ...] | None:
-        from gatecast.serve.engines import NumpyEngine
+        from gatecast.inference.engines import NumpyEngine
 
         spec, online = self.spec, self.online
         features = ("return", "abs_return", "squared_return", "price")

@@ -18,7 +18,7 @@ from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.calendar import Calendar
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
-from gatecast.serve.engines import BatchEngine
+from gatecast.inference.engines import BatchEngine
 from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
 from gatecast.serve.stream import (
     MAX_AHEAD,

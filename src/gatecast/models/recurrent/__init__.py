@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 
 from gatecast.artifacts import KeyLike
+from gatecast.inference.spec import read_model_folder
 from gatecast.models.config import ForecasterConfig, VarianceConfig
 from gatecast.models.recurrent.base import RecurrentEstimator
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.variance import RecurrentVariance
 from gatecast.serve import Stream, load_numpy
-from gatecast.serve.spec import read_model_folder
 from gatecast.types import ENGINES, check_choice
 
 #: The estimator class of each manifest kind.
@@ -32,7 +32,7 @@ def load_model(
     require_signature: bool | None = None,
 ) -> RecurrentEstimator:
     """A saved recurrent model of either family, rebuilt in torch (see ``load_numpy`` for NumPy);
-    ``signing_key`` and ``require_signature`` as in ``gatecast.serve.read_model_folder``."""
+    ``signing_key`` and ``require_signature`` as in ``gatecast.inference.read_model_folder``."""
     spec, tensors = read_model_folder(
         folder, signing_key=signing_key, require_signature=require_signature
     )
@@ -48,7 +48,7 @@ def open_stream(
     require_signature: bool | None = None,
 ) -> Stream:
     """A live stream over a model folder; ``engine="numpy"`` never imports torch's models.
-    ``signing_key`` and ``require_signature`` as in ``gatecast.serve.read_model_folder``."""
+    ``signing_key`` and ``require_signature`` as in ``gatecast.inference.read_model_folder``."""
     check_choice(engine, ENGINES, "engine")
     if engine == "numpy":
         return load_numpy(

@@ -20,10 +20,11 @@ from gatecast.data.features import Units
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, ModelFileError, NotFittedError, TooFewRowsError
+from gatecast.inference import ModelSpec, NumpyEngine, TorchEngine, predict_series
+from gatecast.inference.spec import read_model_folder
 from gatecast.models.config import NetSettings, params_of
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
-from gatecast.serve import ModelSpec, NumpyEngine, Stream, TorchEngine, predict_series
-from gatecast.serve.spec import read_model_folder
+from gatecast.serve import Stream
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import ENGINES, DateLike, check_choice
@@ -260,7 +261,7 @@ class RecurrentEstimator:
         future: bool = False,
     ) -> pd.Series:
         """Forecasts for every date of ``data`` in ``[start, end]`` with enough history before it,
-        indexed by the date each is for (see :func:`gatecast.serve.predict_series`); ``future``
+        indexed by the date each is for (see :func:`gatecast.inference.predict_series`); ``future``
         adds the forecasts for the ``horizon`` dates after the last row."""
         return predict_series(
             self._fitted(), self._engine(), data, start, end, name=self.name, future=future
@@ -343,7 +344,7 @@ class RecurrentEstimator:
     ) -> Any:
         """Rebuild a fitted model from a folder written by :meth:`save`; refuses mismatches,
         and with a key (``signing_key``, else ``$GATECAST_SIGNING_KEY_FILE``) a folder it did
-        not sign (see ``gatecast.serve.read_model_folder``)."""
+        not sign (see ``gatecast.inference.read_model_folder``)."""
         spec, tensors = read_model_folder(
             folder, kind=cls.kind, signing_key=signing_key, require_signature=require_signature
         )

@@ -21,6 +21,7 @@ from gatecast.data.volatility import (
     variance_proxy,
 )
 from gatecast.data.windows import make_windows
+from gatecast.inference.classical import HarRecursion, Recursion, by_origin
 from gatecast.models.config import (
     CLOSE_FEATURES,
     RANGE_FEATURES,
@@ -29,7 +30,6 @@ from gatecast.models.config import (
 )
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet, gaussian_nll_logvar, qlike_logvar
-from gatecast.serve.classical import HarRecursion, Recursion, by_origin
 
 __all__ = [
     "RecurrentVariance",
@@ -131,7 +131,7 @@ class RecurrentVariance(RecurrentEstimator):
         Names of :data:`gatecast.models.config.CLASSICAL_MODELS` (``garch``, ``gjr_t``,
         ``egarch_t``, ``har``, ``har_abs``) whose log one-step forecasts join the inputs. Each
         is fit inside every ``fit`` on the rows before the validation tail, then frozen as a
-        recursion (:mod:`gatecast.serve.classical`); the input row of day s holds the forecast
+        recursion (:mod:`gatecast.inference.classical`); the input row of day s holds the forecast
         made at s's close, so a forecast for t reads none of t's data. ``har`` is the HAR on
         the log range with High/Low and on absolute returns on closes only (``har_measures_``
         says which a fit used); ``har_abs`` is the absolute-return HAR always.

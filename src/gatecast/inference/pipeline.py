@@ -16,8 +16,8 @@ from gatecast.data.sources import resolve_column
 from gatecast.data.splits import date_mask
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
-from gatecast.serve.classical import by_origin
-from gatecast.serve.spec import ModelSpec
+from gatecast.inference.classical import by_origin
+from gatecast.inference.spec import ModelSpec
 from gatecast.types import DateLike
 
 

@@ -35,7 +35,7 @@ from gatecast.data.scalers import Scaler, scaler_from_dict
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import VarianceTarget
 from gatecast.errors import ConfigError, ModelFileError
-from gatecast.serve.classical import Recursion, recursion_from_dict
+from gatecast.inference.classical import Recursion, recursion_from_dict
 from gatecast.types import CELLS, MODES
 
 #: The model families a folder can hold, by manifest ``kind``.
@@ -77,7 +77,7 @@ class ModelSpec:
     hash, loss history, per-series ranges), both as plain JSON values.
 
     A hybrid variance model also reads ``classical``: frozen classical recursions
-    (:mod:`gatecast.serve.classical`) whose log one-step forecasts follow ``features`` as
+    (:mod:`gatecast.inference.classical`) whose log one-step forecasts follow ``features`` as
     inputs (the feature scaler covers both), and may scale its output by the forecast of its
     ``residual`` recursion.
     """

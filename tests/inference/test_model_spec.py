@@ -17,9 +17,10 @@ from safetensors.numpy import save as st_save
 from gatecast.artifacts import SigningKey
 from gatecast.data import ar1_prices
 from gatecast.errors import ConfigError, ModelFileError
+from gatecast.inference import ModelSpec
+from gatecast.inference.spec import upgrade_model_folder
 from gatecast.models.recurrent import RecurrentForecaster
-from gatecast.serve import ModelSpec, load_numpy
-from gatecast.serve.spec import upgrade_model_folder
+from gatecast.serve import load_numpy
 
 SMALL = dict(hidden=5, layers=2, window=6, epochs=2, batch_size=64, device="cpu", seed=2)
 

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gatecast.inference.spec import ModelSpec
 from gatecast.nn import RecurrentNet, Stepper
 from gatecast.nn.stream import Backend
-from gatecast.serve.spec import ModelSpec
 
 #: Windows per forward call in batch prediction (bounds the memory of one call).
 BATCH = 4096
