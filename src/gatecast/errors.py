@@ -75,6 +75,11 @@ class ConfigError(GatecastError, ValueError):
     """A parameter value is invalid (also a ``ValueError``, as scikit-learn's parameter errors)."""
 
 
+class UnknownParameterError(ConfigError):
+    """``set_params`` was given a name the estimator's constructor does not take (a
+    ``ValueError`` too, through :class:`ConfigError`, as scikit-learn raises for one)."""
+
+
 class NotFittedError(GatecastError, ValueError, AttributeError):
     """A model or scaler was used before `fit` (also a ``ValueError`` and ``AttributeError``,
     as scikit-learn's ``NotFittedError``)."""

@@ -41,7 +41,9 @@ def _config(job: str, cls: type, values: Mapping[str, Any]) -> Any:
             f"gc.{job}() has no setting {', '.join(unknown)}; its settings are "
             f"{', '.join(sorted(names))}"
         )
-    return cls(**values)
+    # a path setting (from_run=Path(...)) as the string the command line gives: the config is
+    # written to the run folder as JSON, which has no Path
+    return cls(**{k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()})
 
 
 def _names(models: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target, price_series
-from gatecast.models.base import OnTarget, clip_dates, require_fitted
+from gatecast.models.base import OnTarget, clip_dates, refuse_y, require_fitted
 from gatecast.types import TargetKind
 
 _Unlearned = TypeVar("_Unlearned", bound="_NothingToLearn")
@@ -17,11 +17,14 @@ _Unlearned = TypeVar("_Unlearned", bound="_NothingToLearn")
 class _NothingToLearn(OnTarget):
     """A baseline that learns nothing: ``fit`` only marks it fitted."""
 
+    fitted_attr = "fitted_"
+
     def __init__(self, target: TargetSpec | TargetKind, column: str | None) -> None:
         super().__init__(target, column)
         self.fitted_ = False
 
-    def fit(self: _Unlearned, history: pd.DataFrame) -> _Unlearned:
+    def fit(self: _Unlearned, history: pd.DataFrame, y: None = None) -> _Unlearned:
+        refuse_y(self, y)
         self.fitted_ = True
         return self
 
@@ -57,6 +60,7 @@ class HistoricalMean(OnTarget):
     """The training mean of the target, forecast for every date (the benchmark of OOS R^2)."""
 
     name = "historical_mean"
+    fitted_attr = "mean_"
 
     def __init__(
         self, target: TargetSpec | TargetKind = "return", column: str | None = None
@@ -64,9 +68,10 @@ class HistoricalMean(OnTarget):
         super().__init__(target, column)
         self.mean_: float | None = None
 
-    def fit(self, history: pd.DataFrame) -> HistoricalMean:
-        y = make_target(history, self.target_spec, self.column).to_numpy()
-        self.mean_ = float(np.nanmean(y))
+    def fit(self, history: pd.DataFrame, y: None = None) -> HistoricalMean:
+        refuse_y(self, y)
+        target = make_target(history, self.target_spec, self.column).to_numpy()
+        self.mean_ = float(np.nanmean(target))
         return self
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:

@@ -19,7 +19,7 @@ from arch.univariate.base import ARCHModel
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.inference.classical import EgarchRecursion, GarchRecursion
-from gatecast.models.base import OnVarianceTarget, clip_dates, require_fitted
+from gatecast.models.base import OnVarianceTarget, clip_dates, refuse_y, require_fitted
 from gatecast.types import Proxy
 
 ArchVol = Literal["GARCH", "EGARCH", "EWMA"]
@@ -85,7 +85,8 @@ class ArchForecaster(OnVarianceTarget):
         names: dict[str, Any] = {"mean": self.mean, "vol": self.vol, "dist": self.dist}
         return arch_model(r, p=self.p, o=self.o, q=self.q, rescale=False, **names)
 
-    def fit(self, history: pd.DataFrame) -> ArchForecaster:
+    def fit(self, history: pd.DataFrame, y: None = None) -> ArchForecaster:
+        refuse_y(self, y)
         r = percent_returns(history, self.column).dropna()
         if len(r) < self.min_rows:
             raise TooFewRowsError(

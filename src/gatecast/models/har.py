@@ -13,7 +13,7 @@ from gatecast.data.features import parkinson
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.inference.classical import HarRecursion
-from gatecast.models.base import clip_dates, require_fitted
+from gatecast.models.base import ParamsFromSignature, clip_dates, refuse_y, require_fitted
 from gatecast.models.volatility import training_proxy
 from gatecast.types import Proxy
 
@@ -31,7 +31,7 @@ def has_range(data: pd.DataFrame) -> bool:
     return {"high", "low"} <= set(data.columns)
 
 
-class HARForecaster:
+class HARForecaster(ParamsFromSignature):
     """m_t = b0 + sum_k b_k mean(m_{t-k..t-1}) + e_t, fit by OLS (statsmodels), for a daily
     realised measure m.
 
@@ -67,7 +67,14 @@ class HARForecaster:
         name: str | None = None,
         measure: HarMeasure = "auto",
     ) -> None:
-        if not lags or any(int(k) < 1 for k in lags):
+        # a bare number (lags=5) or a non-integer window is refused here, not by a TypeError inside
+        if (
+            not isinstance(lags, (tuple, list))
+            or not lags
+            or any(
+                isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in lags
+            )
+        ):
             raise ConfigError(f"lags={lags}: give one or more windows >= 1, e.g. (1, 5, 22)")
         if measure not in HAR_MEASURES:
             raise ConfigError(
@@ -83,16 +90,6 @@ class HARForecaster:
         self.level_: float | None = None
         self.measure_: str | None = None
         self.floor_: float = 0.0
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given (``name`` with its default filled in)."""
-        return {
-            "lags": self.lags,
-            "target": self.target,
-            "column": self.column,
-            "name": self.name,
-            "measure": self.measure,
-        }
 
     @property
     def target_spec(self) -> VarianceTarget:
@@ -140,22 +137,23 @@ class HARForecaster:
             out = np.exp(fit)
         return out
 
-    def fit(self, history: pd.DataFrame) -> HARForecaster:
+    def fit(self, history: pd.DataFrame, y: None = None) -> HARForecaster:
+        refuse_y(self, y)
         measure = self.measure_for(history)
-        X, y = self._design(history, measure)
-        ok = X.notna().all(axis=1) & y.notna()
+        X, m = self._design(history, measure)
+        ok = X.notna().all(axis=1) & m.notna()
         if ok.sum() < 10 * X.shape[1]:
             raise TooFewRowsError(
                 f"{int(ok.sum())} usable rows are too few for a HAR with lags {self.lags}; "
                 f"need at least {10 * X.shape[1]}"
             )
-        res = sm.OLS(y[ok].to_numpy(), X[ok].to_numpy()).fit()
+        res = sm.OLS(m[ok].to_numpy(), X[ok].to_numpy()).fit()
         self.params_ = np.asarray(res.params)
         self.measure_ = measure
-        self.floor_ = ABS_FLOOR_SHARE * float(y[ok].mean()) if measure == "abs" else 0.0
+        self.floor_ = ABS_FLOOR_SHARE * float(m[ok].mean()) if measure == "abs" else 0.0
         proxy = training_proxy(history, self.target_spec, self.column)
         fitted = pd.Series(
-            self._variance(np.asarray(res.fittedvalues)), index=y.index[ok.to_numpy()]
+            self._variance(np.asarray(res.fittedvalues)), index=m.index[ok.to_numpy()]
         )
         both = fitted.index.intersection(proxy.index)
         self.level_ = float(proxy[both].mean() / fitted[both].mean())

@@ -10,7 +10,7 @@ from statsmodels.tsa.ar_model import AutoReg
 
 from gatecast.data.features import TargetSpec, price_series, returns
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.models.base import OnTarget, as_target, clip_dates, require_fitted
+from gatecast.models.base import OnTarget, as_target, clip_dates, refuse_y, require_fitted
 from gatecast.models.baselines import AlwaysUp
 from gatecast.types import TargetKind
 
@@ -38,7 +38,8 @@ class AR1(OnTarget):
         super().__init__(target, column)
         self.params_: np.ndarray | None = None
 
-    def fit(self, history: pd.DataFrame) -> AR1:
+    def fit(self, history: pd.DataFrame, y: None = None) -> AR1:
+        refuse_y(self, y)
         r = returns(price_series(history, self.column), log=self.target_spec.log).dropna()
         if len(r) < 20:
             raise TooFewRowsError(f"{len(r)} returns are too few to fit an AR(1); need at least 20")

@@ -14,7 +14,7 @@ from gatecast.data.volatility import (
     variance_proxy,
 )
 from gatecast.errors import ConfigError
-from gatecast.models.base import OnVarianceTarget, clip_dates, require_fitted
+from gatecast.models.base import OnVarianceTarget, clip_dates, refuse_y, require_fitted
 from gatecast.types import Proxy
 
 
@@ -32,6 +32,8 @@ class HistoricalVariance(OnVarianceTarget):
     the training proxy, fixed at ``fit`` (the variance ``historical_mean`` baseline).
     """
 
+    fitted_attr = "mean_"
+
     def __init__(
         self,
         window: int | None = 22,
@@ -48,7 +50,8 @@ class HistoricalVariance(OnVarianceTarget):
         self.name = name or (f"hv{window}" if window else "historical_mean")
         self.mean_: float | None = None
 
-    def fit(self, history: pd.DataFrame) -> HistoricalVariance:
+    def fit(self, history: pd.DataFrame, y: None = None) -> HistoricalVariance:
+        refuse_y(self, y)
         self.mean_ = float(training_proxy(history, self.target_spec, self.column).mean())
         return self
 

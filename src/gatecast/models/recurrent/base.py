@@ -22,6 +22,7 @@ from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, ModelFileError, NotFittedError, TooFewRowsError
 from gatecast.inference import ModelSpec, NumpyEngine, TorchEngine, predict_series
 from gatecast.inference.spec import read_model_folder
+from gatecast.models.base import ParamsFromSignature, refuse_y
 from gatecast.models.config import NetSettings, params_of
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.serve import Stream
@@ -39,7 +40,7 @@ class Strategy(Protocol):
     def fit(self, model: RecurrentEstimator, cfg: Any, frames: dict[str, pd.DataFrame]) -> None: ...
 
 
-class RecurrentEstimator:
+class RecurrentEstimator(ParamsFromSignature):
     """The base of :class:`RecurrentForecaster` and :class:`RecurrentVariance`.
 
     A subclass names its settings (``config_class``, a frozen dataclass of
@@ -52,6 +53,7 @@ class RecurrentEstimator:
 
     kind: ClassVar[str]
     config_class: ClassVar[type[NetSettings]]
+    fitted_attr = "net_"
 
     # the settings both families share (set from the constructor's arguments)
     cell: str
@@ -75,10 +77,6 @@ class RecurrentEstimator:
         self.net_ = None
         self.spec_ = None
         self.result_ = None
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return params_of(self, self.config_class)
 
     def config(self) -> Any:
         """The parameters as the family's validated config (raises ConfigError on a bad one)."""
@@ -220,8 +218,9 @@ class RecurrentEstimator:
             },
         )
 
-    def fit(self, history: pd.DataFrame) -> Any:
+    def fit(self, history: pd.DataFrame, y: None = None) -> Any:
         """Fit the scalers on the training range and train the network; returns ``self``."""
+        refuse_y(self, y)
         cfg = self.resolve(self.config(), history)
         name = str(history.attrs.get("source", "the data"))
         self.strategy(cfg).fit(self, cfg, {name: history})

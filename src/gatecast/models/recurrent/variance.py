@@ -22,6 +22,7 @@ from gatecast.data.volatility import (
 )
 from gatecast.data.windows import make_windows
 from gatecast.inference.classical import HarRecursion, Recursion, by_origin
+from gatecast.models.base import refuse_y
 from gatecast.models.config import (
     CLOSE_FEATURES,
     RANGE_FEATURES,
@@ -215,8 +216,9 @@ class RecurrentVariance(RecurrentEstimator):
     def min_rows(self) -> int:
         return int(self.config().window) + 50
 
-    def fit(self, history: pd.DataFrame) -> Any:
+    def fit(self, history: pd.DataFrame, y: None = None) -> Any:
         """Fit on ``history`` (its last ``train_rows`` rows when set); returns ``self``."""
+        refuse_y(self, y)
         rows = self.config().train_rows
         if rows is not None and len(history) > rows:
             history = history.iloc[-rows:]
