@@ -65,3 +65,26 @@ def p_value(value: Any) -> str:
     """A p-value: two decimals, or two significant digits below 0.01 ("0.0031")."""
     p = float(value)
     return f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
+
+
+#: Columns whose infinite values mean something in words: (+inf, -inf). A break-even cost is
+#: infinite for a position that never trades (buy-and-hold): its net return is its gross return
+#: at every cost. The CSV files keep the number (``inf``/``-inf``); every human table says this.
+INFINITE_WORDS = {
+    "break_even_bps": ("profitable at any cost", "never profitable"),
+}
+
+
+def column_cell(column: object, value: Any, fmt: str = DEFAULT_FORMAT) -> str:
+    """One cell of ``column`` as text: :func:`format_cell`, with an infinite value of a column in
+    :data:`INFINITE_WORDS` in words.
+
+    Examples
+    --------
+    >>> column_cell("break_even_bps", float("-inf")), column_cell("break_even_bps", 12.5)
+    ('never profitable', '12.5')
+    """
+    words = INFINITE_WORDS.get(str(column))
+    if words is not None and isinstance(value, float) and math.isinf(value):
+        return words[0] if value > 0 else words[1]
+    return format_cell(value, fmt)
