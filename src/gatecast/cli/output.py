@@ -14,6 +14,8 @@ from gatecast.experiment.report.formatting import DEFAULT_FORMAT, column_cell, c
 # Tables are wide: when the output is not a terminal (a pipe, a log file, CI), do not wrap at 80.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
+#: The rows a table that can grow long (one per configuration tried...) shows; its file has all.
+FOLD_ROWS = 20
 #: What one column costs on the line besides its text: a space each side and its border.
 _COLUMN_EDGES = 3
 
@@ -58,8 +60,9 @@ def print_table(
         table = Table(title=Text(caption), show_lines=False)
         table.add_column(Text(str(df.index.name or "")), style="bold", overflow="fold")
         for j in part:
-            justify = "right" if numeric[j] else "left"
-            table.add_column(Text(columns[j]), justify=justify, overflow="fold")
+            table.add_column(
+                Text(columns[j]), justify="right" if numeric[j] else "left", overflow="fold"
+            )
         for name, row in zip(labels, cells, strict=True):
             table.add_row(Text(name), *(Text(row[j]) for j in part))
         console.print(table)
