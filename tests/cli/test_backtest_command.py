@@ -88,6 +88,18 @@ def test_backtest_writes_every_output_and_reuses_the_run(
     assert list(table.index) == ["gru", "ar1", "buy_and_hold", "garch_vol_target"]
     assert {"psr", "dsr", "n_trials", "break_even_bps"} <= set(table.columns)
     assert "buy_and_hold" in res.output and "dsr" in res.output
+    # the columns a decision rests on first: net Sharpe, DSR, PSR, break-even, then the rest
+    header = next(line for line in res.output.splitlines() if "break_even_bps" in line)
+    at = [header.index(f" {c} ") for c in ("sharpe", "dsr", "psr", "break_even_bps")]
+    assert at == sorted(at) and at[-1] < header.index("ann_return")
+    # buy-and-hold never trades: its break-even cost is infinite, said in words, not "-inf"
+    bh = table.loc["buy_and_hold", "break_even_bps"]
+    assert np.isinf(bh)
+    words = "profitable at any cost" if bh > 0 else "never profitable"
+    assert words in res.output and "inf" not in res.output.replace("information", "")
+    page = (out / "report.html").read_text()
+    assert "<h1>prices.csv, backtest: sign rule, 5 bps</h1>" in page
+    assert f"<dt>Command</dt><dd>gatecast backtest --data {data}" in page
     facts = json.loads((out / "pbo.json").read_text())
     verdict = facts["verdict"]
     assert verdict.split(":")[0] in res.output.replace("\n", " ")

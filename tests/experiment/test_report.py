@@ -23,6 +23,7 @@ from gatecast.errors import GatecastError, ReportError
 from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models
 from gatecast.experiment.report import (
     REPORT_FILE,
+    Table,
     _evaluation_verdict,
     _per_date_losses,
     build_report,
@@ -96,6 +97,18 @@ def _rerun(command: str, out) -> list[str]:
 
 def _command(page: str) -> str:
     return html.unescape(re.search(r"<pre>(.*?)</pre>", page, re.S)[1])
+
+
+def _typed(page: str) -> str:
+    """The page's "Command" line: the command line run.json records."""
+    return html.unescape(re.search(r"<dt>Command</dt><dd>(.*?)</dd>", page, re.S)[1])
+
+
+def _same_run(rerun: bytes, page: bytes) -> bool:
+    """The same page but for the Command line: how each run was started (from Python, or the
+    page's command line with another --out) is the one thing that differs."""
+    cut = re.compile(rb"<dt>Command</dt><dd>.*?</dd>\n", re.S)
+    return cut.sub(b"", rerun) == cut.sub(b"", page)
 
 
 # -- what the page holds ------------------------------------------------------------------------
@@ -203,9 +216,11 @@ def test_cumulative_loss_is_redrawn_from_the_stored_forecasts(evaluation) -> Non
 def test_the_command_on_the_page_repeats_the_train_run_byte_for_byte(train_dir, tmp_path) -> None:
     page = _page(train_dir)
     again = tmp_path / "again"
-    res = runner.invoke(app, _rerun(_command(page), again))
+    args = _rerun(_command(page), again)
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert (again / REPORT_FILE).read_bytes() == (train_dir / REPORT_FILE).read_bytes()
+    assert _same_run((again / REPORT_FILE).read_bytes(), (train_dir / REPORT_FILE).read_bytes())
+    assert shlex.split(_typed(_page(again)).replace("\\\n", " ")) == ["gatecast", *args]
 
 
 def test_the_command_on_the_page_repeats_the_evaluation_byte_for_byte(evaluation, tmp_path) -> None:
@@ -214,7 +229,7 @@ def test_the_command_on_the_page_repeats_the_evaluation_byte_for_byte(evaluation
     again = tmp_path / "again"
     res = runner.invoke(app, [*_rerun(_command(page), again), "--n-jobs", "1", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert (again / REPORT_FILE).read_bytes() == (out / REPORT_FILE).read_bytes()
+    assert _same_run((again / REPORT_FILE).read_bytes(), (out / REPORT_FILE).read_bytes())
 
 
 def test_gatecast_report_writes_the_same_page_again(train_dir, tmp_path) -> None:
@@ -289,4 +304,149 @@ def test_demo_report_is_small_complete_and_reproducible(tmp_path) -> None:
     assert not re.search(r"https?:", page)
     again = tmp_path / "again"
     assert runner.invoke(app, ["demo", "--quick", "--out", str(again)]).exit_code == 0
-    assert (again / REPORT_FILE).read_bytes() == page.encode("utf-8")
+    # the same page but for the command line each was made with (its --out)
+    assert _same_run((again / REPORT_FILE).read_bytes(), page.encode("utf-8"))
+    assert _typed(page) == f"gatecast demo --quick --out {out}"
+
+
+# -- issue 27: titles, the command, column order, folding, words for infinity, bold ------------
+def _backtest_folder(tmp_path, record=None):
+    """A backtest run folder as `gatecast backtest` writes it (its tables in their CSV order)."""
+    folder = tmp_path / "backtest"
+    folder.mkdir()
+    settings = {"data": "sp500", "rule": "sign", "cost_bps": 5.0, "out": "runs/bt"}
+    (folder / "config.json").write_text(json.dumps(settings))
+    (folder / "pbo.json").write_text(json.dumps({"verdict": "Nothing beats buy-and-hold."}))
+    models = ["lstm", "gru", "ar1", "buy_and_hold", "vol_target_garch"]
+    table = pd.DataFrame(
+        {
+            "ann_return": [0.01, 0.02, 0.0, 0.08, 0.05],
+            "ann_vol": [0.1] * 5,
+            "sharpe": [0.1, 0.2, 0.0, 0.8, 0.5],
+            "break_even_bps": [3.5, 7.25, 0.0, -np.inf, np.inf],
+            "psr": [0.6] * 5,
+            "dsr": [0.3] * 5,
+        },
+        models,
+    )
+    table.to_csv(folder / "backtest.csv", index_label="model")
+    levels = [0.0, 3.0, 8.0, 10.0, 15.0, 20.0, 50.0]
+    sweep = pd.DataFrame(
+        [(c, m, 0.01, 0.1, 1 - c / 100 + i / 10) for c in levels for i, m in enumerate(models)],
+        columns=["cost_bps", "model", "ann_return", "ann_vol", "sharpe"],
+    )
+    sweep.to_csv(folder / "cost_sweep.csv", index=False)
+    if record is not None:
+        (folder / "run.json").write_text(json.dumps(record))
+    write_report(folder)
+    return folder, _page(folder)
+
+
+def _headers(page: str, caption: str) -> list[str]:
+    table = page[page.index(caption) :]
+    head = table[: table.index("</thead>")]
+    return [html.unescape(h) for h in re.findall(r'<th scope="col">([^<]*)</th>', head)]
+
+
+def test_every_page_is_titled_by_its_data_and_command(train_dir, evaluation, tmp_path) -> None:
+    _, page = _backtest_folder(tmp_path)
+    assert "<h1>S&amp;P 500 index (sp500), backtest: sign rule, 5 bps</h1>" in page
+    assert (
+        "<h1>prices.csv, train: LSTM forecast of the log return (adj_close), test 2018-07-02 .. "
+        "2018-12-31</h1>"
+    ) in _page(train_dir)
+    assert re.search(
+        r"<h1>prices\.csv, evaluate: walk-forward forecasts of the variance \(squared proxy\), "
+        r"test 2018-07-02 \.\. 2018-12-\d\d</h1>",
+        _page(evaluation[1]),
+    )
+
+
+def test_run_json_records_the_command_line_and_the_page_shows_it(prices_csv, tmp_path) -> None:
+    from gatecast.experiment.run_folder import Run
+
+    out = tmp_path / "cli"
+    args = ["evaluate", "--data", str(prices_csv), "--target", "variance", "--models", "garch"]
+    args += ["--test-start", "2018-07-02", "--refit-every", "63", "--quiet", "--n-jobs", "1"]
+    res = runner.invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert Run.open(out).command == ["gatecast", *args, "--out", str(out)]
+    assert json.loads((out / "run.json").read_text())["command"][:2] == ["gatecast", "evaluate"]
+    typed = shlex.split(_typed(_page(out)).replace("\\\n", " "))
+    assert typed == ["gatecast", *args, "--out", str(out)]
+    # the rerun line on the page is the same command: every option typed, with its value
+    rerun = shlex.split(_command(_page(out)).replace("\\\n", " "))
+    for option, value in zip(args[1::2], args[2::2], strict=False):
+        if option.startswith("--") and not value.startswith("--"):
+            assert rerun[rerun.index(option) + 1] == value, option
+
+
+def test_a_run_made_from_python_records_a_null_command(evaluation) -> None:
+    from gatecast.experiment.run_folder import Run
+
+    _, out = evaluation
+    assert json.loads((out / "run.json").read_text())["command"] is None
+    assert Run.open(out).command is None
+    assert "made from Python" in _typed(_page(out))
+
+
+def test_the_backtest_page_reruns_the_recorded_command_in_a_new_folder(tmp_path) -> None:
+    argv = ["gatecast", "backtest", "--data", "sp500", "--out", "runs/bt", "--overwrite"]
+    record = {"kind": "backtest", "status": "finished", "format_version": 1, "command": argv}
+    _, page = _backtest_folder(tmp_path, record)
+    assert _typed(page) == "gatecast backtest --data sp500 --out runs/bt --overwrite"
+    assert _command(page) == "gatecast backtest --data sp500 --out runs/rerun"
+
+
+def test_the_backtest_table_puts_sharpe_dsr_psr_and_break_even_first(tmp_path) -> None:
+    _, page = _backtest_folder(tmp_path)
+    headers = _headers(page, "Backtest: net Sharpe")
+    assert headers[1:5] == ["sharpe", "dsr", "psr", "break_even_bps"]
+
+
+def test_the_cost_table_is_summarised_and_the_csv_named(tmp_path) -> None:
+    _, page = _backtest_folder(tmp_path)
+    caption = "Net Sharpe ratio at each one-way cost (7 levels)"
+    assert _headers(page, caption)[1:] == [f"{c:g} bps" for c in (0, 3, 8, 10, 15, 20, 50)]
+    table = page[page.index(caption) : page.index("</table>", page.index(caption))]
+    assert table.count('<th scope="row">') == 5  # one row per model, not 35
+    assert "(35 rows, the annualised return" in page and "is in cost_sweep.csv" in page
+    # lstm at 8 bps: 1 - 8/100 + 0/10
+    assert re.search(r'<th scope="row">lstm</th>(<td>[^<]*</td>){2}<td>0\.92</td>', table)
+
+
+def test_a_long_table_on_the_page_is_folded_with_the_file_named(tmp_path) -> None:
+    folder = tmp_path / "var"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"data": "sp500"}))
+    pd.DataFrame({"x": np.arange(30.5, 60)}).to_csv(folder / "var.csv", index_label="day")
+    write_report(folder)
+    page = _page(folder)
+    assert page.count('<th scope="row">') == 12
+    assert "The first 12 of 30 rows; the full table is in var.csv." in page
+
+
+def test_infinite_break_even_costs_are_words_on_the_page(tmp_path) -> None:
+    folder, page = _backtest_folder(tmp_path)
+    main = page.split("<main>")[1]
+    assert "<td>never profitable</td>" in main and "<td>profitable at any cost</td>" in main
+    assert "inf" not in re.sub(r"<[^>]+>", " ", main).replace("infinite", "")
+    assert "-inf" in (folder / "backtest.csv").read_text()  # the CSV keeps the number
+
+
+def test_bold_only_where_the_model_is_significantly_better() -> None:
+    from gatecast.experiment.report.page import _table_html
+
+    frame = pd.DataFrame(
+        {
+            "qlike": [1.0, 2.0, 1.5],
+            "dm_ref": [-3.0, 3.0, -0.5],
+            "p_ref": [0.001, 0.001, 0.6],
+            "pt_stat": [2.5, -2.5, 2.5],
+            "pt_p": [0.01, 0.01, 0.01],
+        },
+        ["better", "worse", "same"],
+    )
+    rows = re.findall(r"<tr><th scope=\"row\">(\w+)</th>(.*?)</tr>", _table_html(Table("t", frame)))
+    bold = {name: re.findall(r'<td class="sig">([^<]*)</td>', cells) for name, cells in rows}
+    assert bold == {"better": ["0.001", "0.01"], "worse": [], "same": ["0.01"]}

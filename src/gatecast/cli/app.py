@@ -28,6 +28,14 @@ class _OneLineErrors(TyperGroup):
     """Every command prints a GatecastError, or an OSError on a path the user gave, as one message
     (no traceback) and exits with code 2."""
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        """Run the command with its command line recorded (``run.json`` of its run folder)."""
+        from gatecast.experiment.run_folder import command_line
+
+        argv = list(args) if args is not None else sys.argv[1:]
+        with command_line(["gatecast", *argv]):
+            return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

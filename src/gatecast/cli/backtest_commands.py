@@ -10,6 +10,7 @@ from rich.markup import escape
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.evaluation.trading import RuleName
+from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, INFINITE_WORDS, column_cell
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
@@ -21,7 +22,10 @@ from gatecast.types import Scheme
 
 app = typer.Typer()
 
-_SHOWN = {
+#: The printed columns and their formats, those a decision rests on first (the order of
+#: BACKTEST_COLUMNS: net Sharpe, DSR, PSR, break-even cost), so that on a narrow terminal they
+#: are the ones on the first screen.
+_FORMATS = {
     "ann_return": "{:+.2%}",
     "ann_vol": "{:.2%}",
     "sharpe": "{:+.2f}",
@@ -33,6 +37,16 @@ _SHOWN = {
     "dsr": "{:.3f}",
     "n_trials": "{:.0f}",
 }
+_SHOWN = {c: _FORMATS[c] for c in BACKTEST_COLUMNS if c in _FORMATS}
+
+
+def _cell(column: str, value: float, fmt: str) -> str:
+    """A cell of the printed table: "—" for NaN, an infinite break-even cost in words."""
+    if value != value:
+        return "—"
+    if column in INFINITE_WORDS and abs(value) == float("inf"):
+        return column_cell(column, float(value))
+    return fmt.format(value)
 
 
 def _option(name: str) -> str:
@@ -162,7 +176,7 @@ def backtest(
     cfg = res.config  # with --from-run: the run's data and test period
     table = res.table[list(_SHOWN)].astype(object)
     for c, fmt in _SHOWN.items():
-        table[c] = [fmt.format(v) if v == v else "—" for v in res.table[c]]
+        table[c] = [_cell(c, v, fmt) for v in res.table[c]]
     g = res.trades.gross.index
     print_table(
         table,

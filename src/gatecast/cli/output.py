@@ -9,25 +9,80 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gatecast.experiment.report.formatting import DEFAULT_FORMAT, column_format, format_cell
+from gatecast.experiment.report.formatting import DEFAULT_FORMAT, column_cell, column_format
 
 # Tables are wide: when the output is not a terminal (a pipe, a log file, CI), do not wrap at 80.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
+#: The rows a table that can grow long (one per configuration tried...) shows; its file has all.
+FOLD_ROWS = 20
+#: What one column costs on the line besides its text: a space each side and its border.
+_COLUMN_EDGES = 3
 
-def print_table(df: Any, title: str, *, floatfmt: str = DEFAULT_FORMAT) -> None:
+
+def print_table(
+    df: Any,
+    title: str,
+    *,
+    floatfmt: str = DEFAULT_FORMAT,
+    max_rows: int | None = None,
+    full_table: str = "",
+) -> None:
     """Print a DataFrame as a rich table (index as the first column).
 
     Every label and cell is plain text, never rich markup: a model label such as ``lstm[s1]``
-    or a file name with brackets prints as it is.
+    or a file name with brackets prints as it is. A table wider than the console is printed as
+    several tables, each with the row labels and as many whole columns as fit (as pandas wraps
+    a wide frame), so no cell is cut at 80 columns; a cell wider than the line folds onto the
+    next one rather than ending in "…". With ``max_rows``, a longer table shows its first
+    ``max_rows`` rows and a line saying how many more are in ``full_table`` (a file name).
     """
-    table = Table(title=Text(title), show_lines=False)
-    table.add_column(Text(str(df.index.name or "")), style="bold")
-    for c in df.columns:
-        numeric = df[c].dtype.kind in "fiu"
-        table.add_column(Text(str(c)), justify="right" if numeric else "left")
+    shown = df if max_rows is None or len(df) <= max_rows else df.head(max_rows)
+    columns = [str(c) for c in df.columns]
     fmts = [column_format(c, floatfmt) for c in df.columns]
-    for idx, row in df.iterrows():
-        cells = [Text(format_cell(v, f)) for v, f in zip(row, fmts, strict=True)]
-        table.add_row(Text(str(idx)), *cells)
-    console.print(table)
+    labels = [str(i) for i in shown.index]
+    cells = [
+        [column_cell(c, v, f) for c, v, f in zip(df.columns, row, fmts, strict=True)]
+        for _, row in shown.iterrows()
+    ]
+    numeric = [df[c].dtype.kind in "fiu" for c in df.columns]
+    widths = [
+        max([len(name), *(len(r[j]) for r in cells)]) + _COLUMN_EDGES
+        for j, name in enumerate(columns)
+    ]
+    label_width = max([len(str(df.index.name or "")), *map(len, labels)]) + _COLUMN_EDGES
+    parts = _fit(widths, console.width - label_width - 1)
+    for k, part in enumerate(parts):
+        caption = title if k == 0 else f"{title} (continued)"
+        if len(parts) > 1:
+            span = f"{part[0] + 1}-{part[-1] + 1}" if len(part) > 1 else f"{part[0] + 1}"
+            caption += f" [column{'s' if len(part) > 1 else ''} {span} of {len(columns)}]"
+        table = Table(title=Text(caption), show_lines=False)
+        table.add_column(Text(str(df.index.name or "")), style="bold", overflow="fold")
+        for j in part:
+            table.add_column(
+                Text(columns[j]), justify="right" if numeric[j] else "left", overflow="fold"
+            )
+        for name, row in zip(labels, cells, strict=True):
+            table.add_row(Text(name), *(Text(row[j]) for j in part))
+        console.print(table)
+    if len(shown) < len(df):
+        where = f" in {full_table}" if full_table else ""
+        console.print(
+            Text(f"{len(df) - len(shown)} more row(s) not shown; the full table is{where}")
+        )
+
+
+def _fit(widths: list[int], room: int) -> list[list[int]]:
+    """The columns (by position) grouped in order so that each group fits in ``room``
+    characters; a column wider than ``room`` gets a group of its own."""
+    groups: list[list[int]] = []
+    used = room + 1
+    for j, w in enumerate(widths):
+        if used + w > room or not groups:
+            groups.append([j])
+            used = w
+        else:
+            groups[-1].append(j)
+            used += w
+    return groups or [[]]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.output import console, print_table
+from gatecast.cli.output import FOLD_ROWS, console, print_table
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
@@ -118,6 +118,8 @@ def sweep(
         res.selection,
         f"selection {s0}..{s1}: {res.n_configs} configurations x {cfg.seeds} seed(s), "
         f"{loss} mean and sd over seeds (rank 1 is chosen)",
+        max_rows=FOLD_ROWS,
+        full_table=str(out / "selection.csv"),
     )
     print_table(
         res.test,
@@ -128,6 +130,8 @@ def sweep(
         print_table(
             res.record,
             "for the record: test scores of the other configurations (never used to choose)",
+            max_rows=FOLD_ROWS,
+            full_table=str(out / "record.csv"),
         )
     console.print(
         f"selected: {res.test['label'].iloc[0]}; {len(res.trials)} trial runs "

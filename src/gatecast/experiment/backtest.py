@@ -62,7 +62,9 @@ from gatecast.experiment.evaluation import (
 from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.report import write_report
+from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, in_words
 from gatecast.experiment.run_folder import (
+    RUN_RECORD,
     Run,
     RunFolder,
     check_out_folder,
@@ -97,23 +99,8 @@ _DEFAULT_MODELS: dict[EvaluationTarget, tuple[str, ...]] = {
     "direction": ("lstm", "gru", "ar1", "always_up"),
     "variance": ("lstm", "gru", "gjr_t", "egarch_t", "ewma", "har"),
 }
-# columns of the printed table (backtest.csv has them all)
-_SHOWN = [
-    "ann_return",
-    "ann_vol",
-    "sharpe",
-    "sharpe_gross",
-    "sortino",
-    "max_drawdown",
-    "max_dd_days",
-    "hit_rate",
-    "exposure",
-    "turnover_year",
-    "break_even_bps",
-    "psr",
-    "dsr",
-    "n_trials",
-]
+# columns of the printed table, those a decision rests on first (backtest.csv has them all)
+_SHOWN = list(BACKTEST_COLUMNS)
 #: The settings of the walk-forward that made the forecasts: with ``from_run`` they are the run's
 #: own (its config), so a value given here would be ignored and is refused instead.
 RUN_SETTINGS = ("test_start", *(s for s in WALK_SETTINGS if s not in ("n_jobs", "quiet")))
@@ -293,7 +280,7 @@ class BacktestResult:
     def summary(self) -> str:
         """The table as text, then :meth:`verdict`."""
         with pd.option_context("display.width", 180, "display.max_columns", 30):
-            text: str = self.table[_SHOWN].to_string(float_format=lambda v: f"{v:.4g}")
+            text: str = in_words(self.table[_SHOWN]).to_string(float_format=lambda v: f"{v:.4g}")
         return f"{text}\n{self.verdict()}"
 
     def __str__(self) -> str:
@@ -397,7 +384,7 @@ class BacktestResult:
 
     def _repr_html_(self) -> str:
         title = f"{data_label(self.config.data)}, rule {self.config.rule}, {self.cost_bps:g} bps"
-        return html_view(title, self.table[_SHOWN], [self.verdict()])
+        return html_view(title, in_words(self.table[_SHOWN]), [self.verdict()])
 
     def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
         """Net equity, drawdown and the Sharpe ratio against the cost: a dict of figures, or
@@ -769,6 +756,8 @@ def write_backtest(result: BacktestResult, out: str | Path) -> Path:
     stage = Path(tempfile.mkdtemp(prefix=".backtest-", suffix=".tmp", dir=root))
     try:
         folder = RunFolder(stage)
+        if (root / RUN_RECORD).is_file():  # the page shows the command it records
+            shutil.copy2(root / RUN_RECORD, stage / RUN_RECORD)
         folder.write_config(settings_record(result.config))
         folder.write_csv("backtest.csv", result.table)
         folder.write_parquet("returns.parquet", result.returns())

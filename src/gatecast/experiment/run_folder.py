@@ -10,8 +10,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -113,6 +114,22 @@ _EARLIER_RUN_FILES = (
     "evaluation/folds",  # the walk-forward of a backtest or a var run
 )
 RunStatus = Literal["running", "finished"]
+
+
+#: The command line of the command under way (``["gatecast", "backtest", ...]``), set by the
+#: CLI around each command; None for a run made from Python, whose call is not recorded.
+_COMMAND: ContextVar[list[str] | None] = ContextVar("gatecast_command", default=None)
+
+
+@contextmanager
+def command_line(argv: Sequence[str]) -> Iterator[None]:
+    """Within the ``with`` block, every ``run.json`` written records ``argv`` as the command
+    that made its run (the CLI wraps each command in it)."""
+    token = _COMMAND.set([str(a) for a in argv])
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
 
 
 def read_run_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -250,13 +267,15 @@ def write_run_record(
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``path/run.json`` (atomically): the kind of run, its status, the format version,
-    when it started (and finished) and its settings."""
+    when it started (and finished), the command line that made it (``command``: the arguments
+    as a list, from the CLI; null for a run made from Python) and its settings."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {
         "kind": kind,
         "status": status,
         "format_version": RUN_FORMAT_VERSION,
         "started": started or now,
+        "command": _COMMAND.get(),
     }
     if status == "finished":
         record["finished"] = now
@@ -464,6 +483,9 @@ class Run:
     config: dict[str, Any]
     data: dict[str, Any] | None = None
     format_version: int = RUN_FORMAT_VERSION
+    #: The command line that made the run (``["gatecast", "evaluate", ...]``); None for a run
+    #: made from Python or by a gatecast older than this record.
+    command: list[str] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Run:
@@ -495,6 +517,7 @@ class Run:
                 dict(record.get("config") or {}),
                 record.get("data"),
                 version,
+                _command_of(record),
             )
         for marker, kind, last in _EARLIER:
             if (root / marker).exists():
@@ -554,6 +577,11 @@ class Run:
         if self.status != "finished" or not self.tables:
             return head
         return head + self.table().to_html(float_format=lambda v: f"{v:.4g}", max_rows=20)
+
+
+def _command_of(record: dict[str, Any]) -> list[str] | None:
+    command = record.get("command")
+    return [str(a) for a in command] if isinstance(command, list) else None
 
 
 def _earlier_config(root: Path, kind: RunKind) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import data_facts, versions
+from gatecast.experiment.report.facts import command_facts, data_facts, data_title, versions
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import day
@@ -67,6 +67,7 @@ def demo_report(folder: Path, figures: bool) -> Report:
             f"random walk: the last 20% (200 days); S&P 500: from {test_start}"
             + (" (quick: trained on 2009-2014 only)" if quick else ""),
         ),
+        *command_facts(folder),
         ("Versions", versions({})),
     ]
     clock = "train_s (training seconds) is in the CSV files, not here: it differs on every run."
@@ -84,7 +85,7 @@ def demo_report(folder: Path, figures: bool) -> Report:
             _relabel(sp.drop(columns=list(CLOCK_COLUMNS), errors="ignore"), labels),
             "theil_u < 1 beats the zero-return forecast; oos_r2 > 0 beats the training mean; "
             "dm_p_no_change: Diebold-Mariano (HLN) p-value against the zero-return forecast. "
-            f"Bold: p < {LEVEL:g}. " + clock,
+            f"Bold: p < {LEVEL:g} with theil_u < 1 (significantly better, never worse). " + clock,
         ),
     ]
     notes = [str(v) for k, v in metrics.get("verdicts", {}).items() if k != "lstm"] + [data_note]
@@ -93,7 +94,8 @@ def demo_report(folder: Path, figures: bool) -> Report:
         panels = _demo_panels(folder, sp, labels)
     return Report(
         kind="demo",
-        title="The course notebook done honestly, then RNN vs LSTM vs GRU on the S&P 500",
+        title=f"{data_title('sp500')} and a random walk, demo: the course notebook done "
+        "honestly, then RNN vs LSTM vs GRU",
         verdict=str(metrics.get("verdict", "")),
         facts=facts,
         command=shell(

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import data_facts, row_label, versions
+from gatecast.experiment.report.facts import (
+    command_facts,
+    data_facts,
+    data_title,
+    row_label,
+    versions,
+)
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import count, day, num, p_value
@@ -54,6 +60,7 @@ def evaluation_report(folder: Path, figures: bool) -> Report:
             f"{day(metrics['first_date'])} .. {day(metrics['last_date'])}, "
             f"{count(metrics['n_dates'])} days, {metrics['n_folds']} refits",
         ),
+        *command_facts(folder),
         ("Versions", versions({})),
     ]
     shown = board.copy()
@@ -73,7 +80,8 @@ def evaluation_report(folder: Path, figures: bool) -> Report:
             f"p_best: against the best baseline, {label(best)}; negative = lower {primary}. "
             f"in_mcs: in the {level:.0%} model confidence set (stationary bootstrap, block "
             f"length {mcs.get('block_size', '?')}, {mcs.get('reps', '?')} draws). "
-            f"Bold: p < {LEVEL:g}.",
+            f"Bold: p < {LEVEL:g} on the better side only: a negative dm (lower {primary}), a "
+            "positive pt_stat (direction better than chance); significantly worse is not bold.",
         )
     ]
     notes = [str(n) for n in metrics.get("notes", [])] + [data_note]
@@ -120,7 +128,8 @@ def evaluation_report(folder: Path, figures: bool) -> Report:
         )
     return Report(
         kind="evaluate",
-        title=f"Walk-forward evaluation of the {target} of {cfg['data']}",
+        title=f"{data_title(cfg['data'])}, evaluate: walk-forward forecasts of the {target}, "
+        f"test {day(metrics['first_date'])} .. {day(metrics['last_date'])}",
         verdict=str(metrics.get("verdict") or _evaluation_verdict(board, metrics)),
         facts=facts,
         command=evaluate_command(cfg),

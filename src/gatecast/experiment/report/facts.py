@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from importlib import metadata
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -55,3 +56,29 @@ def row_label(name: str, metrics: Mapping[str, Any]) -> str:
     """A model's row on the page: its label, and its name where the two differ ("LSTM (lstm_2)")."""
     shown = str(metrics.get("labels", {}).get(name) or label(name))
     return shown if shown == name else f"{shown} ({name})"
+
+
+def data_title(name: object) -> str:
+    """The data as a page's title names it: a bundled dataset by what it is and its name ("S&P
+    500 index (sp500)"), a file by its file name (not the folders above it), prices passed in
+    by their label ("DataFrame (1006 rows, ...)")."""
+    from gatecast.data.sources import BUNDLED, is_frame_label
+
+    text = str(name)
+    if text in BUNDLED:
+        return f"{BUNDLED[text].description.split(',')[0]} ({text})"
+    if is_frame_label(text) or not text:
+        return text
+    return PurePath(text).name or text
+
+
+def command_facts(folder: Path) -> list[tuple[str, str]]:
+    """The page's "Command" line: the command line ``run.json`` records as it was typed (or that
+    the run was made from Python); nothing for a folder whose record predates it."""
+    from gatecast.experiment.report.files import read_json
+    from gatecast.experiment.report.rerun import recorded_command
+
+    if not (folder / "run.json").is_file():
+        return []
+    typed, _ = recorded_command(read_json(folder, "run.json"))
+    return [("Command", typed)] if typed else []

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 #: Significant digits for every column that has no fixed format below.
 DEFAULT_FORMAT = "{:.4g}"
@@ -65,3 +69,68 @@ def p_value(value: Any) -> str:
     """A p-value: two decimals, or two significant digits below 0.01 ("0.0031")."""
     p = float(value)
     return f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
+
+
+#: Columns whose infinite values mean something in words: (+inf, -inf). A break-even cost is
+#: infinite for a position that never trades (buy-and-hold): its net return is its gross return
+#: at every cost. The CSV files keep the number (``inf``/``-inf``); every human table says this.
+INFINITE_WORDS = {
+    "break_even_bps": ("profitable at any cost", "never profitable"),
+}
+
+
+def column_cell(column: object, value: Any, fmt: str = DEFAULT_FORMAT) -> str:
+    """One cell of ``column`` as text: :func:`format_cell`, with an infinite value of a column in
+    :data:`INFINITE_WORDS` in words.
+
+    Examples
+    --------
+    >>> column_cell("break_even_bps", float("-inf")), column_cell("break_even_bps", 12.5)
+    ('never profitable', '12.5')
+    """
+    words = INFINITE_WORDS.get(str(column))
+    if words is not None and isinstance(value, float) and math.isinf(value):
+        return words[0] if value > 0 else words[1]
+    return format_cell(value, fmt)
+
+
+#: A backtest's columns, those its decision rests on first (after the model, the row label): the
+#: Sharpe ratio net of costs, its deflated (DSR) and probabilistic (PSR) versions and the cost
+#: that would wipe the edge out; then the rest. The terminal table, the report page and the
+#: notebook view show them in this order (``backtest.csv`` keeps the order it was computed in).
+BACKTEST_COLUMNS = (
+    "sharpe",
+    "dsr",
+    "psr",
+    "break_even_bps",
+    "ann_return",
+    "ann_vol",
+    "sharpe_gross",
+    "sortino",
+    "max_drawdown",
+    "max_dd_days",
+    "hit_rate",
+    "exposure",
+    "turnover_year",
+    "n_trials",
+)
+
+
+def decision_first(frame: pd.DataFrame, first: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the columns of ``first`` it has, in that order, before all others."""
+    leading = [c for c in first if c in frame.columns]
+    ordered: pd.DataFrame = frame[[*leading, *(c for c in frame.columns if c not in leading)]]
+    return ordered
+
+
+def in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the infinite values of its :data:`INFINITE_WORDS` columns as words (for a
+    table people read: a notebook view, a summary; the CSV files keep the numbers). Such a column
+    becomes text, its numbers written as :func:`format_cell` writes them."""
+    out: pd.DataFrame = frame.copy()
+    for column in INFINITE_WORDS:
+        if column in out and out[column].dtype.kind == "f":
+            values = out[column].to_numpy()
+            if np.isinf(values).any():
+                out[column] = [column_cell(column, float(v)) for v in values]
+    return out

@@ -11,11 +11,22 @@ import numpy as np
 import pandas as pd
 
 from gatecast.experiment.report.facts import version
-from gatecast.experiment.report.formatting import column_format, format_cell
+from gatecast.experiment.report.formatting import column_cell, column_format
 from gatecast.experiment.report.verdict import LEVEL
 
-#: Columns holding test p-values: a value below LEVEL is set in bold.
-P_VALUE_COLUMNS = ("p_ref", "p_best", "pt_p", "p_value", "dm_p_no_change")
+#: Columns holding test p-values, each with the column that says which way the test went and
+#: the sign of a better model there: a p-value below LEVEL is set in bold only where the model
+#: is better (a Diebold-Mariano statistic below zero: a lower loss; a Pesaran-Timmermann one
+#: above zero; a Theil U below one), never where it is significantly worse.
+P_VALUE_COLUMNS = {
+    "p_ref": ("dm_ref", -1.0),
+    "p_best": ("dm_best", -1.0),
+    "p_value": ("dm_stat", -1.0),
+    "pt_p": ("pt_stat", 1.0),
+    "dm_p_no_change": ("theil_u", -1.0),
+}
+#: Where the direction column's "no difference" lies (zero for a statistic).
+_NEUTRAL = {"theil_u": 1.0}
 #: Wall-clock columns: they differ on every run, so the page leaves them to the CSV files.
 CLOCK_COLUMNS = ("train_s", "seconds")
 
@@ -116,10 +127,10 @@ def _table_html(table: Table) -> str:
     rows = []
     for name, row in zip(frame.index, frame.itertuples(index=False), strict=True):
         cells = []
+        values = dict(zip(columns, row, strict=True))
         for col, fmt, value in zip(columns, formats, row, strict=True):
-            shown = format_cell(_native(value), fmt)
-            bold = col in P_VALUE_COLUMNS and _is_number(value) and float(value) < LEVEL
-            cls = ' class="sig"' if bold else ""
+            shown = column_cell(col, _native(value), fmt)
+            cls = ' class="sig"' if significantly_better(col, values) else ""
             cells.append(f"<td{cls}>{escape(shown)}</td>")
         rows.append(f'<tr><th scope="row">{escape(str(name))}</th>{"".join(cells)}</tr>')
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
@@ -127,6 +138,19 @@ def _table_html(table: Table) -> str:
         f'<div class="table"><table><caption>{escape(table.title)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}</div>"
     )
+
+
+def significantly_better(column: str, row: dict[str, Any]) -> bool:
+    """Whether ``row``'s p-value in ``column`` is below :data:`LEVEL` with the model better
+    than what it is tested against (its direction column on the better side); False for any
+    other column, a missing value, or a row without the direction column."""
+    if column not in P_VALUE_COLUMNS:
+        return False
+    direction, better = P_VALUE_COLUMNS[column]
+    p, stat = row.get(column, math.nan), row.get(direction, math.nan)
+    if not (_is_number(p) and _is_number(stat)) or float(p) >= LEVEL:
+        return False
+    return better * (float(stat) - _NEUTRAL.get(direction, 0.0)) > 0
 
 
 def _native(value: Any) -> Any:

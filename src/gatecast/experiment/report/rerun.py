@@ -92,3 +92,39 @@ def shell(args: Sequence[str]) -> str:
         else:
             line = f"{line} {word}" if line else word
     return "\n".join([*lines, line])
+
+
+#: What the page says of a run made from Python: ``run.json`` records no command line for it.
+FROM_PYTHON = "made from Python (the API records no command line); run.json: command null"
+
+
+def recorded_command(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The command line ``run.json`` records as typed (shell-quoted), and the same command
+    writing to :data:`RERUN_OUT` (no ``--overwrite`` or ``--resume``: a new folder) to repeat
+    the run; ``("", "")`` where the record predates the field, and :data:`FROM_PYTHON` and ""
+    for a run made from Python."""
+    if "command" not in record:
+        return "", ""
+    argv = record["command"]
+    if not isinstance(argv, list):
+        return FROM_PYTHON, ""
+    return shell([str(a) for a in argv]), shell(rerun_args([str(a) for a in argv]))
+
+
+def rerun_args(argv: Sequence[str], out: str = RERUN_OUT) -> list[str]:
+    """``argv`` with its ``--out`` (``--out X`` or ``--out=X``) set to ``out`` and without
+    ``--overwrite`` or ``--resume``, which only said what to do with the old folder."""
+    args: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            args.append(out)
+        elif arg == "--out":
+            skip = True
+            args.append(arg)
+        elif arg.startswith("--out="):
+            args.append(f"--out={out}")
+        elif arg not in ("--overwrite", "--resume"):
+            args.append(arg)
+    return args

@@ -10,7 +10,13 @@ import pandas as pd
 
 from gatecast.errors import GatecastError
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import data_facts, row_label, versions
+from gatecast.experiment.report.facts import (
+    command_facts,
+    data_facts,
+    data_title,
+    row_label,
+    versions,
+)
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import count, day
@@ -54,6 +60,7 @@ def train_report(folder: Path, figures: bool) -> Report:
             f"{day(metrics['test_start'])} .. {day(metrics['test_end'])}, "
             f"{count(metrics['n_test'])} forecasts",
         ),
+        *command_facts(folder),
         ("Versions", versions(manifest.get("versions") or {})),
     ]
     table = pd.DataFrame(metrics["models"]).T
@@ -79,7 +86,8 @@ def train_report(folder: Path, figures: bool) -> Report:
             tests,
             f"Diebold-Mariano test (Harvey-Leybourne-Newbold correction) on per-date losses; "
             f"negative dm_stat: lower loss than the baseline; beats: lower loss and "
-            f"p < {LEVEL:g}. Bold: p < {LEVEL:g}.",
+            f"p < {LEVEL:g}. Bold: p < {LEVEL:g} with a negative dm_stat (significantly lower "
+            "loss; a significantly higher one is not bold).",
         ),
     ]
     notes = [str(n) for n in metrics.get("notes", [])] + [data_note]
@@ -125,8 +133,9 @@ def train_report(folder: Path, figures: bool) -> Report:
         panels += _gate_panels(folder, config, metrics, notes)
     return Report(
         kind="train",
-        title=f"{label(model)} forecast of the {target} of {config['data']}"
-        + (f" ({metrics['column']})" if metrics.get("column") else ""),
+        title=f"{data_title(config['data'])}, train: {label(model)} forecast of the {target}"
+        + (f" ({metrics['column']})" if metrics.get("column") else "")
+        + f", test {day(metrics['test_start'])} .. {day(metrics['test_end'])}",
         verdict=str(metrics.get("verdict", "")),
         facts=facts,
         command=shell(train_command(config)),
