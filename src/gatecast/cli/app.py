@@ -30,7 +30,7 @@ class _OneLineErrors(TyperGroup):
 
     def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
         """Run the command with its command line recorded (``run.json`` of its run folder)."""
-        from gatecast.experiment.run_folder import command_line
+        from gatecast.experiment.command import command_line
 
         argv = list(args) if args is not None else sys.argv[1:]
         with command_line(["gatecast", *argv]):

@@ -10,9 +10,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +28,7 @@ from gatecast.artifacts import (
 )
 from gatecast.data.sources import data_identity, data_label, is_frame
 from gatecast.errors import ConfigError, GatecastError
+from gatecast.experiment.command import current_command
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -114,22 +114,6 @@ _EARLIER_RUN_FILES = (
     "evaluation/folds",  # the walk-forward of a backtest or a var run
 )
 RunStatus = Literal["running", "finished"]
-
-
-#: The command line of the command under way (``["gatecast", "backtest", ...]``), set by the
-#: CLI around each command; None for a run made from Python, whose call is not recorded.
-_COMMAND: ContextVar[list[str] | None] = ContextVar("gatecast_command", default=None)
-
-
-@contextmanager
-def command_line(argv: Sequence[str]) -> Iterator[None]:
-    """Within the ``with`` block, every ``run.json`` written records ``argv`` as the command
-    that made its run (the CLI wraps each command in it)."""
-    token = _COMMAND.set([str(a) for a in argv])
-    try:
-        yield
-    finally:
-        _COMMAND.reset(token)
 
 
 def read_run_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -275,7 +259,7 @@ def write_run_record(
         "status": status,
         "format_version": RUN_FORMAT_VERSION,
         "started": started or now,
-        "command": _COMMAND.get(),
+        "command": current_command(),
     }
     if status == "finished":
         record["finished"] = now
