@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from gatecast.errors import ConfigError
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
@@ -139,3 +140,15 @@ def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
             value = os.fspath(value)
         out[name] = value
     return out
+
+
+def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
+    """``0.05,0.5,0.95`` as numbers; a clear error for anything that is not a number."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: give comma-separated numbers, e.g. 0.05,0.5,0.95"
+        ) from None

@@ -242,6 +242,20 @@ def predict(
     calendar: str | None = typer.Option(
         None, help=CALENDAR + " Dates the bars after the data (default: the model's)."
     ),
+    interval: float | None = typer.Option(
+        None,
+        help="Add lower/upper (and price_lower/price_upper): an interval at this level, e.g. "
+        "0.9, by adaptive conformal inference from the calibration recorded at train (one-day "
+        "return and variance models).",
+    ),
+    quantiles: str | None = typer.Option(
+        None, help="Add quantile columns q0.05..., e.g. 0.05,0.5,0.95 (as --interval)."
+    ),
+    dist: str | None = typer.Option(
+        None,
+        help="Variance models: quantiles, VaR and ES from this predictive distribution "
+        "(normal, or t with nu fit at train) instead of conformal ones.",
+    ),
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the bar after the data, dated in its trading calendar; as_of is
@@ -265,6 +279,9 @@ def predict(
         signing_key=signing_key,
         require_signature=require_signature or None,  # not given: the environment decides
         calendar=calendar,
+        interval=interval,
+        quantiles=options.float_list(quantiles, "--quantiles"),
+        dist=dist,  # type: ignore[arg-type]  # checked by run_prediction
     )
     frame = pred.frame
     console.print(f"price column: {escape(str(pred.column))}")

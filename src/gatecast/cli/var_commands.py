@@ -61,6 +61,11 @@ def var(
     hidden: int = options.HIDDEN,
     window: int | None = options.WINDOW,
     sims: int = typer.Option(2000, help="Simulated paths for the ES test's p-value."),
+    horizon: int = typer.Option(
+        1,
+        help="Also the h-day VaR (e.g. 10): the square-root-of-time rule beside the model's own "
+        "h-day variance (GARCH/GJR closed form), Kupiec on non-overlapping h-day windows.",
+    ),
     sort: bool = options.SORT,
     dropna: bool = options.DROPNA,
     dayfirst: bool = options.DAYFIRST,
@@ -85,6 +90,7 @@ def var(
         distributions=tuple(dist.split(",")),
         calibration=calibration,
         sims=sims,
+        horizon=horizon,
     )
     cfg.check_applicable(options.given_options(ctx))
     res = run_var(cfg)
@@ -99,8 +105,37 @@ def var(
         f"{cfg.data}: {cfg.level:.0%} VaR, {cfg.es_level:.1%} ES, {int(res.table['n'].max())} days "
         f"{str(res.first_date)[:10]}..{str(res.last_date)[:10]}",
     )
+    if res.horizon_table is not None:
+        h = res.horizon_table
+        shown = h.round(4).astype(object)
+        shown.index = [f"{m} {d}" for m, d in h.index]
+        print_table(
+            shown,
+            f"{cfg.horizon}-day {cfg.level:.0%} VaR (percent loss) on {int(h['windows'].max())} "
+            f"non-overlapping windows: square-root-of-time rule (sqrt) beside the model's own "
+            f"(own)",
+        )
+        n = int(h["windows"].max())
+        console.print(
+            f"with {n} windows, {1 - cfg.level:.0%} exceptions expect {n * (1 - cfg.level):.1f}: "
+            + _power_line(n, 1 - cfg.level)
+        )
     console.print(
         "p-values: kupiec (proportion of failures), ind (Christoffersen independence), cc "
         "(conditional coverage); zone: Basel traffic light on the last 250 days (99% VaR); "
         f"es: Acerbi-Szekely Z2 (< 0: ES too small). verdict at 5%. Written to {escape(str(out))}"
+    )
+
+
+def _power_line(n: int, p: float) -> str:
+    """Which exception counts Kupiec rejects at 5% with ``n`` windows: how little it can see."""
+    from gatecast.evaluation.var import kupiec_pof
+
+    reject = [x for x in range(n + 1) if kupiec_pof(x, n, p).pvalue < 0.05]
+    low = [x for x in reject if x < n * p]
+    high = min(x for x in reject if x > n * p)
+    below = f", or {max(low)} or fewer," if low else " (no count is too few to reject)"
+    return (
+        f"Kupiec rejects at 5% only {high} or more exceptions{below}; every count between "
+        "passes, so a test this short sees only gross errors"
     )

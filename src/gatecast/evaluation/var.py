@@ -38,10 +38,12 @@ __all__ = [
     "Zone",
     "acerbi_szekely_z2",
     "backtest_var",
+    "block_returns",
     "christoffersen_independence",
     "conditional_coverage",
     "expected_shortfall",
     "fit_t_dof",
+    "garch_cumulative_variance",
     "kupiec_pof",
     "predictive_risk",
     "standard_quantile",
@@ -332,4 +334,42 @@ def _draws(dist: Distribution, nu: Any, shape: tuple[int, int], seed: int) -> np
         return rng.standard_normal(shape)
     nu_a = np.broadcast_to(np.asarray(nu, dtype=float), shape[1:])
     out: np.ndarray = rng.standard_t(nu_a, size=shape) * np.sqrt((nu_a - 2.0) / nu_a)
+    return out
+
+
+# -- h-day VaR ----------------------------------------------------------------------------------
+def garch_cumulative_variance(
+    next_variance: Any, omega: float, alpha: float, gamma: float, beta: float, horizon: int
+) -> np.ndarray:
+    """The variance of the sum of the next ``horizon`` returns under GARCH/GJR-GARCH(1,1) with
+    symmetric innovations: sum_{k=1..h} E[sigma2_{t+k}], where
+    E[sigma2_{t+k}] = sbar + phi^(k-1) (sigma2_{t+1} - sbar), phi = alpha + gamma/2 + beta and
+    sbar = omega / (1 - phi) (the returns are uncorrelated, so their variances add).
+    """
+    s1 = np.asarray(next_variance, dtype=float)
+    phi = alpha + 0.5 * gamma + beta
+    if horizon < 1:
+        raise ConfigError(f"horizon={horizon}: need at least 1 day")
+    powers = phi ** np.arange(horizon)
+    if phi < 1:
+        sbar = omega / (1.0 - phi)
+        out: np.ndarray = horizon * sbar + powers.sum() * (s1 - sbar)
+        return out
+    # not covariance-stationary: E[sigma2_{t+k}] = omega (k - 1) + sigma2_{t+1} when phi = 1;
+    # the plain recursion in general
+    v = np.array(s1, dtype=float)
+    total = np.zeros_like(v)
+    for _ in range(horizon):
+        total = total + v
+        v = omega + phi * v
+    return total
+
+
+def block_returns(returns: pd.Series, start: Any, horizon: int) -> pd.Series:
+    """Sums of ``returns`` over non-overlapping blocks of ``horizon`` rows from ``start`` on,
+    indexed by each block's first date (a last, incomplete block is left out)."""
+    r = returns[returns.index >= start].dropna()
+    n = len(r) // horizon
+    sums = r.iloc[: n * horizon].to_numpy().reshape(n, horizon).sum(axis=1)
+    out: pd.Series = pd.Series(sums, index=r.index[: n * horizon : horizon], name="block_return")
     return out

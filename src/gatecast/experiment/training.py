@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,13 @@ from gatecast.data.volatility import parkinson_scale, percent_returns, variance_
 from gatecast.errors import ConfigError
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import score
+from gatecast.evaluation.var import Distribution
+from gatecast.experiment.forecast_intervals import (
+    INFO_KEY,
+    apply_intervals,
+    calibration_record,
+    check_levels,
+)
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import label
 from gatecast.experiment.report import write_report
@@ -426,6 +434,12 @@ def run_training(
     else:
         frame, metrics = fit_and_score(model, df, history, test_start, job.target_spec(), column)
         kind = job.target
+    record, note = calibration_record(model, df, history, frame[model.name], variance=job.variance)
+    if record is not None:  # in the manifest, so its checksum covers the scores
+        spec = model._fitted()
+        model.spec_ = replace(spec, info={**spec.info, INFO_KEY: record})
+    if note is not None:
+        notes.append(note)
     reference = "historical_mean" if kind == "direction" else "no_change"
     tests = {
         base: compare(kind, frame["actual"], frame, model.name, base)
@@ -523,6 +537,7 @@ class Prediction:
     calendar: str = "the data's own trading days"
     periods_per_year: float | None = None
     notes: list[str] = field(default_factory=list)
+    level: float | None = None
 
     @property
     def next(self) -> pd.Series:
@@ -536,17 +551,38 @@ class Prediction:
         )
 
     def last_line(self) -> str:
-        """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0"."""
+        """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0", and the interval, quantiles
+        and risk of that day where they were asked for."""
         if self.frame.empty:
             return "no forecast"
         day = stamp(self.frame.index[-1], self.frame.index)
         value = float(self.frame["forecast"].iloc[-1])
         ppy = self.periods_per_year
-        return f"{day} forecast: {_fmt(self.target, value, ppy)} ({self.model}), " + (
+        line = f"{day} forecast: {_fmt(self.target, value, ppy)} ({self.model}), " + (
             f"no-change {_fmt(self.target, self.no_change, ppy)}"
             if self.target != "direction"
             else "no-change has no direction"
         )
+        return "; ".join([line, *self.band_lines()])
+
+    def band_lines(self) -> list[str]:
+        """The last row's interval, quantiles, VaR and ES as return (%) and price."""
+        last = self.frame.iloc[-1]
+        out = []
+
+        def pair(name: str) -> str:
+            return f"{100 * float(last[name]):+.2f}% (price {float(last['price_' + name]):.6g})"
+
+        if "lower" in last and self.level is not None:
+            out.append(
+                f"{self.level:.0%} interval of the return {pair('lower')} .. {pair('upper')}"
+            )
+        qs = [c for c in self.frame.columns if c.startswith("q") and c[1:2].isdigit()]
+        out += [f"{c} {pair(c)}" for c in qs]
+        for c in [c for c in self.frame.columns if c.startswith(("var_", "es_"))]:
+            loss = float(last[c])
+            out.append(f"{c} loss {100 * loss:.2f}% ({float(last['price_' + c]):.6g} in price)")
+        return out
 
 
 def stamp(value: Any, index: pd.Index | None = None) -> str:
@@ -596,6 +632,9 @@ def run_prediction(
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
     calendar: str | None = None,
+    interval: float | None = None,
+    quantiles: Sequence[float] | None = None,
+    dist: Distribution | None = None,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
     ``date,actual,forecast,in_sample,as_of`` to ``out`` (CSV; None: nothing is written).
@@ -610,8 +649,19 @@ def run_prediction(
     trained on. An existing ``out`` is replaced only with ``overwrite`` (a device, a FIFO or a
     folder never). ``signing_key`` and ``require_signature`` verify the folder's signature (see
     ``gatecast.inference.read_model_folder``).
+
+    ``interval`` (e.g. 0.9) adds ``lower``/``upper`` and ``quantiles`` (e.g. (0.05, 0.5, 0.95))
+    ``q0.05``... columns around a one-day return forecast or, for a variance model, around a zero
+    mean return, by adaptive conformal inference restarted from the calibration recorded at
+    ``train`` (see :mod:`gatecast.experiment.forecast_intervals`); each also as ``price_*``, from
+    the last close. ``dist`` (``normal`` or ``t``, variance models only) takes a variance
+    model's quantiles from that predictive distribution instead and adds VaR and ES columns.
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
+
+    check_levels(interval, quantiles)
+    if dist is not None:
+        check_choice(dist, ("normal", "t"), "dist")
 
     if out is not None:
         check_not_input(out, {"--data": data, "--model": model_dir})
@@ -621,6 +671,7 @@ def run_prediction(
     model = load_model(
         model_dir, device=device, signing_key=signing_key, require_signature=require_signature
     )
+    _check_applies(model, isinstance(model, RecurrentVariance), interval, quantiles, dist)
     col = column or model.column_
     df = load(
         data,
@@ -660,13 +711,64 @@ def run_prediction(
     in_sample = _on_or_before(fc.index, trained_to)
     as_of = information_dates(df.index, fc.index, model._fitted().horizon)
     frame = forecast_frame(actual, fc, in_sample, as_of)
+    if interval is not None or quantiles:
+        frame, more = apply_intervals(
+            model,
+            df,
+            frame,
+            model._fitted().info,
+            str(Path(model_dir) / "manifest.json"),
+            variance=variance,
+            interval=interval,
+            quantiles=quantiles,
+            dist=dist,
+        )
+        notes += more
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
     try:
         ppy: float | None = bars_per_year(df.index, cal)
     except ConfigError:  # undated rows: no year to annualise over
         ppy = None
-    return Prediction(frame, model.name, target, col, no_change, cal.describe(), ppy, notes)
+    return Prediction(
+        frame, model.name, target, col, no_change, cal.describe(), ppy, notes, level=interval
+    )
+
+
+def _check_applies(
+    model: Any,
+    variance: bool,
+    interval: float | None,
+    quantiles: Sequence[float] | None,
+    dist: str | None,
+) -> None:
+    """Refuse an interval option the model cannot take, before any forecast is made."""
+    given = [
+        name
+        for name, v in (("--interval", interval), ("--quantiles", quantiles), ("--dist", dist))
+        if v
+    ]
+    if not given:
+        return
+    if dist is not None and not variance:
+        raise ConfigError(
+            f"--dist {dist} shapes a variance model's predictive distribution; {model.name} "
+            f"forecasts {model.target_spec.kind}: leave --dist out (its intervals are conformal)"
+        )
+    if dist is not None and not quantiles:
+        raise ConfigError(
+            "--dist gives a variance model's quantiles, VaR and ES: add --quantiles, e.g. "
+            "--quantiles 0.01,0.05,0.5,0.95,0.99"
+        )
+    if variance:
+        return
+    spec = model.target_spec
+    if spec.kind != "return" or spec.horizon != 1:
+        raise ConfigError(
+            f"{' and '.join(given)} cover(s) one-day return and variance forecasts; this model "
+            f"forecasts {spec.kind} over {spec.horizon} day(s) ({model.name}): train one with "
+            f"--target return --horizon 1, or a variance model"
+        )
 
 
 def _on_or_before(index: pd.Index, last: str) -> np.ndarray:

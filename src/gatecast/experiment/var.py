@@ -28,8 +28,12 @@ from gatecast.evaluation.var import (
     Distribution,
     VarBacktest,
     backtest_var,
+    block_returns,
     fit_t_dof,
+    garch_cumulative_variance,
+    kupiec_pof,
     predictive_risk,
+    standard_quantile,
     value_at_risk,
 )
 from gatecast.evaluation.walkforward import WalkForwardResult
@@ -53,7 +57,7 @@ from gatecast.experiment.run_folder import (
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 from gatecast.types import check_choice, check_number
 
-__all__ = ["VarConfig", "VarResult", "fold_dof", "run_var", "write_var"]
+__all__ = ["VarConfig", "VarResult", "fold_dof", "horizon_backtests", "run_var", "write_var"]
 
 #: The columns of the printed table (``var_backtest.csv`` has them all).
 SHOWN = [
@@ -91,6 +95,8 @@ class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
     calibration: int = 250
     sims: int = 2000
     seed: int = 0
+    #: Days of the h-day VaR also backtested on non-overlapping windows (1: none).
+    horizon: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
@@ -115,6 +121,7 @@ class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
             "cannot resolve a test at 5% (default 2000)",
         )
         check_number(self.seed, "seed", at_least=0, integer=True)
+        check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
 
     def check_applicable(self, given: Iterable[str] | None = None) -> None:
         """Refuse every setting in ``given`` (default: those set away from their defaults)
@@ -126,7 +133,8 @@ class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
                 for f in dataclasses.fields(self)
                 if f.name != "data" and getattr(self, f.name) != getattr(default, f.name)
             ]
-        self.evaluation().check_applicable(given)
+        # the h-day VaR is this run's own, built on the walk's one-day forecasts
+        self.evaluation().check_applicable([g for g in given if g != "horizon"])
 
     def evaluation(self, test_start: str | None = None) -> EvaluationConfig:
         """The variance walk-forward (squared-return proxy) from ``test_start`` (default: the
@@ -175,6 +183,8 @@ class VarResult:
     calibration_start: str
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what close-only data made the models use
+    #: ``horizon`` > 1: the h-day VaR on non-overlapping windows, per (model, distribution).
+    horizon_table: pd.DataFrame | None = None
 
     def summary(self) -> str:
         """The table as text."""
@@ -205,6 +215,16 @@ class VarResult:
                 f"{cfg.sims} simulated paths of the predictive distribution",
             },
             "notes": self.notes,
+            "horizon": None
+            if self.horizon_table is None
+            else {
+                "days": cfg.horizon,
+                "windows": "non-overlapping blocks of h trading days from the test start",
+                "sqrt_time": "h-day VaR = sqrt(h) x the one-day VaR at the block's start",
+                "own": "GARCH/GJR: the closed-form h-day cumulative variance of the fold's fit; "
+                "other models: the square-root-of-time rule (no closed form)",
+                "table": self.horizon_table.reset_index().to_dict(orient="records"),
+            },
             "backtests": [
                 {"model": m, "distribution": d} | bt.to_dict()
                 for (m, d), bt in self.backtests.items()
@@ -302,6 +322,9 @@ def _run_var(
             frames.append(risk.assign(model=m, distribution=d).rename_axis("date").reset_index())
     table = pd.DataFrame(rows).set_index(["model", "distribution"])
     risk_frame = pd.concat(frames, ignore_index=True)
+    horizon = (
+        horizon_backtests(cfg, df, ecfg, walk, returns, folds, test0) if cfg.horizon > 1 else None
+    )
     dates = risk_frame["date"]
     result = VarResult(
         config=cfg,
@@ -313,6 +336,7 @@ def _run_var(
         last_date=dates.max(),
         calibration_start=start,
         notes=fallback_notes(ecfg, df),
+        horizon_table=horizon,
     )
     result.seconds = time.perf_counter() - t0
     if cfg.out:
@@ -327,6 +351,93 @@ def write_var(result: VarResult, out: str | Path) -> Path:
     folder.write_config(settings_record(result.config))
     folder.write_csv("var_backtest.csv", result.table)
     folder.write_parquet("risk.parquet", result.risk)
+    if result.horizon_table is not None:
+        folder.write_csv("var_horizon.csv", result.horizon_table)
     result.plot(folder)
     folder.write_json("var_backtest.json", result.to_dict())
     return folder.path
+
+
+def _garch_params(
+    name: str, history: pd.DataFrame, column: str | None
+) -> tuple[float, float, float, float] | None:
+    """(omega, alpha, gamma, beta) of a GARCH/GJR-GARCH(1,1) registry model fit on ``history``;
+    None for a model without a closed-form h-step variance."""
+    from gatecast.experiment.registry import REGISTRY
+    from gatecast.models.garch import ArchForecaster
+
+    entry = REGISTRY.get(("variance", name))
+    if entry is None or entry.params.get("vol") != "GARCH":
+        return None
+    model = ArchForecaster(**entry.params, column=column).fit(history)
+    rec = model.recursion()
+    return (rec.omega, rec.alpha, rec.gamma, rec.beta)
+
+
+def horizon_backtests(
+    cfg: VarConfig,
+    df: pd.DataFrame,
+    ecfg: EvaluationConfig,
+    walk: WalkForwardResult,
+    returns: pd.Series,
+    folds: list[pd.Timestamp],
+    test0: pd.Timestamp,
+) -> pd.DataFrame:
+    """The ``cfg.horizon``-day VaR at ``cfg.level`` on non-overlapping windows of the test: the
+    square-root-of-time rule on the one-day forecast at each window's start beside the model's own
+    h-day variance (GARCH/GJR: closed form with the parameters of the fold the window starts in;
+    other models: the rule again, said so), each with its exceptions and Kupiec test."""
+    h, p = cfg.horizon, 1.0 - cfg.level
+    blocks = block_returns(returns, test0, h)
+    if len(blocks) < 1:
+        raise ConfigError(f"the test period holds no whole {h}-day window; test longer")
+    starts = sorted(folds)
+    rows = []
+    for m, keys in ecfg.members().items():
+        one = walk.forecasts[keys].mean(axis=1).reindex(blocks.index)
+        own = pd.Series(np.nan, index=blocks.index)
+        closed = False
+        for k, start in enumerate(starts):
+            stop = starts[k + 1] if k + 1 < len(starts) else None
+            inside = (blocks.index >= start) & (
+                blocks.index < stop if stop is not None else np.ones(len(blocks), dtype=bool)
+            )
+            if not inside.any():
+                continue
+            train = df.loc[df.index < start]
+            if cfg.scheme == "rolling" and cfg.train_size:
+                train = train.iloc[-cfg.train_size :]
+            if cfg.gap:
+                train = train.iloc[: -cfg.gap]
+            params = _garch_params(m, train, cfg.column)
+            if params is None:
+                break
+            closed = True
+            own[inside] = garch_cumulative_variance(one[inside].to_numpy(), *params, h)
+        if not closed:
+            own = h * one
+        for d in cfg.distributions:
+            dist: Distribution = "t" if d == "t" else "normal"
+            nu = None
+            if dist == "t":
+                nu_all = fold_dof(returns, walk.forecasts[keys].mean(axis=1).dropna(), starts)
+                nu = nu_all.reindex(blocks.index).to_numpy()
+            z = -np.asarray(standard_quantile(p, dist, nu), dtype=float)
+            ok = one.notna().to_numpy() & own.notna().to_numpy()
+            if nu is not None:
+                ok &= np.isfinite(nu)
+            row: dict[str, Any] = {"model": m, "distribution": d, "windows": int(ok.sum())}
+            for tag, var_h in (("sqrt", np.sqrt(h * one) * z), ("own", np.sqrt(own) * z)):
+                v = np.asarray(var_h, dtype=float)[ok]
+                x = int((blocks.to_numpy()[ok] < -v).sum())
+                test = kupiec_pof(x, int(ok.sum()), p) if ok.any() else None
+                row |= {
+                    f"var_{tag}": float(np.mean(v)) if ok.any() else np.nan,
+                    f"exceptions_{tag}": x,
+                    f"kupiec_p_{tag}": test.pvalue if test else np.nan,
+                }
+            row["own_is"] = "closed form" if closed else "sqrt-time (no closed form)"
+            row["expected"] = p * int(ok.sum())
+            rows.append(row)
+    out: pd.DataFrame = pd.DataFrame(rows).set_index(["model", "distribution"])
+    return out

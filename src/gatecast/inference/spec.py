@@ -42,7 +42,8 @@ from gatecast.types import CELLS, MODES
 KINDS = ("recurrent", "recurrent_variance")
 #: What the fit left that a manifest keeps (``outliers``: absurd prices kept by
 #: ``allow_outliers``, as ``[date, value]`` pairs; ``calendar``: the trading calendar of the
-#: training data, :meth:`gatecast.data.calendar.Calendar.to_dict`, optional).
+#: training data, :meth:`gatecast.data.calendar.Calendar.to_dict`, optional; ``intervals``: the
+#: conformal calibration of the test part, :mod:`gatecast.experiment.forecast_intervals`).
 INFO_KEYS = (
     "train_range",
     "data_hash",
@@ -52,6 +53,7 @@ INFO_KEYS = (
     "versions",
     "outliers",
     "calendar",
+    "intervals",
 )
 #: Gate blocks per cell in PyTorch's layout (LSTM i,f,g,o; GRU r,z,n).
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
