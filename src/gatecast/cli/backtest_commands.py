@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -18,7 +19,6 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
-from gatecast.types import Scheme
 
 app = typer.Typer()
 
@@ -67,6 +67,7 @@ def _given(ctx: typer.Context, names: dict[str, str]) -> list[str]:
 
 
 @app.command()
+@options.with_groups("walk", "recurrent", "reading", "jobs")
 def backtest(
     ctx: typer.Context,
     out: Path = typer.Option(
@@ -91,18 +92,6 @@ def backtest(
         "and walk-forward are the run's own: --data, --test-start... are refused beside it).",
     ),
     column: str | None = options.COLUMN,
-    test_start: str = options.TEST_START,
-    test_end: str | None = options.TEST_END,
-    refit_every: int = options.REFIT_EVERY,
-    scheme: Scheme = options.SCHEME,
-    train_size: int | None = options.TRAIN_SIZE,
-    gap: int = options.GAP,
-    seeds: int = options.SEEDS,
-    recurrent_epochs: int = options.EPOCHS,
-    warm_epochs: int = options.WARM_EPOCHS,
-    warm_start: bool = options.WARM_START,
-    hidden: int = options.HIDDEN,
-    window: int | None = options.WINDOW,
     upper: float = typer.Option(0.55, help="threshold rule: long above this probability."),
     lower: float = typer.Option(0.45, help="threshold rule: short below this probability."),
     target_vol: float = typer.Option(
@@ -123,15 +112,9 @@ def backtest(
     var_sharpe: float | None = typer.Option(
         None, help="Override the variance of the trials' annualised Sharpe ratios."
     ),
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
-    n_jobs: int = options.N_JOBS,
-    quiet: bool = options.QUIET,
     overwrite: bool = options.overwrite_option("backtest", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
+    **shared: Any,
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
     from gatecast.errors import ConfigError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,7 +12,7 @@ from gatecast.cli.output import console, print_table
 from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
-from gatecast.types import Mode, Proxy, Scheme
+from gatecast.types import Mode, Proxy
 
 app = typer.Typer()
 #: The defaults live in EvaluationConfig; the options read them.
@@ -19,6 +20,7 @@ _E = EvaluationConfig()
 
 
 @app.command()
+@options.with_groups("walk", "recurrent", "reading", "jobs")
 def evaluate(
     ctx: typer.Context,
     data: str = options.DATA,
@@ -36,13 +38,6 @@ def evaluate(
     ),
     proxy: Proxy = typer.Option(_E.proxy, help="Variance proxy: squared or parkinson."),
     column: str | None = options.COLUMN,
-    test_start: str = options.TEST_START,
-    test_end: str | None = options.TEST_END,
-    refit_every: int = options.REFIT_EVERY,
-    scheme: Scheme = options.SCHEME,
-    train_size: int | None = options.TRAIN_SIZE,
-    gap: int = options.GAP,
-    window: int | None = options.WINDOW,
     mode: Mode = typer.Option(
         _E.mode,
         help="Recurrent models: window (a fresh pass over the last --window days per forecast) "
@@ -54,29 +49,17 @@ def evaluate(
         help="Comma-separated inputs of the recurrent models (default: the family's; for "
         "variance, range inputs with High/Low, close-only inputs without).",
     ),
-    seeds: int = options.SEEDS,
     ensemble: bool = typer.Option(
         _E.ensemble,
         "--ensemble",
         help="Score recurrent models on their mean forecast over the seeds (a seed ensemble).",
     ),
-    recurrent_epochs: int = options.EPOCHS,
-    warm_epochs: int = options.WARM_EPOCHS,
-    warm_start: bool = options.WARM_START,
-    hidden: int = options.HIDDEN,
     train_proxy: Proxy | None = typer.Option(
         _E.train_proxy,
         help="What recurrent variance models train against: parkinson or squared "
         "(default: parkinson when the data has High/Low, else squared, shrunk halfway toward "
         "the base's forecast for lstm_resid and lstm_hybrid).",
     ),
-    n_jobs: int = options.N_JOBS,
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
-    quiet: bool = options.QUIET,
     intervals: float | None = typer.Option(
         None,
         help="Conformal intervals at this level (e.g. 0.9): coverage, width and coverage by "
@@ -95,6 +78,7 @@ def evaluate(
         help="Out-of-time protocol: cut the test period from --test-start into consecutive "
         "blocks of this many years (e.g. 4y), evaluate each, and pool them (blocks.csv).",
     ),
+    **shared: Any,
 ) -> None:
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
     from gatecast.experiment.evaluation import evaluate_models

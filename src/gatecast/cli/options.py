@@ -6,9 +6,10 @@ given for a run that does not use it is refused."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import typer
 
@@ -20,7 +21,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
-from gatecast.types import SCHEMES
+from gatecast.types import SCHEMES, Scheme
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
 #: the enum is compared by name).
@@ -122,6 +123,56 @@ WINDOW = typer.Option(
 
 N_JOBS = typer.Option(_U.n_jobs, help="Worker processes (-1: all cores; 1: sequential).")
 QUIET = typer.Option(_U.quiet, "--quiet", help="No progress bar.")
+
+
+#: The options of each group, in the order --help lists them: (parameter, type, option).
+GROUPS: dict[str, tuple[tuple[str, Any, Any], ...]] = {
+    "walk": (
+        ("test_start", str, TEST_START),
+        ("test_end", str | None, TEST_END),
+        ("refit_every", int, REFIT_EVERY),
+        ("scheme", Scheme, SCHEME),
+        ("train_size", int | None, TRAIN_SIZE),
+        ("gap", int, GAP),
+    ),
+    "recurrent": (
+        ("seeds", int, SEEDS),
+        ("recurrent_epochs", int, EPOCHS),
+        ("warm_epochs", int, WARM_EPOCHS),
+        ("warm_start", bool, WARM_START),
+        ("hidden", int, HIDDEN),
+        ("window", int | None, WINDOW),
+    ),
+    "reading": (
+        ("sort", bool, SORT),
+        ("dropna", bool, DROPNA),
+        ("dayfirst", bool, DAYFIRST),
+        ("date_format", str | None, DATE_FORMAT),
+        ("allow_outliers", bool, ALLOW_OUTLIERS),
+    ),
+    "jobs": (("n_jobs", int, N_JOBS), ("quiet", bool, QUIET)),
+}
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def with_groups(*groups: str) -> Callable[[_Command], _Command]:
+    """Give a command the options of ``groups`` (keys of :data:`GROUPS`), declared here once:
+    they join its signature, which typer reads, after the command's own options, and reach it
+    in its ``**shared`` keywords (and ``ctx.params``, which :func:`group_values` reads)."""
+
+    def give(command: _Command) -> _Command:
+        signature = inspect.signature(command)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+            for group in groups
+            for name, kind, option in GROUPS[group]
+        ]
+        command.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        return command
+
+    return give
 
 
 def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:

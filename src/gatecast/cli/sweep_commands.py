@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,12 +13,13 @@ from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
 from gatecast.experiment.sweep import Executor, Sampler
-from gatecast.types import Proxy, Scheme
+from gatecast.types import Proxy
 
 app = typer.Typer()
 
 
 @app.command()
+@options.with_groups("walk", "reading")
 def sweep(
     ctx: typer.Context,
     out: Path = typer.Option(
@@ -40,18 +42,12 @@ def sweep(
     target: EvaluationTarget = typer.Option("variance", help="variance, return or direction."),
     proxy: Proxy = typer.Option("squared", help="Variance proxy scored: squared or parkinson."),
     column: str | None = options.COLUMN,
-    test_start: str = options.TEST_START,
-    test_end: str | None = options.TEST_END,
     select_start: str | None = typer.Option(
         None, help="First selection date (default: 4 years before --test-start)."
     ),
     select_end: str | None = typer.Option(
         None, help="Last selection date (default: the day before --test-start)."
     ),
-    refit_every: int = options.REFIT_EVERY,
-    scheme: Scheme = options.SCHEME,
-    train_size: int | None = options.TRAIN_SIZE,
-    gap: int = options.GAP,
     sampler: Sampler = typer.Option(
         "grid", help="grid (every combination), or tpe / random (Optuna, --trials of them)."
     ),
@@ -72,13 +68,9 @@ def sweep(
     ray_address: str | None = typer.Option(
         None, help="Join this Ray cluster (auto, ray://host:10001); default: a local runtime."
     ),
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),
+    **shared: Any,
 ) -> None:
     """Nested selection: walk-forward on the selection period, the chosen configuration on the test."""
     from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep

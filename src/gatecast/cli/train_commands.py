@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
+from gatecast.experiment.settings import DataSettings
 from gatecast.experiment.training import TrainJob
 from gatecast.models.config import ForecasterConfig, VarianceConfig
 from gatecast.types import Cell, Mode, Proxy, ScalerKind, TrainTarget
@@ -62,6 +64,7 @@ def _default(name: str) -> str:
 
 
 @app.command()
+@options.with_groups("reading")
 def train(
     data: str = options.DATA,
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
@@ -138,11 +141,6 @@ def train(
     ),
     gap: int = options.GAP,
     device: str | None = typer.Option(None, help=f"auto, cpu or cuda ({_default('device')})."),
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
     calendar: str | None = typer.Option(
         _J.calendar,
         help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
@@ -150,6 +148,7 @@ def train(
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
+    **shared: Any,
 ) -> None:
     """Train a recurrent forecaster, score it against no-change and the historical mean, and say
     whether it beats them (Diebold-Mariano test)."""
@@ -186,11 +185,7 @@ def train(
         test_size=test_size,
         gap=gap,
         device=device,
-        sort=sort,
-        dropna=dropna,
-        dayfirst=dayfirst or None,
-        date_format=date_format,
-        allow_outliers=allow_outliers,
+        **options.group_values(shared, DataSettings),  # the reading options
         calendar=calendar,
         quiet=quiet or None,
         classical_inputs=(
@@ -219,6 +214,7 @@ def train(
 
 
 @app.command()
+@options.with_groups("reading")
 def predict(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
@@ -230,12 +226,7 @@ def predict(
     column: str | None = typer.Option(
         None, help="Price column (default: the one the model was trained on)."
     ),
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
     device: str = typer.Option(_M.device),
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
     overwrite: bool = options.overwrite_option("file"),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
     require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
@@ -256,6 +247,7 @@ def predict(
         help="Variance models: quantiles, VaR and ES from this predictive distribution "
         "(normal, or t with nu fit at train) instead of conformal ones.",
     ),
+    **shared: Any,
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the bar after the data, dated in its trading calendar; as_of is
@@ -269,12 +261,8 @@ def predict(
         start=start,
         end=end,
         column=column,
-        sort=sort,
-        dropna=dropna,
         device=device,
-        dayfirst=dayfirst or None,
-        date_format=date_format,
-        allow_outliers=allow_outliers,
+        **options.group_values(shared, DataSettings),  # the reading options
         overwrite=overwrite,
         signing_key=signing_key,
         require_signature=require_signature or None,  # not given: the environment decides

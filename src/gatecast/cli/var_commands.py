@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -10,7 +11,6 @@ from rich.markup import escape
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
-from gatecast.types import Scheme
 
 app = typer.Typer()
 
@@ -30,6 +30,7 @@ _SHOWN = {
 
 
 @app.command("var")
+@options.with_groups("walk", "recurrent", "reading", "jobs")
 def var(
     ctx: typer.Context,
     out: Path = typer.Option(
@@ -45,36 +46,18 @@ def var(
     es_level: float = typer.Option(0.975, help="Expected shortfall confidence level."),
     dist: str = typer.Option("normal,t", help="Predictive distributions: normal, t or both."),
     column: str | None = options.COLUMN,
-    test_start: str = options.TEST_START,
-    test_end: str | None = options.TEST_END,
-    refit_every: int = options.REFIT_EVERY,
-    scheme: Scheme = options.SCHEME,
-    train_size: int | None = options.TRAIN_SIZE,
-    gap: int = options.GAP,
     calibration: int = typer.Option(
         250, help="Days of out-of-sample forecasts before the test that fit the t's nu."
     ),
-    seeds: int = options.SEEDS,
-    recurrent_epochs: int = options.EPOCHS,
-    warm_epochs: int = options.WARM_EPOCHS,
-    warm_start: bool = options.WARM_START,
-    hidden: int = options.HIDDEN,
-    window: int | None = options.WINDOW,
     sims: int = typer.Option(2000, help="Simulated paths for the ES test's p-value."),
     horizon: int = typer.Option(
         1,
         help="Also the h-day VaR (e.g. 10): the square-root-of-time rule beside the model's own "
         "h-day variance (GARCH/GJR closed form), Kupiec on non-overlapping h-day windows.",
     ),
-    sort: bool = options.SORT,
-    dropna: bool = options.DROPNA,
-    dayfirst: bool = options.DAYFIRST,
-    date_format: str | None = options.DATE_FORMAT,
-    allow_outliers: bool = options.ALLOW_OUTLIERS,
-    n_jobs: int = options.N_JOBS,
-    quiet: bool = options.QUIET,
     overwrite: bool = options.overwrite_option("run", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
+    **shared: Any,
 ) -> None:
     """VaR and ES from every variance model (Normal and Student-t), with Kupiec, Christoffersen,
     the Basel traffic light and the Acerbi-Szekely ES test."""
