@@ -616,7 +616,7 @@ def panel_datasets() -> pd.DataFrame:
 
 
 def split_panel(
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame | pd.Series | pd.Index],
     *,
     test_start: str | pd.Timestamp,
     val_size: float = 0.0,
@@ -625,17 +625,18 @@ def split_panel(
 ) -> dict[str, Split]:
     """A chronological split of each instrument's own rows at one ``test_start`` for the panel:
     an instrument's training (and validation) rows are its rows dated before ``test_start``,
-    its test rows those on or after it; ``val_size``, ``gap`` and ``min_train`` count that
+    its test rows those on or after it (``frames`` maps each instrument to its frame or its
+    dates, e.g. a :class:`Panel`); ``val_size``, ``gap`` and ``min_train`` count that
     instrument's rows (see :func:`gatecast.data.chronological_split`).
 
     An instrument with no rows before ``test_start`` or none from it on is refused by name
     (:meth:`Panel.select` keeps the others).
     """
     out: dict[str, Split] = {}
-    for name, df in frames.items():
+    for name, own in frames.items():
         try:
             out[name] = chronological_split(
-                df.index, test_start=test_start, val_size=val_size, gap=gap, min_train=min_train
+                _dates(own), test_start=test_start, val_size=val_size, gap=gap, min_train=min_train
             )
         except (ConfigError, TooFewRowsError) as exc:
             raise type(exc)(
@@ -796,7 +797,7 @@ def asof_join(
     right["_key"] = right["asof_date"]
     out: dict[str, pd.DataFrame] = {}
     for name, own in frames.items():
-        dates = own if isinstance(own, pd.Index) else own.index
+        dates = _dates(own)
         left = pd.DataFrame({"_key": pd.DatetimeIndex(dates).astype("datetime64[ns]")})
         joined = pd.merge_asof(
             left,
@@ -810,3 +811,8 @@ def asof_join(
         frame.index = pd.DatetimeIndex(dates, name="date")
         out[name] = frame[[*cov.columns, "asof_date"]]
     return out
+
+
+def _dates(own: pd.DataFrame | pd.Series | pd.Index) -> pd.Index:
+    """An instrument's dates, given its frame, its series or the dates themselves."""
+    return own if isinstance(own, pd.Index) else own.index
