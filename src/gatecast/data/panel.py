@@ -264,11 +264,8 @@ def load_panel(
     >>> long = pd.DataFrame({
     ...     "date": ["2020-01-02", "2020-01-03", "2020-01-02"],
     ...     "ticker": ["A", "A", "B"], "close": [10.0, 10.5, 20.0]})
-    >>> load_panel(long).summary()
-                     first        last  rows
-    instrument
-    A           2020-01-02  2020-01-03     2
-    B           2020-01-02  2020-01-02     1
+    >>> load_panel(long).summary()["rows"].to_dict()  # B has no row on 2020-01-03
+    {'A': 2, 'B': 1}
     """
     opts: dict[str, Any] = {
         "column": column,
