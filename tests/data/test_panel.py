@@ -180,6 +180,12 @@ def test_layout_refusals_say_what_to_do(tmp_path: Path) -> None:
         load_panel([tmp_path / "A.csv", tmp_path / "x" / "A.csv"])
     with pytest.raises(UnknownDatasetError, match=r"no bundled panel 'sp600'"):
         load_panel("bundled:sp600")
+    with pytest.raises(UnknownDatasetError, match=r"'sp500' is one bundled series.*'sp500'"):
+        load_panel("sp500")
+    with pytest.raises(PanelError, match=r"'sp500' prices from 'adj_close' but 'wti' from 'close'"):
+        load_panel({"sp500": "sp500", "wti": "bundled:wti"}, dropna=True)
+    two = load_panel({"sp500": "sp500", "wti": "bundled:wti"}, column="close", dropna=True)
+    assert two.instruments == ["sp500", "wti"] and two["wti"].attrs["dropped"] == 290
     with pytest.raises(PanelError, match=r"a Series is one instrument"):
         load_panel(A)
 

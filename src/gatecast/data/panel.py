@@ -312,9 +312,15 @@ def load_panel(
             )
         return _from_files(files, f"the folder {path}", opts)
     if not path.exists():
+        series = (
+            f"; {key!r} is one bundled series: combine series as "
+            f"load_panel({{'{key.lower()}': '{key.lower()}', ...}})"
+            if key.lower() in BUNDLED
+            else ""
+        )
         raise UnknownDatasetError(
             f"{key!r} is neither a bundled panel ({', '.join(BUNDLED_PANELS)}) nor an existing "
-            f"file or folder"
+            f"file or folder{series}"
         )
     return _from_table(read_table(path), f"file {path}", 2, layout, instrument, opts)
 
