@@ -5,6 +5,7 @@ The public face, one import for the common work::
     import gatecast as gc
 
     prices = gc.load("sp500")                       # or your CSV/Parquet path, or a DataFrame
+    panel = gc.load_panel("arch_panel")             # many instruments, each its own calendar
     res = gc.evaluate(prices, target="variance", models="lstm,garch,gjr_t")
     res.leaderboard                                  # a DataFrame
     bt = gc.backtest(prices, models="lstm,ar1", rule="sign")
@@ -22,6 +23,7 @@ from gatecast._version import __version__
 
 if TYPE_CHECKING:
     from gatecast.data.features import TargetSpec
+    from gatecast.data.panel import Panel, load_panel
     from gatecast.data.sources import datasets, load
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
     from gatecast.experiment.run_folder import Run
@@ -40,6 +42,7 @@ __all__ = [
     "AR1",
     "HistoricalMean",
     "NoChange",
+    "Panel",
     "RecurrentForecaster",
     "RecurrentVariance",
     "Run",
@@ -53,6 +56,7 @@ __all__ = [
     "load",
     "load_model",
     "load_numpy",
+    "load_panel",
     "open_stream",
     "predict",
     "sweep",
@@ -67,6 +71,10 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
         from gatecast.data import sources
 
         return getattr(sources, name)
+    if name in ("load_panel", "Panel"):
+        from gatecast.data import panel
+
+        return getattr(panel, name)
     if name == "TargetSpec":
         from gatecast.data.features import TargetSpec
 

@@ -100,3 +100,8 @@ class ModelFileError(GatecastError):
 class ReportError(GatecastError):
     """A run folder's ``report.html`` cannot be written (not a run folder, or a file of it is
     missing or unreadable)."""
+
+
+class PanelError(DataError):
+    """A panel's layout cannot be used: no instrument column where one is needed, an instrument
+    named twice or not at all, or instruments that disagree on their columns."""

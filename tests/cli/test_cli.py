@@ -134,6 +134,9 @@ def test_datasets_lists_bundled():
     assert res.exit_code == 0
     for name in ("sp500", "nasdaq", "vix", "wti", "1999-01-04"):
         assert name in res.output
+    # the bundled panels, with their instruments and first date (wti's 1986 start)
+    for name in ("Bundled panels", "arch_panel", "3: nasdaq, sp500, wti", "1986-01-02"):
+        assert name in res.output
 
 
 def _bad_files(tmp):

@@ -44,10 +44,13 @@ CALENDAR = (
 
 @app.command()
 def datasets() -> None:
-    """List the bundled datasets (shipped by the `arch` package; no network needed)."""
+    """List the bundled datasets and panels (shipped by the `arch` and, for the 20-stock panel,
+    `skfolio` packages; no network needed)."""
+    from gatecast.data.panel import panel_datasets
     from gatecast.data.sources import datasets as list_datasets
 
     print_table(list_datasets(), "Bundled datasets")
+    print_table(panel_datasets(), "Bundled panels (gatecast.load_panel; see docs/panel.md)")
 
 
 def _default(name: str) -> str:

@@ -32,6 +32,8 @@ DATE_COLUMNS = ("date", "timestamp", "datetime", "time")
 PRICE_PREFERENCE = ("adj_close", "close", "price", "value")
 #: Text columns that never hold a price (a lone numeric column beside them is the price).
 IDENTIFIERS = ("symbol", "ticker", "name", "exchange", "currency", "isin")
+#: Columns that name the instrument of each row of a long panel (see ``gatecast.load_panel``).
+INSTRUMENT_COLUMNS = ("instrument", "unique_id", "ticker", "symbol", "asset")
 #: Prefix that always means a bundled dataset, even where a local file has the same name.
 BUNDLED_PREFIX = "bundled:"
 #: A value this many times above (or below) the median of its neighbours is refused as absurd.
@@ -394,6 +396,15 @@ def _load_bundled(ds: BundledDataset) -> pd.DataFrame:
 def _load_file(
     path: Path, *, sort: bool, dayfirst: bool | None = None, date_format: str | None = None
 ) -> pd.DataFrame:
+    raw = read_table(path)
+    return _frame(
+        raw, str(path), sort=sort, dayfirst=dayfirst, date_format=date_format, first_row=2
+    )
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (``.gz`` too) or Parquet file as read, unchecked; a file that is missing, a folder,
+    unreadable, or holds no rows is refused naming it."""
     if not path.exists():
         raise DataFileError(f"data file {path} does not exist; check the path")
     if path.is_dir():
@@ -421,9 +432,8 @@ def _load_file(
         raise DataFileError(f"cannot read {path}: {exc}") from exc
     if raw.empty:
         raise DataFileError(f"{path} holds no rows")
-    return _frame(
-        raw, str(path), sort=sort, dayfirst=dayfirst, date_format=date_format, first_row=2
-    )
+    table: pd.DataFrame = raw
+    return table
 
 
 def _raw_frame(source: Any) -> pd.DataFrame:
@@ -480,10 +490,17 @@ def _frame(
     if dup.any():
         first = df.index[int(np.argmax(dup))]
         rows = np.flatnonzero(df.index == first)[:2] + first_row
+        instrument = next((c for c in INSTRUMENT_COLUMNS if c in df.columns), None)
+        fix = "Keep one row per date."
+        if instrument is not None and df[instrument].nunique() > 1:
+            fix = (
+                f"Its column {instrument!r} names {df[instrument].nunique()} instruments: a "
+                f"panel, so load it with gatecast.load_panel (one series per instrument, dates "
+                f"may repeat across them)."
+            )
         raise DuplicateDatesError(
             f"{where} has {int(df.index.duplicated().sum())} duplicate date(s); {_fmt_date(first)} "
-            f"appears {'on rows' if first_row else 'at positions'} {rows[0]} and {rows[1]}. Keep "
-            f"one row per date."
+            f"appears {'on rows' if first_row else 'at positions'} {rows[0]} and {rows[1]}. {fix}"
         )
     if not df.index.is_monotonic_increasing:
         if not sort:
