@@ -129,6 +129,8 @@ JOBS: dict[str, list[str]] = {
     ],
     "train": [
         "train",
+        "--data",
+        "sp500",
         "--target",
         "return",
         "--epochs",
@@ -151,14 +153,19 @@ def run_jobs(tree: Path, work: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "COLUMNS": "200"}
     for name, args in JOBS.items():
         out = work / name
+        if out.exists():  # left by an earlier call with this --work (a failed job leaves none)
+            continue
         cmd = [sys.executable, "-m", "gatecast", *args, "--out", str(out)]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{tree}: {name} failed:\n{done.stdout}\n{done.stderr}")
     pred = work / "train" / "predicted.csv"
-    cmd = [sys.executable, "-m", "gatecast", "predict", "--model", str(work / "train")]
+    cmd = [sys.executable, "-m", "gatecast", "predict", "--model", str(work / "train"), "--data"]
     done = subprocess.run(
-        [*cmd, "--start", "2018-12-03", "--out", str(pred)], env=env, capture_output=True, text=True
+        [*cmd, "sp500", "--start", "2018-12-03", "--out", str(pred)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise SystemExit(f"{tree}: predict failed:\n{done.stderr}")

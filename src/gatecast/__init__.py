@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gatecast.data.panel import Panel, load_panel
     from gatecast.data.sources import datasets, load
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
-    from gatecast.experiment.run_folder import Run
+    from gatecast.experiment.run_reader import Run
     from gatecast.jobs import backtest, evaluate, predict, sweep, train, var
     from gatecast.models.baselines import HistoricalMean, NoChange
     from gatecast.models.linear import AR1
@@ -84,7 +84,7 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
 
         return getattr(walkforward, name)
     if name == "Run":
-        from gatecast.experiment.run_folder import Run
+        from gatecast.experiment.run_reader import Run
 
         return Run
     if name in ("evaluate", "backtest", "var", "sweep", "train", "predict"):

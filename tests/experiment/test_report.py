@@ -363,7 +363,7 @@ def test_every_page_is_titled_by_its_data_and_command(train_dir, evaluation, tmp
 
 
 def test_run_json_records_the_command_line_and_the_page_shows_it(prices_csv, tmp_path) -> None:
-    from gatecast.experiment.run_folder import Run
+    from gatecast.experiment.run_reader import Run
 
     out = tmp_path / "cli"
     args = ["evaluate", "--data", str(prices_csv), "--target", "variance", "--models", "garch"]
@@ -382,7 +382,7 @@ def test_run_json_records_the_command_line_and_the_page_shows_it(prices_csv, tmp
 
 
 def test_a_run_made_from_python_records_a_null_command(evaluation) -> None:
-    from gatecast.experiment.run_folder import Run
+    from gatecast.experiment.run_reader import Run
 
     _, out = evaluation
     assert json.loads((out / "run.json").read_text())["command"] is None

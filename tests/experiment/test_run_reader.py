@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from gatecast.cli.app import app
 from gatecast.errors import ConfigError
-from gatecast.experiment.run_folder import RUN_RECORD, Run
+from gatecast.experiment.run_folder import RUN_RECORD
+from gatecast.experiment.run_reader import Run
 
 runner = CliRunner()
 WALK = ["--n-jobs", "1", "--quiet", "--test-start", "2018-07-02", "--refit-every", "60"]

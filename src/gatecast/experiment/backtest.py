@@ -65,13 +65,13 @@ from gatecast.experiment.report import write_report
 from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, in_words
 from gatecast.experiment.run_folder import (
     RUN_RECORD,
-    Run,
     RunFolder,
     check_out_folder,
     record_data,
     run_output,
     settings_record,
 )
+from gatecast.experiment.run_reader import Run
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 from gatecast.types import check_choice
 
@@ -560,7 +560,7 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
 # -- where the forecasts come from ---------------------------------------------------------------
 def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
     """The configuration and forecasts of a finished ``gatecast evaluate`` run folder (read by
-    :meth:`~gatecast.experiment.run_folder.Run.open`)."""
+    :meth:`~gatecast.experiment.run_reader.Run.open`)."""
     try:
         run = Run.open(folder)
     except ConfigError as exc:

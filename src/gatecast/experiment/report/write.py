@@ -13,7 +13,8 @@ from gatecast.experiment.report.figures import unmatched_pngs
 from gatecast.experiment.report.generic import generic_report
 from gatecast.experiment.report.page import Report
 from gatecast.experiment.report.train import train_report
-from gatecast.experiment.run_folder import Run, RunFolder
+from gatecast.experiment.run_folder import RunFolder
+from gatecast.experiment.run_reader import Run
 
 #: The page's name in every run folder.
 REPORT_FILE = "report.html"
