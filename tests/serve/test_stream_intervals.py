@@ -112,7 +112,10 @@ def test_a_state_must_match_the_streams_intervals(models, tmp_path):
     banded.save_state(tmp_path / "b.json")
     with pytest.raises(ModelFileError, match="saved with intervals and this stream has none"):
         open_stream(models["return"]).load_state(tmp_path / "b.json")
-    with pytest.raises(ModelFileError, match=r"interval levels \[0\.9\], this stream has \[0\.8"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"intervals \{'interval': 0\.9, 'quantiles': \[\]\}, this stream has \{'interval': 0\.8",
+    ):
         open_stream(models["return"], interval=0.8).load_state(tmp_path / "b.json")
 
 
@@ -159,3 +162,33 @@ def test_bands_are_refused_where_they_do_not_apply(models, path, tmp_path):
         open_stream(tmp_path / "d", quantiles=(0.05,))
     with pytest.raises(ConfigError, match="forecasts direction 1 bar"):
         StreamSet(load_numpy(tmp_path / "d").stream, interval=0.9).add("X")
+
+
+def test_the_stream_command_writes_the_band_columns_and_keeps_them_in_its_state(
+    models, path, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from gatecast.cli.app import app
+
+    rows = tmp_path / "rows.csv"
+    path.rename_axis("date").to_csv(rows)
+    args = ["stream", "--model", str(models["return"]), "--input", str(rows)]
+    args += ["--interval", "0.9", "--max-ahead", "100000D"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stdout.splitlines() if ln[:1].isdigit() or ln.startswith("date")]
+    assert lines[0] == "date,forecast,as_of,forecast_for,lower,upper,price_lower,price_upper"
+    out = pd.read_csv(pd.io.common.StringIO("\n".join(lines)), index_col="date")
+    live = open_stream(models["return"], interval=0.9)
+    live.max_ahead = None
+    want = _walk(live, path)
+    np.testing.assert_allclose(out["lower"].to_numpy(), want["lower"].to_numpy(), rtol=1e-12)
+    res = CliRunner().invoke(
+        app, [*args[:-4], "--quantiles", "0.05", "--state", str(tmp_path / "s.json")]
+    )
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(
+        app, [*args[:-4], "--interval", "0.9", "--state", str(tmp_path / "s.json")]
+    )
+    assert res.exit_code == 2 and "saved with intervals" in res.output

@@ -532,6 +532,8 @@ class Bands:
             arrays[f"aci{i}.scores"] = a["scores"]
             metas.append(m)
         meta = {
+            "interval": self.interval,
+            "quantiles": list(self.quantiles),
             "levels": self.levels,
             "aci": metas,
             "price": _json(self.price),
@@ -543,11 +545,12 @@ class Bands:
     def restore(self, arrays: Mapping[str, np.ndarray], meta: Any, where: str) -> None:
         """Take back :meth:`state`; a state of other levels is refused, nothing changes on an
         error."""
-        if not isinstance(meta, Mapping) or meta.get("levels") != self.levels:
-            theirs = meta.get("levels") if isinstance(meta, Mapping) else None
+        mine = {"interval": self.interval, "quantiles": list(self.quantiles)}
+        theirs = {k: meta.get(k) for k in mine} if isinstance(meta, Mapping) else None
+        if theirs != mine or meta.get("levels") != self.levels:
             raise ModelFileError(
-                f"{where} was saved with interval levels {theirs}, this stream has "
-                f"{self.levels}; resume it with the --interval/--quantiles that wrote it"
+                f"{where} was saved with intervals {theirs}, this stream has {mine}; resume it "
+                f"with the --interval/--quantiles (interval=, quantiles=) that wrote it"
             )
         try:
             acis = [restarted(self.record, level) for level in self.levels]
