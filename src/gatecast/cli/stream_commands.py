@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import typer
 
+from gatecast.cli import options
 from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
 from gatecast.cli.train_commands import REQUIRE_SIGNATURE, SIGNING_KEY
 from gatecast.errors import ConfigError, DataFileError
@@ -77,6 +78,19 @@ def stream(
         help="With --state: save it this many seconds after a row taken, 0 = off (default "
         f"{CHECKPOINT_SECONDS:g}).",
     ),
+    interval: float | None = typer.Option(
+        None,
+        "--interval",
+        help="Calibrated interval at this level (e.g. 0.9) beside each forecast, restarted from "
+        "the calibration train recorded, as predict --interval does: lower, upper, price_lower, "
+        "price_upper columns; the --state file keeps it.",
+    ),
+    quantiles: str | None = typer.Option(
+        None,
+        "--quantiles",
+        help="Calibrated quantiles (e.g. 0.05,0.5,0.95) beside each forecast: q<tau> and "
+        "price_q<tau> columns.",
+    ),
     wait: float | None = typer.Option(
         None,
         "--wait",
@@ -127,11 +141,14 @@ def stream(
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} {value}: a number of seconds >= 0")
     names = [c for c in columns.split(",")] if columns is not None else None
+    taus = options.float_list(quantiles, "--quantiles")
     live = open_stream(
         model,
         engine=engine,
         signing_key=signing_key,
         require_signature=require_signature or None,  # not given: the environment decides
+        interval=interval,
+        quantiles=taus,
     )
     live.allow_replay = allow_replay
     live.max_gap, live.max_ahead = gap, ahead
@@ -160,8 +177,9 @@ def stream(
             err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
             err.flush()
         saver = _Checkpoints(live, state, every, seconds)
+        heading = OUTPUT_COLUMNS + tuple(live.bands.columns() if live.bands is not None else ())
         with _rows(input) as source, saver:
-            bad, closed = _serve(live, source, format, names, saver)
+            bad, closed = _serve(live, source, format, names, saver, heading)
     if closed:
         _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to say
         return
@@ -265,13 +283,18 @@ def _rows(input: str) -> Iterator[Iterator[bytes]]:
 
 
 def _serve(
-    live: Any, lines: Iterator[bytes], fmt: str, columns: list[str] | None, saver: _Checkpoints
+    live: Any,
+    lines: Iterator[bytes],
+    fmt: str,
+    columns: list[str] | None,
+    saver: _Checkpoints,
+    heading: tuple[str, ...] = OUTPUT_COLUMNS,
 ) -> tuple[int, bool]:
     """Answer every row; (rows refused, whether the output pipe was closed)."""
     out, err = sys.stdout, sys.stderr
     bad = 0
     try:
-        out.write(",".join(OUTPUT_COLUMNS) + "\n" if fmt == "csv" else "")
+        out.write(",".join(heading) + "\n" if fmt == "csv" else "")
         out.flush()
         for row in stream_lines(live, lines, fmt, columns, guard=saver.updating):
             if row.error is not None:

@@ -33,22 +33,27 @@ class StreamRow:
     as_of: str | None = None
     forecast_for: str | None = None
     note: str | None = None
+    #: The interval columns of a stream with bands (``lower``, ``upper``, ``q0.05``, ``price_*``).
+    band: dict[str, float] | None = None
 
     def csv(self) -> str:
         f = "" if self.forecast is None or math.isnan(self.forecast) else repr(self.forecast)
         date = self.date if self.date is not None else self.line
-        return f"{date},{f},{self.as_of or ''},{self.forecast_for or ''}"
+        extra = "".join(
+            "," + ("" if math.isnan(v) else repr(v)) for v in (self.band or {}).values()
+        )
+        return f"{date},{f},{self.as_of or ''},{self.forecast_for or ''}{extra}"
 
     def jsonl(self) -> str:
         f = None if self.forecast is None or math.isnan(self.forecast) else self.forecast
-        return json.dumps(
-            {
-                "date": self.date if self.date is not None else self.line,
-                "forecast": f,
-                "as_of": self.as_of,
-                "forecast_for": self.forecast_for,
-            }
-        )
+        doc = {
+            "date": self.date if self.date is not None else self.line,
+            "forecast": f,
+            "as_of": self.as_of,
+            "forecast_for": self.forecast_for,
+        }
+        doc |= {k: None if math.isnan(v) else v for k, v in (self.band or {}).items()}
+        return json.dumps(doc)
 
 
 def stream_lines(
@@ -101,6 +106,8 @@ def stream_lines(
             )
             continue
         row = StreamRow(no, date, forecast)
+        if stream.bands is not None:
+            row.band = dict(stream.band)
         if key is not None:
             row.as_of, row.forecast_for = shown(key), shown(forecast_for(stream, key))
         if missed:

@@ -23,7 +23,6 @@ its quantiles, VaR and expected shortfall are exact functions of the forecast, n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,10 +31,18 @@ import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.volatility import percent_returns
-from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluation.var import Distribution, expected_shortfall, fit_t_dof, standard_quantile
-from gatecast.inference.classical import GarchRecursion, by_origin, recursion_from_dict
-from gatecast.serve.intervals import CALIBRATION, GAMMA, AdaptiveConformal
+from gatecast.inference.classical import GarchRecursion, by_origin
+from gatecast.serve.intervals import (
+    CALIBRATION,
+    GAMMA,
+    RECORD_KEY,
+    RECORD_VERSION,
+    check_band_levels,
+    quantile_tag,
+    read_record,
+    restarted,
+)
 
 __all__ = [
     "INFO_KEY",
@@ -47,21 +54,14 @@ __all__ = [
 ]
 
 #: The manifest key of the calibration record.
-INFO_KEY = "intervals"
+INFO_KEY = RECORD_KEY
 #: Fewest calibration scores a record needs (a 90% interval from fewer is mostly the extremes).
 MIN_SCORES = 30
-RECORD_VERSION = 1
 
 
 def check_levels(interval: float | None, quantiles: Sequence[float] | None) -> None:
     """Refuse a level outside (0, 1) before anything is read."""
-    if interval is not None and not 0 < interval < 1:
-        raise ConfigError(f"--interval {interval}: an interval level is in (0, 1), e.g. 0.9")
-    for tau in quantiles or ():
-        if not 0 < tau < 1:
-            raise ConfigError(
-                f"--quantiles {tau}: a quantile level is in (0, 1), e.g. 0.05,0.5,0.95"
-            )
+    check_band_levels(interval, quantiles)
 
 
 def _log_return(df: pd.DataFrame, column: str | None) -> pd.Series:
@@ -137,50 +137,13 @@ def calibration_record(
     return record, None
 
 
-def read_record(info: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """The calibration record of a model's manifest, checked; a clear error without one."""
-    rec = info.get(INFO_KEY)
-    if rec is None:
-        raise ConfigError(
-            f"{where} records no interval calibration (a model trained before gatecast kept one, "
-            f"or one whose test part was too short); re-train it with `gatecast train` to use "
-            f"--interval or --quantiles"
-        )
-    try:
-        scores = np.asarray(rec["scores"], dtype=float)
-        window, gamma = int(rec["window"]), float(rec["gamma"])
-        ok = (
-            rec.get("version") == RECORD_VERSION
-            and scores.ndim == 1
-            and np.isfinite(scores).all()
-            and (scores >= 0).all()
-            and 1 <= window <= len(scores)
-            and 0 <= gamma < 1
-        )
-        if "garch" in rec:
-            rec = {**rec, "recursion": recursion_from_dict(rec["garch"])}
-        if "nu" in rec:
-            ok = ok and math.isfinite(float(rec["nu"])) and float(rec["nu"]) > 2
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{where}: its interval calibration is malformed ({exc})") from exc
-    if not ok:
-        raise ModelFileError(
-            f"{where}: its interval calibration is malformed (version, scores >= 0, window, "
-            f"gamma in [0, 1) or nu > 2); re-train the model"
-        )
-    return {**rec, "scores": scores, "window": window, "gamma": gamma}
-
-
 def aci_quantiles(
     record: Mapping[str, Any], scores: pd.Series, issue: pd.Series, level: float
 ) -> pd.Series:
     """The conformal quantile for each row of ``issue`` (True where an interval is issued) at
     ``level``: the recursion is started over the recorded scores, then run over ``scores`` (NaN
     where the outcome is not known, e.g. tomorrow's) in date order."""
-    aci = AdaptiveConformal(1.0 - level, record["gamma"], record["window"])
-    for s in record["scores"]:
-        aci.issue()
-        aci.observe(float(s))
+    aci = restarted(record, level)
     q = np.full(len(scores), np.nan)
     for i, (s, on) in enumerate(zip(scores.to_numpy(float), issue.to_numpy(bool), strict=True)):
         if on:
@@ -188,10 +151,6 @@ def aci_quantiles(
             aci.observe(float(s))
     out: pd.Series = pd.Series(q, index=scores.index)
     return out
-
-
-def _tag(tau: float) -> str:
-    return f"q{tau:g}"
 
 
 def apply_intervals(
@@ -247,12 +206,12 @@ def apply_intervals(
         if parametric:
             assert dist is not None
             z = standard_quantile(tau, dist, record.get("nu"))
-            bands[_tag(tau)] = point + scale * float(z)
+            bands[quantile_tag(tau)] = point + scale * float(z)
         elif tau == 0.5:
-            bands[_tag(tau)] = point.where(issue)
+            bands[quantile_tag(tau)] = point.where(issue)
         else:
             q = aci_quantiles(record, scores, issue, abs(1.0 - 2.0 * tau))
-            bands[_tag(tau)] = point + np.sign(tau - 0.5) * q * scale
+            bands[quantile_tag(tau)] = point + np.sign(tau - 0.5) * q * scale
     for name, band in bands.items():
         out[name] = band
     for name, band in bands.items():

@@ -7,13 +7,16 @@ from __future__ import annotations
 import copy
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.errors import ConfigError, ModelFileError
+from gatecast.inference.classical import recursion_from_dict
 from gatecast.serve.stream import Stream
 
 STATE_FORMAT = "gatecast-interval-stream"
@@ -334,3 +337,241 @@ class IntervalStream:
                 s._restore(own, meta[name], f"{where} [{name}]")
         self.price, self.pending = price, (f0, s0)
         return self
+
+
+# -- the calibration a model folder records, restarted in a stream ---------------------------------
+#: The manifest key of the calibration record ``gatecast train`` writes.
+RECORD_KEY = "intervals"
+RECORD_VERSION = 1
+
+
+def read_record(info: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The calibration record of a model's manifest (``info``), checked; a clear error without
+    one. A return model's record gets its GARCH(1,1) scale as ``recursion``."""
+    rec = info.get(RECORD_KEY)
+    if rec is None:
+        raise ConfigError(
+            f"{where} records no interval calibration (a model trained before gatecast kept one, "
+            f"or one whose test part was too short); re-train it with `gatecast train` to use "
+            f"--interval or --quantiles"
+        )
+    try:
+        scores = np.asarray(rec["scores"], dtype=float)
+        window, gamma = int(rec["window"]), float(rec["gamma"])
+        ok = (
+            rec.get("version") == RECORD_VERSION
+            and scores.ndim == 1
+            and np.isfinite(scores).all()
+            and (scores >= 0).all()
+            and 1 <= window <= len(scores)
+            and 0 <= gamma < 1
+        )
+        if "garch" in rec:
+            rec = {**rec, "recursion": recursion_from_dict(rec["garch"])}
+        if "nu" in rec:
+            ok = ok and math.isfinite(float(rec["nu"])) and float(rec["nu"]) > 2
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{where}: its interval calibration is malformed ({exc})") from exc
+    if not ok:
+        raise ModelFileError(
+            f"{where}: its interval calibration is malformed (version, scores >= 0, window, "
+            f"gamma in [0, 1) or nu > 2); re-train the model"
+        )
+    return {**rec, "scores": scores, "window": window, "gamma": gamma}
+
+
+def restarted(record: Mapping[str, Any], level: float) -> AdaptiveConformal:
+    """ACI at ``level`` run over the recorded scores: the state ``predict`` and a stream start
+    from (the first ``window`` scores fill the window, the rest move alpha_t)."""
+    aci = AdaptiveConformal(1.0 - level, record["gamma"], record["window"])
+    for s in record["scores"]:
+        aci.issue()
+        aci.observe(float(s))
+    return aci
+
+
+def band_levels(interval: float | None, quantiles: Sequence[float] | None) -> list[float]:
+    """The conformal levels an interval and quantiles need (a quantile tau != 0.5 is a bound of
+    the |1 - 2 tau| interval), each once, in the order first asked for."""
+    levels = [] if interval is None else [interval]
+    for tau in quantiles or ():
+        if tau != 0.5 and abs(1.0 - 2.0 * tau) not in levels:
+            levels.append(abs(1.0 - 2.0 * tau))
+    return levels
+
+
+def check_band_levels(interval: float | None, quantiles: Sequence[float] | None) -> None:
+    """Refuse a level outside (0, 1) before anything is read."""
+    if interval is not None and not 0 < interval < 1:
+        raise ConfigError(f"--interval {interval}: an interval level is in (0, 1), e.g. 0.9")
+    for tau in quantiles or ():
+        if not 0 < tau < 1:
+            raise ConfigError(
+                f"--quantiles {tau}: a quantile level is in (0, 1), e.g. 0.05,0.5,0.95"
+            )
+
+
+def quantile_tag(tau: float) -> str:
+    """The column of quantile ``tau``: ``q0.05``."""
+    return f"q{tau:g}"
+
+
+class Bands:
+    """The intervals and quantiles ``predict --interval/--quantiles`` gives, one row at a time:
+    adaptive conformal inference restarted from the calibration a model folder records, exactly
+    as ``predict`` restarts it (:func:`restarted`), then run on over the rows a stream takes.
+
+    ``update(price, forecast, at)`` takes a row's price, the model's forecast made at its close and
+    its date; it scores the interval issued a row before (|log return - forecast| / scale), moves
+    each level's alpha_t, and returns the columns of the next bar: ``lower``/``upper`` at
+    ``interval``, ``q<tau>`` for each quantile, each also as ``price_*`` (the row's price moved by
+    it). The scale is a return model's GARCH(1,1) of the record, run from the stream's first row
+    as ``predict`` runs it from the data's first row, or a variance model's own forecast (around a
+    zero mean). Rows dated on or before the calibration's last date get NaN (their scores are in
+    the calibration); a row without a date gets its interval.
+
+    Build one with :meth:`of_spec`; a :class:`Stream` carries it as ``stream.bands``.
+    """
+
+    def __init__(
+        self,
+        record: Mapping[str, Any],
+        *,
+        variance: bool,
+        log: bool,
+        interval: float | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> None:
+        check_band_levels(interval, quantiles)
+        if interval is None and not quantiles:
+            raise ConfigError("bands need an interval level or quantiles, e.g. interval=0.9")
+        self.record, self.variance, self.log = record, variance, log
+        self.interval, self.quantiles = interval, tuple(quantiles or ())
+        self.levels = band_levels(interval, quantiles)
+        self.garch = None if variance else record["recursion"]
+        last = str(record["last"])
+        self.after = pd.Timestamp(last) if _is_date(last) else None
+        self.reset()
+
+    @classmethod
+    def of_spec(
+        cls,
+        spec: Any,
+        where: str,
+        interval: float | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> Bands:
+        """The bands of the model ``spec`` (a :class:`gatecast.inference.ModelSpec`); a clear
+        error for a model that takes none (price, direction, a horizon > 1, no record)."""
+        check_band_levels(interval, quantiles)
+        variance = spec.kind == "recurrent_variance"
+        target = spec.target
+        if not variance and (getattr(target, "kind", None) != "return" or spec.horizon != 1):
+            raise ConfigError(
+                f"--interval/--quantiles put calibrated bands around a one-day return or a "
+                f"variance forecast; {where} forecasts {getattr(target, 'kind', target)} "
+                f"{spec.horizon} bar(s) ahead: train one with --target return (horizon 1) or "
+                f"--target variance"
+            )
+        record = read_record(spec.info, where)
+        log = True if variance else bool(getattr(target, "log", True))
+        return cls(record, variance=variance, log=log, interval=interval, quantiles=quantiles)
+
+    def reset(self) -> None:
+        """Back to the state restarted from the record: no price, no pending interval."""
+        self.acis = [restarted(self.record, level) for level in self.levels]
+        self.price = math.nan
+        self.pending = (math.nan, math.nan)  # (point, scale) of the interval issued last
+        self.state_g = self.garch.start() if self.garch is not None else np.zeros(2)
+
+    def columns(self) -> list[str]:
+        """The columns :meth:`update` returns, in order."""
+        names = ["lower", "upper"] if self.interval is not None else []
+        names += [quantile_tag(t) for t in self.quantiles]
+        return names + [f"price_{n}" for n in names]
+
+    def update(self, price: float, forecast: float, at: Any = None) -> dict[str, float]:
+        """The row at ``at`` with ``price`` and the model's ``forecast`` made at its close; the
+        band columns of the next bar (NaN where none is issued)."""
+        if math.isfinite(self.price) and math.isfinite(sum(self.pending)):
+            r = math.log(price / self.price)  # the log return, as train scored the calibration
+            f0, s0 = self.pending
+            for aci in self.acis:
+                aci.observe(abs(r - f0) / s0)
+        if self.garch is not None:
+            self.state_g, v = self.garch.step(self.state_g, (price, math.nan, math.nan, math.nan))
+        else:
+            v = forecast
+        self.price = price
+        scale = math.sqrt(v) / 100.0 if v > 0 else math.nan  # NaN > 0 is False
+        point = 0.0 if self.variance else forecast
+        dated = isinstance(at, pd.Timestamp) and self.after is not None
+        issue = (at >= self.after if dated else True) and math.isfinite(point + scale)
+        self.pending = (point, scale) if issue else (math.nan, math.nan)
+        qs = [aci.issue() if issue else math.nan for aci in self.acis]
+        out: dict[str, float] = {}
+        if self.interval is not None:
+            q = qs[0]
+            out["lower"], out["upper"] = point - q * scale, point + q * scale
+        for tau in self.quantiles:
+            if tau == 0.5:
+                out[quantile_tag(tau)] = point if issue else math.nan
+            else:
+                q = qs[self.levels.index(abs(1.0 - 2.0 * tau))]
+                out[quantile_tag(tau)] = point + math.copysign(q * scale, tau - 0.5)
+        for name, v in list(out.items()):
+            out[f"price_{name}"] = price * (math.exp(v) if self.log else 1.0 + v)
+        return out
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON metadata that :meth:`restore` takes back."""
+        arrays: dict[str, np.ndarray] = {}
+        metas = []
+        for i, aci in enumerate(self.acis):
+            a, m = aci.state()
+            arrays[f"aci{i}.scores"] = a["scores"]
+            metas.append(m)
+        meta = {
+            "interval": self.interval,
+            "quantiles": list(self.quantiles),
+            "levels": self.levels,
+            "aci": metas,
+            "price": _json(self.price),
+            "pending": [_json(v) for v in self.pending],
+            "garch": [_json(float(v)) for v in self.state_g],
+        }
+        return arrays, meta
+
+    def restore(self, arrays: Mapping[str, np.ndarray], meta: Any, where: str) -> None:
+        """Take back :meth:`state`; a state of other levels is refused, nothing changes on an
+        error."""
+        mine = {"interval": self.interval, "quantiles": list(self.quantiles)}
+        theirs = {k: meta.get(k) for k in mine} if isinstance(meta, Mapping) else None
+        if theirs != mine or meta.get("levels") != self.levels:
+            raise ModelFileError(
+                f"{where} was saved with intervals {theirs}, this stream has {mine}; resume it "
+                f"with the --interval/--quantiles (interval=, quantiles=) that wrote it"
+            )
+        try:
+            acis = [restarted(self.record, level) for level in self.levels]
+            for i, aci in enumerate(acis):
+                aci.restore({"scores": arrays[f"aci{i}.scores"]}, meta["aci"][i], where)
+            price = _unjson(meta["price"])
+            pending = tuple(_unjson(v) for v in meta["pending"])
+            garch = np.array([_unjson(v) for v in meta["garch"]], dtype=float)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{where}: its interval state is malformed ({exc})") from exc
+        if len(pending) != 2 or garch.shape != (2,):
+            raise ModelFileError(f"{where}: its interval state is malformed (pending, garch)")
+        if self.garch is not None and not self.garch.valid(garch):
+            raise ModelFileError(f"{where}: its GARCH scale state {garch.tolist()} is impossible")
+        self.acis, self.price, self.state_g = acis, price, garch
+        self.pending = (pending[0], pending[1])
+
+
+def _is_date(text: str) -> bool:
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return False
+    return not text.lstrip("-").isdigit()

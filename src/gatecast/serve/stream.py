@@ -107,6 +107,10 @@ class Stream:
         self._scale = float(np.asarray(spec.target_scaler.scale_)[0])
         self._shift = float(np.asarray(spec.target_scaler.shift_)[0])
         self._init_checks()
+        #: Calibrated intervals carried beside the forecasts (a
+        #: :class:`gatecast.serve.intervals.Bands`; None: none), and the last row's columns.
+        self.bands: Any = None
+        self.band: dict[str, float] = {}
         self.reset()
         self._quick: Any = self._quick_plan()  # see _quick_tick
 
@@ -135,6 +139,10 @@ class Stream:
         self._missed: list[OrderKey] = []  # of the row being taken, until it is committed
         rows = 0 if self._sequence else self.spec.window
         self._buffer = np.zeros((rows, self.spec.input_size))
+        self._row_key: OrderKey | None = None  # the last row's own date (None: undated)
+        if getattr(self, "bands", None) is not None:
+            self.bands.reset()
+            self.band = {}
 
     @property
     def ready(self) -> bool:
@@ -151,10 +159,21 @@ class Stream:
         under returns, a price 1000x off the previous one, a row not after the last one
         consumed) raises a :class:`gatecast.errors.DataError` and leaves the stream exactly as
         it was.
+
+        With :attr:`bands` set, :attr:`band` holds the interval columns of the same bar after
+        the update (see :class:`gatecast.serve.intervals.Bands`).
         """
+        out = self._update(observation, at)
+        if self.bands is not None:
+            price = float(self.online.history[-1][0])
+            self.band = self.bands.update(price, out, self._row_key)
+        return out
+
+    def _update(self, observation: Any, at: Any) -> float:
         if at is None and type(observation) is float and self._quick is not None:
             quick = self._quick_tick(observation)
             if quick is not None:
+                self._row_key = None
                 return quick
         key, obs, finite = self._take(observation, at)
         if not self._commit(key, finite):
@@ -326,6 +345,7 @@ class Stream:
         """Count a row taken by ``_take``; whether the network runs on it (its features are
         defined and, in window mode, the window is full)."""
         self.ticks += 1
+        self._row_key = key
         if key is not None:
             self.last = key
         self.missed = self._missed
@@ -373,6 +393,9 @@ class Stream:
             "valid": self.valid,
             "last": _last_to_json(self.last),
         }
+        if self.bands is not None:
+            b_arrays, meta["bands"] = self.bands.state()
+            arrays |= {f"bands.{k}": v for k, v in b_arrays.items()}
         return arrays, meta
 
     def _restore(
@@ -432,6 +455,15 @@ class Stream:
         self._check_history(history, where)
         if valid > ticks:
             raise ModelFileError(f"{where}: valid={valid} rows out of ticks={ticks} is impossible")
+        if (self.bands is None) != ("bands" not in meta):
+            raise ModelFileError(
+                f"{where} was saved {'with' if self.bands is None else 'without'} intervals and "
+                f"this stream has {'none' if self.bands is None else 'them'}: resume it with the "
+                f"--interval/--quantiles (interval=, quantiles=) that wrote it"
+            )
+        if self.bands is not None:
+            own = {k[6:]: v for k, v in arrays.items() if k.startswith("bands.")}
+            self.bands.restore(own, meta["bands"], where)  # checked before the rest changes
         self.engine.set_state(h, c)
         self._buffer = buf.copy()
         if classical is not None:

@@ -3,11 +3,12 @@ one batched step for the instruments that traded."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from gatecast.data.calendar import Calendar
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
 from gatecast.inference.engines import BatchEngine
+from gatecast.serve.intervals import Bands, check_band_levels
 from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
 from gatecast.serve.stream import (
     MAX_AHEAD,
@@ -93,8 +95,20 @@ class StreamSet:
     #: Ticks of at least this many instruments try the vectorised path (``_vector_tick``).
     vector_min = 16
 
-    def __init__(self, make_stream: Callable[[], Stream]) -> None:
+    def __init__(
+        self,
+        make_stream: Callable[[], Stream],
+        *,
+        interval: float | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> None:
+        check_band_levels(interval, quantiles)
         self.make_stream = make_stream
+        #: Calibrated intervals per instrument (``interval``/``quantiles``), and the columns of
+        #: each instrument's last tick (see :class:`gatecast.serve.intervals.Bands`).
+        self.band_levels = (interval, tuple(quantiles) if quantiles else None)
+        self._bands: Bands | None = None  # restarted from the record once, copied per instrument
+        self.bands: dict[str, dict[str, float]] = {}
         self.streams: dict[str, _Member] = {}
         #: The rows refused by the last ``update_many(..., errors="skip")``, by instrument.
         self.rejected: dict[str, DataError] = {}
@@ -190,6 +204,11 @@ class StreamSet:
         self._cols.clear(n)
         stream = _Member(self, key, template.spec, _RowEngine(self, key), template.fingerprint)
         stream.allow_replay = self._allow_replay
+        interval, quantiles = self.band_levels
+        if interval is not None or quantiles:
+            if self._bands is None:
+                self._bands = Bands.of_spec(template.spec, "the set's model", interval, quantiles)
+            stream.bands = copy.deepcopy(self._bands)
         self.streams[key] = stream
         return stream
 
@@ -253,10 +272,31 @@ class StreamSet:
             raise ConfigError(f"errors={errors!r} is unknown; choose 'raise' or 'skip'")
         self.rejected = {}
         self.missed = {}
+        self.bands = {}
         if len(observations) >= self.vector_min:
             done = self._vector_tick(observations, at)
             if done is not None:
+                if self._bands is not None:  # the rows were floats dated ``at``
+                    when = None if at is None else order_key(at)
+                    for key, f in done.items():
+                        self._band(key, float(observations[key]), f, when)
                 return done
+        out = self._general_tick(observations, at, errors)
+        if self._bands is not None:
+            for key, f in out.items():
+                s = self.streams[key]
+                self._band(key, float(s.online.history[-1][0]), f, s._row_key)
+        return out
+
+    # The bands run per instrument in Python after the batched network step (each has its own
+    # alpha_t and score window, a sort per level a tick): the vectorised tick keeps its network.
+    def _band(self, key: str, price: float, forecast: float, when: OrderKey | None) -> None:
+        s = self.streams[key]
+        s.band = self.bands[key] = s.bands.update(price, forecast, when)
+
+    def _general_tick(
+        self, observations: Mapping[str, Any], at: Any, errors: OnError
+    ) -> dict[str, float]:
         new = [k for k in observations if k not in self.streams]
         taken: list[tuple[str, Stream, OrderKey | None, Obs, bool]] = []
         for key, observation in observations.items():
@@ -519,8 +559,12 @@ class StreamSet:
                 f"{where} is malformed: its streams are not a list of keyed states"
             )
         entries = [(m, _own(arrays, meta, i, where)) for i, m in enumerate(metas)]
-        scratch = StreamSet(self.make_stream)
-        scratch._template = self.template  # the same model; nothing here is touched
+        interval, quantiles = self.band_levels
+        scratch = StreamSet(self.make_stream, interval=interval, quantiles=quantiles)
+        scratch._template, scratch._bands = (
+            self.template,
+            self._bands,
+        )  # the same model; nothing here is touched
         scratch.max_ahead, scratch.allow_replay = self.max_ahead, self.allow_replay
         scratch._h, scratch._c = np.zeros_like(self._h[:0]), np.zeros_like(self._c[:0])
         for target in (scratch, self):  # checked on a scratch set first, then applied

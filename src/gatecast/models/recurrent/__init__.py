@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from gatecast.artifacts import KeyLike
 from gatecast.inference.spec import read_model_folder
@@ -15,6 +16,7 @@ from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.variance import RecurrentVariance
 from gatecast.serve import Stream, load_numpy
+from gatecast.serve.intervals import Bands, check_band_levels
 from gatecast.types import ENGINES, check_choice
 
 #: The estimator class of each manifest kind.
@@ -46,17 +48,31 @@ def open_stream(
     *,
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
+    interval: float | None = None,
+    quantiles: Sequence[float] | None = None,
 ) -> Stream:
     """A live stream over a model folder; ``engine="numpy"`` never imports torch's models.
-    ``signing_key`` and ``require_signature`` as in ``gatecast.inference.read_model_folder``."""
+    ``signing_key`` and ``require_signature`` as in ``gatecast.inference.read_model_folder``.
+
+    ``interval`` (e.g. 0.9) and ``quantiles`` (e.g. (0.05, 0.95)) carry calibrated intervals
+    beside the forecasts, restarted from the calibration ``train`` recorded in the folder as
+    ``predict --interval`` restarts it: after each ``update``, ``stream.band`` holds
+    ``lower``/``upper``, ``q<tau>`` and their ``price_*`` columns
+    (:class:`gatecast.serve.intervals.Bands`), and the stream's state keeps them."""
     check_choice(engine, ENGINES, "engine")
+    check_band_levels(interval, quantiles)
     if engine == "numpy":
-        return load_numpy(
+        live = load_numpy(
             folder, signing_key=signing_key, require_signature=require_signature
         ).stream()
-    return load_model(
-        folder, device="cpu", signing_key=signing_key, require_signature=require_signature
-    ).stream()
+    else:
+        live = load_model(
+            folder, device="cpu", signing_key=signing_key, require_signature=require_signature
+        ).stream()
+    if interval is not None or quantiles:
+        where = f"{folder}/manifest.json"
+        live.bands = Bands.of_spec(live.spec, where, interval, quantiles)
+    return live
 
 
 __all__ = [
