@@ -159,7 +159,7 @@ def run_jobs(tree: Path, work: Path) -> None:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{tree}: {name} failed:\n{done.stdout}\n{done.stderr}")
-    pred = work / "train" / "predicted.csv"
+    pred = work / "predicted.csv"
     cmd = [sys.executable, "-m", "gatecast", "predict", "--model", str(work / "train"), "--data"]
     done = subprocess.run(
         [*cmd, "sp500", "--start", "2018-12-03", "--out", str(pred)],
