@@ -185,6 +185,12 @@ def test_options_that_do_not_apply_are_refused(return_model, path, tmp_path):
     assert any("fewer than 30" in n for n in short.notes)
     with pytest.raises(ConfigError, match="records no interval calibration"):
         run_prediction(tmp_path / "s", data, interval=0.9)
+    # too few training rows for the GARCH(1,1) scale: the model trains, without intervals
+    tiny = _csv(path.iloc[:90], tmp_path / "tiny.csv")
+    few = run_training(TrainJob(data=tiny, test_size=30, **FAST), tmp_path / "t", plots=False)
+    assert any("GARCH(1,1) scale cannot be fit" in n for n in few.notes)
+    with pytest.raises(ConfigError, match="records no interval calibration"):
+        run_prediction(tmp_path / "t", tiny, interval=0.9)
     res = runner.invoke(
         app,
         [

@@ -31,6 +31,7 @@ import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.volatility import percent_returns
+from gatecast.errors import TooFewRowsError
 from gatecast.evaluation.var import Distribution, expected_shortfall, fit_t_dof, standard_quantile
 from gatecast.inference.classical import GarchRecursion, by_origin
 from gatecast.serve.intervals import (
@@ -115,7 +116,14 @@ def calibration_record(
     else:
         from gatecast.models.garch import ArchForecaster
 
-        rec = ArchForecaster("GARCH", column=column, name="garch").fit(history).recursion()
+        try:
+            garch = ArchForecaster("GARCH", column=column, name="garch").fit(history)
+        except TooFewRowsError as exc:  # the model trains; it gets no intervals, and says why
+            return (
+                None,
+                f"no interval calibration recorded: the GARCH(1,1) scale cannot be fit ({exc})",
+            )
+        rec = garch.recursion()
         assert isinstance(rec, GarchRecursion)
         scale = garch_scale(rec, df, column, forecasts.index)
         point = forecasts
