@@ -146,7 +146,17 @@ JOBS: dict[str, list[str]] = {
 }
 #: Files whose numbers are not results (timings, folds' own bookkeeping).
 SKIP = ("run.json", "loss.json", "config.json", "manifest.json", "report.html")
-VOLATILE_KEYS = {"seconds", "train_seconds", "started", "finished", "elapsed", "wall_seconds"}
+VOLATILE_KEYS = {
+    "seconds",
+    "train_seconds",
+    "walk_forward_seconds",
+    "block_seconds",
+    "started",
+    "finished",
+    "elapsed",
+    "wall_seconds",
+    "pid",
+}
 
 
 def run_jobs(tree: Path, work: Path) -> None:
@@ -205,7 +215,7 @@ def compare(old: Path, new: Path) -> list[str]:
             continue
         if a.suffix in (".csv", ".parquet"):
             ta, tb = table(a), table(b)
-            shared = [c for c in ta.columns if c in tb.columns]
+            shared = [c for c in ta.columns if c in tb.columns and c not in VOLATILE_KEYS]
             lost = [c for c in ta.columns if c not in tb.columns]
             if lost:
                 diffs.append(f"{rel}: columns {lost} missing in the new run")
