@@ -170,6 +170,8 @@ def run_jobs(tree: Path, work: Path) -> None:
         if done.returncode != 0:
             raise SystemExit(f"{tree}: {name} failed:\n{done.stdout}\n{done.stderr}")
     pred = work / "predicted.csv"
+    if pred.exists():
+        return
     cmd = [sys.executable, "-m", "gatecast", "predict", "--model", str(work / "train"), "--data"]
     done = subprocess.run(
         [*cmd, "sp500", "--start", "2018-12-03", "--out", str(pred)],
