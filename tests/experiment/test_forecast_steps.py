@@ -62,6 +62,7 @@ def test_the_steps_are_dated_in_the_models_calendar(folder):
     assert days == ["2018-12-31", "2019-01-02", "2019-01-03", "2019-01-04"]  # no 1 January
     assert (xnys.steps["as_of"] == pd.Timestamp("2018-12-28")).all()
     assert xnys.steps["step"].tolist() == [1, 2, 3, 4]
+    assert "forecasts 1..4 bars ahead" in xnys._repr_html_()
     own = run_prediction(folder / "ret", folder / "data.csv", steps=2)  # trades on 1 January
     assert [f"{d:%Y-%m-%d}" for d in own.steps["date"]] == ["2018-12-31", "2019-01-01"]
 
@@ -158,6 +159,8 @@ def test_the_csv_holds_the_long_table_and_the_cli_prints_the_path(folder, tmp_pa
     )
     assert res.exit_code == 0, res.output
     assert fan.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ConfigError, match=r"--plot .*fan.png already exists; pass --overwrite"):
+        run_prediction(folder / "var", folder / "data.csv", interval=0.9, plot=fan)
 
 
 @pytest.mark.parametrize(

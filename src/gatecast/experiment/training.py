@@ -749,10 +749,17 @@ def run_prediction(
     if plot is not None:
         _check_plot(plot, out, interval, quantiles)
 
-    for path in (out, plot):
-        if path is not None:
-            check_not_input(path, {"--data": data, "--model": model_dir})
-            check_out_file(path, overwrite=overwrite)
+    if out is not None:
+        check_not_input(out, {"--data": data, "--model": model_dir})
+        check_out_file(out, overwrite=overwrite)
+    if plot is not None:
+        check_not_input(plot, {"--data": data, "--model": model_dir})
+        if Path(plot).exists() and not overwrite:
+            raise ConfigError(
+                f"--plot {plot} already exists; pass --overwrite to replace it, or choose a new "
+                "file"
+            )
+        check_out_file(plot, overwrite=True)  # a device, a FIFO or a folder is still refused
     if calendar is not None and calendar != DATA:
         check_exchange(calendar)  # a mistyped name fails before anything is read
     model = load_model(
