@@ -221,7 +221,11 @@ def train(
 def predict(
     model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
-    out: Path = typer.Option(..., help="CSV file for date,actual,forecast,in_sample,as_of."),
+    out: Path = typer.Option(
+        ...,
+        help="CSV file for date,actual,forecast,in_sample,as_of (with --steps: the long table "
+        "as_of,date,step,forecast,...,method).",
+    ),
     start: str | None = typer.Option(None, help="First date to forecast."),
     end: str | None = typer.Option(
         None, help="Last date to forecast (default: the bar after the data)."
@@ -250,6 +254,17 @@ def predict(
         help="Variance models: quantiles, VaR and ES from this predictive distribution "
         "(normal, or t with nu fit at train) instead of conformal ones.",
     ),
+    steps: int | None = typer.Option(
+        None,
+        help="Forecast the 1..STEPS bars after the data (not with --start/--end): a return "
+        "model's step 1, zero beyond; variance k x the one-day forecast (sqrt-of-time); bands "
+        "scaled by sqrt(k). See docs/train-predict.md.",
+    ),
+    plot: Path | None = typer.Option(
+        None,
+        help="Write the fan chart of the bands here (.png, .svg or .pdf; needs --interval or "
+        "--quantiles): the h-step price fan with --steps.",
+    ),
     **shared: Any,
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
@@ -273,18 +288,28 @@ def predict(
         interval=interval,
         quantiles=options.float_list(quantiles, "--quantiles"),
         dist=dist,  # type: ignore[arg-type]  # checked by run_prediction
+        steps=steps,
+        plot=plot,
     )
-    frame = pred.frame
+    frame = pred.frame if pred.steps is None else pred.steps.set_index("date")
     console.print(f"price column: {escape(str(pred.column))}")
     for note in pred.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     first, last = (stamp(d, frame.index) for d in (frame.index[0], frame.index[-1]))
-    console.print(
-        f"wrote {len(frame)} forecasts ({first} .. {last}; {int(frame['in_sample'].sum())} "
-        f"in the training range, marked in_sample) to {out}; the bars after the data dated "
-        f"in {escape(pred.calendar)}"
+    what = (
+        f"the forecasts 1..{len(frame)} bars ahead ({first} .. {last}) as a long table"
+        if pred.steps is not None
+        else f"{len(frame)} forecasts ({first} .. {last}; {int(frame['in_sample'].sum())} "
+        "in the training range, marked in_sample)"
     )
+    console.print(
+        f"wrote {what} to {out}; the bars after the data dated in {escape(pred.calendar)}"
+    )
+    if plot is not None:
+        console.print(f"wrote the fan chart to {escape(str(plot))}")
     console.print(escape(pred.last_line()), highlight=False, soft_wrap=True)
+    for line in pred.step_lines():
+        console.print(escape(line), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import KeyLike, atomic_write_text, resolve_signing_key
+from gatecast.artifacts import KeyLike, atomic_write_bytes, atomic_write_text, resolve_signing_key
 from gatecast.data.calendar import (
     DATA,
     bars_per_year,
@@ -43,6 +43,14 @@ from gatecast.experiment.forecast_intervals import (
     apply_intervals,
     calibration_record,
     check_levels,
+)
+from gatecast.experiment.forecast_steps import (
+    HISTORY,
+    SHOWN,
+    check_steps,
+    check_steps_model,
+    fan_figure,
+    step_table,
 )
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import label
@@ -79,6 +87,8 @@ from gatecast.types import (
 )
 
 if TYPE_CHECKING:  # torch loads only when a model is built, so `gatecast --help` stays fast
+    from matplotlib.figure import Figure
+
     from gatecast.models.recurrent import RecurrentEstimator
 
 #: Columns of every forecast CSV gatecast writes (train's test part, predict's output).
@@ -527,7 +537,9 @@ def forecast_frame(
 class Prediction:
     """A saved model's forecasts on some data: the table written to CSV, and the facts behind
     the last line (tomorrow's forecast): the calendar that dated it, the bars a year that
-    annualise a variance (None for undated rows), and notes on the data's dates."""
+    annualise a variance (None for undated rows), and notes on the data's dates. With
+    ``steps`` (``predict --steps h``), the long table of the forecasts 1..h bars after the
+    data; ``recent`` holds the last prices, which the fan chart shows."""
 
     frame: pd.DataFrame
     model: str
@@ -538,6 +550,9 @@ class Prediction:
     periods_per_year: float | None = None
     notes: list[str] = field(default_factory=list)
     level: float | None = None
+    steps: pd.DataFrame | None = None
+    recent: pd.Series | None = None
+    log: bool = True
 
     @property
     def next(self) -> pd.Series:
@@ -546,9 +561,69 @@ class Prediction:
         return rows
 
     def _repr_html_(self) -> str:
+        if self.steps is not None:
+            return html_view(
+                f"{self.model}: {self.target} forecasts 1..{len(self.steps)} bars ahead",
+                self.steps,
+                self.step_lines()[:1],
+            )
         return html_view(
             f"{self.model}: {self.target} forecasts", self.frame.tail(10), [self.last_line()]
         )
+
+    def plot(self) -> Figure:
+        """The fan chart: with ``steps``, the last prices and the h-step price path in its
+        bands from the last close; otherwise the last forecasts of the return in their bands
+        beside the realised returns (a variance model's return forecast is 0). One band per
+        interval level (``lower``/``upper`` and each pair of quantiles); no band without
+        ``interval`` or ``quantiles``."""
+        if self.recent is None:
+            raise ConfigError("this prediction keeps no prices to draw; make it with gc.predict")
+        what = f"{len(self.steps)}-bar price path" if self.steps is not None else self.target
+        return fan_figure(
+            self.frame,
+            self.steps,
+            self.recent,
+            level=self.level,
+            variance=self.target == "variance",
+            log=self.log,
+            title=f"{self.model}: {what} forecast and its bands",
+        )
+
+    def step_lines(self) -> list[str]:
+        """The h-step path, one line a step (the first and last ones of a long path): date,
+        forecast, cumulative return or variance, the interval in return and price."""
+        t = self.steps
+        if t is None:
+            return []
+        variance = self.target == "variance"
+        head = (
+            f"{len(t)} bars after {stamp(t['as_of'].iloc[0])}: step, date, "
+            + ("cumulative variance (%^2)" if variance else "cumulative return, price")
+            + (f", {self.level:.0%} interval (price)" if "lower" in t else "")
+        )
+        lines = [head]
+        dates = pd.Index(t["date"])
+        rows = list(range(len(t)))
+        if len(t) > SHOWN:
+            rows = [*rows[: SHOWN - 3], -1, *rows[-2:]]
+        for i in rows:
+            if i < 0:
+                lines.append("  ...")
+                continue
+            r = t.iloc[i]
+            text = f"  {int(r['step']):>3} {stamp(r['date'], dates)}"
+            if variance:
+                text += f"  {float(r['cumulative_variance']):.4f}"
+            else:
+                text += f"  {100 * float(r['cumulative']):+.2f}%  {float(r['price_forecast']):.6g}"
+            if "lower" in t:
+                text += (
+                    f"  {100 * float(r['lower']):+.2f}% .. {100 * float(r['upper']):+.2f}%"
+                    f" ({float(r['price_lower']):.6g} .. {float(r['price_upper']):.6g})"
+                )
+            lines.append(text)
+        return lines
 
     def last_line(self) -> str:
         """E.g. "2019-01-02 forecast: +0.04% (lstm), no-change 0", and the interval, quantiles
@@ -635,6 +710,8 @@ def run_prediction(
     interval: float | None = None,
     quantiles: Sequence[float] | None = None,
     dist: Distribution | None = None,
+    steps: int | None = None,
+    plot: str | Path | None = None,
 ) -> Prediction:
     """Forecast ``data`` with a saved model (return, price, direction or variance) and write
     ``date,actual,forecast,in_sample,as_of`` to ``out`` (CSV; None: nothing is written).
@@ -656,22 +733,40 @@ def run_prediction(
     ``train`` (see :mod:`gatecast.experiment.forecast_intervals`); each also as ``price_*``, from
     the last close. ``dist`` (``normal`` or ``t``, variance models only) takes a variance
     model's quantiles from that predictive distribution instead and adds VaR and ES columns.
+
+    ``steps`` (h >= 1; not with ``start``/``end``) adds the forecasts 1..h bars after the data
+    as :attr:`Prediction.steps`, and ``out`` then gets that long table instead (see
+    :func:`gatecast.experiment.forecast_steps.step_table` for the rules). ``plot`` (a .png,
+    .svg or .pdf path; needs ``interval`` or ``quantiles``) writes the fan chart there
+    (:meth:`Prediction.plot`).
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
     check_levels(interval, quantiles)
     if dist is not None:
         check_choice(dist, ("normal", "t"), "dist")
+    check_steps(steps, start, end)
+    if plot is not None:
+        _check_plot(plot, out, interval, quantiles)
 
     if out is not None:
         check_not_input(out, {"--data": data, "--model": model_dir})
         check_out_file(out, overwrite=overwrite)
+    if plot is not None:
+        check_not_input(plot, {"--data": data, "--model": model_dir})
+        if Path(plot).exists() and not overwrite:
+            raise ConfigError(
+                f"--plot {plot} already exists; pass --overwrite to replace it, or choose a new "
+                "file"
+            )
+        check_out_file(plot, overwrite=True)  # a device, a FIFO or a folder is still refused
     if calendar is not None and calendar != DATA:
         check_exchange(calendar)  # a mistyped name fails before anything is read
     model = load_model(
         model_dir, device=device, signing_key=signing_key, require_signature=require_signature
     )
     _check_applies(model, isinstance(model, RecurrentVariance), interval, quantiles, dist)
+    check_steps_model(model, steps, variance=isinstance(model, RecurrentVariance))
     col = column or model.column_
     df = load(
         data,
@@ -724,15 +819,68 @@ def run_prediction(
             dist=dist,
         )
         notes += more
-    if out is not None:
-        atomic_write_text(Path(out), frame.to_csv(float_format="%.10g"))
+    table = None
+    if steps is not None:
+        where = str(Path(model_dir) / "manifest.json")
+        info = model._fitted().info
+        table, more = step_table(model, df, frame, cal, steps, info, where, variance=variance)
+        notes += more
     try:
         ppy: float | None = bars_per_year(df.index, cal)
     except ConfigError:  # undated rows: no year to annualise over
         ppy = None
-    return Prediction(
-        frame, model.name, target, col, no_change, cal.describe(), ppy, notes, level=interval
+    pred = Prediction(
+        frame,
+        model.name,
+        target,
+        col,
+        no_change,
+        cal.describe(),
+        ppy,
+        notes,
+        level=interval,
+        steps=table,
+        recent=price_series(df, col).iloc[-(HISTORY + 1) :],
+        log=variance or bool(model.target_spec.log),
     )
+    figure = pred.plot() if plot is not None else None
+    if out is not None:
+        text = (
+            frame.to_csv(float_format="%.10g")
+            if table is None
+            else table.to_csv(index=False, float_format="%.10g")
+        )
+        atomic_write_text(Path(out), text)
+    if figure is not None:
+        _write_figure(figure, Path(plot))  # type: ignore[arg-type]  # plot is set with figure
+    return pred
+
+
+def _check_plot(
+    plot: str | Path, out: str | Path | None, interval: float | None, quantiles: Any
+) -> None:
+    """Refuse ``--plot`` without bands to draw, to a file type matplotlib is not asked to
+    write, or onto ``--out``."""
+    if interval is None and not quantiles:
+        raise ConfigError(
+            f"--plot {plot} draws the fan chart of the forecasts' bands: add --interval (e.g. "
+            "0.9) or --quantiles (e.g. 0.05,0.25,0.75,0.95)"
+        )
+    if Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ConfigError(f"--plot {plot}: name a .png, .svg or .pdf file")
+    if out is not None and Path(plot).resolve() == Path(out).resolve():
+        raise ConfigError(f"--plot {plot} is also --out: choose two files")
+
+
+def _write_figure(fig: Figure, path: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lower()[1:], dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _check_applies(

@@ -45,7 +45,8 @@ def plot_fan(
     if widest is not None:
         out = (y < widest["lower"].to_numpy(float)) | (y > widest["upper"].to_numpy(float))
     ax.scatter(actual.index[~out], y[~out], s=3, color="k", label="realised")
-    ax.scatter(actual.index[out], y[out], s=8, color="C3", label=f"outside {levels[0]:.0%}")
+    if levels:  # without a band (a prediction with no interval) nothing lies outside one
+        ax.scatter(actual.index[out], y[out], s=8, color="C3", label=f"outside {levels[0]:.0%}")
     return finish(fig, ax, title, loc="upper left", ncol=6)
 
 
