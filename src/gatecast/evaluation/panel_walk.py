@@ -72,7 +72,8 @@ class PanelWalkPlan:
                 f"{self.test_end or 'its end'} (it runs {union[0].date()} to "
                 f"{union[-1].date()}); pick dates inside the data"
             )
-        return pd.DatetimeIndex(test[:: self.refit_every])
+        refits: pd.DatetimeIndex = pd.DatetimeIndex(test[:: self.refit_every])
+        return refits
 
     def folds(self, instrument: str, index: pd.Index, refits: pd.DatetimeIndex) -> list[Fold]:
         """One instrument's folds at the panel's refit dates: fold k trains on its rows before
@@ -329,7 +330,7 @@ def score_panel(
                     "ratio": float(losses[m].mean()) / ref,
                     "dm_ref": np.nan if dm is None else dm.statistic,
                     "p_ref": np.nan if dm is None else dm.pvalue,
-                    "mcs_p": float(mcs.loc[m, "pvalue"]),
+                    "mcs_p": float(mcs["pvalue"][m]),
                     "in_mcs": bool(mcs.loc[m, "in_mcs"]),
                     "n": len(losses),
                 }
