@@ -16,7 +16,6 @@ from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import first_valid_row, make_windows
 from gatecast.errors import (
     ConfigError,
-    MissingValueError,
     NotFittedError,
     PanelError,
     TooFewRowsError,
@@ -134,28 +133,27 @@ class GlobalRecurrentVariance(ParamsFromSignature):
                 )
         return chosen[first]
 
-    def min_history(self, data: pd.DataFrame | None = None) -> int:
+    def min_history(self) -> int:
         """Fewest rows an instrument needs before its first forecast: the rows its inputs need
         before their first value (22 for the close-only inputs, whose ``log_rv22`` averages 22
-        returns; 1 for the range inputs) plus ``window``. Counted for the inputs of the fit
-        (before one: the close-only inputs, or those ``data``'s columns give)."""
-        if data is None:
-            if self.net_ is None:
-                return 22 + int(self.window)
-            # any price path with the fit's columns has its first input row at the same place
-            n = 200
-            close = 100.0 * np.exp(0.01 * np.sin(np.arange(n)))
-            data = pd.DataFrame(
-                {"close": close, "high": close * 1.01, "low": close * 0.99},
-                index=pd.bdate_range("2000-01-03", periods=n, name="date"),
-            )
-        cfg = self.resolved_ if self.net_ is not None else self._resolved({"data": data})
+        returns; 1 for the range inputs) plus ``window``; for the inputs of the fit (before
+        one: the close-only inputs)."""
+        cfg = self.resolved_ if self.net_ is not None else None
+        return self._input_start(cfg) + int(self.window)
+
+    def _input_start(self, cfg: Any) -> int:
+        """The row of the first input value (the same on any price path with the columns)."""
+        n = 200
+        close = 100.0 * np.exp(0.01 * np.sin(np.arange(n)))
+        data = pd.DataFrame(
+            {"close": close}, index=pd.bdate_range("2000-01-03", periods=n, name="date")
+        )
+        if cfg is None:
+            cfg = self._resolved({"data": data})  # closes only: the default inputs
+        else:
+            data = data.assign(high=close * 1.01, low=close * 0.99)
         feats, _, _ = self._local().training_frames(data, cfg)
-        try:
-            first = first_valid_row(feats)
-        except MissingValueError:  # too short to hold one input row: count on a long path
-            return self.min_history()
-        return first + int(self.window)
+        return first_valid_row(feats)
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, panel: Mapping[str, pd.DataFrame], y: None = None) -> GlobalRecurrentVariance:
@@ -175,12 +173,14 @@ class GlobalRecurrentVariance(ParamsFromSignature):
         frames = {str(n): df for n, df in panel.items()}
         local = self._local()
         cfg = self._resolved(frames)
-        need = WINDOW.min_rows(local, cfg)
+        # the rows the inputs need, then a window, a target and a validation tail
+        need = self._input_start(cfg) + WINDOW.min_rows(local, cfg)
         for n, df in frames.items():
             if len(df) < need:
                 raise TooFewRowsError(
                     f"instrument {n!r} has {len(df)} rows, too few to train on with "
-                    f"window={cfg.window} and a validation tail: need at least {need}; leave it "
+                    f"window={cfg.window}, the rows its inputs need first and a validation "
+                    f"tail: need at least {need}; leave it "
                     f"out of the fit (panel.select([...])): predict still forecasts it once it "
                     f"has {self.min_history()} rows"
                 )
