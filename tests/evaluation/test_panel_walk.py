@@ -76,17 +76,20 @@ def base() -> tuple[PanelWalkResult, list[Any]]:
 
 
 @pytest.mark.parametrize("instrument", ["A", "B", "C"])
-@pytest.mark.parametrize("cut", ["2010-09-15", "2010-11-01"])
+@pytest.mark.parametrize("which", ["a refit date", "between refits"])
 def test_a_change_after_d_moves_no_weight_and_no_forecast_up_to_d(
-    instrument: str, cut: str, base: tuple[PanelWalkResult, list[Any]]
+    instrument: str, which: str, base: tuple[PanelWalkResult, list[Any]]
 ) -> None:
     walk0, log0 = base
-    day = pd.Timestamp(cut)
     panel = _unaligned()
+    refits = PLAN.refit_dates(panel)
+    day = refits[2] if which == "a refit date" else refits[3] - pd.Timedelta(days=10)
     df = panel[instrument].copy()
     after = np.flatnonzero(df.index >= day)
-    rng = np.random.default_rng(len(cut) + ord(instrument))
-    df.iloc[rng.choice(after, 3, replace=False), 0] *= 1.8  # three values on or after D
+    rng = np.random.default_rng(len(which) + ord(instrument))
+    # the value dated D itself (the instrument's first row from D on) and three later ones
+    rows = [after[0], *rng.choice(after[1:], 3, replace=False)]
+    df.iloc[rows, 0] *= 1.8
     panel[instrument] = df
     log: list[Any] = []
     walk = _walk(panel, log)
@@ -94,10 +97,10 @@ def test_a_change_after_d_moves_no_weight_and_no_forecast_up_to_d(
     upto = dates <= day
     # every instrument's forecasts for dates up to D: exactly the same (same code, same inputs)
     pd.testing.assert_frame_equal(walk.forecasts[upto], walk0.forecasts[upto])
-    # every refit whose training rows end before D: the same weights
-    refits = [(t, w) for t, w in log if t < day]
-    assert len(refits) >= 2
-    for (t, w), (t0, w0) in zip(refits, log0, strict=False):
+    # every refit made on or before D (its training rows end before it): the same weights
+    made = [(t, w) for t, w in log if t < day]
+    assert len(made) == int((refits <= day).sum()) >= 3
+    for (t, w), (t0, w0) in zip(made, log0, strict=False):
         assert t == t0
         for k in w:
             np.testing.assert_array_equal(w[k], w0[k])
