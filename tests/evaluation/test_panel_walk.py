@@ -51,8 +51,8 @@ class _Recording(GlobalRecurrentVariance):
         return self
 
 
-def _recording(log: list[Any]) -> _Recording:
-    m = _Recording(hidden=4, epochs=1, device="cpu", seed=0)
+def _recording(log: list[Any], warm: bool = False) -> _Recording:
+    m = _Recording(hidden=4, epochs=1, warm_epochs=1, warm_start=warm, device="cpu", seed=0)
     m.log = log
     return m
 
@@ -60,12 +60,12 @@ def _recording(log: list[Any]) -> _Recording:
 PLAN = PanelWalkPlan("2010-08-02", refit_every=20, min_train=100)
 
 
-def _walk(panel: dict[str, pd.DataFrame], log: list[Any]) -> PanelWalkResult:
+def _walk(panel: dict[str, pd.DataFrame], log: list[Any], warm: bool = False) -> PanelWalkResult:
     models = {
-        "lstm": functools.partial(_recording, log),
+        "lstm": functools.partial(_recording, log, warm),
         "har": functools.partial(HARForecaster, (1, 5, 22), name="har"),
     }
-    return panel_walk_forward(models, panel, PLAN)
+    return panel_walk_forward(models, panel, PLAN, warm_start=warm)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,29 @@ def test_a_change_after_d_moves_no_weight_and_no_forecast_up_to_d(
     mine = walk.forecasts.xs(instrument, level="instrument")
     orig = walk0.forecasts.xs(instrument, level="instrument")
     assert not np.allclose(mine[mine.index > day], orig[orig.index > day])
+
+
+def test_a_warm_chain_leaks_nothing_either() -> None:
+    """Warm refits (each from the last one's weights, as evaluate runs them) read no row on
+    or after D either: the chain up to D is made of fits on rows before D only."""
+    panel = _unaligned()
+    day = PLAN.refit_dates(panel)[2]
+    log0: list[Any] = []
+    walk0 = _walk(panel, log0, warm=True)
+    changed = dict(panel)
+    b = panel["B"].copy()
+    b.iloc[np.flatnonzero(b.index >= day)[[0, 5, 30]], 0] *= 0.6
+    changed["B"] = b
+    log: list[Any] = []
+    walk = _walk(changed, log, warm=True)
+    upto = walk.forecasts.index.get_level_values("date") <= day
+    pd.testing.assert_frame_equal(walk.forecasts[upto], walk0.forecasts[upto])
+    for (t, w), (_, w0) in zip(log[:3], log0[:3], strict=True):
+        assert t < day
+        for k in w:
+            np.testing.assert_array_equal(w[k], w0[k])
+    after = walk.forecasts.index.get_level_values("date") > day
+    assert not np.allclose(walk.forecasts[after], walk0.forecasts[after])  # the change is seen
 
 
 def test_refit_dates_follow_the_panels_calendar_and_each_instrument_its_own_rows(
