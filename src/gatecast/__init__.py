@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gatecast.data.panel import Panel, load_panel
     from gatecast.data.sources import datasets, load
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
+    from gatecast.experiment.panel_evaluation import evaluate_panel
     from gatecast.experiment.run_reader import Run
     from gatecast.jobs import backtest, evaluate, predict, sweep, train, var
     from gatecast.models.baselines import HistoricalMean, NoChange
@@ -36,10 +37,12 @@ if TYPE_CHECKING:
         load_model,
         open_stream,
     )
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.serve import StreamSet, load_numpy
 
 __all__ = [
     "AR1",
+    "GlobalRecurrentVariance",
     "HistoricalMean",
     "NoChange",
     "Panel",
@@ -53,6 +56,7 @@ __all__ = [
     "backtest",
     "datasets",
     "evaluate",
+    "evaluate_panel",
     "load",
     "load_model",
     "load_numpy",
@@ -83,6 +87,14 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
         from gatecast.evaluation import walkforward
 
         return getattr(walkforward, name)
+    if name == "evaluate_panel":
+        from gatecast.experiment.panel_evaluation import evaluate_panel
+
+        return evaluate_panel
+    if name == "GlobalRecurrentVariance":
+        from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+        return GlobalRecurrentVariance
     if name == "Run":
         from gatecast.experiment.run_reader import Run
 

@@ -1,0 +1,355 @@
+"""Walk-forward over a panel: one global refit per refit date for all instruments, per-instrument
+models refit at the same dates, and per-instrument and pooled scores (QLIKE, DM, MCS)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.sources import parse_date
+from gatecast.data.volatility import variance_proxy
+from gatecast.errors import AlignmentError, ConfigError, TooFewRowsError
+from gatecast.evaluation.losses import qlike_loss
+from gatecast.evaluation.significance import (
+    MCS_BLOCK_SIZE,
+    MCS_REPS,
+    diebold_mariano,
+    model_confidence_set,
+)
+from gatecast.evaluation.walkforward import Fold, run_folds
+from gatecast.types import Proxy
+
+__all__ = [
+    "PanelScores",
+    "PanelWalkPlan",
+    "PanelWalkResult",
+    "panel_walk_forward",
+    "score_panel",
+]
+
+#: A zero-argument factory of a fresh model: a global one (``pooled = True``, fit on the whole
+#: panel, e.g. :class:`gatecast.models.recurrent.global_variance.GlobalRecurrentVariance`) or a
+#: per-instrument Forecaster (each instrument gets its own fresh model per fold).
+PanelFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class PanelWalkPlan:
+    """The refit dates of a panel walk-forward (expanding windows).
+
+    The refit dates are every ``refit_every``-th date of the panel's calendar (the union of its
+    instruments' dates) from ``test_start`` to ``test_end``. At the refit date D_k every model is
+    refit on each instrument's rows dated before D_k and forecasts that instrument's own dates in
+    [D_k, D_k+1): a forecast for date t uses rows up to t - 1 of that instrument only. Each
+    instrument needs ``min_train`` rows before the first refit date.
+    """
+
+    test_start: str
+    test_end: str | None = None
+    refit_every: int = 21
+    min_train: int = 250
+
+    def __post_init__(self) -> None:
+        if self.refit_every < 1:
+            raise ConfigError(f"refit_every={self.refit_every}: must be >= 1 (trading days)")
+        if self.min_train < 1:
+            raise ConfigError(f"min_train={self.min_train}: must be >= 1")
+
+    def refit_dates(self, frames: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
+        """The refit dates over ``frames`` (each instrument's frame, e.g. a Panel)."""
+        union = pd.DatetimeIndex(sorted(set().union(*(df.index for df in frames.values()))))
+        start = parse_date(self.test_start, "test_start")
+        stop = None if self.test_end is None else parse_date(self.test_end, "test_end")
+        test = union[(union >= start) & ((union <= stop) if stop is not None else True)]
+        if len(test) == 0:
+            raise ConfigError(
+                f"no dates of the panel between test_start {self.test_start} and "
+                f"{self.test_end or 'its end'} (it runs {union[0].date()} to "
+                f"{union[-1].date()}); pick dates inside the data"
+            )
+        refits: pd.DatetimeIndex = pd.DatetimeIndex(test[:: self.refit_every])
+        return refits
+
+    def folds(self, instrument: str, index: pd.Index, refits: pd.DatetimeIndex) -> list[Fold]:
+        """One instrument's folds at the panel's refit dates: fold k trains on its rows before
+        ``refits[k]`` and forecasts its rows in ``[refits[k], refits[k+1])`` (a refit with no
+        row of the instrument in its block has no fold)."""
+        stop = (
+            len(index)
+            if self.test_end is None
+            else int(index.searchsorted(parse_date(self.test_end, "test_end"), side="right"))
+        )
+        starts = [int(index.searchsorted(d)) for d in refits] + [stop]
+        out = []
+        for k in range(len(refits)):
+            s, e = min(starts[k], stop), min(starts[k + 1], stop)
+            if s >= e:
+                continue
+            if s < self.min_train:
+                raise TooFewRowsError(
+                    f"instrument {instrument!r} has {s} rows before the refit on "
+                    f"{refits[k].date()}, fewer than min_train={self.min_train}; start the test "
+                    f"later, lower min_train, or leave it out (panel.select([...]))"
+                )
+            out.append(Fold(k, 0, s, s, e))
+        return out
+
+
+@dataclass
+class PanelWalkResult:
+    """The forecasts of a panel walk-forward: ``forecasts`` indexed by (instrument, date) with a
+    column per model, ``folds`` one row per fit (model, instrument or ``*`` for a global fit,
+    fold, train_end, test range, seconds), and the run's wall time."""
+
+    forecasts: pd.DataFrame
+    folds: pd.DataFrame
+    seconds: float
+
+    def summary(self) -> str:
+        """A short text account of the run."""
+        n = self.forecasts.index.get_level_values("instrument").nunique()
+        return (
+            f"panel walk-forward: {len(self.forecasts)} forecasts of {n} instruments x "
+            f"{self.forecasts.shape[1]} models in {self.seconds:.1f} s"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def panel_walk_forward(
+    models: Mapping[str, PanelFactory],
+    panel: Mapping[str, pd.DataFrame],
+    plan: PanelWalkPlan,
+    *,
+    warm_start: bool | Mapping[str, bool] = False,
+) -> PanelWalkResult:
+    """Walk-forward forecasts of every model for every instrument of ``panel``.
+
+    Parameters
+    ----------
+    models
+        Name -> a zero-argument factory. A global model (``pooled = True``) is refit once per
+        refit date on all instruments' rows before it; any other model is a per-instrument
+        Forecaster, refit per instrument at the same dates through the single-series
+        walk-forward's own fold runner (:func:`gatecast.evaluation.walkforward.run_folds`).
+    panel
+        Instrument -> its price frame (a :class:`gatecast.Panel`), each on its own calendar.
+    plan
+        Test range and refit frequency (:class:`PanelWalkPlan`).
+    warm_start
+        Per model (or for all): refit a global model from its previous weights at each refit
+        date (its own ``warm_start`` setting must be on too).
+
+    Returns
+    -------
+    PanelWalkResult
+    """
+    if not models:
+        raise ConfigError("no models to evaluate; give at least one")
+    frames = {str(n): df for n, df in panel.items()}
+    refits = plan.refit_dates(frames)
+    folds = {n: plan.folds(n, df.index, refits) for n, df in frames.items()}
+    warm = {
+        m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
+        for m in models
+    }
+    t0 = time.perf_counter()
+    columns: dict[str, pd.Series] = {}
+    infos: list[dict[str, Any]] = []
+    for name, factory in models.items():
+        if getattr(factory(), "pooled", False):
+            fc, info = _global_folds(name, factory, frames, refits, folds, warm[name], plan)
+        else:
+            fc, info = _local_folds(name, factory, frames, folds)
+        columns[name] = fc
+        infos += info
+    forecasts = pd.DataFrame(columns).sort_index()
+    forecasts.index.names = ["instrument", "date"]
+    table = pd.DataFrame(infos).sort_values(["model", "fold", "instrument"]).reset_index(drop=True)
+    return PanelWalkResult(forecasts, table, time.perf_counter() - t0)
+
+
+def _global_folds(
+    name: str,
+    factory: PanelFactory,
+    frames: dict[str, pd.DataFrame],
+    refits: pd.DatetimeIndex,
+    folds: dict[str, list[Fold]],
+    warm: bool,
+    plan: PanelWalkPlan,
+) -> tuple[pd.Series, list[dict[str, Any]]]:
+    """One global fit per refit date on every instrument's rows before it (those with at least
+    ``plan.min_train`` of them), then each instrument's forecasts for its own dates of that
+    fold."""
+    pieces: list[pd.Series] = []
+    infos: list[dict[str, Any]] = []
+    by_k = {n: {f.number: f for f in fs} for n, fs in folds.items()}
+    model: Any = None
+    for k, day in enumerate(refits):
+        todo = {n: f[k] for n, f in by_k.items() if k in f}
+        if not todo:
+            continue
+        if model is None or not warm:
+            model = factory()
+        t0 = time.perf_counter()
+        # every instrument's rows before the refit date, the same cut for all
+        train = {n: df.loc[df.index < day] for n, df in frames.items()}
+        model.fit({n: df for n, df in train.items() if len(df) >= plan.min_train})
+        t1 = time.perf_counter()
+        for n, fold in todo.items():
+            df = frames[n]
+            idx = df.index
+            fc = model.predict_instrument(
+                n, df.iloc[: fold.test_stop], idx[fold.test_start], idx[fold.test_stop - 1]
+            ).astype(float)
+            pieces.append(_keyed(fc, n))
+        infos.append(
+            {
+                "model": name,
+                "instrument": "*",
+                "fold": k,
+                "train_end": day,
+                "test_start": day,
+                "n": sum(f.test_stop - f.test_start for f in todo.values()),
+                "fit_seconds": t1 - t0,
+                "predict_seconds": time.perf_counter() - t1,
+                "warm": bool(warm and k > 0),
+            }
+        )
+    return pd.concat(pieces), infos
+
+
+def _local_folds(
+    name: str,
+    factory: PanelFactory,
+    frames: dict[str, pd.DataFrame],
+    folds: dict[str, list[Fold]],
+) -> tuple[pd.Series, list[dict[str, Any]]]:
+    """Each instrument's own walk-forward of a per-instrument model, fold by fold, through the
+    single-series runner (a fresh model per fold, as ``walk_forward`` does cold)."""
+    pieces: list[pd.Series] = []
+    infos: list[dict[str, Any]] = []
+    for n, df in frames.items():
+        for fc, info in run_folds(name, factory, df, folds[n], False, None):
+            pieces.append(_keyed(fc, n))
+            infos.append(info | {"instrument": n})
+    return pd.concat(pieces), infos
+
+
+def _keyed(fc: pd.Series, instrument: str) -> pd.Series:
+    out: pd.Series = fc.copy()
+    out.index = pd.MultiIndex.from_arrays(
+        [np.full(len(fc), instrument, dtype=object), pd.DatetimeIndex(fc.index)],
+        names=["instrument", "date"],
+    )
+    return out
+
+
+# -- scores ----------------------------------------------------------------------------------
+@dataclass
+class PanelScores:
+    """Per-instrument leaderboards and their pooled summary.
+
+    ``table``: one row per (instrument, model): ``qlike`` (mean QLIKE on the dates every model
+    forecasts for that instrument), ``ratio`` (to the reference's), ``dm_ref``/``p_ref``
+    (Diebold-Mariano against the reference; negative = lower loss), ``mcs_p``/``in_mcs``
+    (the instrument's model confidence set), ``n`` (dates). ``summary``: one row per model:
+    ``median_ratio``, ``wins``/``losses`` (instruments where the DM test against the reference
+    is significant at ``alpha``, for and against the model), ``in_mcs`` (instruments whose
+    MCS holds it) and ``instruments``.
+    """
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    reference: str
+    alpha: float
+    mcs_size: float
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 160):
+            return str(self.summary.to_string(float_format=lambda v: f"{v:.4g}"))
+
+
+def score_panel(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    *,
+    reference: str = "gjr_t",
+    proxy: Proxy = "squared",
+    column: str | None = None,
+    alpha: float = 0.05,
+    mcs_size: float = 0.10,
+    mcs_block_size: int = MCS_BLOCK_SIZE,
+    mcs_reps: int = MCS_REPS,
+    seed: int = 0,
+) -> PanelScores:
+    """Score a panel walk-forward of variance forecasts per instrument and pooled.
+
+    Each instrument is scored against its own proxy (``variance_proxy``, e.g. the squared
+    percent return) on the dates where every model forecasts it, with QLIKE; the DM test and
+    the MCS (``size`` ``mcs_size``) are those of :mod:`gatecast.evaluation.significance`.
+    """
+    models = list(walk.forecasts.columns)
+    if reference not in models:
+        raise ConfigError(
+            f"the reference {reference!r} is not among the models ({', '.join(models)}); add "
+            f"it or pick one of them"
+        )
+    rows: list[dict[str, Any]] = []
+    for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
+        fc = fc.droplevel("instrument").dropna()
+        actual = variance_proxy(panel[str(n)], proxy, column=column).reindex(fc.index)
+        keep = actual.notna().to_numpy()
+        fc, actual = fc[keep], actual[keep]
+        if fc.empty:
+            raise AlignmentError(f"instrument {n!r}: the models share no forecast date")
+        losses = pd.DataFrame(
+            {m: qlike_loss(actual.to_numpy(), fc[m].to_numpy()) for m in models}, index=fc.index
+        )
+        mcs = model_confidence_set(
+            losses, size=mcs_size, block_size=mcs_block_size, reps=mcs_reps, seed=seed
+        )
+        ref = float(losses[reference].mean())
+        for m in models:
+            dm = (
+                diebold_mariano(losses[m].to_numpy(), losses[reference].to_numpy())
+                if m != reference
+                else None
+            )
+            rows.append(
+                {
+                    "instrument": n,
+                    "model": m,
+                    "qlike": float(losses[m].mean()),
+                    "ratio": float(losses[m].mean()) / ref,
+                    "dm_ref": np.nan if dm is None else dm.statistic,
+                    "p_ref": np.nan if dm is None else dm.pvalue,
+                    "mcs_p": float(mcs["pvalue"][m]),
+                    "in_mcs": bool(mcs.loc[m, "in_mcs"]),
+                    "n": len(losses),
+                }
+            )
+    table = pd.DataFrame(rows)
+    sig = table["p_ref"] < alpha
+    summary = (
+        table.assign(
+            wins=sig & (table["dm_ref"] < 0),
+            losses=sig & (table["dm_ref"] > 0),
+        )
+        .groupby("model", sort=False)
+        .agg(
+            median_ratio=("ratio", "median"),
+            median_qlike=("qlike", "median"),
+            wins=("wins", "sum"),
+            losses=("losses", "sum"),
+            in_mcs=("in_mcs", "sum"),
+            instruments=("instrument", "size"),
+        )
+    )
+    return PanelScores(table, summary, reference, alpha, mcs_size)
