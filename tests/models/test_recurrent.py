@@ -150,6 +150,22 @@ def test_warm_start_refits_from_current_weights_for_warm_epochs(ar1):
     ).abs().max()
 
 
+def test_a_warm_state_and_a_stream_keep_their_weights_when_the_model_is_refit(ar1):
+    def model() -> RecurrentForecaster:
+        warm = dict(warm_start=True, warm_epochs=1, patience=0)
+        return RecurrentForecaster(cell="gru", seed=3, **(SMALL | warm)).fit(ar1.iloc[:800])
+
+    m, twin = model(), model()  # the same seed: the same weights
+    state, stream = m.warm_state(), m.stream(engine="numpy")
+    kept = {k: v.copy() for k, v in state.items()}
+    m.fit(ar1.iloc[:900])  # a warm refit moves the live weights
+    assert not np.array_equal(m.warm_state()["head.weight"], kept["head.weight"])
+    assert all(np.array_equal(state[k], kept[k]) for k in kept)  # taken before: as it was
+    replay = twin.stream(engine="numpy")  # the stream of the model before its refit
+    prices = ar1["close"].iloc[780:801].astype(float)
+    assert [stream.update(p) for p in prices] == [replay.update(p) for p in prices]
+
+
 def test_load_keeps_training_settings_and_rejects_malformed_manifest(tmp_path, ar1):
     m = RecurrentForecaster(
         cell="gru", seed=1, patience=4, clip=0.5, val_size=0.2, warm_epochs=2, **SMALL

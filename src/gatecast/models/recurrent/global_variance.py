@@ -366,7 +366,7 @@ class GlobalRecurrentVariance(ParamsFromSignature):
     def warm_state(self) -> dict[str, np.ndarray]:
         """The pooled net's weights as NumPy arrays (PyTorch names), copies: a later warm
         refit, which updates the weights in place, leaves them as they are."""
-        return {k: v.copy() for k, v in weights_of(self._check_fitted()).items()}
+        return weights_of(self._check_fitted())
 
     def set_warm_state(self, state: dict[str, np.ndarray]) -> GlobalRecurrentVariance:
         """Load weights saved by :meth:`warm_state`; the next ``fit`` with ``warm_start``

@@ -82,7 +82,9 @@ class RecurrentNet(nn.Module):
 
 def weights_of(net: nn.Module) -> dict[str, np.ndarray]:
     """A network's weights as NumPy arrays under PyTorch's names (CPU copies)."""
-    return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    # .numpy() of a CPU tensor shares its memory: without the copy, a state or a stream taken
+    # from a model would change under its holder when the model is refit (a warm start).
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def with_weights(net: RecurrentNet, state: dict[str, np.ndarray]) -> RecurrentNet:
