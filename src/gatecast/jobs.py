@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from gatecast.experiment.backtest import BacktestResult
     from gatecast.experiment.blocks import BlocksResult
     from gatecast.experiment.evaluation import EvaluationResult
+    from gatecast.experiment.prediction import Prediction
     from gatecast.experiment.sweep import SweepResult
-    from gatecast.experiment.training import Prediction, TrainRun
+    from gatecast.experiment.training import TrainRun
     from gatecast.experiment.var import VarResult
 
 __all__ = ["backtest", "evaluate", "predict", "sweep", "train", "var"]
@@ -180,7 +181,7 @@ def predict(
 ) -> Prediction:
     """Forecast ``data`` with a saved model folder (``gatecast predict``): the table of
     forecasts, the last rows those for the bars after the data. ``settings`` are the keywords of
-    :func:`~gatecast.experiment.training.run_prediction` (``start``, ``end``, ``calendar``...)."""
-    from gatecast.experiment.training import run_prediction
+    :func:`~gatecast.experiment.prediction.run_prediction` (``start``, ``end``, ``calendar``...)."""
+    from gatecast.experiment.prediction import run_prediction
 
     return run_prediction(Path(model), data, _out(out), **settings)

@@ -18,7 +18,8 @@ from gatecast.cli.app import app
 from gatecast.data.synthetic import garch11
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.evaluation.intervals import adaptive_conformal
-from gatecast.experiment.training import TrainJob, run_prediction, run_training
+from gatecast.experiment.prediction import run_prediction
+from gatecast.experiment.training import TrainJob, run_training
 
 FAST = dict(cell="gru", hidden=4, layers=1, window=5, epochs=1, batch_size=0, patience=0)
 FAST |= dict(device="cpu", quiet=True, seed=0)

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from gatecast.cli.app import app
 from gatecast.data.calendar import bars_per_year, calendar_for
-from gatecast.experiment.training import TrainJob, run_prediction, run_training
+from gatecast.experiment.prediction import run_prediction
+from gatecast.experiment.training import TrainJob, run_training
 
 FAST = dict(cell="gru", hidden=4, layers=1, window=5, epochs=1, batch_size=0, patience=0)
 FAST |= dict(device="cpu", quiet=True, seed=0)

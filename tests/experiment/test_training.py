@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from gatecast.data import ar1_prices
-from gatecast.experiment.training import TrainJob, run_prediction, run_training
+from gatecast.experiment.prediction import run_prediction
+from gatecast.experiment.training import TrainJob, run_training
 
 FAST = dict(cell="gru", hidden=8, layers=1, window=10, epochs=2, batch_size=64, seed=0)
 

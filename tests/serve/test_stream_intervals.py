@@ -12,7 +12,8 @@ import pytest
 
 from gatecast.data.synthetic import garch11
 from gatecast.errors import ConfigError, ModelFileError
-from gatecast.experiment.training import TrainJob, run_prediction, run_training
+from gatecast.experiment.prediction import run_prediction
+from gatecast.experiment.training import TrainJob, run_training
 from gatecast.inference.spec import read_model_folder
 from gatecast.models.recurrent import open_stream
 from gatecast.serve import StreamSet, load_numpy

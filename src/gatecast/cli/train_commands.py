@@ -270,7 +270,7 @@ def predict(
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the bar after the data, dated in its trading calendar; as_of is
     the date of the last observation each forecast used."""
-    from gatecast.experiment.training import run_prediction, stamp
+    from gatecast.experiment.prediction import run_prediction, stamp
 
     pred = run_prediction(
         model,
