@@ -153,6 +153,11 @@ class Panel(Mapping[str, pd.DataFrame]):
             {name: self[name] for name in instruments}, column=self.column, source=self.source
         )
 
+    def _repr_html_(self) -> str:
+        """The panel in a notebook: one row per instrument (first and last date, rows)."""
+        head = f"<p><b>Panel of {len(self)} instruments</b></p>"
+        return head + str(self.summary().to_html(border=0, max_rows=30))
+
     def summary(self) -> pd.DataFrame:
         """One row per instrument: its first and last date and its row count."""
         rows = [

@@ -19,6 +19,7 @@ from gatecast.evaluation.panel_walk import (
     score_panel,
 )
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
+from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
 from gatecast.types import CELLS, PROXIES, Proxy, check_choice
 
@@ -48,6 +49,10 @@ class PanelEvaluation:
 
     def __str__(self) -> str:
         return f"{self.walk.summary()}\n{self.scores}"
+
+    def _repr_html_(self) -> str:
+        lines = [self.walk.summary(), "per instrument: .table; pooled, one row per model:"]
+        return html_view("panel walk-forward", self.summary, lines)
 
 
 def panel_factories(

@@ -5,6 +5,7 @@ the parameter and target plumbing the classical models share)."""
 from __future__ import annotations
 
 import inspect
+from html import escape
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -196,6 +197,15 @@ class ParamsFromSignature:
             input_tags=InputTags(two_d_array=False),
             requires_fit=True,
         )
+
+    def _repr_html_(self) -> str:
+        """The model in a notebook: its class, whether it is fitted, and its parameters."""
+        state = "fitted" if self.__sklearn_is_fitted__() else "not fitted"
+        rows = "".join(
+            f"<tr><th>{escape(k)}</th><td>{escape(repr(v))}</td></tr>"
+            for k, v in self.get_params().items()
+        )
+        return f"<p><b>{escape(type(self).__name__)}</b> ({state})</p><table>{rows}</table>"
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` has run (scikit-learn's ``check_is_fitted`` asks; its default, "any
