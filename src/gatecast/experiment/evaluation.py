@@ -51,7 +51,6 @@ from gatecast.experiment.registry import (
     ALIASES,
     COMBINATIONS,
     DEFAULT_MODELS,
-    EVALUATION_TARGETS,
     HYBRIDS,
     RECURRENT,
     EvaluationTarget,
@@ -70,8 +69,10 @@ from gatecast.experiment.run_folder import (
 )
 from gatecast.experiment.settings import (
     DataSettings,
+    InputSettings,
     RecurrentSettings,
     RunSettings,
+    TargetSettings,
     WalkSettings,
     group_fields,
 )
@@ -81,7 +82,7 @@ from gatecast.models.config import (
     default_train_proxy,
     describe_train_proxy,
 )
-from gatecast.types import MODES, PROXIES, Mode, Proxy, check_choice, check_number
+from gatecast.types import MODES, Mode, check_choice, check_number
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -117,7 +118,9 @@ POINT_WINDOW = 22
 
 
 @dataclass(kw_only=True)
-class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+class EvaluationConfig(
+    DataSettings, TargetSettings, WalkSettings, RecurrentSettings, InputSettings, RunSettings
+):
     """Everything one evaluation needs, as plain values (a config file maps onto it one to one):
     the shared settings of :mod:`gatecast.experiment.settings` (the data, the walk-forward, the
     recurrent models, the run folder) and the evaluation's own.
@@ -143,13 +146,9 @@ class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSetting
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     """
 
-    target: EvaluationTarget = "variance"
-    proxy: Proxy = "squared"
     models: tuple[str, ...] = ()
     ensemble: bool = False
     mode: Mode = "window"
-    features: tuple[str, ...] | None = None
-    train_proxy: Proxy | None = None
     mcs_size: float = 0.10
     mcs_block_size: int = MCS_BLOCK_SIZE
     mcs_reps: int = 1000
@@ -161,10 +160,6 @@ class EvaluationConfig(DataSettings, WalkSettings, RecurrentSettings, RunSetting
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
-        check_choice(self.target, EVALUATION_TARGETS, "target")
-        check_choice(self.proxy, PROXIES, "proxy")
-        if self.train_proxy is not None:
-            check_choice(self.train_proxy, PROXIES, "train_proxy")
         check_choice(self.mode, MODES, "mode")
         if self.mode == "sequence" and self.target == "variance":
             raise ConfigError(

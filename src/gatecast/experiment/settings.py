@@ -12,13 +12,16 @@ from typing import Any
 from gatecast.data.sources import DataSource
 from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import WalkForwardPlan
-from gatecast.types import SCHEMES, Scheme, check_choice, check_number
+from gatecast.experiment.registry import EVALUATION_TARGETS, EvaluationTarget
+from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice, check_number
 
 __all__ = [
     "DataSettings",
+    "InputSettings",
     "RecurrentSettings",
     "RunSettings",
     "SeedSettings",
+    "TargetSettings",
     "WalkSettings",
     "group_fields",
 ]
@@ -113,6 +116,37 @@ class RecurrentSettings(SeedSettings):
             check_number(getattr(self, name), name, at_least=1, integer=True)
         if self.window is not None:
             check_number(self.window, "window", at_least=1, integer=True)
+        super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class TargetSettings(_Group):
+    """What a walk-forward forecasts and scores: ``target`` (variance, return or direction) and,
+    for a variance target, the ``proxy`` its forecasts are scored against (the squared return,
+    or the Parkinson range, which needs High/Low)."""
+
+    target: EvaluationTarget = "variance"
+    proxy: Proxy = "squared"
+
+    def __post_init__(self) -> None:
+        check_choice(self.target, EVALUATION_TARGETS, "target")
+        check_choice(self.proxy, PROXIES, "proxy")
+        super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class InputSettings(_Group):
+    """What the recurrent models read and, for a variance target, train against: ``features``
+    (None: the family's: range inputs with High/Low, close-only inputs without) and
+    ``train_proxy`` (None: the Parkinson range with High/Low, else the squared return, shrunk
+    toward the residual base's forecast for a model with one)."""
+
+    features: tuple[str, ...] | None = None
+    train_proxy: Proxy | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_proxy is not None:
+            check_choice(self.train_proxy, PROXIES, "train_proxy")
         super().__post_init__()
 
 

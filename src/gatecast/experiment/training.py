@@ -44,7 +44,7 @@ from gatecast.experiment.run_folder import (
     settings_record,
     staged_folder,
 )
-from gatecast.experiment.settings import DataSettings
+from gatecast.experiment.settings import DataSettings, InputSettings
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import (
     ForecasterConfig,
@@ -75,7 +75,7 @@ POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
 @dataclass(kw_only=True)
-class TrainJob(DataSettings):
+class TrainJob(DataSettings, InputSettings):
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
     The data settings are :class:`~gatecast.experiment.settings.DataSettings`; the split and
@@ -95,7 +95,6 @@ class TrainJob(DataSettings):
     horizon: int = 1
     anchored: bool | None = None
     proxy: Proxy | None = None
-    train_proxy: Proxy | None = None
     cell: Cell | None = None
     mode: Mode | None = None
     chunks: int | None = None
@@ -105,7 +104,6 @@ class TrainJob(DataSettings):
     hidden: int | None = None
     layers: int | None = None
     dropout: float | None = None
-    features: tuple[str, ...] | None = None
     scaler: ScalerKind | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -133,8 +131,6 @@ class TrainJob(DataSettings):
         check_choice(self.target, TRAIN_TARGETS, "target")
         if self.proxy is not None:
             check_choice(self.proxy, PROXIES, "proxy")
-        if self.train_proxy is not None:
-            check_choice(self.train_proxy, PROXIES, "train_proxy")
         unused = {
             "log (--simple)": self.variance and self.log is not None,
             "anchored (--anchored/--no-anchored)": self.target != "price"

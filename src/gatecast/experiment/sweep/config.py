@@ -13,11 +13,16 @@ from gatecast.artifacts import atomic_write_json
 from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.evaluation import EvaluationConfig
-from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names
+from gatecast.experiment.registry import RECURRENT, canonical_names
 from gatecast.experiment.run_folder import settings_record
-from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
+from gatecast.experiment.settings import (
+    DataSettings,
+    RunSettings,
+    SeedSettings,
+    TargetSettings,
+    WalkSettings,
+)
 from gatecast.experiment.sweep.space import sweepable_parameters
-from gatecast.types import Proxy
 
 Sampler = Literal["grid", "tpe", "random"]
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
@@ -27,7 +32,7 @@ Phase = Literal["select", "test"]
 
 
 @dataclass(kw_only=True)
-class SweepConfig(DataSettings, WalkSettings, SeedSettings, RunSettings):
+class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunSettings):
     """Everything one sweep needs, as plain values: the shared settings of
     :mod:`gatecast.experiment.settings` (``out`` is required: a sweep is its folder) and the
     sweep's own; the recurrent settings are what it sweeps (``grid``) or fixes (``fixed``).
@@ -45,8 +50,6 @@ class SweepConfig(DataSettings, WalkSettings, SeedSettings, RunSettings):
     har) are scored on both periods for comparison, never selected.
     """
 
-    target: EvaluationTarget = "variance"
-    proxy: Proxy = "squared"
     select_start: str | None = None
     select_end: str | None = None
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)

@@ -1,0 +1,73 @@
+"""Each setting is declared once: in a settings group (experiment/settings.py) that the job
+configs are built from, or in the one job config it belongs to. A field name declared in two
+places is either a mistake or one of the few listed here with the reason it is not the same
+setting; a new restatement fails this test until it is made a group or listed with a reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections import defaultdict
+
+import pytest
+
+from gatecast.experiment import settings
+from gatecast.experiment.backtest import BacktestConfig
+from gatecast.experiment.evaluation import EvaluationConfig
+from gatecast.experiment.sweep import SweepConfig
+from gatecast.experiment.training import TrainJob
+from gatecast.experiment.var import VarConfig
+
+CONFIGS = (EvaluationConfig, BacktestConfig, VarConfig, SweepConfig, TrainJob)
+GROUPS = tuple(
+    g for g in vars(settings).values() if isinstance(g, type) and g.__name__.endswith("Settings")
+)
+
+#: Names declared in more than one place, and why they are different settings.
+NOT_THE_SAME = {
+    # each job's own set of models, with its own default (evaluate: a set per target; backtest:
+    # the models it trades; var: variance models)
+    "models": {"EvaluationConfig", "BacktestConfig", "VarConfig"},
+    # var: the seed of the ES test's simulated paths; train: the network's initial weights
+    "seed": {"VarConfig", "TrainJob"},
+    # train's model settings are the model's own (None: the model family's default, e.g. a 2x50
+    # LSTM), not the walk-forward's budget for its refits (RecurrentSettings: hidden 16, window
+    # per target), and not the run's progress bar default
+    "hidden": {"RecurrentSettings", "TrainJob"},
+    "window": {"RecurrentSettings", "TrainJob"},
+    "quiet": {"RunSettings", "TrainJob"},
+    "mode": {"EvaluationConfig", "TrainJob"},  # train: None, the family's default
+    # train is one split, not a walk: no test_start (None: the last --test-size of the rows)
+    # and its gap is an embargo before that one test part
+    "test_start": {"WalkSettings", "TrainJob"},
+    "gap": {"WalkSettings", "TrainJob"},
+    # train forecasts a price too and a variance model's proxy is None until resolved
+    "target": {"TargetSettings", "TrainJob"},
+    "proxy": {"TargetSettings", "TrainJob"},
+    # var: the VaR's holding period, backtested on non-overlapping windows; train: the target's
+    # horizon, a direct h-step model
+    "horizon": {"VarConfig", "TrainJob"},
+}
+
+
+def _declared() -> dict[str, set[str]]:
+    where: dict[str, set[str]] = defaultdict(set)
+    for cls in (*CONFIGS, *GROUPS):
+        for name in inspect.get_annotations(cls):
+            where[name].add(cls.__name__)
+    return where
+
+
+def test_no_setting_is_declared_twice_unless_listed_with_its_reason() -> None:
+    twice = {name: places for name, places in _declared().items() if len(places) > 1}
+    assert twice == NOT_THE_SAME
+
+
+@pytest.mark.parametrize("group", [settings.TargetSettings, settings.InputSettings])
+def test_the_configs_built_from_a_group_take_its_fields(group: type) -> None:
+    names = {f.name for f in dataclasses.fields(group)}
+    users = [c for c in CONFIGS if issubclass(c, group)]
+    assert len(users) >= 2  # a group is shared, or it is one config's own fields
+    for config in users:
+        assert names <= {f.name for f in dataclasses.fields(config)}
+        assert not names & set(inspect.get_annotations(config))
