@@ -120,3 +120,19 @@ def test_the_job_builds_the_model_it_describes() -> None:
     assert params["target"] == TargetSpec("direction", False, 2)
     with pytest.raises(ConfigError, match="dropout"):
         TrainJob(dropout=1.5).forecaster()
+
+
+def test_train_drops_rows_for_the_column_it_reads_and_no_other(tmp_path) -> None:
+    """The price column is read and checked once, as every job reads its data: with
+    ``--column close --dropna``, a NaN in adj_close (a column the model does not read) drops no
+    row, and a NaN in close drops exactly its row."""
+    prices = ar1_prices(400, seed=2)
+    frame = pd.DataFrame({"close": prices["close"], "adj_close": prices["close"]})
+    frame.iloc[[50, 60], 1] = np.nan  # adj_close only
+    frame.iloc[70, 0] = np.nan  # close
+    path = tmp_path / "p.csv"
+    frame.rename_axis("date").to_csv(path)
+    job = TrainJob(data=str(path), column="close", dropna=True, quiet=True, **FAST)
+    run = run_training(job)
+    assert run.dropped_rows == 1
+    assert len(run.forecasts) == 80  # the last 20% of the 399 rows kept

@@ -20,10 +20,7 @@ import pandas as pd
 
 from gatecast.data.features import TargetSpec, check_not_constant, make_target, parkinson
 from gatecast.data.sources import (
-    check_finite,
-    check_prices,
     data_label,
-    load,
     resolve_column,
 )
 from gatecast.data.volatility import parkinson_scale, variance_proxy
@@ -75,6 +72,7 @@ from gatecast.experiment.settings import (
     TargetSettings,
     WalkSettings,
     group_fields,
+    load_data,
 )
 from gatecast.models.config import (
     CLOSE_FEATURES,
@@ -391,21 +389,9 @@ class EvaluationResult:
 
 # -- the three steps ------------------------------------------------------------------------------
 def load_checked(cfg: EvaluationConfig) -> tuple[pd.DataFrame, int]:
-    """The data of ``cfg`` with every column the models read checked, and the rows dropped.
-
-    A NaN is an error naming its date, or (``dropna``) a dropped row that ``metrics.json``
-    reports; no model skips a row silently.
-    """
-    df = load(cfg.data, sort=cfg.sort, dayfirst=cfg.dayfirst, date_format=cfg.date_format)
-    used = [resolve_column(df, cfg.column)]
-    if cfg.target == "variance":
-        used += [c for c in ("high", "low") if c in df.columns]
-    n0 = len(df)
-    for col in used:
-        df = check_finite(df, col, dropna=cfg.dropna)
-    for col in used:
-        df = check_prices(df, col, allow_outliers=cfg.allow_outliers)
-    return df, n0 - len(df)
+    """The data of ``cfg`` with every column the models read checked, and the rows dropped
+    (:func:`gatecast.experiment.settings.load_data`)."""
+    return load_data(cfg, variance=cfg.target == "variance")
 
 
 #: Models that read the daily range (High/Low) whatever the proxy (``har`` and the hybrids'

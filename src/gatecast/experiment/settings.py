@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from gatecast.data.sources import DataSource
+import pandas as pd
+
+from gatecast.data.sources import (
+    DataSource,
+    check_finite,
+    check_prices,
+    load,
+    resolve_column,
+)
 from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.registry import EVALUATION_TARGETS, EvaluationTarget
@@ -24,6 +32,7 @@ __all__ = [
     "TargetSettings",
     "WalkSettings",
     "group_fields",
+    "load_data",
 ]
 
 
@@ -169,6 +178,25 @@ class RunSettings(_Group):
         if self.n_jobs is not None and self.n_jobs != -1:
             check_number(self.n_jobs, "n_jobs", at_least=1, integer=True, hint="or -1: every core")
         super().__post_init__()
+
+
+def load_data(cfg: DataSettings, *, variance: bool = False) -> tuple[pd.DataFrame, int]:
+    """The prices of ``cfg``, read once, with every column the models read checked (the price
+    column; High and Low too, where present, for a variance target), and the rows dropped.
+
+    A NaN is an error naming its date, or (``dropna``) a dropped row that the run reports; no
+    model skips a row silently, and no row is dropped for a column the models do not read.
+    """
+    df = load(cfg.data, sort=cfg.sort, dayfirst=cfg.dayfirst, date_format=cfg.date_format)
+    used = [resolve_column(df, cfg.column)]
+    if variance:
+        used += [c for c in ("high", "low") if c in df.columns]
+    n0 = len(df)
+    for col in used:
+        df = check_finite(df, col, dropna=cfg.dropna)
+    for col in used:
+        df = check_prices(df, col, allow_outliers=cfg.allow_outliers)
+    return df, n0 - len(df)
 
 
 def group_fields(*groups: type) -> tuple[str, ...]:

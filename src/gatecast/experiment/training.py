@@ -18,11 +18,8 @@ from gatecast.data.calendar import (
 )
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.sources import (
-    check_finite,
-    check_prices,
     data_identity,
     data_label,
-    load,
     resolve_column,
 )
 from gatecast.data.splits import chronological_split
@@ -44,7 +41,7 @@ from gatecast.experiment.run_folder import (
     settings_record,
     staged_folder,
 )
-from gatecast.experiment.settings import DataSettings, InputSettings
+from gatecast.experiment.settings import DataSettings, InputSettings, load_data
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import (
     ForecasterConfig,
@@ -377,16 +374,8 @@ def run_training(
         check_out_folder(out, overwrite=overwrite, kind="train")  # before the work, not after it
     key = resolve_signing_key(signing_key)  # a bad key file is refused before the fit, too
     t0 = time.perf_counter()
-    df = load(
-        job.data,
-        sort=job.sort,
-        dropna=job.dropna,
-        dayfirst=job.dayfirst,
-        date_format=job.date_format,
-    )
+    df, dropped = load_data(job, variance=job.variance)  # as every job reads its data
     column = resolve_column(df, job.column)
-    df = check_finite(df, column, dropna=job.dropna)
-    df = check_prices(df, column, allow_outliers=job.allow_outliers)
     if job.calendar is not None:
         df.attrs["calendar"] = job.calendar
     notes = [note] if (note := check_calendar(df.index, calendar_of(df))) else []
@@ -435,7 +424,7 @@ def run_training(
         frame,
         metrics,
         time.perf_counter() - t0,
-        dropped_rows=int(df.attrs.get("dropped", 0)),
+        dropped_rows=dropped,
         tests=tests,
         verdict=sentence(kind, model.name, tests[reference], metrics[model.name]),
         notes=notes,
