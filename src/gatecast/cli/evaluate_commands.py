@@ -169,18 +169,20 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     )
 
     params = ctx.params
-    given = options.given_options(ctx) - {"panel"}
+    given = options.given_options(ctx)
+    given_in_order = [n for n in params if n in given and n != "panel"]
     names = (
         panel_model_names(params["models"].split(",")) if params["models"].strip() else PANEL_MODELS
     )
-    refused = panel_refusals(given, names)
+    refused = panel_refusals(given_in_order, names)
     if refused:
-        name, reason = next(iter(refused.items()))
-        option = "epochs" if name == "recurrent_epochs" else name
-        also = f" (also: {', '.join('--' + n.replace('_', '-') for n in list(refused)[1:])})"
+        spelled = [
+            "--" + ("epochs" if n == "recurrent_epochs" else n).replace("_", "-") for n in refused
+        ]
+        also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
         raise ConfigError(
-            f"--{option.replace('_', '-')} does not apply to a panel: {reason}; leave it out"
-            f"{also if len(refused) > 1 else ''}"
+            f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
+            f"out{also}"
         )
     cfg = PanelEvaluationConfig(
         **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),

@@ -308,16 +308,16 @@ PANEL_REFUSED: Mapping[str, str] = {
 
 def panel_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
     """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel
-    evaluation with ``models`` does not use, each with its reason."""
-    names = set(given)
-    out = {n: why for n, why in PANEL_REFUSED.items() if n in names}
+    evaluation with ``models`` does not use, each with its reason, in the order given."""
+    names = list(dict.fromkeys(given))
     # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
     as_cells = [LOCAL_MODELS.get(m, m) for m in models]
     unused = unused_settings(
         {"target": "variance", "models": as_cells, "scheme": "expanding"},
-        [n for n in names if n not in out and n not in ("proxy", "train_proxy")],
+        [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
     )
-    return out | {n: why for n, why in unused.items() if n not in PANEL_REFUSED}
+    reasons = {**unused, **PANEL_REFUSED}
+    return {n: reasons[n] for n in names if n in reasons}
 
 
 @dataclass(kw_only=True)
