@@ -14,11 +14,19 @@ import pytest
 from gatecast.experiment import settings
 from gatecast.experiment.backtest import BacktestConfig
 from gatecast.experiment.evaluation import EvaluationConfig
+from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
 from gatecast.experiment.sweep import SweepConfig
 from gatecast.experiment.training import TrainJob
 from gatecast.experiment.var import VarConfig
 
-CONFIGS = (EvaluationConfig, BacktestConfig, VarConfig, SweepConfig, TrainJob)
+CONFIGS = (
+    EvaluationConfig,
+    BacktestConfig,
+    VarConfig,
+    SweepConfig,
+    TrainJob,
+    PanelEvaluationConfig,
+)
 GROUPS = tuple(
     g for g in vars(settings).values() if isinstance(g, type) and g.__name__.endswith("Settings")
 )
@@ -26,8 +34,10 @@ GROUPS = tuple(
 #: Names declared in more than one place, and why they are different settings.
 NOT_THE_SAME = {
     # each job's own set of models, with its own default (evaluate: a set per target; backtest:
-    # the models it trades; var: variance models)
-    "models": {"EvaluationConfig", "BacktestConfig", "VarConfig"},
+    # the models it trades; var: variance models; a panel: the global LSTM and three classical)
+    "models": {"EvaluationConfig", "BacktestConfig", "VarConfig", "PanelEvaluationConfig"},
+    # a panel's source (a bundled panel, a long or wide file, a folder), not one series
+    "data": {"DataSettings", "PanelEvaluationConfig"},
     # var: the seed of the ES test's simulated paths; train: the network's initial weights
     "seed": {"VarConfig", "TrainJob"},
     # train's model settings are the model's own (None: the model family's default, e.g. a 2x50
@@ -47,6 +57,8 @@ NOT_THE_SAME = {
     # var: the VaR's holding period, backtested on non-overlapping windows; train: the target's
     # horizon, a direct h-step model
     "horizon": {"VarConfig", "TrainJob"},
+    # train: None, the model's own choice; a panel's global model: auto (cuda when present)
+    "device": {"TrainJob", "PanelEvaluationConfig"},
 }
 
 
@@ -63,7 +75,9 @@ def test_no_setting_is_declared_twice_unless_listed_with_its_reason() -> None:
     assert twice == NOT_THE_SAME
 
 
-@pytest.mark.parametrize("group", [settings.TargetSettings, settings.InputSettings])
+@pytest.mark.parametrize(
+    "group", [settings.TargetSettings, settings.InputSettings, settings.ConfidenceSetSettings]
+)
 def test_the_configs_built_from_a_group_take_its_fields(group: type) -> None:
     names = {f.name for f in dataclasses.fields(group)}
     users = [c for c in CONFIGS if issubclass(c, group)]

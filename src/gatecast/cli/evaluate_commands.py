@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.output import console, print_table
+from gatecast.cli.output import FOLD_ROWS, console, print_table
 from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
@@ -78,10 +78,21 @@ def evaluate(
         help="Out-of-time protocol: cut the test period from --test-start into consecutive "
         "blocks of this many years (e.g. 4y), evaluate each, and pool them (blocks.csv).",
     ),
+    panel: bool = typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel of instruments (a long file with an instrument column, "
+        "or a wide one with a column per instrument; bundled panels such as sp500_stocks need "
+        "no flag): per-instrument table, pooled summary (docs/panel.md).",
+    ),
     **shared: Any,
 ) -> None:
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""
     from gatecast.experiment.evaluation import evaluate_models
+
+    if panel or _bundled_panel(data):
+        _evaluate_panel(ctx, "--panel" if panel else "a bundled panel")
+        return
 
     cfg = EvaluationConfig(
         **options.group_values(
@@ -135,6 +146,99 @@ def evaluate(
             f"(fixed before the test), mean width, Winkler score, pinball loss",
         )
         console.print(f"scores scaled by {iv.scale}; cover/width in the leaderboard: aci_norm")
+
+
+def _bundled_panel(data: str) -> bool:
+    from gatecast.data.panel import BUNDLED_PANELS
+    from gatecast.data.sources import BUNDLED_PREFIX
+
+    name = data.strip().lower().removeprefix(BUNDLED_PREFIX)
+    return name in BUNDLED_PANELS and not Path(data).exists()
+
+
+def _evaluate_panel(ctx: typer.Context, why: str) -> None:
+    """``gatecast evaluate`` on a panel: options that do not apply refused by name, then the
+    panel walk-forward, its run folder, the pooled summary and the per-instrument table."""
+    from gatecast.errors import ConfigError
+    from gatecast.experiment.panel_evaluation import (
+        PANEL_MODELS,
+        PanelEvaluationConfig,
+        panel_model_names,
+        panel_refusals,
+        run_panel_evaluation,
+    )
+
+    params = ctx.params
+    given = options.given_options(ctx)
+    given_in_order = [n for n in params if n in given and n != "panel"]
+    names = (
+        panel_model_names(params["models"].split(",")) if params["models"].strip() else PANEL_MODELS
+    )
+    refused = panel_refusals(given_in_order, names)
+    if refused:
+        spelled = [
+            "--" + ("epochs" if n == "recurrent_epochs" else n).replace("_", "-") for n in refused
+        ]
+        also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
+        raise ConfigError(
+            f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
+            f"out{also}"
+        )
+    cfg = PanelEvaluationConfig(
+        **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),
+        target=params["target"],
+        proxy=params["proxy"],
+        models=names,
+    )
+    res = run_panel_evaluation(cfg)
+    console.print(
+        f"panel ({why}): {res.source}, read as {res.layout}; {len(set(res.table.instrument))} "
+        f"instruments, each on its own calendar"
+    )
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    dates = res.walk.forecasts.index.get_level_values("date")
+    summary = res.summary.copy()
+    print_table(
+        summary,
+        f"{cfg.data} variance (squared proxy), pooled over instruments: "
+        f"{str(dates.min())[:10]}..{str(dates.max())[:10]}, "
+        f"{res.walk.folds['fold'].nunique()} refits",
+    )
+    print_table(
+        _per_instrument(res.table, res.scores.reference, res.scores.alpha),
+        f"per instrument: QLIKE ratio to {res.scores.reference}",
+        max_rows=FOLD_ROWS,
+        full_table=str(cfg.out) + "/per_instrument.csv" if cfg.out else "",
+    )
+    console.print(
+        f"median_ratio: median over instruments of QLIKE / {res.scores.reference}'s; wins / "
+        f"losses: instruments where the DM (HLN) test vs {res.scores.reference} is significant "
+        f"at {res.scores.alpha:.0%} for / against the model; in_mcs: instruments whose "
+        f"{1 - res.scores.mcs_size:.0%} model confidence set holds it. out_of_mcs, dm_wins, "
+        f"dm_losses: the models, per instrument. Written to {cfg.out}"
+    )
+
+
+def _per_instrument(table: Any, reference: str, alpha: float) -> Any:
+    """One row per instrument: each model's QLIKE ratio, and which models are out of its MCS
+    or significantly better / worse than the reference."""
+    import pandas as pd
+
+    wide = table.pivot(index="instrument", columns="model", values="ratio")
+    wide = wide[list(dict.fromkeys(table["model"]))].drop(columns=reference)
+    sig = table["p_ref"] < alpha
+
+    def listed(mask: Any) -> pd.Series:
+        picked = table[mask].groupby("instrument")["model"].agg(lambda m: ",".join(m))
+        out: pd.Series = picked.reindex(wide.index).fillna("-")
+        return out
+
+    wide["out_of_mcs"] = listed(~table["in_mcs"].astype(bool))
+    wide["dm_wins"] = listed(sig & (table["dm_ref"] < 0))
+    wide["dm_losses"] = listed(sig & (table["dm_ref"] > 0))
+    wide.columns.name = None
+    return wide
 
 
 def _print_blocks(cfg: EvaluationConfig, blocks: str) -> None:

@@ -98,6 +98,7 @@ class Panel(Mapping[str, pd.DataFrame]):
         *,
         column: str = "close",
         source: str = "a panel",
+        layout: str = "instruments passed in",
     ) -> None:
         if not frames:
             raise PanelError(f"{source} holds no instruments")
@@ -118,6 +119,10 @@ class Panel(Mapping[str, pd.DataFrame]):
         self._frames = checked
         self.column = column
         self.source = source
+        #: How the instruments were read, in words (``long (instrument column 'ticker')``,
+        #: ``wide (one price column per instrument)``, ``one file per instrument``...): what a
+        #: command says it read, so a file is never taken for a panel silently.
+        self.layout = layout
 
     def __getitem__(self, instrument: str) -> pd.DataFrame:
         try:
@@ -150,7 +155,10 @@ class Panel(Mapping[str, pd.DataFrame]):
     def select(self, instruments: Sequence[str]) -> Panel:
         """The panel of ``instruments`` only (each must be in this one)."""
         return Panel(
-            {name: self[name] for name in instruments}, column=self.column, source=self.source
+            {name: self[name] for name in instruments},
+            column=self.column,
+            source=self.source,
+            layout=self.layout,
         )
 
     def _repr_html_(self) -> str:
@@ -356,7 +364,12 @@ def _from_files(paths: list[Path], where: str, opts: dict[str, Any]) -> Panel:
     return _from_sources(sources, where, opts)
 
 
-def _from_sources(sources: dict[str, DataSource], where: str, opts: dict[str, Any]) -> Panel:
+def _from_sources(
+    sources: dict[str, DataSource],
+    where: str,
+    opts: dict[str, Any],
+    layout: str = "a mapping instrument -> series",
+) -> Panel:
     if not sources:
         raise PanelError(f"{where}: no instruments given")
     frames: dict[str, pd.DataFrame] = {}
@@ -368,7 +381,7 @@ def _from_sources(sources: dict[str, DataSource], where: str, opts: dict[str, An
         )
         label = df.attrs.get("source", "the data")
         frames[name.strip()] = _checked(df, f"{label} (instrument {name.strip()!r})", opts)
-    return _panel(frames, where)
+    return _panel(frames, where, layout)
 
 
 def _from_table(
@@ -471,7 +484,7 @@ def _from_long(
         sub[date_col] = own
         label = f"{where}, instrument {name!r}"
         frames[name] = _checked(_frame(sub.reset_index(drop=True), label, sort=True), label, opts)
-    return _panel(frames, where)
+    return _panel(frames, where, f"long (instrument column {inst_col!r})")
 
 
 def _from_wide(
@@ -523,7 +536,7 @@ def _from_wide(
             )
         df = pd.DataFrame({price: values.to_numpy()[present]}, index=dates[present])
         frames[header] = _checked(df, label, opts)
-    return _panel(frames, where)
+    return _panel(frames, where, "wide (one price column per instrument)")
 
 
 def _checked(df: pd.DataFrame, where: str, opts: dict[str, Any]) -> pd.DataFrame:
@@ -540,7 +553,7 @@ def _checked(df: pd.DataFrame, where: str, opts: dict[str, Any]) -> pd.DataFrame
     return df
 
 
-def _panel(frames: dict[str, pd.DataFrame], where: str) -> Panel:
+def _panel(frames: dict[str, pd.DataFrame], where: str, layout: str = "bundled") -> Panel:
     columns = {name: df.attrs["price_column"] for name, df in frames.items()}
     a, ca = next(iter(columns.items()))
     b, cb = next(((n, c) for n, c in columns.items() if c != ca), (a, ca))
@@ -549,7 +562,7 @@ def _panel(frames: dict[str, pd.DataFrame], where: str) -> Panel:
             f"{where}: instrument {a!r} prices from {ca!r} but {b!r} from {cb!r}; pass "
             f"column='NAME' for a price column every instrument has"
         )
-    return Panel(frames, column=next(iter(columns.values())), source=where)
+    return Panel(frames, column=next(iter(columns.values())), source=where, layout=layout)
 
 
 def _bundled_panel(name: str, opts: dict[str, Any]) -> Panel:
@@ -564,11 +577,13 @@ def _bundled_panel(name: str, opts: dict[str, Any]) -> Panel:
             )
             for n in _ARCH_PANEL
         }
-        return _panel(frames, where)
+        return _panel(frames, where, "bundled")
     path = skfolio_prices_file()
     raw = _raw_frame(read_table(path))
     label = f"{where} ({path.name} of skfolio {version('skfolio')})"
-    return _from_table(raw, label, 2, "wide", None, opts)
+    panel = _from_table(raw, label, 2, "wide", None, opts)
+    panel.layout = "bundled"
+    return panel
 
 
 def skfolio_prices_file() -> Path:

@@ -496,7 +496,7 @@ def _frame(
             fix = (
                 f"Its column {instrument!r} names {df[instrument].nunique()} instruments: a "
                 f"panel, so load it with gatecast.load_panel (one series per instrument, dates "
-                f"may repeat across them)."
+                f"may repeat across them; on the command line, gatecast evaluate --panel)."
             )
         raise DuplicateDatesError(
             f"{where} has {int(df.index.duplicated().sum())} duplicate date(s); {_fmt_date(first)} "

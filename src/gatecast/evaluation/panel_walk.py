@@ -3,14 +3,19 @@ models refit at the same dates, and per-instrument and pooled scores (QLIKE, DM,
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, TooFewRowsError
@@ -21,7 +26,7 @@ from gatecast.evaluation.significance import (
     diebold_mariano,
     model_confidence_set,
 )
-from gatecast.evaluation.walkforward import Fold, run_folds
+from gatecast.evaluation.walkforward import Fold, check_run_dir, model_identity, run_folds
 from gatecast.types import Proxy
 
 __all__ = [
@@ -128,6 +133,7 @@ def panel_walk_forward(
     plan: PanelWalkPlan,
     *,
     warm_start: bool | Mapping[str, bool] = False,
+    run_dir: str | Path | None = None,
 ) -> PanelWalkResult:
     """Walk-forward forecasts of every model for every instrument of ``panel``.
 
@@ -143,8 +149,16 @@ def panel_walk_forward(
     plan
         Test range and refit frequency (:class:`PanelWalkPlan`).
     warm_start
-        Per model (or for all): refit a global model from its previous weights at each refit
-        date (its own ``warm_start`` setting must be on too).
+        Per model (or for all): refit a model from its previous weights at each refit date
+        (its own ``warm_start`` setting must be on too): a global model once per date, a
+        per-instrument recurrent model along each instrument's own chain, as
+        :func:`~gatecast.evaluation.walkforward.walk_forward` does.
+    run_dir
+        Folder for the results of each refit as it finishes (``folds/<model>/fold_k`` for a
+        global model: every instrument's forecasts of that refit and, warm, its weights;
+        ``instruments/<i>_<name>/folds/<model>/`` for a per-instrument one, the single-series
+        layout). Refits already there are read back instead of recomputed, so a killed run
+        resumes; a folder of another walk (plan, data or models) is refused.
 
     Returns
     -------
@@ -159,14 +173,30 @@ def panel_walk_forward(
         m: (warm_start.get(m, False) if isinstance(warm_start, Mapping) else bool(warm_start))
         for m in models
     }
+    root = Path(run_dir) if run_dir is not None else None
+    if root is not None:
+        check_run_dir(
+            root,
+            {
+                "plan": asdict(plan),
+                "instruments": {
+                    n: array_hash(df.to_numpy(dtype=float), np.asarray(df.index.astype("int64")))
+                    for n, df in frames.items()
+                },
+                "models": {m: model_identity(f) for m, f in models.items()},
+                "warm": warm,
+            },
+            finished=any(root.glob("folds/*/fold_*.json"))
+            or any(root.glob("instruments/*/folds/*/fold_*.json")),
+        )
     t0 = time.perf_counter()
     columns: dict[str, pd.Series] = {}
     infos: list[dict[str, Any]] = []
     for name, factory in models.items():
         if getattr(factory(), "pooled", False):
-            fc, info = _global_folds(name, factory, frames, refits, folds, warm[name], plan)
+            fc, info = _global_folds(name, factory, frames, refits, folds, warm[name], plan, root)
         else:
-            fc, info = _local_folds(name, factory, frames, folds)
+            fc, info = _local_folds(name, factory, frames, folds, warm[name], root)
         columns[name] = fc
         infos += info
     forecasts = pd.DataFrame(columns).sort_index()
@@ -183,45 +213,65 @@ def _global_folds(
     folds: dict[str, list[Fold]],
     warm: bool,
     plan: PanelWalkPlan,
+    root: Path | None = None,
 ) -> tuple[pd.Series, list[dict[str, Any]]]:
     """One global fit per refit date on every instrument's rows before it (those with at least
     ``plan.min_train`` of them), then each instrument's forecasts for its own dates of that
-    fold."""
+    fold; with ``root``, each refit's forecasts (and, warm, weights) are written as it ends and
+    a finished one is read back."""
     pieces: list[pd.Series] = []
     infos: list[dict[str, Any]] = []
     by_k = {n: {f.number: f for f in fs} for n, fs in folds.items()}
     model: Any = None
+    last_done: int | None = None  # a refit read back: the warm chain continues from its weights
     for k, day in enumerate(refits):
         todo = {n: f[k] for n, f in by_k.items() if k in f}
         if not todo:
             continue
+        done = _read_global_fold(root, name, k) if root is not None else None
+        if done is not None:
+            pieces += [_keyed(fc, n) for n, fc in done[0].items()]
+            infos.append(done[1] | {"resumed": True})
+            model, last_done = None, k
+            continue
         if model is None or not warm:
             model = factory()
+            if warm and last_done is not None and root is not None:
+                state = _read_global_state(root, name, last_done)
+                if state is None:
+                    raise ConfigError(
+                        f"{root}: the weights of {name}'s refit {last_done} are missing or "
+                        f"damaged, so its warm chain cannot continue exactly; delete "
+                        f"{root / 'folds' / name} to rerun that model, or pass --overwrite"
+                    )
+                model.set_warm_state(state)
         t0 = time.perf_counter()
         # every instrument's rows before the refit date, the same cut for all
         train = {n: df.loc[df.index < day] for n, df in frames.items()}
         model.fit({n: df for n, df in train.items() if len(df) >= plan.min_train})
         t1 = time.perf_counter()
+        own: dict[str, pd.Series] = {}
         for n, fold in todo.items():
             df = frames[n]
             idx = df.index
-            fc = model.predict_instrument(
+            own[n] = model.predict_instrument(
                 n, df.iloc[: fold.test_stop], idx[fold.test_start], idx[fold.test_stop - 1]
             ).astype(float)
-            pieces.append(_keyed(fc, n))
-        infos.append(
-            {
-                "model": name,
-                "instrument": "*",
-                "fold": k,
-                "train_end": day,
-                "test_start": day,
-                "n": sum(f.test_stop - f.test_start for f in todo.values()),
-                "fit_seconds": t1 - t0,
-                "predict_seconds": time.perf_counter() - t1,
-                "warm": bool(warm and k > 0),
-            }
-        )
+            pieces.append(_keyed(own[n], n))
+        info = {
+            "model": name,
+            "instrument": "*",
+            "fold": k,
+            "train_end": day,
+            "test_start": day,
+            "n": sum(f.test_stop - f.test_start for f in todo.values()),
+            "fit_seconds": t1 - t0,
+            "predict_seconds": time.perf_counter() - t1,
+            "warm": bool(warm and k > 0),
+        }
+        if root is not None:
+            _write_global_fold(root, name, k, own, info, model.warm_state() if warm else None)
+        infos.append(info | {"resumed": False})
     return pd.concat(pieces), infos
 
 
@@ -230,16 +280,91 @@ def _local_folds(
     factory: PanelFactory,
     frames: dict[str, pd.DataFrame],
     folds: dict[str, list[Fold]],
+    warm: bool = False,
+    root: Path | None = None,
 ) -> tuple[pd.Series, list[dict[str, Any]]]:
     """Each instrument's own walk-forward of a per-instrument model, fold by fold, through the
-    single-series runner (a fresh model per fold, as ``walk_forward`` does cold)."""
+    single-series runner (a fresh model per fold, or one warm chain per instrument, as
+    ``walk_forward`` does), its folds kept under ``root/instruments/<i>_<name>``."""
     pieces: list[pd.Series] = []
     infos: list[dict[str, Any]] = []
-    for n, df in frames.items():
-        for fc, info in run_folds(name, factory, df, folds[n], False, None):
+    for i, (n, df) in enumerate(frames.items()):
+        rdir = str(root / "instruments" / _folder_name(i, n)) if root is not None else None
+        for fc, info in run_folds(name, factory, df, folds[n], warm, rdir):
             pieces.append(_keyed(fc, n))
             infos.append(info | {"instrument": n})
     return pd.concat(pieces), infos
+
+
+def _folder_name(position: int, instrument: str) -> str:
+    """A folder name for an instrument: its position (unique) and its name made safe for any
+    file system (``BRK/B`` -> ``003_BRK_B``)."""
+    return f"{position:04d}_{re.sub(r'[^A-Za-z0-9._-]', '_', instrument)[:40]}"
+
+
+def _global_paths(root: Path, model: str, k: int) -> tuple[Path, Path, Path]:
+    base = root / "folds" / model / f"fold_{k:04d}"
+    return base.with_suffix(".parquet"), base.with_suffix(".json"), base.with_suffix(".safetensors")
+
+
+def _write_global_fold(
+    root: Path,
+    model: str,
+    k: int,
+    forecasts: dict[str, pd.Series],
+    info: dict[str, Any],
+    state: Mapping[str, np.ndarray] | None,
+) -> None:
+    """One global refit's forecasts (long: instrument, date, forecast), weights, then its JSON
+    (written last: it marks the refit finished); each file atomically."""
+    pq, meta, st = _global_paths(root, model, k)
+    long = pd.concat(
+        [
+            pd.DataFrame({"instrument": n, "date": fc.index, "forecast": fc.to_numpy()})
+            for n, fc in forecasts.items()
+        ],
+        ignore_index=True,
+    )
+    buf = io.BytesIO()
+    long.to_parquet(buf)
+    atomic_write_bytes(pq, buf.getvalue())
+    if state is not None:
+        from safetensors.numpy import save
+
+        atomic_write_bytes(st, save({n: np.ascontiguousarray(v) for n, v in state.items()}))
+    atomic_write_json(meta, info)
+
+
+def _read_global_fold(
+    root: Path, model: str, k: int
+) -> tuple[dict[str, pd.Series], dict[str, Any]] | None:
+    pq, meta, _ = _global_paths(root, model, k)
+    if not (pq.is_file() and meta.is_file()):
+        return None
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        long = pd.read_parquet(pq)
+    except (OSError, ValueError):
+        return None  # damaged: the refit is recomputed
+    out = {
+        str(n): pd.Series(g["forecast"].to_numpy(), index=pd.DatetimeIndex(g["date"]))
+        for n, g in long.groupby("instrument", sort=False)
+    }
+    for key in ("train_end", "test_start"):
+        info[key] = pd.Timestamp(info[key])
+    return out, info
+
+
+def _read_global_state(root: Path, model: str, k: int) -> dict[str, np.ndarray] | None:
+    st = _global_paths(root, model, k)[2]
+    if not st.is_file():
+        return None
+    from safetensors.numpy import load
+
+    try:
+        return dict(load(st.read_bytes()))
+    except Exception:  # a truncated file: the chain cannot be continued from it
+        return None
 
 
 def _keyed(fc: pd.Series, instrument: str) -> pd.Series:

@@ -179,9 +179,14 @@ def _finished_folds(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "folds").glob("*/fold_*.json"))
 
 
-def _check_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
+def check_run_dir(run_dir: Path, record: dict[str, Any], finished: bool | None = None) -> None:
+    """Bind ``run_dir/folds/plan.json`` to ``record`` (what the walk is: plan, data, models):
+    written when absent, and a folder of finished folds of another walk is refused
+    (``finished``: whether any fold finished, when they lie elsewhere than ``folds/*/``)."""
     path = run_dir / "folds" / "plan.json"
-    if path.is_file() and not _finished_folds(run_dir):
+    if finished is None:
+        finished = bool(_finished_folds(run_dir))
+    if path.is_file() and not finished:
         path.unlink()  # a plan with no finished fold binds nothing: a corrected command reuses it
     if path.is_file():
         try:
@@ -343,7 +348,7 @@ def walk_forward(
     }
     existed = root is not None and root.exists()
     if root is not None:
-        _check_run_dir(
+        check_run_dir(
             root,
             {
                 "plan": asdict(plan),

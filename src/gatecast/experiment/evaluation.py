@@ -30,7 +30,6 @@ from gatecast.evaluation.intervals import IntervalResult
 from gatecast.evaluation.losses import QLIKE_FLOOR, LossName, loss_series
 from gatecast.evaluation.metrics import hit_rate
 from gatecast.evaluation.significance import (
-    MCS_BLOCK_SIZE,
     diebold_mariano,
     model_confidence_set,
     pesaran_timmermann_test,
@@ -65,6 +64,7 @@ from gatecast.experiment.run_folder import (
     settings_record,
 )
 from gatecast.experiment.settings import (
+    ConfidenceSetSettings,
     DataSettings,
     InputSettings,
     RecurrentSettings,
@@ -80,7 +80,7 @@ from gatecast.models.config import (
     default_train_proxy,
     describe_train_proxy,
 )
-from gatecast.types import MODES, Mode, check_choice, check_number
+from gatecast.types import MODES, Mode, check_choice
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -117,7 +117,13 @@ POINT_WINDOW = 22
 
 @dataclass(kw_only=True)
 class EvaluationConfig(
-    DataSettings, TargetSettings, WalkSettings, RecurrentSettings, InputSettings, RunSettings
+    DataSettings,
+    TargetSettings,
+    WalkSettings,
+    RecurrentSettings,
+    InputSettings,
+    ConfidenceSetSettings,
+    RunSettings,
 ):
     """Everything one evaluation needs, as plain values (a config file maps onto it one to one):
     the shared settings of :mod:`gatecast.experiment.settings` (the data, the walk-forward, the
@@ -147,9 +153,6 @@ class EvaluationConfig(
     models: tuple[str, ...] = ()
     ensemble: bool = False
     mode: Mode = "window"
-    mcs_size: float = 0.10
-    mcs_block_size: int = MCS_BLOCK_SIZE
-    mcs_reps: int = 1000
     extra: dict[str, Any] = field(default_factory=dict)
     # conformal intervals at this level (None: none); return intervals scaled by this variance
     # model's forecasts (None: garch)
@@ -182,7 +185,6 @@ class EvaluationConfig(
                     f"one of {', '.join(scales)}"
                 )
             self.interval_scale = name
-        check_number(self.mcs_size, "mcs_size", above=0, below=1)
 
     def unused(self, names: Iterable[str]) -> dict[str, str]:
         """Of the settings ``names``, those this evaluation does not use, each with the reason

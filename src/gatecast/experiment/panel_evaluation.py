@@ -1,14 +1,19 @@
-"""A panel evaluation: the global recurrent variance model and per-instrument classical models
-walked forward over a panel, scored per instrument and pooled (``gatecast.evaluate_panel``)."""
+"""A panel evaluation: the global recurrent variance model, the local per-instrument one and
+per-instrument classical models walked forward over a panel, scored per instrument and pooled
+(``gatecast.evaluate_panel``; ``gatecast evaluate`` on a panel: :func:`run_panel_evaluation`)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from gatecast.data.panel import Layout, Panel, load_panel
+from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_walk import (
     PanelFactory,
@@ -19,14 +24,48 @@ from gatecast.evaluation.panel_walk import (
     score_panel,
 )
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
+from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
-from gatecast.types import CELLS, PROXIES, Proxy, check_choice
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
+from gatecast.experiment.settings import (
+    ConfidenceSetSettings,
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    TargetSettings,
+    WalkSettings,
+)
+from gatecast.models.config import VarianceConfig
+from gatecast.types import CELLS, PROXIES, Proxy, check_choice, check_number
 
-__all__ = ["PANEL_MODELS", "PanelEvaluation", "evaluate_panel", "panel_factories"]
+__all__ = [
+    "LOCAL_MODELS",
+    "PANEL_KIND",
+    "PANEL_MODELS",
+    "PanelEvaluation",
+    "PanelEvaluationConfig",
+    "evaluate_panel",
+    "panel_factories",
+    "panel_refusals",
+    "run_panel_evaluation",
+    "short_history",
+    "write_panel_evaluation",
+]
 
 #: The models a panel evaluation runs by default: the global LSTM and three classical ones.
 PANEL_MODELS = ("lstm", "gjr_t", "garch", "har")
+#: The local per-instrument recurrent models: one :class:`RecurrentVariance` per instrument.
+LOCAL_MODELS = {f"{c}_local": c for c in CELLS}
+#: The kind of run a panel evaluation writes (``run.json``).
+PANEL_KIND = "panel-evaluate"
+#: The reference a panel evaluation compares with, the first of these among its models.
+REFERENCES = ("gjr_t", "garch", "no_change")
 
 
 @dataclass
@@ -36,6 +75,11 @@ class PanelEvaluation:
 
     walk: PanelWalkResult
     scores: PanelScores
+    #: How the panel was read (``run_panel_evaluation``): its source and layout in words.
+    source: str = ""
+    layout: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -70,13 +114,31 @@ def panel_factories(
     device: str = "auto",
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a recurrent cell (``lstm``, ``gru``, ``rnn``) is the global
-    model (:class:`GlobalRecurrentVariance`), a classical variance model of the registry
-    (``garch``, ``gjr_t``, ``har``...) runs per instrument."""
+    model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
+    the local one (a :class:`RecurrentVariance` per instrument, with the same settings), a
+    classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
+    instrument."""
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+    from gatecast.models.recurrent.variance import RecurrentVariance
 
-    names = canonical_names(tuple(models), "variance")
+    names = panel_model_names(models)
     out: dict[str, PanelFactory] = {}
     for name in names:
+        if name in LOCAL_MODELS:
+            out[name] = functools.partial(
+                RecurrentVariance,
+                cell=LOCAL_MODELS[name],
+                hidden=hidden,
+                window=window,
+                epochs=epochs,
+                warm_epochs=warm_epochs,
+                warm_start=warm_start,
+                seed=seed,
+                target=proxy,
+                column=column,
+                device=device,
+            )
+            continue
         if name in HYBRIDS or name in COMBINATIONS:
             raise ConfigError(
                 f"model {name!r} does not run on a panel yet (hybrids and combinations are "
@@ -101,6 +163,42 @@ def panel_factories(
             spec = model_spec("variance", name)
             out[name] = functools.partial(spec.load(), **spec.params, target=proxy, column=column)
     return out
+
+
+def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
+    """``models`` as identifiers (the registry's variance models and the local recurrent
+    ones); a :class:`ConfigError` names an unknown one or one given twice."""
+    given = tuple(m.strip() for m in models if m.strip())
+    try:
+        classical = iter(
+            canonical_names(tuple(m for m in given if m not in LOCAL_MODELS), "variance")
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (on a panel also: {', '.join(LOCAL_MODELS)})") from None
+    out = tuple(m if m in LOCAL_MODELS else next(classical) for m in given)
+    if not out:
+        raise ConfigError("no models to evaluate; give at least one, e.g. lstm,lstm_local,gjr_t")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"models {', '.join(out)} list a model twice")
+    return out
+
+
+def recurrent_models(models: Iterable[str]) -> list[str]:
+    """The recurrent ones of ``models`` (global cells and local models)."""
+    return [m for m in models if m in CELLS or m in LOCAL_MODELS]
+
+
+def default_reference(models: Iterable[str]) -> str:
+    """The reference of a panel evaluation: GJR-t, else GARCH, else no change, whichever comes
+    first among ``models``; a :class:`ConfigError` when none is there."""
+    names = list(models)
+    found = next((r for r in REFERENCES if r in names), None)
+    if found is None:
+        raise ConfigError(
+            f"a panel evaluation compares every model with a classical reference "
+            f"({', '.join(REFERENCES)}), and the models {', '.join(names)} have none; add gjr_t"
+        )
+    return found
 
 
 def evaluate_panel(
@@ -138,7 +236,8 @@ def evaluate_panel(
         ``refit_every`` dates of the panel's calendar, expanding windows.
     models
         Names, a list or ``"lstm,gjr_t"``: a cell is the global model (one net for every
-        instrument, refit once per refit date), a classical model runs per instrument.
+        instrument, refit once per refit date), ``lstm_local`` one LSTM per instrument (walked
+        forward per instrument at the same refit dates), a classical model runs per instrument.
     reference
         The model each is compared with (DM test, QLIKE ratio); must be one of ``models``.
     proxy, column
@@ -178,7 +277,8 @@ def evaluate_panel(
     refits = plan.refit_dates(panel)
     for name, df in panel.items():  # refuse a short instrument before anything is fit
         plan.folds(str(name), df.index, refits)
-    walk = panel_walk_forward(factories, panel, plan, warm_start=warm_start)
+    warm = {m: warm_start and m in recurrent_models([m]) for m in factories}
+    walk = panel_walk_forward(factories, panel, plan, warm_start=warm)
     scores = score_panel(
         walk,
         panel,
@@ -192,3 +292,302 @@ def evaluate_panel(
         seed=seed,
     )
     return PanelEvaluation(walk, scores)
+
+
+# -- gatecast evaluate on a panel ------------------------------------------------------------
+#: Settings of ``gatecast evaluate`` that a panel evaluation does not take, and why (each is
+#: refused by name, before anything is read or fit, when given).
+PANEL_REFUSED: Mapping[str, str] = {
+    "blocks": "the out-of-time blocks run on one series only so far",
+    "intervals": "conformal intervals run on one series only so far",
+    "interval_scale": "it scales the conformal intervals, which run on one series only",
+    "mode": "the recurrent variance models have window mode only",
+    "ensemble": "a panel runs one seed per recurrent model (no seed ensemble yet)",
+    "seeds": "a panel runs one seed per recurrent model (seed 0) so far",
+    "features": "the panel's recurrent models take their default inputs only so far",
+    "train_proxy": "the panel's recurrent models train against their default proxy only so far",
+    "scheme": "the panel walk-forward uses expanding windows only",
+    "train_size": "the panel walk-forward uses expanding windows only",
+    "gap": "the panel walk-forward has no embargo gap",
+    "n_jobs": "the panel walk-forward runs in this process (no worker pool yet)",
+}
+
+
+def panel_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
+    """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel
+    evaluation with ``models`` does not use, each with its reason, in the order given."""
+    names = list(dict.fromkeys(given))
+    # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
+    as_cells = [LOCAL_MODELS.get(m, m) for m in models]
+    unused = unused_settings(
+        {"target": "variance", "models": as_cells, "scheme": "expanding"},
+        [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
+    )
+    reasons = {**unused, **PANEL_REFUSED}
+    return {n: reasons[n] for n in names if n in reasons}
+
+
+@dataclass(kw_only=True)
+class PanelEvaluationConfig(
+    DataSettings,
+    TargetSettings,
+    WalkSettings,
+    RecurrentSettings,
+    ConfidenceSetSettings,
+    RunSettings,
+):
+    """Everything a panel evaluation needs, as plain values (``gatecast evaluate`` on a panel).
+
+    ``data`` is a bundled panel (``sp500_stocks``, ``arch_panel``), a long or wide file, a
+    folder of files or a DataFrame, read by :func:`gatecast.load_panel` with ``layout``.
+    ``models``: the global recurrent model (a cell), ``lstm_local`` (one per instrument) and
+    per-instrument classical models; ``reference`` (None: GJR-t, else GARCH, else no change)
+    is what each is compared with. The walk refits every ``refit_every`` dates of the panel's
+    calendar from ``test_start``, expanding windows, each instrument needing ``min_train``
+    rows first. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
+    variance models); ``embedding`` gives the global model a learned vector per instrument.
+    """
+
+    data: Any = "sp500_stocks"
+    layout: Layout = "auto"
+    models: tuple[str, ...] = PANEL_MODELS
+    reference: str | None = None
+    min_train: int = 250
+    embedding: bool = False
+    device: str = "auto"
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.target != "variance":
+            raise ConfigError(
+                f"--target {self.target}: a panel evaluates the variance target only so far; "
+                f"use --target variance, or one series for {self.target}"
+            )
+        if self.proxy != "squared":
+            raise ConfigError(
+                f"--proxy {self.proxy}: a panel is scored against the squared return only so "
+                f"far; leave --proxy out"
+            )
+        refused = {
+            "scheme": self.scheme != "expanding",
+            "gap": self.gap != 0,
+            "seeds": self.seeds != 1,
+            "n_jobs": self.n_jobs not in (None, -1, 1),
+        }
+        for name, bad in refused.items():
+            if bad:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} does not apply to a panel: "
+                    f"{PANEL_REFUSED[name]}; leave it out"
+                )
+        check_number(self.min_train, "min_train", at_least=1, integer=True)
+        if self.window is None:
+            self.window = VarianceConfig.window
+        self.models = panel_model_names(self.models or PANEL_MODELS)
+        if self.reference is None:
+            self.reference = default_reference(self.models)
+        elif self.reference not in self.models:
+            raise ConfigError(
+                f"reference {self.reference!r} is not among the models "
+                f"({', '.join(self.models)}); add it or pick one of them"
+            )
+        self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
+
+    def factories(self) -> dict[str, PanelFactory]:
+        """A factory per model (see :func:`panel_factories`)."""
+        assert self.window is not None
+        return panel_factories(
+            self.models,
+            proxy=self.proxy,
+            column=self.column,
+            hidden=self.hidden,
+            window=self.window,
+            epochs=self.recurrent_epochs,
+            warm_epochs=self.warm_epochs,
+            warm_start=self.warm_start,
+            seed=0,
+            embedding=self.embedding,
+            device=self.device,
+        )
+
+    def panel_plan(self) -> PanelWalkPlan:
+        """The refit dates' plan."""
+        return PanelWalkPlan(
+            self.test_start, self.test_end, refit_every=self.refit_every, min_train=self.min_train
+        )
+
+
+def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
+    """The panel of ``cfg``, every instrument checked, and the walk's refit dates and each
+    instrument's folds checked (a too-short instrument is refused by name), before any fit."""
+    panel = (
+        cfg.data
+        if isinstance(cfg.data, Panel)
+        else load_panel(
+            cfg.data,
+            layout=cfg.layout,
+            column=cfg.column,
+            sort=cfg.sort,
+            dropna=cfg.dropna,
+            dayfirst=cfg.dayfirst,
+            date_format=cfg.date_format,
+            allow_outliers=cfg.allow_outliers,
+        )
+    )
+    plan = cfg.panel_plan()
+    refits = plan.refit_dates(panel)
+    for name, df in panel.items():
+        plan.folds(str(name), df.index, refits)
+    for factory in cfg.factories().values():
+        settings = getattr(factory(), "config", None)
+        if callable(settings):
+            settings()  # a recurrent model's settings are validated by its config
+    return panel
+
+
+def run_panel_evaluation(cfg: PanelEvaluationConfig) -> PanelEvaluation:
+    """Walk ``cfg``'s models over its panel, score them and (with ``cfg.out``) write the run
+    folder (:func:`write_panel_evaluation`).
+
+    Every setting, the panel and ``out`` are checked before anything is fit or written. With
+    ``out``, each refit's results are kept under ``out/folds`` and ``out/instruments`` as they
+    finish, so ``resume`` continues a killed run; a refused run leaves nothing in ``out``.
+    """
+    if cfg.out is not None:
+        check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind=PANEL_KIND)
+    panel = load_checked_panel(cfg)
+    if cfg.out is None:
+        return _evaluate_into(cfg, panel, None)
+    with run_output(
+        cfg.out,
+        PANEL_KIND,
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=settings_record(cfg),
+        data=panel.identity(),
+    ) as path:
+        result = _evaluate_into(cfg, panel, path)
+        write_panel_evaluation(result, path, panel, cfg)
+    return result
+
+
+def _evaluate_into(
+    cfg: PanelEvaluationConfig, panel: Panel, run_dir: Path | None
+) -> PanelEvaluation:
+    import time
+
+    t0 = time.perf_counter()
+    factories = cfg.factories()
+    warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
+    walk = panel_walk_forward(factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir)
+    assert cfg.reference is not None
+    scores = score_panel(
+        walk,
+        panel,
+        reference=cfg.reference,
+        proxy=cfg.proxy,
+        column=cfg.column,
+        alpha=cfg.alpha,
+        mcs_size=cfg.mcs_size,
+        mcs_block_size=cfg.mcs_block_size,
+        mcs_reps=cfg.mcs_reps,
+        seed=0,
+    )
+    notes = []
+    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
+    if resumed:
+        notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
+    return PanelEvaluation(
+        walk, scores, panel.source, panel.layout, time.perf_counter() - t0, notes
+    )
+
+
+def long_forecasts(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    proxy: Proxy = "squared",
+    column: str | None = None,
+) -> pd.DataFrame:
+    """The walk's forecasts as a long table: ``instrument``, ``date`` (the day forecast),
+    ``as_of`` (the instrument's row before it: the last one the forecast used), ``actual``
+    (the proxy it is scored against) and a column per model (NaN where a model has none)."""
+    parts = []
+    for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
+        fc = fc.droplevel("instrument")
+        df = panel[str(n)]
+        pos = df.index.get_indexer(fc.index)
+        as_of = df.index[pos - 1]  # every forecast date has min_train >= 1 rows before it
+        actual = variance_proxy(df, proxy, column=column).reindex(fc.index)
+        head = pd.DataFrame(
+            {"instrument": str(n), "date": fc.index, "as_of": as_of, "actual": actual.to_numpy()}
+        )
+        parts.append(pd.concat([head, fc.reset_index(drop=True)], axis=1))
+    out: pd.DataFrame = pd.concat(parts, ignore_index=True)
+    return out
+
+
+def write_panel_evaluation(
+    result: PanelEvaluation,
+    out: str | Path,
+    panel: Mapping[str, pd.DataFrame],
+    cfg: PanelEvaluationConfig,
+) -> Path:
+    """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
+    ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
+    ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
+    ``plots/per_instrument_ratio.png`` and, last, ``metrics.json``."""
+    from gatecast.plots.panel import plot_panel_ratios
+
+    folder = RunFolder(out)
+    scores = result.scores
+    folder.write_csv("per_instrument.csv", scores.table, index=False)
+    folder.write_csv("summary.csv", scores.summary)
+    folder.write_parquet(
+        "forecasts.parquet", long_forecasts(result.walk, panel, cfg.proxy, cfg.column)
+    )
+    folder.write_csv("folds.csv", result.walk.folds, index=False)
+    folder.write_figure(
+        "plots/per_instrument_ratio.png", plot_panel_ratios(scores.table, scores.reference)
+    )
+    dates = result.walk.forecasts.index.get_level_values("date")
+    folder.write_metrics(
+        {
+            "config": settings_record(cfg),
+            "source": result.source,
+            "layout": result.layout,
+            "instruments": sorted(map(str, panel)),
+            "first_date": dates.min(),
+            "last_date": dates.max(),
+            "n_refits": int(result.walk.folds["fold"].nunique()),
+            "reference": scores.reference,
+            "loss": "qlike",
+            "alpha": scores.alpha,
+            "mcs": {
+                "size": scores.mcs_size,
+                "block_size": cfg.mcs_block_size,
+                "reps": cfg.mcs_reps,
+            },
+            "summary": scores.summary.reset_index().to_dict(orient="records"),
+            "walk_forward_seconds": result.walk.seconds,
+            "seconds": result.seconds,
+            "notes": result.notes,
+        }
+    )
+    return folder.path
+
+
+def short_history(panel: Mapping[str, pd.DataFrame], test_start: str, years: float = 3.0) -> Panel:
+    """Each instrument of ``panel`` given only its last ``years`` of history before
+    ``test_start`` (its test rows kept whole): the short-history comparison of the global and
+    the local recurrent models (``evaluate_panel(short_history(panel, ...), models=
+    "lstm,lstm_local,gjr_t")``)."""
+    start = pd.Timestamp(test_start) - pd.DateOffset(days=round(365.25 * years))
+    frames = {str(n): df.loc[df.index >= start] for n, df in panel.items()}
+    source = getattr(panel, "source", "a panel")
+    return Panel(
+        frames,
+        column=getattr(panel, "column", "close"),
+        source=f"{source}, the last {years:g} years before {test_start} only",
+        layout=getattr(panel, "layout", "instruments passed in"),
+    )

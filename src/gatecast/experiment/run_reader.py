@@ -24,12 +24,27 @@ from gatecast.experiment.run_folder import (
 )
 
 RunKind = Literal[
-    "train", "evaluate", "blocks", "backtest", "var", "sweep", "demo", "gradient-flow", "gates"
+    "train",
+    "evaluate",
+    "panel-evaluate",
+    "blocks",
+    "backtest",
+    "var",
+    "sweep",
+    "demo",
+    "gradient-flow",
+    "gates",
 ]
 #: Each kind's tables: name -> (file, index columns).
 _TABLES: dict[str, dict[str, tuple[str, int]]] = {
     "train": {"forecasts": ("forecasts.csv", 1)},
     "evaluate": {"leaderboard": ("leaderboard.csv", 1), "forecasts": ("forecasts.parquet", 0)},
+    "panel-evaluate": {
+        "summary": ("summary.csv", 1),
+        "per_instrument": ("per_instrument.csv", 0),
+        "forecasts": ("forecasts.parquet", 0),
+        "folds": ("folds.csv", 0),
+    },
     "blocks": {"blocks": ("blocks.csv", 2), "wide": ("blocks_wide.csv", 1)},
     "backtest": {
         "backtest": ("backtest.csv", 1),

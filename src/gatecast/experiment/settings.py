@@ -19,11 +19,13 @@ from gatecast.data.sources import (
     resolve_column,
 )
 from gatecast.errors import ConfigError
+from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.registry import EVALUATION_TARGETS, EvaluationTarget
 from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice, check_number
 
 __all__ = [
+    "ConfidenceSetSettings",
     "DataSettings",
     "InputSettings",
     "RecurrentSettings",
@@ -156,6 +158,21 @@ class InputSettings(_Group):
     def __post_init__(self) -> None:
         if self.train_proxy is not None:
             check_choice(self.train_proxy, PROXIES, "train_proxy")
+        super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class ConfidenceSetSettings(_Group):
+    """The model confidence set of the leaderboard (Hansen, Lunde and Nason): the models not
+    rejected at size ``mcs_size`` (0.10: a 90% set), with a stationary bootstrap of mean block
+    length ``mcs_block_size`` and ``mcs_reps`` replications."""
+
+    mcs_size: float = 0.10
+    mcs_block_size: int = MCS_BLOCK_SIZE
+    mcs_reps: int = MCS_REPS
+
+    def __post_init__(self) -> None:
+        check_number(self.mcs_size, "mcs_size", above=0, below=1)
         super().__post_init__()
 
 
