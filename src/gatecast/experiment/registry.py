@@ -307,12 +307,13 @@ def canonical_names(
         base = ALIASES.get(base, base)
         out.append("+".join((base, *groups)))
     known = model_names(target)
-    bad = [
-        n
-        for n in out
-        if split_name(n)[0] not in known
-        or (covariates and split_name(n)[1] and split_name(n)[0] not in COVARIATE_MODELS)
-    ]
+    def fits(n: str) -> bool:
+        if not covariates:
+            return n in known
+        base, groups = split_name(n)
+        return base in known and (not groups or base in COVARIATE_MODELS)
+
+    bad = [n for n in out if not fits(n)]
     if bad:
         hint = ""
         if target == "variance" and "ar1" in bad:
