@@ -307,6 +307,7 @@ def canonical_names(
         base = ALIASES.get(base, base)
         out.append("+".join((base, *groups)))
     known = model_names(target)
+
     def fits(n: str) -> bool:
         if not covariates:
             return n in known
