@@ -349,10 +349,11 @@ class ModelSpec:
             classical, residual = _classical_from(m.get("classical"))
             covariates = tuple(str(c) for c in m.get("covariates", []))
             if int(m["input_size"]) != len(features) + len(covariates) + len(classical):
+                covs = f", {len(covariates)} covariates" if covariates else ""
                 raise ModelFileError(
                     f"{where} says input_size={m['input_size']} but lists {len(features)} "
-                    f"features, {len(covariates)} covariates and {len(classical)} classical "
-                    f"inputs; the file was edited or corrupted"
+                    f"features{covs} and {len(classical)} classical inputs; the file was "
+                    f"edited or corrupted"
                 )
             variance = m["kind"] == "recurrent_variance"
             target: TargetSpec | VarianceTarget = (
