@@ -70,6 +70,13 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
+    covariates: str | None = typer.Option(
+        None,
+        help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq; variance "
+        "target): each row holds the value known at its close. Adds an ablation: each "
+        "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
+        "covariates); ablation.csv.",
+    ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),
     blocks: str | None = typer.Option(
@@ -107,6 +114,7 @@ def evaluate(
         train_proxy=train_proxy,
         intervals=intervals,
         interval_scale=interval_scale,
+        covariates=tuple(c.strip() for c in covariates.split(",")) if covariates else (),
     )
     cfg.check_applicable(options.given_options(ctx))
     if blocks is not None:
@@ -138,6 +146,15 @@ def evaluate(
         f"{res.best_baseline}; negative = lower {res.primary_loss}. in_mcs: in the "
         f"{1 - cfg.mcs_size:.0%} model confidence set. Written to {out}"
     )
+    if res.ablation is not None and not res.ablation.empty:
+        ab = res.ablation.copy()
+        for col in ("in_mcs_without", "in_mcs_with"):
+            ab[col] = ab[col].map({True: "yes", False: "no"})
+        print_table(
+            ab,
+            "ablation: each model with a covariate group beside the same model without it "
+            "(dm/p: DM (HLN) of with vs without; negative = the covariates lower the loss)",
+        )
     if res.intervals is not None:
         iv = res.intervals
         print_table(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gatecast.experiment.registry import RECURRENT
+from gatecast.experiment.registry import is_recurrent
 
 _NET = "it sets the recurrent models, and --models has none (add lstm or gru)"
 #: Settings of the recurrent models alone.
@@ -33,7 +33,7 @@ def unused_settings(cfg: Mapping[str, Any], names: Iterable[str]) -> dict[str, s
     {'hidden': 'it sets the recurrent models, and --models has none (add lstm or gru)'}
     """
     target = cfg.get("target")
-    recurrent = any(m in RECURRENT for m in cfg.get("models", ()))
+    recurrent = any(is_recurrent(m) for m in cfg.get("models", ()))
     seeds = int(cfg.get("seeds") or 1)
     why: dict[str, Any] = {
         "proxy": target != "variance"

@@ -29,7 +29,7 @@ from gatecast.experiment.evaluation import (
     load_checked,
 )
 from gatecast.experiment.notebook import html_view
-from gatecast.experiment.registry import COMBINATIONS, RECURRENT
+from gatecast.experiment.registry import COMBINATIONS, is_recurrent
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
@@ -214,7 +214,7 @@ def score_blocks(
     if losses.index.has_duplicates:  # blocks are disjoint by construction; a guard, not a path
         raise ConfigError("test blocks overlap; each date must be scored once")
     reference = results[0].reference
-    baselines = [m for m in cfg.models if m not in RECURRENT and m not in COMBINATIONS]
+    baselines = [m for m in cfg.models if not is_recurrent(m) and m not in COMBINATIONS]
     best = min(baselines, key=lambda m: losses[m].mean()) if baselines else reference
     parts = []
     for b, r in zip(blocks, results, strict=True):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from gatecast.data.covariates import covariate_columns, covariate_group, join_covariates
 from gatecast.data.features import TargetSpec, check_not_constant, make_target, parkinson
 from gatecast.data.sources import (
     data_label,
@@ -50,11 +51,14 @@ from gatecast.experiment.registry import (
     HYBRIDS,
     RECURRENT,
     EvaluationTarget,
+    ablation_models,
     canonical_names,
+    is_recurrent,
     label_on,
     model_names,
     model_spec,
     reads_har,
+    split_name,
 )
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -148,6 +152,12 @@ class EvaluationConfig(
     ensemble) instead of the mean of the seeds' losses (``seed_losses`` stay per seed).
     ``models`` are identifiers of :mod:`gatecast.experiment.registry` (earlier spellings such as
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
+    ``covariates`` names covariate groups of :data:`gatecast.data.covariates.COVARIATES`
+    (``vix``, ``nasdaq``; variance target): they are joined onto the data (each row holds what
+    is known at its close) and ``models`` becomes an ablation
+    (:func:`gatecast.experiment.registry.ablation_models`): each recurrent model with and
+    without each group (``lstm``, ``lstm+vix``) and ``har`` beside ``har_x+vix``, HAR-X on the
+    same covariates.
     """
 
     models: tuple[str, ...] = ()
@@ -158,6 +168,7 @@ class EvaluationConfig(
     # model's forecasts (None: garch)
     intervals: float | None = None
     interval_scale: str | None = None
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
@@ -169,7 +180,20 @@ class EvaluationConfig(
             )
         if self.window is None:  # each family's own default
             self.window = VarianceConfig.window if self.target == "variance" else POINT_WINDOW
-        self.models = canonical_names(self.models or DEFAULT_MODELS[self.target], self.target)
+        self.covariates = _checked_covariates(self.covariates, self.target)
+        self.models = canonical_names(
+            self.models or DEFAULT_MODELS[self.target],
+            self.target,
+            covariates=bool(self.covariates),
+        )
+        if self.covariates:
+            self.models = ablation_models(self.models, self.covariates)
+            _check_covariate_models(self.models, self.covariates)
+        elif "har_x" in self.models:
+            raise ConfigError(
+                "har_x is HAR with covariates as regressors: name them (--covariates vix), or "
+                "use har"
+            )
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models {self.models} list a model twice")
         if self.intervals is not None and not 0 < self.intervals < 1:
@@ -193,7 +217,9 @@ class EvaluationConfig(
 
     def set_fields(self) -> set[str]:
         """The settings whose values differ from their defaults (for the target)."""
-        default = EvaluationConfig(target=self.target, models=self.models)
+        default = EvaluationConfig(
+            target=self.target, models=self.models, covariates=self.covariates
+        )
         return {
             f.name
             for f in dataclasses.fields(self)
@@ -217,9 +243,43 @@ class EvaluationConfig(
         """Model -> its walk-forward columns: ``lstm[s0]``, ``lstm[s1]``... per seed for a
         recurrent model, the model itself otherwise."""
         return {
-            m: [f"{m}[s{s}]" for s in range(self.seeds)] if m in RECURRENT else [m]
+            m: [f"{m}[s{s}]" for s in range(self.seeds)] if is_recurrent(m) else [m]
             for m in self.models
         }
+
+
+def _checked_covariates(names: Iterable[str], target: str) -> tuple[str, ...]:
+    """The covariate groups ``names`` as a tuple, each known, none twice, for a variance
+    target (a ConfigError otherwise)."""
+    groups = (names,) if isinstance(names, str) else tuple(names)
+    groups = tuple(g.strip() for g in groups if g.strip())
+    for g in groups:
+        covariate_group(g)  # an unknown name is refused, listing the known ones
+    if len(set(groups)) != len(groups):
+        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    if groups and target != "variance":
+        raise ConfigError(
+            f"--covariates feeds the variance models (the recurrent ones and har_x); the "
+            f"{target} models read none yet: use --target variance or leave it out"
+        )
+    return groups
+
+
+def _check_covariate_models(models: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    """Refuse a model name with a group the run does not join, or a run whose models read
+    none of its covariates."""
+    for m in models:
+        extra = [g for g in split_name(m)[1] if g not in groups]
+        if extra:
+            raise ConfigError(
+                f"model {m} reads the covariate(s) {', '.join(extra)}, which --covariates "
+                f"({', '.join(groups)}) does not name; add them there"
+            )
+    if not any(split_name(m)[1] for m in models):
+        raise ConfigError(
+            f"--covariates {','.join(groups)} feeds the recurrent models and har (as har_x), "
+            f"and --models {','.join(models)} has none of them; add lstm or har"
+        )
 
 
 #: Settings a run built on a walk-forward (``backtest``, ``var``) passes on to it unchanged:
@@ -244,6 +304,13 @@ def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFacto
     spec = model_spec(cfg.target, name)
     target = cfg.proxy if cfg.target == "variance" else cfg.target
     params: dict[str, Any] = {**spec.params, "target": target, "column": cfg.column}
+    base, groups = split_name(name)
+    if groups:
+        params["covariates"] = covariate_columns(groups)
+        if "name" in spec.params:  # har_x+vix: its forecasts' column
+            params["name"] = name
+    elif base == "har_x":
+        params["covariates"] = covariate_columns(cfg.covariates)
     if spec.recurrent:
         params |= {
             "seed": seed,
@@ -309,6 +376,9 @@ class EvaluationResult:
     #: Display label of each model on this data (``har`` says which HAR it is).
     labels: dict[str, str] = field(default_factory=dict)
     intervals: IntervalResult | None = None  # with config.intervals
+    #: With covariates: each model with a covariate group beside the same model without it
+    #: (:func:`ablation_table`).
+    ablation: pd.DataFrame | None = None
 
     def summary(self) -> str:
         """The leaderboard as text."""
@@ -351,6 +421,8 @@ class EvaluationResult:
             "labels": self.labels,
             "intervals": self.intervals.to_dict() if self.intervals is not None else None,
         }
+        if self.ablation is not None:
+            out["ablation"] = self.ablation.reset_index().to_dict(orient="records")
         if cfg.target == "variance":
             out |= {"proxy": cfg.proxy, "qlike_floor": QLIKE_FLOOR}
             if self.parkinson_scale is not None:
@@ -392,8 +464,13 @@ class EvaluationResult:
 # -- the three steps ------------------------------------------------------------------------------
 def load_checked(cfg: EvaluationConfig) -> tuple[pd.DataFrame, int]:
     """The data of ``cfg`` with every column the models read checked, and the rows dropped
-    (:func:`gatecast.experiment.settings.load_data`)."""
-    return load_data(cfg, variance=cfg.target == "variance")
+    (:func:`gatecast.experiment.settings.load_data`); with covariates, their columns joined on
+    (:func:`gatecast.data.covariates.join_covariates`; its notes in ``attrs["covariate_notes"]``)."""
+    df, dropped = load_data(cfg, variance=cfg.target == "variance")
+    if cfg.covariates:
+        df, notes = join_covariates(df, cfg.covariates)
+        df.attrs["covariate_notes"] = notes
+    return df, dropped
 
 
 #: Models that read the daily range (High/Low) whatever the proxy (``har`` and the hybrids'
@@ -411,7 +488,7 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
         needs = [m for m in cfg.models if m in RANGE_MODELS]
         if cfg.proxy == "parkinson":
             needs.append("the parkinson proxy")
-        if cfg.train_proxy == "parkinson" and any(m in RECURRENT for m in cfg.models):
+        if cfg.train_proxy == "parkinson" and any(is_recurrent(m) for m in cfg.models):
             needs.append("--train-proxy parkinson")
         if needs:
             raise DataError(
@@ -435,7 +512,7 @@ def check_models(cfg: EvaluationConfig, df: pd.DataFrame) -> None:
             m in RANGE_MODELS or reads_har(m) for m in cfg.models
         )
         # recurrent variance models train against the range when the data has it
-        range_read |= cfg.train_proxy != "squared" and any(m in RECURRENT for m in cfg.models)
+        range_read |= cfg.train_proxy != "squared" and any(is_recurrent(m) for m in cfg.models)
         if range_read:
             parkinson(df)  # High < Low anywhere is refused now, not in a fold
     for m in cfg.models:
@@ -460,7 +537,7 @@ def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
             f"close-only data: the HAR of {', '.join(har)} is HAR (1, 5, 22) on absolute returns "
             f"|r| (the log range needs High/Low)"
         )
-    recurrent = [m for m in cfg.models if m in RECURRENT]
+    recurrent = [m for m in cfg.models if is_recurrent(m)]
     if not recurrent:
         return notes
     if cfg.features is None:
@@ -472,7 +549,7 @@ def fallback_notes(cfg: EvaluationConfig, df: pd.DataFrame) -> list[str]:
         # the models' own rule (a residual base shrinks the target toward its forecast)
         by_proxy: dict[str, list[str]] = {}
         for m in recurrent:
-            residual = HYBRIDS.get(m, {}).get("residual")
+            residual = HYBRIDS.get(split_name(m)[0], {}).get("residual")
             loss = cfg.extra.get("loss", "qlike")
             proxy = default_train_proxy(False, residual, loss, cfg.proxy)
             by_proxy.setdefault(describe_train_proxy(proxy, residual), []).append(m)
@@ -493,7 +570,7 @@ def walk_models(cfg: EvaluationConfig, data: pd.DataFrame) -> WalkForwardResult:
             continue  # made from the others' forecasts when scored
         for s, key in enumerate(keys):
             factories[key] = model_factory(m, cfg, seed=s)
-            warm[key] = cfg.warm_start and m in RECURRENT
+            warm[key] = cfg.warm_start and is_recurrent(m)
     return walk_forward(
         factories,
         data,
@@ -522,13 +599,13 @@ def _losses(name: ScoreName, actual: pd.Series, fc: pd.Series) -> np.ndarray:
 
 def _baselines(cfg: EvaluationConfig) -> list[str]:
     """The classical models of ``cfg`` (neither recurrent nor a combination)."""
-    return [m for m in cfg.models if m not in RECURRENT and m not in COMBINATIONS]
+    return [m for m in cfg.models if not is_recurrent(m) and m not in COMBINATIONS]
 
 
 def combination_members(cfg: EvaluationConfig) -> tuple[list[str], list[str]]:
     """The recurrent and classical candidates a combination of ``cfg`` chooses from (a
     :class:`ConfigError` when either is missing)."""
-    recurrent, classical = [m for m in cfg.models if m in RECURRENT], _baselines(cfg)
+    recurrent, classical = [m for m in cfg.models if is_recurrent(m)], _baselines(cfg)
     if not recurrent or not classical:
         raise ConfigError(
             f"combo combines the best recurrent and the best classical model, but --models "
@@ -636,7 +713,7 @@ def score_walk(
     board = pd.DataFrame(rows).set_index("model").sort_values(primary)
     out_fc = fc.copy()
     for m in cfg.models:
-        if m in RECURRENT:
+        if is_recurrent(m):
             out_fc[m] = fc[members[m]].mean(axis=1)
     out_fc.insert(0, "actual", actual)
     if walk.information_dates is not None:  # what a backtest checks against the traded day
@@ -661,6 +738,45 @@ def score_walk(
     )
 
 
+def ablation_table(result: EvaluationResult) -> pd.DataFrame:
+    """Each model that reads covariates beside the same model without them (``lstm+vix`` beside
+    ``lstm``, ``har_x+vix`` beside ``har``), on the leaderboard's dates: both losses, their
+    ratio, the Diebold-Mariano test of the one with covariates against the one without
+    (negative: the covariates lower the loss) and both models' membership of the MCS.
+
+    A gain of ``lstm+vix`` over ``lstm`` that ``har_x+vix`` also has over ``har`` is the
+    information's, not the network's; compare ``lstm+vix`` with ``har_x+vix`` in the
+    leaderboard for the network's.
+    """
+    cfg, board, losses = result.config, result.leaderboard, result.losses
+    primary = result.primary_loss
+    loss = {str(k): float(v) for k, v in board[primary].items()}
+    in_mcs = {str(k): bool(v) for k, v in board["in_mcs"].items()}
+    rows = []
+    for m in cfg.models:
+        base, groups = split_name(m)
+        without = "har" if base == "har_x" else base
+        if not groups or without not in cfg.models:
+            continue
+        dm = diebold_mariano(losses[m].to_numpy(), losses[without].to_numpy())
+        rows.append(
+            {
+                "model": m,
+                "covariates": "+".join(groups),
+                "without": without,
+                f"{primary}_without": loss[without],
+                f"{primary}_with": loss[m],
+                "ratio": loss[m] / loss[without],
+                "dm": dm.statistic,
+                "p": dm.pvalue,
+                "in_mcs_without": in_mcs[without],
+                "in_mcs_with": in_mcs[m],
+            }
+        )
+    table: pd.DataFrame = pd.DataFrame(rows)
+    return table.set_index("model") if rows else table
+
+
 def write_evaluation(result: EvaluationResult, out: str | Path) -> Path:
     """Write the run folder of ``result``: ``leaderboard.csv``, ``forecasts.parquet`` (date x
     model, per seed too), ``forecasts.png``, ``cumulative_loss.png`` and, last, ``metrics.json``
@@ -668,6 +784,8 @@ def write_evaluation(result: EvaluationResult, out: str | Path) -> Path:
     folder = RunFolder(out)
     folder.write_csv("leaderboard.csv", result.leaderboard)
     folder.write_parquet("forecasts.parquet", result.forecasts)
+    if result.ablation is not None:
+        folder.write_csv("ablation.csv", result.ablation)
     result.plot(folder)
     if result.intervals is not None:
         folder.write_csv("intervals.csv", result.intervals.table)
@@ -718,9 +836,11 @@ def evaluate_into(
     result = score_walk(walk, df, cfg, dropped_rows=dropped)
     result.seconds = time.perf_counter() - t0
     result.outliers = list(df.attrs.get("outliers", []))
-    result.notes = fallback_notes(cfg, df)
+    result.notes = [*df.attrs.get("covariate_notes", []), *fallback_notes(cfg, df)]
     ranges = {"high", "low"} <= set(df.columns)
     result.labels = {m: label_on(m, ranges) for m in cfg.models}
+    if cfg.covariates:
+        result.ablation = ablation_table(result)
     if cfg.intervals is not None:
         result.intervals = evaluation_intervals(cfg, df, walk, walk_models)
         result.leaderboard = result.leaderboard.join(result.intervals.leaderboard_columns())

@@ -66,6 +66,12 @@ def _har() -> type:
     return HARForecaster
 
 
+def _har_x() -> type:
+    from gatecast.models.har import HARXForecaster
+
+    return HARXForecaster
+
+
 def _historical_variance() -> type:
     from gatecast.models.volatility import HistoricalVariance
 
@@ -117,6 +123,8 @@ def _variance_models() -> dict[str, ModelEntry]:
         "har": ModelEntry(_har, {"lags": (1, 5, 22)}),  # the range, else |r| (measure auto)
         "har_abs": ModelEntry(_har, {"lags": (1, 5, 22), "measure": "abs"}),
         "har_daily": ModelEntry(_har, {"lags": (1,), "measure": "range"}),
+        # HAR with the run's covariates as regressors (names such as har_x+vix say which)
+        "har_x": ModelEntry(_har_x, {"lags": (1, 5, 22)}),
         "no_change": ModelEntry(_historical_variance, {"window": 22}),
         "historical_mean": ModelEntry(_historical_variance, {"window": None}),
     }
@@ -187,6 +195,7 @@ LABELS: Mapping[str, str] = MappingProxyType(
         "har": "HAR (1, 5, 22)",
         "har_abs": "HAR (1, 5, 22) on |r|",
         "har_daily": "HAR daily (AR(1) on the log range)",
+        "har_x": "HAR-X (1, 5, 22) with covariates",
         "no_change": "no change",
         "historical_mean": "historical mean",
         "ar1": "AR(1)",
@@ -207,8 +216,54 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 
 
 def label(name: str) -> str:
-    """The display label of the model ``name`` (the name itself when it has none)."""
-    return LABELS.get(name, name)
+    """The display label of the model ``name`` (the name itself when it has none); a model
+    with covariates (``lstm+vix``) is its base's label + the covariate groups."""
+    base, groups = split_name(name)
+    text = LABELS.get(base, base)
+    return f"{text} + {' + '.join(groups)}" if groups else text
+
+
+# -- covariates: a model name may carry covariate groups, ``lstm+vix``, ``har_x+vix+nasdaq`` --
+#: Models that read covariates: the recurrent variance models, and ``har_x`` (which needs them).
+COVARIATE_MODELS: tuple[str, ...] = (*RECURRENT, "har_x")
+#: Each baseline and the model that reads the same covariates for an ablation: har -> har_x.
+WITH_COVARIATES: Mapping[str, str] = MappingProxyType({"har": "har_x"})
+
+
+def split_name(name: str) -> tuple[str, tuple[str, ...]]:
+    """``"lstm+vix"`` -> ``("lstm", ("vix",))``: a model and the covariate groups it reads."""
+    base, *groups = name.split("+")
+    return base.strip(), tuple(g.strip() for g in groups)
+
+
+def base_model(name: str) -> str:
+    """The registry model of ``name`` without its covariate groups."""
+    return split_name(name)[0]
+
+
+def is_recurrent(name: str) -> bool:
+    """Whether ``name`` is a recurrent model (with or without covariates)."""
+    return base_model(name) in RECURRENT
+
+
+def ablation_models(models: tuple[str, ...], groups: tuple[str, ...]) -> tuple[str, ...]:
+    """``models`` with, after each model that can read covariates, its variant with each
+    covariate group (and with all of them, when there are several): ``lstm`` -> ``lstm``,
+    ``lstm+vix``; ``har`` -> ``har``, ``har_x+vix``; ``har_x`` -> ``har_x+vix``. A name that
+    already carries groups is kept as it is."""
+    sets = [(g,) for g in groups] + ([tuple(groups)] if len(groups) > 1 else [])
+    out: dict[str, None] = {}
+    for m in models:
+        base, has = split_name(m)
+        if has or base not in (*COVARIATE_MODELS, *WITH_COVARIATES):
+            out[m] = None
+            continue
+        if base != "har_x":
+            out[m] = None
+        x = WITH_COVARIATES.get(base, base)
+        for s in sets:
+            out["+".join((x, *s))] = None
+    return tuple(out)
 
 
 #: What ``har`` is on each kind of data: the measure its HAR regresses.
@@ -239,11 +294,27 @@ def model_names(target: EvaluationTarget) -> tuple[str, ...]:
     return fitted + tuple(n for n, targets in COMBINATIONS.items() if target in targets)
 
 
-def canonical_names(names: tuple[str, ...], target: EvaluationTarget) -> tuple[str, ...]:
+def canonical_names(
+    names: tuple[str, ...], target: EvaluationTarget, *, covariates: bool = False
+) -> tuple[str, ...]:
     """``names`` as identifiers (earlier spellings mapped); a :class:`ConfigError` names every one
-    that ``target`` has no model for."""
-    out = tuple(ALIASES.get(n.strip(), n.strip()) for n in names if n.strip())
-    bad = [n for n in out if n not in model_names(target)]
+    that ``target`` has no model for. ``covariates``: names may carry covariate groups
+    (``lstm+vix``; the groups are the caller's to check), on a model of
+    :data:`COVARIATE_MODELS`."""
+    out = []
+    for n in (n.strip() for n in names if n.strip()):
+        base, groups = split_name(n) if covariates else (n, ())
+        base = ALIASES.get(base, base)
+        out.append("+".join((base, *groups)))
+    known = model_names(target)
+
+    def fits(n: str) -> bool:
+        if not covariates:
+            return n in known
+        base, groups = split_name(n)
+        return base in known and (not groups or base in COVARIATE_MODELS)
+
+    bad = [n for n in out if not fits(n)]
     if bad:
         hint = ""
         if target == "variance" and "ar1" in bad:
@@ -252,9 +323,10 @@ def canonical_names(names: tuple[str, ...], target: EvaluationTarget) -> tuple[s
             f"model(s) {', '.join(bad)} cannot forecast a {target} target{hint}; choose from "
             f"{', '.join(sorted(model_names(target)))}"
         )
-    return out
+    return tuple(out)
 
 
 def model_spec(target: EvaluationTarget, name: str) -> ModelEntry:
-    """The :class:`ModelEntry` of ``name`` (or an earlier spelling of it) for ``target``."""
-    return REGISTRY[target, canonical_names((name,), target)[0]]
+    """The :class:`ModelEntry` of ``name`` (or an earlier spelling of it; its covariate groups
+    aside) for ``target``."""
+    return REGISTRY[target, base_model(canonical_names((name,), target, covariates=True)[0])]

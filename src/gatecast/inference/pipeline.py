@@ -34,11 +34,21 @@ class BatchEngine(Protocol):
 
 
 def feature_frame(spec: ModelSpec, data: pd.DataFrame) -> pd.DataFrame:
-    """The model's inputs on every row of ``data``, in raw units: its features, then (a hybrid)
-    the log of each classical forecast made at that row's close."""
+    """The model's inputs on every row of ``data``, in raw units: its features, its covariates
+    (columns of ``data``, joined on by :func:`gatecast.data.covariates.join_covariates`), then
+    (a hybrid) the log of each classical forecast made at that row's close."""
     col = resolve_column(data, spec.column)
     u = spec.units
     feats = build_features(data, spec.features, col, log=u.log, percent=u.percent)
+    missing = [c for c in spec.covariates if c not in data.columns]
+    if missing:
+        raise ConfigError(
+            f"the model reads the covariate column(s) {missing}, which "
+            f"{data.attrs.get('source', 'the data')} lacks; join them first "
+            f"(gatecast.data.covariates.join_covariates)"
+        )
+    for c in spec.covariates:
+        feats[c] = data[c].astype(float)
     for rec in spec.classical:
         feats[f"log_{rec.name}_forecast"] = np.log(by_origin(rec, data, col))
     return feats

@@ -82,6 +82,9 @@ class ModelSpec:
     (:mod:`gatecast.inference.classical`) whose log one-step forecasts follow ``features`` as
     inputs (the feature scaler covers both), and may scale its output by the forecast of its
     ``residual`` recursion.
+
+    A variance model may read ``covariates``: columns of the data (another series joined on,
+    such as the log VIX) that follow ``features`` as inputs, before the classical forecasts.
     """
 
     kind: str
@@ -102,9 +105,11 @@ class ModelSpec:
     info: Mapping[str, Any] = field(default_factory=dict)
     classical: tuple[Recursion, ...] = ()
     residual: Recursion | None = None
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classical", tuple(self.classical))
+        object.__setattr__(self, "covariates", tuple(str(c) for c in self.covariates))
         if self.kind not in KINDS:
             raise ConfigError(f"model kind {self.kind!r} is unknown; one of {', '.join(KINDS)}")
         if self.cell not in CELLS:
@@ -123,6 +128,10 @@ class ModelSpec:
             raise ConfigError(f"a {self.kind!r} model cannot have the target {self.target}")
         if self.hybrid and self.kind != "recurrent_variance":
             raise ConfigError(f"a {self.kind!r} model cannot read classical forecasts")
+        if self.covariates and self.kind != "recurrent_variance":
+            raise ConfigError(f"a {self.kind!r} model cannot read covariates")
+        if len(set(self.covariates)) != len(self.covariates):
+            raise ConfigError(f"covariates {list(self.covariates)} list a column twice")
         names = [r.name for r in self.classical]
         if len(set(names)) != len(names):
             raise ConfigError(f"classical inputs {names} list a model twice")
@@ -200,6 +209,11 @@ class ModelSpec:
                 f"residual={self.config.get('residual')!r} but the model reads {inputs}, "
                 f"residual {residual!r}"
             )
+        if list(self.config.get("covariates") or []) != list(self.covariates):
+            raise ConfigError(
+                f"config says covariates={self.config.get('covariates')} but the model reads "
+                f"{list(self.covariates)}"
+            )
 
     @property
     def calendar(self) -> Calendar | None:
@@ -210,8 +224,9 @@ class ModelSpec:
 
     @property
     def input_size(self) -> int:
-        """The network's inputs: the registry features, then the classical forecasts."""
-        return len(self.features) + len(self.classical)
+        """The network's inputs: the registry features, the covariates, then the classical
+        forecasts."""
+        return len(self.features) + len(self.covariates) + len(self.classical)
 
     @property
     def hybrid(self) -> bool:
@@ -220,8 +235,13 @@ class ModelSpec:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        """Every input column: the features, then ``log_<name>_forecast`` per classical input."""
-        return (*self.features, *(f"log_{r.name}_forecast" for r in self.classical))
+        """Every input column: the features, the covariates, then ``log_<name>_forecast`` per
+        classical input."""
+        return (
+            *self.features,
+            *self.covariates,
+            *(f"log_{r.name}_forecast" for r in self.classical),
+        )
 
     @property
     def horizon(self) -> int:
@@ -289,6 +309,7 @@ class ModelSpec:
             "dtype": self.dtype,
             "config": dict(self.config),
             **({"classical": self._classical_doc()} if self.hybrid else {}),
+            **({"covariates": list(self.covariates)} if self.covariates else {}),
             **dict(self.info),
         }
 
@@ -326,11 +347,13 @@ class ModelSpec:
         try:
             features = tuple(str(f) for f in m["features"])
             classical, residual = _classical_from(m.get("classical"))
-            if int(m["input_size"]) != len(features) + len(classical):
+            covariates = tuple(str(c) for c in m.get("covariates", []))
+            if int(m["input_size"]) != len(features) + len(covariates) + len(classical):
+                covs = f", {len(covariates)} covariates" if covariates else ""
                 raise ModelFileError(
                     f"{where} says input_size={m['input_size']} but lists {len(features)} "
-                    f"features and {len(classical)} classical inputs; the file was edited or "
-                    f"corrupted"
+                    f"features{covs} and {len(classical)} classical inputs; the file was "
+                    f"edited or corrupted"
                 )
             variance = m["kind"] == "recurrent_variance"
             target: TargetSpec | VarianceTarget = (
@@ -368,6 +391,7 @@ class ModelSpec:
                 info=info,
                 classical=classical,
                 residual=residual,
+                covariates=covariates,
             )
         except ModelFileError:
             raise

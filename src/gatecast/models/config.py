@@ -173,6 +173,11 @@ class VarianceConfig(NetSettings):
     the log range when the data has High/Low and on absolute returns when it has closes only;
     ``har_abs`` is the latter always. ``train_rows``: fit
     on the last ``train_rows`` rows of the history only (a rolling window; None: all of it).
+
+    ``covariates``: columns of the data that join the inputs as they are (after the features,
+    before the classical forecasts), scaled with them on the training rows; the row of day t
+    must hold what is known at t's close (:func:`gatecast.data.covariates.join_covariates`
+    joins VIX or another index so).
     """
 
     hidden: int = 16
@@ -192,10 +197,20 @@ class VarianceConfig(NetSettings):
     classical_inputs: tuple[str, ...] = ()
     residual: str | None = None
     train_rows: int | None = None
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_variance_target(self.target))
         object.__setattr__(self, "classical_inputs", tuple(self.classical_inputs))
+        if isinstance(self.covariates, str) or not all(
+            isinstance(c, str) and c for c in self.covariates
+        ):
+            raise ConfigError(
+                f"covariates={self.covariates!r}: give column names, e.g. ('vix_log',)"
+            )
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        if len(set(self.covariates)) != len(self.covariates):
+            raise ConfigError(f"covariates={self.covariates} lists a column twice")
         super().__post_init__()
         check_choice(self.loss, VARIANCE_LOSSES, "loss")
         if self.train_proxy is not None:
@@ -232,6 +247,7 @@ class VarianceConfig(NetSettings):
         return super().to_dict() | {
             "target": self.target_spec.to_dict(),
             "classical_inputs": list(self.classical_inputs),
+            "covariates": list(self.covariates),
         }
 
 

@@ -196,3 +196,57 @@ class HARForecaster(ParamsFromSignature):
             level=level,
             floor=self.floor_,
         )
+
+
+class HARXForecaster(HARForecaster):
+    """HAR-X: the HAR of :class:`HARForecaster` with covariates as further regressors,
+    m_t = b0 + sum_k b_k mean(m_{t-k..t-1}) + sum_j c_j x_{j,t-1} + e_t, fit by OLS on the
+    training rows.
+
+    ``covariates`` are columns of the data whose row t holds what is known at t's close (the
+    log VIX, another index's return and log range:
+    :func:`gatecast.data.covariates.join_covariates`), so the forecast for t reads row t - 1:
+    the same information the recurrent model with those covariates reads, which is what makes
+    the two comparable. Other parameters as :class:`HARForecaster`.
+    """
+
+    def __init__(
+        self,
+        lags: tuple[int, ...] = (1, 5, 22),
+        target: VarianceTarget | Proxy = "squared",
+        column: str | None = None,
+        name: str | None = None,
+        measure: HarMeasure = "auto",
+        covariates: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(lags, target, column, name or "har_x", measure)
+        if isinstance(covariates, str) or not covariates:
+            raise ConfigError(
+                f"covariates={covariates!r}: HAR-X needs one or more covariate columns, e.g. "
+                f"('vix_log',); without any it is the HAR (har)"
+            )
+        self.covariates = covariates
+
+    def _design(
+        self, data: pd.DataFrame, measure: str, *, lag: int = 1
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        X, m = super()._design(data, measure, lag=lag)
+        missing = [c for c in self.covariates if c not in data.columns]
+        if missing:
+            raise ConfigError(
+                f"covariate column(s) {missing} are not in "
+                f"{data.attrs.get('source', 'the data')}; join them first "
+                f"(gatecast.data.covariates.join_covariates)"
+            )
+        for c in self.covariates:
+            # row t of the covariate is known at t's close: the regressor of the forecast for
+            # the next row (lag=0: of the forecast made at t's close, by forecast_by_origin)
+            X[f"x_{c}"] = data[c].astype(float).shift(lag)
+        return X, m
+
+    def recursion(self, name: str | None = None) -> HarRecursion:
+        """Not available: a stream's ticks carry no covariates."""
+        raise ConfigError(
+            "HAR-X reads covariates, which a frozen recursion (a stream, a hybrid's input) "
+            "does not carry; use HAR (har) there"
+        )

@@ -18,6 +18,7 @@ from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.calendar import Calendar
 from gatecast.data.features import FIELDS, Obs
 from gatecast.errors import (
+    ConfigError,
     DataError,
     FutureDateError,
     MissingValueError,
@@ -125,6 +126,12 @@ class Stream:
     @classmethod
     def over(cls, spec: ModelSpec, engine: Engine, tensors: Mapping[str, Any]) -> Stream:
         """A stream of the model ``spec`` with ``tensors`` run by ``engine``."""
+        if spec.covariates:
+            # a tick is one observation of the series' own prices: no room for another series
+            raise ConfigError(
+                f"the model reads the covariates {list(spec.covariates)}, which a stream's "
+                f"observations do not carry; forecast with predict(data) on the joined data"
+            )
         return cls(spec, engine, weights_fingerprint(tensors))
 
     def reset(self) -> None:

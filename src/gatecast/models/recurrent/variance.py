@@ -21,6 +21,7 @@ from gatecast.data.volatility import (
     variance_proxy,
 )
 from gatecast.data.windows import make_windows
+from gatecast.errors import ConfigError
 from gatecast.inference.classical import HarRecursion, Recursion, by_origin
 from gatecast.models.base import refuse_y
 from gatecast.models.config import (
@@ -144,6 +145,13 @@ class RecurrentVariance(RecurrentEstimator):
     train_rows
         Fit on the last ``train_rows`` rows of the history only (a rolling training window for
         regime changes; classical models of a hybrid too); ``None`` (default): all of it.
+    covariates
+        Columns of the data that join the inputs as they are, after ``features`` (e.g.
+        ``("vix_log",)``), standardised with them on the training rows. The row of day t must
+        hold what is known at t's close: :func:`gatecast.data.covariates.join_covariates` joins
+        a covariate group so (a value dated t is first read by the forecast for the next row).
+        A model with covariates predicts, walks forward and saves like any; a stream refuses it
+        (its ticks carry the series' own prices only).
 
     Notes
     -----
@@ -181,6 +189,7 @@ class RecurrentVariance(RecurrentEstimator):
         classical_inputs: tuple[str, ...] | list[str] = _D.classical_inputs,
         residual: str | None = _D.residual,
         train_rows: int | None = _D.train_rows,
+        covariates: tuple[str, ...] | list[str] = _D.covariates,
     ) -> None:
         self._set_params(locals())
         self.classical_: dict[str, Any] = {}  # fitted classical models of a hybrid
@@ -204,13 +213,18 @@ class RecurrentVariance(RecurrentEstimator):
         proxy = cfg.train_proxy
         if proxy is None:
             proxy = default_train_proxy(ranges, cfg.residual, cfg.loss, cfg.target.proxy)
+        clash = [c for c in cfg.covariates if c in features]
+        if clash:
+            raise ConfigError(f"covariates {clash} are also features; list each input once")
         extra = tuple(f"log_{n}_forecast" for n in cfg.classical_inputs)
-        return replace(cfg, features=tuple(features) + extra, train_proxy=proxy)
+        inputs = tuple(features) + tuple(cfg.covariates) + extra
+        return replace(cfg, features=inputs, train_proxy=proxy)
 
     @staticmethod
     def _base_features(cfg: Any) -> tuple[str, ...]:
-        """The registry inputs of a resolved config (without the classical forecasts)."""
-        n = len(cfg.features) - len(cfg.classical_inputs)
+        """The registry inputs of a resolved config (without the covariates and the
+        classical forecasts, which follow them in that order)."""
+        n = len(cfg.features) - len(cfg.classical_inputs) - len(cfg.covariates)
         return tuple(cfg.features[:n])
 
     def min_rows(self) -> int:
@@ -233,6 +247,16 @@ class RecurrentVariance(RecurrentEstimator):
     ) -> tuple[pd.DataFrame, pd.Series, str]:
         col = resolve_column(history, cfg.column)
         feats = variance_features(history, self._base_features(cfg), col)
+        missing = [c for c in cfg.covariates if c not in history.columns]
+        if missing:
+            raise ConfigError(
+                f"covariate column(s) {missing} are not in "
+                f"{history.attrs.get('source', 'the data')} (its columns: "
+                f"{', '.join(map(str, history.columns))}); join them first "
+                f"(gatecast.data.covariates.join_covariates)"
+            )
+        for c in cfg.covariates:
+            feats[c] = history[c].astype(float)
         proxy_name = cfg.train_proxy or cfg.target.proxy  # resolve() has set it for a fit
         y = percent_returns(history, col) ** 2
         parkinson_target = cfg.loss == "qlike" and proxy_name == "parkinson"
@@ -298,7 +322,7 @@ class RecurrentVariance(RecurrentEstimator):
         # The spec lists the registry features; a hybrid's classical forecasts follow them as
         # inputs (the scaler covers both), computed by the frozen recursions, which the model
         # folder keeps: predict, save, load and stream all run the same numbers.
-        if cfg.hybrid:
+        if cfg.hybrid or cfg.covariates:
             cfg = replace(cfg, features=self._base_features(cfg))
         super()._finish(
             cfg,
@@ -310,10 +334,11 @@ class RecurrentVariance(RecurrentEstimator):
         )
 
     def spec_parts(self, cfg: Any) -> dict[str, Any]:
+        covariates = {"covariates": tuple(cfg.covariates)} if cfg.covariates else {}
         if not cfg.hybrid:
-            return {}
+            return covariates
         rec = self.recursions_
-        return {
+        return covariates | {
             "classical": tuple(rec[n] for n in cfg.classical_inputs),
             "residual": rec[cfg.residual] if cfg.residual is not None else None,
         }

@@ -1,0 +1,189 @@
+"""Covariates: other series (VIX, another index) joined onto one series' rows as model inputs,
+each value used only for forecasts made after its date."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.features import PERCENT_LOG, parkinson
+from gatecast.data.sources import _fmt_date, load
+from gatecast.errors import ConfigError, DataError
+
+#: The oldest a covariate value may be when it is joined (a week spans long weekends and
+#: holidays); an older one is a gap, never carried on.
+MAX_AGE = pd.Timedelta("7D")
+
+
+@dataclass(frozen=True)
+class CovariateGroup:
+    """A covariate group: a bundled series (``source``), the columns it gives, each computed
+    from that series' own rows (``build``: its frame -> the columns, one value per date of its
+    own, known at that date's close), and what they are (``doc``)."""
+
+    name: str
+    source: str
+    columns: tuple[str, ...]
+    build: Callable[[pd.DataFrame], pd.DataFrame]
+    doc: str
+
+
+def _vix(df: pd.DataFrame) -> pd.DataFrame:
+    close = df["close"].astype(float)
+    out: pd.DataFrame = pd.DataFrame({"vix_log": np.log(close)}, index=df.index)
+    return out
+
+
+def _index(prefix: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def build(df: pd.DataFrame) -> pd.DataFrame:
+        out: pd.DataFrame = pd.DataFrame(
+            {
+                f"{prefix}_return": PERCENT_LOG.returns(df["close"].astype(float)),
+                f"{prefix}_log_parkinson": np.log(parkinson(df).clip(lower=1e-4)),
+            },
+            index=df.index,
+        )
+        return out
+
+    return build
+
+
+#: Every covariate group by name.
+COVARIATES: dict[str, CovariateGroup] = {
+    g.name: g
+    for g in (
+        CovariateGroup(
+            "vix",
+            "vix",
+            ("vix_log",),
+            _vix,
+            "log of the CBOE VIX close (arch.data, 2014-01-03 .. 2019-01-03)",
+        ),
+        CovariateGroup(
+            "nasdaq",
+            "nasdaq",
+            ("nasdaq_return", "nasdaq_log_parkinson"),
+            _index("nasdaq"),
+            "the NASDAQ Composite's percent log return and log Parkinson range "
+            "(arch.data, 1999-2018)",
+        ),
+    )
+}
+
+
+def covariate_group(name: str) -> CovariateGroup:
+    """The covariate group ``name``, or a ConfigError listing the known ones."""
+    try:
+        return COVARIATES[name]
+    except KeyError:
+        raise ConfigError(
+            f"covariate {name!r} is unknown; choose from {', '.join(COVARIATES)} (a column of "
+            f"this series' own prices is a --features input, not a covariate)"
+        ) from None
+
+
+def covariate_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """The columns the covariate groups ``names`` add, in order."""
+    return tuple(c for n in names for c in covariate_group(n).columns)
+
+
+def covariate_values(name: str) -> tuple[pd.DataFrame, int]:
+    """The columns of the covariate group ``name`` on its own dates, and how many of its rows
+    were left out for a NaN (the bundled VIX has 46 closes missing; a gap is then bridged by
+    :data:`MAX_AGE`, as :func:`gatecast.data.panel.asof_join` bridges it)."""
+    group = covariate_group(name)
+    values = group.build(load(group.source))
+    ok = np.isfinite(values.to_numpy(dtype=float)).all(axis=1)
+    return values[ok], int((~ok).sum())
+
+
+def known_at_close(
+    dates: pd.Index, covariate: pd.DataFrame, max_age: pd.Timedelta | None = MAX_AGE
+) -> pd.DataFrame:
+    """The covariate as known at the close of each of ``dates``: on the row of day t, the
+    covariate's last row dated on or before t, no older than ``max_age`` (else NaN).
+
+    A variance model's input row t forecasts the day after t, so a covariate value dated t is
+    used first for the forecast of the next row: the rule of
+    :func:`gatecast.data.panel.asof_join`, whose row t (the forecast for t) takes values dated
+    strictly before t. A value dated on a day the series has no row waits for the series' next
+    row after it.
+    """
+    left = pd.DataFrame({"_key": pd.DatetimeIndex(dates).astype("datetime64[ns]")})
+    right = covariate.rename_axis("_key").reset_index()
+    right["_key"] = right["_key"].astype("datetime64[ns]")
+    joined = pd.merge_asof(
+        left, right, on="_key", direction="backward", allow_exact_matches=True, tolerance=max_age
+    )
+    out: pd.DataFrame = joined.drop(columns=["_key"])
+    out.index = pd.DatetimeIndex(dates, name=dates.name)
+    return out
+
+
+def join_covariates(
+    data: pd.DataFrame,
+    names: Sequence[str],
+    *,
+    values: dict[str, pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """``data`` with the columns of the covariate groups ``names`` joined on (each row holds
+    the values known at its close, :func:`known_at_close`), and notes of what was done.
+
+    Rows before a covariate's first value are left out (and said in the notes), so that every
+    model of a run reads the same rows; a row inside the covered span without a value no older
+    than :data:`MAX_AGE` (a gap, or data running past the covariate's end) is refused, naming
+    its date. ``values``: the groups' values, instead of the bundled series (tests).
+
+    Returns
+    -------
+    The joined frame (its ``attrs`` kept) and the notes.
+    """
+    if len(set(names)) != len(names):
+        raise ConfigError(f"covariates {list(names)} name a group twice")
+    out = data.copy()
+    notes: list[str] = []
+    where = data.attrs.get("source", "the data")
+    for name in names:
+        group = covariate_group(name)
+        if values is not None and name in values:
+            cov, missing = values[name], 0
+        else:
+            cov, missing = covariate_values(name)
+        clash = [c for c in group.columns if c in out.columns]
+        if clash:
+            raise ConfigError(f"{where} already has the column(s) {clash} of covariate {name!r}")
+        joined = known_at_close(out.index, cov)
+        first = cov.index[0]
+        before = out.index < first
+        if before.all():
+            raise DataError(
+                f"covariate {name!r} starts on {_fmt_date(first)}, after the last row of "
+                f"{where} ({_fmt_date(out.index[-1])}): it covers none of its dates"
+            )
+        gap = joined.isna().any(axis=1).to_numpy() & ~before
+        if gap.any():
+            day = out.index[int(np.argmax(gap))]
+            raise DataError(
+                f"covariate {name!r} has no value within {MAX_AGE.days} days before "
+                f"{_fmt_date(day)} ({int(gap.sum())} row(s) of {where}; it covers "
+                f"{_fmt_date(first)} .. {_fmt_date(cov.index[-1])}): end the data at "
+                f"{_fmt_date(cov.index[-1])} or leave the covariate out"
+            )
+        if before.any():
+            notes.append(
+                f"covariate {name} starts on {_fmt_date(first)}: the {int(before.sum())} rows "
+                f"of {where} before it were left out, for every model of the run"
+            )
+        if missing:
+            notes.append(
+                f"covariate {name}: {missing} row(s) of {group.source} are NaN and were left "
+                f"out; those days read its previous value (at most {MAX_AGE.days} days old)"
+            )
+        out = out.loc[~before]
+        for c in group.columns:
+            out[c] = joined.loc[~before, c].to_numpy()
+    out.attrs = dict(data.attrs)
+    return out, notes
