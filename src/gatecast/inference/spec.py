@@ -331,6 +331,11 @@ class ModelSpec:
             raise ModelFileError(
                 f"{where} lacks the keys {missing}; it was not written by gatecast"
             )
+        if m["kind"] == "global_variance":  # a panel's global model: its own loader
+            raise ModelFileError(
+                f"{where} holds a global model over a panel ('global_variance'): load it with "
+                f"GlobalRecurrentVariance.load(folder)"
+            )
         if m["kind"] not in KINDS:
             raise ModelFileError(
                 f"{where} holds a {m['kind']!r} model; this gatecast serves {', '.join(KINDS)}: "

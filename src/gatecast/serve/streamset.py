@@ -58,6 +58,13 @@ class StreamSet:
         A function returning a fresh :class:`Stream`, e.g. ``model.stream`` or
         ``load_numpy(folder).stream``. It is called once: its model, engine and fingerprint serve
         every instrument (the engine must have ``step_many``, as the NumPy and torch engines do).
+    stream_for
+        For a model that differs per instrument (a global model over a panel: each instrument
+        its own scaler and biases, :meth:`GlobalRecurrentVariance.stream_set`): a function of
+        the instrument giving its own fresh :class:`Stream`, called once when it joins. Every
+        such stream must have the template's shape (cell, layers, hidden, mode, window,
+        features); the instruments' network steps then run one instrument at a time, not
+        batched, and the vectorised tick and intervals are not available.
 
     Notes
     -----
@@ -101,9 +108,16 @@ class StreamSet:
         *,
         interval: float | None = None,
         quantiles: Sequence[float] | None = None,
+        stream_for: Callable[[str], Stream] | None = None,
     ) -> None:
         check_band_levels(interval, quantiles)
+        if stream_for is not None and (interval is not None or quantiles):
+            raise ConfigError(
+                "a StreamSet with a model per instrument (stream_for) has no intervals yet: "
+                "leave out interval and quantiles"
+            )
         self.make_stream = make_stream
+        self.stream_for = stream_for
         #: Calibrated intervals per instrument (``interval``/``quantiles``), and the columns of
         #: each instrument's last tick (see :class:`gatecast.serve.intervals.Bands`).
         self.band_levels = (interval, tuple(quantiles) if quantiles else None)
@@ -149,7 +163,8 @@ class StreamSet:
             self._c = np.zeros_like(self._h)
             self._cols = _Columns(4)
             self._vector = (
-                spec.mode == "sequence"
+                self.stream_for is None
+                and spec.mode == "sequence"
                 and not spec.hybrid
                 and first.reader.fields == ("price",)
                 and first.online.size <= 2
@@ -193,6 +208,11 @@ class StreamSet:
         if stream is not None:
             return stream
         template = self.template
+        spec, engine, fingerprint = template.spec, self.engine, template.fingerprint
+        if self.stream_for is not None:  # before anything changes: it may refuse the instrument
+            own = self.stream_for(key)
+            _check_same_shape(template, own, key)
+            spec, engine, fingerprint = own.spec, own.engine, own.fingerprint
         n = len(self._keys)
         if n == len(self._h):  # grow by half again: amortised O(1) joins
             grown = max(4, n + n // 2)
@@ -202,7 +222,7 @@ class StreamSet:
         self._rows[key] = n
         self._keys.append(key)
         self._cols.clear(n)
-        stream = _Member(self, key, template.spec, _RowEngine(self, key), template.fingerprint)
+        stream = _Member(self, key, spec, _RowEngine(self, key, engine), fingerprint)
         stream.allow_replay = self._allow_replay
         interval, quantiles = self.band_levels
         if interval is not None or quantiles:
@@ -300,8 +320,8 @@ class StreamSet:
         new = [k for k in observations if k not in self.streams]
         taken: list[tuple[str, Stream, OrderKey | None, Obs, bool]] = []
         for key, observation in observations.items():
-            stream = self.add(key)
             try:
+                stream = self.add(key)  # in the try: a model per instrument may refuse it
                 order, obs, finite = stream._take(observation, at)
             except BaseException as exc:
                 if errors == "skip" and isinstance(exc, DataError):
@@ -328,7 +348,9 @@ class StreamSet:
         if run:
             raw = self._network([k for k, _, _ in run], [s for _, s, _ in run])
             spec = self.template.spec
-            if spec.output == "value":  # the head's output in target units, for all at once
+            if (
+                spec.output == "value" and self.stream_for is None
+            ):  # the head's output in target units, for all at once
                 scale = float(np.asarray(spec.target_scaler.scale_)[0])
                 shift = float(np.asarray(spec.target_scaler.shift_)[0])
                 out.update(zip([k for k, _, _ in run], (raw * scale + shift).tolist(), strict=True))
@@ -505,6 +527,10 @@ class StreamSet:
 
     def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
         """The head outputs of one batched step (sequence mode) or window forward (window mode)."""
+        if self.stream_for is not None:  # each instrument its own weights: one at a time
+            if self.template.spec.mode != "sequence":
+                return np.array([s.engine.window(s._buffer) for s in streams])
+            return np.array([s.engine.step(s.online.z) for s in streams])
         if self.template.spec.mode != "sequence":  # a window of one runs as Stream runs it
             if len(streams) == 1:
                 return np.array([self.engine.window(streams[0]._buffer)])
@@ -560,7 +586,9 @@ class StreamSet:
             )
         entries = [(m, _own(arrays, meta, i, where)) for i, m in enumerate(metas)]
         interval, quantiles = self.band_levels
-        scratch = StreamSet(self.make_stream, interval=interval, quantiles=quantiles)
+        scratch = StreamSet(
+            self.make_stream, interval=interval, quantiles=quantiles, stream_for=self.stream_for
+        )
         scratch._template, scratch._bands = (
             self.template,
             self._bands,
@@ -714,9 +742,8 @@ class _Member(Stream):
 class _RowEngine:
     """One instrument's view of the set's engine: its state is a row of the set's arrays."""
 
-    def __init__(self, owner: StreamSet, key: str) -> None:
-        self.owner, self.key = owner, key
-        engine = owner.engine
+    def __init__(self, owner: StreamSet, key: str, engine: Any) -> None:
+        self.owner, self.key, self.base = owner, key, engine
         self.layers, self.hidden = engine.layers, engine.hidden
 
     @property
@@ -724,10 +751,10 @@ class _RowEngine:
         return self.owner._rows[self.key]
 
     def forward_windows(self, X: np.ndarray) -> np.ndarray:
-        return self.owner.engine.forward_windows(X)
+        return self.base.forward_windows(X)
 
     def forward_sequence(self, X: np.ndarray) -> np.ndarray:
-        return self.owner.engine.forward_sequence(X)
+        return self.base.forward_sequence(X)
 
     def reset(self) -> None:
         self.owner._h[self._row] = 0.0
@@ -736,10 +763,10 @@ class _RowEngine:
     def step(self, z: np.ndarray) -> float:
         o, r = self.owner, self._row
         h, c = o._h[r : r + 1], o._c[r : r + 1]  # views: written in place
-        return float(o.engine.step_many(np.asarray(z)[None], h, c)[0])
+        return float(self.base.step_many(np.asarray(z)[None], h, c)[0])
 
     def window(self, Z: np.ndarray) -> float:
-        return self.owner.engine.window(Z)
+        return self.base.window(Z)
 
     def get_state(self) -> tuple[np.ndarray, np.ndarray]:
         o, r = self.owner, self._row
@@ -748,6 +775,20 @@ class _RowEngine:
     def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
         o, r = self.owner, self._row
         o._h[r], o._c[r] = h, c
+
+
+def _check_same_shape(template: Stream, own: Stream, key: str) -> None:
+    """Refuse an instrument's own stream unless its network and inputs have the template's shape
+    (its state must fit the set's arrays, its rows the set's checks)."""
+    names = ("cell", "layers", "hidden", "mode", "window", "features", "covariates")
+    a, b = template.spec, own.spec
+    differ = [n for n in names if getattr(a, n) != getattr(b, n)]
+    if differ or not hasattr(own.engine, "step_many"):
+        raise ConfigError(
+            f"instrument {key!r}: its stream differs from the set's model in "
+            f"{differ or ['engine (no step_many)']}; every instrument of a StreamSet needs the "
+            f"same network shape and inputs"
+        )
 
 
 def _grown(a: np.ndarray, rows: int) -> np.ndarray:

@@ -3,31 +3,49 @@ instrument of a panel, each instrument scaled by its own training rows."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from gatecast.artifacts import (
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    KeyLike,
+    load_model_folder,
+    save_model_folder,
+)
 from gatecast.data.panel import panel_windows
-from gatecast.data.scalers import Scaler, fit_scaler
+from gatecast.data.scalers import Scaler, fit_scaler, scaler_from_dict
 from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import first_valid_row, make_windows
 from gatecast.errors import (
     ConfigError,
+    ModelFileError,
     NotFittedError,
     PanelError,
     TooFewRowsError,
 )
+from gatecast.inference.spec import GATES, ModelSpec
 from gatecast.models.base import ParamsFromSignature
 from gatecast.models.config import VarianceConfig
 from gatecast.models.recurrent.base import WINDOW
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.variance import RecurrentVariance
+from gatecast.serve import Stream, StreamSet
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import DateLike
+
+#: The manifest ``kind`` of a global model's folder.
+KIND = "global_variance"
+#: The weights' tensor of the instrument embedding: (instruments, gates x hidden), row k the
+#: first layer's input weights of instrument k's one-hot input.
+EMBEDDING = "panel.embedding"
 
 __all__ = ["GlobalRecurrentVariance"]
 
@@ -377,3 +395,157 @@ class GlobalRecurrentVariance(ParamsFromSignature):
             RecurrentNet(cfg.cell, n_in, cfg.hidden, cfg.layers, cfg.dropout), state
         )
         return self
+
+    # -- model folder -------------------------------------------------------------------------
+    def save(self, folder: str | Path, *, signing_key: KeyLike = None) -> Path:
+        """Write the model to ``folder`` as one model folder (atomically; no pickle): the shared
+        weights once in ``model.safetensors`` (with the embedding, if any, as one more tensor,
+        ``panel.embedding``) and, in ``manifest.json`` (kind ``global_variance``), the shared
+        net's spec and, under ``panel``, each instrument's scaler, level and training range.
+        The manifest's checksum covers all of it; ``signing_key`` signs it as for any folder."""
+        net = self._check_fitted()
+        cfg = self.resolved_
+        n_feat = len(cfg.features)
+        tensors = weights_of(net)
+        w = tensors["rnn.weight_ih_l0"]
+        tensors["rnn.weight_ih_l0"] = np.ascontiguousarray(w[:, :n_feat])
+        if self.embedding:
+            tensors[EMBEDDING] = np.ascontiguousarray(w[:, n_feat:].T)
+        # the shared net's spec, as a single-series folder's (its top-level scalers are the
+        # first instrument's, there to be validated as any spec is; the panel's are below)
+        manifest = self.for_instrument(self.instruments_[0]).manifest()
+        for key in ("instrument", "global"):
+            manifest.pop(key, None)
+        manifest["kind"] = KIND
+        manifest["panel"] = {
+            "instruments": list(self.instruments_),
+            "embedding": bool(self.embedding),
+            "scalers": {n: self.scalers_[n].to_dict() for n in self.instruments_},
+            "levels": {n: float(self.levels_[n]) for n in self.instruments_},
+            "train_ranges": {n: list(self.train_ranges_[n]) for n in self.instruments_},
+        }
+        return save_model_folder(folder, tensors, manifest, signing_key=signing_key)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        device: str = "auto",
+        signing_key: KeyLike = None,
+        require_signature: bool | None = None,
+    ) -> GlobalRecurrentVariance:
+        """A fitted global model from a folder written by :meth:`save`; refuses a folder whose
+        weights or manifest do not match their checksum, and with a key (``signing_key``, else
+        ``$GATECAST_SIGNING_KEY_FILE``) one it did not sign, as every model folder is refused
+        (see ``gatecast.inference.read_model_folder``)."""
+        tensors, manifest = load_model_folder(
+            folder, signing_key=signing_key, require_signature=require_signature
+        )
+        where = f"{folder}/{MANIFEST_FILE}"
+        if manifest.get("kind") != KIND:
+            raise ModelFileError(
+                f"{folder} holds a {manifest.get('kind')!r} model, expected {KIND!r}: load it "
+                f"with gatecast.load_model"
+            )
+        embedding_rows = tensors.pop(EMBEDDING, None)
+        spec = ModelSpec.from_manifest({**manifest, "kind": RecurrentVariance.kind}, where)
+        spec.check_tensors(tensors, f"{folder}/{WEIGHTS_FILE}")
+        spec.check_config(where)
+        names, embedding, scalers, levels, ranges = _panel_doc(manifest.get("panel"), spec, where)
+        if embedding != (embedding_rows is not None) or (
+            embedding_rows is not None
+            and np.shape(embedding_rows) != (len(names), GATES[spec.cell] * spec.hidden)
+        ):
+            raise ModelFileError(
+                f"{folder}/{WEIGHTS_FILE}: the embedding tensor {EMBEDDING} does not match the "
+                f"manifest (embedding={embedding}, {len(names)} instruments); re-train or restore"
+            )
+        local = RecurrentVariance.from_spec(spec, tensors, device=device, where=where)
+        keep = set(cls._param_names()) - {"embedding"}
+        model = cls(
+            **{k: v for k, v in local.get_params().items() if k in keep}, embedding=embedding
+        )
+        model.resolved_ = local.config()
+        state = weights_of(local.net_)
+        if embedding_rows is not None:
+            state["rnn.weight_ih_l0"] = np.concatenate(
+                [state["rnn.weight_ih_l0"], np.asarray(embedding_rows).T], axis=1
+            )
+        n_in = int(state["rnn.weight_ih_l0"].shape[1])
+        net = RecurrentNet(spec.cell, n_in, spec.hidden, spec.layers, spec.dropout)
+        model.net_ = with_weights(net, state).to(resolve_device(device)).eval()
+        model.scalers_, model.levels_, model.instruments_ = scalers, levels, names
+        model.train_ranges_ = ranges
+        model.result_ = local.result_
+        return model
+
+    # -- serving ------------------------------------------------------------------------------
+    def stream_set(
+        self, engine: str = "numpy", *, history: Mapping[str, pd.DataFrame] | None = None
+    ) -> StreamSet:
+        """A :class:`gatecast.serve.StreamSet` over the panel's instruments: each instrument
+        streams through its own :meth:`for_instrument` view (its scaler, its level, its
+        embedding), so its forecasts are those of :meth:`predict`.
+
+        An instrument the model was not fit on is served only if ``history`` holds its rows
+        before its first streamed row (at least :meth:`min_history` of them; with
+        ``embedding=False``): its scaler and level are fit on those rows, as :meth:`predict`
+        fits them on the rows before ``start``. Feed the stream those rows too to warm it up.
+        Any other instrument is refused by name when it first ticks. ``engine``: ``"numpy"``
+        (default) or ``"torch"``."""
+        self._check_fitted()
+        histories = dict(history or {})
+        for n, rows in histories.items():
+            if n in self.scalers_:
+                raise PanelError(
+                    f"instrument {n!r} was in the fit: its scaler and level are the fit's; "
+                    f"leave it out of history"
+                )
+            self.for_instrument(n, rows)  # refused now (too short, embedding) if it cannot be
+
+        def stream_for(key: str) -> Stream:
+            if key not in self.scalers_ and key not in histories:
+                raise PanelError(
+                    f"instrument {key!r} was not in the fit ({', '.join(self.instruments_)}) "
+                    f"and has no history: give stream_set(history={{{key!r}: rows}}) with at "
+                    f"least {self.min_history()} rows before its first streamed row"
+                )
+            return self.for_instrument(key, histories.get(key)).stream(engine)
+
+        first = self.instruments_[0]
+        return StreamSet(lambda: stream_for(first), stream_for=stream_for)
+
+
+def _panel_doc(
+    doc: Any, spec: ModelSpec, where: str
+) -> tuple[list[str], bool, dict[str, Scaler], dict[str, float], dict[str, tuple[str, str]]]:
+    """The per-instrument part of a global model's manifest, validated (one ModelFileError)."""
+    try:
+        names = [str(n) for n in doc["instruments"]]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"instruments {names} are empty or list one twice")
+        scalers = {n: scaler_from_dict(doc["scalers"][n]) for n in names}
+        levels = {n: float(doc["levels"][n]) for n in names}
+        ranges = {
+            n: (str(doc["train_ranges"][n][0]), str(doc["train_ranges"][n][1])) for n in names
+        }
+        embedding = doc["embedding"]
+        if not isinstance(embedding, bool):
+            raise ValueError(f"embedding {embedding!r} is not true or false")
+        for n in names:
+            shift, scale = np.asarray(scalers[n].shift_), np.asarray(scalers[n].scale_)
+            if shift.shape != (len(spec.features),) or scale.shape != shift.shape:
+                raise ValueError(
+                    f"instrument {n!r}: its scaler does not have {len(spec.features)} columns"
+                )
+            if not (np.isfinite(shift).all() and np.isfinite(scale).all() and (scale != 0).all()):
+                raise ValueError(f"instrument {n!r}: its scaler holds NaN/inf or a zero scale")
+            if not (math.isfinite(levels[n]) and levels[n] > 0):
+                raise ValueError(f"instrument {n!r}: its level {levels[n]} is not positive")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelFileError(
+            f"{where}: its panel part is malformed ({type(exc).__name__}: {exc}); it was edited "
+            f"or not written by gatecast: re-train or restore the folder"
+        ) from exc
+    return names, embedding, scalers, levels, ranges
