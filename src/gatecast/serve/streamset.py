@@ -212,7 +212,8 @@ class StreamSet:
         if self.stream_for is not None:  # before anything changes: it may refuse the instrument
             own = self.stream_for(key)
             _check_same_shape(template, own, key)
-            spec, engine, fingerprint = own.spec, own.engine, own.fingerprint
+            spec, fingerprint = own.spec, own.fingerprint
+            engine = own.engine  # type: ignore[assignment]  # step_many: checked just above
         n = len(self._keys)
         if n == len(self._h):  # grow by half again: amortised O(1) joins
             grown = max(4, n + n // 2)
@@ -339,7 +340,7 @@ class StreamSet:
                 raise
             taken.append((key, stream, order, obs, finite))
         for k in new:
-            if k in self.rejected:
+            if k in self.rejected and k in self.streams:  # one refused by stream_for never joined
                 self.remove(k)
         out = dict.fromkeys([t[0] for t in taken], math.nan)
         run = [(key, stream, obs) for key, stream, order, obs, finite in taken
@@ -742,7 +743,7 @@ class _Member(Stream):
 class _RowEngine:
     """One instrument's view of the set's engine: its state is a row of the set's arrays."""
 
-    def __init__(self, owner: StreamSet, key: str, engine: Any) -> None:
+    def __init__(self, owner: StreamSet, key: str, engine: BatchEngine) -> None:
         self.owner, self.key, self.base = owner, key, engine
         self.layers, self.hidden = engine.layers, engine.hidden
 

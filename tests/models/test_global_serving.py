@@ -1,0 +1,159 @@
+"""Serving the global model: one model folder (shared weights once, each instrument's scaler
+and level in the sealed manifest), tampering refused, and a StreamSet whose forecasts are
+predict's for every instrument, new instruments included or refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gatecast.errors import ModelFileError, PanelError, TooFewRowsError
+from gatecast.models.recurrent import load_model
+from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+from gatecast.serve import StreamSet
+
+
+def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    r = rng.standard_normal(n) * 0.01 * vol
+    idx = pd.bdate_range(start, periods=n, name="date")
+    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
+
+
+def _panel() -> dict[str, pd.DataFrame]:
+    # as tests/models/test_global_variance.py: unaligned calendars, different levels
+    return {
+        "A": _prices(0, 260, "2010-01-01", 1.0),
+        "B": _prices(1, 240, "2010-02-15", 4.0),
+        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
+    }
+
+
+def _model(**kw: object) -> GlobalRecurrentVariance:
+    settings: dict[str, object] = {"hidden": 4, "epochs": 1, "device": "cpu", "seed": 0} | kw
+    return GlobalRecurrentVariance(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "embedding"])
+def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    panel = _panel()
+    m = _model(embedding=request.param).fit(panel)
+    folder = tmp_path_factory.mktemp("global") / "m"
+    m.save(folder)
+    return m, folder, panel
+
+
+def _streamed(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Every instrument's rows ticked in date order (only the instruments with a row on a date);
+    each forecast dated the instrument's next row, as predict dates it."""
+    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
+    for day in sorted(set().union(*(df.index for df in panel.values()))):
+        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
+        for n, f in ss.update_many(rows, at=day).items():
+            out[n][day] = f
+    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
+
+
+def _check_equal(streamed: dict[str, pd.Series], ref: pd.DataFrame, rtol: float) -> None:
+    for n, got in streamed.items():
+        want = ref[ref.instrument == n].set_index("date").forecast.reindex(got.index)
+        assert np.array_equal(got.isna(), want.isna()), n  # the same warm-up
+        assert want.notna().sum() > 150, n
+        np.testing.assert_allclose(got[want.notna()], want[want.notna()], rtol=rtol, atol=0)
+
+
+def test_round_trip_gives_identical_forecasts_and_one_folder(saved) -> None:  # type: ignore[no-untyped-def]
+    m, folder, panel = saved
+    assert sorted(p.name for p in Path(folder).iterdir()) == ["manifest.json", "model.safetensors"]
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    assert manifest["kind"] == "global_variance"
+    assert manifest["panel"]["instruments"] == ["A", "B", "C"]
+    assert manifest["panel"]["levels"] == m.levels_
+    loaded = GlobalRecurrentVariance.load(folder, device="cpu")
+    assert loaded.embedding == m.embedding and loaded.instruments_ == m.instruments_
+    for n in m.instruments_:
+        assert loaded.scalers_[n].to_dict() == m.scalers_[n].to_dict()
+    # the same path (torch, float32) on the same weights: exactly the same forecasts
+    pd.testing.assert_frame_equal(loaded.predict(panel), m.predict(panel), check_exact=True)
+    with pytest.raises(ModelFileError, match=r"GlobalRecurrentVariance\.load\(folder\)"):
+        load_model(folder)
+
+
+def test_a_tampered_manifest_or_weights_is_refused(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, folder, _ = saved
+    edited = tmp_path / "level"
+    edited.mkdir()
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    manifest["panel"]["levels"]["B"] *= 2  # every forecast of B doubled: must not load
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    (edited / "model.safetensors").write_bytes((Path(folder) / "model.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match="does not match its own checksum"):
+        GlobalRecurrentVariance.load(edited)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "manifest.json").write_text((Path(folder) / "manifest.json").read_text())
+    payload = bytearray((Path(folder) / "model.safetensors").read_bytes())
+    payload[-1] ^= 0x01
+    (weights / "model.safetensors").write_bytes(bytes(payload))
+    with pytest.raises(ModelFileError, match="does not match the checksum"):
+        GlobalRecurrentVariance.load(weights)
+
+
+def test_a_single_series_folder_is_refused(tmp_path: Path) -> None:
+    from gatecast.models.recurrent import RecurrentVariance
+
+    RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
+        _prices(0, 200, "2010-01-01", 1.0)
+    ).save(tmp_path / "one")
+    with pytest.raises(
+        ModelFileError, match="'recurrent_variance' model, expected 'global_variance'"
+    ):
+        GlobalRecurrentVariance.load(tmp_path / "one")
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_the_stream_set_forecasts_are_predicts(saved, engine: str) -> None:  # type: ignore[no-untyped-def]
+    _, folder, panel = saved
+    loaded = GlobalRecurrentVariance.load(folder, device="cpu")
+    ss = loaded.stream_set(engine)
+    # float32 both ways; NumPy vs torch kernels differ in rounding only
+    _check_equal(_streamed(ss, panel), loaded.predict(panel), rtol=1e-5)
+    assert list(ss) == ["C", "A", "B"]  # in the order they first traded
+    # the instruments really differ: one net per instrument would show as equal levels here
+    assert ss["A"].spec.feature_scaler.to_dict() != ss["B"].spec.feature_scaler.to_dict()
+
+
+def test_a_new_instrument_streams_from_its_history_or_is_refused_by_name(saved) -> None:  # type: ignore[no-untyped-def]
+    m, _, panel = saved
+    new = _prices(7, 120, "2011-01-03", 2.0)
+    start = new.index[60]
+    if m.embedding:
+        with pytest.raises(PanelError, match=r"'D' was not in the fit .* embedding=True"):
+            m.stream_set(history={"D": new.loc[new.index < start]})
+        return
+    ss = m.stream_set(history={"D": new.loc[new.index < start]})
+    got = _streamed(ss, {"D": new})["D"]
+    ref = m.predict({"D": new}, start=start)
+    # predict fits D's scaler and level on its rows before start; the stream set did the same
+    _check_one = got.loc[start:]
+    want = ref.set_index("date").forecast
+    np.testing.assert_allclose(_check_one.reindex(want.index), want, rtol=1e-5, atol=0)
+    with pytest.raises(TooFewRowsError, match=r"'E' has 20 rows .* at least 27"):
+        m.stream_set(history={"E": new.iloc[:20]})
+    with pytest.raises(PanelError, match="'A' was in the fit"):
+        m.stream_set(history={"A": panel["A"]})
+
+
+def test_an_unknown_instrument_is_refused_and_nothing_ticks(saved) -> None:  # type: ignore[no-untyped-def]
+    m, _, _ = saved
+    ss = m.stream_set()
+    ss.update_many({"A": 100.0}, at="2012-01-02")
+    with pytest.raises(PanelError, match=r"'Z' was not in the fit .* history"):
+        ss.update_many({"B": 50.0, "Z": 10.0, "A": 101.0}, at="2012-01-03")
+    assert list(ss) == ["A"] and ss["A"].ticks == 1  # all or nothing: B not added, A not ticked
+    out = ss.update_many({"B": 50.0, "Z": 10.0}, at="2012-01-03", errors="skip")
+    assert list(out) == ["B"] and list(ss.rejected) == ["Z"] and list(ss) == ["A", "B"]
