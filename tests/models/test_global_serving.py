@@ -14,7 +14,7 @@ import pytest
 from gatecast.errors import ModelFileError, PanelError, TooFewRowsError
 from gatecast.models.recurrent import load_model
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-from gatecast.serve import StreamSet
+from gatecast.serve import StreamSet, load_numpy
 
 
 def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
@@ -81,6 +81,8 @@ def test_round_trip_gives_identical_forecasts_and_one_folder(saved) -> None:  # 
     pd.testing.assert_frame_equal(loaded.predict(panel), m.predict(panel), check_exact=True)
     with pytest.raises(ModelFileError, match=r"GlobalRecurrentVariance\.load\(folder\)"):
         load_model(folder)
+    with pytest.raises(ModelFileError, match=r"GlobalRecurrentVariance\.load\(folder\)"):
+        load_numpy(folder)
 
 
 def test_a_tampered_manifest_or_weights_is_refused(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
