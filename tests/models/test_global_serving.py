@@ -5,12 +5,14 @@ predict's for every instrument, new instruments included or refused by name."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from gatecast.artifacts import seal_manifest
 from gatecast.errors import ModelFileError, PanelError, TooFewRowsError
 from gatecast.models.recurrent import load_model
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
@@ -159,3 +161,25 @@ def test_an_unknown_instrument_is_refused_and_nothing_ticks(saved) -> None:  # t
     assert list(ss) == ["A"] and ss["A"].ticks == 1  # all or nothing: B not added, A not ticked
     out = ss.update_many({"B": 50.0, "Z": 10.0}, at="2012-01-03", errors="skip")
     assert list(out) == ["B"] and list(ss.rejected) == ["Z"] and list(ss) == ["A", "B"]
+
+
+def test_a_resealed_but_impossible_panel_part_is_refused(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a checksum recomputed after the edit still cannot describe an impossible model
+    _, folder, _ = saved
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    manifest["panel"]["levels"]["C"] = -1.0
+    (tmp_path / "manifest.json").write_text(json.dumps(seal_manifest(manifest)))
+    (tmp_path / "model.safetensors").write_bytes((Path(folder) / "model.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match=r"panel part is malformed .* 'C': its level -1.0"):
+        GlobalRecurrentVariance.load(tmp_path)
+
+
+def test_signed_folder_needs_its_key(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    m, _, _ = saved
+    (tmp_path / "a.key").write_text(secrets.token_hex(32))
+    (tmp_path / "b.key").write_text(secrets.token_hex(32))
+    m.save(tmp_path / "signed", signing_key=tmp_path / "a.key")
+    ok = GlobalRecurrentVariance.load(tmp_path / "signed", signing_key=tmp_path / "a.key")
+    assert ok.levels_ == m.levels_
+    with pytest.raises(ModelFileError, match="key id"):
+        GlobalRecurrentVariance.load(tmp_path / "signed", signing_key=tmp_path / "b.key")
