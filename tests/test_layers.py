@@ -195,3 +195,16 @@ def test_package_imports_without_torch(package: str) -> None:
     code = f"import sys, {package}; sys.exit('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"`import {package}` imported torch (or failed):\n{proc.stderr}"
+
+
+def test_the_settings_groups_load_no_statistics_library() -> None:
+    """Every command's options are built from the settings groups when the CLI starts
+    (`gatecast --help`); the model confidence set's arch and the DM test's statsmodels load on
+    first use, not then (they cost about a third of a second of each start)."""
+    code = (
+        "import sys, gatecast.experiment.settings; "
+        "print(','.join(m for m in ('arch.bootstrap', 'statsmodels') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"loaded at import: {proc.stdout}"

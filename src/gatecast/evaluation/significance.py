@@ -10,9 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from arch.bootstrap import MCS
-from statsmodels.stats.diagnostic import pesaran_timmermann
-from statsmodels.tsa.stattools import diebold_mariano_test
 
 from gatecast.errors import ConfigError
 
@@ -59,6 +56,8 @@ def diebold_mariano(
         raise ConfigError(f"{int(ok.sum())} common dates are too few for a Diebold-Mariano test")
     if np.allclose(a[ok], b[ok]):
         return TestResult("diebold_mariano_hln", 0.0, 1.0, int(ok.sum()), "identical losses")
+    from statsmodels.tsa.stattools import diebold_mariano_test  # on first use: a fast CLI start
+
     res = diebold_mariano_test(
         np.zeros(int(ok.sum())),
         a[ok],
@@ -92,6 +91,8 @@ def pesaran_timmermann_test(actual: Any, predicted: Any) -> TestResult:
             len(a),
             "the forecast never changes sign: the test is undefined",
         )
+    from statsmodels.stats.diagnostic import pesaran_timmermann
+
     res = pesaran_timmermann(a, p)
     return TestResult("pesaran_timmermann", float(res.statistic), float(res.pvalue), len(a))
 
@@ -115,6 +116,8 @@ def model_confidence_set(
     if clean.shape[1] < 2:
         table = pd.DataFrame({"pvalue": 1.0, "in_mcs": True}, index=losses.columns)
         return table
+    from arch.bootstrap import MCS
+
     mcs = MCS(
         clean,
         size=size,
