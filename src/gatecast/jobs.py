@@ -124,6 +124,11 @@ def var(
     :class:`~gatecast.experiment.var.VarResult`."""
     from gatecast.experiment.var import VarConfig, run_var
 
+    if isinstance(data, Mapping):  # a Panel, or {instrument: prices}
+        raise ConfigError(
+            "gc.var backtests one series; a panel's VaR is gc.var_panel(panel, models=..., "
+            "test_start=...) (per instrument and pooled)"
+        )
     values = {"data": data, "models": _names(models), "out": _out(out), **settings}
     return run_var(_config("var", VarConfig, values))
 

@@ -238,6 +238,11 @@ def test_settings_that_do_not_apply_are_refused_before_any_fit(
         assert not out.exists()
 
 
+def test_gc_var_points_a_panel_to_var_panel() -> None:
+    with pytest.raises(ConfigError, match=r"a panel's VaR is gc.var_panel\(panel"):
+        gc.var(_panel(), models="garch")
+
+
 def test_run_open_reads_the_panel_var_folder(run) -> None:
     res, out = run
     folder = Run.open(out)
