@@ -55,6 +55,7 @@ def test_a_long_csv_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     assert (run.kind, run.status) == ("panel-var", "finished")
     assert run.command is not None and "--panel" in run.command
     assert run.config["levels"] == [0.99, 0.95] and run.config["models"] == ["garch", "ewma"]
+    assert run.config["data"] == str(csv)
     table = run.table("per_instrument")
     assert len(table) == 3 * 2 * 2 * 2 and set(table.instrument) == {"AAA", "BBB", "CCC"}
     summary = run.table()

@@ -259,3 +259,4 @@ def test_run_open_reads_the_panel_var_folder(run) -> None:
     assert metrics["instruments"] == ["AAA", "BBB", "CCC"]
     assert metrics["calibration_start"] == res.calibration_start
     assert set(folder.data["instruments"]) == {"AAA", "BBB", "CCC"}  # type: ignore[index]
+    assert folder.config["data"] == res.source  # prices passed in: named, never written whole

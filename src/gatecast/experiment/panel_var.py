@@ -12,6 +12,7 @@ instrument; the pooled summary counts instruments.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -413,7 +414,7 @@ def run_panel_var(cfg: PanelVarConfig) -> PanelVarResult:
     panel, walk_cfg, start = _load(cfg)
     if cfg.out is None:
         return _run(cfg, panel, walk_cfg, start, None, t0)
-    record = settings_record(cfg) | {"data": panel.source}
+    record = _record(cfg, panel.source)
     with run_output(
         cfg.out,
         PANEL_VAR_KIND,
@@ -425,6 +426,15 @@ def run_panel_var(cfg: PanelVarConfig) -> PanelVarResult:
         result = _run(cfg, panel, walk_cfg, start, path, t0)
         write_panel_var(result, path)
     return result
+
+
+def _record(cfg: PanelVarConfig, source: str) -> dict[str, Any]:
+    """The settings as plain values; prices passed in (a Panel, a mapping) named by the
+    panel's source, never written whole."""
+    record = settings_record(cfg)
+    if not isinstance(cfg.data, str | os.PathLike):
+        record["data"] = source
+    return record
 
 
 def _run(
@@ -470,7 +480,7 @@ def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
     folder.write_csv("folds.csv", result.walk.folds, index=False)
     folder.write_metrics(
         {
-            "config": settings_record(cfg) | {"data": result.source},
+            "config": _record(cfg, result.source),
             "source": result.source,
             "layout": result.layout,
             "instruments": result.instruments,
