@@ -27,6 +27,7 @@ from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
+from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
@@ -536,7 +537,7 @@ def write_panel_evaluation(
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
     ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
-    ``plots/per_instrument_ratio.png`` and, last, ``metrics.json``."""
+    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those, ``report.html``."""
     from gatecast.plots.panel import plot_panel_ratios
 
     folder = RunFolder(out)
@@ -574,6 +575,7 @@ def write_panel_evaluation(
             "notes": result.notes,
         }
     )
+    write_report(folder.path)
     return folder.path
 
 
