@@ -310,7 +310,6 @@ PANEL_REFUSED: Mapping[str, str] = {
     "scheme": "the panel walk-forward uses expanding windows only",
     "train_size": "the panel walk-forward uses expanding windows only",
     "gap": "the panel walk-forward has no embargo gap",
-    "n_jobs": "the panel walk-forward runs in this process (no worker pool yet)",
 }
 
 
@@ -374,7 +373,6 @@ class PanelEvaluationConfig(
             "scheme": self.scheme != "expanding",
             "gap": self.gap != 0,
             "seeds": self.seeds != 1,
-            "n_jobs": self.n_jobs not in (None, -1, 1),
         }
         for name, bad in refused.items():
             if bad:
@@ -481,7 +479,9 @@ def _evaluate_into(
     t0 = time.perf_counter()
     factories = cfg.factories()
     warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
-    walk = panel_walk_forward(factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir)
+    walk = panel_walk_forward(
+        factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
+    )
     assert cfg.reference is not None
     scores = score_panel(
         walk,
