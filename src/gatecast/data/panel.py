@@ -692,19 +692,14 @@ def fit_panel_scalers(
 
 
 @dataclass(frozen=True)
-class PanelWindows:
+class PanelWindows(Windows):
     """Windows of every instrument stacked: ``X`` (n, window, features), targets ``y`` (n,),
     ``index`` the date each target is for and ``instrument`` (n,) the instrument each window
     belongs to. Every window holds rows of one instrument only, consecutive in its own
     calendar."""
 
-    X: np.ndarray
-    y: np.ndarray
     index: pd.DatetimeIndex
     instrument: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.index)
 
     def select(self, mask: np.ndarray) -> PanelWindows:
         """The windows where ``mask`` (boolean, one per window) is true."""
@@ -712,8 +707,7 @@ class PanelWindows:
 
     def of(self, instrument: str) -> Windows:
         """One instrument's windows."""
-        mask = self.instrument == instrument
-        return Windows(self.X[mask], self.y[mask], self.index[mask])
+        return Windows.select(self, self.instrument == instrument)
 
 
 def panel_windows(
