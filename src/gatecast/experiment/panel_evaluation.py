@@ -123,22 +123,22 @@ def panel_factories(
     from gatecast.models.recurrent.variance import RecurrentVariance
 
     names = panel_model_names(models)
+    # the settings the global and the local recurrent models share
+    recurrent: dict[str, Any] = dict(
+        hidden=hidden,
+        window=window,
+        epochs=epochs,
+        warm_epochs=warm_epochs,
+        warm_start=warm_start,
+        seed=seed,
+        target=proxy,
+        column=column,
+        device=device,
+    )
     out: dict[str, PanelFactory] = {}
     for name in names:
         if name in LOCAL_MODELS:
-            out[name] = functools.partial(
-                RecurrentVariance,
-                cell=LOCAL_MODELS[name],
-                hidden=hidden,
-                window=window,
-                epochs=epochs,
-                warm_epochs=warm_epochs,
-                warm_start=warm_start,
-                seed=seed,
-                target=proxy,
-                column=column,
-                device=device,
-            )
+            out[name] = functools.partial(RecurrentVariance, cell=LOCAL_MODELS[name], **recurrent)
             continue
         if name in HYBRIDS or name in COMBINATIONS:
             raise ConfigError(
@@ -147,18 +147,7 @@ def panel_factories(
             )
         if name in CELLS:
             out[name] = functools.partial(
-                GlobalRecurrentVariance,
-                cell=name,
-                hidden=hidden,
-                window=window,
-                epochs=epochs,
-                warm_epochs=warm_epochs,
-                warm_start=warm_start,
-                seed=seed,
-                target=proxy,
-                column=column,
-                embedding=embedding,
-                device=device,
+                GlobalRecurrentVariance, cell=name, embedding=embedding, **recurrent
             )
         else:
             spec = model_spec("variance", name)
