@@ -205,9 +205,14 @@ def predict(
     result is a long DataFrame, one forecast per instrument (``instrument, as_of, date,
     forecast, in_fit``); ``settings`` are then those of
     :func:`~gatecast.experiment.panel_serving.run_panel_prediction`."""
-    from gatecast.experiment.panel_serving import global_folder, run_panel_prediction
+    from gatecast.experiment.panel_serving import (
+        check_panel_predict_settings,
+        global_folder,
+        run_panel_prediction,
+    )
     from gatecast.experiment.prediction import run_prediction
 
     if global_folder(model):
+        check_panel_predict_settings(settings)
         return run_panel_prediction(Path(model), data, _out(out), **settings)
     return run_prediction(Path(model), data, _out(out), **settings)

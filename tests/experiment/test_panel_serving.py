@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import gatecast as gc
 from gatecast.cli.app import app
-from gatecast.errors import TooFewRowsError
+from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.experiment.panel_serving import PanelTrainRun, run_panel_prediction
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
@@ -201,6 +201,8 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
         ),
         (["stream", "--model", str(model), "--interval", "0.9"], "--interval does not apply"),
     ]  # fmt: skip
+    with pytest.raises(ConfigError, match="start, steps does not apply to a global model"):
+        gc.predict(model, csv, start="2016-01-04", steps=3)
     for args, message in cases:
         res = runner.invoke(app, args, input="")
         assert res.exit_code == 2, (args, res.output)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # torch loads only when a model is built; training's imports 
 __all__ = [
     "PANEL_PREDICT_COLUMNS",
     "PanelTrainRun",
+    "check_panel_predict_settings",
     "check_panel_train",
     "global_folder",
     "is_panel_source",
@@ -358,6 +359,22 @@ def run_panel_prediction(
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
     return frame
+
+
+def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse, by name, a setting of ``predict`` on one series that a global model's predict
+    does not take (``start``, ``steps``, ``interval``...), before anything is read."""
+    import inspect
+
+    takes = set(inspect.signature(run_panel_prediction).parameters)
+    wrong = [name for name in settings if name not in takes]
+    if wrong:
+        raise ConfigError(
+            f"{', '.join(wrong)} does not apply to a global model over a panel: predict gives "
+            f"each instrument's forecast for the bar after its data, without intervals or "
+            f"several steps yet; its settings are "
+            f"{', '.join(sorted(takes - {'model_dir', 'data', 'out'}))}"
+        )
 
 
 # -- stream ---------------------------------------------------------------------------------
