@@ -92,6 +92,14 @@ def test_train_writes_one_global_folder_and_predict_gives_one_row_per_instrument
     for name in NAMES:
         own = frame.loc[frame.ticker == name, "date"].reset_index(drop=True)
         assert metrics["test_starts"][name] == str(own[len(own) - round(0.2 * len(own))])
+    fc = pd.read_csv(model / "forecasts.csv", parse_dates=["date"])
+    assert list(fc.columns) == [
+        "instrument", "date", "actual", "forecast", "no_change", "historical_mean"
+    ]  # fmt: skip
+    for name in NAMES:  # each instrument's test rows only, from its own test start
+        own = fc[fc.instrument == name]
+        assert own["date"].min() == pd.Timestamp(metrics["test_starts"][name])
+        assert len(own) == metrics["per_instrument"][name]["lstm"]["n"]
     pred = _predict(model, csv, tmp_path / "p.csv")
     assert list(pred.columns) == ["as_of", "date", "forecast", "in_fit"]
     assert list(pred.index) == list(NAMES) and pred["in_fit"].all()

@@ -52,7 +52,10 @@ def predict_panel(
 ) -> None:
     """One forecast per instrument with a global model folder; options that do not apply to it
     (``given``: option name -> value, None when left out) are refused by name first."""
+    import pandas as pd
+
     from gatecast.experiment.panel_serving import global_folder, run_panel_prediction
+    from gatecast.experiment.prediction import stamp
 
     refused = [name for name, value in given.items() if value is not None]
     if refused:
@@ -85,8 +88,10 @@ def predict_panel(
             f"[yellow]note:[/] not in the fit: {escape(', '.join(new))}; each forecast with "
             "its scaler and level fit on its own rows"
         )
+    every = pd.DatetimeIndex([*frame["as_of"], *frame["date"]])  # intraday: times shown
     shown = frame.assign(
-        as_of=frame["as_of"].dt.strftime("%Y-%m-%d"), date=frame["date"].dt.strftime("%Y-%m-%d")
+        as_of=[stamp(d, every) for d in frame["as_of"]],
+        date=[stamp(d, every) for d in frame["date"]],
     ).set_index("instrument")
     print_table(shown, "variance forecasts (%^2) for the bar after each instrument's data")
     console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")

@@ -126,7 +126,7 @@ class PanelTrainRun:
 
     job: TrainJob
     model: GlobalRecurrentVariance
-    forecasts: pd.DataFrame  # instrument, date, actual, <cell>, no_change, historical_mean
+    forecasts: pd.DataFrame  # instrument, date, actual, forecast, no_change, historical_mean
     metrics: pd.DataFrame  # (instrument, model) x (n, qlike, mse, mae)
     test_starts: dict[str, pd.Timestamp]
     seconds: float
@@ -221,6 +221,7 @@ def run_panel_training(
         frame, metrics = fit_and_score_variance(
             view, df, histories[name], test_starts[name], job.variance_proxy
         )
+        frame = frame.rename(columns={view.name: "forecast"})  # as one series' forecasts.csv
         frames.append(frame.rename_axis("date").reset_index().assign(instrument=name))
         rows += [{"instrument": name, "model": m, **v} for m, v in metrics.items()]
     forecasts = pd.concat(frames, ignore_index=True)
