@@ -252,3 +252,25 @@ def test_no_instrument_leaks_into_another(tmp_path: Path) -> None:
         run.model.warm_state()["head.weight"],  # type: ignore[union-attr]
         again.model.warm_state()["head.weight"],  # type: ignore[union-attr]
     )
+
+
+def test_jsonl_rows_answer_as_csv_rows_and_a_header_without_instrument_is_refused(
+    trained: tuple[Path, Path, pd.DataFrame],
+) -> None:
+    model, _, frame = trained
+    rows = _rows(frame)[:120]
+    csv_out, _ = _stream(model, rows)
+    docs = [json.dumps(dict(zip(("date", "symbol", "close"), r.split(","), strict=True)))
+            for r in rows]  # fmt: skip
+    res = runner.invoke(
+        app, ["stream", "--model", str(model), "--format", "jsonl"], input="\n".join(docs) + "\n"
+    )
+    assert res.exit_code == 0, res.output
+    got = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [g["instrument"] for g in got] == list(csv_out["instrument"])
+    want = csv_out["forecast"].to_numpy()
+    values = np.array([np.nan if g["forecast"] is None else g["forecast"] for g in got])
+    np.testing.assert_array_equal(values, want)
+    res = runner.invoke(app, ["stream", "--model", str(model)], input="date,close\n2015-01-01,1\n")
+    assert res.exit_code == 2
+    assert "names no instrument field" in " ".join(res.output.split())
