@@ -241,7 +241,8 @@ def run_panel_training(
         notes=notes,
     )
     if out is not None:
-        config = {**job.to_dict(), "data": panel.source, "panel": True, "layout": layout}
+        # the panel named by its source: prices passed in are never written whole
+        config = {**replace(job, data=panel.source).to_dict(), "panel": True, "layout": layout}
         with staged_folder(
             out, overwrite=overwrite, kind="train", config=config, data=panel.identity()
         ) as tmp:
