@@ -228,8 +228,11 @@ def run_panel_training(
     forecasts = forecasts[["instrument", *[c for c in forecasts.columns if c != "instrument"]]]
     table = pd.DataFrame(rows).set_index(["instrument", "model"])
     notes = []
-    if any(df.attrs.get("dropped") for df in panel.values()):
-        notes.append("rows with NaN/inf prices were dropped (--dropna)")
+    dropped = {n: int(df.attrs["dropped"]) for n, df in panel.items() if df.attrs.get("dropped")}
+    if dropped:
+        why = "--dropna" if job.dropna else "days the bundled data has no price for"
+        counts = ", ".join(f"{n} {k}" for n, k in dropped.items())
+        notes.append(f"rows with NaN/inf prices were dropped ({why}): {counts}")
     run = PanelTrainRun(
         job,
         model,
