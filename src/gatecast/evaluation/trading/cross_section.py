@@ -81,7 +81,8 @@ def cross_section_weights(forecasts: pd.DataFrame, rule: CrossSectionRule) -> pd
             rank[np.argsort(f[t, ok], kind="stable")] = np.arange(1, n + 1)
             centred = rank - rank.mean()
             w[t, ok] = centred / np.abs(centred).sum()
-    return pd.DataFrame(w, index=forecasts.index, columns=cols)
+    out: pd.DataFrame = pd.DataFrame(w, index=forecasts.index, columns=cols)
+    return out
 
 
 @dataclass
@@ -121,7 +122,8 @@ class CrossSectionTrades:
             }
             for m in self.gross.columns
         }
-        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+        out: pd.DataFrame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+        return out
 
     def __str__(self) -> str:
         return str(self.summary().to_string(float_format=lambda v: f"{v:.4g}"))
