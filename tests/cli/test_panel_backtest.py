@@ -125,3 +125,18 @@ def test_backtest_panel_in_python_matches_its_evaluation() -> None:
     assert list(res.table.index) == ["no_change", "historical_mean", "ar1"]
     assert (res.trades.net == res.trades.gross).all().all()  # no cost
     assert np.allclose(res.trades.weights["ar1"].sum(axis=1), 0)  # dollar-neutral
+
+
+def test_resume_after_a_kill_ends_with_the_same_numbers(tmp_path: Path) -> None:
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    assert _backtest(csv, out).exit_code == 0
+    before = pd.read_csv(out / "backtest.csv")
+    # what a kill leaves: the last global refit unfinished (its JSON is written last), no results
+    (out / "evaluation" / "folds" / "lstm" / "fold_0001.json").unlink()
+    for name in ("metrics.json", "backtest.csv", "returns.parquet"):
+        (out / name).unlink()
+    res = _backtest(csv, out, "--resume")
+    assert res.exit_code == 0, res.output
+    assert "read back from the earlier run" in res.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "backtest.csv"), before)
+    assert Run.open(out).status == "finished"
