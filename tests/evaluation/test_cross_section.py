@@ -108,3 +108,11 @@ def test_a_forecast_not_made_before_the_traded_day_is_refused(late: str) -> None
     }[late]
     with pytest.raises(AlignmentError, match=r"instrument 'D': the forecast for 2020-01-09"):
         trade_cross_section(fc, _prices())
+
+
+def test_a_row_without_every_models_forecast_is_left_out_for_all() -> None:
+    fc = _forecasts().assign(other=1.0)
+    fc.loc[(fc.instrument == "A") & (fc.date == DAYS[1]), "other"] = np.nan
+    res = trade_cross_section(fc, _prices(), CrossSectionRule("top_bottom", 0.25))
+    # Tuesday without A: B (0.1) is the top, C (-0.2) the bottom
+    np.testing.assert_allclose(res.weights["m"].iloc[0].to_numpy(), [0, 0.5, -0.5, 0])

@@ -144,7 +144,8 @@ def trade_cross_section(
     forecasts
         Long: ``instrument``, ``date`` (the day each forecast is for), optionally ``as_of``
         (the date of the last row it used; the panel walk-forward's ``forecasts.parquet`` has
-        it) and a column per model; other columns (``actual``) are ignored.
+        it) and a column per model; other columns (``actual``) are ignored. A row where any
+        model has no forecast is left out for all (every model trades the same books).
     prices
         Instrument -> its prices (a Series on its own calendar): r_{i,t} = P_{i,t} / P_{i,t-1} - 1
         over its own consecutive rows.
@@ -174,6 +175,9 @@ def trade_cross_section(
     models = [c for c in fc.columns if c not in ("instrument", "date", INFORMATION_DATE, "actual")]
     if not models:
         raise AlignmentError("no model columns to trade beside instrument, date and as_of")
+    # every model trades the same books: the rows where each has a forecast (as trade drops
+    # a date where any column is NaN)
+    fc = fc.dropna(subset=models)
     realised = []
     for n, part in fc.groupby("instrument", sort=True):
         if str(n) not in prices:
