@@ -38,11 +38,13 @@ if TYPE_CHECKING:
         load_model,
         open_stream,
     )
+    from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.serve import StreamSet, load_numpy
 
 __all__ = [
     "AR1",
+    "GlobalRecurrentReturn",
     "GlobalRecurrentVariance",
     "HistoricalMean",
     "NoChange",
@@ -97,6 +99,10 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
         from gatecast.experiment.panel_evaluation import evaluate_panel
 
         return evaluate_panel
+    if name == "GlobalRecurrentReturn":
+        from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
+
+        return GlobalRecurrentReturn
     if name == "GlobalRecurrentVariance":
         from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 

@@ -130,3 +130,23 @@ def test_same_seed_same_forecasts_and_refusals() -> None:
     new = _prices(9, 120, "2011-01-03", 2.0)
     fc = m.predict({"D": new}, start=new.index[60])
     assert len(fc) == 60 and np.isfinite(fc["forecast"]).all()
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_the_stream_set_forecasts_are_predicts(engine: str, tmp_path: Path) -> None:
+    panel = _panel()
+    m = GlobalRecurrentReturn.load(_model(embedding=True).fit(panel).save(tmp_path / "g"))
+    ss = m.stream_set(engine)
+    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
+    for day in sorted(set().union(*(df.index for df in panel.values()))):
+        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
+        for n, f in ss.update_many(rows, at=day).items():
+            out[n][day] = f
+    ref = m.predict(panel)
+    for n, df in panel.items():
+        got = pd.Series(out[n]).reindex(df.index).shift(1)  # dated by the next row
+        want = ref[ref.instrument == n].set_index("date").forecast.reindex(df.index)
+        assert want.notna().sum() > 150
+        np.testing.assert_allclose(got[want.notna()], want[want.notna()], rtol=1e-5, atol=1e-9)
+    with pytest.raises(PanelError, match="'E'"):
+        ss.update_many({"E": 10.0}, at=panel["A"].index[-1] + pd.Timedelta(days=1))

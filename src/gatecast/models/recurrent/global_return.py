@@ -35,7 +35,13 @@ from gatecast.models.config import ForecasterConfig
 from gatecast.models.recurrent.base import WINDOW
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
-from gatecast.models.recurrent.panel_parts import check_panel, fold_embedding, one_hot
+from gatecast.models.recurrent.panel_parts import (
+    check_panel,
+    fold_embedding,
+    global_stream_set,
+    one_hot,
+)
+from gatecast.serve import StreamSet
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import DateLike
@@ -416,6 +422,18 @@ class GlobalRecurrentReturn(ParamsFromSignature):
         model.columns_, model.train_ranges_ = columns, ranges
         model.result_ = local.result_
         return model
+
+    # -- serving ------------------------------------------------------------------------------
+    def stream_set(
+        self, engine: str = "numpy", *, history: Mapping[str, pd.DataFrame] | None = None
+    ) -> StreamSet:
+        """A :class:`gatecast.serve.StreamSet` over the panel's instruments, each streaming
+        through its own :meth:`for_instrument` view, so its forecasts are those of
+        :meth:`predict`. An instrument the model was not fit on is served only with its rows
+        before its first streamed row in ``history`` (``embedding=False``); any other is
+        refused by name when it first ticks. ``engine``: ``"numpy"`` or ``"torch"``."""
+        self._check_fitted()
+        return global_stream_set(self, engine, history)
 
 
 def first_valid_row_of(local: RecurrentForecaster, cfg: Any) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.errors import PanelError
+from gatecast.serve import Stream, StreamSet
 
 
 def check_panel(panel: Any, model: str, single: str) -> dict[str, pd.DataFrame]:
@@ -37,3 +38,32 @@ def fold_embedding(state: dict[str, np.ndarray], n_features: int, k: int) -> Non
     w = state["rnn.weight_ih_l0"]
     state["rnn.bias_ih_l0"] = state["rnn.bias_ih_l0"] + w[:, n_features + k]
     state["rnn.weight_ih_l0"] = np.ascontiguousarray(w[:, :n_features])
+
+
+def global_stream_set(
+    model: Any, engine: str, history: Mapping[str, pd.DataFrame] | None
+) -> StreamSet:
+    """A :class:`StreamSet` over a fitted global model's instruments, each streaming through
+    its own ``model.for_instrument`` view; an instrument outside the fit streams only with
+    ``history`` (its scalers fit on those rows), any other is refused by name when it ticks."""
+    histories = dict(history or {})
+    for n, rows in histories.items():
+        if n in model.scalers_:
+            raise PanelError(
+                f"instrument {n!r} was in the fit: its scalers are the fit's; leave it out of "
+                f"history"
+            )
+        model.for_instrument(n, rows)  # refused now (too short, embedding) if it cannot be
+
+    def stream_for(key: str) -> Stream:
+        if key not in model.scalers_ and key not in histories:
+            raise PanelError(
+                f"instrument {key!r} was not in the fit ({', '.join(model.instruments_)}) and "
+                f"has no history: give stream_set(history={{{key!r}: rows}}) with at least "
+                f"{model.min_history()} rows before its first streamed row"
+            )
+        stream: Stream = model.for_instrument(key, histories.get(key)).stream(engine)
+        return stream
+
+    first = model.instruments_[0]
+    return StreamSet(lambda: stream_for(first), stream_for=stream_for)
