@@ -80,7 +80,7 @@ def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path) 
         (["--rule", "long_flat"], "--rule does not apply to a panel backtest"),
         (["--sweep", "x"], "--sweep does not apply to a panel backtest"),
         (["--target-vol", "12"], "--target-vol does not apply to a panel backtest"),
-        (["--n-jobs", "2"], "--n-jobs does not apply to a panel backtest"),
+        (["--blocks", "4"], "--blocks does not apply to a panel backtest"),
         (["--models", "gjr_t"], "gjr_t"),
         (["--cross-section", "rank", "--fraction", "0.8"], "fraction=0.8"),
     ],

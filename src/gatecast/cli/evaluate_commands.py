@@ -110,7 +110,7 @@ def evaluate(
         models=tuple(m for m in models.split(",") if m.strip()),
         ensemble=ensemble,
         mode=mode,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
+        features=options.name_list(features),
         train_proxy=train_proxy,
         intervals=intervals,
         interval_scale=interval_scale,

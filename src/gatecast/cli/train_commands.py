@@ -175,7 +175,7 @@ def train(
         hidden=hidden,
         layers=layers,
         dropout=dropout,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()) if features else None,
+        features=options.name_list(features),
         scaler=scaler,
         epochs=epochs,
         batch_size=batch_size,

@@ -35,6 +35,7 @@ from gatecast.experiment.panel_returns import (
     score_panel_target,
 )
 from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
+from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
@@ -130,22 +131,22 @@ def panel_factories(
     from gatecast.models.recurrent.variance import RecurrentVariance
 
     names = panel_model_names(models)
+    # the settings the global and the local recurrent models share
+    recurrent: dict[str, Any] = dict(
+        hidden=hidden,
+        window=window,
+        epochs=epochs,
+        warm_epochs=warm_epochs,
+        warm_start=warm_start,
+        seed=seed,
+        target=proxy,
+        column=column,
+        device=device,
+    )
     out: dict[str, PanelFactory] = {}
     for name in names:
         if name in LOCAL_MODELS:
-            out[name] = functools.partial(
-                RecurrentVariance,
-                cell=LOCAL_MODELS[name],
-                hidden=hidden,
-                window=window,
-                epochs=epochs,
-                warm_epochs=warm_epochs,
-                warm_start=warm_start,
-                seed=seed,
-                target=proxy,
-                column=column,
-                device=device,
-            )
+            out[name] = functools.partial(RecurrentVariance, cell=LOCAL_MODELS[name], **recurrent)
             continue
         if name in HYBRIDS or name in COMBINATIONS:
             raise ConfigError(
@@ -154,18 +155,7 @@ def panel_factories(
             )
         if name in CELLS:
             out[name] = functools.partial(
-                GlobalRecurrentVariance,
-                cell=name,
-                hidden=hidden,
-                window=window,
-                epochs=epochs,
-                warm_epochs=warm_epochs,
-                warm_start=warm_start,
-                seed=seed,
-                target=proxy,
-                column=column,
-                embedding=embedding,
-                device=device,
+                GlobalRecurrentVariance, cell=name, embedding=embedding, **recurrent
             )
         else:
             spec = model_spec("variance", name)
@@ -351,7 +341,6 @@ PANEL_REFUSED: Mapping[str, str] = {
     "scheme": "the panel walk-forward uses expanding windows only",
     "train_size": "the panel walk-forward uses expanding windows only",
     "gap": "the panel walk-forward has no embargo gap",
-    "n_jobs": "the panel walk-forward runs in this process (no worker pool yet)",
 }
 
 
@@ -412,7 +401,6 @@ class PanelEvaluationConfig(
             "scheme": self.scheme != "expanding",
             "gap": self.gap != 0,
             "seeds": self.seeds != 1,
-            "n_jobs": self.n_jobs not in (None, -1, 1),
         }
         for name, bad in refused.items():
             if bad:
@@ -536,7 +524,9 @@ def _evaluate_into(
     t0 = time.perf_counter()
     factories = cfg.factories()
     warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
-    walk = panel_walk_forward(factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir)
+    walk = panel_walk_forward(
+        factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
+    )
     assert cfg.reference is not None
     scores = score_panel_target(
         cfg.target,
@@ -598,7 +588,7 @@ def write_panel_evaluation(
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
     ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
-    ``plots/per_instrument_ratio.png`` and, last, ``metrics.json``."""
+    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those, ``report.html``."""
     from gatecast.plots.panel import plot_panel_ratios
 
     folder = RunFolder(out)
@@ -638,6 +628,7 @@ def write_panel_evaluation(
             "notes": result.notes,
         }
     )
+    write_report(folder.path)
     return folder.path
 
 
