@@ -57,6 +57,8 @@ def test_a_return_panel_runs_end_to_end_into_a_run_folder(tmp_path: Path) -> Non
         "mse",
         "no_change",
     )
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "MSE ratio to" in page and "QLIKE" not in page  # the page names the return's loss
     table = run.table("per_instrument")
     assert len(table) == 3 * 3 and {"mse", "hit_rate", "ratio"} <= set(table.columns)
     fc = run.table("forecasts")

@@ -163,7 +163,8 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
         data=panel.identity(),
     ) as path:
         ev = _evaluate_into(cfg, panel, Path(path) / "evaluation")
-        write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg)
+        # its scores' files; the page of a run is written for a run folder (run.json) only
+        write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg, report=False)
         result = PanelBacktest(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps))
         write_panel_backtest(result, path, panel, cfg)
     return result

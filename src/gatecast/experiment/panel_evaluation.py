@@ -584,11 +584,14 @@ def write_panel_evaluation(
     out: str | Path,
     panel: Mapping[str, pd.DataFrame],
     cfg: PanelEvaluationConfig,
+    *,
+    report: bool = True,
 ) -> Path:
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
     ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
-    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those, ``report.html``."""
+    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those (``report``),
+    ``report.html``."""
     from gatecast.plots.panel import plot_panel_ratios
 
     folder = RunFolder(out)
@@ -601,7 +604,8 @@ def write_panel_evaluation(
     )
     folder.write_csv("folds.csv", result.walk.folds, index=False)
     folder.write_figure(
-        "plots/per_instrument_ratio.png", plot_panel_ratios(scores.table, scores.reference)
+        "plots/per_instrument_ratio.png",
+        plot_panel_ratios(scores.table, scores.reference, loss_name=scores.loss.upper()),
     )
     dates = result.walk.forecasts.index.get_level_values("date")
     folder.write_metrics(
@@ -628,7 +632,8 @@ def write_panel_evaluation(
             "notes": result.notes,
         }
     )
-    write_report(folder.path)
+    if report:
+        write_report(folder.path)
     return folder.path
 
 
