@@ -95,9 +95,8 @@ def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(tmp_pa
         (["--blocks", "1y"], "--blocks does not apply to a panel"),
         (["--intervals", "0.9"], "--intervals does not apply to a panel"),
         (["--mode", "sequence"], "--mode does not apply to a panel"),
-        (["--n-jobs", "2"], "--n-jobs does not apply to a panel"),
         (["--scheme", "rolling", "--train-size", "200"], "--scheme does not apply to a panel"),
-        (["--target", "return"], "a panel evaluates the variance target only"),
+        (["--target", "direction"], "a panel evaluates the variance and return targets"),
         (["--models", "lstm_resid,gjr_t"], "'lstm_resid' does not run on a panel yet"),
         (["--models", "gjr_t,har"], "--hidden does not apply to a panel: it sets the recurrent"),
         (["--test-start", "2010-03-01"], "instrument 'AAA' has 41 rows before the refit"),
@@ -161,3 +160,41 @@ def test_resume_after_a_kill_reads_finished_refits_back_and_ends_with_the_same_n
     # another walk in the same folder is refused, not mixed
     res = _evaluate(csv, out, "--models", "lstm,lstm_local,gjr_t", "--resume", "--hidden", "5")
     assert res.exit_code == 2 and "holds folds of a different walk-forward" in res.output
+
+
+def test_the_report_of_a_panel_run_is_its_own_page_with_numbers_from_its_files(
+    tmp_path: Path,
+) -> None:
+    from gatecast.experiment.report import build_report
+
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    args = ["evaluate", "--data", str(csv), "--panel", "--models", "gjr_t,garch,har,ewma"]
+    res = runner.invoke(app, [*args, "--test-start", "2011-01-03", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    report = build_report(out)
+    assert report.kind == "panel-evaluate"
+    assert "evaluate on a panel" in report.title and "long.csv" in report.title
+    # the verdict's numbers, recomputed from the per-instrument file (not from summary.csv)
+    table = pd.read_csv(out / "per_instrument.csv")
+    rivals = table[table.model != "gjr_t"]
+    medians = rivals.groupby("model")["ratio"].median()
+    best = str(medians.idxmin())
+    mine = rivals[rivals.model == best]
+    wins = int(((mine.p_ref < 0.05) & (mine.dm_ref < 0)).sum())
+    losses = int(((mine.p_ref < 0.05) & (mine.dm_ref > 0)).sum())
+    from gatecast.experiment.registry import label
+
+    assert f"{label(best)}, is {medians[best]:.3f} times it" in report.verdict or (
+        f"{label(best)}'s median QLIKE is {medians[best]:.3f} times" in report.verdict
+    )
+    assert f"better on {wins} instruments, worse on {losses};" in report.verdict
+    assert f"for {int(mine.in_mcs.sum())} of 2" in report.verdict
+    ratios = report.tables[1].frame
+    assert list(ratios.index) == ["AAA", "BBB"]
+    for name in ("AAA", "BBB"):
+        row = table[(table.instrument == name) & (table.model == best)]
+        assert ratios.loc[name, best] == pytest.approx(float(row.ratio.iloc[0]), rel=1e-12)
+    assert [p.id for p in report.panels][:1] == ["fig-per-instrument-ratio"]
+    assert "--panel" in report.command and "runs/rerun" in report.command

@@ -97,3 +97,12 @@ def test_the_window_option_reads_its_earlier_meaning_and_refuses_nonsense() -> N
     with pytest.raises(Exception, match="give the input length in days") as err:
         command.make_context("var", ["--out", "x", "--window", "wide"])
     assert type(err.value).__name__ == "BadParameter"
+
+
+def test_a_name_list_drops_blanks_and_reads_nothing_as_none() -> None:
+    from gatecast.cli.options import name_list
+
+    assert name_list(" log_return, ,rv5 ") == ("log_return", "rv5")
+    assert name_list(" , ") == ()
+    assert name_list("") is None
+    assert name_list(None) is None

@@ -47,6 +47,7 @@ SMALL: dict[str, Any] = {
     "calibration": 50,
     "sims": 200,
     "min_train": 250,
+    "n_jobs": 1,
 }
 
 

@@ -136,3 +136,34 @@ def test_train_drops_rows_for_the_column_it_reads_and_no_other(tmp_path) -> None
     run = run_training(job)
     assert run.dropped_rows == 1
     assert len(run.forecasts) == 80  # the last 20% of the 399 rows kept
+
+
+def test_train_is_a_walk_forward_of_one_fold(csv_pair):
+    """`train` fits and forecasts through the walk-forward's own fold step: its test forecasts
+    are those of a walk-forward of the same model with one refit (the same path: exact)."""
+    import functools
+
+    from gatecast.data import load
+    from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
+
+    job = TrainJob(data=str(csv_pair[0]), test_start="2002-01-01", gap=3, **FAST)
+    run = run_training(job)
+    df = load(str(csv_pair[0]))
+    plan = WalkForwardPlan("2002-01-01", refit_every=10**6, gap=3, min_train=1)
+    walk = walk_forward({"m": functools.partial(job.forecaster)}, df, plan)
+    assert len(walk.folds) == 1
+    fc = walk.forecasts["m"].dropna()
+    assert fc.index.equals(run.forecasts.index)
+    assert np.array_equal(fc.to_numpy(), run.forecasts[run.model.name].to_numpy())
+
+
+def test_one_fold_refuses_a_split_without_training_rows() -> None:
+    from gatecast.errors import ConfigError
+    from gatecast.evaluation.walkforward import Fold, one_fold
+
+    index = pd.bdate_range("2020-01-01", periods=10)
+    assert one_fold(index, 4, index[6]) == Fold(0, 0, 4, 6, 10)  # rows 4 and 5: the gap
+    with pytest.raises(ConfigError, match="training rows before its test start"):
+        one_fold(index, 7, index[6])
+    with pytest.raises(ConfigError, match="training rows before its test start"):
+        one_fold(index, 4, pd.Timestamp("2020-01-11"))  # a Saturday: not a row

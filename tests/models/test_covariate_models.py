@@ -84,7 +84,7 @@ def test_a_model_with_covariates_saves_loads_and_refuses_a_stream(spx, vix, tmp_
         ConfigError, match=r"covariate column\(s\) \['vix_log'\].*lacks; join them first"
     ):
         model.predict(spx)
-    with pytest.raises(ConfigError, match=r"covariate column\(s\) \['vix_log'\] are not in"):
+    with pytest.raises(ConfigError, match=r"covariate column\(s\) \['vix_log'\], which .* lacks"):
         tiny().fit(spx.loc[:FIT_END])
 
 

@@ -193,6 +193,13 @@ def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
     return out
 
 
+def name_list(text: str | None) -> tuple[str, ...] | None:
+    """``log_return,rv5`` as names, blanks dropped; None when nothing is given."""
+    if not text:
+        return None
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
     """``0.05,0.5,0.95`` as numbers; a clear error for anything that is not a number."""
     if text is None:

@@ -20,6 +20,7 @@ from gatecast.data.sources import (
     DATE_COLUMNS,
     INSTRUMENT_COLUMNS,
     DataSource,
+    _first_out_of_order,
     _fmt_date,
     _frame,
     _load_bundled,
@@ -471,15 +472,14 @@ def _from_long(
     for name in sorted(set(labels)):
         pos = np.flatnonzero(labels == name)
         own = dates[pos]
-        if not own.is_monotonic_increasing:
-            if not opts["sort"]:
-                k = int(np.argmax(np.diff(own.asi8) < 0)) + 1
-                raise UnsortedDatesError(
-                    f"{where}: instrument {name!r} is not sorted by date: {row} "
-                    f"{pos[k] + first_row} ({_fmt_date(own[k])}) comes after {row} "
-                    f"{pos[k - 1] + first_row} ({_fmt_date(own[k - 1])}). Sort the rows by "
-                    f"date, or pass sort=True (--sort)."
-                )
+        late = _first_out_of_order(own)
+        if late is not None and not opts["sort"]:
+            raise UnsortedDatesError(
+                f"{where}: instrument {name!r} is not sorted by date: {row} "
+                f"{pos[late] + first_row} ({_fmt_date(own[late])}) comes after {row} "
+                f"{pos[late - 1] + first_row} ({_fmt_date(own[late - 1])}). Sort the rows by "
+                f"date, or pass sort=True (--sort)."
+            )
         sub = raw.iloc[pos].drop(columns=[inst_col])
         sub[date_col] = own
         label = f"{where}, instrument {name!r}"
@@ -504,9 +504,9 @@ def _from_wide(
             f"{at[1]}; keep one row per date, or use the long layout with an instrument column"
         )
     order = np.arange(len(dates))
-    if not dates.is_monotonic_increasing:
+    k = _first_out_of_order(dates)
+    if k is not None:
         if not opts["sort"]:
-            k = int(np.argmax(np.diff(dates.asi8) < 0)) + 1
             raise UnsortedDatesError(
                 f"{where} is not sorted by date: {row} {k + first_row} ({_fmt_date(dates[k])}) "
                 f"comes after {_fmt_date(dates[k - 1])}. Sort it, or pass sort=True (--sort)."
@@ -692,19 +692,14 @@ def fit_panel_scalers(
 
 
 @dataclass(frozen=True)
-class PanelWindows:
+class PanelWindows(Windows):
     """Windows of every instrument stacked: ``X`` (n, window, features), targets ``y`` (n,),
     ``index`` the date each target is for and ``instrument`` (n,) the instrument each window
     belongs to. Every window holds rows of one instrument only, consecutive in its own
     calendar."""
 
-    X: np.ndarray
-    y: np.ndarray
     index: pd.DatetimeIndex
     instrument: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.index)
 
     def select(self, mask: np.ndarray) -> PanelWindows:
         """The windows where ``mask`` (boolean, one per window) is true."""
@@ -712,8 +707,7 @@ class PanelWindows:
 
     def of(self, instrument: str) -> Windows:
         """One instrument's windows."""
-        mask = self.instrument == instrument
-        return Windows(self.X[mask], self.y[mask], self.index[mask])
+        return Windows.select(self, self.instrument == instrument)
 
 
 def panel_windows(
@@ -799,8 +793,8 @@ def asof_join(
     if cov.index.has_duplicates:
         day = cov.index[cov.index.duplicated()][0]
         raise DuplicateDatesError(f"the covariate has {_fmt_date(day)} twice; keep one row")
-    if not cov.index.is_monotonic_increasing:
-        k = int(np.argmax(np.diff(cov.index.asi8) < 0)) + 1
+    k = _first_out_of_order(cov.index)
+    if k is not None:
         raise UnsortedDatesError(
             f"the covariate is not sorted by date: {_fmt_date(cov.index[k])} comes after "
             f"{_fmt_date(cov.index[k - 1])}; sort it (covariate.sort_index())"

@@ -380,6 +380,13 @@ def _fmt_date(ts: object) -> str:
     return str(ts)
 
 
+def _first_out_of_order(dates: pd.DatetimeIndex) -> int | None:
+    """The position of the first date earlier than the one before it; None when sorted."""
+    if dates.is_monotonic_increasing:
+        return None
+    return int(np.argmax(np.diff(dates.asi8) < 0)) + 1
+
+
 def _load_bundled(ds: BundledDataset) -> pd.DataFrame:
     import importlib
 
@@ -502,9 +509,9 @@ def _frame(
             f"{where} has {int(df.index.duplicated().sum())} duplicate date(s); {_fmt_date(first)} "
             f"appears {'on rows' if first_row else 'at positions'} {rows[0]} and {rows[1]}. {fix}"
         )
-    if not df.index.is_monotonic_increasing:
+    pos = _first_out_of_order(df.index)
+    if pos is not None:
         if not sort:
-            pos = int(np.argmax(np.diff(df.index.asi8) < 0)) + 1
             raise UnsortedDatesError(
                 f"{where} is not sorted by date: {row} {pos + first_row} "
                 f"({_fmt_date(df.index[pos])}) comes after {_fmt_date(df.index[pos - 1])}. Sort "

@@ -19,6 +19,7 @@ from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, TooFewRowsError
+from gatecast.evaluation.executors import run_tasks
 from gatecast.evaluation.losses import qlike_loss
 from gatecast.evaluation.significance import (
     MCS_BLOCK_SIZE,
@@ -134,6 +135,7 @@ def panel_walk_forward(
     *,
     warm_start: bool | Mapping[str, bool] = False,
     run_dir: str | Path | None = None,
+    n_jobs: int | None = 1,
 ) -> PanelWalkResult:
     """Walk-forward forecasts of every model for every instrument of ``panel``.
 
@@ -159,6 +161,12 @@ def panel_walk_forward(
         ``instruments/<i>_<name>/folds/<model>/`` for a per-instrument one, the single-series
         layout). Refits already there are read back instead of recomputed, so a killed run
         resumes; a folder of another walk (plan, data or models) is refused.
+    n_jobs
+        1: everything in this process, in order. N > 1 or -1 (every core): a process pool
+        (one torch thread per worker) runs the tasks side by side: each global model's chain
+        of refits is one task (its refits depend on each other), each per-instrument model on
+        each instrument another. The numbers are those of ``n_jobs=1`` up to the rounding of a
+        different torch thread count (a classical model's to the last digit).
 
     Returns
     -------
@@ -190,15 +198,22 @@ def panel_walk_forward(
             or any(root.glob("instruments/*/folds/*/fold_*.json")),
         )
     t0 = time.perf_counter()
-    columns: dict[str, pd.Series] = {}
-    infos: list[dict[str, Any]] = []
+    tasks: list[tuple[Any, ...]] = []  # (model, position of the piece, runner, its arguments)
     for name, factory in models.items():
         if getattr(factory(), "pooled", False):
-            fc, info = _global_folds(name, factory, frames, refits, folds, warm[name], plan, root)
+            args = (name, factory, frames, refits, folds, warm[name], plan, root)
+            tasks.append((name, 0, "global", args))
         else:
-            fc, info = _local_folds(name, factory, frames, folds, warm[name], root)
-        columns[name] = fc
-        infos += info
+            for i, (n, df) in enumerate(frames.items()):
+                rdir = str(root / "instruments" / _folder_name(i, n)) if root is not None else None
+                tasks.append((name, i, "local", (name, factory, n, df, folds[n], warm[name], rdir)))
+    done = {(t[0], t[1]): result for t, result in _zip_results(tasks, n_jobs)}
+    columns: dict[str, pd.Series] = {}
+    infos: list[dict[str, Any]] = []
+    for name in models:  # pieces in the order of n_jobs=1, whatever order they finished in
+        pieces = [done[key] for key in sorted(k for k in done if k[0] == name)]
+        columns[name] = pd.concat([fc for fc, _ in pieces])
+        infos += [row for _, rows in pieces for row in rows]
     forecasts = pd.DataFrame(columns).sort_index()
     forecasts.index.names = ["instrument", "date"]
     table = pd.DataFrame(infos).sort_values(["model", "fold", "instrument"]).reset_index(drop=True)
@@ -278,22 +293,37 @@ def _global_folds(
 def _local_folds(
     name: str,
     factory: PanelFactory,
-    frames: dict[str, pd.DataFrame],
-    folds: dict[str, list[Fold]],
+    instrument: str,
+    df: pd.DataFrame,
+    folds: list[Fold],
     warm: bool = False,
-    root: Path | None = None,
+    run_dir: str | None = None,
 ) -> tuple[pd.Series, list[dict[str, Any]]]:
-    """Each instrument's own walk-forward of a per-instrument model, fold by fold, through the
-    single-series runner (a fresh model per fold, or one warm chain per instrument, as
-    ``walk_forward`` does), its folds kept under ``root/instruments/<i>_<name>``."""
+    """One instrument's own walk-forward of a per-instrument model, fold by fold, through the
+    single-series runner (a fresh model per fold, or one warm chain, as ``walk_forward``
+    does), its folds kept in ``run_dir`` (``root/instruments/<i>_<name>``)."""
     pieces: list[pd.Series] = []
     infos: list[dict[str, Any]] = []
-    for i, (n, df) in enumerate(frames.items()):
-        rdir = str(root / "instruments" / _folder_name(i, n)) if root is not None else None
-        for fc, info in run_folds(name, factory, df, folds[n], warm, rdir):
-            pieces.append(_keyed(fc, n))
-            infos.append(info | {"instrument": n})
+    for fc, info in run_folds(name, factory, df, folds, warm, run_dir):
+        pieces.append(_keyed(fc, instrument))
+        infos.append(info | {"instrument": instrument})
     return pd.concat(pieces), infos
+
+
+def _run_task(
+    name: str, position: int, runner: str, args: tuple[Any, ...]
+) -> tuple[tuple[str, int], tuple[pd.Series, list[dict[str, Any]]]]:
+    """One task of the panel walk (module level: process pools call it), tagged with its key."""
+    run = _global_folds if runner == "global" else _local_folds
+    return (name, position), run(*args)
+
+
+def _zip_results(
+    tasks: list[tuple[Any, ...]], n_jobs: int | None
+) -> list[tuple[tuple[Any, ...], tuple[pd.Series, list[dict[str, Any]]]]]:
+    """Each task beside its result, run here (``n_jobs=1``) or in a process pool."""
+    by_key = dict(run_tasks(_run_task, tasks, n_jobs))
+    return [(t, by_key[(t[0], t[1])]) for t in tasks]
 
 
 def _folder_name(position: int, instrument: str) -> str:
@@ -395,6 +425,8 @@ class PanelScores:
     reference: str
     alpha: float
     mcs_size: float
+    #: The loss of the ratio, the DM tests and the MCS (``mse`` for return forecasts).
+    loss: str = "qlike"
 
     def __str__(self) -> str:
         with pd.option_context("display.width", 160):

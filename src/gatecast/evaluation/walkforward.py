@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -266,31 +266,59 @@ def run_folds(
                     # without the previous state a warm chain cannot be continued exactly
                     return _restart_chain(model, factory, data, folds, root)
                 current.set_warm_state(state)
-        t0 = time.perf_counter()
-        current.fit(data.iloc[fold.train_start : fold.train_stop])
-        t1 = time.perf_counter()
-        idx = data.index
-        fc = current.predict(
-            data.iloc[: fold.test_stop], start=idx[fold.test_start], end=idx[fold.test_stop - 1]
-        ).astype(float)
-        t2 = time.perf_counter()
-        info = {
-            "model": model,
-            "fold": fold.number,
-            "train_start": idx[fold.train_start],
-            "train_end": idx[fold.train_stop - 1],
-            "test_start": idx[fold.test_start],
-            "test_end": idx[fold.test_stop - 1],
-            "n": len(fc),
-            "fit_seconds": t1 - t0,
-            "predict_seconds": t2 - t1,
-            "warm": bool(warm_start and i > 0),
-        }
+        fc, info = fit_fold(current, data, fold)
+        info = {"model": model, **info, "warm": bool(warm_start and i > 0)}
         state = current.warm_state() if warm_start and isinstance(current, WarmStartable) else None
         if root is not None:
             _write_fold(root, model, fold, fc, info, state)
         out.append((fc, info | {"resumed": False}))
     return out
+
+
+class Fits(Protocol):
+    """What a fold needs of a model: ``fit`` on rows, ``predict`` over dates (every
+    :class:`Forecaster` and every recurrent estimator)."""
+
+    def fit(self, history: pd.DataFrame) -> Any: ...
+
+    def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series: ...
+
+
+def fit_fold(model: Fits, data: pd.DataFrame, fold: Fold) -> tuple[pd.Series, dict[str, Any]]:
+    """Fit ``model`` on the fold's training rows and forecast its test rows, each with the data
+    up to the day before it: one refit of a walk-forward, and the whole of ``gatecast train``
+    (a walk of one fold, :func:`one_fold`). Returns the forecasts and the fold's record (its
+    dates, the number of forecasts, the seconds spent fitting and forecasting)."""
+    t0 = time.perf_counter()
+    model.fit(data.iloc[fold.train_start : fold.train_stop])
+    t1 = time.perf_counter()
+    idx = data.index
+    fc = model.predict(
+        data.iloc[: fold.test_stop], start=idx[fold.test_start], end=idx[fold.test_stop - 1]
+    ).astype(float)
+    t2 = time.perf_counter()
+    return fc, {
+        "fold": fold.number,
+        "train_start": idx[fold.train_start],
+        "train_end": idx[fold.train_stop - 1],
+        "test_start": idx[fold.test_start],
+        "test_end": idx[fold.test_stop - 1],
+        "n": len(fc),
+        "fit_seconds": t1 - t0,
+        "predict_seconds": t2 - t1,
+    }
+
+
+def one_fold(index: pd.Index, train_rows: int, test_start: Any) -> Fold:
+    """The one fold of a train/test split: train on the first ``train_rows`` rows of ``index``,
+    forecast every row from ``test_start`` (rows between the two are the split's gap)."""
+    start = int(index.searchsorted(pd.Timestamp(test_start)))
+    if not 0 < train_rows <= start < len(index) or index[start] != pd.Timestamp(test_start):
+        raise ConfigError(
+            f"a split needs training rows before its test start: {train_rows} training rows, "
+            f"test from row {start} of {len(index)}"
+        )
+    return Fold(0, 0, train_rows, start, len(index))
 
 
 def _restart_chain(

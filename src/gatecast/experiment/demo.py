@@ -55,36 +55,22 @@ def _notebook_part(quick: bool, seed: int) -> tuple[pd.DataFrame, dict[str, Any]
     df = random_walk(1000, seed=42)
     history, test_start = split_history(df, test_start=None, test_size=0.2)
     level = TargetSpec("price", anchored=False)
+    # the notebook's model: the price level, min-max scaled
+    minmax: dict[str, Any] = dict(target=level, features=("price",), scaler="minmax")
+    # enough steps, mini-batches, early stopping on a validation tail
+    trained: dict[str, Any] = dict(
+        batch_size=32, epochs=300 if not quick else 15, patience=20, val_size=0.15
+    )
     settings: dict[str, dict[str, Any]] = {
         # the notebook's loop: full-batch Adam, few steps, no validation
         "notebook_minmax": dict(
-            target=level,
-            features=("price",),
-            scaler="minmax",
-            batch_size=0,
-            epochs=50 if not quick else 20,
-            patience=0,
-            val_size=0.0,
+            **minmax, batch_size=0, epochs=50 if not quick else 20, patience=0, val_size=0.0
         ),
-        # enough steps, mini-batches, early stopping on a validation tail: still a level model
-        "minmax_trained": dict(
-            target=level,
-            features=("price",),
-            scaler="minmax",
-            batch_size=32,
-            epochs=300 if not quick else 15,
-            patience=20,
-            val_size=0.15,
-        ),
+        # properly trained: still a level model
+        "minmax_trained": {**minmax, **trained},
         # the same net and training, forecasting the return from the last price
         "anchored": dict(
-            target=TargetSpec("price"),
-            features=("return",),
-            scaler="standard",
-            batch_size=32,
-            epochs=300 if not quick else 15,
-            patience=20,
-            val_size=0.15,
+            target=TargetSpec("price"), features=("return",), scaler="standard", **trained
         ),
     }
     rows, forecasts = {}, {}

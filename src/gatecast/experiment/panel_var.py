@@ -57,7 +57,7 @@ __all__ = [
     "PANEL_VAR_KIND",
     "PanelVarConfig",
     "PanelVarResult",
-    "backtest_panel",
+    "backtest_panel_var",
     "panel_var_refusals",
     "pool_var",
     "run_panel_var",
@@ -285,7 +285,7 @@ def _seed(seed: int, position: int) -> int:
     return int(np.random.SeedSequence([seed, position]).generate_state(1)[0])
 
 
-def backtest_panel(
+def backtest_panel_var(
     walk: PanelWalkResult,
     panel: Mapping[str, pd.DataFrame],
     cfg: PanelVarConfig,
@@ -448,8 +448,10 @@ def _run(
     factories = walk_cfg.factories()
     warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
     plan = walk_cfg.panel_plan()
-    walk = panel_walk_forward(factories, panel, plan, warm_start=warm, run_dir=run_dir)
-    table, risk = backtest_panel(walk, panel, cfg, plan.refit_dates(panel))
+    walk = panel_walk_forward(
+        factories, panel, plan, warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
+    )
+    table, risk = backtest_panel_var(walk, panel, cfg, plan.refit_dates(panel))
     notes = []
     resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
     if resumed:

@@ -28,6 +28,7 @@ RunKind = Literal[
     "evaluate",
     "panel-evaluate",
     "panel-var",
+    "panel-backtest",
     "blocks",
     "backtest",
     "var",
@@ -51,6 +52,11 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "per_instrument": ("per_instrument.csv", 0),
         "risk": ("risk.parquet", 0),
         "folds": ("folds.csv", 0),
+    },
+    "panel-backtest": {
+        "backtest": ("backtest.csv", 1),
+        "returns": ("returns.parquet", 0),
+        "weights": ("weights.parquet", 0),
     },
     "blocks": {"blocks": ("blocks.csv", 2), "wide": ("blocks_wide.csv", 1)},
     "backtest": {

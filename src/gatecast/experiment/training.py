@@ -27,6 +27,7 @@ from gatecast.data.volatility import parkinson_scale, variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import score
+from gatecast.evaluation.walkforward import fit_fold, one_fold
 from gatecast.experiment.forecast_intervals import (
     INFO_KEY,
     calibration_record,
@@ -306,10 +307,12 @@ def fit_and_score(
     test_start: pd.Timestamp,
     spec: TargetSpec,
     column: str | None,
+    *,
+    forecast: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    """Fit the baselines on ``history``, forecast the test part with ``model`` (already fitted)
-    and the baselines, score all three."""
-    fc = model.predict(df, start=test_start)
+    """Fit the baselines on ``history``, forecast the test part with ``model`` (already fitted;
+    or take its ``forecast`` of it) and the baselines, score all three."""
+    fc = model.predict(df, start=test_start) if forecast is None else forecast
     naive = NoChange(spec, column).fit(history).predict(df, start=test_start)
     mean = HistoricalMean(spec, column).fit(history).predict(df, start=test_start)
     actual = make_target(df, spec, column).loc[fc.index]
@@ -327,13 +330,19 @@ def fit_and_score(
 
 
 def fit_and_score_variance(
-    model: Any, df: pd.DataFrame, history: pd.DataFrame, test_start: pd.Timestamp, proxy: Proxy
+    model: Any,
+    df: pd.DataFrame,
+    history: pd.DataFrame,
+    test_start: pd.Timestamp,
+    proxy: Proxy,
+    *,
+    forecast: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """The variance counterpart of :func:`fit_and_score`: the 22-day historical variance
     (``no_change``) and the training mean as baselines, QLIKE, MSE and MAE against ``proxy``
     (the Parkinson range mapped to the squared-return level on training rows only)."""
     column = model.column_
-    fc = model.predict(df, start=test_start)
+    fc = model.predict(df, start=test_start) if forecast is None else forecast
     scale = parkinson_scale(history, column) if proxy == "parkinson" else None
     actual = variance_proxy(df, proxy, scale=scale, column=column).reindex(fc.index)
     base = {
@@ -383,14 +392,17 @@ def run_training(
         df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
     )
     model = replace(job, column=column).forecaster()
-    model.fit(history)
+    # a walk of one fold: the fit and forecast of every walk-forward refit, on the split's rows
+    fc, _ = fit_fold(model, df, one_fold(df.index, len(history), test_start))
     if df.attrs.get("outliers"):  # kept by --allow-outliers: the manifest and metrics say so
         model.spec_ = replace(
             model._fitted(), info={**model._fitted().info, "outliers": df.attrs["outliers"]}
         )
         notes.append(f"--allow-outliers kept {len(df.attrs['outliers'])} absurd price(s)")
     if job.variance:
-        frame, metrics = fit_and_score_variance(model, df, history, test_start, job.variance_proxy)
+        frame, metrics = fit_and_score_variance(
+            model, df, history, test_start, job.variance_proxy, forecast=fc
+        )
         feats = model._fitted().features
         if "high" not in df.columns or "low" not in df.columns:
             used = model._fitted().config  # the settings as resolved on this data
@@ -404,7 +416,9 @@ def run_training(
             notes.append(f"the hybrid's {name} is HAR (1, 5, 22) on {on}")
         kind = "variance"
     else:
-        frame, metrics = fit_and_score(model, df, history, test_start, job.target_spec(), column)
+        frame, metrics = fit_and_score(
+            model, df, history, test_start, job.target_spec(), column, forecast=fc
+        )
         kind = job.target
     record, note = calibration_record(model, df, history, frame[model.name], variance=job.variance)
     if record is not None:  # in the manifest, so its checksum covers the scores

@@ -4,6 +4,7 @@ units. The torch engine, the NumPy engine and the stream all go through these fu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +34,19 @@ class BatchEngine(Protocol):
         ...
 
 
+def check_covariates(data: pd.DataFrame, covariates: Sequence[str]) -> None:
+    """Refuse ``data`` that lacks one of the ``covariates`` columns a model reads (at its fit or
+    its forecasts), naming them, the data and its columns."""
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise ConfigError(
+            f"the model reads the covariate column(s) {missing}, which "
+            f"{data.attrs.get('source', 'the data')} lacks; join them first "
+            f"(gatecast.data.covariates.join_covariates) to its columns "
+            f"({', '.join(map(str, data.columns))})"
+        )
+
+
 def feature_frame(spec: ModelSpec, data: pd.DataFrame) -> pd.DataFrame:
     """The model's inputs on every row of ``data``, in raw units: its features, its covariates
     (columns of ``data``, joined on by :func:`gatecast.data.covariates.join_covariates`), then
@@ -40,13 +54,7 @@ def feature_frame(spec: ModelSpec, data: pd.DataFrame) -> pd.DataFrame:
     col = resolve_column(data, spec.column)
     u = spec.units
     feats = build_features(data, spec.features, col, log=u.log, percent=u.percent)
-    missing = [c for c in spec.covariates if c not in data.columns]
-    if missing:
-        raise ConfigError(
-            f"the model reads the covariate column(s) {missing}, which "
-            f"{data.attrs.get('source', 'the data')} lacks; join them first "
-            f"(gatecast.data.covariates.join_covariates)"
-        )
+    check_covariates(data, spec.covariates)
     for c in spec.covariates:
         feats[c] = data[c].astype(float)
     for rec in spec.classical:

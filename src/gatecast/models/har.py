@@ -13,6 +13,7 @@ from gatecast.data.features import parkinson
 from gatecast.data.volatility import VarianceTarget, as_variance_target, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.inference.classical import HarRecursion
+from gatecast.inference.pipeline import check_covariates
 from gatecast.models.base import ParamsFromSignature, clip_dates, refuse_y, require_fitted
 from gatecast.models.volatility import training_proxy
 from gatecast.types import Proxy
@@ -231,13 +232,7 @@ class HARXForecaster(HARForecaster):
         self, data: pd.DataFrame, measure: str, *, lag: int = 1
     ) -> tuple[pd.DataFrame, pd.Series]:
         X, m = super()._design(data, measure, lag=lag)
-        missing = [c for c in self.covariates if c not in data.columns]
-        if missing:
-            raise ConfigError(
-                f"covariate column(s) {missing} are not in "
-                f"{data.attrs.get('source', 'the data')}; join them first "
-                f"(gatecast.data.covariates.join_covariates)"
-            )
+        check_covariates(data, self.covariates)
         for c in self.covariates:
             # row t of the covariate is known at t's close: the regressor of the forecast for
             # the next row (lag=0: of the forecast made at t's close, by forecast_by_origin)

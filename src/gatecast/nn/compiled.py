@@ -203,6 +203,20 @@ def _layer(wmem: Any, k: int, off: int, rows: int) -> tuple[Any, int]:
     return wmem[off:end].reshape((cols, rows)), end
 
 
+@_inline
+def _gates_in(
+    wmem: Any, mem: Any, nb: int, k: int, off: int, at: int, rows: int, cells: int
+) -> tuple[Any, int]:
+    # layer k's work row, [its `cells` cell-state entries | its `rows` pre-activations], the
+    # latter set to its fused matrix times its input [x or h_{k-1}, h_k, 1] (h_k at buf[at:]);
+    # and the offset in wmem after that matrix
+    H, width = int(wmem[2]), cells + rows
+    WT, end = _layer(wmem, k, off, rows)
+    work = mem[nb + k * width : nb + (k + 1) * width]
+    product(WT, mem[:nb], 0 if k == 0 else at - H - 1, work[cells:])
+    return work, end
+
+
 @_jit
 def _out(wmem: Any, off: int, buf: Any, top: int) -> float:
     n_head = int(wmem[3])
@@ -215,10 +229,7 @@ def lstm(wmem: Any, mem: Any) -> float:
     buf = mem[:nb]
     at, off = n_in, HEADER  # where this layer's h starts in buf; its weights in wmem
     for k in range(L):
-        start = 0 if k == 0 else at - H - 1
-        WT, off = _layer(wmem, k, off, 4 * H)
-        w = mem[nb + k * 5 * H : nb + (k + 1) * 5 * H]  # [c, g, f/2, i/2, o/2]
-        product(WT, buf, start, w[H:])
+        w, off = _gates_in(wmem, mem, nb, k, off, at, 4 * H, H)  # [c, g, f/2, i/2, o/2]
         c, gfio, g, h = w[:H], w[H:], w[H : 2 * H], buf[at : at + H]
         f, i, o = w[2 * H : 3 * H], w[3 * H : 4 * H], w[4 * H :]
         for j in range(4 * H):  # one pass over all 4H gates
@@ -239,10 +250,7 @@ def gru(wmem: Any, mem: Any) -> float:
     buf = mem[:nb]
     at, off = n_in, HEADER
     for k in range(L):
-        start = 0 if k == 0 else at - H - 1
-        WT, off = _layer(wmem, k, off, 4 * H)
-        z = mem[nb + k * 4 * H : nb + (k + 1) * 4 * H]  # [r/2, u/2, gi_n, gh_n]
-        product(WT, buf, start, z)
+        z, off = _gates_in(wmem, mem, nb, k, off, at, 4 * H, 0)  # [r/2, u/2, gi_n, gh_n]
         ru, r, u, n, ghn = z[: 2 * H], z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
         h = buf[at : at + H]
         for j in range(2 * H):
@@ -261,10 +269,7 @@ def rnn(wmem: Any, mem: Any) -> float:
     buf = mem[:nb]
     at, off = n_in, HEADER
     for k in range(L):
-        start = 0 if k == 0 else at - H - 1
-        WT, off = _layer(wmem, k, off, H)
-        z = mem[nb + k * H : nb + (k + 1) * H]
-        product(WT, buf, start, z)
+        z, off = _gates_in(wmem, mem, nb, k, off, at, H, 0)
         h = buf[at : at + H]
         for j in range(H):
             h[j] = tanh(z[j])

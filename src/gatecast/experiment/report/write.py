@@ -12,6 +12,7 @@ from gatecast.experiment.report.evaluate import evaluation_report
 from gatecast.experiment.report.figures import unmatched_pngs
 from gatecast.experiment.report.generic import generic_report
 from gatecast.experiment.report.page import Report
+from gatecast.experiment.report.panel import panel_evaluation_report
 from gatecast.experiment.report.train import train_report
 from gatecast.experiment.run_folder import RunFolder
 from gatecast.experiment.run_reader import Run
@@ -19,7 +20,7 @@ from gatecast.experiment.run_reader import Run
 #: The page's name in every run folder.
 REPORT_FILE = "report.html"
 
-RunKind = Literal["train", "evaluate", "demo", "run"]
+RunKind = Literal["train", "evaluate", "panel-evaluate", "demo", "run"]
 
 
 def write_report(
@@ -87,6 +88,7 @@ def build_report(run_dir: str | Path, *, figures: bool = True) -> Report:
     builder: dict[RunKind, Callable[[Path, bool], Report]] = {
         "train": train_report,
         "evaluate": evaluation_report,
+        "panel-evaluate": panel_evaluation_report,
         "demo": demo_report,
         "run": generic_report,
     }
@@ -104,7 +106,7 @@ def run_kind(folder: Path) -> RunKind:
         kind = Run.open(folder).kind
     except ConfigError:
         kind = None
-    if kind in ("train", "evaluate", "demo"):
+    if kind in ("train", "evaluate", "panel-evaluate", "demo"):
         return kind
     if kind is not None or any(name.endswith(".json") for name in has):
         return "run"

@@ -159,6 +159,11 @@ class RecurrentEstimator(ParamsFromSignature):
         default: none."""
         return {}
 
+    def spec_config(self, cfg: Any) -> Any:
+        """The settings a fit's :class:`ModelSpec` records (its features and config) for the
+        resolved ``cfg`` it trained with; default: ``cfg`` itself."""
+        return cfg
+
     # -- shared machinery ------------------------------------------------------------------------
     def _new_net(self, cfg: Any, input_size: int | None = None) -> RecurrentNet:
         n_in = len(cfg.features) if input_size is None else input_size
@@ -188,6 +193,7 @@ class RecurrentEstimator(ParamsFromSignature):
         result: TrainResult,
         info: dict[str, Any],
     ) -> None:
+        cfg = self.spec_config(cfg)
         self.result_ = result
         self.spec_ = ModelSpec(
             kind=self.kind,

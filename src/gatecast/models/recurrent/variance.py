@@ -23,6 +23,7 @@ from gatecast.data.volatility import (
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
 from gatecast.inference.classical import HarRecursion, Recursion, by_origin
+from gatecast.inference.pipeline import check_covariates
 from gatecast.models.base import refuse_y
 from gatecast.models.config import (
     CLOSE_FEATURES,
@@ -247,14 +248,7 @@ class RecurrentVariance(RecurrentEstimator):
     ) -> tuple[pd.DataFrame, pd.Series, str]:
         col = resolve_column(history, cfg.column)
         feats = variance_features(history, self._base_features(cfg), col)
-        missing = [c for c in cfg.covariates if c not in history.columns]
-        if missing:
-            raise ConfigError(
-                f"covariate column(s) {missing} are not in "
-                f"{history.attrs.get('source', 'the data')} (its columns: "
-                f"{', '.join(map(str, history.columns))}); join them first "
-                f"(gatecast.data.covariates.join_covariates)"
-            )
+        check_covariates(history, cfg.covariates)
         for c in cfg.covariates:
             feats[c] = history[c].astype(float)
         proxy_name = cfg.train_proxy or cfg.target.proxy  # resolve() has set it for a fit
@@ -309,29 +303,13 @@ class RecurrentVariance(RecurrentEstimator):
             net.head.bias.fill_(float(np.log(y_train.mean())))
 
     # -- hybrids: the classical recursions join the spec ----------------------------------------
-    def _finish(
-        self,
-        cfg: Any,
-        *,
-        column: str | None,
-        feature_scaler: Scaler,
-        target_scaler: Scaler,
-        result: Any,
-        info: dict[str, Any],
-    ) -> None:
+    def spec_config(self, cfg: Any) -> Any:
         # The spec lists the registry features; a hybrid's classical forecasts follow them as
         # inputs (the scaler covers both), computed by the frozen recursions, which the model
         # folder keeps: predict, save, load and stream all run the same numbers.
         if cfg.hybrid or cfg.covariates:
-            cfg = replace(cfg, features=self._base_features(cfg))
-        super()._finish(
-            cfg,
-            column=column,
-            feature_scaler=feature_scaler,
-            target_scaler=target_scaler,
-            result=result,
-            info=info,
-        )
+            return replace(cfg, features=self._base_features(cfg))
+        return cfg
 
     def spec_parts(self, cfg: Any) -> dict[str, Any]:
         covariates = {"covariates": tuple(cfg.covariates)} if cfg.covariates else {}
