@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gatecast.data.panel import Panel, load_panel
     from gatecast.data.sources import datasets, load
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
+    from gatecast.experiment.panel_backtest import backtest_panel
     from gatecast.experiment.panel_evaluation import evaluate_panel
     from gatecast.experiment.run_reader import Run
     from gatecast.jobs import backtest, evaluate, predict, sweep, train, var
@@ -37,11 +38,13 @@ if TYPE_CHECKING:
         load_model,
         open_stream,
     )
+    from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.serve import StreamSet, load_numpy
 
 __all__ = [
     "AR1",
+    "GlobalRecurrentReturn",
     "GlobalRecurrentVariance",
     "HistoricalMean",
     "NoChange",
@@ -54,6 +57,7 @@ __all__ = [
     "WalkForwardPlan",
     "__version__",
     "backtest",
+    "backtest_panel",
     "datasets",
     "evaluate",
     "evaluate_panel",
@@ -87,10 +91,18 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
         from gatecast.evaluation import walkforward
 
         return getattr(walkforward, name)
+    if name == "backtest_panel":
+        from gatecast.experiment.panel_backtest import backtest_panel
+
+        return backtest_panel
     if name == "evaluate_panel":
         from gatecast.experiment.panel_evaluation import evaluate_panel
 
         return evaluate_panel
+    if name == "GlobalRecurrentReturn":
+        from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
+
+        return GlobalRecurrentReturn
     if name == "GlobalRecurrentVariance":
         from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 

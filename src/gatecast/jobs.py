@@ -20,9 +20,12 @@ from gatecast.data.sources import DataSource
 from gatecast.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from gatecast.experiment.backtest import BacktestResult
     from gatecast.experiment.blocks import BlocksResult
     from gatecast.experiment.evaluation import EvaluationResult
+    from gatecast.experiment.panel_serving import PanelTrainRun
     from gatecast.experiment.prediction import Prediction
     from gatecast.experiment.sweep import SweepResult
     from gatecast.experiment.training import TrainRun
@@ -155,33 +158,61 @@ def sweep(
 
 
 def train(
-    data: DataSource = "sp500",
+    data: Any = "sp500",
     *,
     out: OutPath = None,
     overwrite: bool = False,
+    panel: bool = False,
     **settings: Any,
-) -> TrainRun:
+) -> TrainRun | PanelTrainRun:
     """Train a recurrent forecaster (or variance model: ``target="variance"``), score it against
     no-change and the historical mean (``gatecast train``); ``settings`` are those of
     :class:`~gatecast.experiment.training.TrainJob` (``target``, ``cell``, ``window``,
     ``epochs``, ``test_start``...). Returns a :class:`~gatecast.experiment.training.TrainRun`
-    whose ``model`` is the fitted estimator; with ``out``, the model folder and the run."""
+    whose ``model`` is the fitted estimator; with ``out``, the model folder and the run.
+
+    On a panel (a :class:`gatecast.Panel`, a mapping of instruments, a bundled panel such as
+    ``sp500_stocks``, or a long/wide file with ``panel=True``; ``layout`` as in
+    :func:`gatecast.load_panel`) with ``target="variance"``: the global variance model, a
+    :class:`~gatecast.experiment.panel_serving.PanelTrainRun` (see
+    :func:`~gatecast.experiment.panel_serving.run_panel_training`)."""
+    from gatecast.experiment.panel_serving import is_panel_source, run_panel_training
     from gatecast.experiment.training import TrainJob, run_training
 
+    layout = settings.pop("layout", None)
+    if panel or is_panel_source(data):
+        job = _config("train", TrainJob, {"data": data, **settings})
+        where = None if out is None else Path(out)
+        return run_panel_training(job, where, layout=layout or "auto", overwrite=overwrite)
+    if layout is not None:
+        raise ConfigError("layout reads a panel: add panel=True, or leave layout out")
     job = _config("train", TrainJob, {"data": data, **settings})
     return run_training(job, None if out is None else Path(out), overwrite=overwrite)
 
 
 def predict(
     model: str | os.PathLike[str],
-    data: DataSource,
+    data: Any,
     *,
     out: OutPath = None,
     **settings: Any,
-) -> Prediction:
+) -> Prediction | pd.DataFrame:
     """Forecast ``data`` with a saved model folder (``gatecast predict``): the table of
     forecasts, the last rows those for the bars after the data. ``settings`` are the keywords of
-    :func:`~gatecast.experiment.prediction.run_prediction` (``start``, ``end``, ``calendar``...)."""
+    :func:`~gatecast.experiment.prediction.run_prediction` (``start``, ``end``, ``calendar``...).
+
+    With a global model's folder (``gc.train`` on a panel), ``data`` is read as a panel and the
+    result is a long DataFrame, one forecast per instrument (``instrument, as_of, date,
+    forecast, in_fit``); ``settings`` are then those of
+    :func:`~gatecast.experiment.panel_serving.run_panel_prediction`."""
+    from gatecast.experiment.panel_serving import (
+        check_panel_predict_settings,
+        global_folder,
+        run_panel_prediction,
+    )
     from gatecast.experiment.prediction import run_prediction
 
+    if global_folder(model):
+        check_panel_predict_settings(settings)
+        return run_panel_prediction(Path(model), data, _out(out), **settings)
     return run_prediction(Path(model), data, _out(out), **settings)

@@ -113,6 +113,7 @@ WALKS = {
     "evaluate": ["evaluate"],
     "evaluate-panel": ["evaluate", "--data", "sp500_stocks"],
     "backtest": ["backtest"],
+    "backtest-panel": ["backtest", "--data", "sp500_stocks"],
     "var": ["var"],
     "sweep": ["sweep", "--grid", "window=3"],
 }

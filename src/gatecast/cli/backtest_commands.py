@@ -11,6 +11,7 @@ from rich.markup import escape
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.evaluation.trading import RuleName
+from gatecast.evaluation.trading.cross_section import Scheme
 from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, INFINITE_WORDS, column_cell
 from gatecast.experiment.settings import (
     DataSettings,
@@ -112,14 +113,38 @@ def backtest(
     var_sharpe: float | None = typer.Option(
         None, help="Override the variance of the trials' annualised Sharpe ratios."
     ),
+    panel: bool = typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
+        "no flag): return forecasts traded across instruments (docs/panel.md).",
+    ),
+    cross_section: Scheme = typer.Option(
+        "top_bottom",
+        help="Panel only: top_bottom (long the top --fraction by forecast, short the bottom) "
+        "or rank (weights from the ranks); dollar-neutral.",
+    ),
+    fraction: float = typer.Option(
+        0.2, help="Panel, top_bottom: the share of instruments on each side."
+    ),
     overwrite: bool = options.overwrite_option("backtest", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
     **shared: Any,
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
+    from gatecast.cli.evaluate_commands import _bundled_panel
     from gatecast.errors import ConfigError
     from gatecast.experiment.backtest import BacktestConfig, run_backtest
 
+    if panel or _bundled_panel(data):
+        from gatecast.cli.panel_backtest_commands import backtest_panel_command
+
+        return backtest_panel_command(ctx, "--panel" if panel else "a bundled panel")
+    if _given(ctx, {"cross_section": "--cross-section", "fraction": "--fraction"}):
+        raise ConfigError(
+            "--cross-section and --fraction trade a panel across instruments; give --panel "
+            "(or a bundled panel such as sp500_stocks), or leave them out"
+        )
     ignored = _given(ctx, _RUN_OPTIONS) if from_run is not None else []
     if ignored:
         raise ConfigError(

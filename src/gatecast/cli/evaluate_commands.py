@@ -180,18 +180,22 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     from gatecast.experiment.panel_evaluation import (
         PANEL_MODELS,
         PanelEvaluationConfig,
+        check_panel_target,
         panel_model_names,
         panel_refusals,
         run_panel_evaluation,
     )
+    from gatecast.experiment.panel_returns import RETURN_MODELS, return_model_names
 
     params = ctx.params
     given = options.given_options(ctx)
     given_in_order = [n for n in params if n in given and n != "panel"]
-    names = (
-        panel_model_names(params["models"].split(",")) if params["models"].strip() else PANEL_MODELS
-    )
-    refused = panel_refusals(given_in_order, names)
+    target = params["target"]
+    check_panel_target(target, "squared")
+    spell = return_model_names if target == "return" else panel_model_names
+    names = spell(params["models"].split(",")) if params["models"].strip() else ()
+    defaults = RETURN_MODELS if target == "return" else PANEL_MODELS
+    refused = panel_refusals(given_in_order, names or defaults, target)
     if refused:
         spelled = [
             "--" + ("epochs" if n == "recurrent_epochs" else n).replace("_", "-") for n in refused
@@ -203,7 +207,7 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         )
     cfg = PanelEvaluationConfig(
         **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),
-        target=params["target"],
+        target=target,
         proxy=params["proxy"],
         models=names,
     )
@@ -218,18 +222,20 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     summary = res.summary.copy()
     print_table(
         summary,
-        f"{cfg.data} variance (squared proxy), pooled over instruments: "
+        f"{cfg.data} {'return' if target == 'return' else 'variance (squared proxy)'}, pooled "
+        f"over instruments: "
         f"{str(dates.min())[:10]}..{str(dates.max())[:10]}, "
         f"{res.walk.folds['fold'].nunique()} refits",
     )
     print_table(
         _per_instrument(res.table, res.scores.reference, res.scores.alpha),
-        f"per instrument: QLIKE ratio to {res.scores.reference}",
+        f"per instrument: {res.scores.loss.upper()} ratio to {res.scores.reference}",
         max_rows=FOLD_ROWS,
         full_table=str(cfg.out) + "/per_instrument.csv" if cfg.out else "",
     )
     console.print(
-        f"median_ratio: median over instruments of QLIKE / {res.scores.reference}'s; wins / "
+        f"median_ratio: median over instruments of {res.scores.loss.upper()} / "
+        f"{res.scores.reference}'s; wins / "
         f"losses: instruments where the DM (HLN) test vs {res.scores.reference} is significant "
         f"at {res.scores.alpha:.0%} for / against the model; in_mcs: instruments whose "
         f"{1 - res.scores.mcs_size:.0%} model confidence set holds it. out_of_mcs, dm_wins, "

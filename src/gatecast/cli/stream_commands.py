@@ -14,6 +14,7 @@ from typing import IO, Any
 import typer
 
 from gatecast.cli import options
+from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, panel_stream_lines
 from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
 from gatecast.cli.train_commands import REQUIRE_SIGNATURE, SIGNING_KEY
 from gatecast.errors import ConfigError, DataFileError
@@ -109,6 +110,7 @@ def stream(
     # imported here, not at the top: `--engine numpy` serves without loading torch
     from gatecast.artifacts import locked
     from gatecast.data.calendar import override_calendar
+    from gatecast.experiment.panel_serving import global_folder, open_panel_stream
     from gatecast.models.recurrent import open_stream
     from gatecast.serve.stream import MAX_AHEAD, MAX_GAP
 
@@ -142,13 +144,28 @@ def stream(
             raise ConfigError(f"{name} {value}: a number of seconds >= 0")
     names = [c for c in columns.split(",")] if columns is not None else None
     taus = options.float_list(quantiles, "--quantiles")
-    live = open_stream(
-        model,
-        engine=engine,
-        signing_key=signing_key,
-        require_signature=require_signature or None,  # not given: the environment decides
-        interval=interval,
-        quantiles=taus,
+    panel = global_folder(model)  # a global model: long rows, a StreamSet (cli/panel_rows.py)
+    if panel and (interval is not None or taus):
+        raise ConfigError(
+            f"{'--interval' if interval is not None else '--quantiles'} does not apply to a "
+            "global model over a panel: its StreamSet has no intervals yet; leave it out"
+        )
+    live: Any = (
+        open_panel_stream(
+            model,
+            engine=engine,
+            signing_key=signing_key,
+            require_signature=require_signature or None,
+        )
+        if panel
+        else open_stream(
+            model,
+            engine=engine,
+            signing_key=signing_key,
+            require_signature=require_signature or None,  # not given: the environment decides
+            interval=interval,
+            quantiles=taus,
+        )
     )
     live.allow_replay = allow_replay
     live.max_gap, live.max_ahead = gap, ahead
@@ -177,9 +194,14 @@ def stream(
             err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
             err.flush()
         saver = _Checkpoints(live, state, every, seconds)
-        heading = OUTPUT_COLUMNS + tuple(live.bands.columns() if live.bands is not None else ())
+        rows: Any = panel_stream_lines if panel else stream_lines
+        if panel:
+            heading = PANEL_OUTPUT_COLUMNS
+        else:
+            bands = live.bands.columns() if live.bands is not None else ()
+            heading = OUTPUT_COLUMNS + tuple(bands)
         with _rows(input) as source, saver:
-            bad, closed = _serve(live, source, format, names, saver, heading)
+            bad, closed = _serve(live, source, format, names, saver, heading, rows)
     if closed:
         _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to say
         return
@@ -289,6 +311,7 @@ def _serve(
     columns: list[str] | None,
     saver: _Checkpoints,
     heading: tuple[str, ...] = OUTPUT_COLUMNS,
+    rows: Any = stream_lines,
 ) -> tuple[int, bool]:
     """Answer every row; (rows refused, whether the output pipe was closed)."""
     out, err = sys.stdout, sys.stderr
@@ -296,7 +319,7 @@ def _serve(
     try:
         out.write(",".join(heading) + "\n" if fmt == "csv" else "")
         out.flush()
-        for row in stream_lines(live, lines, fmt, columns, guard=saver.updating):
+        for row in rows(live, lines, fmt, columns, guard=saver.updating):
             if row.error is not None:
                 bad += 1
                 err.write(f"error: {row.error}\n")

@@ -151,10 +151,18 @@ def train(
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
+    panel: bool = typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel (a long file with an instrument column, or a wide one; "
+        "bundled panels such as sp500_stocks need no flag) and train the global variance model "
+        "on it (--target variance). See docs/panel.md.",
+    ),
     **shared: Any,
 ) -> None:
     """Train a recurrent forecaster, score it against no-change and the historical mean, and say
-    whether it beats them (Diebold-Mariano test)."""
+    whether it beats them (Diebold-Mariano test); on a panel, one global variance model for
+    every instrument."""
     from gatecast.experiment.training import run_training
 
     job = TrainJob(
@@ -198,6 +206,12 @@ def train(
         ),
         residual=residual,
     )
+    from gatecast.cli.panel_commands import train_panel
+    from gatecast.experiment.panel_serving import is_panel_source
+
+    if panel or is_panel_source(data):
+        train_panel(job, out, "--panel" if panel else "a bundled panel", overwrite, signing_key)
+        return
     run = run_training(job, out, overwrite=overwrite, signing_key=signing_key)
     console.print(f"price column: {escape(str(run.column))}")
     if run.dropped_rows:
@@ -265,13 +279,27 @@ def predict(
         help="Write the fan chart of the bands here (.png, .svg or .pdf; needs --interval or "
         "--quantiles): the h-step price fan with --steps.",
     ),
+    panel: bool = typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel for a global model folder (gatecast train on a panel; "
+        "implied by such a folder): one forecast per instrument, for the bar after its data.",
+    ),
     **shared: Any,
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
     line is the forecast for the bar after the data, dated in its trading calendar; as_of is
     the date of the last observation each forecast used."""
+    from gatecast.cli.panel_commands import predict_panel
+    from gatecast.experiment.panel_serving import global_folder
     from gatecast.experiment.prediction import run_prediction, stamp
 
+    if panel or global_folder(model):
+        given: dict[str, object] = {"--start": start, "--end": end, "--interval": interval}
+        given |= {"--quantiles": quantiles, "--dist": dist, "--steps": steps, "--plot": plot}
+        predict_panel(model, data, out, given, column, device, calendar, overwrite, signing_key,
+                      require_signature, options.group_values(shared, DataSettings))  # fmt: skip
+        return
     pred = run_prediction(
         model,
         data,

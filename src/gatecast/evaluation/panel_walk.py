@@ -434,6 +434,8 @@ class PanelScores:
     reference: str
     alpha: float
     mcs_size: float
+    #: The loss of the ratio, the DM tests and the MCS (``mse`` for return forecasts).
+    loss: str = "qlike"
 
     def __str__(self) -> str:
         with pd.option_context("display.width", 160):

@@ -21,11 +21,19 @@ from gatecast.evaluation.panel_walk import (
     PanelWalkPlan,
     PanelWalkResult,
     panel_walk_forward,
-    score_panel,
 )
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.experiment.applies import unused_settings
+from gatecast.experiment.evaluation_config import POINT_WINDOW
 from gatecast.experiment.notebook import html_view
+from gatecast.experiment.panel_returns import (
+    RETURN_MODELS,
+    RETURN_REFERENCE,
+    actual_of,
+    return_factories,
+    return_model_names,
+    score_panel_target,
+)
 from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -196,14 +204,15 @@ def evaluate_panel(
     *,
     test_start: str,
     test_end: str | None = None,
-    models: str | Iterable[str] = PANEL_MODELS,
+    models: str | Iterable[str] | None = None,
     refit_every: int = 21,
     min_train: int = 250,
-    reference: str = "gjr_t",
+    reference: str | None = None,
+    target: str = "variance",
     proxy: Proxy = "squared",
     column: str | None = None,
     hidden: int = 16,
-    window: int = 5,
+    window: int | None = None,
     epochs: int = 30,
     warm_epochs: int = 5,
     warm_start: bool = True,
@@ -215,7 +224,7 @@ def evaluate_panel(
     mcs_block_size: int = MCS_BLOCK_SIZE,
     mcs_reps: int = MCS_REPS,
 ) -> PanelEvaluation:
-    """Walk the variance models forward over ``panel`` and score them per instrument and pooled.
+    """Walk the models forward over ``panel`` and score them per instrument and pooled.
 
     Parameters
     ----------
@@ -228,13 +237,22 @@ def evaluate_panel(
         Names, a list or ``"lstm,gjr_t"``: a cell is the global model (one net for every
         instrument, refit once per refit date), ``lstm_local`` one LSTM per instrument (walked
         forward per instrument at the same refit dates), a classical model runs per instrument.
+        None: ``lstm,gjr_t,garch,har`` (variance), ``lstm,no_change,historical_mean,ar1``
+        (return).
     reference
-        The model each is compared with (DM test, QLIKE ratio); must be one of ``models``.
+        The model each is compared with (DM test, loss ratio); must be one of ``models``.
+        None: ``gjr_t`` (variance), ``no_change`` (return).
+    target
+        ``variance`` (QLIKE against the proxy) or ``return`` (the one-step log return: MSE,
+        MAE, hit rate; the global model is
+        :class:`~gatecast.models.recurrent.global_return.GlobalRecurrentReturn`; see
+        :mod:`gatecast.experiment.panel_returns`).
     proxy, column
         What is forecast and scored (``squared``: the squared percent return) and the price
         column.
     hidden, window, epochs, warm_epochs, warm_start, seed, embedding, device
-        The global model's settings (those of ``gatecast evaluate`` by default).
+        The global model's settings (those of ``gatecast evaluate`` by default; ``window``
+        None: 5 for variance, 22 for return).
     alpha, mcs_size, mcs_block_size, mcs_reps
         The DM tests' level for a win or loss, and the model confidence set's.
 
@@ -244,20 +262,27 @@ def evaluate_panel(
     in_mcs, n) and ``summary`` (per model: median_ratio, wins, losses, in_mcs).
     """
     check_choice(proxy, PROXIES, "proxy")
+    check_panel_target(target, proxy)
+    if models is None:
+        models = RETURN_MODELS if target == "return" else PANEL_MODELS
     names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
-    factories = panel_factories(
-        names,
-        proxy=proxy,
-        column=column,
-        hidden=hidden,
-        window=window,
-        epochs=epochs,
-        warm_epochs=warm_epochs,
-        warm_start=warm_start,
-        seed=seed,
-        embedding=embedding,
-        device=device,
-    )
+    settings: dict[str, Any] = {
+        "column": column,
+        "hidden": hidden,
+        "window": window or (POINT_WINDOW if target == "return" else VarianceConfig.window),
+        "epochs": epochs,
+        "warm_epochs": warm_epochs,
+        "warm_start": warm_start,
+        "seed": seed,
+        "embedding": embedding,
+        "device": device,
+    }
+    if target == "return":
+        factories = return_factories(names, **settings)
+        reference = reference or RETURN_REFERENCE
+    else:
+        factories = panel_factories(names, proxy=proxy, **settings)
+        reference = reference or "gjr_t"
     if reference not in factories:
         raise ConfigError(
             f"reference {reference!r} is not among the models ({', '.join(factories)}); add it "
@@ -269,7 +294,8 @@ def evaluate_panel(
         plan.folds(str(name), df.index, refits)
     warm = {m: warm_start and m in recurrent_models([m]) for m in factories}
     walk = panel_walk_forward(factories, panel, plan, warm_start=warm)
-    scores = score_panel(
+    scores = score_panel_target(
+        target,
         walk,
         panel,
         reference=reference,
@@ -282,6 +308,22 @@ def evaluate_panel(
         seed=seed,
     )
     return PanelEvaluation(walk, scores)
+
+
+def check_panel_target(target: str, proxy: str) -> None:
+    """Refuse a target a panel does not evaluate (direction) and a proxy with a return target."""
+    if target not in ("variance", "return"):
+        raise ConfigError(
+            f"--target {target}: a panel evaluates the variance and return targets so far; use "
+            f"--target variance or return, or one series for {target}"
+        )
+    if proxy != "squared":
+        what = (
+            "a return target is scored against the log return"
+            if target == "return"
+            else "a panel is scored against the squared return only so far"
+        )
+        raise ConfigError(f"--proxy {proxy} does not apply: {what}; leave --proxy out")
 
 
 # -- gatecast evaluate on a panel ------------------------------------------------------------
@@ -302,17 +344,22 @@ PANEL_REFUSED: Mapping[str, str] = {
 }
 
 
-def panel_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
+def panel_refusals(
+    given: Iterable[str], models: Iterable[str], target: str = "variance"
+) -> dict[str, str]:
     """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel
-    evaluation with ``models`` does not use, each with its reason, in the order given."""
+    evaluation of ``target`` with ``models`` does not use, each with its reason, in the order
+    given."""
     names = list(dict.fromkeys(given))
     # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
     as_cells = [LOCAL_MODELS.get(m, m) for m in models]
     unused = unused_settings(
-        {"target": "variance", "models": as_cells, "scheme": "expanding"},
+        {"target": target, "models": as_cells, "scheme": "expanding"},
         [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
     )
     reasons = {**unused, **PANEL_REFUSED}
+    if target == "return":
+        reasons["proxy"] = "a return target is scored against the log return"
     return {n: reasons[n] for n in names if n in reasons}
 
 
@@ -339,7 +386,8 @@ class PanelEvaluationConfig(
 
     data: Any = "sp500_stocks"
     layout: Layout = "auto"
-    models: tuple[str, ...] = PANEL_MODELS
+    #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``).
+    models: tuple[str, ...] = ()
     reference: str | None = None
     min_train: int = 250
     embedding: bool = False
@@ -348,16 +396,7 @@ class PanelEvaluationConfig(
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.target != "variance":
-            raise ConfigError(
-                f"--target {self.target}: a panel evaluates the variance target only so far; "
-                f"use --target variance, or one series for {self.target}"
-            )
-        if self.proxy != "squared":
-            raise ConfigError(
-                f"--proxy {self.proxy}: a panel is scored against the squared return only so "
-                f"far; leave --proxy out"
-            )
+        check_panel_target(self.target, self.proxy)
         refused = {
             "scheme": self.scheme != "expanding",
             "gap": self.gap != 0,
@@ -370,11 +409,15 @@ class PanelEvaluationConfig(
                     f"{PANEL_REFUSED[name]}; leave it out"
                 )
         check_number(self.min_train, "min_train", at_least=1, integer=True)
+        returns = self.target == "return"
         if self.window is None:
-            self.window = VarianceConfig.window
-        self.models = panel_model_names(self.models or PANEL_MODELS)
+            self.window = POINT_WINDOW if returns else VarianceConfig.window
+        if returns:
+            self.models = return_model_names(self.models or RETURN_MODELS)
+        else:
+            self.models = panel_model_names(self.models or PANEL_MODELS)
         if self.reference is None:
-            self.reference = default_reference(self.models)
+            self.reference = RETURN_REFERENCE if returns else default_reference(self.models)
         elif self.reference not in self.models:
             raise ConfigError(
                 f"reference {self.reference!r} is not among the models "
@@ -385,6 +428,19 @@ class PanelEvaluationConfig(
     def factories(self) -> dict[str, PanelFactory]:
         """A factory per model (see :func:`panel_factories`)."""
         assert self.window is not None
+        if self.target == "return":
+            return return_factories(
+                self.models,
+                column=self.column,
+                hidden=self.hidden,
+                window=self.window,
+                epochs=self.recurrent_epochs,
+                warm_epochs=self.warm_epochs,
+                warm_start=self.warm_start,
+                seed=0,
+                embedding=self.embedding,
+                device=self.device,
+            )
         return panel_factories(
             self.models,
             proxy=self.proxy,
@@ -479,7 +535,8 @@ def _evaluate_into(
         ray_address=cfg.ray_address,
     )
     assert cfg.reference is not None
-    scores = score_panel(
+    scores = score_panel_target(
+        cfg.target,
         walk,
         panel,
         reference=cfg.reference,
@@ -505,17 +562,22 @@ def long_forecasts(
     panel: Mapping[str, pd.DataFrame],
     proxy: Proxy = "squared",
     column: str | None = None,
+    target: str = "variance",
 ) -> pd.DataFrame:
     """The walk's forecasts as a long table: ``instrument``, ``date`` (the day forecast),
     ``as_of`` (the instrument's row before it: the last one the forecast used), ``actual``
-    (the proxy it is scored against) and a column per model (NaN where a model has none)."""
+    (the proxy, or for a return target the log return, it is scored against) and a column per
+    model (NaN where a model has none)."""
     parts = []
     for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
         fc = fc.droplevel("instrument")
         df = panel[str(n)]
         pos = df.index.get_indexer(fc.index)
         as_of = df.index[pos - 1]  # every forecast date has min_train >= 1 rows before it
-        actual = variance_proxy(df, proxy, column=column).reindex(fc.index)
+        actual = actual_of(target, df, proxy, column)
+        if actual is None:
+            actual = variance_proxy(df, proxy, column=column)
+        actual = actual.reindex(fc.index)
         head = pd.DataFrame(
             {"instrument": str(n), "date": fc.index, "as_of": as_of, "actual": actual.to_numpy()}
         )
@@ -529,11 +591,14 @@ def write_panel_evaluation(
     out: str | Path,
     panel: Mapping[str, pd.DataFrame],
     cfg: PanelEvaluationConfig,
+    *,
+    report: bool = True,
 ) -> Path:
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
     ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
-    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those, ``report.html``."""
+    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those (``report``),
+    ``report.html``."""
     from gatecast.plots.panel import plot_panel_ratios
 
     folder = RunFolder(out)
@@ -541,11 +606,13 @@ def write_panel_evaluation(
     folder.write_csv("per_instrument.csv", scores.table, index=False)
     folder.write_csv("summary.csv", scores.summary)
     folder.write_parquet(
-        "forecasts.parquet", long_forecasts(result.walk, panel, cfg.proxy, cfg.column)
+        "forecasts.parquet",
+        long_forecasts(result.walk, panel, cfg.proxy, cfg.column, cfg.target),
     )
     folder.write_csv("folds.csv", result.walk.folds, index=False)
     folder.write_figure(
-        "plots/per_instrument_ratio.png", plot_panel_ratios(scores.table, scores.reference)
+        "plots/per_instrument_ratio.png",
+        plot_panel_ratios(scores.table, scores.reference, loss_name=scores.loss.upper()),
     )
     dates = result.walk.forecasts.index.get_level_values("date")
     folder.write_metrics(
@@ -558,7 +625,8 @@ def write_panel_evaluation(
             "last_date": dates.max(),
             "n_refits": int(result.walk.folds["fold"].nunique()),
             "reference": scores.reference,
-            "loss": "qlike",
+            "target": cfg.target,
+            "loss": scores.loss,
             "alpha": scores.alpha,
             "mcs": {
                 "size": scores.mcs_size,
@@ -571,7 +639,8 @@ def write_panel_evaluation(
             "notes": result.notes,
         }
     )
-    write_report(folder.path)
+    if report:
+        write_report(folder.path)
     return folder.path
 
 

@@ -215,7 +215,15 @@ def record_data(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
 
 #: The kinds of run that can be continued with ``resume`` (their walk-forwards keep finished
 #: folds and trials in the folder).
-RESUMABLE = ("evaluate", "panel-evaluate", "blocks", "backtest", "var", "sweep")
+RESUMABLE = (
+    "evaluate",
+    "panel-evaluate",
+    "panel-backtest",
+    "blocks",
+    "backtest",
+    "var",
+    "sweep",
+)
 
 
 def settings_record(cfg: Any) -> dict[str, Any]:

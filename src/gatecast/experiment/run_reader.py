@@ -27,6 +27,7 @@ RunKind = Literal[
     "train",
     "evaluate",
     "panel-evaluate",
+    "panel-backtest",
     "blocks",
     "backtest",
     "var",
@@ -44,6 +45,11 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "per_instrument": ("per_instrument.csv", 0),
         "forecasts": ("forecasts.parquet", 0),
         "folds": ("folds.csv", 0),
+    },
+    "panel-backtest": {
+        "backtest": ("backtest.csv", 1),
+        "returns": ("returns.parquet", 0),
+        "weights": ("weights.parquet", 0),
     },
     "blocks": {"blocks": ("blocks.csv", 2), "wide": ("blocks_wide.csv", 1)},
     "backtest": {

@@ -331,10 +331,11 @@ class ModelSpec:
             raise ModelFileError(
                 f"{where} lacks the keys {missing}; it was not written by gatecast"
             )
-        if m["kind"] == "global_variance":  # a panel's global model: its own loader
+        if m["kind"] in ("global_variance", "global_return"):  # a panel's: its own loader
+            loader = "Variance" if m["kind"] == "global_variance" else "Return"
             raise ModelFileError(
-                f"{where} holds a global model over a panel ('global_variance'): load it with "
-                f"GlobalRecurrentVariance.load(folder)"
+                f"{where} holds a global model over a panel ({m['kind']!r}): load it with "
+                f"GlobalRecurrent{loader}.load(folder)"
             )
         if m["kind"] not in KINDS:
             raise ModelFileError(

@@ -1,0 +1,97 @@
+"""`gatecast train` and `predict` on a panel: the global variance model, one forecast per
+instrument (called from train_commands when --panel or a global model folder is given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from gatecast.cli.output import console, print_table
+from gatecast.errors import ConfigError
+from gatecast.experiment.training import TrainJob
+
+
+def train_panel(
+    job: TrainJob, out: Path, why: str, overwrite: bool, signing_key: Path | None
+) -> None:
+    """Train the global model on ``job.data`` read as a panel, print the per-instrument table."""
+    from gatecast.experiment.panel_serving import run_panel_training
+
+    run = run_panel_training(job, out, overwrite=overwrite, signing_key=signing_key)
+    console.print(
+        f"panel ({why}): {escape(run.source)}; {len(run.test_starts)} instruments, each split "
+        "on its own rows"
+    )
+    for note in run.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    print_table(
+        run.table(),
+        f"global {run.model.name.upper()} variance model: QLIKE per instrument on its test rows "
+        "(ratio < 1: better than the 22-day historical variance)",
+    )
+    console.print(
+        f"wrote {out}/: manifest.json, model.safetensors (one global model, kind "
+        "global_variance), forecasts.csv, metrics.json, loss.json, config.json"
+    )
+
+
+def predict_panel(
+    model: Path,
+    data: str,
+    out: Path,
+    given: dict[str, Any],
+    column: str | None,
+    device: str,
+    calendar: str | None,
+    overwrite: bool,
+    signing_key: Path | None,
+    require_signature: bool,
+    reading: dict[str, Any],
+) -> None:
+    """One forecast per instrument with a global model folder; options that do not apply to it
+    (``given``: option name -> value, None when left out) are refused by name first."""
+    import pandas as pd
+
+    from gatecast.experiment.panel_serving import global_folder, run_panel_prediction
+    from gatecast.experiment.prediction import stamp
+
+    refused = [name for name, value in given.items() if value is not None]
+    if refused:
+        also = f" (also: {', '.join(refused[1:])})" if len(refused) > 1 else ""
+        raise ConfigError(
+            f"{refused[0]} does not apply to a panel: predict gives each instrument's forecast "
+            f"for the bar after its data, without intervals or several steps yet; leave it "
+            f"out{also}"
+        )
+    if not global_folder(model):
+        raise ConfigError(
+            f"--panel needs a global model folder (gatecast train on a panel); {model} holds "
+            f"no such model: leave --panel out to forecast one series with it"
+        )
+    frame = run_panel_prediction(
+        model,
+        data,
+        out,
+        column=column,
+        device=device,
+        calendar=calendar,
+        overwrite=overwrite,
+        signing_key=signing_key,
+        require_signature=require_signature or None,  # not given: the environment decides
+        **reading,
+    )
+    new = frame.loc[~frame["in_fit"], "instrument"].tolist()
+    if new:
+        console.print(
+            f"[yellow]note:[/] not in the fit: {escape(', '.join(new))}; each forecast with "
+            "its scaler and level fit on its own rows"
+        )
+    every = pd.DatetimeIndex([*frame["as_of"], *frame["date"]])  # intraday: times shown
+    shown = frame.assign(
+        as_of=[stamp(d, every) for d in frame["as_of"]],
+        date=[stamp(d, every) for d in frame["date"]],
+    ).set_index("instrument")
+    print_table(shown, "variance forecasts (%^2) for the bar after each instrument's data")
+    console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")

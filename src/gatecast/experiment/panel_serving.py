@@ -1,0 +1,404 @@
+"""The global variance model served on a panel: ``gatecast train``, ``predict`` and ``stream``
+with a panel (``gc.train(panel, target="variance")``, ``gc.predict(folder, panel)``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.artifacts import MANIFEST_FILE, KeyLike, atomic_write_text, resolve_signing_key
+from gatecast.data.calendar import DATA, check_exchange
+from gatecast.data.panel import BUNDLED_PANELS, Layout, Panel, load_panel
+from gatecast.data.sources import BUNDLED_PREFIX, is_frame
+from gatecast.errors import ConfigError, DataError, TooFewRowsError
+from gatecast.experiment.notebook import html_view
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_not_input,
+    check_out_file,
+    check_out_folder,
+    staged_folder,
+)
+
+if TYPE_CHECKING:  # torch loads only when a model is built; training's imports when one trains
+    from gatecast.experiment.training import TrainJob
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+    from gatecast.serve import StreamSet
+
+__all__ = [
+    "PANEL_PREDICT_COLUMNS",
+    "PanelTrainRun",
+    "check_panel_predict_settings",
+    "check_panel_train",
+    "global_folder",
+    "is_panel_source",
+    "open_panel_stream",
+    "run_panel_prediction",
+    "run_panel_training",
+]
+
+#: The columns of ``gatecast predict``'s table on a panel, one row per instrument.
+PANEL_PREDICT_COLUMNS = ("instrument", "as_of", "date", "forecast", "in_fit")
+#: The manifest kind of a global model's folder (as ``global_variance.KIND``, kept here so that
+#: telling a folder apart does not import torch).
+GLOBAL_KIND = "global_variance"
+
+# TrainJob settings a panel's training does not take, each with its reason (and the option)
+_TRAIN_REFUSED = {
+    "classical_inputs": (
+        "--classical-inputs",
+        "the global model takes no hybrid inputs yet (single-series only)",
+    ),
+    "residual": ("--residual", "the global model has no residual base yet (single-series only)"),
+    "calendar": (
+        "--calendar",
+        "the global model records no calendar yet (its instruments keep their own); give "
+        "--calendar to predict or stream instead",
+    ),
+}
+
+
+def is_panel_source(data: Any) -> bool:
+    """Whether ``data`` is a panel on its face: a :class:`Panel`, a mapping of instruments, or
+    the name of a bundled panel (``sp500_stocks``, ``arch_panel``). A long or wide file is told
+    apart only by ``panel=True`` (``--panel``)."""
+    if isinstance(data, Panel):
+        return True
+    if isinstance(data, Mapping) and not is_frame(data):
+        return True
+    if isinstance(data, str | os.PathLike):
+        name = os.fspath(data).strip().lower().removeprefix(BUNDLED_PREFIX)
+        return name in BUNDLED_PANELS and not Path(os.fspath(data)).exists()
+    return False
+
+
+def global_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds a global model over a panel (manifest kind
+    ``global_variance``); False for anything else, which the ordinary loader then reads (and
+    refuses with its own message if it must)."""
+    try:
+        doc = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == GLOBAL_KIND
+
+
+# -- train ----------------------------------------------------------------------------------
+def check_panel_train(job: TrainJob) -> None:
+    """Refuse, by option name, a training setting that does not apply to a panel (before any
+    data is read or any fit)."""
+    if not job.variance:
+        raise ConfigError(
+            f"--target {job.target} does not apply to a panel: the global model forecasts "
+            f"variance only so far; add --target variance, or train one series for "
+            f"{job.target}"
+        )
+    for name, (option, why) in _TRAIN_REFUSED.items():
+        if getattr(job, name) is not None:
+            raise ConfigError(f"{option} does not apply to a panel: {why}; leave it out")
+    job.model_config()  # the variance settings, validated (mode, chunks... refused by name)
+
+
+def _global_model(job: TrainJob) -> GlobalRecurrentVariance:
+    from gatecast.models.config import VarianceConfig, params_of
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+    cfg = job.model_config()
+    assert isinstance(cfg, VarianceConfig)
+    keep = set(GlobalRecurrentVariance._param_names())
+    params = {k: v for k, v in params_of(cfg, VarianceConfig).items() if k in keep}
+    return GlobalRecurrentVariance(**params)
+
+
+@dataclass
+class PanelTrainRun:
+    """A global model trained on a panel: the model, each instrument's test forecasts beside
+    the 22-day historical variance and the training mean (``forecasts``, long), and their
+    losses per instrument (``metrics``)."""
+
+    job: TrainJob
+    model: GlobalRecurrentVariance
+    forecasts: pd.DataFrame  # instrument, date, actual, forecast, no_change, historical_mean
+    metrics: pd.DataFrame  # (instrument, model) x (n, qlike, mse, mae)
+    test_starts: dict[str, pd.Timestamp]
+    seconds: float
+    source: str = ""
+    out: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """QLIKE per instrument: the global model's, no-change's and their ratio (< 1: the
+        model does better on that instrument's test rows)."""
+        q: pd.DataFrame = self.metrics["qlike"].unstack("model")
+        name = self.model.name
+        out: pd.DataFrame = pd.DataFrame(
+            {
+                "n_test": self.metrics["n"].unstack("model")[name].astype(int),
+                "qlike": q[name],
+                "qlike_no_change": q["no_change"],
+                "ratio": q[name] / q["no_change"],
+            }
+        )
+        return out
+
+    def summary(self) -> str:
+        """The per-instrument table as text."""
+        return self.table().to_string(float_format=lambda v: f"{v:.4g}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        title = f"global {self.model.name} on {self.source} ({len(self.test_starts)} instruments)"
+        return html_view(title, self.table(), self.notes)
+
+
+def _load_panel(data: Any, job: Any, layout: Layout) -> Panel:
+    if isinstance(data, Panel):
+        return data
+    return load_panel(
+        data,
+        layout=layout,
+        column=job.column,
+        sort=job.sort,
+        dropna=job.dropna,
+        dayfirst=job.dayfirst,
+        date_format=job.date_format,
+        allow_outliers=job.allow_outliers,
+    )
+
+
+def run_panel_training(
+    job: TrainJob,
+    out: str | Path | None = None,
+    *,
+    layout: Layout = "auto",
+    overwrite: bool = False,
+    signing_key: KeyLike = None,
+) -> PanelTrainRun:
+    """Train the global variance model (:class:`GlobalRecurrentVariance`) on the panel
+    ``job.data`` and (with ``out``) write its run folder.
+
+    Each instrument is split on its own rows as ``gatecast train`` splits one series
+    (``test_start``, else the last ``test_size`` of its rows, default 0.2; ``gap``); the model
+    is fit on the training rows of every instrument only, then forecasts each instrument's test
+    rows. ``out`` gets the model folder (kind ``global_variance``: ``manifest.json``,
+    ``model.safetensors``), ``forecasts.csv`` (long: ``instrument,date,actual,forecast,
+    no_change,historical_mean``), ``metrics.json`` (per instrument, QLIKE, MSE and MAE against
+    ``proxy``), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
+    a panel (a target other than variance, the hybrid inputs, a calendar) are refused by name
+    before the data is read.
+    """
+    from gatecast.experiment.training import fit_and_score_variance, split_history
+
+    check_panel_train(job)
+    if out is not None:
+        check_out_folder(out, overwrite=overwrite, kind="train")  # before the work
+    key = resolve_signing_key(signing_key)
+    t0 = time.perf_counter()
+    panel = _load_panel(job.data, job, layout)
+    histories: dict[str, pd.DataFrame] = {}
+    test_starts: dict[str, pd.Timestamp] = {}
+    for name, df in panel.items():
+        try:
+            histories[name], test_starts[name] = split_history(
+                df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
+            )
+        except (ConfigError, DataError) as exc:
+            raise type(exc)(f"instrument {name!r}: {exc}; or leave it out of the panel") from exc
+    model = _global_model(job).fit(histories)
+    frames, rows = [], []
+    for name, df in panel.items():
+        view = model.for_instrument(name)
+        frame, metrics = fit_and_score_variance(
+            view, df, histories[name], test_starts[name], job.variance_proxy
+        )
+        frame = frame.rename(columns={view.name: "forecast"})  # as one series' forecasts.csv
+        frames.append(frame.rename_axis("date").reset_index().assign(instrument=name))
+        rows += [{"instrument": name, "model": m, **v} for m, v in metrics.items()]
+    forecasts = pd.concat(frames, ignore_index=True)
+    forecasts = forecasts[["instrument", *[c for c in forecasts.columns if c != "instrument"]]]
+    table = pd.DataFrame(rows).set_index(["instrument", "model"])
+    notes = []
+    dropped = {n: int(df.attrs["dropped"]) for n, df in panel.items() if df.attrs.get("dropped")}
+    if dropped:
+        why = "--dropna" if job.dropna else "days the bundled data has no price for"
+        counts = ", ".join(f"{n} {k}" for n, k in dropped.items())
+        notes.append(f"rows with NaN/inf prices were dropped ({why}): {counts}")
+    run = PanelTrainRun(
+        job,
+        model,
+        forecasts,
+        table,
+        test_starts,
+        time.perf_counter() - t0,
+        source=panel.source,
+        notes=notes,
+    )
+    if out is not None:
+        # the panel named by its source: prices passed in are never written whole
+        config = {**replace(job, data=panel.source).to_dict(), "panel": True, "layout": layout}
+        with staged_folder(
+            out, overwrite=overwrite, kind="train", config=config, data=panel.identity()
+        ) as tmp:
+            folder = RunFolder(tmp)
+            model.save(folder.path, signing_key=key)
+            folder.write_csv("forecasts.csv", forecasts, index=False, float_format="%.10g")
+            folder.write_metrics(
+                {
+                    "target": "variance",
+                    "proxy": job.variance_proxy,
+                    "instruments": list(panel),
+                    "test_starts": {n: str(d) for n, d in test_starts.items()},
+                    "per_instrument": {
+                        n: table.xs(n, level="instrument").to_dict(orient="index") for n in panel
+                    },
+                    "notes": notes,
+                    "train_seconds": model.result_.seconds if model.result_ else None,
+                }
+            )
+            folder.write_json("loss.json", model.result_.to_dict() if model.result_ else {})
+            folder.write_config(config)
+        run.out = Path(out)
+    return run
+
+
+# -- predict --------------------------------------------------------------------------------
+def run_panel_prediction(
+    model_dir: str | Path,
+    data: Any,
+    out: str | Path | None = None,
+    *,
+    layout: Layout = "auto",
+    column: str | None = None,
+    sort: bool = False,
+    dropna: bool = False,
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    allow_outliers: bool = False,
+    device: str = "auto",
+    calendar: str | None = None,
+    overwrite: bool = False,
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> pd.DataFrame:
+    """The forecast for the bar after the data of every instrument of the panel ``data``, with
+    a global model folder (written by ``gatecast train`` on a panel).
+
+    Returns a long frame, one row per instrument: ``instrument``, ``as_of`` (the date of the
+    last observation the forecast used: the instrument's last row), ``date`` (the bar the
+    forecast is for: the next one in ``calendar``, default the model's, else the instrument's
+    own) , ``forecast`` (the variance, percent^2) and ``in_fit`` (whether the model was fit on
+    that instrument). An instrument it was not fit on is forecast through
+    :meth:`GlobalRecurrentVariance.for_instrument` with all of its rows as history (its scaler
+    and level fit on them). Every instrument needs at least ``model.min_history()`` rows (27
+    with the default close-only inputs and window 5, 6 with High/Low); a shorter one is refused
+    with a :class:`TooFewRowsError` naming it (no forecast is written: leave it out of the file
+    until it has the rows). ``out`` (CSV) gets the frame.
+    """
+    from gatecast.inference.pipeline import future_calendar
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+    if out is not None:
+        check_not_input(out, {"--data": data, "--model": model_dir})
+        check_out_file(out, overwrite=overwrite)
+    if calendar is not None and calendar != DATA:
+        check_exchange(calendar)  # a mistyped name fails before anything is read
+    model = GlobalRecurrentVariance.load(
+        model_dir, device=device, signing_key=signing_key, require_signature=require_signature
+    )
+    panel = (
+        data
+        if isinstance(data, Panel)
+        else load_panel(
+            data,
+            layout=layout,
+            column=column or model.resolved_.column,
+            sort=sort,
+            dropna=dropna,
+            dayfirst=dayfirst,
+            date_format=date_format,
+            allow_outliers=allow_outliers,
+        )
+    )
+    need = model.min_history()
+    rows = []
+    for name, df in panel.items():
+        in_fit = name in model.scalers_
+        if len(df) < need:
+            raise TooFewRowsError(
+                f"instrument {name!r} has {len(df)} rows; the global model needs at least "
+                f"{need} before a forecast (window={model.window} plus {need - model.window} "
+                f"rows its inputs need first): give it more history, or leave it out"
+            )
+        view = model.for_instrument(name, None if in_fit else df)
+        if calendar is not None:
+            spec = view._fitted()
+            view.spec_ = replace(spec, info={**spec.info, "calendar": {"name": calendar}})
+        future_calendar(view._fitted(), df.index)  # an exchange that cannot date it fails here
+        fc = view.predict(df, start=df.index[-1], future=True)
+        value = float(fc.iloc[-1]) if len(fc) else float("nan")
+        if not np.isfinite(value) or fc.index[-1] <= df.index[-1]:
+            raise DataError(
+                f"instrument {name!r}: no forecast for the bar after {df.index[-1]} (its last "
+                f"{need} rows hold NaN/inf inputs?); check its last rows"
+            )
+        rows.append(
+            {
+                "instrument": name,
+                "as_of": df.index[-1],
+                "date": fc.index[-1],
+                "forecast": value,
+                "in_fit": in_fit,
+            }
+        )
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=list(PANEL_PREDICT_COLUMNS))
+    if out is not None:
+        atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
+    return frame
+
+
+def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse, by name, a setting of ``predict`` on one series that a global model's predict
+    does not take (``start``, ``steps``, ``interval``...), before anything is read."""
+    import inspect
+
+    takes = set(inspect.signature(run_panel_prediction).parameters)
+    wrong = [name for name in settings if name not in takes]
+    if wrong:
+        raise ConfigError(
+            f"{', '.join(wrong)} does not apply to a global model over a panel: predict gives "
+            f"each instrument's forecast for the bar after its data, without intervals or "
+            f"several steps yet; its settings are "
+            f"{', '.join(sorted(takes - {'model_dir', 'data', 'out'}))}"
+        )
+
+
+# -- stream ---------------------------------------------------------------------------------
+def open_panel_stream(
+    folder: str | Path,
+    *,
+    engine: str = "numpy",
+    signing_key: KeyLike = None,
+    require_signature: bool | None = None,
+) -> StreamSet:
+    """A :class:`gatecast.serve.StreamSet` over a global model folder's instruments (each
+    through its own view; see :meth:`GlobalRecurrentVariance.stream_set`). An instrument the
+    model was not fit on is refused by name when it first ticks; serve one from Python with
+    ``stream_set(history=...)``."""
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+    if engine not in ("numpy", "torch"):
+        raise ConfigError(f"--engine {engine!r} is unknown; use numpy or torch")
+    model = GlobalRecurrentVariance.load(
+        folder, device="cpu", signing_key=signing_key, require_signature=require_signature
+    )
+    return model.stream_set(engine)

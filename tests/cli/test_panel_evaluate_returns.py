@@ -1,0 +1,87 @@
+"""`gatecast evaluate --target return` on a panel: the run folder Run.open reads, and the
+options that do not apply refused with exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gatecast.cli.app import app
+from gatecast.experiment.run_reader import Run
+
+runner = CliRunner()
+
+
+def _long_csv(path: Path) -> Path:
+    days = pd.bdate_range("2010-01-01", periods=330)
+    rng = np.random.default_rng(0)
+    parts = []
+    for name, vol in (("AAA", 1.0), ("BBB", 2.0), ("CCC", 0.5)):
+        r = vol * 0.01 * rng.standard_normal(len(days))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "date": days.strftime("%Y-%m-%d"),
+                    "ticker": name,
+                    "close": 100 * np.exp(r.cumsum()),
+                }
+            )
+        )
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "40"]
+
+
+def _evaluate(csv: Path, out: Path, *extra: str) -> object:
+    args = ["evaluate", "--data", str(csv), "--panel", "--target", "return"]
+    args += ["--models", "lstm,no_change,ar1", "--window", "5", "--test-start", "2010-12-20"]
+    return runner.invoke(app, [*args, "--out", str(out), *TINY, *extra])
+
+
+def test_a_return_panel_runs_end_to_end_into_a_run_folder(tmp_path: Path) -> None:
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    res = _evaluate(csv, out)
+    assert res.exit_code == 0, res.output
+    assert "per instrument: MSE ratio to no_change" in res.output
+    run = Run.open(out)
+    assert (run.kind, run.status) == ("panel-evaluate", "finished")
+    metrics = run.json("metrics.json")
+    assert (metrics["target"], metrics["loss"], metrics["reference"]) == (
+        "return",
+        "mse",
+        "no_change",
+    )
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "MSE ratio to" in page and "QLIKE" not in page  # the page names the return's loss
+    table = run.table("per_instrument")
+    assert len(table) == 3 * 3 and {"mse", "hit_rate", "ratio"} <= set(table.columns)
+    fc = run.table("forecasts")
+    # actual: that instrument's log return on that date, from its row before (as_of)
+    prices = pd.read_csv(csv, parse_dates=["date"])
+    a = prices[prices.ticker == "BBB"].set_index("date")["close"]
+    first = fc[fc.instrument == "BBB"].iloc[0]
+    assert first["actual"] == pytest.approx(np.log(a[first["date"]] / a[first["as_of"]]))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--proxy", "parkinson"], "--proxy does not apply to a panel"),
+        (["--models", "gjr_t,no_change"], "gjr_t"),
+        (["--mode", "sequence"], "--mode does not apply to a panel"),
+    ],
+)
+def test_options_that_do_not_apply_exit_2_and_write_nothing(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    res = _evaluate(csv, out, *extra)
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())
+    assert not out.exists()
