@@ -49,7 +49,13 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    config_of,
+)
 from gatecast.experiment.var import fold_dof
 from gatecast.types import check_choice, check_number
 
@@ -551,8 +557,6 @@ def var_panel(
     >>> res = var_panel("arch_panel", models="garch,ewma", test_start="2015-01-02")  # doctest: +SKIP
     >>> res.summary["kupiec_rejected"]  # doctest: +SKIP
     """
-    from gatecast.jobs import _config
-
     names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
     values = {
         "data": panel,
@@ -561,5 +565,5 @@ def var_panel(
         "out": None if out is None else str(out),
         **settings,
     }
-    cfg: PanelVarConfig = _config("var_panel", PanelVarConfig, values)
+    cfg: PanelVarConfig = config_of("var_panel", PanelVarConfig, values)
     return run_panel_var(cfg)

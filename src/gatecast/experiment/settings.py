@@ -6,6 +6,8 @@ one check everywhere, and the command-line options are declared once from them
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -260,3 +262,17 @@ def load_data(cfg: DataSettings, *, variance: bool = False) -> tuple[pd.DataFram
 def group_fields(*groups: type) -> tuple[str, ...]:
     """The field names of settings groups, in order (``group_fields(DataSettings)``)."""
     return tuple(f.name for g in groups for f in fields(g))
+
+
+def config_of(job: str, cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls(**values)`` for the Python call ``gc.<job>()``: an unknown setting is refused by
+    name with the ones ``job`` takes; a path setting (``from_run=Path(...)``) becomes the
+    string the command line gives (the config is written to the run folder as JSON)."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"gc.{job}() has no setting {', '.join(unknown)}; its settings are "
+            f"{', '.join(sorted(names))}"
+        )
+    return cls(**{k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()})
