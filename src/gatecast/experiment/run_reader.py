@@ -44,6 +44,7 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "per_instrument": ("per_instrument.csv", 0),
         "forecasts": ("forecasts.parquet", 0),
         "folds": ("folds.csv", 0),
+        "ablation": ("ablation.csv", 1),  # with --covariates
     },
     "blocks": {"blocks": ("blocks.csv", 2), "wide": ("blocks_wide.csv", 1)},
     "backtest": {
