@@ -85,3 +85,13 @@ def test_options_that_do_not_apply_exit_2_and_write_nothing(
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split())
     assert not out.exists()
+
+
+def test_covariates_with_a_return_target_on_a_panel_are_refused_by_name() -> None:
+    from gatecast.errors import ConfigError
+    from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
+
+    with pytest.raises(ConfigError, match="--covariates does not apply to a return target"):
+        PanelEvaluationConfig(
+            data="arch_panel", target="return", covariates=("vix",), test_start="2015-01-02"
+        )

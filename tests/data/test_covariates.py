@@ -92,7 +92,29 @@ def test_an_unknown_covariate_is_refused_naming_the_known_ones(spx: pd.DataFrame
     with pytest.raises(ConfigError, match="covariate 'vxx' is unknown; choose from vix, nasdaq"):
         join_covariates(spx, ["vxx"])
     assert covariate_group("nasdaq").columns == ("nasdaq_return", "nasdaq_log_parkinson")
-    assert set(COVARIATES) == {"vix", "nasdaq"}
+    assert set(COVARIATES) == {"vix", "nasdaq", "sp500"}
+
+
+def test_sp500_group_is_the_index_return_and_log_parkinson_range() -> None:
+    """The index of a stock panel as a covariate: on the row of day t, the S&P 500's percent
+    log return and log Parkinson range of day t, recomputed here from its prices."""
+    days = pd.bdate_range("2016-03-01", periods=30, name="date")
+    stock = pd.DataFrame({"close": np.linspace(50.0, 60.0, len(days))}, index=days)
+    out, notes = join_covariates(stock, ["sp500"])
+    assert notes == [
+        "covariate sp500: 1 row(s) of sp500 are NaN and were left out; those days read its "
+        "previous value (at most 7 days old)"
+    ]
+    spx = load("sp500")
+    day = pd.Timestamp("2016-03-15")
+    prev = spx.index[spx.index.get_loc(day) - 1]
+    assert out.loc[day, "sp500_return"] == pytest.approx(
+        100 * np.log(spx.loc[day, "close"] / spx.loc[prev, "close"]), rel=1e-12
+    )
+    hl = np.log(spx.loc[day, "high"] / spx.loc[day, "low"])
+    assert out.loc[day, "sp500_log_parkinson"] == pytest.approx(
+        np.log(1e4 * hl**2 / (4 * np.log(2))), rel=1e-12
+    )
 
 
 def test_nasdaq_group_is_its_return_and_log_range(spx: pd.DataFrame) -> None:

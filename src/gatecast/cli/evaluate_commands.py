@@ -72,8 +72,9 @@ def evaluate(
     ),
     covariates: str | None = typer.Option(
         None,
-        help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq; variance "
-        "target): each row holds the value known at its close. Adds an ablation: each "
+        help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
+        "variance target): each row holds the value known at its close (on a panel, each "
+        "instrument's own rows). Adds an ablation: each "
         "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
         "covariates); ablation.csv.",
     ),
@@ -210,6 +211,7 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         target=target,
         proxy=params["proxy"],
         models=names,
+        covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_evaluation(cfg)
     console.print(
@@ -241,6 +243,14 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         f"{1 - res.scores.mcs_size:.0%} model confidence set holds it. out_of_mcs, dm_wins, "
         f"dm_losses: the models, per instrument. Written to {cfg.out}"
     )
+    if res.ablation is not None and not res.ablation.empty:
+        print_table(
+            res.ablation,
+            f"ablation: each model with covariates beside the same model without them "
+            f"(median_ratio: median over instruments of QLIKE / {res.scores.reference}'s; "
+            f"ratio_to_without: median over instruments of QLIKE with / without, below 1 = "
+            f"the covariates lower the loss; in_mcs: instruments)",
+        )
 
 
 def _per_instrument(table: Any, reference: str, alpha: float) -> Any:

@@ -70,6 +70,14 @@ COVARIATES: dict[str, CovariateGroup] = {
             "the NASDAQ Composite's percent log return and log Parkinson range "
             "(arch.data, 1999-2018)",
         ),
+        CovariateGroup(
+            "sp500",
+            "sp500",
+            ("sp500_return", "sp500_log_parkinson"),
+            _index("sp500"),
+            "the S&P 500 index's percent log return and log Parkinson range (arch.data, "
+            "1999-2018): the index of a panel of its stocks",
+        ),
     )
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from gatecast.data.covariates import covariate_columns
 from gatecast.data.panel import Layout, Panel, load_panel
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
@@ -34,7 +35,13 @@ from gatecast.experiment.panel_returns import (
     return_model_names,
     score_panel_target,
 )
-from gatecast.experiment.registry import COMBINATIONS, HYBRIDS, canonical_names, model_spec
+from gatecast.experiment.registry import (
+    COMBINATIONS,
+    HYBRIDS,
+    canonical_names,
+    model_spec,
+    split_name,
+)
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -89,6 +96,9 @@ class PanelEvaluation:
     layout: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: With covariates: each model that reads them beside the same model without them
+    #: (:func:`gatecast.experiment.panel_covariates.panel_ablation_table`).
+    ablation: pd.DataFrame | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -126,7 +136,9 @@ def panel_factories(
     model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
     the local one (a :class:`RecurrentVariance` per instrument, with the same settings), a
     classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
-    instrument."""
+    instrument. A name with covariate groups (``lstm+sp500``, ``har_x+vix``) reads their
+    columns, which every instrument's frame must hold
+    (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`)."""
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.models.recurrent.variance import RecurrentVariance
 
@@ -145,35 +157,47 @@ def panel_factories(
     )
     out: dict[str, PanelFactory] = {}
     for name in names:
-        if name in LOCAL_MODELS:
-            out[name] = functools.partial(RecurrentVariance, cell=LOCAL_MODELS[name], **recurrent)
+        base, groups = split_name(name)
+        reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
+        if base in LOCAL_MODELS:
+            out[name] = functools.partial(
+                RecurrentVariance, cell=LOCAL_MODELS[base], **recurrent, **reads
+            )
             continue
         if name in HYBRIDS or name in COMBINATIONS:
             raise ConfigError(
                 f"model {name!r} does not run on a panel yet (hybrids and combinations are "
                 f"single-series only); use a cell ({', '.join(CELLS)}) or a classical model"
             )
-        if name in CELLS:
+        if base in CELLS:
             out[name] = functools.partial(
-                GlobalRecurrentVariance, cell=name, embedding=embedding, **recurrent
+                GlobalRecurrentVariance, cell=base, embedding=embedding, **recurrent, **reads
             )
         else:
             spec = model_spec("variance", name)
-            out[name] = functools.partial(spec.load(), **spec.params, target=proxy, column=column)
+            params = {**spec.params, "target": proxy, "column": column, **reads}
+            if groups and "name" in spec.params:  # har_x+vix: its forecasts' column
+                params["name"] = name
+            out[name] = functools.partial(spec.load(), **params)
     return out
 
 
 def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
     """``models`` as identifiers (the registry's variance models and the local recurrent
-    ones); a :class:`ConfigError` names an unknown one or one given twice."""
+    ones, either with covariate groups: ``lstm+sp500``); a :class:`ConfigError` names an
+    unknown one or one given twice."""
     given = tuple(m.strip() for m in models if m.strip())
+
+    def local(m: str) -> bool:
+        return split_name(m)[0] in LOCAL_MODELS
+
     try:
         classical = iter(
-            canonical_names(tuple(m for m in given if m not in LOCAL_MODELS), "variance")
+            canonical_names(tuple(m for m in given if not local(m)), "variance", covariates=True)
         )
     except ConfigError as exc:
         raise ConfigError(f"{exc} (on a panel also: {', '.join(LOCAL_MODELS)})") from None
-    out = tuple(m if m in LOCAL_MODELS else next(classical) for m in given)
+    out = tuple(m if local(m) else next(classical) for m in given)
     if not out:
         raise ConfigError("no models to evaluate; give at least one, e.g. lstm,lstm_local,gjr_t")
     if len(set(out)) != len(out):
@@ -183,7 +207,7 @@ def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
 
 def recurrent_models(models: Iterable[str]) -> list[str]:
     """The recurrent ones of ``models`` (global cells and local models)."""
-    return [m for m in models if m in CELLS or m in LOCAL_MODELS]
+    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS)]
 
 
 def default_reference(models: Iterable[str]) -> str:
@@ -223,6 +247,7 @@ def evaluate_panel(
     mcs_size: float = 0.10,
     mcs_block_size: int = MCS_BLOCK_SIZE,
     mcs_reps: int = MCS_REPS,
+    covariates: str | Iterable[str] = (),
 ) -> PanelEvaluation:
     """Walk the models forward over ``panel`` and score them per instrument and pooled.
 
@@ -255,12 +280,25 @@ def evaluate_panel(
         None: 5 for variance, 22 for return).
     alpha, mcs_size, mcs_block_size, mcs_reps
         The DM tests' level for a win or loss, and the model confidence set's.
+    covariates
+        Covariate groups (``"sp500"``, ``("sp500", "vix")``) joined onto each instrument's own
+        dates (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`: the
+        single-series rule, rows before a covariate left out), read by the recurrent models
+        and ``har_x``; the models become an ablation (each of those with and without each
+        group, ``har`` beside ``har_x``: ``ablation``).
 
     Returns
     -------
     PanelEvaluation with ``table`` (instrument, model, qlike, ratio, dm_ref, p_ref, mcs_p,
-    in_mcs, n) and ``summary`` (per model: median_ratio, wins, losses, in_mcs).
+    in_mcs, n) and ``summary`` (per model: median_ratio, wins, losses, in_mcs); with
+    covariates, ``ablation`` and ``notes`` of the join.
     """
+    from gatecast.experiment.panel_covariates import (
+        join_panel_covariates,
+        panel_ablation_table,
+        panel_covariate_models,
+    )
+
     check_choice(proxy, PROXIES, "proxy")
     check_panel_target(target, proxy)
     if models is None:
@@ -277,10 +315,18 @@ def evaluate_panel(
         "embedding": embedding,
         "device": device,
     }
+    notes: list[str] = []
+    groups: tuple[str, ...] = ()
     if target == "return":
+        if covariates:
+            raise ConfigError(RETURN_COVARIATES)
         factories = return_factories(names, **settings)
         reference = reference or RETURN_REFERENCE
     else:
+        groups, names = panel_covariate_models(covariates, panel_model_names(names))
+        if groups:
+            joined = join_panel_covariates(panel, groups, test_end=test_end)
+            panel, notes = joined, joined.notes
         factories = panel_factories(names, proxy=proxy, **settings)
         reference = reference or "gjr_t"
     if reference not in factories:
@@ -307,7 +353,16 @@ def evaluate_panel(
         mcs_reps=mcs_reps,
         seed=seed,
     )
-    return PanelEvaluation(walk, scores)
+    ablation = panel_ablation_table(scores.table, tuple(names)) if groups else None
+    return PanelEvaluation(walk, scores, notes=notes, ablation=ablation)
+
+
+#: Why covariates are refused with a return target on a panel.
+RETURN_COVARIATES = (
+    "--covariates does not apply to a return target on a panel: the global return model and "
+    "the return baselines read no covariates yet (ARX is not built); leave it out, or use "
+    "--target variance"
+)
 
 
 def check_panel_target(target: str, proxy: str) -> None:
@@ -336,7 +391,8 @@ PANEL_REFUSED: Mapping[str, str] = {
     "mode": "the recurrent variance models have window mode only",
     "ensemble": "a panel runs one seed per recurrent model (no seed ensemble yet)",
     "seeds": "a panel runs one seed per recurrent model (seed 0) so far",
-    "features": "the panel's recurrent models take their default inputs only so far",
+    "features": "the panel's recurrent models take their default inputs only so far (other "
+    "series as inputs: --covariates)",
     "train_proxy": "the panel's recurrent models train against their default proxy only so far",
     "scheme": "the panel walk-forward uses expanding windows only",
     "train_size": "the panel walk-forward uses expanding windows only",
@@ -382,6 +438,9 @@ class PanelEvaluationConfig(
     calendar from ``test_start``, expanding windows, each instrument needing ``min_train``
     rows first. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
     variance models); ``embedding`` gives the global model a learned vector per instrument.
+    ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
+    dates, as for one series; ``models`` then becomes an ablation
+    (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`).
     """
 
     data: Any = "sp500_stocks"
@@ -393,6 +452,7 @@ class PanelEvaluationConfig(
     embedding: bool = False
     device: str = "auto"
     alpha: float = 0.05
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -413,9 +473,12 @@ class PanelEvaluationConfig(
         if self.window is None:
             self.window = POINT_WINDOW if returns else VarianceConfig.window
         if returns:
+            if self.covariates:
+                raise ConfigError(RETURN_COVARIATES)
             self.models = return_model_names(self.models or RETURN_MODELS)
         else:
             self.models = panel_model_names(self.models or PANEL_MODELS)
+            self.covariates, self.models = _with_covariates(self.covariates, self.models)
         if self.reference is None:
             self.reference = RETURN_REFERENCE if returns else default_reference(self.models)
         elif self.reference not in self.models:
@@ -462,9 +525,18 @@ class PanelEvaluationConfig(
         )
 
 
+def _with_covariates(
+    covariates: tuple[str, ...], models: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from gatecast.experiment.panel_covariates import panel_covariate_models
+
+    return panel_covariate_models(covariates, models)
+
+
 def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
-    """The panel of ``cfg``, every instrument checked, and the walk's refit dates and each
-    instrument's folds checked (a too-short instrument is refused by name), before any fit."""
+    """The panel of ``cfg``, every instrument checked, with ``cfg.covariates`` joined on, and
+    the walk's refit dates and each instrument's folds checked (a too-short instrument is
+    refused by name), before any fit."""
     panel = (
         cfg.data
         if isinstance(cfg.data, Panel)
@@ -479,6 +551,10 @@ def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
             allow_outliers=cfg.allow_outliers,
         )
     )
+    if cfg.covariates:
+        from gatecast.experiment.panel_covariates import join_panel_covariates
+
+        panel = join_panel_covariates(panel, cfg.covariates, test_end=cfg.test_end)
     plan = cfg.panel_plan()
     refits = plan.refit_dates(panel)
     for name, df in panel.items():
@@ -548,12 +624,17 @@ def _evaluate_into(
         mcs_reps=cfg.mcs_reps,
         seed=0,
     )
-    notes = []
+    notes = list(getattr(panel, "notes", []))  # a JoinedPanel's: what the join left out
     resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
     if resumed:
         notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
+    ablation = None
+    if cfg.covariates:
+        from gatecast.experiment.panel_covariates import panel_ablation_table
+
+        ablation = panel_ablation_table(scores.table, cfg.models)
     return PanelEvaluation(
-        walk, scores, panel.source, panel.layout, time.perf_counter() - t0, notes
+        walk, scores, panel.source, panel.layout, time.perf_counter() - t0, notes, ablation
     )
 
 
@@ -597,8 +678,9 @@ def write_panel_evaluation(
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
     ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
-    ``plots/per_instrument_ratio.png``, ``metrics.json`` and, from those (``report``),
-    ``report.html``."""
+    ``plots/per_instrument_ratio.png``, with covariates ``ablation.csv``
+    (:func:`gatecast.experiment.panel_covariates.panel_ablation_table`), ``metrics.json`` and,
+    from those (``report``), ``report.html``."""
     from gatecast.plots.panel import plot_panel_ratios
 
     folder = RunFolder(out)
@@ -610,6 +692,8 @@ def write_panel_evaluation(
         long_forecasts(result.walk, panel, cfg.proxy, cfg.column, cfg.target),
     )
     folder.write_csv("folds.csv", result.walk.folds, index=False)
+    if result.ablation is not None:
+        folder.write_csv("ablation.csv", result.ablation)
     folder.write_figure(
         "plots/per_instrument_ratio.png",
         plot_panel_ratios(scores.table, scores.reference, loss_name=scores.loss.upper()),
@@ -637,6 +721,10 @@ def write_panel_evaluation(
             "walk_forward_seconds": result.walk.seconds,
             "seconds": result.seconds,
             "notes": result.notes,
+            "covariates": list(cfg.covariates),
+            "ablation": None
+            if result.ablation is None
+            else result.ablation.reset_index().to_dict(orient="records"),
         }
     )
     if report:

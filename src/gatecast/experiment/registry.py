@@ -4,7 +4,7 @@ the leaderboard, forecasts, metrics files and run folders, and one table of disp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -246,16 +246,21 @@ def is_recurrent(name: str) -> bool:
     return base_model(name) in RECURRENT
 
 
-def ablation_models(models: tuple[str, ...], groups: tuple[str, ...]) -> tuple[str, ...]:
-    """``models`` with, after each model that can read covariates, its variant with each
-    covariate group (and with all of them, when there are several): ``lstm`` -> ``lstm``,
-    ``lstm+vix``; ``har`` -> ``har``, ``har_x+vix``; ``har_x`` -> ``har_x+vix``. A name that
-    already carries groups is kept as it is."""
+def ablation_models(
+    models: tuple[str, ...],
+    groups: tuple[str, ...],
+    readers: Iterable[str] = COVARIATE_MODELS,
+) -> tuple[str, ...]:
+    """``models`` with, after each model that can read covariates (``readers``; on a panel
+    also ``lstm_local``), its variant with each covariate group (and with all of them, when
+    there are several): ``lstm`` -> ``lstm``, ``lstm+vix``; ``har`` -> ``har``, ``har_x+vix``;
+    ``har_x`` -> ``har_x+vix``. A name that already carries groups is kept as it is."""
     sets = [(g,) for g in groups] + ([tuple(groups)] if len(groups) > 1 else [])
+    can = (*readers, *WITH_COVARIATES)
     out: dict[str, None] = {}
     for m in models:
         base, has = split_name(m)
-        if has or base not in (*COVARIATE_MODELS, *WITH_COVARIATES):
+        if has or base not in can:
             out[m] = None
             continue
         if base != "har_x":

@@ -46,6 +46,7 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "per_instrument": ("per_instrument.csv", 0),
         "forecasts": ("forecasts.parquet", 0),
         "folds": ("folds.csv", 0),
+        "ablation": ("ablation.csv", 1),  # with --covariates
     },
     "panel-var": {
         "summary": ("summary.csv", 3),

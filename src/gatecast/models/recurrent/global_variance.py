@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ class GlobalRecurrentVariance(ParamsFromSignature):
     cell: str
     window: int
     embedding: bool
+    covariates: tuple[str, ...] | list[str]
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class GlobalRecurrentVariance(ParamsFromSignature):
         quiet: bool = _D.quiet,
         train_proxy: str | None = _D.train_proxy,
         embedding: bool = False,
+        covariates: tuple[str, ...] | list[str] = _D.covariates,
     ) -> None:
         for name, value in locals().items():
             if name not in ("self", "__class__"):
@@ -166,6 +169,8 @@ class GlobalRecurrentVariance(ParamsFromSignature):
         data = pd.DataFrame(
             {"close": close}, index=pd.bdate_range("2000-01-03", periods=n, name="date")
         )
+        for c in self.covariates:  # a covariate column is read as it is, from its first row
+            data[c] = 0.0
         if cfg is None:
             cfg = self._resolved({"data": data})  # closes only: the default inputs
         else:
@@ -466,7 +471,8 @@ class GlobalRecurrentVariance(ParamsFromSignature):
         model = cls(
             **{k: v for k, v in local.get_params().items() if k in keep}, embedding=embedding
         )
-        model.resolved_ = local.config()
+        cfg = local.config()  # the folder lists the covariates apart; the fit read them last
+        model.resolved_ = replace(cfg, features=(*cfg.features, *cfg.covariates))
         state = weights_of(local.net_)
         if embedding_rows is not None:
             state["rnn.weight_ih_l0"] = np.concatenate(
@@ -533,12 +539,11 @@ def _panel_doc(
         embedding = doc["embedding"]
         if not isinstance(embedding, bool):
             raise ValueError(f"embedding {embedding!r} is not true or false")
+        inputs = len(spec.features) + len(spec.covariates)  # the covariates follow
         for n in names:
             shift, scale = np.asarray(scalers[n].shift_), np.asarray(scalers[n].scale_)
-            if shift.shape != (len(spec.features),) or scale.shape != shift.shape:
-                raise ValueError(
-                    f"instrument {n!r}: its scaler does not have {len(spec.features)} columns"
-                )
+            if shift.shape != (inputs,) or scale.shape != shift.shape:
+                raise ValueError(f"instrument {n!r}: its scaler does not have {inputs} columns")
             if not (np.isfinite(shift).all() and np.isfinite(scale).all() and (scale != 0).all()):
                 raise ValueError(f"instrument {n!r}: its scaler holds NaN/inf or a zero scale")
             if not (math.isfinite(levels[n]) and levels[n] > 0):
