@@ -289,11 +289,9 @@ class GlobalNumpyModel:
         view = self._views.get(name)
         if view is None:
             self._check(name)
-            tensors = self.parts.instrument_tensors(name)
-            engine = InstrumentEngine(
-                self.engine, tensors["rnn.bias_ih_l0"], float(tensors["head.bias"][0])
-            )
-            view = (self.parts.instrument_spec(name), engine, weights_fingerprint(tensors))
+            spec, tensors = self.parts.instrument_spec(name), self.parts.instrument_tensors(name)
+            engine = InstrumentEngine(self.engine, spec, tensors)
+            view = (spec, engine, weights_fingerprint(tensors))
             self._views[name] = view
         return view
 
