@@ -113,3 +113,19 @@ def test_dtype_follows_the_parameters() -> None:
     assert np.isfinite(loss)
     assert net(np.ones((2, 4, 1))).dtype == np.float32
     assert all(g.dtype == np.float32 for g in grads.values())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_each_rows_own_first_layer_bias_is_that_of_a_net_with_it(cell: str) -> None:
+    """bias_ih0 (a global model's instruments: one net, each its own input bias) gives each row
+    what a copy of the net with that row's bias_ih_l0 gives it; layer 1 keeps its own bias."""
+    stack = make_stack(cell, 2, 3, 2, seed=1)
+    x = np.random.default_rng(0).standard_normal((4, 5, 2))
+    bias = np.random.default_rng(1).standard_normal((4, stack.gates * 3))
+    got = stack.forward(x, bias_ih0=bias).output
+    for b in range(4):
+        own = make_stack(cell, 2, 3, 2, seed=1)
+        own.params["bias_ih_l0"][...] = bias[b]
+        np.testing.assert_allclose(got[b], own.forward(x[b : b + 1]).output[0], rtol=1e-13)
+    with pytest.raises(ConfigError, match=r"bias_ih0 has shape \(4, 2\)"):
+        stack.forward(x, bias_ih0=np.zeros((4, 2)))

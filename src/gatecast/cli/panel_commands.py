@@ -49,12 +49,17 @@ def predict_panel(
     signing_key: Path | None,
     require_signature: bool,
     reading: dict[str, Any],
+    engine: str = "torch",
 ) -> None:
     """One forecast per instrument with a global model folder; options that do not apply to it
     (``given``: option name -> value, None when left out) are refused by name first."""
     import pandas as pd
 
-    from gatecast.experiment.panel_serving import global_folder, run_panel_prediction
+    from gatecast.experiment.panel_serving import (
+        global_folder,
+        global_kind,
+        run_panel_prediction,
+    )
     from gatecast.experiment.prediction import stamp
 
     refused = [name for name, value in given.items() if value is not None]
@@ -80,6 +85,7 @@ def predict_panel(
         overwrite=overwrite,
         signing_key=signing_key,
         require_signature=require_signature or None,  # not given: the environment decides
+        engine=engine,
         **reading,
     )
     new = frame.loc[~frame["in_fit"], "instrument"].tolist()
@@ -93,5 +99,6 @@ def predict_panel(
         as_of=[stamp(d, every) for d in frame["as_of"]],
         date=[stamp(d, every) for d in frame["date"]],
     ).set_index("instrument")
-    print_table(shown, "variance forecasts (%^2) for the bar after each instrument's data")
+    what = "log-return" if global_kind(model) == "global_return" else "variance (%^2)"
+    print_table(shown, f"{what} forecasts for the bar after each instrument's data")
     console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
+from gatecast.errors import ConfigError
 from gatecast.experiment.settings import DataSettings
 from gatecast.experiment.training import TrainJob
 from gatecast.models.config import ForecasterConfig, VarianceConfig
@@ -285,6 +286,11 @@ def predict(
         help="Read --data as a panel for a global model folder (gatecast train on a panel; "
         "implied by such a folder): one forecast per instrument, for the bar after its data.",
     ),
+    engine: str | None = typer.Option(
+        None,
+        help="With a global model folder: numpy (read with NumPy alone, no torch imported; "
+        "the instruments of the fit only) or torch (default).",
+    ),
     **shared: Any,
 ) -> None:
     """Forecast with a saved model (safetensors + JSON; nothing in it can run code); the last
@@ -298,8 +304,15 @@ def predict(
         given: dict[str, object] = {"--start": start, "--end": end, "--interval": interval}
         given |= {"--quantiles": quantiles, "--dist": dist, "--steps": steps, "--plot": plot}
         predict_panel(model, data, out, given, column, device, calendar, overwrite, signing_key,
-                      require_signature, options.group_values(shared, DataSettings))  # fmt: skip
+                      require_signature, options.group_values(shared, DataSettings),
+                      engine or "torch")  # fmt: skip
         return
+    if engine is not None:
+        raise ConfigError(
+            "--engine applies to a global model folder (a panel); predict on one series runs "
+            "the torch model: leave it out (gatecast stream --engine numpy serves one series "
+            "with NumPy alone)"
+        )
     pred = run_prediction(
         model,
         data,

@@ -27,11 +27,12 @@ from gatecast.experiment.run_folder import (
     check_out_folder,
     staged_folder,
 )
+from gatecast.serve.global_numpy import GLOBAL_KINDS, load_global_numpy
 
 if TYPE_CHECKING:  # torch loads only when a model is built; training's imports when one trains
     from gatecast.experiment.training import TrainJob
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-    from gatecast.serve import StreamSet
+    from gatecast.serve import GlobalNumpyModel, StreamSet
 
 __all__ = [
     "PANEL_PREDICT_COLUMNS",
@@ -39,6 +40,7 @@ __all__ = [
     "check_panel_predict_settings",
     "check_panel_train",
     "global_folder",
+    "global_kind",
     "is_panel_source",
     "open_panel_stream",
     "run_panel_prediction",
@@ -47,9 +49,11 @@ __all__ = [
 
 #: The columns of ``gatecast predict``'s table on a panel, one row per instrument.
 PANEL_PREDICT_COLUMNS = ("instrument", "as_of", "date", "forecast", "in_fit")
-#: The manifest kind of a global model's folder (as ``global_variance.KIND``, kept here so that
-#: telling a folder apart does not import torch).
+#: The manifest kind of a global variance model's folder (as ``global_variance.KIND``).
 GLOBAL_KIND = "global_variance"
+#: The engines that serve a global model folder: ``numpy`` reads it with NumPy alone
+#: (:func:`gatecast.serve.load_global_numpy`, no torch imported), ``torch`` with its model class.
+PANEL_ENGINES = ("numpy", "torch")
 
 # TrainJob settings a panel's training does not take, each with its reason (and the option)
 _TRAIN_REFUSED = {
@@ -82,13 +86,35 @@ def is_panel_source(data: Any) -> bool:
 
 def global_folder(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` holds a global model over a panel (manifest kind
-    ``global_variance``); False for anything else, which the ordinary loader then reads (and
-    refuses with its own message if it must)."""
+    ``global_variance`` or ``global_return``); False for anything else, which the ordinary
+    loader then reads (and refuses with its own message if it must)."""
+    return global_kind(folder) in GLOBAL_KINDS
+
+
+def global_kind(folder: str | os.PathLike[str]) -> str | None:
+    """The manifest kind of ``folder`` (unverified: the loader checks it), else None."""
     try:
         doc = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # a hostile manifest: the loader says why
-        return False
-    return isinstance(doc, dict) and doc.get("kind") == GLOBAL_KIND
+        return None
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _torch_model(folder: str | Path, **load: Any) -> Any:
+    """The global model of ``folder`` by its kind, loaded with torch (its class's ``load``)."""
+    if global_kind(folder) == "global_return":
+        from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
+
+        return GlobalRecurrentReturn.load(folder, **load)
+    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+    return GlobalRecurrentVariance.load(folder, **load)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in PANEL_ENGINES:
+        raise ConfigError(f"--engine {engine!r} is unknown; use numpy or torch")
 
 
 # -- train ----------------------------------------------------------------------------------
@@ -289,6 +315,7 @@ def run_panel_prediction(
     overwrite: bool = False,
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
+    engine: str = "torch",
 ) -> pd.DataFrame:
     """The forecast for the bar after the data of every instrument of the panel ``data``, with
     a global model folder (written by ``gatecast train`` on a panel).
@@ -303,17 +330,25 @@ def run_panel_prediction(
     with the default close-only inputs and window 5, 6 with High/Low); a shorter one is refused
     with a :class:`TooFewRowsError` naming it (no forecast is written: leave it out of the file
     until it has the rows). ``out`` (CSV) gets the frame.
+
+    ``engine="numpy"`` reads the folder with NumPy alone (:func:`gatecast.serve
+    .load_global_numpy`; torch is never imported): the same forecasts to float rounding (1e-6
+    relative), for the instruments of the fit only (an instrument outside it is refused by
+    name: its scaler is fit by the torch model).
     """
     from gatecast.inference.pipeline import future_calendar
-    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
+    _check_engine(engine)
     if out is not None:
         check_not_input(out, {"--data": data, "--model": model_dir})
         check_out_file(out, overwrite=overwrite)
     if calendar is not None and calendar != DATA:
         check_exchange(calendar)  # a mistyped name fails before anything is read
-    model = GlobalRecurrentVariance.load(
-        model_dir, device=device, signing_key=signing_key, require_signature=require_signature
+    load: dict[str, Any] = {"signing_key": signing_key, "require_signature": require_signature}
+    model: Any = (
+        _NumpyPanel(load_global_numpy(model_dir, **load))
+        if engine == "numpy"
+        else _torch_model(model_dir, device=device, **load)
     )
     panel = (
         data
@@ -341,9 +376,8 @@ def run_panel_prediction(
             )
         view = model.for_instrument(name, None if in_fit else df)
         if calendar is not None:
-            spec = view._fitted()
-            view.spec_ = replace(spec, info={**spec.info, "calendar": {"name": calendar}})
-        future_calendar(view._fitted(), df.index)  # an exchange that cannot date it fails here
+            view = _with_calendar(view, calendar)
+        future_calendar(_spec_of(view), df.index)  # an exchange that cannot date it fails here
         fc = view.predict(df, start=df.index[-1], future=True)
         value = float(fc.iloc[-1]) if len(fc) else float("nan")
         if not np.isfinite(value) or fc.index[-1] <= df.index[-1]:
@@ -364,6 +398,39 @@ def run_panel_prediction(
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
     return frame
+
+
+class _NumpyPanel:
+    """A :class:`GlobalNumpyModel` as ``run_panel_prediction`` reads a global model."""
+
+    def __init__(self, model: GlobalNumpyModel) -> None:
+        self.model = model
+        self.scalers_ = model.parts.scalers
+        self.window = model.spec.window
+        self.resolved_ = model.spec  # its column
+        self._need = model.min_history()
+
+    def min_history(self) -> int:
+        return self._need
+
+    def for_instrument(self, name: str, history: pd.DataFrame | None = None) -> Any:
+        return self.model.for_instrument(name)
+
+
+def _spec_of(view: Any) -> Any:
+    return view.spec if hasattr(view, "tensors") else view._fitted()  # NumpyModel or torch
+
+
+def _with_calendar(view: Any, calendar: str) -> Any:
+    """``view`` dating the bars after the data in ``calendar``."""
+    spec = _spec_of(view)
+    spec = replace(spec, info={**spec.info, "calendar": {"name": calendar}})
+    if hasattr(view, "tensors"):  # a NumpyModel
+        from gatecast.serve import NumpyModel
+
+        return NumpyModel(spec, view.tensors, view.dtype, view.folder)
+    view.spec_ = spec
+    return view
 
 
 def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
@@ -394,11 +461,9 @@ def open_panel_stream(
     through its own view; see :meth:`GlobalRecurrentVariance.stream_set`). An instrument the
     model was not fit on is refused by name when it first ticks; serve one from Python with
     ``stream_set(history=...)``."""
-    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-
-    if engine not in ("numpy", "torch"):
-        raise ConfigError(f"--engine {engine!r} is unknown; use numpy or torch")
-    model = GlobalRecurrentVariance.load(
-        folder, device="cpu", signing_key=signing_key, require_signature=require_signature
-    )
-    return model.stream_set(engine)
+    _check_engine(engine)
+    load: dict[str, Any] = {"signing_key": signing_key, "require_signature": require_signature}
+    if engine == "numpy":  # NumPy alone: torch is never imported
+        return load_global_numpy(folder, **load).stream_set()
+    streams: StreamSet = _torch_model(folder, device="cpu", **load).stream_set("torch")
+    return streams

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gatecast.errors import ConfigError
 from gatecast.inference.spec import ModelSpec
 from gatecast.nn import RecurrentNet, Stepper
 from gatecast.nn.stream import Backend
@@ -85,10 +86,28 @@ class NumpyEngine:
         self._one = self.stepper.initial_state()  # step_many's scratch for a batch of one
 
     # batch
-    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+    def forward_windows(
+        self,
+        X: np.ndarray,
+        bias_ih0: np.ndarray | None = None,
+        head_bias: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Head outputs (n,) of windows X (n, window, inputs). ``bias_ih0`` (n, G*hidden) and
+        ``head_bias`` (n,), if given, are each window's own first-layer input bias and head
+        bias in place of the net's (a global model's instruments, :class:`InstrumentEngine`)."""
         if len(X) == 0:
             return np.zeros(0)
-        outs = [self.net(np.asarray(X[s : s + BATCH]))[:, 0] for s in range(0, len(X), BATCH)]
+        if bias_ih0 is None and head_bias is None:
+            outs = [self.net(np.asarray(X[s : s + BATCH]))[:, 0] for s in range(0, len(X), BATCH)]
+            return np.concatenate(outs).astype(float)
+        rnn, head = self.net.rnn, self.net.head.params
+        outs = []
+        for s in range(0, len(X), BATCH):
+            bias = None if bias_ih0 is None else bias_ih0[s : s + BATCH]
+            state = rnn.forward(np.asarray(X[s : s + BATCH]), bias_ih0=bias).state
+            last = (state[0] if isinstance(state, tuple) else state)[-1]  # (n, hidden), top layer
+            hb = head["bias"] if head_bias is None else head_bias[s : s + BATCH, None]
+            outs.append((last @ head["weight"].T + hb)[:, 0])
         return np.concatenate(outs).astype(float)
 
     def forward_sequence(self, X: np.ndarray) -> np.ndarray:
@@ -139,6 +158,66 @@ class NumpyEngine:
 
     def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
         self._s = self.stepper.initial_state(h, c if self.has_c else None)
+
+
+class InstrumentEngine:
+    """One instrument's view of a global model's shared weights (a :class:`NumpyEngine`): its
+    own first-layer input bias (the shared bias plus its embedding) and head bias (plus the log
+    of its variance level), the rest shared. Window mode only, as the global models are.
+
+    A :class:`gatecast.serve.StreamSet` whose instruments are all views of one ``shared`` engine
+    runs their windows as one batched forward (:meth:`NumpyEngine.forward_windows` with each
+    row's biases) instead of one instrument at a time. A window on its own (a tick of one
+    instrument) runs on the instrument's own weights (``spec``, ``tensors``: the biases folded
+    in), in an engine made on first use, whose fused steps cost less than a batch of one.
+    """
+
+    def __init__(
+        self,
+        shared: NumpyEngine,
+        spec: ModelSpec,
+        tensors: Mapping[str, Any],
+    ) -> None:
+        self.shared, self.spec, self.tensors = shared, spec, tensors
+        self.dtype = shared.dtype
+        self.bias_ih0 = np.asarray(tensors["rnn.bias_ih_l0"], self.dtype)  # (G*hidden,)
+        self.head_bias = float(np.asarray(tensors["head.bias"])[0])
+        self.layers, self.hidden = shared.layers, shared.hidden
+        self._own: NumpyEngine | None = None
+
+    @property
+    def own(self) -> NumpyEngine:
+        """The instrument's own engine (its folded weights), made on first use."""
+        if self._own is None:
+            self._own = NumpyEngine(self.spec, self.tensors, self.dtype)
+        return self._own
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        n = len(X)
+        bias = np.broadcast_to(self.bias_ih0, (n, self.bias_ih0.size))
+        return self.shared.forward_windows(X, bias, np.full(n, self.head_bias))
+
+    def forward_sequence(self, X: np.ndarray) -> np.ndarray:
+        raise ConfigError("a global model's instrument runs windows only (window mode)")
+
+    def reset(self) -> None:
+        pass  # window mode: nothing is carried from tick to tick
+
+    def step(self, z: np.ndarray) -> float:
+        raise ConfigError("a global model's instrument runs windows only (window mode)")
+
+    def step_many(self, Z: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray:
+        raise ConfigError("a global model's instrument runs windows only (window mode)")
+
+    def window(self, Z: np.ndarray) -> float:
+        return self.own.window(Z)
+
+    def get_state(self) -> tuple[np.ndarray, np.ndarray]:
+        zero = np.zeros((self.layers, self.hidden))
+        return zero, zero.copy()
+
+    def set_state(self, h: np.ndarray, c: np.ndarray) -> None:
+        pass
 
 
 class TorchEngine:

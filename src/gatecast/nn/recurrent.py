@@ -234,7 +234,13 @@ class RecurrentStack:
         return out.output, out.state
 
     def forward(
-        self, x: Array, state: State | None = None, *, lengths: Any = None, record: bool = False
+        self,
+        x: Array,
+        state: State | None = None,
+        *,
+        lengths: Any = None,
+        record: bool = False,
+        bias_ih0: Array | None = None,
     ) -> Forward:
         """Run the stack over a batch of sequences.
 
@@ -248,6 +254,9 @@ class RecurrentStack:
             Valid steps of each sequence (1..time); the rest of the row is padding.
         record : bool, default False
             Also return every step's gate activations as a `GateRecord`.
+        bias_ih0 : array_like, shape (batch, G*hidden), optional
+            Each sequence's own first-layer input bias, in place of ``bias_ih_l0`` (a global
+            model's instruments: one set of weights, each its own bias).
 
         Returns
         -------
@@ -267,10 +276,13 @@ class RecurrentStack:
         B, T, _ = x.shape
         init = self._split_state(state, B)
         mask = _mask(lengths, B, T)
+        bias = None if bias_ih0 is None else self._check_bias(bias_ih0, B)
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major: one contiguous slab per step
         layer_caches, finals = [], []
         for layer in range(self.num_layers):
-            inp, final, lc = self._layer_forward(layer, inp, init[layer], mask)
+            inp, final, lc = self._layer_forward(
+                layer, inp, init[layer], mask, bias if layer == 0 else None
+            )
             layer_caches.append(lc)
             finals.append(final)
         cache = Cache(layer_caches, mask, B, T)
@@ -279,11 +291,17 @@ class RecurrentStack:
         return Forward(output, self._join_state(finals), cache, rec)
 
     def _layer_forward(
-        self, layer: int, x: Array, s0: tuple[Array, ...], mask: Array | None
+        self,
+        layer: int,
+        x: Array,
+        s0: tuple[Array, ...],
+        mask: Array | None,
+        bias: Array | None = None,
     ) -> tuple[Array, tuple[Array, ...], LayerCache]:
         W_ih, W_hh, b_ih, b_hh = self.weights(layer)
         T, B, _ = x.shape
-        gi = x @ W_ih.T + b_ih  # the input half of every step at once: it does not depend on h
+        # the input half of every step at once: it does not depend on h; (T, B, G*H)
+        gi = x @ W_ih.T + (b_ih if bias is None else bias[None])
         out = np.zeros((T, B, self.hidden_size), self.dtype)
         lc = LayerCache(x=x, hs=np.empty((T + 1, B, self.hidden_size), self.dtype))
         lc.hs[0] = s0[0]
@@ -381,6 +399,13 @@ class RecurrentStack:
         return GateRecord(self.cell, values, lens)
 
     # -- checks ------------------------------------------------------------------------------------
+
+    def _check_bias(self, bias: Any, batch: int) -> Array:
+        b: Array = np.asarray(bias, dtype=self.dtype)
+        want = (batch, self.gates * self.hidden_size)
+        if b.shape != want:
+            raise ConfigError(f"bias_ih0 has shape {b.shape}; expected {want} (batch, G*hidden)")
+        return b
 
     def _check_input(self, x: Any) -> Array:
         a: Array = np.asarray(x, dtype=self.dtype)

@@ -13,11 +13,13 @@ from gatecast.inference import (
     to_target_units,
     weights_fingerprint,
 )
+from gatecast.serve.global_numpy import GlobalNumpyModel, load_global_numpy
 from gatecast.serve.numpy_model import NumpyModel, WindowGates, load_numpy
 from gatecast.serve.stream import Stream
 from gatecast.serve.streamset import StreamSet
 
 __all__ = [
+    "GlobalNumpyModel",
     "ModelSpec",
     "NumpyEngine",
     "NumpyModel",
@@ -26,6 +28,7 @@ __all__ = [
     "TorchEngine",
     "WindowGates",
     "feature_frame",
+    "load_global_numpy",
     "load_numpy",
     "model_inputs",
     "predict_series",

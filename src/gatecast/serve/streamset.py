@@ -19,7 +19,7 @@ from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.calendar import Calendar
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
-from gatecast.inference.engines import BatchEngine
+from gatecast.inference.engines import BatchEngine, InstrumentEngine, NumpyEngine
 from gatecast.serve.intervals import Bands, check_band_levels
 from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
 from gatecast.serve.stream import (
@@ -64,7 +64,10 @@ class StreamSet:
         the instrument giving its own fresh :class:`Stream`, called once when it joins. Every
         such stream must have the template's shape (cell, layers, hidden, mode, window,
         features); the instruments' network steps then run one instrument at a time, not
-        batched, and the vectorised tick and intervals are not available.
+        batched, and the vectorised tick and intervals are not available. When every stream's
+        engine is an :class:`~gatecast.inference.engines.InstrumentEngine` view of one shared
+        engine (a global model read by :func:`gatecast.serve.load_global_numpy`), a tick's
+        windows run as one batched forward of the shared weights, each row with its own biases.
 
     Notes
     -----
@@ -528,7 +531,15 @@ class StreamSet:
 
     def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
         """The head outputs of one batched step (sequence mode) or window forward (window mode)."""
-        if self.stream_for is not None:  # each instrument its own weights: one at a time
+        if self.stream_for is not None:
+            shared = _shared_engine(streams)
+            if shared is not None:  # views of one set of weights: one batched forward
+                views: list[InstrumentEngine] = [s.engine.base for s in streams]  # type: ignore[attr-defined]
+                X = np.stack([s._buffer for s in streams])  # (B, window, inputs)
+                bias = np.stack([v.bias_ih0 for v in views])  # (B, G*hidden)
+                head = np.fromiter((v.head_bias for v in views), np.float64, len(views))
+                return shared.forward_windows(X, bias, head)
+            # each instrument its own weights: one at a time
             if self.template.spec.mode != "sequence":
                 return np.array([s.engine.window(s._buffer) for s in streams])
             return np.array([s.engine.step(s.online.z) for s in streams])
@@ -790,6 +801,22 @@ def _check_same_shape(template: Stream, own: Stream, key: str) -> None:
             f"{differ or ['engine (no step_many)']}; every instrument of a StreamSet needs the "
             f"same network shape and inputs"
         )
+
+
+def _shared_engine(streams: list[Stream]) -> NumpyEngine | None:
+    """The engine whose weights every stream's :class:`InstrumentEngine` views (a global
+    model's instruments, window mode), if there are at least two and they all view one."""
+    if len(streams) < 2 or streams[0].spec.mode != "window":
+        return None
+    first = getattr(streams[0].engine, "base", None)
+    if not isinstance(first, InstrumentEngine):
+        return None
+    shared = first.shared
+    for s in streams:
+        view = getattr(s.engine, "base", None)
+        if not isinstance(view, InstrumentEngine) or view.shared is not shared:
+            return None
+    return shared
 
 
 def _grown(a: np.ndarray, rows: int) -> np.ndarray:

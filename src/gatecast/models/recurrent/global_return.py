@@ -13,23 +13,19 @@ import torch
 
 from gatecast.artifacts import (
     MANIFEST_FILE,
-    WEIGHTS_FILE,
     KeyLike,
-    load_model_folder,
     save_model_folder,
 )
 from gatecast.data.features import TargetSpec
 from gatecast.data.panel import panel_windows
-from gatecast.data.scalers import Scaler, fit_scaler, scaler_from_dict
+from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import first_valid_row, make_windows
 from gatecast.errors import (
     ConfigError,
-    ModelFileError,
     NotFittedError,
     PanelError,
     TooFewRowsError,
 )
-from gatecast.inference.spec import GATES, ModelSpec
 from gatecast.models.base import ParamsFromSignature
 from gatecast.models.config import ForecasterConfig
 from gatecast.models.recurrent.base import WINDOW
@@ -42,6 +38,7 @@ from gatecast.models.recurrent.panel_parts import (
     one_hot,
 )
 from gatecast.serve import StreamSet
+from gatecast.serve.global_numpy import read_global_folder
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import DateLike
@@ -381,29 +378,14 @@ class GlobalRecurrentReturn(ParamsFromSignature):
         """A fitted global return model from a folder written by :meth:`save`; refuses a folder
         whose weights or manifest do not match their checksum (and, with a key, one it did not
         sign), as every model folder is refused."""
-        tensors, manifest = load_model_folder(
-            folder, signing_key=signing_key, require_signature=require_signature
+        parts = read_global_folder(
+            folder, KIND, signing_key=signing_key, require_signature=require_signature
         )
+        spec, tensors, rows = parts.spec, parts.tensors, parts.embedding
         where = f"{folder}/{MANIFEST_FILE}"
-        if manifest.get("kind") != KIND:
-            raise ModelFileError(
-                f"{folder} holds a {manifest.get('kind')!r} model, expected {KIND!r}: load it "
-                f"with its own loader (gatecast.load_model, GlobalRecurrentVariance.load)"
-            )
-        rows = tensors.pop(EMBEDDING, None)
-        spec = ModelSpec.from_manifest({**manifest, "kind": RecurrentForecaster.kind}, where)
-        spec.check_tensors(tensors, f"{folder}/{WEIGHTS_FILE}")
-        spec.check_config(where)
-        names, embedding, scalers, tscalers, columns, ranges = _panel_doc(
-            manifest.get("panel"), spec, where
-        )
-        if embedding != (rows is not None) or (
-            rows is not None and np.shape(rows) != (len(names), GATES[spec.cell] * spec.hidden)
-        ):
-            raise ModelFileError(
-                f"{folder}/{WEIGHTS_FILE}: the embedding tensor {EMBEDDING} does not match the "
-                f"manifest (embedding={embedding}, {len(names)} instruments); re-train or restore"
-            )
+        names, embedding = list(parts.instruments), rows is not None
+        scalers, tscalers = parts.scalers, parts.target_scalers
+        columns, ranges = parts.columns, parts.train_ranges
         local = RecurrentForecaster.from_spec(spec, tensors, device=device, where=where)
         keep = set(cls._param_names()) - {"embedding"}
         model = cls(
@@ -443,47 +425,3 @@ def first_valid_row_of(local: RecurrentForecaster, cfg: Any) -> int:
     data = pd.DataFrame({"close": close}, index=pd.bdate_range("2000-01-03", periods=n))
     feats, _, _ = local.training_frames(data, cfg)
     return first_valid_row(feats)
-
-
-def _panel_doc(
-    doc: Any, spec: ModelSpec, where: str
-) -> tuple[
-    list[str],
-    bool,
-    dict[str, Scaler],
-    dict[str, Scaler],
-    dict[str, str],
-    dict[str, tuple[str, str]],
-]:
-    """The per-instrument part of a global return model's manifest, validated."""
-    try:
-        names = [str(n) for n in doc["instruments"]]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"instruments {names} are empty or list one twice")
-        scalers = {n: scaler_from_dict(doc["scalers"][n]) for n in names}
-        tscalers = {n: scaler_from_dict(doc["target_scalers"][n]) for n in names}
-        columns = {n: str(doc["columns"][n]) for n in names}
-        ranges = {
-            n: (str(doc["train_ranges"][n][0]), str(doc["train_ranges"][n][1])) for n in names
-        }
-        embedding = doc["embedding"]
-        if not isinstance(embedding, bool):
-            raise ValueError(f"embedding {embedding!r} is not true or false")
-        for n in names:
-            for what, s, width in (
-                ("scaler", scalers[n], len(spec.features)),
-                ("target scaler", tscalers[n], 1),
-            ):
-                shift, scale = np.asarray(s.shift_), np.asarray(s.scale_)
-                if shift.size != width or scale.shape != shift.shape:
-                    raise ValueError(f"instrument {n!r}: its {what} does not have {width} columns")
-                if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
-                    raise ValueError(f"instrument {n!r}: its {what} holds NaN or inf")
-                if not (scale != 0).all():
-                    raise ValueError(f"instrument {n!r}: its {what} has a zero scale")
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ModelFileError(
-            f"{where}: its panel part is malformed ({type(exc).__name__}: {exc}); it was edited "
-            f"or not written by gatecast: re-train or restore the folder"
-        ) from exc
-    return names, embedding, scalers, tscalers, columns, ranges

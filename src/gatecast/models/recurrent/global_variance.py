@@ -3,7 +3,6 @@ instrument of a panel, each instrument scaled by its own training rows."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -15,29 +14,26 @@ import torch
 
 from gatecast.artifacts import (
     MANIFEST_FILE,
-    WEIGHTS_FILE,
     KeyLike,
-    load_model_folder,
     save_model_folder,
 )
 from gatecast.data.panel import panel_windows
-from gatecast.data.scalers import Scaler, fit_scaler, scaler_from_dict
+from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import first_valid_row, make_windows
 from gatecast.errors import (
     ConfigError,
-    ModelFileError,
     NotFittedError,
     PanelError,
     TooFewRowsError,
 )
-from gatecast.inference.spec import GATES, ModelSpec
 from gatecast.models.base import ParamsFromSignature
 from gatecast.models.config import VarianceConfig
 from gatecast.models.recurrent.base import WINDOW
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.variance import RecurrentVariance
 from gatecast.serve import Stream, StreamSet
+from gatecast.serve.global_numpy import read_global_folder
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
 from gatecast.types import DateLike
@@ -444,28 +440,13 @@ class GlobalRecurrentVariance(ParamsFromSignature):
         weights or manifest do not match their checksum, and with a key (``signing_key``, else
         ``$GATECAST_SIGNING_KEY_FILE``) one it did not sign, as every model folder is refused
         (see ``gatecast.inference.read_model_folder``)."""
-        tensors, manifest = load_model_folder(
-            folder, signing_key=signing_key, require_signature=require_signature
+        parts = read_global_folder(
+            folder, KIND, signing_key=signing_key, require_signature=require_signature
         )
+        spec, tensors, embedding_rows = parts.spec, parts.tensors, parts.embedding
         where = f"{folder}/{MANIFEST_FILE}"
-        if manifest.get("kind") != KIND:
-            raise ModelFileError(
-                f"{folder} holds a {manifest.get('kind')!r} model, expected {KIND!r}: load it "
-                f"with gatecast.load_model"
-            )
-        embedding_rows = tensors.pop(EMBEDDING, None)
-        spec = ModelSpec.from_manifest({**manifest, "kind": RecurrentVariance.kind}, where)
-        spec.check_tensors(tensors, f"{folder}/{WEIGHTS_FILE}")
-        spec.check_config(where)
-        names, embedding, scalers, levels, ranges = _panel_doc(manifest.get("panel"), spec, where)
-        if embedding != (embedding_rows is not None) or (
-            embedding_rows is not None
-            and np.shape(embedding_rows) != (len(names), GATES[spec.cell] * spec.hidden)
-        ):
-            raise ModelFileError(
-                f"{folder}/{WEIGHTS_FILE}: the embedding tensor {EMBEDDING} does not match the "
-                f"manifest (embedding={embedding}, {len(names)} instruments); re-train or restore"
-            )
+        names, embedding = list(parts.instruments), embedding_rows is not None
+        scalers, levels, ranges = parts.scalers, parts.levels, parts.train_ranges
         local = RecurrentVariance.from_spec(spec, tensors, device=device, where=where)
         keep = set(cls._param_names()) - {"embedding"}
         model = cls(
@@ -521,36 +502,3 @@ class GlobalRecurrentVariance(ParamsFromSignature):
 
         first = self.instruments_[0]
         return StreamSet(lambda: stream_for(first), stream_for=stream_for)
-
-
-def _panel_doc(
-    doc: Any, spec: ModelSpec, where: str
-) -> tuple[list[str], bool, dict[str, Scaler], dict[str, float], dict[str, tuple[str, str]]]:
-    """The per-instrument part of a global model's manifest, validated (one ModelFileError)."""
-    try:
-        names = [str(n) for n in doc["instruments"]]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"instruments {names} are empty or list one twice")
-        scalers = {n: scaler_from_dict(doc["scalers"][n]) for n in names}
-        levels = {n: float(doc["levels"][n]) for n in names}
-        ranges = {
-            n: (str(doc["train_ranges"][n][0]), str(doc["train_ranges"][n][1])) for n in names
-        }
-        embedding = doc["embedding"]
-        if not isinstance(embedding, bool):
-            raise ValueError(f"embedding {embedding!r} is not true or false")
-        inputs = len(spec.features) + len(spec.covariates)  # the covariates follow
-        for n in names:
-            shift, scale = np.asarray(scalers[n].shift_), np.asarray(scalers[n].scale_)
-            if shift.shape != (inputs,) or scale.shape != shift.shape:
-                raise ValueError(f"instrument {n!r}: its scaler does not have {inputs} columns")
-            if not (np.isfinite(shift).all() and np.isfinite(scale).all() and (scale != 0).all()):
-                raise ValueError(f"instrument {n!r}: its scaler holds NaN/inf or a zero scale")
-            if not (math.isfinite(levels[n]) and levels[n] > 0):
-                raise ValueError(f"instrument {n!r}: its level {levels[n]} is not positive")
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ModelFileError(
-            f"{where}: its panel part is malformed ({type(exc).__name__}: {exc}); it was edited "
-            f"or not written by gatecast: re-train or restore the folder"
-        ) from exc
-    return names, embedding, scalers, levels, ranges
