@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from gatecast.data import load_panel
-from gatecast.evaluation.panel_walk import PanelWalkPlan, panel_walk_forward, score_panel
+from gatecast.evaluation.panel_scores import score_panel
+from gatecast.evaluation.panel_walk import PanelWalkPlan, panel_walk_forward
 from gatecast.models.garch import ArchForecaster
 from gatecast.models.har import HARForecaster
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance

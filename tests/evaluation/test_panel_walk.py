@@ -12,11 +12,11 @@ import pytest
 
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluation.losses import qlike_loss
+from gatecast.evaluation.panel_scores import score_panel
 from gatecast.evaluation.panel_walk import (
     PanelWalkPlan,
     PanelWalkResult,
     panel_walk_forward,
-    score_panel,
 )
 from gatecast.evaluation.significance import diebold_mariano, model_confidence_set
 from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward

@@ -13,7 +13,8 @@ from gatecast.data.features import TargetSpec, make_target
 from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import hit_rate
-from gatecast.evaluation.panel_walk import PanelScores, PanelWalkResult
+from gatecast.evaluation.panel_scores import PanelScores
+from gatecast.evaluation.panel_walk import PanelWalkResult
 from gatecast.evaluation.significance import (
     MCS_BLOCK_SIZE,
     MCS_REPS,

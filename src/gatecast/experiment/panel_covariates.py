@@ -160,7 +160,7 @@ def panel_covariate_models(
 def panel_ablation_table(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     """Each model that reads covariates beside the same model without them (``lstm+sp500``
     beside ``lstm``, ``har_x+sp500`` beside ``har``), from the per-instrument ``table`` of
-    :class:`~gatecast.evaluation.panel_walk.PanelScores`: the median over instruments of each
+    :class:`~gatecast.evaluation.panel_scores.PanelScores`: the median over instruments of each
     one's QLIKE ratio to the reference (``median_ratio``, ``median_ratio_without``), the median
     over instruments of its QLIKE over the one without's (``ratio_to_without``; below 1: the
     covariates lower the loss), and how many instruments' 90% MCS holds each.

@@ -16,9 +16,9 @@ from gatecast.data.covariates import covariate_columns
 from gatecast.data.panel import Layout, Panel, load_panel
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
+from gatecast.evaluation.panel_scores import PanelScores
 from gatecast.evaluation.panel_walk import (
     PanelFactory,
-    PanelScores,
     PanelWalkPlan,
     PanelWalkResult,
     panel_walk_forward,

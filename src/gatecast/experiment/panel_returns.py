@@ -11,7 +11,8 @@ import pandas as pd
 
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
-from gatecast.evaluation.panel_walk import PanelFactory, PanelScores, PanelWalkResult, score_panel
+from gatecast.evaluation.panel_scores import PanelScores, score_panel
+from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.experiment.registry import canonical_names, model_spec
 from gatecast.types import CELLS, Proxy

@@ -23,7 +23,7 @@ def plot_panel_ratios(
     instrument's model confidence set, a hollow one is out of it.
 
     ``table`` has the columns ``instrument``, ``model``, ``ratio`` and ``in_mcs`` (the
-    per-instrument table of :func:`gatecast.evaluation.panel_walk.score_panel`).
+    per-instrument table of :func:`gatecast.evaluation.panel_scores.score_panel`).
     """
     instruments = list(dict.fromkeys(table["instrument"].astype(str)))
     models = [m for m in dict.fromkeys(table["model"].astype(str)) if m != reference]
