@@ -15,7 +15,7 @@ from gatecast.data.covariates import (
     join_covariates,
     known_at_close,
 )
-from gatecast.data.panel import asof_join
+from gatecast.data.per_instrument import asof_join
 from gatecast.errors import ConfigError, DataError
 
 

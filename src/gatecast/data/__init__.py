@@ -4,12 +4,11 @@ Imports nothing of gatecast's beyond `gatecast.errors`, and never torch.
 """
 
 from gatecast.data.features import TargetSpec, build_features, make_target, price_series, returns
-from gatecast.data.panel import (
-    Panel,
+from gatecast.data.panel import Panel, load_panel
+from gatecast.data.per_instrument import (
     PanelWindows,
     asof_join,
     fit_panel_scalers,
-    load_panel,
     panel_windows,
     split_panel,
 )

@@ -101,7 +101,7 @@ def covariate_columns(names: Sequence[str]) -> tuple[str, ...]:
 def covariate_values(name: str) -> tuple[pd.DataFrame, int]:
     """The columns of the covariate group ``name`` on its own dates, and how many of its rows
     were left out for a NaN (the bundled VIX has 46 closes missing; a gap is then bridged by
-    :data:`MAX_AGE`, as :func:`gatecast.data.panel.asof_join` bridges it)."""
+    :data:`MAX_AGE`, as :func:`gatecast.data.per_instrument.asof_join` bridges it)."""
     group = covariate_group(name)
     values = group.build(load(group.source))
     ok = np.isfinite(values.to_numpy(dtype=float)).all(axis=1)
@@ -116,7 +116,7 @@ def known_at_close(
 
     A variance model's input row t forecasts the day after t, so a covariate value dated t is
     used first for the forecast of the next row: the rule of
-    :func:`gatecast.data.panel.asof_join`, whose row t (the forecast for t) takes values dated
+    :func:`gatecast.data.per_instrument.asof_join`, whose row t (the forecast for t) takes values dated
     strictly before t. A value dated on a day the series has no row waits for the series' next
     row after it.
     """

@@ -17,7 +17,7 @@ from gatecast.artifacts import (
     save_model_folder,
 )
 from gatecast.data.features import TargetSpec
-from gatecast.data.panel import panel_windows
+from gatecast.data.per_instrument import panel_windows
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import first_valid_row, make_windows
 from gatecast.errors import (
