@@ -15,15 +15,8 @@ from hypothesis import strategies as st
 import gatecast as gc
 from gatecast.data import load
 from gatecast.data import panel as panel_module
-from gatecast.data.panel import (
-    Panel,
-    asof_join,
-    fit_panel_scalers,
-    load_panel,
-    panel_datasets,
-    panel_windows,
-    split_panel,
-)
+from gatecast.data.panel import Panel, load_panel, panel_datasets
+from gatecast.data.per_instrument import asof_join, fit_panel_scalers, panel_windows, split_panel
 from gatecast.errors import (
     DuplicateDatesError,
     MissingValueError,
