@@ -27,6 +27,7 @@ RunKind = Literal[
     "train",
     "evaluate",
     "panel-evaluate",
+    "panel-var",
     "panel-backtest",
     "blocks",
     "backtest",
@@ -44,6 +45,12 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "summary": ("summary.csv", 1),
         "per_instrument": ("per_instrument.csv", 0),
         "forecasts": ("forecasts.parquet", 0),
+        "folds": ("folds.csv", 0),
+    },
+    "panel-var": {
+        "summary": ("summary.csv", 3),
+        "per_instrument": ("per_instrument.csv", 0),
+        "risk": ("risk.parquet", 0),
         "folds": ("folds.csv", 0),
     },
     "panel-backtest": {
