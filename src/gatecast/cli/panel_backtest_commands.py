@@ -62,7 +62,9 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         )
         refused |= {n: because for n in order if n in _RUN_OPTIONS}
     else:
-        refused |= panel_refusals(order, names or RETURN_MODELS, "return")
+        # --blocks here is the PBO's CSCV blocks, not evaluate's out-of-time blocks
+        walked = [n for n in order if n != "blocks"]
+        refused |= panel_refusals(walked, names or RETURN_MODELS, "return")
     if refused:
         first = next(n for n in order if n in refused)
         spelled = "--" + ("epochs" if first == "recurrent_epochs" else first).replace("_", "-")

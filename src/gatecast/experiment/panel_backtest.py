@@ -488,7 +488,8 @@ def _as_run(
     values = {n: getattr(eval_cfg, n) for n in RUN_SETTINGS}
     if not isinstance(values["data"], str):
         values["data"] = getattr(values["data"], "source", "a panel passed in")
-    out = dataclasses.replace(cfg, from_run=None, **values)  # from_run refuses these
+    # from_run refuses these settings; the run's own models keep its reference among them
+    out = dataclasses.replace(cfg, from_run=None, models=tuple(eval_cfg.models), **values)
     out.from_run, out.models = cfg.from_run, tuple(models)
     return out
 
