@@ -7,7 +7,7 @@ Every setting is a default of ``gatecast evaluate`` (hidden 16, window 5, 30 epo
 starts of 5 epochs, seed 0); nothing is chosen on the test period.
 
     .venv/bin/python bench/panel_global.py [--test-start 2015-01-01] [--test-end 2018-12-31]
-        [--refit-every 21] [--threads 1] [--out panel_scores.csv]
+        [--refit-every 21] [--threads 1] [--n-jobs 1] [--out panel_scores.csv]
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--test-end", default="2018-12-31")
     ap.add_argument("--refit-every", type=int, default=21)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a shared machine)")
+    ap.add_argument(
+        "--n-jobs", type=int, default=1, help="worker processes of the walk (-1: every core)"
+    )
     ap.add_argument("--models", default="lstm,gjr_t,garch,har")
     ap.add_argument("--out", default="panel_scores.csv")
     args = ap.parse_args()
@@ -48,7 +51,7 @@ def main() -> None:
     models = {m: every[m] for m in args.models.split(",")}
     plan = PanelWalkPlan(args.test_start, args.test_end, refit_every=args.refit_every)
     t0 = time.perf_counter()
-    walk = panel_walk_forward(models, panel, plan, warm_start={"lstm": True})
+    walk = panel_walk_forward(models, panel, plan, warm_start={"lstm": True}, n_jobs=args.n_jobs)
     scores = score_panel(walk, panel, reference="gjr_t")
     total = time.perf_counter() - t0
     scores.table.to_csv(args.out, index=False)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
     from gatecast.experiment.panel_backtest import backtest_panel
     from gatecast.experiment.panel_evaluation import evaluate_panel
+    from gatecast.experiment.panel_var import var_panel
     from gatecast.experiment.run_reader import Run
     from gatecast.jobs import backtest, evaluate, predict, sweep, train, var
     from gatecast.models.baselines import HistoricalMean, NoChange
@@ -70,6 +71,7 @@ __all__ = [
     "sweep",
     "train",
     "var",
+    "var_panel",
     "walk_forward",
 ]
 
@@ -99,6 +101,10 @@ def __getattr__(name: str) -> Any:  # the module's attributes, imported when fir
         from gatecast.experiment.panel_evaluation import evaluate_panel
 
         return evaluate_panel
+    if name == "var_panel":
+        from gatecast.experiment.panel_var import var_panel
+
+        return var_panel
     if name == "GlobalRecurrentReturn":
         from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 

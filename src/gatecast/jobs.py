@@ -10,7 +10,6 @@ until a job runs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,17 +36,11 @@ OutPath = str | os.PathLike[str] | None
 
 
 def _config(job: str, cls: type, values: Mapping[str, Any]) -> Any:
-    """``cls(**values)``, an unknown setting refused by name with the ones ``job`` takes."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(
-            f"gc.{job}() has no setting {', '.join(unknown)}; its settings are "
-            f"{', '.join(sorted(names))}"
-        )
-    # a path setting (from_run=Path(...)) as the string the command line gives: the config is
-    # written to the run folder as JSON, which has no Path
-    return cls(**{k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()})
+    """``cls(**values)``, an unknown setting refused by name (:func:`~gatecast.experiment.
+    settings.config_of`; imported here, when a job is called)."""
+    from gatecast.experiment.settings import config_of
+
+    return config_of(job, cls, values)
 
 
 def _names(models: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -127,6 +120,11 @@ def var(
     :class:`~gatecast.experiment.var.VarResult`."""
     from gatecast.experiment.var import VarConfig, run_var
 
+    if isinstance(data, Mapping):  # a Panel, or {instrument: prices}
+        raise ConfigError(
+            "gc.var backtests one series; a panel's VaR is gc.var_panel(panel, models=..., "
+            "test_start=...) (per instrument and pooled)"
+        )
     values = {"data": data, "models": _names(models), "out": _out(out), **settings}
     return run_var(_config("var", VarConfig, values))
 

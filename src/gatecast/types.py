@@ -21,6 +21,8 @@ TrainTarget = Literal["price", "return", "direction", "variance"]
 Proxy = Literal["squared", "parkinson"]
 VarianceLoss = Literal["qlike", "gaussian_nll"]
 StateFormat = Literal["safetensors", "json"]
+#: Where a walk-forward's tasks run: here in order, a local process pool, or Ray.
+Executor = Literal["serial", "pool", "ray"]
 DateLike = str | pd.Timestamp | int | None
 
 CELLS: tuple[Cell, ...] = get_args(Cell)
@@ -32,6 +34,7 @@ TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 TRAIN_TARGETS: tuple[TrainTarget, ...] = get_args(TrainTarget)
 PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 VARIANCE_LOSSES: tuple[VarianceLoss, ...] = get_args(VarianceLoss)
+EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 
 
 def check_choice(value: Any, choices: tuple[str, ...], what: str) -> None:

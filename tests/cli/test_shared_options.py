@@ -106,3 +106,47 @@ def test_a_name_list_drops_blanks_and_reads_nothing_as_none() -> None:
     assert name_list(" , ") == ()
     assert name_list("") is None
     assert name_list(None) is None
+
+
+#: Every command that runs a walk-forward, with what it needs besides --out.
+WALKS = {
+    "evaluate": ["evaluate"],
+    "evaluate-panel": ["evaluate", "--data", "sp500_stocks"],
+    "backtest": ["backtest"],
+    "backtest-panel": ["backtest", "--data", "sp500_stocks"],
+    "var": ["var"],
+    "sweep": ["sweep", "--grid", "window=3"],
+}
+
+
+@pytest.mark.parametrize("walk", WALKS)
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            ["--executor", "serial", "--n-jobs", "2"],
+            "--n-jobs 2 sets the workers of --executor pool or ray; serial runs the tasks one "
+            "after another here",
+        ),
+        (["--ray-address", "auto"], "--ray-address joins a Ray cluster; add --executor ray"),
+        (["--executor", "dask"], "Invalid value for '--executor'"),
+    ],
+)
+def test_every_walk_refuses_an_executor_option_that_does_not_apply(
+    walk: str, given: list[str], message: str, tmp_path: Any
+) -> None:
+    """Each refused the same way (one check, in the settings group), exit 2, before anything
+    is read or written."""
+    from typer.testing import CliRunner
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, [*WALKS[walk], "--out", str(out), *given])
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())  # rich may wrap a long message
+    assert not out.exists()
+
+
+def test_the_walk_forward_commands_take_the_executor_options() -> None:
+    for name in WALKS:
+        params = {p.name for p in _commands()[WALKS[name][0]].params}
+        assert {"executor", "n_jobs", "ray_address"} <= params, name

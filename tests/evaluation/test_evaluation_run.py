@@ -81,6 +81,37 @@ def test_cli_variance_run_writes_every_output(tmp_path: Path) -> None:
     assert "garch" in res.output and "model confidence set" in res.output
 
 
+@pytest.mark.slow  # a local Ray runtime starts, and each of its workers imports torch (~20 s)
+def test_ray_gives_the_leaderboard_of_serial(tmp_path: Path) -> None:
+    """`--executor ray` gives the forecasts and the leaderboard of `--executor serial`: HAR and
+    EWMA (least squares, a fixed recursion) to the last digit, the GRU within 1e-4 relative (a
+    worker computes with one torch thread, this process may not). No GARCH family here: arch's
+    optimiser moves ~0.1% with the BLAS thread count. (The pool's numbers are serial's too:
+    tests/evaluation/test_walkforward.py.)"""
+    args = ["evaluate", "--models", "gru,ewma,har", *TINY[2:]]  # TINY without its --n-jobs 1
+    for name, how in (("serial", []), ("ray", ["--n-jobs", "2"])):
+        res = CliRunner().invoke(
+            app, [*args, "--executor", name, *how, "--out", str(tmp_path / name)]
+        )
+        assert res.exit_code == 0, res.output
+    fc, ref = (pd.read_parquet(tmp_path / n / "forecasts.parquet") for n in ("ray", "serial"))
+    assert fc.index.equals(ref.index)
+    for col in ("actual", "har", "ewma"):
+        np.testing.assert_allclose(fc[col], ref[col], rtol=1e-12, err_msg=col)
+    np.testing.assert_allclose(fc["gru"], ref["gru"], rtol=1e-4)
+    board, serial = (
+        pd.read_csv(tmp_path / n / "leaderboard.csv", index_col="model") for n in ("ray", "serial")
+    )
+    assert board.index.equals(serial.index) and board.columns.equals(serial.columns)
+    losses, classical = ["qlike", "mse", "mae"], ["har", "ewma"]
+    np.testing.assert_allclose(
+        board.loc[classical, losses], serial.loc[classical, losses], rtol=1e-12
+    )
+    numeric = serial.select_dtypes("number").columns  # the GRU's DM and MCS columns too
+    np.testing.assert_allclose(board[numeric], serial[numeric], rtol=1e-4, atol=1e-9)
+    assert (board["in_mcs"] == serial["in_mcs"]).all()
+
+
 @pytest.mark.parametrize("target", ["return", "direction"])
 def test_return_and_direction_targets(target: str, tmp_path: Path) -> None:
     cfg = EvaluationConfig(

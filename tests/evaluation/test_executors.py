@@ -1,4 +1,5 @@
-"""Where walk-forward tasks run: in order in this process, or in a spawned process pool."""
+"""Where walk-forward tasks run: in order in this process, in a spawned process pool, or on Ray;
+:func:`run_on` picks one of them for every walk."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 
 from gatecast.errors import ConfigError
 from gatecast.evaluation import executors
-from gatecast.evaluation.executors import _init_worker, resolve_jobs, run_tasks
+from gatecast.evaluation.executors import (
+    _init_worker,
+    executor_runtime,
+    resolve_jobs,
+    run_on,
+    run_tasks,
+)
 
 
 def test_resolve_jobs() -> None:
@@ -114,3 +121,56 @@ def test_worker_setup_pins_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
     finally:
         torch.set_num_threads(before)
+
+
+def test_run_on_sends_the_tasks_to_the_executor_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serial runs here whatever n_jobs says; pool passes n_jobs on; ray goes to Ray with its
+    address, its CPUs and the progress ticks."""
+    calls: list[tuple[object, ...]] = []
+
+    def pool(fn: Any, tasks: Any, n_jobs: Any = 1, *, on_tick: Any = None) -> Any:
+        calls.append(("pool", n_jobs, on_tick))
+        return (fn(*t) for t in tasks)
+
+    def ray(
+        fn: Any, tasks: Any, address: Any = None, n_jobs: Any = -1, *, on_tick: Any = None
+    ) -> Any:
+        calls.append(("ray", n_jobs, address, on_tick))
+        return (fn(*t) for t in tasks)
+
+    monkeypatch.setattr(executors, "run_tasks", pool)
+    monkeypatch.setattr(executors, "run_on_ray", ray)
+
+    def tick() -> None:
+        pass
+
+    assert list(run_on("serial", operator.add, [(1, 2)], 4)) == [3]
+    assert list(run_on("pool", operator.add, [(1, 2), (3, 4)], 4, on_tick=tick)) == [3, 7]
+    assert list(run_on("ray", operator.add, [(1, 2)], 3, ray_address="auto", on_tick=tick)) == [3]
+    assert calls == [("pool", 1, None), ("pool", 4, tick), ("ray", 3, "auto", tick)]
+    with pytest.raises(ConfigError, match="executor 'dask' is unknown; choose one of serial, pool"):
+        list(run_on("dask", operator.add, [(1, 2)]))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow  # a local Ray runtime starts (about 5 s)
+def test_ray_runs_every_task_in_one_thread_workers_in_one_runtime() -> None:
+    """Tasks run in Ray's worker processes with one thread each; several walks share the runtime
+    that ``executor_runtime`` holds, which stops at the end of the block; a task's error
+    reaches the caller as itself."""
+    import ray
+    import torch
+
+    ticks: list[int] = []
+    with executor_runtime("ray", None, 2):
+        pids = list(run_on("ray", os.getpid, [(), (), ()], 2, on_tick=lambda: ticks.append(1)))
+        assert len(pids) == 3 and os.getpid() not in pids
+        assert len(ticks) >= 3  # after each finished task, and while waiting
+        assert list(run_on("ray", torch.get_num_threads, [()], 2)) == [1]
+        assert list(run_on("ray", os.getenv, [("OMP_NUM_THREADS",), ("MKL_NUM_THREADS",)])) == [
+            "1",
+            "1",
+        ]
+        with pytest.raises(ZeroDivisionError, match="division by zero"):
+            list(run_on("ray", operator.truediv, [(1, 0)], 2))
+        assert ray.is_initialized()  # the same runtime throughout the block
+    assert not ray.is_initialized()

@@ -23,6 +23,7 @@ from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.models.garch import ArchForecaster
 from gatecast.models.har import HARForecaster
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+from gatecast.types import Executor
 
 
 def _prices(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
@@ -239,13 +240,17 @@ def test_scores_against_a_hand_computation() -> None:
 
 
 @pytest.mark.slow
-def test_a_process_pool_gives_the_numbers_of_one_process(tmp_path: Any) -> None:
+@pytest.mark.parametrize("executor", ["pool", "ray"])
+def test_a_process_pool_or_ray_gives_the_numbers_of_one_process(
+    executor: Executor, tmp_path: Any
+) -> None:
     """n_jobs=2 runs the global chain and each instrument's per-instrument models as tasks of a
-    pool (one torch and BLAS thread per worker): HAR's least squares and EWMA's recursion give
-    the same forecasts to the last digit, the global net's within 1e-4 relative (a different
-    thread count rounds differently). (Not GJR-t here: arch's optimiser on 145 rows lands
-    0.1% apart with one BLAS thread or two, pool or not.) The fold records are the same rows,
-    and the pool's folder resumes to its own numbers exactly."""
+    pool or of a local Ray runtime (one torch and BLAS thread per worker, either way): HAR's
+    least squares and EWMA's recursion give the same forecasts to the last digit, the global
+    net's within 1e-4 relative (a different thread count rounds differently). (Not GJR-t here:
+    arch's optimiser on 145 rows lands 0.1% apart with one BLAS thread or two, pool or not.)
+    The fold records are the same rows, and the workers' folder resumes to their own numbers
+    exactly."""
     panel = _unaligned()
     models = {
         "lstm": functools.partial(
@@ -255,7 +260,9 @@ def test_a_process_pool_gives_the_numbers_of_one_process(tmp_path: Any) -> None:
         "ewma": functools.partial(ArchForecaster, "EWMA", lam=0.94, name="ewma"),
     }
     here = panel_walk_forward(models, panel, PLAN)
-    pool = panel_walk_forward(models, panel, PLAN, n_jobs=2, run_dir=tmp_path / "run")
+    pool = panel_walk_forward(
+        models, panel, PLAN, n_jobs=2, run_dir=tmp_path / "run", executor=executor
+    )
     assert here.forecasts.index.equals(pool.forecasts.index)
     for m in ("har", "ewma"):
         np.testing.assert_allclose(pool.forecasts[m], here.forecasts[m], rtol=1e-12, err_msg=m)

@@ -236,7 +236,7 @@ def test_a_plan_written_by_another_version_names_the_missing_key(
 def test_the_jobs_and_the_progress_poll_reach_the_executor(
     spx: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gatecast.evaluation import walkforward
+    from gatecast.evaluation import executors
 
     calls: list[tuple[object, object]] = []
 
@@ -244,7 +244,7 @@ def test_the_jobs_and_the_progress_poll_reach_the_executor(
         calls.append((n_jobs, on_tick))
         return run_tasks(fn, tasks, 1, on_tick=on_tick)
 
-    monkeypatch.setattr(walkforward, "run_tasks", recording)
+    monkeypatch.setattr(executors, "run_tasks", recording)
     walk_forward(models(), spx, PLAN, n_jobs=3, run_dir=tmp_path, quiet=True)
     assert len(calls) == 1 and calls[0][0] == 3
     tick = calls[0][1]

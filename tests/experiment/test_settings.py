@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import pytest
 
+from gatecast.errors import ConfigError
 from gatecast.experiment import settings
 from gatecast.experiment.backtest import BacktestConfig
 from gatecast.experiment.evaluation import EvaluationConfig
@@ -76,7 +77,13 @@ def test_no_setting_is_declared_twice_unless_listed_with_its_reason() -> None:
 
 
 @pytest.mark.parametrize(
-    "group", [settings.TargetSettings, settings.InputSettings, settings.ConfidenceSetSettings]
+    "group",
+    [
+        settings.TargetSettings,
+        settings.InputSettings,
+        settings.ConfidenceSetSettings,
+        settings.ExecutorSettings,
+    ],
 )
 def test_the_configs_built_from_a_group_take_its_fields(group: type) -> None:
     names = {f.name for f in dataclasses.fields(group)}
@@ -85,3 +92,27 @@ def test_the_configs_built_from_a_group_take_its_fields(group: type) -> None:
     for config in users:
         assert names <= {f.name for f in dataclasses.fields(config)}
         assert not names & set(inspect.get_annotations(config))
+
+
+def test_every_config_that_runs_a_walk_takes_the_executor_settings_with_one_default() -> None:
+    """Evaluate (one series or a panel), backtest, var and sweep: one executor setting, pool by
+    default (a pool of one runs here: ``n_jobs=1`` is what a serial walk was before)."""
+    walks = [c for c in CONFIGS if c is not TrainJob]
+    for config in walks:
+        assert issubclass(config, settings.ExecutorSettings), config.__name__
+        defaults = {f.name: f.default for f in dataclasses.fields(config)}
+        assert (defaults["executor"], defaults["n_jobs"], defaults["ray_address"]) == (
+            "pool",
+            -1,
+            None,
+        )
+
+
+def test_the_executor_settings_refuse_what_does_not_apply() -> None:
+    with pytest.raises(ConfigError, match="--n-jobs 4 sets the workers of --executor pool or ray"):
+        settings.ExecutorSettings(executor="serial", n_jobs=4)
+    with pytest.raises(ConfigError, match=r"--ray-address joins a Ray cluster; .* \(not pool\)"):
+        EvaluationConfig(ray_address="auto")
+    with pytest.raises(ConfigError, match="executor 'dask' is unknown; choose one of serial"):
+        SweepConfig(out="x", executor="dask")  # type: ignore[arg-type]
+    settings.ExecutorSettings(executor="serial", n_jobs=1)  # one job is what serial runs

@@ -1,6 +1,6 @@
 """Options that several commands share, declared once: the settings groups of
-``gatecast.experiment.settings`` (data, walk-forward, recurrent models, run folder; names and
-defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md); and
+``gatecast.experiment.settings`` (data, walk-forward, recurrent models, executor, run folder;
+names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md); and
 which options the user actually gave, as opposed to those left at their defaults: an option
 given for a run that does not use it is refused."""
 
@@ -21,7 +21,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
-from gatecast.types import SCHEMES, Scheme
+from gatecast.types import SCHEMES, Executor, Scheme
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
 #: the enum is compared by name).
@@ -121,7 +121,19 @@ WINDOW = typer.Option(
     "models, 5 for variance models); expanding|rolling, its earlier meaning, is read as --scheme.",
 )
 
-N_JOBS = typer.Option(_U.n_jobs, help="Worker processes (-1: all cores; 1: sequential).")
+EXECUTOR = typer.Option(
+    _U.executor,
+    help="Where the walk-forward's tasks run: serial (here, in order), pool (--n-jobs local "
+    "processes) or ray (a local Ray runtime, or the cluster at --ray-address).",
+)
+N_JOBS = typer.Option(
+    _U.n_jobs, help="Workers of --executor pool or ray (-1: all cores; a pool of 1: sequential)."
+)
+RAY_ADDRESS = typer.Option(
+    _U.ray_address,
+    help="Join this Ray cluster (auto, ray://host:10001; --executor ray); default: a local "
+    "runtime.",
+)
 QUIET = typer.Option(_U.quiet, "--quiet", help="No progress bar.")
 
 
@@ -150,8 +162,14 @@ GROUPS: dict[str, tuple[tuple[str, Any, Any], ...]] = {
         ("date_format", str | None, DATE_FORMAT),
         ("allow_outliers", bool, ALLOW_OUTLIERS),
     ),
-    "jobs": (("n_jobs", int, N_JOBS), ("quiet", bool, QUIET)),
+    "executor": (
+        ("executor", Executor, EXECUTOR),
+        ("n_jobs", int, N_JOBS),
+        ("ray_address", str | None, RAY_ADDRESS),
+    ),
 }
+#: Where the tasks run and the progress bar: every command that runs a walk-forward.
+GROUPS["jobs"] = (*GROUPS["executor"], ("quiet", bool, QUIET))
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 

@@ -12,14 +12,14 @@ from gatecast.cli.output import FOLD_ROWS, console, print_table
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
-from gatecast.experiment.sweep import Executor, Sampler
+from gatecast.experiment.sweep import Sampler
 from gatecast.types import Proxy
 
 app = typer.Typer()
 
 
 @app.command()
-@options.with_groups("walk", "reading")
+@options.with_groups("walk", "reading", "executor")
 def sweep(
     ctx: typer.Context,
     out: Path = typer.Option(
@@ -63,11 +63,6 @@ def sweep(
     baselines: str = typer.Option(
         "", help="Models scored beside the choice on both periods, e.g. garch,gjr_t,har."
     ),
-    executor: Executor = typer.Option("pool", help="serial, pool (local processes) or ray."),
-    n_jobs: int = options.N_JOBS,
-    ray_address: str | None = typer.Option(
-        None, help="Join this Ray cluster (auto, ray://host:10001); default: a local runtime."
-    ),
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),
     **shared: Any,
@@ -88,14 +83,8 @@ def sweep(
         top_k=top_k,
         record=record,
         baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
-        executor=executor,
-        ray_address=ray_address,
     )
     given = options.given_options(ctx)
-    if ray_address is not None and executor != "ray":
-        raise ConfigError(f"--ray-address joins a Ray cluster; add --executor ray (not {executor})")
-    if "n_jobs" in given and executor == "serial":
-        raise ConfigError("--n-jobs sets the workers of --executor pool or ray; serial runs one")
     if "proxy" in given and target != "variance":
         raise ConfigError(
             f"--proxy does not apply to --target {target}: the proxy is what variance forecasts "

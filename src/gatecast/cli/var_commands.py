@@ -42,7 +42,9 @@ def var(
     models: str = typer.Option(
         "lstm,garch,gjr_t", help="Comma-separated variance models, e.g. lstm,garch,gjr_t,egarch_t."
     ),
-    level: float = typer.Option(0.99, help="VaR confidence level (0.99: the 1% VaR)."),
+    level: str = typer.Option(
+        "0.99", help="VaR confidence level (0.99: the 1% VaR); on a panel, several: 0.99,0.95."
+    ),
     es_level: float = typer.Option(0.975, help="Expected shortfall confidence level."),
     dist: str = typer.Option("normal,t", help="Predictive distributions: normal, t or both."),
     column: str | None = options.COLUMN,
@@ -57,18 +59,34 @@ def var(
     ),
     overwrite: bool = options.overwrite_option("run", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
+    panel: bool = typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
+        "no flag): VaR backtests per instrument and pooled per model (docs/var.md).",
+    ),
     **shared: Any,
 ) -> None:
     """VaR and ES from every variance model (Normal and Student-t), with Kupiec, Christoffersen,
     the Basel traffic light and the Acerbi-Szekely ES test."""
+    from gatecast.cli.evaluate_commands import _bundled_panel
+    from gatecast.errors import ConfigError
     from gatecast.experiment.var import VarConfig, run_var
 
+    levels = options.float_list(level, "--level") or ()
+    if panel or _bundled_panel(data):
+        from gatecast.cli.panel_var_commands import var_on_panel
+
+        var_on_panel(ctx, "--panel" if panel else "a bundled panel", levels)
+        return
+    if len(levels) != 1:
+        raise ConfigError(f"--level {level}: one level on one series (several on a panel)")
     cfg = VarConfig(
         **options.group_values(
             ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
         ),
         models=tuple(m for m in models.split(",") if m.strip()),
-        level=level,
+        level=levels[0],
         es_level=es_level,
         distributions=tuple(dist.split(",")),
         calibration=calibration,

@@ -19,7 +19,7 @@ from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import AlignmentError, ConfigError, TooFewRowsError
-from gatecast.evaluation.executors import run_tasks
+from gatecast.evaluation.executors import run_on
 from gatecast.evaluation.losses import qlike_loss
 from gatecast.evaluation.significance import (
     MCS_BLOCK_SIZE,
@@ -28,7 +28,7 @@ from gatecast.evaluation.significance import (
     model_confidence_set,
 )
 from gatecast.evaluation.walkforward import Fold, check_run_dir, model_identity, run_folds
-from gatecast.types import Proxy
+from gatecast.types import Executor, Proxy
 
 __all__ = [
     "PanelScores",
@@ -136,6 +136,8 @@ def panel_walk_forward(
     warm_start: bool | Mapping[str, bool] = False,
     run_dir: str | Path | None = None,
     n_jobs: int | None = 1,
+    executor: Executor = "pool",
+    ray_address: str | None = None,
 ) -> PanelWalkResult:
     """Walk-forward forecasts of every model for every instrument of ``panel``.
 
@@ -167,6 +169,11 @@ def panel_walk_forward(
         of refits is one task (its refits depend on each other), each per-instrument model on
         each instrument another. The numbers are those of ``n_jobs=1`` up to the rounding of a
         different torch thread count (a classical model's to the last digit).
+    executor, ray_address
+        Where the tasks run, as in :func:`~gatecast.evaluation.walkforward.walk_forward`:
+        ``serial`` (here), ``pool`` (``n_jobs`` processes) or ``ray`` (``n_jobs`` CPUs of a
+        local runtime, or the cluster at ``ray_address``), through
+        :func:`gatecast.evaluation.executors.run_on`.
 
     Returns
     -------
@@ -207,7 +214,8 @@ def panel_walk_forward(
             for i, (n, df) in enumerate(frames.items()):
                 rdir = str(root / "instruments" / _folder_name(i, n)) if root is not None else None
                 tasks.append((name, i, "local", (name, factory, n, df, folds[n], warm[name], rdir)))
-    done = {(t[0], t[1]): result for t, result in _zip_results(tasks, n_jobs)}
+    where = (executor, n_jobs, ray_address)
+    done = {(t[0], t[1]): result for t, result in _zip_results(tasks, where)}
     columns: dict[str, pd.Series] = {}
     infos: list[dict[str, Any]] = []
     for name in models:  # pieces in the order of n_jobs=1, whatever order they finished in
@@ -319,10 +327,11 @@ def _run_task(
 
 
 def _zip_results(
-    tasks: list[tuple[Any, ...]], n_jobs: int | None
+    tasks: list[tuple[Any, ...]], where: tuple[Executor, int | None, str | None]
 ) -> list[tuple[tuple[Any, ...], tuple[pd.Series, list[dict[str, Any]]]]]:
-    """Each task beside its result, run here (``n_jobs=1``) or in a process pool."""
-    by_key = dict(run_tasks(_run_task, tasks, n_jobs))
+    """Each task beside its result, run where ``(executor, n_jobs, ray_address)`` says."""
+    executor, n_jobs, ray_address = where
+    by_key = dict(run_on(executor, _run_task, tasks, n_jobs, ray_address=ray_address))
     return [(t, by_key[(t[0], t[1])]) for t in tasks]
 
 

@@ -23,10 +23,10 @@ import pandas as pd
 from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
-from gatecast.evaluation.executors import run_tasks
+from gatecast.evaluation.executors import run_on
 from gatecast.evaluation.trading import INFORMATION_DATE
 from gatecast.models.base import Forecaster, HasParams, WarmStartable
-from gatecast.types import SCHEMES, Scheme, check_choice
+from gatecast.types import SCHEMES, Executor, Scheme, check_choice
 
 ModelFactory = Callable[[], Forecaster]
 
@@ -340,6 +340,8 @@ def walk_forward(
     n_jobs: int | None = 1,
     run_dir: str | Path | None = None,
     quiet: bool = False,
+    executor: Executor = "pool",
+    ray_address: str | None = None,
 ) -> WalkForwardResult:
     """Walk-forward forecasts of every model over the plan's test period.
 
@@ -356,11 +358,18 @@ def walk_forward(
         Per model (or for all): refit one model instance fold after fold instead of a fresh one
         per fold. Warm chains run as one task each; cold folds are independent tasks.
     n_jobs
-        1: sequential in this process; N > 1 or -1 (all cores): a process pool.
+        The workers of ``executor``: for ``pool``, 1 runs the tasks here, one after another,
+        N > 1 or -1 (all cores) in a process pool; for ``ray``, the CPUs of a local runtime.
     run_dir
         Folder for per-fold results; folds already there are read back instead of recomputed.
     quiet
         No progress bar (there is none either when stderr is not a terminal).
+    executor, ray_address
+        Where the tasks run (:func:`gatecast.evaluation.executors.run_on`): ``serial`` (here),
+        ``pool`` (``n_jobs`` local processes) or ``ray`` (a local runtime, or the cluster at
+        ``ray_address``). A pool or Ray worker computes with one thread: numbers that depend on
+        the thread count (a recurrent model's; an arch optimiser's, in its last digits) move
+        with it by that rounding.
 
     Returns
     -------
@@ -388,7 +397,8 @@ def walk_forward(
         )
     rdir = str(root) if root is not None else None
     try:
-        return _run(models, data, folds, warm, root, rdir, n_jobs, quiet)
+        where = (executor, n_jobs, ray_address)
+        return _run(models, data, folds, warm, root, rdir, where, quiet)
     except BaseException:
         if root is not None:
             discard_unfinished(root, keep=root if existed else None)
@@ -424,7 +434,7 @@ def _run(
     warm: dict[str, bool],
     root: Path | None,
     rdir: str | None,
-    n_jobs: int | None,
+    where: tuple[Executor, int | None, str | None],
     quiet: bool,
 ) -> WalkForwardResult:
     tasks: list[tuple[Any, ...]] = []
@@ -438,7 +448,10 @@ def _run(
     pieces: dict[str, list[pd.Series]] = {m: [] for m in models}
     infos: list[dict[str, Any]] = []
     try:
-        for result in run_tasks(run_folds, tasks, n_jobs, on_tick=bar.refresh):
+        executor, n_jobs, ray_address = where
+        for result in run_on(
+            executor, run_folds, tasks, n_jobs, ray_address=ray_address, on_tick=bar.refresh
+        ):
             for fc, info in result:
                 pieces[info["model"]].append(fc)
                 infos.append(info)

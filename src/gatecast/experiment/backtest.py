@@ -72,7 +72,14 @@ from gatecast.experiment.run_folder import (
     settings_record,
 )
 from gatecast.experiment.run_reader import Run
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.experiment.settings import (
+    DataSettings,
+    ExecutorSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
 from gatecast.types import check_choice
 
 __all__ = [
@@ -103,7 +110,10 @@ _DEFAULT_MODELS: dict[EvaluationTarget, tuple[str, ...]] = {
 _SHOWN = list(BACKTEST_COLUMNS)
 #: The settings of the walk-forward that made the forecasts: with ``from_run`` they are the run's
 #: own (its config), so a value given here would be ignored and is refused instead.
-RUN_SETTINGS = ("test_start", *(s for s in WALK_SETTINGS if s not in ("n_jobs", "quiet")))
+RUN_SETTINGS = (
+    "test_start",
+    *(s for s in WALK_SETTINGS if s not in (*group_fields(ExecutorSettings), "quiet")),
+)
 #: The command-line option of each setting, for messages.
 OPTION_OF = {
     "cost_bps": "--cost-bps",
@@ -604,6 +614,8 @@ def _garch_variance(
         models=("garch",),
         seeds=1,
         n_jobs=cfg.n_jobs,
+        executor=cfg.executor,
+        ray_address=cfg.ray_address,
         quiet=cfg.quiet,
         out=str(Path(cfg.out) / "benchmark_garch") if cfg.out else None,
     )
@@ -714,7 +726,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
         if cfg.out is not None
         else nullcontext()
     )
-    with output:
+    with output, cfg.runtime():  # one Ray runtime for the forecasts' walk and the benchmark's
         if cfg.from_run:
             eval_cfg, forecasts = read_run(cfg.from_run)
             if eval_cfg.target != cfg.target:

@@ -281,7 +281,7 @@ def evaluate_blocks(cfg: EvaluationConfig, blocks: str | int) -> BlocksResult:
     for bcfg in bcfgs:  # every block's plan is checked before the first block is fit
         check_models(bcfg, df)
     output = job_output(cfg, "blocks", df, blocks=blocks) if cfg.out is not None else nullcontext()
-    with output:
+    with output, cfg.runtime():  # one Ray runtime for every block's walk
         results, seconds = [], []
         for bcfg in bcfgs:
             t1 = time.perf_counter()

@@ -352,6 +352,8 @@ def walk_models(cfg: EvaluationConfig, data: pd.DataFrame) -> WalkForwardResult:
         n_jobs=cfg.n_jobs,
         run_dir=cfg.out,
         quiet=cfg.quiet,
+        executor=cfg.executor,
+        ray_address=cfg.ray_address,
     )
 
 
@@ -585,11 +587,12 @@ def evaluate_models(cfg: EvaluationConfig) -> EvaluationResult:
     """
     cfg.check_applicable()
     if cfg.out is None:
-        return evaluate_into(cfg)
+        with cfg.runtime():
+            return evaluate_into(cfg)
     check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind="evaluate")
     df, dropped = load_checked(cfg)
     check_models(cfg, df)
-    with job_output(cfg, "evaluate", df):
+    with job_output(cfg, "evaluate", df), cfg.runtime():  # one Ray runtime for every walk
         return evaluate_into(cfg, (df, dropped))
 
 

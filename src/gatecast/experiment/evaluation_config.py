@@ -30,6 +30,7 @@ from gatecast.experiment.registry import (
 from gatecast.experiment.settings import (
     ConfidenceSetSettings,
     DataSettings,
+    ExecutorSettings,
     InputSettings,
     RecurrentSettings,
     RunSettings,
@@ -210,10 +211,13 @@ def _check_covariate_models(models: tuple[str, ...], groups: tuple[str, ...]) ->
 
 
 #: Settings a run built on a walk-forward (``backtest``, ``var``) passes on to it unchanged:
-#: the data, the walk-forward but its start, the recurrent models, the workers.
+#: the data, the walk-forward but its start, the recurrent models, where its tasks run.
 WALK_SETTINGS = tuple(
     name
-    for name in (*group_fields(DataSettings, WalkSettings, RecurrentSettings), "n_jobs", "quiet")
+    for name in (
+        *group_fields(DataSettings, WalkSettings, RecurrentSettings, ExecutorSettings),
+        "quiet",
+    )
     if name != "test_start"
 )
 

@@ -525,7 +525,14 @@ def _evaluate_into(
     factories = cfg.factories()
     warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
     walk = panel_walk_forward(
-        factories, panel, cfg.panel_plan(), warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
+        factories,
+        panel,
+        cfg.panel_plan(),
+        warm_start=warm,
+        run_dir=run_dir,
+        n_jobs=cfg.n_jobs,
+        executor=cfg.executor,
+        ray_address=cfg.ray_address,
     )
     assert cfg.reference is not None
     scores = score_panel_target(

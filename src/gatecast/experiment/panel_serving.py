@@ -86,7 +86,7 @@ def global_folder(folder: str | os.PathLike[str]) -> bool:
     refuses with its own message if it must)."""
     try:
         doc = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a hostile manifest: the loader says why
         return False
     return isinstance(doc, dict) and doc.get("kind") == GLOBAL_KIND
 

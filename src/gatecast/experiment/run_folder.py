@@ -219,6 +219,7 @@ RESUMABLE = (
     "evaluate",
     "panel-evaluate",
     "panel-backtest",
+    "panel-var",
     "blocks",
     "backtest",
     "var",

@@ -6,6 +6,9 @@ one check everywhere, and the command-line options are declared once from them
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -19,14 +22,25 @@ from gatecast.data.sources import (
     resolve_column,
 )
 from gatecast.errors import ConfigError
+from gatecast.evaluation.executors import executor_runtime
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.registry import EVALUATION_TARGETS, EvaluationTarget
-from gatecast.types import PROXIES, SCHEMES, Proxy, Scheme, check_choice, check_number
+from gatecast.types import (
+    EXECUTORS,
+    PROXIES,
+    SCHEMES,
+    Executor,
+    Proxy,
+    Scheme,
+    check_choice,
+    check_number,
+)
 
 __all__ = [
     "ConfidenceSetSettings",
     "DataSettings",
+    "ExecutorSettings",
     "InputSettings",
     "RecurrentSettings",
     "RunSettings",
@@ -177,23 +191,52 @@ class ConfidenceSetSettings(_Group):
 
 
 @dataclass(kw_only=True)
-class RunSettings(_Group):
+class ExecutorSettings(_Group):
+    """Where a walk-forward's tasks run (:func:`gatecast.evaluation.executors.run_on`):
+    ``executor`` ``serial`` (here, one after another), ``pool`` (``n_jobs`` local processes,
+    -1: every core; 1: here) or ``ray`` (``n_jobs`` CPUs of a local Ray runtime, or the cluster
+    at ``ray_address``). More than one job is refused for ``serial``, which runs one, and
+    ``ray_address`` for any executor but ``ray``."""
+
+    executor: Executor = "pool"
+    n_jobs: int | None = -1
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.executor, EXECUTORS, "executor")
+        if self.n_jobs is not None and self.n_jobs != -1:
+            check_number(self.n_jobs, "n_jobs", at_least=1, integer=True, hint="or -1: every core")
+        if self.executor == "serial" and self.n_jobs not in (None, -1, 1):
+            raise ConfigError(
+                f"--n-jobs {self.n_jobs} sets the workers of --executor pool or ray; serial runs "
+                f"the tasks one after another here: leave --n-jobs out, or choose --executor pool"
+            )
+        if self.ray_address is not None and self.executor != "ray":
+            raise ConfigError(
+                f"--ray-address joins a Ray cluster; add --executor ray (not {self.executor})"
+            )
+        super().__post_init__()
+
+    def runtime(self) -> AbstractContextManager[None]:
+        """Held around a run of several walks: one Ray runtime for them all (``ray``)."""
+        return executor_runtime(self.executor, self.ray_address, self.n_jobs)
+
+
+@dataclass(kw_only=True)
+class RunSettings(ExecutorSettings):
     """The run folder and the machine: ``out`` (None: nothing written) must be new or empty,
     or hold an earlier run replaced with ``overwrite`` or continued with ``resume``
-    (docs/run-folders.md); ``n_jobs`` worker processes (-1: every core); ``quiet``: no
+    (docs/run-folders.md); where its tasks run (:class:`ExecutorSettings`); ``quiet``: no
     progress bar."""
 
     out: str | None = None
     quiet: bool = False
-    n_jobs: int | None = -1
     overwrite: bool = False
     resume: bool = False
 
     def __post_init__(self) -> None:
         if self.overwrite and self.resume:
             raise ConfigError("overwrite starts the run afresh, resume continues it: pass one")
-        if self.n_jobs is not None and self.n_jobs != -1:
-            check_number(self.n_jobs, "n_jobs", at_least=1, integer=True, hint="or -1: every core")
         super().__post_init__()
 
 
@@ -219,3 +262,17 @@ def load_data(cfg: DataSettings, *, variance: bool = False) -> tuple[pd.DataFram
 def group_fields(*groups: type) -> tuple[str, ...]:
     """The field names of settings groups, in order (``group_fields(DataSettings)``)."""
     return tuple(f.name for g in groups for f in fields(g))
+
+
+def config_of(job: str, cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls(**values)`` for the Python call ``gc.<job>()``: an unknown setting is refused by
+    name with the ones ``job`` takes; a path setting (``from_run=Path(...)``) becomes the
+    string the command line gives (the config is written to the run folder as JSON)."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"gc.{job}() has no setting {', '.join(unknown)}; its settings are "
+            f"{', '.join(sorted(names))}"
+        )
+    return cls(**{k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()})

@@ -12,12 +12,10 @@ from gatecast.experiment.report.facts import data_title, versions
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, count, decision_first
 from gatecast.experiment.report.page import CLOCK_COLUMNS, Report, Table
-from gatecast.experiment.report.rerun import plain, recorded_command
+from gatecast.experiment.report.rerun import NOT_SETTINGS, plain, recorded_command
 
 #: Files that tell which command wrote a run folder the report has no page of its own for.
 MARKERS = {"backtest.csv": "backtest", "var.csv": "var", "sweep.csv": "sweep"}
-#: Settings that do not shape a result (where it was written, how it talked).
-NOT_SETTINGS = ("out", "quiet", "n_jobs")
 #: A table longer than this shows its first rows on the page, and says where the rest is.
 FOLD_ROWS = 12
 

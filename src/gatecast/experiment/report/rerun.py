@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gatecast.experiment.applies import unused_settings
+from gatecast.experiment.settings import ExecutorSettings, group_fields
 
 #: The ``--out`` of the command line that reruns a run (a new folder, not the old one).
 RERUN_OUT = "runs/rerun"
+#: Where a run was written and computed, not what it is: never repeated nor listed as a setting.
+NOT_SETTINGS = ("out", "quiet", *group_fields(ExecutorSettings))
 
 
 def train_command(config: Mapping[str, Any], out: str = RERUN_OUT) -> list[str]:
@@ -42,9 +45,9 @@ def evaluate_command(cfg: Mapping[str, Any], out: str = RERUN_OUT) -> str:
     ``config``); settings that only the Python API takes make it the Python call instead."""
     python_only = {"mcs_size": 0.10, "mcs_block_size": 10, "mcs_reps": 1000, "extra": {}}
     changed = {k: cfg[k] for k, v in python_only.items() if k in cfg and cfg[k] != v}
-    skip = {"out", "quiet", "n_jobs", *python_only}
+    skip = {*NOT_SETTINGS, *python_only}
     if changed:
-        kept = {k: v for k, v in cfg.items() if k not in ("out", "quiet", "n_jobs")}
+        kept = {k: v for k, v in cfg.items() if k not in NOT_SETTINGS}
         call = ", ".join(f"{k}={_py(v)}" for k, v in kept.items())
         return (
             "from gatecast.experiment.evaluation import EvaluationConfig, evaluate_models\n"

@@ -19,9 +19,7 @@ runs), :mod:`~.sampling` (Optuna), :mod:`~.select` (the choice), :mod:`~.result`
 from __future__ import annotations
 
 from gatecast.experiment.sweep.config import (
-    EXECUTORS,
     SAMPLERS,
-    Executor,
     Phase,
     Sampler,
     SweepConfig,
@@ -37,6 +35,7 @@ from gatecast.experiment.sweep.trial_registry import (
     trial_set,
 )
 from gatecast.experiment.sweep.trials import TrialTask, read_trial, run_trial
+from gatecast.types import EXECUTORS, Executor
 
 __all__ = [
     "EXECUTORS",

@@ -26,8 +26,6 @@ from gatecast.experiment.sweep.space import sweepable_parameters
 
 Sampler = Literal["grid", "tpe", "random"]
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
-Executor = Literal["serial", "pool", "ray"]
-EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 Phase = Literal["select", "test"]
 
 
@@ -60,8 +58,6 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
     top_k: int = 1
     record: bool = False
     baselines: tuple[str, ...] = ()
-    executor: Executor = "serial"
-    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
@@ -69,8 +65,6 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
             raise ConfigError("a sweep is its run folder: give out='runs/sweep' (--out)")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler={self.sampler!r}: choose from {', '.join(SAMPLERS)}")
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"executor={self.executor!r}: choose from {', '.join(EXECUTORS)}")
         if self.top_k < 1 or self.batch < 1:
             raise ConfigError(f"top_k={self.top_k}, batch={self.batch}: each must be >= 1")
         if self.target != "variance" and self.proxy != "squared":

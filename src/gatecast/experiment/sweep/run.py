@@ -44,11 +44,7 @@ def run_sweep(cfg: SweepConfig) -> SweepResult:
     >>> res = run_sweep(SweepConfig(out="runs/sweep", grid={"window": (5, 22, 63)}))  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
     """
-    if cfg.executor != "ray":
-        return _sweep(cfg)
-    from gatecast.evaluation.ray_executor import ray_runtime
-
-    with ray_runtime(cfg.ray_address, cfg.n_jobs):  # one runtime for both phases
+    with cfg.runtime():  # one Ray runtime for both phases
         return _sweep(cfg)
 
 

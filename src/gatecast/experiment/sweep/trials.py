@@ -16,6 +16,7 @@ import pandas as pd
 from gatecast.artifacts import atomic_write_bytes, atomic_write_json
 from gatecast.data.features import TargetSpec, make_target
 from gatecast.data.volatility import parkinson_scale, variance_proxy
+from gatecast.evaluation.executors import run_on
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.trading import (
     DEFAULT_COST_BPS,
@@ -140,19 +141,11 @@ def execute_trials(tasks: list[TrialTask], cfg: SweepConfig) -> Iterator[dict[st
             yield done | {"resumed": True}
         else:
             todo.append(t)
-    if not todo:
-        return
-    if cfg.executor == "serial":
-        for t in todo:
-            yield run_trial(t)
-    elif cfg.executor == "pool":
-        from gatecast.evaluation.executors import run_tasks
-
-        yield from run_tasks(run_trial, [(t,) for t in todo], cfg.n_jobs)
-    else:
-        from gatecast.evaluation.ray_executor import run_on_ray
-
-        yield from run_on_ray(run_trial, [(t,) for t in todo], cfg.ray_address, cfg.n_jobs)
+    if todo:
+        one_each = [(t,) for t in todo]
+        yield from run_on(
+            cfg.executor, run_trial, one_each, cfg.n_jobs, ray_address=cfg.ray_address
+        )
 
 
 # -- the tasks of a sweep ---------------------------------------------------------------------

@@ -1,0 +1,569 @@
+"""Value-at-Risk and expected shortfall over a panel: every instrument's variance forecasts from
+the panel walk-forward, backtested per instrument and pooled per model (``gc.var_panel``;
+``gatecast var`` on a panel).
+
+The walk is that of :mod:`gatecast.experiment.panel_evaluation` (the global recurrent model,
+local and classical per-instrument models), started a calibration period before the test so that
+each instrument's Student-t degrees of freedom are fit, per fold, on that instrument's
+out-of-sample standardised returns before the fold only. Every statistic is a single-series one
+of :mod:`gatecast.evaluation.var` (:func:`~gatecast.evaluation.var.backtest_var`) applied to one
+instrument; the pooled summary counts instruments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gatecast.data.panel import Layout, Panel
+from gatecast.data.volatility import percent_returns
+from gatecast.errors import ConfigError
+from gatecast.evaluation.panel_walk import PanelWalkResult, panel_walk_forward
+from gatecast.evaluation.var import (
+    DISTRIBUTIONS,
+    Distribution,
+    backtest_var,
+    expected_shortfall,
+    value_at_risk,
+)
+from gatecast.experiment.intervals import calibration_start
+from gatecast.experiment.notebook import html_view
+from gatecast.experiment.panel_evaluation import (
+    PANEL_MODELS,
+    PanelEvaluationConfig,
+    load_checked_panel,
+    panel_model_names,
+    panel_refusals,
+    recurrent_models,
+)
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    run_output,
+    settings_record,
+)
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    config_of,
+)
+from gatecast.experiment.var import fold_dof
+from gatecast.types import check_choice, check_number
+
+__all__ = [
+    "PANEL_VAR_KIND",
+    "PanelVarConfig",
+    "PanelVarResult",
+    "backtest_panel_var",
+    "panel_var_refusals",
+    "pool_var",
+    "run_panel_var",
+    "var_panel",
+    "write_panel_var",
+]
+
+#: The kind of run a panel VaR backtest writes (``run.json``).
+PANEL_VAR_KIND = "panel-var"
+#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
+PANEL_VAR_REFUSED: Mapping[str, str] = {
+    "horizon": "the h-day VaR runs on one series only so far (one-day VaR on a panel)",
+}
+#: Fewer out-of-sample forecasts than this before a fold cannot fit the Student-t's nu.
+MIN_DOF_ROWS = 30
+
+
+def level_tag(level: float) -> str:
+    """The tail probability of ``level`` in percent, as the columns name it: 0.99 -> ``1``."""
+    return f"{100 * (1 - level):g}"
+
+
+@dataclass(kw_only=True)
+class PanelVarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+    """Everything a panel VaR backtest needs, as plain values (``gatecast var`` on a panel).
+
+    The panel and its models are those of
+    :class:`~gatecast.experiment.panel_evaluation.PanelEvaluationConfig` (``data``, ``layout``,
+    ``models``, ``min_train``, ``embedding``, ``device`` and the recurrent settings). ``levels``
+    are the VaR confidence levels backtested (0.99: the 1% VaR; several allowed), ``es_level``
+    the expected shortfall's. ``calibration`` rows of the panel's calendar before
+    ``test_start`` (rounded up to whole refits, so the test folds are those of ``gatecast
+    evaluate``) give each instrument the out-of-sample forecasts that fit its first test fold's
+    Student-t degrees of freedom. An instrument is counted as rejected by a test when its
+    p-value is below ``alpha``.
+    """
+
+    data: Any = "sp500_stocks"
+    layout: Layout = "auto"
+    models: tuple[str, ...] = PANEL_MODELS
+    levels: tuple[float, ...] = (0.99,)
+    es_level: float = 0.975
+    distributions: tuple[str, ...] = DISTRIBUTIONS
+    calibration: int = 250
+    sims: int = 2000
+    seed: int = 0
+    min_train: int = 250
+    embedding: bool = False
+    device: str = "auto"
+    alpha: float = 0.05
+    #: Days of an h-day VaR: 1 only on a panel (kept so that ``gatecast var``'s option is
+    #: refused by name rather than unknown).
+    horizon: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.models = panel_model_names(self.models or PANEL_MODELS)
+        levels = (self.levels,) if isinstance(self.levels, int | float) else self.levels
+        self.levels = tuple(dict.fromkeys(float(v) for v in levels))
+        if not self.levels:
+            raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
+        for name, v in [*(("level", v) for v in self.levels), ("es_level", self.es_level)]:
+            if not 0.5 < v < 1:
+                raise ConfigError(f"{name}={v}: a confidence level in (0.5, 1), e.g. 0.99")
+        self.distributions = tuple(d.strip() for d in self.distributions if d.strip())
+        if not self.distributions:
+            raise ConfigError("no distribution given; choose normal, t or both")
+        for d in self.distributions:
+            check_choice(d, DISTRIBUTIONS, "distribution")
+        check_number(
+            self.calibration,
+            "calibration",
+            at_least=MIN_DOF_ROWS,
+            integer=True,
+            hint="rows before the test whose forecasts fit the t's nu",
+        )
+        check_number(
+            self.sims,
+            "sims",
+            at_least=20,
+            integer=True,
+            hint="the ES test's p-value is a share of simulated paths (default 2000)",
+        )
+        check_number(self.seed, "seed", at_least=0, integer=True)
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
+        if self.horizon != 1:
+            raise ConfigError(
+                f"--horizon {self.horizon} does not apply to a panel: "
+                f"{PANEL_VAR_REFUSED['horizon']}; leave it out"
+            )
+        self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
+
+    def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
+        """The panel walk-forward's settings from ``test_start`` (default: the test's start;
+        :func:`run_panel_var` starts it a calibration period earlier), on ``data`` (default:
+        this config's)."""
+        return PanelEvaluationConfig(
+            data=self.data if data is None else data,
+            layout=self.layout,
+            column=self.column,
+            sort=self.sort,
+            dropna=self.dropna,
+            dayfirst=self.dayfirst,
+            date_format=self.date_format,
+            allow_outliers=self.allow_outliers,
+            test_start=test_start or self.test_start,
+            test_end=self.test_end,
+            refit_every=self.refit_every,
+            scheme=self.scheme,
+            train_size=self.train_size,
+            gap=self.gap,
+            seeds=self.seeds,
+            recurrent_epochs=self.recurrent_epochs,
+            warm_epochs=self.warm_epochs,
+            warm_start=self.warm_start,
+            hidden=self.hidden,
+            window=self.window,
+            n_jobs=self.n_jobs,
+            models=self.models,
+            reference=self.models[0],  # a VaR backtest compares no losses: any model will do
+            min_train=self.min_train,
+            embedding=self.embedding,
+            device=self.device,
+        )
+
+
+def panel_var_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
+    """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel VaR
+    backtest with ``models`` does not use, each with its reason, in the order given."""
+    names = list(dict.fromkeys(given))
+    evaluation = panel_refusals([n for n in names if n not in PANEL_VAR_REFUSED], models)
+    reasons = {**evaluation, **PANEL_VAR_REFUSED}
+    return {n: reasons[n] for n in names if n in reasons}
+
+
+@dataclass
+class PanelVarResult:
+    """A panel VaR backtest.
+
+    ``table``: one row per (instrument, model, distribution, level), the columns of
+    :class:`~gatecast.evaluation.var.VarBacktest` (``n``, ``exceptions``, ``expected``,
+    ``kupiec_p``, ``ind_p``, ``cc_p``, ``zone``, ``es_z2``, ``es_p``...), the mean ``nu`` and
+    ``ratio`` (exceptions / expected). ``summary``: one row per (model, distribution, level),
+    pooled over the instruments (:func:`pool_var`). ``risk``: one row per instrument, date,
+    model and distribution: ``as_of`` (the instrument's previous row, the last one its forecast
+    used), ``return``, ``variance``, ``nu``, ``var_<p>`` and ``hit_<p>`` (the VaR at tail
+    probability p percent as a positive loss, and whether the return fell below -VaR) per level,
+    and ``es_<p>`` at ``es_level``.
+    """
+
+    config: PanelVarConfig
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    risk: pd.DataFrame
+    walk: PanelWalkResult
+    calibration_start: str
+    source: str = ""
+    layout: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def instruments(self) -> list[str]:
+        """The instruments backtested."""
+        return sorted(set(self.table["instrument"]))
+
+    def title(self) -> str:
+        """One line: the panel, the levels and the test dates."""
+        levels = ", ".join(f"{v:.3g}" for v in self.config.levels)
+        return (
+            f"{self.source or 'panel'}: VaR at {levels}, {self.config.es_level:.3g} ES, "
+            f"{len(self.instruments)} instruments, {str(self.risk['date'].min())[:10]}.."
+            f"{str(self.risk['date'].max())[:10]}"
+        )
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 180, "display.max_columns", 30):
+            text = self.summary.to_string(float_format=lambda v: f"{v:.4g}")
+        return f"{self.title()}\n{text}"
+
+    def _repr_html_(self) -> str:
+        lines = [
+            f"pooled over instruments; kupiec/ind/cc/es_rejected: instruments whose test "
+            f"rejects at {self.config.alpha:g}. Per instrument: .table; per day: .risk",
+            *self.notes,
+        ]
+        return html_view(self.title(), self.summary, lines)
+
+
+def pool_var(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The pooled summary of a per-instrument VaR table: one row per (model, distribution,
+    level) with ``instruments``, ``days`` and ``exceptions`` (summed), ``hit_rate``
+    (exceptions / days) beside ``expected_rate`` (1 - level), ``median_ratio`` (the median over
+    instruments of exceptions / expected), and the instruments rejected at ``alpha`` by each
+    test: ``kupiec_rejected`` (split into ``too_many``, more exceptions than expected, and
+    ``too_few``), ``ind_rejected``, ``cc_rejected``, ``es_rejected``."""
+    t = table.assign(
+        kupiec_rej=table["kupiec_p"] < alpha,
+        too_many=(table["kupiec_p"] < alpha) & (table["exceptions"] > table["expected"]),
+        too_few=(table["kupiec_p"] < alpha) & (table["exceptions"] < table["expected"]),
+        ind_rej=table["ind_p"] < alpha,
+        cc_rej=table["cc_p"] < alpha,
+        es_rej=table["es_p"] < alpha,
+    )
+    out: pd.DataFrame = t.groupby(["model", "distribution", "level"], sort=False).agg(
+        instruments=("instrument", "size"),
+        days=("n", "sum"),
+        exceptions=("exceptions", "sum"),
+        median_ratio=("ratio", "median"),
+        kupiec_rejected=("kupiec_rej", "sum"),
+        too_many=("too_many", "sum"),
+        too_few=("too_few", "sum"),
+        ind_rejected=("ind_rej", "sum"),
+        cc_rejected=("cc_rej", "sum"),
+        es_rejected=("es_rej", "sum"),
+    )
+    out.insert(3, "hit_rate", out["exceptions"] / out["days"])
+    out.insert(4, "expected_rate", 1.0 - out.index.get_level_values("level").to_numpy())
+    return out
+
+
+def _seed(seed: int, position: int) -> int:
+    """A seed per instrument, so that the instruments' ES tests draw independent paths."""
+    return int(np.random.SeedSequence([seed, position]).generate_state(1)[0])
+
+
+def backtest_panel_var(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    cfg: PanelVarConfig,
+    fold_starts: Iterable[pd.Timestamp],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Backtest every instrument's VaR and ES from the walk's variance forecasts: the
+    per-instrument table and the per-day risk frame of :class:`PanelVarResult`.
+
+    ``fold_starts`` are the walk's refit dates: an instrument's Student-t degrees of freedom for
+    a fold are fit (:func:`~gatecast.experiment.var.fold_dof`) on its own returns and forecasts
+    dated before the fold's refit date only. The test holds the forecasts dated on or after
+    ``cfg.test_start``; those before it only fit nu.
+    """
+    starts = sorted(pd.Timestamp(d) for d in fold_starts)
+    test0 = pd.Timestamp(cfg.test_start)
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    for position, (key, fc) in enumerate(walk.forecasts.groupby(level="instrument", sort=True)):
+        name = str(key)
+        fc = fc.droplevel("instrument")
+        df = panel[name]
+        returns = percent_returns(df, cfg.column)
+        for m in walk.forecasts.columns:
+            variance = fc[m].dropna()
+            variance = variance[variance > 0]
+            test = variance[variance.index >= test0]
+            if test.empty:
+                raise ConfigError(
+                    f"instrument {name!r}: model {m!r} has no positive variance forecast from "
+                    f"{cfg.test_start} on; check the instrument's prices there"
+                )
+            nu_all = fold_dof(returns, variance, starts) if "t" in cfg.distributions else None
+            as_of = df.index[df.index.get_indexer(test.index) - 1]  # min_train >= 1 rows before
+            for d in cfg.distributions:
+                dist: Distribution = "t" if d == "t" else "normal"
+                nu = None
+                if dist == "t":
+                    assert nu_all is not None
+                    nu = nu_all.reindex(test.index)
+                    if nu.isna().any():
+                        first = nu.index[nu.isna()][0]
+                        raise ConfigError(
+                            f"instrument {name!r}: fewer than {MIN_DOF_ROWS} out-of-sample "
+                            f"{m} forecasts before the fold of {first.date()}, too few to fit "
+                            f"the Student-t's degrees of freedom; lengthen --calibration, or "
+                            f"use --dist normal"
+                        )
+                nu_a = None if nu is None else nu.to_numpy()
+                risk = pd.DataFrame(
+                    {
+                        "instrument": name,
+                        "model": m,
+                        "distribution": d,
+                        "date": test.index,
+                        "as_of": as_of,
+                        "return": returns.reindex(test.index).to_numpy(),
+                        "variance": test.to_numpy(),
+                        "nu": np.nan if nu_a is None else nu_a,
+                    }
+                )
+                for level in cfg.levels:
+                    bt = backtest_var(
+                        returns,
+                        test,
+                        dist,
+                        nu,
+                        level=level,
+                        es_level=cfg.es_level,
+                        sims=cfg.sims,
+                        seed=_seed(cfg.seed, position),
+                    )
+                    rows.append(
+                        {"instrument": name, "model": m, "distribution": d}
+                        | bt.to_dict()
+                        | {
+                            "nu": np.nan if nu_a is None else float(np.mean(nu_a)),
+                            "ratio": bt.exceptions / bt.expected,
+                        }
+                    )
+                    tag = level_tag(level)
+                    risk[f"var_{tag}"] = value_at_risk(test.to_numpy(), 1 - level, dist, nu_a)
+                    risk[f"hit_{tag}"] = risk["return"] < -risk[f"var_{tag}"]
+                risk[f"es_{level_tag(cfg.es_level)}"] = expected_shortfall(
+                    test.to_numpy(), 1 - cfg.es_level, dist, nu_a
+                )
+                frames.append(risk)
+    table = pd.DataFrame(rows)
+    first = ["instrument", "model", "distribution", "level", "n", "exceptions", "expected"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    return table, pd.concat(frames, ignore_index=True)
+
+
+def _load(cfg: PanelVarConfig) -> tuple[Panel, PanelEvaluationConfig, str]:
+    """The panel (checked for the test's folds), the walk's settings started a calibration
+    period before the test (checked again: every instrument needs ``min_train`` rows before it)
+    and that start; everything before any fit."""
+    panel = load_checked_panel(cfg.evaluation())
+    union = pd.DatetimeIndex(sorted(set().union(*(df.index for df in panel.values()))))
+    start = calibration_start(union, cfg.test_start, cfg.calibration, cfg.refit_every)
+    walk_cfg = cfg.evaluation(start, data=panel)
+    load_checked_panel(walk_cfg)
+    if "t" in cfg.distributions:  # each instrument's forecasts before the test fit its nu
+        test0 = pd.Timestamp(cfg.test_start)
+        for name, df in panel.items():
+            k = int(((df.index >= pd.Timestamp(start)) & (df.index < test0)).sum())
+            if k < MIN_DOF_ROWS:
+                raise ConfigError(
+                    f"instrument {name!r} has {k} rows in the calibration period {start} to "
+                    f"{cfg.test_start}, fewer than the {MIN_DOF_ROWS} needed to fit its "
+                    f"Student-t degrees of freedom; lengthen --calibration or use --dist normal"
+                )
+    return panel, walk_cfg, start
+
+
+def run_panel_var(cfg: PanelVarConfig) -> PanelVarResult:
+    """Walk ``cfg``'s models over its panel, backtest every instrument's VaR and ES, pool them
+    and (with ``cfg.out``) write the run folder (:func:`write_panel_var`).
+
+    Every setting, the panel and ``out`` are checked before anything is fit or written. With
+    ``out``, each refit's forecasts are kept under ``out/folds`` and ``out/instruments`` as
+    they finish (the layout of a panel evaluation), so ``resume`` continues a killed run.
+    """
+    t0 = time.perf_counter()
+    if cfg.out is not None:
+        check_out_folder(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind=PANEL_VAR_KIND)
+    panel, walk_cfg, start = _load(cfg)
+    if cfg.out is None:
+        return _run(cfg, panel, walk_cfg, start, None, t0)
+    record = _record(cfg, panel.source)
+    with run_output(
+        cfg.out,
+        PANEL_VAR_KIND,
+        overwrite=cfg.overwrite,
+        resume=cfg.resume,
+        config=record,
+        data=panel.identity(),
+    ) as path:
+        result = _run(cfg, panel, walk_cfg, start, path, t0)
+        write_panel_var(result, path)
+    return result
+
+
+def _record(cfg: PanelVarConfig, source: str) -> dict[str, Any]:
+    """The settings as plain values; prices passed in (a Panel, a mapping) named by the
+    panel's source, never written whole."""
+    record = settings_record(cfg)
+    if not isinstance(cfg.data, str | os.PathLike):
+        record["data"] = source
+    return record
+
+
+def _run(
+    cfg: PanelVarConfig,
+    panel: Panel,
+    walk_cfg: PanelEvaluationConfig,
+    start: str,
+    run_dir: Path | None,
+    t0: float,
+) -> PanelVarResult:
+    factories = walk_cfg.factories()
+    warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
+    plan = walk_cfg.panel_plan()
+    walk = panel_walk_forward(
+        factories, panel, plan, warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
+    )
+    table, risk = backtest_panel_var(walk, panel, cfg, plan.refit_dates(panel))
+    notes = []
+    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
+    if resumed:
+        notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
+    return PanelVarResult(
+        config=cfg,
+        table=table,
+        summary=pool_var(table, cfg.alpha),
+        risk=risk,
+        walk=walk,
+        calibration_start=start,
+        source=panel.source,
+        layout=panel.layout,
+        seconds=time.perf_counter() - t0,
+        notes=notes,
+    )
+
+
+def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
+    """Write a panel VaR run's files: ``per_instrument.csv`` (one row per instrument, model,
+    distribution and level), ``summary.csv`` (pooled), ``risk.parquet`` (per day),
+    ``folds.csv`` and, last, ``metrics.json``; every file atomically."""
+    cfg = result.config
+    folder = RunFolder(out)
+    folder.write_csv("per_instrument.csv", result.table, index=False)
+    folder.write_csv("summary.csv", result.summary)
+    folder.write_parquet("risk.parquet", result.risk)
+    folder.write_csv("folds.csv", result.walk.folds, index=False)
+    folder.write_metrics(
+        {
+            "config": _record(cfg, result.source),
+            "source": result.source,
+            "layout": result.layout,
+            "instruments": result.instruments,
+            "first_date": result.risk["date"].min(),
+            "last_date": result.risk["date"].max(),
+            "calibration_start": result.calibration_start,
+            "n_refits": int(result.walk.folds["fold"].nunique()),
+            "mean": "zero (daily returns)",
+            "returns": "percent log returns, 100 x diff(log price), each instrument's own rows",
+            "nu": "Student-t degrees of freedom per instrument and fold, fit on that "
+            "instrument's out-of-sample standardised returns before the fold's refit date",
+            "tests": {
+                "kupiec": "proportion of failures, LR ~ chi2(1)",
+                "ind": "Christoffersen independence, LR ~ chi2(1)",
+                "cc": "Christoffersen conditional coverage, LR_pof + LR_ind ~ chi2(2)",
+                "zone": "Basel traffic light, 99% VaR exceptions in the last 250 days",
+                "es": f"Acerbi-Szekely Z2 at {1 - cfg.es_level:.3g}, p-value from {cfg.sims} "
+                f"simulated paths of the predictive distribution (a seed per instrument)",
+                "rejected": f"instruments whose p-value is below {cfg.alpha:g}",
+            },
+            "summary": result.summary.reset_index().to_dict(orient="records"),
+            "walk_forward_seconds": result.walk.seconds,
+            "seconds": result.seconds,
+            "notes": result.notes,
+        }
+    )
+    return folder.path
+
+
+def var_panel(
+    panel: Any = "sp500_stocks",
+    *,
+    models: str | Iterable[str] = PANEL_MODELS,
+    levels: float | Iterable[float] = (0.99,),
+    out: str | Path | None = None,
+    **settings: Any,
+) -> PanelVarResult:
+    """VaR and ES of every instrument of ``panel`` from walk-forward variance forecasts,
+    backtested per instrument and pooled per model (``gatecast var`` on a panel).
+
+    Parameters
+    ----------
+    panel
+        A :class:`gatecast.Panel`, a mapping instrument -> prices, a bundled panel's name
+        (``sp500_stocks``, ``arch_panel``) or a long/wide file read by :func:`gatecast.load_panel`.
+    models
+        Names, a list or ``"lstm,gjr_t"``: a cell is the global model, ``lstm_local`` one
+        LSTM per instrument, a classical model (``gjr_t``, ``garch``, ``ewma``, ``har``) runs
+        per instrument.
+    levels
+        VaR confidence levels (0.99: the 1% VaR), one or several.
+    out
+        A run folder to write (kind ``panel-var``; read back by :meth:`gatecast.Run.open`).
+    settings
+        Those of :class:`PanelVarConfig`: ``test_start``, ``test_end``, ``refit_every``,
+        ``min_train``, ``distributions``, ``es_level``, ``calibration``, ``sims``, ``seed``,
+        ``alpha`` and the recurrent settings (``hidden``, ``recurrent_epochs``...).
+
+    Returns
+    -------
+    PanelVarResult with ``table`` (per instrument, model, distribution and level: exceptions,
+    Kupiec, Christoffersen, Basel zone, ES test), ``summary`` (pooled per model) and ``risk``.
+
+    Examples
+    --------
+    >>> res = var_panel("arch_panel", models="garch,ewma", test_start="2015-01-02")  # doctest: +SKIP
+    >>> res.summary["kupiec_rejected"]  # doctest: +SKIP
+    """
+    names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
+    values = {
+        "data": panel,
+        "models": tuple(names),
+        "levels": (levels,) if isinstance(levels, int | float) else tuple(levels),
+        "out": None if out is None else str(out),
+        **settings,
+    }
+    cfg: PanelVarConfig = config_of("var_panel", PanelVarConfig, values)
+    return run_panel_var(cfg)
