@@ -127,3 +127,29 @@ def test_write_report_writes_the_panel_var_page(tmp_path: Path) -> None:
 def test_own_pages_are_not_the_generic_one(tmp_path: Path, kind: str) -> None:
     write_run_record(tmp_path, kind, "finished", {})
     assert run_kind(tmp_path) == kind
+
+
+def test_a_panel_var_run_ends_with_its_page(tmp_path: Path) -> None:
+    import gatecast as gc
+
+    out = tmp_path / "pv"
+    pv = gc.var_panel(
+        gc.load_panel("arch_panel"),
+        models="garch,ewma",
+        levels=(0.99, 0.95),
+        distributions=("normal",),
+        test_start="2018-01-02",
+        refit_every=126,
+        calibration=126,
+        sims=50,
+        n_jobs=1,
+        out=str(out),
+    )
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "VaR on a panel" in page
+    # the verdict's counts, by hand from the run's own table (99% VaR, alpha 0.05)
+    t = pv.table[pv.table["level"] == 0.99]
+    for model in ("garch", "ewma"):
+        part = t[t["model"] == model]
+        n = int(((part["kupiec_p"] < 0.05) | (part["cc_p"] < 0.05)).sum())
+        assert f"{label(model)} on {n}" in build_report(out, figures=False).verdict

@@ -103,10 +103,9 @@ def panel_var_report(folder: Path, figures: bool) -> Report:
     wide = first.pivot_table(
         index="instrument", columns=["model", "distribution"], values=cols, aggfunc="first"
     )
-    wide = wide.reorder_levels([1, 2, 0], axis=1).sort_index(
-        axis=1, level=[0, 1], sort_remaining=False
-    )
-    wide.columns = [f"{m} {d}: {c}" for m, d, c in wide.columns]
+    pairs = list(dict.fromkeys(zip(first["model"], first["distribution"], strict=True)))
+    wide = wide[[(c, m, d) for m, d in pairs for c in cols]]  # each model's columns together
+    wide.columns = [f"{m} {d}: {c}" for c, m, d in wide.columns]
     tables = [
         Table(
             f"Pooled over {len(instruments)} instruments, per model, distribution and level",
