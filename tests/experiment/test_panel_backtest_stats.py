@@ -242,3 +242,17 @@ def test_the_report_page_recomputes_to_its_verdict(runs: dict[str, Path]) -> Non
     assert report.tables[0].frame.loc[label("ar1"), "n_trials"] == 3
     page = report.to_html()
     assert "dollar-neutral" in page and "Cumulative net return" in page
+
+
+def test_backtest_panel_passes_evaluate_panels_own_settings() -> None:
+    # epochs and seed are evaluate_panel's names (the config's are recurrent_epochs and none)
+    res = gc.backtest_panel(
+        gc.load_panel(_frames()),
+        models="ar1,historical_mean",
+        epochs=1,
+        seed=0,
+        reference="ar1",
+        pbo_blocks=4,
+        **WALK,  # type: ignore[arg-type]
+    )
+    assert list(res.table.index) == ["ar1", "historical_mean"] and res.evaluation is not None

@@ -264,7 +264,6 @@ def backtest_panel(
         "pbo_blocks": pbo_blocks,
         "n_trials": n_trials,
         "var_sharpe_annual": var_sharpe_annual,
-        **evaluation,
     }
     if from_run is not None:
         if test_start is not None:
@@ -278,14 +277,15 @@ def backtest_panel(
             )
         if panel is not None:
             values["data"] = panel
-        cfg = PanelBacktestConfig(**values, from_run=str(from_run))
+        cfg = PanelBacktestConfig(**values, **evaluation, from_run=str(from_run))
         return run_panel_backtest(cfg)
     if panel is None or test_start is None:
         raise ConfigError(
             "give the panel and test_start (a new walk-forward), or from_run (the forecasts "
             "of a finished panel evaluation of returns)"
         )
-    cfg = PanelBacktestConfig(data=panel, test_start=test_start, **values)  # checked first
+    # the trading settings checked before any fit (the walk's by evaluate_panel)
+    cfg = PanelBacktestConfig(data=panel, test_start=test_start, **values)
     ev = evaluate_panel(
         panel,
         test_start=test_start,
