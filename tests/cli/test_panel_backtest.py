@@ -80,7 +80,7 @@ def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path) 
         (["--rule", "long_flat"], "--rule does not apply to a panel backtest"),
         (["--sweep", "x"], "--sweep does not apply to a panel backtest"),
         (["--target-vol", "12"], "--target-vol does not apply to a panel backtest"),
-        (["--blocks", "4"], "--blocks does not apply to a panel backtest"),
+        (["--blocks", "3"], "--blocks 3: the CSCV blocks of the PBO must be an even number"),
         (["--models", "gjr_t"], "gjr_t"),
         (["--cross-section", "rank", "--fraction", "0.8"], "fraction=0.8"),
     ],
@@ -140,3 +140,66 @@ def test_resume_after_a_kill_ends_with_the_same_numbers(tmp_path: Path) -> None:
     assert "read back from the earlier run" in res.output
     pd.testing.assert_frame_equal(pd.read_csv(out / "backtest.csv"), before)
     assert Run.open(out).status == "finished"
+
+
+def _return_run(csv: Path, out: Path) -> Path:
+    """A finished panel evaluation of returns (baselines only: no fit to wait for)."""
+    from gatecast.experiment.panel_evaluation import PanelEvaluationConfig, run_panel_evaluation
+
+    cfg = PanelEvaluationConfig(
+        data=str(csv),
+        target="return",
+        models=("no_change", "historical_mean", "ar1"),
+        test_start="2010-12-20",
+        refit_every=40,
+        mcs_reps=50,
+        n_jobs=1,
+        out=str(out),
+    )
+    run_panel_evaluation(cfg)
+    return out
+
+
+def test_from_run_trades_a_panel_evaluation_and_writes_its_page(tmp_path: Path) -> None:
+    ev = _return_run(_long_csv(tmp_path / "long.csv"), tmp_path / "ev")
+    out = tmp_path / "bt"
+    args = ["backtest", "--from-run", str(ev), "--out", str(out), "--blocks", "4"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "panel (a panel run)" in text and "PBO " in text and "N = 3 trials" in text
+    run = Run.open(out)
+    assert (run.kind, run.status) == ("panel-backtest", "finished")
+    assert list(run.table("backtest").columns[:6]) == [
+        "ann_return",
+        "ann_return_gross",
+        "sharpe",
+        "sharpe_gross",
+        "psr",
+        "dsr",
+    ]
+    assert not (out / "evaluation").exists()  # nothing refit
+    assert run.json("metrics.json")["from_run"] == str(ev)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'class="verdict"' in page and "backtest on a panel" in page
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--test-start", "2011-01-03"], "--test-start"),
+        (["--data", "other.csv"], "--data"),
+        (["--refit-every", "10"], "--refit-every"),
+        (["--epochs", "3"], "--epochs"),
+    ],
+)
+def test_from_run_refuses_walk_and_data_options_by_name(
+    tmp_path: Path, extra: list[str], named: str
+) -> None:
+    ev = _return_run(_long_csv(tmp_path / "long.csv"), tmp_path / "ev")
+    out = tmp_path / "bt"
+    res = runner.invoke(app, ["backtest", "--from-run", str(ev), "--out", str(out), *extra])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert f"{named} does not apply to a panel backtest: the forecasts of --from-run" in text
+    assert not out.exists()

@@ -89,8 +89,9 @@ def backtest(
     cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
     from_run: Path | None = typer.Option(
         None,
-        help="A finished `gatecast evaluate` folder: trade its forecasts, no refitting (its data "
-        "and walk-forward are the run's own: --data, --test-start... are refused beside it).",
+        help="A finished `gatecast evaluate` folder (on a panel: of --target return): trade its "
+        "forecasts, no refitting (its data and walk-forward are the run's own: --data, "
+        "--test-start... are refused beside it).",
     ),
     column: str | None = options.COLUMN,
     upper: float = typer.Option(0.55, help="threshold rule: long above this probability."),
@@ -133,13 +134,13 @@ def backtest(
 ) -> None:
     """Cost-aware backtest of walk-forward forecasts with buy-and-hold, PSR/DSR and the PBO."""
     from gatecast.cli.evaluate_commands import _bundled_panel
+    from gatecast.cli.panel_backtest_commands import backtest_panel_command, panel_run
     from gatecast.errors import ConfigError
     from gatecast.experiment.backtest import BacktestConfig, run_backtest
 
-    if panel or _bundled_panel(data):
-        from gatecast.cli.panel_backtest_commands import backtest_panel_command
-
-        return backtest_panel_command(ctx, "--panel" if panel else "a bundled panel")
+    if panel or _bundled_panel(data) or panel_run(from_run):
+        why = "--panel" if panel else "a panel run" if from_run else "a bundled panel"
+        return backtest_panel_command(ctx, why)
     if _given(ctx, {"cross_section": "--cross-section", "fraction": "--fraction"}):
         raise ConfigError(
             "--cross-section and --fraction trade a panel across instruments; give --panel "

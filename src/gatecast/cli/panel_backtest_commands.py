@@ -3,6 +3,7 @@ across instruments by a dollar-neutral long/short rule (docs/panel.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -18,12 +19,23 @@ SINGLE_SERIES_ONLY = {
     "lower": "it sets the threshold rule, which trades one series",
     "target_vol": "volatility targeting trades one series",
     "cap": "volatility targeting trades one series",
-    "blocks": "the PBO of a panel backtest is not built yet",
-    "sweep": "the DSR and PBO of a panel backtest are not built yet",
-    "n_trials": "the DSR of a panel backtest is not built yet",
-    "var_sharpe": "the DSR of a panel backtest is not built yet",
-    "from_run": "a panel backtest makes its own forecasts (no --from-run yet)",
+    "sweep": "a sweep of a panel is not built yet; N of the DSR counts the models asked for",
 }
+
+
+def panel_run(from_run: Path | None) -> bool:
+    """Whether ``from_run`` is a panel evaluation's run folder (then the panel backtest trades
+    it); a folder that is no run is left to the single-series backtest to refuse."""
+    if from_run is None:
+        return False
+    from gatecast.errors import ConfigError
+    from gatecast.experiment.panel_evaluation import PANEL_KIND
+    from gatecast.experiment.run_reader import Run
+
+    try:
+        return Run.open(from_run).kind == PANEL_KIND
+    except ConfigError:
+        return False
 
 
 def backtest_panel_command(ctx: Any, why: str) -> None:
@@ -39,34 +51,55 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
     order = [n for n in params if n in given and n != "panel"]
     names = return_model_names(params["models"].split(",")) if params["models"].strip() else ()
     refused = {n: SINGLE_SERIES_ONLY[n] for n in order if n in SINGLE_SERIES_ONLY}
-    refused |= panel_refusals(order, names or RETURN_MODELS, "return")
+    from_run = params.get("from_run")
+    if from_run is not None:  # the walk that made the forecasts is the run's own
+        from gatecast.cli.backtest_commands import _RUN_OPTIONS
+
+        because = (
+            f"the forecasts of --from-run {from_run} were made with the data and walk-forward "
+            f"of that run (its run.json), which would ignore it (or leave out --from-run to "
+            f"make new forecasts)"
+        )
+        refused |= {n: because for n in order if n in _RUN_OPTIONS}
+    else:
+        # --blocks here is the PBO's CSCV blocks, not evaluate's out-of-time blocks
+        walked = [n for n in order if n != "blocks"]
+        refused |= panel_refusals(walked, names or RETURN_MODELS, "return")
     if refused:
         first = next(n for n in order if n in refused)
         spelled = "--" + ("epochs" if first == "recurrent_epochs" else first).replace("_", "-")
         raise ConfigError(
             f"{spelled} does not apply to a panel backtest: {refused[first]}; leave it out"
         )
+    walk = () if from_run else (DataSettings, WalkSettings, RecurrentSettings)
     cfg = PanelBacktestConfig(
-        **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),
+        **options.group_values(params, *walk, RunSettings),
         models=names,
         cross_section=params["cross_section"],
         fraction=params["fraction"],
         cost_bps=params["cost_bps"],
+        pbo_blocks=params["blocks"],
+        n_trials=params["n_trials"],
+        var_sharpe_annual=params["var_sharpe"],
+        from_run=None if from_run is None else str(from_run),
     )
     res = run_panel_backtest(cfg)
     ev = res.evaluation
-    console.print(
-        f"panel ({why}): {ev.source}, read as {ev.layout}; {len(set(ev.table.instrument))} "
-        f"instruments"
-    )
-    for note in ev.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    n = res.trades.weights[next(iter(res.trades.weights))].shape[1]
+    read = f"read as {ev.layout}; " if ev is not None else ""
+    console.print(escape(f"panel ({why}): {res.source}, {read}{n} instruments"))
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     g = res.trades.gross.index
     table = res.table.copy()
     for c in ("ann_return", "ann_return_gross"):
         table[c] = [f"{v:+.2%}" for v in table[c]]
     for c in ("sharpe", "sharpe_gross"):
         table[c] = [f"{v:+.2f}" if v == v else "—" for v in table[c]]
+    for c in ("psr", "dsr"):
+        table[c] = [f"{v:.3f}" if v == v else "—" for v in table[c]]
+    table["n_trials"] = [f"{v:.0f}" for v in table["n_trials"]]
+    table["sr0"] = [f"{v:.4f}" for v in table["sr0"]]
     table["turnover"] = [f"{v:.2f}" for v in table["turnover"]]
     table["turnover_year"] = [f"{v:.0f}" for v in table["turnover_year"]]
     rule = res.trades.rule
@@ -75,6 +108,18 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         f"{cfg.data} cross-section {rule.scheme}"
         + (f" {rule.fraction:g}" if rule.scheme == "top_bottom" else "")
         + f", dollar-neutral, {res.trades.cost_bps:g} bps one-way: {len(g)} days "
-        f"{str(g[0])[:10]}..{str(g[-1])[:10]} (ann_return and sharpe net of costs)",
+        f"{str(g[0])[:10]}..{str(g[-1])[:10]} (ann_return and sharpe net of costs; dsr "
+        f"deflated for n_trials; sr0 per day)",
     )
-    console.print(escape(f"Written to {cfg.out} (forecast scores under evaluation/)"))
+    pbo = res.pbo
+    if pbo is not None:
+        console.print(
+            f"PBO {pbo.pbo:.2f} over {pbo.n_configs} configurations ({pbo.n_splits:,} CSCV "
+            f"splits); P(out-of-sample loss) {pbo.prob_oos_loss:.2f}; degradation slope "
+            f"{pbo.degradation_slope:+.2f}"
+        )
+    else:
+        console.print(escape(f"PBO not computed: {res.statistics.pbo_note}"))
+    console.print(escape(res.verdict()))
+    where = "" if cfg.from_run else " (forecast scores under evaluation/)"
+    console.print(escape(f"Written to {cfg.out}{where}"))

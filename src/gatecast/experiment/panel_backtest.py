@@ -1,26 +1,43 @@
 """A panel backtest: the return models walked forward over a panel (the panel evaluation with a
-return target), then each model's forecasts traded across instruments by a dollar-neutral
-long/short rule after costs (``gatecast.backtest_panel``; ``gatecast backtest`` on a panel)."""
+return target), or the forecasts of a finished one read back (``from_run``), then each model's
+forecasts traded across instruments by a dollar-neutral long/short rule after costs, each net
+Sharpe ratio deflated for the trials run (PSR, DSR, PBO of the single-series backtest)
+(``gatecast.backtest_panel``; ``gatecast backtest`` on a panel)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from gatecast.data.features import price_series
-from gatecast.data.panel import Panel
-from gatecast.errors import ConfigError
+from gatecast.data.panel import BUNDLED_PANELS, Panel
+from gatecast.errors import ConfigError, ModelFileError
+from gatecast.evaluation.trading import (
+    INFORMATION_DATE,
+    PBOResult,
+    TrialSet,
+    count_trials,
+    cscv_pbo,
+    expected_max_sharpe,
+    sharpe_moments,
+    trial_columns,
+)
 from gatecast.evaluation.trading.cross_section import (
     CrossSectionRule,
     CrossSectionTrades,
     Scheme,
     trade_cross_section,
 )
+from gatecast.evaluation.trading.sharpe import _psr_or_nan
+from gatecast.experiment.backtest import _deflate
 from gatecast.experiment.panel_evaluation import (
+    PANEL_KIND,
     PanelEvaluation,
     PanelEvaluationConfig,
     _evaluate_into,
@@ -29,7 +46,15 @@ from gatecast.experiment.panel_evaluation import (
     long_forecasts,
     write_panel_evaluation,
 )
-from gatecast.experiment.run_folder import RunFolder, check_out_folder, run_output, settings_record
+from gatecast.experiment.report import write_report
+from gatecast.experiment.run_folder import (
+    RunFolder,
+    check_out_folder,
+    record_data,
+    run_output,
+    settings_record,
+)
+from gatecast.experiment.run_reader import Run
 from gatecast.types import check_number
 
 __all__ = [
@@ -37,28 +62,132 @@ __all__ = [
     "PanelBacktest",
     "PanelBacktestConfig",
     "backtest_panel",
+    "deflate_panel",
+    "read_panel_run",
     "run_panel_backtest",
 ]
 
 #: The kind of run a panel backtest writes (``run.json``).
 PANEL_BACKTEST_KIND = "panel-backtest"
+#: The settings of the panel walk-forward that made the forecasts: with ``from_run`` they are the
+#: run's own (its config), so a value given here would be ignored and is refused instead.
+RUN_SETTINGS = tuple(
+    f.name
+    for f in dataclasses.fields(PanelEvaluationConfig)
+    if f.name not in ("models", "out", "overwrite", "resume", "quiet", "n_jobs")
+)
+
+
+@dataclass
+class PanelStatistics:
+    """Each model's net Sharpe ratio deflated for the trials of the study, as the single-series
+    backtest does it: ``table`` (per model: ``sr`` per period, ``skew``, raw ``kurtosis``,
+    ``n_obs``, ``psr`` = PSR(0), ``n_trials``, ``var_sr``, ``sr0``, ``dsr``), the
+    :class:`~gatecast.evaluation.trading.TrialSet` behind N and Var[SR_n] (one trial per model
+    asked for, identical net return series once: :func:`~gatecast.evaluation.trading.count_trials`),
+    and the CSCV PBO of those trials (None, with ``pbo_note`` saying why, when it cannot run)."""
+
+    table: pd.DataFrame
+    trial_set: TrialSet
+    n_trials: int
+    var_sharpe: float
+    pbo: PBOResult | None
+    pbo_note: str = ""
+
+
+def deflate_panel(
+    net: pd.DataFrame,
+    models: Iterable[str] | None = None,
+    *,
+    pbo_blocks: int = 16,
+    n_trials: int | None = None,
+    var_sharpe: float | None = None,
+) -> PanelStatistics:
+    """PSR, DSR and PBO of the daily net returns ``net`` (date x model) of a panel backtest.
+
+    Parameters
+    ----------
+    net
+        Each model's daily net return of its book (``CrossSectionTrades.net``).
+    models
+        The models asked to compare (default: every column): each is a trial; identical net
+        return series count once.
+    pbo_blocks
+        The CSCV blocks of the PBO (even, >= 2).
+    n_trials, var_sharpe
+        Override N and Var[SR_n] (per period) of the DSR.
+    """
+    models = [str(m) for m in (net.columns if models is None else models)]
+    trials = count_trials(net, trial_columns(net.columns, models))
+    n = n_trials or trials.n_trials
+    var = trials.var_sharpe if var_sharpe is None else var_sharpe
+    rows = {}
+    for m in models:
+        mom = sharpe_moments(net[m].dropna().to_numpy())
+        rows[m] = {
+            "sr": mom.sharpe,
+            "skew": mom.skew,
+            "kurtosis": mom.kurtosis,
+            "n_obs": mom.n_obs,
+            "psr": _psr_or_nan(mom),
+        }
+    table = _deflate(pd.DataFrame.from_dict(rows, orient="index"), n, var, models)
+    pool = trials.returns[list(trials.sharpes.index)].dropna()
+    pbo, note = None, ""
+    if len(trials.sharpes) < 2:
+        note = (
+            f"CSCV needs at least 2 configurations with a Sharpe ratio; there are "
+            f"{len(trials.sharpes)}"
+        )
+    elif len(pool) < 2 * pbo_blocks:
+        note = f"{len(pool)} days are too few for {pbo_blocks} CSCV blocks of 2 or more"
+    else:
+        pbo = cscv_pbo(pool, pbo_blocks)
+    return PanelStatistics(table.rename_axis("model"), trials, n, var, pbo, note)
 
 
 @dataclass
 class PanelBacktest:
-    """The panel evaluation of the return forecasts (``evaluation``) and their cross-sectional
-    trades (``trades``: weights, gross, net, turnover); ``table`` one row per model."""
+    """The cross-sectional trades of each model's return forecasts (``trades``: weights, gross,
+    net, turnover), their deflated statistics (``statistics``) and, unless the forecasts were
+    read from a finished run (``source``), the panel evaluation that made them
+    (``evaluation``); ``table`` one row per model."""
 
-    evaluation: PanelEvaluation
+    evaluation: PanelEvaluation | None
     trades: CrossSectionTrades
+    statistics: PanelStatistics
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> pd.DataFrame:
-        """Per model: net and gross annualised return and Sharpe, turnover, days."""
-        return self.trades.summary()
+        """Per model: net and gross annualised return and Sharpe, ``psr``, ``dsr`` (deflated for
+        ``n_trials``), turnover, days."""
+        out: pd.DataFrame = self.trades.summary()
+        stats = self.statistics.table
+        at = list(out.columns).index("sharpe_gross") + 1
+        for k, c in enumerate(("psr", "dsr", "n_trials", "sr0")):
+            out.insert(at + k, c, stats.loc[out.index, c])
+        return out
+
+    @property
+    def pbo(self) -> PBOResult | None:
+        """The PBO of the trials (None when CSCV cannot run: ``statistics.pbo_note``)."""
+        return self.statistics.pbo
+
+    def verdict(self) -> str:
+        """One sentence: which models' books earn a positive net Sharpe ratio (the benchmark of
+        a dollar-neutral book is cash, a zero excess return) with their DSR and PSR, or the best
+        one's when none does; the PBO and the turnover."""
+        from gatecast.experiment.report.panel_backtest import panel_backtest_verdict
+
+        pbo = None if self.pbo is None else self.pbo.pbo
+        return panel_backtest_verdict(
+            self.table, self.trades.cost_bps, self.statistics.n_trials, pbo
+        )
 
     def __str__(self) -> str:
-        return str(self.trades)
+        return f"{self.trades}\n{self.verdict()}"
 
 
 def _trade(
@@ -74,56 +203,135 @@ def _trade(
 
 
 def backtest_panel(
-    panel: Mapping[str, pd.DataFrame],
+    panel: Mapping[str, pd.DataFrame] | None = None,
     *,
-    test_start: str,
+    test_start: str | None = None,
     models: str | Iterable[str] | None = None,
     cross_section: Scheme = "top_bottom",
     fraction: float = 0.2,
     cost_bps: float = 5.0,
     column: str | None = None,
+    from_run: str | Path | None = None,
+    pbo_blocks: int = 16,
+    n_trials: int | None = None,
+    var_sharpe_annual: float | None = None,
     **evaluation: Any,
 ) -> PanelBacktest:
-    """Walk the return models forward over ``panel`` and trade each across instruments.
+    """Walk the return models forward over ``panel`` (or read the forecasts of ``from_run``)
+    and trade each across instruments, with each net Sharpe ratio's PSR, DSR and the PBO.
 
     Parameters
     ----------
     panel, test_start, models, column
         As :func:`gatecast.evaluate_panel` with ``target="return"`` (default models: the global
         LSTM, no change, historical mean, AR(1)); further settings of it go in ``evaluation``.
+        With ``from_run``: ``panel`` only where the run was made on prices passed in from
+        Python (the same prices, checked against the run's content hashes), ``models`` a
+        subset of the run's (default: all of them).
     cross_section, fraction
         The :class:`~gatecast.evaluation.trading.cross_section.CrossSectionRule`: each day long
         the top ``fraction`` of instruments by forecast and short the bottom one
         (``top_bottom``), or rank weights (``rank``); dollar-neutral, gross exposure 1.
     cost_bps
         One-way cost in basis points of each day's turnover.
+    from_run
+        A finished panel evaluation of returns (``gatecast evaluate --target return`` on a
+        panel, kind ``panel-evaluate``): its forecasts are traded, nothing is refit; the
+        test period, the walk-forward and the data are the run's, so ``test_start`` and the
+        ``evaluation`` settings are refused beside it.
+    pbo_blocks, n_trials, var_sharpe_annual
+        The PBO's CSCV blocks; overrides of N and Var[SR_n] (annualised) of the DSR, which
+        otherwise come from the models asked for (one trial each, identical net returns once).
 
     Returns
     -------
     PanelBacktest with ``table`` (per model: ann_return, ann_return_gross, sharpe,
-    sharpe_gross, turnover, turnover_year, days).
+    sharpe_gross, psr, dsr, n_trials, sr0, turnover, turnover_year, days), ``pbo`` and
+    :meth:`~PanelBacktest.verdict`.
     """
-    rule = CrossSectionRule(cross_section, fraction)  # refused before any fit
-    check_number(cost_bps, "cost_bps", at_least=0.0)
     if evaluation.get("target", "return") != "return":
         raise ConfigError("a panel backtest trades return forecasts: leave target out")
     evaluation.pop("target", None)
+    names: tuple[str, ...] = ()
+    if models is not None:
+        names = tuple(m.strip() for m in (models.split(",") if isinstance(models, str) else models))
+    values: dict[str, Any] = {
+        "models": names,
+        "cross_section": cross_section,
+        "fraction": fraction,
+        "cost_bps": cost_bps,
+        "column": column,
+        "pbo_blocks": pbo_blocks,
+        "n_trials": n_trials,
+        "var_sharpe_annual": var_sharpe_annual,
+    }
+    if from_run is not None:
+        if test_start is not None:
+            evaluation["test_start"] = test_start
+        given = [k for k in evaluation if k in RUN_SETTINGS] + (["column"] if column else [])
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)}: the forecasts of from_run {from_run} were made with the "
+                f"data and walk-forward of that run (its run.json), so these would be ignored; "
+                f"drop them, or leave out from_run to make new forecasts"
+            )
+        if panel is not None:
+            values["data"] = panel
+        cfg = PanelBacktestConfig(**values, **evaluation, from_run=str(from_run))
+        return run_panel_backtest(cfg)
+    if panel is None or test_start is None:
+        raise ConfigError(
+            "give the panel and test_start (a new walk-forward), or from_run (the forecasts "
+            "of a finished panel evaluation of returns)"
+        )
+    # the trading settings checked before any fit (the walk's by evaluate_panel)
+    cfg = PanelBacktestConfig(data=panel, test_start=test_start, **values)
     ev = evaluate_panel(
-        panel, test_start=test_start, models=models, target="return", column=column, **evaluation
+        panel,
+        test_start=test_start,
+        models=cfg.models,
+        target="return",
+        column=column,
+        **evaluation,
     )
-    return PanelBacktest(ev, _trade(ev, panel, column, rule, cost_bps))
+    return _result(ev, _trade(ev, panel, column, cfg.rule(), cfg.cost_bps), cfg)
+
+
+def _result(
+    ev: PanelEvaluation | None, trades: CrossSectionTrades, cfg: PanelBacktestConfig, **kw: Any
+) -> PanelBacktest:
+    """The trades with their deflated statistics (the settings' overrides applied)."""
+    var = cfg.var_sharpe_annual
+    stats = deflate_panel(
+        trades.net,
+        list(trades.net.columns),
+        pbo_blocks=cfg.pbo_blocks,
+        n_trials=cfg.n_trials,
+        var_sharpe=None if var is None else var / trades.periods_per_year,
+    )
+    source = kw.pop("source", ev.source if ev is not None else "")
+    notes = kw.pop("notes", list(ev.notes) if ev is not None else [])
+    return PanelBacktest(ev, trades, stats, source, notes)
 
 
 @dataclass(kw_only=True)
 class PanelBacktestConfig(PanelEvaluationConfig):
     """A panel evaluation of returns (:class:`PanelEvaluationConfig`, ``target`` return) and
     the rule that trades it: ``cross_section`` (``top_bottom`` or ``rank``), ``fraction`` and
-    ``cost_bps``."""
+    ``cost_bps``; ``pbo_blocks`` (CSCV), ``n_trials`` and ``var_sharpe_annual`` (overrides of
+    the DSR's N and Var[SR_n]). ``from_run``: a finished panel evaluation of returns whose
+    forecasts are traded without refitting; its walk-forward settings (:data:`RUN_SETTINGS`)
+    are the run's own, so a value other than the default is refused (``data`` may be the same
+    prices passed in again, checked by content hash)."""
 
     target: Any = "return"
     cross_section: Scheme = "top_bottom"
     fraction: float = 0.2
     cost_bps: float = 5.0
+    pbo_blocks: int = 16
+    n_trials: int | None = None
+    var_sharpe_annual: float | None = None
+    from_run: str | None = None
 
     def __post_init__(self) -> None:
         if self.target != "return":
@@ -131,29 +339,213 @@ class PanelBacktestConfig(PanelEvaluationConfig):
                 f"--target {self.target}: a panel backtest trades return forecasts; leave "
                 f"--target out"
             )
+        asked = bool(self.models)
+        if self.from_run is not None:
+            self._refuse_run_settings()
         super().__post_init__()
+        if self.from_run is not None and not asked:
+            self.models = ()  # every model of the run
         self.rule()
         check_number(self.cost_bps, "cost_bps", at_least=0.0)
+        if self.pbo_blocks < 2 or self.pbo_blocks % 2:
+            raise ConfigError(
+                f"--blocks {self.pbo_blocks}: the CSCV blocks of the PBO must be an even number "
+                f">= 2 (each split takes half of them in sample; the default is 16)"
+            )
+        if self.n_trials is not None:
+            check_number(self.n_trials, "n_trials", at_least=1, integer=True)
+        if self.var_sharpe_annual is not None:
+            check_number(self.var_sharpe_annual, "var_sharpe_annual", at_least=0.0)
+
+    def _refuse_run_settings(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(PanelBacktestConfig)}
+        changed = [
+            n for n in RUN_SETTINGS if n != "data" and not _same(getattr(self, n), defaults[n])
+        ]
+        if isinstance(self.data, str) and self.data != defaults["data"]:
+            changed.insert(0, "data")
+        if changed:
+            shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in changed)
+            raise ConfigError(
+                f"{shown}: the forecasts of from_run {self.from_run} were made with the data and "
+                f"walk-forward of that run (its run.json), so these would be ignored; drop "
+                f"them, or leave out from_run to make new forecasts"
+            )
 
     def rule(self) -> CrossSectionRule:
         """The cross-sectional rule."""
         return CrossSectionRule(self.cross_section, self.fraction)
 
 
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
+def read_panel_run(
+    folder: str | Path, data: Any = None
+) -> tuple[PanelEvaluationConfig, pd.DataFrame, Panel]:
+    """The configuration, long forecasts (``instrument``, ``date``, ``as_of``, ``actual``, a
+    column per model) and panel of a finished panel evaluation of returns (read by
+    :meth:`~gatecast.experiment.run_reader.Run.open`).
+
+    The panel is read again from the run's data (a bundled panel, a file or folder), or is
+    ``data`` (prices passed in again: a run made on prices from Python keeps only their
+    hashes); either way each instrument's content hash must be the one the run recorded.
+    """
+    try:
+        run = Run.open(folder)
+    except ConfigError as exc:
+        raise ModelFileError(
+            f"--from-run on a panel takes a finished `gatecast evaluate --target return` run "
+            f"folder of a panel: {exc}"
+        ) from exc
+    if run.kind != PANEL_KIND or run.status != "finished":
+        state = "an unfinished" if run.status != "finished" else "a"
+        raise ModelFileError(
+            f"{folder} holds {state} {run.kind} run: --from-run on a panel takes a finished "
+            f"`gatecast evaluate --target return` run folder of a panel (kind {PANEL_KIND})"
+        )
+    saved = dict(run.config)
+    if saved.get("target") != "return":
+        raise ConfigError(
+            f"{folder} holds {saved.get('target')} forecasts of a panel; a panel backtest trades "
+            f"return forecasts: rerun `gatecast evaluate --target return` on the panel"
+        )
+    known = {f.name for f in dataclasses.fields(PanelEvaluationConfig)}
+    values = {k: v for k, v in saved.items() if k in known}
+    values["models"] = tuple(values.get("models") or ())
+    recorded = saved.get("data")
+    if data is None:
+        if not _readable(recorded):
+            raise ConfigError(
+                f"the run in {folder} was made on prices passed in from Python ({recorded}), "
+                f"which a run folder does not keep: pass them again, "
+                f"gc.backtest_panel(panel, from_run=...)"
+            )
+    else:
+        values["data"] = data
+    try:
+        eval_cfg = PanelEvaluationConfig(**{**values, "out": None, "quiet": True})
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(
+            f"{folder} has no readable panel evaluation configuration ({exc}); rerun `gatecast "
+            f"evaluate` into a new folder"
+        ) from exc
+    panel = load_checked_panel(eval_cfg)
+    _check_identity(panel, run.data or {}, folder)
+    try:
+        forecasts = run.table("forecasts")
+    except (ConfigError, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
+            f"evaluate` into a new folder"
+        ) from exc
+    return eval_cfg, forecasts, panel
+
+
+def _readable(recorded: Any) -> bool:
+    """Whether a run's recorded data names prices that can be read again (a bundled panel, or
+    files and folders that exist)."""
+    paths = recorded if isinstance(recorded, list) else [recorded]
+    return bool(paths) and all(
+        isinstance(p, str) and (p.lower() in BUNDLED_PANELS or Path(p).exists()) for p in paths
+    )
+
+
+def _check_identity(panel: Panel, recorded: Mapping[str, Any], folder: str | Path) -> None:
+    """Refuse a panel whose instruments or contents differ from those the run recorded."""
+    was = recorded.get("instruments") or {}
+    now = panel.identity()["instruments"]
+    if not was:
+        raise ConfigError(
+            f"the run in {folder} records no content hash of its panel (run.json); rerun "
+            f"`gatecast evaluate --target return` into a new folder"
+        )
+    differ = sorted(set(was) ^ set(now))
+    if differ:
+        raise ConfigError(
+            f"the panel given has instruments {', '.join(sorted(now))}, but the run in {folder} "
+            f"was made on {', '.join(sorted(was))} (differ: {', '.join(differ)}): pass the same "
+            f"prices, or leave out from_run to make new forecasts on these"
+        )
+    changed = [n for n in sorted(was) if was[n].get("sha256") != now[n]["sha256"]]
+    if changed:
+        raise ConfigError(
+            f"the prices of {', '.join(changed)} are not those the run in {folder} was made on "
+            f"(their content hash differs): pass the same prices, or leave out from_run to make "
+            f"new forecasts on these"
+        )
+
+
+def _as_run(
+    cfg: PanelBacktestConfig, eval_cfg: PanelEvaluationConfig, models: Iterable[str]
+) -> PanelBacktestConfig:
+    """``cfg`` with the walk-forward settings of the run it trades, so that its record says
+    what made the forecasts (prices passed in are named by the panel's source)."""
+    values = {n: getattr(eval_cfg, n) for n in RUN_SETTINGS}
+    if not isinstance(values["data"], str):
+        values["data"] = getattr(values["data"], "source", "a panel passed in")
+    # from_run refuses these settings; the run's own models keep its reference among them
+    out = dataclasses.replace(cfg, from_run=None, models=tuple(eval_cfg.models), **values)
+    out.from_run, out.models = cfg.from_run, tuple(models)
+    return out
+
+
+def _trade_run(cfg: PanelBacktestConfig) -> tuple[PanelBacktest, Panel, PanelBacktestConfig]:
+    """Trade the forecasts of ``cfg.from_run`` (their ``as_of`` checked against each traded
+    day, per instrument); the result, the panel and ``cfg`` with the run's settings."""
+    assert cfg.from_run is not None
+    data = None if isinstance(cfg.data, str) else cfg.data
+    eval_cfg, forecasts, panel = read_panel_run(cfg.from_run, data)
+    have = [
+        c for c in forecasts.columns if c not in ("instrument", "date", INFORMATION_DATE, "actual")
+    ]
+    models = list(cfg.models) or have
+    lost = [m for m in models if m not in have]
+    if lost:
+        raise ConfigError(
+            f"model(s) {', '.join(lost)} have no forecasts in {cfg.from_run}; it holds "
+            f"{', '.join(have)}"
+        )
+    keep = [c for c in ("instrument", "date", INFORMATION_DATE) if c in forecasts.columns]
+    prices = {str(n): price_series(df, eval_cfg.column) for n, df in panel.items()}
+    trades = trade_cross_section(forecasts[keep + models], prices, cfg.rule(), cfg.cost_bps)
+    return _result(None, trades, cfg, source=panel.source), panel, _as_run(cfg, eval_cfg, models)
+
+
 def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
-    """Walk, score and trade ``cfg``'s models over its panel; with ``cfg.out`` write the run
-    folder (kind ``panel-backtest``): ``backtest.csv`` (per model), ``returns.parquet`` (daily
-    gross and net return and turnover per model), ``weights.parquet`` (long: model,
-    date, instrument, weight), the evaluation under ``evaluation/`` (its walk resumes after
-    a kill) and, last, ``metrics.json``."""
+    """Walk, score and trade ``cfg``'s models over its panel (or trade the forecasts of
+    ``cfg.from_run``); with ``cfg.out`` write the run folder (kind ``panel-backtest``):
+    ``backtest.csv`` (per model, with PSR and DSR), ``returns.parquet`` (daily gross and net
+    return and turnover per model), ``weights.parquet`` (long: model, date, instrument,
+    weight), ``pbo.json`` (the PBO and the trials behind N), the evaluation under
+    ``evaluation/`` (its walk resumes after a kill; none with ``from_run``), ``metrics.json``
+    and, from those, ``report.html``."""
     if cfg.out is not None:
         check_out_folder(
             cfg.out, overwrite=cfg.overwrite, resume=cfg.resume, kind=PANEL_BACKTEST_KIND
         )
+    if cfg.from_run is not None:
+        if cfg.out is None:
+            return _trade_run(cfg)[0]
+        with run_output(
+            cfg.out,
+            PANEL_BACKTEST_KIND,
+            overwrite=cfg.overwrite,
+            resume=cfg.resume,
+            config=settings_record(cfg),
+        ) as path:
+            result, panel, as_run = _trade_run(cfg)
+            record_data(path, panel.identity())
+            write_panel_backtest(result, path, panel, as_run)
+        return result
     panel = load_checked_panel(cfg)
     if cfg.out is None:
         ev = _evaluate_into(cfg, panel, None)
-        return PanelBacktest(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps))
+        return _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
     with run_output(
         cfg.out,
         PANEL_BACKTEST_KIND,
@@ -165,7 +557,7 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
         ev = _evaluate_into(cfg, panel, Path(path) / "evaluation")
         # its scores' files; the page of a run is written for a run folder (run.json) only
         write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg, report=False)
-        result = PanelBacktest(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps))
+        result = _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
         write_panel_backtest(result, path, panel, cfg)
     return result
 
@@ -173,9 +565,13 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
 def write_panel_backtest(
     result: PanelBacktest, out: str | Path, panel: Panel, cfg: PanelBacktestConfig
 ) -> Path:
-    """The backtest's files (see :func:`run_panel_backtest`), ``metrics.json`` last."""
+    """The backtest's files (see :func:`run_panel_backtest`), ``metrics.json`` last, then
+    ``report.html``."""
+    from gatecast.plots.trading import plot_equity
+
     folder = RunFolder(out)
     t = result.trades
+    stats = result.statistics
     folder.write_csv("backtest.csv", result.table)
     daily = pd.DataFrame(
         {
@@ -197,17 +593,45 @@ def write_panel_backtest(
         ignore_index=True,
     )
     folder.write_parquet("weights.parquet", weights[["model", "date", "instrument", "weight"]])
+    ppy = t.periods_per_year
+    pbo: dict[str, Any] = (
+        stats.pbo.to_dict() if stats.pbo is not None else {"pbo": None, "reason": stats.pbo_note}
+    )
+    folder.write_json(
+        "pbo.json",
+        {
+            **pbo,
+            "cost_bps": t.cost_bps,
+            "n_trials": stats.n_trials,
+            "trials": stats.trial_set.to_dict(),
+            "var_sharpe_per_period": stats.var_sharpe,
+            "var_sharpe_annual": stats.var_sharpe * ppy,
+            "sr0_per_period": expected_max_sharpe(stats.n_trials, stats.var_sharpe),
+            "trials_overridden": cfg.n_trials is not None or cfg.var_sharpe_annual is not None,
+            "trial_sharpes_annual": (stats.trial_set.sharpes * math.sqrt(ppy)).to_dict(),
+            "periods_per_year": ppy,
+        },
+    )
+    folder.write_figure(
+        "plots/equity.png",
+        plot_equity(t.net, title=f"net equity, {t.cost_bps:g} bps one-way"),
+    )
     folder.write_metrics(
         {
             "config": settings_record(cfg),
-            "source": result.evaluation.source,
+            "source": result.source,
+            "from_run": cfg.from_run,
             "instruments": sorted(map(str, panel)),
             "rule": {"cross_section": t.rule.scheme, "fraction": t.rule.fraction},
             "cost_bps": t.cost_bps,
             "first_date": t.gross.index.min(),
             "last_date": t.gross.index.max(),
+            "n_trials": stats.n_trials,
+            "pbo": None if stats.pbo is None else stats.pbo.pbo,
             "summary": result.table.reset_index().to_dict(orient="records"),
-            "notes": result.evaluation.notes,
+            "verdict": result.verdict(),
+            "notes": result.notes,
         }
     )
+    write_report(folder.path)
     return folder.path

@@ -479,7 +479,9 @@ def _run(
 def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
     """Write a panel VaR run's files: ``per_instrument.csv`` (one row per instrument, model,
     distribution and level), ``summary.csv`` (pooled), ``risk.parquet`` (per day),
-    ``folds.csv`` and, last, ``metrics.json``; every file atomically."""
+    ``folds.csv``, ``metrics.json`` and, from those, ``report.html``; every file atomically."""
+    from gatecast.experiment.report import write_report
+
     cfg = result.config
     folder = RunFolder(out)
     folder.write_csv("per_instrument.csv", result.table, index=False)
@@ -515,6 +517,7 @@ def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
             "notes": result.notes,
         }
     )
+    write_report(folder.path)
     return folder.path
 
 

@@ -13,6 +13,8 @@ from gatecast.experiment.report.figures import unmatched_pngs
 from gatecast.experiment.report.generic import generic_report
 from gatecast.experiment.report.page import Report
 from gatecast.experiment.report.panel import panel_evaluation_report
+from gatecast.experiment.report.panel_backtest import panel_backtest_report
+from gatecast.experiment.report.panel_var import panel_var_report
 from gatecast.experiment.report.train import train_report
 from gatecast.experiment.run_folder import RunFolder
 from gatecast.experiment.run_reader import Run
@@ -20,7 +22,11 @@ from gatecast.experiment.run_reader import Run
 #: The page's name in every run folder.
 REPORT_FILE = "report.html"
 
-RunKind = Literal["train", "evaluate", "panel-evaluate", "demo", "run"]
+RunKind = Literal[
+    "train", "evaluate", "panel-evaluate", "panel-backtest", "panel-var", "demo", "run"
+]
+#: The kinds with a page of their own (any other run folder gets the generic page).
+_OWN_PAGE = ("train", "evaluate", "panel-evaluate", "panel-backtest", "panel-var", "demo")
 
 
 def write_report(
@@ -89,6 +95,8 @@ def build_report(run_dir: str | Path, *, figures: bool = True) -> Report:
         "train": train_report,
         "evaluate": evaluation_report,
         "panel-evaluate": panel_evaluation_report,
+        "panel-backtest": panel_backtest_report,
+        "panel-var": panel_var_report,
         "demo": demo_report,
         "run": generic_report,
     }
@@ -106,8 +114,8 @@ def run_kind(folder: Path) -> RunKind:
         kind = Run.open(folder).kind
     except ConfigError:
         kind = None
-    if kind in ("train", "evaluate", "panel-evaluate", "demo"):
-        return kind
+    if kind in _OWN_PAGE:
+        return kind  # type: ignore[return-value]
     if kind is not None or any(name.endswith(".json") for name in has):
         return "run"
     raise ReportError(
