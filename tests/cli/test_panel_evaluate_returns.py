@@ -95,3 +95,16 @@ def test_covariates_with_a_return_target_on_a_panel_are_refused_by_name() -> Non
         PanelEvaluationConfig(
             data="arch_panel", target="return", covariates=("vix",), test_start="2015-01-02"
         )
+
+
+def test_a_return_panel_without_its_reference_is_refused_before_the_walk() -> None:
+    from gatecast.errors import ConfigError
+    from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
+
+    with pytest.raises(ConfigError, match="reference 'no_change' is not among the models"):
+        PanelEvaluationConfig(
+            data="arch_panel",
+            target="return",
+            models=("ar1", "historical_mean"),
+            test_start="2015-01-02",
+        )

@@ -481,7 +481,7 @@ class PanelEvaluationConfig(
             self.covariates, self.models = _with_covariates(self.covariates, self.models)
         if self.reference is None:
             self.reference = RETURN_REFERENCE if returns else default_reference(self.models)
-        elif self.reference not in self.models:
+        if self.reference not in self.models:  # before the walk, not at scoring after it
             raise ConfigError(
                 f"reference {self.reference!r} is not among the models "
                 f"({', '.join(self.models)}); add it or pick one of them"
