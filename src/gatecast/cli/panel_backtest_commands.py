@@ -10,7 +10,13 @@ from rich.markup import escape
 
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.experiment.settings import (
+    DataSettings,
+    RecurrentSettings,
+    RunSettings,
+    WalkSettings,
+    group_fields,
+)
 
 #: Options of the single-series backtest that a panel backtest does not take, and why.
 SINGLE_SERIES_ONLY = {
@@ -53,14 +59,13 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
     refused = {n: SINGLE_SERIES_ONLY[n] for n in order if n in SINGLE_SERIES_ONLY}
     from_run = params.get("from_run")
     if from_run is not None:  # the walk that made the forecasts is the run's own
-        from gatecast.cli.backtest_commands import _RUN_OPTIONS
-
         because = (
             f"the forecasts of --from-run {from_run} were made with the data and walk-forward "
             f"of that run (its run.json), which would ignore it (or leave out --from-run to "
             f"make new forecasts)"
         )
-        refused |= {n: because for n in order if n in _RUN_OPTIONS}
+        walk_fields = group_fields(DataSettings, WalkSettings, RecurrentSettings)
+        refused |= {n: because for n in order if n in walk_fields}
     else:
         # --blocks here is the PBO's CSCV blocks, not evaluate's out-of-time blocks
         walked = [n for n in order if n != "blocks"]

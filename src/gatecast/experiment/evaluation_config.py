@@ -29,6 +29,7 @@ from gatecast.experiment.registry import (
 )
 from gatecast.experiment.settings import (
     ConfidenceSetSettings,
+    CovariateSettings,
     DataSettings,
     ExecutorSettings,
     InputSettings,
@@ -54,6 +55,7 @@ class EvaluationConfig(
     WalkSettings,
     RecurrentSettings,
     InputSettings,
+    CovariateSettings,
     ConfidenceSetSettings,
     RunSettings,
 ):
@@ -96,7 +98,6 @@ class EvaluationConfig(
     # model's forecasts (None: garch)
     intervals: float | None = None
     interval_scale: str | None = None
-    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks

@@ -285,7 +285,9 @@ def backtest_panel(
             "of a finished panel evaluation of returns)"
         )
     # the trading settings checked before any fit (the walk's by evaluate_panel)
-    cfg = PanelBacktestConfig(data=panel, test_start=test_start, **values)
+    cfg = PanelBacktestConfig(
+        data=panel, test_start=test_start, reference=evaluation.get("reference"), **values
+    )
     ev = evaluate_panel(
         panel,
         test_start=test_start,
@@ -356,6 +358,10 @@ class PanelBacktestConfig(PanelEvaluationConfig):
             check_number(self.n_trials, "n_trials", at_least=1, integer=True)
         if self.var_sharpe_annual is not None:
             check_number(self.var_sharpe_annual, "var_sharpe_annual", at_least=0.0)
+
+    def walks(self) -> bool:
+        """A backtest of ``from_run`` trades the run's forecasts: no walk, no reference."""
+        return self.from_run is None
 
     def _refuse_run_settings(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(PanelBacktestConfig)}

@@ -51,6 +51,7 @@ from gatecast.experiment.run_folder import (
 )
 from gatecast.experiment.settings import (
     ConfidenceSetSettings,
+    CovariateSettings,
     DataSettings,
     RecurrentSettings,
     RunSettings,
@@ -425,6 +426,7 @@ class PanelEvaluationConfig(
     TargetSettings,
     WalkSettings,
     RecurrentSettings,
+    CovariateSettings,
     ConfidenceSetSettings,
     RunSettings,
 ):
@@ -452,7 +454,6 @@ class PanelEvaluationConfig(
     embedding: bool = False
     device: str = "auto"
     alpha: float = 0.05
-    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -481,12 +482,17 @@ class PanelEvaluationConfig(
             self.covariates, self.models = _with_covariates(self.covariates, self.models)
         if self.reference is None:
             self.reference = RETURN_REFERENCE if returns else default_reference(self.models)
-        if self.reference not in self.models:  # before the walk, not at scoring after it
+        if self.walks() and self.reference not in self.models:  # before the walk, not after it
             raise ConfigError(
                 f"reference {self.reference!r} is not among the models "
                 f"({', '.join(self.models)}); add it or pick one of them"
             )
         self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
+
+    def walks(self) -> bool:
+        """Whether this config runs a walk-forward scored against ``reference`` (a panel
+        backtest of a finished run's forecasts does not)."""
+        return True
 
     def factories(self) -> dict[str, PanelFactory]:
         """A factory per model (see :func:`panel_factories`)."""

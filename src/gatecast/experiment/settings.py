@@ -39,6 +39,7 @@ from gatecast.types import (
 
 __all__ = [
     "ConfidenceSetSettings",
+    "CovariateSettings",
     "DataSettings",
     "ExecutorSettings",
     "InputSettings",
@@ -173,6 +174,16 @@ class InputSettings(_Group):
         if self.train_proxy is not None:
             check_choice(self.train_proxy, PROXIES, "train_proxy")
         super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class CovariateSettings(_Group):
+    """The covariate groups joined on the data as of each date (``vix``, ``sp500``, ...; see
+    :mod:`gatecast.data.covariates`): on a series, onto its rows; on a panel, onto each
+    instrument's own rows. The models that read them run beside the same models without them
+    (the ablation)."""
+
+    covariates: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
