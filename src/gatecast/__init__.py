@@ -17,6 +17,7 @@ pandas' heavier parts until a job or a model is asked for.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from gatecast._version import __version__
@@ -76,68 +77,39 @@ __all__ = [
 ]
 
 
+#: Where each public name lives: it is imported from there when first asked for.
+_HOMES: dict[str, str] = {
+    "load": "gatecast.data.sources",
+    "datasets": "gatecast.data.sources",
+    "load_panel": "gatecast.data.panel",
+    "Panel": "gatecast.data.panel",
+    "TargetSpec": "gatecast.data.features",
+    "WalkForwardPlan": "gatecast.evaluation.walkforward",
+    "walk_forward": "gatecast.evaluation.walkforward",
+    "backtest_panel": "gatecast.experiment.panel_backtest",
+    "evaluate_panel": "gatecast.experiment.panel_evaluation",
+    "var_panel": "gatecast.experiment.panel_var",
+    "GlobalRecurrentReturn": "gatecast.models.recurrent.global_return",
+    "GlobalRecurrentVariance": "gatecast.models.recurrent.global_variance",
+    "Run": "gatecast.experiment.run_reader",
+    **dict.fromkeys(("evaluate", "backtest", "var", "sweep", "train", "predict"), "gatecast.jobs"),
+    "NoChange": "gatecast.models.baselines",
+    "HistoricalMean": "gatecast.models.baselines",
+    "AR1": "gatecast.models.linear",
+    **dict.fromkeys(
+        ("RecurrentForecaster", "RecurrentVariance", "load_model", "open_stream"),
+        "gatecast.models.recurrent",
+    ),
+    "StreamSet": "gatecast.serve",
+    "load_numpy": "gatecast.serve",
+}
+
+
 def __getattr__(name: str) -> Any:  # the module's attributes, imported when first asked for
-    if name in ("load", "datasets"):
-        from gatecast.data import sources
-
-        return getattr(sources, name)
-    if name in ("load_panel", "Panel"):
-        from gatecast.data import panel
-
-        return getattr(panel, name)
-    if name == "TargetSpec":
-        from gatecast.data.features import TargetSpec
-
-        return TargetSpec
-    if name in ("WalkForwardPlan", "walk_forward"):
-        from gatecast.evaluation import walkforward
-
-        return getattr(walkforward, name)
-    if name == "backtest_panel":
-        from gatecast.experiment.panel_backtest import backtest_panel
-
-        return backtest_panel
-    if name == "evaluate_panel":
-        from gatecast.experiment.panel_evaluation import evaluate_panel
-
-        return evaluate_panel
-    if name == "var_panel":
-        from gatecast.experiment.panel_var import var_panel
-
-        return var_panel
-    if name == "GlobalRecurrentReturn":
-        from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
-
-        return GlobalRecurrentReturn
-    if name == "GlobalRecurrentVariance":
-        from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-
-        return GlobalRecurrentVariance
-    if name == "Run":
-        from gatecast.experiment.run_reader import Run
-
-        return Run
-    if name in ("evaluate", "backtest", "var", "sweep", "train", "predict"):
-        from gatecast import jobs
-
-        return getattr(jobs, name)
-    if name in ("NoChange", "HistoricalMean"):
-        from gatecast.models import baselines
-
-        return getattr(baselines, name)
-    if name == "AR1":
-        from gatecast.models.linear import AR1
-
-        return AR1
-    if name in ("RecurrentForecaster", "RecurrentVariance", "load_model", "open_stream"):
-        from gatecast.models import recurrent
-
-        return getattr(recurrent, name)
-    if name in ("StreamSet", "load_numpy"):
-        from gatecast import serve
-
-        return getattr(serve, name)
-    raise AttributeError(f"module 'gatecast' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gatecast' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
 
 
 def __dir__() -> list[str]:

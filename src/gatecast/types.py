@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Literal, get_args
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, get_args
 
 import pandas as pd
 
@@ -41,6 +42,19 @@ def check_choice(value: Any, choices: tuple[str, ...], what: str) -> None:
     """Raise a ConfigError naming ``what`` and the choices when ``value`` is not one of them."""
     if value not in choices:
         raise ConfigError(f"{what} {value!r} is unknown; choose one of {', '.join(choices)}")
+
+
+_V = TypeVar("_V")
+
+
+def registered(registry: Mapping[str, _V], name: str, what: str, hint: str = "") -> _V:
+    """``registry[name]``, or a ConfigError naming ``what`` and the registered names (then ``hint``)."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise ConfigError(
+            f"{what} {name!r} is unknown; choose from {', '.join(registry)}{hint}"
+        ) from None
 
 
 def check_number(

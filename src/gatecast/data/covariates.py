@@ -12,6 +12,7 @@ import pandas as pd
 from gatecast.data.features import PERCENT_LOG, parkinson
 from gatecast.data.sources import _fmt_date, load
 from gatecast.errors import ConfigError, DataError
+from gatecast.types import registered
 
 #: The oldest a covariate value may be when it is joined (a week spans long weekends and
 #: holidays); an older one is a gap, never carried on.
@@ -84,13 +85,12 @@ COVARIATES: dict[str, CovariateGroup] = {
 
 def covariate_group(name: str) -> CovariateGroup:
     """The covariate group ``name``, or a ConfigError listing the known ones."""
-    try:
-        return COVARIATES[name]
-    except KeyError:
-        raise ConfigError(
-            f"covariate {name!r} is unknown; choose from {', '.join(COVARIATES)} (a column of "
-            f"this series' own prices is a --features input, not a covariate)"
-        ) from None
+    return registered(
+        COVARIATES,
+        name,
+        "covariate",
+        " (a column of this series' own prices is a --features input, not a covariate)",
+    )
 
 
 def covariate_columns(names: Sequence[str]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gatecast.data.sources import resolve_column
 from gatecast.errors import ConfigError, ConstantSeriesError, DataError, NonPositivePriceError
-from gatecast.types import TARGET_KINDS
+from gatecast.types import TARGET_KINDS, registered
 
 PARKINSON_FACTOR: float = 1.0 / (4.0 * np.log(2.0))
 #: Variance-like features are floored here (percent^2) before their log: a flat day would give -inf.
@@ -359,12 +359,7 @@ FEATURES = tuple(FEATURE_REGISTRY)
 
 def feature(name: str) -> Feature:
     """The registered feature ``name``, or a ConfigError listing the known ones."""
-    try:
-        return FEATURE_REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"feature {name!r} is unknown; choose from {', '.join(FEATURES)}"
-        ) from None
+    return registered(FEATURE_REGISTRY, name, "feature")
 
 
 def needed_fields(features: Sequence[str]) -> tuple[str, ...]:

@@ -8,11 +8,15 @@ import pandas as pd
 from gatecast.errors import ConfigError
 
 
-def _index(n: int, start: str | None) -> pd.Index:
-    if start is None:
-        idx: pd.Index = pd.RangeIndex(n, name="t")
-        return idx
-    return pd.bdate_range(start, periods=n, name="date")
+def _frame(columns: dict[str, np.ndarray], n: int, start: str | None) -> pd.DataFrame:
+    """The ``n`` generated rows on business days from ``start`` (None: on steps 0..n-1)."""
+    index: pd.Index = (
+        pd.RangeIndex(n, name="t")
+        if start is None
+        else pd.bdate_range(start, periods=n, name="date")
+    )
+    df: pd.DataFrame = pd.DataFrame(columns, index=index)
+    return df
 
 
 def _check_n(n: int) -> None:
@@ -30,10 +34,7 @@ def random_walk(n: int = 1000, seed: int = 42, *, start: str | None = "2000-01-0
     rng = np.random.RandomState(seed)  # the legacy global generator the notebook seeds
     returns = rng.randn(n) * 0.02 + 0.0001
     prices = 100 * np.cumprod(1 + returns)
-    df: pd.DataFrame = pd.DataFrame(
-        {"close": prices, "true_return": returns}, index=_index(n, start)
-    )
-    return df
+    return _frame({"close": prices, "true_return": returns}, n, start)
 
 
 def gbm(
@@ -52,8 +53,7 @@ def gbm(
     r = (mu - 0.5 * sigma**2) * dt + sigma * np.sqrt(dt) * rng.standard_normal(n)
     r[0] = 0.0
     prices = s0 * np.exp(np.cumsum(r))
-    df: pd.DataFrame = pd.DataFrame({"close": prices}, index=_index(n, start))
-    return df
+    return _frame({"close": prices}, n, start)
 
 
 def ou(
@@ -81,9 +81,7 @@ def ou(
     eps = sigma * np.sqrt(1 - phi**2) * rng.standard_normal(n)  # stationary variance sigma^2
     for t in range(1, n):
         x[t] = mean + phi * (x[t - 1] - mean) + eps[t]
-    df: pd.DataFrame = pd.DataFrame(
-        {"close": level * np.exp(x), "log_level": x}, index=_index(n, start)
-    )
+    df = _frame({"close": level * np.exp(x), "log_level": x}, n, start)
     df.attrs["phi"] = phi
     return df
 
@@ -108,10 +106,7 @@ def ar1_prices(
     for t in range(1, n):
         r[t] = phi * r[t - 1] + e[t]
     r[0] = 0.0
-    df: pd.DataFrame = pd.DataFrame(
-        {"close": 100 * np.exp(np.cumsum(r)), "true_return": r}, index=_index(n, start)
-    )
-    return df
+    return _frame({"close": 100 * np.exp(np.cumsum(r)), "true_return": r}, n, start)
 
 
 def garch11(
@@ -144,10 +139,7 @@ def garch11(
         s2[t] = omega + alpha * r[t - 1] ** 2 + beta * s2[t - 1]
         r[t] = np.sqrt(s2[t]) * z[t]
     close = 100 * np.exp(np.cumsum(r / 100))
-    df: pd.DataFrame = pd.DataFrame(
-        {"close": close, "return": r, "variance": s2}, index=_index(n, start)
-    )
-    return df
+    return _frame({"close": close, "return": r, "variance": s2}, n, start)
 
 
 def noisy_sine(
@@ -163,5 +155,4 @@ def noisy_sine(
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     y = 10 + np.sin(2 * np.pi * t / period) + noise * rng.standard_normal(n)
-    df: pd.DataFrame = pd.DataFrame({"close": y}, index=_index(n, start))
-    return df
+    return _frame({"close": y}, n, start)
