@@ -9,7 +9,7 @@ state is the state at its last valid step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Union
 
@@ -458,24 +458,40 @@ def _mask(lengths: Any, batch: int, time: int) -> Array | None:
     return (np.arange(time)[:, None] < lens[None, :])[:, :, None]
 
 
-class RNN(RecurrentStack):
-    """Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), like ``torch.nn.RNN``."""
+class _HiddenOnly(RecurrentStack):
+    """A stack whose state is h alone (RNN, GRU): its step and that step's backward are the
+    cell's functions in :mod:`gatecast.nn.cells`, which the subclass binds."""
 
-    cell = "rnn"
-    gates = 1
-    record_fields = {"a": 0}  # noqa: RUF012 - read-only class constant
+    #: The cell's step and its backward (``cells.rnn_step``, ``cells.rnn_step_backward``).
+    cell_functions: ClassVar[
+        tuple[
+            Callable[[Array, Array, Array, Array], tuple[Array, tuple[Array, ...]]],
+            Callable[[Array, tuple[Array, ...], Array], tuple[Array, Array, Array]],
+        ]
+    ]
 
     def _step(
         self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
     ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
-        h, cache = cells.rnn_step(gi, state[0], W_hh, b_hh)
+        step, _ = self.cell_functions
+        h, cache = step(gi, state[0], W_hh, b_hh)
         return h, (h,), cache
 
     def _step_backward(
         self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
     ) -> tuple[Array, Array, tuple[Array, ...]]:
-        d_gi, d_gh, dh_prev = cells.rnn_step_backward(dstate[0], cache, W_hh)
+        _, step_backward = self.cell_functions
+        d_gi, d_gh, dh_prev = step_backward(dstate[0], cache, W_hh)
         return d_gi, d_gh, (dh_prev,)
+
+
+class RNN(_HiddenOnly):
+    """Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), like ``torch.nn.RNN``."""
+
+    cell = "rnn"
+    gates = 1
+    record_fields = {"a": 0}  # noqa: RUF012 - read-only class constant
+    cell_functions = (cells.rnn_step, cells.rnn_step_backward)
 
 
 class LSTM(RecurrentStack):
@@ -502,24 +518,13 @@ class LSTM(RecurrentStack):
         return d_gi, d_gh, (dh_prev, dc_prev)
 
 
-class GRU(RecurrentStack):
+class GRU(_HiddenOnly):
     """Gated recurrent unit, gates r, z, n in PyTorch's order and convention (``torch.nn.GRU``)."""
 
     cell = "gru"
     gates = 3
     record_fields = {"r": 1, "z": 2, "n": 3}  # noqa: RUF012
-
-    def _step(
-        self, gi: Array, state: tuple[Array, ...], W_hh: Array, b_hh: Array
-    ) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
-        h, cache = cells.gru_step(gi, state[0], W_hh, b_hh)
-        return h, (h,), cache
-
-    def _step_backward(
-        self, dstate: tuple[Array, ...], cache: tuple[Array, ...], W_hh: Array
-    ) -> tuple[Array, Array, tuple[Array, ...]]:
-        d_gi, d_gh, dh_prev = cells.gru_step_backward(dstate[0], cache, W_hh)
-        return d_gi, d_gh, (dh_prev,)
+    cell_functions = (cells.gru_step, cells.gru_step_backward)
 
 
 STACKS: dict[str, type[RecurrentStack]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}

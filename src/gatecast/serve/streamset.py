@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -671,6 +671,22 @@ class _Columns:
             a[dst] = a[src]
 
 
+_T = TypeVar("_T")
+
+
+class _InColumn(Generic[_T]):
+    """A member's count or switch, kept in the set's column ``column`` at the member's row."""
+
+    def __init__(self, column: str, cast: Callable[[Any], _T]) -> None:
+        self.column, self.cast = column, cast
+
+    def __get__(self, member: _Member, kind: type | None = None) -> _T:
+        return self.cast(getattr(member._owner._cols, self.column)[member._row])
+
+    def __set__(self, member: _Member, value: _T) -> None:
+        getattr(member._owner._cols, self.column)[member._row] = value
+
+
 class _Member(Stream):
     """An instrument's :class:`Stream` inside a set: its counts, last date and replay switch
     are the set's columns, and its recurrent state a row of the set's arrays (``_RowEngine``).
@@ -685,6 +701,10 @@ class _Member(Stream):
 
     def _init_checks(self) -> None:
         pass  # the set's: see the properties below
+
+    ticks = _InColumn("ticks", int)
+    valid = _InColumn("valid", int)
+    allow_replay = _InColumn("replay", bool)
 
     @property
     def calendar(self) -> Calendar | None:  # type: ignore[override]
@@ -714,22 +734,6 @@ class _Member(Stream):
         self._online = value
 
     @property
-    def ticks(self) -> int:
-        return int(self._owner._cols.ticks[self._row])
-
-    @ticks.setter
-    def ticks(self, value: int) -> None:
-        self._owner._cols.ticks[self._row] = value
-
-    @property
-    def valid(self) -> int:
-        return int(self._owner._cols.valid[self._row])
-
-    @valid.setter
-    def valid(self, value: int) -> None:
-        self._owner._cols.valid[self._row] = value
-
-    @property
     def last(self) -> OrderKey | None:
         last: OrderKey | None = self._owner._cols.last[self._row]
         return last
@@ -742,13 +746,6 @@ class _Member(Stream):
             (NO_ORDER, 0) if key is None else _order_number(key)
         )
 
-    @property
-    def allow_replay(self) -> bool:
-        return bool(self._owner._cols.replay[self._row])
-
-    @allow_replay.setter
-    def allow_replay(self, value: bool) -> None:
-        self._owner._cols.replay[self._row] = value
 
 
 class _RowEngine:
