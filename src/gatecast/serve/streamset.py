@@ -747,7 +747,6 @@ class _Member(Stream):
         )
 
 
-
 class _RowEngine:
     """One instrument's view of the set's engine: its state is a row of the set's arrays."""
 
