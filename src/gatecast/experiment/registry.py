@@ -4,6 +4,7 @@ the leaderboard, forecasts, metrics files and run folders, and one table of disp
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -54,64 +55,26 @@ class ModelEntry:
 
 
 # -- the model classes, each imported when a model of it is first built ----------------------------
-def _arch() -> type:
-    from gatecast.models.garch import ArchForecaster
+def _lazy(module: str, name: str) -> Callable[[], type]:
+    """A function that returns the class ``name`` of ``module``, importing it when first called."""
 
-    return ArchForecaster
+    def cls() -> type:
+        found: type = getattr(importlib.import_module(module), name)
+        return found
 
-
-def _har() -> type:
-    from gatecast.models.har import HARForecaster
-
-    return HARForecaster
+    return cls
 
 
-def _har_x() -> type:
-    from gatecast.models.har import HARXForecaster
-
-    return HARXForecaster
-
-
-def _historical_variance() -> type:
-    from gatecast.models.volatility import HistoricalVariance
-
-    return HistoricalVariance
-
-
-def _recurrent_variance() -> type:
-    from gatecast.models.recurrent.variance import RecurrentVariance
-
-    return RecurrentVariance
-
-
-def _recurrent_forecaster() -> type:
-    from gatecast.models.recurrent import RecurrentForecaster
-
-    return RecurrentForecaster
-
-
-def _no_change() -> type:
-    from gatecast.models.baselines import NoChange
-
-    return NoChange
-
-
-def _historical_mean() -> type:
-    from gatecast.models.baselines import HistoricalMean
-
-    return HistoricalMean
-
-
-def _ar1() -> type:
-    from gatecast.models.linear import AR1
-
-    return AR1
-
-
-def _always_up() -> type:
-    from gatecast.models.baselines import AlwaysUp
-
-    return AlwaysUp
+_arch = _lazy("gatecast.models.garch", "ArchForecaster")
+_har = _lazy("gatecast.models.har", "HARForecaster")
+_har_x = _lazy("gatecast.models.har", "HARXForecaster")
+_historical_variance = _lazy("gatecast.models.volatility", "HistoricalVariance")
+_recurrent_variance = _lazy("gatecast.models.recurrent.variance", "RecurrentVariance")
+_recurrent_forecaster = _lazy("gatecast.models.recurrent", "RecurrentForecaster")
+_no_change = _lazy("gatecast.models.baselines", "NoChange")
+_historical_mean = _lazy("gatecast.models.baselines", "HistoricalMean")
+_ar1 = _lazy("gatecast.models.linear", "AR1")
+_always_up = _lazy("gatecast.models.baselines", "AlwaysUp")
 
 
 def _variance_models() -> dict[str, ModelEntry]:
