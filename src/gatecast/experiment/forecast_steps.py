@@ -60,16 +60,29 @@ def check_steps(steps: int | None, start: Any, end: Any) -> None:
         )
 
 
-def check_steps_model(model: Any, steps: int | None, *, variance: bool) -> None:
-    """Refuse ``steps`` for a model that forecasts neither a one-day return nor a variance."""
-    if steps is None or variance:
+def check_one_day_model(model: Any, what: str, *, variance: bool, hint: str = "") -> None:
+    """Refuse ``what`` (an option and its verb, ``--steps extends``) for a model that forecasts
+    neither a one-day return nor a variance: the forecasts that --steps extends and that the
+    interval options cover."""
+    if variance:
         return
     spec = model.target_spec
     if spec.kind != "return" or spec.horizon != 1:
         raise ConfigError(
-            f"--steps extends a one-day return or variance forecast; {model.name} forecasts "
-            f"{spec.kind} over {spec.horizon} bar(s): train one with --target return --horizon 1 "
-            "(or --target variance), or train --horizon H for a direct H-bar model"
+            f"{what} a one-day return or variance forecast; this model forecasts {spec.kind} "
+            f"over {spec.horizon} day(s) ({model.name}): train one with --target return "
+            f"--horizon 1 (or --target variance){hint}"
+        )
+
+
+def check_steps_model(model: Any, steps: int | None, *, variance: bool) -> None:
+    """Refuse ``steps`` for a model that forecasts neither a one-day return nor a variance."""
+    if steps is not None:
+        check_one_day_model(
+            model,
+            "--steps extends",
+            variance=variance,
+            hint=", or train --horizon H for a direct H-bar model",
         )
 
 

@@ -37,6 +37,7 @@ from gatecast.experiment.forecast_intervals import (
 from gatecast.experiment.forecast_steps import (
     HISTORY,
     SHOWN,
+    check_one_day_model,
     check_steps,
     check_steps_model,
     fan_figure,
@@ -434,15 +435,7 @@ def _check_applies(
             "--dist gives a variance model's quantiles, VaR and ES: add --quantiles, e.g. "
             "--quantiles 0.01,0.05,0.5,0.95,0.99"
         )
-    if variance:
-        return
-    spec = model.target_spec
-    if spec.kind != "return" or spec.horizon != 1:
-        raise ConfigError(
-            f"{' and '.join(given)} cover(s) one-day return and variance forecasts; this model "
-            f"forecasts {spec.kind} over {spec.horizon} day(s) ({model.name}): train one with "
-            f"--target return --horizon 1, or a variance model"
-        )
+    check_one_day_model(model, f"{' and '.join(given)} cover(s)", variance=variance)
 
 
 def _on_or_before(index: pd.Index, last: str) -> np.ndarray:
