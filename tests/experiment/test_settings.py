@@ -116,3 +116,25 @@ def test_the_executor_settings_refuse_what_does_not_apply() -> None:
     with pytest.raises(ConfigError, match="executor 'dask' is unknown; choose one of serial"):
         SweepConfig(out="x", executor="dask")  # type: ignore[arg-type]
     settings.ExecutorSettings(executor="serial", n_jobs=1)  # one job is what serial runs
+
+
+def test_the_read_options_are_keywords_of_load_and_load_panel() -> None:
+    from gatecast.data.panel import load_panel
+    from gatecast.data.sources import load
+
+    opts = settings.DataSettings(data="x.csv", column="close", sort=True).read_options()
+    assert opts == {
+        "column": "close",
+        "sort": True,
+        "dropna": False,
+        "dayfirst": None,
+        "date_format": None,
+        "allow_outliers": False,
+    }
+    for reader in (load, load_panel):
+        keywords = {
+            name
+            for name, p in inspect.signature(reader).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        assert set(opts) <= keywords, reader.__name__

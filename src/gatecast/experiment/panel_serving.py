@@ -190,16 +190,7 @@ class PanelTrainRun:
 def _load_panel(data: Any, job: Any, layout: Layout) -> Panel:
     if isinstance(data, Panel):
         return data
-    return load_panel(
-        data,
-        layout=layout,
-        column=job.column,
-        sort=job.sort,
-        dropna=job.dropna,
-        dayfirst=job.dayfirst,
-        date_format=job.date_format,
-        allow_outliers=job.allow_outliers,
-    )
+    return load_panel(data, layout=layout, **job.read_options())
 
 
 def run_panel_training(

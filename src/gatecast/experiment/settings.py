@@ -79,6 +79,11 @@ class DataSettings(_Group):
     date_format: str | None = None
     allow_outliers: bool = False
 
+    def read_options(self) -> dict[str, Any]:
+        """How the prices are read: every setting of this group but ``data``, as the keywords
+        of :func:`~gatecast.data.sources.load` and :func:`~gatecast.data.panel.load_panel`."""
+        return {name: getattr(self, name) for name in group_fields(DataSettings) if name != "data"}
+
 
 @dataclass(kw_only=True)
 class WalkSettings(_Group):
