@@ -193,6 +193,31 @@ def with_groups(*groups: str) -> Callable[[_Command], _Command]:
     return give
 
 
+def option_name(name: str) -> str:
+    """How the option of parameter ``name`` is typed: ``--test-start``, ``--epochs``."""
+    return "--epochs" if name == "recurrent_epochs" else "--" + name.replace("_", "-")
+
+
+def given_in_order(ctx: Any) -> list[str]:
+    """The parameters of ``ctx`` given explicitly (:func:`given_options`), in the command's
+    order, ``--panel`` left out: what a panel run checks against the options it takes."""
+    given = given_options(ctx)
+    return [n for n in ctx.params if n in given and n != "panel"]
+
+
+def refuse_on_panel(refused: Mapping[str, str]) -> None:
+    """Refuse the options of ``refused`` (parameter name -> why it does not apply, in the order
+    given): the first by name with its reason, the others listed after it."""
+    if not refused:
+        return
+    spelled = [option_name(n) for n in refused]
+    also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
+    raise ConfigError(
+        f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
+        f"out{also}"
+    )
+
+
 def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
     """The values of ``params`` (a command's ``ctx.params``) that are fields of the settings
     ``groups``, as the configs take them (a path as text, ``--dayfirst`` unset as None)."""
@@ -209,6 +234,12 @@ def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
             value = os.fspath(value)
         out[name] = value
     return out
+
+
+def walk_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``params`` of the settings every walk-forward command takes: data,
+    walk-forward, recurrent models and run (:func:`group_values`)."""
+    return group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings)
 
 
 def name_list(text: str | None) -> tuple[str, ...] | None:
