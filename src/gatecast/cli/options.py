@@ -64,6 +64,24 @@ def resume_option(reused: str) -> Any:
     )
 
 
+# -- signing model folders (docs/model-folder.md), the same on every command that saves or loads one
+SIGNING_KEY = typer.Option(
+    None,
+    help="File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; "
+    "default: $GATECAST_SIGNING_KEY_FILE; without either, a signature is not checked).",
+)
+SIGNING_KEY_SAVE = typer.Option(
+    None,
+    help="File holding your secret key: sign the model folder with it (HMAC-SHA256; default: "
+    "$GATECAST_SIGNING_KEY_FILE; without either, not signed).",
+)
+REQUIRE_SIGNATURE = typer.Option(
+    False,
+    "--require-signature",
+    help="Refuse to load a model without a signing key to verify it "
+    "(default: $GATECAST_REQUIRE_SIGNATURE).",
+)
+
 # -- the option groups of experiment/settings.py, declared once for every command ------------------
 _D, _W, _R, _U = DataSettings(), WalkSettings(), RecurrentSettings(), RunSettings()
 

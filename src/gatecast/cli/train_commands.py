@@ -24,19 +24,6 @@ app = typer.Typer()
 _M = ForecasterConfig()
 _V = VarianceConfig()
 _J = TrainJob()
-# signing model folders (docs/model-folder.md), the same on every command that saves or loads one
-SIGNING_KEY = (
-    "File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; default: "
-    "$GATECAST_SIGNING_KEY_FILE; without either, a signature is not checked)."
-)
-SIGNING_KEY_SAVE = (
-    "File holding your secret key: sign the model folder with it (HMAC-SHA256; default: "
-    "$GATECAST_SIGNING_KEY_FILE; without either, not signed)."
-)
-REQUIRE_SIGNATURE = (
-    "Refuse to load a model without a signing key to verify it "
-    "(default: $GATECAST_REQUIRE_SIGNATURE)."
-)
 CALENDAR = (
     "Trading calendar of the data: an exchange code (XNYS, XLON, XTKS, 24/7, ...) or 'data' "
     "(its own days and hours; FX, crypto, weekly data). See docs/calendars.md."
@@ -151,7 +138,7 @@ def train(
     ),
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
+    signing_key: Path | None = options.SIGNING_KEY_SAVE,
     panel: bool = typer.Option(
         False,
         "--panel",
@@ -250,8 +237,8 @@ def predict(
     ),
     device: str = typer.Option(_M.device),
     overwrite: bool = options.overwrite_option("file"),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
-    require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
+    signing_key: Path | None = options.SIGNING_KEY,
+    require_signature: bool = options.REQUIRE_SIGNATURE,
     calendar: str | None = typer.Option(
         None, help=CALENDAR + " Dates the bars after the data (default: the model's)."
     ),
@@ -300,12 +287,20 @@ def predict(
     from gatecast.experiment.panel_serving import global_folder
     from gatecast.experiment.prediction import run_prediction, stamp
 
+    # what a forecast of one series and of a panel both take
+    served: dict[str, Any] = {
+        "column": column,
+        "device": device,
+        **options.group_values(shared, DataSettings),  # the reading options
+        "overwrite": overwrite,
+        "signing_key": signing_key,
+        "require_signature": require_signature or None,  # not given: the environment decides
+        "calendar": calendar,
+    }
     if panel or global_folder(model):
         given: dict[str, object] = {"--start": start, "--end": end, "--interval": interval}
         given |= {"--quantiles": quantiles, "--dist": dist, "--steps": steps, "--plot": plot}
-        predict_panel(model, data, out, given, column, device, calendar, overwrite, signing_key,
-                      require_signature, options.group_values(shared, DataSettings),
-                      engine or "torch")  # fmt: skip
+        predict_panel(model, data, out, given, served, engine or "torch")
         return
     if engine is not None:
         raise ConfigError(
@@ -319,13 +314,7 @@ def predict(
         out,
         start=start,
         end=end,
-        column=column,
-        device=device,
-        **options.group_values(shared, DataSettings),  # the reading options
-        overwrite=overwrite,
-        signing_key=signing_key,
-        require_signature=require_signature or None,  # not given: the environment decides
-        calendar=calendar,
+        **served,
         interval=interval,
         quantiles=options.float_list(quantiles, "--quantiles"),
         dist=dist,  # type: ignore[arg-type]  # checked by run_prediction
