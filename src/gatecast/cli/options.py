@@ -196,16 +196,27 @@ def with_groups(*groups: str) -> Callable[[_Command], _Command]:
     """Give a command the options of ``groups`` (keys of :data:`GROUPS`), declared here once:
     they join its signature, which typer reads, after the command's own options, and reach it
     in its ``**shared`` keywords (and ``ctx.params``, which :func:`group_values` reads)."""
+    return with_options(*(row for group in groups for row in GROUPS[group]))
+
+
+def with_options(
+    *rows: tuple[str, Any, Any], after: str | None = None
+) -> Callable[[_Command], _Command]:
+    """Give a command the options of ``rows`` ((parameter, type, option), as in :data:`GROUPS`):
+    they join its signature after its parameter ``after`` (default: after all of its own) and
+    reach it in its ``**shared`` keywords."""
 
     def give(command: _Command) -> _Command:
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        at = len(own) if after is None else [p.name for p in own].index(after) + 1
         shared = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-            for group in groups
-            for name, kind, option in GROUPS[group]
+            for name, kind, option in rows
         ]
-        command.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        # typer passes every option by keyword: those after the shared ones are keyword-only too
+        rest = [p.replace(kind=p.KEYWORD_ONLY) for p in own[at:]]
+        command.__signature__ = signature.replace(parameters=[*own[:at], *shared, *rest])  # type: ignore[attr-defined]
         return command
 
     return give

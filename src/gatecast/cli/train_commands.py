@@ -54,8 +54,37 @@ def _default(name: str) -> str:
     return f"default {show(point)}; variance: {show(var) if var is not None else 'from the data'}"
 
 
+#: The model options of `train`, in --help's order: (parameter, type, help with {} for the
+#: default). Each is None when left out: the model family's default applies, shown in the help.
+_MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
+    ("cell", Cell | None, "Recurrent cell ({})."),
+    ("mode", Mode | None, "window: stateless; sequence: stateful, truncated BPTT ({})."),
+    ("chunks", int | None, "Sequence mode: lanes trained side by side ({})."),
+    ("chunk_len", int | None, "Sequence mode: steps per truncated-BPTT chunk ({})."),
+    ("burn_in", int | None, "Sequence mode: first steps of a lane left out ({})."),
+    ("window", int | None, "Input window ({})."),
+    ("hidden", int | None, "Hidden units ({})."),
+    ("layers", int | None, "Recurrent layers ({})."),
+    ("dropout", float | None, "Dropout ({})."),
+    ("features", str | None, "Comma-separated input features ({})."),
+    ("scaler", ScalerKind | None, "Input scaler, fit on training only ({})."),
+    ("epochs", int | None, "({})"),
+    ("batch_size", int | None, "0 = full batch ({})."),
+    ("lr", float | None, "({})"),
+    ("patience", int | None, "Early-stopping patience, 0 = off ({})."),
+    ("clip", float | None, "Max gradient norm, 0 = off ({})."),
+    ("val_size", float | None, "Validation tail of the training part ({})."),
+    ("seed", int | None, "({})"),
+)
+MODEL_OPTIONS: tuple[tuple[str, Any, Any], ...] = tuple(
+    (name, kind, typer.Option(None, help=text.format(_default(name))))
+    for name, kind, text in _MODEL_HELP
+)
+
+
 @app.command()
 @options.with_groups("reading")
+@options.with_options(*MODEL_OPTIONS, after="train_proxy")
 def train(
     data: str = options.DATA,
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
@@ -80,43 +109,6 @@ def train(
         help="Variance target: what the model trains against (default: parkinson with "
         "High/Low, else squared, shrunk halfway toward the --residual model's forecast).",
     ),
-    cell: Cell | None = typer.Option(None, help=f"Recurrent cell ({_default('cell')})."),
-    mode: Mode | None = typer.Option(
-        None,
-        help=f"window: stateless; sequence: stateful, truncated BPTT ({_default('mode')}).",
-    ),
-    chunks: int | None = typer.Option(
-        None, help=f"Sequence mode: lanes trained side by side ({_default('chunks')})."
-    ),
-    chunk_len: int | None = typer.Option(
-        None, help=f"Sequence mode: steps per truncated-BPTT chunk ({_default('chunk_len')})."
-    ),
-    burn_in: int | None = typer.Option(
-        None, help=f"Sequence mode: first steps of a lane left out ({_default('burn_in')})."
-    ),
-    window: int | None = typer.Option(None, help=f"Input window ({_default('window')})."),
-    hidden: int | None = typer.Option(None, help=f"Hidden units ({_default('hidden')})."),
-    layers: int | None = typer.Option(None, help=f"Recurrent layers ({_default('layers')})."),
-    dropout: float | None = typer.Option(None, help=f"Dropout ({_default('dropout')})."),
-    features: str | None = typer.Option(
-        None, help=f"Comma-separated input features ({_default('features')})."
-    ),
-    scaler: ScalerKind | None = typer.Option(
-        None, help=f"Input scaler, fit on training only ({_default('scaler')})."
-    ),
-    epochs: int | None = typer.Option(None, help=f"({_default('epochs')})"),
-    batch_size: int | None = typer.Option(None, help=f"0 = full batch ({_default('batch_size')})."),
-    lr: float | None = typer.Option(None, help=f"({_default('lr')})"),
-    patience: int | None = typer.Option(
-        None, help=f"Early-stopping patience, 0 = off ({_default('patience')})."
-    ),
-    clip: float | None = typer.Option(
-        None, help=f"Max gradient norm, 0 = off ({_default('clip')})."
-    ),
-    val_size: float | None = typer.Option(
-        None, help=f"Validation tail of the training part ({_default('val_size')})."
-    ),
-    seed: int | None = typer.Option(None, help=f"({_default('seed')})"),
     classical_inputs: str | None = typer.Option(
         None,
         help="Variance target: classical forecasts as inputs, comma-separated (garch, gjr_t, "
@@ -153,6 +145,8 @@ def train(
     every instrument."""
     from gatecast.experiment.training import run_training
 
+    model = {name: shared[name] for name, _, _ in MODEL_OPTIONS}
+    model["features"] = options.name_list(model["features"])
     job = TrainJob(
         data=data,
         column=column,
@@ -162,24 +156,7 @@ def train(
         anchored=anchored,
         proxy=proxy,
         train_proxy=train_proxy,
-        cell=cell,
-        mode=mode,
-        chunks=chunks,
-        chunk_len=chunk_len,
-        burn_in=burn_in,
-        window=window,
-        hidden=hidden,
-        layers=layers,
-        dropout=dropout,
-        features=options.name_list(features),
-        scaler=scaler,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        clip=clip,
-        val_size=val_size,
-        seed=seed,
+        **model,
         test_start=test_start,
         test_size=test_size,
         gap=gap,
