@@ -1,8 +1,9 @@
 """Options that several commands share, declared once: the settings groups of
 ``gatecast.experiment.settings`` (data, walk-forward, recurrent models, executor, run folder;
-names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md); and
-which options the user actually gave, as opposed to those left at their defaults: an option
-given for a run that does not use it is refused."""
+names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md),
+the signing options (docs/model-folder.md); which options the user actually gave, as opposed
+to those left at their defaults: an option given for a run that does not use it is refused
+(on a panel, by :func:`refuse_on_panel`)."""
 
 from __future__ import annotations
 

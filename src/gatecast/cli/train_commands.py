@@ -129,7 +129,7 @@ def train(
         help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
     ),
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = options.QUIET,
     signing_key: Path | None = options.SIGNING_KEY_SAVE,
     panel: bool = typer.Option(
         False,
