@@ -135,7 +135,7 @@ def missed_note(where: str, missed: Sequence[OrderKey]) -> str:
 
 
 def json_doc(text: str) -> Any:
-    """The JSON value of a line; a :class:`RowError` saying why where it holds none."""
+    """The JSON value of a line; a :class:`RowError` where it is not valid JSON."""
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
