@@ -16,7 +16,6 @@ from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, INFINITE_WOR
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
-    RunSettings,
     WalkSettings,
     group_fields,
 )
@@ -50,13 +49,10 @@ def _cell(column: str, value: float, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _option(name: str) -> str:
-    return "--epochs" if name == "recurrent_epochs" else "--" + name.replace("_", "-")
-
-
 #: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
 _RUN_OPTIONS = {
-    name: _option(name) for name in group_fields(DataSettings, WalkSettings, RecurrentSettings)
+    name: options.option_name(name)
+    for name in group_fields(DataSettings, WalkSettings, RecurrentSettings)
 }
 
 
@@ -162,9 +158,7 @@ def backtest(
                 f"them: leave them out, or pass --rule threshold"
             )
     cfg = BacktestConfig(
-        **options.group_values(
-            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
-        ),
+        **options.walk_values(ctx.params),
         models=tuple(models.split(",")),
         rule=rule,
         cost_bps=cost_bps,

@@ -8,10 +8,9 @@ from typing import Any
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.output import FOLD_ROWS, console, print_table
+from gatecast.cli.output import console, print_panel_read, print_per_instrument, print_table
 from gatecast.experiment.evaluation import EvaluationConfig
 from gatecast.experiment.registry import EvaluationTarget
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 from gatecast.types import Mode, Proxy
 
 app = typer.Typer()
@@ -103,9 +102,7 @@ def evaluate(
         return
 
     cfg = EvaluationConfig(
-        **options.group_values(
-            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
-        ),
+        **options.walk_values(ctx.params),
         target=target,
         proxy=proxy,
         models=tuple(m for m in models.split(",") if m.strip()),
@@ -177,7 +174,6 @@ def _bundled_panel(data: str) -> bool:
 def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     """``gatecast evaluate`` on a panel: options that do not apply refused by name, then the
     panel walk-forward, its run folder, the pooled summary and the per-instrument table."""
-    from gatecast.errors import ConfigError
     from gatecast.experiment.panel_evaluation import (
         PANEL_MODELS,
         PanelEvaluationConfig,
@@ -189,37 +185,21 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     from gatecast.experiment.panel_returns import RETURN_MODELS, return_model_names
 
     params = ctx.params
-    given = options.given_options(ctx)
-    given_in_order = [n for n in params if n in given and n != "panel"]
     target = params["target"]
     check_panel_target(target, "squared")
     spell = return_model_names if target == "return" else panel_model_names
     names = spell(params["models"].split(",")) if params["models"].strip() else ()
     defaults = RETURN_MODELS if target == "return" else PANEL_MODELS
-    refused = panel_refusals(given_in_order, names or defaults, target)
-    if refused:
-        spelled = [
-            "--" + ("epochs" if n == "recurrent_epochs" else n).replace("_", "-") for n in refused
-        ]
-        also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
-        raise ConfigError(
-            f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
-            f"out{also}"
-        )
+    options.refuse_on_panel(panel_refusals(options.given_in_order(ctx), names or defaults, target))
     cfg = PanelEvaluationConfig(
-        **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),
+        **options.walk_values(params),
         target=target,
         proxy=params["proxy"],
         models=names,
         covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_evaluation(cfg)
-    console.print(
-        f"panel ({why}): {res.source}, read as {res.layout}; {len(set(res.table.instrument))} "
-        f"instruments, each on its own calendar"
-    )
-    for note in res.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    print_panel_read(why, res.source, res.layout, len(set(res.table.instrument)), res.notes)
     dates = res.walk.forecasts.index.get_level_values("date")
     summary = res.summary.copy()
     print_table(
@@ -229,11 +209,10 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         f"{str(dates.min())[:10]}..{str(dates.max())[:10]}, "
         f"{res.walk.folds['fold'].nunique()} refits",
     )
-    print_table(
+    print_per_instrument(
         _per_instrument(res.table, res.scores.reference, res.scores.alpha),
         f"per instrument: {res.scores.loss.upper()} ratio to {res.scores.reference}",
-        max_rows=FOLD_ROWS,
-        full_table=str(cfg.out) + "/per_instrument.csv" if cfg.out else "",
+        cfg.out,
     )
     console.print(
         f"median_ratio: median over instruments of {res.scores.loss.upper()} / "

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from gatecast.cli import options
 from gatecast.cli.output import console
-from gatecast.cli.train_commands import SIGNING_KEY_SAVE
 
 app = typer.Typer()
 
@@ -16,7 +16,7 @@ app = typer.Typer()
 @app.command("upgrade-model")
 def upgrade_model(
     folder: Path = typer.Argument(..., help="A model folder written by `gatecast train`."),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
+    signing_key: Path | None = options.SIGNING_KEY_SAVE,
 ) -> None:
     """Rewrite FOLDER's manifest in the current format (one checksum over the manifest and the
     weights' checksum), signed with a key if one is given; the weights are not touched.

@@ -1,8 +1,9 @@
 """Options that several commands share, declared once: the settings groups of
 ``gatecast.experiment.settings`` (data, walk-forward, recurrent models, executor, run folder;
-names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md); and
-which options the user actually gave, as opposed to those left at their defaults: an option
-given for a run that does not use it is refused."""
+names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md),
+the signing options (docs/model-folder.md); which options the user actually gave, as opposed
+to those left at their defaults: an option given for a run that does not use it is refused
+(on a panel, by :func:`refuse_on_panel`)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,24 @@ def resume_option(reused: str) -> Any:
         help=f"Continue the run in --out (a killed or finished one): {reused}.",
     )
 
+
+# -- signing model folders (docs/model-folder.md), the same on every command that saves or loads one
+SIGNING_KEY = typer.Option(
+    None,
+    help="File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; "
+    "default: $GATECAST_SIGNING_KEY_FILE; without either, a signature is not checked).",
+)
+SIGNING_KEY_SAVE = typer.Option(
+    None,
+    help="File holding your secret key: sign the model folder with it (HMAC-SHA256; default: "
+    "$GATECAST_SIGNING_KEY_FILE; without either, not signed).",
+)
+REQUIRE_SIGNATURE = typer.Option(
+    False,
+    "--require-signature",
+    help="Refuse to load a model without a signing key to verify it "
+    "(default: $GATECAST_REQUIRE_SIGNATURE).",
+)
 
 # -- the option groups of experiment/settings.py, declared once for every command ------------------
 _D, _W, _R, _U = DataSettings(), WalkSettings(), RecurrentSettings(), RunSettings()
@@ -178,19 +197,55 @@ def with_groups(*groups: str) -> Callable[[_Command], _Command]:
     """Give a command the options of ``groups`` (keys of :data:`GROUPS`), declared here once:
     they join its signature, which typer reads, after the command's own options, and reach it
     in its ``**shared`` keywords (and ``ctx.params``, which :func:`group_values` reads)."""
+    return with_options(*(row for group in groups for row in GROUPS[group]))
+
+
+def with_options(
+    *rows: tuple[str, Any, Any], after: str | None = None
+) -> Callable[[_Command], _Command]:
+    """Give a command the options of ``rows`` ((parameter, type, option), as in :data:`GROUPS`):
+    they join its signature after its parameter ``after`` (default: after all of its own) and
+    reach it in its ``**shared`` keywords."""
 
     def give(command: _Command) -> _Command:
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        at = len(own) if after is None else [p.name for p in own].index(after) + 1
         shared = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-            for group in groups
-            for name, kind, option in GROUPS[group]
+            for name, kind, option in rows
         ]
-        command.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        # typer passes every option by keyword: those after the shared ones are keyword-only too
+        rest = [p.replace(kind=p.KEYWORD_ONLY) for p in own[at:]]
+        command.__signature__ = signature.replace(parameters=[*own[:at], *shared, *rest])  # type: ignore[attr-defined]
         return command
 
     return give
+
+
+def option_name(name: str) -> str:
+    """How the option of parameter ``name`` is typed: ``--test-start``, ``--epochs``."""
+    return "--epochs" if name == "recurrent_epochs" else "--" + name.replace("_", "-")
+
+
+def given_in_order(ctx: Any) -> list[str]:
+    """The parameters of ``ctx`` given explicitly (:func:`given_options`), in the command's
+    order, ``--panel`` left out: what a panel run checks against the options it takes."""
+    given = given_options(ctx)
+    return [n for n in ctx.params if n in given and n != "panel"]
+
+
+def refuse_on_panel(refused: Mapping[str, str]) -> None:
+    """Refuse the options of ``refused`` (parameter name -> why it does not apply, in the order
+    given): the first by name with its reason, the others listed after it."""
+    if not refused:
+        return
+    spelled = [option_name(n) for n in refused]
+    also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
+    raise ConfigError(
+        f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
+        f"out{also}"
+    )
 
 
 def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
@@ -209,6 +264,12 @@ def group_values(params: Mapping[str, Any], *groups: type) -> dict[str, Any]:
             value = os.fspath(value)
         out[name] = value
     return out
+
+
+def walk_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``params`` of the settings every walk-forward command takes: data,
+    walk-forward, recurrent models and run (:func:`group_values`)."""
+    return group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings)
 
 
 def name_list(text: str | None) -> tuple[str, ...] | None:

@@ -73,6 +73,28 @@ def print_table(
         )
 
 
+def print_panel_read(why: str, source: str, layout: str, instruments: int, notes: Any) -> None:
+    """A panel walk-forward's first lines: why the data was read as a panel, from where and
+    how, its instruments, and the run's notes."""
+    console.print(
+        f"panel ({why}): {source}, read as {layout}; {instruments} instruments, each on its own "
+        f"calendar"
+    )
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def print_per_instrument(table: Any, title: str, out: Any) -> None:
+    """A panel run's per-instrument table: its first rows, and the run folder ``out``'s
+    per_instrument.csv for the rest."""
+    print_table(
+        table,
+        title,
+        max_rows=FOLD_ROWS,
+        full_table=str(out) + "/per_instrument.csv" if out else "",
+    )
+
+
 def _fit(widths: list[int], room: int) -> list[list[int]]:
     """The columns (by position) grouped in order so that each group fits in ``room``
     characters; a column wider than ``room`` gets a group of its own."""

@@ -53,8 +53,7 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
     from gatecast.experiment.panel_returns import RETURN_MODELS, return_model_names
 
     params = ctx.params
-    given = options.given_options(ctx)
-    order = [n for n in params if n in given and n != "panel"]
+    order = options.given_in_order(ctx)
     names = return_model_names(params["models"].split(",")) if params["models"].strip() else ()
     refused = {n: SINGLE_SERIES_ONLY[n] for n in order if n in SINGLE_SERIES_ONLY}
     from_run = params.get("from_run")
@@ -72,9 +71,8 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         refused |= panel_refusals(walked, names or RETURN_MODELS, "return")
     if refused:
         first = next(n for n in order if n in refused)
-        spelled = "--" + ("epochs" if first == "recurrent_epochs" else first).replace("_", "-")
         raise ConfigError(
-            f"{spelled} does not apply to a panel backtest: {refused[first]}; leave it out"
+            f"{options.option_name(first)} does not apply to a panel backtest: {refused[first]}; leave it out"
         )
     walk = () if from_run else (DataSettings, WalkSettings, RecurrentSettings)
     cfg = PanelBacktestConfig(

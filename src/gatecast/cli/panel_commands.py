@@ -42,17 +42,13 @@ def predict_panel(
     data: str,
     out: Path,
     given: dict[str, Any],
-    column: str | None,
-    device: str,
-    calendar: str | None,
-    overwrite: bool,
-    signing_key: Path | None,
-    require_signature: bool,
-    reading: dict[str, Any],
+    served: dict[str, Any],
     engine: str = "torch",
 ) -> None:
     """One forecast per instrument with a global model folder; options that do not apply to it
-    (``given``: option name -> value, None when left out) are refused by name first."""
+    (``given``: option name -> value, None when left out) are refused by name first;
+    ``served``: the keywords of run_panel_prediction that predict takes on one series too
+    (column, device, calendar, the reading options, signing)."""
     import pandas as pd
 
     from gatecast.experiment.panel_serving import (
@@ -75,19 +71,7 @@ def predict_panel(
             f"--panel needs a global model folder (gatecast train on a panel); {model} holds "
             f"no such model: leave --panel out to forecast one series with it"
         )
-    frame = run_panel_prediction(
-        model,
-        data,
-        out,
-        column=column,
-        device=device,
-        calendar=calendar,
-        overwrite=overwrite,
-        signing_key=signing_key,
-        require_signature=require_signature or None,  # not given: the environment decides
-        engine=engine,
-        **reading,
-    )
+    frame = run_panel_prediction(model, data, out, engine=engine, **served)
     new = frame.loc[~frame["in_fit"], "instrument"].tolist()
     if new:
         console.print(

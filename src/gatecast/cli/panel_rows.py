@@ -13,11 +13,13 @@ from typing import Any
 
 from gatecast.cli.stream_rows import (
     RowError,
-    _decoded,
     _given_header,
     _parse,
     forecast_for,
+    json_doc,
+    missed_note,
     shown,
+    texts,
 )
 from gatecast.data.sources import INSTRUMENT_COLUMNS, normalise_name
 from gatecast.errors import ConfigError, DataError
@@ -79,13 +81,9 @@ def panel_stream_lines(
     if fmt not in ("csv", "jsonl"):
         raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
     header = _panel_header(columns, "--columns") if columns else None
-    for no, raw in enumerate(lines, start=1):
-        try:
-            text = _decoded(raw, no).strip()
-        except RowError as exc:
-            yield PanelStreamRow(no, None, None, error=f"line {no}: {exc}")
-            continue
-        if not text:
+    for no, text in texts(lines):
+        if isinstance(text, RowError):
+            yield PanelStreamRow(no, None, None, error=f"line {no}: {text}")
             continue
         if fmt == "csv" and header is None:
             header = _panel_header([c.strip() for c in text.split(",")], f"line {no}")
@@ -116,12 +114,7 @@ def panel_stream_lines(
         if key is not None:
             row.as_of, row.forecast_for = shown(key), shown(forecast_for(member, key))
         if missed:
-            row.note = (
-                f"{where}: {len(missed)} bar(s) missing before this row "
-                f"({', '.join(str(shown(b)) for b in missed[:3])}"
-                + (", ..." if len(missed) > 3 else "")
-                + "); taken"
-            )
+            row.note = missed_note(where, missed)
         yield row
 
 
@@ -142,11 +135,7 @@ def _panel_header(cells: Sequence[str], where: str) -> tuple[int, list[str]]:
 def _split(text: str, fmt: str, header: tuple[int, list[str]] | None) -> tuple[str, str]:
     """(instrument, the rest of the row in the same format)."""
     if fmt == "jsonl":
-        try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
-            raise RowError(f"not valid JSON ({msg}): {text[:80]!r}") from None
+        doc = json_doc(text)
         if not isinstance(doc, dict):
             raise RowError(f"expected a JSON object with an instrument, got {text[:80]!r}")
         keys = [k for k in doc if normalise_name(k) in INSTRUMENT_COLUMNS]

@@ -6,8 +6,7 @@ import typer
 from rich.markup import escape
 
 from gatecast.cli import options
-from gatecast.cli.output import FOLD_ROWS, console, print_table
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
+from gatecast.cli.output import console, print_panel_read, print_per_instrument, print_table
 
 #: Summary columns printed, with their format.
 _SHOWN = {
@@ -27,28 +26,16 @@ _SHOWN = {
 def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> None:
     """``gatecast var`` on a panel: options that do not apply refused by name, then the panel
     walk-forward, each instrument's VaR backtests, the run folder and the pooled summary."""
-    from gatecast.errors import ConfigError
     from gatecast.experiment.panel_evaluation import PANEL_MODELS, panel_model_names
     from gatecast.experiment.panel_var import PanelVarConfig, panel_var_refusals, run_panel_var
 
     params = ctx.params
-    given = options.given_options(ctx)
-    given_in_order = [n for n in params if n in given and n != "panel"]
     names = (
         panel_model_names(params["models"].split(",")) if params["models"].strip() else PANEL_MODELS
     )
-    refused = panel_var_refusals(given_in_order, names)
-    if refused:
-        spelled = [
-            "--" + ("epochs" if n == "recurrent_epochs" else n).replace("_", "-") for n in refused
-        ]
-        also = f" (also: {', '.join(spelled[1:])})" if len(spelled) > 1 else ""
-        raise ConfigError(
-            f"{spelled[0]} does not apply to a panel: {next(iter(refused.values()))}; leave it "
-            f"out{also}"
-        )
+    options.refuse_on_panel(panel_var_refusals(options.given_in_order(ctx), names))
     cfg = PanelVarConfig(
-        **options.group_values(params, DataSettings, WalkSettings, RecurrentSettings, RunSettings),
+        **options.walk_values(params),
         models=names,
         levels=levels,
         es_level=params["es_level"],
@@ -57,12 +44,7 @@ def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> Non
         sims=params["sims"],
     )
     res = run_panel_var(cfg)
-    console.print(
-        f"panel ({why}): {res.source}, read as {res.layout}; {len(res.instruments)} "
-        f"instruments, each on its own calendar"
-    )
-    for note in res.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    print_panel_read(why, res.source, res.layout, len(res.instruments), res.notes)
     summary = res.summary[list(_SHOWN)].astype(object)
     for c, fmt in _SHOWN.items():
         summary[c] = [fmt.format(v) for v in res.summary[c]]
@@ -82,11 +64,10 @@ def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> Non
     wide.columns.name = None
     n = table.groupby("instrument")["n"].first()
     wide.insert(0, "expected", [f"{v * (1 - level):.1f}" for v in n.reindex(wide.index)])
-    print_table(
+    print_per_instrument(
         wide,
         f"per instrument: exceptions of the {level:g} VaR (*: Kupiec rejects at {cfg.alpha:g})",
-        max_rows=FOLD_ROWS,
-        full_table=str(cfg.out) + "/per_instrument.csv" if cfg.out else "",
+        cfg.out,
     )
     console.print(
         f"hit_rate: exceptions / days over all instruments; median_ratio: median over instruments "

@@ -16,7 +16,6 @@ import typer
 from gatecast.cli import options
 from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, panel_stream_lines
 from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
-from gatecast.cli.train_commands import REQUIRE_SIGNATURE, SIGNING_KEY
 from gatecast.errors import ConfigError, DataFileError
 
 app = typer.Typer()
@@ -50,8 +49,8 @@ def stream(
         "--allow-replay",
         help="Accept rows dated at or before the last row consumed (a deliberate replay).",
     ),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
-    require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
+    signing_key: Path | None = options.SIGNING_KEY,
+    require_signature: bool = options.REQUIRE_SIGNATURE,
     calendar: str | None = typer.Option(
         None,
         help="Trading calendar that says which bar comes next: an exchange code (XNYS, XLON, "

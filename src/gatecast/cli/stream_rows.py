@@ -76,13 +76,9 @@ def stream_lines(
     if fmt not in ("csv", "jsonl"):
         raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
     header = _given_header(columns) if columns else None
-    for no, raw in enumerate(lines, start=1):
-        try:
-            text = _decoded(raw, no).strip()
-        except RowError as exc:
-            yield StreamRow(no, None, error=f"line {no}: {exc}")
-            continue
-        if not text:
+    for no, text in texts(lines):
+        if isinstance(text, RowError):
+            yield StreamRow(no, None, error=f"line {no}: {text}")
             continue
         if fmt == "csv" and header is None:
             header = _header_of(text, no)
@@ -111,13 +107,40 @@ def stream_lines(
         if key is not None:
             row.as_of, row.forecast_for = shown(key), shown(forecast_for(stream, key))
         if missed:
-            row.note = (
-                f"line {no}" + (f" ({date})" if date else "") + f": {len(missed)} bar(s) "
-                f"missing before this row ({', '.join(str(shown(b)) for b in missed[:3])}"
-                + (", ..." if len(missed) > 3 else "")
-                + "); taken"
-            )
+            row.note = missed_note(f"line {no}" + (f" ({date})" if date else ""), missed)
         yield row
+
+
+def texts(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | RowError]]:
+    """The lines that are not blank, numbered from 1 and stripped; one that cannot be decoded
+    comes as its :class:`RowError`."""
+    for no, raw in enumerate(lines, start=1):
+        try:
+            text = _decoded(raw, no).strip()
+        except RowError as exc:
+            yield no, exc
+            continue
+        if text:
+            yield no, text
+
+
+def missed_note(where: str, missed: Sequence[OrderKey]) -> str:
+    """The note of a row (at ``where``) that skipped the bars ``missed``: the first three named."""
+    return (
+        f"{where}: {len(missed)} bar(s) missing before this row "
+        f"({', '.join(str(shown(b)) for b in missed[:3])}"
+        + (", ..." if len(missed) > 3 else "")
+        + "); taken"
+    )
+
+
+def json_doc(text: str) -> Any:
+    """The JSON value of a line; a :class:`RowError` where it is not valid JSON."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        raise RowError(f"not valid JSON ({msg}): {text[:80]!r}") from None
 
 
 def forecast_for(stream: Stream, key: OrderKey) -> OrderKey | None:
@@ -212,11 +235,7 @@ def _is_date(text: str) -> bool:
 def _parse(text: str, fmt: str, header: list[str] | None) -> tuple[str | None, Any, Any]:
     """(date shown, order key for the stream, observation) of one line."""
     if fmt == "jsonl":
-        try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
-            raise RowError(f"not valid JSON ({msg}): {text[:80]!r}") from None
+        doc = json_doc(text)
         if isinstance(doc, (int, float)) and not isinstance(doc, bool):
             return None, None, float(doc)
         if not isinstance(doc, dict):

@@ -24,19 +24,6 @@ app = typer.Typer()
 _M = ForecasterConfig()
 _V = VarianceConfig()
 _J = TrainJob()
-# signing model folders (docs/model-folder.md), the same on every command that saves or loads one
-SIGNING_KEY = (
-    "File holding your secret key: refuse a model folder it did not sign (HMAC-SHA256; default: "
-    "$GATECAST_SIGNING_KEY_FILE; without either, a signature is not checked)."
-)
-SIGNING_KEY_SAVE = (
-    "File holding your secret key: sign the model folder with it (HMAC-SHA256; default: "
-    "$GATECAST_SIGNING_KEY_FILE; without either, not signed)."
-)
-REQUIRE_SIGNATURE = (
-    "Refuse to load a model without a signing key to verify it "
-    "(default: $GATECAST_REQUIRE_SIGNATURE)."
-)
 CALENDAR = (
     "Trading calendar of the data: an exchange code (XNYS, XLON, XTKS, 24/7, ...) or 'data' "
     "(its own days and hours; FX, crypto, weekly data). See docs/calendars.md."
@@ -67,8 +54,37 @@ def _default(name: str) -> str:
     return f"default {show(point)}; variance: {show(var) if var is not None else 'from the data'}"
 
 
+#: The model options of `train`, in --help's order: (parameter, type, help with {} for the
+#: default). Each is None when left out: the model family's default applies, shown in the help.
+_MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
+    ("cell", Cell | None, "Recurrent cell ({})."),
+    ("mode", Mode | None, "window: stateless; sequence: stateful, truncated BPTT ({})."),
+    ("chunks", int | None, "Sequence mode: lanes trained side by side ({})."),
+    ("chunk_len", int | None, "Sequence mode: steps per truncated-BPTT chunk ({})."),
+    ("burn_in", int | None, "Sequence mode: first steps of a lane left out ({})."),
+    ("window", int | None, "Input window ({})."),
+    ("hidden", int | None, "Hidden units ({})."),
+    ("layers", int | None, "Recurrent layers ({})."),
+    ("dropout", float | None, "Dropout ({})."),
+    ("features", str | None, "Comma-separated input features ({})."),
+    ("scaler", ScalerKind | None, "Input scaler, fit on training only ({})."),
+    ("epochs", int | None, "({})"),
+    ("batch_size", int | None, "0 = full batch ({})."),
+    ("lr", float | None, "({})"),
+    ("patience", int | None, "Early-stopping patience, 0 = off ({})."),
+    ("clip", float | None, "Max gradient norm, 0 = off ({})."),
+    ("val_size", float | None, "Validation tail of the training part ({})."),
+    ("seed", int | None, "({})"),
+)
+MODEL_OPTIONS: tuple[tuple[str, Any, Any], ...] = tuple(
+    (name, kind, typer.Option(None, help=text.format(_default(name))))
+    for name, kind, text in _MODEL_HELP
+)
+
+
 @app.command()
 @options.with_groups("reading")
+@options.with_options(*MODEL_OPTIONS, after="train_proxy")
 def train(
     data: str = options.DATA,
     out: Path = typer.Option(..., help="Folder for the model, forecasts, metrics and plots."),
@@ -93,43 +109,6 @@ def train(
         help="Variance target: what the model trains against (default: parkinson with "
         "High/Low, else squared, shrunk halfway toward the --residual model's forecast).",
     ),
-    cell: Cell | None = typer.Option(None, help=f"Recurrent cell ({_default('cell')})."),
-    mode: Mode | None = typer.Option(
-        None,
-        help=f"window: stateless; sequence: stateful, truncated BPTT ({_default('mode')}).",
-    ),
-    chunks: int | None = typer.Option(
-        None, help=f"Sequence mode: lanes trained side by side ({_default('chunks')})."
-    ),
-    chunk_len: int | None = typer.Option(
-        None, help=f"Sequence mode: steps per truncated-BPTT chunk ({_default('chunk_len')})."
-    ),
-    burn_in: int | None = typer.Option(
-        None, help=f"Sequence mode: first steps of a lane left out ({_default('burn_in')})."
-    ),
-    window: int | None = typer.Option(None, help=f"Input window ({_default('window')})."),
-    hidden: int | None = typer.Option(None, help=f"Hidden units ({_default('hidden')})."),
-    layers: int | None = typer.Option(None, help=f"Recurrent layers ({_default('layers')})."),
-    dropout: float | None = typer.Option(None, help=f"Dropout ({_default('dropout')})."),
-    features: str | None = typer.Option(
-        None, help=f"Comma-separated input features ({_default('features')})."
-    ),
-    scaler: ScalerKind | None = typer.Option(
-        None, help=f"Input scaler, fit on training only ({_default('scaler')})."
-    ),
-    epochs: int | None = typer.Option(None, help=f"({_default('epochs')})"),
-    batch_size: int | None = typer.Option(None, help=f"0 = full batch ({_default('batch_size')})."),
-    lr: float | None = typer.Option(None, help=f"({_default('lr')})"),
-    patience: int | None = typer.Option(
-        None, help=f"Early-stopping patience, 0 = off ({_default('patience')})."
-    ),
-    clip: float | None = typer.Option(
-        None, help=f"Max gradient norm, 0 = off ({_default('clip')})."
-    ),
-    val_size: float | None = typer.Option(
-        None, help=f"Validation tail of the training part ({_default('val_size')})."
-    ),
-    seed: int | None = typer.Option(None, help=f"({_default('seed')})"),
     classical_inputs: str | None = typer.Option(
         None,
         help="Variance target: classical forecasts as inputs, comma-separated (garch, gjr_t, "
@@ -150,8 +129,8 @@ def train(
         help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
     ),
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_SAVE),
+    quiet: bool = options.QUIET,
+    signing_key: Path | None = options.SIGNING_KEY_SAVE,
     panel: bool = typer.Option(
         False,
         "--panel",
@@ -166,6 +145,8 @@ def train(
     every instrument."""
     from gatecast.experiment.training import run_training
 
+    model = {name: shared[name] for name, _, _ in MODEL_OPTIONS}
+    model["features"] = options.name_list(model["features"])
     job = TrainJob(
         data=data,
         column=column,
@@ -175,24 +156,7 @@ def train(
         anchored=anchored,
         proxy=proxy,
         train_proxy=train_proxy,
-        cell=cell,
-        mode=mode,
-        chunks=chunks,
-        chunk_len=chunk_len,
-        burn_in=burn_in,
-        window=window,
-        hidden=hidden,
-        layers=layers,
-        dropout=dropout,
-        features=options.name_list(features),
-        scaler=scaler,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        clip=clip,
-        val_size=val_size,
-        seed=seed,
+        **model,
         test_start=test_start,
         test_size=test_size,
         gap=gap,
@@ -250,8 +214,8 @@ def predict(
     ),
     device: str = typer.Option(_M.device),
     overwrite: bool = options.overwrite_option("file"),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY),
-    require_signature: bool = typer.Option(False, "--require-signature", help=REQUIRE_SIGNATURE),
+    signing_key: Path | None = options.SIGNING_KEY,
+    require_signature: bool = options.REQUIRE_SIGNATURE,
     calendar: str | None = typer.Option(
         None, help=CALENDAR + " Dates the bars after the data (default: the model's)."
     ),
@@ -300,12 +264,20 @@ def predict(
     from gatecast.experiment.panel_serving import global_folder
     from gatecast.experiment.prediction import run_prediction, stamp
 
+    # what a forecast of one series and of a panel both take
+    served: dict[str, Any] = {
+        "column": column,
+        "device": device,
+        **options.group_values(shared, DataSettings),  # the reading options
+        "overwrite": overwrite,
+        "signing_key": signing_key,
+        "require_signature": require_signature or None,  # not given: the environment decides
+        "calendar": calendar,
+    }
     if panel or global_folder(model):
         given: dict[str, object] = {"--start": start, "--end": end, "--interval": interval}
         given |= {"--quantiles": quantiles, "--dist": dist, "--steps": steps, "--plot": plot}
-        predict_panel(model, data, out, given, column, device, calendar, overwrite, signing_key,
-                      require_signature, options.group_values(shared, DataSettings),
-                      engine or "torch")  # fmt: skip
+        predict_panel(model, data, out, given, served, engine or "torch")
         return
     if engine is not None:
         raise ConfigError(
@@ -319,13 +291,7 @@ def predict(
         out,
         start=start,
         end=end,
-        column=column,
-        device=device,
-        **options.group_values(shared, DataSettings),  # the reading options
-        overwrite=overwrite,
-        signing_key=signing_key,
-        require_signature=require_signature or None,  # not given: the environment decides
-        calendar=calendar,
+        **served,
         interval=interval,
         quantiles=options.float_list(quantiles, "--quantiles"),
         dist=dist,  # type: ignore[arg-type]  # checked by run_prediction

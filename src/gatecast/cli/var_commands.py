@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from gatecast.cli import options
 from gatecast.cli.output import console, print_table
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
 
 app = typer.Typer()
 
@@ -82,9 +81,7 @@ def var(
     if len(levels) != 1:
         raise ConfigError(f"--level {level}: one level on one series (several on a panel)")
     cfg = VarConfig(
-        **options.group_values(
-            ctx.params, DataSettings, WalkSettings, RecurrentSettings, RunSettings
-        ),
+        **options.walk_values(ctx.params),
         models=tuple(m for m in models.split(",") if m.strip()),
         level=levels[0],
         es_level=es_level,
