@@ -51,6 +51,8 @@ class GlobalRecurrentModel(ParamsFromSignature):
     folder_kind: ClassVar[str]
     #: What an instrument's own part is called in messages.
     parts_name: ClassVar[str]
+    #: Rows a new instrument's history needs beyond :meth:`min_history` (for its target part).
+    extra_history: ClassVar[int] = 0
     # set from the constructor's arguments (those the model reads itself)
     cell: str
     window: int
@@ -100,8 +102,9 @@ class GlobalRecurrentModel(ParamsFromSignature):
         """The part of an instrument of the fit."""
         raise NotImplementedError
 
-    def _new_instrument(self, instrument: str, history: pd.DataFrame) -> InstrumentPart:
-        """The part of an instrument the model was not fit on, from ``history``."""
+    def _history_target(self, instrument: str, y: pd.Series, column: str) -> tuple[Any, str | None]:
+        """(target part, price column) of an instrument the model was not fit on, from the
+        target ``y`` of its history read from ``column``."""
         raise NotImplementedError
 
     def _fold_target(self, local: Any, state: dict[str, np.ndarray], target: Any) -> Scaler:
@@ -121,12 +124,26 @@ class GlobalRecurrentModel(ParamsFromSignature):
         """Set the fitted settings and target parts of a model loaded from ``parts``."""
         raise NotImplementedError
 
-    def _history_scaler(self, instrument: str, feats: pd.DataFrame) -> Scaler:
-        """A new instrument's feature scaler, fit on its complete rows of ``feats``."""
+    def _new_instrument(self, instrument: str, history: pd.DataFrame) -> InstrumentPart:
+        """The part of an instrument the model was not fit on, from ``history``."""
+        cfg = self.resolved_
+        local = self._local()
+        first = self.min_history()
+        need = first + self.extra_history
+        if len(history) < need:
+            more = f", and {self.extra_history} more rows" if self.extra_history else ""
+            raise TooFewRowsError(
+                f"instrument {instrument!r} has {len(history)} rows before its first forecast; "
+                f"the global model needs at least {need} to fit its {self.parts_name} on "
+                f"(window={cfg.window} plus {first - cfg.window} rows its inputs need before "
+                f"their first value{more})"
+            )
+        feats, y, column = local.training_frames(history, cfg)
         values = feats.to_numpy(dtype=float)
         ok = np.isfinite(values).all(axis=1)
         labels = [f"instrument {instrument!r}, feature {c!r}" for c in feats.columns]
-        return fit_scaler(self._local().feature_scaler_kind(self.resolved_), values[ok], labels)
+        scaler = fit_scaler(local.feature_scaler_kind(cfg), values[ok], labels)
+        return (scaler, *self._history_target(instrument, y, column))
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, panel: Mapping[str, pd.DataFrame], y: None = None) -> Any:

@@ -11,7 +11,7 @@ import pandas as pd
 from gatecast.data.features import TargetSpec
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import first_valid_row
-from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.errors import ConfigError
 from gatecast.models.config import ForecasterConfig
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.global_base import GlobalRecurrentModel, InstrumentPart
@@ -50,6 +50,7 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
     local_class = RecurrentForecaster
     folder_kind = KIND
     parts_name = "scalers"
+    extra_history = 2  # a few target values for its target scaler
 
     def __init__(
         self,
@@ -122,20 +123,11 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
         self.resolved_ = cfg
         self.target_scalers_, self.columns_ = parts.target_scalers, parts.columns
 
-    def _new_instrument(self, instrument: str, history: pd.DataFrame) -> InstrumentPart:
-        """The scalers of an instrument the model was not fit on, from ``history``."""
-        cfg = self.resolved_
-        local = self._local()
-        need = self.min_history() + 2
-        if len(history) < need:
-            raise TooFewRowsError(
-                f"instrument {instrument!r} has {len(history)} rows before its first forecast; "
-                f"the global model needs at least {need} to fit its scalers on"
-            )
-        feats, y, column = local.training_frames(history, cfg)
-        scaler = self._history_scaler(instrument, feats)
+    def _history_target(self, instrument: str, y: pd.Series, column: str) -> tuple[Any, str | None]:
         target = y.to_numpy(dtype=float)
         tscaler = fit_scaler(
-            cfg.scaler, target[np.isfinite(target)], [f"instrument {instrument!r}, return"]
+            self.resolved_.scaler,
+            target[np.isfinite(target)],
+            [f"instrument {instrument!r}, return"],
         )
-        return scaler, tscaler, column
+        return tscaler, column

@@ -13,7 +13,7 @@ import pandas as pd
 from gatecast.data.scalers import Scaler
 from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import first_valid_row
-from gatecast.errors import PanelError, TooFewRowsError
+from gatecast.errors import PanelError
 from gatecast.models.config import VarianceConfig
 from gatecast.models.recurrent.global_base import GlobalRecurrentModel, InstrumentPart
 from gatecast.models.recurrent.variance import RecurrentVariance
@@ -164,18 +164,5 @@ class GlobalRecurrentVariance(GlobalRecurrentModel):
         self.resolved_ = replace(cfg, features=(*cfg.features, *cfg.covariates))
         self.levels_ = parts.levels
 
-    def _new_instrument(self, instrument: str, history: pd.DataFrame) -> InstrumentPart:
-        """The scaler and level of an instrument the model was not fit on, from ``history``."""
-        cfg = self.resolved_
-        local = self._local()
-        need = self.min_history()
-        if len(history) < need:
-            raise TooFewRowsError(
-                f"instrument {instrument!r} has {len(history)} rows before its first forecast; "
-                f"the global model needs at least {need} (window={cfg.window} plus "
-                f"{need - cfg.window} rows its inputs need before their first value)"
-            )
-        feats, y, _ = local.training_frames(history, cfg)
-        scaler = self._history_scaler(instrument, feats)
-        level = float(np.nanmean(y.to_numpy(dtype=float)))
-        return scaler, level, cfg.column
+    def _history_target(self, instrument: str, y: pd.Series, column: str) -> tuple[Any, str | None]:
+        return float(np.nanmean(y.to_numpy(dtype=float))), self.resolved_.column
