@@ -58,6 +58,7 @@ class GlobalRecurrentModel(ParamsFromSignature):
     window: int
     embedding: bool
 
+    #: The one-hot instrument input of the embedding (see :func:`panel_parts.one_hot`).
     _one_hot = staticmethod(one_hot)
 
     def _store(self, params: dict[str, Any]) -> None:
