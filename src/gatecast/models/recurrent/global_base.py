@@ -39,8 +39,11 @@ InstrumentPart = tuple[Scaler, Any, "str | None"]
 
 class GlobalRecurrentModel(ParamsFromSignature):
     """The machinery of a global model (see :class:`GlobalRecurrentVariance`): a subclass
-    names its single-series model (``local_class``), its folder's kind and how an instrument's
-    target is scaled (:meth:`_fit_target`, :meth:`_fold_target`); the rest is here."""
+    names its single-series model (``local_class``) and its folder's kind, and says what an
+    instrument's target part is (the variance model's level, the return model's target scaler):
+    how it is fit (:meth:`_fit_target`, :meth:`_history_target`), folded into the instrument's
+    view (:meth:`_fold_target`) and kept (:meth:`_fitted_part`, :meth:`_keep_parts`,
+    :meth:`_panel_parts`, :meth:`_restore`); the rest is here."""
 
     fitted_attr = "net_"
     #: Marks a model that fits on a whole panel (the panel walk-forward asks this).
