@@ -17,7 +17,13 @@ from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError
 from gatecast.inference.engines import NumpyEngine
-from gatecast.inference.pipeline import model_inputs, predict_series, residual_base, to_target_units
+from gatecast.inference.pipeline import (
+    BatchEngine,
+    model_inputs,
+    predict_series,
+    residual_base,
+    to_target_units,
+)
 from gatecast.inference.spec import ModelSpec, read_model_folder
 from gatecast.nn import GateRecord, RecurrentNet, Stepper
 from gatecast.nn.recurrent import as_dtype
@@ -48,7 +54,61 @@ class WindowGates:
     forecast: float
 
 
-class NumpyModel:
+class EngineForecasts:
+    """The forecasts of a fitted recurrent model, run by an engine over its weights: the torch
+    model and :class:`NumpyModel` forecast through this one path."""
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def _spec_engine(self) -> tuple[ModelSpec, BatchEngine]:
+        """The fitted model's spec and an engine over its weights (refused when unfitted)."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        data: pd.DataFrame,
+        start: DateLike = None,
+        end: DateLike = None,
+        *,
+        future: bool = False,
+    ) -> pd.Series:
+        """Forecasts for every date of `data` in [start, end] with enough history before it
+        (see :func:`gatecast.inference.predict_series`).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Prices as `gatecast.data.load` returns them.
+        start, end : date-like, optional
+            The first and last date forecast *for*.
+        future : bool
+            Add the forecasts for the `horizon` dates after the last row.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed by the date each forecast is for, in target units (a probability for
+            direction, a variance in percent^2 for variance models).
+        """
+        spec, engine = self._spec_engine()
+        return predict_series(spec, engine, data, start, end, name=self.name, future=future)
+
+    def forecast_next(self, data: pd.DataFrame) -> pd.Series:
+        """The forecast for the period after the last row of `data` (the `horizon` periods
+        after it for a multi-step target), dated in the data's own calendar."""
+        spec, _ = self._spec_engine()
+        return self.predict(data, future=True).iloc[-spec.horizon :]
+
+    def forward_windows(self, X: np.ndarray) -> np.ndarray:
+        """Raw head outputs (scaled units; logits for direction; log-variances) for scaled
+        windows X (see :mod:`gatecast.inference.pipeline`)."""
+        _, engine = self._spec_engine()
+        return engine.forward_windows(X)
+
+
+class NumpyModel(EngineForecasts):
     """A saved recurrent model (return or variance family) run by ``gatecast.nn``; see
     :func:`load_numpy`. ``predict`` gives the torch model's forecasts to float rounding and
     ``stream()`` the same :class:`Stream` API as the torch model."""
@@ -99,47 +159,15 @@ class NumpyModel:
     def manifest(self) -> dict[str, Any]:
         return self.spec.to_manifest()
 
+    def _spec_engine(self) -> tuple[ModelSpec, BatchEngine]:
+        return self.spec, self.engine
+
     def __repr__(self) -> str:
         s = self.spec
         return (
             f"NumpyModel({s.cell}, mode={s.mode}, window={s.window}, features={list(s.features)}, "
             f"target={s.target.kind}, from {self.folder})"
         )
-
-    def predict(
-        self,
-        data: pd.DataFrame,
-        start: DateLike = None,
-        end: DateLike = None,
-        *,
-        future: bool = False,
-    ) -> pd.Series:
-        """Forecasts for the dates of `data` in [start, end] with enough history, like the torch model.
-
-        Parameters
-        ----------
-        data : pandas.DataFrame
-            Prices as `gatecast.data.load` returns them.
-        start, end : date-like, optional
-            The first and last date forecast *for*.
-        future : bool
-            Add the forecasts for the `horizon` dates after the last row.
-
-        Returns
-        -------
-        pandas.Series
-            Indexed by the date each forecast is for, in target units (a probability for
-            direction, a variance in percent^2 for variance models).
-        """
-        return predict_series(self.spec, self.engine, data, start, end, future=future)
-
-    def forecast_next(self, data: pd.DataFrame) -> pd.Series:
-        """The forecast for the period after the last row of `data` (see `predict`)."""
-        return self.predict(data, future=True).iloc[-self.spec.horizon :]
-
-    def forward_windows(self, X: np.ndarray) -> np.ndarray:
-        """Raw head outputs for scaled windows X (see :func:`gatecast.inference.pipeline`)."""
-        return self.engine.forward_windows(X)
 
     def stream(self, backend: Backend | None = None) -> Stream:
         """A fresh :class:`Stream` on the NumPy engine, in this model's dtype.

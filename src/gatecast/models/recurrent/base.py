@@ -20,15 +20,16 @@ from gatecast.data.features import Units
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, ModelFileError, NotFittedError, TooFewRowsError
-from gatecast.inference import ModelSpec, NumpyEngine, TorchEngine, predict_series
+from gatecast.inference import ModelSpec, NumpyEngine, TorchEngine
 from gatecast.inference.spec import read_model_folder
 from gatecast.models.base import ParamsFromSignature, refuse_y
 from gatecast.models.config import NetSettings, params_of
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.serve import Stream
+from gatecast.serve.numpy_model import EngineForecasts
 from gatecast.training.config import TrainResult
 from gatecast.training.loop import resolve_device, seed_everything, train_loop
-from gatecast.types import ENGINES, DateLike, check_choice
+from gatecast.types import ENGINES, check_choice
 
 
 class Strategy(Protocol):
@@ -40,7 +41,7 @@ class Strategy(Protocol):
     def fit(self, model: RecurrentEstimator, cfg: Any, frames: dict[str, pd.DataFrame]) -> None: ...
 
 
-class RecurrentEstimator(ParamsFromSignature):
+class RecurrentEstimator(ParamsFromSignature, EngineForecasts):
     """The base of :class:`RecurrentForecaster` and :class:`RecurrentVariance`.
 
     A subclass names its settings (``config_class``, a frozen dataclass of
@@ -257,29 +258,8 @@ class RecurrentEstimator(ParamsFromSignature):
         self._fitted()
         return TorchEngine(self.net_)
 
-    def predict(
-        self,
-        data: pd.DataFrame,
-        start: DateLike = None,
-        end: DateLike = None,
-        *,
-        future: bool = False,
-    ) -> pd.Series:
-        """Forecasts for every date of ``data`` in ``[start, end]`` with enough history before it,
-        indexed by the date each is for (see :func:`gatecast.inference.predict_series`); ``future``
-        adds the forecasts for the ``horizon`` dates after the last row."""
-        return predict_series(
-            self._fitted(), self._engine(), data, start, end, name=self.name, future=future
-        )
-
-    def forecast_next(self, data: pd.DataFrame) -> pd.Series:
-        """The forecast for the period after the last row of ``data`` (the ``horizon`` periods
-        after it for a multi-step target), dated in the data's own calendar."""
-        return self.predict(data, future=True).iloc[-self._fitted().horizon :]
-
-    def forward_windows(self, X: np.ndarray) -> np.ndarray:
-        """Raw network outputs (scaled units; logits for direction; log-variances) for windows."""
-        return self._engine().forward_windows(X)
+    def _spec_engine(self) -> tuple[ModelSpec, TorchEngine]:
+        return self._fitted(), self._engine()
 
     def forward_sequence(self, X: np.ndarray) -> np.ndarray:
         """Raw network outputs at every row of the scaled input rows ``X`` (T, F), run in order

@@ -45,13 +45,13 @@ def global_stream_set(
 ) -> StreamSet:
     """A :class:`StreamSet` over a fitted global model's instruments, each streaming through
     its own ``model.for_instrument`` view; an instrument outside the fit streams only with
-    ``history`` (its scalers fit on those rows), any other is refused by name when it ticks."""
+    ``history`` (its ``model.parts_name`` fit on those rows), any other is refused by name when it ticks."""
     histories = dict(history or {})
     for n, rows in histories.items():
         if n in model.scalers_:
             raise PanelError(
-                f"instrument {n!r} was in the fit: its scalers are the fit's; leave it out of "
-                f"history"
+                f"instrument {n!r} was in the fit: its {model.parts_name} are the fit's; leave "
+                f"it out of history"
             )
         model.for_instrument(n, rows)  # refused now (too short, embedding) if it cannot be
 
