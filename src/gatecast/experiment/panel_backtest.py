@@ -35,7 +35,7 @@ from gatecast.evaluation.trading.cross_section import (
     trade_cross_section,
 )
 from gatecast.evaluation.trading.sharpe import _psr_or_nan
-from gatecast.experiment.backtest import _deflate
+from gatecast.experiment.backtest import _deflate, open_finished_run, run_forecasts
 from gatecast.experiment.panel_evaluation import (
     PANEL_KIND,
     PanelEvaluation,
@@ -54,7 +54,6 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
-from gatecast.experiment.run_reader import Run
 from gatecast.types import check_number
 
 __all__ = [
@@ -401,19 +400,13 @@ def read_panel_run(
     ``data`` (prices passed in again: a run made on prices from Python keeps only their
     hashes); either way each instrument's content hash must be the one the run recorded.
     """
-    try:
-        run = Run.open(folder)
-    except ConfigError as exc:
-        raise ModelFileError(
-            f"--from-run on a panel takes a finished `gatecast evaluate --target return` run "
-            f"folder of a panel: {exc}"
-        ) from exc
-    if run.kind != PANEL_KIND or run.status != "finished":
-        state = "an unfinished" if run.status != "finished" else "a"
-        raise ModelFileError(
-            f"{folder} holds {state} {run.kind} run: --from-run on a panel takes a finished "
-            f"`gatecast evaluate --target return` run folder of a panel (kind {PANEL_KIND})"
-        )
+    run = open_finished_run(
+        folder,
+        PANEL_KIND,
+        "--from-run on a panel takes a finished `gatecast evaluate --target return` run folder "
+        "of a panel",
+        f"kind {PANEL_KIND}",
+    )
     saved = dict(run.config)
     if saved.get("target") != "return":
         raise ConfigError(
@@ -442,14 +435,7 @@ def read_panel_run(
         ) from exc
     panel = load_checked_panel(eval_cfg)
     _check_identity(panel, run.data or {}, folder)
-    try:
-        forecasts = run.table("forecasts")
-    except (ConfigError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
-            f"evaluate` into a new folder"
-        ) from exc
-    return eval_cfg, forecasts, panel
+    return eval_cfg, run_forecasts(run, folder), panel
 
 
 def _readable(recorded: Any) -> bool:

@@ -497,32 +497,20 @@ class PanelEvaluationConfig(
     def factories(self) -> dict[str, PanelFactory]:
         """A factory per model (see :func:`panel_factories`)."""
         assert self.window is not None
+        settings: dict[str, Any] = {
+            "column": self.column,
+            "hidden": self.hidden,
+            "window": self.window,
+            "epochs": self.recurrent_epochs,
+            "warm_epochs": self.warm_epochs,
+            "warm_start": self.warm_start,
+            "seed": 0,
+            "embedding": self.embedding,
+            "device": self.device,
+        }
         if self.target == "return":
-            return return_factories(
-                self.models,
-                column=self.column,
-                hidden=self.hidden,
-                window=self.window,
-                epochs=self.recurrent_epochs,
-                warm_epochs=self.warm_epochs,
-                warm_start=self.warm_start,
-                seed=0,
-                embedding=self.embedding,
-                device=self.device,
-            )
-        return panel_factories(
-            self.models,
-            proxy=self.proxy,
-            column=self.column,
-            hidden=self.hidden,
-            window=self.window,
-            epochs=self.recurrent_epochs,
-            warm_epochs=self.warm_epochs,
-            warm_start=self.warm_start,
-            seed=0,
-            embedding=self.embedding,
-            device=self.device,
-        )
+            return return_factories(self.models, **settings)
+        return panel_factories(self.models, proxy=self.proxy, **settings)
 
     def panel_plan(self) -> PanelWalkPlan:
         """The refit dates' plan."""
