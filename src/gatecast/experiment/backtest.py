@@ -71,7 +71,7 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
-from gatecast.experiment.run_reader import Run
+from gatecast.experiment.run_reader import Run, open_finished_run, run_forecasts
 from gatecast.experiment.settings import (
     DataSettings,
     ExecutorSettings,
@@ -588,30 +588,6 @@ def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
             f"{folder} has no readable evaluate configuration ({exc}); rerun `gatecast evaluate`"
         ) from exc
     return eval_cfg, run_forecasts(run, folder)
-
-
-def open_finished_run(folder: str | Path, kind: str, takes: str, detail: str) -> Run:
-    """The finished run of ``kind`` in ``folder``; else a :class:`ModelFileError` saying what
-    ``--from-run`` ``takes`` (with the ``detail`` of such a folder)."""
-    try:
-        run = Run.open(folder)
-    except ConfigError as exc:
-        raise ModelFileError(f"{takes}: {exc}") from exc
-    if run.kind != kind or run.status != "finished":
-        state = "an unfinished" if run.status != "finished" else "a"
-        raise ModelFileError(f"{folder} holds {state} {run.kind} run: {takes} ({detail})")
-    return run
-
-
-def run_forecasts(run: Run, folder: str | Path) -> pd.DataFrame:
-    """The forecasts (``forecasts.parquet``) of an evaluation's ``run`` in ``folder``."""
-    try:
-        return run.table("forecasts")
-    except (ConfigError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
-            f"evaluate` into a new folder"
-        ) from exc
 
 
 def _garch_variance(

@@ -35,7 +35,7 @@ from gatecast.evaluation.trading.cross_section import (
     trade_cross_section,
 )
 from gatecast.evaluation.trading.sharpe import _psr_or_nan
-from gatecast.experiment.backtest import _deflate, open_finished_run, run_forecasts
+from gatecast.experiment.backtest import _deflate
 from gatecast.experiment.panel_evaluation import (
     PANEL_KIND,
     PanelEvaluation,
@@ -44,6 +44,7 @@ from gatecast.experiment.panel_evaluation import (
     evaluate_panel,
     load_checked_panel,
     long_forecasts,
+    panel_run_output,
     write_panel_evaluation,
 )
 from gatecast.experiment.report import write_report
@@ -51,9 +52,9 @@ from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
     record_data,
-    run_output,
     settings_record,
 )
+from gatecast.experiment.run_reader import open_finished_run, run_forecasts
 from gatecast.types import check_number
 
 __all__ = [
@@ -523,13 +524,7 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
     if cfg.from_run is not None:
         if cfg.out is None:
             return _trade_run(cfg)[0]
-        with run_output(
-            cfg.out,
-            PANEL_BACKTEST_KIND,
-            overwrite=cfg.overwrite,
-            resume=cfg.resume,
-            config=settings_record(cfg),
-        ) as path:
+        with panel_run_output(cfg, PANEL_BACKTEST_KIND, settings_record(cfg)) as path:
             result, panel, as_run = _trade_run(cfg)
             record_data(path, panel.identity())
             write_panel_backtest(result, path, panel, as_run)
@@ -538,14 +533,7 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
     if cfg.out is None:
         ev = _evaluate_into(cfg, panel, None)
         return _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
-    with run_output(
-        cfg.out,
-        PANEL_BACKTEST_KIND,
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=settings_record(cfg),
-        data=panel.identity(),
-    ) as path:
+    with panel_run_output(cfg, PANEL_BACKTEST_KIND, settings_record(cfg), panel.identity()) as path:
         ev = _evaluate_into(cfg, panel, Path(path) / "evaluation")
         # its scores' files; the page of a run is written for a run folder (run.json) only
         write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg, report=False)
