@@ -4,23 +4,16 @@ DM against the reference (no change), the model confidence set, and a pooled sum
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gatecast.data.features import TargetSpec, make_target
-from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluation.losses import loss_series
 from gatecast.evaluation.metrics import hit_rate
-from gatecast.evaluation.panel_scores import PanelScores
+from gatecast.evaluation.panel_scores import PanelScores, pool_scores, score_instruments
 from gatecast.evaluation.panel_walk import PanelWalkResult
-from gatecast.evaluation.significance import (
-    MCS_BLOCK_SIZE,
-    MCS_REPS,
-    diebold_mariano,
-    model_confidence_set,
-)
+from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 
 __all__ = ["panel_returns", "score_panel_returns"]
 
@@ -54,62 +47,27 @@ def score_panel_returns(
     ``median_hit_rate``, ``wins``/``losses`` (instruments where the DM test against the
     reference is significant at ``alpha``, for and against), ``in_mcs`` and ``instruments``.
     """
-    models = list(walk.forecasts.columns)
-    if reference not in models:
-        raise ConfigError(
-            f"the reference {reference!r} is not among the models ({', '.join(models)}); add "
-            f"it or pick one of them"
-        )
-    rows: list[dict[str, Any]] = []
-    for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
-        fc = fc.droplevel("instrument").dropna()
-        actual = panel_returns(panel[str(n)], column).reindex(fc.index)
-        keep = actual.notna().to_numpy()
-        fc, actual = fc[keep], actual[keep]
-        if fc.empty:
-            raise AlignmentError(f"instrument {n!r}: the models share no forecast date")
-        a = actual.to_numpy()
-        losses = pd.DataFrame(
-            {m: loss_series("mse", a, fc[m].to_numpy()) for m in models}, index=fc.index
-        )
-        mcs = model_confidence_set(
-            losses, size=mcs_size, block_size=mcs_block_size, reps=mcs_reps, seed=seed
-        )
-        ref = float(losses[reference].mean())
-        for m in models:
-            dm = (
-                diebold_mariano(losses[m].to_numpy(), losses[reference].to_numpy())
-                if m != reference
-                else None
-            )
-            rows.append(
-                {
-                    "instrument": n,
-                    "model": m,
-                    "mse": float(losses[m].mean()),
-                    "mae": float(np.mean(loss_series("mae", a, fc[m].to_numpy()))),
-                    "ratio": float(losses[m].mean()) / ref,
-                    "hit_rate": hit_rate(a, fc[m].to_numpy()),
-                    "dm_ref": np.nan if dm is None else dm.statistic,
-                    "p_ref": np.nan if dm is None else dm.pvalue,
-                    "mcs_p": float(mcs["pvalue"][m]),
-                    "in_mcs": bool(mcs.loc[m, "in_mcs"]),
-                    "n": len(losses),
-                }
-            )
-    table = pd.DataFrame(rows)
-    sig = table["p_ref"] < alpha
-    summary = (
-        table.assign(wins=sig & (table["dm_ref"] < 0), losses=sig & (table["dm_ref"] > 0))
-        .groupby("model", sort=False)
-        .agg(
-            median_ratio=("ratio", "median"),
-            median_mse=("mse", "median"),
-            median_hit_rate=("hit_rate", "median"),
-            wins=("wins", "sum"),
-            losses=("losses", "sum"),
-            in_mcs=("in_mcs", "sum"),
-            instruments=("instrument", "size"),
-        )
+
+    def metrics(a: np.ndarray, f: np.ndarray, loss: pd.Series, ref: float) -> dict[str, float]:
+        return {
+            "mse": float(loss.mean()),
+            "mae": float(np.mean(loss_series("mae", a, f))),
+            "ratio": float(loss.mean()) / ref,
+            "hit_rate": hit_rate(a, f),
+        }
+
+    def mse(a: np.ndarray, f: np.ndarray) -> np.ndarray:
+        return loss_series("mse", a, f)
+
+    mcs = {"size": mcs_size, "block_size": mcs_block_size, "reps": mcs_reps, "seed": seed}
+    table = score_instruments(
+        walk,
+        panel,
+        lambda df: panel_returns(df, column),
+        mse,
+        metrics,
+        reference=reference,
+        mcs=mcs,
     )
+    summary = pool_scores(table, alpha, ("ratio", "mse", "hit_rate"))
     return PanelScores(table, summary, reference, alpha, mcs_size, loss="mse")

@@ -3,7 +3,7 @@ reference, Diebold-Mariano, model confidence set) and their pooled summary."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from gatecast.evaluation.significance import (
 )
 from gatecast.types import Proxy
 
-__all__ = ["PanelScores", "score_panel"]
+__all__ = ["PanelScores", "pool_scores", "score_instruments", "score_panel"]
 
 
 @dataclass
@@ -70,6 +70,39 @@ def score_panel(
     percent return) on the dates where every model forecasts it, with QLIKE; the DM test and
     the MCS (``size`` ``mcs_size``) are those of :mod:`gatecast.evaluation.significance`.
     """
+
+    def metrics(a: np.ndarray, f: np.ndarray, loss: pd.Series, ref: float) -> dict[str, float]:
+        return {"qlike": float(loss.mean()), "ratio": float(loss.mean()) / ref}
+
+    mcs = {"size": mcs_size, "block_size": mcs_block_size, "reps": mcs_reps, "seed": seed}
+    table = score_instruments(
+        walk,
+        panel,
+        lambda df: variance_proxy(df, proxy, column=column),
+        qlike_loss,
+        metrics,
+        reference=reference,
+        mcs=mcs,
+    )
+    summary = pool_scores(table, alpha, ("ratio", "qlike"))
+    return PanelScores(table, summary, reference, alpha, mcs_size)
+
+
+def score_instruments(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    actual_of: Callable[[pd.DataFrame], pd.Series],
+    loss_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    metrics: Callable[[np.ndarray, np.ndarray, pd.Series, float], dict[str, float]],
+    *,
+    reference: str,
+    mcs: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The per-instrument table of :class:`PanelScores`, for any loss: each instrument's
+    forecasts against ``actual_of(frame)`` on the dates every model forecasts it, the loss
+    ``loss_of(actual, forecast)`` per date (that of the DM tests and the MCS), and a row per
+    model of ``metrics(actual, forecast, loss, reference's mean loss)`` beside the tests (``mcs``:
+    the keywords of :func:`~gatecast.evaluation.significance.model_confidence_set`)."""
     models = list(walk.forecasts.columns)
     if reference not in models:
         raise ConfigError(
@@ -79,17 +112,14 @@ def score_panel(
     rows: list[dict[str, Any]] = []
     for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
         fc = fc.droplevel("instrument").dropna()
-        actual = variance_proxy(panel[str(n)], proxy, column=column).reindex(fc.index)
+        actual = actual_of(panel[str(n)]).reindex(fc.index)
         keep = actual.notna().to_numpy()
         fc, actual = fc[keep], actual[keep]
         if fc.empty:
             raise AlignmentError(f"instrument {n!r}: the models share no forecast date")
-        losses = pd.DataFrame(
-            {m: qlike_loss(actual.to_numpy(), fc[m].to_numpy()) for m in models}, index=fc.index
-        )
-        mcs = model_confidence_set(
-            losses, size=mcs_size, block_size=mcs_block_size, reps=mcs_reps, seed=seed
-        )
+        a = actual.to_numpy()
+        losses = pd.DataFrame({m: loss_of(a, fc[m].to_numpy()) for m in models}, index=fc.index)
+        held = model_confidence_set(losses, **mcs)
         ref = float(losses[reference].mean())
         for m in models:
             dm = (
@@ -101,30 +131,33 @@ def score_panel(
                 {
                     "instrument": n,
                     "model": m,
-                    "qlike": float(losses[m].mean()),
-                    "ratio": float(losses[m].mean()) / ref,
+                    **metrics(a, fc[m].to_numpy(), losses[m], ref),
                     "dm_ref": np.nan if dm is None else dm.statistic,
                     "p_ref": np.nan if dm is None else dm.pvalue,
-                    "mcs_p": float(mcs["pvalue"][m]),
-                    "in_mcs": bool(mcs.loc[m, "in_mcs"]),
+                    "mcs_p": float(held["pvalue"][m]),
+                    "in_mcs": bool(held.loc[m, "in_mcs"]),
                     "n": len(losses),
                 }
             )
-    table = pd.DataFrame(rows)
+    table: pd.DataFrame = pd.DataFrame(rows)
+    return table
+
+
+def pool_scores(table: pd.DataFrame, alpha: float, medians: tuple[str, ...]) -> pd.DataFrame:
+    """The pooled summary of a per-instrument table: per model the median of each of
+    ``medians`` (``median_<column>``), ``wins``/``losses`` (instruments where the DM test
+    against the reference is significant at ``alpha``, for and against), ``in_mcs`` and
+    ``instruments``."""
     sig = table["p_ref"] < alpha
-    summary = (
-        table.assign(
-            wins=sig & (table["dm_ref"] < 0),
-            losses=sig & (table["dm_ref"] > 0),
-        )
+    out: pd.DataFrame = (
+        table.assign(wins=sig & (table["dm_ref"] < 0), losses=sig & (table["dm_ref"] > 0))
         .groupby("model", sort=False)
         .agg(
-            median_ratio=("ratio", "median"),
-            median_qlike=("qlike", "median"),
+            **{f"median_{c}": (c, "median") for c in medians},
             wins=("wins", "sum"),
             losses=("losses", "sum"),
             in_mcs=("in_mcs", "sum"),
             instruments=("instrument", "size"),
         )
     )
-    return PanelScores(table, summary, reference, alpha, mcs_size)
+    return out

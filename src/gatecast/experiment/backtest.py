@@ -71,7 +71,7 @@ from gatecast.experiment.run_folder import (
     run_output,
     settings_record,
 )
-from gatecast.experiment.run_reader import Run
+from gatecast.experiment.run_reader import Run, open_finished_run, run_forecasts
 from gatecast.experiment.settings import (
     DataSettings,
     ExecutorSettings,
@@ -571,18 +571,12 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
 def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
     """The configuration and forecasts of a finished ``gatecast evaluate`` run folder (read by
     :meth:`~gatecast.experiment.run_reader.Run.open`)."""
-    try:
-        run = Run.open(folder)
-    except ConfigError as exc:
-        raise ModelFileError(
-            f"--from-run takes a finished `gatecast evaluate` run folder: {exc}"
-        ) from exc
-    if run.kind != "evaluate" or run.status != "finished":
-        state = "an unfinished" if run.status != "finished" else "a"
-        raise ModelFileError(
-            f"{folder} holds {state} {run.kind} run: --from-run takes a finished `gatecast "
-            f"evaluate` run folder (it has metrics.json and forecasts.parquet)"
-        )
+    run = open_finished_run(
+        folder,
+        "evaluate",
+        "--from-run takes a finished `gatecast evaluate` run folder",
+        "it has metrics.json and forecasts.parquet",
+    )
     try:
         saved = run.config or run.json("metrics.json")["config"]
         known = {f.name for f in dataclasses.fields(EvaluationConfig)}
@@ -593,14 +587,7 @@ def read_run(folder: str | Path) -> tuple[EvaluationConfig, pd.DataFrame]:
         raise ModelFileError(
             f"{folder} has no readable evaluate configuration ({exc}); rerun `gatecast evaluate`"
         ) from exc
-    try:
-        forecasts = run.table("forecasts")
-    except (ConfigError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
-            f"evaluate` into a new folder"
-        ) from exc
-    return eval_cfg, forecasts
+    return eval_cfg, run_forecasts(run, folder)
 
 
 def _garch_variance(

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from gatecast.data.features import price_series
-from gatecast.data.panel import BUNDLED_PANELS, Panel
-from gatecast.errors import ConfigError, ModelFileError
+from gatecast.data.panel import Panel
+from gatecast.errors import ConfigError
 from gatecast.evaluation.trading import (
     INFORMATION_DATE,
     PBOResult,
@@ -37,24 +37,23 @@ from gatecast.evaluation.trading.cross_section import (
 from gatecast.evaluation.trading.sharpe import _psr_or_nan
 from gatecast.experiment.backtest import _deflate
 from gatecast.experiment.panel_evaluation import (
-    PANEL_KIND,
     PanelEvaluation,
     PanelEvaluationConfig,
     _evaluate_into,
     evaluate_panel,
     load_checked_panel,
     long_forecasts,
+    panel_run_output,
     write_panel_evaluation,
 )
+from gatecast.experiment.panel_run_reader import read_panel_run
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
     record_data,
-    run_output,
     settings_record,
 )
-from gatecast.experiment.run_reader import Run
 from gatecast.types import check_number
 
 __all__ = [
@@ -390,102 +389,6 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
-def read_panel_run(
-    folder: str | Path, data: Any = None
-) -> tuple[PanelEvaluationConfig, pd.DataFrame, Panel]:
-    """The configuration, long forecasts (``instrument``, ``date``, ``as_of``, ``actual``, a
-    column per model) and panel of a finished panel evaluation of returns (read by
-    :meth:`~gatecast.experiment.run_reader.Run.open`).
-
-    The panel is read again from the run's data (a bundled panel, a file or folder), or is
-    ``data`` (prices passed in again: a run made on prices from Python keeps only their
-    hashes); either way each instrument's content hash must be the one the run recorded.
-    """
-    try:
-        run = Run.open(folder)
-    except ConfigError as exc:
-        raise ModelFileError(
-            f"--from-run on a panel takes a finished `gatecast evaluate --target return` run "
-            f"folder of a panel: {exc}"
-        ) from exc
-    if run.kind != PANEL_KIND or run.status != "finished":
-        state = "an unfinished" if run.status != "finished" else "a"
-        raise ModelFileError(
-            f"{folder} holds {state} {run.kind} run: --from-run on a panel takes a finished "
-            f"`gatecast evaluate --target return` run folder of a panel (kind {PANEL_KIND})"
-        )
-    saved = dict(run.config)
-    if saved.get("target") != "return":
-        raise ConfigError(
-            f"{folder} holds {saved.get('target')} forecasts of a panel; a panel backtest trades "
-            f"return forecasts: rerun `gatecast evaluate --target return` on the panel"
-        )
-    known = {f.name for f in dataclasses.fields(PanelEvaluationConfig)}
-    values = {k: v for k, v in saved.items() if k in known}
-    values["models"] = tuple(values.get("models") or ())
-    recorded = saved.get("data")
-    if data is None:
-        if not _readable(recorded):
-            raise ConfigError(
-                f"the run in {folder} was made on prices passed in from Python ({recorded}), "
-                f"which a run folder does not keep: pass them again, "
-                f"gc.backtest_panel(panel, from_run=...)"
-            )
-    else:
-        values["data"] = data
-    try:
-        eval_cfg = PanelEvaluationConfig(**{**values, "out": None, "quiet": True})
-    except (KeyError, TypeError) as exc:
-        raise ModelFileError(
-            f"{folder} has no readable panel evaluation configuration ({exc}); rerun `gatecast "
-            f"evaluate` into a new folder"
-        ) from exc
-    panel = load_checked_panel(eval_cfg)
-    _check_identity(panel, run.data or {}, folder)
-    try:
-        forecasts = run.table("forecasts")
-    except (ConfigError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
-            f"evaluate` into a new folder"
-        ) from exc
-    return eval_cfg, forecasts, panel
-
-
-def _readable(recorded: Any) -> bool:
-    """Whether a run's recorded data names prices that can be read again (a bundled panel, or
-    files and folders that exist)."""
-    paths = recorded if isinstance(recorded, list) else [recorded]
-    return bool(paths) and all(
-        isinstance(p, str) and (p.lower() in BUNDLED_PANELS or Path(p).exists()) for p in paths
-    )
-
-
-def _check_identity(panel: Panel, recorded: Mapping[str, Any], folder: str | Path) -> None:
-    """Refuse a panel whose instruments or contents differ from those the run recorded."""
-    was = recorded.get("instruments") or {}
-    now = panel.identity()["instruments"]
-    if not was:
-        raise ConfigError(
-            f"the run in {folder} records no content hash of its panel (run.json); rerun "
-            f"`gatecast evaluate --target return` into a new folder"
-        )
-    differ = sorted(set(was) ^ set(now))
-    if differ:
-        raise ConfigError(
-            f"the panel given has instruments {', '.join(sorted(now))}, but the run in {folder} "
-            f"was made on {', '.join(sorted(was))} (differ: {', '.join(differ)}): pass the same "
-            f"prices, or leave out from_run to make new forecasts on these"
-        )
-    changed = [n for n in sorted(was) if was[n].get("sha256") != now[n]["sha256"]]
-    if changed:
-        raise ConfigError(
-            f"the prices of {', '.join(changed)} are not those the run in {folder} was made on "
-            f"(their content hash differs): pass the same prices, or leave out from_run to make "
-            f"new forecasts on these"
-        )
-
-
 def _as_run(
     cfg: PanelBacktestConfig, eval_cfg: PanelEvaluationConfig, models: Iterable[str]
 ) -> PanelBacktestConfig:
@@ -537,13 +440,7 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
     if cfg.from_run is not None:
         if cfg.out is None:
             return _trade_run(cfg)[0]
-        with run_output(
-            cfg.out,
-            PANEL_BACKTEST_KIND,
-            overwrite=cfg.overwrite,
-            resume=cfg.resume,
-            config=settings_record(cfg),
-        ) as path:
+        with panel_run_output(cfg, PANEL_BACKTEST_KIND, settings_record(cfg)) as path:
             result, panel, as_run = _trade_run(cfg)
             record_data(path, panel.identity())
             write_panel_backtest(result, path, panel, as_run)
@@ -552,14 +449,7 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
     if cfg.out is None:
         ev = _evaluate_into(cfg, panel, None)
         return _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
-    with run_output(
-        cfg.out,
-        PANEL_BACKTEST_KIND,
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=settings_record(cfg),
-        data=panel.identity(),
-    ) as path:
+    with panel_run_output(cfg, PANEL_BACKTEST_KIND, settings_record(cfg), panel.identity()) as path:
         ev = _evaluate_into(cfg, panel, Path(path) / "evaluation")
         # its scores' files; the page of a run is written for a run folder (run.json) only
         write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg, report=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -497,32 +498,20 @@ class PanelEvaluationConfig(
     def factories(self) -> dict[str, PanelFactory]:
         """A factory per model (see :func:`panel_factories`)."""
         assert self.window is not None
+        settings: dict[str, Any] = {
+            "column": self.column,
+            "hidden": self.hidden,
+            "window": self.window,
+            "epochs": self.recurrent_epochs,
+            "warm_epochs": self.warm_epochs,
+            "warm_start": self.warm_start,
+            "seed": 0,
+            "embedding": self.embedding,
+            "device": self.device,
+        }
         if self.target == "return":
-            return return_factories(
-                self.models,
-                column=self.column,
-                hidden=self.hidden,
-                window=self.window,
-                epochs=self.recurrent_epochs,
-                warm_epochs=self.warm_epochs,
-                warm_start=self.warm_start,
-                seed=0,
-                embedding=self.embedding,
-                device=self.device,
-            )
-        return panel_factories(
-            self.models,
-            proxy=self.proxy,
-            column=self.column,
-            hidden=self.hidden,
-            window=self.window,
-            epochs=self.recurrent_epochs,
-            warm_epochs=self.warm_epochs,
-            warm_start=self.warm_start,
-            seed=0,
-            embedding=self.embedding,
-            device=self.device,
-        )
+            return return_factories(self.models, **settings)
+        return panel_factories(self.models, proxy=self.proxy, **settings)
 
     def panel_plan(self) -> PanelWalkPlan:
         """The refit dates' plan."""
@@ -585,17 +574,21 @@ def run_panel_evaluation(cfg: PanelEvaluationConfig) -> PanelEvaluation:
     panel = load_checked_panel(cfg)
     if cfg.out is None:
         return _evaluate_into(cfg, panel, None)
-    with run_output(
-        cfg.out,
-        PANEL_KIND,
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=settings_record(cfg),
-        data=panel.identity(),
-    ) as path:
+    with panel_run_output(cfg, PANEL_KIND, settings_record(cfg), panel.identity()) as path:
         result = _evaluate_into(cfg, panel, path)
         write_panel_evaluation(result, path, panel, cfg)
     return result
+
+
+def panel_run_output(
+    cfg: RunSettings, kind: str, record: Any, data: dict[str, Any] | None = None
+) -> AbstractContextManager[Path]:
+    """The run folder ``cfg.out`` of a panel run of ``kind`` (:func:`run_output`, with
+    ``cfg``'s ``overwrite`` and ``resume``), recording the settings ``record`` and ``data``."""
+    assert cfg.out is not None
+    return run_output(
+        cfg.out, kind, overwrite=cfg.overwrite, resume=cfg.resume, config=record, data=data
+    )
 
 
 def _evaluate_into(

@@ -13,7 +13,6 @@ from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
 from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
-from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.experiment.registry import canonical_names, model_spec
 from gatecast.types import CELLS, Proxy
 
@@ -107,29 +106,16 @@ def score_panel_target(
     walk: PanelWalkResult,
     panel: Mapping[str, pd.DataFrame],
     *,
-    reference: str,
     proxy: Proxy = "squared",
-    column: str | None = None,
-    alpha: float = 0.05,
-    mcs_size: float = 0.10,
-    mcs_block_size: int = MCS_BLOCK_SIZE,
-    mcs_reps: int = MCS_REPS,
-    seed: int = 0,
+    **options: Any,
 ) -> PanelScores:
     """:func:`score_panel` (QLIKE on the ``proxy``) for a variance target,
-    :func:`score_panel_returns` (MSE, hit rate) for a return target."""
-    common: dict[str, Any] = {
-        "reference": reference,
-        "column": column,
-        "alpha": alpha,
-        "mcs_size": mcs_size,
-        "mcs_block_size": mcs_block_size,
-        "mcs_reps": mcs_reps,
-        "seed": seed,
-    }
+    :func:`score_panel_returns` (MSE, hit rate) for a return target; ``options`` are the
+    keywords the two share (``reference``, ``column``, ``alpha``, ``mcs_size``,
+    ``mcs_block_size``, ``mcs_reps``, ``seed``)."""
     if target == "return":
-        return score_panel_returns(walk, panel, **common)
-    return score_panel(walk, panel, proxy=proxy, **common)
+        return score_panel_returns(walk, panel, **options)
+    return score_panel(walk, panel, proxy=proxy, **options)
 
 
 def actual_of(target: str, df: pd.DataFrame, proxy: Proxy, column: str | None) -> pd.Series | None:

@@ -41,12 +41,12 @@ from gatecast.experiment.panel_evaluation import (
     load_checked_panel,
     panel_model_names,
     panel_refusals,
+    panel_run_output,
     recurrent_models,
 )
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
-    run_output,
     settings_record,
 )
 from gatecast.experiment.settings import (
@@ -421,14 +421,7 @@ def run_panel_var(cfg: PanelVarConfig) -> PanelVarResult:
     if cfg.out is None:
         return _run(cfg, panel, walk_cfg, start, None, t0)
     record = _record(cfg, panel.source)
-    with run_output(
-        cfg.out,
-        PANEL_VAR_KIND,
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        config=record,
-        data=panel.identity(),
-    ) as path:
+    with panel_run_output(cfg, PANEL_VAR_KIND, record, panel.identity()) as path:
         result = _run(cfg, panel, walk_cfg, start, path, t0)
         write_panel_var(result, path)
     return result

@@ -15,7 +15,7 @@ import pandas as pd
 from gatecast.artifacts import (
     describe_path,
 )
-from gatecast.errors import ConfigError
+from gatecast.errors import ConfigError, ModelFileError
 from gatecast.experiment.run_folder import (
     RUN_FORMAT_VERSION,
     RUN_RECORD,
@@ -232,3 +232,27 @@ def _earlier_config(root: Path, kind: RunKind) -> dict[str, Any]:
         return {}
     found = doc.get(key) if key is not None and isinstance(doc, dict) else doc
     return dict(found) if isinstance(found, dict) else {}
+
+
+def open_finished_run(folder: str | Path, kind: str, takes: str, detail: str) -> Run:
+    """The finished run of ``kind`` in ``folder``; else a :class:`ModelFileError` saying what
+    ``--from-run`` ``takes`` (with the ``detail`` of such a folder)."""
+    try:
+        run = Run.open(folder)
+    except ConfigError as exc:
+        raise ModelFileError(f"{takes}: {exc}") from exc
+    if run.kind != kind or run.status != "finished":
+        state = "an unfinished" if run.status != "finished" else "a"
+        raise ModelFileError(f"{folder} holds {state} {run.kind} run: {takes} ({detail})")
+    return run
+
+
+def run_forecasts(run: Run, folder: str | Path) -> pd.DataFrame:
+    """The forecasts (``forecasts.parquet``) of an evaluation's ``run`` in ``folder``."""
+    try:
+        return run.table("forecasts")
+    except (ConfigError, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{Path(folder) / 'forecasts.parquet'} cannot be read ({exc}); rerun `gatecast "
+            f"evaluate` into a new folder"
+        ) from exc

@@ -25,38 +25,42 @@ def plot_panel_ratios(
     ``table`` has the columns ``instrument``, ``model``, ``ratio`` and ``in_mcs`` (the
     per-instrument table of :func:`gatecast.evaluation.panel_scores.score_panel`).
     """
-    instruments = list(dict.fromkeys(table["instrument"].astype(str)))
     models = [m for m in dict.fromkeys(table["model"].astype(str)) if m != reference]
+    return dot_chart(
+        table,
+        models,
+        table["in_mcs"].astype(bool).to_numpy(),
+        f"{loss_name} / {reference}'s (below 1: lower loss than {reference})",
+        title or f"per-instrument {loss_name} ratio to {reference} (hollow: out of MCS)",
+    )
+
+
+def dot_chart(
+    table: pd.DataFrame, models: list[str], filled: np.ndarray, xlabel: str, title: str
+) -> Figure:
+    """A dot chart of ``table``'s ``ratio`` column: one row per instrument (in the order of
+    ``table``'s instruments), one marker per model of ``models``, filled where ``filled`` (one
+    bool per row of ``table``) holds, hollow elsewhere; the line at 1."""
+    instruments = list(dict.fromkeys(table["instrument"].astype(str)))
     rows = {n: i for i, n in enumerate(instruments)}
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * len(instruments)))
     k = max(len(models), 1)
     for j, (m, marker) in enumerate(zip(models, _MARKERS * (1 + len(models)), strict=False)):
-        part = table[table["model"].astype(str) == m]
+        mine = (table["model"].astype(str) == m).to_numpy()
+        part = table[mine]
         # each model a little above or below the row's line, so equal ratios do not hide
         y = np.array([rows[str(n)] for n in part["instrument"]]) + (j - (k - 1) / 2) * 0.12
-        inside = part["in_mcs"].astype(bool).to_numpy()
-        colour = f"C{j}"
+        inside = filled[mine]
+        x = part["ratio"].to_numpy(dtype=float)
+        ax.scatter(x[inside], y[inside], marker=marker, color=f"C{j}", label=m, zorder=3)
         ax.scatter(
-            part["ratio"].to_numpy()[inside],
-            y[inside],
-            marker=marker,
-            color=colour,
-            label=m,
-            zorder=3,
-        )
-        ax.scatter(
-            part["ratio"].to_numpy()[~inside],
-            y[~inside],
-            marker=marker,
-            facecolors="none",
-            edgecolors=colour,
-            zorder=3,
+            x[~inside], y[~inside], marker=marker, facecolors="none", edgecolors=f"C{j}", zorder=3
         )
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(range(len(instruments)), instruments)
     ax.set_ylim(len(instruments) - 0.5, -0.5)  # the first instrument on top
-    ax.set_xlabel(f"{loss_name} / {reference}'s (below 1: lower loss than {reference})")
-    ax.set_title(title or f"per-instrument {loss_name} ratio to {reference} (hollow: out of MCS)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
     if models:
         ax.legend(fontsize=8, loc="best")

@@ -31,6 +31,36 @@ def panel_title(data: object) -> str:
     return data_title(text)
 
 
+def panel_report(
+    folder: Path,
+    metrics: Mapping[str, Any],
+    kind: str,
+    title: str,
+    verdict: str,
+    facts: list[tuple[str, str]],
+    tables: list[Table],
+    panels: list[Panel],
+) -> Report:
+    """The page of a panel run of ``kind``: its parts, with the command recorded in
+    ``run.json``, the notes of ``metrics`` and the folder's files."""
+    _, rerun = (
+        recorded_command(read_json(folder, "run.json"))
+        if (folder / "run.json").is_file()
+        else ("", "")
+    )
+    return Report(
+        kind=kind,
+        title=title,
+        verdict=verdict,
+        facts=facts,
+        command=rerun or "(this run folder does not record its command line; see the facts above)",
+        tables=tables,
+        panels=panels,
+        notes=[str(n) for n in metrics.get("notes", []) if n],
+        sources=source_files(folder),
+    )
+
+
 def panel_evaluation_report(folder: Path, figures: bool) -> Report:
     """The page of a panel evaluation: the pooled summary (median loss ratio to the reference,
     significant wins and losses, model-confidence-set membership), each instrument's loss
@@ -105,22 +135,16 @@ def panel_evaluation_report(folder: Path, figures: bool) -> Report:
                 "line is better; filled markers are in the instrument's model confidence set.",
             )
         )
-    _, rerun = (
-        recorded_command(read_json(folder, "run.json"))
-        if (folder / "run.json").is_file()
-        else ("", "")
-    )
-    return Report(
-        kind="panel-evaluate",
-        title=f"{panel_title(cfg.get('data', ''))}, evaluate on a panel: walk-forward forecasts "
+    return panel_report(
+        folder,
+        metrics,
+        "panel-evaluate",
+        f"{panel_title(cfg.get('data', ''))}, evaluate on a panel: walk-forward forecasts "
         f"of the {target}, test {day(metrics['first_date'])} .. {day(metrics['last_date'])}",
-        verdict=panel_verdict(summary, reference, loss, len(instruments), level),
-        facts=facts,
-        command=rerun or "(this run folder does not record its command line; see the facts above)",
-        tables=tables,
-        panels=panels,
-        notes=[str(n) for n in metrics.get("notes", []) if n],
-        sources=source_files(folder),
+        panel_verdict(summary, reference, loss, len(instruments), level),
+        facts,
+        tables,
+        panels,
     )
 
 

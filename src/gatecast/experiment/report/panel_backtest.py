@@ -13,11 +13,10 @@ import pandas as pd
 from gatecast.experiment.registry import label
 from gatecast.experiment.report.facts import command_facts, versions
 from gatecast.experiment.report.figures import panel
-from gatecast.experiment.report.files import read_csv, read_json, source_files
+from gatecast.experiment.report.files import read_csv, read_json
 from gatecast.experiment.report.formatting import day
 from gatecast.experiment.report.page import Panel, Report, Table
-from gatecast.experiment.report.panel import panel_title
-from gatecast.experiment.report.rerun import recorded_command
+from gatecast.experiment.report.panel import panel_report, panel_title
 
 #: The DSR at or above which a Sharpe ratio is evidence of skill at 5% after the trials run.
 DSR_LEVEL = 0.95
@@ -176,20 +175,14 @@ def panel_backtest_report(folder: Path, figures: bool) -> Report:
                 "it has made money after costs.",
             )
         )
-    _, rerun = (
-        recorded_command(read_json(folder, "run.json"))
-        if (folder / "run.json").is_file()
-        else ("", "")
-    )
-    return Report(
-        kind="panel-backtest",
-        title=f"{panel_title(cfg.get('data', ''))}, backtest on a panel: a cross-sectional "
+    return panel_report(
+        folder,
+        metrics,
+        "panel-backtest",
+        f"{panel_title(cfg.get('data', ''))}, backtest on a panel: a cross-sectional "
         f"long/short book, test {day(metrics['first_date'])} .. {day(metrics['last_date'])}",
-        verdict=panel_backtest_verdict(table, cost, n_trials, None if pbo is None else float(pbo)),
-        facts=facts,
-        command=rerun or "(this run folder does not record its command line; see the facts above)",
-        tables=tables,
-        panels=panels,
-        notes=[str(n) for n in metrics.get("notes", []) if n],
-        sources=source_files(folder),
+        panel_backtest_verdict(table, cost, n_trials, None if pbo is None else float(pbo)),
+        facts,
+        tables,
+        panels,
     )

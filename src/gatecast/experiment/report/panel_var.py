@@ -12,11 +12,10 @@ import pandas as pd
 from gatecast.experiment.registry import label
 from gatecast.experiment.report.facts import command_facts, versions
 from gatecast.experiment.report.figures import panel
-from gatecast.experiment.report.files import read_csv, read_json, source_files
+from gatecast.experiment.report.files import read_csv, read_json
 from gatecast.experiment.report.formatting import day
 from gatecast.experiment.report.page import Panel, Report, Table
-from gatecast.experiment.report.panel import panel_title
-from gatecast.experiment.report.rerun import recorded_command
+from gatecast.experiment.report.panel import panel_report, panel_title
 
 #: Names listed in the verdict before it gives a count only.
 _NAMED = 4
@@ -146,20 +145,14 @@ def panel_var_report(folder: Path, figures: bool) -> Report:
                 "right of the line, too many; hollow markers are rejected.",
             )
         )
-    _, rerun = (
-        recorded_command(read_json(folder, "run.json"))
-        if (folder / "run.json").is_file()
-        else ("", "")
-    )
-    return Report(
-        kind="panel-var",
-        title=f"{panel_title(cfg.get('data', ''))}, VaR on a panel: test "
+    return panel_report(
+        folder,
+        metrics,
+        "panel-var",
+        f"{panel_title(cfg.get('data', ''))}, VaR on a panel: test "
         f"{day(metrics['first_date'])} .. {day(metrics['last_date'])}",
-        verdict=panel_var_verdict(table, level, alpha),
-        facts=facts,
-        command=rerun or "(this run folder does not record its command line; see the facts above)",
-        tables=tables,
-        panels=panels,
-        notes=[str(n) for n in metrics.get("notes", []) if n],
-        sources=source_files(folder),
+        panel_var_verdict(table, level, alpha),
+        facts,
+        tables,
+        panels,
     )
