@@ -18,7 +18,7 @@ from gatecast.artifacts import SigningKey
 from gatecast.data import ar1_prices
 from gatecast.errors import ConfigError, ModelFileError
 from gatecast.inference import ModelSpec
-from gatecast.inference.spec import upgrade_model_folder
+from gatecast.inference.upgrade import upgrade_model_folder
 from gatecast.models.recurrent import RecurrentForecaster
 from gatecast.serve import load_numpy
 

@@ -27,7 +27,7 @@ def upgrade_model(
     match their recorded checksum or it does not describe a valid model. A format 3 or 4 folder
     must match its checksums first.
     """
-    from gatecast.inference.spec import upgrade_model_folder
+    from gatecast.inference.upgrade import upgrade_model_folder
 
     done = upgrade_model_folder(folder, signing_key=signing_key)
     console.print(escape(done.summary()), highlight=False)

@@ -16,13 +16,8 @@ from gatecast.inference.pipeline import (
     predict_series,
     to_target_units,
 )
-from gatecast.inference.spec import (
-    ModelSpec,
-    Upgrade,
-    read_model_folder,
-    upgrade_model_folder,
-    weights_fingerprint,
-)
+from gatecast.inference.spec import ModelSpec, read_model_folder, weights_fingerprint
+from gatecast.inference.upgrade import Upgrade, upgrade_model_folder
 
 __all__ = [
     "EgarchRecursion",
