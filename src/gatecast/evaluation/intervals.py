@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gatecast.errors import AlignmentError, ConfigError
-from gatecast.serve.intervals import (
+from gatecast.serve.conformal import (
     CALIBRATION,
     GAMMA,
     AdaptiveConformal,
@@ -107,7 +107,7 @@ def adaptive_conformal(
     its interval (``q``, issued before its score is seen; NaN until ``calibration`` scores are in)
     and the alpha_t it used.
 
-    The recursion is :class:`gatecast.serve.intervals.AdaptiveConformal`, the one a live
+    The recursion is :class:`gatecast.serve.conformal.AdaptiveConformal`, the one a live
     :class:`~gatecast.serve.intervals.IntervalStream` runs, so batch and stream agree.
     """
     aci = AdaptiveConformal(alpha, gamma, calibration, alpha_start)

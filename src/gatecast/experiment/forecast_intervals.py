@@ -34,9 +34,8 @@ from gatecast.data.volatility import percent_returns
 from gatecast.errors import TooFewRowsError
 from gatecast.evaluation.var import Distribution, expected_shortfall, fit_t_dof, standard_quantile
 from gatecast.inference.classical import GarchRecursion, by_origin
+from gatecast.serve.conformal import CALIBRATION, GAMMA
 from gatecast.serve.intervals import (
-    CALIBRATION,
-    GAMMA,
     RECORD_KEY,
     RECORD_VERSION,
     check_band_levels,
