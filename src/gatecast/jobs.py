@@ -21,7 +21,7 @@ from gatecast.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gatecast.experiment.backtest import BacktestResult
+    from gatecast.experiment.backtest_result import BacktestResult
     from gatecast.experiment.blocks import BlocksResult
     from gatecast.experiment.evaluation import EvaluationResult
     from gatecast.experiment.panel_serving import PanelTrainRun
