@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from gatecast.data.parsing import _numbers, parse_dates
 from gatecast.data.sources import (
     BUNDLED,
     BUNDLED_PREFIX,
@@ -23,7 +24,6 @@ from gatecast.data.sources import (
     _frame,
     _load_bundled,
     _normalised_columns,
-    _numbers,
     _raw_frame,
     check_finite,
     check_prices,
@@ -31,7 +31,6 @@ from gatecast.data.sources import (
     is_frame,
     load,
     normalise_name,
-    parse_dates,
     read_table,
     resolve_column,
 )
