@@ -19,7 +19,9 @@ from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
 from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluation.executors import run_on
-from gatecast.evaluation.walkforward import Fold, check_run_dir, model_identity, run_folds
+from gatecast.evaluation.fold_files import check_run_dir
+from gatecast.evaluation.walk_plan import Fold
+from gatecast.evaluation.walkforward import model_identity, run_folds
 from gatecast.types import Executor
 
 __all__ = [

@@ -8,8 +8,6 @@ stopped and ends with the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
-import io
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -20,84 +18,19 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from gatecast.artifacts import array_hash, atomic_write_bytes, atomic_write_json
-from gatecast.data.sources import parse_date
-from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.artifacts import array_hash
+from gatecast.errors import ConfigError
 from gatecast.evaluation.executors import run_on
+from gatecast.evaluation.fold_files import _fold_paths, _read_fold, _read_state, _write_fold
+from gatecast.evaluation.fold_files import check_run_dir as check_run_dir
+from gatecast.evaluation.fold_files import discard_unfinished as discard_unfinished
 from gatecast.evaluation.trading import INFORMATION_DATE
+from gatecast.evaluation.walk_plan import Fold as Fold
+from gatecast.evaluation.walk_plan import WalkForwardPlan as WalkForwardPlan
 from gatecast.models.base import Forecaster, HasParams, WarmStartable
-from gatecast.types import SCHEMES, Executor, Scheme, check_choice
+from gatecast.types import Executor
 
 ModelFactory = Callable[[], Forecaster]
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One refit: train on rows ``[train_start, train_stop)``, forecast rows ``[test_start, test_stop)``
-    (positions in the data; ``gap`` rows between the two are left out)."""
-
-    number: int
-    train_start: int
-    train_stop: int
-    test_start: int
-    test_stop: int
-
-
-@dataclass(frozen=True)
-class WalkForwardPlan:
-    """How the test period is cut into folds (plain values, recorded in the run folder).
-
-    ``scheme``: ``expanding`` trains each fold on every row before it, ``rolling`` on the last
-    ``train_size`` rows only.
-    """
-
-    test_start: str
-    test_end: str | None = None
-    refit_every: int = 21
-    scheme: Scheme = "expanding"
-    train_size: int | None = None
-    gap: int = 0
-    min_train: int = 250
-
-    def __post_init__(self) -> None:
-        check_choice(self.scheme, SCHEMES, "scheme")
-        if self.refit_every < 1:
-            raise ConfigError(f"refit_every={self.refit_every}: must be >= 1 (trading days)")
-        if self.gap < 0:
-            raise ConfigError(f"gap={self.gap}: must be >= 0")
-        if self.scheme == "rolling" and (self.train_size is None or self.train_size < 2):
-            raise ConfigError(
-                f"train_size={self.train_size}: the rolling scheme needs train_size >= 2 (rows), "
-                f"e.g. train_size=1000"
-            )
-
-    def folds(self, index: pd.Index) -> list[Fold]:
-        """The folds over ``index`` (sorted dates)."""
-        first = int(index.searchsorted(parse_date(self.test_start, "test_start")))
-        stop = (
-            len(index)
-            if self.test_end is None
-            else int(index.searchsorted(parse_date(self.test_end, "test_end"), side="right"))
-        )
-        if first >= stop:
-            end = "the end of the data" if self.test_end is None else f"test_end {self.test_end}"
-            raise ConfigError(
-                f"no dates between test_start {self.test_start} and {end} (data runs "
-                f"{_day(index[0])} to {_day(index[-1])}); pick dates inside the data"
-            )
-        folds = []
-        for k, s in enumerate(range(first, stop, self.refit_every)):
-            train_stop = s - self.gap
-            train_start = (
-                0 if self.scheme == "expanding" else max(0, train_stop - int(self.train_size or 0))
-            )
-            if train_stop - train_start < self.min_train:
-                raise TooFewRowsError(
-                    f"fold {k} (test from {index[s]}) has {max(train_stop - train_start, 0)} training "
-                    f"rows, fewer than min_train={self.min_train}; start the test later or lower min_train"
-                )
-            folds.append(Fold(k, train_start, train_stop, s, min(s + self.refit_every, stop)))
-        return folds
 
 
 @dataclass
@@ -123,86 +56,6 @@ class WalkForwardResult:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-# -- the run folder --------------------------------------------------------------------------------
-def _fold_paths(run_dir: Path, model: str, k: int) -> tuple[Path, Path, Path]:
-    base = run_dir / "folds" / model / f"fold_{k:04d}"
-    return base.with_suffix(".parquet"), base.with_suffix(".json"), base.with_suffix(".safetensors")
-
-
-def _read_fold(run_dir: Path, model: str, k: int) -> tuple[pd.Series, dict[str, Any]] | None:
-    pq, meta, _ = _fold_paths(run_dir, model, k)
-    if not (pq.is_file() and meta.is_file()):  # the JSON is written last: it marks a finished fold
-        return None
-    try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-        s = pd.read_parquet(pq)["forecast"]
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged file counts as not done: the fold is recomputed
-    return s, info
-
-
-def _write_fold(
-    run_dir: Path,
-    model: str,
-    fold: Fold,
-    fc: pd.Series,
-    info: dict[str, Any],
-    state: Mapping[str, np.ndarray] | None,
-) -> None:
-    pq, meta, st = _fold_paths(run_dir, model, fold.number)
-    buf = io.BytesIO()
-    fc.rename("forecast").to_frame().to_parquet(buf)
-    atomic_write_bytes(pq, buf.getvalue())
-    if state is not None:
-        from safetensors.numpy import save
-
-        atomic_write_bytes(st, save({k: np.ascontiguousarray(v) for k, v in state.items()}))
-    atomic_write_json(meta, info)
-
-
-def _read_state(run_dir: Path, model: str, k: int) -> dict[str, np.ndarray] | None:
-    _, _, st = _fold_paths(run_dir, model, k)
-    if not st.is_file():
-        return None
-    from safetensors.numpy import load
-
-    try:
-        return dict(load(st.read_bytes()))
-    except Exception:  # a truncated state (killed mid-write elsewhere): restart the chain instead
-        return None
-
-
-def _finished_folds(run_dir: Path) -> list[Path]:
-    """The marks of finished folds (each fold's JSON, written last) under ``run_dir/folds``."""
-    return sorted((run_dir / "folds").glob("*/fold_*.json"))
-
-
-def check_run_dir(run_dir: Path, record: dict[str, Any], finished: bool | None = None) -> None:
-    """Bind ``run_dir/folds/plan.json`` to ``record`` (what the walk is: plan, data, models):
-    written when absent, and a folder of finished folds of another walk is refused
-    (``finished``: whether any fold finished, when they lie elsewhere than ``folds/*/``)."""
-    path = run_dir / "folds" / "plan.json"
-    if finished is None:
-        finished = bool(_finished_folds(run_dir))
-    if path.is_file() and not finished:
-        path.unlink()  # a plan with no finished fold binds nothing: a corrected command reuses it
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"{path} is corrupt ({exc}); delete {run_dir / 'folds'} or use a new --out"
-            ) from exc
-        if old != json.loads(json.dumps(record)):
-            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise ConfigError(
-                f"{run_dir} holds folds of a different walk-forward (differs in {diff}); resuming "
-                f"would mix them: pass a new --out folder or delete {run_dir / 'folds'}"
-            )
-    else:
-        atomic_write_json(path, record)
 
 
 def _plain(value: Any) -> Any:
@@ -405,28 +258,6 @@ def walk_forward(
         raise
 
 
-def discard_unfinished(run_dir: str | Path, keep: Path | None = None) -> None:
-    """Remove what a run that finished no fold left in ``run_dir`` (its ``folds/plan.json``
-    and the folders made for it, ``run_dir`` itself if it is left empty), so a failed run leaves
-    nothing behind; a run with a finished fold is kept, to resume."""
-    root = Path(run_dir)
-    if _finished_folds(root):
-        return
-    (root / "folds" / "plan.json").unlink(missing_ok=True)
-    for folder in sorted((root / "folds").glob("*/"), reverse=True):
-        _remove_if_empty(folder)
-    _remove_if_empty(root / "folds")
-    if root != keep:
-        _remove_if_empty(root)
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # not empty (or gone): leave it
-
-
 def _run(
     models: Mapping[str, ModelFactory],
     data: pd.DataFrame,
@@ -526,10 +357,3 @@ class _Bar:
     def stop(self) -> None:
         if self.prog is not None:
             self.prog.stop()
-
-
-def _day(value: Any) -> str:
-    """A date as YYYY-MM-DD (with the time where it has one), anything else as it is."""
-    if isinstance(value, pd.Timestamp):
-        return str(value.date()) if value == value.normalize() else str(value)
-    return str(value)
