@@ -46,7 +46,6 @@ _DEFAULT_MODELS: dict[EvaluationTarget, tuple[str, ...]] = {
     "direction": ("lstm", "gru", "ar1", "always_up"),
     "variance": ("lstm", "gru", "gjr_t", "egarch_t", "ewma", "har"),
 }
-# columns of the printed table, those a decision rests on first (backtest.csv has them all)
 #: The settings of the walk-forward that made the forecasts: with ``from_run`` they are the run's
 #: own (its config), so a value given here would be ignored and is refused instead.
 RUN_SETTINGS = (
