@@ -110,11 +110,8 @@ def backtest(
     var_sharpe: float | None = typer.Option(
         None, help="Override the variance of the trials' annualised Sharpe ratios."
     ),
-    panel: bool = typer.Option(
-        False,
-        "--panel",
-        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
-        "no flag): return forecasts traded across instruments (docs/panel.md).",
+    panel: bool = options.panel_option(
+        "return forecasts traded across instruments (docs/panel.md)"
     ),
     cross_section: Scheme = typer.Option(
         "top_bottom",

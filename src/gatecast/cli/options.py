@@ -65,6 +65,16 @@ def resume_option(reused: str) -> Any:
     )
 
 
+def panel_option(then: str) -> Any:
+    """``--panel``: read --data as a panel of instruments, ``then`` what the command does with it."""
+    return typer.Option(
+        False,
+        "--panel",
+        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
+        f"no flag): {then}.",
+    )
+
+
 # -- signing model folders (docs/model-folder.md), the same on every command that saves or loads one
 SIGNING_KEY = typer.Option(
     None,

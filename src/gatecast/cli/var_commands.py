@@ -58,11 +58,8 @@ def var(
     ),
     overwrite: bool = options.overwrite_option("run", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
-    panel: bool = typer.Option(
-        False,
-        "--panel",
-        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
-        "no flag): VaR backtests per instrument and pooled per model (docs/var.md).",
+    panel: bool = options.panel_option(
+        "VaR backtests per instrument and pooled per model (docs/var.md)"
     ),
     **shared: Any,
 ) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import command_facts, data_facts, data_title, versions
+from gatecast.experiment.report.facts import closing_facts, data_facts, data_title
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import day
@@ -67,8 +67,7 @@ def demo_report(folder: Path, figures: bool) -> Report:
             f"random walk: the last 20% (200 days); S&P 500: from {test_start}"
             + (" (quick: trained on 2009-2014 only)" if quick else ""),
         ),
-        *command_facts(folder),
-        ("Versions", versions({})),
+        *closing_facts(folder),
     ]
     clock = "train_s (training seconds) is in the CSV files, not here: it differs on every run."
     nb = read_csv(folder, "notebook.csv", index="model")

@@ -11,11 +11,11 @@ import pandas as pd
 
 from gatecast.experiment.registry import label
 from gatecast.experiment.report.facts import (
-    command_facts,
+    closing_facts,
     data_facts,
     data_title,
     row_label,
-    versions,
+    run_notes,
 )
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
@@ -60,8 +60,7 @@ def evaluation_report(folder: Path, figures: bool) -> Report:
             f"{day(metrics['first_date'])} .. {day(metrics['last_date'])}, "
             f"{count(metrics['n_dates'])} days, {metrics['n_folds']} refits",
         ),
-        *command_facts(folder),
-        ("Versions", versions({})),
+        *closing_facts(folder),
     ]
     shown = board.copy()
     shown["in_mcs"] = shown["in_mcs"].map({True: "yes", False: "no"})
@@ -84,9 +83,7 @@ def evaluation_report(folder: Path, figures: bool) -> Report:
             "positive pt_stat (direction better than chance); significantly worse is not bold.",
         )
     ]
-    notes = [str(n) for n in metrics.get("notes", [])] + [data_note]
-    if metrics.get("dropped_rows"):
-        notes.append(f"{metrics['dropped_rows']} row(s) with NaN/inf values were dropped.")
+    notes = run_notes(metrics, data_note, "NaN/inf values were dropped.")
     if metrics.get("dates_not_forecast_by_every_model"):
         notes.append(
             f"Scored on the {metrics['n_dates']} dates every model forecasts "

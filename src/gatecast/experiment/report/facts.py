@@ -58,6 +58,15 @@ def row_label(name: str, metrics: Mapping[str, Any]) -> str:
     return shown if shown == name else f"{shown} ({name})"
 
 
+def run_notes(metrics: Mapping[str, Any], data_note: str, dropped: str) -> list[str]:
+    """The notes under a run's tables: those the run recorded, the data's, and how many rows
+    were dropped (``"{n} row(s) with " + dropped``) where any were."""
+    notes = [str(n) for n in metrics.get("notes", [])] + [data_note]
+    if metrics.get("dropped_rows"):
+        notes.append(f"{metrics['dropped_rows']} row(s) with {dropped}")
+    return notes
+
+
 def data_title(name: object) -> str:
     """The data as a page's title names it: a bundled dataset by what it is and its name ("S&P
     500 index (sp500)"), a file by its file name (not the folders above it), prices passed in
@@ -82,3 +91,9 @@ def command_facts(folder: Path) -> list[tuple[str, str]]:
         return []
     typed, _ = recorded_command(read_json(folder, "run.json"))
     return [("Command", typed)] if typed else []
+
+
+def closing_facts(folder: Path, recorded: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """A run page's last facts: the command as typed (:func:`command_facts`) and the versions
+    (``recorded``: the run's own, from its manifest, where it has them)."""
+    return [*command_facts(folder), ("Versions", versions(recorded or {}))]

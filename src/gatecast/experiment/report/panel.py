@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import command_facts, row_label, versions
+from gatecast.experiment.report.facts import closing_facts, row_label
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
 from gatecast.experiment.report.formatting import count, day
@@ -89,8 +89,7 @@ def panel_evaluation_report(folder: Path, figures: bool) -> Report:
             f"{day(metrics['first_date'])} .. {day(metrics['last_date'])}, "
             f"{metrics['n_refits']} refits",
         ),
-        *command_facts(folder),
-        ("Versions", versions({})),
+        *closing_facts(folder),
     ]
     pooled = summary.copy()
     pooled.index = [row_label(m, metrics) for m in pooled.index]

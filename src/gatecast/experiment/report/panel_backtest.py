@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import command_facts, versions
+from gatecast.experiment.report.facts import closing_facts
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json
 from gatecast.experiment.report.formatting import day
@@ -142,8 +142,7 @@ def panel_backtest_report(folder: Path, figures: bool) -> Report:
         ("Test", f"{day(metrics['first_date'])} .. {day(metrics['last_date'])}"),
         ("Trials", n_text),
         ("PBO", pbo_fact),
-        *command_facts(folder),
-        ("Versions", versions({})),
+        *closing_facts(folder),
     ]
     shown = table[[c for c in SHOWN if c in table.columns]].copy()
     shown.index = [label(m) for m in shown.index]

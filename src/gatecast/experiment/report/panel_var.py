@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from gatecast.experiment.registry import label
-from gatecast.experiment.report.facts import command_facts, versions
+from gatecast.experiment.report.facts import closing_facts
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json
 from gatecast.experiment.report.formatting import day
@@ -88,8 +88,7 @@ def panel_var_report(folder: Path, figures: bool) -> Report:
             f"from {metrics.get('calibration_start', '?')}",
         ),
         *[(f"Test: {k}", str(v)) for k, v in tests.items()],
-        *command_facts(folder),
-        ("Versions", versions({})),
+        *closing_facts(folder),
     ]
     pooled = summary.reset_index()
     pooled.index = [

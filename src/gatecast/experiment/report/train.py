@@ -11,11 +11,11 @@ import pandas as pd
 from gatecast.errors import GatecastError
 from gatecast.experiment.registry import label
 from gatecast.experiment.report.facts import (
-    command_facts,
+    closing_facts,
     data_facts,
     data_title,
     row_label,
-    versions,
+    run_notes,
 )
 from gatecast.experiment.report.figures import panel
 from gatecast.experiment.report.files import read_csv, read_json, source_files
@@ -60,8 +60,7 @@ def train_report(folder: Path, figures: bool) -> Report:
             f"{day(metrics['test_start'])} .. {day(metrics['test_end'])}, "
             f"{count(metrics['n_test'])} forecasts",
         ),
-        *command_facts(folder),
-        ("Versions", versions(manifest.get("versions") or {})),
+        *closing_facts(folder, manifest.get("versions")),
     ]
     table = pd.DataFrame(metrics["models"]).T
     table.index = [row_label(str(m), metrics) for m in table.index]
@@ -90,9 +89,7 @@ def train_report(folder: Path, figures: bool) -> Report:
             "loss; a significantly higher one is not bold).",
         ),
     ]
-    notes = [str(n) for n in metrics.get("notes", [])] + [data_note]
-    if metrics.get("dropped_rows"):
-        notes.append(f"{metrics['dropped_rows']} row(s) with NaN prices were dropped (--dropna).")
+    notes = run_notes(metrics, data_note, "NaN prices were dropped (--dropna).")
     panels: list[Panel] = []
     if figures:
         from gatecast.plots.forecasts import forecast_figure, loss_figure
