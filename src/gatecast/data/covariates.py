@@ -107,8 +107,8 @@ def _read(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
 def _file_frame(path: str) -> pd.DataFrame:
     """The covariate file ``path`` as :func:`gatecast.data.sources.load` reads it (cached)."""
     st = Path(path).stat()
-    frame: pd.DataFrame = _read(str(Path(path).resolve()), (st.st_mtime_ns, st.st_size))
-    return frame.copy()
+    frame: pd.DataFrame = _read(str(Path(path).resolve()), (st.st_mtime_ns, st.st_size)).copy()
+    return frame
 
 
 def _file_group(spec: str) -> CovariateGroup:
