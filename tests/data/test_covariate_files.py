@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from gatecast.cli.app import app
 from gatecast.data.covariates import (
     covariate_columns,
     covariate_group,
@@ -156,3 +158,17 @@ def test_har_x_reads_the_file_and_no_forecast_up_to_d_reads_a_value_after_d(
     pd.testing.assert_frame_equal(moved[up_to], base[up_to])
     pd.testing.assert_series_equal(moved["har"], base["har"])
     assert not np.allclose(moved.loc[~up_to, x], base.loc[~up_to, x])
+
+
+def test_the_command_refuses_a_missing_file_or_column_before_any_fit(tmp_path: Path) -> None:
+    path = _macro(tmp_path / "macro.csv")
+    for spec, message in (
+        (f"file:{tmp_path / 'nope.csv'}:rate", "no file"),
+        (f"file:{path}:yield,vix", "has no column(s) ['yield']"),
+    ):
+        res = CliRunner().invoke(
+            app, ["evaluate", "--out", str(tmp_path / "r"), "--covariates", spec]
+        )
+        assert res.exit_code == 2, res.output
+        assert message in " ".join(res.output.split())
+        assert not (tmp_path / "r").exists()
