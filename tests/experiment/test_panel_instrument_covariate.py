@@ -4,11 +4,14 @@ when the panel lacks it or its High/Low, and read by no forecast before its date
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import gatecast as gc
+from gatecast.data.covariates import join_covariates
 from gatecast.data.features import PERCENT_LOG, parkinson
 from gatecast.errors import ConfigError, DataError
 from gatecast.experiment.panel_covariates import join_panel_covariates
@@ -91,3 +94,16 @@ def test_no_forecast_of_another_instrument_reads_a_value_of_a_after_its_date() -
         pd.testing.assert_frame_equal(m[up_to], b[up_to])
         pd.testing.assert_series_equal(m["har"], b["har"])
         assert not np.allclose(m.loc[~up_to, x], b.loc[~up_to, x])
+
+
+def test_a_file_covariate_joins_each_instrument_as_on_one_series(tmp_path: Path) -> None:
+    days = pd.bdate_range("2009-12-01", periods=440, name="date")
+    rate = np.random.default_rng(2).standard_normal(len(days)).cumsum()
+    pd.DataFrame({"date": days, "rate": rate}).to_csv(tmp_path / "macro.csv", index=False)
+    spec = f"file:{tmp_path / 'macro.csv'}:rate"
+    frames = _frames()
+    joined = join_panel_covariates(gc.load_panel(frames), [spec])
+    for name, df in frames.items():
+        alone, _ = join_covariates(df, [spec])
+        assert np.array_equal(joined[name]["macro_rate"], alone["macro_rate"])
+        assert np.array_equal(alone["macro_rate"], pd.Series(rate, days).loc[df.index])
