@@ -72,7 +72,9 @@ def evaluate(
     covariates: str | None = typer.Option(
         None,
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
-        "variance target): each row holds the value known at its close (on a panel, each "
+        "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; on a panel "
+        "instrument:NAME, another instrument's return and log range; variance target): each "
+        "row holds the value known at its close (on a panel, each "
         "instrument's own rows). Adds an ablation: each "
         "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
         "covariates); ablation.csv.",

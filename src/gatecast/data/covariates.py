@@ -1,16 +1,24 @@
-"""Covariates: other series (VIX, another index) joined onto one series' rows as model inputs,
-each value used only for forecasts made after its date."""
+"""Covariates: other series (VIX, another index, columns of a file of the user's, another
+instrument of a panel) joined onto one series' rows as model inputs, each value used only for
+forecasts made after its date.
+
+A covariate is named by a spec: a bundled group (``vix``, ``nasdaq``, ``sp500``),
+``file:PATH:COLUMN[:COLUMN...]`` (columns of a CSV/Parquet file read by
+:func:`gatecast.data.sources.load`) or, on a panel, ``instrument:NAME`` (that instrument's
+return and log Parkinson range)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gatecast.data.features import PERCENT_LOG, parkinson
-from gatecast.data.sources import _fmt_date, load
+from gatecast.data.sources import _fmt_date, load, normalise_name
 from gatecast.errors import ConfigError, DataError
 from gatecast.types import registered
 
@@ -83,13 +91,116 @@ COVARIATES: dict[str, CovariateGroup] = {
 }
 
 
+#: The prefix of a covariate spec naming columns of a file: ``file:PATH:COLUMN[:COLUMN...]``.
+FILE = "file:"
+#: The prefix of a covariate spec naming an instrument of a panel: ``instrument:NAME``.
+INSTRUMENT = "instrument:"
+_FILE_SYNTAX = "file:PATH:COLUMN[:COLUMN...], e.g. file:macro.csv:rate:term_spread"
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """The file ``path`` read once per version (``stamp``: its mtime and size)."""
+    return load(path)
+
+
+def _file_frame(path: str) -> pd.DataFrame:
+    """The covariate file ``path`` as :func:`gatecast.data.sources.load` reads it (cached)."""
+    st = Path(path).stat()
+    frame: pd.DataFrame = _read(str(Path(path).resolve()), (st.st_mtime_ns, st.st_size)).copy()
+    return frame
+
+
+def _file_group(spec: str) -> CovariateGroup:
+    """The covariate group of ``file:PATH:COLUMN[:COLUMN...]``: the named columns of the file
+    (names normalised as :func:`~gatecast.data.sources.load` normalises them), each becoming
+    ``<file stem>_<column>``; the file and its columns checked here (before any fit)."""
+    for sep, what in (("+", "a model's covariates (lstm+vix)"), (",", "the --covariates list")):
+        if sep in spec:
+            raise ConfigError(
+                f"covariate {spec!r}: {sep!r} separates {what}; rename the file or column "
+                f"without it"
+            )
+    path, *cols = spec[len(FILE) :].split(":")
+    if not path.strip() or not cols or not all(c.strip() for c in cols):
+        raise ConfigError(f"covariate {spec!r}: write {_FILE_SYNTAX}")
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"covariate {spec!r}: no file {path!r} (from {Path.cwd()}); give the path of a "
+            f".csv or .parquet file with a date column: {_FILE_SYNTAX}"
+        )
+    columns = tuple(normalise_name(c) for c in cols)
+    if len(set(columns)) != len(columns):
+        raise ConfigError(f"covariate {spec!r} names a column twice")
+    frame = _file_frame(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"covariate {spec!r}: file {path} has no column(s) {missing}; its columns are "
+            f"{list(frame.columns)}"
+        )
+    text = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        raise DataError(
+            f"covariate {spec!r}: column(s) {text} of {path} are not numbers; a covariate "
+            f"column holds one number a date"
+        )
+    stem = normalise_name(Path(path).stem) or "file"
+
+    def build(df: pd.DataFrame) -> pd.DataFrame:
+        out: pd.DataFrame = df.loc[:, list(columns)].astype(float)
+        out.columns = pd.Index([f"{stem}_{c}" for c in columns])
+        return out
+
+    return CovariateGroup(
+        spec,
+        path,
+        tuple(f"{stem}_{c}" for c in columns),
+        build,
+        f"column(s) {', '.join(columns)} of the file {path}",
+    )
+
+
+def _instrument_group(spec: str) -> CovariateGroup:
+    """The covariate group of ``instrument:NAME``: that panel instrument's percent log return
+    and log Parkinson range (as the bundled index groups), columns ``<name>_return`` and
+    ``<name>_log_parkinson``."""
+    name = spec[len(INSTRUMENT) :].strip()
+    prefix = normalise_name(name)
+    if not prefix or "+" in name or "," in name:
+        raise ConfigError(
+            f"covariate {spec!r}: write instrument:NAME with NAME an instrument of the panel, "
+            f"e.g. instrument:SPY"
+        )
+    return CovariateGroup(
+        spec,
+        spec,
+        (f"{prefix}_return", f"{prefix}_log_parkinson"),
+        _index(prefix),
+        f"the panel instrument {name}'s percent log return and log Parkinson range",
+    )
+
+
+def instrument_of(name: str) -> str | None:
+    """The panel instrument a covariate spec ``instrument:NAME`` names (None for another spec)."""
+    return name[len(INSTRUMENT) :].strip() if name.startswith(INSTRUMENT) else None
+
+
 def covariate_group(name: str) -> CovariateGroup:
-    """The covariate group ``name``, or a ConfigError listing the known ones."""
+    """The covariate group ``name``: a bundled group (``vix``), ``file:PATH:COLUMN[:...]`` (the
+    file and its columns checked) or ``instrument:NAME``; else a ConfigError listing the
+    known ones."""
+    if name.startswith(FILE):
+        return _file_group(name)
+    if name.startswith(INSTRUMENT):
+        return _instrument_group(name)
     return registered(
         COVARIATES,
         name,
         "covariate",
-        " (a column of this series' own prices is a --features input, not a covariate)",
+        " (a column of this series' own prices is a --features input, not a covariate; "
+        f"columns of a file of yours: {_FILE_SYNTAX}; on a panel, another instrument: "
+        "instrument:NAME)",
     )
 
 
@@ -103,7 +214,13 @@ def covariate_values(name: str) -> tuple[pd.DataFrame, int]:
     were left out for a NaN (the bundled VIX has 46 closes missing; a gap is then bridged by
     :data:`MAX_AGE`, as :func:`gatecast.data.per_instrument.asof_join` bridges it)."""
     group = covariate_group(name)
-    values = group.build(load(group.source))
+    if name.startswith(INSTRUMENT):
+        raise ConfigError(
+            f"covariate {name!r} is an instrument of a panel: it applies to a panel (--data "
+            f"a folder or long file of instruments), not to one series"
+        )
+    frame = _file_frame(group.source) if name.startswith(FILE) else load(group.source)
+    values = group.build(frame)
     ok = np.isfinite(values.to_numpy(dtype=float)).all(axis=1)
     return values[ok], int((~ok).sum())
 

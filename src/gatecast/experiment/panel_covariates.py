@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
-from gatecast.data.covariates import MAX_AGE, covariate_group, covariate_values, join_covariates
+from gatecast.data.covariates import (
+    MAX_AGE,
+    covariate_group,
+    covariate_values,
+    instrument_of,
+    join_covariates,
+)
 from gatecast.data.panel import Panel
 from gatecast.data.sources import _fmt_date, parse_date
 from gatecast.errors import ConfigError, DataError
@@ -79,6 +86,10 @@ def join_panel_covariates(
         if g in given:
             loaded[g] = given[g]
             continue
+        inst = instrument_of(g)
+        if inst is not None:  # another instrument of the panel: its own rows, as of each close
+            loaded[g] = _instrument_values(panel, g, inst)
+            continue
         loaded[g], missing = covariate_values(g)
         if missing:
             notes.append(
@@ -125,6 +136,28 @@ def join_panel_covariates(
         source=f"{source}, with covariates {', '.join(groups)}",
         layout=getattr(panel, "layout", "instruments passed in"),
     )
+
+
+def _instrument_values(panel: Mapping[str, pd.DataFrame], spec: str, inst: str) -> pd.DataFrame:
+    """The columns of the covariate ``instrument:NAME`` on that instrument's own dates (its
+    rows with a NaN left out), or an error naming the instruments / the missing High/Low."""
+    names = [str(n) for n in panel]
+    if inst not in names:
+        raise ConfigError(
+            f"covariate {spec!r}: the panel has no instrument {inst!r}; it has "
+            f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
+        )
+    df = panel[inst]
+    lacking = [c for c in ("high", "low") if c not in df.columns]
+    if lacking:
+        raise DataError(
+            f"covariate {spec!r}: instrument {inst} has no {'/'.join(lacking)} column, which "
+            f"its log Parkinson range needs; use a bundled index group or a file:... covariate"
+        )
+    values = covariate_group(spec).build(df)
+    ok = values.notna().all(axis=1).to_numpy() & np.isfinite(values.to_numpy(float)).all(axis=1)
+    out: pd.DataFrame = values[ok]
+    return out
 
 
 def panel_covariate_models(

@@ -183,7 +183,8 @@ class InputSettings(_Group):
 
 @dataclass(kw_only=True)
 class CovariateSettings(_Group):
-    """The covariate groups joined on the data as of each date (``vix``, ``sp500``, ...; see
+    """The covariate groups joined on the data as of each date (``vix``, ``sp500``, ...,
+    ``file:PATH:COLUMN[:COLUMN...]``, on a panel ``instrument:NAME``; see
     :mod:`gatecast.data.covariates`): on a series, onto its rows; on a panel, onto each
     instrument's own rows. The models that read them run beside the same models without them
     (the ablation)."""
