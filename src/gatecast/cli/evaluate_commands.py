@@ -223,11 +223,12 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         f"dm_losses: the models, per instrument. Written to {cfg.out}"
     )
     if res.ablation is not None and not res.ablation.empty:
+        loss = res.scores.loss.upper()
         print_table(
             res.ablation,
             f"ablation: each model with covariates beside the same model without them "
-            f"(median_ratio: median over instruments of QLIKE / {res.scores.reference}'s; "
-            f"ratio_to_without: median over instruments of QLIKE with / without, below 1 = "
+            f"(median_ratio: median over instruments of {loss} / {res.scores.reference}'s; "
+            f"ratio_to_without: median over instruments of {loss} with / without, below 1 = "
             f"the covariates lower the loss; in_mcs: instruments)",
         )
 
