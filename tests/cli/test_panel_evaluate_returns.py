@@ -87,19 +87,19 @@ def test_options_that_do_not_apply_exit_2_and_write_nothing(
     assert not out.exists()
 
 
-def test_covariates_with_a_return_target_on_a_panel_add_arx_beside_ar1() -> None:
+def test_covariates_with_a_return_target_on_a_panel_make_an_ablation() -> None:
     from gatecast.errors import ConfigError
     from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
 
     cfg = PanelEvaluationConfig(
         data="arch_panel", target="return", covariates=("vix",), test_start="2015-01-02"
     )
-    assert cfg.models == ("lstm", "no_change", "historical_mean", "ar1", "arx+vix")
-    with pytest.raises(ConfigError, match="only arx reads covariates so far"):
+    assert cfg.models == ("lstm", "lstm+vix", "no_change", "historical_mean", "ar1", "arx+vix")
+    with pytest.raises(ConfigError, match="no_change does not; name it without them"):
         PanelEvaluationConfig(
             data="arch_panel",
             target="return",
-            models=("lstm+vix", "no_change", "ar1"),
+            models=("lstm", "no_change+vix", "ar1"),
             covariates=("vix",),
             test_start="2015-01-02",
         )

@@ -1,6 +1,6 @@
-"""Covariates with a return target on a panel: ARX (AR(1) with the covariates as regressors)
-beside AR(1), the ablation's models and table, no forecast reading a covariate value dated on
-or after its date, and the refusals."""
+"""Covariates with a return target on a panel: the global return model reading them as inputs,
+ARX (AR(1) with the covariates as regressors) beside AR(1), the ablation's models and table, no
+forecast reading a covariate value dated on or after its date, and the refusals."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from gatecast.errors import ConfigError
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
 from gatecast.experiment.panel_returns import return_covariate_models
 from gatecast.models.linear import ARX
+from gatecast.models.recurrent.forecaster import RecurrentForecaster
+from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
 DAYS = pd.bdate_range("2010-01-01", periods=400, name="date")
 
@@ -50,30 +52,67 @@ def synthetic_vix(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
     return values
 
 
-def _evaluate(panel: gc.Panel) -> gc.PanelEvaluation:
+def _evaluate(panel: gc.Panel, models: str = "no_change,ar1") -> gc.PanelEvaluation:
     return gc.evaluate_panel(
         panel,
         test_start="2011-01-03",
         target="return",
-        models="no_change,ar1",
+        models=models,
         covariates="vix",
         refit_every=40,
         min_train=150,
         mcs_reps=100,
+        hidden=4,
+        window=5,
+        epochs=1,
+        warm_epochs=1,
+        device="cpu",
     )
 
 
 def test_the_ablation_models_of_a_return_target() -> None:
     groups, models = return_covariate_models(("sp500", "vix"), ("lstm", "no_change", "ar1"))
     assert groups == ("sp500", "vix")
-    assert models == ("lstm", "no_change", "ar1", "arx+sp500", "arx+vix", "arx+sp500+vix")
-    assert return_covariate_models("vix", ("no_change", "arx"))[1] == ("no_change", "arx+vix")
+    assert models == (
+        "lstm",
+        "lstm+sp500",
+        "lstm+vix",
+        "lstm+sp500+vix",
+        "no_change",
+        "ar1",
+        "arx+sp500",
+        "arx+vix",
+        "arx+sp500+vix",
+    )
+    assert return_covariate_models("vix", ("no_change", "arx", "gru_local"))[1] == (
+        "no_change",
+        "arx+vix",
+        "gru_local",
+        "gru_local+vix",
+    )
     assert return_covariate_models((), ("lstm", "ar1")) == ((), ("lstm", "ar1"))
     cfg = PanelEvaluationConfig(target="return", covariates=("sp500",))
-    assert cfg.models == ("lstm", "no_change", "historical_mean", "ar1", "arx+sp500")
-    arx = cfg.factories()["arx+sp500"]()
+    assert cfg.models == (
+        "lstm",
+        "lstm+sp500",
+        "no_change",
+        "historical_mean",
+        "ar1",
+        "arx+sp500",
+    )
+    f = cfg.factories()
+    arx = f["arx+sp500"]()
     assert isinstance(arx, ARX) and arx.name == "arx+sp500"
     assert arx.covariates == ("sp500_return", "sp500_log_parkinson")
+    net = f["lstm+sp500"]()
+    assert isinstance(net, GlobalRecurrentReturn) and net.cell == "lstm"
+    assert net.covariates == ("sp500_return", "sp500_log_parkinson")
+    local = PanelEvaluationConfig(
+        target="return", models=("lstm_local", "no_change"), covariates=("vix",)
+    )
+    assert local.models == ("lstm_local", "lstm_local+vix", "no_change")
+    model = local.factories()["lstm_local+vix"]()
+    assert isinstance(model, RecurrentForecaster) and model.covariates == ("vix_log",)
 
 
 @pytest.mark.parametrize(
@@ -82,10 +121,10 @@ def test_the_ablation_models_of_a_return_target() -> None:
         ({"models": ("no_change", "arx")}, "arx is AR\\(1\\) with covariates as regressors"),
         ({"models": ("ar1", "arx+vix")}, "reads the covariate\\(s\\) vix, which --covariates"),
         (
-            {"models": ("lstm+vix", "ar1"), "covariates": ("vix",)},
-            "on a return target only arx reads covariates so far",
+            {"models": ("historical_mean+vix", "ar1"), "covariates": ("vix",)},
+            "historical_mean does not; name it without them",
         ),
-        ({"models": ("no_change", "lstm"), "covariates": ("vix",)}, "has neither; add ar1"),
+        ({"models": ("no_change", "historical_mean"), "covariates": ("vix",)}, "has none of"),
         ({"covariates": ("vxx",)}, "covariate 'vxx' is unknown"),
         ({"covariates": ("vix", "vix")}, "name a group twice"),
     ],
@@ -125,28 +164,32 @@ def test_arx_runs_beside_ar1_and_the_ablation_compares_them(
 def test_no_return_forecast_reads_a_covariate_value_dated_after_it(
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
-    """Change the covariate after a date D: no forecast for a date up to D changes, nor each
-    instrument's forecast for its row after D (made at D's close); the one after that does
-    for arx+vix. Change its value dated D: the forecast for the row after D changes."""
-    panel = _panel()
-    base = _evaluate(panel).walk.forecasts
+    """Change the covariate after a date D: no forecast for a date up to D changes, for any
+    model or instrument, nor each instrument's forecast for its row after D (made at D's
+    close); the one after that does, for the global LSTM and ARX with the covariate. Change its
+    value dated D: the forecast for the row after D changes; the models without it change
+    nowhere."""
+    panel, models = _panel(), "lstm,no_change,ar1"
+    base = _evaluate(panel, models).walk.forecasts
     vix = synthetic_vix["vix"]
     day = pd.Timestamp("2011-03-15")  # inside the test, not a refit date
     assert all(day in df.index for df in panel.values())
     synthetic_vix["vix"] = moved = vix.copy()
     moved.loc[moved.index > day] += 1.0
-    later = _evaluate(panel).walk.forecasts
+    later = _evaluate(panel, models).walk.forecasts
     synthetic_vix["vix"] = moved = vix.copy()
     moved.loc[day] += 3.0
-    on_day = _evaluate(panel).walk.forecasts
+    on_day = _evaluate(panel, models).walk.forecasts
     up_to = base.index.get_level_values("date") <= day
     assert up_to.sum() > 3 * 40 and (~up_to).sum() > 0
     for changed in (later, on_day):
         pd.testing.assert_frame_equal(changed[up_to], base[up_to])
-        pd.testing.assert_frame_equal(changed[["no_change", "ar1"]], base[["no_change", "ar1"]])
+        same = ["lstm", "no_change", "ar1"]  # those that do not read it change nowhere
+        pd.testing.assert_frame_equal(changed[same], base[same])
     for name in panel:
         i = panel[name].index.get_loc(day)
         nxt, after = ((name, panel[name].index[i + k]) for k in (1, 2))
         pd.testing.assert_series_equal(later.loc[nxt], base.loc[nxt])
-        assert on_day.loc[nxt, "arx+vix"] != pytest.approx(base.loc[nxt, "arx+vix"], rel=1e-9)
-        assert later.loc[after, "arx+vix"] != pytest.approx(base.loc[after, "arx+vix"], rel=1e-9)
+        for m in ("lstm+vix", "arx+vix"):
+            assert on_day.loc[nxt, m] != pytest.approx(base.loc[nxt, m], rel=1e-9), (name, m)
+            assert later.loc[after, m] != pytest.approx(base.loc[after, m], rel=1e-9), (name, m)

@@ -72,10 +72,10 @@ def evaluate(
     covariates: str | None = typer.Option(
         None,
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
-        "variance target): each row holds the value known at its close (on a panel, each "
-        "instrument's own rows). Adds an ablation: each "
+        "variance target, and on a panel also return): each row holds the value known at its "
+        "close (on a panel, each instrument's own rows). Adds an ablation: each "
         "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
-        "covariates); ablation.csv.",
+        "covariates), or for returns ar1 beside arx (ARX); ablation.csv.",
     ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),

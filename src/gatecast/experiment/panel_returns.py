@@ -37,13 +37,17 @@ LOCAL_RETURN_MODELS = {f"{c}_local": c for c in CELLS}
 #: The return baseline that reads covariates (AR(1) with them as regressors,
 #: :class:`gatecast.models.linear.ARX`), a panel model only; ``arx+sp500`` names its groups.
 ARX = "arx"
-#: The return models that read covariates, and the baseline each stands beside in an ablation.
-RETURN_READERS: Mapping[str, str] = {ARX: "ar1"}
+#: The return models that read covariates: the global cells, the local recurrent models (each
+#: with and without them in an ablation) and ``arx`` (which needs them; beside ``ar1``).
+RETURN_READERS: tuple[str, ...] = (*CELLS, *LOCAL_RETURN_MODELS, ARX)
+#: Each return baseline and the model that reads the covariates beside it: ar1 -> arx.
+RETURN_WITH: Mapping[str, str] = {"ar1": ARX}
 
 
 def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
-    """``models`` as identifiers of the return target (the registry's return models and the
-    local recurrent ones); a :class:`ConfigError` names an unknown one or one given twice."""
+    """``models`` as identifiers of the return target (the registry's return models, the
+    local recurrent ones and ``arx``, a reader of covariates with its groups: ``lstm+sp500``);
+    a :class:`ConfigError` names an unknown one or one given twice."""
     given = tuple(m.strip() for m in models if m.strip())
 
     def local(m: str) -> bool:
@@ -53,11 +57,9 @@ def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
         base, has = split_name(m)
         if has and base not in RETURN_READERS:
             raise ConfigError(
-                f"model {m}: on a return target only {', '.join(RETURN_READERS)} reads "
-                f"covariates so far (the recurrent return models read none yet); name {base} "
-                f"without them"
+                f"model {m}: on a return target the recurrent models and arx read covariates "
+                f"({', '.join(RETURN_READERS)}), {base} does not; name it without them"
             )
-
     try:
         point = iter(canonical_names(tuple(m for m in given if not local(m)), "return"))
     except ConfigError as exc:
@@ -111,16 +113,15 @@ def return_factories(
     out: dict[str, PanelFactory] = {}
     for name in return_model_names(models):
         base, groups = split_name(name)
+        reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
         if base == ARX:
+            out[name] = functools.partial(ARXModel, column=column, name=name, **reads)
+        elif base in LOCAL_RETURN_MODELS:
+            cell = LOCAL_RETURN_MODELS[base]
+            out[name] = functools.partial(RecurrentForecaster, cell=cell, **recurrent, **reads)
+        elif base in CELLS:
             out[name] = functools.partial(
-                ARXModel, covariates=covariate_columns(groups), column=column, name=name
-            )
-        elif name in LOCAL_RETURN_MODELS:
-            cell = LOCAL_RETURN_MODELS[name]
-            out[name] = functools.partial(RecurrentForecaster, cell=cell, **recurrent)
-        elif name in CELLS:
-            out[name] = functools.partial(
-                GlobalRecurrentReturn, cell=name, embedding=embedding, **recurrent
+                GlobalRecurrentReturn, cell=base, embedding=embedding, **recurrent, **reads
             )
         else:
             spec = model_spec("return", name)
@@ -134,10 +135,11 @@ def return_covariate_models(
     covariates: str | Iterable[str], models: tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The covariate groups (each known, none twice) and the models of a panel evaluation of
-    returns with them: ``ar1`` gets ``arx`` with each group beside it (and with all of them,
-    when there are several): ``ar1`` -> ``ar1``, ``arx+sp500``; ``arx`` -> ``arx+sp500``; the
-    other models run as they are (the recurrent return models read no covariates yet). Without
-    groups, ``arx`` (AR(1) with covariates) or a name carrying groups is refused."""
+    returns with them, an ablation as for variance: each recurrent model with and without each
+    group (and all of them, when there are several), ``ar1`` beside ``arx`` on the same groups:
+    ``lstm`` -> ``lstm``, ``lstm+sp500``; ``ar1`` -> ``ar1``, ``arx+sp500``; ``arx`` ->
+    ``arx+sp500``; the others as they are. Without groups, ``arx`` (AR(1) with covariates) or
+    a name carrying groups is refused."""
     groups = (covariates,) if isinstance(covariates, str) else tuple(covariates)
     groups = tuple(g.strip() for g in groups if g.strip())
     for g in groups:
@@ -152,32 +154,34 @@ def return_covariate_models(
                 f"model {m} reads the covariate(s) {', '.join(extra)}, which --covariates "
                 f"({', '.join(groups) or 'none'}) does not name; add them there"
             )
-        if base in RETURN_READERS and not has and not groups:
+        if base == ARX and not has and not groups:
             raise ConfigError(
-                f"{base} is AR(1) with covariates as regressors: name them (--covariates "
-                f"sp500), or use ar1"
+                "arx is AR(1) with covariates as regressors: name them (--covariates sp500), "
+                "or use ar1"
             )
     if not groups:
         return groups, models
     sets = [(g,) for g in groups] + ([groups] if len(groups) > 1 else [])
-    without = {v: k for k, v in RETURN_READERS.items()}
     out: dict[str, None] = {}
     for m in models:
         base, has = split_name(m)
-        if has or (base not in without and base not in RETURN_READERS):
+        if has or (base not in RETURN_READERS and base not in RETURN_WITH):
             out[m] = None
             continue
-        if base in without:
+        if base != ARX:
             out[m] = None
-        reader = without.get(base, base)
+        reader = RETURN_WITH.get(base, base)
         for s in sets:
             out["+".join((reader, *s))] = None
     names = tuple(out)
     if not any(split_name(m)[1] for m in names):
         raise ConfigError(
-            f"--covariates {','.join(groups)} feeds arx (ARX, beside ar1) on a return target, "
-            f"and --models {','.join(models)} has neither; add ar1"
+            f"--covariates {','.join(groups)} feeds the recurrent models and arx (ARX, beside "
+            f"ar1) on a return target, and --models {','.join(models)} has none of them; add "
+            f"lstm or ar1"
         )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"models {', '.join(names)} list a model twice")
     return groups, names
 
 
