@@ -198,5 +198,5 @@ def test_no_return_forecast_reads_a_covariate_value_dated_after_it(
 def test_one_series_still_refuses_covariates_with_a_return_target_pointing_to_a_panel() -> None:
     from gatecast.experiment.evaluation_config import EvaluationConfig
 
-    with pytest.raises(ConfigError, match="evaluate a panel .* where the global return model"):
+    with pytest.raises(ConfigError, match=r"evaluate a panel .* where the global return model"):
         EvaluationConfig(target="return", covariates=("vix",))
