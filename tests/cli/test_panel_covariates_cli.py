@@ -72,6 +72,24 @@ def test_covariates_on_a_panel_run_end_to_end_with_the_ablation(tmp_path: Path) 
     assert not np.allclose(fc["har_x+sp500"], fc["har"])  # the index's inputs are read
 
 
+def test_covariates_with_a_return_target_run_arx_beside_ar1(tmp_path: Path) -> None:
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    args = ["evaluate", "--data", str(csv), "--panel", "--target", "return"]
+    args += ["--models", "no_change,ar1", "--covariates", "sp500", "--test-start", "2018-09-04"]
+    res = runner.invoke(app, [*args, "--refit-every", "25", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "median over instruments of MSE / no_change's" in text
+    run = Run.open(out)
+    assert list(run.config["models"]) == ["no_change", "ar1", "arx+sp500"]
+    ablation = run.table("ablation")
+    assert list(ablation.index) == ["arx+sp500"] and list(ablation["without"]) == ["ar1"]
+    table = run.table("per_instrument")
+    mine, without = table[table.model == "arx+sp500"], table[table.model == "ar1"]
+    ratio = mine.set_index("instrument").mse / without.set_index("instrument").mse
+    assert ablation.loc["arx+sp500", "ratio_to_without"] == pytest.approx(ratio.median())
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

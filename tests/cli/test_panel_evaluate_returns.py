@@ -87,13 +87,21 @@ def test_options_that_do_not_apply_exit_2_and_write_nothing(
     assert not out.exists()
 
 
-def test_covariates_with_a_return_target_on_a_panel_are_refused_by_name() -> None:
+def test_covariates_with_a_return_target_on_a_panel_make_an_ablation() -> None:
     from gatecast.errors import ConfigError
     from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
 
-    with pytest.raises(ConfigError, match="--covariates does not apply to a return target"):
+    cfg = PanelEvaluationConfig(
+        data="arch_panel", target="return", covariates=("vix",), test_start="2015-01-02"
+    )
+    assert cfg.models == ("lstm", "lstm+vix", "no_change", "historical_mean", "ar1", "arx+vix")
+    with pytest.raises(ConfigError, match="no_change does not; name it without them"):
         PanelEvaluationConfig(
-            data="arch_panel", target="return", covariates=("vix",), test_start="2015-01-02"
+            data="arch_panel",
+            target="return",
+            models=("lstm", "no_change+vix", "ar1"),
+            covariates=("vix",),
+            test_start="2015-01-02",
         )
 
 

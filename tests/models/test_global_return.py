@@ -150,3 +150,34 @@ def test_the_stream_set_forecasts_are_predicts(engine: str, tmp_path: Path) -> N
         np.testing.assert_allclose(got[want.notna()], want[want.notna()], rtol=1e-5, atol=1e-9)
     with pytest.raises(PanelError, match="'E'"):
         ss.update_many({"E": 10.0}, at=panel["A"].index[-1] + pd.Timedelta(days=1))
+
+
+def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
+    tmp_path: Path,
+) -> None:
+    """Covariate columns follow the features as inputs; each instrument's feature scaler covers
+    them, fit on its training rows only (the columns' training mean); the saved folder lists
+    them, load forecasts as the fitted model does (same path), a frame without them is
+    refused by name, and a stream refuses the model."""
+    panel = {}
+    for n, df in _panel().items():
+        x = np.random.default_rng(len(df)).standard_normal(len(df))
+        panel[n] = df.assign(x1=x, x2=2.0 + 3.0 * x**2)
+    m = _model(covariates=("x1", "x2")).fit(panel)
+    assert m.resolved_.features == ("return", "x1", "x2")
+    for n, df in panel.items():
+        end = pd.Timestamp(m.train_ranges_[n][1])
+        first = df.index[1]  # the first row with a return: the first input row
+        rows = df.loc[(df.index >= first) & (df.index <= end), ["x1", "x2"]]
+        np.testing.assert_allclose(m.scalers_[n].shift_[1:], rows.mean(axis=0), rtol=1e-10)
+    view = m.for_instrument("A")
+    assert view.spec_.features == ("return",) and view.spec_.covariates == ("x1", "x2")
+    m.save(tmp_path / "g")
+    again = GlobalRecurrentReturn.load(tmp_path / "g", device="cpu")
+    start = panel["A"].index[150]
+    a = m.predict(panel, start=start)
+    assert len(a) > 50 and a.equals(again.predict(panel, start=start))
+    with pytest.raises(ConfigError, match=r"covariate column\(s\) \['x1', 'x2'\]"):
+        m.predict({"A": _panel()["A"]}, start=start)
+    with pytest.raises(ConfigError, match="covariates"):
+        view.stream()

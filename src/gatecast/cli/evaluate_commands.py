@@ -73,11 +73,11 @@ def evaluate(
         None,
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
         "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; on a panel "
-        "instrument:NAME, another instrument's return and log range; variance target): each "
-        "row holds the value known at its close (on a panel, each "
+        "instrument:NAME, another instrument's return and log range; variance target, and on a "
+        "panel also return): each row holds the value known at its close (on a panel, each "
         "instrument's own rows). Adds an ablation: each "
         "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
-        "covariates); ablation.csv.",
+        "covariates), or for returns ar1 beside arx (ARX); ablation.csv.",
     ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),
@@ -225,11 +225,12 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         f"dm_losses: the models, per instrument. Written to {cfg.out}"
     )
     if res.ablation is not None and not res.ablation.empty:
+        loss = res.scores.loss.upper()
         print_table(
             res.ablation,
             f"ablation: each model with covariates beside the same model without them "
-            f"(median_ratio: median over instruments of QLIKE / {res.scores.reference}'s; "
-            f"ratio_to_without: median over instruments of QLIKE with / without, below 1 = "
+            f"(median_ratio: median over instruments of {loss} / {res.scores.reference}'s; "
+            f"ratio_to_without: median over instruments of {loss} with / without, below 1 = "
             f"the covariates lower the loss; in_mcs: instruments)",
         )
 

@@ -188,8 +188,14 @@ def _checked_covariates(names: Iterable[str], target: str) -> tuple[str, ...]:
         raise ConfigError(f"covariates {list(groups)} name a group twice")
     if groups and target != "variance":
         raise ConfigError(
-            f"--covariates feeds the variance models (the recurrent ones and har_x); the "
-            f"{target} models read none yet: use --target variance or leave it out"
+            f"--covariates feeds the variance models (the recurrent ones and har_x); on one "
+            f"series the {target} models read none yet: use --target variance, leave it out"
+            + (
+                ", or evaluate a panel (--panel, or --data sp500_stocks), where the global "
+                "return model and arx (ARX) read them"
+                if target == "return"
+                else ""
+            )
         )
     return groups
 

@@ -190,13 +190,21 @@ def panel_covariate_models(
     return groups, out
 
 
-def panel_ablation_table(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+#: Each model of a panel that needs covariates and the model without them it stands beside.
+WITHOUT: dict[str, str] = {"har_x": "har", "arx": "ar1"}
+
+
+def panel_ablation_table(
+    table: pd.DataFrame, models: Sequence[str], loss: str = "qlike"
+) -> pd.DataFrame:
     """Each model that reads covariates beside the same model without them (``lstm+sp500``
-    beside ``lstm``, ``har_x+sp500`` beside ``har``), from the per-instrument ``table`` of
-    :class:`~gatecast.evaluation.panel_scores.PanelScores`: the median over instruments of each
-    one's QLIKE ratio to the reference (``median_ratio``, ``median_ratio_without``), the median
-    over instruments of its QLIKE over the one without's (``ratio_to_without``; below 1: the
-    covariates lower the loss), and how many instruments' 90% MCS holds each.
+    beside ``lstm``, ``har_x+sp500`` beside ``har``, ``arx+sp500`` beside ``ar1``), from the
+    per-instrument ``table`` of :class:`~gatecast.evaluation.panel_scores.PanelScores`: the
+    median over instruments of each one's loss ratio to the reference (``median_ratio``,
+    ``median_ratio_without``), the median over instruments of its loss over the one without's
+    (``ratio_to_without``; below 1: the covariates lower the loss), and how many instruments'
+    90% MCS holds each. ``loss``: the table's loss column (``qlike`` for a variance target,
+    ``mse`` for a return target).
 
     A gain of ``lstm+sp500`` over ``lstm`` that ``har_x+sp500`` also has over ``har`` is the
     information's, not the network's.
@@ -205,7 +213,7 @@ def panel_ablation_table(table: pd.DataFrame, models: Sequence[str]) -> pd.DataF
     rows = []
     for m in models:
         base, groups = split_name(m)
-        without = "har" if base == "har_x" else base
+        without = WITHOUT.get(base, base)
         if not groups or without not in by:
             continue
         w, wo = by[m], by[without]
@@ -216,7 +224,7 @@ def panel_ablation_table(table: pd.DataFrame, models: Sequence[str]) -> pd.DataF
                 "without": without,
                 "median_ratio": float(w["ratio"].median()),
                 "median_ratio_without": float(wo["ratio"].median()),
-                "ratio_to_without": float((w["qlike"] / wo["qlike"].reindex(w.index)).median()),
+                "ratio_to_without": float((w[loss] / wo[loss].reindex(w.index)).median()),
                 "in_mcs": int(w["in_mcs"].sum()),
                 "in_mcs_without": int(wo["in_mcs"].sum()),
                 "instruments": len(w),

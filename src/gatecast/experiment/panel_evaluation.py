@@ -32,6 +32,7 @@ from gatecast.experiment.panel_returns import (
     RETURN_MODELS,
     RETURN_REFERENCE,
     actual_of,
+    return_covariate_models,
     return_factories,
     return_model_names,
     score_panel_target,
@@ -286,8 +287,9 @@ def evaluate_panel(
         Covariate groups (``"sp500"``, ``("sp500", "vix")``) joined onto each instrument's own
         dates (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`: the
         single-series rule, rows before a covariate left out), read by the recurrent models
-        and ``har_x``; the models become an ablation (each of those with and without each
-        group, ``har`` beside ``har_x``: ``ablation``).
+        and ``har_x`` (variance) or by ``arx`` (return: ARX, AR(1) with the covariates as
+        regressors); the models become an ablation (each of those with and without each
+        group, ``har`` beside ``har_x``, ``ar1`` beside ``arx``: ``ablation``).
 
     Returns
     -------
@@ -320,15 +322,16 @@ def evaluate_panel(
     notes: list[str] = []
     groups: tuple[str, ...] = ()
     if target == "return":
-        if covariates:
-            raise ConfigError(RETURN_COVARIATES)
+        groups, names = return_covariate_models(covariates, return_model_names(names))
+    else:
+        groups, names = panel_covariate_models(covariates, panel_model_names(names))
+    if groups:
+        joined = join_panel_covariates(panel, groups, test_end=test_end)
+        panel, notes = joined, joined.notes
+    if target == "return":
         factories = return_factories(names, **settings)
         reference = reference or RETURN_REFERENCE
     else:
-        groups, names = panel_covariate_models(covariates, panel_model_names(names))
-        if groups:
-            joined = join_panel_covariates(panel, groups, test_end=test_end)
-            panel, notes = joined, joined.notes
         factories = panel_factories(names, proxy=proxy, **settings)
         reference = reference or "gjr_t"
     if reference not in factories:
@@ -355,16 +358,8 @@ def evaluate_panel(
         mcs_reps=mcs_reps,
         seed=seed,
     )
-    ablation = panel_ablation_table(scores.table, tuple(names)) if groups else None
+    ablation = panel_ablation_table(scores.table, tuple(names), scores.loss) if groups else None
     return PanelEvaluation(walk, scores, notes=notes, ablation=ablation)
-
-
-#: Why covariates are refused with a return target on a panel.
-RETURN_COVARIATES = (
-    "--covariates does not apply to a return target on a panel: the global return model and "
-    "the return baselines read no covariates yet (ARX is not built); leave it out, or use "
-    "--target variance"
-)
 
 
 def check_panel_target(target: str, proxy: str) -> None:
@@ -443,7 +438,9 @@ class PanelEvaluationConfig(
     variance models); ``embedding`` gives the global model a learned vector per instrument.
     ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
     dates, as for one series; ``models`` then becomes an ablation
-    (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`).
+    (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`; for a return target
+    :func:`gatecast.experiment.panel_returns.return_covariate_models`: ``arx`` beside
+    ``ar1``).
     """
 
     data: Any = "sp500_stocks"
@@ -475,9 +472,9 @@ class PanelEvaluationConfig(
         if self.window is None:
             self.window = POINT_WINDOW if returns else VarianceConfig.window
         if returns:
-            if self.covariates:
-                raise ConfigError(RETURN_COVARIATES)
-            self.models = return_model_names(self.models or RETURN_MODELS)
+            self.covariates, self.models = return_covariate_models(
+                self.covariates, return_model_names(self.models or RETURN_MODELS)
+            )
         else:
             self.models = panel_model_names(self.models or PANEL_MODELS)
             self.covariates, self.models = _with_covariates(self.covariates, self.models)
@@ -631,7 +628,7 @@ def _evaluate_into(
     if cfg.covariates:
         from gatecast.experiment.panel_covariates import panel_ablation_table
 
-        ablation = panel_ablation_table(scores.table, cfg.models)
+        ablation = panel_ablation_table(scores.table, cfg.models, scores.loss)
     return PanelEvaluation(
         walk, scores, panel.source, panel.layout, time.perf_counter() - t0, notes, ablation
     )

@@ -1,5 +1,6 @@
 """The return target of a panel evaluation: its models (the global recurrent return model, the
-local per-instrument one, no change, historical mean, AR(1)), its defaults and its scores."""
+local per-instrument one, no change, historical mean, AR(1), and with covariates ARX), its
+defaults, its covariate ablation and its scores."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from typing import Any
 
 import pandas as pd
 
+from gatecast.data.covariates import covariate_columns, covariate_group
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
 from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
-from gatecast.experiment.registry import canonical_names, model_spec
+from gatecast.experiment.registry import canonical_names, model_spec, split_name
 from gatecast.types import CELLS, Proxy
 
 __all__ = [
     "RETURN_MODELS",
     "RETURN_REFERENCE",
+    "return_covariate_models",
     "return_factories",
     "return_model_names",
     "score_panel_target",
@@ -31,19 +34,38 @@ RETURN_MODELS = ("lstm", "no_change", "historical_mean", "ar1")
 RETURN_REFERENCE = "no_change"
 #: The local per-instrument recurrent return models: one RecurrentForecaster per instrument.
 LOCAL_RETURN_MODELS = {f"{c}_local": c for c in CELLS}
+#: The return baseline that reads covariates (AR(1) with them as regressors,
+#: :class:`gatecast.models.linear.ARX`), a panel model only; ``arx+sp500`` names its groups.
+ARX = "arx"
+#: The return models that read covariates: the global cells, the local recurrent models (each
+#: with and without them in an ablation) and ``arx`` (which needs them; beside ``ar1``).
+RETURN_READERS: tuple[str, ...] = (*CELLS, *LOCAL_RETURN_MODELS, ARX)
+#: Each return baseline and the model that reads the covariates beside it: ar1 -> arx.
+RETURN_WITH: Mapping[str, str] = {"ar1": ARX}
 
 
 def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
-    """``models`` as identifiers of the return target (the registry's return models and the
-    local recurrent ones); a :class:`ConfigError` names an unknown one or one given twice."""
+    """``models`` as identifiers of the return target (the registry's return models, the
+    local recurrent ones and ``arx``, a reader of covariates with its groups: ``lstm+sp500``);
+    a :class:`ConfigError` names an unknown one or one given twice."""
     given = tuple(m.strip() for m in models if m.strip())
+
+    def local(m: str) -> bool:
+        return m in LOCAL_RETURN_MODELS or split_name(m)[0] in RETURN_READERS
+
+    for m in given:
+        base, has = split_name(m)
+        if has and base not in RETURN_READERS:
+            raise ConfigError(
+                f"model {m}: on a return target the recurrent models and arx read covariates "
+                f"({', '.join(RETURN_READERS)}), {base} does not; name it without them"
+            )
     try:
-        point = iter(
-            canonical_names(tuple(m for m in given if m not in LOCAL_RETURN_MODELS), "return")
-        )
+        point = iter(canonical_names(tuple(m for m in given if not local(m)), "return"))
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (on a panel also: {', '.join(LOCAL_RETURN_MODELS)})") from None
-    out = tuple(m if m in LOCAL_RETURN_MODELS else next(point) for m in given)
+        also = ", ".join((*LOCAL_RETURN_MODELS, ARX))
+        raise ConfigError(f"{exc} (on a panel also: {also})") from None
+    out = tuple(m if local(m) else next(point) for m in given)
     if not out:
         raise ConfigError("no models to evaluate; give at least one, e.g. lstm,no_change,ar1")
     if len(set(out)) != len(out):
@@ -67,8 +89,12 @@ def return_factories(
     """A factory per model name: a cell (``lstm``, ``gru``, ``rnn``) is the global return model
     (:class:`GlobalRecurrentReturn`), ``lstm_local`` (``gru_local``, ``rnn_local``) one
     :class:`RecurrentForecaster` per instrument with the same settings, and ``no_change``,
-    ``historical_mean``, ``ar1`` run per instrument. The recurrent settings are those of
-    ``gatecast evaluate --target return`` (one layer, ``window`` 22 by default)."""
+    ``historical_mean``, ``ar1`` run per instrument, and so does ``arx+sp500`` (ARX reading the
+    columns of the covariate groups after the ``+``, which every instrument's frame must hold:
+    :func:`gatecast.experiment.panel_covariates.join_panel_covariates`). The recurrent settings
+    are those of ``gatecast evaluate --target return`` (one layer, ``window`` 22 by
+    default)."""
+    from gatecast.models.linear import ARX as ARXModel
     from gatecast.models.recurrent.forecaster import RecurrentForecaster
     from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
@@ -86,12 +112,16 @@ def return_factories(
     }
     out: dict[str, PanelFactory] = {}
     for name in return_model_names(models):
-        if name in LOCAL_RETURN_MODELS:
-            cell = LOCAL_RETURN_MODELS[name]
-            out[name] = functools.partial(RecurrentForecaster, cell=cell, **recurrent)
-        elif name in CELLS:
+        base, groups = split_name(name)
+        reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
+        if base == ARX:
+            out[name] = functools.partial(ARXModel, column=column, name=name, **reads)
+        elif base in LOCAL_RETURN_MODELS:
+            cell = LOCAL_RETURN_MODELS[base]
+            out[name] = functools.partial(RecurrentForecaster, cell=cell, **recurrent, **reads)
+        elif base in CELLS:
             out[name] = functools.partial(
-                GlobalRecurrentReturn, cell=name, embedding=embedding, **recurrent
+                GlobalRecurrentReturn, cell=base, embedding=embedding, **recurrent, **reads
             )
         else:
             spec = model_spec("return", name)
@@ -99,6 +129,60 @@ def return_factories(
                 spec.load(), **spec.params, target="return", column=column
             )
     return out
+
+
+def return_covariate_models(
+    covariates: str | Iterable[str], models: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The covariate groups (each known, none twice) and the models of a panel evaluation of
+    returns with them, an ablation as for variance: each recurrent model with and without each
+    group (and all of them, when there are several), ``ar1`` beside ``arx`` on the same groups:
+    ``lstm`` -> ``lstm``, ``lstm+sp500``; ``ar1`` -> ``ar1``, ``arx+sp500``; ``arx`` ->
+    ``arx+sp500``; the others as they are. Without groups, ``arx`` (AR(1) with covariates) or
+    a name carrying groups is refused."""
+    groups = (covariates,) if isinstance(covariates, str) else tuple(covariates)
+    groups = tuple(g.strip() for g in groups if g.strip())
+    for g in groups:
+        covariate_group(g)  # an unknown name is refused, listing the known ones
+    if len(set(groups)) != len(groups):
+        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    for m in models:
+        base, has = split_name(m)
+        extra = [g for g in has if g not in groups]
+        if extra:
+            raise ConfigError(
+                f"model {m} reads the covariate(s) {', '.join(extra)}, which --covariates "
+                f"({', '.join(groups) or 'none'}) does not name; add them there"
+            )
+        if base == ARX and not has and not groups:
+            raise ConfigError(
+                "arx is AR(1) with covariates as regressors: name them (--covariates sp500), "
+                "or use ar1"
+            )
+    if not groups:
+        return groups, models
+    sets = [(g,) for g in groups] + ([groups] if len(groups) > 1 else [])
+    out: dict[str, None] = {}
+    for m in models:
+        base, has = split_name(m)
+        if has or (base not in RETURN_READERS and base not in RETURN_WITH):
+            out[m] = None
+            continue
+        if base != ARX:
+            out[m] = None
+        reader = RETURN_WITH.get(base, base)
+        for s in sets:
+            out["+".join((reader, *s))] = None
+    names = tuple(out)
+    if not any(split_name(m)[1] for m in names):
+        raise ConfigError(
+            f"--covariates {','.join(groups)} feeds the recurrent models and arx (ARX, beside "
+            f"ar1) on a return target, and --models {','.join(models)} has none of them; add "
+            f"lstm or ar1"
+        )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"models {', '.join(names)} list a model twice")
+    return groups, names
 
 
 def score_panel_target(

@@ -77,8 +77,9 @@ class ModelSpec:
     inputs (the feature scaler covers both), and may scale its output by the forecast of its
     ``residual`` recursion.
 
-    A variance model may read ``covariates``: columns of the data (another series joined on,
-    such as the log VIX) that follow ``features`` as inputs, before the classical forecasts.
+    A variance or return model may read ``covariates``: columns of the data (another series
+    joined on, such as the log VIX) that follow ``features`` as inputs, before the classical
+    forecasts.
     """
 
     kind: str
@@ -122,7 +123,7 @@ class ModelSpec:
             raise ConfigError(f"a {self.kind!r} model cannot have the target {self.target}")
         if self.hybrid and self.kind != "recurrent_variance":
             raise ConfigError(f"a {self.kind!r} model cannot read classical forecasts")
-        if self.covariates and self.kind != "recurrent_variance":
+        if self.covariates and self.kind not in ("recurrent_variance", "recurrent"):
             raise ConfigError(f"a {self.kind!r} model cannot read covariates")
         if len(set(self.covariates)) != len(self.covariates):
             raise ConfigError(f"covariates {list(self.covariates)} list a column twice")

@@ -95,9 +95,13 @@ class ForecasterConfig(NetSettings):
     chunk_len: int = 16
     chunks: int = 32
     burn_in: int = 10
+    #: Columns of the data that join the inputs as they are, after the features (as
+    #: :class:`VarianceConfig`'s): row t must hold what is known at t's close.
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_target(self.target))
+        object.__setattr__(self, "covariates", checked_covariates(self.covariates))
         super().__post_init__()
         if self.features is None:
             raise ConfigError("features is None; give at least one, e.g. ('return',)")
@@ -115,7 +119,10 @@ class ForecasterConfig(NetSettings):
         return self.target
 
     def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"target": self.target_spec.to_dict()}
+        return super().to_dict() | {
+            "target": self.target_spec.to_dict(),
+            "covariates": list(self.covariates),
+        }
 
 
 #: The variance model's inputs when the data has High/Low, and when it has closes only.
@@ -202,15 +209,7 @@ class VarianceConfig(NetSettings):
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_variance_target(self.target))
         object.__setattr__(self, "classical_inputs", tuple(self.classical_inputs))
-        if isinstance(self.covariates, str) or not all(
-            isinstance(c, str) and c for c in self.covariates
-        ):
-            raise ConfigError(
-                f"covariates={self.covariates!r}: give column names, e.g. ('vix_log',)"
-            )
-        object.__setattr__(self, "covariates", tuple(self.covariates))
-        if len(set(self.covariates)) != len(self.covariates):
-            raise ConfigError(f"covariates={self.covariates} lists a column twice")
+        object.__setattr__(self, "covariates", checked_covariates(self.covariates))
         super().__post_init__()
         check_choice(self.loss, VARIANCE_LOSSES, "loss")
         if self.train_proxy is not None:
@@ -249,6 +248,17 @@ class VarianceConfig(NetSettings):
             "classical_inputs": list(self.classical_inputs),
             "covariates": list(self.covariates),
         }
+
+
+def checked_covariates(covariates: Any) -> tuple[str, ...]:
+    """``covariates`` (column names) as a tuple; a :class:`ConfigError` for a bare string, a
+    name that is not a non-empty string, or a column listed twice."""
+    if isinstance(covariates, str) or not all(isinstance(c, str) and c for c in covariates):
+        raise ConfigError(f"covariates={covariates!r}: give column names, e.g. ('vix_log',)")
+    out = tuple(covariates)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"covariates={out} lists a column twice")
+    return out
 
 
 def params_of(obj: Any, config: type[NetSettings]) -> dict[str, Any]:

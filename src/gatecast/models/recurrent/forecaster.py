@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from gatecast.data.features import (
 )
 from gatecast.data.scalers import Scaler, fit_scaler, make_scaler
 from gatecast.data.sources import resolve_column
+from gatecast.inference.pipeline import check_covariates
 from gatecast.models.config import ForecasterConfig
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator, Strategy
 from gatecast.models.recurrent.net import point_loss
@@ -74,6 +76,11 @@ class RecurrentForecaster(RecurrentEstimator):
     chunk_len, chunks, burn_in
         Sequence mode only: truncated-BPTT length, number of parallel lanes, and the steps at the
         start of each lane (zero state) left out of the loss.
+    covariates
+        Columns of the data that follow the features as inputs, scaled with them on the
+        training rows; the row of day t must hold what is known at t's close
+        (:func:`gatecast.data.covariates.join_covariates` joins an index so: a value dated t
+        is first read by the forecast for the next row). A stream refuses such a model.
 
     Notes
     -----
@@ -117,6 +124,7 @@ class RecurrentForecaster(RecurrentEstimator):
         chunk_len: int = _D.chunk_len,
         chunks: int = _D.chunks,
         burn_in: int = _D.burn_in,
+        covariates: tuple[str, ...] | list[str] = _D.covariates,
     ) -> None:
         self._set_params(locals())
         self.config()  # fail fast on a bad value (arch does the same); nothing is changed
@@ -134,12 +142,26 @@ class RecurrentForecaster(RecurrentEstimator):
     def units(self, cfg: Any) -> Units:
         return Units(log=cfg.target.log)
 
+    def resolve(self, cfg: Any, history: pd.DataFrame | None) -> Any:
+        """The inputs of a fit: the features, then the covariate columns."""
+        return replace(cfg, features=(*_base_features(cfg), *cfg.covariates))
+
+    def spec_config(self, cfg: Any) -> Any:
+        # the spec lists the registry features; the covariates follow them (spec_parts)
+        return replace(cfg, features=_base_features(cfg)) if cfg.covariates else cfg
+
+    def spec_parts(self, cfg: Any) -> dict[str, Any]:
+        return {"covariates": tuple(cfg.covariates)} if cfg.covariates else {}
+
     def training_frames(
         self, history: pd.DataFrame, cfg: Any
     ) -> tuple[pd.DataFrame, pd.Series, str]:
         col = resolve_column(history, cfg.column)
         check_not_constant(price_series(history, col), col, history.attrs.get("source", "the data"))
-        feats = build_features(history, cfg.features, col, log=cfg.target.log)
+        feats = build_features(history, _base_features(cfg), col, log=cfg.target.log)
+        check_covariates(history, cfg.covariates)
+        for c in cfg.covariates:  # a covariate column is read as it is (known at t's close)
+            feats[c] = history[c].astype(float)
         return feats, training_target(history, cfg.target, col), col
 
     def fit_target_scaler(self, cfg: Any, y_train: np.ndarray) -> Scaler:
@@ -164,7 +186,12 @@ class RecurrentForecaster(RecurrentEstimator):
         >>> m = RecurrentForecaster(mode="sequence", epochs=5)  # doctest: +SKIP
         >>> m.fit_many({n: load(n).loc[:"2014"] for n in ("sp500", "nasdaq", "wti")})  # doctest: +SKIP
         """
-        cfg = self.config()
+        cfg = self.resolve(self.config(), next(iter(frames.values())))
         SEQUENCE.fit(self, cfg, frames)
         self._record_calendar(list(frames.values()))
         return self
+
+
+def _base_features(cfg: Any) -> tuple[str, ...]:
+    """The registry features of ``cfg`` (resolved or not): its features but the covariates."""
+    return tuple(f for f in cfg.features if f not in cfg.covariates)

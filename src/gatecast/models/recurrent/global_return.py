@@ -37,6 +37,9 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
     (``target_scalers_``) are fit, so the net learns each instrument's return in units of its
     own training spread. Early stopping watches the pooled validation tails. ``embedding=True``
     adds a learned vector per instrument (a one-hot input at every step; off by default).
+    ``covariates``: columns every instrument's frame holds (an index's return and range joined
+    on its own dates, :func:`gatecast.experiment.panel_covariates.join_panel_covariates`),
+    read after the features and scaled with them per instrument on its training rows.
 
     :meth:`for_instrument` gives an ordinary fitted :class:`RecurrentForecaster` for one
     instrument (its scalers; its embedding folded into the first layer's bias), which predicts,
@@ -75,6 +78,7 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
         warm_start: bool = _D.warm_start,
         warm_epochs: int | None = _D.warm_epochs,
         embedding: bool = False,
+        covariates: tuple[str, ...] | list[str] = _D.covariates,
     ) -> None:
         self._store(locals())
         self.target_scalers_: dict[str, Scaler] = {}
@@ -85,6 +89,11 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
                 f"forecasts the one-step return only; use target='return'"
             )
 
+    def _fit_config(self, frames: Any) -> Any:
+        """The settings every instrument's fit uses: the features, then the covariates."""
+        local = self._local()
+        return local.resolve(local.config(), None)
+
     def _input_start(self, cfg: Any) -> int:
         """The row of the first input value (the same on any price path)."""
         local = self._local()
@@ -92,6 +101,8 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
         n = 60
         close = 100.0 * np.exp(0.01 * np.sin(np.arange(n)))
         data = pd.DataFrame({"close": close}, index=pd.bdate_range("2000-01-03", periods=n))
+        for c in cfg.covariates:  # a covariate column is read as it is, from its first row
+            data[c] = 0.0
         feats, _, _ = local.training_frames(data, cfg)
         return first_valid_row(feats)
 
@@ -120,7 +131,8 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
         }
 
     def _restore(self, parts: GlobalFolder, cfg: Any) -> None:
-        self.resolved_ = cfg
+        # the folder lists the covariates apart; the fit read them after the features
+        self.resolved_ = self._local().resolve(cfg, None)
         self.target_scalers_, self.columns_ = parts.target_scalers, parts.columns
 
     def _history_target(self, instrument: str, y: pd.Series, column: str) -> tuple[Any, str | None]:
