@@ -222,6 +222,12 @@ def run_panel_training(
     key = resolve_signing_key(signing_key)
     t0 = time.perf_counter()
     panel = _load_panel(job.data, job, layout)
+    joined: list[str] = []
+    if job.covariates:  # the evaluation's join, onto each instrument's own dates
+        from gatecast.experiment.panel_covariates import join_panel_covariates
+
+        panel = join_panel_covariates(panel, job.covariates)
+        joined = panel.notes
     histories: dict[str, pd.DataFrame] = {}
     test_starts: dict[str, pd.Timestamp] = {}
     for name, df in panel.items():
@@ -231,7 +237,9 @@ def run_panel_training(
             )
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"instrument {name!r}: {exc}; or leave it out of the panel") from exc
-    model = _global_model(job).fit(histories)
+    model = _global_model(job)
+    model.covariate_groups_ = tuple(job.covariates)  # recorded in the folder for predict
+    model.fit(histories)
     frames, rows = [], []
     for name, df in panel.items():
         view = model.for_instrument(name)
@@ -244,7 +252,7 @@ def run_panel_training(
     forecasts = pd.concat(frames, ignore_index=True)
     forecasts = forecasts[["instrument", *[c for c in forecasts.columns if c != "instrument"]]]
     table = pd.DataFrame(rows).set_index(["instrument", "model"])
-    notes = []
+    notes = list(joined)
     dropped = {n: int(df.attrs["dropped"]) for n, df in panel.items() if df.attrs.get("dropped")}
     if dropped:
         why = "--dropna" if job.dropna else "days the bundled data has no price for"
@@ -355,6 +363,11 @@ def run_panel_prediction(
             allow_outliers=allow_outliers,
         )
     )
+    groups = model.covariate_groups_
+    if groups:  # the covariates joined as the training run joined them (the same function)
+        from gatecast.experiment.panel_covariates import join_panel_covariates
+
+        panel = join_panel_covariates(panel, groups)
     need = model.min_history()
     rows = []
     for name, df in panel.items():
@@ -399,6 +412,7 @@ class _NumpyPanel:
         self.scalers_ = model.parts.scalers
         self.window = model.spec.window
         self.resolved_ = model.spec  # its column
+        self.covariate_groups_ = tuple(model.spec.info.get("covariate_groups", ()))
         self._need = model.min_history()
 
     def min_history(self) -> int:

@@ -16,6 +16,7 @@ from gatecast.data.calendar import (
     calendar_of,
     check_calendar,
 )
+from gatecast.data.covariates import covariate_columns, covariate_group, join_covariates
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.sources import (
     data_identity,
@@ -42,7 +43,12 @@ from gatecast.experiment.run_folder import (
     settings_record,
     staged_folder,
 )
-from gatecast.experiment.settings import DataSettings, InputSettings, load_data
+from gatecast.experiment.settings import (
+    CovariateSettings,
+    DataSettings,
+    InputSettings,
+    load_data,
+)
 from gatecast.models.baselines import HistoricalMean, NoChange
 from gatecast.models.config import (
     ForecasterConfig,
@@ -73,7 +79,7 @@ POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
 @dataclass(kw_only=True)
-class TrainJob(DataSettings, InputSettings):
+class TrainJob(DataSettings, InputSettings, CovariateSettings):
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
     The data settings are :class:`~gatecast.experiment.settings.DataSettings`; the split and
@@ -85,7 +91,11 @@ class TrainJob(DataSettings, InputSettings):
     ``anchored`` make up a point target (``log`` None: log returns; ``anchored`` None: anchored,
     for a price target only); ``proxy`` (None: squared) and ``train_proxy`` a variance target.
     A setting given for a target that does not use it is refused, never ignored.
-    ``test_size`` is a fraction in (0, 1) or a count of rows.
+    ``test_size`` is a fraction in (0, 1) or a count of rows. ``covariates`` (a variance target
+    only) names covariate groups (``sp500``, ``vix``) joined onto the data as of each date by
+    :func:`gatecast.data.covariates.join_covariates` (on a panel, onto each instrument's own
+    dates) and read by the model after its features; the model folder records them, so
+    ``predict`` joins the same ones.
     """
 
     target: TrainTarget = "return"
@@ -138,7 +148,9 @@ class TrainJob(DataSettings, InputSettings):
             "classical_inputs (--classical-inputs)": not self.variance
             and self.classical_inputs is not None,
             "residual (--residual)": not self.variance and self.residual is not None,
+            "covariates (--covariates)": not self.variance and bool(self.covariates),
         }
+        self.covariates = _checked_groups(self.covariates)
         sequence_only = [
             name
             for name in ("chunks", "chunk_len", "burn_in")
@@ -197,7 +209,9 @@ class TrainJob(DataSettings, InputSettings):
                     f"{', '.join(wrong) or 'horizon'} is for return, price and direction "
                     "models; a variance model forecasts one day ahead from a window"
                 )
-            return VarianceConfig(**(given | {"target": self.variance_proxy}))
+            # the groups' columns are what the model reads (the groups: the data's join)
+            columns = {"covariates": covariate_columns(self.covariates)}
+            return VarianceConfig(**(given | {"target": self.variance_proxy} | columns))
         return ForecasterConfig(**(given | {"target": self.target_spec()}))
 
     def forecaster(self) -> RecurrentEstimator:
@@ -222,6 +236,17 @@ class TrainJob(DataSettings, InputSettings):
             if self.target == "price":
                 resolved["anchored"] = spec.anchored
         return own | resolved
+
+
+def _checked_groups(names: Any) -> tuple[str, ...]:
+    """Covariate groups as a tuple, each known (an unknown one is refused, listing the known
+    ones), none twice."""
+    groups = (names,) if isinstance(names, str) else tuple(names)
+    for g in groups:
+        covariate_group(g)
+    if len(set(groups)) != len(groups):
+        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    return groups
 
 
 @dataclass
@@ -388,12 +413,18 @@ def run_training(
     if job.calendar is not None:
         df.attrs["calendar"] = job.calendar
     notes = [note] if (note := check_calendar(df.index, calendar_of(df))) else []
+    if job.covariates:  # the evaluation's join: each row the values known at its close
+        df, joined = join_covariates(df, job.covariates)
+        notes += joined
     history, test_start = split_history(
         df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
     )
     model = replace(job, column=column).forecaster()
     # a walk of one fold: the fit and forecast of every walk-forward refit, on the split's rows
     fc, _ = fit_fold(model, df, one_fold(df.index, len(history), test_start))
+    if job.covariates:  # recorded, so that predict joins the same groups
+        spec = model._fitted()
+        model.spec_ = replace(spec, info={**spec.info, "covariate_groups": list(job.covariates)})
     if df.attrs.get("outliers"):  # kept by --allow-outliers: the manifest and metrics say so
         model.spec_ = replace(
             model._fitted(), info={**model._fitted().info, "outliers": df.attrs["outliers"]}
