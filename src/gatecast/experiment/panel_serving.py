@@ -212,7 +212,10 @@ def run_panel_training(
     no_change,historical_mean``), ``metrics.json`` (per instrument, QLIKE, MSE and MAE against
     ``proxy``), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
     a panel (a target other than variance, the hybrid inputs, a calendar) are refused by name
-    before the data is read.
+    before the data is read. ``job.covariates`` (groups such as ``sp500``) are joined onto each
+    instrument's own dates by :func:`gatecast.experiment.panel_covariates.join_panel_covariates`
+    (the evaluation's join) and recorded in the folder (``covariate_groups``), so that predict
+    joins the same ones.
     """
     from gatecast.experiment.training import fit_and_score_variance, split_history
 
@@ -334,6 +337,11 @@ def run_panel_prediction(
     .load_global_numpy`; torch is never imported): the same forecasts to float rounding (1e-6
     relative), for the instruments of the fit only (an instrument outside it is refused by
     name: its scaler is fit by the torch model).
+
+    A model whose folder records covariate groups (``gatecast train --covariates sp500``) gets
+    them joined onto ``data`` by :func:`gatecast.experiment.panel_covariates
+    .join_panel_covariates`, as its training run joined them; data past a covariate's coverage
+    is refused with that function's message.
     """
     from gatecast.inference.pipeline import future_calendar
 
