@@ -118,6 +118,12 @@ def train(
     residual: str | None = typer.Option(
         None, help="Variance target: the classical model the net scales (e.g. gjr_t)."
     ),
+    covariates: str | None = typer.Option(
+        None,
+        help="Variance target: comma-separated covariate groups joined on as of each date and "
+        "read as inputs (vix, nasdaq, sp500; see docs/covariates.md). The model folder "
+        "records them: predict joins the same ones, a stream's rows carry their columns.",
+    ),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),
     test_size: float | None = typer.Option(
         _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
@@ -170,6 +176,7 @@ def train(
             else None
         ),
         residual=residual,
+        covariates=options.name_list(covariates) or (),
     )
     from gatecast.cli.panel_commands import train_panel
     from gatecast.experiment.panel_serving import is_panel_source

@@ -212,7 +212,10 @@ def run_panel_training(
     no_change,historical_mean``), ``metrics.json`` (per instrument, QLIKE, MSE and MAE against
     ``proxy``), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
     a panel (a target other than variance, the hybrid inputs, a calendar) are refused by name
-    before the data is read.
+    before the data is read. ``job.covariates`` (groups such as ``sp500``) are joined onto each
+    instrument's own dates by :func:`gatecast.experiment.panel_covariates.join_panel_covariates`
+    (the evaluation's join) and recorded in the folder (``covariate_groups``), so that predict
+    joins the same ones.
     """
     from gatecast.experiment.training import fit_and_score_variance, split_history
 
@@ -222,6 +225,12 @@ def run_panel_training(
     key = resolve_signing_key(signing_key)
     t0 = time.perf_counter()
     panel = _load_panel(job.data, job, layout)
+    joined: list[str] = []
+    if job.covariates:  # the evaluation's join, onto each instrument's own dates
+        from gatecast.experiment.panel_covariates import join_panel_covariates
+
+        panel = join_panel_covariates(panel, job.covariates)
+        joined = panel.notes
     histories: dict[str, pd.DataFrame] = {}
     test_starts: dict[str, pd.Timestamp] = {}
     for name, df in panel.items():
@@ -231,7 +240,9 @@ def run_panel_training(
             )
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"instrument {name!r}: {exc}; or leave it out of the panel") from exc
-    model = _global_model(job).fit(histories)
+    model = _global_model(job)
+    model.covariate_groups_ = tuple(job.covariates)  # recorded in the folder for predict
+    model.fit(histories)
     frames, rows = [], []
     for name, df in panel.items():
         view = model.for_instrument(name)
@@ -244,7 +255,7 @@ def run_panel_training(
     forecasts = pd.concat(frames, ignore_index=True)
     forecasts = forecasts[["instrument", *[c for c in forecasts.columns if c != "instrument"]]]
     table = pd.DataFrame(rows).set_index(["instrument", "model"])
-    notes = []
+    notes = list(joined)
     dropped = {n: int(df.attrs["dropped"]) for n, df in panel.items() if df.attrs.get("dropped")}
     if dropped:
         why = "--dropna" if job.dropna else "days the bundled data has no price for"
@@ -326,6 +337,11 @@ def run_panel_prediction(
     .load_global_numpy`; torch is never imported): the same forecasts to float rounding (1e-6
     relative), for the instruments of the fit only (an instrument outside it is refused by
     name: its scaler is fit by the torch model).
+
+    A model whose folder records covariate groups (``gatecast train --covariates sp500``) gets
+    them joined onto ``data`` by :func:`gatecast.experiment.panel_covariates
+    .join_panel_covariates`, as its training run joined them; data past a covariate's coverage
+    is refused with that function's message.
     """
     from gatecast.inference.pipeline import future_calendar
 
@@ -355,6 +371,11 @@ def run_panel_prediction(
             allow_outliers=allow_outliers,
         )
     )
+    groups = model.covariate_groups_
+    if groups:  # the covariates joined as the training run joined them (the same function)
+        from gatecast.experiment.panel_covariates import join_panel_covariates
+
+        panel = join_panel_covariates(panel, groups)
     need = model.min_history()
     rows = []
     for name, df in panel.items():
@@ -399,6 +420,7 @@ class _NumpyPanel:
         self.scalers_ = model.parts.scalers
         self.window = model.spec.window
         self.resolved_ = model.spec  # its column
+        self.covariate_groups_ = tuple(model.spec.info.get("covariate_groups", ()))
         self._need = model.min_history()
 
     def min_history(self) -> int:

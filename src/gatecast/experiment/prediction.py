@@ -21,6 +21,7 @@ from gatecast.data.calendar import (
     check_exchange,
     information_dates,
 )
+from gatecast.data.covariates import join_covariates
 from gatecast.data.features import make_target, price_series
 from gatecast.data.sources import (
     DataSource,
@@ -266,6 +267,11 @@ def run_prediction(
     :func:`gatecast.experiment.forecast_steps.step_table` for the rules). ``plot`` (a .png,
     .svg or .pdf path; needs ``interval`` or ``quantiles``) writes the fan chart there
     (:meth:`Prediction.plot`).
+
+    A model trained with covariate groups (``gatecast train --covariates sp500``; the folder
+    records them) gets them joined onto ``data`` by
+    :func:`gatecast.data.covariates.join_covariates`, as the training run joined them; data
+    past a covariate's coverage is refused with that function's message.
     """
     from gatecast.models.recurrent import RecurrentVariance, load_model
 
@@ -294,6 +300,12 @@ def run_prediction(
     )
     _check_applies(model, isinstance(model, RecurrentVariance), interval, quantiles, dist)
     check_steps_model(model, steps, variance=isinstance(model, RecurrentVariance))
+    if steps is not None and model._fitted().covariates:
+        raise ConfigError(
+            f"--steps does not apply to a model that reads the covariates "
+            f"{list(model._fitted().covariates)}: the bars after the data need their values, "
+            f"which are not known yet; leave --steps out (the forecast for the next bar)"
+        )
     col = column or model.column_
     df = load(
         data,
@@ -304,6 +316,10 @@ def run_prediction(
         date_format=date_format,
         allow_outliers=allow_outliers,
     )
+    groups = model._fitted().info.get("covariate_groups")
+    joined: list[str] = []
+    if groups:  # the covariates joined as the training run joined them (the same function)
+        df, joined = join_covariates(df, [str(g) for g in groups])
     if column is not None:
         model.spec_ = replace(model._fitted(), column=resolve_column(df, column))
     if calendar is not None:
@@ -311,6 +327,7 @@ def run_prediction(
         model.spec_ = replace(spec, info={**spec.info, "calendar": {"name": calendar}})
     cal = future_calendar(model._fitted(), df.index)
     notes = [note] if (note := check_calendar(df.index, cal)) else []
+    notes += joined
     col = model.column_
     fc = model.predict(df, start=start, end=end, future=True)
     if fc.empty:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from gatecast.data.covariates import covariate_columns, covariate_group
 from gatecast.data.features import TargetSpec
 from gatecast.errors import ConfigError
 from gatecast.experiment.run_folder import settings_record
-from gatecast.experiment.settings import DataSettings, InputSettings
+from gatecast.experiment.settings import CovariateSettings, DataSettings, InputSettings
 from gatecast.models.config import (
     ForecasterConfig,
     NetSettings,
@@ -36,7 +37,7 @@ POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
 @dataclass(kw_only=True)
-class TrainJob(DataSettings, InputSettings):
+class TrainJob(DataSettings, InputSettings, CovariateSettings):
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
     The data settings are :class:`~gatecast.experiment.settings.DataSettings`; the split and
@@ -48,7 +49,11 @@ class TrainJob(DataSettings, InputSettings):
     ``anchored`` make up a point target (``log`` None: log returns; ``anchored`` None: anchored,
     for a price target only); ``proxy`` (None: squared) and ``train_proxy`` a variance target.
     A setting given for a target that does not use it is refused, never ignored.
-    ``test_size`` is a fraction in (0, 1) or a count of rows.
+    ``test_size`` is a fraction in (0, 1) or a count of rows. ``covariates`` (a variance target
+    only) names covariate groups (``sp500``, ``vix``) joined onto the data as of each date by
+    :func:`gatecast.data.covariates.join_covariates` (on a panel, onto each instrument's own
+    dates) and read by the model after its features; the model folder records them, so
+    ``predict`` joins the same ones.
     """
 
     target: TrainTarget = "return"
@@ -101,7 +106,9 @@ class TrainJob(DataSettings, InputSettings):
             "classical_inputs (--classical-inputs)": not self.variance
             and self.classical_inputs is not None,
             "residual (--residual)": not self.variance and self.residual is not None,
+            "covariates (--covariates)": not self.variance and bool(self.covariates),
         }
+        self.covariates = _checked_groups(self.covariates)
         sequence_only = [
             name
             for name in ("chunks", "chunk_len", "burn_in")
@@ -160,7 +167,9 @@ class TrainJob(DataSettings, InputSettings):
                     f"{', '.join(wrong) or 'horizon'} is for return, price and direction "
                     "models; a variance model forecasts one day ahead from a window"
                 )
-            return VarianceConfig(**(given | {"target": self.variance_proxy}))
+            # the groups' columns are what the model reads (the groups: the data's join)
+            columns = {"covariates": covariate_columns(self.covariates)}
+            return VarianceConfig(**(given | {"target": self.variance_proxy} | columns))
         return ForecasterConfig(**(given | {"target": self.target_spec()}))
 
     def forecaster(self) -> RecurrentEstimator:
@@ -185,3 +194,14 @@ class TrainJob(DataSettings, InputSettings):
             if self.target == "price":
                 resolved["anchored"] = spec.anchored
         return own | resolved
+
+
+def _checked_groups(names: Any) -> tuple[str, ...]:
+    """Covariate groups as a tuple, each known (an unknown one is refused, listing the known
+    ones), none twice."""
+    groups = (names,) if isinstance(names, str) else tuple(names)
+    for g in groups:
+        covariate_group(g)
+    if len(set(groups)) != len(groups):
+        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    return groups

@@ -16,6 +16,7 @@ from gatecast.data.calendar import (
     calendar_of,
     check_calendar,
 )
+from gatecast.data.covariates import join_covariates
 from gatecast.data.features import TargetSpec, make_target, price_series
 from gatecast.data.sources import (
     data_identity,
@@ -220,12 +221,18 @@ def run_training(
     if job.calendar is not None:
         df.attrs["calendar"] = job.calendar
     notes = [note] if (note := check_calendar(df.index, calendar_of(df))) else []
+    if job.covariates:  # the evaluation's join: each row the values known at its close
+        df, joined = join_covariates(df, job.covariates)
+        notes += joined
     history, test_start = split_history(
         df, test_start=job.test_start, test_size=job.test_size, gap=job.gap
     )
     model = replace(job, column=column).forecaster()
     # a walk of one fold: the fit and forecast of every walk-forward refit, on the split's rows
     fc, _ = fit_fold(model, df, one_fold(df.index, len(history), test_start))
+    if job.covariates:  # recorded, so that predict joins the same groups
+        spec = model._fitted()
+        model.spec_ = replace(spec, info={**spec.info, "covariate_groups": list(job.covariates)})
     if df.attrs.get("outliers"):  # kept by --allow-outliers: the manifest and metrics say so
         model.spec_ = replace(
             model._fitted(), info={**model._fitted().info, "outliers": df.attrs["outliers"]}

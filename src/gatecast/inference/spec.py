@@ -37,7 +37,8 @@ KINDS = ("recurrent", "recurrent_variance")
 #: What the fit left that a manifest keeps (``outliers``: absurd prices kept by
 #: ``allow_outliers``, as ``[date, value]`` pairs; ``calendar``: the trading calendar of the
 #: training data, :meth:`gatecast.data.calendar.Calendar.to_dict`, optional; ``intervals``: the
-#: conformal calibration of the test part, :mod:`gatecast.experiment.forecast_intervals`).
+#: conformal calibration of the test part, :mod:`gatecast.experiment.forecast_intervals`;
+#: ``covariate_groups``: the groups whose columns ``covariates`` are, which predict joins).
 INFO_KEYS = (
     "train_range",
     "data_hash",
@@ -48,6 +49,7 @@ INFO_KEYS = (
     "outliers",
     "calendar",
     "intervals",
+    "covariate_groups",
 )
 #: Gate blocks per cell in PyTorch's layout (LSTM i,f,g,o; GRU r,z,n).
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}

@@ -247,6 +247,8 @@ class GlobalNumpyModel:
         column = self.spec.column
         if column is not None and column not in data:
             data[column] = close
+        for c in self.spec.covariates:  # a covariate column is read as it is, from its first row
+            data[c] = 0.0
         return first_valid_row(feature_frame(self.spec, data)) + self.spec.window
 
     def _check(self, name: str) -> None:
@@ -298,8 +300,6 @@ class GlobalNumpyModel:
     def stream(self, name: str) -> Stream:
         """A fresh :class:`Stream` of instrument ``name`` on a view of the shared engine."""
         spec, engine, fingerprint = self._view(name)
-        if spec.covariates:
-            return Stream.over(spec, engine, {})  # refused with its message
         return Stream(spec, engine, fingerprint)
 
     def stream_set(self) -> StreamSet:

@@ -98,6 +98,10 @@ class ObservationReader:
         ) or any("price" in r.needs for r in _recursions(spec))
         # a return of a zero or negative price is meaningless, log or simple
         self.positive = takes_returns
+        #: The covariate columns a tick carries beside the prices (the values known at its
+        #: close, as :func:`gatecast.data.covariates.known_at_close` joins them), by name.
+        self.covariates = spec.covariates
+        self._covariate_keys = tuple(normalise_name(c) for c in spec.covariates)
 
     def read(self, obs: Any) -> Obs:
         if type(obs) is float and self.fields == ("price",):  # the common tick, kept short
@@ -131,6 +135,41 @@ class ObservationReader:
                 ) from None
             out = (price, _NAN, _NAN, _NAN)
         return self._checked(out)
+
+    def read_covariates(self, obs: Any, when: str) -> tuple[float, ...]:
+        """The covariate values of the observation ``obs`` (a mapping with a column per
+        covariate), in the model's order; a :class:`DataError` naming the column and ``when``
+        (the row's date) for one missing, not a number or NaN/inf."""
+        if not self.covariates:
+            return ()
+        if not isinstance(obs, Mapping | pd.Series):
+            raise UnknownColumnError(
+                f"the observation {obs!r} ({when}) is a bare price, but the model reads the "
+                f"covariates {list(self.covariates)}: pass a mapping with the price and a "
+                f"column per covariate, each its value known at the row's close"
+            )
+        row = {normalise_name(k): v for k, v in obs.items()}
+        out = []
+        for name, key in zip(self.covariates, self._covariate_keys, strict=True):
+            if key not in row:
+                raise UnknownColumnError(
+                    f"covariate column {name!r} is missing from the row of {when}; the model "
+                    f"reads {list(self.covariates)}: give each beside the prices, its value "
+                    f"known at the row's close"
+                )
+            try:
+                value = float(row[key])
+            except (TypeError, ValueError):
+                raise DataError(
+                    f"covariate column {name!r} holds {row[key]!r} on {when}, not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise MissingValueError(
+                    f"covariate column {name!r} is {value} on {when}; give its last value known "
+                    f"at the row's close"
+                )
+            out.append(value)
+        return tuple(out)
 
     def _checked(self, out: Obs) -> Obs:
         if self.need_price:
@@ -200,9 +239,14 @@ class OnlineFeatures:
                 zip(self.fns, self.shift[:n], self.scale[:n], strict=True)
             )
         ]
+        # (input column, shift, scale) of each covariate: read as it is, after the features
+        m = len(spec.covariates)
+        self._covariate_plan = [
+            (n + k, float(self.shift[n + k]), float(self.scale[n + k])) for k in range(m)
+        ]
         self.recursions = _recursions(spec)
-        # (index in recursions, input column) of each classical input
-        self._inputs = [(i, n + i) for i in range(len(spec.classical))]
+        # (index in recursions, input column) of each classical input, after the covariates
+        self._inputs = [(i, n + m + i) for i in range(len(spec.classical))]
         self._residual = (
             [r.name for r in self.recursions].index(spec.residual.name)
             if spec.residual is not None
@@ -221,8 +265,9 @@ class OnlineFeatures:
         """The residual model's forecast made at the last observation (NaN without one)."""
         return self.rec_values[self._residual] if self._residual is not None else math.nan
 
-    def push(self, obs: Obs) -> bool:
-        """Add ``obs`` and compute the scaled features into ``z``; whether all are finite."""
+    def push(self, obs: Obs, covariates: tuple[float, ...] = ()) -> bool:
+        """Add ``obs`` (with the values of the model's ``covariates``, which keep no history)
+        and compute the scaled features into ``z``; whether all are finite."""
         hist, z, u = self.history, self.z, self.units
         self._dropped = hist[0] if len(hist) == self.size else None
         hist.append(obs)
@@ -230,6 +275,11 @@ class OnlineFeatures:
         # scalar arithmetic per feature: cheaper than NumPy calls on arrays this small
         for j, fn, shift, scale in self._plan:
             v = (fn(hist, u) - shift) / scale
+            z[j] = v
+            if not isfinite(v):
+                ok = False
+        for (j, shift, scale), value in zip(self._covariate_plan, covariates, strict=True):
+            v = (value - shift) / scale
             z[j] = v
             if not isfinite(v):
                 ok = False

@@ -18,7 +18,6 @@ from gatecast.artifacts import decode_state, encode_state, write_state
 from gatecast.data.calendar import Calendar
 from gatecast.data.features import FIELDS, Obs
 from gatecast.errors import (
-    ConfigError,
     DataError,
     FutureDateError,
     MissingValueError,
@@ -63,7 +62,11 @@ class Stream:
     Observations are a price (a float) when the model's features need only the price, or a mapping
     (dict, pandas row) of raw columns, names case-insensitive (``Adj Close`` = ``adj_close``): the
     model's price column (else ``adj_close``, ``close``, ``price``, ``value``, else the only one), and
-    ``high``/``low`` or ``volume`` when its features use them. Until the features are defined (the
+    ``high``/``low`` or ``volume`` when its features use them. A model that reads covariates
+    (``spec.covariates``, e.g. ``sp500_return``) takes a mapping with a column per covariate
+    beside the prices, each the value known at the row's close (as
+    :func:`gatecast.data.covariates.known_at_close` joins it for ``predict``); a row missing
+    one is refused, naming the column and the row's date. Until the features are defined (the
     first price has no return) and, in window mode, the window is full, ``update`` returns NaN.
 
     Build one with ``model.stream()`` (torch or NumPy engine), ``load_numpy(folder).stream()`` or
@@ -126,12 +129,6 @@ class Stream:
     @classmethod
     def over(cls, spec: ModelSpec, engine: Engine, tensors: Mapping[str, Any]) -> Stream:
         """A stream of the model ``spec`` with ``tensors`` run by ``engine``."""
-        if spec.covariates:
-            # a tick is one observation of the series' own prices: no room for another series
-            raise ConfigError(
-                f"the model reads the covariates {list(spec.covariates)}, which a stream's "
-                f"observations do not carry; forecast with predict(data) on the joined data"
-            )
         return cls(spec, engine, weights_fingerprint(tensors))
 
     def reset(self) -> None:
@@ -202,6 +199,7 @@ class Stream:
         if not (
             self._sequence
             and not spec.hybrid
+            and not spec.covariates
             and type(self.engine) is NumpyEngine
             and self.reader.fields == ("price",)
             and self.reader.positive
@@ -262,6 +260,9 @@ class Stream:
         self._missed = []
         key = None if at is None else self._check_order(at)
         obs = self.reader.read(observation)
+        covariates = self.reader.read_covariates(
+            observation, _shown(key) if key is not None else f"tick {self.ticks + 1}"
+        )
         online = self.online
         if self.reader.need_price:
             price = obs[0]
@@ -276,7 +277,7 @@ class Stream:
                     if not tiny
                     else f"price {price:g} is too small to be a price; the stream is unchanged"
                 )
-        finite = online.push(obs)
+        finite = online.push(obs, covariates)
         if not finite and self.valid > 0:
             online.undo()
             raise MissingValueError(

@@ -169,6 +169,7 @@ class StreamSet:
                 self.stream_for is None
                 and spec.mode == "sequence"
                 and not spec.hybrid
+                and not spec.covariates
                 and first.reader.fields == ("price",)
                 and first.online.size <= 2
                 and set(spec.features) <= VECTOR_FEATURES

@@ -54,6 +54,10 @@ class GlobalRecurrentModel(ParamsFromSignature):
     folder_kind: ClassVar[str]
     #: What an instrument's own part is called in messages.
     parts_name: ClassVar[str]
+    #: The covariate groups (``sp500``...) whose columns the model reads, when it was trained
+    #: on data they were joined onto (``gatecast train --covariates``): the folder records
+    #: them so that predict joins the same ones; empty otherwise.
+    covariate_groups_: tuple[str, ...] = ()
     #: Rows a new instrument's history needs beyond :meth:`min_history` (for its target part).
     extra_history: ClassVar[int] = 0
     # set from the constructor's arguments (those the model reads itself)
@@ -357,6 +361,8 @@ class GlobalRecurrentModel(ParamsFromSignature):
         manifest = self.for_instrument(self.instruments_[0]).manifest()
         for key in ("instrument", "global"):
             manifest.pop(key, None)
+        if self.covariate_groups_:  # the groups predict joins to give the covariate columns
+            manifest["covariate_groups"] = list(self.covariate_groups_)
         manifest["kind"] = self.folder_kind
         manifest["panel"] = {
             "instruments": list(self.instruments_),
@@ -401,6 +407,7 @@ class GlobalRecurrentModel(ParamsFromSignature):
         model.scalers_, model.instruments_ = parts.scalers, list(parts.instruments)
         model.train_ranges_ = parts.train_ranges
         model.result_ = local.result_
+        model.covariate_groups_ = tuple(spec.info.get("covariate_groups", ()))
         return model
 
     # -- serving ------------------------------------------------------------------------------

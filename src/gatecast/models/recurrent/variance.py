@@ -151,8 +151,8 @@ class RecurrentVariance(RecurrentEstimator):
         ``("vix_log",)``), standardised with them on the training rows. The row of day t must
         hold what is known at t's close: :func:`gatecast.data.covariates.join_covariates` joins
         a covariate group so (a value dated t is first read by the forecast for the next row).
-        A model with covariates predicts, walks forward and saves like any; a stream refuses it
-        (its ticks carry the series' own prices only).
+        A model with covariates predicts, walks forward and saves like any; a stream's ticks
+        carry the covariate columns by name beside the prices.
 
     Notes
     -----
