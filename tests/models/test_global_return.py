@@ -158,7 +158,7 @@ def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
     """Covariate columns follow the features as inputs; each instrument's feature scaler covers
     them, fit on its training rows only (the columns' training mean); the saved folder lists
     them, load forecasts as the fitted model does (same path), a frame without them is
-    refused by name, and a stream refuses the model."""
+    refused by name, and a stream whose rows carry them forecasts as predict does."""
     panel = {}
     for n, df in _panel().items():
         x = np.random.default_rng(len(df)).standard_normal(len(df))
@@ -179,5 +179,12 @@ def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
     assert len(a) > 50 and a.equals(again.predict(panel, start=start))
     with pytest.raises(ConfigError, match=r"covariate column\(s\) \['x1', 'x2'\]"):
         m.predict({"A": _panel()["A"]}, start=start)
-    with pytest.raises(ConfigError, match="covariates"):
-        view.stream()
+    # a stream's rows carry the covariates beside the price: the forecast after each row is
+    # predict's for the next row (the stream's path against the batch's: float rounding)
+    want = a[a["instrument"] == "A"].set_index("date")["forecast"]
+    stream = view.stream()
+    got = {}
+    for day, row in panel["A"].loc[: want.index[-1]].iterrows():
+        got[day] = stream.update(row.to_dict(), at=day)
+    after = pd.Series(got).shift(1).loc[want.index]
+    np.testing.assert_allclose(after.to_numpy(), want.to_numpy(), rtol=1e-5, atol=1e-9)
