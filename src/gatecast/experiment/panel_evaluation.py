@@ -4,7 +4,6 @@ per-instrument classical models walked forward over a panel, scored per instrume
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -13,21 +12,31 @@ from typing import Any
 
 import pandas as pd
 
-from gatecast.data.covariates import covariate_columns
-from gatecast.data.panel import Layout, Panel, load_panel
+from gatecast.data.panel import Panel, load_panel
 from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_scores import PanelScores
 from gatecast.evaluation.panel_walk import (
-    PanelFactory,
     PanelWalkPlan,
     PanelWalkResult,
     panel_walk_forward,
 )
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
-from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.evaluation_config import POINT_WINDOW
 from gatecast.experiment.notebook import html_view
+from gatecast.experiment.panel_evaluation_config import LOCAL_MODELS as LOCAL_MODELS
+from gatecast.experiment.panel_evaluation_config import PANEL_MODELS as PANEL_MODELS
+from gatecast.experiment.panel_evaluation_config import PANEL_REFUSED as PANEL_REFUSED
+from gatecast.experiment.panel_evaluation_config import REFERENCES as REFERENCES
+from gatecast.experiment.panel_evaluation_config import (
+    PanelEvaluationConfig as PanelEvaluationConfig,
+)
+from gatecast.experiment.panel_evaluation_config import check_panel_target as check_panel_target
+from gatecast.experiment.panel_evaluation_config import default_reference as default_reference
+from gatecast.experiment.panel_evaluation_config import panel_factories as panel_factories
+from gatecast.experiment.panel_evaluation_config import panel_model_names as panel_model_names
+from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_refusals
+from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
 from gatecast.experiment.panel_returns import (
     RETURN_MODELS,
     RETURN_REFERENCE,
@@ -37,13 +46,6 @@ from gatecast.experiment.panel_returns import (
     return_model_names,
     score_panel_target,
 )
-from gatecast.experiment.registry import (
-    COMBINATIONS,
-    HYBRIDS,
-    canonical_names,
-    model_spec,
-    split_name,
-)
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -52,16 +54,10 @@ from gatecast.experiment.run_folder import (
     settings_record,
 )
 from gatecast.experiment.settings import (
-    ConfidenceSetSettings,
-    CovariateSettings,
-    DataSettings,
-    RecurrentSettings,
     RunSettings,
-    TargetSettings,
-    WalkSettings,
 )
 from gatecast.models.config import VarianceConfig
-from gatecast.types import CELLS, PROXIES, Proxy, check_choice, check_number
+from gatecast.types import PROXIES, Proxy, check_choice
 
 __all__ = [
     "LOCAL_MODELS",
@@ -77,14 +73,8 @@ __all__ = [
     "write_panel_evaluation",
 ]
 
-#: The models a panel evaluation runs by default: the global LSTM and three classical ones.
-PANEL_MODELS = ("lstm", "gjr_t", "garch", "har")
-#: The local per-instrument recurrent models: one :class:`RecurrentVariance` per instrument.
-LOCAL_MODELS = {f"{c}_local": c for c in CELLS}
 #: The kind of run a panel evaluation writes (``run.json``).
 PANEL_KIND = "panel-evaluate"
-#: The reference a panel evaluation compares with, the first of these among its models.
-REFERENCES = ("gjr_t", "garch", "no_change")
 
 
 @dataclass
@@ -119,111 +109,6 @@ class PanelEvaluation:
     def _repr_html_(self) -> str:
         lines = [self.walk.summary(), "per instrument: .table; pooled, one row per model:"]
         return html_view("panel walk-forward", self.summary, lines)
-
-
-def panel_factories(
-    models: Iterable[str],
-    *,
-    proxy: Proxy = "squared",
-    column: str | None = None,
-    hidden: int = 16,
-    window: int = 5,
-    epochs: int = 30,
-    warm_epochs: int = 5,
-    warm_start: bool = True,
-    seed: int = 0,
-    embedding: bool = False,
-    device: str = "auto",
-) -> dict[str, PanelFactory]:
-    """A factory per model name: a recurrent cell (``lstm``, ``gru``, ``rnn``) is the global
-    model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
-    the local one (a :class:`RecurrentVariance` per instrument, with the same settings), a
-    classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
-    instrument. A name with covariate groups (``lstm+sp500``, ``har_x+vix``) reads their
-    columns, which every instrument's frame must hold
-    (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`)."""
-    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-    from gatecast.models.recurrent.variance import RecurrentVariance
-
-    names = panel_model_names(models)
-    # the settings the global and the local recurrent models share
-    recurrent: dict[str, Any] = dict(
-        hidden=hidden,
-        window=window,
-        epochs=epochs,
-        warm_epochs=warm_epochs,
-        warm_start=warm_start,
-        seed=seed,
-        target=proxy,
-        column=column,
-        device=device,
-    )
-    out: dict[str, PanelFactory] = {}
-    for name in names:
-        base, groups = split_name(name)
-        reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
-        if base in LOCAL_MODELS:
-            out[name] = functools.partial(
-                RecurrentVariance, cell=LOCAL_MODELS[base], **recurrent, **reads
-            )
-            continue
-        if name in HYBRIDS or name in COMBINATIONS:
-            raise ConfigError(
-                f"model {name!r} does not run on a panel yet (hybrids and combinations are "
-                f"single-series only); use a cell ({', '.join(CELLS)}) or a classical model"
-            )
-        if base in CELLS:
-            out[name] = functools.partial(
-                GlobalRecurrentVariance, cell=base, embedding=embedding, **recurrent, **reads
-            )
-        else:
-            spec = model_spec("variance", name)
-            params = {**spec.params, "target": proxy, "column": column, **reads}
-            if groups and "name" in spec.params:  # har_x+vix: its forecasts' column
-                params["name"] = name
-            out[name] = functools.partial(spec.load(), **params)
-    return out
-
-
-def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
-    """``models`` as identifiers (the registry's variance models and the local recurrent
-    ones, either with covariate groups: ``lstm+sp500``); a :class:`ConfigError` names an
-    unknown one or one given twice."""
-    given = tuple(m.strip() for m in models if m.strip())
-
-    def local(m: str) -> bool:
-        return split_name(m)[0] in LOCAL_MODELS
-
-    try:
-        classical = iter(
-            canonical_names(tuple(m for m in given if not local(m)), "variance", covariates=True)
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} (on a panel also: {', '.join(LOCAL_MODELS)})") from None
-    out = tuple(m if local(m) else next(classical) for m in given)
-    if not out:
-        raise ConfigError("no models to evaluate; give at least one, e.g. lstm,lstm_local,gjr_t")
-    if len(set(out)) != len(out):
-        raise ConfigError(f"models {', '.join(out)} list a model twice")
-    return out
-
-
-def recurrent_models(models: Iterable[str]) -> list[str]:
-    """The recurrent ones of ``models`` (global cells and local models)."""
-    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS)]
-
-
-def default_reference(models: Iterable[str]) -> str:
-    """The reference of a panel evaluation: GJR-t, else GARCH, else no change, whichever comes
-    first among ``models``; a :class:`ConfigError` when none is there."""
-    names = list(models)
-    found = next((r for r in REFERENCES if r in names), None)
-    if found is None:
-        raise ConfigError(
-            f"a panel evaluation compares every model with a classical reference "
-            f"({', '.join(REFERENCES)}), and the models {', '.join(names)} have none; add gjr_t"
-        )
-    return found
 
 
 def evaluate_panel(
@@ -360,169 +245,6 @@ def evaluate_panel(
     )
     ablation = panel_ablation_table(scores.table, tuple(names), scores.loss) if groups else None
     return PanelEvaluation(walk, scores, notes=notes, ablation=ablation)
-
-
-def check_panel_target(target: str, proxy: str) -> None:
-    """Refuse a target a panel does not evaluate (direction) and a proxy with a return target."""
-    if target not in ("variance", "return"):
-        raise ConfigError(
-            f"--target {target}: a panel evaluates the variance and return targets so far; use "
-            f"--target variance or return, or one series for {target}"
-        )
-    if proxy != "squared":
-        what = (
-            "a return target is scored against the log return"
-            if target == "return"
-            else "a panel is scored against the squared return only so far"
-        )
-        raise ConfigError(f"--proxy {proxy} does not apply: {what}; leave --proxy out")
-
-
-# -- gatecast evaluate on a panel ------------------------------------------------------------
-#: Settings of ``gatecast evaluate`` that a panel evaluation does not take, and why (each is
-#: refused by name, before anything is read or fit, when given).
-PANEL_REFUSED: Mapping[str, str] = {
-    "blocks": "the out-of-time blocks run on one series only so far",
-    "intervals": "conformal intervals run on one series only so far",
-    "interval_scale": "it scales the conformal intervals, which run on one series only",
-    "mode": "the recurrent variance models have window mode only",
-    "ensemble": "a panel runs one seed per recurrent model (no seed ensemble yet)",
-    "seeds": "a panel runs one seed per recurrent model (seed 0) so far",
-    "features": "the panel's recurrent models take their default inputs only so far (other "
-    "series as inputs: --covariates)",
-    "train_proxy": "the panel's recurrent models train against their default proxy only so far",
-    "scheme": "the panel walk-forward uses expanding windows only",
-    "train_size": "the panel walk-forward uses expanding windows only",
-    "gap": "the panel walk-forward has no embargo gap",
-}
-
-
-def panel_refusals(
-    given: Iterable[str], models: Iterable[str], target: str = "variance"
-) -> dict[str, str]:
-    """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel
-    evaluation of ``target`` with ``models`` does not use, each with its reason, in the order
-    given."""
-    names = list(dict.fromkeys(given))
-    # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
-    as_cells = [LOCAL_MODELS.get(m, m) for m in models]
-    unused = unused_settings(
-        {"target": target, "models": as_cells, "scheme": "expanding"},
-        [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
-    )
-    reasons = {**unused, **PANEL_REFUSED}
-    if target == "return":
-        reasons["proxy"] = "a return target is scored against the log return"
-    return {n: reasons[n] for n in names if n in reasons}
-
-
-@dataclass(kw_only=True)
-class PanelEvaluationConfig(
-    DataSettings,
-    TargetSettings,
-    WalkSettings,
-    RecurrentSettings,
-    CovariateSettings,
-    ConfidenceSetSettings,
-    RunSettings,
-):
-    """Everything a panel evaluation needs, as plain values (``gatecast evaluate`` on a panel).
-
-    ``data`` is a bundled panel (``sp500_stocks``, ``arch_panel``), a long or wide file, a
-    folder of files or a DataFrame, read by :func:`gatecast.load_panel` with ``layout``.
-    ``models``: the global recurrent model (a cell), ``lstm_local`` (one per instrument) and
-    per-instrument classical models; ``reference`` (None: GJR-t, else GARCH, else no change)
-    is what each is compared with. The walk refits every ``refit_every`` dates of the panel's
-    calendar from ``test_start``, expanding windows, each instrument needing ``min_train``
-    rows first. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
-    variance models); ``embedding`` gives the global model a learned vector per instrument.
-    ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
-    dates, as for one series; ``models`` then becomes an ablation
-    (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`; for a return target
-    :func:`gatecast.experiment.panel_returns.return_covariate_models`: ``arx`` beside
-    ``ar1``).
-    """
-
-    data: Any = "sp500_stocks"
-    layout: Layout = "auto"
-    #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``).
-    models: tuple[str, ...] = ()
-    reference: str | None = None
-    min_train: int = 250
-    embedding: bool = False
-    device: str = "auto"
-    alpha: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_panel_target(self.target, self.proxy)
-        refused = {
-            "scheme": self.scheme != "expanding",
-            "gap": self.gap != 0,
-            "seeds": self.seeds != 1,
-        }
-        for name, bad in refused.items():
-            if bad:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} does not apply to a panel: "
-                    f"{PANEL_REFUSED[name]}; leave it out"
-                )
-        check_number(self.min_train, "min_train", at_least=1, integer=True)
-        returns = self.target == "return"
-        if self.window is None:
-            self.window = POINT_WINDOW if returns else VarianceConfig.window
-        if returns:
-            self.covariates, self.models = return_covariate_models(
-                self.covariates, return_model_names(self.models or RETURN_MODELS)
-            )
-        else:
-            self.models = panel_model_names(self.models or PANEL_MODELS)
-            self.covariates, self.models = _with_covariates(self.covariates, self.models)
-        if self.reference is None:
-            self.reference = RETURN_REFERENCE if returns else default_reference(self.models)
-        if self.walks() and self.reference not in self.models:  # before the walk, not after it
-            raise ConfigError(
-                f"reference {self.reference!r} is not among the models "
-                f"({', '.join(self.models)}); add it or pick one of them"
-            )
-        self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
-
-    def walks(self) -> bool:
-        """Whether this config runs a walk-forward scored against ``reference`` (a panel
-        backtest of a finished run's forecasts does not)."""
-        return True
-
-    def factories(self) -> dict[str, PanelFactory]:
-        """A factory per model (see :func:`panel_factories`)."""
-        assert self.window is not None
-        settings: dict[str, Any] = {
-            "column": self.column,
-            "hidden": self.hidden,
-            "window": self.window,
-            "epochs": self.recurrent_epochs,
-            "warm_epochs": self.warm_epochs,
-            "warm_start": self.warm_start,
-            "seed": 0,
-            "embedding": self.embedding,
-            "device": self.device,
-        }
-        if self.target == "return":
-            return return_factories(self.models, **settings)
-        return panel_factories(self.models, proxy=self.proxy, **settings)
-
-    def panel_plan(self) -> PanelWalkPlan:
-        """The refit dates' plan."""
-        return PanelWalkPlan(
-            self.test_start, self.test_end, refit_every=self.refit_every, min_train=self.min_train
-        )
-
-
-def _with_covariates(
-    covariates: tuple[str, ...], models: tuple[str, ...]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from gatecast.experiment.panel_covariates import panel_covariate_models
-
-    return panel_covariate_models(covariates, models)
 
 
 def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
