@@ -9,7 +9,7 @@ return and log Parkinson range)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -202,6 +202,18 @@ def covariate_group(name: str) -> CovariateGroup:
         f"columns of a file of yours: {_FILE_SYNTAX}; on a panel, another instrument: "
         "instrument:NAME)",
     )
+
+
+def checked_groups(names: str | Iterable[str]) -> tuple[str, ...]:
+    """The covariate groups ``names`` as a tuple (a string is one group; blanks left out),
+    each known (an unknown one is refused, listing the known ones), none twice."""
+    groups = (names,) if isinstance(names, str) else tuple(names)
+    groups = tuple(g.strip() for g in groups if g.strip())
+    for g in groups:
+        covariate_group(g)
+    if len(set(groups)) != len(groups):
+        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    return groups
 
 
 def covariate_columns(names: Sequence[str]) -> tuple[str, ...]:

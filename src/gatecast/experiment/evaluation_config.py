@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatecast.data.covariates import covariate_columns, covariate_group
+from gatecast.data.covariates import checked_groups, covariate_columns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import (
     ModelFactory,
@@ -180,12 +180,7 @@ class EvaluationConfig(
 def _checked_covariates(names: Iterable[str], target: str) -> tuple[str, ...]:
     """The covariate groups ``names`` as a tuple, each known, none twice, for a variance
     target (a ConfigError otherwise)."""
-    groups = (names,) if isinstance(names, str) else tuple(names)
-    groups = tuple(g.strip() for g in groups if g.strip())
-    for g in groups:
-        covariate_group(g)  # an unknown name is refused, listing the known ones
-    if len(set(groups)) != len(groups):
-        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    groups = checked_groups(names)
     if groups and target != "variance":
         raise ConfigError(
             f"--covariates feeds the variance models (the recurrent ones and har_x); on one "

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from gatecast.data.covariates import covariate_columns, covariate_group
+from gatecast.data.covariates import checked_groups, covariate_columns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
@@ -140,12 +140,7 @@ def return_covariate_models(
     ``lstm`` -> ``lstm``, ``lstm+sp500``; ``ar1`` -> ``ar1``, ``arx+sp500``; ``arx`` ->
     ``arx+sp500``; the others as they are. Without groups, ``arx`` (AR(1) with covariates) or
     a name carrying groups is refused."""
-    groups = (covariates,) if isinstance(covariates, str) else tuple(covariates)
-    groups = tuple(g.strip() for g in groups if g.strip())
-    for g in groups:
-        covariate_group(g)  # an unknown name is refused, listing the known ones
-    if len(set(groups)) != len(groups):
-        raise ConfigError(f"covariates {list(groups)} name a group twice")
+    groups = checked_groups(covariates)
     for m in models:
         base, has = split_name(m)
         extra = [g for g in has if g not in groups]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from gatecast.data.covariates import covariate_columns, covariate_group
+from gatecast.data.covariates import checked_groups, covariate_columns
 from gatecast.data.features import TargetSpec
 from gatecast.errors import ConfigError
 from gatecast.experiment.run_folder import settings_record
@@ -108,7 +108,7 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
             "residual (--residual)": not self.variance and self.residual is not None,
             "covariates (--covariates)": not self.variance and bool(self.covariates),
         }
-        self.covariates = _checked_groups(self.covariates)
+        self.covariates = checked_groups(self.covariates)
         sequence_only = [
             name
             for name in ("chunks", "chunk_len", "burn_in")
@@ -194,14 +194,3 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
             if self.target == "price":
                 resolved["anchored"] = spec.anchored
         return own | resolved
-
-
-def _checked_groups(names: Any) -> tuple[str, ...]:
-    """Covariate groups as a tuple, each known (an unknown one is refused, listing the known
-    ones), none twice."""
-    groups = (names,) if isinstance(names, str) else tuple(names)
-    for g in groups:
-        covariate_group(g)
-    if len(set(groups)) != len(groups):
-        raise ConfigError(f"covariates {list(groups)} name a group twice")
-    return groups
