@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 
 class GatecastError(Exception):
     """Base of every error gatecast raises on purpose. The CLI prints it and exits with code 2."""
@@ -105,3 +108,19 @@ class ReportError(GatecastError):
 class PanelError(DataError):
     """A panel's layout cannot be used: no instrument column where one is needed, an instrument
     named twice or not at all, or instruments that disagree on their columns."""
+
+
+@contextmanager
+def refused_as(
+    kind: type[GatecastError],
+    stray: tuple[type[Exception], ...],
+    message: Callable[[Exception], str],
+) -> Iterator[None]:
+    """Run a block whose ``stray`` exceptions become one ``kind`` saying ``message(exc)`` (raised
+    from the original); a ``kind`` raised inside passes as it is."""
+    try:
+        yield
+    except kind:
+        raise
+    except stray as exc:
+        raise kind(message(exc)) from exc

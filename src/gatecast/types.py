@@ -20,6 +20,8 @@ TargetKind = Literal["price", "return", "direction"]
 #: What `gatecast train` can forecast: a point target, or the next day's variance.
 TrainTarget = Literal["price", "return", "direction", "variance"]
 Proxy = Literal["squared", "parkinson"]
+#: The distribution of a return's standardised shock (VaR, expected shortfall, intervals).
+Distribution = Literal["normal", "t"]
 VarianceLoss = Literal["qlike", "gaussian_nll"]
 StateFormat = Literal["safetensors", "json"]
 #: Where a walk-forward's tasks run: here in order, a local process pool, or Ray.
@@ -34,6 +36,7 @@ SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
 TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 TRAIN_TARGETS: tuple[TrainTarget, ...] = get_args(TrainTarget)
 PROXIES: tuple[Proxy, ...] = get_args(Proxy)
+DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 VARIANCE_LOSSES: tuple[VarianceLoss, ...] = get_args(VarianceLoss)
 EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gatecast.data.parsing import _numbers, parse_dates
+from gatecast.data.parsing import _numbers, first_flagged, first_repeat, parse_dates
 from gatecast.data.sources import (
     BUNDLED,
     BUNDLED_PREFIX,
@@ -347,15 +347,14 @@ def _stem(path: Path) -> str:
 
 
 def _from_files(paths: list[Path], where: str, opts: dict[str, Any]) -> Panel:
-    sources: dict[str, DataSource] = {}
-    for path in paths:
-        name = _stem(path)
-        if name in sources:
-            raise PanelError(
-                f"{where}: {sources[name]} and {path} both name instrument {name!r} (an "
-                f"instrument is its file's stem); keep one file per instrument"
-            )
-        sources[name] = path
+    repeat = first_repeat(paths, _stem)
+    if repeat is not None:
+        first, path = repeat
+        raise PanelError(
+            f"{where}: {first} and {path} both name instrument {_stem(path)!r} (an "
+            f"instrument is its file's stem); keep one file per instrument"
+        )
+    sources: dict[str, DataSource] = {_stem(path): path for path in paths}
     return _from_sources(sources, where, opts)
 
 
@@ -513,13 +512,14 @@ def _from_wide(
     for header in raw.columns:
         if header == date_header:
             continue
-        values, bad = _numbers(raw[header].iloc[order].reset_index(drop=True))
+        values, text = _numbers(raw[header].iloc[order].reset_index(drop=True))
         label = f"{where}, instrument {header!r}"
-        if bad.any():
-            k = int(np.argmax(bad))
+        bad = first_flagged(text)
+        if bad is not None:
+            k, count = bad
             raise MissingValueError(
                 f"{label} holds {str(raw[header].iloc[order[k]])!r} on {_fmt_date(dates[k])}, "
-                f"not a number ({int(bad.sum())} such cell(s)); write a number, or leave the "
+                f"not a number ({count} such cell(s)); write a number, or leave the "
                 f"cell empty where the instrument has no price that day"
             )
         # an empty cell is a day this instrument has no row: absent, never filled

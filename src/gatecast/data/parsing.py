@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,27 @@ from gatecast.errors import DateParseError
 _CURRENCY = r"[$€£¥]"
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _NAN_TEXT = ("nan", "+nan", "-nan")
+_T = TypeVar("_T")
+
+
+def first_flagged(flags: np.ndarray) -> tuple[int, int] | None:
+    """Where the first flagged cell of a check is and how many there are (None when none is),
+    the two numbers a refusal names."""
+    if not flags.any():
+        return None
+    return int(np.argmax(flags)), int(flags.sum())
+
+
+def first_repeat(items: Iterable[_T], name: Callable[[_T], str]) -> tuple[_T, _T] | None:
+    """The first two items that ``name`` gives the same name (None when every name differs),
+    for a refusal that names both."""
+    seen: dict[str, _T] = {}
+    for item in items:
+        key = name(item)
+        if key in seen:
+            return seen[key], item
+        seen[key] = item
+    return None
 
 
 def _numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -138,12 +160,12 @@ def _to_datetime(text: pd.Series, where: str, **kwargs: Any) -> pd.Series:
 def _checked_dates(
     parsed: pd.Series, col: pd.Series, where: str, what: str, hint: str | None = None
 ) -> pd.DatetimeIndex:
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        row = int(np.argmax(bad))
+    bad = first_flagged(parsed.isna().to_numpy())
+    if bad is not None:
+        row, count = bad
         raise DateParseError(
             f"{where}, row {row + 2}: cannot parse {_value(col.iloc[row])!r} as {what} "
-            f"({int(bad.sum())} bad value(s)); "
+            f"({count} bad value(s)); "
             f"{hint or 'use ISO dates such as 2015-01-02, or pass --date-format'}"
         )
     return _naive(pd.DatetimeIndex(parsed))

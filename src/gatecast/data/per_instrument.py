@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gatecast.data.parsing import first_flagged
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.sources import (
     _first_out_of_order,
@@ -190,11 +191,11 @@ def asof_join(
             f"the covariate is not sorted by date: {_fmt_date(cov.index[k])} comes after "
             f"{_fmt_date(cov.index[k - 1])}; sort it (covariate.sort_index())"
         )
-    bad = ~np.isfinite(cov.to_numpy(dtype=float)).all(axis=1)
-    if bad.any():
-        k = int(np.argmax(bad))
+    bad = first_flagged(~np.isfinite(cov.to_numpy(dtype=float)).all(axis=1))
+    if bad is not None:
+        k, count = bad
         raise MissingValueError(
-            f"the covariate is NaN/inf on {_fmt_date(cov.index[k])} ({int(bad.sum())} row(s)); "
+            f"the covariate is NaN/inf on {_fmt_date(cov.index[k])} ({count} row(s)); "
             f"drop those rows first (covariate.dropna()): a gap is then bridged by max_age"
         )
     if "asof_date" in cov.columns:

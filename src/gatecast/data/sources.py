@@ -15,6 +15,7 @@ import pandas as pd
 from pandas.api.typing import NaTType
 
 from gatecast.data.parsing import _numbers as _numbers
+from gatecast.data.parsing import first_repeat
 from gatecast.data.parsing import parse_dates as parse_dates
 from gatecast.errors import (
     ConfigError,
@@ -562,13 +563,11 @@ def _normalised_columns(columns: pd.Index, path: Path | str) -> list[str]:
     for c in originals:
         m = re.fullmatch(r"(.*)\.\d+", c)
         written.append(m.group(1) if m is not None and m.group(1) in originals else c)
-    seen: dict[str, str] = {}
-    for header in written:
-        name = normalise_name(header)
-        if name in seen:
-            raise DataFileError(
-                f"{path} has two columns that both mean {name!r}: {seen[name]!r} and {header!r} "
-                f"(names are case- and punctuation-insensitive); rename or drop one"
-            )
-        seen[name] = header
+    repeat = first_repeat(written, normalise_name)
+    if repeat is not None:
+        first, header = repeat
+        raise DataFileError(
+            f"{path} has two columns that both mean {normalise_name(header)!r}: {first!r} and "
+            f"{header!r} (names are case- and punctuation-insensitive); rename or drop one"
+        )
     return [normalise_name(h) for h in written]

@@ -20,7 +20,7 @@ Backtests of a VaR series against realised returns (an exception is r_t < -VaR_t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from scipy import optimize, stats
 
 from gatecast.errors import AlignmentError, ConfigError
 from gatecast.evaluation.significance import TestResult
+from gatecast.types import DISTRIBUTIONS, Distribution
 
 __all__ = [
     "BASEL_DAYS",
@@ -52,8 +53,6 @@ __all__ = [
     "value_at_risk",
 ]
 
-Distribution = Literal["normal", "t"]
-DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 Zone = Literal["green", "yellow", "red"]
 #: The Basel window of 99% VaR exceptions.
 BASEL_DAYS = 250

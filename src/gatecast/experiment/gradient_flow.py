@@ -19,13 +19,13 @@ from gatecast.artifacts import atomic_write_json
 from gatecast.errors import ConfigError
 from gatecast.nn import RecurrentStack, make_stack
 
-#: The models compared, in plotting order: name -> (cell, description).
+#: The models compared, in plotting order: name -> (cell, description, line colour and style).
 MODELS = {
-    "rnn": ("rnn", "RNN, PyTorch's default init U(-1/sqrt(H), 1/sqrt(H))"),
-    "lstm": ("lstm", "LSTM, PyTorch's default init (forget gate near 0.5)"),
-    "gru": ("gru", "GRU, PyTorch's default init"),
-    "lstm_forget_bias": ("lstm", "LSTM, forget-gate bias 1 (forget gate near 0.73)"),
-    "rnn_large_init": ("rnn", "RNN, recurrent weights N(0, gain²/H): exploding"),
+    "rnn": ("rnn", "RNN, PyTorch's default init U(-1/sqrt(H), 1/sqrt(H))", ("C3", "-")),
+    "lstm": ("lstm", "LSTM, PyTorch's default init (forget gate near 0.5)", ("C0", "-")),
+    "gru": ("gru", "GRU, PyTorch's default init", ("C2", "-")),
+    "lstm_forget_bias": ("lstm", "LSTM, forget-gate bias 1 (forget gate near 0.73)", ("C0", "--")),
+    "rnn_large_init": ("rnn", "RNN, recurrent weights N(0, gain²/H): exploding", ("C3", ":")),
 }
 
 
@@ -141,7 +141,7 @@ def gradient_flow(
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(steps + 1, 1))
-    models = {name: make_stack(cell, 1, hidden, seed=seed) for name, (cell, _) in MODELS.items()}
+    models = {name: make_stack(cell, 1, hidden, seed=seed) for name, (cell, _, _) in MODELS.items()}
     H = hidden
     # Forget-gate bias 1 (in bias_ih; bias_hh's slice zeroed): f starts near 0.73 instead of 0.5.
     models["lstm_forget_bias"].params["bias_ih_l0"][H : 2 * H] = 1.0
@@ -152,7 +152,7 @@ def gradient_flow(
         name: jacobian_norms(stack, x)[::-1][1:] for name, stack in models.items()
     }  # k = 1..steps
     descriptions = {
-        name: desc.replace("gain", f"{large_gain:g}") for name, (_, desc) in MODELS.items()
+        name: desc.replace("gain", f"{large_gain:g}") for name, (_, desc, _) in MODELS.items()
     }
     return GradientFlowResult(
         np.arange(1, steps + 1), norms, hidden, seed, large_gain, descriptions
@@ -172,6 +172,7 @@ def write_gradient_flow(result: GradientFlowResult, out: str | Path) -> list[Pat
         result.k,
         result.norms,
         labels=result.descriptions,
+        styles={name: style for name, (_, _, style) in MODELS.items()},
         title=f"Gradient of $h_T$ reaching $x_{{T-k}}$: one layer of {result.hidden} units, "
         f"same inputs for every model (seed {result.seed})",
     )

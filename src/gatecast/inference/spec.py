@@ -28,10 +28,13 @@ from gatecast.data.features import FEATURES, TargetSpec, Units
 from gatecast.data.scalers import Scaler, scaler_from_dict
 from gatecast.data.sources import parse_date
 from gatecast.data.volatility import VarianceTarget
-from gatecast.errors import ConfigError, ModelFileError
+from gatecast.errors import ConfigError, ModelFileError, refused_as
 from gatecast.inference.classical import Recursion, recursion_from_dict
 from gatecast.types import CELLS, MODES
 
+#: What reading a malformed manifest raises: a key missing or of the wrong type, or a value out
+#: of range (ConfigError is one).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 #: The model families a folder can hold, by manifest ``kind``.
 KINDS = ("recurrent", "recurrent_variance")
 #: What the fit left that a manifest keeps (``outliers``: absurd prices kept by
@@ -347,7 +350,14 @@ class ModelSpec:
                 f"{where}: mode {mode!r} is unknown to this gatecast ({', '.join(MODES)}); "
                 "upgrade gatecast or re-train"
             )
-        try:
+        with refused_as(
+            ModelFileError,
+            MALFORMED,
+            lambda exc: (
+                f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
+                f"written by gatecast: re-train or restore the file"
+            ),
+        ):
             features = tuple(str(f) for f in m["features"])
             classical, residual = _classical_from(m.get("classical"))
             covariates = tuple(str(c) for c in m.get("covariates", []))
@@ -396,14 +406,6 @@ class ModelSpec:
                 residual=residual,
                 covariates=covariates,
             )
-        except ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            # a key missing or of the wrong type, or a value out of range (ConfigError is one)
-            raise ModelFileError(
-                f"{where} is malformed ({type(exc).__name__}: {exc}); it was edited or not "
-                f"written by gatecast: re-train or restore the file"
-            ) from exc
 
 
 def _classical_from(doc: Any) -> tuple[tuple[Recursion, ...], Recursion | None]:

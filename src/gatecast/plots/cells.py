@@ -245,6 +245,7 @@ def gradient_flow_figure(
     norms: Mapping[str, np.ndarray],
     *,
     labels: Mapping[str, str] | None = None,
+    styles: Mapping[str, tuple[str, str]] | None = None,
     title: str = "",
 ) -> Figure:
     """Norm of dh_T/dx_{T-k} against k, log scale, one line per model.
@@ -257,22 +258,17 @@ def gradient_flow_figure(
         One curve per model, aligned with `k`.
     labels : dict of str to str, optional
         Legend text per model (default: the keys).
+    styles : dict of str to (str, str), optional
+        Line colour and style per model (default: a colour of its own, solid).
     title : str
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    styles = {
-        "rnn": ("C3", "-"),
-        "lstm": ("C0", "-"),
-        "gru": ("C2", "-"),
-        "lstm_forget_bias": ("C0", "--"),
-        "rnn_large_init": ("C3", ":"),
-    }
     fig, ax = plt.subplots(figsize=(9, 5))
     for i, (name, v) in enumerate(norms.items()):
-        color, ls = styles.get(name, (f"C{i + 4}", "-"))
+        color, ls = (styles or {}).get(name, (f"C{i + 4}", "-"))
         v = np.where(np.asarray(v) > 0, v, np.nan)  # log scale: an exact zero has no place
         ax.plot(k, v, color=color, ls=ls, lw=1.8, label=(labels or {}).get(name, name))
     ax.set_yscale("log")

@@ -19,7 +19,7 @@ from gatecast.data.windows import first_valid_row
 from gatecast.errors import ModelFileError, PanelError
 from gatecast.inference.engines import InstrumentEngine, NumpyEngine
 from gatecast.inference.pipeline import feature_frame
-from gatecast.inference.spec import GATES, ModelSpec, weights_fingerprint
+from gatecast.inference.spec import GATES, MALFORMED, ModelSpec, weights_fingerprint
 from gatecast.nn.recurrent import as_dtype
 from gatecast.serve.numpy_model import NumpyModel
 from gatecast.serve.stream import Stream
@@ -192,7 +192,7 @@ def _panel_doc(
                     raise ValueError(f"instrument {n!r}: its {what} has a zero scale")
             if variance and not (math.isfinite(levels[n]) and levels[n] > 0):
                 raise ValueError(f"instrument {n!r}: its level {levels[n]} is not positive")
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except MALFORMED as exc:
         raise ModelFileError(
             f"{where}: its panel part is malformed ({type(exc).__name__}: {exc}); it was edited "
             f"or not written by gatecast: re-train or restore the folder"

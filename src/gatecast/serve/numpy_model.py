@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,8 @@ from gatecast.nn.recurrent import as_dtype
 from gatecast.nn.stream import Backend
 from gatecast.serve.stream import Stream
 from gatecast.types import DateLike
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,28 @@ class EngineForecasts:
         return engine.forward_windows(X)
 
 
+class _FromSpec(Generic[_T]):
+    """A read-only attribute of a :class:`NumpyModel` that is its spec's of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, model: None, owner: type | None = None) -> _FromSpec[_T]: ...
+
+    @overload
+    def __get__(self, model: NumpyModel, owner: type | None = None) -> _T: ...
+
+    def __get__(self, model: NumpyModel | None, owner: type | None = None) -> _T | _FromSpec[_T]:
+        if model is None:
+            return self
+        value: _T = getattr(model.spec, self.name)
+        return value
+
+    def __set__(self, model: NumpyModel, value: object) -> None:
+        raise AttributeError(f"NumpyModel.{self.name} is its spec's and cannot be set")
+
+
 class NumpyModel(EngineForecasts):
     """A saved recurrent model (return or variance family) run by ``gatecast.nn``; see
     :func:`load_numpy`. ``predict`` gives the torch model's forecasts to float rounding and
@@ -131,29 +155,12 @@ class NumpyModel(EngineForecasts):
     def name(self) -> str:
         return self.spec.cell
 
-    @property
-    def cell(self) -> str:
-        return self.spec.cell
-
-    @property
-    def window(self) -> int:
-        return self.spec.window
-
-    @property
-    def mode(self) -> str:
-        return self.spec.mode
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        return self.spec.features
-
-    @property
-    def column(self) -> str | None:
-        return self.spec.column
-
-    @property
-    def target(self) -> TargetSpec | VarianceTarget:
-        return self.spec.target
+    cell = _FromSpec[str]()
+    window = _FromSpec[int]()
+    mode = _FromSpec[str]()
+    features = _FromSpec[tuple[str, ...]]()
+    column = _FromSpec[str | None]()
+    target = _FromSpec[TargetSpec | VarianceTarget]()
 
     @property
     def manifest(self) -> dict[str, Any]:

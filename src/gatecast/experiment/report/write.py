@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from gatecast.errors import ConfigError, GatecastError, ReportError
+from gatecast.errors import ConfigError, GatecastError, ReportError, refused_as
 from gatecast.experiment.report.demo import demo_report, keep_demo_series
 from gatecast.experiment.report.evaluate import evaluation_report
 from gatecast.experiment.report.figures import unmatched_pngs
@@ -72,19 +72,19 @@ def write_report(
             f"{folder.path} is not a folder; give the run folder of gatecast train, evaluate "
             "or demo (the one holding metrics.json)"
         )
-    try:
+    with refused_as(
+        ReportError,
+        (GatecastError, OSError, ValueError, KeyError, TypeError),
+        lambda exc: (
+            f"could not write {REPORT_FILE} in {folder.path}: {type(exc).__name__}: "
+            f"{exc}. The run's own files are not changed by this; fix the cause and run "
+            f"`gatecast report {folder.path}` to write the page"
+        ),
+    ):
         if series is not None:
             keep_demo_series(folder, series)
         page = build_report(folder.path, figures=figures).to_html()
         return folder.write_text(REPORT_FILE, page)
-    except ReportError:
-        raise
-    except (GatecastError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReportError(
-            f"could not write {REPORT_FILE} in {folder.path}: {type(exc).__name__}: {exc}. The "
-            f"run's own files are not changed by this; fix the cause and run "
-            f"`gatecast report {folder.path}` to write the page"
-        ) from exc
 
 
 def build_report(run_dir: str | Path, *, figures: bool = True) -> Report:
