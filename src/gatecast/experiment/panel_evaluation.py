@@ -37,6 +37,7 @@ from gatecast.experiment.panel_evaluation_config import panel_factories as panel
 from gatecast.experiment.panel_evaluation_config import panel_model_names as panel_model_names
 from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_refusals
 from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
+from gatecast.experiment.panel_models import PanelModelSettings
 from gatecast.experiment.panel_returns import (
     RETURN_MODELS,
     RETURN_REFERENCE,
@@ -193,7 +194,7 @@ def evaluate_panel(
     if models is None:
         models = RETURN_MODELS if target == "return" else PANEL_MODELS
     names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
-    settings: dict[str, Any] = {
+    settings: PanelModelSettings = {
         "column": column,
         "hidden": hidden,
         "window": window or (POINT_WINDOW if target == "return" else VarianceConfig.window),
