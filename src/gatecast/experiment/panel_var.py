@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,13 @@ from gatecast.experiment.notebook import html_view
 from gatecast.experiment.panel_evaluation import (
     PANEL_MODELS,
     PanelEvaluationConfig,
+    PanelRunFacts,
     load_checked_panel,
     panel_model_names,
     panel_refusals,
     panel_run_output,
     recurrent_models,
+    resumed_notes,
 )
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -201,7 +203,7 @@ def panel_var_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str,
 
 
 @dataclass
-class PanelVarResult:
+class PanelVarResult(PanelRunFacts):
     """A panel VaR backtest.
 
     ``table``: one row per (instrument, model, distribution, level), the columns of
@@ -221,10 +223,6 @@ class PanelVarResult:
     risk: pd.DataFrame
     walk: PanelWalkResult
     calibration_start: str
-    source: str = ""
-    layout: str = ""
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def instruments(self) -> list[str]:
@@ -451,10 +449,6 @@ def _run(
         factories, panel, plan, warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
     )
     table, risk = backtest_panel_var(walk, panel, cfg, plan.refit_dates(panel))
-    notes = []
-    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
-    if resumed:
-        notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
     return PanelVarResult(
         config=cfg,
         table=table,
@@ -465,7 +459,7 @@ def _run(
         source=panel.source,
         layout=panel.layout,
         seconds=time.perf_counter() - t0,
-        notes=notes,
+        notes=resumed_notes(walk),
     )
 
 
