@@ -37,6 +37,7 @@ from gatecast.experiment.panel_evaluation_config import panel_factories as panel
 from gatecast.experiment.panel_evaluation_config import panel_model_names as panel_model_names
 from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_refusals
 from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
+from gatecast.experiment.panel_models import PanelModelSettings
 from gatecast.experiment.panel_returns import (
     RETURN_MODELS,
     RETURN_REFERENCE,
@@ -77,18 +78,34 @@ __all__ = [
 PANEL_KIND = "panel-evaluate"
 
 
-@dataclass
-class PanelEvaluation:
-    """The walk-forward (``walk.forecasts``: (instrument, date) x model) and its scores
-    (``scores.table`` per instrument and model, ``scores.summary`` pooled per model)."""
+@dataclass(kw_only=True)
+class PanelRunFacts:
+    """What every panel run's result records beside its tables: how the panel was read (its
+    ``source`` and ``layout`` in words; empty when the panel was passed in), the run's
+    ``seconds`` and its ``notes`` (what a covariate join left out, the fits read back)."""
 
-    walk: PanelWalkResult
-    scores: PanelScores
-    #: How the panel was read (``run_panel_evaluation``): its source and layout in words.
     source: str = ""
     layout: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+
+def resumed_notes(walk: PanelWalkResult) -> list[str]:
+    """A note of the fits a resumed walk read back from the earlier run (none if it did not)."""
+    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
+    return (
+        [f"{resumed} of {len(walk.folds)} fits read back from the earlier run"] if resumed else []
+    )
+
+
+@dataclass
+class PanelEvaluation(PanelRunFacts):
+    """The walk-forward (``walk.forecasts``: (instrument, date) x model) and its scores
+    (``scores.table`` per instrument and model, ``scores.summary`` pooled per model), and the
+    run's facts (:class:`PanelRunFacts`)."""
+
+    walk: PanelWalkResult
+    scores: PanelScores
     #: With covariates: each model that reads them beside the same model without them
     #: (:func:`gatecast.experiment.panel_covariates.panel_ablation_table`).
     ablation: pd.DataFrame | None = None
@@ -193,7 +210,7 @@ def evaluate_panel(
     if models is None:
         models = RETURN_MODELS if target == "return" else PANEL_MODELS
     names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
-    settings: dict[str, Any] = {
+    settings: PanelModelSettings = {
         "column": column,
         "hidden": hidden,
         "window": window or (POINT_WINDOW if target == "return" else VarianceConfig.window),
@@ -244,7 +261,7 @@ def evaluate_panel(
         seed=seed,
     )
     ablation = panel_ablation_table(scores.table, tuple(names), scores.loss) if groups else None
-    return PanelEvaluation(walk, scores, notes=notes, ablation=ablation)
+    return PanelEvaluation(walk, scores, ablation, notes=notes)
 
 
 def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
@@ -342,17 +359,21 @@ def _evaluate_into(
         mcs_reps=cfg.mcs_reps,
         seed=0,
     )
-    notes = list(getattr(panel, "notes", []))  # a JoinedPanel's: what the join left out
-    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
-    if resumed:
-        notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
+    # a JoinedPanel's: what the join left out
+    notes = [*getattr(panel, "notes", []), *resumed_notes(walk)]
     ablation = None
     if cfg.covariates:
         from gatecast.experiment.panel_covariates import panel_ablation_table
 
         ablation = panel_ablation_table(scores.table, cfg.models, scores.loss)
     return PanelEvaluation(
-        walk, scores, panel.source, panel.layout, time.perf_counter() - t0, notes, ablation
+        walk,
+        scores,
+        ablation,
+        source=panel.source,
+        layout=panel.layout,
+        seconds=time.perf_counter() - t0,
+        notes=notes,
     )
 
 

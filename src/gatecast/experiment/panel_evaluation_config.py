@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatecast.data.covariates import covariate_columns
 from gatecast.data.panel import Layout
@@ -18,6 +18,11 @@ from gatecast.evaluation.panel_walk import (
 )
 from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.evaluation_config import POINT_WINDOW
+from gatecast.experiment.panel_models import (
+    PanelModelSettings,
+    checked_panel_names,
+    recurrent_settings,
+)
 from gatecast.experiment.panel_returns import (
     RETURN_MODELS,
     RETURN_REFERENCE,
@@ -44,6 +49,9 @@ from gatecast.experiment.settings import (
 from gatecast.models.config import VarianceConfig
 from gatecast.types import CELLS, Proxy, check_number
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 #: The models a panel evaluation runs by default: the global LSTM and three classical ones.
 PANEL_MODELS = ("lstm", "gjr_t", "garch", "har")
 #: The local per-instrument recurrent models: one :class:`RecurrentVariance` per instrument.
@@ -53,18 +61,7 @@ REFERENCES = ("gjr_t", "garch", "no_change")
 
 
 def panel_factories(
-    models: Iterable[str],
-    *,
-    proxy: Proxy = "squared",
-    column: str | None = None,
-    hidden: int = 16,
-    window: int = 5,
-    epochs: int = 30,
-    warm_epochs: int = 5,
-    warm_start: bool = True,
-    seed: int = 0,
-    embedding: bool = False,
-    device: str = "auto",
+    models: Iterable[str], *, proxy: Proxy = "squared", **settings: Unpack[PanelModelSettings]
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a recurrent cell (``lstm``, ``gru``, ``rnn``) is the global
     model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
@@ -72,23 +69,16 @@ def panel_factories(
     classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
     instrument. A name with covariate groups (``lstm+sp500``, ``har_x+vix``) reads their
     columns, which every instrument's frame must hold
-    (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`)."""
+    (:func:`gatecast.experiment.panel_covariates.join_panel_covariates`). The recurrent
+    settings: :class:`~gatecast.experiment.panel_models.PanelModelSettings` (``window`` 5 by
+    default)."""
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.models.recurrent.variance import RecurrentVariance
 
     names = panel_model_names(models)
     # the settings the global and the local recurrent models share
-    recurrent: dict[str, Any] = dict(
-        hidden=hidden,
-        window=window,
-        epochs=epochs,
-        warm_epochs=warm_epochs,
-        warm_start=warm_start,
-        seed=seed,
-        target=proxy,
-        column=column,
-        device=device,
-    )
+    recurrent = recurrent_settings(settings, window=VarianceConfig.window, target=proxy)
+    column, embedding = recurrent["column"], settings.get("embedding", False)
     out: dict[str, PanelFactory] = {}
     for name in names:
         base, groups = split_name(name)
@@ -125,18 +115,13 @@ def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
     def local(m: str) -> bool:
         return split_name(m)[0] in LOCAL_MODELS
 
-    try:
-        classical = iter(
-            canonical_names(tuple(m for m in given if not local(m)), "variance", covariates=True)
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} (on a panel also: {', '.join(LOCAL_MODELS)})") from None
-    out = tuple(m if local(m) else next(classical) for m in given)
-    if not out:
-        raise ConfigError("no models to evaluate; give at least one, e.g. lstm,lstm_local,gjr_t")
-    if len(set(out)) != len(out):
-        raise ConfigError(f"models {', '.join(out)} list a model twice")
-    return out
+    return checked_panel_names(
+        given,
+        local,
+        lambda names: canonical_names(names, "variance", covariates=True),
+        also=", ".join(LOCAL_MODELS),
+        example="lstm,lstm_local,gjr_t",
+    )
 
 
 def recurrent_models(models: Iterable[str]) -> list[str]:
@@ -290,7 +275,7 @@ class PanelEvaluationConfig(
     def factories(self) -> dict[str, PanelFactory]:
         """A factory per model (see :func:`panel_factories`)."""
         assert self.window is not None
-        settings: dict[str, Any] = {
+        settings: PanelModelSettings = {
             "column": self.column,
             "hidden": self.hidden,
             "window": self.window,

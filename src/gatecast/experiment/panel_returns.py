@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,8 +15,17 @@ from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
 from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
+from gatecast.experiment.evaluation_config import POINT_WINDOW
+from gatecast.experiment.panel_models import (
+    PanelModelSettings,
+    checked_panel_names,
+    recurrent_settings,
+)
 from gatecast.experiment.registry import canonical_names, model_spec, split_name
 from gatecast.types import CELLS, Proxy
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "RETURN_MODELS",
@@ -60,31 +69,17 @@ def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
                 f"model {m}: on a return target the recurrent models and arx read covariates "
                 f"({', '.join(RETURN_READERS)}), {base} does not; name it without them"
             )
-    try:
-        point = iter(canonical_names(tuple(m for m in given if not local(m)), "return"))
-    except ConfigError as exc:
-        also = ", ".join((*LOCAL_RETURN_MODELS, ARX))
-        raise ConfigError(f"{exc} (on a panel also: {also})") from None
-    out = tuple(m if local(m) else next(point) for m in given)
-    if not out:
-        raise ConfigError("no models to evaluate; give at least one, e.g. lstm,no_change,ar1")
-    if len(set(out)) != len(out):
-        raise ConfigError(f"models {', '.join(out)} list a model twice")
-    return out
+    return checked_panel_names(
+        given,
+        local,
+        lambda names: canonical_names(names, "return"),
+        also=", ".join((*LOCAL_RETURN_MODELS, ARX)),
+        example="lstm,no_change,ar1",
+    )
 
 
 def return_factories(
-    models: Iterable[str],
-    *,
-    column: str | None = None,
-    hidden: int = 16,
-    window: int = 22,
-    epochs: int = 30,
-    warm_epochs: int = 5,
-    warm_start: bool = True,
-    seed: int = 0,
-    embedding: bool = False,
-    device: str = "auto",
+    models: Iterable[str], **settings: Unpack[PanelModelSettings]
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a cell (``lstm``, ``gru``, ``rnn``) is the global return model
     (:class:`GlobalRecurrentReturn`), ``lstm_local`` (``gru_local``, ``rnn_local``) one
@@ -92,24 +87,14 @@ def return_factories(
     ``historical_mean``, ``ar1`` run per instrument, and so does ``arx+sp500`` (ARX reading the
     columns of the covariate groups after the ``+``, which every instrument's frame must hold:
     :func:`gatecast.experiment.panel_covariates.join_panel_covariates`). The recurrent settings
-    are those of ``gatecast evaluate --target return`` (one layer, ``window`` 22 by
-    default)."""
+    (:class:`~gatecast.experiment.panel_models.PanelModelSettings`) are those of ``gatecast
+    evaluate --target return`` (one layer, ``window`` 22 by default)."""
     from gatecast.models.linear import ARX as ARXModel
     from gatecast.models.recurrent.forecaster import RecurrentForecaster
     from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
-    recurrent: dict[str, Any] = {
-        "layers": 1,
-        "hidden": hidden,
-        "window": window,
-        "epochs": epochs,
-        "warm_epochs": warm_epochs,
-        "warm_start": warm_start,
-        "seed": seed,
-        "target": "return",
-        "column": column,
-        "device": device,
-    }
+    recurrent = {"layers": 1, **recurrent_settings(settings, window=POINT_WINDOW, target="return")}
+    column, embedding = recurrent["column"], settings.get("embedding", False)
     out: dict[str, PanelFactory] = {}
     for name in return_model_names(models):
         base, groups = split_name(name)

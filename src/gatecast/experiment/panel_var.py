@@ -15,21 +15,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gatecast.data.panel import Layout, Panel
+from gatecast.data.panel import Panel
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_walk import PanelWalkResult, panel_walk_forward
 from gatecast.evaluation.var import (
-    DISTRIBUTIONS,
     Distribution,
-    backtest_var,
     expected_shortfall,
     value_at_risk,
 )
@@ -38,26 +36,23 @@ from gatecast.experiment.notebook import html_view
 from gatecast.experiment.panel_evaluation import (
     PANEL_MODELS,
     PanelEvaluationConfig,
+    PanelRunFacts,
     load_checked_panel,
-    panel_model_names,
-    panel_refusals,
     panel_run_output,
     recurrent_models,
+    resumed_notes,
 )
+from gatecast.experiment.panel_var_config import PANEL_VAR_REFUSED as PANEL_VAR_REFUSED
+from gatecast.experiment.panel_var_config import PanelVarConfig as PanelVarConfig
+from gatecast.experiment.panel_var_config import panel_var_refusals as panel_var_refusals
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
     settings_record,
 )
-from gatecast.experiment.settings import (
-    DataSettings,
-    RecurrentSettings,
-    RunSettings,
-    WalkSettings,
-    config_of,
-)
+from gatecast.experiment.settings import config_of
 from gatecast.experiment.var import fold_dof
-from gatecast.types import check_choice, check_number
+from gatecast.experiment.var_settings import MIN_DOF_ROWS
 
 __all__ = [
     "PANEL_VAR_KIND",
@@ -73,12 +68,6 @@ __all__ = [
 
 #: The kind of run a panel VaR backtest writes (``run.json``).
 PANEL_VAR_KIND = "panel-var"
-#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
-PANEL_VAR_REFUSED: Mapping[str, str] = {
-    "horizon": "the h-day VaR runs on one series only so far (one-day VaR on a panel)",
-}
-#: Fewer out-of-sample forecasts than this before a fold cannot fit the Student-t's nu.
-MIN_DOF_ROWS = 30
 
 
 def level_tag(level: float) -> str:
@@ -86,122 +75,8 @@ def level_tag(level: float) -> str:
     return f"{100 * (1 - level):g}"
 
 
-@dataclass(kw_only=True)
-class PanelVarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
-    """Everything a panel VaR backtest needs, as plain values (``gatecast var`` on a panel).
-
-    The panel and its models are those of
-    :class:`~gatecast.experiment.panel_evaluation.PanelEvaluationConfig` (``data``, ``layout``,
-    ``models``, ``min_train``, ``embedding``, ``device`` and the recurrent settings). ``levels``
-    are the VaR confidence levels backtested (0.99: the 1% VaR; several allowed), ``es_level``
-    the expected shortfall's. ``calibration`` rows of the panel's calendar before
-    ``test_start`` (rounded up to whole refits, so the test folds are those of ``gatecast
-    evaluate``) give each instrument the out-of-sample forecasts that fit its first test fold's
-    Student-t degrees of freedom. An instrument is counted as rejected by a test when its
-    p-value is below ``alpha``.
-    """
-
-    data: Any = "sp500_stocks"
-    layout: Layout = "auto"
-    models: tuple[str, ...] = PANEL_MODELS
-    levels: tuple[float, ...] = (0.99,)
-    es_level: float = 0.975
-    distributions: tuple[str, ...] = DISTRIBUTIONS
-    calibration: int = 250
-    sims: int = 2000
-    seed: int = 0
-    min_train: int = 250
-    embedding: bool = False
-    device: str = "auto"
-    alpha: float = 0.05
-    #: Days of an h-day VaR: 1 only on a panel (kept so that ``gatecast var``'s option is
-    #: refused by name rather than unknown).
-    horizon: int = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.models = panel_model_names(self.models or PANEL_MODELS)
-        levels = (self.levels,) if isinstance(self.levels, int | float) else self.levels
-        self.levels = tuple(dict.fromkeys(float(v) for v in levels))
-        if not self.levels:
-            raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
-        for name, v in [*(("level", v) for v in self.levels), ("es_level", self.es_level)]:
-            if not 0.5 < v < 1:
-                raise ConfigError(f"{name}={v}: a confidence level in (0.5, 1), e.g. 0.99")
-        self.distributions = tuple(d.strip() for d in self.distributions if d.strip())
-        if not self.distributions:
-            raise ConfigError("no distribution given; choose normal, t or both")
-        for d in self.distributions:
-            check_choice(d, DISTRIBUTIONS, "distribution")
-        check_number(
-            self.calibration,
-            "calibration",
-            at_least=MIN_DOF_ROWS,
-            integer=True,
-            hint="rows before the test whose forecasts fit the t's nu",
-        )
-        check_number(
-            self.sims,
-            "sims",
-            at_least=20,
-            integer=True,
-            hint="the ES test's p-value is a share of simulated paths (default 2000)",
-        )
-        check_number(self.seed, "seed", at_least=0, integer=True)
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
-        if self.horizon != 1:
-            raise ConfigError(
-                f"--horizon {self.horizon} does not apply to a panel: "
-                f"{PANEL_VAR_REFUSED['horizon']}; leave it out"
-            )
-        self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
-
-    def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
-        """The panel walk-forward's settings from ``test_start`` (default: the test's start;
-        :func:`run_panel_var` starts it a calibration period earlier), on ``data`` (default:
-        this config's)."""
-        return PanelEvaluationConfig(
-            data=self.data if data is None else data,
-            layout=self.layout,
-            column=self.column,
-            sort=self.sort,
-            dropna=self.dropna,
-            dayfirst=self.dayfirst,
-            date_format=self.date_format,
-            allow_outliers=self.allow_outliers,
-            test_start=test_start or self.test_start,
-            test_end=self.test_end,
-            refit_every=self.refit_every,
-            scheme=self.scheme,
-            train_size=self.train_size,
-            gap=self.gap,
-            seeds=self.seeds,
-            recurrent_epochs=self.recurrent_epochs,
-            warm_epochs=self.warm_epochs,
-            warm_start=self.warm_start,
-            hidden=self.hidden,
-            window=self.window,
-            n_jobs=self.n_jobs,
-            models=self.models,
-            reference=self.models[0],  # a VaR backtest compares no losses: any model will do
-            min_train=self.min_train,
-            embedding=self.embedding,
-            device=self.device,
-        )
-
-
-def panel_var_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
-    """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel VaR
-    backtest with ``models`` does not use, each with its reason, in the order given."""
-    names = list(dict.fromkeys(given))
-    evaluation = panel_refusals([n for n in names if n not in PANEL_VAR_REFUSED], models)
-    reasons = {**evaluation, **PANEL_VAR_REFUSED}
-    return {n: reasons[n] for n in names if n in reasons}
-
-
 @dataclass
-class PanelVarResult:
+class PanelVarResult(PanelRunFacts):
     """A panel VaR backtest.
 
     ``table``: one row per (instrument, model, distribution, level), the columns of
@@ -221,10 +96,6 @@ class PanelVarResult:
     risk: pd.DataFrame
     walk: PanelWalkResult
     calibration_start: str
-    source: str = ""
-    layout: str = ""
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def instruments(self) -> list[str]:
@@ -353,15 +224,8 @@ def backtest_panel_var(
                     }
                 )
                 for level in cfg.levels:
-                    bt = backtest_var(
-                        returns,
-                        test,
-                        dist,
-                        nu,
-                        level=level,
-                        es_level=cfg.es_level,
-                        sims=cfg.sims,
-                        seed=_seed(cfg.seed, position),
+                    bt = cfg.backtest(
+                        returns, test, dist, nu, level=level, seed=_seed(cfg.seed, position)
                     )
                     rows.append(
                         {"instrument": name, "model": m, "distribution": d}
@@ -451,10 +315,6 @@ def _run(
         factories, panel, plan, warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
     )
     table, risk = backtest_panel_var(walk, panel, cfg, plan.refit_dates(panel))
-    notes = []
-    resumed = int(walk.folds["resumed"].sum()) if "resumed" in walk.folds else 0
-    if resumed:
-        notes.append(f"{resumed} of {len(walk.folds)} fits read back from the earlier run")
     return PanelVarResult(
         config=cfg,
         table=table,
@@ -465,7 +325,7 @@ def _run(
         source=panel.source,
         layout=panel.layout,
         seconds=time.perf_counter() - t0,
-        notes=notes,
+        notes=resumed_notes(walk),
     )
 
 

@@ -24,10 +24,8 @@ from gatecast.data.sources import data_label
 from gatecast.data.volatility import percent_returns
 from gatecast.errors import ConfigError
 from gatecast.evaluation.var import (
-    DISTRIBUTIONS,
     Distribution,
     VarBacktest,
-    backtest_var,
     block_returns,
     fit_t_dof,
     garch_cumulative_variance,
@@ -54,8 +52,8 @@ from gatecast.experiment.run_folder import (
     job_output,
     settings_record,
 )
-from gatecast.experiment.settings import DataSettings, RecurrentSettings, RunSettings, WalkSettings
-from gatecast.types import check_choice, check_number
+from gatecast.experiment.var_settings import MIN_DOF_ROWS, VarJobSettings, check_confidence_level
+from gatecast.types import check_number
 
 __all__ = ["VarConfig", "VarResult", "fold_dof", "horizon_backtests", "run_var", "write_var"]
 
@@ -76,24 +74,22 @@ SHOWN = [
 
 
 @dataclass(kw_only=True)
-class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+class VarConfig(VarJobSettings):
     """Everything one VaR backtest needs, as plain values: the shared settings of
     :mod:`gatecast.experiment.settings` and the VaR run's own.
 
     ``level`` is the VaR confidence level backtested (0.99: the 1% VaR, with the Basel zone),
-    ``es_level`` the expected shortfall's (0.975). ``calibration`` days of out-of-sample
-    forecasts before ``test_start`` (rounded up to whole refits, so the test folds are those of
-    ``gatecast evaluate``) fit the first fold's Student-t degrees of freedom. The recurrent
-    settings are those of :class:`~gatecast.experiment.evaluation.EvaluationConfig`; a recurrent
-    model's variance is the mean over its seeds. ``sims`` return paths give the ES test's p-value.
+    ``es_level`` the expected shortfall's (0.975; :class:`~gatecast.experiment.var_settings.VarSettings`). ``calibration`` days
+    of out-of-sample forecasts before ``test_start`` (rounded up to whole refits, so the test
+    folds are those of ``gatecast evaluate``) fit the first fold's Student-t degrees of
+    freedom. The recurrent settings are those of
+    :class:`~gatecast.experiment.evaluation.EvaluationConfig`; a recurrent model's variance is
+    the mean over its seeds. ``sims`` return paths drawn with ``seed`` give the ES test's
+    p-value.
     """
 
     models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
     level: float = 0.99
-    es_level: float = 0.975
-    distributions: tuple[str, ...] = DISTRIBUTIONS
-    calibration: int = 250
-    sims: int = 2000
     seed: int = 0
     #: Days of the h-day VaR also backtested on non-overlapping windows (1: none).
     horizon: int = 1
@@ -103,23 +99,7 @@ class VarConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
         self.models = canonical_names(tuple(self.models), "variance")
         if not self.models:
             raise ConfigError("no models given; e.g. --models lstm,garch,gjr_t")
-        self.distributions = tuple(d.strip() for d in self.distributions if d.strip())
-        for d in self.distributions:
-            check_choice(d, DISTRIBUTIONS, "distribution")
-        for name, v in (("level", self.level), ("es_level", self.es_level)):
-            if not 0.5 < v < 1:
-                raise ConfigError(f"{name}={v}: a confidence level in (0.5, 1), e.g. 0.99")
-        check_number(
-            self.calibration, "calibration", at_least=30, integer=True, hint="days to fit nu"
-        )
-        check_number(
-            self.sims,
-            "sims",
-            at_least=20,
-            integer=True,
-            hint="the ES test's p-value is a share of simulated paths, and fewer than 20 "
-            "cannot resolve a test at 5% (default 2000)",
-        )
+        check_confidence_level(self.level, "level")
         check_number(self.seed, "seed", at_least=0, integer=True)
         check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
 
@@ -159,7 +139,7 @@ def fold_dof(returns: pd.Series, variance: pd.Series, fold_starts: list[pd.Times
         inside = (variance.index >= start) & (
             variance.index < stop if stop is not None else np.ones(len(nu), dtype=bool)
         )
-        if inside.any() and before.sum() >= 30:
+        if inside.any() and before.sum() >= MIN_DOF_ROWS:
             dates = variance.index[before]
             nu[inside] = fit_t_dof(returns.reindex(dates), variance[before])
     return nu
@@ -298,16 +278,7 @@ def _run_var(
         for d in cfg.distributions:
             dist: Distribution = "t" if d == "t" else "normal"
             nu = nu_all.reindex(test.index) if dist == "t" else None
-            bt = backtest_var(
-                returns,
-                test,
-                dist,
-                nu,
-                level=cfg.level,
-                es_level=cfg.es_level,
-                sims=cfg.sims,
-                seed=cfg.seed,
-            )
+            bt = cfg.backtest(returns, test, dist, nu, level=cfg.level, seed=cfg.seed)
             backtests[m, d] = bt
             row = {"model": m, "distribution": d, "nu": np.nan}
             if nu is not None:

@@ -1,13 +1,12 @@
 """A whole market per tick: many instruments on one model, their states in one array, each tick
-one batched step for the instruments that traded."""
+one batched step for the instruments that traded (a tick of many prices runs in arrays:
+:mod:`gatecast.serve.columnar_tick`)."""
 
 from __future__ import annotations
 
 import copy
 import math
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -20,8 +19,10 @@ from gatecast.data.calendar import Calendar
 from gatecast.data.features import Obs
 from gatecast.errors import ConfigError, DataError, ModelFileError
 from gatecast.inference.engines import BatchEngine, InstrumentEngine, NumpyEngine
+from gatecast.serve.columnar_tick import NO_ORDER, ColumnarTicks, Columns, order_number
+from gatecast.serve.columnar_tick import VECTOR_FEATURES as VECTOR_FEATURES
 from gatecast.serve.intervals import Bands, check_band_levels
-from gatecast.serve.observations import TICK_RATIO, OrderKey, order_key
+from gatecast.serve.observations import OrderKey, order_key
 from gatecast.serve.stream import (
     MAX_AHEAD,
     MAX_GAP,
@@ -38,11 +39,7 @@ SET_FORMAT = STATE_FORMAT + "-set"
 STACKED = "stacked"
 
 
-#: Features the vectorised tick computes from the last two prices (others take the general path).
-VECTOR_FEATURES = frozenset({"return", "abs_return", "squared_return", "price"})
-
-
-class StreamSet:
+class StreamSet(ColumnarTicks):
     """Streams keyed by instrument (``"SPX"``, ``"NDX"``, ...) on one model, ticked together.
 
     Every instrument has its own :class:`Stream` (observation reader, online features,
@@ -143,7 +140,7 @@ class StreamSet:
         self._keys: list[str] = []  # row -> instrument
         self._h = np.zeros((0, 0, 0))
         self._c = np.zeros((0, 0, 0))
-        self._cols = _Columns(0)  # each instrument's counts, last date and last prices
+        self._cols = Columns(0)  # each instrument's counts, last date and last prices
         self._vector = False  # whether the model's ticks can run in arrays (see _vector_tick)
         # the instruments of the last vectorised tick and their rows (rows move on a removal)
         self._last_tick: tuple[list[str], np.ndarray] = ([], np.zeros(0, np.intp))
@@ -164,7 +161,7 @@ class StreamSet:
             dtype = getattr(first.engine, "dtype", np.float64)
             self._h = np.zeros((4, spec.layers, spec.hidden), dtype)
             self._c = np.zeros_like(self._h)
-            self._cols = _Columns(4)
+            self._cols = Columns(4)
             self._vector = (
                 self.stream_for is None
                 and spec.mode == "sequence"
@@ -364,172 +361,6 @@ class StreamSet:
                     out[key] = stream._forecast(r, obs)
         return out
 
-    def _vector_tick(self, observations: Mapping[str, Any], at: Any) -> dict[str, float] | None:
-        """The whole tick in arrays, for the common case: a sequence model whose features are
-        computed from the last two prices (:data:`VECTOR_FEATURES`), a number for every
-        instrument, and every instrument already in the set and warmed up. Returns None, having
-        changed nothing, wherever that does not hold or any row would be refused: the general
-        path then runs the tick and gives the same answer, and the same error.
-
-        The instruments' counts, last dates and last two prices are columns of the set
-        (:class:`_Columns`), so no instrument's :class:`Stream` object is touched here."""
-        template = self.template
-        if not self._vector:
-            return None
-        keys = list(observations)
-        last_keys, rows = self._last_tick
-        if keys != last_keys:  # a market ticks the same names tick after tick: rows kept
-            try:
-                rows = np.fromiter(map(self._rows.__getitem__, keys), np.intp, len(keys))
-            except KeyError:  # an instrument joins: the general path adds it
-                return None
-            self._last_tick = (keys, rows)
-        try:  # numbers only (as the general path reads them); text or mappings go there
-            price = np.array(list(observations.values()))
-        except (OverflowError, ValueError, TypeError):
-            return None
-        if price.dtype != np.float64 or price.ndim != 1:
-            return None
-        cols = self._cols
-        for r in rows[~cols.current[rows]].tolist():  # rows a general tick touched since
-            self._pull(r)
-        if not cols.warm[rows].all():
-            return None  # still warming up
-        spec, reader, online = template.spec, template.reader, template.online
-        order: OrderKey | None = None
-        kind, num = 0, 0
-        skipped: dict[str, list[OrderKey]] = {}
-        if at is not None:
-            try:
-                order = order_key(at)
-            except DataError:
-                return None
-            kind, num = _order_number(order)
-            lk, ln = cols.last_kind[rows], cols.last_num[rows]
-            after = (lk == 0) | ((lk == kind) & (ln < num)) | cols.replay[rows]
-            if kind == UNORDERED or not after.all():
-                return None
-            found = self._skipped(keys, order, kind, num, lk, ln)
-            if found is None:
-                return None  # too far ahead: the general path refuses the row
-            skipped = found
-        prev = cols.price[rows, 1]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if not np.isfinite(price).all() or (reader.positive and (price <= 0).any()):
-                return None
-            if (np.abs(price) < sys.float_info.min)[price != 0].any():
-                return None  # subnormal
-            both = (prev > 0) & (price > 0)
-            ratio = price[both] / prev[both]
-            if ((ratio < 1 / TICK_RATIO) | (ratio > TICK_RATIO)).any():
-                return None
-            Z = np.empty((len(keys), len(spec.features)))
-            for j, name in enumerate(spec.features):
-                if name == "price":
-                    v = price
-                else:
-                    r = np.log(price / prev) if spec.units.log else price / prev - 1.0
-                    if spec.units.percent:
-                        r = 100.0 * r
-                    v = r if name == "return" else np.abs(r) if name == "abs_return" else r * r
-                Z[:, j] = (v - online.shift[j]) / online.scale[j]
-        if not np.isfinite(Z).all():
-            return None
-        # every row passes: commit them all, as Stream._take and _commit would
-        self.missed = skipped
-        cols.price[rows, 0] = prev
-        cols.price[rows, 1] = price
-        cols.ticks[rows] += 1
-        cols.valid[rows] += 1
-        if order is not None:
-            cols.last[rows] = order
-            cols.last_kind[rows], cols.last_num[rows] = kind, num
-        B = len(rows)
-        if B == len(self._keys) and rows[0] == 0 and (rows[1:] - rows[:-1] == 1).all():
-            raw = self.engine.step_many(Z, self._h[:B], self._c[:B])  # every row: in place
-        else:
-            h, c = self._h[rows], self._c[rows]
-            raw = self.engine.step_many(Z, h, c)
-            self._h[rows], self._c[rows] = h, c
-        if spec.output == "value":
-            scale = float(np.asarray(spec.target_scaler.scale_)[0])
-            shift = float(np.asarray(spec.target_scaler.shift_)[0])
-            return dict(zip(keys, (raw * scale + shift).tolist(), strict=True))
-        nan = math.nan
-        return {
-            k: template._forecast(r, (p, nan, nan, nan))
-            for k, r, p in zip(keys, raw.tolist(), price.tolist(), strict=True)
-        }
-
-    def _skipped(
-        self, keys: list[str], order: OrderKey, kind: int, num: int, lk: np.ndarray, ln: np.ndarray
-    ) -> dict[str, list[OrderKey]] | None:
-        """The bars each instrument's row at ``order`` skips (those that skip any), as
-        :meth:`Stream._check_ahead` finds them; None where a row is past the clock or skips
-        more than ``max_gap`` (the general path then refuses it). ``lk``, ``ln``: the kinds and
-        numbers of the instruments' last rows."""
-        if kind == DATE and self.max_ahead is not None:  # num: the date in ns (see _order_number)
-            if num > time.time_ns() + self.max_ahead.value:
-                return None
-        gap = self.max_gap
-        same = lk == kind
-        if gap is None or not same.any():
-            return {}
-        if kind == SEQUENCE:
-            if not (ln[same] + gap + 1 >= num).all():
-                return None
-            skips = same & (ln + 1 < num)
-            return {
-                keys[i]: list(range(int(ln[i]) + 1, num)) for i in np.flatnonzero(skips).tolist()
-            }
-        cal = self.calendar
-        if cal is None or not cal.dated:
-            return {}
-        assert isinstance(order, pd.Timestamp)
-        key = (order if cal.intraday else order.normalize()).as_unit("ns").value
-        cache = self._next_bar
-        if len(cache) > 1024:
-            cache.clear()
-        out: dict[str, list[OrderKey]] = {}
-        for last in np.unique(ln[same]).tolist():
-            nxt = cache.get(last)
-            try:
-                if nxt is None:
-                    first = cal.after(pd.Timestamp(last), 1)[0]
-                    nxt = cache[last] = pd.Timestamp(first).as_unit("ns").value
-                if key <= nxt:
-                    continue  # the next bar (or before it): nothing skipped
-                missed, beyond = cal.bars_between(pd.Timestamp(last), order, gap)
-            except DataError:
-                return None
-            if beyond:
-                return None
-            for i in np.flatnonzero(same & (ln == last)).tolist():
-                out[keys[i]] = list(missed)
-        return out
-
-    def _pull(self, row: int) -> None:
-        """Instrument ``row``'s last prices into the columns, from its stream's history (which a
-        general tick, a reset or a restore may have changed); the columns hold it from now on."""
-        cols, stream = self._cols, self.streams[self._keys[row]]
-        history = stream._online.history  # the object itself, not the syncing property
-        prices = [obs[0] for obs in history]
-        cols.price[row] = ([math.nan] * 2 + prices)[-2:]
-        size = self.template.online.size
-        cols.warm[row] = cols.valid[row] > 0 and len(history) == size
-        cols.current[row] = True
-
-    def _push(self, row: int) -> None:
-        """The columns' last prices back into instrument ``row``'s stream history."""
-        cols, stream = self._cols, self.streams[self._keys[row]]
-        history = stream._online.history
-        history.clear()
-        nan = math.nan
-        for p in cols.price[row].tolist():
-            if not math.isnan(p):
-                history.append((p, nan, nan, nan))
-        cols.current[row] = False
-
     def _network(self, keys: list[str], streams: list[Stream]) -> np.ndarray:
         """The head outputs of one batched step (sequence mode) or window forward (window mode)."""
         if self.stream_for is not None:
@@ -614,64 +445,6 @@ class StreamSet:
         return self
 
 
-#: ``_Columns.last_kind``: no row yet, a sequence number, a date, or one the columns cannot
-#: compare (a sequence number past int64, a date outside pandas' nanosecond range).
-NO_ORDER, SEQUENCE, DATE, UNORDERED = 0, 1, 2, 3
-_INT64_MAX = int(np.iinfo(np.int64).max)
-
-
-def _order_number(key: OrderKey) -> tuple[int, int]:
-    """A row's order key as (kind, int64) for the columns' comparisons."""
-    if isinstance(key, int):
-        return (SEQUENCE, key) if key <= _INT64_MAX else (UNORDERED, 0)
-    try:
-        return DATE, int(key.value)  # nanoseconds: ordered as the dates are
-    except OverflowError:
-        return UNORDERED, 0
-
-
-class _Columns:
-    """Each instrument's bookkeeping as a row of arrays, so that a tick of thousands of
-    instruments is a few array operations (``StreamSet._vector_tick``): the counts of a
-    :class:`Stream`, its last order key (with a numeric copy to compare), whether it accepts
-    replays, and its last two prices.
-
-    ``price`` is authoritative for the rows where ``current`` is set; otherwise the stream's own
-    history is (see ``_Member.online``), and ``warm`` (every feature defined on the next price)
-    is read again from it before the next vectorised tick."""
-
-    def __init__(self, rows: int) -> None:
-        self.ticks = np.zeros(rows, np.int64)
-        self.valid = np.zeros(rows, np.int64)
-        self.last = np.full(rows, None, dtype=object)
-        self.last_kind = np.zeros(rows, np.int8)
-        self.last_num = np.zeros(rows, np.int64)
-        self.replay = np.zeros(rows, bool)
-        self.price = np.full((rows, 2), np.nan)
-        self.current = np.zeros(rows, bool)
-        self.warm = np.zeros(rows, bool)
-
-    def _arrays(self) -> list[str]:
-        return list(vars(self))
-
-    def grow(self, rows: int) -> None:
-        for name in self._arrays():
-            a = getattr(self, name)
-            out = np.full((rows, *a.shape[1:]), None if a.dtype == object else 0, a.dtype)
-            out[: len(a)] = a
-            setattr(self, name, out)
-
-    def clear(self, row: int) -> None:
-        for name in self._arrays():
-            getattr(self, name)[row] = None if name == "last" else 0
-        self.price[row] = np.nan
-
-    def move(self, src: int, dst: int) -> None:
-        for name in self._arrays():
-            a = getattr(self, name)
-            a[dst] = a[src]
-
-
 _T = TypeVar("_T")
 
 
@@ -744,7 +517,7 @@ class _Member(Stream):
         cols, row = self._owner._cols, self._row
         cols.last[row] = key
         cols.last_kind[row], cols.last_num[row] = (
-            (NO_ORDER, 0) if key is None else _order_number(key)
+            (NO_ORDER, 0) if key is None else order_number(key)
         )
 
 

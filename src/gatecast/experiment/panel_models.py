@@ -1,0 +1,78 @@
+"""What the two targets of a panel evaluation share about their models: the settings their
+factories take (:class:`PanelModelSettings`, one default each) and the check of a list of model
+names (:func:`checked_panel_names`). The variance target's models are those of
+:mod:`gatecast.experiment.panel_evaluation_config`, the return target's those of
+:mod:`gatecast.experiment.panel_returns`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from gatecast.errors import ConfigError
+
+__all__ = ["PanelModelSettings", "checked_panel_names", "recurrent_settings"]
+
+
+class PanelModelSettings(TypedDict, total=False):
+    """The settings a panel's model factories take, each optional: the price ``column`` (None:
+    adj_close, else close), the recurrent models' ``hidden`` (16), ``window`` (the target's:
+    5 for variance, 22 for return), ``epochs`` (30), ``warm_epochs`` (5), ``warm_start`` (True),
+    ``seed`` (0) and ``device`` (``auto``), and the global model's ``embedding`` (False: no
+    learned vector per instrument)."""
+
+    column: str | None
+    hidden: int
+    window: int
+    epochs: int
+    warm_epochs: int
+    warm_start: bool
+    seed: int
+    embedding: bool
+    device: str
+
+
+#: The defaults of :class:`PanelModelSettings` but ``window`` (the target's own).
+DEFAULTS: dict[str, Any] = {
+    "column": None,
+    "hidden": 16,
+    "epochs": 30,
+    "warm_epochs": 5,
+    "warm_start": True,
+    "seed": 0,
+    "embedding": False,
+    "device": "auto",
+}
+
+
+def recurrent_settings(settings: PanelModelSettings, *, window: int, target: str) -> dict[str, Any]:
+    """The keywords every recurrent model of the panel takes, the global and the local ones:
+    ``settings`` but ``embedding`` (the global model's own), with their defaults (``window``
+    the target's), and the ``target`` they forecast."""
+    given: dict[str, Any] = {**DEFAULTS, "window": window, **settings, "target": target}
+    del given["embedding"]
+    return given
+
+
+def checked_panel_names(
+    given: tuple[str, ...],
+    local: Callable[[str], bool],
+    canonical: Callable[[tuple[str, ...]], tuple[str, ...]],
+    *,
+    also: str,
+    example: str,
+) -> tuple[str, ...]:
+    """The model names ``given``, in order: those ``local`` accepts as they are, the others
+    through ``canonical`` (the registry's names; its :class:`ConfigError` gains the panel's own
+    models, ``also``); a :class:`ConfigError` when none is left (``example``: a list to give)
+    or one is given twice."""
+    try:
+        point = iter(canonical(tuple(m for m in given if not local(m))))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (on a panel also: {also})") from None
+    out = tuple(m if local(m) else next(point) for m in given)
+    if not out:
+        raise ConfigError(f"no models to evaluate; give at least one, e.g. {example}")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"models {', '.join(out)} list a model twice")
+    return out

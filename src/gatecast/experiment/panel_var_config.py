@@ -1,0 +1,119 @@
+"""The settings of a panel VaR backtest (``gatecast var`` on a panel):
+:class:`PanelVarConfig`, the panel walk-forward it runs and what a panel refuses; the run itself
+is :mod:`gatecast.experiment.panel_var`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gatecast.data.panel import Layout
+from gatecast.errors import ConfigError
+from gatecast.experiment.panel_evaluation_config import (
+    PANEL_MODELS,
+    PanelEvaluationConfig,
+    panel_model_names,
+    panel_refusals,
+)
+from gatecast.experiment.var_settings import VarJobSettings, check_confidence_level
+from gatecast.types import check_number
+
+__all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
+
+#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
+PANEL_VAR_REFUSED: Mapping[str, str] = {
+    "horizon": "the h-day VaR runs on one series only so far (one-day VaR on a panel)",
+}
+
+
+@dataclass(kw_only=True)
+class PanelVarConfig(VarJobSettings):
+    """Everything a panel VaR backtest needs, as plain values (``gatecast var`` on a panel).
+
+    The panel and its models are those of
+    :class:`~gatecast.experiment.panel_evaluation.PanelEvaluationConfig` (``data``, ``layout``,
+    ``models``, ``min_train``, ``embedding``, ``device`` and the recurrent settings). ``levels``
+    are the VaR confidence levels backtested (0.99: the 1% VaR; several allowed), ``es_level``
+    the expected shortfall's (:class:`~gatecast.experiment.var_settings.VarSettings`, with the
+    distributions, ``calibration`` and ``sims``). ``calibration`` rows of the panel's calendar
+    before ``test_start`` (rounded up to whole refits, so the test folds are those of
+    ``gatecast evaluate``) give each instrument the out-of-sample forecasts that fit its first
+    test fold's Student-t degrees of freedom; ``seed`` draws the ES test's paths (a seed per
+    instrument). An instrument is counted as rejected by a test when its p-value is below
+    ``alpha``.
+    """
+
+    data: Any = "sp500_stocks"
+    layout: Layout = "auto"
+    models: tuple[str, ...] = PANEL_MODELS
+    levels: tuple[float, ...] = (0.99,)
+    seed: int = 0
+    min_train: int = 250
+    embedding: bool = False
+    device: str = "auto"
+    alpha: float = 0.05
+    #: Days of an h-day VaR: 1 only on a panel (kept so that ``gatecast var``'s option is
+    #: refused by name rather than unknown).
+    horizon: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.models = panel_model_names(self.models or PANEL_MODELS)
+        levels = (self.levels,) if isinstance(self.levels, int | float) else self.levels
+        self.levels = tuple(dict.fromkeys(float(v) for v in levels))
+        if not self.levels:
+            raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
+        for v in self.levels:
+            check_confidence_level(v, "level")
+        check_number(self.seed, "seed", at_least=0, integer=True)
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
+        if self.horizon != 1:
+            raise ConfigError(
+                f"--horizon {self.horizon} does not apply to a panel: "
+                f"{PANEL_VAR_REFUSED['horizon']}; leave it out"
+            )
+        self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
+
+    def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
+        """The panel walk-forward's settings from ``test_start`` (default: the test's start;
+        :func:`~gatecast.experiment.panel_var.run_panel_var` starts it a calibration period earlier), on ``data`` (default:
+        this config's)."""
+        return PanelEvaluationConfig(
+            data=self.data if data is None else data,
+            layout=self.layout,
+            column=self.column,
+            sort=self.sort,
+            dropna=self.dropna,
+            dayfirst=self.dayfirst,
+            date_format=self.date_format,
+            allow_outliers=self.allow_outliers,
+            test_start=test_start or self.test_start,
+            test_end=self.test_end,
+            refit_every=self.refit_every,
+            scheme=self.scheme,
+            train_size=self.train_size,
+            gap=self.gap,
+            seeds=self.seeds,
+            recurrent_epochs=self.recurrent_epochs,
+            warm_epochs=self.warm_epochs,
+            warm_start=self.warm_start,
+            hidden=self.hidden,
+            window=self.window,
+            n_jobs=self.n_jobs,
+            models=self.models,
+            reference=self.models[0],  # a VaR backtest compares no losses: any model will do
+            min_train=self.min_train,
+            embedding=self.embedding,
+            device=self.device,
+        )
+
+
+def panel_var_refusals(given: Iterable[str], models: Iterable[str]) -> dict[str, str]:
+    """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel VaR
+    backtest with ``models`` does not use, each with its reason, in the order given."""
+    names = list(dict.fromkeys(given))
+    evaluation = panel_refusals([n for n in names if n not in PANEL_VAR_REFUSED], models)
+    reasons = {**evaluation, **PANEL_VAR_REFUSED}
+    return {n: reasons[n] for n in names if n in reasons}
