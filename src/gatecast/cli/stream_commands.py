@@ -14,8 +14,8 @@ from typing import IO, Any
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, panel_stream_lines
-from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
+from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, PanelRows
+from gatecast.cli.stream_rows import OUTPUT_COLUMNS, RowReader, SeriesRows
 from gatecast.errors import ConfigError, DataFileError
 
 app = typer.Typer()
@@ -193,14 +193,14 @@ def stream(
             err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
             err.flush()
         saver = _Checkpoints(live, state, every, seconds)
-        rows: Any = panel_stream_lines if panel else stream_lines
+        reader: RowReader[Any, Any] = PanelRows(live) if panel else SeriesRows(live)
         if panel:
             heading = PANEL_OUTPUT_COLUMNS
         else:
             bands = live.bands.columns() if live.bands is not None else ()
             heading = OUTPUT_COLUMNS + tuple(bands)
         with _rows(input) as source, saver:
-            bad, closed = _serve(live, source, format, names, saver, heading, rows)
+            bad, closed = _serve(reader, source, format, names, saver, heading)
     if closed:
         _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to say
         return
@@ -304,13 +304,12 @@ def _rows(input: str) -> Iterator[Iterator[bytes]]:
 
 
 def _serve(
-    live: Any,
+    reader: RowReader[Any, Any],
     lines: Iterator[bytes],
     fmt: str,
     columns: list[str] | None,
     saver: _Checkpoints,
-    heading: tuple[str, ...] = OUTPUT_COLUMNS,
-    rows: Any = stream_lines,
+    heading: tuple[str, ...],
 ) -> tuple[int, bool]:
     """Answer every row; (rows refused, whether the output pipe was closed)."""
     out, err = sys.stdout, sys.stderr
@@ -318,7 +317,7 @@ def _serve(
     try:
         out.write(",".join(heading) + "\n" if fmt == "csv" else "")
         out.flush()
-        for row in rows(live, lines, fmt, columns, guard=saver.updating):
+        for row in reader.answer(lines, fmt, columns, guard=saver.updating):
             if row.error is not None:
                 bad += 1
                 err.write(f"error: {row.error}\n")
