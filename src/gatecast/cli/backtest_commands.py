@@ -83,8 +83,7 @@ def backtest(
         "vol_target (variance forecasts).",
     ),
     cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
-    from_run: Path | None = typer.Option(
-        None,
+    from_run: Path | None = options.optional(
         help="A finished `gatecast evaluate` folder (on a panel: of --target return): trade its "
         "forecasts, no refitting (its data and walk-forward are the run's own: --data, "
         "--test-start... are refused beside it).",
@@ -97,18 +96,16 @@ def backtest(
     ),
     cap: float = typer.Option(1.0, help="Volatility targeting: the largest position."),
     blocks: int = typer.Option(16, help="CSCV blocks for the PBO (C(16,8) = 12,870 splits)."),
-    sweep: Path | None = typer.Option(
-        None,
+    sweep: Path | None = options.optional(
         help="A `gatecast sweep` folder to cite: N of the DSR = its configurations tried, "
         "Var[SR] and the PBO from its trials' net returns on its selection period.",
     ),
-    n_trials: int | None = typer.Option(
-        None,
+    n_trials: int | None = options.optional(
         help="Override N of the DSR (default: every seed of every model asked for, identical "
         "return series once).",
     ),
-    var_sharpe: float | None = typer.Option(
-        None, help="Override the variance of the trials' annualised Sharpe ratios."
+    var_sharpe: float | None = options.optional(
+        help="Override the variance of the trials' annualised Sharpe ratios."
     ),
     panel: bool = options.panel_option(
         "return forecasts traded across instruments (docs/panel.md)"

@@ -43,6 +43,12 @@ def given_options(ctx: Any) -> set[str]:
     return given
 
 
+def optional(help: str) -> Any:
+    """An option that is None unless given (the command, or the model's own setting, decides
+    then); typed as its parameter's name says: ``max_gap`` is ``--max-gap``."""
+    return typer.Option(None, help=help)
+
+
 def overwrite_option(what: str = "run", replaced: str = "") -> Any:
     """``--overwrite``: replace an earlier ``what`` in --out (``replaced``: what goes with it)."""
     also = (

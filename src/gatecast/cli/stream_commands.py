@@ -34,13 +34,11 @@ def stream(
     format: str = typer.Option(
         "csv", "--format", help="csv (header row; date column optional) or jsonl."
     ),
-    columns: str | None = typer.Option(
-        None,
+    columns: str | None = options.optional(
         help="Names of the fields of header-less CSV input, e.g. date,close (for `tail -f`).",
     ),
     engine: str = typer.Option("numpy", help="numpy (no torch imported) or torch."),
-    state: Path | None = typer.Option(
-        None,
+    state: Path | None = options.optional(
         help="Resume from this state file if it exists; save the state to it at checkpoints "
         "and at the end. Locked while the stream runs.",
     ),
@@ -51,49 +49,34 @@ def stream(
     ),
     signing_key: Path | None = options.SIGNING_KEY,
     require_signature: bool = options.REQUIRE_SIGNATURE,
-    calendar: str | None = typer.Option(
-        None,
+    calendar: str | None = options.optional(
         help="Trading calendar that says which bar comes next: an exchange code (XNYS, XLON, "
         "...) or 'data' (default: the model's). See docs/calendars.md.",
     ),
-    max_gap: int | None = typer.Option(
-        None,
-        "--max-gap",
+    max_gap: int | None = options.optional(
         help="Missing bars a dated row may skip; one that skips more is refused (default 5, "
         "a trading week of daily bars).",
     ),
-    max_ahead: str | None = typer.Option(
-        None,
-        "--max-ahead",
+    max_ahead: str | None = options.optional(
         help="How far past the current UTC time a row may be dated, e.g. 2D, 36h (default 2D).",
     ),
-    checkpoint_rows: int | None = typer.Option(
-        None,
-        "--checkpoint-rows",
+    checkpoint_rows: int | None = options.optional(
         help=f"With --state: save it every N rows taken, 0 = off (default {CHECKPOINT_ROWS}).",
     ),
-    checkpoint_seconds: float | None = typer.Option(
-        None,
-        "--checkpoint-seconds",
+    checkpoint_seconds: float | None = options.optional(
         help="With --state: save it this many seconds after a row taken, 0 = off (default "
         f"{CHECKPOINT_SECONDS:g}).",
     ),
-    interval: float | None = typer.Option(
-        None,
-        "--interval",
+    interval: float | None = options.optional(
         help="Calibrated interval at this level (e.g. 0.9) beside each forecast, restarted from "
         "the calibration train recorded, as predict --interval does: lower, upper, price_lower, "
         "price_upper columns; the --state file keeps it.",
     ),
-    quantiles: str | None = typer.Option(
-        None,
-        "--quantiles",
+    quantiles: str | None = options.optional(
         help="Calibrated quantiles (e.g. 0.05,0.5,0.95) beside each forecast: q<tau> and "
         "price_q<tau> columns.",
     ),
-    wait: float | None = typer.Option(
-        None,
-        "--wait",
+    wait: float | None = options.optional(
         help="With --state: wait up to this many seconds for another stream to release it "
         "(default 0: refuse at once, naming the process that holds it).",
     ),
