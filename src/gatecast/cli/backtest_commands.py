@@ -9,10 +9,10 @@ import typer
 from rich.markup import escape
 
 from gatecast.cli import options
-from gatecast.cli.output import console, print_table
+from gatecast.cli.output import console, formatted, print_table
 from gatecast.evaluation.trading import RuleName
 from gatecast.evaluation.trading.cross_section import Scheme
-from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, INFINITE_WORDS, column_cell
+from gatecast.experiment.report.formatting import BACKTEST_COLUMNS
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
@@ -38,15 +38,6 @@ _FORMATS = {
     "n_trials": "{:.0f}",
 }
 _SHOWN = {c: _FORMATS[c] for c in BACKTEST_COLUMNS if c in _FORMATS}
-
-
-def _cell(column: str, value: float, fmt: str) -> str:
-    """A cell of the printed table: "—" for NaN, an infinite break-even cost in words."""
-    if value != value:
-        return "—"
-    if column in INFINITE_WORDS and abs(value) == float("inf"):
-        return column_cell(column, float(value))
-    return fmt.format(value)
 
 
 #: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
@@ -171,12 +162,9 @@ def backtest(
         cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
     cfg = res.config  # with --from-run: the run's data and test period
-    table = res.table[list(_SHOWN)].astype(object)
-    for c, fmt in _SHOWN.items():
-        table[c] = [_cell(c, v, fmt) for v in res.table[c]]
     g = res.trades.gross.index
     print_table(
-        table,
+        formatted(res.table, _SHOWN),
         f"{cfg.data}, rule {cfg.rule}, {res.cost_bps:g} bps one-way: {len(g)} days "
         f"{str(g[0])[:10]}..{str(g[-1])[:10]} (sharpe net of costs; dsr deflated for n_trials)",
     )

@@ -54,7 +54,7 @@ def diagram_command(
 
 @app.command("gates")
 def gates_command(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     data: str = typer.Option(
         ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
     ),

@@ -81,6 +81,9 @@ def panel_option(then: str) -> Any:
     )
 
 
+MODEL_FOLDER_HELP = "A model folder written by `gatecast train`."
+MODEL_FOLDER = typer.Option(..., help=MODEL_FOLDER_HELP)
+
 # -- signing model folders (docs/model-folder.md), the same on every command that saves or loads one
 SIGNING_KEY = typer.Option(
     None,

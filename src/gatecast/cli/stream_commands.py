@@ -27,7 +27,7 @@ CHECKPOINT_SECONDS = 10.0
 
 @app.command()
 def stream(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     input: str = typer.Option(
         "-", "--input", help="File of observations, or - for stdin (read as rows arrive)."
     ),

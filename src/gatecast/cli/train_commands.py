@@ -202,7 +202,7 @@ def train(
 @app.command()
 @options.with_groups("reading")
 def predict(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
     out: Path = typer.Option(
         ...,
