@@ -9,10 +9,10 @@ import typer
 from rich.markup import escape
 
 from gatecast.cli import options
-from gatecast.cli.output import console, print_table
+from gatecast.cli.output import console, formatted, print_table
 from gatecast.evaluation.trading import RuleName
 from gatecast.evaluation.trading.cross_section import Scheme
-from gatecast.experiment.report.formatting import BACKTEST_COLUMNS, INFINITE_WORDS, column_cell
+from gatecast.experiment.report.formatting import BACKTEST_COLUMNS
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
@@ -38,15 +38,6 @@ _FORMATS = {
     "n_trials": "{:.0f}",
 }
 _SHOWN = {c: _FORMATS[c] for c in BACKTEST_COLUMNS if c in _FORMATS}
-
-
-def _cell(column: str, value: float, fmt: str) -> str:
-    """A cell of the printed table: "—" for NaN, an infinite break-even cost in words."""
-    if value != value:
-        return "—"
-    if column in INFINITE_WORDS and abs(value) == float("inf"):
-        return column_cell(column, float(value))
-    return fmt.format(value)
 
 
 #: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
@@ -83,8 +74,7 @@ def backtest(
         "vol_target (variance forecasts).",
     ),
     cost_bps: float = typer.Option(5.0, help="One-way cost in bps of the traded amount |dw|."),
-    from_run: Path | None = typer.Option(
-        None,
+    from_run: Path | None = options.optional(
         help="A finished `gatecast evaluate` folder (on a panel: of --target return): trade its "
         "forecasts, no refitting (its data and walk-forward are the run's own: --data, "
         "--test-start... are refused beside it).",
@@ -97,18 +87,16 @@ def backtest(
     ),
     cap: float = typer.Option(1.0, help="Volatility targeting: the largest position."),
     blocks: int = typer.Option(16, help="CSCV blocks for the PBO (C(16,8) = 12,870 splits)."),
-    sweep: Path | None = typer.Option(
-        None,
+    sweep: Path | None = options.optional(
         help="A `gatecast sweep` folder to cite: N of the DSR = its configurations tried, "
         "Var[SR] and the PBO from its trials' net returns on its selection period.",
     ),
-    n_trials: int | None = typer.Option(
-        None,
+    n_trials: int | None = options.optional(
         help="Override N of the DSR (default: every seed of every model asked for, identical "
         "return series once).",
     ),
-    var_sharpe: float | None = typer.Option(
-        None, help="Override the variance of the trials' annualised Sharpe ratios."
+    var_sharpe: float | None = options.optional(
+        help="Override the variance of the trials' annualised Sharpe ratios."
     ),
     panel: bool = options.panel_option(
         "return forecasts traded across instruments (docs/panel.md)"
@@ -174,12 +162,9 @@ def backtest(
         cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
     cfg = res.config  # with --from-run: the run's data and test period
-    table = res.table[list(_SHOWN)].astype(object)
-    for c, fmt in _SHOWN.items():
-        table[c] = [_cell(c, v, fmt) for v in res.table[c]]
     g = res.trades.gross.index
     print_table(
-        table,
+        formatted(res.table, _SHOWN),
         f"{cfg.data}, rule {cfg.rule}, {res.cost_bps:g} bps one-way: {len(g)} days "
         f"{str(g[0])[:10]}..{str(g[-1])[:10]} (sharpe net of costs; dsr deflated for n_trials)",
     )

@@ -43,8 +43,7 @@ def evaluate(
         "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
         "return and direction targets).",
     ),
-    features: str | None = typer.Option(
-        None,
+    features: str | None = options.optional(
         help="Comma-separated inputs of the recurrent models (default: the family's; for "
         "variance, range inputs with High/Low, close-only inputs without).",
     ),
@@ -59,8 +58,7 @@ def evaluate(
         "(default: parkinson when the data has High/Low, else squared, shrunk halfway toward "
         "the base's forecast for lstm_resid and lstm_hybrid).",
     ),
-    intervals: float | None = typer.Option(
-        None,
+    intervals: float | None = options.optional(
         help="Conformal intervals at this level (e.g. 0.9): coverage, width and coverage by "
         "volatility tercile in the leaderboard, intervals.csv and fan_chart.png.",
     ),
@@ -69,8 +67,7 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
-    covariates: str | None = typer.Option(
-        None,
+    covariates: str | None = options.optional(
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
         "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; on a panel "
         "instrument:NAME, another instrument's return and log range; variance target, and on a "
@@ -81,9 +78,7 @@ def evaluate(
     ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),
-    blocks: str | None = typer.Option(
-        None,
-        "--blocks",
+    blocks: str | None = options.optional(
         help="Out-of-time protocol: cut the test period from --test-start into consecutive "
         "blocks of this many years (e.g. 4y), evaluate each, and pool them (blocks.csv).",
     ),

@@ -15,7 +15,7 @@ app = typer.Typer()
 
 @app.command("upgrade-model")
 def upgrade_model(
-    folder: Path = typer.Argument(..., help="A model folder written by `gatecast train`."),
+    folder: Path = typer.Argument(..., help=options.MODEL_FOLDER_HELP),
     signing_key: Path | None = options.SIGNING_KEY_SAVE,
 ) -> None:
     """Rewrite FOLDER's manifest in the current format (one checksum over the manifest and the

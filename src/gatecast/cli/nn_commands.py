@@ -54,12 +54,12 @@ def diagram_command(
 
 @app.command("gates")
 def gates_command(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     data: str = typer.Option(
         ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
     ),
     out: Path = typer.Option(..., help="Folder for the gate heatmaps and cell-state plots."),
-    date: str | None = typer.Option(None, help="Date the forecast is for (default: the last one)."),
+    date: str | None = options.optional(help="Date the forecast is for (default: the last one)."),
     sort: bool = options.SORT,
     dropna: bool = options.DROPNA,
     overwrite: bool = options.overwrite_option(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
-from gatecast.types import SCHEMES, Executor, Scheme
+from gatecast.types import SCHEMES
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
 #: the enum is compared by name).
@@ -41,6 +42,12 @@ def given_options(ctx: Any) -> set[str]:
     if isinstance(ctx.params.get("window"), str):
         given = (given - {"window"}) | {"scheme"}
     return given
+
+
+def optional(help: str) -> Any:
+    """An option that is None unless given (the command, or the model's own setting, decides
+    then); typed as its parameter's name says: ``max_gap`` is ``--max-gap``."""
+    return typer.Option(None, help=help)
 
 
 def overwrite_option(what: str = "run", replaced: str = "") -> Any:
@@ -74,6 +81,9 @@ def panel_option(then: str) -> Any:
         f"no flag): {then}.",
     )
 
+
+MODEL_FOLDER_HELP = "A model folder written by `gatecast train`."
+MODEL_FOLDER = typer.Option(..., help=MODEL_FOLDER_HELP)
 
 # -- signing model folders (docs/model-folder.md), the same on every command that saves or loads one
 SIGNING_KEY = typer.Option(
@@ -166,36 +176,22 @@ RAY_ADDRESS = typer.Option(
 QUIET = typer.Option(_U.quiet, "--quiet", help="No progress bar.")
 
 
+def _group(settings: type, *options: Any, skip: int = 0) -> tuple[tuple[str, Any, Any], ...]:
+    """The rows (parameter, type, option) of the fields of ``settings`` from its ``skip``-th on,
+    one per option of ``options``: each field's name and type as the settings dataclass
+    declares them (the one place they are written), with its option."""
+    names = group_fields(settings)[skip : skip + len(options)]
+    kinds = typing.get_type_hints(settings)
+    return tuple((name, kinds[name], option) for name, option in zip(names, options, strict=True))
+
+
 #: The options of each group, in the order --help lists them: (parameter, type, option).
 GROUPS: dict[str, tuple[tuple[str, Any, Any], ...]] = {
-    "walk": (
-        ("test_start", str, TEST_START),
-        ("test_end", str | None, TEST_END),
-        ("refit_every", int, REFIT_EVERY),
-        ("scheme", Scheme, SCHEME),
-        ("train_size", int | None, TRAIN_SIZE),
-        ("gap", int, GAP),
-    ),
-    "recurrent": (
-        ("seeds", int, SEEDS),
-        ("recurrent_epochs", int, EPOCHS),
-        ("warm_epochs", int, WARM_EPOCHS),
-        ("warm_start", bool, WARM_START),
-        ("hidden", int, HIDDEN),
-        ("window", int | None, WINDOW),
-    ),
-    "reading": (
-        ("sort", bool, SORT),
-        ("dropna", bool, DROPNA),
-        ("dayfirst", bool, DAYFIRST),
-        ("date_format", str | None, DATE_FORMAT),
-        ("allow_outliers", bool, ALLOW_OUTLIERS),
-    ),
-    "executor": (
-        ("executor", Executor, EXECUTOR),
-        ("n_jobs", int, N_JOBS),
-        ("ray_address", str | None, RAY_ADDRESS),
-    ),
+    "walk": _group(WalkSettings, TEST_START, TEST_END, REFIT_EVERY, SCHEME, TRAIN_SIZE, GAP),
+    "recurrent": _group(RecurrentSettings, SEEDS, EPOCHS, WARM_EPOCHS, WARM_START, HIDDEN, WINDOW),
+    # --data and --column are each command's own (after its --out, or required)
+    "reading": _group(DataSettings, SORT, DROPNA, DAYFIRST, DATE_FORMAT, ALLOW_OUTLIERS, skip=2),
+    "executor": _group(RunSettings, EXECUTOR, N_JOBS, RAY_ADDRESS),
 }
 #: Where the tasks run and the progress bar: every command that runs a walk-forward.
 GROUPS["jobs"] = (*GROUPS["executor"], ("quiet", bool, QUIET))

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gatecast.experiment.report.formatting import DEFAULT_FORMAT, column_cell, column_format
+from gatecast.experiment.report.formatting import (
+    DEFAULT_FORMAT,
+    INFINITE_WORDS,
+    MISSING,
+    column_cell,
+    column_format,
+)
 
 # Tables are wide: when the output is not a terminal (a pipe, a log file, CI), do not wrap at 80.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -71,6 +78,23 @@ def print_table(
         console.print(
             Text(f"{len(df) - len(shown)} more row(s) not shown; the full table is{where}")
         )
+
+
+def formatted(table: Any, formats: Mapping[str, str]) -> Any:
+    """The columns of ``formats`` (in its order) of ``table`` as text, each cell by its column's
+    format: "—" where missing, an infinite value of a column in ``INFINITE_WORDS`` in words."""
+    shown = table[list(formats)].astype(object)
+    for column, fmt in formats.items():
+        shown[column] = [_cell(column, v, fmt) for v in table[column]]
+    return shown
+
+
+def _cell(column: str, value: Any, fmt: str) -> str:
+    if value is None or value != value:
+        return MISSING
+    if column in INFINITE_WORDS and abs(value) == float("inf"):
+        return column_cell(column, float(value))
+    return fmt.format(value)
 
 
 def print_panel_read(why: str, source: str, layout: str, instruments: int, notes: Any) -> None:

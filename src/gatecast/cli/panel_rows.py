@@ -3,72 +3,39 @@ close[, high, low]) in, one result per row, each from its instrument's state in 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gatecast.cli.stream_rows import (
+    AnsweredRow,
     RowError,
+    RowReader,
     _given_header,
     _parse,
-    forecast_for,
     json_doc,
-    missed_note,
-    shown,
-    texts,
 )
 from gatecast.data.sources import INSTRUMENT_COLUMNS, normalise_name
-from gatecast.errors import ConfigError, DataError
-from gatecast.serve import StreamSet
+from gatecast.errors import ConfigError
+from gatecast.serve import Stream, StreamSet
 
 #: The columns of `gatecast stream`'s CSV output with a global model (its JSON lines' keys).
 PANEL_OUTPUT_COLUMNS = ("instrument", "date", "forecast", "as_of", "forecast_for")
 
 
 @dataclass
-class PanelStreamRow:
-    """One input line's outcome: its instrument and date (where readable), the forecast for
-    that instrument's next bar or the error (naming the line, date and instrument)."""
+class PanelStreamRow(AnsweredRow):
+    """One input line's outcome (:class:`AnsweredRow`) and its instrument (where readable)."""
 
-    line: int
-    instrument: str | None
-    date: str | None
-    forecast: float | None = None
-    error: str | None = None
-    as_of: str | None = None
-    forecast_for: str | None = None
-    note: str | None = None
+    instrument: str | None = None
 
     def _doc(self) -> dict[str, Any]:
-        f = None if self.forecast is None or math.isnan(self.forecast) else self.forecast
-        return {
-            "instrument": self.instrument,
-            "date": self.date if self.date is not None else self.line,
-            "forecast": f,
-            "as_of": self.as_of,
-            "forecast_for": self.forecast_for,
-        }
-
-    def csv(self) -> str:
-        return ",".join("" if v is None else repr(v) if isinstance(v, float) else str(v)
-                        for v in self._doc().values())  # fmt: skip
-
-    def jsonl(self) -> str:
-        return json.dumps(self._doc())
+        return {"instrument": self.instrument} | super()._doc()
 
 
-def panel_stream_lines(
-    streams: StreamSet,
-    lines: Iterable[str | bytes],
-    fmt: str = "csv",
-    columns: Sequence[str] | None = None,
-    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
-) -> Iterator[PanelStreamRow]:
-    """Feed long rows to ``streams`` (a global model's StreamSet) as they arrive, one
+class PanelRows(RowReader[tuple[int, list[str]], PanelStreamRow]):
+    """The long rows of a global model's stream (``streams``, its StreamSet), one
     :class:`PanelStreamRow` per data row.
 
     ``csv``: a header row names the columns (an instrument column, ``instrument``, ``ticker``...,
@@ -78,44 +45,48 @@ def panel_stream_lines(
     replayed or too-far-ahead date, an instrument the model cannot serve) yields a row with
     ``error`` set and changes no state.
     """
-    if fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
-    header = _panel_header(columns, "--columns") if columns else None
-    for no, text in texts(lines):
-        if isinstance(text, RowError):
-            yield PanelStreamRow(no, None, None, error=f"line {no}: {text}")
-            continue
-        if fmt == "csv" and header is None:
-            header = _panel_header([c.strip() for c in text.split(",")], f"line {no}")
-            continue
-        instrument = None
+
+    def __init__(self, streams: StreamSet) -> None:
+        self.streams = streams
+
+    def given_header(self, columns: Sequence[str]) -> tuple[int, list[str]]:
+        return _panel_header(columns, "--columns")
+
+    def first_header(self, text: str, no: int) -> tuple[tuple[int, list[str]], bool]:
+        return _panel_header([c.strip() for c in text.split(",")], f"line {no}"), False
+
+    def parse(
+        self, text: str, fmt: str, header: tuple[int, list[str]] | None
+    ) -> tuple[str | None, str | None, Any, Any]:
+        instrument, rest = _split(text, fmt, header)
         try:
-            instrument, rest = _split(text, fmt, header)
-            date, at, obs = _parse(rest, fmt, None if header is None else header[1])
+            return (instrument, *_parse(rest, fmt, None if header is None else header[1]))
         except RowError as exc:
-            where = f"line {no}" + (
-                f" ({', '.join(filter(None, [instrument, exc.date]))})"
-                if instrument or exc.date
-                else ""
-            )
-            yield PanelStreamRow(no, instrument, exc.date, error=f"{where}: {exc}")
-            continue
-        where = f"line {no} (" + ", ".join(filter(None, [instrument, date])) + ")"
-        try:
-            with guard():
-                forecast = streams.update_many({instrument: obs}, at=at)[instrument]
-                member = streams[instrument]
-                key = member.last if at is not None else None
-                missed = list(streams.missed.get(instrument, []))
-        except DataError as exc:
-            yield PanelStreamRow(no, instrument, date, error=f"{where}: {exc}")
-            continue
-        row = PanelStreamRow(no, instrument, date, forecast)
-        if key is not None:
-            row.as_of, row.forecast_for = shown(key), shown(forecast_for(member, key))
-        if missed:
-            row.note = missed_note(where, missed)
-        yield row
+            exc.instrument = instrument
+            raise
+
+    def update(self, instrument: str | None, obs: Any, at: Any) -> tuple[float, Stream, list[Any]]:
+        assert instrument is not None  # parse names it
+        forecast = self.streams.update_many({instrument: obs}, at=at)[instrument]
+        return forecast, self.streams[instrument], list(self.streams.missed.get(instrument, []))
+
+    def answered(
+        self, no: int, instrument: str | None, date: str | None, forecast: float
+    ) -> PanelStreamRow:
+        return PanelStreamRow(no, date, forecast, instrument=instrument)
+
+    def failed(
+        self, no: int, instrument: str | None, date: str | None, error: str
+    ) -> PanelStreamRow:
+        return PanelStreamRow(no, date, error=error, instrument=instrument)
+
+
+def panel_stream_lines(
+    streams: StreamSet, lines: Iterable[str | bytes], **how: Any
+) -> Iterator[PanelStreamRow]:
+    """Feed long rows to ``streams`` as they arrive (:meth:`PanelRows.answer`, ``how`` its
+    ``fmt``, ``columns`` and ``guard``)."""
+    return PanelRows(streams).answer(lines, **how)
 
 
 def _panel_header(cells: Sequence[str], where: str) -> tuple[int, list[str]]:

@@ -14,8 +14,8 @@ from typing import IO, Any
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, panel_stream_lines
-from gatecast.cli.stream_rows import OUTPUT_COLUMNS, stream_lines
+from gatecast.cli.panel_rows import PANEL_OUTPUT_COLUMNS, PanelRows
+from gatecast.cli.stream_rows import OUTPUT_COLUMNS, RowReader, SeriesRows
 from gatecast.errors import ConfigError, DataFileError
 
 app = typer.Typer()
@@ -27,20 +27,18 @@ CHECKPOINT_SECONDS = 10.0
 
 @app.command()
 def stream(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     input: str = typer.Option(
         "-", "--input", help="File of observations, or - for stdin (read as rows arrive)."
     ),
     format: str = typer.Option(
         "csv", "--format", help="csv (header row; date column optional) or jsonl."
     ),
-    columns: str | None = typer.Option(
-        None,
+    columns: str | None = options.optional(
         help="Names of the fields of header-less CSV input, e.g. date,close (for `tail -f`).",
     ),
     engine: str = typer.Option("numpy", help="numpy (no torch imported) or torch."),
-    state: Path | None = typer.Option(
-        None,
+    state: Path | None = options.optional(
         help="Resume from this state file if it exists; save the state to it at checkpoints "
         "and at the end. Locked while the stream runs.",
     ),
@@ -51,49 +49,34 @@ def stream(
     ),
     signing_key: Path | None = options.SIGNING_KEY,
     require_signature: bool = options.REQUIRE_SIGNATURE,
-    calendar: str | None = typer.Option(
-        None,
+    calendar: str | None = options.optional(
         help="Trading calendar that says which bar comes next: an exchange code (XNYS, XLON, "
         "...) or 'data' (default: the model's). See docs/calendars.md.",
     ),
-    max_gap: int | None = typer.Option(
-        None,
-        "--max-gap",
+    max_gap: int | None = options.optional(
         help="Missing bars a dated row may skip; one that skips more is refused (default 5, "
         "a trading week of daily bars).",
     ),
-    max_ahead: str | None = typer.Option(
-        None,
-        "--max-ahead",
+    max_ahead: str | None = options.optional(
         help="How far past the current UTC time a row may be dated, e.g. 2D, 36h (default 2D).",
     ),
-    checkpoint_rows: int | None = typer.Option(
-        None,
-        "--checkpoint-rows",
+    checkpoint_rows: int | None = options.optional(
         help=f"With --state: save it every N rows taken, 0 = off (default {CHECKPOINT_ROWS}).",
     ),
-    checkpoint_seconds: float | None = typer.Option(
-        None,
-        "--checkpoint-seconds",
+    checkpoint_seconds: float | None = options.optional(
         help="With --state: save it this many seconds after a row taken, 0 = off (default "
         f"{CHECKPOINT_SECONDS:g}).",
     ),
-    interval: float | None = typer.Option(
-        None,
-        "--interval",
+    interval: float | None = options.optional(
         help="Calibrated interval at this level (e.g. 0.9) beside each forecast, restarted from "
         "the calibration train recorded, as predict --interval does: lower, upper, price_lower, "
         "price_upper columns; the --state file keeps it.",
     ),
-    quantiles: str | None = typer.Option(
-        None,
-        "--quantiles",
+    quantiles: str | None = options.optional(
         help="Calibrated quantiles (e.g. 0.05,0.5,0.95) beside each forecast: q<tau> and "
         "price_q<tau> columns.",
     ),
-    wait: float | None = typer.Option(
-        None,
-        "--wait",
+    wait: float | None = options.optional(
         help="With --state: wait up to this many seconds for another stream to release it "
         "(default 0: refuse at once, naming the process that holds it).",
     ),
@@ -193,14 +176,14 @@ def stream(
             err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
             err.flush()
         saver = _Checkpoints(live, state, every, seconds)
-        rows: Any = panel_stream_lines if panel else stream_lines
+        reader: RowReader[Any, Any] = PanelRows(live) if panel else SeriesRows(live)
         if panel:
             heading = PANEL_OUTPUT_COLUMNS
         else:
             bands = live.bands.columns() if live.bands is not None else ()
             heading = OUTPUT_COLUMNS + tuple(bands)
         with _rows(input) as source, saver:
-            bad, closed = _serve(live, source, format, names, saver, heading, rows)
+            bad, closed = _serve(reader, source, format, names, saver, heading)
     if closed:
         _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to say
         return
@@ -304,13 +287,12 @@ def _rows(input: str) -> Iterator[Iterator[bytes]]:
 
 
 def _serve(
-    live: Any,
+    reader: RowReader[Any, Any],
     lines: Iterator[bytes],
     fmt: str,
     columns: list[str] | None,
     saver: _Checkpoints,
-    heading: tuple[str, ...] = OUTPUT_COLUMNS,
-    rows: Any = stream_lines,
+    heading: tuple[str, ...],
 ) -> tuple[int, bool]:
     """Answer every row; (rows refused, whether the output pipe was closed)."""
     out, err = sys.stdout, sys.stderr
@@ -318,7 +300,7 @@ def _serve(
     try:
         out.write(",".join(heading) + "\n" if fmt == "csv" else "")
         out.flush()
-        for row in rows(live, lines, fmt, columns, guard=saver.updating):
+        for row in reader.answer(lines, fmt, columns, guard=saver.updating):
             if row.error is not None:
                 bad += 1
                 err.write(f"error: {row.error}\n")

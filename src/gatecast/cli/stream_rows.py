@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gatecast.data.sources import DATE_COLUMNS, normalise_name
 from gatecast.errors import ConfigError, DataError
@@ -20,7 +21,7 @@ OUTPUT_COLUMNS = ("date", "forecast", "as_of", "forecast_for")
 
 
 @dataclass
-class StreamRow:
+class AnsweredRow:
     """One input line's outcome: its number, date (if any), forecast, or error message; the
     date of the last observation the forecast used (``as_of``, the row's own date or sequence
     number) and the bar it is for (``forecast_for``, ``horizon`` bars of the model's calendar
@@ -33,82 +34,170 @@ class StreamRow:
     as_of: str | None = None
     forecast_for: str | None = None
     note: str | None = None
-    #: The interval columns of a stream with bands (``lower``, ``upper``, ``q0.05``, ``price_*``).
-    band: dict[str, float] | None = None
 
-    def csv(self) -> str:
-        f = "" if self.forecast is None or math.isnan(self.forecast) else repr(self.forecast)
-        date = self.date if self.date is not None else self.line
-        extra = "".join(
-            "," + ("" if math.isnan(v) else repr(v)) for v in (self.band or {}).values()
-        )
-        return f"{date},{f},{self.as_of or ''},{self.forecast_for or ''}{extra}"
-
-    def jsonl(self) -> str:
+    def _doc(self) -> dict[str, Any]:
+        """The fields written out: the CSV columns, in order, and the JSON keys."""
         f = None if self.forecast is None or math.isnan(self.forecast) else self.forecast
-        doc = {
+        return {
             "date": self.date if self.date is not None else self.line,
             "forecast": f,
             "as_of": self.as_of,
             "forecast_for": self.forecast_for,
         }
-        doc |= {k: None if math.isnan(v) else v for k, v in (self.band or {}).items()}
-        return json.dumps(doc)
+
+    def csv(self) -> str:
+        return ",".join("" if v is None else repr(v) if isinstance(v, float) else str(v)
+                        for v in self._doc().values())  # fmt: skip
+
+    def jsonl(self) -> str:
+        return json.dumps(self._doc())
 
 
-def stream_lines(
-    stream: Stream,
-    lines: Iterable[str | bytes],
-    fmt: str = "csv",
-    columns: Sequence[str] | None = None,
-    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
-) -> Iterator[StreamRow]:
-    """Feed text rows to ``stream`` as they arrive, one :class:`StreamRow` per data row.
+@dataclass
+class StreamRow(AnsweredRow):
+    """A row of one series' stream (:class:`AnsweredRow`), with its interval columns."""
 
-    ``csv``: a header row names the columns (a date column is optional), or ``columns`` does for
-    header-less input; a first line that is plainly data (bare prices, or ``date,price``) needs
-    neither. ``jsonl``: one JSON object per line (or a bare number). Lines may be bytes, decoded
-    one by one as UTF-8. A row that cannot be decoded or read, an absurd price, a row dated
-    at or before the last one consumed, or one dated too far ahead (see :class:`Stream`) yields
-    a row with ``error`` set (naming the line) and leaves the stream unchanged. Each update runs
-    inside ``guard()`` (e.g. a lock that a checkpoint takes too).
-    """
-    if fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
-    header = _given_header(columns) if columns else None
-    for no, text in texts(lines):
-        if isinstance(text, RowError):
-            yield StreamRow(no, None, error=f"line {no}: {text}")
-            continue
-        if fmt == "csv" and header is None:
-            header = _header_of(text, no)
-            if header is not None:
+    #: The interval columns of a stream with bands (``lower``, ``upper``, ``q0.05``, ``price_*``).
+    band: dict[str, float] | None = None
+
+    def _doc(self) -> dict[str, Any]:
+        return super()._doc() | {
+            k: None if math.isnan(v) else v for k, v in (self.band or {}).items()
+        }
+
+
+#: What each update runs inside (e.g. a lock that a checkpoint takes too).
+Guard = Callable[[], AbstractContextManager[Any]]
+
+
+_Header = TypeVar("_Header")
+_Row = TypeVar("_Row", bound=AnsweredRow)
+
+
+class RowReader(ABC, Generic[_Header, _Row]):
+    """The loop of `gatecast stream`, one for both kinds of model: text rows in, one row out
+    per data row. A subclass says how a header is read, a row parsed, fed and answered: one
+    series (:class:`SeriesRows`), or a global model's panel (cli/panel_rows.py)."""
+
+    def answer(
+        self,
+        lines: Iterable[str | bytes],
+        fmt: str = "csv",
+        columns: Sequence[str] | None = None,
+        guard: Guard = contextlib.nullcontext,
+    ) -> Iterator[_Row]:
+        """Feed ``lines`` as they arrive (bytes are decoded one by one as UTF-8). ``csv``: a
+        header row names the columns, or ``columns`` does for header-less input; ``jsonl``: one
+        JSON object per line. A row that cannot be decoded, read or taken yields a row with
+        ``error`` set (naming the line) and changes no state. Each update runs inside
+        ``guard()``."""
+        if fmt not in ("csv", "jsonl"):
+            raise ConfigError(f"format {fmt!r} is unknown; use csv or jsonl")
+        header = self.given_header(columns) if columns else None
+        for no, text in texts(lines):
+            if isinstance(text, RowError):
+                yield self.failed(no, None, None, f"line {no}: {text}")
                 continue
-            header = ["price"] if len(text.split(",")) == 1 else ["date", "price"]
-        try:
-            date, at, obs = _parse(text, fmt, header)
-        except RowError as exc:
-            where = f"line {no}" + (f" ({exc.date})" if exc.date else "")
-            yield StreamRow(no, exc.date, error=f"{where}: {exc}")
-            continue
-        try:
-            with guard():
-                forecast = stream.update(obs, at=at)
-                key = stream.last if at is not None else None
-                missed = list(stream.missed)
-        except DataError as exc:
-            yield StreamRow(
-                no, date, error=f"line {no}" + (f" ({date})" if date else "") + f": {exc}"
-            )
-            continue
+            if fmt == "csv" and header is None:
+                header, is_data = self.first_header(text, no)
+                if not is_data:
+                    continue
+            try:
+                instrument, date, at, obs = self.parse(text, fmt, header)
+            except RowError as exc:
+                where = _where(no, exc.instrument, exc.date)
+                yield self.failed(no, exc.instrument, exc.date, f"{where}: {exc}")
+                continue
+            where = _where(no, instrument, date)
+            try:
+                with guard():
+                    forecast, stream, missed = self.update(instrument, obs, at)
+                    key = stream.last if at is not None else None
+            except DataError as exc:
+                yield self.failed(no, instrument, date, f"{where}: {exc}")
+                continue
+            row = self.answered(no, instrument, date, forecast)
+            if key is not None:
+                row.as_of, row.forecast_for = shown(key), shown(forecast_for(stream, key))
+            if missed:
+                row.note = missed_note(where, missed)
+            yield row
+
+    @abstractmethod
+    def given_header(self, columns: Sequence[str]) -> _Header:
+        """The header that ``--columns`` gives."""
+
+    @abstractmethod
+    def first_header(self, text: str, no: int) -> tuple[_Header, bool]:
+        """The header of CSV input from its first line ``text``; whether that line is data."""
+
+    @abstractmethod
+    def parse(
+        self, text: str, fmt: str, header: _Header | None
+    ) -> tuple[str | None, str | None, Any, Any]:
+        """(instrument, date shown, order key, observation) of a line; a :class:`RowError`."""
+
+    @abstractmethod
+    def update(self, instrument: str | None, obs: Any, at: Any) -> tuple[float, Stream, list[Any]]:
+        """Feed one observation: (forecast, the stream that took it, the bars it skipped)."""
+
+    @abstractmethod
+    def answered(self, no: int, instrument: str | None, date: str | None, forecast: float) -> _Row:
+        """The row of a forecast."""
+
+    @abstractmethod
+    def failed(self, no: int, instrument: str | None, date: str | None, error: str) -> _Row:
+        """The row of a line refused with ``error``."""
+
+
+class SeriesRows(RowReader[list[str], StreamRow]):
+    """The rows of one series' stream: a date column is optional, and a first line that is
+    plainly data (bare prices, or ``date,price``) needs no header; ``jsonl`` takes a bare number
+    too. A row that cannot be decoded or read, an absurd price, a row dated at or before the
+    last one consumed, or one dated too far ahead (see :class:`Stream`) is refused."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def given_header(self, columns: Sequence[str]) -> list[str]:
+        return _given_header(columns)
+
+    def first_header(self, text: str, no: int) -> tuple[list[str], bool]:
+        header = _header_of(text, no)
+        if header is not None:
+            return header, False
+        return (["price"] if len(text.split(",")) == 1 else ["date", "price"]), True
+
+    def parse(
+        self, text: str, fmt: str, header: list[str] | None
+    ) -> tuple[str | None, str | None, Any, Any]:
+        return (None, *_parse(text, fmt, header))
+
+    def update(self, instrument: str | None, obs: Any, at: Any) -> tuple[float, Stream, list[Any]]:
+        return self.stream.update(obs, at=at), self.stream, list(self.stream.missed)
+
+    def answered(
+        self, no: int, instrument: str | None, date: str | None, forecast: float
+    ) -> StreamRow:
         row = StreamRow(no, date, forecast)
-        if stream.bands is not None:
-            row.band = dict(stream.band)
-        if key is not None:
-            row.as_of, row.forecast_for = shown(key), shown(forecast_for(stream, key))
-        if missed:
-            row.note = missed_note(f"line {no}" + (f" ({date})" if date else ""), missed)
-        yield row
+        if self.stream.bands is not None:
+            row.band = dict(self.stream.band)
+        return row
+
+    def failed(self, no: int, instrument: str | None, date: str | None, error: str) -> StreamRow:
+        return StreamRow(no, date, error=error)
+
+
+def stream_lines(stream: Stream, lines: Iterable[str | bytes], **how: Any) -> Iterator[StreamRow]:
+    """Feed text rows to ``stream`` as they arrive, one :class:`StreamRow` per data row
+    (:meth:`SeriesRows.answer`, ``how`` its ``fmt``, ``columns`` and ``guard``)."""
+    return SeriesRows(stream).answer(lines, **how)
+
+
+def _where(no: int, instrument: str | None, date: str | None) -> str:
+    """``line 3 (SPY, 2024-12-31)``: a line, with its instrument and date where known."""
+    known = ", ".join(filter(None, [instrument, date]))
+    return f"line {no}" + (f" ({known})" if known else "")
 
 
 def texts(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | RowError]]:
@@ -171,11 +260,13 @@ def shown(key: OrderKey | None) -> str | None:
 
 
 class RowError(DataError):
-    """A text row that cannot be read; ``date`` is its date when that much was readable."""
+    """A text row that cannot be read; ``date`` (and ``instrument``) where that much was
+    readable."""
 
     def __init__(self, message: str, date: str | None = None) -> None:
         super().__init__(message)
         self.date = date
+        self.instrument: str | None = None  # a panel row's, once read
 
 
 def _decoded(raw: str | bytes, no: int) -> str:
@@ -203,10 +294,14 @@ def _given_header(columns: Sequence[str]) -> list[str]:
 def _header_of(text: str, no: int) -> list[str] | None:
     """The header a first line gives, or None when the line is data that needs no header."""
     cells = [c.strip() for c in text.split(",")]
-    numbers = [_is_number(c) for c in cells]
+    numbers = [_reads(c, float, ValueError) for c in cells]
     if len(cells) == 1 and numbers[0]:
         return None  # a file of bare prices
-    if len(cells) >= 2 and all(numbers[1:]) and (numbers[0] or _is_date(cells[0])):
+    if (
+        len(cells) >= 2
+        and all(numbers[1:])
+        and (numbers[0] or _reads(cells[0], order_key, DataError))
+    ):
         if len(cells) == 2:
             return None  # date,price
         raise ConfigError(
@@ -216,18 +311,11 @@ def _header_of(text: str, no: int) -> list[str] | None:
     return _given_header(cells)
 
 
-def _is_number(text: str) -> bool:
+def _reads(text: str, read: Callable[[str], object], error: type[Exception]) -> bool:
+    """Whether ``read`` (``float``, ``order_key``) takes ``text`` without raising ``error``."""
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_date(text: str) -> bool:
-    try:
-        order_key(text)
-    except DataError:
+        read(text)
+    except error:
         return False
     return True
 
@@ -262,7 +350,7 @@ def _parse(text: str, fmt: str, header: list[str] | None) -> tuple[str | None, A
         date = date if date is not None else str(seq).strip()
     for k, v in row.items():
         if isinstance(v, str):
-            if not _is_number(v):
+            if not _reads(v, float, ValueError):
                 raise RowError(f"column {k!r} holds {v!r}, not a number", date)
             row[k] = float(v)
         elif v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):

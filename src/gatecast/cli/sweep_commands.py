@@ -42,16 +42,16 @@ def sweep(
     target: EvaluationTarget = typer.Option("variance", help="variance, return or direction."),
     proxy: Proxy = typer.Option("squared", help="Variance proxy scored: squared or parkinson."),
     column: str | None = options.COLUMN,
-    select_start: str | None = typer.Option(
-        None, help="First selection date (default: 4 years before --test-start)."
+    select_start: str | None = options.optional(
+        help="First selection date (default: 4 years before --test-start)."
     ),
-    select_end: str | None = typer.Option(
-        None, help="Last selection date (default: the day before --test-start)."
+    select_end: str | None = options.optional(
+        help="Last selection date (default: the day before --test-start)."
     ),
     sampler: Sampler = typer.Option(
         "grid", help="grid (every combination), or tpe / random (Optuna, --trials of them)."
     ),
-    trials: int | None = typer.Option(None, help="Configurations an Optuna sampler tries."),
+    trials: int | None = options.optional(help="Configurations an Optuna sampler tries."),
     seeds: int = options.SEEDS,
     top_k: int = typer.Option(1, help="Configurations (best by selection loss) to test."),
     record: bool = typer.Option(

@@ -77,7 +77,7 @@ _MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
     ("seed", int | None, "({})"),
 )
 MODEL_OPTIONS: tuple[tuple[str, Any, Any], ...] = tuple(
-    (name, kind, typer.Option(None, help=text.format(_default(name))))
+    (name, kind, options.optional(help=text.format(_default(name))))
     for name, kind, text in _MODEL_HELP
 )
 
@@ -96,30 +96,27 @@ def train(
         None, "--simple", help="Simple instead of log returns (return, price, direction)."
     ),
     horizon: int = typer.Option(_J.horizon, help="Forecast horizon in steps."),
-    anchored: bool | None = typer.Option(
-        None,
+    anchored: bool | None = options.optional(
         help="Price target: learn the return from the last price and move it (default), or "
         "--no-anchored to learn the level (the notebook's recipe; saturates out of range).",
     ),
-    proxy: Proxy | None = typer.Option(
-        None, help="Variance target: what QLIKE scores against (default squared)."
+    proxy: Proxy | None = options.optional(
+        help="Variance target: what QLIKE scores against (default squared)."
     ),
     train_proxy: Proxy | None = typer.Option(
         _J.train_proxy,
         help="Variance target: what the model trains against (default: parkinson with "
         "High/Low, else squared, shrunk halfway toward the --residual model's forecast).",
     ),
-    classical_inputs: str | None = typer.Option(
-        None,
+    classical_inputs: str | None = options.optional(
         help="Variance target: classical forecasts as inputs, comma-separated (garch, gjr_t, "
         "egarch_t, har, har_abs; har is on |r| without High/Low). lstm_hybrid: "
         "garch,gjr_t,har with --residual gjr_t.",
     ),
-    residual: str | None = typer.Option(
-        None, help="Variance target: the classical model the net scales (e.g. gjr_t)."
+    residual: str | None = options.optional(
+        help="Variance target: the classical model the net scales (e.g. gjr_t)."
     ),
-    covariates: str | None = typer.Option(
-        None,
+    covariates: str | None = options.optional(
         help="Variance target: comma-separated covariate groups joined on as of each date and "
         "read as inputs (vix, nasdaq, sp500; see docs/covariates.md). The model folder "
         "records them: predict joins the same ones, a stream's rows carry their columns.",
@@ -129,7 +126,7 @@ def train(
         _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
     ),
     gap: int = options.GAP,
-    device: str | None = typer.Option(None, help=f"auto, cpu or cuda ({_default('device')})."),
+    device: str | None = options.optional(help=f"auto, cpu or cuda ({_default('device')})."),
     calendar: str | None = typer.Option(
         _J.calendar,
         help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
@@ -205,49 +202,45 @@ def train(
 @app.command()
 @options.with_groups("reading")
 def predict(
-    model: Path = typer.Option(..., help="A model folder written by `gatecast train`."),
+    model: Path = options.MODEL_FOLDER,
     data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
     out: Path = typer.Option(
         ...,
         help="CSV file for date,actual,forecast,in_sample,as_of (with --steps: the long table "
         "as_of,date,step,forecast,...,method).",
     ),
-    start: str | None = typer.Option(None, help="First date to forecast."),
-    end: str | None = typer.Option(
-        None, help="Last date to forecast (default: the bar after the data)."
+    start: str | None = options.optional(help="First date to forecast."),
+    end: str | None = options.optional(
+        help="Last date to forecast (default: the bar after the data)."
     ),
-    column: str | None = typer.Option(
-        None, help="Price column (default: the one the model was trained on)."
+    column: str | None = options.optional(
+        help="Price column (default: the one the model was trained on)."
     ),
     device: str = typer.Option(_M.device),
     overwrite: bool = options.overwrite_option("file"),
     signing_key: Path | None = options.SIGNING_KEY,
     require_signature: bool = options.REQUIRE_SIGNATURE,
-    calendar: str | None = typer.Option(
-        None, help=CALENDAR + " Dates the bars after the data (default: the model's)."
+    calendar: str | None = options.optional(
+        help=CALENDAR + " Dates the bars after the data (default: the model's)."
     ),
-    interval: float | None = typer.Option(
-        None,
+    interval: float | None = options.optional(
         help="Add lower/upper (and price_lower/price_upper): an interval at this level, e.g. "
         "0.9, by adaptive conformal inference from the calibration recorded at train (one-day "
         "return and variance models).",
     ),
-    quantiles: str | None = typer.Option(
-        None, help="Add quantile columns q0.05..., e.g. 0.05,0.5,0.95 (as --interval)."
+    quantiles: str | None = options.optional(
+        help="Add quantile columns q0.05..., e.g. 0.05,0.5,0.95 (as --interval)."
     ),
-    dist: str | None = typer.Option(
-        None,
+    dist: str | None = options.optional(
         help="Variance models: quantiles, VaR and ES from this predictive distribution "
         "(normal, or t with nu fit at train) instead of conformal ones.",
     ),
-    steps: int | None = typer.Option(
-        None,
+    steps: int | None = options.optional(
         help="Forecast the 1..STEPS bars after the data (not with --start/--end): a return "
         "model's step 1, zero beyond; variance k x the one-day forecast (sqrt-of-time); bands "
         "scaled by sqrt(k). See docs/train-predict.md.",
     ),
-    plot: Path | None = typer.Option(
-        None,
+    plot: Path | None = options.optional(
         help="Write the fan chart of the bands here (.png, .svg or .pdf; needs --interval or "
         "--quantiles): the h-step price fan with --steps.",
     ),
@@ -257,8 +250,7 @@ def predict(
         help="Read --data as a panel for a global model folder (gatecast train on a panel; "
         "implied by such a folder): one forecast per instrument, for the bar after its data.",
     ),
-    engine: str | None = typer.Option(
-        None,
+    engine: str | None = options.optional(
         help="With a global model folder: numpy (read with NumPy alone, no torch imported; "
         "the instruments of the fit only) or torch (default).",
     ),
@@ -329,7 +321,7 @@ def predict(
 @app.command()
 def demo(
     quick: bool = typer.Option(False, "--quick", help="A short version (under a minute)."),
-    out: Path | None = typer.Option(None, help="Run folder (default runs/demo-<timestamp>)."),
+    out: Path | None = options.optional(help="Run folder (default runs/demo-<timestamp>)."),
     seed: int = typer.Option(0),
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
 ) -> None:

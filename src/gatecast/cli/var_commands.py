@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from gatecast.cli import options
-from gatecast.cli.output import console, print_table
+from gatecast.cli.output import console, formatted, print_table
 
 app = typer.Typer()
 
@@ -91,9 +91,7 @@ def var(
     res = run_var(cfg)
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}")
-    table = res.table[list(_SHOWN)].astype(object)
-    for c, fmt in _SHOWN.items():
-        table[c] = [fmt.format(v) if v is not None and v == v else "—" for v in res.table[c]]
+    table = formatted(res.table, _SHOWN)
     table.index = [f"{m} {d}" for m, d in table.index]
     print_table(
         table,
