@@ -44,7 +44,6 @@ def test_ablation_models_pair_each_model_with_each_group() -> None:
     ("settings", "message"),
     [
         ({"covariates": ("vxx",)}, "covariate 'vxx' is unknown; choose from vix, nasdaq"),
-        ({"covariates": ("vix",), "target": "return"}, "the return models read none yet"),
         ({"models": ("har_x",)}, "har_x is HAR with covariates as regressors: name them"),
         ({"models": ("lstm+vix",)}, "cannot forecast a variance target"),
         (

@@ -193,10 +193,3 @@ def test_no_return_forecast_reads_a_covariate_value_dated_after_it(
         for m in ("lstm+vix", "arx+vix"):
             assert on_day.loc[nxt, m] != pytest.approx(base.loc[nxt, m], rel=1e-9), (name, m)
             assert later.loc[after, m] != pytest.approx(base.loc[after, m], rel=1e-9), (name, m)
-
-
-def test_one_series_still_refuses_covariates_with_a_return_target_pointing_to_a_panel() -> None:
-    from gatecast.experiment.evaluation_config import EvaluationConfig
-
-    with pytest.raises(ConfigError, match=r"evaluate a panel .* where the global return model"):
-        EvaluationConfig(target="return", covariates=("vix",))

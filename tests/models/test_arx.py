@@ -78,7 +78,7 @@ def test_a_covariate_value_is_read_by_the_next_rows_forecast_only() -> None:
     [
         ({"covariates": "x1"}, "give column names"),
         ({"covariates": ("x1", "x1")}, "lists a column twice"),
-        ({"covariates": ("x1",), "target": "direction"}, "ARX forecasts the one-step return"),
+        ({"covariates": ("x1",), "target": "price"}, "ARX forecasts the one-step return"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:

@@ -70,8 +70,8 @@ def evaluate(
     covariates: str | None = options.optional(
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
         "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; on a panel "
-        "instrument:NAME, another instrument's return and log range; variance target, and on a "
-        "panel also return): each row holds the value known at its close (on a panel, each "
+        "instrument:NAME, another instrument's return and log range; any target, on a panel "
+        "variance and return): each row holds the value known at its close (on a panel, each "
         "instrument's own rows). Adds an ablation: each "
         "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
         "covariates), or for returns ar1 beside arx (ARX); ablation.csv.",

@@ -117,7 +117,7 @@ def train(
         help="Variance target: the classical model the net scales (e.g. gjr_t)."
     ),
     covariates: str | None = options.optional(
-        help="Variance target: comma-separated covariate groups joined on as of each date and "
+        help="One series: comma-separated covariate groups joined on as of each date and "
         "read as inputs (vix, nasdaq, sp500; see docs/covariates.md). The model folder "
         "records them: predict joins the same ones, a stream's rows carry their columns.",
     ),

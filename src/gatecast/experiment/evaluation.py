@@ -46,11 +46,13 @@ from gatecast.experiment.evaluation_config import (
 )
 from gatecast.experiment.intervals import evaluation_intervals
 from gatecast.experiment.notebook import draw_or_write, html_view
+from gatecast.experiment.panel_returns import RETURN_WITH
 from gatecast.experiment.registry import (
     COMBINATIONS,
     DEFAULT_MODELS,
     HYBRIDS,
     RECURRENT,
+    WITH_COVARIATES,
     EvaluationTarget,
     is_recurrent,
     label_on,
@@ -513,11 +515,18 @@ def score_walk(
     )
 
 
+#: Each baseline that reads covariates and the model it stands beside in an ablation.
+WITHOUT_COVARIATES = {
+    reader: baseline for baseline, reader in {**WITH_COVARIATES, **RETURN_WITH}.items()
+}
+
+
 def ablation_table(result: EvaluationResult) -> pd.DataFrame:
     """Each model that reads covariates beside the same model without them (``lstm+vix`` beside
-    ``lstm``, ``har_x+vix`` beside ``har``), on the leaderboard's dates: both losses, their
-    ratio, the Diebold-Mariano test of the one with covariates against the one without
-    (negative: the covariates lower the loss) and both models' membership of the MCS.
+    ``lstm``, ``har_x+vix`` beside ``har``, ``arx+vix`` beside ``ar1``), on the leaderboard's
+    dates: both losses, their ratio, the Diebold-Mariano test of the one with covariates
+    against the one without (negative: the covariates lower the loss) and both models'
+    membership of the MCS.
 
     A gain of ``lstm+vix`` over ``lstm`` that ``har_x+vix`` also has over ``har`` is the
     information's, not the network's; compare ``lstm+vix`` with ``har_x+vix`` in the
@@ -530,7 +539,7 @@ def ablation_table(result: EvaluationResult) -> pd.DataFrame:
     rows = []
     for m in cfg.models:
         base, groups = split_name(m)
-        without = "har" if base == "har_x" else base
+        without = WITHOUT_COVARIATES.get(base, base)
         if not groups or without not in cfg.models:
             continue
         dm = diebold_mariano(losses[m].to_numpy(), losses[without].to_numpy())

@@ -16,10 +16,18 @@ from gatecast.evaluation.walkforward import (
     ModelFactory,
 )
 from gatecast.experiment.applies import unused_settings
+from gatecast.experiment.panel_returns import (
+    ARX,
+    LOCAL_RETURN_MODELS,
+    RETURN_WITH,
+    return_covariate_models,
+)
 from gatecast.experiment.registry import (
     ALIASES,
     COMBINATIONS,
     DEFAULT_MODELS,
+    POINT_WINDOW,
+    EvaluationTarget,
     ablation_models,
     canonical_names,
     is_recurrent,
@@ -42,10 +50,7 @@ from gatecast.experiment.settings import (
 from gatecast.models.config import (
     VarianceConfig,
 )
-from gatecast.types import MODES, Mode, check_choice
-
-#: The recurrent return and direction models' input window in an evaluation (days).
-POINT_WINDOW = 22
+from gatecast.types import CELLS, MODES, Mode, TargetKind, check_choice
 
 
 @dataclass(kw_only=True)
@@ -83,11 +88,12 @@ class EvaluationConfig(
     ``models`` are identifiers of :mod:`gatecast.experiment.registry` (earlier spellings such as
     ``no-change`` are accepted and stored as the identifier); empty: the target's default set.
     ``covariates`` names covariate groups of :data:`gatecast.data.covariates.COVARIATES`
-    (``vix``, ``nasdaq``; variance target): they are joined onto the data (each row holds what
-    is known at its close) and ``models`` becomes an ablation
+    (``vix``, ``nasdaq``): they are joined onto the data (each row holds what is known at its
+    close) and ``models`` becomes an ablation
     (:func:`gatecast.experiment.registry.ablation_models`): each recurrent model with and
     without each group (``lstm``, ``lstm+vix``) and ``har`` beside ``har_x+vix``, HAR-X on the
-    same covariates.
+    same covariates; for a return or direction target ``ar1`` beside ``arx+vix`` (ARX, AR(1)
+    with the covariates as regressors: :func:`point_models`).
     """
 
     models: tuple[str, ...] = ()
@@ -110,25 +116,31 @@ class EvaluationConfig(
         if self.window is None:  # each family's own default
             self.window = VarianceConfig.window if self.target == "variance" else POINT_WINDOW
         self.covariates = _checked_covariates(self.covariates, self.target)
-        self.models = canonical_names(
-            self.models or DEFAULT_MODELS[self.target],
-            self.target,
-            covariates=bool(self.covariates),
-        )
-        if self.covariates:
-            self.models = ablation_models(self.models, self.covariates)
+        models = self.models or DEFAULT_MODELS[self.target]
+        if self.target != "variance":  # return, direction: the recurrent models, ar1 beside arx
+            self.models = point_models(models, self.covariates, self.target)
+        elif self.covariates:
+            named = canonical_names(models, self.target, covariates=True)
+            self.models = ablation_models(named, self.covariates)
             _check_covariate_models(self.models, self.covariates)
-        elif "har_x" in self.models:
-            raise ConfigError(
-                "har_x is HAR with covariates as regressors: name them (--covariates vix), or "
-                "use har"
-            )
+        else:
+            self.models = canonical_names(models, self.target)
+            if "har_x" in self.models:
+                raise ConfigError(
+                    "har_x is HAR with covariates as regressors: name them (--covariates vix), "
+                    "or use har"
+                )
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models {self.models} list a model twice")
         if self.intervals is not None and not 0 < self.intervals < 1:
             raise ConfigError(f"intervals={self.intervals}: an interval level in (0, 1), e.g. 0.9")
         if self.intervals is not None and self.target == "direction":
             raise ConfigError("--intervals covers return and variance forecasts, not direction")
+        if self.intervals is not None and self.covariates and self.target == "return":
+            raise ConfigError(
+                "--intervals with --covariates on a return target is not built (the variance "
+                "model that scales the intervals reads no covariates); leave one of them out"
+            )
         if self.interval_scale is not None:
             scales = sorted(set(model_names("variance")) - set(COMBINATIONS))
             name = ALIASES.get(self.interval_scale.strip(), self.interval_scale.strip())
@@ -177,22 +189,48 @@ class EvaluationConfig(
         }
 
 
-def _checked_covariates(names: Iterable[str], target: str) -> tuple[str, ...]:
-    """The covariate groups ``names`` as a tuple, each known, none twice, for a variance
-    target (a ConfigError otherwise)."""
-    groups = checked_groups(names)
-    if groups and target != "variance":
-        raise ConfigError(
-            f"--covariates feeds the variance models (the recurrent ones and har_x); on one "
-            f"series the {target} models read none yet: use --target variance, leave it out"
-            + (
-                ", or evaluate a panel (--panel, or --data sp500_stocks), where the global "
-                "return model and arx (ARX) read them"
-                if target == "return"
-                else ""
+def point_models(
+    models: Iterable[str], groups: tuple[str, ...], target: EvaluationTarget
+) -> tuple[str, ...]:
+    """The return or direction models ``models`` of one series as identifiers; with covariate
+    ``groups``, the ablation of a panel's return models
+    (:func:`gatecast.experiment.panel_returns.return_covariate_models`): each recurrent model
+    with and without each group, ``ar1`` beside ``arx`` (:class:`gatecast.models.linear.ARX`,
+    AR(1) with the covariates of the day before as regressors; for a direction target the sign
+    of its forecast, as ``ar1``'s). ``arx`` without covariates is refused, and so is a model of
+    a panel only (``lstm_local``)."""
+    given = tuple(m.strip() for m in models if m.strip())
+    readers = (*CELLS, ARX)
+    for m in given:
+        base, has = split_name(m)
+        if base in LOCAL_RETURN_MODELS:
+            raise ConfigError(
+                f"{base} is a panel model (one recurrent model per instrument); on one series "
+                f"use {LOCAL_RETURN_MODELS[base]}, or evaluate a panel (--panel)"
             )
+        if has and base not in readers:
+            raise ConfigError(
+                f"model {m}: on a {target} target the recurrent models and arx read covariates "
+                f"({', '.join(readers)}), {base} does not; name it without them"
+            )
+    plain = iter(
+        canonical_names(tuple(m for m in given if split_name(m)[0] not in readers), target)
+    )
+    names = tuple(m if split_name(m)[0] in readers else next(plain) for m in given)
+    if groups and not any(split_name(m)[0] in (*readers, *RETURN_WITH) for m in names):
+        raise ConfigError(
+            f"--covariates {','.join(groups)} feeds the recurrent models and arx (ARX, beside "
+            f"ar1) on a {target} target, and --models {','.join(names)} has none of them; add "
+            f"lstm or ar1"
         )
-    return groups
+    return return_covariate_models(groups, names)[1]
+
+
+def _checked_covariates(names: Iterable[str], target: str) -> tuple[str, ...]:
+    """The covariate groups ``names`` as a tuple, each known, none twice (a ConfigError
+    otherwise); every ``target`` reads them (kept for
+    :mod:`gatecast.experiment.panel_covariates`, which checks a panel's groups so)."""
+    return checked_groups(names)
 
 
 def _check_covariate_models(models: tuple[str, ...], groups: tuple[str, ...]) -> None:
@@ -234,10 +272,21 @@ def walk_config(run: Any, **settings: Any) -> EvaluationConfig:
 
 def model_factory(name: str, cfg: EvaluationConfig, seed: int = 0) -> ModelFactory:
     """A picklable zero-argument factory of the model ``name`` for ``cfg``'s target."""
+    base, groups = split_name(name)
+    if base == ARX:  # AR(1) with the covariates as regressors, a return and direction model
+        if cfg.target == "variance":
+            raise ConfigError(f"{name} forecasts returns and directions; for variance: har_x")
+        from gatecast.models.linear import ARX as ARXModel
+
+        kind: TargetKind = "direction" if cfg.target == "direction" else "return"
+        reads = covariate_columns(groups)
+        arx: ModelFactory = functools.partial(
+            ARXModel, covariates=reads, target=kind, column=cfg.column, name=name
+        )
+        return arx
     spec = model_spec(cfg.target, name)
     target = cfg.proxy if cfg.target == "variance" else cfg.target
     params: dict[str, Any] = {**spec.params, "target": target, "column": cfg.column}
-    base, groups = split_name(name)
     if groups:
         params["covariates"] = covariate_columns(groups)
         if "name" in spec.params:  # har_x+vix: its forecasts' column

@@ -22,7 +22,6 @@ from gatecast.evaluation.panel_walk import (
     panel_walk_forward,
 )
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
-from gatecast.experiment.evaluation_config import POINT_WINDOW
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.panel_evaluation_config import LOCAL_MODELS as LOCAL_MODELS
 from gatecast.experiment.panel_evaluation_config import PANEL_MODELS as PANEL_MODELS
@@ -47,6 +46,7 @@ from gatecast.experiment.panel_returns import (
     return_model_names,
     score_panel_target,
 )
+from gatecast.experiment.registry import POINT_WINDOW
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
     RunFolder,

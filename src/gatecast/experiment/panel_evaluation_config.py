@@ -17,7 +17,6 @@ from gatecast.evaluation.panel_walk import (
     PanelWalkPlan,
 )
 from gatecast.experiment.applies import unused_settings
-from gatecast.experiment.evaluation_config import POINT_WINDOW
 from gatecast.experiment.panel_models import (
     PanelModelSettings,
     checked_panel_names,
@@ -33,6 +32,7 @@ from gatecast.experiment.panel_returns import (
 from gatecast.experiment.registry import (
     COMBINATIONS,
     HYBRIDS,
+    POINT_WINDOW,
     canonical_names,
     model_spec,
     split_name,

@@ -15,13 +15,12 @@ from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
 from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
-from gatecast.experiment.evaluation_config import POINT_WINDOW
 from gatecast.experiment.panel_models import (
     PanelModelSettings,
     checked_panel_names,
     recurrent_settings,
 )
-from gatecast.experiment.registry import canonical_names, model_spec, split_name
+from gatecast.experiment.registry import POINT_WINDOW, canonical_names, model_spec, split_name
 from gatecast.types import CELLS, Proxy
 
 if TYPE_CHECKING:

@@ -15,6 +15,8 @@ from gatecast.types import CELLS
 
 EvaluationTarget = Literal["variance", "return", "direction"]
 EVALUATION_TARGETS: tuple[EvaluationTarget, ...] = get_args(EvaluationTarget)
+#: The recurrent return and direction models' input window in an evaluation (days).
+POINT_WINDOW = 22
 #: Hybrid recurrent variance models (:class:`RecurrentVariance` options): identifier -> params.
 HYBRIDS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {

@@ -49,8 +49,8 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
     ``anchored`` make up a point target (``log`` None: log returns; ``anchored`` None: anchored,
     for a price target only); ``proxy`` (None: squared) and ``train_proxy`` a variance target.
     A setting given for a target that does not use it is refused, never ignored.
-    ``test_size`` is a fraction in (0, 1) or a count of rows. ``covariates`` (a variance target
-    only) names covariate groups (``sp500``, ``vix``) joined onto the data as of each date by
+    ``test_size`` is a fraction in (0, 1) or a count of rows. ``covariates`` names covariate
+    groups (``sp500``, ``vix``) joined onto the data as of each date by
     :func:`gatecast.data.covariates.join_covariates` (on a panel, onto each instrument's own
     dates) and read by the model after its features; the model folder records them, so
     ``predict`` joins the same ones.
@@ -106,7 +106,6 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
             "classical_inputs (--classical-inputs)": not self.variance
             and self.classical_inputs is not None,
             "residual (--residual)": not self.variance and self.residual is not None,
-            "covariates (--covariates)": not self.variance and bool(self.covariates),
         }
         self.covariates = checked_groups(self.covariates)
         sequence_only = [
@@ -154,6 +153,8 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
     def model_config(self) -> NetSettings:
         """The model settings of this job, validated by the family's config."""
         config_class: type[NetSettings] = VarianceConfig if self.variance else ForecasterConfig
+        # the groups' columns are what the model reads (the groups: the data's join)
+        columns = {"covariates": covariate_columns(self.covariates)}
         names = {f.name for f in fields(config_class)}
         given = {
             f.name: getattr(self, f.name)
@@ -167,10 +168,8 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
                     f"{', '.join(wrong) or 'horizon'} is for return, price and direction "
                     "models; a variance model forecasts one day ahead from a window"
                 )
-            # the groups' columns are what the model reads (the groups: the data's join)
-            columns = {"covariates": covariate_columns(self.covariates)}
             return VarianceConfig(**(given | {"target": self.variance_proxy} | columns))
-        return ForecasterConfig(**(given | {"target": self.target_spec()}))
+        return ForecasterConfig(**(given | {"target": self.target_spec()} | columns))
 
     def forecaster(self) -> RecurrentEstimator:
         """A fresh, unfitted model with this job's settings."""

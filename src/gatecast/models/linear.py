@@ -1,6 +1,6 @@
 """The linear return baselines: AR(1) on returns (statsmodels), for return and direction targets,
-and ARX, the AR(1) with covariates as further regressors (the return baseline that reads what a
-recurrent model with covariates reads)."""
+and ARX, the AR(1) with covariates as further regressors (the return and direction baseline that
+reads what a recurrent model with covariates reads)."""
 
 from __future__ import annotations
 
@@ -70,14 +70,16 @@ class ARX(OnTarget):
     each: the information a recurrent model with those covariates reads, which makes the two
     comparable (a gain of the network over ARX is not the covariates'). Rows where the lagged
     return or a lagged covariate is missing are left out of the fit. With no covariates it is
-    the AR(1) of :class:`AR1` (the same OLS; its forecasts equal ``ar1``'s).
+    the AR(1) of :class:`AR1` (the same OLS; its forecasts equal ``ar1``'s). A ``direction``
+    target makes the same hard call as :class:`AR1`'s: 1.0 if the return forecast is > 0, else
+    0.0 (the same OLS on the returns).
 
     Parameters
     ----------
     covariates
         Column names of the data, e.g. ``("sp500_return", "sp500_log_range")``.
     target
-        ``return`` (one step; log or simple as the spec says).
+        ``return`` (one step; log or simple as the spec says) or ``direction`` (its sign).
     column
         The price column; default the data's preferred one.
     name
@@ -92,10 +94,10 @@ class ARX(OnTarget):
         name: str | None = None,
     ) -> None:
         spec = as_target(target)
-        if spec.kind != "return" or spec.horizon != 1:
+        if spec.kind not in ("return", "direction") or spec.horizon != 1:
             raise ConfigError(
                 f"target {spec.kind!r} with horizon {spec.horizon}: ARX forecasts the one-step "
-                f"return; use target='return'"
+                f"return or its direction; use target='return' or 'direction'"
             )
         if isinstance(covariates, str) or not all(isinstance(c, str) and c for c in covariates):
             raise ConfigError(
@@ -139,4 +141,6 @@ class ARX(OnTarget):
         X, _ = self.design(data)
         X = X.dropna()
         fc = pd.Series(X.to_numpy() @ self.params_, index=X.index, name=self.name)
+        if self.target_spec.kind == "direction":
+            fc = (fc > 0).astype(float)
         return clip_dates(fc, start, end)
