@@ -138,8 +138,12 @@ def test_a_missing_session_is_refused_naming_it(spx) -> None:
 def test_another_exchange_is_refused(spx) -> None:
     # London trades on US holidays (Thanksgiving) and closes on its own (the August bank
     # holiday, Monday 27 August 2018, a NYSE session)
+    with pytest.raises(ConfigError, match=r"follows the calendar XNYS"):
+        join_covariates(spx, ["calendar:XLON"])  # the bundled S&P 500 says it follows XNYS
+    own = spx.copy()
+    own.attrs = {}
     with pytest.raises(DataError, match=r"not XLON sessions, the first 2018-08-27"):
-        join_covariates(spx, ["calendar:XLON"])
+        join_covariates(own, ["calendar:XLON"])
 
 
 def test_intraday_or_undated_data_is_refused() -> None:
@@ -184,3 +188,16 @@ def test_daily_rows_stamped_at_a_time_of_day_join_by_their_day(spx) -> None:
     a, _ = join_covariates(spx, ["calendar:XNYS"])
     b, _ = join_covariates(stamped, ["calendar:XNYS"])
     np.testing.assert_array_equal(a[COLS].to_numpy(), b[COLS].to_numpy())
+
+
+def test_the_joined_data_follows_the_exchange(spx) -> None:
+    """The bars after the data are dated by the exchange the columns describe: a frame without
+    a calendar takes it, one that follows another exchange is refused."""
+    own = spx.copy()
+    own.attrs = {}
+    joined, _ = join_covariates(own, ["calendar:XNYS"])
+    assert joined.attrs["calendar"] == "XNYS"
+    assert "calendar" not in join_covariates(own, [])[0].attrs
+    own.attrs["calendar"] = "XLON"
+    with pytest.raises(ConfigError, match=r"follows the calendar XLON.*name one exchange"):
+        join_covariates(own, ["calendar:XNYS"])

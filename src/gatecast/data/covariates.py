@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gatecast.data.calendar import DATA
 from gatecast.data.calendar_covariates import (
     CALENDAR,
     calendar_columns,
@@ -320,7 +321,9 @@ def join_covariates(
 
     A calendar group (``calendar:XNYS``) is joined by the day, not as of it: each row from the
     calendar's first session on must be a session and the row after it the next session
-    (:func:`gatecast.data.calendar_covariates.check_sessions` refuses the first that is not).
+    (:func:`gatecast.data.calendar_covariates.check_sessions` refuses the first that is not),
+    and the joined frame's ``attrs["calendar"]`` is that exchange (the bars after the data are
+    dated by it; data that follows another exchange is refused).
 
     Returns
     -------
@@ -331,6 +334,7 @@ def join_covariates(
     out = data.copy()
     notes: list[str] = []
     where = data.attrs.get("source", "the data")
+    calendar = data.attrs.get("calendar")
     for name in names:
         group = covariate_group(name)
         if values is not None and name in values:
@@ -342,8 +346,17 @@ def join_covariates(
             raise ConfigError(f"{where} already has the column(s) {clash} of covariate {name!r}")
         exchange = calendar_of_spec(name)
         if exchange is not None:  # by the day: a row off the calendar is refused, not dated
+            follows = calendar
+            if follows not in (None, DATA, exchange):
+                raise ConfigError(
+                    f"covariate {name!r} describes the next {exchange} session, and {where} "
+                    f"follows the calendar {follows} (--calendar, or an earlier calendar "
+                    f"covariate): name one exchange for both"
+                )
             check_sessions(out.index, exchange, name, where)
             joined = on_sessions(out.index, cov)
+            # the bars after the data are then dated by this exchange too (a model records it)
+            calendar = exchange
         else:
             joined = known_at_close(out.index, cov)
         first = cov.index[0]
@@ -384,4 +397,6 @@ def join_covariates(
         for c in group.columns:
             out[c] = joined.loc[~before, c].to_numpy()
     out.attrs = dict(data.attrs)
+    if calendar is not None:
+        out.attrs["calendar"] = calendar
     return out, notes

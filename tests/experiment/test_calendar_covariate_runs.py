@@ -1,0 +1,147 @@
+"""The calendar covariate ``calendar:XNYS`` wherever covariate groups work: no forecast up to a day
+D reads a price after D (HAR-X and the recurrent model), ``evaluate`` on the bundled S&P 500
+(the ablation), a panel (each instrument joined alone, a missing day refused naming the
+instrument), and ``train`` -> ``predict`` -> ``stream`` (predict joins it itself)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import gatecast as gc
+from gatecast.cli.app import app
+from gatecast.data.calendar_covariates import calendar_columns, session_values
+from gatecast.data.covariates import join_covariates
+from gatecast.errors import DataError
+from gatecast.experiment.panel_covariates import join_panel_covariates
+from gatecast.models.har import HARXForecaster
+from gatecast.models.recurrent.variance import RecurrentVariance
+
+COLS = calendar_columns("XNYS")
+FIT_END = "2016-06-30"
+DAY = pd.Timestamp("2016-09-15")
+runner = CliRunner()
+TINY = ["--hidden", "4", "--epochs", "1", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def spx() -> pd.DataFrame:
+    return gc.load("sp500").loc["2015":"2016"]
+
+
+def _tiny() -> RecurrentVariance:
+    return RecurrentVariance(hidden=4, epochs=1, device="cpu", covariates=COLS)
+
+
+@pytest.mark.parametrize("make", [_tiny, lambda: HARXForecaster(covariates=COLS)])
+def test_prices_after_d_change_no_forecast_up_to_d(make, spx) -> None:
+    moved = spx.copy()
+    later = moved.index > DAY
+    moved.loc[later, "high"] *= 1.02  # a wider range and a jump on every day after D
+    moved.loc[later, "close"] *= 1.01
+    a = join_covariates(spx, ["calendar:XNYS"])[0]
+    b = join_covariates(moved, ["calendar:XNYS"])[0]
+    model = make().fit(a.loc[:FIT_END])
+    fa, fb = model.predict(a, start="2016-07-01"), model.predict(b, start="2016-07-01")
+    assert fa.loc[:DAY].equals(fb.loc[:DAY])  # the same path on the same rows: exactly equal
+    after = a.index[a.index.get_loc(DAY) + 2]  # reads the moved row D+1
+    assert not np.isclose(fa.loc[after], fb.loc[after])
+
+
+def test_har_x_reads_the_calendar(spx) -> None:
+    a = join_covariates(spx, ["calendar:XNYS"])[0]
+    model = HARXForecaster(covariates=COLS).fit(a.loc[:FIT_END])
+    assert len(model.params_) == 4 + len(COLS) and np.isfinite(model.params_).all()
+    # the forecast moves with the calendar columns of the row before it
+    fc = model.predict(a, start="2016-07-01")
+    shifted = a.copy()
+    shifted[COLS[-1]] = shifted[COLS[-1]] + 1.0  # one more day to every next session
+    assert not np.allclose(fc, model.predict(shifted, start="2016-07-01"))
+
+
+def test_evaluate_with_the_calendar_on_sp500(tmp_path: Path) -> None:
+    res = gc.evaluate(
+        gc.load("sp500").loc["2016-01":"2017-06"],
+        models="lstm,har",
+        covariates=("calendar:XNYS",),
+        test_start="2017-04-03",
+        refit_every=63,
+        recurrent_epochs=1,
+        warm_epochs=1,
+        hidden=4,
+        n_jobs=1,
+        quiet=True,
+        mcs_reps=100,
+        out=str(tmp_path / "run"),
+    )
+    assert set(res.leaderboard.index) == {
+        "lstm",
+        "lstm+calendar:XNYS",
+        "har",
+        "har_x+calendar:XNYS",
+    }
+    assert res.ablation is not None
+    assert list(res.ablation["without"]) == ["lstm", "har"]
+    assert not np.allclose(res.forecasts["har_x+calendar:XNYS"], res.forecasts["har"])
+    assert not any("left out" in n for n in res.notes)  # the calendar covers every row
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["covariates"] == ["calendar:XNYS"]
+
+
+def test_a_panel_joins_each_instrument_alone_and_names_one_with_a_missing_day() -> None:
+    frames = {n: gc.load(n).loc["2017-01":"2017-03"] for n in ("sp500", "nasdaq")}
+    joined = join_panel_covariates(gc.load_panel(frames), ["calendar:XNYS"])
+    for n, df in frames.items():
+        alone = join_covariates(df, ["calendar:XNYS"])[0]
+        pd.testing.assert_frame_equal(joined[n][list(COLS)], alone[list(COLS)])
+    frames["nasdaq"] = frames["nasdaq"].drop(pd.Timestamp("2017-02-15"))
+    with pytest.raises(
+        DataError, match=r"instrument 'nasdaq'.* has no row for the XNYS session 2017-02-15"
+    ):
+        join_panel_covariates(gc.load_panel(frames), ["calendar:XNYS"])
+
+
+def test_train_predict_and_stream_with_the_calendar(tmp_path: Path) -> None:
+    data = tmp_path / "spx.csv"
+    gc.load("sp500").loc["2015":"2016"].to_csv(data)
+    model = tmp_path / "m"
+    args = ["train", "--data", str(data), "--target", "variance", "--covariates", "calendar:XNYS"]
+    res = runner.invoke(app, [*args, "--test-start", "2016-07-01", "--out", str(model), *TINY])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["covariate_groups"] == ["calendar:XNYS"]
+    assert tuple(manifest["covariates"]) == COLS
+    res = runner.invoke(
+        app, ["predict", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "p")]
+    )
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(tmp_path / "p", parse_dates=["date"])
+    # the forecast after the data is for the next session: Tuesday 3 January 2017
+    assert pred["date"].iloc[-1] == pd.Timestamp("2017-01-03")
+    # a stream's rows carry the columns, computed from the calendar by the caller
+    prices = gc.load(str(data))
+    cal = session_values("XNYS").reindex(prices.index)
+    cols = ["open", "high", "low", "close", *COLS]
+    rows = prices.join(cal)
+    text = "date," + ",".join(cols) + "\n"
+    text += "".join(
+        f"{d:%Y-%m-%d}," + ",".join(repr(float(r[c])) for c in cols) + "\n"
+        for d, r in rows.iterrows()
+    )
+    res = runner.invoke(app, ["stream", "--model", str(model)], input=text)
+    assert res.exit_code == 0, res.output
+    last = [ln for ln in res.stdout.splitlines() if ln[:1].isdigit()][-1].split(",")
+    assert float(last[1]) == pytest.approx(pred["forecast"].iloc[-1], rel=1e-5)
+    # predict joins the calendar itself, and refuses data with a missing session
+    gap = tmp_path / "gap.csv"
+    gc.load("sp500").loc["2015":"2016"].drop(pd.Timestamp("2016-11-09")).to_csv(gap)
+    res = runner.invoke(
+        app, ["predict", "--model", str(model), "--data", str(gap), "--out", str(tmp_path / "q")]
+    )
+    assert res.exit_code == 2
+    assert "no row for the XNYS session 2016-11-09" in " ".join(res.output.split())
