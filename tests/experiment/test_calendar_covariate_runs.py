@@ -94,11 +94,27 @@ def test_evaluate_with_the_calendar_on_sp500(tmp_path: Path) -> None:
 
 
 def test_a_panel_joins_each_instrument_alone_and_names_one_with_a_missing_day() -> None:
-    frames = {n: gc.load(n).loc["2017-01":"2017-03"] for n in ("sp500", "nasdaq")}
+    """Each instrument's columns are its single-series join, the panel's HAR-X reads them, and
+    an instrument missing a session is refused by name."""
+    frames = {n: gc.load(n).loc["2016-10":"2017-04"] for n in ("sp500", "nasdaq")}
     joined = join_panel_covariates(gc.load_panel(frames), ["calendar:XNYS"])
     for n, df in frames.items():
         alone = join_covariates(df, ["calendar:XNYS"])[0]
         pd.testing.assert_frame_equal(joined[n][list(COLS)], alone[list(COLS)])
+    # the panel's evaluation: har_x per instrument reads the columns
+    res = gc.evaluate_panel(
+        gc.load_panel(frames),
+        test_start="2017-03-01",
+        models="har",
+        covariates="calendar:XNYS",
+        reference="har",
+        refit_every=40,
+        min_train=30,
+        mcs_reps=100,
+    )
+    assert list(res.summary.index) == ["har", "har_x+calendar:XNYS"]
+    forecasts = res.walk.forecasts
+    assert not np.allclose(forecasts["har_x+calendar:XNYS"], forecasts["har"])
     frames["nasdaq"] = frames["nasdaq"].drop(pd.Timestamp("2017-02-15"))
     with pytest.raises(
         DataError, match=r"instrument 'nasdaq'.* has no row for the XNYS session 2017-02-15"

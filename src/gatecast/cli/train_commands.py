@@ -121,7 +121,7 @@ def train(
     covariates: str | None = typer.Option(
         None,
         help="Variance target: comma-separated covariate groups joined on as of each date and "
-        "read as inputs (vix, nasdaq, sp500; see docs/covariates.md). The model folder "
+        "read as inputs (vix, nasdaq, sp500, calendar:XNYS; see docs/covariates.md). The model folder "
         "records them: predict joins the same ones, a stream's rows carry their columns.",
     ),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),
