@@ -201,3 +201,21 @@ def test_the_joined_data_follows_the_exchange(spx) -> None:
     own.attrs["calendar"] = "XLON"
     with pytest.raises(ConfigError, match=r"follows the calendar XLON.*name one exchange"):
         join_covariates(own, ["calendar:XNYS"])
+
+
+def test_a_streams_tick_gets_the_columns_from_its_date() -> None:
+    from gatecast.data.calendar_covariates import tick_filler
+
+    assert tick_filler(["vix", "file:x.csv:a"]) is None
+    fill = tick_filler(["vix", "calendar:XNYS"])
+    assert fill is not None
+    row = fill(2901.5, "2018-08-31")
+    assert row["price"] == 2901.5
+    np.testing.assert_allclose([row[c] for c in COLS], ORACLE["2018-08-31"], atol=1e-12)
+    # a tick's own values of the columns are the calendar's
+    row = fill({"close": 1.0, "vix_log": 2.0, COLS[-1]: 99.0}, pd.Timestamp("2018-08-30 16:00"))
+    assert (row["close"], row["vix_log"], row[COLS[-1]]) == (1.0, 2.0, 1.0)
+    with pytest.raises(DataError, match=r"2018-09-03 \(Monday\) is not a session of XNYS"):
+        fill(1.0, "2018-09-03")
+    with pytest.raises(DataError, match=r"give the row a date"):
+        fill(1.0, None)

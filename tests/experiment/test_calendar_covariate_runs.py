@@ -139,20 +139,22 @@ def test_train_predict_and_stream_with_the_calendar(tmp_path: Path) -> None:
     pred = pd.read_csv(tmp_path / "p", parse_dates=["date"])
     # the forecast after the data is for the next session: Tuesday 3 January 2017
     assert pred["date"].iloc[-1] == pd.Timestamp("2017-01-03")
-    # a stream's rows carry the columns, computed from the calendar by the caller
+    # a stream computes the columns from each row's date: rows of prices alone, or rows that
+    # carry the columns (replaced by the calendar's), give predict's forecast after the data
     prices = gc.load(str(data))
-    cal = session_values("XNYS").reindex(prices.index)
-    cols = ["open", "high", "low", "close", *COLS]
-    rows = prices.join(cal)
-    text = "date," + ",".join(cols) + "\n"
-    text += "".join(
-        f"{d:%Y-%m-%d}," + ",".join(repr(float(r[c])) for c in cols) + "\n"
-        for d, r in rows.iterrows()
-    )
+    for cols, rows in (
+        (["open", "high", "low", "close"], prices),
+        (["open", "high", "low", "close", *COLS], prices.join(session_values("XNYS"))),
+    ):
+        res = runner.invoke(app, ["stream", "--model", str(model)], input=_csv(rows, cols))
+        assert res.exit_code == 0, res.output
+        last = [ln for ln in res.stdout.splitlines() if ln[:1].isdigit()][-1].split(",")
+        assert float(last[1]) == pytest.approx(pred["forecast"].iloc[-1], rel=1e-5)
+    # a row on a day that is no XNYS session is refused by the stream
+    holiday = prices.iloc[[-1]].set_axis(pd.DatetimeIndex(["2017-01-02"]))
+    text = _csv(pd.concat([prices, holiday]), ["open", "high", "low", "close"])
     res = runner.invoke(app, ["stream", "--model", str(model)], input=text)
-    assert res.exit_code == 0, res.output
-    last = [ln for ln in res.stdout.splitlines() if ln[:1].isdigit()][-1].split(",")
-    assert float(last[1]) == pytest.approx(pred["forecast"].iloc[-1], rel=1e-5)
+    assert "the row of 2017-01-02 (Monday) is not a session of XNYS" in " ".join(res.output.split())
     # predict joins the calendar itself, and refuses data with a missing session
     gap = tmp_path / "gap.csv"
     gc.load("sp500").loc["2015":"2016"].drop(pd.Timestamp("2016-11-09")).to_csv(gap)
@@ -161,3 +163,10 @@ def test_train_predict_and_stream_with_the_calendar(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "no row for the XNYS session 2016-11-09" in " ".join(res.output.split())
+
+
+def _csv(rows: pd.DataFrame, cols: list[str]) -> str:
+    return ("date," + ",".join(cols) + "\n") + "".join(
+        f"{d:%Y-%m-%d}," + ",".join(repr(float(r[c])) for c in cols) + "\n"
+        for d, r in rows.iterrows()
+    )

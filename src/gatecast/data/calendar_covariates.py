@@ -15,6 +15,8 @@ session missing from the data, naming the date."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,3 +170,41 @@ def on_sessions(dates: pd.Index, values: pd.DataFrame) -> pd.DataFrame:
     out: pd.DataFrame = right.reindex(key)
     out.index = pd.DatetimeIndex(dates, name=dates.name)
     return out
+
+
+def tick_filler(groups: Iterable[str]) -> Callable[[Any, Any], Any] | None:
+    """For a stream of a model that reads the covariate groups ``groups``: a function of a tick
+    and its date that returns the tick as a mapping with the columns of each calendar group
+    added, computed from the date alone (a tick's own values of those columns are replaced by
+    the calendar's); None when no group is a calendar's.
+
+    A tick without a date, or dated on a day that is no session of the exchange, is refused
+    (a :class:`DataError` naming the date), the stream unchanged.
+    """
+    exchanges = [calendar_exchange(g) for g in groups if str(g).startswith(CALENDAR)]
+    if not exchanges:
+        return None
+
+    def fill(tick: Any, at: Any) -> Any:
+        if at is None or isinstance(at, int | np.integer):
+            raise DataError(
+                f"the model reads the calendar covariate(s) "
+                f"{', '.join(CALENDAR + e for e in exchanges)}, computed from each row's date: "
+                f"give the row a date (a date column, or update(row, at=date))"
+            )
+        when = pd.Timestamp(at)
+        day = (when.tz_localize(None) if when.tz is not None else when).normalize()
+        row = dict(tick) if isinstance(tick, Mapping | pd.Series) else {"price": tick}
+        for exchange in exchanges:
+            values = _values(exchange)
+            if day not in values.index:
+                raise DataError(
+                    f"the row of {_fmt_date(day)} ({day.day_name()}) is not a session of "
+                    f"{exchange} that exchange_calendars knows (with the session after it), and "
+                    f"the model reads {CALENDAR}{exchange}: send rows of {exchange} sessions "
+                    f"only; the stream is unchanged"
+                )
+            row.update(values.loc[day].to_dict())
+        return row
+
+    return fill
