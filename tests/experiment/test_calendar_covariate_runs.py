@@ -170,3 +170,47 @@ def _csv(rows: pd.DataFrame, cols: list[str]) -> str:
         f"{d:%Y-%m-%d}," + ",".join(repr(float(r[c])) for c in cols) + "\n"
         for d, r in rows.iterrows()
     )
+
+
+def test_a_global_model_with_the_calendar_trains_predicts_and_streams(tmp_path: Path) -> None:
+    """`train --panel --covariates calendar:XNYS` -> predict (joins it per instrument) -> a
+    stream of prices alone (computes it per row): the same forecast after the data."""
+    from gatecast.experiment.panel_serving import open_panel_stream
+
+    frames = {n: gc.load(n).loc["2016-04":"2016-12"] for n in ("sp500", "nasdaq")}
+    long = pd.concat(
+        [
+            df[["close"]].rename_axis("date").reset_index().assign(ticker=n)
+            for n, df in frames.items()
+        ]
+    )
+    csv, model = tmp_path / "long.csv", tmp_path / "m"
+    long.assign(date=long["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
+    args = ["train", "--data", str(csv), "--panel", "--target", "variance", "--out", str(model)]
+    res = runner.invoke(app, [*args, "--covariates", "calendar:XNYS", *TINY])
+    assert res.exit_code == 0, res.output
+    assert json.loads((model / "manifest.json").read_text())["covariate_groups"] == [
+        "calendar:XNYS"
+    ]
+    out = tmp_path / "p.csv"
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(model),
+            "--data",
+            str(csv),
+            "--calendar",
+            "XNYS",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(out, index_col="instrument", parse_dates=["date"])
+    assert set(pred["date"]) == {pd.Timestamp("2017-01-03")}  # the session the columns describe
+    streams = open_panel_stream(model)
+    for day, row in frames["sp500"].iterrows():
+        f = streams.update("sp500", float(row["close"]), at=day)
+    assert f == pytest.approx(pred.loc["sp500", "forecast"], rel=1e-5)
