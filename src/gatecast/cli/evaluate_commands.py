@@ -69,7 +69,8 @@ def evaluate(
     ),
     covariates: str | None = options.optional(
         help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
-        "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; on a panel "
+        "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; "
+        "calendar:EXCHANGE, the next session on that exchange's calendar; on a panel "
         "instrument:NAME, another instrument's return and log range; any target, on a panel "
         "variance and return): each row holds the value known at its close (on a panel, each "
         "instrument's own rows). Adds an ablation: each "

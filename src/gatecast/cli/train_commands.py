@@ -117,8 +117,8 @@ def train(
         help="Variance target: the classical model the net scales (e.g. gjr_t)."
     ),
     covariates: str | None = options.optional(
-        help="One series: comma-separated covariate groups joined on as of each date and "
-        "read as inputs (vix, nasdaq, sp500; see docs/covariates.md). The model folder "
+        help="Comma-separated covariate groups joined on as of each date and read as inputs "
+        "(vix, nasdaq, sp500, calendar:XNYS; see docs/covariates.md). The model folder "
         "records them: predict joins the same ones, a stream's rows carry their columns.",
     ),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),

@@ -4,8 +4,9 @@ forecasts made after its date.
 
 A covariate is named by a spec: a bundled group (``vix``, ``nasdaq``, ``sp500``),
 ``file:PATH:COLUMN[:COLUMN...]`` (columns of a CSV/Parquet file read by
-:func:`gatecast.data.sources.load`) or, on a panel, ``instrument:NAME`` (that instrument's
-return and log Parkinson range)."""
+:func:`gatecast.data.sources.load`), ``calendar:EXCHANGE`` (the next session on an exchange's
+calendar, known in advance: :mod:`gatecast.data.calendar_covariates`) or, on a panel,
+``instrument:NAME`` (that instrument's return and log Parkinson range)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gatecast.data.calendar import DATA
+from gatecast.data.calendar_covariates import (
+    CALENDAR,
+    calendar_columns,
+    calendar_exchange,
+    check_sessions,
+    on_sessions,
+    session_values,
+)
 from gatecast.data.features import PERCENT_LOG, parkinson
 from gatecast.data.sources import _fmt_date, load, normalise_name
 from gatecast.errors import ConfigError, DataError
@@ -31,13 +41,18 @@ MAX_AGE = pd.Timedelta("7D")
 class CovariateGroup:
     """A covariate group: a bundled series (``source``), the columns it gives, each computed
     from that series' own rows (``build``: its frame -> the columns, one value per date of its
-    own, known at that date's close), and what they are (``doc``)."""
+    own, known at that date's close), and what they are (``doc``).
+
+    ``known_in_advance``: the values are fixed before the dates they describe (an exchange's
+    calendar, ``calendar:XNYS``), so the row of day t may describe the day t's forecast is for;
+    a value of the other groups is a measurement, known from its date's close on."""
 
     name: str
     source: str
     columns: tuple[str, ...]
     build: Callable[[pd.DataFrame], pd.DataFrame]
     doc: str
+    known_in_advance: bool = False
 
 
 def _vix(df: pd.DataFrame) -> pd.DataFrame:
@@ -181,6 +196,31 @@ def _instrument_group(spec: str) -> CovariateGroup:
     )
 
 
+def _calendar_group(spec: str) -> CovariateGroup:
+    """The covariate group of ``calendar:EXCHANGE``: on the row of day t, the next session of
+    the exchange after t (:mod:`gatecast.data.calendar_covariates`), known in advance."""
+    exchange = calendar_exchange(spec)
+
+    def build(df: pd.DataFrame) -> pd.DataFrame:
+        check_sessions(df.index, exchange, spec, df.attrs.get("source", "the data"))
+        return on_sessions(df.index, session_values(exchange))
+
+    return CovariateGroup(
+        spec,
+        exchange,
+        calendar_columns(exchange),
+        build,
+        f"the next {exchange} session after each row: its day of the week (sin, cos), whether "
+        f"it ends its month, the calendar days to it",
+        known_in_advance=True,
+    )
+
+
+def calendar_of_spec(name: str) -> str | None:
+    """The exchange a covariate spec ``calendar:EXCHANGE`` names (None for another spec)."""
+    return calendar_exchange(name) if name.startswith(CALENDAR) else None
+
+
 def instrument_of(name: str) -> str | None:
     """The panel instrument a covariate spec ``instrument:NAME`` names (None for another spec)."""
     return name[len(INSTRUMENT) :].strip() if name.startswith(INSTRUMENT) else None
@@ -188,10 +228,12 @@ def instrument_of(name: str) -> str | None:
 
 def covariate_group(name: str) -> CovariateGroup:
     """The covariate group ``name``: a bundled group (``vix``), ``file:PATH:COLUMN[:...]`` (the
-    file and its columns checked) or ``instrument:NAME``; else a ConfigError listing the
-    known ones."""
+    file and its columns checked), ``calendar:EXCHANGE`` or ``instrument:NAME``; else a
+    ConfigError listing the known ones."""
     if name.startswith(FILE):
         return _file_group(name)
+    if name.startswith(CALENDAR):
+        return _calendar_group(name)
     if name.startswith(INSTRUMENT):
         return _instrument_group(name)
     return registered(
@@ -199,7 +241,8 @@ def covariate_group(name: str) -> CovariateGroup:
         name,
         "covariate",
         " (a column of this series' own prices is a --features input, not a covariate; "
-        f"columns of a file of yours: {_FILE_SYNTAX}; on a panel, another instrument: "
+        f"columns of a file of yours: {_FILE_SYNTAX}; the next session on an exchange's "
+        "calendar: calendar:EXCHANGE, e.g. calendar:XNYS; on a panel, another instrument: "
         "instrument:NAME)",
     )
 
@@ -231,6 +274,8 @@ def covariate_values(name: str) -> tuple[pd.DataFrame, int]:
             f"covariate {name!r} is an instrument of a panel: it applies to a panel (--data "
             f"a folder or long file of instruments), not to one series"
         )
+    if name.startswith(CALENDAR):  # every session of the exchange, none missing
+        return session_values(group.source), 0
     frame = _file_frame(group.source) if name.startswith(FILE) else load(group.source)
     values = group.build(frame)
     ok = np.isfinite(values.to_numpy(dtype=float)).all(axis=1)
@@ -274,6 +319,12 @@ def join_covariates(
     than :data:`MAX_AGE` (a gap, or data running past the covariate's end) is refused, naming
     its date. ``values``: the groups' values, instead of the bundled series (tests).
 
+    A calendar group (``calendar:XNYS``) is joined by the day, not as of it: each row from the
+    calendar's first session on must be a session and the row after it the next session
+    (:func:`gatecast.data.calendar_covariates.check_sessions` refuses the first that is not),
+    and the joined frame's ``attrs["calendar"]`` is that exchange (the bars after the data are
+    dated by it; data that follows another exchange is refused).
+
     Returns
     -------
     The joined frame (its ``attrs`` kept) and the notes.
@@ -283,6 +334,7 @@ def join_covariates(
     out = data.copy()
     notes: list[str] = []
     where = data.attrs.get("source", "the data")
+    calendar = data.attrs.get("calendar")
     for name in names:
         group = covariate_group(name)
         if values is not None and name in values:
@@ -292,7 +344,21 @@ def join_covariates(
         clash = [c for c in group.columns if c in out.columns]
         if clash:
             raise ConfigError(f"{where} already has the column(s) {clash} of covariate {name!r}")
-        joined = known_at_close(out.index, cov)
+        exchange = calendar_of_spec(name)
+        if exchange is not None:  # by the day: a row off the calendar is refused, not dated
+            follows = calendar
+            if follows not in (None, DATA, exchange):
+                raise ConfigError(
+                    f"covariate {name!r} describes the next {exchange} session, and {where} "
+                    f"follows the calendar {follows} (--calendar, or an earlier calendar "
+                    f"covariate): name one exchange for both"
+                )
+            check_sessions(out.index, exchange, name, where)
+            joined = on_sessions(out.index, cov)
+            # the bars after the data are then dated by this exchange too (a model records it)
+            calendar = exchange
+        else:
+            joined = known_at_close(out.index, cov)
         first = cov.index[0]
         before = out.index < first
         if before.all():
@@ -301,6 +367,14 @@ def join_covariates(
                 f"{where} ({_fmt_date(out.index[-1])}): it covers none of its dates"
             )
         gap = joined.isna().any(axis=1).to_numpy() & ~before
+        if gap.any() and exchange is not None:
+            day = out.index[int(np.argmax(gap))]
+            raise DataError(
+                f"covariate {name!r}: the {exchange} sessions that exchange_calendars knows "
+                f"end too soon to tell the session after {_fmt_date(day)} and the one after it "
+                f"(the last row it describes is {_fmt_date(cov.index[-1])}): end the data "
+                f"there, or update exchange_calendars"
+            )
         if gap.any():
             day = out.index[int(np.argmax(gap))]
             raise DataError(
@@ -323,4 +397,6 @@ def join_covariates(
         for c in group.columns:
             out[c] = joined.loc[~before, c].to_numpy()
     out.attrs = dict(data.attrs)
+    if calendar is not None:
+        out.attrs["calendar"] = calendar
     return out, notes

@@ -103,6 +103,9 @@ class Stream:
         self.engine = engine
         self.fingerprint = fingerprint
         self.reader = ObservationReader(spec)
+        from gatecast.data.calendar_covariates import tick_filler  # calendar:EXCHANGE groups
+
+        self._fill = tick_filler(spec.info.get("covariate_groups", ()))
         self.online = OnlineFeatures(spec)
         self._sequence = spec.mode == "sequence"
         # the head's output -> target units, as pipeline.to_target_unit, with the constants read once
@@ -259,6 +262,8 @@ class Stream:
         # a row without a date cannot be placed: taken as it comes
         self._missed = []
         key = None if at is None else self._check_order(at)
+        if self._fill is not None:  # the calendar's columns, from the row's date alone
+            observation = self._fill(observation, at)
         obs = self.reader.read(observation)
         covariates = self.reader.read_covariates(
             observation, _shown(key) if key is not None else f"tick {self.ticks + 1}"
