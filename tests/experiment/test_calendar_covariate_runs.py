@@ -139,6 +139,25 @@ def test_train_predict_and_stream_with_the_calendar(tmp_path: Path) -> None:
     pred = pd.read_csv(tmp_path / "p", parse_dates=["date"])
     # the forecast after the data is for the next session: Tuesday 3 January 2017
     assert pred["date"].iloc[-1] == pd.Timestamp("2017-01-03")
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--calendar",
+            "XLON",
+            "--out",
+            str(tmp_path / "xlon.csv"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "--calendar XLON: the model reads the calendar covariate calendar:XNYS" in " ".join(
+        res.output.split()
+    )
+    assert not (tmp_path / "xlon.csv").exists()
     # a stream computes the columns from each row's date: rows of prices alone, or rows that
     # carry the columns (replaced by the calendar's), give predict's forecast after the data
     prices = gc.load(str(data))
@@ -193,20 +212,15 @@ def test_a_global_model_with_the_calendar_trains_predicts_and_streams(tmp_path: 
         "calendar:XNYS"
     ]
     out = tmp_path / "p.csv"
-    res = runner.invoke(
-        app,
-        [
-            "predict",
-            "--model",
-            str(model),
-            "--data",
-            str(csv),
-            "--calendar",
-            "XNYS",
-            "--out",
-            str(out),
-        ],
-    )
+    predict = ["predict", "--model", str(model), "--data", str(csv), "--out", str(out)]
+    # another calendar would date the forecast on a day the columns do not describe
+    res = runner.invoke(app, [*predict, "--calendar", "XLON"])
+    assert res.exit_code == 2
+    assert "reads the calendar covariate calendar:XNYS" in " ".join(res.output.split())
+    assert not out.exists()
+    # with no --calendar the forecast is dated by the group's exchange (not the data's own
+    # next weekday, Monday 2 January 2017, a holiday of XNYS)
+    res = runner.invoke(app, predict)
     assert res.exit_code == 0, res.output
     pred = pd.read_csv(out, index_col="instrument", parse_dates=["date"])
     assert set(pred["date"]) == {pd.Timestamp("2017-01-03")}  # the session the columns describe

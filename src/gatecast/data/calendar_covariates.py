@@ -208,3 +208,26 @@ def tick_filler(groups: Iterable[str]) -> Callable[[Any, Any], Any] | None:
         return row
 
     return fill
+
+
+def forecast_calendar(groups: Iterable[str], calendar: str | None) -> str | None:
+    """The calendar that dates the forecast of a model reading the covariate groups ``groups``,
+    given the ``calendar`` asked for (``--calendar``; None: not asked): a calendar group's
+    exchange when none is asked, the one asked otherwise. A calendar group's columns describe
+    its exchange's next session, so another calendar would date the forecast on a day they do
+    not describe: refused, naming both."""
+    exchanges = sorted({calendar_exchange(g) for g in groups if str(g).startswith(CALENDAR)})
+    if not exchanges:
+        return calendar
+    if len(exchanges) > 1:  # the join refuses this at fit; a folder written by hand may hold it
+        raise ConfigError(
+            f"the model reads the calendar covariates of {', '.join(exchanges)}: one forecast "
+            f"date cannot be the next session of each; retrain with one calendar group"
+        )
+    if calendar is None or calendar == exchanges[0]:
+        return exchanges[0]
+    raise ConfigError(
+        f"--calendar {calendar}: the model reads the calendar covariate {CALENDAR}{exchanges[0]}, "
+        f"whose columns describe the next {exchanges[0]} session, so the forecast is for that "
+        f"day; leave --calendar out (or give {exchanges[0]})"
+    )

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gatecast.artifacts import MANIFEST_FILE, KeyLike, atomic_write_text, resolve_signing_key
 from gatecast.data.calendar import DATA, check_exchange
+from gatecast.data.calendar_covariates import forecast_calendar
 from gatecast.data.panel import BUNDLED_PANELS, Layout, Panel, load_panel
 from gatecast.data.sources import BUNDLED_PREFIX, is_frame
 from gatecast.errors import ConfigError, DataError, TooFewRowsError
@@ -372,6 +373,7 @@ def run_panel_prediction(
         )
     )
     groups = model.covariate_groups_
+    calendar = forecast_calendar(groups, calendar)  # a calendar group's exchange dates it
     if groups:  # the covariates joined as the training run joined them (the same function)
         from gatecast.experiment.panel_covariates import join_panel_covariates
 

@@ -21,6 +21,7 @@ from gatecast.data.calendar import (
     check_exchange,
     information_dates,
 )
+from gatecast.data.calendar_covariates import forecast_calendar
 from gatecast.data.covariates import join_covariates
 from gatecast.data.features import make_target, price_series
 from gatecast.data.sources import (
@@ -316,10 +317,11 @@ def run_prediction(
         date_format=date_format,
         allow_outliers=allow_outliers,
     )
-    groups = model._fitted().info.get("covariate_groups")
+    groups = [str(g) for g in model._fitted().info.get("covariate_groups") or ()]
+    calendar = forecast_calendar(groups, calendar)  # a calendar group's exchange dates it
     joined: list[str] = []
     if groups:  # the covariates joined as the training run joined them (the same function)
-        df, joined = join_covariates(df, [str(g) for g in groups])
+        df, joined = join_covariates(df, groups)
     if column is not None:
         model.spec_ = replace(model._fitted(), column=resolve_column(df, column))
     if calendar is not None:
