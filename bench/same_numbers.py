@@ -245,6 +245,8 @@ VOLATILE_KEYS = {
     "elapsed",
     "wall_seconds",
     "pid",
+    "fit_seconds",
+    "predict_seconds",
 }
 
 
