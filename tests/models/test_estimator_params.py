@@ -1,6 +1,6 @@
 """The recurrent estimators' parameters are declared once (the parameter classes of
-gatecast.models.config): typed keyword-only constructors whose names and defaults are the
-configs' fields, stored as given."""
+gatecast.models.config): typed constructors whose names and defaults are the configs' fields,
+stored as given."""
 
 from __future__ import annotations
 
@@ -38,10 +38,21 @@ def test_the_parameters_are_the_configs_fields_keyword_only_and_typed(
     if cls in (GlobalRecurrentReturn, GlobalRecurrentVariance):
         expected.append("embedding")
     assert names == expected
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    # the first five by position too (as they always could be), the rest by keyword only
+    kinds = [p.kind for p in params]
+    assert kinds[:5] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 5
+    assert set(kinds[5:]) == {inspect.Parameter.KEYWORD_ONLY}
     assert all(p.annotation is not inspect.Parameter.empty for p in params)
+    model = cls("gru", 8, 1, 0.0, 5)
+    assert [model.cell, model.hidden, model.layers, model.dropout, model.window] == [
+        "gru",
+        8,
+        1,
+        0.0,
+        5,
+    ]
     with pytest.raises(TypeError):
-        cls("gru")
+        cls("gru", 8, 1, 0.0, 5, ("return",))
 
 
 @pytest.mark.parametrize(

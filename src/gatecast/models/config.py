@@ -3,7 +3,7 @@ CLI all read their defaults from these frozen dataclasses (nanoGPT's ``GPTConfig
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 from typing import Any
 
 from gatecast.data.features import TargetSpec, as_target
@@ -24,14 +24,15 @@ _TRAIN = TrainConfig()
 TRAIN_SETTINGS = ("batch_size", "lr", "patience", "clip", "seed", "device", "quiet")
 
 # -- the parameters, declared once --------------------------------------------------------------
-# Each recurrent estimator inherits its parameter class below as its keyword-only constructor
-# (typed, read by ``inspect.signature`` as scikit-learn's ``get_params`` reads it; the values
-# are stored as given), and each config inherits the same class as its fields (validated and
-# converted in its ``__post_init__``). ``eq=False, repr=False``: an estimator compares by
+# Each recurrent estimator inherits its parameter class below as its constructor (typed, read
+# by ``inspect.signature`` as scikit-learn's ``get_params`` reads it; the values are stored as
+# given; ``cell, hidden, layers, dropout, window`` may come by position, as they always could,
+# the rest by keyword only), and each config inherits the same class as its fields (validated
+# and converted in its ``__post_init__``). ``eq=False, repr=False``: an estimator compares by
 # identity and prints as it chooses; a config adds the field-wise methods itself.
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class NetParams:
     """What every recurrent model takes: the net, its input window and the training settings
     (whose defaults are the trainer's, :class:`~gatecast.training.config.TrainConfig`'s)."""
@@ -41,6 +42,7 @@ class NetParams:
     layers: int = 2
     dropout: float = 0.0
     window: int = 20
+    _: KW_ONLY  # the rest by keyword only (the order of a model's parameters varied)
     features: tuple[str, ...] | list[str] | None = ("return",)
     column: str | None = None
     epochs: int = _TRAIN.epochs
@@ -191,7 +193,7 @@ def describe_train_proxy(proxy: str, residual: str | None) -> str:
     return "the Parkinson range" if proxy == "parkinson" else "the squared return"
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class VarianceNetParams(NetParams):
     """What every recurrent variance model takes (:class:`RecurrentVariance` and the global
     variance model): its own defaults (see :class:`VarianceConfig`), its target and loss."""
@@ -199,6 +201,7 @@ class VarianceNetParams(NetParams):
     hidden: int = 16
     layers: int = 1
     window: int = 5
+    _: KW_ONLY
     features: tuple[str, ...] | list[str] | None = None
     epochs: int = 30
     warm_epochs: int | None = 5

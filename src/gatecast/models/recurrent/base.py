@@ -80,10 +80,11 @@ class RecurrentEstimator(NetParams, FolderModel, ParamsFromSignature, EngineFore
     :mod:`gatecast.models.config`), its manifest ``kind``, and how a frame becomes
     inputs and a training target (:meth:`training_frames`), the loss and the scalers. Its
     parameters are those of a parameter class of that module, which it inherits first (its
-    keyword-only constructor); the constructor stores them unchanged (scikit-learn's rule) and
-    checks them through the config. They are read-only attributes: ``set_params`` changes
-    them (and forgets a fit made with the old ones). Fitted state: ``net_`` (torch), ``spec_`` (what serving needs),
-    ``result_`` (the loss history).
+    constructor: ``cell, hidden, layers, dropout, window`` by position or keyword, the rest by
+    keyword only); the constructor stores them unchanged (scikit-learn's rule) and checks them
+    through the config. They are read-only attributes: ``set_params`` changes them (and forgets
+    a fit made with the old ones). Fitted state: ``net_`` (torch), ``spec_`` (what serving
+    needs), ``result_`` (the loss history).
     """
 
     kind: ClassVar[str]

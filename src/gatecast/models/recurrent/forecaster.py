@@ -83,7 +83,8 @@ class RecurrentForecaster(ForecasterParams, RecurrentEstimator):
 
     Notes
     -----
-    The parameters are keyword-only, declared once in
+    ``cell, hidden, layers, dropout, window`` may be given by position, the other parameters
+    by keyword only. They are declared once in
     :class:`gatecast.models.config.ForecasterParams` (whose fields
     :class:`~gatecast.models.config.ForecasterConfig` validates); the constructor stores its
     arguments unchanged (``get_params()`` returns them), checks them through the config (a

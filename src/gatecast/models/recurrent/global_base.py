@@ -46,7 +46,7 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
     view (:meth:`_fold_target`) and kept (:meth:`_fitted_part`, :meth:`_keep_parts`,
     :meth:`_panel_parts`, :meth:`_restore`); the rest is here. Its parameters are those of a
     parameter class of :mod:`gatecast.models.config`, which a subclass inherits first (its
-    keyword-only constructor)."""
+    constructor, as :class:`RecurrentEstimator`'s)."""
 
     fitted_attr = "net_"
     #: Marks a model that fits on a whole panel (the panel walk-forward asks this).

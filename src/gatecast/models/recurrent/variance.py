@@ -155,7 +155,8 @@ class RecurrentVariance(VarianceParams, RecurrentEstimator):
 
     Notes
     -----
-    The parameters are keyword-only, declared once in
+    ``cell, hidden, layers, dropout, window`` may be given by position, the other parameters
+    by keyword only. They are declared once in
     :class:`gatecast.models.config.VarianceParams` (the defaults are
     :class:`~gatecast.models.config.VarianceConfig`'s). A fitted model
     saves, loads, predicts and streams like :class:`RecurrentForecaster`; its forecasts are
