@@ -5,6 +5,7 @@ the parameter and target plumbing the classical models share)."""
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from html import escape
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -224,14 +225,18 @@ def refuse_y(model: object, y: object, method: str = "fit") -> None:
         )
 
 
+@dataclass(eq=False, repr=False)
 class OnTarget(ParamsFromSignature):
     """A model of a return, price or direction target on a price column: the target is checked
-    at once and stored as given, ``target_spec`` converts it where it is used."""
+    at once and stored as given, ``target_spec`` converts it where it is used. The parameters
+    are dataclass fields (a subclass may declare more, or another default); ``eq=False,
+    repr=False``: models compare by identity."""
 
-    def __init__(self, target: TargetSpec | TargetKind, column: str | None) -> None:
-        as_target(target)  # fail fast on a bad target; it is stored as given
-        self.target = target
-        self.column = column
+    target: TargetSpec | TargetKind = "return"
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        as_target(self.target)  # fail fast on a bad target; it is stored as given
 
     @property
     def target_spec(self) -> TargetSpec:

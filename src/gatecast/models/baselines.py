@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,8 +20,8 @@ class _NothingToLearn(OnTarget):
 
     fitted_attr = "fitted_"
 
-    def __init__(self, target: TargetSpec | TargetKind, column: str | None) -> None:
-        super().__init__(target, column)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.fitted_ = False
 
     def fit(self: _Unlearned, history: pd.DataFrame, y: None = None) -> _Unlearned:
@@ -36,11 +37,6 @@ class NoChange(_NothingToLearn):
     """
 
     name = "no_change"
-
-    def __init__(
-        self, target: TargetSpec | TargetKind = "return", column: str | None = None
-    ) -> None:
-        super().__init__(target, column)
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         h = self.target_spec.horizon
@@ -62,10 +58,8 @@ class HistoricalMean(OnTarget):
     name = "historical_mean"
     fitted_attr = "mean_"
 
-    def __init__(
-        self, target: TargetSpec | TargetKind = "return", column: str | None = None
-    ) -> None:
-        super().__init__(target, column)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.mean_: float | None = None
 
     def fit(self, history: pd.DataFrame, y: None = None) -> HistoricalMean:
@@ -82,15 +76,13 @@ class HistoricalMean(OnTarget):
         return clip_dates(fc.rename(self.name), start, end)
 
 
+@dataclass(eq=False, repr=False)
 class AlwaysUp(_NothingToLearn):
     """Direction baseline: the probability of an up day is 1 (the market's drift, nothing more)."""
 
     name = "always_up"
 
-    def __init__(
-        self, target: TargetSpec | TargetKind = "direction", column: str | None = None
-    ) -> None:
-        super().__init__(target, column)
+    target: TargetSpec | TargetKind = "direction"
 
     def predict(self, data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.Series:
         ok = (

@@ -3,7 +3,7 @@ CLI all read their defaults from these frozen dataclasses (nanoGPT's ``GPTConfig
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 from typing import Any
 
 from gatecast.data.features import TargetSpec, as_target
@@ -13,29 +13,90 @@ from gatecast.errors import ConfigError
 from gatecast.training.config import TrainConfig
 from gatecast.types import CELLS, MODES, PROXIES, VARIANCE_LOSSES, check_choice
 
+#: The default targets as the spec objects the configs turn them into (the value an
+#: estimator's ``get_params()`` reports, and a walk-forward's run folder records).
+RETURN_TARGET: TargetSpec = as_target("return")
+SQUARED_TARGET: VarianceTarget = as_variance_target("squared")
+#: The trainer's defaults, which a model's training settings take.
+_TRAIN = TrainConfig()
+#: The training settings a model hands the trainer as they are (``epochs`` apart: a warm refit
+#: trains ``warm_epochs`` of them).
+TRAIN_SETTINGS = ("batch_size", "lr", "patience", "clip", "seed", "device", "quiet")
 
-@dataclass(frozen=True)
-class NetSettings:
-    """What both families share: the net, its input window and the training settings."""
+# -- the parameters, declared once --------------------------------------------------------------
+# Each recurrent estimator inherits its parameter class below as its constructor (typed, read
+# by ``inspect.signature`` as scikit-learn's ``get_params`` reads it; the values are stored as
+# given; ``cell, hidden, layers, dropout, window`` may come by position, as they always could,
+# the rest by keyword only), and each config inherits the same class as its fields (validated
+# and converted in its ``__post_init__``). ``eq=False, repr=False``: an estimator compares by
+# identity and prints as it chooses; a config adds the field-wise methods itself.
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class NetParams:
+    """What every recurrent model takes: the net, its input window and the training settings
+    (whose defaults are the trainer's, :class:`~gatecast.training.config.TrainConfig`'s)."""
 
     cell: str = "lstm"
     hidden: int = 50
     layers: int = 2
     dropout: float = 0.0
     window: int = 20
-    features: tuple[str, ...] | None = ("return",)
+    _: KW_ONLY  # the rest by keyword only (the order of a model's parameters varied)
+    features: tuple[str, ...] | list[str] | None = ("return",)
     column: str | None = None
-    epochs: int = 50
+    epochs: int = _TRAIN.epochs
     warm_epochs: int | None = None
-    batch_size: int = 32
-    lr: float = 1e-3
-    patience: int = 10
-    clip: float = 1.0
+    batch_size: int = _TRAIN.batch_size
+    lr: float = _TRAIN.lr
+    patience: int = _TRAIN.patience
+    clip: float = _TRAIN.clip
     val_size: float = 0.1
-    seed: int = 0
-    device: str = "auto"
+    seed: int = _TRAIN.seed
+    device: str = _TRAIN.device
     warm_start: bool = False
-    quiet: bool = True
+    quiet: bool = _TRAIN.quiet
+
+    def __post_init__(self) -> None:
+        """Run by the constructor: a config validates its values here, an estimator sets its
+        unfitted state."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ReturnNetParams(NetParams):
+    """What every recurrent return model takes (:class:`RecurrentForecaster` and the global
+    return model)."""
+
+    target: TargetSpec | str = RETURN_TARGET
+    scaler: str = "standard"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ForecasterParams(ReturnNetParams):
+    """The parameters of :class:`RecurrentForecaster`."""
+
+    mode: str = "window"
+    chunk_len: int = 16
+    chunks: int = 32
+    burn_in: int = 10
+    #: Columns of the data that join the inputs as they are, after the features (as
+    #: :class:`VarianceConfig`'s): row t must hold what is known at t's close.
+    covariates: tuple[str, ...] | list[str] = ()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class GlobalReturnParams(ReturnNetParams):
+    """The parameters of the global return model: the return model's in window mode, and the
+    instrument embedding."""
+
+    target: TargetSpec | str = "return"  # its default as written (a run folder records it)
+    covariates: tuple[str, ...] | list[str] = ()
+    embedding: bool = False
+
+
+@dataclass(frozen=True)
+class NetSettings(NetParams):
+    """What both families share: the net, its input window and the training settings."""
 
     def __post_init__(self) -> None:
         if self.features is not None:  # None: chosen from the data at fit (variance models)
@@ -58,22 +119,12 @@ class NetSettings:
     def train_config(self, *, warm: bool = False) -> TrainConfig:
         """The training settings (``warm``: a refit from the current weights, ``warm_epochs``)."""
         epochs = self.warm_epochs if warm and self.warm_epochs else self.epochs
-        return TrainConfig(
-            epochs=epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            patience=self.patience,
-            clip=self.clip,
-            seed=self.seed,
-            device=self.device,
-            quiet=self.quiet,
-        )
+        return TrainConfig(epochs=epochs, **{k: getattr(self, k) for k in TRAIN_SETTINGS})
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values (the target as its dict)."""
-        d = asdict(self)
-        d["features"] = list(self.features) if self.features is not None else None
-        return d
+        """Plain JSON values: the target as its dict, the tuples (of features, of columns or
+        of models) as lists."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], **override: Any) -> Any:
@@ -86,18 +137,8 @@ class NetSettings:
 
 
 @dataclass(frozen=True)
-class ForecasterConfig(NetSettings):
+class ForecasterConfig(ForecasterParams, NetSettings):
     """Settings of :class:`RecurrentForecaster` (return, price or direction targets)."""
-
-    target: TargetSpec | str = "return"
-    scaler: str = "standard"
-    mode: str = "window"
-    chunk_len: int = 16
-    chunks: int = 32
-    burn_in: int = 10
-    #: Columns of the data that join the inputs as they are, after the features (as
-    #: :class:`VarianceConfig`'s): row t must hold what is known at t's close.
-    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_target(self.target))
@@ -117,12 +158,6 @@ class ForecasterConfig(NetSettings):
     def target_spec(self) -> TargetSpec:
         assert isinstance(self.target, TargetSpec)
         return self.target
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {
-            "target": self.target_spec.to_dict(),
-            "covariates": list(self.covariates),
-        }
 
 
 #: The variance model's inputs when the data has High/Low, and when it has closes only.
@@ -158,8 +193,48 @@ def describe_train_proxy(proxy: str, residual: str | None) -> str:
     return "the Parkinson range" if proxy == "parkinson" else "the squared return"
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class VarianceNetParams(NetParams):
+    """What every recurrent variance model takes (:class:`RecurrentVariance` and the global
+    variance model): its own defaults (see :class:`VarianceConfig`), its target and loss."""
+
+    hidden: int = 16
+    layers: int = 1
+    window: int = 5
+    _: KW_ONLY
+    features: tuple[str, ...] | list[str] | None = None
+    epochs: int = 30
+    warm_epochs: int | None = 5
+    batch_size: int = 128
+    lr: float = 2e-3
+    patience: int = 5
+    val_size: float = 0.15
+    target: VarianceTarget | str = SQUARED_TARGET
+    loss: str = "qlike"
+    train_proxy: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class VarianceParams(VarianceNetParams):
+    """The parameters of :class:`RecurrentVariance`: with the hybrids' and a rolling window's."""
+
+    classical_inputs: tuple[str, ...] | list[str] = ()
+    residual: str | None = None
+    train_rows: int | None = None
+    covariates: tuple[str, ...] | list[str] = ()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class GlobalVarianceParams(VarianceNetParams):
+    """The parameters of the global variance model: the variance model's but the hybrid ones
+    and ``train_rows``, and the instrument embedding."""
+
+    covariates: tuple[str, ...] | list[str] = ()
+    embedding: bool = False
+
+
 @dataclass(frozen=True)
-class VarianceConfig(NetSettings):
+class VarianceConfig(VarianceParams, NetSettings):
     """Settings of :class:`RecurrentVariance` (one-day variance, log-variance head).
 
     ``window=5`` and ``lr=2e-3`` were selected by ``gatecast sweep`` (nested selection) on an
@@ -186,25 +261,6 @@ class VarianceConfig(NetSettings):
     must hold what is known at t's close (:func:`gatecast.data.covariates.join_covariates`
     joins VIX or another index so).
     """
-
-    hidden: int = 16
-    layers: int = 1
-    window: int = 5
-    features: tuple[str, ...] | None = None
-    epochs: int = 30
-    warm_epochs: int | None = 5
-    batch_size: int = 128
-    lr: float = 2e-3
-    patience: int = 5
-    val_size: float = 0.15
-    device: str = "auto"
-    target: VarianceTarget | str = "squared"
-    loss: str = "qlike"
-    train_proxy: str | None = None
-    classical_inputs: tuple[str, ...] = ()
-    residual: str | None = None
-    train_rows: int | None = None
-    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", as_variance_target(self.target))
@@ -241,13 +297,6 @@ class VarianceConfig(NetSettings):
     def target_spec(self) -> VarianceTarget:
         assert isinstance(self.target, VarianceTarget)
         return self.target
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {
-            "target": self.target_spec.to_dict(),
-            "classical_inputs": list(self.classical_inputs),
-            "covariates": list(self.covariates),
-        }
 
 
 def checked_covariates(covariates: Any) -> tuple[str, ...]:

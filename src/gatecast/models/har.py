@@ -3,7 +3,8 @@ the log Parkinson range (with High/Low) or on absolute returns (closes only)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ def has_range(data: pd.DataFrame) -> bool:
     return {"high", "low"} <= set(data.columns)
 
 
+@dataclass(eq=False, repr=False)
 class HARForecaster(ParamsFromSignature):
     """m_t = b0 + sum_k b_k mean(m_{t-k..t-1}) + e_t, fit by OLS (statsmodels), for a daily
     realised measure m.
@@ -58,17 +60,24 @@ class HARForecaster(ParamsFromSignature):
         The forecast's name.
     measure
         ``auto``, ``range`` or ``abs`` (see above).
+
+    The parameters are the dataclass fields (the constructor stores them as given but
+    ``name``, which defaults to ``default_name``); ``eq=False, repr=False``: models compare
+    by identity.
     """
 
-    def __init__(
-        self,
-        lags: tuple[int, ...] = (1, 5, 22),
-        target: VarianceTarget | Proxy = "squared",
-        column: str | None = None,
-        name: str | None = None,
-        measure: HarMeasure = "auto",
-    ) -> None:
+    #: ``name`` when none is given.
+    default_name: ClassVar[str] = "har"
+
+    lags: tuple[int, ...] = (1, 5, 22)
+    target: VarianceTarget | Proxy = "squared"
+    column: str | None = None
+    name: str | None = None
+    measure: HarMeasure = "auto"
+
+    def __post_init__(self) -> None:
         # a bare number (lags=5) or a non-integer window is refused here, not by a TypeError inside
+        lags = self.lags
         if (
             not isinstance(lags, (tuple, list))
             or not lags
@@ -77,16 +86,12 @@ class HARForecaster(ParamsFromSignature):
             )
         ):
             raise ConfigError(f"lags={lags}: give one or more windows >= 1, e.g. (1, 5, 22)")
-        if measure not in HAR_MEASURES:
+        if self.measure not in HAR_MEASURES:
             raise ConfigError(
-                f"measure {measure!r} is unknown; choose one of {', '.join(HAR_MEASURES)}"
+                f"measure {self.measure!r} is unknown; choose one of {', '.join(HAR_MEASURES)}"
             )
-        as_variance_target(target)  # fail fast on a bad target; it is stored as given
-        self.lags = lags
-        self.target = target
-        self.column = column
-        self.name = name or "har"
-        self.measure = measure
+        as_variance_target(self.target)  # fail fast on a bad target; it is stored as given
+        self.name = self.name or self.default_name
         self.params_: np.ndarray | None = None
         self.level_: float | None = None
         self.measure_: str | None = None
@@ -190,7 +195,7 @@ class HARForecaster(ParamsFromSignature):
         :mod:`gatecast.inference.classical`)."""
         params, level, measure = self._fitted()
         return HarRecursion(
-            name=name or self.name,
+            name=name or str(self.name),  # never None after __post_init__
             measure=measure,
             lags=self._lags,
             coef=tuple(float(b) for b in params),
@@ -199,6 +204,7 @@ class HARForecaster(ParamsFromSignature):
         )
 
 
+@dataclass(eq=False, repr=False)
 class HARXForecaster(HARForecaster):
     """HAR-X: the HAR of :class:`HARForecaster` with covariates as further regressors,
     m_t = b0 + sum_k b_k mean(m_{t-k..t-1}) + sum_j c_j x_{j,t-1} + e_t, fit by OLS on the
@@ -211,22 +217,16 @@ class HARXForecaster(HARForecaster):
     the two comparable. Other parameters as :class:`HARForecaster`.
     """
 
-    def __init__(
-        self,
-        lags: tuple[int, ...] = (1, 5, 22),
-        target: VarianceTarget | Proxy = "squared",
-        column: str | None = None,
-        name: str | None = None,
-        measure: HarMeasure = "auto",
-        covariates: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(lags, target, column, name or "har_x", measure)
-        if isinstance(covariates, str) or not covariates:
+    default_name: ClassVar[str] = "har_x"
+    covariates: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.covariates, str) or not self.covariates:
             raise ConfigError(
-                f"covariates={covariates!r}: HAR-X needs one or more covariate columns, e.g. "
-                f"('vix_log',); without any it is the HAR (har)"
+                f"covariates={self.covariates!r}: HAR-X needs one or more covariate columns, "
+                f"e.g. ('vix_log',); without any it is the HAR (har)"
             )
-        self.covariates = covariates
 
     def _design(
         self, data: pd.DataFrame, measure: str, *, lag: int = 1

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from gatecast._version import __version__
-from gatecast.artifacts import KeyLike, array_hash, save_model_folder
+from gatecast.artifacts import MANIFEST_FILE, KeyLike, array_hash, save_model_folder
 from gatecast.data.calendar import calendar_of
 from gatecast.data.features import Units
 from gatecast.data.scalers import Scaler, fit_scaler
@@ -23,7 +23,7 @@ from gatecast.errors import ConfigError, ModelFileError, NotFittedError, TooFewR
 from gatecast.inference import ModelSpec, NumpyEngine, TorchEngine
 from gatecast.inference.spec import read_model_folder
 from gatecast.models.base import ParamsFromSignature, refuse_y
-from gatecast.models.config import NetSettings, params_of
+from gatecast.models.config import NetParams, NetSettings, params_of
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.serve import Stream
 from gatecast.serve.numpy_model import EngineForecasts
@@ -41,43 +41,67 @@ class Strategy(Protocol):
     def fit(self, model: RecurrentEstimator, cfg: Any, frames: dict[str, pd.DataFrame]) -> None: ...
 
 
-class RecurrentEstimator(ParamsFromSignature, EngineForecasts):
+class FolderModel:
+    """A model saved as a model folder: :meth:`load` reads the folder and builds the fitted
+    model from it; a model says how (:meth:`_read_folder`, :meth:`_from_folder`)."""
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        device: str = "auto",
+        signing_key: KeyLike = None,
+        require_signature: bool | None = None,
+    ) -> Any:
+        """Rebuild a fitted model from a folder written by its ``save``; refuses a folder whose
+        weights or manifest do not match their checksum, and with a key (``signing_key``, else
+        ``$GATECAST_SIGNING_KEY_FILE``) one it did not sign (see
+        ``gatecast.inference.read_model_folder``)."""
+        read = cls._read_folder(folder, signing_key, require_signature)
+        return cls._from_folder(read, device, f"{folder}/{MANIFEST_FILE}")
+
+    @classmethod
+    def _read_folder(cls, folder: str | Path, key: KeyLike, required: bool | None) -> Any:
+        """What the folder holds, verified (its checksums; with a key, its signature)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_folder(cls, read: Any, device: str, where: str) -> Any:
+        """The fitted model from what :meth:`_read_folder` read (``where``: its manifest, for
+        messages), its net on ``device``."""
+        raise NotImplementedError
+
+
+class RecurrentEstimator(NetParams, FolderModel, ParamsFromSignature, EngineForecasts):
     """The base of :class:`RecurrentForecaster` and :class:`RecurrentVariance`.
 
     A subclass names its settings (``config_class``, a frozen dataclass of
     :mod:`gatecast.models.config`), its manifest ``kind``, and how a frame becomes
-    inputs and a training target (:meth:`training_frames`), the loss and the scalers. The
-    constructor stores the parameters unchanged (scikit-learn's rule); ``fit`` validates them
-    through the config. Fitted state: ``net_`` (torch), ``spec_`` (what serving needs),
-    ``result_`` (the loss history).
+    inputs and a training target (:meth:`training_frames`), the loss and the scalers. Its
+    parameters are those of a parameter class of that module, which it inherits first (its
+    constructor: ``cell, hidden, layers, dropout, window`` by position or keyword, the rest by
+    keyword only); the constructor stores them unchanged (scikit-learn's rule) and checks them
+    through the config. They are read-only attributes: ``set_params`` changes them (and forgets
+    a fit made with the old ones). Fitted state: ``net_`` (torch), ``spec_`` (what serving
+    needs), ``result_`` (the loss history).
     """
 
     kind: ClassVar[str]
     config_class: ClassVar[type[NetSettings]]
     fitted_attr = "net_"
 
-    # the settings both families share (set from the constructor's arguments)
-    cell: str
-    hidden: int
-    layers: int
-    dropout: float
-    window: int
-    features: tuple[str, ...]
-    column: str | None
-    seed: int
-    device: str
-    warm_start: bool
     # fitted state
     net_: RecurrentNet | None
     spec_: ModelSpec | None
     result_: TrainResult | None
 
-    def _set_params(self, params: dict[str, Any]) -> None:
-        for f in fields(self.config_class):
-            setattr(self, f.name, params[f.name])
+    def __post_init__(self) -> None:
+        """Unfitted; fail fast on a bad value (arch does the same); nothing is changed."""
         self.net_ = None
         self.spec_ = None
         self.result_ = None
+        self.config()
 
     def config(self) -> Any:
         """The parameters as the family's validated config (raises ConfigError on a bad one)."""
@@ -319,21 +343,13 @@ class RecurrentEstimator(ParamsFromSignature, EngineForecasts):
         )
 
     @classmethod
-    def load(
-        cls,
-        folder: str | Path,
-        *,
-        device: str = "auto",
-        signing_key: KeyLike = None,
-        require_signature: bool | None = None,
-    ) -> Any:
-        """Rebuild a fitted model from a folder written by :meth:`save`; refuses mismatches,
-        and with a key (``signing_key``, else ``$GATECAST_SIGNING_KEY_FILE``) a folder it did
-        not sign (see ``gatecast.inference.read_model_folder``)."""
-        spec, tensors = read_model_folder(
-            folder, kind=cls.kind, signing_key=signing_key, require_signature=require_signature
-        )
-        return cls.from_spec(spec, tensors, device=device, where=f"{folder}/manifest.json")
+    def _read_folder(cls, folder: str | Path, key: KeyLike, required: bool | None) -> Any:
+        return read_model_folder(folder, kind=cls.kind, signing_key=key, require_signature=required)
+
+    @classmethod
+    def _from_folder(cls, read: Any, device: str, where: str) -> Any:
+        spec, tensors = read
+        return cls.from_spec(spec, tensors, device=device, where=where)
 
     @classmethod
     def from_spec(

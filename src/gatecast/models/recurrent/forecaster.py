@@ -19,17 +19,16 @@ from gatecast.data.features import (
 from gatecast.data.scalers import Scaler, fit_scaler, make_scaler
 from gatecast.data.sources import resolve_column
 from gatecast.inference.pipeline import check_covariates
-from gatecast.models.config import ForecasterConfig
+from gatecast.models.config import ForecasterConfig, ForecasterParams
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator, Strategy
 from gatecast.models.recurrent.net import point_loss
 from gatecast.models.recurrent.sequence import SEQUENCE
 
-_D = ForecasterConfig()
 #: The training strategy of each mode.
 STRATEGIES: dict[str, Strategy] = {"window": WINDOW, "sequence": SEQUENCE}
 
 
-class RecurrentForecaster(RecurrentEstimator):
+class RecurrentForecaster(ForecasterParams, RecurrentEstimator):
     """Forecast a price, a return or its direction from a window of past features.
 
     Parameters
@@ -84,9 +83,12 @@ class RecurrentForecaster(RecurrentEstimator):
 
     Notes
     -----
-    The defaults live in :class:`gatecast.models.config.ForecasterConfig`; the
-    constructor stores its arguments unchanged (``get_params()`` returns them) and ``fit``
-    validates them.
+    ``cell, hidden, layers, dropout, window`` may be given by position, the other parameters
+    by keyword only. They are declared once in
+    :class:`gatecast.models.config.ForecasterParams` (whose fields
+    :class:`~gatecast.models.config.ForecasterConfig` validates); the constructor stores its
+    arguments unchanged (``get_params()`` returns them), checks them through the config (a
+    :class:`ConfigError` on a bad one) and changes nothing.
 
     Examples
     --------
@@ -97,37 +99,6 @@ class RecurrentForecaster(RecurrentEstimator):
 
     kind = "recurrent"
     config_class = ForecasterConfig
-
-    def __init__(
-        self,
-        cell: str = _D.cell,
-        hidden: int = _D.hidden,
-        layers: int = _D.layers,
-        dropout: float = _D.dropout,
-        window: int = _D.window,
-        target: TargetSpec | str = _D.target,
-        features: tuple[str, ...] | list[str] | None = _D.features,
-        column: str | None = _D.column,
-        scaler: str = _D.scaler,
-        epochs: int = _D.epochs,
-        batch_size: int = _D.batch_size,
-        lr: float = _D.lr,
-        patience: int = _D.patience,
-        clip: float = _D.clip,
-        val_size: float = _D.val_size,
-        seed: int = _D.seed,
-        device: str = _D.device,
-        quiet: bool = _D.quiet,
-        warm_start: bool = _D.warm_start,
-        warm_epochs: int | None = _D.warm_epochs,
-        mode: str = _D.mode,
-        chunk_len: int = _D.chunk_len,
-        chunks: int = _D.chunks,
-        burn_in: int = _D.burn_in,
-        covariates: tuple[str, ...] | list[str] = _D.covariates,
-    ) -> None:
-        self._set_params(locals())
-        self.config()  # fail fast on a bad value (arch does the same); nothing is changed
 
     @property
     def target_spec(self) -> TargetSpec:

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gatecast.artifacts import MANIFEST_FILE, KeyLike, save_model_folder
+from gatecast.artifacts import KeyLike, save_model_folder
 from gatecast.data.per_instrument import panel_windows
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, NotFittedError, PanelError, TooFewRowsError
 from gatecast.models.base import ParamsFromSignature
-from gatecast.models.recurrent.base import WINDOW
+from gatecast.models.config import NetParams
+from gatecast.models.recurrent.base import WINDOW, FolderModel
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.panel_parts import (
     check_panel,
@@ -37,13 +38,15 @@ from gatecast.types import DateLike
 InstrumentPart = tuple[Scaler, Any, "str | None"]
 
 
-class GlobalRecurrentModel(ParamsFromSignature):
+class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
     """The machinery of a global model (see :class:`GlobalRecurrentVariance`): a subclass
     names its single-series model (``local_class``) and its folder's kind, and says what an
     instrument's target part is (the variance model's level, the return model's target scaler):
     how it is fit (:meth:`_fit_target`, :meth:`_history_target`), folded into the instrument's
     view (:meth:`_fold_target`) and kept (:meth:`_fitted_part`, :meth:`_keep_parts`,
-    :meth:`_panel_parts`, :meth:`_restore`); the rest is here."""
+    :meth:`_panel_parts`, :meth:`_restore`); the rest is here. Its parameters are those of a
+    parameter class of :mod:`gatecast.models.config`, which a subclass inherits first (its
+    constructor, as :class:`RecurrentEstimator`'s)."""
 
     fitted_attr = "net_"
     #: Marks a model that fits on a whole panel (the panel walk-forward asks this).
@@ -60,19 +63,14 @@ class GlobalRecurrentModel(ParamsFromSignature):
     covariate_groups_: tuple[str, ...] = ()
     #: Rows a new instrument's history needs beyond :meth:`min_history` (for its target part).
     extra_history: ClassVar[int] = 0
-    # set from the constructor's arguments (those the model reads itself)
-    cell: str
-    window: int
+    # a parameter the subclass's parameter class declares (the rest are NetParams')
     embedding: bool
 
     #: The one-hot instrument input of the embedding (see :func:`panel_parts.one_hot`).
     _one_hot = staticmethod(one_hot)
 
-    def _store(self, params: dict[str, Any]) -> None:
-        """Keep the constructor's arguments as given; unfitted."""
-        for name, value in params.items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
+    def __post_init__(self) -> None:
+        """Unfitted (the constructor keeps its arguments as given)."""
         self.net_: RecurrentNet | None = None
         self.scalers_: dict[str, Scaler] = {}
         self.instruments_: list[str] = []
@@ -374,23 +372,14 @@ class GlobalRecurrentModel(ParamsFromSignature):
         return save_model_folder(folder, tensors, manifest, signing_key=signing_key)
 
     @classmethod
-    def load(
-        cls,
-        folder: str | Path,
-        *,
-        device: str = "auto",
-        signing_key: KeyLike = None,
-        require_signature: bool | None = None,
-    ) -> Any:
-        """A fitted global model from a folder written by :meth:`save`; refuses a folder whose
-        weights or manifest do not match their checksum, and with a key (``signing_key``, else
-        ``$GATECAST_SIGNING_KEY_FILE``) one it did not sign, as every model folder is refused
-        (see ``gatecast.inference.read_model_folder``)."""
-        parts = read_global_folder(
-            folder, cls.folder_kind, signing_key=signing_key, require_signature=require_signature
+    def _read_folder(cls, folder: str | Path, key: KeyLike, required: bool | None) -> Any:
+        return read_global_folder(
+            folder, cls.folder_kind, signing_key=key, require_signature=required
         )
+
+    @classmethod
+    def _from_folder(cls, parts: GlobalFolder, device: str, where: str) -> Any:
         spec, rows = parts.spec, parts.embedding
-        where = f"{folder}/{MANIFEST_FILE}"
         local = cls.local_class.from_spec(spec, parts.tensors, device=device, where=where)
         keep = set(cls._param_names()) - {"embedding"}
         params = {k: v for k, v in local.get_params().items() if k in keep}

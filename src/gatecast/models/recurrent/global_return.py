@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.features import TargetSpec
 from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import first_valid_row
 from gatecast.errors import ConfigError
-from gatecast.models.config import ForecasterConfig
+from gatecast.models.config import GlobalReturnParams
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.global_base import GlobalRecurrentModel, InstrumentPart
 from gatecast.serve.global_numpy import GlobalFolder
@@ -22,10 +21,8 @@ KIND = "global_return"
 
 __all__ = ["GlobalRecurrentReturn"]
 
-_D = ForecasterConfig()
 
-
-class GlobalRecurrentReturn(GlobalRecurrentModel):
+class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
     """One recurrent return net for every instrument of a panel (a "global" model).
 
     The network, its loss (MSE on the standardised return), its inputs and its training loop
@@ -55,32 +52,8 @@ class GlobalRecurrentReturn(GlobalRecurrentModel):
     parts_name = "scalers"
     extra_history = 2  # a few target values for its target scaler
 
-    def __init__(
-        self,
-        cell: str = _D.cell,
-        hidden: int = _D.hidden,
-        layers: int = _D.layers,
-        dropout: float = _D.dropout,
-        window: int = _D.window,
-        target: TargetSpec | str = "return",
-        features: tuple[str, ...] | list[str] | None = _D.features,
-        column: str | None = _D.column,
-        scaler: str = _D.scaler,
-        epochs: int = _D.epochs,
-        batch_size: int = _D.batch_size,
-        lr: float = _D.lr,
-        patience: int = _D.patience,
-        clip: float = _D.clip,
-        val_size: float = _D.val_size,
-        seed: int = _D.seed,
-        device: str = _D.device,
-        quiet: bool = _D.quiet,
-        warm_start: bool = _D.warm_start,
-        warm_epochs: int | None = _D.warm_epochs,
-        embedding: bool = False,
-        covariates: tuple[str, ...] | list[str] = _D.covariates,
-    ) -> None:
-        self._store(locals())
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.target_scalers_: dict[str, Scaler] = {}
         spec = self._local().target_spec  # fail fast on a bad value; nothing is changed
         if spec.kind != "return" or spec.horizon != 1:

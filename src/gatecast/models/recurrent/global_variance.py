@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 
 from gatecast.data.scalers import Scaler
-from gatecast.data.volatility import VarianceTarget
 from gatecast.data.windows import first_valid_row
 from gatecast.errors import PanelError
-from gatecast.models.config import VarianceConfig
+from gatecast.models.config import GlobalVarianceParams
 from gatecast.models.recurrent.global_base import GlobalRecurrentModel, InstrumentPart
 from gatecast.models.recurrent.variance import RecurrentVariance
 from gatecast.serve.global_numpy import GlobalFolder
@@ -26,10 +25,8 @@ KIND = "global_variance"
 
 __all__ = ["GlobalRecurrentVariance"]
 
-_D = VarianceConfig()
 
-
-class GlobalRecurrentVariance(GlobalRecurrentModel):
+class GlobalRecurrentVariance(GlobalVarianceParams, GlobalRecurrentModel):
     """One recurrent variance net for every instrument of a panel (a "global" model).
 
     The network, its loss (QLIKE on a log-variance head), its inputs and its training loop are
@@ -61,35 +58,9 @@ class GlobalRecurrentVariance(GlobalRecurrentModel):
     local_class = RecurrentVariance
     folder_kind = KIND
     parts_name = "scaler and level"
-    covariates: tuple[str, ...] | list[str]
 
-    def __init__(
-        self,
-        cell: str = _D.cell,
-        hidden: int = _D.hidden,
-        layers: int = _D.layers,
-        dropout: float = _D.dropout,
-        window: int = _D.window,
-        features: tuple[str, ...] | list[str] | None = _D.features,
-        target: VarianceTarget | str = _D.target,
-        loss: str = _D.loss,
-        column: str | None = _D.column,
-        epochs: int = _D.epochs,
-        warm_epochs: int | None = _D.warm_epochs,
-        batch_size: int = _D.batch_size,
-        lr: float = _D.lr,
-        patience: int = _D.patience,
-        val_size: float = _D.val_size,
-        clip: float = _D.clip,
-        seed: int = _D.seed,
-        device: str = _D.device,
-        warm_start: bool = _D.warm_start,
-        quiet: bool = _D.quiet,
-        train_proxy: str | None = _D.train_proxy,
-        embedding: bool = False,
-        covariates: tuple[str, ...] | list[str] = _D.covariates,
-    ) -> None:
-        self._store(locals())
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.levels_: dict[str, float] = {}
         self._local()  # fail fast on a bad value; nothing is changed
 

@@ -29,6 +29,7 @@ from gatecast.models.config import (
     CLOSE_FEATURES,
     RANGE_FEATURES,
     VarianceConfig,
+    VarianceParams,
     default_train_proxy,
 )
 from gatecast.models.recurrent.base import WINDOW, RecurrentEstimator
@@ -42,8 +43,6 @@ __all__ = [
     "qlike_logvar",
     "variance_features",
 ]
-
-_D = VarianceConfig()
 
 
 def has_range(data: pd.DataFrame) -> bool:
@@ -98,7 +97,7 @@ def variance_features(
     return build_features(data, features, column, log=True, percent=True)
 
 
-class RecurrentVariance(RecurrentEstimator):
+class RecurrentVariance(VarianceParams, RecurrentEstimator):
     """One-day variance forecast from a recurrent net whose head outputs the log-variance.
 
     Parameters
@@ -156,7 +155,10 @@ class RecurrentVariance(RecurrentEstimator):
 
     Notes
     -----
-    The defaults live in :class:`gatecast.models.config.VarianceConfig`. A fitted model
+    ``cell, hidden, layers, dropout, window`` may be given by position, the other parameters
+    by keyword only. They are declared once in
+    :class:`gatecast.models.config.VarianceParams` (the defaults are
+    :class:`~gatecast.models.config.VarianceConfig`'s). A fitted model
     saves, loads, predicts and streams like :class:`RecurrentForecaster`; its forecasts are
     variances in percent^2 (``exp`` of the head's log-variance).
     """
@@ -164,38 +166,10 @@ class RecurrentVariance(RecurrentEstimator):
     kind = "recurrent_variance"
     config_class = VarianceConfig
 
-    def __init__(
-        self,
-        cell: str = _D.cell,
-        hidden: int = _D.hidden,
-        layers: int = _D.layers,
-        dropout: float = _D.dropout,
-        window: int = _D.window,
-        features: tuple[str, ...] | list[str] | None = _D.features,
-        target: VarianceTarget | str = _D.target,
-        loss: str = _D.loss,
-        column: str | None = _D.column,
-        epochs: int = _D.epochs,
-        warm_epochs: int | None = _D.warm_epochs,
-        batch_size: int = _D.batch_size,
-        lr: float = _D.lr,
-        patience: int = _D.patience,
-        val_size: float = _D.val_size,
-        clip: float = _D.clip,
-        seed: int = _D.seed,
-        device: str = _D.device,
-        warm_start: bool = _D.warm_start,
-        quiet: bool = _D.quiet,
-        train_proxy: str | None = _D.train_proxy,
-        classical_inputs: tuple[str, ...] | list[str] = _D.classical_inputs,
-        residual: str | None = _D.residual,
-        train_rows: int | None = _D.train_rows,
-        covariates: tuple[str, ...] | list[str] = _D.covariates,
-    ) -> None:
-        self._set_params(locals())
+    def __post_init__(self) -> None:
         self.classical_: dict[str, Any] = {}  # fitted classical models of a hybrid
         self.recursions_: dict[str, Recursion] = {}  # the same, frozen (what the spec keeps)
-        self.config()  # fail fast on a bad value; nothing is changed
+        super().__post_init__()
 
     @property
     def target_spec(self) -> VarianceTarget:
