@@ -367,21 +367,16 @@ def join_covariates(
                 f"{where} ({_fmt_date(out.index[-1])}): it covers none of its dates"
             )
         gap = joined.isna().any(axis=1).to_numpy() & ~before
-        if gap.any() and exchange is not None:
-            day = out.index[int(np.argmax(gap))]
+        if gap.any():
+            day, last = _fmt_date(out.index[int(np.argmax(gap))]), _fmt_date(cov.index[-1])
             raise DataError(
                 f"covariate {name!r}: the {exchange} sessions that exchange_calendars knows "
-                f"end too soon to tell the session after {_fmt_date(day)} and the one after it "
-                f"(the last row it describes is {_fmt_date(cov.index[-1])}): end the data "
-                f"there, or update exchange_calendars"
-            )
-        if gap.any():
-            day = out.index[int(np.argmax(gap))]
-            raise DataError(
-                f"covariate {name!r} has no value within {MAX_AGE.days} days before "
-                f"{_fmt_date(day)} ({int(gap.sum())} row(s) of {where}; it covers "
-                f"{_fmt_date(first)} .. {_fmt_date(cov.index[-1])}): end the data at "
-                f"{_fmt_date(cov.index[-1])} or leave the covariate out"
+                f"end too soon to tell the session after {day} and the one after it (the last "
+                f"row it describes is {last}): end the data there, or update exchange_calendars"
+                if exchange is not None
+                else f"covariate {name!r} has no value within {MAX_AGE.days} days before {day} "
+                f"({int(gap.sum())} row(s) of {where}; it covers {_fmt_date(first)} .. {last}): "
+                f"end the data at {last} or leave the covariate out"
             )
         if before.any():
             notes.append(
