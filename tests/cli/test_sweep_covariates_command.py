@@ -50,7 +50,10 @@ def test_covariates_that_do_not_fit_are_one_line_before_any_fit(tmp_path: Path) 
     base = ["sweep", "--data", data, "--executor", "serial", "--grid", "window=5"]
     cases = {
         "covariate 'vxx' is unknown": ["--covariates", "vxx"],
-        "covariates are not swept": ["--covariates", spec, "--grid", "covariates=m_level"],
+        "m_level is not a group of --covariates": [
+            "--covariates", spec, "--grid", "covariates=none,m_level"
+        ],
+        "covariates are not set per configuration": ["--covariates", spec, "--set", "covariates=x"],
         "baseline har_x reads covariates": ["--baselines", "har_x"],
         f"data joined with --covariates {spec} begins on {idx[20].date()}": [
             "--covariates", spec, "--test-start", str(idx[400].date()),

@@ -16,7 +16,7 @@ from gatecast.data import garch11
 from gatecast.errors import ConfigError
 from gatecast.experiment.run_reader import Run
 from gatecast.experiment.sweep import SweepConfig, run_sweep
-from gatecast.experiment.sweep.trials import baseline_key, config_factory
+from gatecast.experiment.sweep.trials import config_factory, folder_name
 
 #: the covariate file's first row: the rows of the prices before it are left out
 COV_START = 30
@@ -68,7 +68,7 @@ def test_every_trial_reads_the_covariate_columns_and_so_does_har_x(
         model = config_factory(res.config, ecfg, params, 0)()
         assert model.covariates == ("macro_level",)
     # HAR-X's trial folder: the spec holds a path, so the folder is a hashed name
-    key = baseline_key(f"har_x+{spec}")
+    key = folder_name(f"har_x+{spec}")
     assert "/" not in key and (root / "run" / "trials" / key / "test.parquet").is_file()
     summary = Run.open(root / "run").json("sweep_summary.json")
     assert summary["covariates"] == [spec] and summary["covariate_columns"] == ["macro_level"]
@@ -146,11 +146,42 @@ def test_a_return_sweep_gives_the_covariates_to_arx(prices: pd.DataFrame, tmp_pa
     assert res.selected_model == f"lstm+{spec}"
 
 
+def test_the_groups_a_configuration_reads_may_be_swept(
+    prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    data = write_prices(prices, tmp_path / "prices.csv")
+    spec = _covariate(prices, tmp_path / "macro.csv")
+    cfg = _config(data, tmp_path / "run", prices, spec, baselines=(),
+                  grid={"window": (5,), "covariates": (None, spec)})  # fmt: skip
+    assert cfg.grid["covariates"] == ("none", spec)
+    res = run_sweep(cfg)
+    model = dict(zip(res.trials["config"], res.trials["model"], strict=True))
+    reads = dict(zip(res.selection["covariates"], res.selection.index, strict=True))
+    assert model[reads["none"]] == "lstm" and model[reads[spec]] == f"lstm+{spec}"
+    ecfg = cfg.evaluation()
+    assert config_factory(cfg, ecfg, {"covariates": "none"}, 0)().covariates == ()
+    assert config_factory(cfg, ecfg, {"covariates": spec}, 0)().covariates == ("macro_level",)
+    # both read the joined rows: the covariate's note, and the same selection dates
+    assert any("starts on" in n for n in res.notes)
+    dates = [
+        pd.read_parquet(tmp_path / "run" / "trials" / k / "select.parquet").index
+        for k in res.trials.loc[res.trials["phase"] == "select", "key"]
+    ]
+    pd.testing.assert_index_equal(dates[0], dates[1])
+    best = res.selection.index[0]
+    assert res.selected_model == model[best]
+    assert res.selected["covariates"] == res.selection.loc[best, "covariates"]
+
+
 def test_what_does_not_fit_is_refused_before_any_fit(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="covariates are not swept"):
-        SweepConfig(out="x", covariates=("vix",), grid={"covariates": (("vix_log",),)})
-    with pytest.raises(ConfigError, match="covariates are not swept"):
-        SweepConfig(out="x", fixed={"covariates": ("vix_log",)})
+    with pytest.raises(ConfigError, match=r"vix_log is not a group of --covariates \(vix\)"):
+        SweepConfig(out="x", covariates=("vix",), grid={"covariates": ("none", "vix_log")})
+    with pytest.raises(ConfigError, match=r"chooses among the covariate groups .* --covariates"):
+        SweepConfig(out="x", grid={"covariates": ("none", "vix")})
+    with pytest.raises(ConfigError, match="a value is listed twice"):
+        SweepConfig(out="x", covariates=("vix",), grid={"covariates": ("vix", ("vix",))})
+    with pytest.raises(ConfigError, match="covariates are not set per configuration"):
+        SweepConfig(out="x", covariates=("vix",), fixed={"covariates": ("vix_log",)})
     with pytest.raises(ConfigError, match="covariate 'vxx' is unknown"):
         SweepConfig(out="x", covariates=("vxx",))
     with pytest.raises(ConfigError, match=r"baseline har_x reads covariates .* or use har"):

@@ -67,7 +67,8 @@ def sweep(
         help="Comma-separated covariate groups joined on as inputs (vix, nasdaq, sp500, "
         "file:PATH:COLUMN[:COLUMN...], calendar:EXCHANGE; see docs/covariates.md), as evaluate "
         "joins them: every configuration's recurrent model reads them (lstm+vix), and so do "
-        "the baselines har_x (variance) and arx (return, direction) when named.",
+        "the baselines har_x (variance) and arx (return, direction) when named; "
+        "--grid covariates=none,vix chooses among them.",
     ),
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),

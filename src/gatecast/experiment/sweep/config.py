@@ -57,7 +57,10 @@ class SweepConfig(
     evaluate`` joins them (each row holds what is known at its close; the rows before a group's
     first date are left out, for both periods), and every configuration's recurrent model reads
     them (``lstm+vix``). Of the baselines, those that read covariates (``har_x`` for variance,
-    ``arx`` for returns and directions) read them too; the others are as named.
+    ``arx`` for returns and directions) read them too; the others are as named. The groups a
+    configuration reads may be swept: ``grid={"covariates": ("none", "vix")}`` (each value
+    ``none`` or groups of ``covariates`` joined by ``+``); the data is joined with every group
+    all the same, so every configuration reads the same rows.
     """
 
     select_start: str | None = None
@@ -115,15 +118,15 @@ class SweepConfig(
         self.grid = {k: tuple(v) for k, v in self.grid.items()}
         if any(not v for v in self.grid.values()):
             raise ConfigError("a --grid parameter has no values; give name=v1,v2")
-        swept_groups = [k for k in ("covariates",) if k in self.grid or k in self.fixed]
-        if swept_groups:
-            raise ConfigError(
-                "covariates are not swept nor set per configuration: --covariates G (a group "
-                "such as vix) joins them and every configuration reads them; to compare with "
-                "and without them, run one sweep with and one without, or gatecast evaluate "
-                "--covariates G (its ablation)"
-            )
         self.covariates = checked_groups(self.covariates)
+        if "covariates" in self.fixed:
+            raise ConfigError(
+                "covariates are not set per configuration: --covariates G (a group such as vix) "
+                "joins them and every configuration reads them; to choose among them, sweep "
+                "--grid covariates=none,G"
+            )
+        if "covariates" in self.grid:
+            self.grid = {**self.grid, "covariates": self._group_choices(self.grid["covariates"])}
         self.baselines = sweep_baselines(self.baselines, self.covariates, self.target)
         if any(split_name(b)[0] in RECURRENT for b in self.baselines):
             raise ConfigError(
@@ -188,10 +191,38 @@ class SweepConfig(
     def _cell(self) -> str:
         return str(self.fixed.get("cell", "lstm"))
 
-    def model_name(self, cell: str) -> str:
+    def model_name(self, cell: str, choice: str | None = None) -> str:
         """The name of a configuration's recurrent model: the cell, with the covariate groups
-        it reads (``lstm+vix``), as ``gatecast evaluate`` names it."""
-        return "+".join((cell, *self.covariates))
+        it reads (``lstm+vix``), as ``gatecast evaluate`` names it; ``choice``: the value of a
+        swept ``covariates`` (``none``, ``vix+nasdaq``), else every group of ``covariates``."""
+        groups = self.covariates if choice is None else group_choice(choice)
+        return "+".join((cell, *groups))
+
+    def _group_choices(self, values: tuple[Any, ...]) -> tuple[str, ...]:
+        """The values of ``--grid covariates=none,vix,vix+nasdaq`` as ``none`` or groups joined
+        by ``+``, each group one of ``covariates``."""
+        if not self.covariates:
+            raise ConfigError(
+                "--grid covariates=... chooses among the covariate groups that --covariates "
+                "joins; name them there (e.g. --covariates vix --grid covariates=none,vix)"
+            )
+        out = []
+        for v in values:
+            if v is None or v == "none" or (isinstance(v, tuple | list) and not v):
+                out.append("none")
+                continue
+            groups = tuple(str(g).strip() for g in ((v,) if isinstance(v, str) else v))
+            groups = tuple(g for part in groups for g in part.split("+") if g.strip())
+            extra = [g for g in groups if g not in self.covariates]
+            if extra:
+                raise ConfigError(
+                    f"--grid covariates={'+'.join(groups)}: {', '.join(extra)} is not a group "
+                    f"of --covariates ({', '.join(self.covariates)}); add it there"
+                )
+            out.append("+".join(groups))
+        if len(set(out)) != len(out):
+            raise ConfigError(f"--grid covariates={','.join(out)}: a value is listed twice")
+        return tuple(out)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a run folder must match to be resumed: the search space, the periods, the data
@@ -204,6 +235,12 @@ class SweepConfig(
         d["selection_period"] = self.selection_period()
         plain: dict[str, Any] = json.loads(json.dumps(d, default=repr))
         return plain
+
+
+def group_choice(choice: str) -> tuple[str, ...]:
+    """A value of a swept ``covariates`` as the groups it reads: ``none`` -> (), ``vix+nasdaq``
+    -> ``("vix", "nasdaq")``."""
+    return () if choice == "none" else tuple(choice.split("+"))
 
 
 #: The baselines that read covariates, by target: they read every group of ``--covariates``.

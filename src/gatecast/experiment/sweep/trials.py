@@ -84,9 +84,10 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # every executor computes with one thread: the same numbers
+    model = folder_name(task.record["model"])  # its folds' folder
     try:
         walk = walk_forward(
-            {task.record["model"]: task.factory},
+            {model: task.factory},
             task.data,
             task.plan,
             warm_start=task.warm,
@@ -99,7 +100,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
             import torch
 
             torch.set_num_threads(threads)
-    fc = walk.forecasts[task.record["model"]].rename("forecast")
+    fc = walk.forecasts[model].rename("forecast")
     frame = pd.concat([fc, task.actual.reindex(fc.index).rename("actual")], axis=1).dropna()
     lname = "mse" if task.loss == "brier" else task.loss
     frame["loss"] = loss_series(lname, frame["actual"].to_numpy(), frame["forecast"].to_numpy())  # type: ignore[arg-type]
@@ -179,15 +180,16 @@ def config_factory(
     """The model factory of one configuration (``params`` over the sweep's ``fixed``) and seed;
     with covariates, its recurrent model reads them (``lstm+vix``)."""
     full = {**cfg.fixed, **params}
-    name = cfg.model_name(str(full.pop("cell", "lstm")))
+    choice = full.pop("covariates", None)  # the groups it reads: the name says, not a column
+    name = cfg.model_name(str(full.pop("cell", "lstm")), choice)
     run = dataclasses.replace(ecfg, models=(name,), extra=full)
     return model_factory(name, run, seed=seed)
 
 
-def baseline_key(name: str) -> str:
-    """The folder of baseline ``name`` under ``trials/``: the name itself (``garch``,
-    ``har_x+vix``), or with a covariate spec that is no folder name (``file:data/m.csv:rate``)
-    the model and a hash of the name."""
+def folder_name(name: str) -> str:
+    """The folder of model ``name`` (a baseline's under ``trials/``, a trial's folds): the name
+    itself (``garch``, ``har_x+vix``), or with a covariate spec that is no folder name
+    (``file:data/m.csv:rate``) the model and a hash of the name."""
     if re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
         return name
     return f"{name.split('+')[0]}+x{hashlib.sha256(name.encode()).hexdigest()[:10]}"
@@ -270,7 +272,7 @@ class TrialMaker:
                 "config": ckey,
                 "label": label(params, swept),
                 "params": json.loads(json.dumps(dict(params), default=list)),
-                "model": self.cfg.model_name(str(full.get("cell", "lstm"))),
+                "model": self.cfg.model_name(str(full.get("cell", "lstm")), full.get("covariates")),
                 "seed": s,
             }
             factory = config_factory(self.cfg, self.ecfg, params, s)
@@ -284,5 +286,5 @@ class TrialMaker:
             rec = {"config": name, "label": name, "params": {}, "model": name, "seed": 0}
             for phase in ("select", "test"):
                 factory = model_factory(name, self.ecfg)
-                out.append(self._task(baseline_key(name), phase, rec, factory, False))
+                out.append(self._task(folder_name(name), phase, rec, factory, False))
         return out
