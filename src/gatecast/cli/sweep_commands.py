@@ -63,6 +63,13 @@ def sweep(
     baselines: str = typer.Option(
         "", help="Models scored beside the choice on both periods, e.g. garch,gjr_t,har."
     ),
+    covariates: str | None = options.optional(
+        help="Comma-separated covariate groups joined on as inputs (vix, nasdaq, sp500, "
+        "file:PATH:COLUMN[:COLUMN...], calendar:EXCHANGE; see docs/covariates.md), as evaluate "
+        "joins them: every configuration's recurrent model reads them (lstm+vix), and so do "
+        "the baselines har_x (variance) and arx (return, direction) when named; "
+        "--grid covariates=none,vix chooses among them.",
+    ),
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),
     **shared: Any,
@@ -83,6 +90,7 @@ def sweep(
         top_k=top_k,
         record=record,
         baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
+        covariates=options.name_list(covariates) or (),
     )
     given = options.given_options(ctx)
     if "proxy" in given and target != "variance":
@@ -115,7 +123,7 @@ def sweep(
             full_table=str(out / "record.csv"),
         )
     console.print(
-        f"selected: {res.test['label'].iloc[0]}; {len(res.trials)} trial runs "
+        f"selected: {res.selected_text()}; {len(res.trials)} trial runs "
         f"({res.resumed} read back from {out}); DSR/PBO count N = {res.n_trials}; "
         f"plot: {out / 'selection.png'}"
     )

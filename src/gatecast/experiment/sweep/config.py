@@ -10,12 +10,15 @@ from typing import Any, Literal, get_args
 import pandas as pd
 
 from gatecast.artifacts import atomic_write_json
+from gatecast.data.covariates import checked_groups
 from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.evaluation import EvaluationConfig
-from gatecast.experiment.registry import RECURRENT, canonical_names
+from gatecast.experiment.panel_returns import ARX
+from gatecast.experiment.registry import RECURRENT, EvaluationTarget, canonical_names, split_name
 from gatecast.experiment.run_folder import settings_record
 from gatecast.experiment.settings import (
+    CovariateSettings,
     DataSettings,
     RunSettings,
     SeedSettings,
@@ -30,7 +33,9 @@ Phase = Literal["select", "test"]
 
 
 @dataclass(kw_only=True)
-class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunSettings):
+class SweepConfig(
+    DataSettings, TargetSettings, WalkSettings, CovariateSettings, SeedSettings, RunSettings
+):
     """Everything one sweep needs, as plain values: the shared settings of
     :mod:`gatecast.experiment.settings` (``out`` is required: a sweep is its folder) and the
     sweep's own; the recurrent settings are what it sweeps (``grid``) or fixes (``fixed``).
@@ -46,6 +51,16 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
     ``top_k`` configurations are then tested; ``record=True`` also tests every other
     configuration, for a table that is never used to choose. ``baselines`` (e.g. garch, gjr_t,
     har) are scored on both periods for comparison, never selected.
+
+    ``covariates`` names covariate groups (``vix``, ``file:PATH:COLUMN``...; see
+    :mod:`gatecast.data.covariates`): they are joined onto the data once, as ``gatecast
+    evaluate`` joins them (each row holds what is known at its close; the rows before a group's
+    first date are left out, for both periods), and every configuration's recurrent model reads
+    them (``lstm+vix``). Of the baselines, those that read covariates (``har_x`` for variance,
+    ``arx`` for returns and directions) read them too; the others are as named. The groups a
+    configuration reads may be swept: ``grid={"covariates": ("none", "vix")}`` (each value
+    ``none`` or groups of ``covariates`` joined by ``+``); the data is joined with every group
+    all the same, so every configuration reads the same rows.
     """
 
     select_start: str | None = None
@@ -103,8 +118,17 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
         self.grid = {k: tuple(v) for k, v in self.grid.items()}
         if any(not v for v in self.grid.values()):
             raise ConfigError("a --grid parameter has no values; give name=v1,v2")
-        self.baselines = canonical_names(self.baselines, self.target)
-        if any(b in RECURRENT for b in self.baselines):
+        self.covariates = checked_groups(self.covariates)
+        if "covariates" in self.fixed:
+            raise ConfigError(
+                "covariates are not set per configuration: --covariates G (a group such as vix) "
+                "joins them and every configuration reads them; to choose among them, sweep "
+                "--grid covariates=none,G"
+            )
+        if "covariates" in self.grid:
+            self.grid = {**self.grid, "covariates": self._group_choices(self.grid["covariates"])}
+        self.baselines = sweep_baselines(self.baselines, self.covariates, self.target)
+        if any(split_name(b)[0] in RECURRENT for b in self.baselines):
             raise ConfigError(
                 f"baselines {self.baselines}: recurrent cells are swept (--grid cell=...), "
                 f"not baselines; name non-recurrent models such as garch,gjr_t,har"
@@ -156,7 +180,8 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
             scheme=self.scheme,
             train_size=self.train_size,
             gap=self.gap,
-            models=cells + self.baselines,
+            models=tuple(self.model_name(c) for c in cells) + self.baselines,
+            covariates=self.covariates,
             sort=self.sort,
             dropna=self.dropna,
             n_jobs=1,
@@ -165,6 +190,39 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
 
     def _cell(self) -> str:
         return str(self.fixed.get("cell", "lstm"))
+
+    def model_name(self, cell: str, choice: str | None = None) -> str:
+        """The name of a configuration's recurrent model: the cell, with the covariate groups
+        it reads (``lstm+vix``), as ``gatecast evaluate`` names it; ``choice``: the value of a
+        swept ``covariates`` (``none``, ``vix+nasdaq``), else every group of ``covariates``."""
+        groups = self.covariates if choice is None else group_choice(choice)
+        return "+".join((cell, *groups))
+
+    def _group_choices(self, values: tuple[Any, ...]) -> tuple[str, ...]:
+        """The values of ``--grid covariates=none,vix,vix+nasdaq`` as ``none`` or groups joined
+        by ``+``, each group one of ``covariates``."""
+        if not self.covariates:
+            raise ConfigError(
+                "--grid covariates=... chooses among the covariate groups that --covariates "
+                "joins; name them there (e.g. --covariates vix --grid covariates=none,vix)"
+            )
+        out = []
+        for v in values:
+            if v is None or v == "none" or (isinstance(v, tuple | list) and not v):
+                out.append("none")
+                continue
+            groups = tuple(str(g).strip() for g in ((v,) if isinstance(v, str) else v))
+            groups = tuple(g for part in groups for g in part.split("+") if g.strip())
+            extra = [g for g in groups if g not in self.covariates]
+            if extra:
+                raise ConfigError(
+                    f"--grid covariates={'+'.join(groups)}: {', '.join(extra)} is not a group "
+                    f"of --covariates ({', '.join(self.covariates)}); add it there"
+                )
+            out.append("+".join(groups))
+        if len(set(out)) != len(out):
+            raise ConfigError(f"--grid covariates={','.join(out)}: a value is listed twice")
+        return tuple(out)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a run folder must match to be resumed: the search space, the periods, the data
@@ -177,6 +235,50 @@ class SweepConfig(DataSettings, TargetSettings, WalkSettings, SeedSettings, RunS
         d["selection_period"] = self.selection_period()
         plain: dict[str, Any] = json.loads(json.dumps(d, default=repr))
         return plain
+
+
+def group_choice(choice: str) -> tuple[str, ...]:
+    """A value of a swept ``covariates`` as the groups it reads: ``none`` -> (), ``vix+nasdaq``
+    -> ``("vix", "nasdaq")``."""
+    return () if choice == "none" else tuple(choice.split("+"))
+
+
+#: The baselines that read covariates, by target: they read every group of ``--covariates``.
+_READERS: dict[str, str] = {"variance": "har_x", "return": ARX, "direction": ARX}
+
+
+def sweep_baselines(
+    names: tuple[str, ...], groups: tuple[str, ...], target: EvaluationTarget
+) -> tuple[str, ...]:
+    """The baselines ``names`` as identifiers; with covariate ``groups``, the one of ``target``
+    that reads covariates (``har_x``, ``arx``) reads all of them (``har_x+vix``), the others are
+    as named. A name with groups that ``groups`` does not hold, or on a model that reads none, is
+    refused, and so is ``har_x`` or ``arx`` without ``groups``."""
+    reader = _READERS[target]
+    out = []
+    for n in (n.strip() for n in names if n.strip()):
+        base, has = split_name(n)
+        if base != reader:
+            if has:
+                raise ConfigError(
+                    f"baseline {n}: of the baselines, only {reader} reads covariates on a "
+                    f"{target} target; name {base} without them"
+                )
+            out.append(canonical_names((base,), target)[0])
+            continue
+        if not groups:
+            raise ConfigError(
+                f"baseline {reader} reads covariates as regressors: name them (--covariates "
+                f"vix), or use {'har' if reader == 'har_x' else 'ar1'}"
+            )
+        extra = [g for g in has if g not in groups]
+        if extra:
+            raise ConfigError(
+                f"baseline {n} reads the covariate(s) {', '.join(extra)}, which --covariates "
+                f"({', '.join(groups)}) does not name; add them there"
+            )
+        out.append("+".join((reader, *(has or groups))))
+    return tuple(out)
 
 
 #: Fingerprint entries a resumed sweep may change: trials are stored per (configuration, seed).

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from gatecast.data.covariates import covariate_columns
 from gatecast.data.sources import data_label
 from gatecast.evaluation.trading import TrialSet
 from gatecast.experiment.notebook import draw_or_write, html_view
@@ -55,6 +56,19 @@ class SweepResult:
         returns counted once."""
         return self.trial_set.n_trials if self.trial_set is not None else self.n_configs
 
+    @property
+    def selected_model(self) -> str:
+        """The recurrent model of the best configuration, with the covariate groups it reads
+        (``lstm+vix``)."""
+        chosen = self.selection.index[0]
+        return str(self.trials.loc[self.trials["config"] == chosen, "model"].iloc[0])
+
+    def selected_text(self) -> str:
+        """``window=5``: the best configuration's swept values; with covariates, its model
+        too (``window=5 (lstm+vix)``)."""
+        text = label(self.selected, self.swept)
+        return f"{text} ({self.selected_model})" if self.config.covariates else text
+
     def summary(self) -> str:
         """The selection table, the test table and (if run) the record, as text."""
         s0, s1 = self.periods["select"]
@@ -64,7 +78,7 @@ class SweepResult:
             f"seed(s)); {self.n_configs} configurations tried, N = {self.n_trials} distinct "
             f"trials for the DSR:",
             _text(self.selection),
-            f"\nselected: {label(self.selected, self.swept)}",
+            f"\nselected: {self.selected_text()}",
             f"\ntest {t0}..{t1}: the top {self.config.top_k} by selection loss, and baselines:",
             _text(self.test),
         ]
@@ -85,7 +99,7 @@ class SweepResult:
             f"sweep on {data_label(self.config.data)}: {self.n_configs} configurations chosen on "
             f"{s0}..{s1} ({self.loss_name}), tested once on {t0}..{t1}"
         )
-        lines = [f"selected: {label(self.selected, self.swept)}", *self.notes]
+        lines = [f"selected: {self.selected_text()}", *self.notes]
         return html_view(title, self.test, lines)
 
     def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
@@ -117,6 +131,9 @@ def write_sweep(result: SweepResult, root: Path) -> None:
         {
             "selected": json.loads(json.dumps(result.selected, default=list)),
             "selected_label": label(result.selected, result.swept),
+            "selected_model": result.selected_model,
+            "covariates": list(result.config.covariates),
+            "covariate_columns": list(covariate_columns(result.config.covariates)),
             "n_trials": result.n_trials,
             "n_configs": result.n_configs,
             "trials": result.trial_set.to_dict() if result.trial_set is not None else None,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from gatecast.artifacts import array_hash
 from gatecast.data.sources import data_identity
+from gatecast.errors import ConfigError
 from gatecast.evaluation.walkforward import WalkForwardPlan
 from gatecast.experiment.evaluation import EvaluationConfig, load_checked
 from gatecast.experiment.registry import reads_har
@@ -80,6 +81,13 @@ def _load_and_check(
     df, _ = load_checked(ecfg)
     plans = cfg.plans()
     s0, s1 = cfg.selection_period()
+    if len(df) and pd.Timestamp(s0) <= df.index[0]:
+        joined = f" joined with --covariates {','.join(cfg.covariates)}" if cfg.covariates else ""
+        raise ConfigError(
+            f"the selection period starts on {s0}, and the data{joined} begins on "
+            f"{df.index[0].date()}: its first fold would have no rows to train on; pass a "
+            f"--select-start after {df.index[0].date()} (a year or more after, to train on)"
+        )
     sel_data = df.loc[df.index <= pd.Timestamp(s1)]  # nothing after the selection period
     plans["select"].folds(sel_data.index)
     plans["test"].folds(df.index)
@@ -170,7 +178,7 @@ def _result(
     df, plan = make.phases["test"].data, make.phases["test"].plan
     folds = plan.folds(df.index)
     return SweepResult(
-        notes=_har_notes(cfg, df),
+        notes=[*df.attrs.get("covariate_notes", []), *_har_notes(cfg, df)],
         config=cfg,
         trials=trials,
         selection=selection,

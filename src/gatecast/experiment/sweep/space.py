@@ -96,7 +96,12 @@ def parse_space(
             )
         if name in out:
             raise ConfigError(f"{name} is given twice; list all its values once: {name}=a,b")
-        parsed = tuple(_parse_value(name, v, valid[name]) for v in values.split(",") if v.strip())
+        if name == "covariates":  # groups of --covariates (none, vix, vix+nasdaq), not columns
+            parsed: tuple[Any, ...] = tuple(v.strip() for v in values.split(",") if v.strip())
+        else:
+            parsed = tuple(
+                _parse_value(name, v, valid[name]) for v in values.split(",") if v.strip()
+            )
         if len(set(map(repr, parsed))) != len(parsed):
             raise ConfigError(f"{name}={values}: a value is listed twice")
         out[name] = parsed

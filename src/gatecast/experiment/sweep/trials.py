@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from gatecast.evaluation.trading import (
 )
 from gatecast.evaluation.walkforward import ModelFactory, WalkForwardPlan, walk_forward
 from gatecast.experiment.evaluation import LOSS_NAMES, EvaluationConfig, model_factory
-from gatecast.experiment.registry import RECURRENT
+from gatecast.experiment.registry import is_recurrent
 from gatecast.experiment.sweep.config import Phase, SweepConfig
 from gatecast.experiment.sweep.space import config_key, label
 
@@ -77,14 +79,15 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     started = time.time()
     t0 = time.perf_counter()
     threads = None
-    if task.record["model"] in RECURRENT:
+    if is_recurrent(task.record["model"]):
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # every executor computes with one thread: the same numbers
+    model = folder_name(task.record["model"])  # its folds' folder
     try:
         walk = walk_forward(
-            {task.record["model"]: task.factory},
+            {model: task.factory},
             task.data,
             task.plan,
             warm_start=task.warm,
@@ -97,7 +100,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
             import torch
 
             torch.set_num_threads(threads)
-    fc = walk.forecasts[task.record["model"]].rename("forecast")
+    fc = walk.forecasts[model].rename("forecast")
     frame = pd.concat([fc, task.actual.reindex(fc.index).rename("actual")], axis=1).dropna()
     lname = "mse" if task.loss == "brier" else task.loss
     frame["loss"] = loss_series(lname, frame["actual"].to_numpy(), frame["forecast"].to_numpy())  # type: ignore[arg-type]
@@ -174,11 +177,22 @@ def _actual(df: pd.DataFrame, cfg: SweepConfig, start: str) -> pd.Series:
 def config_factory(
     cfg: SweepConfig, ecfg: EvaluationConfig, params: Mapping[str, Any], seed: int
 ) -> Any:
-    """The model factory of one configuration (``params`` over the sweep's ``fixed``) and seed."""
+    """The model factory of one configuration (``params`` over the sweep's ``fixed``) and seed;
+    with covariates, its recurrent model reads them (``lstm+vix``)."""
     full = {**cfg.fixed, **params}
-    cell = str(full.pop("cell", "lstm"))
-    run = dataclasses.replace(ecfg, models=(cell,), extra=full)
-    return model_factory(cell, run, seed=seed)
+    choice = full.pop("covariates", None)  # the groups it reads: the name says, not a column
+    name = cfg.model_name(str(full.pop("cell", "lstm")), choice)
+    run = dataclasses.replace(ecfg, models=(name,), extra=full)
+    return model_factory(name, run, seed=seed)
+
+
+def folder_name(name: str) -> str:
+    """The folder of model ``name`` (a baseline's under ``trials/``, a trial's folds): the name
+    itself (``garch``, ``har_x+vix``), or with a covariate spec that is no folder name
+    (``file:data/m.csv:rate``) the model and a hash of the name."""
+    if re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
+        return name
+    return f"{name.split('+')[0]}+x{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 @dataclass(frozen=True)
@@ -258,7 +272,7 @@ class TrialMaker:
                 "config": ckey,
                 "label": label(params, swept),
                 "params": json.loads(json.dumps(dict(params), default=list)),
-                "model": str(full.get("cell", "lstm")),
+                "model": self.cfg.model_name(str(full.get("cell", "lstm")), full.get("covariates")),
                 "seed": s,
             }
             factory = config_factory(self.cfg, self.ecfg, params, s)
@@ -271,5 +285,6 @@ class TrialMaker:
         for name in self.cfg.baselines:
             rec = {"config": name, "label": name, "params": {}, "model": name, "seed": 0}
             for phase in ("select", "test"):
-                out.append(self._task(name, phase, rec, model_factory(name, self.ecfg), False))
+                factory = model_factory(name, self.ecfg)
+                out.append(self._task(folder_name(name), phase, rec, factory, False))
         return out
