@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import gatecast as gc
 from gatecast.cli.app import app
-from gatecast.errors import PanelError, UnknownColumnError
+from gatecast.errors import DataError, PanelError, UnknownColumnError
 from gatecast.experiment.panel_covariates import join_panel_covariates
 from gatecast.experiment.panel_serving import open_panel_stream, run_panel_prediction
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
@@ -145,11 +145,14 @@ def test_stream_rows_carrying_a_s_columns_give_predicts_forecasts(
             assert last == pytest.approx(pred.loc[name, "forecast"], rel=1e-5)
 
 
-def _streamed(model: Path, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every forecast a stream gives on ``frames`` (rows with A's columns), by the date of the
-    row it was made at."""
-    joined = join_panel_covariates(gc.load_panel(frames), [GROUP])
-    streams = open_panel_stream(model)
+def _streamed(
+    model: Path, frames: dict[str, pd.DataFrame], *, carry: bool = True, engine: str = "numpy"
+) -> pd.DataFrame:
+    """Every forecast a stream gives on ``frames``, by the date of the row it was made at: rows
+    carrying A's columns (``carry``), else the prices alone (the stream computes A's columns
+    from A's rows, a day's rows in one tick)."""
+    joined = join_panel_covariates(gc.load_panel(frames), [GROUP]) if carry else frames
+    streams = open_panel_stream(model, engine=engine)
     out = {}
     for day in DAYS:
         ticks = {n: df.loc[day].to_dict() for n, df in joined.items() if day in df.index}
@@ -176,9 +179,10 @@ def test_no_forecast_up_to_d_reads_a_after_d(trained: tuple[Path, Path]) -> None
         a, b = fc[0].loc[name], fc[1].loc[name]
         pd.testing.assert_series_equal(a.loc[:nxt], b.loc[:nxt])
         assert not np.allclose(a.loc[nxt:].iloc[1:], b.loc[nxt:].iloc[1:])
-    s0, s1 = _streamed(model, plain), _streamed(model, moved)
-    pd.testing.assert_frame_equal(s0.loc[:D], s1.loc[:D])
-    assert not np.allclose(s0.loc[DAYS[-1], ["B", "C"]], s1.loc[DAYS[-1], ["B", "C"]])
+    for carry in (True, False):
+        s0, s1 = _streamed(model, plain, carry=carry), _streamed(model, moved, carry=carry)
+        pd.testing.assert_frame_equal(s0.loc[:D], s1.loc[:D])
+        assert not np.allclose(s0.loc[DAYS[-1], ["B", "C"]], s1.loc[DAYS[-1], ["B", "C"]])
 
 
 def test_data_without_a_and_rows_without_its_columns_are_refused(
@@ -208,9 +212,97 @@ def test_data_without_a_and_rows_without_its_columns_are_refused(
     assert res.exit_code == 2 and "instrument A has no row with a close, high and low" in " ".join(
         res.output.split()
     )
-    # a stream row without A's columns is refused, naming the column; nothing changes
+    # a stream row with one of A's columns only is refused, naming the other; one without
+    # them before A's row of its day waits for it; nothing changes
     streams = open_panel_stream(model)
     row = frames["B"].iloc[0].to_dict()
     with pytest.raises(UnknownColumnError, match="instrument 'B': covariate column 'a_return'"):
+        streams.update("B", {**row, "a_log_parkinson": 0.1}, at=DAYS[0])
+    with pytest.raises(DataError, match="A's row of 2010-01-01 has not come \\(none has come\\)"):
         streams.update("B", row, at=DAYS[0])
     assert streams["B"].ticks == 0
+
+
+def streams_ticks_after_first_day(model: Path, frames: dict[str, pd.DataFrame]) -> int:
+    """The rows the streams took on the first day (A's first row gives no return yet)."""
+    streams = open_panel_stream(model)
+    streams.update_many({n: df.iloc[0].to_dict() for n, df in frames.items()}, at=DAYS[0])
+    return sum(streams[n].ticks for n in frames)
+
+
+def test_a_stream_computes_a_s_columns_from_a_s_own_rows(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Rows of prices alone: the stream gives each row A's return and range as of its close
+    from A's rows in the same stream; the forecasts are predict's (1e-5 relative) and those of
+    rows carrying the join's columns (1e-9: the same values, computed apart)."""
+    model, csv = trained
+    pred = _predict(model, csv, tmp_path / "p.csv")
+    frames = _frames()
+    for engine in ("numpy", "torch"):
+        own, carried = (_streamed(model, frames, carry=c, engine=engine) for c in (False, True))
+        # the first day's rows are left out, as the join leaves them out (A has no return)
+        assert own.index[0] == DAYS[0] and own.iloc[0].isna().all()
+        assert streams_ticks_after_first_day(model, frames) == 0
+        np.testing.assert_allclose(own.iloc[1:].to_numpy(), carried.to_numpy(), rtol=1e-9)
+        for name in ("A", "B", "C"):
+            assert own[name].iloc[-1] == pytest.approx(pred.loc[name, "forecast"], rel=1e-5)
+    # the command line, one row a line (A's row first each day: sorted by date, ticker)
+    long = pd.concat(
+        [df.assign(ticker=n).rename_axis("date").reset_index() for n, df in frames.items()]
+    ).sort_values(["date", "ticker"], kind="stable")
+    rows = [
+        ",".join([f"{r.date:%Y-%m-%d}", r.ticker, *(repr(getattr(r, c)) for c in PRICES)])
+        for r in long.itertuples()
+    ]
+    res = runner.invoke(
+        app,
+        ["stream", "--model", str(model)],
+        input="date,ticker," + ",".join(PRICES) + "\n" + "\n".join(rows) + "\n",
+    )
+    assert res.exit_code == 0, res.output
+    assert "error" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("note")]
+    out = pd.DataFrame([ln.split(",") for ln in lines[1:]], columns=lines[0].split(","))
+    out["forecast"] = out["forecast"].replace("", np.nan).astype(float)
+    for name in ("A", "B", "C"):
+        last = out[out.instrument == name].forecast.iloc[-1]
+        assert last == pytest.approx(pred.loc[name, "forecast"], rel=1e-5)
+
+
+def test_a_row_before_a_s_row_of_its_day_waits_and_the_state_keeps_a_s_rows(
+    trained: tuple[Path, Path],
+) -> None:
+    model, _csv_path = trained
+    frames = _frames()
+    streams = open_panel_stream(model)
+    for day in DAYS[:10]:
+        streams.update_many({n: df.loc[day].to_dict() for n, df in frames.items()}, at=day)
+    day = DAYS[10]
+    row = frames["B"].loc[day].to_dict()
+    # B's row of a day before A's row of that day: refused (A's value of that close is not
+    # known yet), B unchanged; after A's row it is taken, as in one tick
+    with pytest.raises(DataError, match=r"A's row of 2010-01-15 has not come \(its last row"):
+        streams.update("B", row, at=day)
+    assert streams["B"].ticks == 9  # its first row left out (A had no return yet)
+    blob = streams.state()
+    streams.update("A", frames["A"].loc[day].to_dict(), at=day)
+    b = streams.update("B", row, at=day)
+    tick = open_panel_stream(model)
+    for d in DAYS[:11]:
+        f = tick.update_many({n: df.loc[d].to_dict() for n, df in frames.items()}, at=d)
+    assert b == f["B"]  # the same path: equal
+    # a set restored from the state knows A's last rows: A's next return is from its close
+    restored = open_panel_stream(model).load_state(blob)
+    restored.update("A", frames["A"].loc[day].to_dict(), at=day)
+    assert restored.update("B", row, at=day) == b
+    # a day A does not trade: B's row waits for A, or carries A's columns itself
+    hole = DAYS[11]
+    with pytest.raises(DataError, match="on a day A does not trade, give the row's a_return"):
+        streams.update("B", frames["B"].loc[hole].to_dict(), at=hole)
+    given = {**frames["B"].loc[hole].to_dict(), "a_return": 0.1, "a_log_parkinson": -0.5}
+    assert np.isfinite(streams.update("B", given, at=hole))
+    # A's row without High/Low is refused, naming it; nothing changes
+    with pytest.raises(DataError, match="the row of A on 2010-01-19 has no positive high"):
+        streams.update("A", {"close": 100.0}, at=DAYS[12])
+    assert streams["A"].ticks == 10
