@@ -302,7 +302,12 @@ def test_a_row_before_a_s_row_of_its_day_waits_and_the_state_keeps_a_s_rows(
         streams.update("B", frames["B"].loc[hole].to_dict(), at=hole)
     given = {**frames["B"].loc[hole].to_dict(), "a_return": 0.1, "a_log_parkinson": -0.5}
     assert np.isfinite(streams.update("B", given, at=hole))
-    # A's row without High/Low is refused, naming it; nothing changes
+    # A's row without High/Low is refused, naming it, and so is a row of its tick reading it;
+    # nothing changes
     with pytest.raises(DataError, match="the row of A on 2010-01-19 has no positive high"):
         streams.update("A", {"close": 100.0}, at=DAYS[12])
-    assert streams["A"].ticks == 10
+    tick = {"B": frames["B"].loc[DAYS[12]].to_dict(), "A": {"close": 100.0}}
+    streams.update_many(tick, at=DAYS[12], errors="skip")
+    assert set(streams.rejected) == {"A", "B"}
+    assert "it reads A's row of this tick" in str(streams.rejected["B"])
+    assert streams["A"].ticks == 10 and streams["B"].ticks == 11

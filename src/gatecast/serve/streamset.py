@@ -784,7 +784,10 @@ class _Sources:
                             f"the model reads the covariate {s.spec!r}: {s.name}'s row needs "
                             f"its {s.column}, high and low, not a bare price"
                         )
-                    out[s.name] = s.record(self._when(s.name, obs, at), obs)
+                    when = self._when(s.name, obs, at)
+                    if s.rows and when <= s.rows[-1][0]:
+                        continue  # not after NAME's last row: its stream refuses it
+                    out[s.name] = s.record(when, obs)
                 except DataError as exc:
                     out[s.name] = exc
         return out
@@ -805,7 +808,12 @@ class _Sources:
                 continue  # given by the sender (the reader refuses one left out, by name)
             when = self._when(key, observation, at)
             p = pending.get(s.name)
-            values = s.values_at(key, when, p if not isinstance(p, DataError) else None)
+            if isinstance(p, DataError):
+                raise DataError(
+                    f"it reads {s.name}'s row of this tick (covariate {s.spec!r}), which is "
+                    f"refused: {p}"
+                )
+            values = s.values_at(key, when, p)
             if values is None:
                 return None
             row = dict(observation) if row is None else row
