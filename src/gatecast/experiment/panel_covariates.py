@@ -156,6 +156,12 @@ def _instrument_values(panel: Mapping[str, pd.DataFrame], spec: str, inst: str) 
         )
     values = covariate_group(spec).build(df)
     ok = values.notna().all(axis=1).to_numpy() & np.isfinite(values.to_numpy(float)).all(axis=1)
+    if not ok.any():  # a long file with High/Low columns empty on this instrument's rows
+        raise DataError(
+            f"covariate {spec!r}: instrument {inst} has no row with a close, high and low "
+            f"(and a close before it), which its return and log Parkinson range need; give "
+            f"its High/Low, or use a bundled index group or a file:... covariate"
+        )
     out: pd.DataFrame = values[ok]
     return out
 

@@ -19,7 +19,7 @@ from gatecast.data.calendar import DATA, check_exchange
 from gatecast.data.calendar_covariates import forecast_calendar
 from gatecast.data.panel import BUNDLED_PANELS, Layout, Panel, load_panel
 from gatecast.data.sources import BUNDLED_PREFIX, is_frame
-from gatecast.errors import ConfigError, DataError, TooFewRowsError
+from gatecast.errors import ConfigError, DataError, PanelError, TooFewRowsError
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.run_folder import (
     RunFolder,
@@ -342,7 +342,10 @@ def run_panel_prediction(
     A model whose folder records covariate groups (``gatecast train --covariates sp500``) gets
     them joined onto ``data`` by :func:`gatecast.experiment.panel_covariates
     .join_panel_covariates`, as its training run joined them; data past a covariate's coverage
-    is refused with that function's message.
+    is refused with that function's message. A group ``instrument:NAME`` is joined from NAME's
+    own rows in ``data`` (each instrument's last row reads NAME's last row on or before its
+    date, no older than 7 days); data without NAME is refused (a :class:`PanelError` naming
+    it).
     """
     from gatecast.inference.pipeline import future_calendar
 
@@ -377,6 +380,7 @@ def run_panel_prediction(
     if groups:  # the covariates joined as the training run joined them (the same function)
         from gatecast.experiment.panel_covariates import join_panel_covariates
 
+        _check_instrument_groups(groups, panel)
         panel = join_panel_covariates(panel, groups)
     need = model.min_history()
     rows = []
@@ -412,6 +416,24 @@ def run_panel_prediction(
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
     return frame
+
+
+def _check_instrument_groups(groups: tuple[str, ...], panel: Mapping[str, Any]) -> None:
+    """Refuse data for predict that lacks an instrument ``NAME`` the model reads as a covariate
+    (``instrument:NAME``): its return and range are joined from NAME's own rows in the data."""
+    from gatecast.data.covariates import instrument_of
+
+    names = [str(n) for n in panel]
+    for g in groups:
+        inst = instrument_of(g)
+        if inst is not None and inst not in names:
+            raise PanelError(
+                f"the model reads the covariate {g!r} (instrument {inst}'s return and log "
+                f"Parkinson range, joined onto every instrument as the training run joined "
+                f"them), and the data has no instrument {inst!r} (it has "
+                f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}): give predict "
+                f"{inst}'s rows too (with High/Low), up to the last date of the others"
+            )
 
 
 class _NumpyPanel:

@@ -66,4 +66,6 @@ def global_stream_set(
         return stream
 
     first = model.instruments_[0]
-    return StreamSet(lambda: stream_for(first), stream_for=stream_for)
+    out = StreamSet(lambda: stream_for(first), stream_for=stream_for)
+    out.covariate_groups = tuple(getattr(model, "covariate_groups_", ()))  # instrument:NAME's
+    return out
