@@ -236,12 +236,14 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
 def _garch_variance(
     eval_cfg: EvaluationConfig, data: pd.DataFrame, cfg: BacktestConfig
 ) -> pd.Series:
-    """GARCH(1,1) next-day variance forecasts (percent^2) from the same walk-forward plan."""
+    """GARCH(1,1) next-day variance forecasts (percent^2) from the same walk-forward plan, on
+    the same rows (``data``: with covariates, those the covariates cover), reading none."""
     garch = dataclasses.replace(
         eval_cfg,
         target="variance",
         proxy="squared",
         models=("garch",),
+        covariates=(),
         seeds=1,
         n_jobs=cfg.n_jobs,
         executor=cfg.executor,
