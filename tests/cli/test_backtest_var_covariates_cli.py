@@ -36,6 +36,7 @@ def test_backtest_with_vix_trades_lstm_and_arx_beside_lstm_and_ar1(tmp_path: Pat
         "garch_vol_target",
     ]
     assert "arx+vix" in res.output
+    assert "note: covariate vix starts on 2014-01-03" in _flat(res.output)
 
 
 def test_var_with_vix_backtests_har_x_beside_har(tmp_path: Path) -> None:

@@ -172,6 +172,8 @@ def backtest(
         cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
     cfg = res.config  # with --from-run: the run's data and test period
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     g = res.trades.gross.index
     print_table(
         formatted(res.table, _SHOWN),

@@ -341,6 +341,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             garch = _garch_variance(eval_cfg, data, cfg)
         result = backtest_forecasts(forecasts, realised, garch, cfg, rows)
         result.source = cfg.from_run or eval_cfg.out
+        result.notes = list(data.attrs.get("covariate_notes", []))
         result.seconds = time.perf_counter() - t0
         if cfg.out:
             write_backtest(result, cfg.out)
