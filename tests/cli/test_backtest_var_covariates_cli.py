@@ -110,3 +110,20 @@ def test_panel_backtest_and_var_with_vix(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(tmp_path / "var" / "summary.csv")
     assert list(dict.fromkeys(summary["model"])) == ["har", "har_x+vix"]
+
+
+def test_covariates_beside_a_panel_from_run_are_refused(tmp_path: Path) -> None:
+    run = tmp_path / "ev"
+    args = ["evaluate", "--data", "arch_panel", "--target", "return", "--covariates", "vix"]
+    res = runner.invoke(app, [*args, "--models", "ar1,no_change", *WALK, "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "bt"
+    res = runner.invoke(
+        app, ["backtest", "--from-run", str(run), "--covariates", "vix", "--out", str(out)]
+    )
+    assert res.exit_code == 2, res.output
+    assert "--covariates does not apply to a panel backtest: the forecasts of" in _flat(res.output)
+    assert not out.exists()
+    res = runner.invoke(app, ["backtest", "--from-run", str(run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert list(pd.read_csv(out / "backtest.csv", index_col=0).index)[:2] == ["ar1", "arx+vix"]

@@ -254,3 +254,27 @@ def test_panel_backtest_with_vix_trades_the_ablation() -> None:
     )  # fmt: skip
     assert list(bt.table.index) == ["lstm", "lstm+vix", "ar1", "arx+vix", "no_change"]
     assert any("start on 2014-01-03" in n for n in bt.notes)
+
+
+def test_panel_backtest_from_run_of_an_evaluation_with_covariates(tmp_path: Path) -> None:
+    """A panel backtest of a panel evaluation with covariates trades the run's arx+vix beside
+    ar1, as a backtest that walks them itself does, and records the run's covariates."""
+    from gatecast.experiment.panel_backtest import PanelBacktestConfig, run_panel_backtest
+    from gatecast.experiment.panel_evaluation import PanelEvaluationConfig, run_panel_evaluation
+
+    panel = _panel()
+    walk = {"covariates": ("vix",), "min_train": 100, **WALK}
+    run_panel_evaluation(
+        PanelEvaluationConfig(
+            data=panel, target="return", models=("ar1", "no_change"), mcs_reps=100, n_jobs=1,
+            out=str(tmp_path / "ev"), **walk,
+        )
+    )  # fmt: skip
+    made = gc.backtest_panel(panel, models="ar1,no_change", mcs_reps=100, **walk)
+    bt = run_panel_backtest(
+        PanelBacktestConfig(data=panel, from_run=str(tmp_path / "ev"), out=str(tmp_path / "bt"))
+    )
+    assert list(bt.table.index) == ["ar1", "arx+vix", "no_change"]
+    pd.testing.assert_frame_equal(bt.trades.net, made.trades.net)
+    with pytest.raises(ConfigError, match=r"^covariates: the forecasts of from_run"):
+        gc.backtest_panel(panel, from_run=tmp_path / "ev", covariates=("vix",))
