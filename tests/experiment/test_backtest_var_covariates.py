@@ -278,3 +278,37 @@ def test_panel_backtest_from_run_of_an_evaluation_with_covariates(tmp_path: Path
     pd.testing.assert_frame_equal(bt.trades.net, made.trades.net)
     with pytest.raises(ConfigError, match=r"^covariates: the forecasts of from_run"):
         gc.backtest_panel(panel, from_run=tmp_path / "ev", covariates=("vix",))
+
+
+def test_no_panel_var_reads_a_covariate_value_dated_after_it(moved_vix, monkeypatch) -> None:
+    """On a panel, each instrument's VaR for a date up to its row after D is the same whether
+    or not the VIX after D changes; har_x+vix's VaR after that changes."""
+    import gatecast.experiment.panel_covariates as panel_covariates
+
+    monkeypatch.setattr(panel_covariates, "covariate_values", covariates_module.covariate_values)
+    panel = _panel()
+
+    def risk() -> pd.DataFrame:
+        res = gc.var_panel(
+            panel, models="har", covariates=("vix",), calibration=60, sims=100, min_train=100,
+            n_jobs=1, distributions=("normal",), **WALK,
+        )  # fmt: skip
+        out: pd.DataFrame = res.risk.pivot_table(
+            index=["instrument", "date"], columns="model", values="var_1"
+        )
+        return out
+
+    base = risk()
+    vix = moved_vix["vix"]
+    moved_vix["vix"] = _moved(vix, vix.index > DAY)
+    later = risk()
+    dates = base.index.get_level_values("date")
+    for name in panel:
+        own = panel[name].index
+        nxt = own[own > DAY][0]  # this instrument's row after D
+        mine = base.index.get_level_values("instrument") == name
+        up_to, after = mine & (dates <= nxt), mine & (dates > nxt)
+        assert up_to.sum() > 20
+        pd.testing.assert_frame_equal(later[up_to], base[up_to])
+        assert (later.loc[after, "har_x+vix"] != base.loc[after, "har_x+vix"]).any()
+        pd.testing.assert_series_equal(later["har"], base["har"])
