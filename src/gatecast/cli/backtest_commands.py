@@ -98,6 +98,13 @@ def backtest(
     var_sharpe: float | None = options.optional(
         help="Override the variance of the trials' annualised Sharpe ratios."
     ),
+    covariates: str | None = options.optional(
+        help="Comma-separated covariate groups joined on as model inputs, as `gatecast "
+        "evaluate --covariates` joins them (vix, nasdaq, sp500, file:PATH:COLUMN, "
+        "calendar:EXCHANGE; on a panel instrument:NAME): each recurrent model traded with and "
+        "without each group (lstm, lstm+vix), ar1 beside arx (ARX), for --rule vol_target har "
+        "beside har_x.",
+    ),
     panel: bool = options.panel_option(
         "return forecasts traded across instruments (docs/panel.md)"
     ),
@@ -127,7 +134,9 @@ def backtest(
             "--cross-section and --fraction trade a panel across instruments; give --panel "
             "(or a bundled panel such as sp500_stocks), or leave them out"
         )
-    ignored = _given(ctx, _RUN_OPTIONS) if from_run is not None else []
+    ignored = (
+        _given(ctx, {**_RUN_OPTIONS, "covariates": "--covariates"}) if from_run is not None else []
+    )
     if ignored:
         raise ConfigError(
             f"{', '.join(ignored)} cannot be used with --from-run: the forecasts of {from_run} "
@@ -156,12 +165,15 @@ def backtest(
         n_trials=n_trials,
         var_sharpe_annual=var_sharpe,
         sweep=str(sweep) if sweep else None,
+        covariates=options.name_list(covariates) or (),
     )
     if from_run is None:  # recurrent settings without a recurrent model, named as typed
         names = group_fields(RecurrentSettings)
         cfg.evaluation().check_applicable(_given(ctx, {k: k for k in names}))
     res = run_backtest(cfg)
     cfg = res.config  # with --from-run: the run's data and test period
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     g = res.trades.gross.index
     print_table(
         formatted(res.table, _SHOWN),

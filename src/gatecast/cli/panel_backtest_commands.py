@@ -63,7 +63,7 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
             f"of that run (its run.json), which would ignore it (or leave out --from-run to "
             f"make new forecasts)"
         )
-        walk_fields = group_fields(DataSettings, WalkSettings, RecurrentSettings)
+        walk_fields = (*group_fields(DataSettings, WalkSettings, RecurrentSettings), "covariates")
         refused |= {n: because for n in order if n in walk_fields}
     else:
         # --blocks here is the PBO's CSCV blocks, not evaluate's out-of-time blocks
@@ -85,6 +85,7 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         n_trials=params["n_trials"],
         var_sharpe_annual=params["var_sharpe"],
         from_run=None if from_run is None else str(from_run),
+        covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_backtest(cfg)
     ev = res.evaluation

@@ -42,6 +42,7 @@ def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> Non
         distributions=tuple(params["dist"].split(",")),
         calibration=params["calibration"],
         sims=params["sims"],
+        covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_var(cfg)
     print_panel_read(why, res.source, res.layout, len(res.instruments), res.notes)

@@ -236,12 +236,14 @@ def _cited_sweep(folder: str, target: EvaluationTarget) -> TrialSet:
 def _garch_variance(
     eval_cfg: EvaluationConfig, data: pd.DataFrame, cfg: BacktestConfig
 ) -> pd.Series:
-    """GARCH(1,1) next-day variance forecasts (percent^2) from the same walk-forward plan."""
+    """GARCH(1,1) next-day variance forecasts (percent^2) from the same walk-forward plan, on
+    the same rows (``data``: with covariates, those the covariates cover), reading none."""
     garch = dataclasses.replace(
         eval_cfg,
         target="variance",
         proxy="squared",
         models=("garch",),
+        covariates=(),
         seeds=1,
         n_jobs=cfg.n_jobs,
         executor=cfg.executor,
@@ -339,6 +341,7 @@ def run_backtest(cfg: BacktestConfig) -> BacktestResult:
             garch = _garch_variance(eval_cfg, data, cfg)
         result = backtest_forecasts(forecasts, realised, garch, cfg, rows)
         result.source = cfg.from_run or eval_cfg.out
+        result.notes = list(data.attrs.get("covariate_notes", []))
         result.seconds = time.perf_counter() - t0
         if cfg.out:
             write_backtest(result, cfg.out)

@@ -24,6 +24,7 @@ from gatecast.experiment.evaluation import (
 )
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import (
+    CovariateSettings,
     DataSettings,
     ExecutorSettings,
     RecurrentSettings,
@@ -50,6 +51,7 @@ _DEFAULT_MODELS: dict[EvaluationTarget, tuple[str, ...]] = {
 #: own (its config), so a value given here would be ignored and is refused instead.
 RUN_SETTINGS = (
     "test_start",
+    "covariates",
     *(s for s in WALK_SETTINGS if s not in (*group_fields(ExecutorSettings), "quiet")),
 )
 #: The command-line option of each setting, for messages.
@@ -73,13 +75,14 @@ OPTION_OF = {
     "test_start": "--test-start",
     "test_end": "--test-end",
     "window": "window",
+    "covariates": "--covariates",
     "sort": "sort",
     "dropna": "dropna",
 }
 
 
 @dataclass(kw_only=True)
-class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, CovariateSettings, RunSettings):
     """Everything one backtest needs, as plain values: the shared settings of
     :mod:`gatecast.experiment.settings` (of the walk-forward that makes the forecasts) and the
     backtest's own.
@@ -97,8 +100,12 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings)
     (a set per target otherwise), or every model of ``from_run``. ``sweep``: a ``gatecast
     sweep`` folder (of the same target) the backtest cites: N of the DSR, Var[SR_n] and the PBO
     are those of its trials on its selection period (``n_trials`` / ``var_sharpe_annual`` still
-    override). Every value is checked here, before anything is fitted: NaN, infinite or
-    negative numbers are refused.
+    override). ``covariates``: covariate groups joined onto the data and read by the models
+    exactly as ``gatecast evaluate`` does (:class:`EvaluationConfig`): the recurrent models and
+    ``arx`` (return, direction) or ``har_x`` (variance) beside the same models without them,
+    e.g. ``lstm`` and ``lstm+vix``, each a row of the table. Every value is checked here,
+    before anything is fitted: NaN, infinite or negative numbers are refused, and so are
+    covariates that no model asked for reads.
     """
 
     models: tuple[str, ...] = ()
@@ -149,6 +156,8 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings)
                 f">= 2 (each split takes half of them in sample; the default is 16)"
             )
         self.trading_rule()  # fail fast on thresholds, target_vol, cap
+        if self.covariates and not self.from_run:  # the groups and the models that read them
+            self.covariates = self.evaluation().covariates
 
     def changed_run_settings(self) -> list[str]:
         """The :data:`RUN_SETTINGS` set to other than their defaults (what ``from_run`` would
@@ -178,4 +187,5 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, RunSettings)
             target=self.target,
             test_start=self.test_start,
             models=self.models or _DEFAULT_MODELS[self.target],
+            covariates=self.covariates,
         )

@@ -53,6 +53,9 @@ class BacktestResult:
     seconds: float = 0.0
     pbo_note: str = ""
     trial_set: TrialSet | None = field(default=None, repr=False)
+    #: What the data's preparation left out or changed (a covariate's join: the rows before
+    #: its first date), as ``gatecast evaluate`` says it.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def cost_bps(self) -> float:
@@ -173,6 +176,7 @@ class BacktestResult:
             "last_date": self.trades.gross.index[-1],
             "n_dates": len(self.trades.gross),
             "source": self.source,
+            "notes": self.notes,
             "verdict": self.verdict(),
             "seconds": self.seconds,
         }

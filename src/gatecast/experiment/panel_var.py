@@ -256,7 +256,12 @@ def _load(cfg: PanelVarConfig) -> tuple[Panel, PanelEvaluationConfig, str]:
     union = pd.DatetimeIndex(sorted(set().union(*(df.index for df in panel.values()))))
     start = calibration_start(union, cfg.test_start, cfg.calibration, cfg.refit_every)
     walk_cfg = cfg.evaluation(start, data=panel)
-    load_checked_panel(walk_cfg)
+    # the folds from the calibration's start checked on the panel as loaded (with covariates:
+    # as joined, which load_checked_panel(walk_cfg) would join again)
+    plan = walk_cfg.panel_plan()
+    refits = plan.refit_dates(panel)
+    for name, df in panel.items():
+        plan.folds(str(name), df.index, refits)
     if "t" in cfg.distributions:  # each instrument's forecasts before the test fit its nu
         test0 = pd.Timestamp(cfg.test_start)
         for name, df in panel.items():
@@ -325,7 +330,7 @@ def _run(
         source=panel.source,
         layout=panel.layout,
         seconds=time.perf_counter() - t0,
-        notes=resumed_notes(walk),
+        notes=[*getattr(panel, "notes", []), *resumed_notes(walk)],  # a covariate join's
     )
 
 

@@ -41,7 +41,9 @@ class PanelVarConfig(VarJobSettings):
     ``gatecast evaluate``) give each instrument the out-of-sample forecasts that fit its first
     test fold's Student-t degrees of freedom; ``seed`` draws the ES test's paths (a seed per
     instrument). An instrument is counted as rejected by a test when its p-value is below
-    ``alpha``.
+    ``alpha``. ``covariates`` are joined onto each instrument's own dates and read by the
+    variance models as in a panel evaluation: each model that reads them (a global cell,
+    ``lstm_local``, ``har_x``) with and without each group, ``har`` beside ``har_x``.
     """
 
     data: Any = "sp500_stocks"
@@ -103,6 +105,7 @@ class PanelVarConfig(VarJobSettings):
             window=self.window,
             n_jobs=self.n_jobs,
             models=self.models,
+            covariates=self.covariates,
             reference=self.models[0],  # a VaR backtest compares no losses: any model will do
             min_train=self.min_train,
             embedding=self.embedding,

@@ -85,7 +85,9 @@ class VarConfig(VarJobSettings):
     freedom. The recurrent settings are those of
     :class:`~gatecast.experiment.evaluation.EvaluationConfig`; a recurrent model's variance is
     the mean over its seeds. ``sims`` return paths drawn with ``seed`` give the ES test's
-    p-value.
+    p-value. ``covariates`` are joined onto the data and read by the variance models as in
+    ``gatecast evaluate``: each recurrent model with and without each group (``lstm``,
+    ``lstm+vix``), ``har`` beside ``har_x+vix``, every one a row of the table.
     """
 
     models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
@@ -96,9 +98,13 @@ class VarConfig(VarJobSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
-        self.models = canonical_names(tuple(self.models), "variance")
+        self.models = canonical_names(
+            tuple(self.models), "variance", covariates=bool(self.covariates)
+        )
         if not self.models:
             raise ConfigError("no models given; e.g. --models lstm,garch,gjr_t")
+        if self.covariates:  # the groups, and a model that reads them, checked before any fit
+            self.covariates = self.evaluation().covariates
         check_confidence_level(self.level, "level")
         check_number(self.seed, "seed", at_least=0, integer=True)
         check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
@@ -107,7 +113,7 @@ class VarConfig(VarJobSettings):
         """Refuse every setting in ``given`` (default: those set away from their defaults)
         that this run does not use (the rules of its walk-forward's evaluation)."""
         if given is None:
-            default = VarConfig(models=self.models)
+            default = VarConfig(models=self.models, covariates=self.covariates)
             given = [
                 f.name
                 for f in dataclasses.fields(self)
@@ -125,6 +131,7 @@ class VarConfig(VarJobSettings):
             proxy="squared",
             test_start=test_start or self.test_start,
             models=self.models,
+            covariates=self.covariates,
         )
 
 
@@ -306,7 +313,7 @@ def _run_var(
         first_date=dates.min(),
         last_date=dates.max(),
         calibration_start=start,
-        notes=fallback_notes(ecfg, df),
+        notes=[*df.attrs.get("covariate_notes", []), *fallback_notes(ecfg, df)],
         horizon_table=horizon,
     )
     result.seconds = time.perf_counter() - t0

@@ -14,6 +14,7 @@ import pandas as pd
 from gatecast.errors import ConfigError
 from gatecast.evaluation.var import DISTRIBUTIONS, Distribution, VarBacktest, backtest_var
 from gatecast.experiment.settings import (
+    CovariateSettings,
     DataSettings,
     RecurrentSettings,
     RunSettings,
@@ -97,8 +98,11 @@ class VarSettings(_Group):
 
 
 @dataclass(kw_only=True)
-class VarJobSettings(VarSettings, DataSettings, WalkSettings, RecurrentSettings, RunSettings):
+class VarJobSettings(
+    VarSettings, DataSettings, WalkSettings, RecurrentSettings, CovariateSettings, RunSettings
+):
     """The groups a VaR backtest is built from, on one series
     (:class:`~gatecast.experiment.var.VarConfig`) or a panel
     (:class:`~gatecast.experiment.panel_var_config.PanelVarConfig`): its expected shortfall and
-    distributions, the data, the walk-forward, the recurrent models and the run folder."""
+    distributions, the data, the walk-forward, the recurrent models, the covariate groups its
+    variance models read (an ablation, as ``gatecast evaluate``'s) and the run folder."""
