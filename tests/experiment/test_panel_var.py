@@ -218,7 +218,7 @@ def test_settings_that_do_not_apply_are_refused_before_any_fit(
     monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
     panel, out = _panel(), tmp_path / "run"
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
-        ({"horizon": 10}, ConfigError, "--horizon 10 does not apply to a panel"),
+        ({"horizon": 0}, ConfigError, "horizon=0: must be an integer >= 1"),
         ({"scheme": "rolling", "train_size": 100}, ConfigError, "--scheme does not apply"),
         ({"seeds": 2}, ConfigError, "--seeds does not apply to a panel"),
         ({"models": "lstm_resid"}, ConfigError, "'lstm_resid' does not run on a panel"),

@@ -42,6 +42,7 @@ def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> Non
         distributions=tuple(params["dist"].split(",")),
         calibration=params["calibration"],
         sims=params["sims"],
+        horizon=params["horizon"],
         covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_var(cfg)
@@ -51,6 +52,10 @@ def var_on_panel(ctx: typer.Context, why: str, levels: tuple[float, ...]) -> Non
         summary[c] = [fmt.format(v) for v in res.summary[c]]
     summary.index = [f"{m} {d} {lv:g}" for m, d, lv in res.summary.index]
     print_table(summary, f"{res.title()}; pooled over instruments")
+    if res.horizon_summary is not None:
+        h = res.horizon_summary.round(4).astype(object)
+        h.index = [f"{m} {d} {lv:g}" for m, d, lv in res.horizon_summary.index]
+        print_table(h, f"{cfg.horizon}-day VaR on non-overlapping windows, pooled over instruments")
     level = cfg.levels[0]
     table = res.table[res.table["level"] == level]
     cells = table.assign(

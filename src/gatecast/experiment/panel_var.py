@@ -51,15 +51,17 @@ from gatecast.experiment.run_folder import (
     settings_record,
 )
 from gatecast.experiment.settings import config_of
-from gatecast.experiment.var import fold_dof
+from gatecast.experiment.var import fold_dof, horizon_table
 from gatecast.experiment.var_settings import MIN_DOF_ROWS
 
 __all__ = [
     "PANEL_VAR_KIND",
     "PanelVarConfig",
     "PanelVarResult",
+    "backtest_panel_horizon",
     "backtest_panel_var",
     "panel_var_refusals",
+    "pool_horizon",
     "pool_var",
     "run_panel_var",
     "var_panel",
@@ -88,6 +90,15 @@ class PanelVarResult(PanelRunFacts):
     used), ``return``, ``variance``, ``nu``, ``var_<p>`` and ``hit_<p>`` (the VaR at tail
     probability p percent as a positive loss, and whether the return fell below -VaR) per level,
     and ``es_<p>`` at ``es_level``.
+
+    With ``horizon`` h > 1, the h-day VaR of every instrument as ``gatecast var --horizon`` gives
+    it on one series (:func:`~gatecast.experiment.var.horizon_table`): ``horizon_table`` one row
+    per (instrument, model, distribution, level) with ``windows``, ``expected``,
+    ``var_sqrt``/``var_own`` (mean h-day VaR), ``exceptions_*`` and ``kupiec_p_*``;
+    ``horizon_summary`` pooled per (model, distribution, level) (:func:`pool_horizon`);
+    ``horizon_risk`` one row per window: ``instrument``, ``model``, ``distribution``, ``level``,
+    ``date`` (the window's first day), ``as_of`` (the row before it), ``return``,
+    ``var_sqrt``, ``var_own``, ``hit_sqrt``, ``hit_own``.
     """
 
     config: PanelVarConfig
@@ -96,6 +107,9 @@ class PanelVarResult(PanelRunFacts):
     risk: pd.DataFrame
     walk: PanelWalkResult
     calibration_start: str
+    horizon_table: pd.DataFrame | None = None
+    horizon_summary: pd.DataFrame | None = None
+    horizon_risk: pd.DataFrame | None = None
 
     @property
     def instruments(self) -> list[str]:
@@ -155,6 +169,90 @@ def pool_var(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     out.insert(3, "hit_rate", out["exceptions"] / out["days"])
     out.insert(4, "expected_rate", 1.0 - out.index.get_level_values("level").to_numpy())
     return out
+
+
+def pool_horizon(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The pooled summary of a per-instrument h-day VaR table (:attr:`PanelVarResult.horizon_table`):
+    one row per (model, distribution, level) with ``instruments``, ``windows``, ``expected``
+    (summed), and per rule (``sqrt``: square-root-of-time; ``own``: the model's own h-day
+    variance) the exceptions summed, ``hit_rate_*`` (exceptions / windows) and the instruments
+    whose Kupiec test rejects at ``alpha`` (``kupiec_rejected_*``, of them ``too_many_*``)."""
+    extra: dict[str, Any] = {}
+    for tag in ("sqrt", "own"):
+        rej = table[f"kupiec_p_{tag}"] < alpha
+        extra[f"rej_{tag}"] = rej
+        extra[f"many_{tag}"] = rej & (table[f"exceptions_{tag}"] > table["expected"])
+    t = table.assign(**extra)
+    out: pd.DataFrame = t.groupby(["model", "distribution", "level"], sort=False).agg(
+        instruments=("instrument", "size"),
+        windows=("windows", "sum"),
+        expected=("expected", "sum"),
+        exceptions_sqrt=("exceptions_sqrt", "sum"),
+        exceptions_own=("exceptions_own", "sum"),
+        kupiec_rejected_sqrt=("rej_sqrt", "sum"),
+        too_many_sqrt=("many_sqrt", "sum"),
+        kupiec_rejected_own=("rej_own", "sum"),
+        too_many_own=("many_own", "sum"),
+        own_is=("own_is", "first"),
+    )
+    for k, tag in enumerate(("sqrt", "own")):
+        out.insert(3 + 2 * k + 1, f"hit_rate_{tag}", out[f"exceptions_{tag}"] / out["windows"])
+    out.insert(3, "expected_rate", 1.0 - out.index.get_level_values("level").to_numpy())
+    return out
+
+
+def backtest_panel_horizon(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    cfg: PanelVarConfig,
+    fold_starts: Iterable[pd.Timestamp],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every instrument's ``cfg.horizon``-day VaR at each level, on non-overlapping windows of
+    its own rows from ``cfg.test_start``: the one-series h-day VaR
+    (:func:`~gatecast.experiment.var.horizon_table`) applied to that instrument's prices and its
+    walk's one-day forecasts, with the panel's refit dates as the folds (a GARCH/GJR model's
+    own h-day variance with the parameters of the fold, refit on the instrument's rows before
+    it; nu fit per fold before it). Returns the per-instrument table and the per-window frame of
+    :class:`PanelVarResult`."""
+    starts = sorted(pd.Timestamp(d) for d in fold_starts)
+    test0 = pd.Timestamp(cfg.test_start)
+    tables: list[pd.DataFrame] = []
+    frames: list[pd.DataFrame] = []
+    for key, fc in walk.forecasts.groupby(level="instrument", sort=True):
+        name = str(key)
+        fc = fc.droplevel("instrument")
+        df = panel[name]
+        returns = percent_returns(df, cfg.column)
+        variances = {str(m): fc[m] for m in walk.forecasts.columns}
+        for level in cfg.levels:
+            windows: list[pd.DataFrame] = []
+            try:
+                table = horizon_table(
+                    variances,
+                    df,
+                    returns,
+                    starts,
+                    test0,
+                    horizon=cfg.horizon,
+                    level=level,
+                    distributions=cfg.distributions,
+                    column=cfg.column,
+                    windows=windows,
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"instrument {name!r}: {exc}") from exc
+            tables.append(table.reset_index().assign(instrument=name, level=level))
+            for w in windows:
+                w = w.assign(instrument=name, level=level)
+                w["as_of"] = df.index[df.index.get_indexer(w["date"]) - 1]
+                frames.append(w)
+    first = ["instrument", "model", "distribution", "level", "windows", "expected"]
+    out = pd.concat(tables, ignore_index=True)
+    out = out[first + [c for c in out.columns if c not in first]]
+    risk = pd.concat(frames, ignore_index=True)
+    lead = ["instrument", "model", "distribution", "level", "date", "as_of", "return"]
+    risk = risk[lead + [c for c in risk.columns if c not in lead]]
+    return out, risk
 
 
 def _seed(seed: int, position: int) -> int:
@@ -272,6 +370,17 @@ def _load(cfg: PanelVarConfig) -> tuple[Panel, PanelEvaluationConfig, str]:
                     f"{cfg.test_start}, fewer than the {MIN_DOF_ROWS} needed to fit its "
                     f"Student-t degrees of freedom; lengthen --calibration or use --dist normal"
                 )
+    if cfg.horizon > 1:  # each instrument's test holds a whole h-day window
+        test0 = pd.Timestamp(cfg.test_start)
+        end = pd.Timestamp(cfg.test_end) if cfg.test_end else None
+        for name, df in panel.items():
+            k = int(((df.index >= test0) & (df.index <= end if end else True)).sum())
+            if k < cfg.horizon:
+                raise ConfigError(
+                    f"instrument {name!r} has {k} rows from {cfg.test_start}"
+                    f"{f' to {cfg.test_end}' if cfg.test_end else ''}, fewer than one whole "
+                    f"{cfg.horizon}-day window; lower --horizon or test longer"
+                )
     return panel, walk_cfg, start
 
 
@@ -319,7 +428,11 @@ def _run(
     walk = panel_walk_forward(
         factories, panel, plan, warm_start=warm, run_dir=run_dir, n_jobs=cfg.n_jobs
     )
-    table, risk = backtest_panel_var(walk, panel, cfg, plan.refit_dates(panel))
+    refits = plan.refit_dates(panel)
+    table, risk = backtest_panel_var(walk, panel, cfg, refits)
+    h_table = h_risk = None
+    if cfg.horizon > 1:
+        h_table, h_risk = backtest_panel_horizon(walk, panel, cfg, refits)
     return PanelVarResult(
         config=cfg,
         table=table,
@@ -327,6 +440,9 @@ def _run(
         risk=risk,
         walk=walk,
         calibration_start=start,
+        horizon_table=h_table,
+        horizon_summary=None if h_table is None else pool_horizon(h_table, cfg.alpha),
+        horizon_risk=h_risk,
         source=panel.source,
         layout=panel.layout,
         seconds=time.perf_counter() - t0,
@@ -337,7 +453,9 @@ def _run(
 def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
     """Write a panel VaR run's files: ``per_instrument.csv`` (one row per instrument, model,
     distribution and level), ``summary.csv`` (pooled), ``risk.parquet`` (per day),
-    ``folds.csv``, ``metrics.json`` and, from those, ``report.html``; every file atomically."""
+    ``folds.csv``, with a horizon ``horizon_per_instrument.csv``, ``horizon_summary.csv`` and
+    ``horizon_risk.parquet``, ``metrics.json`` and, from those, ``report.html``; every file
+    atomically."""
     from gatecast.experiment.report import write_report
 
     cfg = result.config
@@ -346,6 +464,25 @@ def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
     folder.write_csv("summary.csv", result.summary)
     folder.write_parquet("risk.parquet", result.risk)
     folder.write_csv("folds.csv", result.walk.folds, index=False)
+    horizon: dict[str, Any] | None = None
+    if result.horizon_table is not None and result.horizon_summary is not None:
+        folder.write_csv("horizon_per_instrument.csv", result.horizon_table, index=False)
+        folder.write_csv("horizon_summary.csv", result.horizon_summary)
+        if result.horizon_risk is not None:
+            folder.write_parquet("horizon_risk.parquet", result.horizon_risk)
+        horizon = {
+            "days": cfg.horizon,
+            "windows": "non-overlapping blocks of h of the instrument's own rows from the test "
+            "start (a last, incomplete one left out); overlapping windows would share days, "
+            "so their exceptions would not be independent and Kupiec's test would not apply",
+            "sqrt_time": "h-day VaR = sqrt(h) x the one-day VaR at the window's start",
+            "own": "GARCH/GJR: the closed-form h-day cumulative variance with the parameters "
+            "of the fold the window starts in, refit on the instrument's rows before it; other "
+            "models: the square-root-of-time rule (no closed form)",
+            "tests": "Kupiec per instrument on its windows; no Christoffersen test (as on one "
+            "series)",
+            "summary": result.horizon_summary.reset_index().to_dict(orient="records"),
+        }
     folder.write_metrics(
         {
             "config": _record(cfg, result.source),
@@ -370,6 +507,7 @@ def write_panel_var(result: PanelVarResult, out: str | Path) -> Path:
                 "rejected": f"instruments whose p-value is below {cfg.alpha:g}",
             },
             "summary": result.summary.reset_index().to_dict(orient="records"),
+            "horizon": horizon,
             "walk_forward_seconds": result.walk.seconds,
             "seconds": result.seconds,
             "notes": result.notes,
@@ -406,7 +544,7 @@ def var_panel(
     settings
         Those of :class:`PanelVarConfig`: ``test_start``, ``test_end``, ``refit_every``,
         ``min_train``, ``distributions``, ``es_level``, ``calibration``, ``sims``, ``seed``,
-        ``alpha`` and the recurrent settings (``hidden``, ``recurrent_epochs``...).
+        ``alpha``, ``horizon`` (the h-day VaR per instrument) and the recurrent settings (``hidden``, ``recurrent_epochs``...).
 
     Returns
     -------

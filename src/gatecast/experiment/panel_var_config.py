@@ -22,9 +22,8 @@ from gatecast.types import check_number
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
 #: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
-PANEL_VAR_REFUSED: Mapping[str, str] = {
-    "horizon": "the h-day VaR runs on one series only so far (one-day VaR on a panel)",
-}
+#: None so far: ``--horizon`` runs per instrument as on one series.
+PANEL_VAR_REFUSED: Mapping[str, str] = {}
 
 
 @dataclass(kw_only=True)
@@ -55,8 +54,8 @@ class PanelVarConfig(VarJobSettings):
     embedding: bool = False
     device: str = "auto"
     alpha: float = 0.05
-    #: Days of an h-day VaR: 1 only on a panel (kept so that ``gatecast var``'s option is
-    #: refused by name rather than unknown).
+    #: Days of the h-day VaR also backtested per instrument on non-overlapping windows (1: none),
+    #: as ``gatecast var --horizon`` on one series.
     horizon: int = 1
 
     def __post_init__(self) -> None:
@@ -71,11 +70,7 @@ class PanelVarConfig(VarJobSettings):
         check_number(self.seed, "seed", at_least=0, integer=True)
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
-        if self.horizon != 1:
-            raise ConfigError(
-                f"--horizon {self.horizon} does not apply to a panel: "
-                f"{PANEL_VAR_REFUSED['horizon']}; leave it out"
-            )
+        check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
         self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
 
     def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:

@@ -53,6 +53,9 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "per_instrument": ("per_instrument.csv", 0),
         "risk": ("risk.parquet", 0),
         "folds": ("folds.csv", 0),
+        "horizon_summary": ("horizon_summary.csv", 3),  # with --horizon
+        "horizon_per_instrument": ("horizon_per_instrument.csv", 0),
+        "horizon_risk": ("horizon_risk.parquet", 0),
     },
     "panel-backtest": {
         "backtest": ("backtest.csv", 1),

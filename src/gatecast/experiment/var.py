@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,15 @@ from gatecast.experiment.run_folder import (
 from gatecast.experiment.var_settings import MIN_DOF_ROWS, VarJobSettings, check_confidence_level
 from gatecast.types import check_number
 
-__all__ = ["VarConfig", "VarResult", "fold_dof", "horizon_backtests", "run_var", "write_var"]
+__all__ = [
+    "VarConfig",
+    "VarResult",
+    "fold_dof",
+    "horizon_backtests",
+    "horizon_table",
+    "run_var",
+    "write_var",
+]
 
 #: The columns of the printed table (``var_backtest.csv`` has them all).
 SHOWN = [
@@ -364,15 +372,59 @@ def horizon_backtests(
     """The ``cfg.horizon``-day VaR at ``cfg.level`` on non-overlapping windows of the test: the
     square-root-of-time rule on the one-day forecast at each window's start beside the model's own
     h-day variance (GARCH/GJR: closed form with the parameters of the fold the window starts in;
-    other models: the rule again, said so), each with its exceptions and Kupiec test."""
-    h, p = cfg.horizon, 1.0 - cfg.level
+    other models: the rule again, said so), each with its exceptions and Kupiec test
+    (:func:`horizon_table` on each model's one-day forecasts, the mean over its seeds)."""
+    variances = {m: walk.forecasts[keys].mean(axis=1) for m, keys in ecfg.members().items()}
+    return horizon_table(
+        variances,
+        df,
+        returns,
+        folds,
+        test0,
+        horizon=cfg.horizon,
+        level=cfg.level,
+        distributions=cfg.distributions,
+        column=cfg.column,
+        scheme=cfg.scheme,
+        train_size=cfg.train_size,
+        gap=cfg.gap,
+    )
+
+
+def horizon_table(
+    variances: Mapping[str, pd.Series],
+    df: pd.DataFrame,
+    returns: pd.Series,
+    folds: list[pd.Timestamp],
+    test0: pd.Timestamp,
+    *,
+    horizon: int,
+    level: float,
+    distributions: Iterable[str],
+    column: str | None,
+    scheme: str = "expanding",
+    train_size: int | None = None,
+    gap: int = 0,
+    windows: list[pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The ``horizon``-day VaR at ``level`` of one series on non-overlapping windows of the test
+    from ``test0``, one row per (model, distribution): ``variances`` are each model's one-day
+    walk-forward forecasts (dated by the day forecast, made at the close before), ``df`` the
+    series' prices (a GARCH/GJR model is refit on the rows before each fold start of ``folds``,
+    as the walk did: ``scheme``, ``train_size``, ``gap``), ``returns`` its percent log returns.
+    ``gatecast var --horizon`` on one series (:func:`horizon_backtests`) and on a panel (per
+    instrument, :mod:`gatecast.experiment.panel_var`). ``windows``, when given, gets one frame
+    per (model, distribution) of its windows: ``model``, ``distribution``, ``date`` (the
+    window's first day), ``return`` (its h-day log return), ``var_sqrt``, ``var_own`` and their
+    ``hit_sqrt``, ``hit_own`` (the return below -VaR)."""
+    h, p = horizon, 1.0 - level
     blocks = block_returns(returns, test0, h)
     if len(blocks) < 1:
         raise ConfigError(f"the test period holds no whole {h}-day window; test longer")
     starts = sorted(folds)
     rows = []
-    for m, keys in ecfg.members().items():
-        one = walk.forecasts[keys].mean(axis=1).reindex(blocks.index)
+    for m, forecast in variances.items():
+        one = forecast.reindex(blocks.index)
         own = pd.Series(np.nan, index=blocks.index)
         closed = False
         for k, start in enumerate(starts):
@@ -383,31 +435,37 @@ def horizon_backtests(
             if not inside.any():
                 continue
             train = df.loc[df.index < start]
-            if cfg.scheme == "rolling" and cfg.train_size:
-                train = train.iloc[-cfg.train_size :]
-            if cfg.gap:
-                train = train.iloc[: -cfg.gap]
-            params = _garch_params(m, train, cfg.column)
+            if scheme == "rolling" and train_size:
+                train = train.iloc[-train_size:]
+            if gap:
+                train = train.iloc[:-gap]
+            params = _garch_params(m, train, column)
             if params is None:
                 break
             closed = True
             own[inside] = garch_cumulative_variance(one[inside].to_numpy(), *params, h)
         if not closed:
             own = h * one
-        for d in cfg.distributions:
+        for d in distributions:
             dist: Distribution = "t" if d == "t" else "normal"
             nu = None
             if dist == "t":
-                nu_all = fold_dof(returns, walk.forecasts[keys].mean(axis=1).dropna(), starts)
+                nu_all = fold_dof(returns, forecast.dropna(), starts)
                 nu = nu_all.reindex(blocks.index).to_numpy()
             z = -np.asarray(standard_quantile(p, dist, nu), dtype=float)
             ok = one.notna().to_numpy() & own.notna().to_numpy()
             if nu is not None:
                 ok &= np.isfinite(nu)
             row: dict[str, Any] = {"model": m, "distribution": d, "windows": int(ok.sum())}
+            frame = pd.DataFrame(
+                {"model": m, "distribution": d, "date": blocks.index[ok]}
+                | {"return": blocks.to_numpy()[ok]}
+            )
             for tag, var_h in (("sqrt", np.sqrt(h * one) * z), ("own", np.sqrt(own) * z)):
                 v = np.asarray(var_h, dtype=float)[ok]
                 x = int((blocks.to_numpy()[ok] < -v).sum())
+                frame[f"var_{tag}"] = v
+                frame[f"hit_{tag}"] = blocks.to_numpy()[ok] < -v
                 test = kupiec_pof(x, int(ok.sum()), p) if ok.any() else None
                 row |= {
                     f"var_{tag}": float(np.mean(v)) if ok.any() else np.nan,
@@ -417,5 +475,7 @@ def horizon_backtests(
             row["own_is"] = "closed form" if closed else "sqrt-time (no closed form)"
             row["expected"] = p * int(ok.sum())
             rows.append(row)
+            if windows is not None:
+                windows.append(frame)
     out: pd.DataFrame = pd.DataFrame(rows).set_index(["model", "distribution"])
     return out

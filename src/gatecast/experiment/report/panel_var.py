@@ -122,6 +122,26 @@ def panel_var_report(folder: Path, figures: bool) -> Report:
             "independence test, the Basel zone and the ES test.",
         ),
     ]
+    horizon: Mapping[str, Any] | None = metrics.get("horizon")
+    if horizon and (folder / "horizon_summary.csv").is_file():
+        h_table = pd.read_csv(folder / "horizon_summary.csv")
+        h_table.index = [
+            f"{label(str(m))}, {_DIST_WORDS.get(str(d), d)}, {float(lv):.3g}"
+            for m, d, lv in zip(
+                h_table["model"], h_table["distribution"], h_table["level"], strict=True
+            )
+        ]
+        tables.append(
+            Table(
+                f"{horizon['days']}-day VaR on non-overlapping windows, pooled over "
+                f"{len(instruments)} instruments",
+                h_table.drop(columns=["model", "distribution", "level"]),
+                f"sqrt: the square-root-of-time rule; own: {horizon['own']}. "
+                f"{horizon['windows']}. kupiec_rejected_*: instruments whose Kupiec test on "
+                f"its windows rejects at {alpha:g}. horizon_per_instrument.csv holds each "
+                "instrument's, horizon_risk.parquet each window's.",
+            )
+        )
     panels: list[Panel] = []
     if figures:
         from gatecast.plots.panel_risk import plot_exception_ratios
