@@ -128,12 +128,23 @@ class PanelVarResult(PanelRunFacts):
     def __str__(self) -> str:
         with pd.option_context("display.width", 180, "display.max_columns", 30):
             text = self.summary.to_string(float_format=lambda v: f"{v:.4g}")
+            if self.horizon_summary is not None:
+                h = self.horizon_summary.to_string(float_format=lambda v: f"{v:.4g}")
+                text += f"\n{self.config.horizon}-day VaR on non-overlapping windows:\n{h}"
         return f"{self.title()}\n{text}"
 
     def _repr_html_(self) -> str:
         lines = [
             f"pooled over instruments; kupiec/ind/cc/es_rejected: instruments whose test "
             f"rejects at {self.config.alpha:g}. Per instrument: .table; per day: .risk",
+            *(
+                [
+                    f"{self.config.horizon}-day VaR: .horizon_summary, .horizon_table (per "
+                    "instrument), .horizon_risk (per window)"
+                ]
+                if self.horizon_summary is not None
+                else []
+            ),
             *self.notes,
         ]
         return html_view(self.title(), self.summary, lines)

@@ -43,6 +43,8 @@ class PanelVarConfig(VarJobSettings):
     ``alpha``. ``covariates`` are joined onto each instrument's own dates and read by the
     variance models as in a panel evaluation: each model that reads them (a global cell,
     ``lstm_local``, ``har_x``) with and without each group, ``har`` beside ``har_x``.
+    ``horizon`` > 1 adds each instrument's h-day VaR at every level, as on one series
+    (:func:`~gatecast.experiment.var.horizon_table`), on non-overlapping windows of its own rows.
     """
 
     data: Any = "sp500_stocks"
