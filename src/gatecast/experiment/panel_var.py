@@ -235,7 +235,8 @@ def backtest_panel_horizon(
         df = panel[name]
         returns = percent_returns(df, cfg.column)
         variances = {str(m): fc[m] for m in walk.forecasts.columns}
-        for level in cfg.levels:
+        fits: dict[tuple[str, pd.Timestamp], tuple[float, float, float, float] | None] = {}
+        for level in cfg.levels:  # the GARCH fits of the first level reused by the others
             windows: list[pd.DataFrame] = []
             try:
                 table = horizon_table(
@@ -249,6 +250,7 @@ def backtest_panel_horizon(
                     distributions=cfg.distributions,
                     column=cfg.column,
                     windows=windows,
+                    fits=fits,
                 )
             except ConfigError as exc:
                 raise ConfigError(f"instrument {name!r}: {exc}") from exc

@@ -406,6 +406,7 @@ def horizon_table(
     train_size: int | None = None,
     gap: int = 0,
     windows: list[pd.DataFrame] | None = None,
+    fits: dict[tuple[str, pd.Timestamp], tuple[float, float, float, float] | None] | None = None,
 ) -> pd.DataFrame:
     """The ``horizon``-day VaR at ``level`` of one series on non-overlapping windows of the test
     from ``test0``, one row per (model, distribution): ``variances`` are each model's one-day
@@ -416,7 +417,9 @@ def horizon_table(
     instrument, :mod:`gatecast.experiment.panel_var`). ``windows``, when given, gets one frame
     per (model, distribution) of its windows: ``model``, ``distribution``, ``date`` (the
     window's first day), ``return`` (its h-day log return), ``var_sqrt``, ``var_own`` and their
-    ``hit_sqrt``, ``hit_own`` (the return below -VaR)."""
+    ``hit_sqrt``, ``hit_own`` (the return below -VaR). ``fits``, when given, keeps each
+    (model, fold start)'s GARCH parameters, so that another level on the same series reuses
+    them rather than refit."""
     h, p = horizon, 1.0 - level
     blocks = block_returns(returns, test0, h)
     if len(blocks) < 1:
@@ -439,7 +442,12 @@ def horizon_table(
                 train = train.iloc[-train_size:]
             if gap:
                 train = train.iloc[:-gap]
-            params = _garch_params(m, train, column)
+            if fits is not None and (m, start) in fits:
+                params = fits[m, start]
+            else:
+                params = _garch_params(m, train, column)
+                if fits is not None:
+                    fits[m, start] = params
             if params is None:
                 break
             closed = True
