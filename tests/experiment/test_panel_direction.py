@@ -13,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 import gatecast as gc
+import gatecast.data.covariates as covariates_module
+import gatecast.experiment.panel_covariates as panel_covariates_module
 from gatecast.cli.app import app
 from gatecast.errors import ConfigError
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
@@ -166,6 +168,69 @@ def test_names_defaults_and_refusals() -> None:
         gc.evaluate_panel(_frames(), test_start="2011-01-03", target="price")
     with pytest.raises(ConfigError, match="one-step return or its direction"):
         GlobalRecurrentReturn(target="price")
+
+
+def test_the_confidence_set_takes_models_that_agree_every_day() -> None:
+    """Two 0/1 forecasts that agree every day have equal losses: the MCS gives both the
+    verdict of the set computed with one of them (arch divides by their zero variance)."""
+    from gatecast.evaluation.significance import model_confidence_set
+
+    rng = np.random.default_rng(3)
+    d = (rng.standard_normal(200) > 0).astype(float)
+    losses = pd.DataFrame(
+        {
+            "always_up": (1 - d) ** 2,
+            "p": (0.5 + 0.3 * d - 0.15 - d) ** 2,
+            "half": np.full(200, 0.25),
+        }
+    )
+    losses["ar1"] = losses["always_up"]  # an AR(1) whose forecast is up every day
+    alone = model_confidence_set(losses.drop(columns="ar1"), reps=200)
+    both = model_confidence_set(losses, reps=200)
+    pd.testing.assert_frame_equal(both.drop(index="ar1"), alone)
+    assert both.loc["ar1"].to_dict() == both.loc["always_up"].to_dict()
+    same = model_confidence_set(losses[["always_up", "ar1"]], reps=200)
+    assert same["in_mcs"].all() and (same["pvalue"] == 1.0).all()
+
+
+@pytest.fixture
+def synthetic_vix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``vix`` group reads a synthetic series (no bundled data needed)."""
+    days = pd.bdate_range("2009-12-01", periods=400, name="date")
+    x = np.random.default_rng(1).standard_normal(400).cumsum() * 0.05 + 3.0
+    vix = pd.DataFrame({"vix_log": x}, index=days)
+    real = covariates_module.covariate_values
+
+    def fake(name: str) -> tuple[pd.DataFrame, int]:
+        return (vix, 0) if name == "vix" else real(name)
+
+    monkeypatch.setattr(covariates_module, "covariate_values", fake)
+    monkeypatch.setattr(panel_covariates_module, "covariate_values", fake)
+
+
+@pytest.mark.usefixtures("synthetic_vix")
+def test_covariates_make_the_ablation_on_brier_scores() -> None:
+    """With covariates the direction models become the return target's ablation: lstm beside
+    lstm+vix, ar1 beside arx+vix (ARX's sign), compared on Brier scores."""
+    res = gc.evaluate_panel(
+        _frames(),
+        test_start="2011-01-03",
+        target="direction",
+        models="lstm,no_change,ar1",
+        covariates="vix",
+        refit_every=40,
+        min_train=200,
+        mcs_reps=50,
+        **TINY,
+    )
+    fc = res.walk.forecasts
+    assert list(fc.columns) == ["lstm", "lstm+vix", "no_change", "ar1", "arx+vix"]
+    assert ((fc["lstm+vix"] > 0) & (fc["lstm+vix"] < 1)).all()
+    assert fc["arx+vix"].isin([0.0, 1.0]).all()
+    assert res.ablation is not None and list(res.ablation.index) == ["lstm+vix", "arx+vix"]
+    table = res.table.set_index(["instrument", "model"])
+    ratio = table.xs("arx+vix", level="model").brier / table.xs("ar1", level="model").brier
+    assert res.ablation.loc["arx+vix", "ratio_to_without"] == pytest.approx(ratio.median())
 
 
 runner = CliRunner()
