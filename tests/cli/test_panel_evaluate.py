@@ -96,7 +96,7 @@ def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(tmp_pa
         (["--intervals", "0.9"], "--intervals does not apply to a panel"),
         (["--mode", "sequence"], "--mode does not apply to a panel"),
         (["--scheme", "rolling", "--train-size", "200"], "--scheme does not apply to a panel"),
-        (["--target", "direction"], "a panel evaluates the variance and return targets"),
+        (["--target", "direction"], "gjr_t"),  # a variance model: not one of direction's
         (["--models", "lstm_resid,gjr_t"], "'lstm_resid' does not run on a panel yet"),
         (["--models", "gjr_t,har"], "--hidden does not apply to a panel: it sets the recurrent"),
         (["--test-start", "2010-03-01"], "instrument 'AAA' has 41 rows before the refit"),

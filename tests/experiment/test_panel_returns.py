@@ -69,8 +69,8 @@ def test_names_map_to_global_local_and_baseline_return_models() -> None:
 def test_refusals_before_any_fit() -> None:
     with pytest.raises(ConfigError, match="--proxy parkinson does not apply"):
         gc.evaluate_panel(_panel(), test_start="2010-10-01", target="return", proxy="parkinson")
-    with pytest.raises(ConfigError, match="variance and return targets"):
-        gc.evaluate_panel(_panel(), test_start="2010-10-01", target="direction")
+    with pytest.raises(ConfigError, match="variance, return and direction targets"):
+        gc.evaluate_panel(_panel(), test_start="2010-10-01", target="price")
     with pytest.raises(ConfigError, match="reference 'ar1' is not among"):
         gc.evaluate_panel(
             _panel(), test_start="2010-10-01", target="return", models="lstm", reference="ar1"

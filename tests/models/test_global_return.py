@@ -120,8 +120,8 @@ def test_same_seed_same_forecasts_and_refusals() -> None:
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(PanelError, match="takes a panel"):
         _model().fit(panel["A"])
-    with pytest.raises(ConfigError, match="one-step return"):
-        _model(target="direction")
+    with pytest.raises(ConfigError, match="one-step return or its direction"):
+        _model(target="price")
     m = _model(embedding=True).fit(panel)
     with pytest.raises(PanelError, match="'D'"):
         m.for_instrument("D", panel["A"])

@@ -180,14 +180,21 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         panel_refusals,
         run_panel_evaluation,
     )
-    from gatecast.experiment.panel_returns import RETURN_MODELS, return_model_names
+    from gatecast.experiment.panel_returns import (
+        POINT_TARGETS,
+        point_defaults,
+        return_model_names,
+    )
 
     params = ctx.params
     target = params["target"]
     check_panel_target(target, "squared")
-    spell = return_model_names if target == "return" else panel_model_names
-    names = spell(params["models"].split(",")) if params["models"].strip() else ()
-    defaults = RETURN_MODELS if target == "return" else PANEL_MODELS
+    points = target in POINT_TARGETS  # a return or its direction
+    given = params["models"].split(",")
+    names: tuple[str, ...] = ()
+    if params["models"].strip():
+        names = return_model_names(given, target) if points else panel_model_names(given)
+    defaults = point_defaults(target) if points else PANEL_MODELS
     options.refuse_on_panel(panel_refusals(options.given_in_order(ctx), names or defaults, target))
     cfg = PanelEvaluationConfig(
         **options.walk_values(params),
@@ -202,7 +209,7 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     summary = res.summary.copy()
     print_table(
         summary,
-        f"{cfg.data} {'return' if target == 'return' else 'variance (squared proxy)'}, pooled "
+        f"{cfg.data} {target if points else 'variance (squared proxy)'}, pooled "
         f"over instruments: "
         f"{str(dates.min())[:10]}..{str(dates.max())[:10]}, "
         f"{res.walk.folds['fold'].nunique()} refits",

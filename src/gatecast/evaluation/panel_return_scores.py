@@ -1,5 +1,6 @@
-"""Scores of a panel walk-forward of return forecasts: per instrument MSE, MAE and the hit rate,
-DM against the reference (no change), the model confidence set, and a pooled summary."""
+"""Scores of a panel walk-forward of return forecasts (per instrument MSE, MAE and the hit rate)
+and of direction forecasts (the Brier score and the hit rate), DM against the reference (no
+change), the model confidence set, and a pooled summary."""
 
 from __future__ import annotations
 
@@ -15,13 +16,20 @@ from gatecast.evaluation.panel_scores import PanelScores, pool_scores, score_ins
 from gatecast.evaluation.panel_walk import PanelWalkResult
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 
-__all__ = ["panel_returns", "score_panel_returns"]
+__all__ = ["panel_directions", "panel_returns", "score_panel_directions", "score_panel_returns"]
 
 
 def panel_returns(df: pd.DataFrame, column: str | None = None) -> pd.Series:
     """The one-step log return each return forecast of an instrument is scored against, dated
     by the day it is realised (as the single-series ``evaluate --target return``)."""
     return make_target(df, TargetSpec("return"), column)
+
+
+def panel_directions(df: pd.DataFrame, column: str | None = None) -> pd.Series:
+    """The direction each direction forecast of an instrument is scored against: 1.0 if its
+    one-step log return is > 0, else 0.0, dated by the day it is realised (as the
+    single-series ``evaluate --target direction``)."""
+    return make_target(df, TargetSpec("direction"), column)
 
 
 def score_panel_returns(
@@ -71,3 +79,52 @@ def score_panel_returns(
     )
     summary = pool_scores(table, alpha, ("ratio", "mse", "hit_rate"))
     return PanelScores(table, summary, reference, alpha, mcs_size, loss="mse")
+
+
+def score_panel_directions(
+    walk: PanelWalkResult,
+    panel: Mapping[str, pd.DataFrame],
+    *,
+    reference: str = "no_change",
+    column: str | None = None,
+    alpha: float = 0.05,
+    mcs_size: float = 0.10,
+    mcs_block_size: int = MCS_BLOCK_SIZE,
+    mcs_reps: int = MCS_REPS,
+    seed: int = 0,
+) -> PanelScores:
+    """Score a panel walk-forward of direction forecasts (probabilities of an up day) per
+    instrument and pooled.
+
+    Each instrument is scored against its own direction (:func:`panel_directions`) on the
+    dates where every model forecasts it: ``brier`` (the mean of (p - d)^2, the loss of the
+    DM test and the MCS), ``ratio`` (Brier over the reference's; the reference is no change,
+    the sign of the last return, by default) and ``hit_rate`` (share of dates where ``p >
+    0.5`` is ``d > 0.5``), as the single-series evaluation scores a direction target. The
+    summary per model: ``median_ratio``, ``median_brier``, ``median_hit_rate``,
+    ``wins``/``losses`` (instruments where the DM test against the reference is significant at
+    ``alpha``, for and against), ``in_mcs`` and ``instruments``.
+    """
+
+    def metrics(a: np.ndarray, f: np.ndarray, loss: pd.Series, ref: float) -> dict[str, float]:
+        return {
+            "brier": float(loss.mean()),
+            "ratio": float(loss.mean()) / ref,
+            "hit_rate": float(np.mean((f > 0.5) == (a > 0.5))),
+        }
+
+    def brier(a: np.ndarray, f: np.ndarray) -> np.ndarray:
+        return loss_series("mse", a, f)
+
+    mcs = {"size": mcs_size, "block_size": mcs_block_size, "reps": mcs_reps, "seed": seed}
+    table = score_instruments(
+        walk,
+        panel,
+        lambda df: panel_directions(df, column),
+        brier,
+        metrics,
+        reference=reference,
+        mcs=mcs,
+    )
+    summary = pool_scores(table, alpha, ("ratio", "brier", "hit_rate"))
+    return PanelScores(table, summary, reference, alpha, mcs_size, loss="brier")

@@ -109,17 +109,29 @@ def model_confidence_set(
 
     ``losses`` is dates x models. Returns one row per model: ``pvalue`` (MCS p-value) and
     ``in_mcs`` (kept at level 1 - ``size``), from a stationary bootstrap with mean block length
-    ``block_size`` and ``reps`` replications.
+    ``block_size`` and ``reps`` replications. Models whose losses are equal on every date share
+    one verdict: the set is computed with one of them.
     """
     clean = losses.dropna()
+    # models with the same loss on every date (two 0/1 direction forecasts that agree every
+    # day) cannot be told apart, and arch's statistic divides by the variance of their
+    # difference (zero): the set is computed on one model of each such group, and every
+    # member gets its verdict
+    twin_of: dict[Any, Any] = {}
+    for m in clean.columns:
+        values = clean[m].to_numpy()
+        twin_of[m] = next(
+            (r for r in dict.fromkeys(twin_of.values()) if np.array_equal(clean[r], values)), m
+        )
+    distinct = list(dict.fromkeys(twin_of.values()))
     table: pd.DataFrame
-    if clean.shape[1] < 2:
+    if len(distinct) < 2:
         table = pd.DataFrame({"pvalue": 1.0, "in_mcs": True}, index=losses.columns)
         return table
     from arch.bootstrap import MCS
 
     mcs = MCS(
-        clean,
+        clean[distinct],
         size=size,
         reps=reps,
         block_size=block_size,
@@ -128,8 +140,13 @@ def model_confidence_set(
         seed=seed,
     )
     mcs.compute()
-    pv = mcs.pvalues["Pvalue"].reindex(losses.columns)
+    pv = mcs.pvalues["Pvalue"]
+    kept = set(mcs.included)
     table = pd.DataFrame(
-        {"pvalue": pv, "in_mcs": pv.index.isin(mcs.included)}, index=losses.columns
+        {
+            "pvalue": [float(pv[twin_of[m]]) for m in losses.columns],
+            "in_mcs": [twin_of[m] in kept for m in losses.columns],
+        },
+        index=losses.columns,
     )
     return table

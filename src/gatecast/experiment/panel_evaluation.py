@@ -38,9 +38,10 @@ from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_
 from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
 from gatecast.experiment.panel_models import PanelModelSettings
 from gatecast.experiment.panel_returns import (
-    RETURN_MODELS,
+    POINT_TARGETS,
     RETURN_REFERENCE,
     actual_of,
+    point_defaults,
     return_covariate_models,
     return_factories,
     return_model_names,
@@ -168,21 +169,23 @@ def evaluate_panel(
         instrument, refit once per refit date), ``lstm_local`` one LSTM per instrument (walked
         forward per instrument at the same refit dates), a classical model runs per instrument.
         None: ``lstm,gjr_t,garch,har`` (variance), ``lstm,no_change,historical_mean,ar1``
-        (return).
+        (return), ``lstm,always_up,no_change,historical_mean,ar1`` (direction).
     reference
         The model each is compared with (DM test, loss ratio); must be one of ``models``.
-        None: ``gjr_t`` (variance), ``no_change`` (return).
+        None: ``gjr_t`` (variance), ``no_change`` (return, direction).
     target
         ``variance`` (QLIKE against the proxy) or ``return`` (the one-step log return: MSE,
         MAE, hit rate; the global model is
         :class:`~gatecast.models.recurrent.global_return.GlobalRecurrentReturn`; see
-        :mod:`gatecast.experiment.panel_returns`).
+        :mod:`gatecast.experiment.panel_returns`) or ``direction`` (the probability of an up
+        day, scored by the Brier score and the hit rate; the global model is the global return
+        model with ``target="direction"``).
     proxy, column
         What is forecast and scored (``squared``: the squared percent return) and the price
         column.
     hidden, window, epochs, warm_epochs, warm_start, seed, embedding, device
         The global model's settings (those of ``gatecast evaluate`` by default; ``window``
-        None: 5 for variance, 22 for return).
+        None: 5 for variance, 22 for return and direction).
     alpha, mcs_size, mcs_block_size, mcs_reps
         The DM tests' level for a win or loss, and the model confidence set's.
     covariates
@@ -207,13 +210,14 @@ def evaluate_panel(
 
     check_choice(proxy, PROXIES, "proxy")
     check_panel_target(target, proxy)
+    points = target in POINT_TARGETS  # a return or its direction
     if models is None:
-        models = RETURN_MODELS if target == "return" else PANEL_MODELS
+        models = point_defaults(target) if points else PANEL_MODELS
     names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else models
     settings: PanelModelSettings = {
         "column": column,
         "hidden": hidden,
-        "window": window or (POINT_WINDOW if target == "return" else VarianceConfig.window),
+        "window": window or (POINT_WINDOW if points else VarianceConfig.window),
         "epochs": epochs,
         "warm_epochs": warm_epochs,
         "warm_start": warm_start,
@@ -223,15 +227,15 @@ def evaluate_panel(
     }
     notes: list[str] = []
     groups: tuple[str, ...] = ()
-    if target == "return":
-        groups, names = return_covariate_models(covariates, return_model_names(names))
+    if points:
+        groups, names = return_covariate_models(covariates, return_model_names(names, target))
     else:
         groups, names = panel_covariate_models(covariates, panel_model_names(names))
     if groups:
         joined = join_panel_covariates(panel, groups, test_end=test_end)
         panel, notes = joined, joined.notes
-    if target == "return":
-        factories = return_factories(names, **settings)
+    if points:
+        factories = return_factories(names, target, **settings)
         reference = reference or RETURN_REFERENCE
     else:
         factories = panel_factories(names, proxy=proxy, **settings)

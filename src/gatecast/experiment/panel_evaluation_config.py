@@ -23,8 +23,9 @@ from gatecast.experiment.panel_models import (
     recurrent_settings,
 )
 from gatecast.experiment.panel_returns import (
-    RETURN_MODELS,
+    POINT_TARGETS,
     RETURN_REFERENCE,
+    point_defaults,
     return_covariate_models,
     return_factories,
     return_model_names,
@@ -143,18 +144,18 @@ def default_reference(models: Iterable[str]) -> str:
 
 
 def check_panel_target(target: str, proxy: str) -> None:
-    """Refuse a target a panel does not evaluate (direction) and a proxy with a return target."""
-    if target not in ("variance", "return"):
+    """Refuse a target a panel does not evaluate and a proxy with a return or direction
+    target."""
+    if target not in ("variance", *POINT_TARGETS):
         raise ConfigError(
-            f"--target {target}: a panel evaluates the variance and return targets so far; use "
-            f"--target variance or return, or one series for {target}"
+            f"--target {target}: a panel evaluates the variance, return and direction targets; "
+            f"use --target variance, return or direction, or one series for {target}"
         )
     if proxy != "squared":
-        what = (
-            "a return target is scored against the log return"
-            if target == "return"
-            else "a panel is scored against the squared return only so far"
-        )
+        what = {
+            "return": "a return target is scored against the log return",
+            "direction": "a direction target is scored against the sign of the log return",
+        }.get(target, "a panel is scored against the squared return only so far")
         raise ConfigError(f"--proxy {proxy} does not apply: {what}; leave --proxy out")
 
 
@@ -191,8 +192,10 @@ def panel_refusals(
         [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
     )
     reasons = {**unused, **PANEL_REFUSED}
-    if target == "return":
-        reasons["proxy"] = "a return target is scored against the log return"
+    if target in POINT_TARGETS:
+        reasons["proxy"] = f"a {target} target is scored against the sign of the log return"
+        if target == "return":
+            reasons["proxy"] = "a return target is scored against the log return"
     return {n: reasons[n] for n in names if n in reasons}
 
 
@@ -225,7 +228,7 @@ class PanelEvaluationConfig(
 
     data: Any = "sp500_stocks"
     layout: Layout = "auto"
-    #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``).
+    #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``, ``DIRECTION_MODELS``).
     models: tuple[str, ...] = ()
     reference: str | None = None
     min_train: int = 250
@@ -248,12 +251,13 @@ class PanelEvaluationConfig(
                     f"{PANEL_REFUSED[name]}; leave it out"
                 )
         check_number(self.min_train, "min_train", at_least=1, integer=True)
-        returns = self.target == "return"
+        returns = self.target in POINT_TARGETS  # a return or its direction
         if self.window is None:
             self.window = POINT_WINDOW if returns else VarianceConfig.window
         if returns:
             self.covariates, self.models = return_covariate_models(
-                self.covariates, return_model_names(self.models or RETURN_MODELS)
+                self.covariates,
+                return_model_names(self.models or point_defaults(self.target), self.target),
             )
         else:
             self.models = panel_model_names(self.models or PANEL_MODELS)
@@ -286,8 +290,8 @@ class PanelEvaluationConfig(
             "embedding": self.embedding,
             "device": self.device,
         }
-        if self.target == "return":
-            return return_factories(self.models, **settings)
+        if self.target in POINT_TARGETS:
+            return return_factories(self.models, self.target, **settings)
         return panel_factories(self.models, proxy=self.proxy, **settings)
 
     def panel_plan(self) -> PanelWalkPlan:

@@ -1,18 +1,24 @@
-"""The return target of a panel evaluation: its models (the global recurrent return model, the
-local per-instrument one, no change, historical mean, AR(1), and with covariates ARX), its
-defaults, its covariate ablation and its scores."""
+"""The return and direction targets of a panel evaluation: their models (the global recurrent
+return model, with ``target="direction"`` the global direction model, the local per-instrument
+one, no change, historical mean, AR(1), for direction always up, and with covariates ARX), their
+defaults, their covariate ablation and their scores."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from gatecast.data.covariates import checked_groups, covariate_columns
 from gatecast.errors import ConfigError
-from gatecast.evaluation.panel_return_scores import panel_returns, score_panel_returns
+from gatecast.evaluation.panel_return_scores import (
+    panel_directions,
+    panel_returns,
+    score_panel_directions,
+    score_panel_returns,
+)
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
 from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
 from gatecast.experiment.panel_models import (
@@ -27,6 +33,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = [
+    "DIRECTION_MODELS",
+    "POINT_TARGETS",
     "RETURN_MODELS",
     "RETURN_REFERENCE",
     "return_covariate_models",
@@ -38,7 +46,13 @@ __all__ = [
 #: The models a panel evaluation of returns runs by default (those of ``evaluate --target
 #: return``; the global LSTM in place of the single-series one).
 RETURN_MODELS = ("lstm", "no_change", "historical_mean", "ar1")
-#: What every model's MSE is compared with: the zero-return (random-walk) forecast.
+#: The models a panel evaluation of directions runs by default (those of ``evaluate --target
+#: direction``; the global LSTM in place of the single-series one).
+DIRECTION_MODELS = ("lstm", "always_up", "no_change", "historical_mean", "ar1")
+#: The targets of this module: a return and its direction, one step ahead.
+POINT_TARGETS = ("return", "direction")
+#: What every model's loss is compared with: the zero-return (random-walk) forecast; for a
+#: direction, the sign of the last return (persistence), as on one series.
 RETURN_REFERENCE = "no_change"
 #: The local per-instrument recurrent return models: one RecurrentForecaster per instrument.
 LOCAL_RETURN_MODELS = {f"{c}_local": c for c in CELLS}
@@ -52,10 +66,16 @@ RETURN_READERS: tuple[str, ...] = (*CELLS, *LOCAL_RETURN_MODELS, ARX)
 RETURN_WITH: Mapping[str, str] = {"ar1": ARX}
 
 
-def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
-    """``models`` as identifiers of the return target (the registry's return models, the
-    local recurrent ones and ``arx``, a reader of covariates with its groups: ``lstm+sp500``);
-    a :class:`ConfigError` names an unknown one or one given twice."""
+def point_defaults(target: str) -> tuple[str, ...]:
+    """The default models of a panel evaluation of ``target`` (return or direction)."""
+    return DIRECTION_MODELS if target == "direction" else RETURN_MODELS
+
+
+def return_model_names(models: Iterable[str], target: str = "return") -> tuple[str, ...]:
+    """``models`` as identifiers of the return (or ``direction``) target (the registry's
+    models of that target, the local recurrent ones and ``arx``, a reader of covariates with
+    its groups: ``lstm+sp500``); a :class:`ConfigError` names an unknown one or one given
+    twice."""
     given = tuple(m.strip() for m in models if m.strip())
 
     def local(m: str) -> bool:
@@ -65,20 +85,20 @@ def return_model_names(models: Iterable[str]) -> tuple[str, ...]:
         base, has = split_name(m)
         if has and base not in RETURN_READERS:
             raise ConfigError(
-                f"model {m}: on a return target the recurrent models and arx read covariates "
+                f"model {m}: on a {target} target the recurrent models and arx read covariates "
                 f"({', '.join(RETURN_READERS)}), {base} does not; name it without them"
             )
     return checked_panel_names(
         given,
         local,
-        lambda names: canonical_names(names, "return"),
+        lambda names: canonical_names(names, "direction" if target == "direction" else "return"),
         also=", ".join((*LOCAL_RETURN_MODELS, ARX)),
         example="lstm,no_change,ar1",
     )
 
 
 def return_factories(
-    models: Iterable[str], **settings: Unpack[PanelModelSettings]
+    models: Iterable[str], target: str = "return", **settings: Unpack[PanelModelSettings]
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a cell (``lstm``, ``gru``, ``rnn``) is the global return model
     (:class:`GlobalRecurrentReturn`), ``lstm_local`` (``gru_local``, ``rnn_local``) one
@@ -87,19 +107,23 @@ def return_factories(
     columns of the covariate groups after the ``+``, which every instrument's frame must hold:
     :func:`gatecast.experiment.panel_covariates.join_panel_covariates`). The recurrent settings
     (:class:`~gatecast.experiment.panel_models.PanelModelSettings`) are those of ``gatecast
-    evaluate --target return`` (one layer, ``window`` 22 by default)."""
+    evaluate --target return`` (one layer, ``window`` 22 by default). ``target="direction"``:
+    each model forecasts the probability of an up day (the global and local recurrent models
+    with a direction target, ``always_up`` too; the baselines as ``evaluate --target
+    direction`` has them)."""
     from gatecast.models.linear import ARX as ARXModel
     from gatecast.models.recurrent.forecaster import RecurrentForecaster
     from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
-    recurrent = {"layers": 1, **recurrent_settings(settings, window=POINT_WINDOW, target="return")}
+    kind: Literal["return", "direction"] = "direction" if target == "direction" else "return"
+    recurrent = {"layers": 1, **recurrent_settings(settings, window=POINT_WINDOW, target=kind)}
     column, embedding = recurrent["column"], settings.get("embedding", False)
     out: dict[str, PanelFactory] = {}
-    for name in return_model_names(models):
+    for name in return_model_names(models, kind):
         base, groups = split_name(name)
         reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
         if base == ARX:
-            out[name] = functools.partial(ARXModel, column=column, name=name, **reads)
+            out[name] = functools.partial(ARXModel, column=column, name=name, target=kind, **reads)
         elif base in LOCAL_RETURN_MODELS:
             cell = LOCAL_RETURN_MODELS[base]
             out[name] = functools.partial(RecurrentForecaster, cell=cell, **recurrent, **reads)
@@ -108,10 +132,8 @@ def return_factories(
                 GlobalRecurrentReturn, cell=base, embedding=embedding, **recurrent, **reads
             )
         else:
-            spec = model_spec("return", name)
-            out[name] = functools.partial(
-                spec.load(), **spec.params, target="return", column=column
-            )
+            spec = model_spec(kind, name)
+            out[name] = functools.partial(spec.load(), **spec.params, target=kind, column=column)
     return out
 
 
@@ -173,14 +195,20 @@ def score_panel_target(
     **options: Any,
 ) -> PanelScores:
     """:func:`score_panel` (QLIKE on the ``proxy``) for a variance target,
-    :func:`score_panel_returns` (MSE, hit rate) for a return target; ``options`` are the
+    :func:`score_panel_returns` (MSE, hit rate) for a return target,
+    :func:`score_panel_directions` (Brier score, hit rate) for a direction; ``options`` are the
     keywords the two share (``reference``, ``column``, ``alpha``, ``mcs_size``,
     ``mcs_block_size``, ``mcs_reps``, ``seed``)."""
     if target == "return":
         return score_panel_returns(walk, panel, **options)
+    if target == "direction":
+        return score_panel_directions(walk, panel, **options)
     return score_panel(walk, panel, proxy=proxy, **options)
 
 
 def actual_of(target: str, df: pd.DataFrame, proxy: Proxy, column: str | None) -> pd.Series | None:
-    """What a return target's forecasts of ``df`` are scored against (None for variance)."""
+    """What a return or direction target's forecasts of ``df`` are scored against (None for
+    variance)."""
+    if target == "direction":
+        return panel_directions(df, column)
     return panel_returns(df, column) if target == "return" else None

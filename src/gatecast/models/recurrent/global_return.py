@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.data.scalers import Scaler, fit_scaler
+from gatecast.data.scalers import Scaler, fit_scaler, make_scaler
 from gatecast.data.windows import first_valid_row
 from gatecast.errors import ConfigError
 from gatecast.models.config import GlobalReturnParams
@@ -43,6 +43,12 @@ class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
     streams and saves as any single-series model does. Parameters are those of
     :class:`RecurrentForecaster` but ``mode`` and its sequence settings (window mode only).
 
+    ``target="direction"`` makes it the global direction model: the same net and pooled
+    windows, the 0/1 sign of each instrument's next return as the target, learned as a logit
+    (binary cross-entropy, as the single-series direction model), so a forecast is the
+    probability of an up day; the target is not scaled (each instrument's target scaler is the
+    identity), the features are scaled per instrument as for returns.
+
     Fitted state: ``net_`` (the pooled net), ``scalers_`` and ``target_scalers_`` per
     instrument, ``instruments_`` (those fit on), ``result_`` (the loss history).
     """
@@ -56,10 +62,11 @@ class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
         super().__post_init__()
         self.target_scalers_: dict[str, Scaler] = {}
         spec = self._local().target_spec  # fail fast on a bad value; nothing is changed
-        if spec.kind != "return" or spec.horizon != 1:
+        if spec.kind not in ("return", "direction") or spec.horizon != 1:
             raise ConfigError(
                 f"target {spec.kind} over {spec.horizon} steps: the global return model "
-                f"forecasts the one-step return only; use target='return'"
+                f"forecasts the one-step return or its direction only; use target='return' or "
+                f"'direction'"
             )
 
     def _fit_config(self, frames: Any) -> Any:
@@ -80,8 +87,15 @@ class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
         return first_valid_row(feats)
 
     # -- what the return model says about its target ---------------------------------------
+    def _target_scaler(self, instrument: str, cfg: Any, y_train: np.ndarray) -> Scaler:
+        """An instrument's target scaler, fit on its training targets ``y_train``: a return in
+        units of its own spread; a direction (0 or 1, learned as a logit) is left as it is."""
+        if cfg.target.kind == "direction":
+            return make_scaler("none").fit(y_train)
+        return fit_scaler(cfg.scaler, y_train, [f"instrument {instrument!r}, return"])
+
     def _fit_target(self, instrument: str, cfg: Any, y: pd.Series, y_train: np.ndarray) -> Any:
-        tscaler = fit_scaler(cfg.scaler, y_train, [f"instrument {instrument!r}, return"])
+        tscaler = self._target_scaler(instrument, cfg, y_train)
         y_scaled = tscaler.transform(y.to_numpy(dtype=float))
         return tscaler, pd.Series(y_scaled, index=y.index)
 
@@ -110,9 +124,5 @@ class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
 
     def _history_target(self, instrument: str, y: pd.Series, column: str) -> tuple[Any, str | None]:
         target = y.to_numpy(dtype=float)
-        tscaler = fit_scaler(
-            self.resolved_.scaler,
-            target[np.isfinite(target)],
-            [f"instrument {instrument!r}, return"],
-        )
+        tscaler = self._target_scaler(instrument, self.resolved_, target[np.isfinite(target)])
         return tscaler, column
