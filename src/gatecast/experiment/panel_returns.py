@@ -16,7 +16,6 @@ from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_return_scores import (
     panel_directions,
     panel_returns,
-    score_panel_directions,
     score_panel_returns,
 )
 from gatecast.evaluation.panel_scores import PanelScores, score_panel
@@ -195,14 +194,11 @@ def score_panel_target(
     **options: Any,
 ) -> PanelScores:
     """:func:`score_panel` (QLIKE on the ``proxy``) for a variance target,
-    :func:`score_panel_returns` (MSE, hit rate) for a return target,
-    :func:`score_panel_directions` (Brier score, hit rate) for a direction; ``options`` are the
-    keywords the two share (``reference``, ``column``, ``alpha``, ``mcs_size``,
+    :func:`score_panel_returns` (MSE, hit rate) for a return target and (Brier score, hit
+    rate) for a direction; ``options`` are the keywords the two share (``reference``, ``column``, ``alpha``, ``mcs_size``,
     ``mcs_block_size``, ``mcs_reps``, ``seed``)."""
-    if target == "return":
-        return score_panel_returns(walk, panel, **options)
-    if target == "direction":
-        return score_panel_directions(walk, panel, **options)
+    if target in ("return", "direction"):
+        return score_panel_returns(walk, panel, target=target, **options)  # type: ignore[arg-type]
     return score_panel(walk, panel, proxy=proxy, **options)
 
 

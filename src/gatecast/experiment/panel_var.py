@@ -45,13 +45,16 @@ from gatecast.experiment.panel_evaluation import (
 from gatecast.experiment.panel_var_config import PANEL_VAR_REFUSED as PANEL_VAR_REFUSED
 from gatecast.experiment.panel_var_config import PanelVarConfig as PanelVarConfig
 from gatecast.experiment.panel_var_config import panel_var_refusals as panel_var_refusals
+from gatecast.experiment.panel_var_horizon import backtest_panel_horizon as backtest_panel_horizon
+from gatecast.experiment.panel_var_horizon import pool_horizon as pool_horizon
+from gatecast.experiment.panel_var_horizon import pool_rows, summed
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
     settings_record,
 )
 from gatecast.experiment.settings import config_of
-from gatecast.experiment.var import fold_dof, horizon_table
+from gatecast.experiment.var import fold_dof
 from gatecast.experiment.var_settings import MIN_DOF_ROWS
 
 __all__ = [
@@ -157,115 +160,25 @@ def pool_var(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     instruments of exceptions / expected), and the instruments rejected at ``alpha`` by each
     test: ``kupiec_rejected`` (split into ``too_many``, more exceptions than expected, and
     ``too_few``), ``ind_rejected``, ``cc_rejected``, ``es_rejected``."""
+    rej = table["kupiec_p"] < alpha
     t = table.assign(
-        kupiec_rej=table["kupiec_p"] < alpha,
-        too_many=(table["kupiec_p"] < alpha) & (table["exceptions"] > table["expected"]),
-        too_few=(table["kupiec_p"] < alpha) & (table["exceptions"] < table["expected"]),
-        ind_rej=table["ind_p"] < alpha,
-        cc_rej=table["cc_p"] < alpha,
-        es_rej=table["es_p"] < alpha,
+        days=table["n"],
+        kupiec_rejected=rej,
+        too_many=rej & (table["exceptions"] > table["expected"]),
+        too_few=rej & (table["exceptions"] < table["expected"]),
+        ind_rejected=table["ind_p"] < alpha,
+        cc_rejected=table["cc_p"] < alpha,
+        es_rejected=table["es_p"] < alpha,
     )
-    out: pd.DataFrame = t.groupby(["model", "distribution", "level"], sort=False).agg(
-        instruments=("instrument", "size"),
-        days=("n", "sum"),
-        exceptions=("exceptions", "sum"),
-        median_ratio=("ratio", "median"),
-        kupiec_rejected=("kupiec_rej", "sum"),
-        too_many=("too_many", "sum"),
-        too_few=("too_few", "sum"),
-        ind_rejected=("ind_rej", "sum"),
-        cc_rejected=("cc_rej", "sum"),
-        es_rejected=("es_rej", "sum"),
+    rejected = ("kupiec_rejected", "too_many", "too_few", "ind_rejected", "cc_rejected")
+    out = pool_rows(
+        t,
+        {**summed("days", "exceptions"), "median_ratio": ("ratio", "median")}
+        | summed(*rejected, "es_rejected"),
     )
     out.insert(3, "hit_rate", out["exceptions"] / out["days"])
     out.insert(4, "expected_rate", 1.0 - out.index.get_level_values("level").to_numpy())
     return out
-
-
-def pool_horizon(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """The pooled summary of a per-instrument h-day VaR table (:attr:`PanelVarResult.horizon_table`):
-    one row per (model, distribution, level) with ``instruments``, ``windows``, ``expected``
-    (summed), and per rule (``sqrt``: square-root-of-time; ``own``: the model's own h-day
-    variance) the exceptions summed, ``hit_rate_*`` (exceptions / windows) and the instruments
-    whose Kupiec test rejects at ``alpha`` (``kupiec_rejected_*``, of them ``too_many_*``)."""
-    extra: dict[str, Any] = {}
-    for tag in ("sqrt", "own"):
-        rej = table[f"kupiec_p_{tag}"] < alpha
-        extra[f"rej_{tag}"] = rej
-        extra[f"many_{tag}"] = rej & (table[f"exceptions_{tag}"] > table["expected"])
-    t = table.assign(**extra)
-    out: pd.DataFrame = t.groupby(["model", "distribution", "level"], sort=False).agg(
-        instruments=("instrument", "size"),
-        windows=("windows", "sum"),
-        expected=("expected", "sum"),
-        exceptions_sqrt=("exceptions_sqrt", "sum"),
-        exceptions_own=("exceptions_own", "sum"),
-        kupiec_rejected_sqrt=("rej_sqrt", "sum"),
-        too_many_sqrt=("many_sqrt", "sum"),
-        kupiec_rejected_own=("rej_own", "sum"),
-        too_many_own=("many_own", "sum"),
-        own_is=("own_is", "first"),
-    )
-    for k, tag in enumerate(("sqrt", "own")):
-        out.insert(3 + 2 * k + 1, f"hit_rate_{tag}", out[f"exceptions_{tag}"] / out["windows"])
-    out.insert(3, "expected_rate", 1.0 - out.index.get_level_values("level").to_numpy())
-    return out
-
-
-def backtest_panel_horizon(
-    walk: PanelWalkResult,
-    panel: Mapping[str, pd.DataFrame],
-    cfg: PanelVarConfig,
-    fold_starts: Iterable[pd.Timestamp],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every instrument's ``cfg.horizon``-day VaR at each level, on non-overlapping windows of
-    its own rows from ``cfg.test_start``: the one-series h-day VaR
-    (:func:`~gatecast.experiment.var.horizon_table`) applied to that instrument's prices and its
-    walk's one-day forecasts, with the panel's refit dates as the folds (a GARCH/GJR model's
-    own h-day variance with the parameters of the fold, refit on the instrument's rows before
-    it; nu fit per fold before it). Returns the per-instrument table and the per-window frame of
-    :class:`PanelVarResult`."""
-    starts = sorted(pd.Timestamp(d) for d in fold_starts)
-    test0 = pd.Timestamp(cfg.test_start)
-    tables: list[pd.DataFrame] = []
-    frames: list[pd.DataFrame] = []
-    for key, fc in walk.forecasts.groupby(level="instrument", sort=True):
-        name = str(key)
-        fc = fc.droplevel("instrument")
-        df = panel[name]
-        returns = percent_returns(df, cfg.column)
-        variances = {str(m): fc[m] for m in walk.forecasts.columns}
-        fits: dict[tuple[str, pd.Timestamp], tuple[float, float, float, float] | None] = {}
-        for level in cfg.levels:  # the GARCH fits of the first level reused by the others
-            windows: list[pd.DataFrame] = []
-            try:
-                table = horizon_table(
-                    variances,
-                    df,
-                    returns,
-                    starts,
-                    test0,
-                    horizon=cfg.horizon,
-                    level=level,
-                    distributions=cfg.distributions,
-                    column=cfg.column,
-                    windows=windows,
-                    fits=fits,
-                )
-            except ConfigError as exc:
-                raise ConfigError(f"instrument {name!r}: {exc}") from exc
-            tables.append(table.reset_index().assign(instrument=name, level=level))
-            for w in windows:
-                w = w.assign(instrument=name, level=level)
-                w["as_of"] = df.index[df.index.get_indexer(w["date"]) - 1]
-                frames.append(w)
-    first = ["instrument", "model", "distribution", "level", "windows", "expected"]
-    out = pd.concat(tables, ignore_index=True)
-    out = out[first + [c for c in out.columns if c not in first]]
-    risk = pd.concat(frames, ignore_index=True)
-    lead = ["instrument", "model", "distribution", "level", "date", "as_of", "return"]
-    risk = risk[lead + [c for c in risk.columns if c not in lead]]
-    return out, risk
 
 
 def _seed(seed: int, position: int) -> int:
