@@ -98,12 +98,9 @@ def backtest(
     var_sharpe: float | None = options.optional(
         help="Override the variance of the trials' annualised Sharpe ratios."
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as model inputs, as `gatecast "
-        "evaluate --covariates` joins them (vix, nasdaq, sp500, file:PATH:COLUMN, "
-        "calendar:EXCHANGE; on a panel instrument:NAME): each recurrent model traded with and "
-        "without each group (lstm, lstm+vix), ar1 beside arx (ARX), for --rule vol_target har "
-        "beside har_x.",
+    covariates: str | None = options.covariates_option(
+        "Each recurrent model is traded with and without each group (lstm, lstm+vix), ar1 "
+        "beside arx (ARX), for --rule vol_target har beside har_x."
     ),
     panel: bool = options.panel_option(
         "return forecasts traded across instruments (docs/panel.md)"

@@ -56,11 +56,9 @@ def var(
         help="Also the h-day VaR (e.g. 10): the square-root-of-time rule beside the model's own "
         "h-day variance (GARCH/GJR closed form), Kupiec on non-overlapping h-day windows.",
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as model inputs, as `gatecast "
-        "evaluate --covariates` joins them (vix, nasdaq, sp500, file:PATH:COLUMN, "
-        "calendar:EXCHANGE; on a panel instrument:NAME): each recurrent model backtested with "
-        "and without each group (lstm, lstm+vix), har beside har_x (HAR-X).",
+    covariates: str | None = options.covariates_option(
+        "Each recurrent model is backtested with and without each group (lstm, lstm+vix), "
+        "har beside har_x (HAR-X)."
     ),
     overwrite: bool = options.overwrite_option("run", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
