@@ -13,20 +13,6 @@ from gatecast.cli.output import console, formatted, print_table
 
 app = typer.Typer()
 
-_SHOWN = {
-    "nu": "{:.2f}",
-    "exceptions": "{:.0f}",
-    "expected": "{:.1f}",
-    "kupiec_p": "{:.4f}",
-    "ind_p": "{:.4f}",
-    "cc_p": "{:.4f}",
-    "basel_exceptions": "{:.0f}",
-    "zone": "{}",
-    "es_z2": "{:+.3f}",
-    "es_p": "{:.3f}",
-    "verdict": "{}",
-}
-
 
 @app.command("var")
 @options.with_groups("walk", "recurrent", "reading", "jobs")
@@ -71,7 +57,7 @@ def var(
     the Basel traffic light and the Acerbi-Szekely ES test."""
     from gatecast.cli.evaluate_commands import _bundled_panel
     from gatecast.errors import ConfigError
-    from gatecast.experiment.var import VarConfig, run_var
+    from gatecast.experiment.var import SHOWN, VarConfig, run_var
 
     levels = options.float_list(level, "--level") or ()
     if panel or _bundled_panel(data):
@@ -96,7 +82,7 @@ def var(
     res = run_var(cfg)
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}")
-    table = formatted(res.table, _SHOWN)
+    table = formatted(res.table, SHOWN)
     table.index = [f"{m} {d}" for m, d in table.index]
     print_table(
         table,
