@@ -112,6 +112,7 @@ ONE_OPTION = {
     "interval": ("INTERVAL", ("predict", "stream")),
     "quantiles": ("QUANTILES", ("predict", "stream")),
     "data": ("DATA_GIVEN", ("predict", "gates")),
+    "features": ("FEATURES", ("train", "evaluate")),
 }
 #: Declared by one factory that takes the command's own sentence: parameter -> (the factory,
 #: the commands that take it).

@@ -43,10 +43,7 @@ def evaluate(
         "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
         "return and direction targets).",
     ),
-    features: str | None = options.optional(
-        help="Comma-separated inputs of the recurrent models (default: the family's; for "
-        "variance, range inputs with High/Low, close-only inputs without).",
-    ),
+    features: str | None = options.FEATURES,
     ensemble: bool = typer.Option(
         _E.ensemble,
         "--ensemble",

@@ -24,6 +24,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
+from gatecast.models.config import ForecasterConfig
 from gatecast.types import SCHEMES
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
@@ -196,6 +197,11 @@ TRAIN_PROXY = optional(
     "forecast for a model that scales a classical one: lstm_resid, lstm_hybrid, --residual)."
 )
 DEVICE_HELP = "Where the network runs: auto, cpu or cuda"
+FEATURES = optional(
+    help="Comma-separated inputs of the recurrent models (default: "
+    f"{','.join(ForecasterConfig().features or ())}; for variance, range inputs with High/Low, "
+    "close-only inputs without)."
+)
 
 
 def covariates_option(then: str) -> Any:

@@ -51,8 +51,9 @@ def _default(name: str) -> str:
 
 
 #: The model options of `train`, in --help's order: (parameter, type, help with {} for the
-#: default). Each is None when left out: the model family's default applies, shown in the help.
-_MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
+#: default, or an option declared in cli/options.py, where evaluate takes it too). Each is None
+#: when left out: the model family's default applies, shown in the help.
+_MODEL_HELP: tuple[tuple[str, Any, Any], ...] = (
     ("cell", Cell | None, "Recurrent cell ({})."),
     ("mode", Mode | None, "window: stateless; sequence: stateful, truncated BPTT ({})."),
     ("chunks", int | None, "Sequence mode: lanes trained side by side ({})."),
@@ -62,7 +63,7 @@ _MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
     ("hidden", int | None, "Hidden units ({})."),
     ("layers", int | None, "Recurrent layers ({})."),
     ("dropout", float | None, "Dropout ({})."),
-    ("features", str | None, "Comma-separated input features ({})."),
+    ("features", str | None, options.FEATURES),
     ("scaler", ScalerKind | None, "Input scaler, fit on training only ({})."),
     ("epochs", int | None, "({})"),
     ("batch_size", int | None, "0 = full batch ({})."),
@@ -73,7 +74,11 @@ _MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
     ("seed", int | None, "({})"),
 )
 MODEL_OPTIONS: tuple[tuple[str, Any, Any], ...] = tuple(
-    (name, kind, options.optional(help=text.format(_default(name))))
+    (
+        name,
+        kind,
+        options.optional(help=text.format(_default(name))) if isinstance(text, str) else text,
+    )
     for name, kind, text in _MODEL_HELP
 )
 
