@@ -1,9 +1,11 @@
 """Options that several commands share, declared once: the settings groups of
 ``gatecast.experiment.settings`` (data, walk-forward, recurrent models, executor, run folder;
 names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md),
-the signing options (docs/model-folder.md); which options the user actually gave, as opposed
-to those left at their defaults: an option given for a run that does not use it is refused
-(on a panel, by :func:`refuse_on_panel`)."""
+the signing options (docs/model-folder.md), and every other option that means the same in
+several commands (--covariates, --calendar, --panel, --interval, --quantiles, --features...:
+one object, or one factory taking the command's own sentence); which options the user
+actually gave, as opposed to those left at their defaults: an option given for a run that does
+not use it is refused (on a panel, by :func:`refuse_on_panel`)."""
 
 from __future__ import annotations
 
