@@ -78,6 +78,89 @@ def test_the_defaults_are_those_of_the_settings() -> None:
         assert (default or None) == (value or None) or default == value, name
 
 
+def _callbacks() -> dict[str, Any]:
+    """The functions behind the commands, by command name (their signatures hold the options)."""
+    from gatecast.cli import (
+        backtest_commands,
+        evaluate_commands,
+        nn_commands,
+        stream_commands,
+        sweep_commands,
+        train_commands,
+        var_commands,
+    )
+
+    return {
+        "train": train_commands.train,
+        "predict": train_commands.predict,
+        "gates": nn_commands.gates_command,
+        "stream": stream_commands.stream,
+        "evaluate": evaluate_commands.evaluate,
+        "backtest": backtest_commands.backtest,
+        "var": var_commands.var,
+        "sweep": sweep_commands.sweep,
+    }
+
+
+#: Options of one meaning beyond the settings groups, declared once in gatecast.cli.options:
+#: parameter -> (the option, the commands that take it).
+ONE_OPTION = {
+    "target": ("EVALUATION_TARGET", ("evaluate", "sweep")),
+    "proxy": ("SCORED_PROXY", ("evaluate", "sweep")),
+    "train_proxy": ("TRAIN_PROXY", ("train", "evaluate")),
+    "calendar": ("MODEL_CALENDAR", ("predict", "stream")),
+    "interval": ("INTERVAL", ("predict", "stream")),
+    "quantiles": ("QUANTILES", ("predict", "stream")),
+    "data": ("DATA_GIVEN", ("predict", "gates")),
+    "features": ("FEATURES", ("train", "evaluate")),
+}
+#: Declared by one factory that takes the command's own sentence: parameter -> (the factory,
+#: the commands that take it).
+ONE_FACTORY = {
+    "covariates": ("covariates_option", ("train", "evaluate", "backtest", "var", "sweep")),
+    "calendar": ("calendar_option", ("train", "predict", "stream")),
+    "panel": ("panel_option", ("train", "predict", "evaluate", "backtest", "var")),
+}
+
+
+@pytest.mark.parametrize("name", ONE_OPTION)
+def test_an_option_of_one_meaning_is_one_object_in_every_command(name: str) -> None:
+    """The same typer.Option object in each command's signature, hence one name, default and
+    help text on every command's --help."""
+    import inspect
+
+    from gatecast.cli import options
+
+    option, users = ONE_OPTION[name]
+    callbacks = _callbacks()
+    for command in users:
+        default = inspect.signature(callbacks[command]).parameters[name].default
+        assert default is getattr(options, option), (command, name)
+    declared = {_declaration(p) for c in users for p in _commands()[c].params if p.name == name}
+    assert len(declared) == 1, declared
+
+
+@pytest.mark.parametrize("name", ONE_FACTORY)
+def test_an_option_from_a_factory_has_one_name_default_and_stem(name: str) -> None:
+    """An option whose help says what the command does with it: one name, one default, and
+    the help text the factory writes around the command's own words."""
+    import inspect
+    import re
+
+    from gatecast.cli import options
+
+    factory, users = ONE_FACTORY[name]
+    make = getattr(options, factory)
+    words = ["\0"] * len(inspect.signature(make).parameters)  # each command's own words
+    stem = make(*words).help.split("\0")  # what the factory writes around them
+    params = [p for c in users for p in _commands()[c].params if p.name == name]
+    assert len(params) == len(users)
+    assert len({(tuple(p.opts), tuple(p.secondary_opts), p.default) for p in params}) == 1
+    for param in params:
+        pattern = "(.+)".join(re.escape(part) for part in stem)
+        assert re.fullmatch(pattern, param.help, flags=re.S), param.help
+
+
 @pytest.mark.parametrize("spelling", ["--epochs", "--recurrent-epochs"])
 def test_one_setting_one_name_and_its_earlier_spelling(spelling: str) -> None:
     """`--epochs` in train, var and backtest was `--recurrent-epochs` in evaluate; both work

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from gatecast.cli import options
-from gatecast.cli.output import console, formatted, print_table
+from gatecast.cli.output import COLUMN_FORMATS, console, formatted, print_table
 from gatecast.evaluation.trading import RuleName
 from gatecast.evaluation.trading.cross_section import Scheme
 from gatecast.experiment.report.formatting import BACKTEST_COLUMNS
@@ -22,22 +22,10 @@ from gatecast.experiment.settings import (
 
 app = typer.Typer()
 
-#: The printed columns and their formats, those a decision rests on first (the order of
-#: BACKTEST_COLUMNS: net Sharpe, DSR, PSR, break-even cost), so that on a narrow terminal they
-#: are the ones on the first screen.
-_FORMATS = {
-    "ann_return": "{:+.2%}",
-    "ann_vol": "{:.2%}",
-    "sharpe": "{:+.2f}",
-    "sharpe_gross": "{:+.2f}",
-    "max_drawdown": "{:.1%}",
-    "turnover_year": "{:.0f}",
-    "break_even_bps": "{:.1f}",
-    "psr": "{:.3f}",
-    "dsr": "{:.3f}",
-    "n_trials": "{:.0f}",
-}
-_SHOWN = {c: _FORMATS[c] for c in BACKTEST_COLUMNS if c in _FORMATS}
+#: The printed columns, those a decision rests on first (the order of BACKTEST_COLUMNS: net
+#: Sharpe, DSR, PSR, break-even cost), so that on a narrow terminal they are the ones on the
+#: first screen.
+_SHOWN = [c for c in BACKTEST_COLUMNS if c in COLUMN_FORMATS]
 
 
 #: Options of the walk-forward that made the forecasts: with --from-run they are the run's own.
@@ -98,12 +86,9 @@ def backtest(
     var_sharpe: float | None = options.optional(
         help="Override the variance of the trials' annualised Sharpe ratios."
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as model inputs, as `gatecast "
-        "evaluate --covariates` joins them (vix, nasdaq, sp500, file:PATH:COLUMN, "
-        "calendar:EXCHANGE; on a panel instrument:NAME): each recurrent model traded with and "
-        "without each group (lstm, lstm+vix), ar1 beside arx (ARX), for --rule vol_target har "
-        "beside har_x.",
+    covariates: str | None = options.covariates_option(
+        "Each recurrent model is traded with and without each group (lstm, lstm+vix), ar1 "
+        "beside arx (ARX), for --rule vol_target har beside har_x."
     ),
     panel: bool = options.panel_option(
         "return forecasts traded across instruments (docs/panel.md)"

@@ -23,7 +23,7 @@ _E = EvaluationConfig()
 def evaluate(
     ctx: typer.Context,
     data: str = options.DATA,
-    target: EvaluationTarget = typer.Option(_E.target, help="variance, return or direction."),
+    target: EvaluationTarget = options.EVALUATION_TARGET,
     out: Path = typer.Option(
         ...,
         help="Run folder: leaderboard.csv, forecasts.parquet, metrics.json, plots, run.json "
@@ -35,7 +35,7 @@ def evaluate(
         "no_change,historical_mean,lstm_hybrid,combo (default: a set per target). har_daily and "
         "the parkinson proxy need High/Low; without them har is the HAR on |r|.",
     ),
-    proxy: Proxy = typer.Option(_E.proxy, help="Variance proxy: squared or parkinson."),
+    proxy: Proxy = options.SCORED_PROXY,
     column: str | None = options.COLUMN,
     mode: Mode = typer.Option(
         _E.mode,
@@ -43,21 +43,13 @@ def evaluate(
         "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
         "return and direction targets).",
     ),
-    features: str | None = options.optional(
-        help="Comma-separated inputs of the recurrent models (default: the family's; for "
-        "variance, range inputs with High/Low, close-only inputs without).",
-    ),
+    features: str | None = options.FEATURES,
     ensemble: bool = typer.Option(
         _E.ensemble,
         "--ensemble",
         help="Score recurrent models on their mean forecast over the seeds (a seed ensemble).",
     ),
-    train_proxy: Proxy | None = typer.Option(
-        _E.train_proxy,
-        help="What recurrent variance models train against: parkinson or squared "
-        "(default: parkinson when the data has High/Low, else squared, shrunk halfway toward "
-        "the base's forecast for lstm_resid and lstm_hybrid).",
-    ),
+    train_proxy: Proxy | None = options.TRAIN_PROXY,
     intervals: float | None = options.optional(
         help="Conformal intervals at this level (e.g. 0.9): coverage, width and coverage by "
         "volatility tercile in the leaderboard, intervals.csv and fan_chart.png.",
@@ -67,15 +59,10 @@ def evaluate(
         help="Variance model whose forecasts scale the return intervals: garch (default), "
         "gjr_t, lstm...",
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as model inputs (vix, nasdaq, sp500; "
-        "file:PATH:COLUMN[:COLUMN...], columns of a CSV/Parquet file of yours; "
-        "calendar:EXCHANGE, the next session on that exchange's calendar; on a panel "
-        "instrument:NAME, another instrument's return and log range; any target, on a panel "
-        "variance and return): each row holds the value known at its close (on a panel, each "
-        "instrument's own rows). Adds an ablation: each "
-        "recurrent model with and without each group, and har beside har_x (HAR-X on the same "
-        "covariates), or for returns ar1 beside arx (ARX); ablation.csv.",
+    covariates: str | None = options.covariates_option(
+        "Any target (on a panel, variance and return). Adds an ablation: each recurrent model "
+        "with and without each group, and har beside har_x (HAR-X on the same covariates), or "
+        "for returns ar1 beside arx (ARX); ablation.csv."
     ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),
@@ -83,13 +70,7 @@ def evaluate(
         help="Out-of-time protocol: cut the test period from --test-start into consecutive "
         "blocks of this many years (e.g. 4y), evaluate each, and pool them (blocks.csv).",
     ),
-    panel: bool = typer.Option(
-        False,
-        "--panel",
-        help="Read --data as a panel of instruments (a long file with an instrument column, "
-        "or a wide one with a column per instrument; bundled panels such as sp500_stocks need "
-        "no flag): per-instrument table, pooled summary (docs/panel.md).",
-    ),
+    panel: bool = options.panel_option("per-instrument table, pooled summary (docs/panel.md)"),
     **shared: Any,
 ) -> None:
     """Walk-forward evaluation with DM tests and the model confidence set; prints a leaderboard."""

@@ -55,9 +55,7 @@ def diagram_command(
 @app.command("gates")
 def gates_command(
     model: Path = options.MODEL_FOLDER,
-    data: str = typer.Option(
-        ..., help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
-    ),
+    data: str = options.DATA_GIVEN,
     out: Path = typer.Option(..., help="Folder for the gate heatmaps and cell-state plots."),
     date: str | None = options.optional(help="Date the forecast is for (default: the last one)."),
     sort: bool = options.SORT,

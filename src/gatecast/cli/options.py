@@ -1,9 +1,11 @@
 """Options that several commands share, declared once: the settings groups of
 ``gatecast.experiment.settings`` (data, walk-forward, recurrent models, executor, run folder;
 names and defaults from those dataclasses), ``--overwrite`` and ``--resume`` (docs/run-folders.md),
-the signing options (docs/model-folder.md); which options the user actually gave, as opposed
-to those left at their defaults: an option given for a run that does not use it is refused
-(on a panel, by :func:`refuse_on_panel`)."""
+the signing options (docs/model-folder.md), and every other option that means the same in
+several commands (--covariates, --calendar, --panel, --interval, --quantiles, --features...:
+one object, or one factory taking the command's own sentence); which options the user
+actually gave, as opposed to those left at their defaults: an option given for a run that does
+not use it is refused (on a panel, by :func:`refuse_on_panel`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 import typer
 
 from gatecast.errors import ConfigError
+from gatecast.experiment.evaluation_config import EvaluationConfig
 from gatecast.experiment.settings import (
     DataSettings,
     RecurrentSettings,
@@ -23,6 +26,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
     group_fields,
 )
+from gatecast.models.config import ForecasterConfig
 from gatecast.types import SCHEMES
 
 #: Where a value came from (click's ``ParameterSource`` names; typer vendors its own click, so
@@ -72,13 +76,16 @@ def resume_option(reused: str) -> Any:
     )
 
 
-def panel_option(then: str) -> Any:
-    """``--panel``: read --data as a panel of instruments, ``then`` what the command does with it."""
+def panel_option(
+    then: str, implied: str = "bundled panels such as sp500_stocks need no flag"
+) -> Any:
+    """``--panel``: read --data as a panel of instruments, ``then`` what the command does with
+    it; ``implied``: when the command reads a panel without the flag."""
     return typer.Option(
         False,
         "--panel",
-        help="Read --data as a panel of instruments (bundled panels such as sp500_stocks need "
-        f"no flag): {then}.",
+        help="Read --data as a panel of instruments (a long file with an instrument column, or "
+        f"a wide one with a column per instrument; {implied}): {then}.",
     )
 
 
@@ -110,7 +117,10 @@ DAYFIRST_HELP = "Read 01/02/2020 as 1 February (default: detected; refused if it
 DATE_FORMAT_HELP = "The date column's format, e.g. %d.%m.%Y (default: ISO and common formats)."
 OUTLIERS_HELP = "Keep non-positive prices and prices 1000x off their neighbours (recorded)."
 
-DATA = typer.Option(_D.data, help="Bundled name (see `gatecast datasets`) or a CSV/Parquet path.")
+DATA_HELP = "Bundled name (see `gatecast datasets`) or a CSV/Parquet path."
+DATA = typer.Option(_D.data, help=DATA_HELP)
+#: --data where it has no default: the prices a saved model forecasts or draws its gates over.
+DATA_GIVEN = typer.Option(..., help=DATA_HELP)
 COLUMN = typer.Option(_D.column, help="Price column (default adj_close, else close).")
 SORT = typer.Option(_D.sort, "--sort", help="Sort unsorted dates instead of failing.")
 DROPNA = typer.Option(
@@ -174,6 +184,62 @@ RAY_ADDRESS = typer.Option(
     "runtime.",
 )
 QUIET = typer.Option(_U.quiet, "--quiet", help="No progress bar.")
+
+
+# -- options that mean the same in several commands beyond the settings groups, declared once ------
+_E = EvaluationConfig()
+
+EVALUATION_TARGET = typer.Option(_E.target, help="What to forecast: variance, return or direction.")
+SCORED_PROXY = typer.Option(
+    _E.proxy, help="Variance proxy the forecasts are scored against: squared or parkinson."
+)
+TRAIN_PROXY = optional(
+    help="What recurrent variance models train against: parkinson or squared (default: "
+    "parkinson when the data has High/Low, else squared, shrunk halfway toward the base's "
+    "forecast for a model that scales a classical one: lstm_resid, lstm_hybrid, --residual)."
+)
+DEVICE_HELP = "Where the network runs: auto, cpu or cuda"
+FEATURES = optional(
+    help="Comma-separated inputs of the recurrent models (default: "
+    f"{','.join(ForecasterConfig().features or ())}; for variance, range inputs with High/Low, "
+    "close-only inputs without)."
+)
+
+
+def covariates_option(then: str) -> Any:
+    """``--covariates``: the covariate groups joined on as model inputs; ``then``, a sentence:
+    what the command does with them."""
+    return optional(
+        help="Comma-separated covariate groups joined on as model inputs, each row holding the "
+        "value known at its close (vix, nasdaq, sp500; file:PATH:COLUMN[:COLUMN...], columns "
+        "of a CSV/Parquet file of yours; calendar:EXCHANGE, the next session on that "
+        "exchange's calendar; on a panel instrument:NAME, another instrument's return and log "
+        f"range; see docs/covariates.md). {then}"
+    )
+
+
+def calendar_option(then: str) -> Any:
+    """``--calendar``: the trading calendar of the data, ``then`` what the command does with it."""
+    return optional(
+        help="Trading calendar: an exchange code (XNYS, XLON, XTKS, 24/7, ...) or 'data' (the "
+        f"data's own days and hours; FX, crypto, weekly data); {then}. See docs/calendars.md."
+    )
+
+
+#: --calendar of a command that serves a saved model (predict, stream).
+MODEL_CALENDAR = calendar_option(
+    "it says which bar comes next, the one a forecast is for (default: the model's)"
+)
+# -- the bands a served one-day return or variance model puts beside its forecasts
+INTERVAL = optional(
+    help="A calibrated interval at this level (e.g. 0.9) beside each forecast, by adaptive "
+    "conformal inference from the calibration recorded at train (a one-day return or variance "
+    "model): lower, upper, price_lower, price_upper columns."
+)
+QUANTILES = optional(
+    help="Calibrated quantiles beside each forecast, e.g. 0.05,0.5,0.95 (as --interval): "
+    "q<tau> and price_q<tau> columns."
+)
 
 
 def _group(settings: type, *options: Any, skip: int = 0) -> tuple[tuple[str, Any, Any], ...]:

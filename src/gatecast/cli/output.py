@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
@@ -25,6 +25,33 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 FOLD_ROWS = 20
 #: What one column costs on the line besides its text: a space each side and its border.
 _COLUMN_EDGES = 3
+
+#: How the backtest and VaR tables print their columns (:func:`formatted`).
+COLUMN_FORMATS = {
+    # gatecast backtest
+    "ann_return": "{:+.2%}",
+    "ann_vol": "{:.2%}",
+    "sharpe": "{:+.2f}",
+    "sharpe_gross": "{:+.2f}",
+    "max_drawdown": "{:.1%}",
+    "turnover_year": "{:.0f}",
+    "break_even_bps": "{:.1f}",
+    "psr": "{:.3f}",
+    "dsr": "{:.3f}",
+    "n_trials": "{:.0f}",
+    # gatecast var
+    "nu": "{:.2f}",
+    "exceptions": "{:.0f}",
+    "expected": "{:.1f}",
+    "kupiec_p": "{:.4f}",
+    "ind_p": "{:.4f}",
+    "cc_p": "{:.4f}",
+    "basel_exceptions": "{:.0f}",
+    "zone": "{}",
+    "es_z2": "{:+.3f}",
+    "es_p": "{:.3f}",
+    "verdict": "{}",
+}
 
 
 def print_table(
@@ -80,11 +107,13 @@ def print_table(
         )
 
 
-def formatted(table: Any, formats: Mapping[str, str]) -> Any:
-    """The columns of ``formats`` (in its order) of ``table`` as text, each cell by its column's
-    format: "—" where missing, an infinite value of a column in ``INFINITE_WORDS`` in words."""
-    shown = table[list(formats)].astype(object)
-    for column, fmt in formats.items():
+def formatted(table: Any, columns: Iterable[str]) -> Any:
+    """The ``columns`` of ``table`` (in that order) as text, each cell by its column's format
+    in :data:`COLUMN_FORMATS`: "—" where missing, an infinite value of a column in
+    ``INFINITE_WORDS`` in words."""
+    shown = table[list(columns)].astype(object)
+    for column in shown.columns:
+        fmt = COLUMN_FORMATS[column]
         shown[column] = [_cell(column, v, fmt) for v in table[column]]
     return shown
 

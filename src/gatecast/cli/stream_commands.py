@@ -49,10 +49,7 @@ def stream(
     ),
     signing_key: Path | None = options.SIGNING_KEY,
     require_signature: bool = options.REQUIRE_SIGNATURE,
-    calendar: str | None = options.optional(
-        help="Trading calendar that says which bar comes next: an exchange code (XNYS, XLON, "
-        "...) or 'data' (default: the model's). See docs/calendars.md.",
-    ),
+    calendar: str | None = options.MODEL_CALENDAR,
     max_gap: int | None = options.optional(
         help="Missing bars a dated row may skip; one that skips more is refused (default 5, "
         "a trading week of daily bars).",
@@ -67,15 +64,8 @@ def stream(
         help="With --state: save it this many seconds after a row taken, 0 = off (default "
         f"{CHECKPOINT_SECONDS:g}).",
     ),
-    interval: float | None = options.optional(
-        help="Calibrated interval at this level (e.g. 0.9) beside each forecast, restarted from "
-        "the calibration train recorded, as predict --interval does: lower, upper, price_lower, "
-        "price_upper columns; the --state file keeps it.",
-    ),
-    quantiles: str | None = options.optional(
-        help="Calibrated quantiles (e.g. 0.05,0.5,0.95) beside each forecast: q<tau> and "
-        "price_q<tau> columns.",
-    ),
+    interval: float | None = options.INTERVAL,
+    quantiles: str | None = options.QUANTILES,
     wait: float | None = options.optional(
         help="With --state: wait up to this many seconds for another stream to release it "
         "(default 0: refuse at once, naming the process that holds it).",

@@ -39,8 +39,8 @@ def sweep(
         help="Parameters fixed for every configuration, e.g. --set 'epochs=10 hidden=8'.",
     ),
     data: str = options.DATA,
-    target: EvaluationTarget = typer.Option("variance", help="variance, return or direction."),
-    proxy: Proxy = typer.Option("squared", help="Variance proxy scored: squared or parkinson."),
+    target: EvaluationTarget = options.EVALUATION_TARGET,
+    proxy: Proxy = options.SCORED_PROXY,
     column: str | None = options.COLUMN,
     select_start: str | None = options.optional(
         help="First selection date (default: 4 years before --test-start)."
@@ -63,12 +63,10 @@ def sweep(
     baselines: str = typer.Option(
         "", help="Models scored beside the choice on both periods, e.g. garch,gjr_t,har."
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as inputs (vix, nasdaq, sp500, "
-        "file:PATH:COLUMN[:COLUMN...], calendar:EXCHANGE; see docs/covariates.md), as evaluate "
-        "joins them: every configuration's recurrent model reads them (lstm+vix), and so do "
-        "the baselines har_x (variance) and arx (return, direction) when named; "
-        "--grid covariates=none,vix chooses among them.",
+    covariates: str | None = options.covariates_option(
+        "Every configuration's recurrent model reads them (lstm+vix), and so do the baselines "
+        "har_x (variance) and arx (return, direction) when named; --grid covariates=none,vix "
+        "chooses among them."
     ),
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),

@@ -24,10 +24,6 @@ app = typer.Typer()
 _M = ForecasterConfig()
 _V = VarianceConfig()
 _J = TrainJob()
-CALENDAR = (
-    "Trading calendar of the data: an exchange code (XNYS, XLON, XTKS, 24/7, ...) or 'data' "
-    "(its own days and hours; FX, crypto, weekly data). See docs/calendars.md."
-)
 
 
 @app.command()
@@ -55,8 +51,9 @@ def _default(name: str) -> str:
 
 
 #: The model options of `train`, in --help's order: (parameter, type, help with {} for the
-#: default). Each is None when left out: the model family's default applies, shown in the help.
-_MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
+#: default, or an option declared in cli/options.py, where evaluate takes it too). Each is None
+#: when left out: the model family's default applies, shown in the help.
+_MODEL_HELP: tuple[tuple[str, Any, Any], ...] = (
     ("cell", Cell | None, "Recurrent cell ({})."),
     ("mode", Mode | None, "window: stateless; sequence: stateful, truncated BPTT ({})."),
     ("chunks", int | None, "Sequence mode: lanes trained side by side ({})."),
@@ -66,7 +63,7 @@ _MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
     ("hidden", int | None, "Hidden units ({})."),
     ("layers", int | None, "Recurrent layers ({})."),
     ("dropout", float | None, "Dropout ({})."),
-    ("features", str | None, "Comma-separated input features ({})."),
+    ("features", str | None, options.FEATURES),
     ("scaler", ScalerKind | None, "Input scaler, fit on training only ({})."),
     ("epochs", int | None, "({})"),
     ("batch_size", int | None, "0 = full batch ({})."),
@@ -77,7 +74,11 @@ _MODEL_HELP: tuple[tuple[str, Any, str], ...] = (
     ("seed", int | None, "({})"),
 )
 MODEL_OPTIONS: tuple[tuple[str, Any, Any], ...] = tuple(
-    (name, kind, options.optional(help=text.format(_default(name))))
+    (
+        name,
+        kind,
+        options.optional(help=text.format(_default(name))) if isinstance(text, str) else text,
+    )
     for name, kind, text in _MODEL_HELP
 )
 
@@ -103,11 +104,7 @@ def train(
     proxy: Proxy | None = options.optional(
         help="Variance target: what QLIKE scores against (default squared)."
     ),
-    train_proxy: Proxy | None = typer.Option(
-        _J.train_proxy,
-        help="Variance target: what the model trains against (default: parkinson with "
-        "High/Low, else squared, shrunk halfway toward the --residual model's forecast).",
-    ),
+    train_proxy: Proxy | None = options.TRAIN_PROXY,
     classical_inputs: str | None = options.optional(
         help="Variance target: classical forecasts as inputs, comma-separated (garch, gjr_t, "
         "egarch_t, har, har_abs; har is on |r| without High/Low). lstm_hybrid: "
@@ -116,30 +113,24 @@ def train(
     residual: str | None = options.optional(
         help="Variance target: the classical model the net scales (e.g. gjr_t)."
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as of each date and read as inputs "
-        "(vix, nasdaq, sp500, calendar:XNYS; see docs/covariates.md). The model folder "
-        "records them: predict joins the same ones, a stream's rows carry their columns.",
+    covariates: str | None = options.covariates_option(
+        "The model folder records them: predict joins the same ones, a stream's rows carry "
+        "their columns."
     ),
     test_start: str | None = typer.Option(_J.test_start, help="First test date, YYYY-MM-DD."),
     test_size: float | None = typer.Option(
         _J.test_size, help="Test part: a fraction in (0, 1) or a count of rows (default 0.2)."
     ),
     gap: int = options.GAP,
-    device: str | None = options.optional(help=f"auto, cpu or cuda ({_default('device')})."),
-    calendar: str | None = typer.Option(
-        _J.calendar,
-        help=CALENDAR + " Recorded in the model (default: XNYS for sp500, nasdaq, vix; else data).",
+    device: str | None = options.optional(help=f"{options.DEVICE_HELP} ({_default('device')})."),
+    calendar: str | None = options.calendar_option(
+        "recorded in the model (default: XNYS for sp500, nasdaq, vix; else data)"
     ),
     overwrite: bool = options.overwrite_option("run", "whole, once this one is done"),
     quiet: bool = options.QUIET,
     signing_key: Path | None = options.SIGNING_KEY_SAVE,
-    panel: bool = typer.Option(
-        False,
-        "--panel",
-        help="Read --data as a panel (a long file with an instrument column, or a wide one; "
-        "bundled panels such as sp500_stocks need no flag) and train the global variance model "
-        "on it (--target variance). See docs/panel.md.",
+    panel: bool = options.panel_option(
+        "train one global variance model on it (--target variance; docs/panel.md)"
     ),
     **shared: Any,
 ) -> None:
@@ -203,7 +194,7 @@ def train(
 @options.with_groups("reading")
 def predict(
     model: Path = options.MODEL_FOLDER,
-    data: str = typer.Option(..., help="Bundled name or CSV/Parquet path."),
+    data: str = options.DATA_GIVEN,
     out: Path = typer.Option(
         ...,
         help="CSV file for date,actual,forecast,in_sample,as_of (with --steps: the long table "
@@ -216,21 +207,13 @@ def predict(
     column: str | None = options.optional(
         help="Price column (default: the one the model was trained on)."
     ),
-    device: str = typer.Option(_M.device),
+    device: str = typer.Option(_M.device, help=f"{options.DEVICE_HELP}."),
     overwrite: bool = options.overwrite_option("file"),
     signing_key: Path | None = options.SIGNING_KEY,
     require_signature: bool = options.REQUIRE_SIGNATURE,
-    calendar: str | None = options.optional(
-        help=CALENDAR + " Dates the bars after the data (default: the model's)."
-    ),
-    interval: float | None = options.optional(
-        help="Add lower/upper (and price_lower/price_upper): an interval at this level, e.g. "
-        "0.9, by adaptive conformal inference from the calibration recorded at train (one-day "
-        "return and variance models).",
-    ),
-    quantiles: str | None = options.optional(
-        help="Add quantile columns q0.05..., e.g. 0.05,0.5,0.95 (as --interval)."
-    ),
+    calendar: str | None = options.MODEL_CALENDAR,
+    interval: float | None = options.INTERVAL,
+    quantiles: str | None = options.QUANTILES,
     dist: str | None = options.optional(
         help="Variance models: quantiles, VaR and ES from this predictive distribution "
         "(normal, or t with nu fit at train) instead of conformal ones.",
@@ -244,11 +227,9 @@ def predict(
         help="Write the fan chart of the bands here (.png, .svg or .pdf; needs --interval or "
         "--quantiles): the h-step price fan with --steps.",
     ),
-    panel: bool = typer.Option(
-        False,
-        "--panel",
-        help="Read --data as a panel for a global model folder (gatecast train on a panel; "
-        "implied by such a folder): one forecast per instrument, for the bar after its data.",
+    panel: bool = options.panel_option(
+        "one forecast per instrument, for the bar after its data",
+        implied="implied by a global model folder, which gatecast train writes on a panel",
     ),
     engine: str | None = options.optional(
         help="With a global model folder: numpy (read with NumPy alone, no torch imported; "

@@ -13,20 +13,6 @@ from gatecast.cli.output import console, formatted, print_table
 
 app = typer.Typer()
 
-_SHOWN = {
-    "nu": "{:.2f}",
-    "exceptions": "{:.0f}",
-    "expected": "{:.1f}",
-    "kupiec_p": "{:.4f}",
-    "ind_p": "{:.4f}",
-    "cc_p": "{:.4f}",
-    "basel_exceptions": "{:.0f}",
-    "zone": "{}",
-    "es_z2": "{:+.3f}",
-    "es_p": "{:.3f}",
-    "verdict": "{}",
-}
-
 
 @app.command("var")
 @options.with_groups("walk", "recurrent", "reading", "jobs")
@@ -56,11 +42,9 @@ def var(
         help="Also the h-day VaR (e.g. 10): the square-root-of-time rule beside the model's own "
         "h-day variance (GARCH/GJR closed form), Kupiec on non-overlapping h-day windows.",
     ),
-    covariates: str | None = options.optional(
-        help="Comma-separated covariate groups joined on as model inputs, as `gatecast "
-        "evaluate --covariates` joins them (vix, nasdaq, sp500, file:PATH:COLUMN, "
-        "calendar:EXCHANGE; on a panel instrument:NAME): each recurrent model backtested with "
-        "and without each group (lstm, lstm+vix), har beside har_x (HAR-X).",
+    covariates: str | None = options.covariates_option(
+        "Each recurrent model is backtested with and without each group (lstm, lstm+vix), "
+        "har beside har_x (HAR-X)."
     ),
     overwrite: bool = options.overwrite_option("run", "its walk-forward"),
     resume: bool = options.resume_option("its walk-forward's finished folds are reused"),
@@ -73,7 +57,7 @@ def var(
     the Basel traffic light and the Acerbi-Szekely ES test."""
     from gatecast.cli.evaluate_commands import _bundled_panel
     from gatecast.errors import ConfigError
-    from gatecast.experiment.var import VarConfig, run_var
+    from gatecast.experiment.var import SHOWN, VarConfig, run_var
 
     levels = options.float_list(level, "--level") or ()
     if panel or _bundled_panel(data):
@@ -98,7 +82,7 @@ def var(
     res = run_var(cfg)
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}")
-    table = formatted(res.table, _SHOWN)
+    table = formatted(res.table, SHOWN)
     table.index = [f"{m} {d}" for m, d in table.index]
     print_table(
         table,
