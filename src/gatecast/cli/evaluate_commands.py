@@ -60,9 +60,9 @@ def evaluate(
         "gjr_t, lstm...",
     ),
     covariates: str | None = options.covariates_option(
-        "Any target (on a panel, variance and return). Adds an ablation: each recurrent model "
-        "with and without each group, and har beside har_x (HAR-X on the same covariates), or "
-        "for returns ar1 beside arx (ARX); ablation.csv."
+        "Any target, on one series or a panel. Adds an ablation: each recurrent model with "
+        "and without each group, and har beside har_x (HAR-X on the same covariates), or for "
+        "returns and directions ar1 beside arx (ARX); ablation.csv."
     ),
     overwrite: bool = options.overwrite_option("run", "its folds"),
     resume: bool = options.resume_option("its finished folds are reused"),
