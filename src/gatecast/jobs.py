@@ -171,8 +171,8 @@ def train(
 
     On a panel (a :class:`gatecast.Panel`, a mapping of instruments, a bundled panel such as
     ``sp500_stocks``, or a long/wide file with ``panel=True``; ``layout`` as in
-    :func:`gatecast.load_panel`) with ``target="variance"``: the global variance model, a
-    :class:`~gatecast.experiment.panel_serving.PanelTrainRun` (see
+    :func:`gatecast.load_panel`): the global model of the target (variance, return or
+    direction), a :class:`~gatecast.experiment.panel_serving.PanelTrainRun` (see
     :func:`~gatecast.experiment.panel_serving.run_panel_training`)."""
     from gatecast.experiment.panel_serving import is_panel_source, run_panel_training
     from gatecast.experiment.training import TrainJob, run_training

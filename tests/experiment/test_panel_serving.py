@@ -198,7 +198,7 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
     out = tmp_path / "never"
     train = ["train", "--data", str(csv), "--panel", "--out", str(out), *TINY]
     cases = [
-        (train, "--target return does not apply to a panel"),
+        ([*train, "--target", "price"], "--target price does not apply to a panel"),
         ([*train, "--target", "variance", "--residual", "gjr_t"], "--residual does not apply"),
         ([*train, "--target", "variance", "--calendar", "XNYS"], "--calendar does not apply"),
         ([*train, "--target", "variance", "--mode", "sequence"], "mode is for return"),

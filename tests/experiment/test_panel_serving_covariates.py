@@ -218,7 +218,8 @@ def test_predict_past_the_covariates_coverage_and_wrong_options_are_refused(
         app, ["train", "--data", str(path), "--panel", "--target", "return", "--covariates",
               "sp500", "--out", str(tmp_path / "r"), *TINY],
     )  # fmt: skip
-    assert res.exit_code == 2 and "--target return does not apply to a panel" in res.output
+    assert res.exit_code == 2  # a return model's training joins them as a variance model's
+    assert "covariate 'sp500' has no value within 7 days before" in res.output
     res = runner.invoke(
         app, ["train", "--data", str(path), "--panel", "--target", "variance", "--covariates",
               "vxx", "--out", str(tmp_path / "r"), *TINY],

@@ -1,5 +1,6 @@
-"""`gatecast train` and `predict` on a panel: the global variance model, one forecast per
-instrument (called from train_commands when --panel or a global model folder is given)."""
+"""`gatecast train` and `predict` on a panel: a global model (variance, return or direction),
+one forecast per instrument (called from train_commands when --panel or a global model folder
+is given)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,25 @@ def train_panel(
     )
     for note in run.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
+    loss, base = _TRAIN_TITLES[job.target]
     print_table(
         run.table(),
-        f"global {run.model.name.upper()} variance model: QLIKE per instrument on its test rows "
-        "(ratio < 1: better than the 22-day historical variance)",
+        f"global {run.model.name.upper()} {job.target} model: {loss} per instrument on its test "
+        f"rows (ratio < 1: better than {base})",
     )
+    kind = "global_variance" if job.variance else "global_return"
     console.print(
         f"wrote {out}/: manifest.json, model.safetensors (one global model, kind "
-        "global_variance), forecasts.csv, metrics.json, loss.json, config.json"
+        f"{kind}), forecasts.csv, metrics.json, loss.json, config.json"
     )
+
+
+#: Per target of a panel's training: its loss and the baseline of the ratio, in words.
+_TRAIN_TITLES = {
+    "variance": ("QLIKE", "the 22-day historical variance"),
+    "return": ("MSE", "no change (a zero return)"),
+    "direction": ("Brier score", "the historical mean (the training share of up days)"),
+}
 
 
 def predict_panel(
@@ -53,7 +64,6 @@ def predict_panel(
 
     from gatecast.experiment.panel_serving import (
         global_folder,
-        global_kind,
         run_panel_prediction,
     )
     from gatecast.experiment.prediction import stamp
@@ -83,6 +93,24 @@ def predict_panel(
         as_of=[stamp(d, every) for d in frame["as_of"]],
         date=[stamp(d, every) for d in frame["date"]],
     ).set_index("instrument")
-    what = "log-return" if global_kind(model) == "global_return" else "variance (%^2)"
+    what = _PREDICT_TITLES.get(_folder_target(model) or "variance", "variance (%^2)")
     print_table(shown, f"{what} forecasts for the bar after each instrument's data")
     console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")
+
+
+#: What a global model's forecast is, by its target (a variance folder: variance, %^2).
+_PREDICT_TITLES = {"return": "log-return", "direction": "up-day probability"}
+
+
+def _folder_target(model: Path) -> str | None:
+    """The target kind a global return folder's manifest records (``return``, ``direction``),
+    else None (a variance folder)."""
+    import json
+
+    from gatecast.artifacts import MANIFEST_FILE
+    from gatecast.experiment.panel_serving import global_kind
+
+    if global_kind(model) != "global_return":
+        return None
+    target = json.loads((model / MANIFEST_FILE).read_text(encoding="utf-8")).get("target")
+    return str(target.get("kind")) if isinstance(target, dict) else None

@@ -130,13 +130,13 @@ def train(
     quiet: bool = options.QUIET,
     signing_key: Path | None = options.SIGNING_KEY_SAVE,
     panel: bool = options.panel_option(
-        "train one global variance model on it (--target variance; docs/panel.md)"
+        "train one global model on it (--target variance, return or direction; docs/panel.md)"
     ),
     **shared: Any,
 ) -> None:
     """Train a recurrent forecaster, score it against no-change and the historical mean, and say
-    whether it beats them (Diebold-Mariano test); on a panel, one global variance model for
-    every instrument."""
+    whether it beats them (Diebold-Mariano test); on a panel, one global variance, return or
+    direction model for every instrument."""
     from gatecast.experiment.training import run_training
 
     model = {name: shared[name] for name, _, _ in MODEL_OPTIONS}

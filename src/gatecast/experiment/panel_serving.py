@@ -1,5 +1,6 @@
-"""The global variance model served on a panel: ``gatecast train``, ``predict`` and ``stream``
-with a panel (``gc.train(panel, target="variance")``, ``gc.predict(folder, panel)``)."""
+"""The global models served on a panel: ``gatecast train``, ``predict`` and ``stream`` with a
+panel (``gc.train(panel, target="variance" | "return" | "direction")``,
+``gc.predict(folder, panel)``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from gatecast.serve.global_numpy import GLOBAL_KINDS, load_global_numpy
 
 if TYPE_CHECKING:  # torch loads only when a model is built; training's imports when one trains
     from gatecast.experiment.training import TrainJob
+    from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
     from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
     from gatecast.serve import GlobalNumpyModel, StreamSet
 
@@ -52,6 +54,9 @@ __all__ = [
 PANEL_PREDICT_COLUMNS = ("instrument", "as_of", "date", "forecast", "in_fit")
 #: The manifest kind of a global variance model's folder (as ``global_variance.KIND``).
 GLOBAL_KIND = "global_variance"
+#: The targets a global model trains on a panel: the variance, and the one-step return or its
+#: direction (:class:`GlobalRecurrentReturn`, kind ``global_return``).
+PANEL_TRAIN_TARGETS = ("variance", "return", "direction")
 #: The engines that serve a global model folder: ``numpy`` reads it with NumPy alone
 #: (:func:`gatecast.serve.load_global_numpy`, no torch imported), ``torch`` with its model class.
 PANEL_ENGINES = ("numpy", "torch")
@@ -122,39 +127,71 @@ def _check_engine(engine: str) -> None:
 def check_panel_train(job: TrainJob) -> None:
     """Refuse, by option name, a training setting that does not apply to a panel (before any
     data is read or any fit)."""
-    if not job.variance:
+    if job.target not in PANEL_TRAIN_TARGETS:
         raise ConfigError(
-            f"--target {job.target} does not apply to a panel: the global model forecasts "
-            f"variance only so far; add --target variance, or train one series for "
-            f"{job.target}"
+            f"--target {job.target} does not apply to a panel: the global models forecast the "
+            f"variance, the one-step return or its direction; use --target variance, return "
+            f"or direction, or train one series for {job.target}"
         )
     for name, (option, why) in _TRAIN_REFUSED.items():
         if getattr(job, name) is not None:
             raise ConfigError(f"{option} does not apply to a panel: {why}; leave it out")
-    job.model_config()  # the variance settings, validated (mode, chunks... refused by name)
+    if not job.variance:
+        if job.horizon != 1:
+            raise ConfigError(
+                f"--horizon {job.horizon} does not apply to a panel: the global return model "
+                f"forecasts one step ahead; leave --horizon out"
+            )
+        if (job.mode or "window") != "window":
+            raise ConfigError(
+                f"--mode {job.mode} does not apply to a panel: the global return model trains "
+                f"on windows of each instrument (window mode only); leave --mode out"
+            )
+    job.model_config()  # the model's settings, validated (mode, chunks... refused by name)
 
 
-def _global_model(job: TrainJob) -> GlobalRecurrentVariance:
-    from gatecast.models.config import VarianceConfig, params_of
-    from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+def _global_model(job: TrainJob) -> GlobalRecurrentVariance | GlobalRecurrentReturn:
+    """The unfitted global model of ``job``'s target, with its settings (those of the one-series
+    model of that target, :meth:`TrainJob.model_config`, that the global model takes)."""
+    from gatecast.models.config import ForecasterConfig, VarianceConfig, params_of
 
     cfg = job.model_config()
-    assert isinstance(cfg, VarianceConfig)
-    keep = set(GlobalRecurrentVariance._param_names())
-    params = {k: v for k, v in params_of(cfg, VarianceConfig).items() if k in keep}
-    return GlobalRecurrentVariance(**params)
+    if isinstance(cfg, VarianceConfig):
+        from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
+
+        keep = set(GlobalRecurrentVariance._param_names())
+        params = {k: v for k, v in params_of(cfg, VarianceConfig).items() if k in keep}
+        return GlobalRecurrentVariance(**params)
+    from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
+
+    assert isinstance(cfg, ForecasterConfig)
+    keep = set(GlobalRecurrentReturn._param_names())
+    params = {k: v for k, v in params_of(cfg, ForecasterConfig).items() if k in keep}
+    return GlobalRecurrentReturn(**params)
+
+
+#: Per target: the loss ``PanelTrainRun.table`` shows (its name there, its metric) and the
+#: baseline it is set against (the one-series train's reference: no direction in no change).
+_TABLE_LOSS = {
+    "variance": ("qlike", "qlike", "no_change"),
+    "return": ("mse", "mse", "no_change"),
+    "direction": ("brier", "mse", "historical_mean"),  # the MSE of a probability
+}
 
 
 @dataclass
 class PanelTrainRun:
     """A global model trained on a panel: the model, each instrument's test forecasts beside
-    the 22-day historical variance and the training mean (``forecasts``, long), and their
-    losses per instrument (``metrics``)."""
+    the baselines (``forecasts``, long) and their scores per instrument (``metrics``). A
+    variance model's baselines are the 22-day historical variance and the training mean
+    (QLIKE, MSE, MAE); a return or direction model's are no change and the historical mean,
+    scored as ``gatecast train`` scores one series of that target (MSE, MAE, hit rate...; the
+    Brier score is the MSE of a direction's probability)."""
 
     job: TrainJob
-    model: GlobalRecurrentVariance
+    model: GlobalRecurrentVariance | GlobalRecurrentReturn
     forecasts: pd.DataFrame  # instrument, date, actual, forecast, no_change, historical_mean
-    metrics: pd.DataFrame  # (instrument, model) x (n, qlike, mse, mae)
+    metrics: pd.DataFrame  # (instrument, model) x (n, the target's metrics)
     test_starts: dict[str, pd.Timestamp]
     seconds: float
     source: str = ""
@@ -162,18 +199,23 @@ class PanelTrainRun:
     notes: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
-        """QLIKE per instrument: the global model's, no-change's and their ratio (< 1: the
-        model does better on that instrument's test rows)."""
-        q: pd.DataFrame = self.metrics["qlike"].unstack("model")
+        """Per instrument, the target's loss (QLIKE of a variance, MSE of a return, Brier
+        score of a direction): the global model's, its baseline's (no change; the historical
+        mean for a direction) and their ratio (< 1: the model does better on that
+        instrument's test rows); a return or direction model's hit rate too."""
+        shown, metric, base = _TABLE_LOSS[self.job.target]
+        q: pd.DataFrame = self.metrics[metric].unstack("model")
         name = self.model.name
         out: pd.DataFrame = pd.DataFrame(
             {
                 "n_test": self.metrics["n"].unstack("model")[name].astype(int),
-                "qlike": q[name],
-                "qlike_no_change": q["no_change"],
-                "ratio": q[name] / q["no_change"],
+                shown: q[name],
+                f"{shown}_{base}": q[base],
+                "ratio": q[name] / q[base],
             }
         )
+        if "hit_rate" in self.metrics:
+            out["hit_rate"] = self.metrics["hit_rate"].unstack("model")[name]
         return out
 
     def summary(self) -> str:
@@ -184,7 +226,10 @@ class PanelTrainRun:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        title = f"global {self.model.name} on {self.source} ({len(self.test_starts)} instruments)"
+        title = (
+            f"global {self.model.name} {self.job.target} model on {self.source} "
+            f"({len(self.test_starts)} instruments)"
+        )
         return html_view(title, self.table(), self.notes)
 
 
@@ -202,23 +247,27 @@ def run_panel_training(
     overwrite: bool = False,
     signing_key: KeyLike = None,
 ) -> PanelTrainRun:
-    """Train the global variance model (:class:`GlobalRecurrentVariance`) on the panel
-    ``job.data`` and (with ``out``) write its run folder.
+    """Train the global model of ``job.target`` on the panel ``job.data`` and (with ``out``)
+    write its run folder: :class:`GlobalRecurrentVariance` for ``variance``,
+    :class:`GlobalRecurrentReturn` for ``return`` and ``direction`` (the one-step return, or
+    the probability of an up day).
 
     Each instrument is split on its own rows as ``gatecast train`` splits one series
     (``test_start``, else the last ``test_size`` of its rows, default 0.2; ``gap``); the model
     is fit on the training rows of every instrument only, then forecasts each instrument's test
-    rows. ``out`` gets the model folder (kind ``global_variance``: ``manifest.json``,
-    ``model.safetensors``), ``forecasts.csv`` (long: ``instrument,date,actual,forecast,
-    no_change,historical_mean``), ``metrics.json`` (per instrument, QLIKE, MSE and MAE against
-    ``proxy``), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
-    a panel (a target other than variance, the hybrid inputs, a calendar) are refused by name
-    before the data is read. ``job.covariates`` (groups such as ``sp500``) are joined onto each
+    rows. ``out`` gets the model folder (kind ``global_variance`` or ``global_return``:
+    ``manifest.json``, ``model.safetensors``), ``forecasts.csv`` (long: ``instrument,date,
+    actual,forecast,no_change,historical_mean``), ``metrics.json`` (``target``; per
+    instrument, for a variance QLIKE, MSE and MAE against ``proxy``; for a return or direction
+    the scores ``gatecast train`` gives one series of that target, against its own return or
+    direction), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
+    a panel (a price target, a horizon over 1, sequence mode, the hybrid inputs, a calendar)
+    are refused by name before the data is read. ``job.covariates`` (groups such as ``sp500``) are joined onto each
     instrument's own dates by :func:`gatecast.experiment.panel_covariates.join_panel_covariates`
     (the evaluation's join) and recorded in the folder (``covariate_groups``), so that predict
     joins the same ones.
     """
-    from gatecast.experiment.training import fit_and_score_variance, split_history
+    from gatecast.experiment.training import fit_and_score, fit_and_score_variance, split_history
 
     check_panel_train(job)
     if out is not None:
@@ -247,9 +296,14 @@ def run_panel_training(
     frames, rows = [], []
     for name, df in panel.items():
         view = model.for_instrument(name)
-        frame, metrics = fit_and_score_variance(
-            view, df, histories[name], test_starts[name], job.variance_proxy
-        )
+        if job.variance:
+            frame, metrics = fit_and_score_variance(
+                view, df, histories[name], test_starts[name], job.variance_proxy
+            )
+        else:  # as one series' train scores its return or direction
+            frame, metrics = fit_and_score(
+                view, df, histories[name], test_starts[name], job.target_spec(), view.column_
+            )
         frame = frame.rename(columns={view.name: "forecast"})  # as one series' forecasts.csv
         frames.append(frame.rename_axis("date").reset_index().assign(instrument=name))
         rows += [{"instrument": name, "model": m, **v} for m, v in metrics.items()]
@@ -283,8 +337,8 @@ def run_panel_training(
             folder.write_csv("forecasts.csv", forecasts, index=False, float_format="%.10g")
             folder.write_metrics(
                 {
-                    "target": "variance",
-                    "proxy": job.variance_proxy,
+                    "target": job.target,
+                    **({"proxy": job.variance_proxy} if job.variance else {}),
                     "instruments": list(panel),
                     "test_starts": {n: str(d) for n, d in test_starts.items()},
                     "per_instrument": {
@@ -326,8 +380,9 @@ def run_panel_prediction(
     Returns a long frame, one row per instrument: ``instrument``, ``as_of`` (the date of the
     last observation the forecast used: the instrument's last row), ``date`` (the bar the
     forecast is for: the next one in ``calendar``, default the model's, else the instrument's
-    own) , ``forecast`` (the variance, percent^2) and ``in_fit`` (whether the model was fit on
-    that instrument). An instrument it was not fit on is forecast through
+    own) , ``forecast`` (the variance, percent^2; of a global return model the log return; of
+    a direction model the probability of an up day) and ``in_fit`` (whether the model was fit
+    on that instrument). An instrument it was not fit on is forecast through
     :meth:`GlobalRecurrentVariance.for_instrument` with all of its rows as history (its scaler
     and level fit on them). Every instrument needs at least ``model.min_history()`` rows (27
     with the default close-only inputs and window 5, 6 with High/Low); a shorter one is refused
