@@ -181,9 +181,36 @@ def test_direction_forecasts_are_probabilities_scored_by_brier_and_hit_rate(
         assert table.loc[name, "brier"] == pytest.approx(got["lstm"]["mse"], rel=1e-12)
         ratio = got["lstm"]["mse"] / got["historical_mean"]["mse"]
         assert table.loc[name, "ratio"] == pytest.approx(ratio, rel=1e-12)
-    pred = gc.predict(out, _csv(frame, tmp_path / "d.csv"))
+    csv = _csv(frame, tmp_path / "d.csv")
+    pred = gc.predict(out, csv)
     assert isinstance(pred, pd.DataFrame)
     assert pred["forecast"].between(0, 1).all() and len(pred) == len(NAMES)
+    res = runner.invoke(app, ["predict", "--model", str(out), "--data", str(csv), "--out",
+                              str(tmp_path / "p.csv")])  # fmt: skip
+    assert res.exit_code == 0 and "up-day probability forecasts" in res.output, res.output
+
+
+def test_a_simple_return_model_reading_covariates_joins_them_and_predicts(
+    tmp_path: Path,
+) -> None:
+    """--simple and --covariates with a return target: scored against each instrument's own
+    simple return; the folder records the groups, so predict joins them (torch and NumPy)."""
+    frame = _long(200)
+    out = tmp_path / "m"
+    run = gc.train(frame, panel=True, target="return", log=False, covariates="sp500", out=out,
+                   **SMALL)  # fmt: skip
+    assert isinstance(run, PanelTrainRun)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["covariate_groups"] == ["sp500"] and manifest["target"]["log"] is False
+    for name in NAMES:
+        own = run.forecasts[run.forecasts.instrument == name].set_index("date")
+        close = frame[frame.ticker == name].set_index("date")["close"]
+        np.testing.assert_allclose(own["actual"], close.pct_change().loc[own.index], rtol=1e-12)
+    csv = _csv(frame, tmp_path / "c.csv")
+    pred = _predict(out, csv, tmp_path / "p.csv")
+    assert np.isfinite(pred["forecast"]).all() and list(pred.index) == list(NAMES)
+    numpy = _predict(out, csv, tmp_path / "n.csv", "--engine", "numpy")
+    np.testing.assert_allclose(numpy["forecast"], pred["forecast"], rtol=1e-6, atol=1e-9)
 
 
 def test_test_rows_reach_no_weight(tmp_path: Path) -> None:

@@ -93,24 +93,24 @@ def predict_panel(
         as_of=[stamp(d, every) for d in frame["as_of"]],
         date=[stamp(d, every) for d in frame["date"]],
     ).set_index("instrument")
-    what = _PREDICT_TITLES.get(_folder_target(model) or "variance", "variance (%^2)")
+    what = _forecast_words(model)
     print_table(shown, f"{what} forecasts for the bar after each instrument's data")
     console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")
 
 
-#: What a global model's forecast is, by its target (a variance folder: variance, %^2).
-_PREDICT_TITLES = {"return": "log-return", "direction": "up-day probability"}
-
-
-def _folder_target(model: Path) -> str | None:
-    """The target kind a global return folder's manifest records (``return``, ``direction``),
-    else None (a variance folder)."""
+def _forecast_words(model: Path) -> str:
+    """What a global folder's forecast is, in words, from its manifest (unverified: only the
+    title of the table; the loader has checked the folder): a variance (%^2), a log or simple
+    return, or the probability of an up day."""
     import json
 
     from gatecast.artifacts import MANIFEST_FILE
     from gatecast.experiment.panel_serving import global_kind
 
     if global_kind(model) != "global_return":
-        return None
+        return "variance (%^2)"
     target = json.loads((model / MANIFEST_FILE).read_text(encoding="utf-8")).get("target")
-    return str(target.get("kind")) if isinstance(target, dict) else None
+    target = target if isinstance(target, dict) else {}
+    if target.get("kind") == "direction":
+        return "up-day probability"
+    return "simple-return" if target.get("log") is False else "log-return"

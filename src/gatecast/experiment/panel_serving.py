@@ -380,7 +380,8 @@ def run_panel_prediction(
     Returns a long frame, one row per instrument: ``instrument``, ``as_of`` (the date of the
     last observation the forecast used: the instrument's last row), ``date`` (the bar the
     forecast is for: the next one in ``calendar``, default the model's, else the instrument's
-    own) , ``forecast`` (the variance, percent^2; of a global return model the log return; of
+    own) , ``forecast`` (the variance, percent^2; of a global return model the return, log unless it
+    was trained on simple ones; of
     a direction model the probability of an up day) and ``in_fit`` (whether the model was fit
     on that instrument). An instrument it was not fit on is forecast through
     :meth:`GlobalRecurrentVariance.for_instrument` with all of its rows as history (its scaler
