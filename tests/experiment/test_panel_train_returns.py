@@ -188,6 +188,14 @@ def test_direction_forecasts_are_probabilities_scored_by_brier_and_hit_rate(
     res = runner.invoke(app, ["predict", "--model", str(out), "--data", str(csv), "--out",
                               str(tmp_path / "p.csv")])  # fmt: skip
     assert res.exit_code == 0 and "up-day probability forecasts" in res.output, res.output
+    # stream (NumPy engine) over the same rows ends on predict's probabilities (float32: 1e-5)
+    rows = frame.sort_values(["date", "ticker"], kind="stable")[["date", "ticker", "close"]]
+    text = "date,ticker,close\n" + "".join(f"{d:%Y-%m-%d},{t},{c!r}\n" for d, t, c in rows.values)
+    res = runner.invoke(app, ["stream", "--model", str(out)], input=text)
+    assert res.exit_code == 0, res.output
+    last = {ln.split(",")[0]: float(ln.split(",")[2]) for ln in res.stdout.splitlines()[-3:]}
+    for name, p in pred.set_index("instrument")["forecast"].items():
+        assert last[name] == pytest.approx(p, rel=1e-5)
 
 
 def test_a_simple_return_model_reading_covariates_joins_them_and_predicts(
