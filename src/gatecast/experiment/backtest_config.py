@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from gatecast.data.sources import is_frame
 from gatecast.errors import ConfigError
@@ -82,7 +83,51 @@ OPTION_OF = {
 
 
 @dataclass(kw_only=True)
-class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, CovariateSettings, RunSettings):
+class BookSettings:
+    """How a backtest's book is costed and its Sharpe ratio judged, on one series
+    (:class:`BacktestConfig`) or a panel
+    (:class:`~gatecast.experiment.panel_backtest.PanelBacktestConfig`): ``cost_bps`` one-way
+    cost in basis points of |w_t - w_{t-1}|; ``pbo_blocks`` the CSCV blocks of the PBO (even,
+    >= 2); ``n_trials`` and ``var_sharpe_annual`` override the deflated Sharpe ratio's number
+    of trials and Var[SR_n]; ``from_run`` a finished evaluation whose forecasts are traded
+    without refitting."""
+
+    cost_bps: float = DEFAULT_COST_BPS
+    from_run: str | None = None
+    pbo_blocks: int = 16
+    n_trials: int | None = None
+    var_sharpe_annual: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cost_bps", "var_sharpe_annual"):
+            check_cost(name, getattr(self, name))
+        if self.n_trials is not None and (self.n_trials < 1 or self.n_trials != int(self.n_trials)):
+            raise ConfigError(
+                f"{OPTION_OF['n_trials']} {self.n_trials}: must be >= 1 (a whole number)"
+            )
+        if self.pbo_blocks < 2 or self.pbo_blocks % 2:
+            raise ConfigError(
+                f"--blocks {self.pbo_blocks}: the CSCV blocks of the PBO must be an even number "
+                f">= 2 (each split takes half of them in sample; the default is 16)"
+            )
+        parent: Any = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
+
+
+def check_cost(name: str, value: float | None) -> None:
+    """Refuse a NaN, infinite or negative ``value`` of the number ``name`` (None passes)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"{OPTION_OF.get(name, name)} {value}: must be a finite number >= 0 (NaN, infinity "
+            f"and negative values have no meaning here)"
+        )
+
+
+@dataclass(kw_only=True)
+class BacktestConfig(
+    BookSettings, DataSettings, WalkSettings, RecurrentSettings, CovariateSettings, RunSettings
+):
     """Everything one backtest needs, as plain values: the shared settings of
     :mod:`gatecast.experiment.settings` (of the walk-forward that makes the forecasts) and the
     backtest's own.
@@ -110,17 +155,12 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, CovariateSet
 
     models: tuple[str, ...] = ()
     rule: RuleName = "sign"
-    cost_bps: float = DEFAULT_COST_BPS
     cost_levels: tuple[float, ...] = COST_LEVELS_BPS
     upper: float = 0.55
     lower: float = 0.45
     target_vol: float = 10.0
     cap: float = 1.0
     periods_per_year: float | None = None  # None: from the data's calendar (periods_of)
-    from_run: str | None = None
-    pbo_blocks: int = 16
-    n_trials: int | None = None
-    var_sharpe_annual: float | None = None
     sweep: str | None = None
 
     def __post_init__(self) -> None:
@@ -129,32 +169,16 @@ class BacktestConfig(DataSettings, WalkSettings, RecurrentSettings, CovariateSet
         self.models = tuple(m.strip() for m in self.models if m.strip())
         self.cost_levels = tuple(float(c) for c in self.cost_levels)
         numbers = {
-            "cost_bps": self.cost_bps,
             "upper": self.upper,
             "lower": self.lower,
             "target_vol": self.target_vol,
             "cap": self.cap,
-            "var_sharpe_annual": self.var_sharpe_annual,
         } | {f"cost_levels[{k}]": c for k, c in enumerate(self.cost_levels)}
         for name, value in numbers.items():
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                option = OPTION_OF.get(name, name)
-                raise ConfigError(
-                    f"{option} {value}: must be a finite number >= 0 (NaN, infinity and "
-                    f"negative values have no meaning here)"
-                )
-        counts = {
-            "n_trials": (self.n_trials, 1),
-            "periods_per_year": (self.periods_per_year, 1),
-        }
-        for name, (value, least) in counts.items():
-            if value is not None and value < least:
-                raise ConfigError(f"{OPTION_OF.get(name, name)} {value}: must be >= {least}")
-        if self.pbo_blocks < 2 or self.pbo_blocks % 2:
-            raise ConfigError(
-                f"--blocks {self.pbo_blocks}: the CSCV blocks of the PBO must be an even number "
-                f">= 2 (each split takes half of them in sample; the default is 16)"
-            )
+            check_cost(name, value)
+        if self.periods_per_year is not None and self.periods_per_year < 1:
+            option = OPTION_OF.get("periods_per_year", "periods_per_year")
+            raise ConfigError(f"{option} {self.periods_per_year}: must be >= 1")
         self.trading_rule()  # fail fast on thresholds, target_vol, cap
         if self.covariates and not self.from_run:  # the groups and the models that read them
             self.covariates = self.evaluation().covariates

@@ -36,6 +36,7 @@ from gatecast.evaluation.trading.cross_section import (
 )
 from gatecast.evaluation.trading.sharpe import _psr_or_nan
 from gatecast.experiment.backtest import _deflate
+from gatecast.experiment.backtest_config import BookSettings
 from gatecast.experiment.panel_evaluation import (
     PanelEvaluation,
     PanelEvaluationConfig,
@@ -54,7 +55,6 @@ from gatecast.experiment.run_folder import (
     record_data,
     settings_record,
 )
-from gatecast.types import check_number
 
 __all__ = [
     "PANEL_BACKTEST_KIND",
@@ -316,7 +316,7 @@ def _result(
 
 
 @dataclass(kw_only=True)
-class PanelBacktestConfig(PanelEvaluationConfig):
+class PanelBacktestConfig(BookSettings, PanelEvaluationConfig):
     """A panel evaluation of returns (:class:`PanelEvaluationConfig`, ``target`` return) and
     the rule that trades it: ``cross_section`` (``top_bottom`` or ``rank``), ``fraction`` and
     ``cost_bps``; ``pbo_blocks`` (CSCV), ``n_trials`` and ``var_sharpe_annual`` (overrides of
@@ -328,11 +328,6 @@ class PanelBacktestConfig(PanelEvaluationConfig):
     target: Any = "return"
     cross_section: Scheme = "top_bottom"
     fraction: float = 0.2
-    cost_bps: float = 5.0
-    pbo_blocks: int = 16
-    n_trials: int | None = None
-    var_sharpe_annual: float | None = None
-    from_run: str | None = None
 
     def __post_init__(self) -> None:
         if self.target != "return":
@@ -347,16 +342,6 @@ class PanelBacktestConfig(PanelEvaluationConfig):
         if self.from_run is not None and not asked:
             self.models = ()  # every model of the run
         self.rule()
-        check_number(self.cost_bps, "cost_bps", at_least=0.0)
-        if self.pbo_blocks < 2 or self.pbo_blocks % 2:
-            raise ConfigError(
-                f"--blocks {self.pbo_blocks}: the CSCV blocks of the PBO must be an even number "
-                f">= 2 (each split takes half of them in sample; the default is 16)"
-            )
-        if self.n_trials is not None:
-            check_number(self.n_trials, "n_trials", at_least=1, integer=True)
-        if self.var_sharpe_annual is not None:
-            check_number(self.var_sharpe_annual, "var_sharpe_annual", at_least=0.0)
 
     def walks(self) -> bool:
         """A backtest of ``from_run`` trades the run's forecasts: no walk, no reference."""

@@ -200,7 +200,33 @@ def panel_refusals(
 
 
 @dataclass(kw_only=True)
+class PanelSettings:
+    """What every job on a panel shares (evaluate, backtest and VaR on a panel): ``data``, a
+    bundled panel (``sp500_stocks``, ``arch_panel``), a long or wide file, a folder of files
+    or a DataFrame, read by :func:`gatecast.load_panel` with ``layout``; ``min_train`` rows
+    each instrument needs before its first refit; the global model's ``embedding`` (a learned
+    vector per instrument) and ``device``; and ``alpha``, the size at which a test per
+    instrument (DM, a VaR backtest) counts as significant."""
+
+    data: Any = "sp500_stocks"
+    layout: Layout = "auto"
+    min_train: int = 250
+    embedding: bool = False
+    device: str = "auto"
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_number(self.min_train, "min_train", at_least=1, integer=True)
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
+        parent: Any = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
+
+
+@dataclass(kw_only=True)
 class PanelEvaluationConfig(
+    PanelSettings,
     DataSettings,
     TargetSettings,
     WalkSettings,
@@ -226,15 +252,9 @@ class PanelEvaluationConfig(
     ``ar1``).
     """
 
-    data: Any = "sp500_stocks"
-    layout: Layout = "auto"
     #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``, ``DIRECTION_MODELS``).
     models: tuple[str, ...] = ()
     reference: str | None = None
-    min_train: int = 250
-    embedding: bool = False
-    device: str = "auto"
-    alpha: float = 0.05
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -250,7 +270,6 @@ class PanelEvaluationConfig(
                     f"--{name.replace('_', '-')} does not apply to a panel: "
                     f"{PANEL_REFUSED[name]}; leave it out"
                 )
-        check_number(self.min_train, "min_train", at_least=1, integer=True)
         returns = self.target in POINT_TARGETS  # a return or its direction
         if self.window is None:
             self.window = POINT_WINDOW if returns else VarianceConfig.window

@@ -8,16 +8,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gatecast.data.panel import Layout
 from gatecast.errors import ConfigError
 from gatecast.experiment.panel_evaluation_config import (
     PANEL_MODELS,
     PanelEvaluationConfig,
+    PanelSettings,
     panel_model_names,
     panel_refusals,
 )
 from gatecast.experiment.var_settings import VarJobSettings, check_confidence_level
-from gatecast.types import check_number
 
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
@@ -27,12 +26,14 @@ PANEL_VAR_REFUSED: Mapping[str, str] = {}
 
 
 @dataclass(kw_only=True)
-class PanelVarConfig(VarJobSettings):
+class PanelVarConfig(PanelSettings, VarJobSettings):
     """Everything a panel VaR backtest needs, as plain values (``gatecast var`` on a panel).
 
     The panel and its models are those of
     :class:`~gatecast.experiment.panel_evaluation.PanelEvaluationConfig` (``data``, ``layout``,
-    ``models``, ``min_train``, ``embedding``, ``device`` and the recurrent settings). ``levels``
+    ``min_train``, ``embedding``, ``device`` and ``alpha``: the
+    :class:`~gatecast.experiment.panel_evaluation_config.PanelSettings` both take; ``models``
+    and the recurrent settings). ``levels``
     are the VaR confidence levels backtested (0.99: the 1% VaR; several allowed), ``es_level``
     the expected shortfall's (:class:`~gatecast.experiment.var_settings.VarSettings`, with the
     distributions, ``calibration`` and ``sims``). ``calibration`` rows of the panel's calendar
@@ -47,18 +48,8 @@ class PanelVarConfig(VarJobSettings):
     (:func:`~gatecast.experiment.var.horizon_table`), on non-overlapping windows of its own rows.
     """
 
-    data: Any = "sp500_stocks"
-    layout: Layout = "auto"
     models: tuple[str, ...] = PANEL_MODELS
     levels: tuple[float, ...] = (0.99,)
-    seed: int = 0
-    min_train: int = 250
-    embedding: bool = False
-    device: str = "auto"
-    alpha: float = 0.05
-    #: Days of the h-day VaR also backtested per instrument on non-overlapping windows (1: none),
-    #: as ``gatecast var --horizon`` on one series.
-    horizon: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,10 +60,6 @@ class PanelVarConfig(VarJobSettings):
             raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
         for v in self.levels:
             check_confidence_level(v, "level")
-        check_number(self.seed, "seed", at_least=0, integer=True)
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
-        check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
         self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
 
     def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:

@@ -53,7 +53,6 @@ from gatecast.experiment.run_folder import (
     settings_record,
 )
 from gatecast.experiment.var_settings import MIN_DOF_ROWS, VarJobSettings, check_confidence_level
-from gatecast.types import check_number
 
 __all__ = [
     "VarConfig",
@@ -100,9 +99,6 @@ class VarConfig(VarJobSettings):
 
     models: tuple[str, ...] = ("lstm", "garch", "gjr_t")
     level: float = 0.99
-    seed: int = 0
-    #: Days of the h-day VaR also backtested on non-overlapping windows (1: none).
-    horizon: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks
@@ -114,8 +110,6 @@ class VarConfig(VarJobSettings):
         if self.covariates:  # the groups, and a model that reads them, checked before any fit
             self.covariates = self.evaluation().covariates
         check_confidence_level(self.level, "level")
-        check_number(self.seed, "seed", at_least=0, integer=True)
-        check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
 
     def check_applicable(self, given: Iterable[str] | None = None) -> None:
         """Refuse every setting in ``given`` (default: those set away from their defaults)

@@ -41,12 +41,16 @@ class VarSettings(_Group):
     panel: ``es_level`` the expected shortfall's confidence level (0.975), ``distributions``
     the predictive distributions backtested (``normal``, ``t``), ``calibration`` rows of
     out-of-sample forecasts before the test that fit the first fold's Student-t degrees of
-    freedom, and ``sims`` simulated return paths for the ES test's p-value."""
+    freedom, ``sims`` simulated return paths for the ES test's p-value, drawn with ``seed``,
+    and ``horizon``, the days of the h-day VaR also backtested on non-overlapping windows (1:
+    none)."""
 
     es_level: float = 0.975
     distributions: tuple[str, ...] = DISTRIBUTIONS
     calibration: int = 250
     sims: int = 2000
+    seed: int = 0
+    horizon: int = 1
 
     def __post_init__(self) -> None:
         check_confidence_level(self.es_level, "es_level")
@@ -70,6 +74,8 @@ class VarSettings(_Group):
             hint="the ES test's p-value is a share of simulated paths, and fewer than 20 "
             "cannot resolve a test at 5% (default 2000)",
         )
+        check_number(self.seed, "seed", at_least=0, integer=True)
+        check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
         super().__post_init__()
 
     def backtest(
