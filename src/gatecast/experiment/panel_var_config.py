@@ -21,9 +21,13 @@ from gatecast.types import check_number
 
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
-#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
-#: None so far: ``--horizon`` runs per instrument as on one series.
-PANEL_VAR_REFUSED: Mapping[str, str] = {}
+#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation
+#: (``--horizon`` runs per instrument as on one series).
+PANEL_VAR_REFUSED: Mapping[str, str] = {
+    "scheme": "the panel VaR backtest walks expanding windows only so far",
+    "train_size": "the panel VaR backtest walks expanding windows only so far",
+    "gap": "the panel VaR backtest has no embargo gap so far",
+}
 
 
 @dataclass(kw_only=True)
@@ -73,7 +77,13 @@ class PanelVarConfig(VarJobSettings):
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha={self.alpha}: the tests' size, in (0, 1), e.g. 0.05")
         check_number(self.horizon, "horizon", at_least=1, integer=True, hint="days, e.g. 10")
-        self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
+        refused = {"scheme": self.scheme != "expanding", "gap": self.gap != 0}
+        for name, bad in refused.items():
+            if bad:
+                raise ConfigError(
+                    f"--{name} does not apply to a panel: {PANEL_VAR_REFUSED[name]}; leave it out"
+                )
+        self.evaluation()  # the panel evaluation's own refusals (seeds, a hybrid)
 
     def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
         """The panel walk-forward's settings from ``test_start`` (default: the test's start;
