@@ -69,3 +69,19 @@ def test_the_config_builds_the_rolling_plan_and_refuses_what_does_not_fit() -> N
     # the panel VaR backtest walks expanding windows only so far, and says so
     with pytest.raises(ConfigError, match="--scheme does not apply to a panel: the panel VaR"):
         PanelVarConfig(data=_panel(), test_start="2010-08-02", scheme="rolling", train_size=120)
+
+
+def test_a_panel_backtest_walks_the_same_rolling_windows() -> None:
+    from gatecast.experiment.panel_backtest import backtest_panel
+
+    panel = _panel()
+    kw = {"test_start": str(DAYS[150].date()), "models": "no_change,historical_mean"}
+    kw |= {"refit_every": 25, "min_train": 40, "scheme": "rolling", "train_size": 50}
+    bt = backtest_panel(panel, **kw)
+    assert bt.evaluation is not None
+    folds = bt.evaluation.walk.folds
+    first = folds[(folds.model == "historical_mean") & (folds.fold == 0)]
+    assert set(first.train_start) == {DAYS[100]} and set(first.train_end) == {DAYS[149]}
+    # the same walk as evaluate_panel's (the same code on the same settings)
+    ev = gc.evaluate_panel(panel, target="return", **kw)
+    pd.testing.assert_frame_equal(bt.evaluation.walk.forecasts, ev.walk.forecasts)
