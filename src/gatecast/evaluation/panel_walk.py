@@ -20,9 +20,9 @@ from gatecast.data.sources import parse_date
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.evaluation.executors import run_on
 from gatecast.evaluation.fold_files import check_run_dir
-from gatecast.evaluation.walk_plan import Fold
+from gatecast.evaluation.walk_plan import Fold, WalkForwardPlan
 from gatecast.evaluation.walkforward import model_identity, run_folds
-from gatecast.types import Executor
+from gatecast.types import Executor, Scheme
 
 __all__ = [
     "PanelWalkPlan",
@@ -38,25 +38,58 @@ PanelFactory = Callable[[], Any]
 
 @dataclass(frozen=True)
 class PanelWalkPlan:
-    """The refit dates of a panel walk-forward (expanding windows).
+    """The refit dates of a panel walk-forward and each instrument's training rows.
 
     The refit dates are every ``refit_every``-th date of the panel's calendar (the union of its
     instruments' dates) from ``test_start`` to ``test_end``. At the refit date D_k every model is
     refit on each instrument's rows dated before D_k and forecasts that instrument's own dates in
-    [D_k, D_k+1): a forecast for date t uses rows up to t - 1 of that instrument only. Each
-    instrument needs ``min_train`` rows before the first refit date.
+    [D_k, D_k+1): a forecast for date t uses rows up to t - 1 of that instrument only.
+
+    ``scheme``: ``expanding`` trains on every row of the instrument before D_k, ``rolling`` on
+    its last ``train_size`` rows only; ``gap`` rows just before D_k are left out of training
+    (the single-series rule, :meth:`gatecast.evaluation.walk_plan.WalkForwardPlan.train_rows`,
+    applied to each instrument's own rows; a global model fits every instrument's window).
+    Each instrument needs ``min_train`` training rows at each of its refits.
     """
 
     test_start: str
     test_end: str | None = None
     refit_every: int = 21
     min_train: int = 250
+    scheme: Scheme = "expanding"
+    train_size: int | None = None
+    gap: int = 0
 
     def __post_init__(self) -> None:
-        if self.refit_every < 1:
-            raise ConfigError(f"refit_every={self.refit_every}: must be >= 1 (trading days)")
         if self.min_train < 1:
             raise ConfigError(f"min_train={self.min_train}: must be >= 1")
+        self._rows()  # the single-series plan's checks: refit_every, scheme, train_size, gap
+
+    def _rows(self) -> WalkForwardPlan:
+        """The single-series plan whose training-row rule each instrument follows."""
+        return WalkForwardPlan(
+            self.test_start,
+            self.test_end,
+            refit_every=self.refit_every,
+            scheme=self.scheme,
+            train_size=self.train_size,
+            gap=self.gap,
+            min_train=self.min_train,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The plan as recorded in a run folder (an expanding walk without a gap as before the
+        rolling scheme came, so its folders still resume)."""
+        out = asdict(self)
+        if self.scheme == "expanding" and self.gap == 0:
+            for key in ("scheme", "train_size", "gap"):
+                out.pop(key)
+        return out
+
+    def train_window(self, index: pd.Index, day: pd.Timestamp) -> tuple[int, int]:
+        """An instrument's training rows ``[start, stop)`` (positions in ``index``) for the refit
+        on ``day``."""
+        return self._rows().train_rows(int(index.searchsorted(day)))
 
     def refit_dates(self, frames: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
         """The refit dates over ``frames`` (each instrument's frame, e.g. a Panel)."""
@@ -83,18 +116,26 @@ class PanelWalkPlan:
             else int(index.searchsorted(parse_date(self.test_end, "test_end"), side="right"))
         )
         starts = [int(index.searchsorted(d)) for d in refits] + [stop]
+        rows = self._rows()
         out = []
         for k in range(len(refits)):
             s, e = min(starts[k], stop), min(starts[k + 1], stop)
             if s >= e:
                 continue
-            if s < self.min_train:
+            train_start, train_stop = rows.train_rows(s)
+            if train_stop - train_start < self.min_train:
+                window = ""
+                if self.scheme == "rolling":
+                    window = f" in its rolling window (train_size={self.train_size})"
+                if self.gap:
+                    window += f" (less a gap of {self.gap})"
                 raise TooFewRowsError(
-                    f"instrument {instrument!r} has {s} rows before the refit on "
-                    f"{refits[k].date()}, fewer than min_train={self.min_train}; start the test "
-                    f"later, lower min_train, or leave it out (panel.select([...]))"
+                    f"instrument {instrument!r} has {max(train_stop - train_start, 0)} rows"
+                    f"{window} before the refit on {refits[k].date()}, fewer than "
+                    f"min_train={self.min_train}; start the test later, lower min_train, or "
+                    f"leave it out (panel.select([...]))"
                 )
-            out.append(Fold(k, 0, s, s, e))
+            out.append(Fold(k, train_start, train_stop, s, e))
         return out
 
 
@@ -185,7 +226,7 @@ def panel_walk_forward(
         check_run_dir(
             root,
             {
-                "plan": asdict(plan),
+                "plan": plan.record(),
                 "instruments": {
                     n: array_hash(df.to_numpy(dtype=float), np.asarray(df.index.astype("int64")))
                     for n, df in frames.items()
@@ -261,8 +302,9 @@ def _global_folds(
                     )
                 model.set_warm_state(state)
         t0 = time.perf_counter()
-        # every instrument's rows before the refit date, the same cut for all
-        train = {n: df.loc[df.index < day] for n, df in frames.items()}
+        # every instrument's training window for the refit date (expanding: all its rows
+        # before it), the same rule for all
+        train = {n: df.iloc[slice(*plan.train_window(df.index, day))] for n, df in frames.items()}
         model.fit({n: df for n, df in train.items() if len(df) >= plan.min_train})
         t1 = time.perf_counter()
         own: dict[str, pd.Series] = {}

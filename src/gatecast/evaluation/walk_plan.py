@@ -53,6 +53,16 @@ class WalkForwardPlan:
                 f"e.g. train_size=1000"
             )
 
+    def train_rows(self, test_start: int) -> tuple[int, int]:
+        """The training rows ``[train_start, train_stop)`` of a fold whose test starts at row
+        ``test_start``: every row before it (``expanding``) or the last ``train_size``
+        (``rolling``), less the ``gap`` rows just before the test."""
+        train_stop = test_start - self.gap
+        train_start = (
+            0 if self.scheme == "expanding" else max(0, train_stop - int(self.train_size or 0))
+        )
+        return train_start, train_stop
+
     def folds(self, index: pd.Index) -> list[Fold]:
         """The folds over ``index`` (sorted dates)."""
         first = int(index.searchsorted(parse_date(self.test_start, "test_start")))
@@ -69,10 +79,7 @@ class WalkForwardPlan:
             )
         folds = []
         for k, s in enumerate(range(first, stop, self.refit_every)):
-            train_stop = s - self.gap
-            train_start = (
-                0 if self.scheme == "expanding" else max(0, train_stop - int(self.train_size or 0))
-            )
+            train_start, train_stop = self.train_rows(s)
             if train_stop - train_start < self.min_train:
                 raise TooFewRowsError(
                     f"fold {k} (test from {index[s]}) has {max(train_stop - train_start, 0)} training "

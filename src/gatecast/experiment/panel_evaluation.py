@@ -59,7 +59,7 @@ from gatecast.experiment.settings import (
     RunSettings,
 )
 from gatecast.models.config import VarianceConfig
-from gatecast.types import PROXIES, Proxy, check_choice
+from gatecast.types import PROXIES, Proxy, Scheme, check_choice
 
 __all__ = [
     "LOCAL_MODELS",
@@ -137,6 +137,9 @@ def evaluate_panel(
     models: str | Iterable[str] | None = None,
     refit_every: int = 21,
     min_train: int = 250,
+    scheme: Scheme = "expanding",
+    train_size: int | None = None,
+    gap: int = 0,
     reference: str | None = None,
     target: str = "variance",
     proxy: Proxy = "squared",
@@ -161,9 +164,11 @@ def evaluate_panel(
     ----------
     panel
         A :class:`gatecast.Panel` (or a mapping instrument -> price frame).
-    test_start, test_end, refit_every, min_train
+    test_start, test_end, refit_every, min_train, scheme, train_size, gap
         The :class:`~gatecast.evaluation.panel_walk.PanelWalkPlan`: a refit every
-        ``refit_every`` dates of the panel's calendar, expanding windows.
+        ``refit_every`` dates of the panel's calendar, each instrument trained on all its rows
+        before it (``scheme="expanding"``) or its last ``train_size`` rows (``"rolling"``),
+        less ``gap`` rows just before the refit date.
     models
         Names, a list or ``"lstm,gjr_t"``: a cell is the global model (one net for every
         instrument, refit once per refit date), ``lstm_local`` one LSTM per instrument (walked
@@ -245,7 +250,15 @@ def evaluate_panel(
             f"reference {reference!r} is not among the models ({', '.join(factories)}); add it "
             f"or pass reference= one of them"
         )
-    plan = PanelWalkPlan(test_start, test_end, refit_every=refit_every, min_train=min_train)
+    plan = PanelWalkPlan(
+        test_start,
+        test_end,
+        refit_every=refit_every,
+        min_train=min_train,
+        scheme=scheme,
+        train_size=train_size,
+        gap=gap,
+    )
     refits = plan.refit_dates(panel)
     for name, df in panel.items():  # refuse a short instrument before anything is fit
         plan.folds(str(name), df.index, refits)

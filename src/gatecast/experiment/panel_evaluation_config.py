@@ -172,9 +172,6 @@ PANEL_REFUSED: Mapping[str, str] = {
     "features": "the panel's recurrent models take their default inputs only so far (other "
     "series as inputs: --covariates)",
     "train_proxy": "the panel's recurrent models train against their default proxy only so far",
-    "scheme": "the panel walk-forward uses expanding windows only",
-    "train_size": "the panel walk-forward uses expanding windows only",
-    "gap": "the panel walk-forward has no embargo gap",
 }
 
 
@@ -189,7 +186,12 @@ def panel_refusals(
     as_cells = [LOCAL_MODELS.get(m, m) for m in models]
     unused = unused_settings(
         {"target": target, "models": as_cells, "scheme": "expanding"},
-        [n for n in names if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy")],
+        # train_size without --scheme rolling: refused by the walk's settings (WalkSettings)
+        [
+            n
+            for n in names
+            if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy", "train_size")
+        ],
     )
     reasons = {**unused, **PANEL_REFUSED}
     if target in POINT_TARGETS:
@@ -242,8 +244,9 @@ class PanelEvaluationConfig(
     ``models``: the global recurrent model (a cell), ``lstm_local`` (one per instrument) and
     per-instrument classical models; ``reference`` (None: GJR-t, else GARCH, else no change)
     is what each is compared with. The walk refits every ``refit_every`` dates of the panel's
-    calendar from ``test_start``, expanding windows, each instrument needing ``min_train``
-    rows first. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
+    calendar from ``test_start``, each instrument trained on all its rows before the refit
+    (``scheme`` expanding) or its last ``train_size`` rows (rolling), less ``gap`` rows, and
+    needing ``min_train`` training rows. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
     variance models); ``embedding`` gives the global model a learned vector per instrument.
     ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
     dates, as for one series; ``models`` then becomes an ablation
@@ -259,17 +262,11 @@ class PanelEvaluationConfig(
     def __post_init__(self) -> None:
         super().__post_init__()
         check_panel_target(self.target, self.proxy)
-        refused = {
-            "scheme": self.scheme != "expanding",
-            "gap": self.gap != 0,
-            "seeds": self.seeds != 1,
-        }
-        for name, bad in refused.items():
-            if bad:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} does not apply to a panel: "
-                    f"{PANEL_REFUSED[name]}; leave it out"
-                )
+        if self.seeds != 1:
+            raise ConfigError(
+                f"--seeds does not apply to a panel: {PANEL_REFUSED['seeds']}; leave it out"
+            )
+        self.panel_plan()  # its checks (a rolling window's train_size) before anything is read
         returns = self.target in POINT_TARGETS  # a return or its direction
         if self.window is None:
             self.window = POINT_WINDOW if returns else VarianceConfig.window
@@ -316,7 +313,13 @@ class PanelEvaluationConfig(
     def panel_plan(self) -> PanelWalkPlan:
         """The refit dates' plan."""
         return PanelWalkPlan(
-            self.test_start, self.test_end, refit_every=self.refit_every, min_train=self.min_train
+            self.test_start,
+            self.test_end,
+            refit_every=self.refit_every,
+            min_train=self.min_train,
+            scheme=self.scheme,
+            train_size=self.train_size,
+            gap=self.gap,
         )
 
 

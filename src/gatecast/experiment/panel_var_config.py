@@ -20,9 +20,13 @@ from gatecast.experiment.var_settings import VarJobSettings, check_confidence_le
 
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
-#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
-#: None so far: ``--horizon`` runs per instrument as on one series.
-PANEL_VAR_REFUSED: Mapping[str, str] = {}
+#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation
+#: (``--horizon`` runs per instrument as on one series).
+PANEL_VAR_REFUSED: Mapping[str, str] = {
+    "scheme": "the panel VaR backtest walks expanding windows only so far",
+    "train_size": "the panel VaR backtest walks expanding windows only so far",
+    "gap": "the panel VaR backtest has no embargo gap so far",
+}
 
 
 @dataclass(kw_only=True)
@@ -60,7 +64,13 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
             raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
         for v in self.levels:
             check_confidence_level(v, "level")
-        self.evaluation()  # the panel evaluation's own refusals (scheme, gap, seeds, a hybrid)
+        refused = {"scheme": self.scheme != "expanding", "gap": self.gap != 0}
+        for name, bad in refused.items():
+            if bad:
+                raise ConfigError(
+                    f"--{name} does not apply to a panel: {PANEL_VAR_REFUSED[name]}; leave it out"
+                )
+        self.evaluation()  # the panel evaluation's own refusals (seeds, a hybrid)
 
     def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
         """The panel walk-forward's settings from ``test_start`` (default: the test's start;

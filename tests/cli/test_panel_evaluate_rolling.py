@@ -1,0 +1,61 @@
+"""`gatecast evaluate --panel --scheme rolling --train-size N`: end to end into a run folder whose
+folds train on each instrument's last N rows, the plan recording the scheme, and --resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from gatecast.cli.app import app
+from gatecast.experiment.run_reader import Run
+
+runner = CliRunner()
+TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "25"]
+
+
+def _long_csv(path: Path) -> Path:
+    """Two instruments on their own calendars (BBB misses five days), 320 business days."""
+    days = pd.bdate_range("2010-01-01", periods=320)
+    rng = np.random.default_rng(0)
+    parts = []
+    for name, vol in (("AAA", 1.0), ("BBB", 2.0)):
+        own = days if name == "AAA" else days.delete(np.arange(100, 105))
+        close = 100 * np.exp((vol * 0.01 * rng.standard_normal(len(own))).cumsum())
+        parts.append(
+            pd.DataFrame({"date": own.strftime("%Y-%m-%d"), "ticker": name, "close": close})
+        )
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+def _evaluate(csv: Path, out: Path, *extra: str) -> object:
+    args = ["evaluate", "--data", str(csv), "--panel", "--models", "lstm,gjr_t,har"]
+    args += ["--test-start", "2011-01-03", "--out", str(out), *TINY]
+    args += ["--scheme", "rolling", "--train-size", "250", *extra]
+    return runner.invoke(app, args)
+
+
+def test_a_rolling_panel_evaluation_end_to_end_and_its_resume(tmp_path: Path) -> None:
+    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    res = _evaluate(csv, out)
+    assert res.exit_code == 0, res.output
+    run = Run.open(out)
+    assert (run.kind, run.status) == ("panel-evaluate", "finished")
+    plan = json.loads((out / "folds" / "plan.json").read_text())["plan"]
+    assert (plan["scheme"], plan["train_size"]) == ("rolling", 250)
+    prices = pd.read_csv(csv, parse_dates=["date"])
+    folds = pd.read_csv(out / "folds.csv", parse_dates=["train_start", "train_end", "test_start"])
+    local = folds[folds.instrument != "*"]
+    assert set(local.model) == {"gjr_t", "har"} and len(local) > 4
+    for _, row in local.iterrows():  # each fold: the instrument's own last 250 rows
+        own = pd.DatetimeIndex(prices.loc[prices.ticker == row.instrument, "date"])
+        s = own.get_loc(row.test_start)
+        assert (row.train_start, row.train_end) == (own[s - 250], own[s - 1])
+    forecasts = run.table("forecasts")
+    again = _evaluate(csv, out, "--resume")
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(Run.open(out).table("forecasts"), forecasts)
