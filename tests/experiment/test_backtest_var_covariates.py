@@ -28,19 +28,6 @@ def _data() -> pd.DataFrame:
     return gc.load("sp500").loc["2014":"2016-06"]
 
 
-@pytest.fixture
-def moved_vix(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
-    """The ``vix`` group reads ``values["vix"]`` (replace it to change the covariate)."""
-    real = covariates_module.covariate_values
-    values = {"vix": real("vix")[0]}
-
-    def fake(name: str) -> tuple[pd.DataFrame, int]:
-        return (values[name], 0) if name in values else real(name)
-
-    monkeypatch.setattr(covariates_module, "covariate_values", fake)
-    return values
-
-
 def _moved(vix: pd.DataFrame, where: np.ndarray | pd.Index) -> pd.DataFrame:
     out = vix.copy()
     out.loc[where, "vix_log"] += 1.0

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gatecast.data.covariates as covariates_module
 from gatecast.data import load
 from gatecast.data.covariates import join_covariates
 from gatecast.errors import ConfigError
@@ -137,19 +136,6 @@ def test_evaluate_direction_with_vix_pairs_lstm_and_arx() -> None:
     lstm = res.forecasts["lstm+vix"]
     assert ((lstm > 0) & (lstm < 1)).all()  # a probability
     assert set(np.unique(res.forecasts["arx+vix"])) <= {0.0, 1.0}  # ar1's hard call
-
-
-@pytest.fixture
-def moved_vix(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
-    """The ``vix`` group reads ``values["vix"]`` (replace it to change the covariate)."""
-    real = covariates_module.covariate_values
-    values = {"vix": real("vix")[0]}
-
-    def fake(name: str) -> tuple[pd.DataFrame, int]:
-        return (values[name], 0) if name in values else real(name)
-
-    monkeypatch.setattr(covariates_module, "covariate_values", fake)
-    return values
 
 
 def test_no_return_forecast_reads_a_covariate_value_dated_after_it(moved_vix) -> None:

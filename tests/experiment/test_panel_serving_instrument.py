@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,14 +136,20 @@ def test_stream_rows_carrying_a_s_columns_give_predicts_forecasts(
             ["stream", "--model", str(model), "--engine", engine],
             input=header + "\n" + "\n".join(rows) + "\n",
         )
-        assert res.exit_code == 0, res.output
-        assert "error" not in res.stderr, res.stderr
-        lines = [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("note")]
-        out = pd.DataFrame([ln.split(",") for ln in lines[1:]], columns=lines[0].split(","))
-        out["forecast"] = out["forecast"].replace("", np.nan).astype(float)
+        out = _stream_table(res)
         for name in ("A", "B", "C"):
             last = out[out.instrument == name].forecast.iloc[-1]
             assert last == pytest.approx(pred.loc[name, "forecast"], rel=1e-5)
+
+
+def _stream_table(res: Any) -> pd.DataFrame:
+    """A successful panel stream's output as a table (notes left out; forecast as floats)."""
+    assert res.exit_code == 0, res.output
+    assert "error" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("note")]
+    out = pd.DataFrame([ln.split(",") for ln in lines[1:]], columns=lines[0].split(","))
+    out["forecast"] = out["forecast"].replace("", np.nan).astype(float)
+    return out
 
 
 def _streamed(
@@ -260,11 +267,7 @@ def test_a_stream_computes_a_s_columns_from_a_s_own_rows(
         ["stream", "--model", str(model)],
         input="date,ticker," + ",".join(PRICES) + "\n" + "\n".join(rows) + "\n",
     )
-    assert res.exit_code == 0, res.output
-    assert "error" not in res.stderr, res.stderr
-    lines = [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("note")]
-    out = pd.DataFrame([ln.split(",") for ln in lines[1:]], columns=lines[0].split(","))
-    out["forecast"] = out["forecast"].replace("", np.nan).astype(float)
+    out = _stream_table(res)
     for name in ("A", "B", "C"):
         last = out[out.instrument == name].forecast.iloc[-1]
         assert last == pytest.approx(pred.loc[name, "forecast"], rel=1e-5)
