@@ -77,8 +77,8 @@ def test_a_long_csv_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     [
         (["--horizon", "0"], "horizon=0: must be an integer >= 1"),
         (["--seeds", "2"], "--seeds does not apply to a panel"),
-        (["--gap", "5"], "--gap does not apply to a panel"),
-        (["--scheme", "rolling", "--train-size", "200"], "--scheme does not apply to a panel"),
+        (["--train-size", "200"], "train_size=200 is the length of a rolling"),
+        (["--scheme", "rolling", "--train-size", "200"], "instrument 'AAA' has 200 rows in its"),
         (["--hidden", "4"], "--hidden does not apply to a panel: it sets the recurrent"),
         (["--models", "lstm_resid,garch"], "'lstm_resid' does not run on a panel yet"),
         (["--level", "0.99,1.5"], "level=1.5: a confidence level in (0.5, 1)"),

@@ -66,9 +66,9 @@ def test_the_config_builds_the_rolling_plan_and_refuses_what_does_not_fit() -> N
         PanelEvaluationConfig(data=_panel(), test_start="2010-08-02", train_size=120)
     with pytest.raises(ConfigError, match="the rolling scheme needs train_size >= 2"):
         PanelEvaluationConfig(data=_panel(), test_start="2010-08-02", scheme="rolling")
-    # the panel VaR backtest walks expanding windows only so far, and says so
-    with pytest.raises(ConfigError, match="--scheme does not apply to a panel: the panel VaR"):
-        PanelVarConfig(data=_panel(), test_start="2010-08-02", scheme="rolling", train_size=120)
+    # the panel VaR backtest walks the same windows, with the same checks
+    with pytest.raises(ConfigError, match="the rolling scheme needs train_size >= 2"):
+        PanelVarConfig(data=_panel(), test_start="2010-08-02", scheme="rolling")
 
 
 def test_a_panel_backtest_walks_the_same_rolling_windows() -> None:

@@ -205,7 +205,7 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
         (
             ["predict", "--model", str(model), "--data", str(csv), "--out", str(out), "--interval",
              "0.9", "--steps", "3"],
-            "--interval does not apply to a panel",
+            "--steps does not apply to a panel",
         ),
         (["stream", "--model", str(model), "--interval", "0.9"], "--interval does not apply"),
     ]  # fmt: skip

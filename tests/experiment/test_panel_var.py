@@ -219,7 +219,7 @@ def test_settings_that_do_not_apply_are_refused_before_any_fit(
     panel, out = _panel(), tmp_path / "run"
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"horizon": 0}, ConfigError, "horizon=0: must be an integer >= 1"),
-        ({"scheme": "rolling", "train_size": 100}, ConfigError, "--scheme does not apply"),
+        ({"train_size": 100}, ConfigError, "train_size=100 is the length of a rolling"),
         ({"seeds": 2}, ConfigError, "--seeds does not apply to a panel"),
         ({"models": "lstm_resid"}, ConfigError, "'lstm_resid' does not run on a panel"),
         ({"levels": (0.99, 1.2)}, ConfigError, "level=1.2: a confidence level"),

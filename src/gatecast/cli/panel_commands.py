@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from gatecast.cli import options
 from gatecast.cli.output import console, print_table
 from gatecast.errors import ConfigError
 from gatecast.experiment.training import TrainJob
@@ -68,20 +69,30 @@ def predict_panel(
     )
     from gatecast.experiment.prediction import stamp
 
+    bands = {k: given.pop(k, None) for k in ("--interval", "--quantiles", "--dist")}
     refused = [name for name, value in given.items() if value is not None]
     if refused:
         also = f" (also: {', '.join(refused[1:])})" if len(refused) > 1 else ""
         raise ConfigError(
             f"{refused[0]} does not apply to a panel: predict gives each instrument's forecast "
-            f"for the bar after its data, without intervals or several steps yet; leave it "
-            f"out{also}"
+            f"for the bar after its data (with --interval or --quantiles, its bands), without "
+            f"several steps or a fan chart yet; leave it out{also}"
         )
     if not global_folder(model):
         raise ConfigError(
             f"--panel needs a global model folder (gatecast train on a panel); {model} holds "
             f"no such model: leave --panel out to forecast one series with it"
         )
-    frame = run_panel_prediction(model, data, out, engine=engine, **served)
+    frame = run_panel_prediction(
+        model,
+        data,
+        out,
+        engine=engine,
+        **served,
+        interval=bands["--interval"],
+        quantiles=options.float_list(bands["--quantiles"], "--quantiles"),
+        dist=bands["--dist"],
+    )
     new = frame.loc[~frame["in_fit"], "instrument"].tolist()
     if new:
         console.print(
@@ -94,7 +105,10 @@ def predict_panel(
         date=[stamp(d, every) for d in frame["date"]],
     ).set_index("instrument")
     what = _forecast_words(model)
+    shown = shown[[c for c in shown.columns if not c.startswith("price_")]]  # in the file
     print_table(shown, f"{what} forecasts for the bar after each instrument's data")
+    for note in frame.attrs.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from gatecast.experiment.run_folder import (
 from gatecast.serve.global_numpy import GLOBAL_KINDS, load_global_numpy
 
 if TYPE_CHECKING:  # torch loads only when a model is built; training's imports when one trains
+    from gatecast.evaluation.var import Distribution
     from gatecast.serve import GlobalNumpyModel, StreamSet
 
 __all__ = [
@@ -118,6 +119,9 @@ def run_panel_prediction(
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
     engine: str = "torch",
+    interval: float | None = None,
+    quantiles: Sequence[float] | None = None,
+    dist: Distribution | None = None,
 ) -> pd.DataFrame:
     """The forecast for the bar after the data of every instrument of the panel ``data``, with
     a global model folder (written by ``gatecast train`` on a panel).
@@ -147,10 +151,24 @@ def run_panel_prediction(
     own rows in ``data`` (each instrument's last row reads NAME's last row on or before its
     date, no older than 7 days); data without NAME is refused (a :class:`PanelError` naming
     it).
+
+    ``interval`` (e.g. 0.9), ``quantiles`` and ``dist`` (torch engine) add each instrument's
+    bands as ``predict`` gives them on one series (``lower``, ``upper``, ``q<tau>``, their
+    ``price_*``; with ``dist`` ``var_*`` and ``es_0.975``), calibrated on that instrument's own
+    rows after its training rows (:mod:`gatecast.experiment.panel_intervals`); the frame's
+    ``attrs["notes"]`` say how. An instrument not in the fit, or one with fewer than 30 rows
+    after its training rows in ``data``, is refused by name.
     """
+    from gatecast.experiment.panel_intervals import (
+        check_model_bands,
+        check_panel_bands,
+        panel_bands,
+    )
     from gatecast.inference.pipeline import future_calendar
 
     _check_engine(engine)
+    bands = interval is not None or bool(quantiles) or dist is not None
+    check_panel_bands(interval, quantiles, dist, engine)
     if out is not None:
         check_not_input(out, {"--data": data, "--model": model_dir})
         check_out_file(out, overwrite=overwrite)
@@ -162,6 +180,10 @@ def run_panel_prediction(
         if engine == "numpy"
         else _torch_model(model_dir, device=device, **load)
     )
+    variance = global_kind(model_dir) != "global_return"
+    if bands:  # a direction model, --dist on a return model: refused before any forecast
+        given = "--interval" if interval is not None else "--quantiles"
+        check_model_bands(model, variance=variance, dist=dist, given=given)
     panel = (
         data
         if isinstance(data, Panel)
@@ -184,7 +206,14 @@ def run_panel_prediction(
         _check_instrument_groups(groups, panel)
         panel = join_panel_covariates(panel, groups)
     need = model.min_history()
+    if bands and (new := [str(n) for n in panel if n not in model.scalers_]):
+        raise ConfigError(
+            f"instrument(s) {', '.join(new)} not in the fit: an interval is calibrated on the "
+            f"rows the model forecast out of sample after an instrument's training rows, and "
+            f"it has none; leave them out, or leave --interval/--quantiles out"
+        )
     rows = []
+    views: dict[str, Any] = {}
     for name, df in panel.items():
         in_fit = name in model.scalers_
         if len(df) < need:
@@ -197,6 +226,7 @@ def run_panel_prediction(
         if calendar is not None:
             view = _with_calendar(view, calendar)
         future_calendar(_spec_of(view), df.index)  # an exchange that cannot date it fails here
+        views[name] = view
         fc = view.predict(df, start=df.index[-1], future=True)
         value = float(fc.iloc[-1]) if len(fc) else float("nan")
         if not np.isfinite(value) or fc.index[-1] <= df.index[-1]:
@@ -214,6 +244,19 @@ def run_panel_prediction(
             }
         )
     frame: pd.DataFrame = pd.DataFrame(rows, columns=list(PANEL_PREDICT_COLUMNS))
+    if bands:
+        frame, notes = panel_bands(
+            model,
+            views,
+            panel,
+            frame,
+            variance=variance,
+            interval=interval,
+            quantiles=quantiles,
+            dist=dist,
+            where=str(Path(model_dir) / MANIFEST_FILE),
+        )
+        frame.attrs["notes"] = notes
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
     return frame
@@ -273,7 +316,7 @@ def _with_calendar(view: Any, calendar: str) -> Any:
 
 def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
     """Refuse, by name, a setting of ``predict`` on one series that a global model's predict
-    does not take (``start``, ``steps``, ``interval``...), before anything is read."""
+    does not take (``start``, ``end``, ``steps``, ``plot``), before anything is read."""
     import inspect
 
     takes = set(inspect.signature(run_panel_prediction).parameters)
@@ -281,8 +324,9 @@ def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
     if wrong:
         raise ConfigError(
             f"{', '.join(wrong)} does not apply to a global model over a panel: predict gives "
-            f"each instrument's forecast for the bar after its data, without intervals or "
-            f"several steps yet; its settings are "
+            f"each instrument's forecast for the bar after its data (with --interval, "
+            f"--quantiles: its bands), without several steps or a fan chart yet; its settings "
+            f"are "
             f"{', '.join(sorted(takes - {'model_dir', 'data', 'out'}))}"
         )
 

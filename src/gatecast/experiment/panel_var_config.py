@@ -20,13 +20,10 @@ from gatecast.experiment.var_settings import VarJobSettings, check_confidence_le
 
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
-#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation
-#: (``--horizon`` runs per instrument as on one series).
-PANEL_VAR_REFUSED: Mapping[str, str] = {
-    "scheme": "the panel VaR backtest walks expanding windows only so far",
-    "train_size": "the panel VaR backtest walks expanding windows only so far",
-    "gap": "the panel VaR backtest has no embargo gap so far",
-}
+#: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
+#: None so far: ``--horizon`` runs per instrument as on one series, ``--scheme rolling``,
+#: ``--train-size`` and ``--gap`` walk the panel as ``gatecast evaluate --panel`` does.
+PANEL_VAR_REFUSED: Mapping[str, str] = {}
 
 
 @dataclass(kw_only=True)
@@ -50,6 +47,11 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
     ``lstm_local``, ``har_x``) with and without each group, ``har`` beside ``har_x``.
     ``horizon`` > 1 adds each instrument's h-day VaR at every level, as on one series
     (:func:`~gatecast.experiment.var.horizon_table`), on non-overlapping windows of its own rows.
+    ``scheme``, ``train_size`` and ``gap`` are the walk's (:class:`~gatecast.evaluation.panel_walk.
+    PanelWalkPlan`): ``rolling`` refits every model, at each refit date, on each instrument's own
+    last ``train_size`` rows before it, less ``gap`` rows, as the one-series ``gatecast var``
+    does on that instrument alone (the Student-t's nu is still fit on every out-of-sample
+    forecast before the fold, as there).
     """
 
     models: tuple[str, ...] = PANEL_MODELS
@@ -64,13 +66,8 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
             raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
         for v in self.levels:
             check_confidence_level(v, "level")
-        refused = {"scheme": self.scheme != "expanding", "gap": self.gap != 0}
-        for name, bad in refused.items():
-            if bad:
-                raise ConfigError(
-                    f"--{name} does not apply to a panel: {PANEL_VAR_REFUSED[name]}; leave it out"
-                )
-        self.evaluation()  # the panel evaluation's own refusals (seeds, a hybrid)
+        # the panel evaluation's own checks (a rolling window's train_size) and refusals
+        self.evaluation()
 
     def evaluation(self, test_start: str | None = None, data: Any = None) -> PanelEvaluationConfig:
         """The panel walk-forward's settings from ``test_start`` (default: the test's start;

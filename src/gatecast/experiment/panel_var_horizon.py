@@ -67,8 +67,8 @@ def backtest_panel_horizon(
     its own rows from ``cfg.test_start``: the one-series h-day VaR
     (:func:`~gatecast.experiment.var.horizon_table`) applied to that instrument's prices and its
     walk's one-day forecasts, with the panel's refit dates as the folds (a GARCH/GJR model's
-    own h-day variance with the parameters of the fold, refit on the instrument's rows before
-    it; nu fit per fold before it). Returns the per-instrument table and the per-window frame of
+    own h-day variance with the parameters of the fold, refit on the instrument's training rows
+    for it, the walk's ``cfg.scheme``, ``train_size`` and ``gap``; nu fit per fold before it). Returns the per-instrument table and the per-window frame of
     :class:`PanelVarResult`."""
     starts = sorted(pd.Timestamp(d) for d in fold_starts)
     test0 = pd.Timestamp(cfg.test_start)
@@ -94,6 +94,9 @@ def backtest_panel_horizon(
                     level=level,
                     distributions=cfg.distributions,
                     column=cfg.column,
+                    scheme=cfg.scheme,
+                    train_size=cfg.train_size,
+                    gap=cfg.gap,
                     windows=windows,
                     fits=fits,
                 )

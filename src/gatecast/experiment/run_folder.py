@@ -394,8 +394,8 @@ def check_not_input(out: str | os.PathLike[str], inputs: dict[str, Any]) -> None
     or lies inside an input folder: ``predict --out`` must never overwrite its data or model."""
     target = Path(out).resolve()
     for option, value in inputs.items():
-        if value is None or is_frame(value):  # prices passed in are no file to overwrite
-            continue
+        if value is None or not isinstance(value, str | os.PathLike):
+            continue  # prices passed in (a frame, a panel's mapping) are no file to overwrite
         source = Path(os.fspath(value))
         if not source.exists():
             continue

@@ -431,11 +431,11 @@ def horizon_table(
             )
             if not inside.any():
                 continue
-            train = df.loc[df.index < start]
-            if scheme == "rolling" and train_size:
-                train = train.iloc[-train_size:]
-            if gap:
-                train = train.iloc[:-gap]
+            # the rows the walk trained this fold on (WalkForwardPlan.train_rows): the last
+            # train_size rows before the gap, not the gap cut out of the last train_size
+            last = int(df.index.searchsorted(start)) - gap
+            first = max(0, last - train_size) if scheme == "rolling" and train_size else 0
+            train = df.iloc[first:last]
             if fits is not None and (m, start) in fits:
                 params = fits[m, start]
             else:
