@@ -749,7 +749,8 @@ def last_session(calendar: Calendar | None, day: pd.Timestamp) -> pd.Timestamp:
         i = 0
     if i == 0:
         sessions._out_of_range(day)
-    return pd.Timestamp(sessions.days[i - 1])
+    found: pd.Timestamp = pd.Timestamp(sessions.days[i - 1])
+    return found
 
 
 def calendar_of(frame: pd.DataFrame | pd.Series) -> Calendar:
