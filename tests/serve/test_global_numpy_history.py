@@ -256,3 +256,32 @@ def test_predict_engine_numpy_forecasts_a_new_instrument_as_torch(saved) -> None
     assert got.in_fit.to_dict() == {"A": True, "B": True, "D": False}
     # float64 NumPy against float32 torch on the same weights
     np.testing.assert_allclose(got.forecast, want.forecast, rtol=1e-6, atol=0)
+
+
+def _ohlc(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
+    df = _prices(seed, n, start, vol)
+    rng = np.random.default_rng(seed + 100)
+    up, down = np.exp(vol * 0.01 * np.abs(rng.standard_normal((2, n))))
+    return df.assign(high=df["close"] * up, low=df["close"] / down)
+
+
+def test_a_parkinson_trained_model_fits_a_new_instruments_level_as_torch(tmp_path: Path) -> None:
+    # the level of the range proxy: its scale fit on the history's rows before its validation tail
+    panel = {"A": _ohlc(0, 260, "2010-01-01", 1.0), "B": _ohlc(1, 240, "2010-02-15", 3.0)}
+    model = GlobalRecurrentVariance(hidden=4, epochs=1, device="cpu", train_proxy="parkinson")
+    model.fit(panel).save(tmp_path / "m")
+    new = _ohlc(7, 70, "2011-03-01", 2.0)
+    start = new.index[40]
+    history = new.loc[new.index < start]
+    numpy_model = load_global_numpy(tmp_path / "m", np.float32)
+    assert numpy_model.with_history({"D": history}).parts.levels["D"] == pytest.approx(
+        model._new_instrument("D", history)[1], rel=1e-12
+    )
+    want = model.predict({"D": new}, start=start).set_index("date").forecast
+    got = _streamed_ohlc(numpy_model.stream_set(history={"D": history}), new)
+    np.testing.assert_allclose(got.reindex(want.index), want, rtol=RTOL, atol=0)
+
+
+def _streamed_ohlc(ss: StreamSet, rows: pd.DataFrame) -> pd.Series:
+    out = {day: ss.update("D", row.to_dict(), at=day) for day, row in rows.iterrows()}
+    return pd.Series(out).shift(1)
