@@ -200,7 +200,7 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
     cases = [
         ([*train, "--target", "price"], "--target price does not apply to a panel"),
         ([*train, "--target", "variance", "--residual", "gjr_t"], "--residual does not apply"),
-        ([*train, "--target", "variance", "--calendar", "XNYS"], "--calendar does not apply"),
+        ([*train, "--target", "variance", "--calendar", "data"], "--calendar data does not apply"),
         ([*train, "--target", "variance", "--mode", "sequence"], "mode is for return"),
         (
             ["predict", "--model", str(model), "--data", str(csv), "--out", str(out), "--interval",

@@ -70,6 +70,11 @@ def stream(
         help="With --state: wait up to this many seconds for another stream to release it "
         "(default 0: refuse at once, naming the process that holds it).",
     ),
+    history: Path | None = options.optional(
+        help="Global model: a panel file (long date,instrument,close or wide) of the past rows "
+        "of instruments it was not fit on, at least its min_history rows each: their scalers "
+        "fit on them and their streams warmed with them before the input's rows.",
+    ),
 ) -> None:
     """Forecast one step ahead for every new row; one line out per row, flushed at once:
     date,forecast,as_of,forecast_for (the row's date, the forecast, the date of the last
@@ -83,6 +88,10 @@ def stream(
     from gatecast.artifacts import locked
     from gatecast.data.calendar import override_calendar
     from gatecast.experiment.panel_serving import global_folder, open_panel_stream
+    from gatecast.experiment.panel_stream_history import (
+        read_stream_history,
+        warm_new_instruments,
+    )
     from gatecast.models.recurrent import open_stream
     from gatecast.serve.stream import MAX_AHEAD, MAX_GAP
 
@@ -122,12 +131,19 @@ def stream(
             f"{'--interval' if interval is not None else '--quantiles'} does not apply to a "
             "global model over a panel: its StreamSet has no intervals yet; leave it out"
         )
+    if history is not None and not panel:
+        raise ConfigError(
+            f"--history applies to a global model over a panel (its new instruments' past "
+            f"rows); {model} holds a model of one series: feed its past rows to the stream"
+        )
+    past = read_stream_history(history) if history is not None else None
     live: Any = (
         open_panel_stream(
             model,
             engine=engine,
             signing_key=signing_key,
             require_signature=require_signature or None,
+            history=past,
         )
         if panel
         else open_stream(
@@ -162,6 +178,9 @@ def stream(
     with hold:
         if state is not None and state.is_file():
             live.load_state(state)
+        if past:  # after a resumed state: an instrument it holds is past these rows
+            for note in warm_new_instruments(live, past, f"--history {history}"):
+                err.write(f"note: {note}\n")
         if input == "-" and sys.stdin.isatty():  # a person at a terminal: say what it waits for
             err.write("reading rows from the terminal (e.g. 2024-12-31,5881.6); Ctrl-D ends\n")
             err.flush()

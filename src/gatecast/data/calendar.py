@@ -729,6 +729,30 @@ def _fixed_holidays(index: pd.DatetimeIndex) -> set[tuple[int, int]]:
     return {(int(m), int(d)) for m, d in closed.index}
 
 
+def last_session(calendar: Calendar | None, day: pd.Timestamp) -> pd.Timestamp:
+    """The last session of ``calendar``'s exchange on or before ``day``'s date: ``day`` itself
+    on a session, the session before on a holiday or a weekend. Without an exchange's daily
+    sessions to go by (no calendar, the data's own, intraday bars), ``day``: every day may hold
+    a row.
+
+    Examples
+    --------
+    >>> last_session(Calendar("XNYS"), pd.Timestamp("2015-07-03"))  # Independence Day, observed
+    Timestamp('2015-07-02 00:00:00')
+    """
+    if calendar is None or not calendar.exchange or calendar.intraday:
+        return day
+    sessions = _sessions(calendar.name)
+    try:
+        i = int(sessions.days.searchsorted(_day_ns(day), side="right"))
+    except OverflowError:
+        i = 0
+    if i == 0:
+        sessions._out_of_range(day)
+    found: pd.Timestamp = pd.Timestamp(sessions.days[i - 1])
+    return found
+
+
 def calendar_of(frame: pd.DataFrame | pd.Series) -> Calendar:
     """The calendar of a loaded series: the exchange named by ``frame.attrs["calendar"]`` (set
     by :func:`gatecast.data.load` for bundled data, by ``--calendar``, or by you), else the

@@ -141,8 +141,8 @@ def run_panel_prediction(
 
     ``engine="numpy"`` reads the folder with NumPy alone (:func:`gatecast.serve
     .load_global_numpy`; torch is never imported): the same forecasts to float rounding (1e-6
-    relative), for the instruments of the fit only (an instrument outside it is refused by
-    name: its scaler is fit by the torch model).
+    relative), an instrument outside the fit included (its scalers fit on its rows by the same
+    rules).
 
     A model whose folder records covariate groups (``gatecast train --covariates sp500``) gets
     them joined onto ``data`` by :func:`gatecast.experiment.panel_covariates
@@ -295,7 +295,7 @@ class _NumpyPanel:
         return self._need
 
     def for_instrument(self, name: str, history: pd.DataFrame | None = None) -> Any:
-        return self.model.for_instrument(name)
+        return self.model.for_instrument(name, history)
 
 
 def _spec_of(view: Any) -> Any:
@@ -338,14 +338,17 @@ def open_panel_stream(
     engine: str = "numpy",
     signing_key: KeyLike = None,
     require_signature: bool | None = None,
+    history: Mapping[str, pd.DataFrame] | None = None,
 ) -> StreamSet:
     """A :class:`gatecast.serve.StreamSet` over a global model folder's instruments (each
     through its own view; see :meth:`GlobalRecurrentVariance.stream_set`). An instrument the
-    model was not fit on is refused by name when it first ticks; serve one from Python with
-    ``stream_set(history=...)``."""
+    model was not fit on streams only if ``history`` holds its rows before its first streamed
+    row (its scalers fit on them, with either engine); any other is refused by name when it
+    first ticks."""
     _check_engine(engine)
     load: dict[str, Any] = {"signing_key": signing_key, "require_signature": require_signature}
     if engine == "numpy":  # NumPy alone: torch is never imported
-        return load_global_numpy(folder, **load).stream_set()
-    streams: StreamSet = _torch_model(folder, device="cpu", **load).stream_set("torch")
+        return load_global_numpy(folder, **load).stream_set(history=history)
+    model = _torch_model(folder, device="cpu", **load)
+    streams: StreamSet = model.stream_set("torch", history=history)
     return streams

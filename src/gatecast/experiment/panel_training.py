@@ -15,6 +15,7 @@ from gatecast.artifacts import KeyLike, resolve_signing_key
 from gatecast.data.panel import Layout, Panel, load_panel
 from gatecast.errors import ConfigError, DataError
 from gatecast.experiment.notebook import html_view
+from gatecast.experiment.panel_calendar import check_panel_calendar, panel_calendar
 from gatecast.experiment.run_folder import (
     RunFolder,
     check_out_folder,
@@ -38,11 +39,6 @@ _TRAIN_REFUSED = {
         "the global model takes no hybrid inputs yet (single-series only)",
     ),
     "residual": ("--residual", "the global model has no residual base yet (single-series only)"),
-    "calendar": (
-        "--calendar",
-        "the global model records no calendar yet (its instruments keep their own); give "
-        "--calendar to predict or stream instead",
-    ),
 }
 
 
@@ -58,6 +54,7 @@ def check_panel_train(job: TrainJob) -> None:
     for name, (option, why) in _TRAIN_REFUSED.items():
         if getattr(job, name) is not None:
             raise ConfigError(f"{option} does not apply to a panel: {why}; leave it out")
+    check_panel_calendar(job.calendar)
     if not job.variance:
         if job.horizon != 1:
             raise ConfigError(
@@ -183,8 +180,11 @@ def run_panel_training(
     instrument, for a variance QLIKE, MSE and MAE against ``proxy``; for a return or direction
     the scores ``gatecast train`` gives one series of that target, against its own return or
     direction), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
-    a panel (a price target, a horizon over 1, sequence mode, the hybrid inputs, a calendar)
-    are refused by name before the data is read. ``job.covariates`` (groups such as ``sp500``) are joined onto each
+    a panel (a price target, a horizon over 1, sequence mode, the hybrid inputs, the data's own
+    calendar) are refused by name before the data is read. ``job.calendar`` (an exchange code)
+    is the calendar every instrument follows: each one's rows are checked against its sessions
+    (:func:`gatecast.experiment.panel_calendar.panel_calendar`) and the folder records it, so
+    that predict and stream date the next bar by the exchange's next session. ``job.covariates`` (groups such as ``sp500``) are joined onto each
     instrument's own dates by :func:`gatecast.experiment.panel_covariates.join_panel_covariates`
     (the evaluation's join) and recorded in the folder (``covariate_groups``), so that predict
     joins the same ones.
@@ -212,8 +212,11 @@ def run_panel_training(
             )
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"instrument {name!r}: {exc}; or leave it out of the panel") from exc
+    calendar = panel_calendar(panel, job.calendar)
+    notes_calendar = calendar.notes if calendar is not None else []
     model = _global_model(job)
     model.covariate_groups_ = tuple(job.covariates)  # recorded in the folder for predict
+    model.calendar_ = calendar.doc if calendar is not None else None  # dates predict's bars
     model.fit(histories)
     frames, rows = [], []
     for name, df in panel.items():
@@ -232,7 +235,7 @@ def run_panel_training(
     forecasts = pd.concat(frames, ignore_index=True)
     forecasts = forecasts[["instrument", *[c for c in forecasts.columns if c != "instrument"]]]
     table = pd.DataFrame(rows).set_index(["instrument", "model"])
-    notes = list(joined)
+    notes = [*notes_calendar, *joined]
     dropped = {n: int(df.attrs["dropped"]) for n, df in panel.items() if df.attrs.get("dropped")}
     if dropped:
         why = "--dropna" if job.dropna else "days the bundled data has no price for"

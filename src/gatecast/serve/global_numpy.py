@@ -21,6 +21,7 @@ from gatecast.inference.engines import InstrumentEngine, NumpyEngine
 from gatecast.inference.pipeline import feature_frame
 from gatecast.inference.spec import GATES, MALFORMED, ModelSpec, weights_fingerprint
 from gatecast.nn.recurrent import as_dtype
+from gatecast.serve.new_instruments import with_new_instruments
 from gatecast.serve.numpy_model import NumpyModel
 from gatecast.serve.stream import Stream
 from gatecast.serve.streamset import StreamSet
@@ -254,16 +255,30 @@ class GlobalNumpyModel:
     def _check(self, name: str) -> None:
         if name not in self.parts.scalers:
             raise PanelError(
-                f"instrument {name!r} was not in the fit ({', '.join(self.parts.instruments)}): "
-                f"the NumPy loader serves the fit's instruments only; forecast a new one with "
-                f"the torch model (its {'scaler and level' if self.parts.levels else 'scalers'} "
-                f"fit on its history: {_LOADERS[self.kind]}, then for_instrument(name, history))"
+                f"instrument {name!r} was not in the fit ({', '.join(self.parts.instruments)}); "
+                f"pass its history to fit its "
+                f"{'scaler and level' if self.parts.levels else 'scalers'} on "
+                f"(for_instrument(name, history), stream_set(history={{{name!r}: rows}}))"
             )
 
-    def for_instrument(self, name: str) -> NumpyModel:
+    def with_history(self, history: Mapping[str, pd.DataFrame]) -> GlobalNumpyModel:
+        """This model serving also the instruments of ``history`` (instrument -> its rows
+        before its first forecast, at least :meth:`min_history` of them): each one's scaler and
+        level (a return model: its scalers) fit on those rows, as the torch model's
+        ``for_instrument(name, history)`` fits them. Refused by name: an instrument of the fit,
+        any new one with ``embedding=True``, a history too short (naming the count)."""
+        if not history:
+            return self
+        parts = with_new_instruments(self.parts, history, self.min_history())
+        return GlobalNumpyModel(parts, self.dtype, self.folder)
+
+    def for_instrument(self, name: str, history: pd.DataFrame | None = None) -> NumpyModel:
         """Instrument ``name`` as a single-series :class:`NumpyModel`: the shared weights with
         its embedding and level folded into the biases, and its own scalers; its forecasts are
-        those of the torch model's ``for_instrument(name)`` to float rounding."""
+        those of the torch model's ``for_instrument(name)`` to float rounding. An instrument
+        the model was not fit on needs ``history`` (see :meth:`with_history`)."""
+        if name not in self.parts.scalers and history is not None:
+            return self.with_history({name: history}).for_instrument(name)
         self._check(name)
         parts = self.parts
         return NumpyModel(
@@ -275,10 +290,16 @@ class GlobalNumpyModel:
     ) -> pd.DataFrame:
         """Forecasts for every instrument of ``panel`` and every one of its dates in ``[start,
         end]`` with enough history, each from that instrument's rows before the date only, as
-        the torch model's ``predict``: a long frame (``instrument``, ``date``, ``forecast``)."""
+        the torch model's ``predict``: a long frame (``instrument``, ``date``, ``forecast``). An
+        instrument the model was not fit on is forecast from its rows before ``start`` (its
+        scalers fit on them; at least :meth:`min_history` rows)."""
         parts = []
         for name, df in panel.items():
-            fc = self.for_instrument(str(name)).predict(df, start, end)
+            history = None
+            if str(name) not in self.parts.scalers:
+                cut = df.index[0] if start is None else pd.Timestamp(start)
+                history = df.loc[df.index < cut]
+            fc = self.for_instrument(str(name), history).predict(df, start, end)
             parts.append(
                 pd.DataFrame({"instrument": str(name), "date": fc.index, "forecast": fc.values})
             )
@@ -302,13 +323,20 @@ class GlobalNumpyModel:
         spec, engine, fingerprint = self._view(name)
         return Stream(spec, engine, fingerprint)
 
-    def stream_set(self) -> StreamSet:
+    def stream_set(self, *, history: Mapping[str, pd.DataFrame] | None = None) -> StreamSet:
         """A :class:`StreamSet` over the fit's instruments, each streaming through its own
-        view (its scalers, its biases); an instrument outside the fit is refused by name when
-        it first ticks. A tick of many instruments runs their windows as one batched forward
-        of the shared weights, each row with its own biases."""
-        first = self.parts.instruments[0]
-        return StreamSet(lambda: self.stream(first), stream_for=self.stream)
+        view (its scalers, its biases). A tick of many instruments runs their windows as one
+        batched forward of the shared weights, each row with its own biases.
+
+        An instrument the model was not fit on is served only if ``history`` holds its rows
+        before its first streamed row (at least :meth:`min_history` of them; refused by name
+        when the set is made if too short, or with ``embedding=True``): its scalers are fit on
+        those rows, as the torch model's ``stream_set(history=...)`` fits them. Feed the stream
+        those rows too to warm it up. Any other instrument is refused by name when it first
+        ticks."""
+        model = self.with_history(dict(history or {}))
+        first = model.parts.instruments[0]
+        return StreamSet(lambda: model.stream(first), stream_for=model.stream)
 
 
 def load_global_numpy(

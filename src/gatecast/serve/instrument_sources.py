@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gatecast.data.calendar import Calendar, last_session
 from gatecast.errors import DataError, ModelFileError
 from gatecast.serve.observations import order_key
 
@@ -70,26 +71,45 @@ class InstrumentSource:
             self.first = record[0]
 
     def values_at(
-        self, key: str, when: pd.Timestamp, pending: tuple[pd.Timestamp, float, float, float] | None
+        self,
+        key: str,
+        when: pd.Timestamp,
+        pending: tuple[pd.Timestamp, float, float, float] | None,
+        calendar: Calendar | None = None,
     ) -> tuple[float, float] | None:
         """NAME's return and range as of ``when``'s close (its last row on or before it), None
         when the join leaves the row out (before NAME's first return); a DataError when NAME's
-        row of ``when`` has not come yet or the value is older than MAX_AGE."""
+        row of ``when`` has not come yet or the value is older than MAX_AGE.
+
+        With an exchange ``calendar`` (NAME's: the model's), a day that is not one of its
+        sessions needs no row of NAME: NAME's row of the session before it is the one due."""
         from gatecast.data.covariates import MAX_AGE
 
         rows = [*self.rows, pending] if pending is not None else self.rows
         first = self.first if self.first is not None else (rows[0][0] if rows else None)
         if first is not None and when < first:
             return None  # before NAME's first row: left out, as the join leaves it out
-        if not rows or rows[-1][0] < when:
+        due = last_session(calendar, when)  # a holiday of NAME: its session before
+        if not rows or rows[-1][0] < due:
             seen = f"its last row is of {rows[-1][0]:%Y-%m-%d}" if rows else "none has come"
+            holiday = (
+                f" ({when:%Y-%m-%d} is not a {calendar.name} session: its last session before is "
+                f"{due:%Y-%m-%d})"
+                if due != when and calendar is not None
+                else ""
+            )
+            tell = (
+                f"a day that is not a {calendar.name} session needs no row of {self.name}"
+                if calendar is not None and calendar.exchange and not calendar.intraday
+                else f"on a day {self.name} does not trade, give the row's "
+                f"{', '.join(self.columns)} yourself (or stream with an exchange --calendar)"
+            )
             raise DataError(
                 f"the row of {key} on {when:%Y-%m-%d} reads {self.name}'s return and range as "
                 f"of that close (covariate {self.spec!r}), and {self.name}'s row of "
-                f"{when:%Y-%m-%d} has not come ({seen}): send {self.name}'s row of a day before "
-                f"(or in the same tick as) the other rows of that day; on a day {self.name} does "
-                f"not trade, give the row's {', '.join(self.columns)} yourself. The stream is "
-                f"unchanged"
+                f"{due:%Y-%m-%d}{holiday} has not come ({seen}): send {self.name}'s row of a day "
+                f"before (or in the same tick as) the other rows of that day; {tell}. The stream "
+                f"is unchanged"
             )
         before = [r for r in rows if r[0] <= when]
         if not before:
@@ -116,11 +136,21 @@ class InstrumentSources:
     t's close (NAME's row of t, else its last before t), once NAME's row of t (or a later one)
     has come; before NAME's first return, rows are left out as the join leaves them out."""
 
-    def __init__(self, sources: list[InstrumentSource]) -> None:
+    def __init__(self, sources: list[InstrumentSource], owner: Any = None) -> None:
         self.sources = sources
+        #: What holds the calendar of the sources' days (the set: ``owner.calendar``, the
+        #: model's unless set); an exchange's tells a holiday of NAME from a row not sent yet.
+        self.owner = owner
+
+    @property
+    def calendar(self) -> Calendar | None:
+        cal: Calendar | None = getattr(self.owner, "calendar", None)
+        return cal
 
     @classmethod
-    def of(cls, spec: Any, groups: Sequence[str] | None = None) -> InstrumentSources | None:
+    def of(
+        cls, spec: Any, groups: Sequence[str] | None = None, owner: Any = None
+    ) -> InstrumentSources | None:
         from gatecast.data.covariates import covariate_group, instrument_of
 
         if groups is None:
@@ -131,7 +161,7 @@ class InstrumentSources:
             for g in groups
             if (name := instrument_of(g)) is not None
         ]
-        return cls(found) if found else None
+        return cls(found, owner) if found else None
 
     @staticmethod
     def _when(key: str, observation: Any, at: Any) -> pd.Timestamp:
@@ -190,7 +220,7 @@ class InstrumentSources:
                     f"it reads {s.name}'s row of this tick (covariate {s.spec!r}), which is "
                     f"refused: {p}"
                 )
-            values = s.values_at(key, when, p)
+            values = s.values_at(key, when, p, self.calendar)
             if values is None:
                 return None
             row = dict(observation) if row is None else row

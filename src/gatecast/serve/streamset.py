@@ -380,7 +380,7 @@ class StreamSet(ColumnarTicks):
     def _instrument_sources(self) -> InstrumentSources | None:
         """The model's ``instrument:NAME`` covariates, computed from NAME's rows (None: none)."""
         if self._sources_checked is False:
-            self._sources = InstrumentSources.of(self.template.spec, self.covariate_groups)
+            self._sources = InstrumentSources.of(self.template.spec, self.covariate_groups, self)
             self._sources_checked = True
         return self._sources
 

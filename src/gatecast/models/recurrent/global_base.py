@@ -61,6 +61,10 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
     #: on data they were joined onto (``gatecast train --covariates``): the folder records
     #: them so that predict joins the same ones; empty otherwise.
     covariate_groups_: tuple[str, ...] = ()
+    #: The trading calendar every instrument follows (``Calendar.to_dict()``), when it was
+    #: trained with one (``gatecast train --calendar XNYS``): each instrument's view and the
+    #: folder record it, so that predict and stream date the next bar by it; None otherwise.
+    calendar_: dict[str, Any] | None = None
     #: Rows a new instrument's history needs beyond :meth:`min_history` (for its target part).
     extra_history: ClassVar[int] = 0
     # a parameter the subclass's parameter class declares (the rest are NetParams')
@@ -283,7 +287,11 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
             feature_scaler=scaler,
             target_scaler=target_scaler,
             result=self.result_,
-            info={"instrument": instrument, "global": True},
+            info={
+                "instrument": instrument,
+                "global": True,
+                **({"calendar": self.calendar_} if self.calendar_ else {}),
+            },
         )
         return local
 
@@ -397,6 +405,7 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
         model.train_ranges_ = parts.train_ranges
         model.result_ = local.result_
         model.covariate_groups_ = tuple(spec.info.get("covariate_groups", ()))
+        model.calendar_ = spec.info.get("calendar")
         return model
 
     # -- serving ------------------------------------------------------------------------------
