@@ -26,6 +26,7 @@ PANEL_VAR_REFUSED: Mapping[str, str] = {
     "scheme": "the panel VaR backtest walks expanding windows only so far",
     "train_size": "the panel VaR backtest walks expanding windows only so far",
     "gap": "the panel VaR backtest has no embargo gap so far",
+    "seeds": "the panel VaR backtest runs one seed per recurrent model (seed 0) so far",
 }
 
 
@@ -65,6 +66,7 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
         for v in self.levels:
             check_confidence_level(v, "level")
         refused = {"scheme": self.scheme != "expanding", "gap": self.gap != 0}
+        refused["seeds"] = self.seeds != 1
         for name, bad in refused.items():
             if bad:
                 raise ConfigError(
