@@ -13,10 +13,14 @@ from typing import Any
 import pandas as pd
 
 from gatecast.data.panel import Panel, load_panel
-from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_scores import PanelScores
-from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkPlan, PanelWalkResult
+from gatecast.evaluation.panel_walk import (
+    PanelFactory,
+    PanelWalkPlan,
+    PanelWalkResult,
+    panel_walk_forward,
+)
 from gatecast.evaluation.significance import MCS_BLOCK_SIZE, MCS_REPS
 from gatecast.experiment.notebook import html_view
 from gatecast.experiment.panel_evaluation_config import LOCAL_MODELS as LOCAL_MODELS
@@ -32,11 +36,11 @@ from gatecast.experiment.panel_evaluation_config import panel_factories as panel
 from gatecast.experiment.panel_evaluation_config import panel_model_names as panel_model_names
 from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_refusals
 from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
+from gatecast.experiment.panel_forecasts import long_forecasts as long_forecasts
 from gatecast.experiment.panel_models import PanelModelSettings
 from gatecast.experiment.panel_returns import (
     POINT_TARGETS,
     RETURN_REFERENCE,
-    actual_of,
     point_defaults,
     return_covariate_models,
     return_factories,
@@ -360,6 +364,7 @@ def _evaluate_into(
         score,
         seeds=cfg.seeds,
         warm_start=cfg.warm_start,
+        walker=panel_walk_forward,
         run_dir=run_dir,
         n_jobs=cfg.n_jobs,
         executor=cfg.executor,
@@ -382,35 +387,6 @@ def _evaluate_into(
         seconds=time.perf_counter() - t0,
         notes=notes,
     )
-
-
-def long_forecasts(
-    walk: PanelWalkResult,
-    panel: Mapping[str, pd.DataFrame],
-    proxy: Proxy = "squared",
-    column: str | None = None,
-    target: str = "variance",
-) -> pd.DataFrame:
-    """The walk's forecasts as a long table: ``instrument``, ``date`` (the day forecast),
-    ``as_of`` (the instrument's row before it: the last one the forecast used), ``actual``
-    (the proxy, or for a return target the log return, it is scored against) and a column per
-    model (NaN where a model has none)."""
-    parts = []
-    for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
-        fc = fc.droplevel("instrument")
-        df = panel[str(n)]
-        pos = df.index.get_indexer(fc.index)
-        as_of = df.index[pos - 1]  # every forecast date has min_train >= 1 rows before it
-        actual = actual_of(target, df, proxy, column)
-        if actual is None:
-            actual = variance_proxy(df, proxy, column=column)
-        actual = actual.reindex(fc.index)
-        head = pd.DataFrame(
-            {"instrument": str(n), "date": fc.index, "as_of": as_of, "actual": actual.to_numpy()}
-        )
-        parts.append(pd.concat([head, fc.reset_index(drop=True)], axis=1))
-    out: pd.DataFrame = pd.concat(parts, ignore_index=True)
-    return out
 
 
 def write_panel_evaluation(

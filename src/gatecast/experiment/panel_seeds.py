@@ -107,6 +107,7 @@ def walk_seeds(
     seeds: int = 1,
     first: int = 0,
     warm_start: bool = True,
+    walker: Callable[..., PanelWalkResult] = panel_walk_forward,
     **where: Any,
 ) -> tuple[PanelWalkResult, PanelScores, PanelSeeds | None]:
     """The panel walk-forward of every model, each recurrent one once per seed (``first``,
@@ -114,7 +115,7 @@ def walk_seeds(
     its scores: each recurrent model scored on the mean of its seeds' losses date by date
     (one series' rule), and (``seeds`` > 1) each seed alone (:func:`score_seeds`). ``where``:
     the keywords of :func:`~gatecast.evaluation.panel_walk.panel_walk_forward` (``run_dir``,
-    ``n_jobs``...): a seeded walk resumes as any other."""
+    ``n_jobs``...): a seeded walk resumes as any other; ``walker``: the walk-forward itself."""
     base = factories_of(first)
     members = seed_members(list(base), seeds, first)
     factories: dict[str, PanelFactory] = {}
@@ -125,7 +126,7 @@ def walk_seeds(
         for k, key in enumerate(keys):
             factories[key] = by_seed[first + k][m]
             warm[key] = warm_start and recurrent
-    walk = panel_walk_forward(factories, panel, plan, warm_start=warm, **where)
+    walk = walker(factories, panel, plan, warm_start=warm, **where)
     if seeds == 1:
         return walk, score(walk, None), None
     return walk, score(walk, members), score_seeds(walk, members, score)
