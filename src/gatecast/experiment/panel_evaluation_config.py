@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 PANEL_MODELS = ("lstm", "gjr_t", "garch", "har")
 #: The local per-instrument recurrent models: one :class:`RecurrentVariance` per instrument.
 LOCAL_MODELS = {f"{c}_local": c for c in CELLS}
+#: The hybrids on a panel, one per instrument (there is no global hybrid): ``lstm_resid_local``
+#: is the single-series ``lstm_resid`` (a :class:`RecurrentVariance` with a GJR-t residual
+#: base, :data:`~gatecast.experiment.registry.HYBRIDS`) walked forward per instrument.
+LOCAL_HYBRIDS = {f"{h}_local": h for h in HYBRIDS}
 #: The reference a panel evaluation compares with, the first of these among its models.
 REFERENCES = ("gjr_t", "garch", "no_change")
 
@@ -66,7 +70,9 @@ def panel_factories(
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a recurrent cell (``lstm``, ``gru``, ``rnn``) is the global
     model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
-    the local one (a :class:`RecurrentVariance` per instrument, with the same settings), a
+    the local one (a :class:`RecurrentVariance` per instrument, with the same settings),
+    ``lstm_resid_local`` (``lstm_garch_local``, ``lstm_hybrid_local``) the single-series
+    hybrid per instrument (:data:`LOCAL_HYBRIDS`, the same settings), a
     classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
     instrument. A name with covariate groups (``lstm+sp500``, ``har_x+vix``) reads their
     columns, which every instrument's frame must hold
@@ -89,10 +95,25 @@ def panel_factories(
                 RecurrentVariance, cell=LOCAL_MODELS[base], **recurrent, **reads
             )
             continue
-        if name in HYBRIDS or name in COMBINATIONS:
+        if base in LOCAL_HYBRIDS:
+            if groups:
+                raise ConfigError(
+                    f"model {name}: a hybrid on a panel reads no covariates yet; name it "
+                    f"without them ({base})"
+                )
+            out[name] = functools.partial(
+                RecurrentVariance, **HYBRIDS[LOCAL_HYBRIDS[base]], **recurrent
+            )
+            continue
+        if name in HYBRIDS:
             raise ConfigError(
-                f"model {name!r} does not run on a panel yet (hybrids and combinations are "
-                f"single-series only); use a cell ({', '.join(CELLS)}) or a classical model"
+                f"model {name!r} does not run on a panel yet as one global model; a hybrid "
+                f"runs per instrument there: use {name}_local"
+            )
+        if name in COMBINATIONS:
+            raise ConfigError(
+                f"model {name!r} does not run on a panel yet (combinations are single-series "
+                f"only); use a cell ({', '.join(CELLS)}) or a classical model"
             )
         if base in CELLS:
             out[name] = functools.partial(
@@ -114,20 +135,20 @@ def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
     given = tuple(m.strip() for m in models if m.strip())
 
     def local(m: str) -> bool:
-        return split_name(m)[0] in LOCAL_MODELS
+        return split_name(m)[0] in (*LOCAL_MODELS, *LOCAL_HYBRIDS)
 
     return checked_panel_names(
         given,
         local,
         lambda names: canonical_names(names, "variance", covariates=True),
-        also=", ".join(LOCAL_MODELS),
+        also=", ".join((*LOCAL_MODELS, *LOCAL_HYBRIDS)),
         example="lstm,lstm_local,gjr_t",
     )
 
 
 def recurrent_models(models: Iterable[str]) -> list[str]:
     """The recurrent ones of ``models`` (global cells and local models)."""
-    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS)]
+    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS, *LOCAL_HYBRIDS)]
 
 
 def default_reference(models: Iterable[str]) -> str:
@@ -189,7 +210,7 @@ def panel_refusals(
     without a recurrent model, as on one series); None (a panel backtest or VaR): refused."""
     names = list(dict.fromkeys(given))
     # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
-    as_cells = [LOCAL_MODELS.get(m, m) for m in models]
+    as_cells = [LOCAL_MODELS.get(m, LOCAL_HYBRIDS.get(m, m)) for m in models]
     refused = dict(PANEL_REFUSED)
     if seeds is not None:
         del refused["seeds"]
