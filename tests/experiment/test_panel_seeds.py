@@ -103,6 +103,7 @@ def test_per_seed_rows_are_each_seeds_own_run_and_the_spread_is_theirs(
 ) -> None:
     _, res, alone = seeded
     per_seed, spread = res.seeds.per_seed, res.seeds.spread
+    assert "seed spread of the median ratio" in str(res) and "ratio_sd" in str(res)
     assert list(per_seed.index) == [(m, s) for m in ("lstm", "lstm_local") for s in (1, 2, 3)]
     for s, one in alone.items():
         for m in ("lstm", "lstm_local"):

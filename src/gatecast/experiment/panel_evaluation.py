@@ -124,7 +124,8 @@ class PanelEvaluation(PanelRunFacts):
         return self.scores.summary
 
     def __str__(self) -> str:
-        return f"{self.walk.summary()}\n{self.scores}"
+        spread = f"\nseed spread of the median ratio:\n{self.seeds}" if self.seeds else ""
+        return f"{self.walk.summary()}\n{self.scores}{spread}"
 
     def _repr_html_(self) -> str:
         lines = [self.walk.summary(), "per instrument: .table; pooled, one row per model:"]
