@@ -178,6 +178,9 @@ def test_return_target_seeds_mean_losses_and_run_folder_resumes(tmp_path: Any) -
         long[["lstm[s0]", "lstm[s1]"]].mean(axis=1).to_numpy()
     )
     assert run.json("metrics.json")["seeds"] == 2
+    # a panel backtest trades one forecast per model: a seeded run is refused before trading
+    with pytest.raises(ConfigError, match="was made with --seeds 2; a panel backtest trades"):
+        gc.backtest_panel(panel, from_run=out)
 
     again = run_panel_evaluation(PanelEvaluationConfig(**kw, out=str(out), resume=True))
     assert again.walk.folds["resumed"].all()
