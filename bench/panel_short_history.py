@@ -10,7 +10,10 @@ the test period.
 
     .venv/bin/python bench/panel_short_history.py [--years 3] [--test-start 2015-01-01]
         [--test-end 2015-12-31] [--refit-every 21] [--instruments 20] [--threads 1]
-        [--out short_history_scores.csv]
+        [--seeds 1] [--out short_history_scores.csv]
+
+With ``--seeds K`` each recurrent model runs with seeds 0..K-1: the summary scores the mean of
+the seeds' losses, and each seed's pooled summary and their spread are printed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> None:
     ap.add_argument("--instruments", type=int, default=20, help="the first N stocks by name")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a shared machine)")
     ap.add_argument("--models", default="lstm,lstm_local,gjr_t")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per recurrent model")
     ap.add_argument("--out", default="short_history_scores.csv")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -49,6 +53,7 @@ def main() -> None:
         models=args.models,
         refit_every=args.refit_every,
         device="cpu",
+        seeds=args.seeds,
     )
     total = time.perf_counter() - t0
     res.table.to_csv(args.out, index=False)
@@ -64,6 +69,9 @@ def main() -> None:
         )
         print(fit.round(1).to_string())
         print(res.scores)
+        if res.seeds is not None:
+            print(res.seeds.per_seed.to_string())
+            print(res.seeds.spread.to_string())
         print(wide.round(4).to_string())
         if {"lstm", "lstm_local"} <= set(wide.columns):
             better = int((wide["lstm"] < wide["lstm_local"]).sum())

@@ -176,7 +176,8 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     if params["models"].strip():
         names = return_model_names(given, target) if points else panel_model_names(given)
     defaults = point_defaults(target) if points else PANEL_MODELS
-    options.refuse_on_panel(panel_refusals(options.given_in_order(ctx), names or defaults, target))
+    asked = options.given_in_order(ctx)
+    options.refuse_on_panel(panel_refusals(asked, names or defaults, target, params["seeds"]))
     cfg = PanelEvaluationConfig(
         **options.walk_values(params),
         target=target,
@@ -216,6 +217,17 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
             f"(median_ratio: median over instruments of {loss} / {res.scores.reference}'s; "
             f"ratio_to_without: median over instruments of {loss} with / without, below 1 = "
             f"the covariates lower the loss; in_mcs: instruments)",
+        )
+    if res.seeds is not None:
+        print_table(
+            res.seeds.per_seed,
+            f"each seed alone (its recurrent models beside the classical ones): pooled "
+            f"summary; the summary above scores each recurrent model on the mean of its "
+            f"{cfg.seeds} seeds' {res.scores.loss.upper()} date by date",
+        )
+        print_table(
+            res.seeds.spread,
+            "seed spread: the pooled median ratio over seeds (min, median, max, sd)",
         )
 
 

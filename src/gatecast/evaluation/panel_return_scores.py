@@ -4,7 +4,7 @@ change), the model confidence set, and a pooled summary."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -78,6 +78,7 @@ def score_panel_returns(
     mcs_block_size: int = MCS_BLOCK_SIZE,
     mcs_reps: int = MCS_REPS,
     seed: int = 0,
+    members: Mapping[str, Sequence[str]] | None = None,
 ) -> PanelScores:
     """Score a panel walk-forward of one-step return forecasts, or of direction forecasts
     (``target="direction"``: probabilities of an up day), per instrument and pooled.
@@ -97,6 +98,10 @@ def score_panel_returns(
     The summary per model: ``median_ratio``, ``median_mse`` (``median_brier``),
     ``median_hit_rate``, ``wins``/``losses`` (instruments where the DM test against the
     reference is significant at ``alpha``, for and against), ``in_mcs`` and ``instruments``.
+
+    ``members``: model -> its forecast columns (a recurrent model's seeds), scored on the mean
+    of their losses date by date; its MAE and hit rate are those of their mean forecast
+    (:func:`~gatecast.evaluation.panel_scores.score_instruments`).
     """
     if target not in _POINT_TARGETS:
         raise ConfigError(f"target={target!r}: a panel scores 'return' or 'direction' here")
@@ -110,6 +115,7 @@ def score_panel_returns(
         metrics,
         reference=reference,
         mcs=mcs,
+        members=members,
     )
     summary = pool_scores(table, alpha, ("ratio", loss, "hit_rate"))
     return PanelScores(table, summary, reference, alpha, mcs_size, loss=loss)

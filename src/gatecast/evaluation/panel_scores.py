@@ -3,7 +3,7 @@ reference, Diebold-Mariano, model confidence set) and their pooled summary."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +63,15 @@ def score_panel(
     mcs_block_size: int = MCS_BLOCK_SIZE,
     mcs_reps: int = MCS_REPS,
     seed: int = 0,
+    members: Mapping[str, Sequence[str]] | None = None,
 ) -> PanelScores:
     """Score a panel walk-forward of variance forecasts per instrument and pooled.
 
     Each instrument is scored against its own proxy (``variance_proxy``, e.g. the squared
     percent return) on the dates where every model forecasts it, with QLIKE; the DM test and
     the MCS (``size`` ``mcs_size``) are those of :mod:`gatecast.evaluation.significance`.
+    ``members``: model -> its forecast columns (a recurrent model's seeds), scored on the
+    mean of their losses date by date (:func:`score_instruments`).
     """
 
     def metrics(a: np.ndarray, f: np.ndarray, loss: pd.Series, ref: float) -> dict[str, float]:
@@ -83,6 +86,7 @@ def score_panel(
         metrics,
         reference=reference,
         mcs=mcs,
+        members=members,
     )
     summary = pool_scores(table, alpha, ("ratio", "qlike"))
     return PanelScores(table, summary, reference, alpha, mcs_size)
@@ -97,13 +101,20 @@ def score_instruments(
     *,
     reference: str,
     mcs: Mapping[str, Any],
+    members: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """The per-instrument table of :class:`PanelScores`, for any loss: each instrument's
     forecasts against ``actual_of(frame)`` on the dates every model forecasts it, the loss
     ``loss_of(actual, forecast)`` per date (that of the DM tests and the MCS), and a row per
     model of ``metrics(actual, forecast, loss, reference's mean loss)`` beside the tests (``mcs``:
-    the keywords of :func:`~gatecast.evaluation.significance.model_confidence_set`)."""
-    models = list(walk.forecasts.columns)
+    the keywords of :func:`~gatecast.evaluation.significance.model_confidence_set`).
+
+    ``members`` (model -> its forecast columns; None: each column is a model): a model with
+    several columns (a recurrent model's seeds, ``lstm[s0]``, ``lstm[s1]``) has as its loss
+    the mean of its columns' losses date by date, as the single-series evaluation averages
+    seeds, and ``metrics`` gets the mean of its columns as its forecast."""
+    columns = members or {str(m): [str(m)] for m in walk.forecasts.columns}
+    models = list(columns)
     if reference not in models:
         raise ConfigError(
             f"the reference {reference!r} is not among the models ({', '.join(models)}); add "
@@ -118,7 +129,15 @@ def score_instruments(
         if fc.empty:
             raise AlignmentError(f"instrument {n!r}: the models share no forecast date")
         a = actual.to_numpy()
-        losses = pd.DataFrame({m: loss_of(a, fc[m].to_numpy()) for m in models}, index=fc.index)
+        own = {
+            m: fc[list(columns[m])].mean(axis=1).to_numpy()
+            if len(columns[m]) > 1
+            else fc[columns[m][0]].to_numpy()
+            for m in models
+        }
+        losses = pd.DataFrame(
+            {m: _mean_loss(loss_of, a, fc, columns[m]) for m in models}, index=fc.index
+        )
         held = model_confidence_set(losses, **mcs)
         ref = float(losses[reference].mean())
         for m in models:
@@ -131,7 +150,7 @@ def score_instruments(
                 {
                     "instrument": n,
                     "model": m,
-                    **metrics(a, fc[m].to_numpy(), losses[m], ref),
+                    **metrics(a, own[m], losses[m], ref),
                     "dm_ref": np.nan if dm is None else dm.statistic,
                     "p_ref": np.nan if dm is None else dm.pvalue,
                     "mcs_p": float(held["pvalue"][m]),
@@ -141,6 +160,19 @@ def score_instruments(
             )
     table: pd.DataFrame = pd.DataFrame(rows)
     return table
+
+
+def _mean_loss(
+    loss_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    a: np.ndarray,
+    fc: pd.DataFrame,
+    columns: Sequence[str],
+) -> np.ndarray:
+    """The loss per date of one model: its column's, or the mean of its columns' (seeds)."""
+    if len(columns) == 1:
+        return loss_of(a, fc[columns[0]].to_numpy())
+    mean: np.ndarray = np.mean([loss_of(a, fc[k].to_numpy()) for k in columns], axis=0)
+    return mean
 
 
 def pool_scores(table: pd.DataFrame, alpha: float, medians: tuple[str, ...]) -> pd.DataFrame:

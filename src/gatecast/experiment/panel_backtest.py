@@ -347,6 +347,10 @@ class PanelBacktestConfig(BookSettings, PanelEvaluationConfig):
         """A backtest of ``from_run`` trades the run's forecasts: no walk, no reference."""
         return self.from_run is None
 
+    def takes_seeds(self) -> bool:
+        """A panel backtest trades one seed's forecasts (``--seeds`` is refused)."""
+        return False
+
     def _refuse_run_settings(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(PanelBacktestConfig)}
         changed = [

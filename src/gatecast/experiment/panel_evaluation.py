@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 
 from gatecast.data.panel import Panel, load_panel
-from gatecast.data.volatility import variance_proxy
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_scores import PanelScores
 from gatecast.evaluation.panel_walk import (
+    PanelFactory,
     PanelWalkPlan,
     PanelWalkResult,
     panel_walk_forward,
@@ -36,17 +36,17 @@ from gatecast.experiment.panel_evaluation_config import panel_factories as panel
 from gatecast.experiment.panel_evaluation_config import panel_model_names as panel_model_names
 from gatecast.experiment.panel_evaluation_config import panel_refusals as panel_refusals
 from gatecast.experiment.panel_evaluation_config import recurrent_models as recurrent_models
+from gatecast.experiment.panel_forecasts import long_forecasts as long_forecasts
 from gatecast.experiment.panel_models import PanelModelSettings
 from gatecast.experiment.panel_returns import (
     POINT_TARGETS,
     RETURN_REFERENCE,
-    actual_of,
     point_defaults,
     return_covariate_models,
     return_factories,
     return_model_names,
-    score_panel_target,
 )
+from gatecast.experiment.panel_seeds import PanelSeeds, check_seeds, scorer, walk_seeds
 from gatecast.experiment.registry import POINT_WINDOW
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import (
@@ -110,6 +110,8 @@ class PanelEvaluation(PanelRunFacts):
     #: With covariates: each model that reads them beside the same model without them
     #: (:func:`gatecast.experiment.panel_covariates.panel_ablation_table`).
     ablation: pd.DataFrame | None = None
+    #: With more than one seed: each seed's pooled summary and their spread.
+    seeds: PanelSeeds | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -122,7 +124,8 @@ class PanelEvaluation(PanelRunFacts):
         return self.scores.summary
 
     def __str__(self) -> str:
-        return f"{self.walk.summary()}\n{self.scores}"
+        spread = f"\nseed spread of the median ratio:\n{self.seeds}" if self.seeds else ""
+        return f"{self.walk.summary()}\n{self.scores}{spread}"
 
     def _repr_html_(self) -> str:
         lines = [self.walk.summary(), "per instrument: .table; pooled, one row per model:"]
@@ -150,6 +153,7 @@ def evaluate_panel(
     warm_epochs: int = 5,
     warm_start: bool = True,
     seed: int = 0,
+    seeds: int = 1,
     embedding: bool = False,
     device: str = "auto",
     alpha: float = 0.05,
@@ -191,6 +195,11 @@ def evaluate_panel(
     hidden, window, epochs, warm_epochs, warm_start, seed, embedding, device
         The global model's settings (those of ``gatecast evaluate`` by default; ``window``
         None: 5 for variance, 22 for return and direction).
+    seeds
+        Each recurrent model runs with the seeds ``seed`` .. ``seed + seeds - 1`` (columns
+        ``lstm[s0]``, ``lstm[s1]``...), scored on the mean of its seeds' losses date by date as
+        one series does; ``seeds`` holds each seed's pooled summary and their spread
+        (:mod:`gatecast.experiment.panel_seeds`).
     alpha, mcs_size, mcs_block_size, mcs_reps
         The DM tests' level for a win or loss, and the model confidence set's.
     covariates
@@ -239,17 +248,21 @@ def evaluate_panel(
     if groups:
         joined = join_panel_covariates(panel, groups, test_end=test_end)
         panel, notes = joined, joined.notes
-    if points:
-        factories = return_factories(names, target, **settings)
-        reference = reference or RETURN_REFERENCE
-    else:
-        factories = panel_factories(names, proxy=proxy, **settings)
-        reference = reference or "gjr_t"
+
+    def factories_of(s: int) -> dict[str, PanelFactory]:
+        seeded: PanelModelSettings = {**settings, "seed": s}
+        if points:
+            return return_factories(names, target, **seeded)
+        return panel_factories(names, proxy=proxy, **seeded)
+
+    factories = factories_of(seed)
+    reference = reference or (RETURN_REFERENCE if points else "gjr_t")
     if reference not in factories:
         raise ConfigError(
             f"reference {reference!r} is not among the models ({', '.join(factories)}); add it "
             f"or pass reference= one of them"
         )
+    check_seeds(seeds, names)
     plan = PanelWalkPlan(
         test_start,
         test_end,
@@ -262,23 +275,13 @@ def evaluate_panel(
     refits = plan.refit_dates(panel)
     for name, df in panel.items():  # refuse a short instrument before anything is fit
         plan.folds(str(name), df.index, refits)
-    warm = {m: warm_start and m in recurrent_models([m]) for m in factories}
-    walk = panel_walk_forward(factories, panel, plan, warm_start=warm)
-    scores = score_panel_target(
-        target,
-        walk,
-        panel,
-        reference=reference,
-        proxy=proxy,
-        column=column,
-        alpha=alpha,
-        mcs_size=mcs_size,
-        mcs_block_size=mcs_block_size,
-        mcs_reps=mcs_reps,
-        seed=seed,
+    tests = {"alpha": alpha, "mcs_size": mcs_size, "mcs_block_size": mcs_block_size}
+    score = scorer(target, panel, reference, proxy, column, seed=seed, mcs_reps=mcs_reps, **tests)
+    walk, scores, seeded = walk_seeds(
+        factories_of, panel, plan, score, seeds=seeds, first=seed, warm_start=warm_start
     )
     ablation = panel_ablation_table(scores.table, tuple(names), scores.loss) if groups else None
-    return PanelEvaluation(walk, scores, ablation, notes=notes)
+    return PanelEvaluation(walk, scores, ablation, seeded, notes=notes)
 
 
 def load_checked_panel(cfg: PanelEvaluationConfig) -> Panel:
@@ -350,31 +353,23 @@ def _evaluate_into(
     import time
 
     t0 = time.perf_counter()
-    factories = cfg.factories()
-    warm = {m: cfg.warm_start and m in recurrent_models([m]) for m in factories}
-    walk = panel_walk_forward(
-        factories,
+    assert cfg.reference is not None
+    tests = {"alpha": cfg.alpha, "mcs_size": cfg.mcs_size, "mcs_block_size": cfg.mcs_block_size}
+    score = scorer(
+        cfg.target, panel, cfg.reference, cfg.proxy, cfg.column, mcs_reps=cfg.mcs_reps, **tests
+    )
+    walk, scores, seeded = walk_seeds(
+        cfg.factories,
         panel,
         cfg.panel_plan(),
-        warm_start=warm,
+        score,
+        seeds=cfg.seeds,
+        warm_start=cfg.warm_start,
+        walker=panel_walk_forward,
         run_dir=run_dir,
         n_jobs=cfg.n_jobs,
         executor=cfg.executor,
         ray_address=cfg.ray_address,
-    )
-    assert cfg.reference is not None
-    scores = score_panel_target(
-        cfg.target,
-        walk,
-        panel,
-        reference=cfg.reference,
-        proxy=cfg.proxy,
-        column=cfg.column,
-        alpha=cfg.alpha,
-        mcs_size=cfg.mcs_size,
-        mcs_block_size=cfg.mcs_block_size,
-        mcs_reps=cfg.mcs_reps,
-        seed=0,
     )
     # a JoinedPanel's: what the join left out
     notes = [*getattr(panel, "notes", []), *resumed_notes(walk)]
@@ -387,40 +382,12 @@ def _evaluate_into(
         walk,
         scores,
         ablation,
+        seeded,
         source=panel.source,
         layout=panel.layout,
         seconds=time.perf_counter() - t0,
         notes=notes,
     )
-
-
-def long_forecasts(
-    walk: PanelWalkResult,
-    panel: Mapping[str, pd.DataFrame],
-    proxy: Proxy = "squared",
-    column: str | None = None,
-    target: str = "variance",
-) -> pd.DataFrame:
-    """The walk's forecasts as a long table: ``instrument``, ``date`` (the day forecast),
-    ``as_of`` (the instrument's row before it: the last one the forecast used), ``actual``
-    (the proxy, or for a return target the log return, it is scored against) and a column per
-    model (NaN where a model has none)."""
-    parts = []
-    for n, fc in walk.forecasts.groupby(level="instrument", sort=True):
-        fc = fc.droplevel("instrument")
-        df = panel[str(n)]
-        pos = df.index.get_indexer(fc.index)
-        as_of = df.index[pos - 1]  # every forecast date has min_train >= 1 rows before it
-        actual = actual_of(target, df, proxy, column)
-        if actual is None:
-            actual = variance_proxy(df, proxy, column=column)
-        actual = actual.reindex(fc.index)
-        head = pd.DataFrame(
-            {"instrument": str(n), "date": fc.index, "as_of": as_of, "actual": actual.to_numpy()}
-        )
-        parts.append(pd.concat([head, fc.reset_index(drop=True)], axis=1))
-    out: pd.DataFrame = pd.concat(parts, ignore_index=True)
-    return out
 
 
 def write_panel_evaluation(
@@ -433,7 +400,9 @@ def write_panel_evaluation(
 ) -> Path:
     """Write a panel evaluation's run folder: ``per_instrument.csv`` (instrument, model, qlike,
     ratio, dm_ref, p_ref, mcs_p, in_mcs, n), ``summary.csv`` (pooled, per model),
-    ``forecasts.parquet`` (:func:`long_forecasts`), ``folds.csv`` (one row per fit),
+    ``forecasts.parquet`` (:func:`long_forecasts`; with seeds a column per seed and their
+    mean per recurrent model), ``folds.csv`` (one row per fit), with more than one seed
+    ``seeds.csv`` and ``seed_spread.csv`` (:class:`~gatecast.experiment.panel_seeds.PanelSeeds`),
     ``plots/per_instrument_ratio.png``, with covariates ``ablation.csv``
     (:func:`gatecast.experiment.panel_covariates.panel_ablation_table`), ``metrics.json`` and,
     from those (``report``), ``report.html``."""
@@ -443,13 +412,15 @@ def write_panel_evaluation(
     scores = result.scores
     folder.write_csv("per_instrument.csv", scores.table, index=False)
     folder.write_csv("summary.csv", scores.summary)
-    folder.write_parquet(
-        "forecasts.parquet",
-        long_forecasts(result.walk, panel, cfg.proxy, cfg.column, cfg.target),
-    )
+    fc = long_forecasts(result.walk, panel, cfg.proxy, cfg.column, cfg.target)
+    seeds = result.seeds
+    folder.write_parquet("forecasts.parquet", fc if seeds is None else seeds.with_means(fc))
     folder.write_csv("folds.csv", result.walk.folds, index=False)
     if result.ablation is not None:
         folder.write_csv("ablation.csv", result.ablation)
+    if seeds is not None:
+        folder.write_csv("seeds.csv", seeds.per_seed)
+        folder.write_csv("seed_spread.csv", seeds.spread)
     folder.write_figure(
         "plots/per_instrument_ratio.png",
         plot_panel_ratios(scores.table, scores.reference, loss_name=scores.loss.upper()),
@@ -474,6 +445,7 @@ def write_panel_evaluation(
                 "reps": cfg.mcs_reps,
             },
             "summary": scores.summary.reset_index().to_dict(orient="records"),
+            "seeds": cfg.seeds,
             "walk_forward_seconds": result.walk.seconds,
             "seconds": result.seconds,
             "notes": result.notes,

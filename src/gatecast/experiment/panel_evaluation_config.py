@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 PANEL_MODELS = ("lstm", "gjr_t", "garch", "har")
 #: The local per-instrument recurrent models: one :class:`RecurrentVariance` per instrument.
 LOCAL_MODELS = {f"{c}_local": c for c in CELLS}
+#: The hybrids on a panel, one per instrument (there is no global hybrid): ``lstm_resid_local``
+#: is the single-series ``lstm_resid`` (a :class:`RecurrentVariance` with a GJR-t residual
+#: base, :data:`~gatecast.experiment.registry.HYBRIDS`) walked forward per instrument.
+LOCAL_HYBRIDS = {f"{h}_local": h for h in HYBRIDS}
 #: The reference a panel evaluation compares with, the first of these among its models.
 REFERENCES = ("gjr_t", "garch", "no_change")
 
@@ -66,7 +70,9 @@ def panel_factories(
 ) -> dict[str, PanelFactory]:
     """A factory per model name: a recurrent cell (``lstm``, ``gru``, ``rnn``) is the global
     model (:class:`GlobalRecurrentVariance`), ``lstm_local`` (``gru_local``, ``rnn_local``)
-    the local one (a :class:`RecurrentVariance` per instrument, with the same settings), a
+    the local one (a :class:`RecurrentVariance` per instrument, with the same settings),
+    ``lstm_resid_local`` (``lstm_garch_local``, ``lstm_hybrid_local``) the single-series
+    hybrid per instrument (:data:`LOCAL_HYBRIDS`, the same settings), a
     classical variance model of the registry (``garch``, ``gjr_t``, ``har``...) runs per
     instrument. A name with covariate groups (``lstm+sp500``, ``har_x+vix``) reads their
     columns, which every instrument's frame must hold
@@ -89,10 +95,25 @@ def panel_factories(
                 RecurrentVariance, cell=LOCAL_MODELS[base], **recurrent, **reads
             )
             continue
-        if name in HYBRIDS or name in COMBINATIONS:
+        if base in LOCAL_HYBRIDS:
+            if groups:
+                raise ConfigError(
+                    f"model {name}: a hybrid on a panel reads no covariates yet; name it "
+                    f"without them ({base})"
+                )
+            out[name] = functools.partial(
+                RecurrentVariance, **HYBRIDS[LOCAL_HYBRIDS[base]], **recurrent
+            )
+            continue
+        if name in HYBRIDS:
             raise ConfigError(
-                f"model {name!r} does not run on a panel yet (hybrids and combinations are "
-                f"single-series only); use a cell ({', '.join(CELLS)}) or a classical model"
+                f"model {name!r} does not run on a panel yet as one global model; a hybrid "
+                f"runs per instrument there: use {name}_local"
+            )
+        if name in COMBINATIONS:
+            raise ConfigError(
+                f"model {name!r} does not run on a panel yet (combinations are single-series "
+                f"only); use a cell ({', '.join(CELLS)}) or a classical model"
             )
         if base in CELLS:
             out[name] = functools.partial(
@@ -114,20 +135,20 @@ def panel_model_names(models: Iterable[str]) -> tuple[str, ...]:
     given = tuple(m.strip() for m in models if m.strip())
 
     def local(m: str) -> bool:
-        return split_name(m)[0] in LOCAL_MODELS
+        return split_name(m)[0] in (*LOCAL_MODELS, *LOCAL_HYBRIDS)
 
     return checked_panel_names(
         given,
         local,
         lambda names: canonical_names(names, "variance", covariates=True),
-        also=", ".join(LOCAL_MODELS),
+        also=", ".join((*LOCAL_MODELS, *LOCAL_HYBRIDS)),
         example="lstm,lstm_local,gjr_t",
     )
 
 
 def recurrent_models(models: Iterable[str]) -> list[str]:
     """The recurrent ones of ``models`` (global cells and local models)."""
-    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS)]
+    return [m for m in models if split_name(m)[0] in (*CELLS, *LOCAL_MODELS, *LOCAL_HYBRIDS)]
 
 
 def default_reference(models: Iterable[str]) -> str:
@@ -167,8 +188,10 @@ PANEL_REFUSED: Mapping[str, str] = {
     "intervals": "conformal intervals run on one series only so far",
     "interval_scale": "it scales the conformal intervals, which run on one series only",
     "mode": "the recurrent variance models have window mode only",
-    "ensemble": "a panel runs one seed per recurrent model (no seed ensemble yet)",
-    "seeds": "a panel runs one seed per recurrent model (seed 0) so far",
+    "ensemble": "a panel scores each recurrent model on the mean of its seeds' losses (no "
+    "seed ensemble of the mean forecast yet)",
+    "seeds": "a panel backtest or VaR runs one seed per recurrent model (seed 0) so far (a "
+    "panel evaluation takes --seeds)",
     "features": "the panel's recurrent models take their default inputs only so far (other "
     "series as inputs: --covariates)",
     "train_proxy": "the panel's recurrent models train against their default proxy only so far",
@@ -176,24 +199,27 @@ PANEL_REFUSED: Mapping[str, str] = {
 
 
 def panel_refusals(
-    given: Iterable[str], models: Iterable[str], target: str = "variance"
+    given: Iterable[str],
+    models: Iterable[str],
+    target: str = "variance",
+    seeds: int | None = None,
 ) -> dict[str, str]:
     """Of the settings ``given`` (option names as parameters: ``n_jobs``), those a panel
     evaluation of ``target`` with ``models`` does not use, each with its reason, in the order
-    given."""
+    given. ``seeds``: the number a panel evaluation runs (``--seeds`` then refused only
+    without a recurrent model, as on one series); None (a panel backtest or VaR): refused."""
     names = list(dict.fromkeys(given))
     # the recurrent settings, when no recurrent model is there (as a single-series evaluate)
-    as_cells = [LOCAL_MODELS.get(m, m) for m in models]
+    as_cells = [LOCAL_MODELS.get(m, LOCAL_HYBRIDS.get(m, m)) for m in models]
+    refused = dict(PANEL_REFUSED)
+    if seeds is not None:
+        del refused["seeds"]
     unused = unused_settings(
-        {"target": target, "models": as_cells, "scheme": "expanding"},
+        {"target": target, "models": as_cells, "scheme": "expanding", "seeds": seeds},
         # train_size without --scheme rolling: refused by the walk's settings (WalkSettings)
-        [
-            n
-            for n in names
-            if n not in PANEL_REFUSED and n not in ("proxy", "train_proxy", "train_size")
-        ],
+        [n for n in names if n not in refused and n not in ("proxy", "train_proxy", "train_size")],
     )
-    reasons = {**unused, **PANEL_REFUSED}
+    reasons = {**unused, **refused}
     if target in POINT_TARGETS:
         reasons["proxy"] = f"a {target} target is scored against the sign of the log return"
         if target == "return":
@@ -247,7 +273,9 @@ class PanelEvaluationConfig(
     calendar from ``test_start``, each instrument trained on all its rows before the refit
     (``scheme`` expanding) or its last ``train_size`` rows (rolling), less ``gap`` rows, and
     needing ``min_train`` training rows. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
-    variance models); ``embedding`` gives the global model a learned vector per instrument.
+    variance models); ``embedding`` gives the global model a learned vector per instrument;
+    ``seeds`` runs each recurrent model once per seed in ``range(seeds)``
+    (:mod:`gatecast.experiment.panel_seeds`).
     ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
     dates, as for one series; ``models`` then becomes an ablation
     (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`; for a return target
@@ -262,7 +290,7 @@ class PanelEvaluationConfig(
     def __post_init__(self) -> None:
         super().__post_init__()
         check_panel_target(self.target, self.proxy)
-        if self.seeds != 1:
+        if self.seeds != 1 and not self.takes_seeds():
             raise ConfigError(
                 f"--seeds does not apply to a panel: {PANEL_REFUSED['seeds']}; leave it out"
             )
@@ -286,14 +314,22 @@ class PanelEvaluationConfig(
                 f"({', '.join(self.models)}); add it or pick one of them"
             )
         self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
+        from gatecast.experiment.panel_seeds import check_seeds
+
+        check_seeds(self.seeds, self.models)
+
+    def takes_seeds(self) -> bool:
+        """Whether this config runs its recurrent models once per seed (a panel evaluation
+        does; :mod:`gatecast.experiment.panel_seeds`)."""
+        return True
 
     def walks(self) -> bool:
         """Whether this config runs a walk-forward scored against ``reference`` (a panel
         backtest of a finished run's forecasts does not)."""
         return True
 
-    def factories(self) -> dict[str, PanelFactory]:
-        """A factory per model (see :func:`panel_factories`)."""
+    def factories(self, seed: int = 0) -> dict[str, PanelFactory]:
+        """A factory per model, the recurrent ones with ``seed`` (see :func:`panel_factories`)."""
         assert self.window is not None
         settings: PanelModelSettings = {
             "column": self.column,
@@ -302,7 +338,7 @@ class PanelEvaluationConfig(
             "epochs": self.recurrent_epochs,
             "warm_epochs": self.warm_epochs,
             "warm_start": self.warm_start,
-            "seed": 0,
+            "seed": seed,
             "embedding": self.embedding,
             "device": self.device,
         }

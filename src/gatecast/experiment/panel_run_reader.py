@@ -46,6 +46,11 @@ def read_panel_run(
             f"{folder} holds {saved.get('target')} forecasts of a panel; a panel backtest trades "
             f"return forecasts: rerun `gatecast evaluate --target return` on the panel"
         )
+    if int(saved.get("seeds") or 1) != 1:
+        raise ConfigError(
+            f"{folder} was made with --seeds {saved['seeds']}; a panel backtest trades one "
+            f"forecast per model (one seed) so far: rerun `gatecast evaluate` without --seeds"
+        )
     known = {f.name for f in dataclasses.fields(PanelEvaluationConfig)}
     values = {k: v for k, v in saved.items() if k in known}
     values["models"] = tuple(values.get("models") or ())

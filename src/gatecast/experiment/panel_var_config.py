@@ -21,9 +21,11 @@ from gatecast.experiment.var_settings import VarJobSettings, check_confidence_le
 __all__ = ["PANEL_VAR_REFUSED", "PanelVarConfig", "panel_var_refusals"]
 
 #: Settings of ``gatecast var`` that a panel does not take, beside those of a panel evaluation.
-#: None so far: ``--horizon`` runs per instrument as on one series, ``--scheme rolling``,
-#: ``--train-size`` and ``--gap`` walk the panel as ``gatecast evaluate --panel`` does.
-PANEL_VAR_REFUSED: Mapping[str, str] = {}
+#: ``--horizon`` runs per instrument as on one series, ``--scheme rolling``, ``--train-size``
+#: and ``--gap`` walk the panel as ``gatecast evaluate --panel`` does.
+PANEL_VAR_REFUSED: Mapping[str, str] = {
+    "seeds": "the panel VaR backtest runs one seed per recurrent model (seed 0) so far",
+}
 
 
 @dataclass(kw_only=True)
@@ -66,6 +68,10 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
             raise ConfigError("no VaR level given; e.g. levels=(0.99,) or --level 0.99,0.95")
         for v in self.levels:
             check_confidence_level(v, "level")
+        if self.seeds != 1:
+            raise ConfigError(
+                f"--seeds does not apply to a panel: {PANEL_VAR_REFUSED['seeds']}; leave it out"
+            )
         # the panel evaluation's own checks (a rolling window's train_size) and refusals
         self.evaluation()
 

@@ -47,6 +47,8 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
         "forecasts": ("forecasts.parquet", 0),
         "folds": ("folds.csv", 0),
         "ablation": ("ablation.csv", 1),  # with --covariates
+        "seeds": ("seeds.csv", 2),  # with --seeds 2 or more
+        "seed_spread": ("seed_spread.csv", 1),
     },
     "panel-var": {
         "summary": ("summary.csv", 3),
