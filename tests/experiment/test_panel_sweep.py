@@ -195,3 +195,27 @@ def test_a_return_sweep_is_scored_against_no_change(tmp_path: Path) -> None:
     assert res.statistic == "median MSE ratio to no_change"
     assert list(res.test.summary.index) == ["lstm", "no_change", "ar1"]
     assert res.trials["score"].iloc[0] > 0
+
+
+def test_with_covariates_every_trial_reads_them_and_the_test_is_their_ablation(
+    tmp_path: Path,
+) -> None:
+    days = pd.bdate_range("2009-06-01", periods=800)
+    x = np.random.default_rng(1).standard_normal(len(days))
+    csv = tmp_path / "x.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "x": x}).to_csv(csv, index=False)
+    group = f"file:{csv}:x"
+    res = _sweep(
+        _panel(), tmp_path / "cov", grid={"hidden": (4,)}, covariates=(group,), baselines=("har",)
+    )
+    assert set(res.trials["model"]) == {f"lstm+{group}"}
+    assert res.selected_model == f"lstm+{group}"
+    # the ordinary panel evaluation with --covariates: the choice beside itself without them
+    assert list(res.test.summary.index) == [
+        "lstm",
+        f"lstm+{group}",
+        "gjr_t",
+        "har",
+        f"har_x+{group}",
+    ]
+    assert res.test.ablation is not None
