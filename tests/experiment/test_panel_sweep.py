@@ -219,3 +219,11 @@ def test_with_covariates_every_trial_reads_them_and_the_test_is_their_ablation(
         f"har_x+{group}",
     ]
     assert res.test.ablation is not None
+
+
+def test_an_optuna_sampler_chooses_among_the_configurations_it_asked_for(tmp_path: Path) -> None:
+    res = _sweep(_panel(), tmp_path / "random", sampler="random", trials=2, grid={"hidden": (4, 6)})
+    scores = res.trials.groupby("config")["score"].mean()
+    assert 1 <= len(res.selection) <= 2
+    assert res.selection.index[0] == scores.idxmin()
+    assert res.selected["hidden"] in (4, 6)
