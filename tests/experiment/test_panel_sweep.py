@@ -156,6 +156,7 @@ def test_the_test_is_the_panel_evaluation_of_the_chosen_configuration(
     assert list(run.table("test").index) == ["lstm", "gjr_t"]
     assert set(run.table("per_instrument")["instrument"]) == {"AAA", "BBB", "CCC"}
     assert Run.open(out / "test").kind == "panel-evaluate"
+    assert (out / "selection.png").stat().st_size > 1000
     summary = json.loads((out / "sweep_summary.json").read_text())
     assert summary["selected_model"] == "lstm"
     assert summary["statistic"] == "median QLIKE ratio to gjr_t"

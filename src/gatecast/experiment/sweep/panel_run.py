@@ -16,7 +16,7 @@ from gatecast.artifacts import atomic_write_bytes, atomic_write_json
 from gatecast.data.panel import Panel
 from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_walk import PanelWalkResult, panel_walk_forward
-from gatecast.experiment.notebook import html_view
+from gatecast.experiment.notebook import draw_or_write, html_view
 from gatecast.experiment.panel_evaluation import (
     PanelEvaluation,
     load_checked_panel,
@@ -102,6 +102,15 @@ class PanelSweepResult:
             f"({self.statistic}), tested once on {t0}..{t1}"
         )
         return html_view(title, self.test.summary, [f"selected: {self.selected_text()}"])
+
+    def plot(self, folder: str | Path | RunFolder | None = None) -> Any:
+        """The selection statistic against each swept parameter (seed spread, selected point
+        marked): the figure, or (``folder``) ``selection.png`` written there (its path, in a
+        list)."""
+        from gatecast.plots.sweep import plot_selection
+
+        fig = plot_selection(self.selection, self.swept, self.selected, loss_name=self.statistic)
+        return fig if folder is None else draw_or_write({"selection.png": fig}, folder)
 
 
 def _text(frame: pd.DataFrame) -> str:
@@ -366,18 +375,11 @@ def _result(
 def _write(result: PanelSweepResult, root: Path) -> None:
     """``trials.parquet``, ``selection.csv``, ``selection.png`` and, last,
     ``sweep_summary.json`` (the test's own files are in ``test/``)."""
-    from gatecast.plots.sweep import plot_selection
-
     run = RunFolder(root)
     run.write_parquet("trials.parquet", result.trials)
     run.write_csv("selection.csv", result.selection)
     if result.swept:
-        run.write_figure(
-            "selection.png",
-            plot_selection(
-                result.selection, result.swept, result.selected, loss_name=result.statistic
-            ),
-        )
+        result.plot(run)
     run.write_json(
         "sweep_summary.json",
         {
