@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gatecast.experiment.evaluation import EvaluationResult
     from gatecast.experiment.panel_serving import PanelTrainRun
     from gatecast.experiment.prediction import Prediction
-    from gatecast.experiment.sweep import SweepResult
+    from gatecast.experiment.sweep import PanelSweepResult, SweepResult
     from gatecast.experiment.training import TrainRun
     from gatecast.experiment.var import VarResult
 
@@ -130,28 +130,48 @@ def var(
 
 
 def sweep(
-    data: DataSource = "sp500",
+    data: Any = "sp500",
     *,
     out: str | os.PathLike[str],
     grid: Mapping[str, Sequence[Any]] | str | Sequence[str],
     fixed: Mapping[str, Any] | None = None,
+    panel: bool = False,
     **settings: Any,
-) -> SweepResult:
+) -> SweepResult | PanelSweepResult:
     """Nested selection of a recurrent configuration on a selection period, the choice then
     tested once (``gatecast sweep``). ``grid`` maps parameters to the values tried
     (``{"window": [5, 22], "lr": [5e-4, 2e-3]}``, or the command line's ``"window=5,22 ..."``);
     ``fixed`` sets others for every configuration; ``settings`` are those of
     :class:`~gatecast.experiment.sweep.SweepConfig`. Returns a
-    :class:`~gatecast.experiment.sweep.SweepResult`."""
-    from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep
+    :class:`~gatecast.experiment.sweep.SweepResult`.
 
+    On a panel (a :class:`gatecast.Panel`, a mapping of instruments, a bundled panel such as
+    ``sp500_stocks``, or a long/wide file with ``panel=True``): the global model's parameters
+    are swept (``embedding`` among them), each trial scored by the panel evaluation's pooled
+    statistic, the choice tested by the panel evaluation; ``settings`` are those of
+    :class:`~gatecast.experiment.sweep.PanelSweepConfig` (``layout``, ``min_train``...).
+    Returns a :class:`~gatecast.experiment.sweep.PanelSweepResult`."""
+    from gatecast.experiment.panel_serving import is_panel_source
+    from gatecast.experiment.sweep import (
+        PanelSweepConfig,
+        SweepConfig,
+        parse_space,
+        run_panel_sweep,
+        run_sweep,
+    )
+
+    on_panel = panel or is_panel_source(data)
     target = settings.get("target", "variance")
     space = (
-        parse_space([grid] if isinstance(grid, str) else list(grid), target)
+        parse_space([grid] if isinstance(grid, str) else list(grid), target, panel=on_panel)
         if isinstance(grid, str) or not isinstance(grid, Mapping)
         else {k: tuple(v) for k, v in grid.items()}
     )
     values = {"data": data, "out": os.fspath(out), "grid": space, "fixed": dict(fixed or {})}
+    if on_panel:
+        return run_panel_sweep(_config("sweep", PanelSweepConfig, values | settings))
+    if "layout" in settings:
+        raise ConfigError("layout reads a panel: add panel=True, or leave layout out")
     return run_sweep(_config("sweep", SweepConfig, values | settings))
 
 

@@ -25,7 +25,8 @@ SINGLE_SERIES_ONLY = {
     "lower": "it sets the threshold rule, which trades one series",
     "target_vol": "volatility targeting trades one series",
     "cap": "volatility targeting trades one series",
-    "sweep": "a sweep of a panel is not built yet; N of the DSR counts the models asked for",
+    "sweep": "citing a sweep (gatecast sweep on a panel) for N is not built yet; N of the DSR counts "
+    "the models asked for",
 }
 
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gatecast.cli import options
-from gatecast.cli.output import FOLD_ROWS, console, print_table
+from gatecast.cli.output import (
+    FOLD_ROWS,
+    console,
+    print_panel_read,
+    print_per_instrument,
+    print_table,
+)
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
 from gatecast.experiment.settings import DataSettings, RunSettings, SeedSettings, WalkSettings
 from gatecast.experiment.sweep import Sampler
+
+if TYPE_CHECKING:
+    from gatecast.experiment.sweep import PanelSweepConfig
 from gatecast.types import Proxy
 
 app = typer.Typer()
@@ -70,19 +79,26 @@ def sweep(
     ),
     overwrite: bool = options.overwrite_option("sweep", "its trials"),
     resume: bool = options.resume_option("its finished trials are read back (--seeds may grow)"),
+    panel: bool = options.panel_option(
+        "the global model's parameters are swept, each trial scored by the median over "
+        "instruments of its loss ratio to the reference (docs/sweep.md)"
+    ),
     **shared: Any,
 ) -> None:
     """Nested selection: walk-forward on the selection period, the chosen configuration on the test."""
-    from gatecast.experiment.sweep import SweepConfig, parse_space, run_sweep
+    from gatecast.experiment.panel_serving import is_panel_source
+    from gatecast.experiment.sweep import PanelSweepConfig, SweepConfig, parse_space, run_sweep
 
-    cfg = SweepConfig(
+    on_panel = panel or is_panel_source(data)
+    kind = PanelSweepConfig if on_panel else SweepConfig
+    cfg = kind(
         **options.group_values(ctx.params, DataSettings, WalkSettings, SeedSettings, RunSettings),
         target=target,
         proxy=proxy,
         select_start=select_start,
         select_end=select_end,
-        grid=parse_space(grid, target),
-        fixed={k: v[0] for k, v in _fixed(fixed, target).items()},
+        grid=parse_space(grid, target, panel=on_panel),
+        fixed={k: v[0] for k, v in _fixed(fixed, target, on_panel).items()},
         sampler=sampler,
         trials=trials,
         top_k=top_k,
@@ -90,6 +106,9 @@ def sweep(
         baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
         covariates=options.name_list(covariates) or (),
     )
+    if isinstance(cfg, PanelSweepConfig):
+        _sweep_panel(cfg, out, "--panel" if panel else "a bundled panel")
+        return
     given = options.given_options(ctx)
     if "proxy" in given and target != "variance":
         raise ConfigError(
@@ -127,10 +146,47 @@ def sweep(
     )
 
 
-def _fixed(items: list[str], target: EvaluationTarget) -> dict[str, tuple[object, ...]]:
+def _sweep_panel(cfg: PanelSweepConfig, out: Path, why: str) -> None:
+    """A sweep on a panel: run it, print the selection, the choice and the test's panel
+    leaderboard (pooled and per instrument)."""
+    from gatecast.cli.evaluate_commands import _per_instrument
+    from gatecast.experiment.sweep import run_panel_sweep
+
+    res = run_panel_sweep(cfg)
+    test = res.test
+    print_panel_read(why, test.source, test.layout, len(set(test.table.instrument)), res.notes)
+    (s0, s1), (t0, t1) = res.periods["select"], res.periods["test"]
+    print_table(
+        res.selection,
+        f"selection {s0}..{s1}: {res.n_configs} configurations x {cfg.seeds} seed(s), the "
+        f"{res.statistic}, mean and sd over seeds (rank 1 is chosen)",
+        max_rows=FOLD_ROWS,
+        full_table=str(out / "selection.csv"),
+    )
+    scores = test.scores
+    print_table(
+        test.summary,
+        f"test {t0}..{t1}: the chosen configuration ({res.selected_model}, seed 0) beside the "
+        f"baselines, pooled over instruments",
+    )
+    print_per_instrument(
+        _per_instrument(test.table, scores.reference, scores.alpha),
+        f"per instrument: {scores.loss.upper()} ratio to {scores.reference}",
+        out / "test",
+    )
+    console.print(
+        f"selected: {res.selected_text()}; {len(res.trials)} trial runs ({res.resumed} read "
+        f"back from {out}); median_ratio: median over instruments of {scores.loss.upper()} / "
+        f"{scores.reference}'s; the test's panel evaluation: {out / 'test'}"
+    )
+
+
+def _fixed(
+    items: list[str], target: EvaluationTarget, panel: bool = False
+) -> dict[str, tuple[object, ...]]:
     from gatecast.experiment.sweep import parse_space
 
-    space = parse_space(items, target)
+    space = parse_space(items, target, panel=panel)
     many = [k for k, v in space.items() if len(v) != 1]
     if many:
         raise ConfigError(f"--set {many[0]} has several values; sweep it with --grid instead")

@@ -224,6 +224,7 @@ RESUMABLE = (
     "backtest",
     "var",
     "sweep",
+    "panel-sweep",
 )
 
 

@@ -33,6 +33,7 @@ RunKind = Literal[
     "backtest",
     "var",
     "sweep",
+    "panel-sweep",
     "demo",
     "gradient-flow",
     "gates",
@@ -74,6 +75,12 @@ _TABLES: dict[str, dict[str, tuple[str, int]]] = {
     "sweep": {
         "selection": ("selection.csv", 1),
         "test": ("test.csv", 1),
+        "trials": ("trials.parquet", 0),
+    },
+    "panel-sweep": {
+        "selection": ("selection.csv", 1),
+        "test": ("test/summary.csv", 1),
+        "per_instrument": ("test/per_instrument.csv", 0),
         "trials": ("trials.parquet", 0),
     },
     "demo": {"notebook": ("notebook.csv", 1), "sp500": ("sp500.csv", 1)},

@@ -14,6 +14,9 @@ The package, one concept a module, read in this order: :mod:`~.space` (the param
 values), :mod:`~.config` (the settings and periods), :mod:`~.trials` (one trial and where it
 runs), :mod:`~.sampling` (Optuna), :mod:`~.select` (the choice), :mod:`~.result` and
 :mod:`~.trial_registry` (what is written and read back), :mod:`~.run` (the sweep end to end).
+On a panel, :mod:`~.panel_config` (the global model's space, the panel walks, the test's panel
+evaluation) and :mod:`~.panel_run` (the panel sweep end to end) reuse the space, the sampler and
+the choice.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from gatecast.experiment.sweep.config import (
     Sampler,
     SweepConfig,
 )
+from gatecast.experiment.sweep.panel_config import PanelSweepConfig
+from gatecast.experiment.sweep.panel_run import PANEL_SWEEP_KIND, PanelSweepResult, run_panel_sweep
 from gatecast.experiment.sweep.result import SweepResult
 from gatecast.experiment.sweep.run import run_sweep
 from gatecast.experiment.sweep.space import parse_space, sweepable_parameters
@@ -39,8 +44,11 @@ from gatecast.types import EXECUTORS, Executor
 
 __all__ = [
     "EXECUTORS",
+    "PANEL_SWEEP_KIND",
     "SAMPLERS",
     "Executor",
+    "PanelSweepConfig",
+    "PanelSweepResult",
     "Phase",
     "Sampler",
     "SweepConfig",
@@ -49,6 +57,7 @@ __all__ = [
     "parse_space",
     "read_trial",
     "read_trials",
+    "run_panel_sweep",
     "run_sweep",
     "run_trial",
     "sweepable_parameters",

@@ -25,7 +25,7 @@ from gatecast.experiment.settings import (
     TargetSettings,
     WalkSettings,
 )
-from gatecast.experiment.sweep.space import sweepable_parameters
+from gatecast.experiment.sweep.space import model_words, sweepable_parameters
 
 Sampler = Literal["grid", "tpe", "random"]
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
@@ -105,12 +105,12 @@ class SweepConfig(
             raise ConfigError(f"--sampler {self.sampler} needs --trials N (N >= 1 configurations)")
         if self.sampler != "grid" and not self.grid:
             raise ConfigError(f"--sampler {self.sampler} samples the --grid values; give a --grid")
-        valid = sweepable_parameters(self.target)
+        valid = sweepable_parameters(self.target, panel=self.on_panel)
         for name in list(self.grid) + list(self.fixed):
             if name not in valid:
                 raise ConfigError(
-                    f"{name!r} is not a parameter of the recurrent {self.target} model; choose "
-                    f"from {', '.join(sorted(valid))}"
+                    f"{name!r} is not a parameter of {model_words(self.target, self.on_panel)}; "
+                    f"choose from {', '.join(sorted(valid))}"
                 )
         both = sorted(set(self.grid) & set(self.fixed))
         if both:
@@ -127,12 +127,19 @@ class SweepConfig(
             )
         if "covariates" in self.grid:
             self.grid = {**self.grid, "covariates": self._group_choices(self.grid["covariates"])}
-        self.baselines = sweep_baselines(self.baselines, self.covariates, self.target)
+        self.baselines = self.checked_baselines()
         if any(split_name(b)[0] in RECURRENT for b in self.baselines):
             raise ConfigError(
                 f"baselines {self.baselines}: recurrent cells are swept (--grid cell=...), "
                 f"not baselines; name non-recurrent models such as garch,gjr_t,har"
             )
+
+    #: Whether the sweep runs on a panel (its grid sets the global model's parameters).
+    on_panel = False
+
+    def checked_baselines(self) -> tuple[str, ...]:
+        """The baselines as identifiers (:func:`sweep_baselines`), checked."""
+        return sweep_baselines(self.baselines, self.covariates, self.target)
 
     # -- the periods -------------------------------------------------------------------------
     def selection_period(self) -> tuple[str, str]:

@@ -13,21 +13,40 @@ from typing import Any, get_args
 
 from gatecast.errors import ConfigError
 from gatecast.experiment.registry import EvaluationTarget
-from gatecast.models.config import ForecasterConfig, NetSettings, VarianceConfig
+from gatecast.models.config import (
+    ForecasterConfig,
+    GlobalReturnParams,
+    GlobalVarianceParams,
+    NetParams,
+    NetSettings,
+    VarianceConfig,
+)
 
 #: Settings a sweep fixes itself: the target and column come from the sweep, seeds from ``seeds``.
 _NOT_SWEPT = ("target", "column", "seed", "quiet", "device")
 
 
-def _config_class(target: EvaluationTarget) -> type[NetSettings]:
-    return VarianceConfig if target == "variance" else ForecasterConfig
+def _config_class(target: EvaluationTarget, panel: bool = False) -> type[NetParams]:
+    if panel:  # the global model of a panel
+        return GlobalVarianceParams if target == "variance" else GlobalReturnParams
+    cls: type[NetSettings] = VarianceConfig if target == "variance" else ForecasterConfig
+    return cls
 
 
-def sweepable_parameters(target: EvaluationTarget = "variance") -> dict[str, Any]:
-    """Constructor parameter -> its type, for the recurrent model of ``target``."""
-    cls = _config_class(target)
+def sweepable_parameters(
+    target: EvaluationTarget = "variance", *, panel: bool = False
+) -> dict[str, Any]:
+    """Constructor parameter -> its type, for the recurrent model of ``target`` (``panel``:
+    the global model of a panel, :class:`GlobalRecurrentVariance` or
+    :class:`GlobalRecurrentReturn`)."""
+    cls = _config_class(target, panel)
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in fields(cls) if f.name not in _NOT_SWEPT}
+
+
+def model_words(target: EvaluationTarget, panel: bool = False) -> str:
+    """The model whose parameters a sweep sets, in words (``the recurrent variance model``)."""
+    return f"the {'global ' if panel else ''}recurrent {target} model"
 
 
 def _parse_value(name: str, text: str, hint: Any) -> Any:
@@ -70,17 +89,21 @@ def _example(args: tuple[Any, ...]) -> str:
 
 
 def parse_space(
-    items: list[str] | tuple[str, ...], target: EvaluationTarget = "variance"
+    items: list[str] | tuple[str, ...],
+    target: EvaluationTarget = "variance",
+    *,
+    panel: bool = False,
 ) -> dict[str, tuple[Any, ...]]:
     """``["window=10,22,63", "cell=lstm,gru"]`` (items may also be one space-separated string)
-    as parameter -> values, each value parsed to the constructor parameter's type.
+    as parameter -> values, each value parsed to the constructor parameter's type (``panel``:
+    of the global model of a panel).
 
     Examples
     --------
     >>> parse_space(["window=10,22 lr=5e-4,1e-3"])
     {'window': (10, 22), 'lr': (0.0005, 0.001)}
     """
-    valid = sweepable_parameters(target)
+    valid = sweepable_parameters(target, panel=panel)
     out: dict[str, tuple[Any, ...]] = {}
     for item in (tok for text in items for tok in text.split()):
         name, sep, values = item.partition("=")
@@ -91,7 +114,7 @@ def parse_space(
             )
         if name not in valid:
             raise ConfigError(
-                f"{name!r} is not a parameter of the recurrent {target} model; choose from "
+                f"{name!r} is not a parameter of {model_words(target, panel)}; choose from "
                 f"{', '.join(sorted(valid))}"
             )
         if name in out:
