@@ -99,6 +99,16 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
     def name(self) -> str:
         return str(self.cell)
 
+    def identity_params(self) -> dict[str, Any]:
+        """What a walk-forward's run folder records of the model: :meth:`get_params`, less the
+        sequence settings in window mode (they change nothing there), so a window-mode run
+        recorded before sequence mode came still resumes."""
+        params: dict[str, Any] = self.get_params()
+        if self.mode == "window":
+            for k in LANE_SETTINGS:
+                params.pop(k)
+        return params
+
     def _fit_config(self, frames: Mapping[str, pd.DataFrame]) -> Any:
         """The settings every instrument's fit uses; default: the single-series model's."""
         return self._local().config()
