@@ -62,3 +62,18 @@ def test_a_local_variance_model_is_refused_in_sequence_mode(tmp_path: Path) -> N
     said = " ".join(res.output.split())  # type: ignore[attr-defined]
     assert "'lstm_local' is a RecurrentVariance per instrument, which has window mode only" in said
     assert not out.exists()
+
+
+def test_gatecast_train_fits_a_sequence_mode_global_model_of_each_target(tmp_path: Path) -> None:
+    csv = _long_csv(tmp_path / "long.csv")
+    tiny = ["--hidden", "4", "--epochs", "1", "--device", "cpu", "--quiet", "--chunks", "8"]
+    for target, kind in (("variance", "global_variance"), ("return", "global_return")):
+        out = tmp_path / target
+        args = ["train", "--data", str(csv), "--panel", "--target", target, "--mode", "sequence"]
+        res = runner.invoke(app, [*args, "--out", str(out), *tiny])
+        assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert (manifest["kind"], manifest["mode"]) == (kind, "sequence")
+        assert manifest["config"]["chunks"] == 8
+        config = json.loads((out / "config.json").read_text())
+        assert (config["mode"], config["chunks"]) == ("sequence", 8)
