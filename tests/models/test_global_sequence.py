@@ -5,6 +5,7 @@ training rows only, no look-ahead, save/load, streams and the refusals."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 
 from gatecast.data.volatility import QLIKE_FLOOR, percent_returns
 from gatecast.errors import ConfigError, TooFewRowsError
+from gatecast.models.recurrent import sequence
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
@@ -78,6 +80,32 @@ def test_one_instrument_is_the_single_series_sequence_model() -> None:
     want = single.predict(data)
     assert got.index.equals(want.index) and len(want) > 250  # stateful: from the first row
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-6, atol=0)
+
+
+def test_every_lane_lies_inside_one_instrument(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the embedding each step carries its instrument's one-hot: a lane that crossed two
+    # instruments would carry two. The lanes cover every training row of every instrument once.
+    seen: list[Any] = []
+    real = sequence.train_sequence_loop
+
+    def spy(net: Any, lanes: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(lanes)
+        return real(net, lanes, *args, **kw)
+
+    monkeypatch.setattr(sequence, "train_sequence_loop", spy)
+    panel = _panel()
+    m = _variance(embedding=True, epochs=1).fit(panel)
+    (lanes,) = seen
+    hot = lanes.x[:, :, -len(panel) :].numpy()
+    rows = dict.fromkeys(panel, 0)
+    for k, n in enumerate(lanes.lengths):
+        owners = set(hot[k, :n].argmax(axis=1))
+        assert len(owners) == 1 and (hot[k, :n].sum(axis=1) == 1).all(), k
+        rows[list(panel)[owners.pop()]] += int(n)
+    for name, df in panel.items():
+        end = pd.Timestamp(m.train_ranges_[name][1])
+        # training targets: from the row after the first input with a value (log_rv22) to the end
+        assert rows[name] == int(((df.index > df.index[22]) & (df.index <= end)).sum()), name
 
 
 @pytest.mark.parametrize("embedding", [False, True], ids=["plain", "embedding"])
