@@ -11,7 +11,10 @@ and sd, no early stopping), trained on the pooled windows of the 20 stocks from 
    (x 1e4, log returns, pooled). gatecast: ``GlobalRecurrentReturn.fit`` and ``predict``;
    Darts: ``BlockRNNModel.fit`` on a list of 20 ``TimeSeries`` and ``historical_forecasts``
    (``retrain=False``); NeuralForecast: ``LSTM`` on the long frame (``unique_id``) through
-   ``cross_validation(refit=False)``, its steps set to the same windows per epoch.
+   ``cross_validation(refit=False)``, its steps set to the same windows per epoch. ``gatecast
+   sequence mode``: the same model with ``mode="sequence"`` (each stock's rows walked as lanes,
+   truncated BPTT: each row computed once per epoch, not once per window it is in; its 2014
+   forecasts a stateful run over each stock's history).
 2. ``walk``: the panel walk-forward over the test period (2015-2018; ``--quick``: 2018),
    refit every 63 days on every stock's rows before the refit: gatecast's
    ``panel_walk_forward`` cold (a new net per refit, as the peers) and warm (each refit starts
@@ -112,11 +115,13 @@ def wide(long: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- 1. one global fit and a year of forecasts ------------------------------------------------
-def fit_gatecast(frames: dict[str, pd.DataFrame], r: pd.DataFrame, epochs: int) -> Result:
+def fit_gatecast(
+    frames: dict[str, pd.DataFrame], r: pd.DataFrame, epochs: int, mode: str = "window"
+) -> Result:
     train = {n: df.loc[:FIT_END] for n, df in frames.items()}
     upto = {n: df.loc[:VAL_END] for n, df in frames.items()}
     t0 = time.perf_counter()
-    model = gatecast_model(epochs).fit(train)
+    model = gatecast_model(epochs, mode=mode).fit(train)
     fc = wide(model.predict(upto, start="2014-01-01", end=VAL_END))
     return time.perf_counter() - t0, mse_e4(fc, r)
 
@@ -319,7 +324,10 @@ def main() -> None:
     todo = set(args.only.split(","))
     e = args.epochs
     if "fit" in todo:
-        c: dict[str, Callable[[], Result]] = {"gatecast": lambda: fit_gatecast(frames, r, e)}
+        c: dict[str, Callable[[], Result]] = {
+            "gatecast": lambda: fit_gatecast(frames, r, e),
+            "gatecast sequence mode": lambda: fit_gatecast(frames, r, e, mode="sequence"),
+        }
         if peers["darts"]:
             c["darts BlockRNNModel"] = lambda: fit_darts(r, e)
         if peers["neuralforecast"]:

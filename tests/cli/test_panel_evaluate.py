@@ -94,7 +94,6 @@ def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(tmp_pa
     [
         (["--blocks", "1y"], "--blocks does not apply to a panel"),
         (["--intervals", "0.9"], "--intervals does not apply to a panel"),
-        (["--mode", "sequence"], "--mode does not apply to a panel"),
         (["--train-size", "200"], "train_size=200 is the length of a rolling training window"),
         (["--target", "direction"], "gjr_t"),  # a variance model: not one of direction's
         (["--models", "lstm_resid,gjr_t"], "'lstm_resid' does not run on a panel yet"),

@@ -74,7 +74,6 @@ def test_a_return_panel_runs_end_to_end_into_a_run_folder(tmp_path: Path) -> Non
     [
         (["--proxy", "parkinson"], "--proxy does not apply to a panel"),
         (["--models", "gjr_t,no_change"], "gjr_t"),
-        (["--mode", "sequence"], "--mode does not apply to a panel"),
     ],
 )
 def test_options_that_do_not_apply_exit_2_and_write_nothing(

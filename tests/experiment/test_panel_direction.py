@@ -279,7 +279,6 @@ def test_the_command_line_writes_a_run_folder_run_open_reads(tmp_path: Path) -> 
     [
         (["--proxy", "parkinson"], "--proxy does not apply to a panel"),
         (["--models", "gjr_t,no_change"], "gjr_t cannot forecast a direction target"),
-        (["--mode", "sequence"], "--mode does not apply to a panel"),
     ],
 )
 def test_options_that_do_not_apply_exit_2_and_write_nothing(

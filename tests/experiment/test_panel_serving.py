@@ -201,7 +201,7 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
         ([*train, "--target", "price"], "--target price does not apply to a panel"),
         ([*train, "--target", "variance", "--residual", "gjr_t"], "--residual does not apply"),
         ([*train, "--target", "variance", "--calendar", "data"], "--calendar data does not apply"),
-        ([*train, "--target", "variance", "--mode", "sequence"], "mode is for return"),
+        ([*train, "--target", "variance", "--chunks", "8"], "--chunks set(s) the lanes of"),
         (
             ["predict", "--model", str(model), "--data", str(csv), "--out", str(out), "--interval",
              "0.9", "--steps", "3"],

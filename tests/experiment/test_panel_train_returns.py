@@ -252,7 +252,7 @@ def test_settings_that_do_not_apply_are_refused_by_name_before_any_fit(
     cases = [
         ([*train, "--target", "price"], "--target price does not apply to a panel"),
         ([*train, "--target", "return", "--horizon", "2"], "--horizon 2 does not apply"),
-        ([*train, "--target", "direction", "--mode", "sequence"], "--mode sequence does not"),
+        ([*train, "--target", "direction", "--chunks", "8"], "set(s) the lanes of sequence"),
         ([*train, "--target", "return", "--calendar", "data"], "--calendar data does not apply"),
         ([*train, "--target", "return", "--residual", "gjr_t"], "residual (--residual) does not"),
     ]

@@ -68,7 +68,9 @@ NOT_THE_SAME = {
     "hidden": {"RecurrentSettings", "TrainJob"},
     "window": {"RecurrentSettings", "TrainJob"},
     "quiet": {"RunSettings", "TrainJob"},
-    "mode": {"EvaluationConfig", "TrainJob"},  # train: None, the family's default
+    # train: None, the family's default; a panel evaluation's: its global model (and its local
+    # return models), where one series' refuses a variance target
+    "mode": {"EvaluationConfig", "TrainJob", "PanelEvaluationConfig"},
     # train is one split, not a walk: no test_start (None: the last --test-size of the rows)
     # and its gap is an embargo before that one test part
     "test_start": {"WalkSettings", "TrainJob"},

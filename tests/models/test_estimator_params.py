@@ -10,18 +10,18 @@ import inspect
 import pytest
 
 from gatecast.models.baselines import AlwaysUp, HistoricalMean, NoChange
-from gatecast.models.config import ForecasterConfig, VarianceConfig
+from gatecast.models.config import LANE_SETTINGS, ForecasterConfig, VarianceConfig
 from gatecast.models.har import HARForecaster, HARXForecaster
 from gatecast.models.recurrent import RecurrentForecaster, RecurrentVariance
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
-#: Each estimator, its config, and the config fields it does not take (a global model runs in
-#: window mode and takes no hybrid settings).
+#: Each estimator, its config, and the config fields it does not take (a global model takes
+#: no hybrid settings).
 CASES = [
     (RecurrentForecaster, ForecasterConfig, set()),
     (RecurrentVariance, VarianceConfig, set()),
-    (GlobalRecurrentReturn, ForecasterConfig, {"mode", "chunk_len", "chunks", "burn_in"}),
+    (GlobalRecurrentReturn, ForecasterConfig, set()),
     (GlobalRecurrentVariance, VarianceConfig, {"classical_inputs", "residual", "train_rows"}),
 ]
 
@@ -37,6 +37,8 @@ def test_the_parameters_are_the_configs_fields_keyword_only_and_typed(
     expected = [f.name for f in dataclasses.fields(config) if f.name not in left_out]
     if cls in (GlobalRecurrentReturn, GlobalRecurrentVariance):
         expected.append("embedding")
+    if cls is GlobalRecurrentVariance:  # its sequence mode's own (the variance model has none)
+        expected += ["mode", "chunk_len", "chunks", "burn_in"]
     assert names == expected
     # the first five by position too (as they always could be), the rest by keyword only
     kinds = [p.kind for p in params]
@@ -61,6 +63,9 @@ def test_the_parameters_are_the_configs_fields_keyword_only_and_typed(
 def test_the_defaults_are_the_configs(cls, config, left_out) -> None:
     params = cls().get_params()
     params.pop("embedding", None)
+    if cls is GlobalRecurrentVariance:  # its own sequence settings: the return model's defaults
+        lanes = {k: params.pop(k) for k in LANE_SETTINGS}
+        assert lanes == {k: getattr(ForecasterConfig(), k) for k in LANE_SETTINGS}
     assert config(**params) == config()
     # what a walk-forward records of a default model: the target as its spec object, except
     # for the global return model, whose default was always written "return"

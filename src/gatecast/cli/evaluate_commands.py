@@ -41,7 +41,7 @@ def evaluate(
         _E.mode,
         help="Recurrent models: window (a fresh pass over the last --window days per forecast) "
         "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
-        "return and direction targets).",
+        "return and direction targets; on a panel the global model of any target).",
     ),
     features: str | None = options.FEATURES,
     ensemble: bool = typer.Option(
@@ -184,6 +184,7 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         proxy=params["proxy"],
         models=names,
         covariates=options.name_list(params["covariates"]) or (),
+        mode=params["mode"],
     )
     res = run_panel_evaluation(cfg)
     print_panel_read(why, res.source, res.layout, len(set(res.table.instrument)), res.notes)

@@ -81,7 +81,10 @@ def model_identity(factory: ModelFactory) -> dict[str, Any]:
     cls = type(model)
     out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
     if isinstance(model, HasParams):
-        out["params"] = _plain(model.get_params())
+        # a model may leave out settings that change nothing as set (a window-mode global
+        # model's sequence settings), so folders recorded before they came still resume
+        params = getattr(model, "identity_params", model.get_params)()
+        out["params"] = _plain(params)
     else:
         out["factory"] = repr(factory)
     return out

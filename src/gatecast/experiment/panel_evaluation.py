@@ -59,7 +59,7 @@ from gatecast.experiment.settings import (
     RunSettings,
 )
 from gatecast.models.config import VarianceConfig
-from gatecast.types import PROXIES, Proxy, Scheme, check_choice
+from gatecast.types import PROXIES, Mode, Proxy, Scheme, check_choice
 
 __all__ = [
     "LOCAL_MODELS",
@@ -161,6 +161,7 @@ def evaluate_panel(
     mcs_block_size: int = MCS_BLOCK_SIZE,
     mcs_reps: int = MCS_REPS,
     covariates: str | Iterable[str] = (),
+    mode: Mode = "window",
 ) -> PanelEvaluation:
     """Walk the models forward over ``panel`` and score them per instrument and pooled.
 
@@ -209,6 +210,8 @@ def evaluate_panel(
         and ``har_x`` (variance) or by ``arx`` (return: ARX, AR(1) with the covariates as
         regressors); the models become an ablation (each of those with and without each
         group, ``har`` beside ``har_x``, ``ar1`` beside ``arx``: ``ablation``).
+    mode
+        ``sequence``: the global model and the local return models in sequence mode.
 
     Returns
     -------
@@ -238,6 +241,7 @@ def evaluate_panel(
         "seed": seed,
         "embedding": embedding,
         "device": device,
+        "mode": mode,
     }
     notes: list[str] = []
     groups: tuple[str, ...] = ()

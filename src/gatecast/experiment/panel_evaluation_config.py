@@ -20,6 +20,7 @@ from gatecast.experiment.applies import unused_settings
 from gatecast.experiment.panel_models import (
     PanelModelSettings,
     checked_panel_names,
+    mode_setting,
     recurrent_settings,
 )
 from gatecast.experiment.panel_returns import (
@@ -48,7 +49,7 @@ from gatecast.experiment.settings import (
     WalkSettings,
 )
 from gatecast.models.config import VarianceConfig
-from gatecast.types import CELLS, Proxy, check_number
+from gatecast.types import CELLS, MODES, Mode, Proxy, check_choice, check_number
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -86,11 +87,18 @@ def panel_factories(
     # the settings the global and the local recurrent models share
     recurrent = recurrent_settings(settings, window=VarianceConfig.window, target=proxy)
     column, embedding = recurrent["column"], settings.get("embedding", False)
+    mode = mode_setting(settings)  # the global model's; the local variance models have none
     out: dict[str, PanelFactory] = {}
     for name in names:
         base, groups = split_name(name)
         reads: dict[str, Any] = {"covariates": covariate_columns(groups)} if groups else {}
         if base in LOCAL_MODELS:
+            if mode:
+                raise ConfigError(
+                    f"model {name!r} is a RecurrentVariance per instrument, which has window "
+                    f"mode only: mode 'sequence' trains the global model ({base.split('_')[0]}) "
+                    f"in sequence mode; leave {name} out, or use mode 'window'"
+                )
             out[name] = functools.partial(
                 RecurrentVariance, cell=LOCAL_MODELS[base], **recurrent, **reads
             )
@@ -117,7 +125,12 @@ def panel_factories(
             )
         if base in CELLS:
             out[name] = functools.partial(
-                GlobalRecurrentVariance, cell=base, embedding=embedding, **recurrent, **reads
+                GlobalRecurrentVariance,
+                cell=base,
+                embedding=embedding,
+                **recurrent,
+                **mode,
+                **reads,
             )
         else:
             spec = model_spec("variance", name)
@@ -187,7 +200,6 @@ PANEL_REFUSED: Mapping[str, str] = {
     "blocks": "the out-of-time blocks run on one series only so far",
     "intervals": "conformal intervals run on one series only so far",
     "interval_scale": "it scales the conformal intervals, which run on one series only",
-    "mode": "the recurrent variance models have window mode only",
     "ensemble": "a panel scores each recurrent model on the mean of its seeds' losses (no "
     "seed ensemble of the mean forecast yet)",
     "seeds": "a panel backtest or VaR runs one seed per recurrent model (seed 0) so far (a "
@@ -286,10 +298,13 @@ class PanelEvaluationConfig(
     #: Empty: the target's defaults (``PANEL_MODELS``, ``RETURN_MODELS``, ``DIRECTION_MODELS``).
     models: tuple[str, ...] = ()
     reference: str | None = None
+    #: ``sequence``: the global model (and the local return models) in sequence mode.
+    mode: Mode = "window"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_panel_target(self.target, self.proxy)
+        check_choice(self.mode, MODES, "mode")
         if self.seeds != 1 and not self.takes_seeds():
             raise ConfigError(
                 f"--seeds does not apply to a panel: {PANEL_REFUSED['seeds']}; leave it out"
@@ -341,6 +356,7 @@ class PanelEvaluationConfig(
             "seed": seed,
             "embedding": self.embedding,
             "device": self.device,
+            "mode": self.mode,
         }
         if self.target in POINT_TARGETS:
             return return_factories(self.models, self.target, **settings)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 from gatecast.errors import ConfigError
+from gatecast.types import MODES, check_choice
 
 __all__ = ["PanelModelSettings", "checked_panel_names", "recurrent_settings"]
 
@@ -18,8 +19,10 @@ class PanelModelSettings(TypedDict, total=False):
     """The settings a panel's model factories take, each optional: the price ``column`` (None:
     adj_close, else close), the recurrent models' ``hidden`` (16), ``window`` (the target's:
     5 for variance, 22 for return), ``epochs`` (30), ``warm_epochs`` (5), ``warm_start`` (True),
-    ``seed`` (0) and ``device`` (``auto``), and the global model's ``embedding`` (False: no
-    learned vector per instrument)."""
+    ``seed`` (0) and ``device`` (``auto``), the global model's ``embedding`` (False: no
+    learned vector per instrument), and ``mode`` (``window``; ``sequence``: the global model
+    and the local return models train and forecast in sequence mode, the local variance models
+    have none and are refused)."""
 
     column: str | None
     hidden: int
@@ -30,6 +33,7 @@ class PanelModelSettings(TypedDict, total=False):
     seed: int
     embedding: bool
     device: str
+    mode: str
 
 
 #: The defaults of :class:`PanelModelSettings` but ``window`` (the target's own).
@@ -42,16 +46,26 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "embedding": False,
     "device": "auto",
+    "mode": "window",
 }
 
 
 def recurrent_settings(settings: PanelModelSettings, *, window: int, target: str) -> dict[str, Any]:
     """The keywords every recurrent model of the panel takes, the global and the local ones:
-    ``settings`` but ``embedding`` (the global model's own), with their defaults (``window``
-    the target's), and the ``target`` they forecast."""
+    ``settings`` but ``embedding`` (the global model's own) and ``mode`` (not every model
+    takes it), with their defaults (``window`` the target's), and the ``target`` they
+    forecast."""
     given: dict[str, Any] = {**DEFAULTS, "window": window, **settings, "target": target}
-    del given["embedding"]
+    del given["embedding"], given["mode"]
     return given
+
+
+def mode_setting(settings: PanelModelSettings) -> dict[str, Any]:
+    """``{"mode": "sequence"}`` for a sequence-mode panel, else nothing (window mode is every
+    model's default, and a model that has no ``mode`` keeps it); an unknown mode is refused."""
+    mode = settings.get("mode", "window")
+    check_choice(mode, MODES, "mode")
+    return {"mode": "sequence"} if mode == "sequence" else {}
 
 
 def checked_panel_names(

@@ -23,6 +23,7 @@ from gatecast.evaluation.panel_walk import PanelFactory, PanelWalkResult
 from gatecast.experiment.panel_models import (
     PanelModelSettings,
     checked_panel_names,
+    mode_setting,
     recurrent_settings,
 )
 from gatecast.experiment.registry import POINT_WINDOW, canonical_names, model_spec, split_name
@@ -115,7 +116,11 @@ def return_factories(
     from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
     kind: Literal["return", "direction"] = "direction" if target == "direction" else "return"
-    recurrent = {"layers": 1, **recurrent_settings(settings, window=POINT_WINDOW, target=kind)}
+    recurrent = {
+        "layers": 1,
+        **recurrent_settings(settings, window=POINT_WINDOW, target=kind),
+        **mode_setting(settings),  # the global and the local return models both take it
+    }
     column, embedding = recurrent["column"], settings.get("embedding", False)
     out: dict[str, PanelFactory] = {}
     for name in return_model_names(models, kind):

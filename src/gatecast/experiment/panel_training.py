@@ -55,18 +55,37 @@ def check_panel_train(job: TrainJob) -> None:
         if getattr(job, name) is not None:
             raise ConfigError(f"{option} does not apply to a panel: {why}; leave it out")
     check_panel_calendar(job.calendar)
+    if not job.variance and job.horizon != 1:
+        raise ConfigError(
+            f"--horizon {job.horizon} does not apply to a panel: the global return model "
+            f"forecasts one step ahead; leave --horizon out"
+        )
+    lanes = _variance_lanes(job)
+    given = ", ".join("--" + k.replace("_", "-") for k in lanes if k != "mode")
+    if given and lanes.get("mode") != "sequence":
+        raise ConfigError(
+            f"{given} set(s) the lanes of sequence mode (truncated BPTT); add --mode sequence, "
+            f"or leave them out"
+        )
+    _model_job(job).model_config()  # the model's settings, validated (refused by name)
+
+
+def _variance_lanes(job: TrainJob) -> dict[str, Any]:
+    """A variance job's sequence settings given (``--mode``, ``--chunks``...): the global
+    variance model's own (the single-series variance model has none); nothing for a return."""
+    from gatecast.models.config import LANE_SETTINGS
+
     if not job.variance:
-        if job.horizon != 1:
-            raise ConfigError(
-                f"--horizon {job.horizon} does not apply to a panel: the global return model "
-                f"forecasts one step ahead; leave --horizon out"
-            )
-        if (job.mode or "window") != "window":
-            raise ConfigError(
-                f"--mode {job.mode} does not apply to a panel: the global return model trains "
-                f"on windows of each instrument (window mode only); leave --mode out"
-            )
-    job.model_config()  # the model's settings, validated (mode, chunks... refused by name)
+        return {}
+    return {k: getattr(job, k) for k in LANE_SETTINGS if getattr(job, k) is not None}
+
+
+def _model_job(job: TrainJob) -> TrainJob:
+    """``job`` as its single-series model's settings see it: a variance job without the
+    global model's own sequence settings."""
+    if not _variance_lanes(job):
+        return job
+    return replace(job, mode=None, chunks=None, chunk_len=None, burn_in=None)
 
 
 def _global_model(job: TrainJob) -> GlobalRecurrentVariance | GlobalRecurrentReturn:
@@ -74,13 +93,13 @@ def _global_model(job: TrainJob) -> GlobalRecurrentVariance | GlobalRecurrentRet
     model of that target, :meth:`TrainJob.model_config`, that the global model takes)."""
     from gatecast.models.config import ForecasterConfig, VarianceConfig, params_of
 
-    cfg = job.model_config()
+    cfg = _model_job(job).model_config()
     if isinstance(cfg, VarianceConfig):
         from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
         keep = set(GlobalRecurrentVariance._param_names())
         params = {k: v for k, v in params_of(cfg, VarianceConfig).items() if k in keep}
-        return GlobalRecurrentVariance(**params)
+        return GlobalRecurrentVariance(**params, **_variance_lanes(job))
     from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
     assert isinstance(cfg, ForecasterConfig)
@@ -180,11 +199,13 @@ def run_panel_training(
     instrument, for a variance QLIKE, MSE and MAE against ``proxy``; for a return or direction
     the scores ``gatecast train`` gives one series of that target, against its own return or
     direction), ``loss.json``, ``config.json`` and ``run.json``. Settings that do not apply to
-    a panel (a price target, a horizon over 1, sequence mode, the hybrid inputs, the data's own
-    calendar) are refused by name before the data is read. ``job.calendar`` (an exchange code)
-    is the calendar every instrument follows: each one's rows are checked against its sessions
-    (:func:`gatecast.experiment.panel_calendar.panel_calendar`) and the folder records it, so
-    that predict and stream date the next bar by the exchange's next session. ``job.covariates`` (groups such as ``sp500``) are joined onto each
+    a panel (a price target, a horizon over 1, the hybrid inputs, the data's own calendar) are
+    refused by name before the data is read; ``mode`` (and ``chunks``, ``chunk_len``,
+    ``burn_in``) train the global model of any target in sequence mode. ``job.calendar`` (an
+    exchange code) is the calendar every instrument follows: each one's rows are checked against
+    its sessions (:func:`gatecast.experiment.panel_calendar.panel_calendar`) and the folder
+    records it, so that predict and stream date the next bar by the exchange's next session.
+    ``job.covariates`` (groups such as ``sp500``) are joined onto each
     instrument's own dates by :func:`gatecast.experiment.panel_covariates.join_panel_covariates`
     (the evaluation's join) and recorded in the folder (``covariate_groups``), so that predict
     joins the same ones.
@@ -253,7 +274,8 @@ def run_panel_training(
     )
     if out is not None:
         # the panel named by its source: prices passed in are never written whole
-        config = {**replace(job, data=panel.source).to_dict(), "panel": True, "layout": layout}
+        record = _model_job(replace(job, data=panel.source)).to_dict() | _variance_lanes(job)
+        config = {**record, "panel": True, "layout": layout}
         with staged_folder(
             out, overwrite=overwrite, kind="train", config=config, data=panel.identity()
         ) as tmp:

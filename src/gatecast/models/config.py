@@ -86,12 +86,31 @@ class ForecasterParams(ReturnNetParams):
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class GlobalReturnParams(ReturnNetParams):
-    """The parameters of the global return model: the return model's in window mode, and the
-    instrument embedding."""
+    """The parameters of the global return model: the return model's, and the instrument
+    embedding."""
 
     target: TargetSpec | str = "return"  # its default as written (a run folder records it)
+    # sequence mode (:mod:`gatecast.models.recurrent.global_sequence`), as the return model's
+    mode: str = "window"
+    chunk_len: int = 16
+    chunks: int = 32
+    burn_in: int = 10
     covariates: tuple[str, ...] | list[str] = ()
     embedding: bool = False
+
+
+#: The sequence-mode settings of a global model (those of :class:`ForecasterParams`).
+LANE_SETTINGS = ("mode", "chunk_len", "chunks", "burn_in")
+
+
+def check_lanes(mode: str, chunk_len: int, chunks: int, burn_in: int) -> None:
+    """Refuse a mode or a sequence-mode setting out of range (a :class:`ConfigError`)."""
+    check_choice(mode, MODES, "mode")
+    if chunk_len < 1 or chunks < 1 or burn_in < 0:
+        raise ConfigError(
+            f"chunk_len={chunk_len}, chunks={chunks}, burn_in={burn_in}: "
+            f"chunk_len and chunks must be >= 1, burn_in >= 0"
+        )
 
 
 @dataclass(frozen=True)
@@ -147,12 +166,7 @@ class ForecasterConfig(ForecasterParams, NetSettings):
         if self.features is None:
             raise ConfigError("features is None; give at least one, e.g. ('return',)")
         make_scaler(self.scaler)
-        check_choice(self.mode, MODES, "mode")
-        if self.chunk_len < 1 or self.chunks < 1 or self.burn_in < 0:
-            raise ConfigError(
-                f"chunk_len={self.chunk_len}, chunks={self.chunks}, burn_in={self.burn_in}: "
-                f"chunk_len and chunks must be >= 1, burn_in >= 0"
-            )
+        check_lanes(self.mode, self.chunk_len, self.chunks, self.burn_in)
 
     @property
     def target_spec(self) -> TargetSpec:
@@ -231,6 +245,12 @@ class GlobalVarianceParams(VarianceNetParams):
 
     covariates: tuple[str, ...] | list[str] = ()
     embedding: bool = False
+    # sequence mode (:mod:`gatecast.models.recurrent.global_sequence`); the single-series
+    # variance model has window mode only, so these settings are the global model's own
+    mode: str = "window"
+    chunk_len: int = 16
+    chunks: int = 32
+    burn_in: int = 10
 
 
 @dataclass(frozen=True)

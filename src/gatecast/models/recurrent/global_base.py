@@ -18,8 +18,14 @@ from gatecast.data.scalers import Scaler, fit_scaler
 from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, NotFittedError, PanelError, TooFewRowsError
 from gatecast.models.base import ParamsFromSignature
-from gatecast.models.config import NetParams
+from gatecast.models.config import LANE_SETTINGS, NetParams, check_lanes
 from gatecast.models.recurrent.base import WINDOW, FolderModel
+from gatecast.models.recurrent.global_sequence import (
+    PanelFit,
+    as_sequence_view,
+    fit_sequence,
+    lane_min_rows,
+)
 from gatecast.models.recurrent.net import RecurrentNet, weights_of, with_weights
 from gatecast.models.recurrent.panel_parts import (
     check_panel,
@@ -67,8 +73,12 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
     calendar_: dict[str, Any] | None = None
     #: Rows a new instrument's history needs beyond :meth:`min_history` (for its target part).
     extra_history: ClassVar[int] = 0
-    # a parameter the subclass's parameter class declares (the rest are NetParams')
+    # parameters the subclass's parameter class declares (the rest are NetParams')
     embedding: bool
+    mode: str
+    chunk_len: int
+    chunks: int
+    burn_in: int
 
     #: The one-hot instrument input of the embedding (see :func:`panel_parts.one_hot`).
     _one_hot = staticmethod(one_hot)
@@ -79,15 +89,29 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
         self.scalers_: dict[str, Scaler] = {}
         self.instruments_: list[str] = []
         self.result_: TrainResult | None = None
+        check_lanes(self.mode, self.chunk_len, self.chunks, self.burn_in)
 
     # -- the single-series model whose parts are reused -------------------------------------
     def _local(self) -> Any:
-        params = {k: v for k, v in self.get_params().items() if k != "embedding"}
+        # the single-series model's own parameters (the variance model has no sequence mode:
+        # a global variance model's sequence settings are its own)
+        takes = set(self.local_class._param_names())
+        params = {k: v for k, v in self.get_params().items() if k in takes}
         return self.local_class(**params)
 
     @property
     def name(self) -> str:
         return str(self.cell)
+
+    def identity_params(self) -> dict[str, Any]:
+        """What a walk-forward's run folder records of the model: :meth:`get_params`, less the
+        sequence settings in window mode (they change nothing there), so a window-mode run
+        recorded before sequence mode came still resumes."""
+        params: dict[str, Any] = self.get_params()
+        if self.mode == "window":
+            for k in LANE_SETTINGS:
+                params.pop(k)
+        return params
 
     def _fit_config(self, frames: Mapping[str, pd.DataFrame]) -> Any:
         """The settings every instrument's fit uses; default: the single-series model's."""
@@ -167,17 +191,44 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
         frames = check_panel(panel, type(self).__name__, self.local_class.__name__)
         local = self._local()
         cfg = self._fit_config(frames)
-        # the rows the inputs need, then a window, a target and a validation tail
-        need = self._input_start(cfg) + WINDOW.min_rows(local, cfg)
+        sequence = self.mode == "sequence"
+        # the rows the inputs need, then a window (sequence mode: a burn-in), a target and a
+        # validation tail
+        start = self._input_start(cfg)
+        need = start + (lane_min_rows(self, cfg) if sequence else WINDOW.min_rows(local, cfg))
+        span = f"burn_in={self.burn_in}" if sequence else f"window={cfg.window}"
         for n, df in frames.items():
             if len(df) < need:
                 raise TooFewRowsError(
                     f"instrument {n!r} has {len(df)} rows, too few to train on with "
-                    f"window={cfg.window}, the rows its inputs need first and a validation "
+                    f"{span}, the rows its inputs need first and a validation "
                     f"tail: need at least {need}; leave it "
                     f"out of the fit (panel.select([...])): predict still forecasts it once it "
                     f"has {self.min_history()} rows"
                 )
+        names = list(frames)
+        warm = bool(cfg.warm_start) and self.net_ is not None
+        if warm and self.embedding and names != self.instruments_:
+            raise ConfigError(
+                f"a warm refit with embedding=True needs the instruments it was fit on "
+                f"({', '.join(self.instruments_)}); got {', '.join(names)}"
+            )
+        if sequence:
+            fitted = fit_sequence(self, frames, local, cfg, warm=warm)
+        else:
+            fitted = self._fit_windows(frames, local, cfg, warm=warm)
+        assert self.net_ is not None
+        self.net_.eval()
+        self.resolved_, self.result_ = cfg, fitted.result
+        self.scalers_, self.instruments_ = fitted.scalers, names
+        self._keep_parts(fitted.targets, fitted.columns)
+        self.train_ranges_ = fitted.train_ranges
+        return self
+
+    def _fit_windows(
+        self, frames: Mapping[str, pd.DataFrame], local: Any, cfg: Any, *, warm: bool
+    ) -> PanelFit:
+        """Train ``net_`` (new, or the current one when ``warm``) on the pooled windows."""
         feats, targets, train_end, scalers, kept, scaled, columns = {}, {}, {}, {}, {}, {}, {}
         for n, df in frames.items():
             f, y_n, columns[n] = local.training_frames(df, cfg)
@@ -208,19 +259,13 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
         tt = torch.as_tensor(win.y, dtype=torch.float32, device=dev)[:, None]
         mask = torch.as_tensor(train, device=dev)
         gen = seed_everything(cfg.seed)
-        warm = bool(cfg.warm_start) and self.net_ is not None
-        if warm and self.embedding and names != self.instruments_:
-            raise ConfigError(
-                f"a warm refit with embedding=True needs the instruments it was fit on "
-                f"({', '.join(self.instruments_)}); got {', '.join(names)}"
-            )
         if not warm:
             self.net_ = RecurrentNet(cfg.cell, X.shape[2], cfg.hidden, cfg.layers, cfg.dropout)
             local.init_net(self.net_, win.y[train])
         assert self.net_ is not None
         self.net_.to(dev)
         val = (Xt[~mask], tt[~mask]) if bool((~mask).any()) else None
-        self.result_ = self._train_loop(
+        result = self._train_loop(
             self.net_,
             (Xt[mask], tt[mask]),
             val,
@@ -228,12 +273,8 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
             local.loss_fn(cfg),
             generator=gen,
         )
-        self.net_.eval()
-        self.resolved_ = cfg
-        self.scalers_, self.instruments_ = scalers, names
-        self._keep_parts(kept, columns)
-        self.train_ranges_ = {n: (str(feats[n].index[0]), str(train_end[n])) for n in names}
-        return self
+        ranges = {n: (str(feats[n].index[0]), str(train_end[n])) for n in names}
+        return PanelFit(scalers, kept, columns, ranges, result)
 
     def _train_loop(self, *args: Any, **kw: Any) -> TrainResult:
         """:func:`gatecast.training.loop.train_loop`, as the fit calls it."""
@@ -293,6 +334,8 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
                 **({"calendar": self.calendar_} if self.calendar_ else {}),
             },
         )
+        if self.mode == "sequence":  # a stateful run over the history, as the fit trained it
+            as_sequence_view(self, local)
         return local
 
     # -- forecasts ----------------------------------------------------------------------------
@@ -391,6 +434,8 @@ class GlobalRecurrentModel(NetParams, FolderModel, ParamsFromSignature):
         local = cls.local_class.from_spec(spec, parts.tensors, device=device, where=where)
         keep = set(cls._param_names()) - {"embedding"}
         params = {k: v for k, v in local.get_params().items() if k in keep}
+        # a sequence-mode model's settings, from its config (the variance view has none)
+        params |= {k: spec.config[k] for k in LANE_SETTINGS if k in spec.config}
         model = cls(**params, embedding=rows is not None)  # type: ignore[call-arg]
         model._restore(parts, local.config())
         state = weights_of(local.net_)

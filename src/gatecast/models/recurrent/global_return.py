@@ -41,7 +41,11 @@ class GlobalRecurrentReturn(GlobalReturnParams, GlobalRecurrentModel):
     :meth:`for_instrument` gives an ordinary fitted :class:`RecurrentForecaster` for one
     instrument (its scalers; its embedding folded into the first layer's bias), which predicts,
     streams and saves as any single-series model does. Parameters are those of
-    :class:`RecurrentForecaster` but ``mode`` and its sequence settings (window mode only).
+    :class:`RecurrentForecaster`. ``mode="sequence"`` trains on each instrument's rows as lanes
+    walked chunk by chunk, the state carried (truncated BPTT;
+    :mod:`gatecast.models.recurrent.global_sequence`): per instrument the same scalers and
+    validation tail as window mode, lanes never crossing two instruments, and a sequence-mode
+    view that forecasts by a stateful run over the history.
 
     ``target="direction"`` makes it the global direction model: the same net and pooled
     windows, the 0/1 sign of each instrument's next return as the target, learned as a logit

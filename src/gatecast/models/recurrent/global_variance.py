@@ -51,6 +51,13 @@ class GlobalRecurrentVariance(GlobalVarianceParams, GlobalRecurrentModel):
     :class:`RecurrentVariance` but the hybrid ones (``classical_inputs``, ``residual``) and
     ``train_rows``, which a global model does not take yet.
 
+    ``mode="sequence"`` (with ``chunk_len``, ``chunks``, ``burn_in``, as the return model's)
+    trains on each instrument's rows as lanes walked chunk by chunk, the state carried
+    (truncated BPTT; :mod:`gatecast.models.recurrent.global_sequence`): per instrument the same
+    scaler, level and validation tail as window mode, lanes never crossing two instruments;
+    its view is a :class:`RecurrentVariance` whose spec runs in sequence mode (a stateful run
+    over the history), which the single-series variance model has not.
+
     Fitted state: ``net_`` (the pooled net), ``scalers_`` and ``levels_`` per instrument,
     ``instruments_`` (those fit on), ``result_`` (the loss history).
     """

@@ -100,12 +100,20 @@ def point_loss(kind: str, reduction: str = "mean") -> nn.Module:
     return nn.MSELoss(reduction=reduction)
 
 
-def qlike_logvar(log_var: torch.Tensor, proxy: torch.Tensor) -> torch.Tensor:
-    """Mean QLIKE of a log-variance output h against a proxy p: p e^{-h} - log(p) + h - 1."""
+def qlike_logvar(
+    log_var: torch.Tensor, proxy: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Mean QLIKE of a log-variance output h against a proxy p: p e^{-h} - log(p) + h - 1
+    (``reduction="none"``: at every element)."""
     x = proxy * torch.exp(-log_var)
-    return (x - torch.log(proxy) + log_var - 1.0).mean()
+    each = x - torch.log(proxy) + log_var - 1.0
+    return each if reduction == "none" else each.mean()
 
 
-def gaussian_nll_logvar(log_var: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
-    """Gaussian negative log-likelihood of a zero-mean return, up to constants: (h + r^2 e^{-h}) / 2."""
-    return 0.5 * (log_var + r2 * torch.exp(-log_var)).mean()
+def gaussian_nll_logvar(
+    log_var: torch.Tensor, r2: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Gaussian negative log-likelihood of a zero-mean return, up to constants: (h + r^2 e^{-h}) / 2
+    (``reduction="none"``: at every element)."""
+    each = 0.5 * (log_var + r2 * torch.exp(-log_var))
+    return each if reduction == "none" else each.mean()

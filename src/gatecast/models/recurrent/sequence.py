@@ -16,6 +16,7 @@ from gatecast.data.sequences import pad_sequences, sequence_pairs, split_lanes
 from gatecast.errors import ConfigError, TooFewRowsError
 from gatecast.models.recurrent.base import RecurrentEstimator
 from gatecast.models.recurrent.net import RecurrentNet
+from gatecast.training.config import TrainConfig, TrainResult
 from gatecast.training.loop import resolve_device, seed_everything
 from gatecast.training.sequence import Lanes, train_sequence_loop
 
@@ -79,34 +80,18 @@ class SequenceStrategy:
         ts = model.fit_target_scaler(cfg, y_train)
         xs = [fs.transform(p.X) for *_, p, _ in parts]
         ys = [ts.transform(p.y) for *_, p, _ in parts]
-        # training lanes: about total / chunks steps each, never across two series
-        total = sum(n for *_, n in parts)
-        lane_len = -(-total // cfg.chunks)
-        pieces = [
-            (x[a:b], y[a:b])
-            for x, y, (*_, n) in zip(xs, ys, parts, strict=True)
-            for a, b in split_lanes(n, -(-n // lane_len))
-        ]
         dev = resolve_device(cfg.device)
         seed_everything(cfg.seed)  # weight init; lanes are walked in time order, not shuffled
         net, warm = model._start_net(cfg, y_train)
         net = net.to(dev)
-        dtype = next(net.parameters()).dtype
-        lx, lengths = pad_sequences([x for x, _ in pieces])
-        ly, _ = pad_sequences([y[:, None] for _, y in pieces])
-        lanes = Lanes(
-            torch.as_tensor(lx, dtype=dtype, device=dev),
-            torch.as_tensor(ly, dtype=dtype, device=dev),
-            lengths,
-        )
-        loss = model.loss_fn(cfg, "none")
-        validate = _validator(net, loss, xs, ys, [n for *_, n in parts], dtype, dev)
-        result = train_sequence_loop(
+        result = train_lanes(
             net,
-            lanes,
-            validate,
+            model.loss_fn(cfg, "none"),
+            xs,
+            ys,
+            [n for *_, n in parts],
             cfg.train_config(warm=warm),
-            loss,
+            chunks=cfg.chunks,
             chunk_len=cfg.chunk_len,
             burn_in=cfg.burn_in,
         )
@@ -139,6 +124,50 @@ class SequenceStrategy:
         )
 
 
+def train_lanes(
+    net: RecurrentNet,
+    loss: Any,
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    n_train: list[int],
+    train: TrainConfig,
+    *,
+    chunks: int,
+    chunk_len: int,
+    burn_in: int,
+) -> TrainResult:
+    """Train ``net`` (on its device, in place) in sequence mode on several series: the scaled
+    input rows ``xs[i]`` (T_i, F) and targets ``ys[i]`` (T_i,) of series i, whose first
+    ``n_train[i]`` steps are its training part and the rest its validation tail.
+
+    The training parts are cut into lanes of about ``sum(n_train) / chunks`` steps each, a lane
+    never crossing two series, and walked by :func:`train_sequence_loop`; the validation loss
+    runs every series whole from a zero state and counts its tail only. What the
+    single-series sequence mode (and ``fit_many``) and the global models' sequence mode share.
+    """
+    dev = next(net.parameters()).device
+    dtype = next(net.parameters()).dtype
+    lane_len = -(-sum(n_train) // chunks)
+    pieces = [
+        (x[a:b], y[a:b])
+        for x, y, n in zip(xs, ys, n_train, strict=True)
+        for a, b in split_lanes(n, -(-n // lane_len))
+    ]
+    lx, lengths = pad_sequences([x for x, _ in pieces])
+    # padded targets are masked out of the loss; 1.0 keeps every loss finite there (a
+    # variance's QLIKE takes the log of its target), so 0 x loss is 0 exactly
+    ly, _ = pad_sequences([y[:, None] for _, y in pieces], value=1.0)
+    lanes = Lanes(
+        torch.as_tensor(lx, dtype=dtype, device=dev),
+        torch.as_tensor(ly, dtype=dtype, device=dev),
+        lengths,
+    )
+    validate = _validator(net, loss, xs, ys, n_train, dtype, dev)
+    return train_sequence_loop(
+        net, lanes, validate, train, loss, chunk_len=chunk_len, burn_in=burn_in
+    )
+
+
 def _validator(
     net: RecurrentNet,
     loss: Any,
@@ -152,7 +181,7 @@ def _validator(
     if all(len(x) == n for x, n in zip(xs, n_train, strict=True)):
         return None
     vx, lengths = pad_sequences(xs)
-    vy, _ = pad_sequences([y[:, None] for y in ys])
+    vy, _ = pad_sequences([y[:, None] for y in ys], value=1.0)  # masked, finite
     w = np.zeros(vx.shape[:2])
     for i, (x, n) in enumerate(zip(xs, n_train, strict=True)):
         w[i, n : len(x)] = 1.0

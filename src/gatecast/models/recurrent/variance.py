@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -270,7 +271,8 @@ class RecurrentVariance(VarianceParams, RecurrentEstimator):
         return make_scaler("none").fit(y_train)  # the head gives a log-variance directly
 
     def loss_fn(self, cfg: Any, reduction: str = "mean") -> Any:
-        return gaussian_nll_logvar if cfg.loss == "gaussian_nll" else qlike_logvar
+        loss = gaussian_nll_logvar if cfg.loss == "gaussian_nll" else qlike_logvar
+        return loss if reduction == "mean" else partial(loss, reduction=reduction)
 
     def init_net(self, net: RecurrentNet, y_train: np.ndarray) -> None:
         with torch.no_grad():  # start at the training mean variance, not at e^0 = 1
