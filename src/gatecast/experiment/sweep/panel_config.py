@@ -209,9 +209,9 @@ class PanelSweepTest(PanelEvaluationConfig):
 
     chosen: dict[str, Any] = field(default_factory=dict)
 
-    def factories(self) -> dict[str, PanelFactory]:
+    def factories(self, seed: int = 0) -> dict[str, PanelFactory]:
         """The panel evaluation's factories, the global recurrent ones with ``chosen``."""
-        out = super().factories()
+        out = super().factories(seed)
         return {
             m: functools.partial(f, **self.chosen) if split_name(m)[0] in CELLS else f
             for m, f in out.items()
