@@ -75,7 +75,7 @@ def test_a_panel_sweep_prints_the_choice_and_the_tests_panel_leaderboard(tmp_pat
         (["--top-k", "2"], "--top-k does not apply to a panel sweep"),
         (["--record"], "--record does not apply to a panel sweep"),
         (["--proxy", "parkinson"], "--proxy parkinson does not apply"),
-        (["--grid", "mode=window"], "'mode' is not a parameter of the global recurrent"),
+        (["--grid", "train_rows=100"], "'train_rows' is not a parameter of the global recurrent"),
         (["--set", "residual=gjr_t"], "'residual' is not a parameter of the global recurrent"),
         (["--baselines", "gru"], "baseline gru: the global recurrent model is swept"),
     ],

@@ -173,7 +173,10 @@ def test_the_test_is_the_panel_evaluation_of_the_chosen_configuration(
             {"grid": {"residual": ("gjr_t",)}},
             r"'residual' is not a parameter of the global.*embedding",
         ),
-        ({"grid": {"mode": ("sequence",)}, "target": "return"}, "'mode' is not a parameter"),
+        (
+            {"grid": {"classical_inputs": ("gjr_t",)}, "target": "return"},
+            "'classical_inputs' is not a parameter",
+        ),
         ({"baselines": ("lstm",)}, "baseline lstm: the global recurrent model is swept"),
         ({"baselines": ("lstm_hybrid",)}, "lstm_hybrid"),
         ({"grid": {"hidden": (0,)}}, "hidden=0"),

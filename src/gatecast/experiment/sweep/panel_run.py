@@ -196,9 +196,7 @@ def _load_and_check(cfg: PanelSweepConfig) -> tuple[Panel, Panel]:
     for name, df in selection.items():
         plan.folds(str(name), df.index, refits)
     for params in configs:  # each configuration checked by its model's settings, before any fit
-        model = cfg.factory(params, 0)()
-        settings = {k: v for k, v in model.get_params().items() if k != "embedding"}
-        type(model).local_class(**settings).config()  # what every instrument's fit uses
+        cfg.factory(params, 0)()._local().config()  # what every instrument's fit uses
     return panel, selection
 
 
