@@ -238,10 +238,16 @@ def fit_nf(r: pd.DataFrame, epochs: int) -> Result:
 
 # -- 2. the panel walk-forward ----------------------------------------------------------------
 def walk_gatecast(
-    frames: dict[str, pd.DataFrame], r: pd.DataFrame, start: str, end: str, epochs: int, warm: bool
+    frames: dict[str, pd.DataFrame],
+    r: pd.DataFrame,
+    start: str,
+    end: str,
+    epochs: int,
+    warm: bool,
+    mode: str = "window",
 ) -> Result:
-    extra = {"warm_start": True, "warm_epochs": 1} if warm else {}
-    factory = functools.partial(gatecast_model, epochs, **extra)
+    extra: dict[str, Any] = {"warm_start": True, "warm_epochs": 1} if warm else {}
+    factory = functools.partial(gatecast_model, epochs, mode=mode, **extra)
     plan = PanelWalkPlan(start, end, refit_every=REFIT, min_train=250)
     t0 = time.perf_counter()
     walk = panel_walk_forward({"lstm": factory}, frames, plan, warm_start=warm, n_jobs=1)
@@ -345,6 +351,12 @@ def main() -> None:
             "gatecast cold": lambda: walk_gatecast(frames, r, start, end, e, warm=False),
             "gatecast warm (1 epoch per refit)": lambda: walk_gatecast(
                 frames, r, start, end, e, warm=True
+            ),
+            "gatecast sequence mode, cold": lambda: walk_gatecast(
+                frames, r, start, end, e, warm=False, mode="sequence"
+            ),
+            "gatecast sequence mode, warm (1 epoch per refit)": lambda: walk_gatecast(
+                frames, r, start, end, e, warm=True, mode="sequence"
             ),
         }
         if peers["darts"]:
