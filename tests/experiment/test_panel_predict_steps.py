@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from gatecast.cli.app import app
 from gatecast.errors import ConfigError
 from gatecast.experiment.forecast_intervals import INFO_KEY, calibration_record
 from gatecast.experiment.panel_serving import run_panel_prediction, run_panel_training
+from gatecast.experiment.panel_steps import check_panel_steps
 from gatecast.experiment.prediction import run_prediction
 from gatecast.experiment.training import TrainJob
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
@@ -242,3 +244,15 @@ def test_cli_predict_steps_on_a_panel(variance_folder: Path, tmp_path: Path) -> 
         res = runner.invoke(app, [*args, "--overwrite", "--steps", bad, *extra])
         assert res.exit_code == 2, res.output
         assert message in res.output
+
+
+def test_a_model_reading_covariates_is_refused_steps(variance_folder: Path) -> None:
+    """The covariate rule of one series, on the first instrument's view: the bars after the data
+    need the covariates' values, not known yet (a spec that records covariates: only its
+    ``covariates`` is read)."""
+    view = GlobalRecurrentVariance.load(variance_folder).for_instrument("AAA")
+    spec = SimpleNamespace(covariates=("sp500_return",))
+    with pytest.raises(ConfigError, match=r"reads the covariates \['sp500_return'\]"):
+        check_panel_steps(view, spec, H, variance=True)
+    check_panel_steps(view, view._fitted(), H, variance=True)  # no covariates: taken
+    check_panel_steps(view, spec, None, variance=True)  # no steps: nothing to refuse
