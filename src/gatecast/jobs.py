@@ -221,7 +221,8 @@ def predict(
 
     With a global model's folder (``gc.train`` on a panel), ``data`` is read as a panel and the
     result is a long DataFrame, one forecast per instrument (``instrument, as_of, date,
-    forecast, in_fit``); ``settings`` are then those of
+    forecast, in_fit``; with ``steps=H`` one row per instrument and step); ``settings`` are
+    then those of
     :func:`~gatecast.experiment.panel_serving.run_panel_prediction`."""
     from gatecast.experiment.panel_serving import (
         check_panel_predict_settings,

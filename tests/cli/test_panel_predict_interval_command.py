@@ -1,6 +1,6 @@
 """`gatecast predict --interval/--quantiles` with a global model folder: each instrument's bands
 in the table printed and the CSV written, the same numbers as gc.predict; what still does not
-apply (--steps, --engine numpy with bands) refused by name, exit 2, nothing written."""
+apply (--plot, --engine numpy with bands) refused by name, exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_predict_interval_on_a_global_model_end_to_end(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--interval", "0.9", "--steps", "2"], "--steps does not apply to a panel"),
+        (["--interval", "0.9", "--plot", "fan.png"], "--plot does not apply to a panel"),
         (["--interval", "0.9", "--engine", "numpy"], "--interval with --engine numpy"),
         (["--interval", "0.9", "--dist", "t"], "--dist gives a variance model's quantiles"),
     ],

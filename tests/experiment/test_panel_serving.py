@@ -204,12 +204,12 @@ def test_options_that_do_not_apply_are_refused_by_name_before_any_fit(
         ([*train, "--target", "variance", "--chunks", "8"], "--chunks set(s) the lanes of"),
         (
             ["predict", "--model", str(model), "--data", str(csv), "--out", str(out), "--interval",
-             "0.9", "--steps", "3"],
-            "--steps does not apply to a panel",
+             "0.9", "--plot", "fan.png"],
+            "--plot does not apply to a panel",
         ),
         (["stream", "--model", str(model), "--interval", "0.9"], "--interval does not apply"),
     ]  # fmt: skip
-    with pytest.raises(ConfigError, match="start, steps does not apply to a global model"):
+    with pytest.raises(ConfigError, match="start does not apply to a global model"):
         gc.predict(model, csv, start="2016-01-04", steps=3)
     for args, message in cases:
         res = runner.invoke(app, args, input="")

@@ -70,13 +70,14 @@ def predict_panel(
     from gatecast.experiment.prediction import stamp
 
     bands = {k: given.pop(k, None) for k in ("--interval", "--quantiles", "--dist")}
+    steps = given.pop("--steps", None)
     refused = [name for name, value in given.items() if value is not None]
     if refused:
         also = f" (also: {', '.join(refused[1:])})" if len(refused) > 1 else ""
         raise ConfigError(
             f"{refused[0]} does not apply to a panel: predict gives each instrument's forecast "
-            f"for the bar after its data (with --interval or --quantiles, its bands), without "
-            f"several steps or a fan chart yet; leave it out{also}"
+            f"for the bars after its data (with --interval or --quantiles, its bands; with "
+            f"--steps, 1..H bars ahead), without a fan chart yet; leave it out{also}"
         )
     if not global_folder(model):
         raise ConfigError(
@@ -92,6 +93,7 @@ def predict_panel(
         interval=bands["--interval"],
         quantiles=options.float_list(bands["--quantiles"], "--quantiles"),
         dist=bands["--dist"],
+        steps=steps,
     )
     new = frame.loc[~frame["in_fit"], "instrument"].tolist()
     if new:
@@ -106,10 +108,15 @@ def predict_panel(
     ).set_index("instrument")
     what = _forecast_words(model)
     shown = shown[[c for c in shown.columns if not c.startswith("price_")]]  # in the file
-    print_table(shown, f"{what} forecasts for the bar after each instrument's data")
+    if steps is None:
+        print_table(shown, f"{what} forecasts for the bar after each instrument's data")
+    else:
+        shown = shown.drop(columns=["method"])
+        print_table(shown, f"{what} forecasts 1..{steps} bars after each instrument's data")
     for note in frame.attrs.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
-    console.print(f"wrote {len(frame)} forecasts, one per instrument, to {escape(str(out))}")
+    each = "one per instrument" if steps is None else f"{steps} per instrument (steps 1..{steps})"
+    console.print(f"wrote {len(frame)} forecasts, {each}, to {escape(str(out))}")
 
 
 def _forecast_words(model: Path) -> str:

@@ -221,7 +221,8 @@ def predict(
     steps: int | None = options.optional(
         help="Forecast the 1..STEPS bars after the data (not with --start/--end): a return "
         "model's step 1, zero beyond; variance k x the one-day forecast (sqrt-of-time); bands "
-        "scaled by sqrt(k). See docs/train-predict.md.",
+        "scaled by sqrt(k). See docs/train-predict.md. A global model folder: each "
+        "instrument's, one row per instrument and step (docs/panel.md).",
     ),
     plot: Path | None = options.optional(
         help="Write the fan chart of the bands here (.png, .svg or .pdf; needs --interval or "

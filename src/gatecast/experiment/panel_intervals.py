@@ -115,12 +115,14 @@ def panel_bands(
     quantiles: Sequence[float] | None,
     dist: Distribution | None,
     where: str,
+    records: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """``frame`` (predict's table on a panel, one row per instrument) with each instrument's
     interval, quantile and (``dist``) risk columns, as ``predict`` gives them on one series,
     from its view in ``views`` calibrated on its own rows of ``panel``
     (:func:`instrument_calibration`; every instrument in the fit of ``model``); and notes
-    saying how."""
+    saying how. ``records``, where given, gets each instrument's calibration record (what
+    ``predict --steps`` reads on one series from the folder)."""
     rows: list[pd.DataFrame] = []
     notes: list[str] = []
     for _, row in frame.iterrows():
@@ -129,6 +131,8 @@ def panel_bands(
         record = instrument_calibration(
             view, df, model.train_ranges_[name][1], name, variance=variance
         )
+        if records is not None:
+            records[name] = record
         one = pd.DataFrame(
             {"forecast": [row["forecast"]], "as_of": [row["as_of"]]},
             index=pd.Index([row["date"]]),

@@ -122,6 +122,7 @@ def run_panel_prediction(
     interval: float | None = None,
     quantiles: Sequence[float] | None = None,
     dist: Distribution | None = None,
+    steps: int | None = None,
 ) -> pd.DataFrame:
     """The forecast for the bar after the data of every instrument of the panel ``data``, with
     a global model folder (written by ``gatecast train`` on a panel).
@@ -158,15 +159,24 @@ def run_panel_prediction(
     rows after its training rows (:mod:`gatecast.experiment.panel_intervals`); the frame's
     ``attrs["notes"]`` say how. An instrument not in the fit, or one with fewer than 30 rows
     after its training rows in ``data``, is refused by name.
+
+    ``steps`` (H >= 1; either engine; with the bands above too) returns instead each
+    instrument's forecasts 1..H bars after its data, one row per instrument and step: the
+    one-series ``predict --steps`` table of its view (:mod:`gatecast.experiment.panel_steps`)
+    with ``instrument`` first and ``in_fit`` before ``method``; ``out`` gets that table. A
+    direction model and a model reading covariates are refused, as on one series.
     """
+    from gatecast.experiment.forecast_steps import check_steps
     from gatecast.experiment.panel_intervals import (
         check_model_bands,
         check_panel_bands,
         panel_bands,
     )
+    from gatecast.experiment.panel_steps import check_panel_steps, panel_step_table
     from gatecast.inference.pipeline import future_calendar
 
     _check_engine(engine)
+    check_steps(steps, None, None)
     bands = interval is not None or bool(quantiles) or dist is not None
     check_panel_bands(interval, quantiles, dist, engine)
     if out is not None:
@@ -184,6 +194,9 @@ def run_panel_prediction(
     if bands:  # a direction model, --dist on a return model: refused before any forecast
         given = "--interval" if interval is not None else "--quantiles"
         check_model_bands(model, variance=variance, dist=dist, given=given)
+    if steps is not None:  # a direction model, covariates: refused before any forecast
+        first = model.for_instrument(model.instruments_[0])
+        check_panel_steps(first, _spec_of(first), steps, variance=variance)
     panel = (
         data
         if isinstance(data, Panel)
@@ -214,6 +227,7 @@ def run_panel_prediction(
         )
     rows = []
     views: dict[str, Any] = {}
+    calendars: dict[str, Any] = {}
     for name, df in panel.items():
         in_fit = name in model.scalers_
         if len(df) < need:
@@ -225,7 +239,8 @@ def run_panel_prediction(
         view = model.for_instrument(name, None if in_fit else df)
         if calendar is not None:
             view = _with_calendar(view, calendar)
-        future_calendar(_spec_of(view), df.index)  # an exchange that cannot date it fails here
+        # an exchange that cannot date it fails here
+        calendars[name] = future_calendar(_spec_of(view), df.index)
         views[name] = view
         fc = view.predict(df, start=df.index[-1], future=True)
         value = float(fc.iloc[-1]) if len(fc) else float("nan")
@@ -244,6 +259,8 @@ def run_panel_prediction(
             }
         )
     frame: pd.DataFrame = pd.DataFrame(rows, columns=list(PANEL_PREDICT_COLUMNS))
+    records: dict[str, dict[str, Any]] = {}  # each instrument's calibration, for --steps
+    notes: list[str] = []
     if bands:
         frame, notes = panel_bands(
             model,
@@ -255,8 +272,21 @@ def run_panel_prediction(
             quantiles=quantiles,
             dist=dist,
             where=str(Path(model_dir) / MANIFEST_FILE),
+            records=records,
         )
         frame.attrs["notes"] = notes
+    if steps is not None:
+        frame, more = panel_step_table(
+            views,
+            panel,
+            frame,
+            calendars,
+            steps,
+            variance=variance,
+            records=records,
+            where=str(Path(model_dir) / MANIFEST_FILE),
+        )
+        frame.attrs["notes"] = [*notes, *more]
     if out is not None:
         atomic_write_text(Path(out), frame.to_csv(index=False, float_format="%.10g"))
     return frame
@@ -288,6 +318,7 @@ class _NumpyPanel:
         self.scalers_ = model.parts.scalers
         self.window = model.spec.window
         self.resolved_ = model.spec  # its column
+        self.instruments_ = list(model.parts.instruments)
         self.covariate_groups_ = tuple(model.spec.info.get("covariate_groups", ()))
         self._need = model.min_history()
 
@@ -316,7 +347,7 @@ def _with_calendar(view: Any, calendar: str) -> Any:
 
 def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
     """Refuse, by name, a setting of ``predict`` on one series that a global model's predict
-    does not take (``start``, ``end``, ``steps``, ``plot``), before anything is read."""
+    does not take (``start``, ``end``, ``plot``), before anything is read."""
     import inspect
 
     takes = set(inspect.signature(run_panel_prediction).parameters)
@@ -324,9 +355,9 @@ def check_panel_predict_settings(settings: Mapping[str, Any]) -> None:
     if wrong:
         raise ConfigError(
             f"{', '.join(wrong)} does not apply to a global model over a panel: predict gives "
-            f"each instrument's forecast for the bar after its data (with --interval, "
-            f"--quantiles: its bands), without several steps or a fan chart yet; its settings "
-            f"are "
+            f"each instrument's forecasts for the bars after its data (with --interval, "
+            f"--quantiles: its bands; steps: 1..H bars ahead), without a fan chart yet; its "
+            f"settings are "
             f"{', '.join(sorted(takes - {'model_dir', 'data', 'out'}))}"
         )
 
