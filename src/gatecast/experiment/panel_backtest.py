@@ -298,6 +298,8 @@ def backtest_panel(
     cfg = PanelBacktestConfig(
         data=panel, test_start=test_start, reference=evaluation.get("reference"), **values
     )
+    if cfg.sweep:
+        check_panel_sweep(cfg.sweep, panel)
     ev = evaluate_panel(
         panel,
         test_start=test_start,
@@ -457,6 +459,8 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
             write_panel_backtest(result, path, panel, as_run)
         return result
     panel = load_checked_panel(cfg)
+    if cfg.sweep:
+        check_panel_sweep(cfg.sweep, panel)  # its instruments, before any fit
     if cfg.out is None:
         ev = _evaluate_into(cfg, panel, None)
         return _traded(ev, panel, cfg)

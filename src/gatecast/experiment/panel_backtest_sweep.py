@@ -9,7 +9,7 @@ backtest's own cross-sectional rule and cost; identical net return series count 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,13 @@ __all__ = ["check_panel_sweep", "panel_sweep_trials"]
 SERIES_SWEEP_KIND, PANEL_SWEEP_KIND = "sweep", "panel-sweep"
 
 
-def check_panel_sweep(folder: str | Path) -> dict[str, Any]:
+def check_panel_sweep(
+    folder: str | Path, instruments: Iterable[Any] | None = None
+) -> dict[str, Any]:
     """The run record (``run.json``) of the panel sweep in ``folder``, refused (a
     :class:`~gatecast.errors.ConfigError` naming the folder) when it is no sweep, a sweep on one
-    series, or a sweep of another target than returns."""
+    series, a sweep of another target than returns or (given the backtest's ``instruments``)
+    a sweep on other instruments."""
     try:
         record: dict[str, Any] = json.loads((Path(folder) / "run.json").read_text("utf-8"))
     except (OSError, ValueError) as exc:
@@ -54,6 +57,15 @@ def check_panel_sweep(folder: str | Path) -> dict[str, Any]:
             f"--sweep {folder}: the panel sweep there forecast {target}, but a panel backtest "
             f"trades return forecasts: cite a panel sweep of --target return"
         )
+    data = record.get("data") or {}
+    swept = sorted(data.get("instruments", {}))
+    traded = None if instruments is None else sorted(map(str, instruments))
+    if traded is not None and swept != traded:
+        raise ConfigError(
+            f"--sweep {folder}: the panel sweep there ran on {len(swept)} instrument(s) "
+            f"({', '.join(swept)}; {data.get('source', 'its panel')}), but this backtest trades "
+            f"{len(traded)} ({', '.join(traded)}): cite a sweep of the same panel"
+        )
     return record
 
 
@@ -68,15 +80,7 @@ def panel_sweep_trials(
     ``cost_bps``; refused when the sweep ran on other instruments than ``prices`` holds."""
     from gatecast.experiment.sweep import read_trials
 
-    record = check_panel_sweep(folder)
-    data = record.get("data") or {}
-    swept, traded = sorted(data.get("instruments", {})), sorted(map(str, prices))
-    if swept != traded:
-        raise ConfigError(
-            f"--sweep {folder}: the panel sweep there ran on {len(swept)} instrument(s) "
-            f"({', '.join(swept)}; {data.get('source', 'its panel')}), but this backtest trades "
-            f"{len(traded)} ({', '.join(traded)}): cite a sweep of the same panel"
-        )
+    record = check_panel_sweep(folder, prices)
     root = Path(folder)
     rows = read_trials(root)
     rows = rows[rows["phase"] == "select"]
