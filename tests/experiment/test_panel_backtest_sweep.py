@@ -136,6 +136,8 @@ def test_n_var_and_the_dsr_come_from_the_sweeps_trials_recomputed_by_hand(
     # without the sweep N counts the models traded: lstm and no_change (which never trades)
     alone = run_panel_backtest(PanelBacktestConfig(from_run=str(swept["test"])))
     assert alone.statistics.n_trials == 2
+    assert any(f"panel sweep in {swept['sweep']}" in n for n in res.notes)
+    assert not any("panel sweep" in n for n in alone.notes)
 
 
 def _fake_run(folder: Path, **record: Any) -> Path:

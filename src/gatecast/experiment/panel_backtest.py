@@ -332,6 +332,11 @@ def _result(
     )
     source = kw.pop("source", ev.source if ev is not None else "")
     notes = kw.pop("notes", list(ev.notes) if ev is not None else [])
+    if trials is not None:
+        notes.append(
+            f"N = {trials.n_trials}, Var[SR_n] and the PBO are those of the trials of the panel "
+            f"sweep in {sweep} on its selection period, traded by this rule"
+        )
     return PanelBacktest(ev, trades, stats, source, notes)
 
 

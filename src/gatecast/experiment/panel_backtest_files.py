@@ -92,6 +92,8 @@ def write_panel_backtest(
             "last_date": t.gross.index.max(),
             "n_trials": stats.n_trials,
             "pbo": None if stats.pbo is None else stats.pbo.pbo,
+            "sweep": cfg.sweep,
+            "possible_look_ahead": t.look_ahead,
             "summary": result.table.reset_index().to_dict(orient="records"),
             "verdict": result.verdict(),
             "notes": result.notes,
