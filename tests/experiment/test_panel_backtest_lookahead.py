@@ -14,12 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from typer.testing import CliRunner
 
+from gatecast.cli.app import app
 from gatecast.evaluation.trading.cross_section import trade_cross_section
 from gatecast.experiment.panel_backtest import PanelBacktestConfig, run_panel_backtest
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig, run_panel_evaluation
 
 NAMES = ("AAA", "BBB", "CCC", "DDD")
+runner = CliRunner()
 
 
 def _prices(n_days: int = 300) -> dict[str, pd.Series]:
@@ -130,3 +133,20 @@ def test_imported_forecasts_are_screened_per_instrument_and_kept(
     assert res.verdict().startswith("Possible look-ahead in historical_mean on CCC")
     # the honest model's screen passes on every instrument
     assert not screen.loc["ar1", "look_ahead"].any()
+    # the command line prints each flag with its reason, and keeps the numbers
+    res = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--from-run",
+            str(run),
+            "--models",
+            "ar1,historical_mean",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "possible look-ahead: historical_mean on CCC: its rank correlation" in said
+    assert "Possible look-ahead in historical_mean on CCC" in said
