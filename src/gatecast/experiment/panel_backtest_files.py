@@ -6,25 +6,58 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from gatecast.data.panel import Panel
-from gatecast.evaluation.trading import expected_max_sharpe
+from gatecast.evaluation.trading import PBOResult, TrialSet, expected_max_sharpe
+from gatecast.evaluation.trading.cross_section import CrossSectionTrades
 from gatecast.experiment.report import write_report
 from gatecast.experiment.run_folder import RunFolder, settings_record
-
-if TYPE_CHECKING:
-    from gatecast.experiment.panel_backtest import PanelBacktest, PanelBacktestConfig
 
 __all__ = ["write_panel_backtest"]
 
 
-def write_panel_backtest(
-    result: PanelBacktest, out: str | Path, panel: Panel, cfg: PanelBacktestConfig
-) -> Path:
-    """The backtest's files (see :func:`run_panel_backtest`), ``metrics.json`` last, then
+class _Statistics(Protocol):
+    """What is written of ``PanelStatistics`` (typed here by its shape: the backtest's module
+    imports this one)."""
+
+    trial_set: TrialSet
+    n_trials: int
+    var_sharpe: float
+    pbo: PBOResult | None
+    pbo_note: str
+
+
+class _Backtest(Protocol):
+    """What is written of a ``PanelBacktest``."""
+
+    trades: CrossSectionTrades
+    source: str
+    notes: list[str]
+
+    @property
+    def statistics(self) -> _Statistics: ...
+
+    @property
+    def table(self) -> pd.DataFrame: ...
+
+    def verdict(self) -> str: ...
+
+
+class _Settings(Protocol):
+    """What is written of a ``PanelBacktestConfig`` beside its whole record."""
+
+    from_run: str | None
+    n_trials: int | None
+    var_sharpe_annual: float | None
+    sweep: str | None
+
+
+def write_panel_backtest(result: _Backtest, out: str | Path, panel: Panel, cfg: _Settings) -> Path:
+    """The backtest's files (see
+    :func:`~gatecast.experiment.panel_backtest.run_panel_backtest`), ``metrics.json`` last, then
     ``report.html``."""
     from gatecast.plots.trading import plot_equity
 
