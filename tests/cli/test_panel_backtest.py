@@ -78,7 +78,7 @@ def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path) 
     ("extra", "message"),
     [
         (["--rule", "long_flat"], "--rule does not apply to a panel backtest"),
-        (["--sweep", "x"], "--sweep does not apply to a panel backtest"),
+        (["--sweep", "x"], "--sweep x: no readable run.json"),
         (["--target-vol", "12"], "--target-vol does not apply to a panel backtest"),
         (["--blocks", "3"], "--blocks 3: the CSCV blocks of the PBO must be an even number"),
         (["--models", "gjr_t"], "gjr_t"),

@@ -77,7 +77,8 @@ def backtest(
     blocks: int = typer.Option(16, help="CSCV blocks for the PBO (C(16,8) = 12,870 splits)."),
     sweep: Path | None = options.optional(
         help="A `gatecast sweep` folder to cite: N of the DSR = its configurations tried, "
-        "Var[SR] and the PBO from its trials' net returns on its selection period.",
+        "Var[SR] and the PBO from its trials' net returns on its selection period (on a "
+        "panel: a sweep on the same panel of returns, its trials traded by --cross-section).",
     ),
     n_trials: int | None = options.optional(
         help="Override N of the DSR (default: every seed of every model asked for, identical "

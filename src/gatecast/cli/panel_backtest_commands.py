@@ -25,8 +25,6 @@ SINGLE_SERIES_ONLY = {
     "lower": "it sets the threshold rule, which trades one series",
     "target_vol": "volatility targeting trades one series",
     "cap": "volatility targeting trades one series",
-    "sweep": "citing a sweep (gatecast sweep on a panel) for N is not built yet; N of the DSR counts "
-    "the models asked for",
 }
 
 
@@ -86,6 +84,7 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         n_trials=params["n_trials"],
         var_sharpe_annual=params["var_sharpe"],
         from_run=None if from_run is None else str(from_run),
+        sweep=None if params.get("sweep") is None else str(params["sweep"]),
         covariates=options.name_list(params["covariates"]) or (),
     )
     res = run_panel_backtest(cfg)
@@ -107,6 +106,7 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
     table["sr0"] = [f"{v:.4f}" for v in table["sr0"]]
     table["turnover"] = [f"{v:.2f}" for v in table["turnover"]]
     table["turnover_year"] = [f"{v:.0f}" for v in table["turnover_year"]]
+    table["look_ahead"] = ["yes" if v else "" for v in table["look_ahead"]]
     rule = res.trades.rule
     print_table(
         table,
@@ -125,6 +125,11 @@ def backtest_panel_command(ctx: Any, why: str) -> None:
         )
     else:
         console.print(escape(f"PBO not computed: {res.statistics.pbo_note}"))
+    screen = res.trades.lookahead
+    for (model, instrument), row in screen[screen["look_ahead"]].iterrows():
+        console.print(
+            f"[red]possible look-ahead:[/] {escape(f'{model} on {instrument}: {row.reason}')}"
+        )
     console.print(escape(res.verdict()))
     where = "" if cfg.from_run else " (forecast scores under evaluation/)"
     console.print(escape(f"Written to {cfg.out}{where}"))

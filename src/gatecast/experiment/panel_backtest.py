@@ -7,7 +7,6 @@ Sharpe ratio deflated for the trials run (PSR, DSR, PBO of the single-series bac
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from gatecast.evaluation.trading import (
     TrialSet,
     count_trials,
     cscv_pbo,
-    expected_max_sharpe,
     sharpe_moments,
     trial_columns,
 )
@@ -37,6 +35,8 @@ from gatecast.evaluation.trading.cross_section import (
 from gatecast.evaluation.trading.sharpe import _psr_or_nan
 from gatecast.experiment.backtest import _deflate
 from gatecast.experiment.backtest_config import BookSettings
+from gatecast.experiment.panel_backtest_files import write_panel_backtest
+from gatecast.experiment.panel_backtest_sweep import check_panel_sweep, panel_sweep_trials
 from gatecast.experiment.panel_evaluation import (
     PanelEvaluation,
     PanelEvaluationConfig,
@@ -48,13 +48,7 @@ from gatecast.experiment.panel_evaluation import (
     write_panel_evaluation,
 )
 from gatecast.experiment.panel_run_reader import read_panel_run
-from gatecast.experiment.report import write_report
-from gatecast.experiment.run_folder import (
-    RunFolder,
-    check_out_folder,
-    record_data,
-    settings_record,
-)
+from gatecast.experiment.run_folder import check_out_folder, record_data, settings_record
 
 __all__ = [
     "PANEL_BACKTEST_KIND",
@@ -101,6 +95,7 @@ def deflate_panel(
     pbo_blocks: int = 16,
     n_trials: int | None = None,
     var_sharpe: float | None = None,
+    trials: TrialSet | None = None,
 ) -> PanelStatistics:
     """PSR, DSR and PBO of the daily net returns ``net`` (date x model) of a panel backtest.
 
@@ -115,9 +110,11 @@ def deflate_panel(
         The CSCV blocks of the PBO (even, >= 2).
     n_trials, var_sharpe
         Override N and Var[SR_n] (per period) of the DSR.
+    trials
+        The trials behind N, Var[SR_n] and the PBO (a cited sweep's); default: ``models``.
     """
     models = [str(m) for m in (net.columns if models is None else models)]
-    trials = count_trials(net, trial_columns(net.columns, models))
+    trials = trials or count_trials(net, trial_columns(net.columns, models))
     n = n_trials or trials.n_trials
     var = trials.var_sharpe if var_sharpe is None else var_sharpe
     rows = {}
@@ -167,6 +164,7 @@ class PanelBacktest:
         at = list(out.columns).index("sharpe_gross") + 1
         for k, c in enumerate(("psr", "dsr", "n_trials", "sr0")):
             out.insert(at + k, c, stats.loc[out.index, c])
+        out["look_ahead"] = [m in self.trades.look_ahead for m in out.index]
         return out
 
     @property
@@ -181,24 +179,32 @@ class PanelBacktest:
         from gatecast.experiment.report.panel_backtest import panel_backtest_verdict
 
         pbo = None if self.pbo is None else self.pbo.pbo
-        return panel_backtest_verdict(
+        said = panel_backtest_verdict(
             self.table, self.trades.cost_bps, self.statistics.n_trials, pbo
+        )
+        screen = self.trades.lookahead
+        hits = list(screen.index[screen["look_ahead"].to_numpy(bool)]) if len(screen) else []
+        flagged = [
+            f"{m} on {', '.join(str(i) for k, i in hits if k == m)}" for m in self.trades.look_ahead
+        ]
+        return (
+            f"Possible look-ahead in {'; '.join(flagged)} (lookahead.csv says why). A forecast "
+            f"for day t may use data up to day t-1 only: its backtest is no evidence. {said}"
+            if flagged
+            else said
         )
 
     def __str__(self) -> str:
         return f"{self.trades}\n{self.verdict()}"
 
 
-def _trade(
-    ev: PanelEvaluation,
-    panel: Mapping[str, pd.DataFrame],
-    column: str | None,
-    rule: CrossSectionRule,
-    cost_bps: float,
-) -> CrossSectionTrades:
-    fc = long_forecasts(ev.walk, panel, column=column, target="return")
-    prices = {str(n): price_series(df, column) for n, df in panel.items()}
-    return trade_cross_section(fc, prices, rule, cost_bps)
+def _traded(
+    ev: PanelEvaluation, panel: Mapping[str, pd.DataFrame], cfg: PanelBacktestConfig
+) -> PanelBacktest:
+    """The evaluation's forecasts traded by ``cfg``'s rule, with their statistics."""
+    fc = long_forecasts(ev.walk, panel, column=cfg.column, target="return")
+    prices = {str(n): price_series(df, cfg.column) for n, df in panel.items()}
+    return _result(ev, trade_cross_section(fc, prices, cfg.rule(), cfg.cost_bps), cfg, prices)
 
 
 def backtest_panel(
@@ -214,6 +220,7 @@ def backtest_panel(
     pbo_blocks: int = 16,
     n_trials: int | None = None,
     var_sharpe_annual: float | None = None,
+    sweep: str | Path | None = None,
     **evaluation: Any,
 ) -> PanelBacktest:
     """Walk the return models forward over ``panel`` (or read the forecasts of ``from_run``)
@@ -241,6 +248,9 @@ def backtest_panel(
     pbo_blocks, n_trials, var_sharpe_annual
         The PBO's CSCV blocks; overrides of N and Var[SR_n] (annualised) of the DSR, which
         otherwise come from the models asked for (one trial each, identical net returns once).
+    sweep
+        A sweep on the same panel of returns (``gatecast sweep``, kind ``panel-sweep``) whose
+        trials on its selection period, traded by this rule, are N, Var[SR_n] and the PBO.
 
     Returns
     -------
@@ -263,6 +273,7 @@ def backtest_panel(
         "pbo_blocks": pbo_blocks,
         "n_trials": n_trials,
         "var_sharpe_annual": var_sharpe_annual,
+        "sweep": None if sweep is None else str(sweep),
     }
     if from_run is not None:
         if test_start is not None:
@@ -287,6 +298,8 @@ def backtest_panel(
     cfg = PanelBacktestConfig(
         data=panel, test_start=test_start, reference=evaluation.get("reference"), **values
     )
+    if cfg.sweep:
+        check_panel_sweep(cfg.sweep, panel)
     ev = evaluate_panel(
         panel,
         test_start=test_start,
@@ -295,23 +308,35 @@ def backtest_panel(
         column=column,
         **evaluation,
     )
-    return _result(ev, _trade(ev, panel, column, cfg.rule(), cfg.cost_bps), cfg)
+    return _traded(ev, panel, cfg)
 
 
 def _result(
-    ev: PanelEvaluation | None, trades: CrossSectionTrades, cfg: PanelBacktestConfig, **kw: Any
+    ev: PanelEvaluation | None,
+    trades: CrossSectionTrades,
+    cfg: PanelBacktestConfig,
+    prices: Mapping[str, pd.Series],
+    **kw: Any,
 ) -> PanelBacktest:
-    """The trades with their deflated statistics (the settings' overrides applied)."""
-    var = cfg.var_sharpe_annual
+    """The trades with their deflated statistics (the settings' overrides applied; a cited
+    sweep's trials traded on ``prices``)."""
+    var, sweep = cfg.var_sharpe_annual, cfg.sweep
+    trials = panel_sweep_trials(sweep, prices, cfg.rule(), cfg.cost_bps) if sweep else None
     stats = deflate_panel(
         trades.net,
         list(trades.net.columns),
         pbo_blocks=cfg.pbo_blocks,
         n_trials=cfg.n_trials,
         var_sharpe=None if var is None else var / trades.periods_per_year,
+        trials=trials,
     )
     source = kw.pop("source", ev.source if ev is not None else "")
     notes = kw.pop("notes", list(ev.notes) if ev is not None else [])
+    if trials is not None:
+        notes.append(
+            f"N = {trials.n_trials}, Var[SR_n] and the PBO are those of the trials of the panel "
+            f"sweep in {sweep} on its selection period, traded by this rule"
+        )
     return PanelBacktest(ev, trades, stats, source, notes)
 
 
@@ -328,6 +353,7 @@ class PanelBacktestConfig(BookSettings, PanelEvaluationConfig):
     target: Any = "return"
     cross_section: Scheme = "top_bottom"
     fraction: float = 0.2
+    sweep: str | None = None
 
     def __post_init__(self) -> None:
         if self.target != "return":
@@ -338,6 +364,8 @@ class PanelBacktestConfig(BookSettings, PanelEvaluationConfig):
         asked = bool(self.models)
         if self.from_run is not None:
             self._refuse_run_settings()
+        if self.sweep is not None:
+            check_panel_sweep(self.sweep)  # before any fit
         super().__post_init__()
         if self.from_run is not None and not asked:
             self.models = ()  # every model of the run
@@ -411,7 +439,8 @@ def _trade_run(cfg: PanelBacktestConfig) -> tuple[PanelBacktest, Panel, PanelBac
     keep = [c for c in ("instrument", "date", INFORMATION_DATE) if c in forecasts.columns]
     prices = {str(n): price_series(df, eval_cfg.column) for n, df in panel.items()}
     trades = trade_cross_section(forecasts[keep + models], prices, cfg.rule(), cfg.cost_bps)
-    return _result(None, trades, cfg, source=panel.source), panel, _as_run(cfg, eval_cfg, models)
+    result = _result(None, trades, cfg, prices, source=panel.source)
+    return result, panel, _as_run(cfg, eval_cfg, models)
 
 
 def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
@@ -435,88 +464,15 @@ def run_panel_backtest(cfg: PanelBacktestConfig) -> PanelBacktest:
             write_panel_backtest(result, path, panel, as_run)
         return result
     panel = load_checked_panel(cfg)
+    if cfg.sweep:
+        check_panel_sweep(cfg.sweep, panel)  # its instruments, before any fit
     if cfg.out is None:
         ev = _evaluate_into(cfg, panel, None)
-        return _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
+        return _traded(ev, panel, cfg)
     with panel_run_output(cfg, PANEL_BACKTEST_KIND, settings_record(cfg), panel.identity()) as path:
         ev = _evaluate_into(cfg, panel, Path(path) / "evaluation")
         # its scores' files; the page of a run is written for a run folder (run.json) only
         write_panel_evaluation(ev, Path(path) / "evaluation", panel, cfg, report=False)
-        result = _result(ev, _trade(ev, panel, cfg.column, cfg.rule(), cfg.cost_bps), cfg)
+        result = _traded(ev, panel, cfg)
         write_panel_backtest(result, path, panel, cfg)
     return result
-
-
-def write_panel_backtest(
-    result: PanelBacktest, out: str | Path, panel: Panel, cfg: PanelBacktestConfig
-) -> Path:
-    """The backtest's files (see :func:`run_panel_backtest`), ``metrics.json`` last, then
-    ``report.html``."""
-    from gatecast.plots.trading import plot_equity
-
-    folder = RunFolder(out)
-    t = result.trades
-    stats = result.statistics
-    folder.write_csv("backtest.csv", result.table)
-    daily = pd.DataFrame(
-        {
-            f"{m}_{what}": frame[m]
-            for m in t.gross.columns
-            for what, frame in (("gross", t.gross), ("net", t.net), ("turnover", t.turnover))
-        }
-    ).rename_axis("date")
-    folder.write_parquet("returns.parquet", daily.reset_index())
-    weights = pd.concat(
-        [
-            w.rename_axis(index="date", columns="instrument")
-            .stack()
-            .rename("weight")
-            .reset_index()
-            .assign(model=m)
-            for m, w in t.weights.items()
-        ],
-        ignore_index=True,
-    )
-    folder.write_parquet("weights.parquet", weights[["model", "date", "instrument", "weight"]])
-    ppy = t.periods_per_year
-    pbo: dict[str, Any] = (
-        stats.pbo.to_dict() if stats.pbo is not None else {"pbo": None, "reason": stats.pbo_note}
-    )
-    folder.write_json(
-        "pbo.json",
-        {
-            **pbo,
-            "cost_bps": t.cost_bps,
-            "n_trials": stats.n_trials,
-            "trials": stats.trial_set.to_dict(),
-            "var_sharpe_per_period": stats.var_sharpe,
-            "var_sharpe_annual": stats.var_sharpe * ppy,
-            "sr0_per_period": expected_max_sharpe(stats.n_trials, stats.var_sharpe),
-            "trials_overridden": cfg.n_trials is not None or cfg.var_sharpe_annual is not None,
-            "trial_sharpes_annual": (stats.trial_set.sharpes * math.sqrt(ppy)).to_dict(),
-            "periods_per_year": ppy,
-        },
-    )
-    folder.write_figure(
-        "plots/equity.png",
-        plot_equity(t.net, title=f"net equity, {t.cost_bps:g} bps one-way"),
-    )
-    folder.write_metrics(
-        {
-            "config": settings_record(cfg),
-            "source": result.source,
-            "from_run": cfg.from_run,
-            "instruments": sorted(map(str, panel)),
-            "rule": {"cross_section": t.rule.scheme, "fraction": t.rule.fraction},
-            "cost_bps": t.cost_bps,
-            "first_date": t.gross.index.min(),
-            "last_date": t.gross.index.max(),
-            "n_trials": stats.n_trials,
-            "pbo": None if stats.pbo is None else stats.pbo.pbo,
-            "summary": result.table.reset_index().to_dict(orient="records"),
-            "verdict": result.verdict(),
-            "notes": result.notes,
-        }
-    )
-    write_report(folder.path)
-    return folder.path

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from gatecast.errors import AlignmentError, ConfigError
+from gatecast.evaluation.trading.cross_section_screen import screen_cross_section
 from gatecast.evaluation.trading.rules import PERIODS_PER_YEAR
 from gatecast.evaluation.trading.trades import INFORMATION_DATE
 from gatecast.types import check_choice
@@ -99,6 +100,17 @@ class CrossSectionTrades:
     rule: CrossSectionRule
     cost_bps: float
     periods_per_year: float = PERIODS_PER_YEAR
+    #: The look-ahead screen of each model on each instrument (index model, instrument:
+    #: :func:`~gatecast.evaluation.trading.cross_section_screen.screen_cross_section`).
+    lookahead: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def look_ahead(self) -> list[str]:
+        """The models whose forecasts the look-ahead screen flags on some instrument."""
+        if self.lookahead.empty:
+            return []
+        flagged = self.lookahead.index[self.lookahead["look_ahead"]].get_level_values("model")
+        return [str(m) for m in dict.fromkeys(flagged)]
 
     def summary(self) -> pd.DataFrame:
         """One row per model: ``ann_return`` (net, mean x periods), ``ann_return_gross``,
@@ -223,6 +235,7 @@ def trade_cross_section(
         gross[m] = (w * r).sum(axis=1)
         turnover[m] = w.diff().fillna(w).abs().sum(axis=1)
     g, t = pd.DataFrame(gross), pd.DataFrame(turnover)
+    screen = screen_cross_section(fc, prices, models)
     return CrossSectionTrades(
-        weights, g, g - cost_bps / 1e4 * t, t, rule, float(cost_bps), periods_per_year
+        weights, g, g - cost_bps / 1e4 * t, t, rule, float(cost_bps), periods_per_year, screen
     )
