@@ -5,7 +5,7 @@ the run itself is :mod:`gatecast.experiment.panel_evaluation`."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -329,8 +329,6 @@ class PanelEvaluationConfig(
                 f"({', '.join(self.models)}); add it or pick one of them"
             )
         self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
-        from gatecast.experiment.panel_seeds import check_seeds
-
         check_seeds(self.seeds, self.models)
 
     def takes_seeds(self) -> bool:
@@ -381,3 +379,14 @@ def _with_covariates(
     from gatecast.experiment.panel_covariates import panel_covariate_models
 
     return panel_covariate_models(covariates, models)
+
+
+def check_seeds(seeds: int, models: Sequence[str]) -> None:
+    """Refuse ``seeds`` below 1 or not whole, and more than one seed for ``models`` without a
+    recurrent model (nothing would differ between the seeds), as one series does."""
+    check_number(seeds, "seeds", at_least=1, integer=True)
+    if seeds > 1 and not recurrent_models(models):
+        raise ConfigError(
+            f"--seeds {seeds} runs each recurrent model once per seed, and the models "
+            f"{', '.join(models)} have none; leave --seeds out or add lstm"
+        )

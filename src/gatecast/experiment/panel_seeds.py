@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gatecast.errors import ConfigError
 from gatecast.evaluation.panel_scores import PanelScores
 from gatecast.evaluation.panel_walk import (
     PanelFactory,
@@ -19,9 +18,10 @@ from gatecast.evaluation.panel_walk import (
     PanelWalkResult,
     panel_walk_forward,
 )
+from gatecast.experiment.panel_evaluation_config import check_seeds as check_seeds
 from gatecast.experiment.panel_evaluation_config import recurrent_models
 from gatecast.experiment.panel_returns import score_panel_target
-from gatecast.types import Proxy, check_number
+from gatecast.types import Proxy
 
 __all__ = ["PanelSeeds", "check_seeds", "score_seeds", "scorer", "seed_members", "walk_seeds"]
 
@@ -165,14 +165,3 @@ def scorer(
         )
 
     return score
-
-
-def check_seeds(seeds: int, models: Sequence[str]) -> None:
-    """Refuse ``seeds`` below 1 or not whole, and more than one seed for ``models`` without a
-    recurrent model (nothing would differ between the seeds), as one series does."""
-    check_number(seeds, "seeds", at_least=1, integer=True)
-    if seeds > 1 and not recurrent_models(models):
-        raise ConfigError(
-            f"--seeds {seeds} runs each recurrent model once per seed, and the models "
-            f"{', '.join(models)} have none; leave --seeds out or add lstm"
-        )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,9 +18,7 @@ from gatecast.data.volatility import QLIKE_FLOOR, parkinson_scale, percent_retur
 from gatecast.data.windows import make_windows
 from gatecast.errors import DataError, PanelError, TooFewRowsError
 from gatecast.inference.pipeline import feature_frame
-
-if TYPE_CHECKING:  # global_numpy imports this module
-    from gatecast.serve.global_numpy import GlobalFolder
+from gatecast.serve.global_folder import GlobalFolder
 
 __all__ = ["extra_history", "with_new_instruments"]
 
