@@ -16,7 +16,7 @@ from gatecast.evaluation.losses import qlike_loss
 from gatecast.experiment.run_reader import Run
 
 runner = CliRunner()
-TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1"]
+TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--n-jobs", "1"]
 
 
 def _long_csv(path: Path, names: str = "AAA,BBB") -> Path:
