@@ -106,3 +106,16 @@ def test_lanes_without_sequence_mode_are_refused_on_one_series(tmp_path: Path) -
     assert res.exit_code == 2, res.output
     assert "--chunks set(s) the lanes of sequence mode" in " ".join(res.output.split())
     assert not (tmp_path / "run").exists()
+
+
+def test_lanes_reach_the_recurrent_models_of_one_series() -> None:
+    """On one series, `--mode sequence --chunks 4` reaches each recurrent model (as `extra`)."""
+    from gatecast.cli.options import lane_values
+    from gatecast.experiment.evaluation_config import EvaluationConfig, model_factory
+
+    params = {"mode": "sequence", "chunks": 4, "chunk_len": None, "burn_in": 3}
+    lanes = lane_values(params)
+    assert lanes == {"chunks": 4, "burn_in": 3}
+    cfg = EvaluationConfig(target="return", models=("lstm", "ar1"), mode="sequence", extra=lanes)
+    got = model_factory("lstm", cfg)().get_params()
+    assert (got["mode"], got["chunks"], got["burn_in"], got["chunk_len"]) == ("sequence", 4, 3, 16)
