@@ -62,7 +62,7 @@ def test_seeds_on_a_panel_end_to_end(tmp_path: Path) -> None:
     [
         (["--models", "lstm,garch", "--seeds", "0"], "seeds"),
         (["--models", "gjr_t,har", "--seeds", "2"], "--seeds does not apply to a panel: it sets"),
-        (["--models", "lstm,gjr_t", "--seeds", "2", "--ensemble"], "--ensemble does not apply"),
+        (["--models", "lstm,gjr_t", "--ensemble"], "--ensemble does not apply to a panel: "),
     ],
 )
 def test_bad_seeds_exit_2_and_write_nothing(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -43,11 +43,15 @@ def evaluate(
         "or sequence (stateful: each refit warm-starts, the state is carried day by day; "
         "return and direction targets; on a panel the global model of any target).",
     ),
+    chunks: int | None = options.CHUNKS,
+    chunk_len: int | None = options.CHUNK_LEN,
+    burn_in: int | None = options.BURN_IN,
     features: str | None = options.FEATURES,
     ensemble: bool = typer.Option(
         _E.ensemble,
         "--ensemble",
-        help="Score recurrent models on their mean forecast over the seeds (a seed ensemble).",
+        help="Score recurrent models on their mean forecast over the seeds (a seed ensemble; "
+        "on a panel per instrument).",
     ),
     train_proxy: Proxy | None = options.TRAIN_PROXY,
     intervals: float | None = options.optional(
@@ -87,6 +91,7 @@ def evaluate(
         models=tuple(m for m in models.split(",") if m.strip()),
         ensemble=ensemble,
         mode=mode,
+        extra=dict(options.lane_values(ctx.params)),  # the recurrent models' lanes
         features=options.name_list(features),
         train_proxy=train_proxy,
         intervals=intervals,
@@ -185,6 +190,8 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
         models=names,
         covariates=options.name_list(params["covariates"]) or (),
         mode=params["mode"],
+        ensemble=params["ensemble"],
+        **options.lane_values(params),
     )
     res = run_panel_evaluation(cfg)
     print_panel_read(why, res.source, res.layout, len(set(res.table.instrument)), res.notes)
@@ -222,9 +229,13 @@ def _evaluate_panel(ctx: typer.Context, why: str) -> None:
     if res.seeds is not None:
         print_table(
             res.seeds.per_seed,
-            f"each seed alone (its recurrent models beside the classical ones): pooled "
-            f"summary; the summary above scores each recurrent model on the mean of its "
-            f"{cfg.seeds} seeds' {res.scores.loss.upper()} date by date",
+            "each seed alone (its recurrent models beside the classical ones): pooled "
+            "summary; the summary above scores each recurrent model on "
+            + (
+                f"the {res.scores.loss.upper()} of its {cfg.seeds} seeds' mean forecast"
+                if cfg.ensemble
+                else f"the mean of its {cfg.seeds} seeds' {res.scores.loss.upper()} date by date"
+            ),
         )
         print_table(
             res.seeds.spread,

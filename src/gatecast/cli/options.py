@@ -156,6 +156,31 @@ def _window(value: str | None) -> int | str | None:
 
 
 SEEDS = typer.Option(_R.seeds, help="Seeds per recurrent model (reported as mean and sd).")
+# the lanes of sequence mode (--mode sequence), None unless given: the model's own then
+_LANES = ForecasterConfig()
+CHUNKS = optional(help=f"Sequence mode: lanes trained side by side (default {_LANES.chunks}).")
+CHUNK_LEN = optional(
+    help=f"Sequence mode: steps per truncated-BPTT chunk (default {_LANES.chunk_len})."
+)
+BURN_IN = optional(
+    help=f"Sequence mode: first steps of a lane left out of the loss (default {_LANES.burn_in})."
+)
+LANE_OPTIONS = ("chunks", "chunk_len", "burn_in")
+
+
+def lane_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The lanes of sequence mode given (``--chunks``...), refused by name without ``--mode
+    sequence``."""
+    lanes = {k: params[k] for k in LANE_OPTIONS if params.get(k) is not None}
+    if lanes and params.get("mode") != "sequence":
+        given = ", ".join(option_name(k) for k in lanes)
+        raise ConfigError(
+            f"{given} set(s) the lanes of sequence mode (truncated BPTT); add --mode sequence, "
+            f"or leave them out"
+        )
+    return lanes
+
+
 EPOCHS = typer.Option(
     _R.recurrent_epochs, "--epochs", "--recurrent-epochs", help="Epochs of a cold recurrent fit."
 )

@@ -154,6 +154,7 @@ def evaluate_panel(
     warm_start: bool = True,
     seed: int = 0,
     seeds: int = 1,
+    ensemble: bool = False,
     embedding: bool = False,
     device: str = "auto",
     alpha: float = 0.05,
@@ -162,6 +163,9 @@ def evaluate_panel(
     mcs_reps: int = MCS_REPS,
     covariates: str | Iterable[str] = (),
     mode: Mode = "window",
+    chunks: int | None = None,
+    chunk_len: int | None = None,
+    burn_in: int | None = None,
 ) -> PanelEvaluation:
     """Walk the models forward over ``panel`` and score them per instrument and pooled.
 
@@ -199,8 +203,8 @@ def evaluate_panel(
     seeds
         Each recurrent model runs with the seeds ``seed`` .. ``seed + seeds - 1`` (columns
         ``lstm[s0]``, ``lstm[s1]``...), scored on the mean of its seeds' losses date by date as
-        one series does; ``seeds`` holds each seed's pooled summary and their spread
-        (:mod:`gatecast.experiment.panel_seeds`).
+        one series does (``ensemble``: on the loss of its seeds' mean forecast); ``seeds``
+        holds each seed's pooled summary and their spread (:mod:`~.panel_seeds`).
     alpha, mcs_size, mcs_block_size, mcs_reps
         The DM tests' level for a win or loss, and the model confidence set's.
     covariates
@@ -210,8 +214,9 @@ def evaluate_panel(
         and ``har_x`` (variance) or by ``arx`` (return: ARX, AR(1) with the covariates as
         regressors); the models become an ablation (each of those with and without each
         group, ``har`` beside ``har_x``, ``ar1`` beside ``arx``: ``ablation``).
-    mode
-        ``sequence``: the global model and the local return models in sequence mode.
+    mode, chunks, chunk_len, burn_in
+        ``sequence``: the global model and the local return models in sequence mode, with these
+        lanes (None: the model's own 32, 16, 10; refused in window mode).
 
     Returns
     -------
@@ -242,6 +247,9 @@ def evaluate_panel(
         "embedding": embedding,
         "device": device,
         "mode": mode,
+        "chunks": chunks,
+        "chunk_len": chunk_len,
+        "burn_in": burn_in,
     }
     notes: list[str] = []
     groups: tuple[str, ...] = ()
@@ -266,7 +274,7 @@ def evaluate_panel(
             f"reference {reference!r} is not among the models ({', '.join(factories)}); add it "
             f"or pass reference= one of them"
         )
-    check_seeds(seeds, names)
+    check_seeds(seeds, names, ensemble)
     plan = PanelWalkPlan(
         test_start,
         test_end,
@@ -282,7 +290,14 @@ def evaluate_panel(
     tests = {"alpha": alpha, "mcs_size": mcs_size, "mcs_block_size": mcs_block_size}
     score = scorer(target, panel, reference, proxy, column, seed=seed, mcs_reps=mcs_reps, **tests)
     walk, scores, seeded = walk_seeds(
-        factories_of, panel, plan, score, seeds=seeds, first=seed, warm_start=warm_start
+        factories_of,
+        panel,
+        plan,
+        score,
+        seeds=seeds,
+        first=seed,
+        warm_start=warm_start,
+        ensemble=ensemble,
     )
     ablation = panel_ablation_table(scores.table, tuple(names), scores.loss) if groups else None
     return PanelEvaluation(walk, scores, ablation, seeded, notes=notes)
@@ -369,6 +384,7 @@ def _evaluate_into(
         score,
         seeds=cfg.seeds,
         warm_start=cfg.warm_start,
+        ensemble=cfg.ensemble,
         walker=panel_walk_forward,
         run_dir=run_dir,
         n_jobs=cfg.n_jobs,

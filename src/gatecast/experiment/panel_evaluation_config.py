@@ -200,8 +200,6 @@ PANEL_REFUSED: Mapping[str, str] = {
     "blocks": "the out-of-time blocks run on one series only so far",
     "intervals": "conformal intervals run on one series only so far",
     "interval_scale": "it scales the conformal intervals, which run on one series only",
-    "ensemble": "a panel scores each recurrent model on the mean of its seeds' losses (no "
-    "seed ensemble of the mean forecast yet)",
     "seeds": "a panel backtest or VaR runs one seed per recurrent model (seed 0) so far (a "
     "panel evaluation takes --seeds)",
     "features": "the panel's recurrent models take their default inputs only so far (other "
@@ -226,6 +224,8 @@ def panel_refusals(
     refused = dict(PANEL_REFUSED)
     if seeds is not None:
         del refused["seeds"]
+    else:  # no seeds, nothing to average
+        refused["ensemble"] = f"it averages the seeds, and {PANEL_REFUSED['seeds']}"
     unused = unused_settings(
         {"target": target, "models": as_cells, "scheme": "expanding", "seeds": seeds},
         # train_size without --scheme rolling: refused by the walk's settings (WalkSettings)
@@ -287,7 +287,10 @@ class PanelEvaluationConfig(
     needing ``min_train`` training rows. The recurrent settings are those of ``gatecast evaluate`` (window 5 for
     variance models); ``embedding`` gives the global model a learned vector per instrument;
     ``seeds`` runs each recurrent model once per seed in ``range(seeds)``
-    (:mod:`gatecast.experiment.panel_seeds`).
+    (:mod:`gatecast.experiment.panel_seeds`), scored on the mean of its seeds' losses or, with
+    ``ensemble``, on the loss of its seeds' mean forecast. ``mode`` ``sequence`` runs the
+    global model (and the local return models) in sequence mode, with the lanes ``chunks``,
+    ``chunk_len`` and ``burn_in`` (None: the model's own; refused in window mode).
     ``covariates`` names covariate groups (``sp500``, ``vix``) joined onto each instrument's
     dates, as for one series; ``models`` then becomes an ablation
     (:func:`gatecast.experiment.panel_covariates.panel_covariate_models`; for a return target
@@ -300,6 +303,11 @@ class PanelEvaluationConfig(
     reference: str | None = None
     #: ``sequence``: the global model (and the local return models) in sequence mode.
     mode: Mode = "window"
+    chunks: int | None = None
+    chunk_len: int | None = None
+    burn_in: int | None = None
+    #: Score each recurrent model on its seeds' mean forecast (a seed ensemble; ``seeds`` > 1).
+    ensemble: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -329,7 +337,7 @@ class PanelEvaluationConfig(
                 f"({', '.join(self.models)}); add it or pick one of them"
             )
         self.factories()  # refuses a model that does not run on a panel (a hybrid), by name
-        check_seeds(self.seeds, self.models)
+        check_seeds(self.seeds, self.models, self.ensemble)
 
     def takes_seeds(self) -> bool:
         """Whether this config runs its recurrent models once per seed (a panel evaluation
@@ -355,6 +363,9 @@ class PanelEvaluationConfig(
             "embedding": self.embedding,
             "device": self.device,
             "mode": self.mode,
+            "chunks": self.chunks,
+            "chunk_len": self.chunk_len,
+            "burn_in": self.burn_in,
         }
         if self.target in POINT_TARGETS:
             return return_factories(self.models, self.target, **settings)
@@ -381,10 +392,16 @@ def _with_covariates(
     return panel_covariate_models(covariates, models)
 
 
-def check_seeds(seeds: int, models: Sequence[str]) -> None:
-    """Refuse ``seeds`` below 1 or not whole, and more than one seed for ``models`` without a
-    recurrent model (nothing would differ between the seeds), as one series does."""
+def check_seeds(seeds: int, models: Sequence[str], ensemble: bool = False) -> None:
+    """Refuse ``seeds`` below 1 or not whole, more than one seed for ``models`` without a
+    recurrent model (nothing would differ between the seeds), as one series does, and an
+    ``ensemble`` of fewer than two seeds."""
     check_number(seeds, "seeds", at_least=1, integer=True)
+    if ensemble and seeds < 2:
+        raise ConfigError(
+            f"ensemble=True (--ensemble) scores each recurrent model on its seeds' mean "
+            f"forecast, and seeds={seeds}; use seeds 2 or more (--seeds 2) or leave it out"
+        )
     if seeds > 1 and not recurrent_models(models):
         raise ConfigError(
             f"--seeds {seeds} runs each recurrent model once per seed, and the models "

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 from gatecast.errors import ConfigError
 from gatecast.types import MODES, check_choice
 
-__all__ = ["PanelModelSettings", "checked_panel_names", "recurrent_settings"]
+__all__ = ["LANES", "PanelModelSettings", "checked_panel_names", "recurrent_settings"]
 
 
 class PanelModelSettings(TypedDict, total=False):
@@ -22,7 +22,8 @@ class PanelModelSettings(TypedDict, total=False):
     ``seed`` (0) and ``device`` (``auto``), the global model's ``embedding`` (False: no
     learned vector per instrument), and ``mode`` (``window``; ``sequence``: the global model
     and the local return models train and forecast in sequence mode, the local variance models
-    have none and are refused)."""
+    have none and are refused) with its lanes, ``chunks``, ``chunk_len`` and ``burn_in``
+    (None: the model's own, 32, 16 and 10; given without ``mode="sequence"``: refused)."""
 
     column: str | None
     hidden: int
@@ -34,8 +35,13 @@ class PanelModelSettings(TypedDict, total=False):
     embedding: bool
     device: str
     mode: str
+    chunks: int | None
+    chunk_len: int | None
+    burn_in: int | None
 
 
+#: The lanes of sequence mode a panel's sequence-mode models take (``None``: the model's own).
+LANES = ("chunks", "chunk_len", "burn_in")
 #: The defaults of :class:`PanelModelSettings` but ``window`` (the target's own).
 DEFAULTS: dict[str, Any] = {
     "column": None,
@@ -52,20 +58,29 @@ DEFAULTS: dict[str, Any] = {
 
 def recurrent_settings(settings: PanelModelSettings, *, window: int, target: str) -> dict[str, Any]:
     """The keywords every recurrent model of the panel takes, the global and the local ones:
-    ``settings`` but ``embedding`` (the global model's own) and ``mode`` (not every model
-    takes it), with their defaults (``window`` the target's), and the ``target`` they
-    forecast."""
+    ``settings`` but ``embedding`` (the global model's own), ``mode`` and its lanes (not every
+    model takes them: :func:`mode_setting`), with their defaults (``window`` the target's), and
+    the ``target`` they forecast."""
     given: dict[str, Any] = {**DEFAULTS, "window": window, **settings, "target": target}
-    del given["embedding"], given["mode"]
+    for name in ("embedding", "mode", *LANES):
+        given.pop(name, None)
     return given
 
 
 def mode_setting(settings: PanelModelSettings) -> dict[str, Any]:
-    """``{"mode": "sequence"}`` for a sequence-mode panel, else nothing (window mode is every
-    model's default, and a model that has no ``mode`` keeps it); an unknown mode is refused."""
+    """``{"mode": "sequence"}`` and the lanes given (``chunks``...) for a sequence-mode panel,
+    else nothing (window mode is every model's default, and a model that has no ``mode`` keeps
+    it); an unknown mode, and a lane given without sequence mode, are refused by name."""
     mode = settings.get("mode", "window")
     check_choice(mode, MODES, "mode")
-    return {"mode": "sequence"} if mode == "sequence" else {}
+    lanes = {k: settings.get(k) for k in LANES if settings.get(k) is not None}
+    if lanes and mode != "sequence":
+        given = ", ".join(f"{k}={v}" for k, v in lanes.items())
+        raise ConfigError(
+            f"{given}: the lanes of sequence mode (truncated BPTT), and the mode is {mode!r}; "
+            f"add mode='sequence' (--mode sequence) or leave them out"
+        )
+    return {"mode": "sequence", **lanes} if mode == "sequence" else {}
 
 
 def checked_panel_names(

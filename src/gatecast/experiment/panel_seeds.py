@@ -1,6 +1,7 @@
 """Seeds on a panel (``gatecast evaluate --seeds K`` on a panel): each recurrent model walked
-forward once per seed, scored as one series scores its seeds (the mean of the seeds' losses),
-each seed's pooled summary on its own and the spread of the pooled median ratio over seeds."""
+forward once per seed, scored as one series scores its seeds (the mean of the seeds' losses,
+or with ``--ensemble`` the loss of the seeds' mean forecast), each seed's pooled summary on its
+own and the spread of the pooled median ratio over seeds."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ from gatecast.experiment.panel_evaluation_config import recurrent_models
 from gatecast.experiment.panel_returns import score_panel_target
 from gatecast.types import Proxy
 
-__all__ = ["PanelSeeds", "check_seeds", "score_seeds", "scorer", "seed_members", "walk_seeds"]
+__all__ = [
+    "PanelSeeds",
+    "check_seeds",
+    "ensemble_walk",
+    "score_seeds",
+    "scorer",
+    "seed_members",
+    "walk_seeds",
+]
 
 #: Scores a walk whose recurrent models may have several columns (``members``: model -> its
 #: columns; None: a column per model).
@@ -98,6 +107,18 @@ def score_seeds(
     return PanelSeeds(per_seed, spread, {m: list(k) for m, k in members.items()})
 
 
+def ensemble_walk(walk: PanelWalkResult, members: Mapping[str, Sequence[str]]) -> PanelWalkResult:
+    """``walk`` with a column per model: a recurrent model's the mean of its seeds' forecasts
+    (a seed ensemble; for variance the mean of the variance forecasts, as one series has it),
+    every other model's its own."""
+    fc = walk.forecasts
+    means = {
+        m: fc[list(keys)].mean(axis=1, skipna=False) if len(keys) > 1 else fc[keys[0]]
+        for m, keys in members.items()
+    }
+    return PanelWalkResult(pd.DataFrame(means, index=fc.index), walk.folds, walk.seconds)
+
+
 def walk_seeds(
     factories_of: Callable[[int], Mapping[str, PanelFactory]],
     panel: Mapping[str, pd.DataFrame],
@@ -107,13 +128,15 @@ def walk_seeds(
     seeds: int = 1,
     first: int = 0,
     warm_start: bool = True,
+    ensemble: bool = False,
     walker: Callable[..., PanelWalkResult] = panel_walk_forward,
     **where: Any,
 ) -> tuple[PanelWalkResult, PanelScores, PanelSeeds | None]:
     """The panel walk-forward of every model, each recurrent one once per seed (``first``,
     ``first + 1``... ``seeds`` of them; ``factories_of(seed)``: the models with that seed), and
     its scores: each recurrent model scored on the mean of its seeds' losses date by date
-    (one series' rule), and (``seeds`` > 1) each seed alone (:func:`score_seeds`). ``where``:
+    (one series' rule) or, with ``ensemble``, on its seeds' mean forecast
+    (:func:`ensemble_walk`), and (``seeds`` > 1) each seed alone (:func:`score_seeds`). ``where``:
     the keywords of :func:`~gatecast.evaluation.panel_walk.panel_walk_forward` (``run_dir``,
     ``n_jobs``...): a seeded walk resumes as any other; ``walker``: the walk-forward itself."""
     base = factories_of(first)
@@ -129,7 +152,8 @@ def walk_seeds(
     walk = walker(factories, panel, plan, warm_start=warm, **where)
     if seeds == 1:
         return walk, score(walk, None), None
-    return walk, score(walk, members), score_seeds(walk, members, score)
+    scores = score(ensemble_walk(walk, members), None) if ensemble else score(walk, members)
+    return walk, scores, score_seeds(walk, members, score)
 
 
 def _seed_of(key: str) -> int:
