@@ -18,7 +18,8 @@ and sd, no early stopping), trained on the pooled windows of the 20 stocks from 
 2. ``walk``: the panel walk-forward over the test period (2015-2018; ``--quick``: 2018),
    refit every 63 days on every stock's rows before the refit: gatecast's
    ``panel_walk_forward`` cold (a new net per refit, as the peers) and warm (each refit starts
-   from the last weights, 1 epoch: what ``gatecast evaluate`` does on a panel); Darts, a new
+   from the last weights, 1 epoch: what ``gatecast evaluate`` does on a panel), both also in
+   sequence mode (``mode="sequence"``); Darts, a new
    global model fit on the 20 series at each refit, then ``historical_forecasts`` of the block
    (its own ``retrain`` refits one series at a time, which is not a global model);
    NeuralForecast ``cross_validation(refit=63)``, a global refit of its own.
