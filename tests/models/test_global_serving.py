@@ -19,30 +19,16 @@ from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 from gatecast.serve import StreamSet, load_numpy
 
 
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # as tests/models/test_global_variance.py: unaligned calendars, different levels
-    return {
-        "A": _prices(0, 260, "2010-01-01", 1.0),
-        "B": _prices(1, 240, "2010-02-15", 4.0),
-        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
-
-
 def _model(**kw: object) -> GlobalRecurrentVariance:
     settings: dict[str, object] = {"hidden": 4, "epochs": 1, "device": "cpu", "seed": 0} | kw
     return GlobalRecurrentVariance(**settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "embedding"])
-def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    panel = _panel()
+def saved(
+    unaligned_panel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):  # type: ignore[no-untyped-def]
+    panel = unaligned_panel()
     m = _model(embedding=request.param).fit(panel)
     folder = tmp_path_factory.mktemp("global") / "m"
     m.save(folder)
@@ -107,11 +93,11 @@ def test_a_tampered_manifest_or_weights_is_refused(saved, tmp_path: Path) -> Non
         GlobalRecurrentVariance.load(weights)
 
 
-def test_a_single_series_folder_is_refused(tmp_path: Path) -> None:
+def test_a_single_series_folder_is_refused(random_walk, tmp_path: Path) -> None:
     from gatecast.models.recurrent import RecurrentVariance
 
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
     with pytest.raises(
         ModelFileError, match="'recurrent_variance' model, expected 'global_variance'"
@@ -131,9 +117,11 @@ def test_the_stream_set_forecasts_are_predicts(saved, engine: str) -> None:  # t
     assert ss["A"].spec.feature_scaler.to_dict() != ss["B"].spec.feature_scaler.to_dict()
 
 
-def test_a_new_instrument_streams_from_its_history_or_is_refused_by_name(saved) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_instrument_streams_from_its_history_or_is_refused_by_name(
+    random_walk, saved
+) -> None:  # type: ignore[no-untyped-def]
     m, _, panel = saved
-    new = _prices(7, 120, "2011-01-03", 2.0)
+    new = random_walk(7, 120, "2011-01-03", 2.0)
     start = new.index[60]
     if m.embedding:
         with pytest.raises(PanelError, match=r"'D' was not in the fit .* embedding=True"):

@@ -27,22 +27,6 @@ from gatecast.serve.global_numpy import read_global_folder
 TORCH_RTOL = 1e-6
 
 
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # unaligned calendars (C misses two weeks), different levels
-    return {
-        "A": _prices(0, 260, "2010-01-01", 1.0),
-        "B": _prices(1, 240, "2010-02-15", 4.0),
-        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
-
-
 MODELS: dict[str, Any] = {
     "variance": lambda emb: GlobalRecurrentVariance(
         hidden=4, epochs=1, device="cpu", seed=0, embedding=emb
@@ -58,9 +42,11 @@ MODELS: dict[str, Any] = {
     params=[("variance", False), ("variance", True), ("return", False), ("return", True)],
     ids=["variance", "variance-embedding", "return", "return-embedding"],
 )
-def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def saved(
+    unaligned_panel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):  # type: ignore[no-untyped-def]
     family, embedding = request.param
-    panel = _panel()
+    panel = unaligned_panel()
     model = MODELS[family](embedding).fit(panel)
     folder = tmp_path_factory.mktemp("global") / "m"
     model.save(folder)
@@ -208,12 +194,12 @@ def test_a_tampered_or_unsigned_folder_is_refused_as_by_the_torch_loader(
         load_global_numpy(folder, signing_key=tmp_path / "a.key")
 
 
-def test_another_kind_or_instrument_is_refused_by_name(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_another_kind_or_instrument_is_refused_by_name(random_walk, saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from gatecast.models.recurrent import RecurrentVariance
 
     _, folder, _ = saved
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
     with pytest.raises(ModelFileError, match=r"'recurrent_variance' model, expected .*load_numpy"):
         load_global_numpy(tmp_path / "one")
@@ -265,16 +251,16 @@ def test_the_cli_serves_a_global_folder_with_engine_numpy(saved, tmp_path: Path)
     np.testing.assert_allclose(got[list(panel)], tables["torch"].forecast[list(panel)], rtol=1e-5)
 
 
-def test_engine_is_refused_for_one_series(tmp_path: Path) -> None:
+def test_engine_is_refused_for_one_series(random_walk, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from gatecast.cli.app import app
     from gatecast.models.recurrent import RecurrentVariance
 
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
-    _prices(0, 200, "2010-01-01", 1.0).to_csv(tmp_path / "one.csv")
+    random_walk(0, 200, "2010-01-01", 1.0).to_csv(tmp_path / "one.csv")
     args = ["predict", "--model", str(tmp_path / "one"), "--data", str(tmp_path / "one.csv")]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "p.csv"), "--engine", "numpy"])
     assert res.exit_code == 2
