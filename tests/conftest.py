@@ -7,10 +7,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
+
+if TYPE_CHECKING:
+    from gatecast.serve import StreamSet
 
 #: `make mutate` (mutmut): the tests (files, or file::test prefixes) that judge a mutant of each
 #: module. mutmut already runs only the tests that call the mutated function; this keeps
@@ -190,3 +195,35 @@ def _write_long_csv(frames: dict[str, pd.DataFrame], path: Path) -> Path:
 def long_csv() -> Callable[[dict[str, pd.DataFrame], Path], Path]:
     """``long_csv(frames, path)``: write a panel as the long CSV `gatecast ... --panel` reads."""
     return _write_long_csv
+
+
+def _refused(res: Result, message: str, out: Path) -> None:
+    """A refusal on the command line: exit 2, ``message`` in the output (white space folded:
+    rich may wrap a long message), nothing written to ``out``."""
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())
+    assert not out.exists()
+
+
+@pytest.fixture(scope="session")
+def refused() -> Callable[[Result, str, Path], None]:
+    """``refused(res, message, out)``: assert that a CLI run was refused (see :func:`_refused`)."""
+    return _refused
+
+
+def _stream_panel(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Every instrument's rows ticked through ``ss`` in date order (only the instruments with a
+    row on a date); each forecast dated the instrument's next row, as predict dates it."""
+    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
+    for day in sorted(set().union(*(df.index for df in panel.values()))):
+        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
+        for n, f in ss.update_many(rows, at=day).items():
+            out[n][day] = f
+    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
+
+
+@pytest.fixture(scope="session")
+def stream_panel() -> Callable[[StreamSet, dict[str, pd.DataFrame]], dict[str, pd.Series]]:
+    """``stream_panel(stream_set, panel)``: the set's forecasts of a whole panel, ticked row by
+    row (see :func:`_stream_panel`)."""
+    return _stream_panel

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from gatecast.cli.app import app
@@ -16,13 +15,7 @@ from gatecast.experiment.run_reader import Run
 runner = CliRunner()
 
 
-@pytest.fixture
-def csv(tmp_path: Path, small_panel, long_csv) -> Path:
-    """Two instruments on their own calendars (BBB misses five days), 320 business days."""
-    frames = small_panel({"AAA": 1.0, "BBB": 2.0}, 320, missing={"BBB": (100, 105)})
-    return long_csv(frames, tmp_path / "long.csv")
-
-
+# the tests read `csv`: the two-instrument panel file of tests/cli/conftest.py
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "25"]
 
 

@@ -53,17 +53,6 @@ def saved(
     return model, folder, panel
 
 
-def _streamed(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Every instrument's rows ticked in date order (those with a row on the date); each
-    forecast dated the instrument's next row, as predict dates it."""
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
-    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
-
-
 def _looped(model: GlobalNumpyModel) -> StreamSet:
     """The same instruments one at a time: each its own single-series NumPy model (its biases
     folded into its own weights), the set's per-instrument path."""
@@ -74,7 +63,7 @@ def _looped(model: GlobalNumpyModel) -> StreamSet:
     )
 
 
-def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(saved) -> None:  # type: ignore[no-untyped-def]
+def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(stream_panel, saved) -> None:  # type: ignore[no-untyped-def]
     model, folder, panel = saved
     numpy_model = load_global_numpy(folder)
     assert numpy_model.instruments == model.instruments_
@@ -87,14 +76,16 @@ def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(saved) -> N
     a, b = numpy_model.for_instrument("A"), numpy_model.for_instrument("B")
     assert a.spec.feature_scaler.to_dict() != b.spec.feature_scaler.to_dict()
     # the streamed forecasts are predict's too (the batched set)
-    streamed = _streamed(numpy_model.stream_set(), panel)
+    streamed = stream_panel(numpy_model.stream_set(), panel)
     for n, series in streamed.items():
         ref = want[want.instrument == n].set_index("date").forecast.reindex(series.index)
         assert np.array_equal(series.isna(), ref.isna()), n
         np.testing.assert_allclose(series.dropna(), ref.dropna(), rtol=TORCH_RTOL, atol=0)
 
 
-def test_the_batched_forward_equals_the_per_instrument_loop(saved, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_batched_forward_equals_the_per_instrument_loop(
+    stream_panel, saved, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     _, folder, panel = saved
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         numpy_model = load_global_numpy(folder, dtype)
@@ -108,25 +99,25 @@ def test_the_batched_forward_equals_the_per_instrument_loop(saved, monkeypatch) 
             return np.asarray(_f(X, *biases))
 
         monkeypatch.setattr(numpy_model.engine, "forward_windows", spy)
-        batched = _streamed(numpy_model.stream_set(), panel)
+        batched = stream_panel(numpy_model.stream_set(), panel)
         assert max(sizes) == 3  # the days all three trade: one forward for the three
-        looped = _streamed(_looped(load_global_numpy(folder, dtype)), panel)
+        looped = stream_panel(_looped(load_global_numpy(folder, dtype)), panel)
         for n in panel:
             assert np.array_equal(batched[n].isna(), looped[n].isna()), n
             np.testing.assert_allclose(batched[n].dropna(), looped[n].dropna(), rtol=rtol, atol=0)
 
 
-def test_the_sets_state_resumes_exactly_and_moves_between_the_loaders(saved) -> None:  # type: ignore[no-untyped-def]
+def test_the_sets_state_resumes_exactly_and_moves_between_the_loaders(stream_panel, saved) -> None:  # type: ignore[no-untyped-def]
     model, folder, panel = saved
     cut = pd.Timestamp("2010-06-01")
     before = {n: df.loc[df.index < cut] for n, df in panel.items()}
     after = {n: df.loc[df.index >= cut] for n, df in panel.items()}
-    whole = _streamed(load_global_numpy(folder).stream_set(), panel)
+    whole = stream_panel(load_global_numpy(folder).stream_set(), panel)
     first = load_global_numpy(folder).stream_set()
-    _streamed(first, before)
+    stream_panel(first, before)
     again = load_global_numpy(folder).stream_set()
     again.load_state(first.state())
-    resumed = _streamed(again, after)
+    resumed = stream_panel(again, after)
     for n in panel:  # the same path: exactly the same numbers (the first after the cut was
         # made before it: compared from the second)
         np.testing.assert_array_equal(resumed[n].iloc[1:], whole[n].loc[after[n].index].iloc[1:])
