@@ -207,15 +207,8 @@ def test_changing_one_instrument_after_d_changes_no_var_up_to_d() -> None:
     assert not np.allclose(late[0]["var_1"], late[1]["var_1"])
 
 
-def test_settings_that_do_not_apply_are_refused_before_any_fit(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from gatecast.experiment import panel_var
-
-    def no_walk(*a: Any, **k: Any) -> None:
-        raise AssertionError("a refused run walked forward")
-
-    monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
+@pytest.mark.usefixtures("no_panel_var_walk")
+def test_settings_that_do_not_apply_are_refused_before_any_fit(tmp_path: Path) -> None:
     panel, out = _panel(), tmp_path / "run"
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"horizon": 0}, ConfigError, "horizon=0: must be an integer >= 1"),

@@ -154,15 +154,10 @@ def test_changing_one_instrument_after_d_changes_no_h_day_var_made_up_to_d() -> 
     assert not np.allclose(late[0]["var_own"], late[1]["var_own"])
 
 
+@pytest.mark.usefixtures("no_panel_var_walk")
 def test_a_horizon_longer_than_an_instruments_test_is_refused_before_any_fit(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    from gatecast.experiment import panel_var
-
-    def no_walk(*a: Any, **k: Any) -> None:
-        raise AssertionError("a refused run walked forward")
-
-    monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
     out = tmp_path / "run"
     end = str(pd.bdate_range(START, periods=4)[-1].date())
     with pytest.raises(ConfigError, match=r"instrument 'AAA' has 4 rows .* fewer than one whole"):
