@@ -146,11 +146,22 @@ def small_panel() -> Callable[..., dict[str, pd.DataFrame]]:
     return _small_panel
 
 
+def _random_walk_on(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
+    """Random-walk closes on ``dates`` (the index named ``date``), ``vol`` percent a day, from
+    the instrument's own seed."""
+    r = np.random.default_rng(seed).standard_normal(len(dates)) * 0.01 * vol
+    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=dates.rename("date"))
+
+
 def _random_walk(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    """``n`` business days of random-walk closes from ``start``, ``vol`` percent a day."""
-    r = np.random.default_rng(seed).standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
+    """``n`` business days of :func:`_random_walk_on` from ``start``."""
+    return _random_walk_on(seed, pd.bdate_range(start, periods=n, name="date"), vol)
+
+
+@pytest.fixture(scope="session")
+def random_walk_on() -> Callable[[int, pd.DatetimeIndex, float], pd.DataFrame]:
+    """``random_walk_on(seed, dates, vol)``: one instrument's closes on the given dates."""
+    return _random_walk_on
 
 
 @pytest.fixture(scope="session")
@@ -177,6 +188,29 @@ def unaligned_panel() -> Callable[..., dict[str, pd.DataFrame]]:
     """``unaligned_panel(lengths=(260, 240, 250))``: the three-instrument panel of the global
     models' tests (see :func:`_unaligned_panel`)."""
     return _unaligned_panel
+
+
+def _late_and_gapped_panel(
+    days: pd.DatetimeIndex,
+    late: int = 20,
+    gap: tuple[int, int] = (150, 160),
+    vols: tuple[float, float, float] = (1.0, 3.0, 0.5),
+) -> dict[str, pd.DataFrame]:
+    """Three instruments on ``days``, each from its own seed (0, 1, 2): A on every day, B
+    starting ``late`` days later, C missing the positions ``[gap[0], gap[1])``."""
+    a, b, c = vols
+    return {
+        "A": _random_walk_on(0, days, a),
+        "B": _random_walk_on(1, days[late:], b),
+        "C": _random_walk_on(2, days.delete(np.arange(*gap)), c),
+    }
+
+
+@pytest.fixture(scope="session")
+def late_and_gapped_panel() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``late_and_gapped_panel(days, late=20, gap=(150, 160), vols=(1.0, 3.0, 0.5))``: the
+    panel walks' unaligned instruments (see :func:`_late_and_gapped_panel`)."""
+    return _late_and_gapped_panel
 
 
 def _write_long_csv(frames: dict[str, pd.DataFrame], path: Path) -> Path:
