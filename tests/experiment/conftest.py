@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+import gatecast as gc
 import gatecast.data.covariates as covariates_module
 import gatecast.experiment.panel_covariates as panel_covariates_module
+from gatecast.cli.app import app
 
 
 def _fake_covariates(
@@ -67,3 +71,24 @@ def no_panel_var_walk(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a refused run walked forward")
 
     monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
+
+
+@pytest.fixture
+def train_on_spx(tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
+    """``train_on_spx(group)``: `gatecast train` of a tiny variance model with the covariate
+    ``group`` on the bundled S&P 500 of 2015-2016 (written to ``tmp_path / "spx.csv"``), its
+    test from 2016-07-01, into ``tmp_path / "m"``; returns (the data file, the model folder)."""
+
+    def train(group: str) -> tuple[Path, Path]:
+        data = tmp_path / "spx.csv"
+        gc.load("sp500").loc["2015":"2016"].to_csv(data)
+        model = tmp_path / "m"
+        args = ["train", "--data", str(data), "--target", "variance", "--covariates", group]
+        tiny = ["--hidden", "4", "--epochs", "1", "--device", "cpu", "--quiet"]
+        res = CliRunner().invoke(
+            app, [*args, "--test-start", "2016-07-01", "--out", str(model), *tiny]
+        )
+        assert res.exit_code == 0, res.output
+        return data, model
+
+    return train
