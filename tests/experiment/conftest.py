@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -92,3 +92,22 @@ def train_on_spx(tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
         return data, model
 
     return train
+
+
+def _moved_after(
+    frames: Mapping[str, pd.DataFrame], day: pd.Timestamp, name: str = "AAA"
+) -> dict[str, pd.DataFrame]:
+    """A copy of ``frames`` in which ``name``'s closes after ``day`` are moved (each times
+    exp(0.05 z), z standard normal from seed 7): another path from then on."""
+    changed = {n: df.copy() for n, df in frames.items()}
+    after = changed[name].index > day
+    rng = np.random.default_rng(7)
+    changed[name].loc[after, "close"] *= np.exp(0.05 * rng.standard_normal(int(after.sum())))
+    return changed
+
+
+@pytest.fixture(scope="session")
+def moved_after() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``moved_after(frames, day, name="AAA")``: the leakage tests' changed copy of a panel
+    (see :func:`_moved_after`)."""
+    return _moved_after
