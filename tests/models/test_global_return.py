@@ -124,19 +124,15 @@ def test_same_seed_same_forecasts_and_refusals(random_walk, unaligned_panel) -> 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 def test_the_stream_set_forecasts_are_predicts(
-    unaligned_panel, engine: str, tmp_path: Path
+    unaligned_panel, stream_panel, engine: str, tmp_path: Path
 ) -> None:
     panel = unaligned_panel(LENGTHS)
     m = GlobalRecurrentReturn.load(_model(embedding=True).fit(panel).save(tmp_path / "g"))
     ss = m.stream_set(engine)
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
+    streamed = stream_panel(ss, panel)
     ref = m.predict(panel)
     for n, df in panel.items():
-        got = pd.Series(out[n]).reindex(df.index).shift(1)  # dated by the next row
+        got = streamed[n]  # dated by the next row
         want = ref[ref.instrument == n].set_index("date").forecast.reindex(df.index)
         assert want.notna().sum() > 150
         np.testing.assert_allclose(got[want.notna()], want[want.notna()], rtol=1e-5, atol=1e-9)
