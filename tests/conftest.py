@@ -5,8 +5,17 @@ scope of `make mutate`; no model-signing settings from the environment."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import pytest
+from click.testing import Result
+
+if TYPE_CHECKING:
+    from gatecast.serve import StreamSet
 
 #: `make mutate` (mutmut): the tests (files, or file::test prefixes) that judge a mutant of each
 #: module. mutmut already runs only the tests that call the mutated function; this keeps
@@ -101,3 +110,154 @@ def no_signing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     would sign and verify every model folder the tests write and edit)."""
     monkeypatch.delenv("GATECAST_SIGNING_KEY_FILE", raising=False)
     monkeypatch.delenv("GATECAST_REQUIRE_SIGNATURE", raising=False)
+
+
+#: A panel's instruments and their daily volatility in percent, e.g. ``{"A": 1.0, "B": 2.0}``.
+Vols = dict[str, float]
+
+
+def _small_panel(
+    vols: Vols,
+    days: int,
+    *,
+    start: str = "2010-01-01",
+    seed: int = 0,
+    missing: dict[str, tuple[int, int]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Random-walk closes (one generator, drawn instrument after instrument in ``vols``'
+    order) on business days from ``start``; ``missing`` deletes the positions ``[a, b)`` of an
+    instrument's calendar (a gap, or a late start with ``a = 0``)."""
+    calendar = pd.bdate_range(start, periods=days, name="date")
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for name, vol in vols.items():
+        own = calendar
+        if missing and name in missing:
+            own = calendar.delete(np.arange(*missing[name]))
+        r = vol * 0.01 * rng.standard_normal(len(own))
+        frames[name] = pd.DataFrame({"close": 100 * np.exp(r.cumsum())}, index=own)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def small_panel() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``small_panel(vols, days, start=, seed=, missing=)``: a small synthetic panel, each
+    instrument's frame a ``close`` column on its own calendar (see :func:`_small_panel`)."""
+    return _small_panel
+
+
+def _random_walk_on(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
+    """Random-walk closes on ``dates`` (the index named ``date``), ``vol`` percent a day, from
+    the instrument's own seed."""
+    r = np.random.default_rng(seed).standard_normal(len(dates)) * 0.01 * vol
+    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=dates.rename("date"))
+
+
+def _random_walk(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
+    """``n`` business days of :func:`_random_walk_on` from ``start``."""
+    return _random_walk_on(seed, pd.bdate_range(start, periods=n, name="date"), vol)
+
+
+@pytest.fixture(scope="session")
+def random_walk_on() -> Callable[[int, pd.DatetimeIndex, float], pd.DataFrame]:
+    """``random_walk_on(seed, dates, vol)``: one instrument's closes on the given dates."""
+    return _random_walk_on
+
+
+@pytest.fixture(scope="session")
+def random_walk() -> Callable[[int, int, str, float], pd.DataFrame]:
+    """``random_walk(seed, n, start, vol)``: one instrument's frame of closes, from its own seed."""
+    return _random_walk
+
+
+def _unaligned_panel(lengths: tuple[int, int, int] = (260, 240, 250)) -> dict[str, pd.DataFrame]:
+    """Unaligned calendars and very different spreads (a mixed-up window or scaler would
+    show): A from 2010-01-01, B from 2010-02-15 at four times A's volatility, C from 2009-11-02
+    at half of it and missing two weeks; each instrument a :func:`_random_walk` of its own seed
+    (0, 1, 2)."""
+    a, b, c = lengths
+    return {
+        "A": _random_walk(0, a, "2010-01-01", 1.0),
+        "B": _random_walk(1, b, "2010-02-15", 4.0),
+        "C": _random_walk(2, c, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
+    }
+
+
+@pytest.fixture(scope="session")
+def unaligned_panel() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``unaligned_panel(lengths=(260, 240, 250))``: the three-instrument panel of the global
+    models' tests (see :func:`_unaligned_panel`)."""
+    return _unaligned_panel
+
+
+def _late_and_gapped_panel(
+    days: pd.DatetimeIndex,
+    late: int = 20,
+    gap: tuple[int, int] = (150, 160),
+    vols: tuple[float, float, float] = (1.0, 3.0, 0.5),
+) -> dict[str, pd.DataFrame]:
+    """Three instruments on ``days``, each from its own seed (0, 1, 2): A on every day, B
+    starting ``late`` days later, C missing the positions ``[gap[0], gap[1])``."""
+    a, b, c = vols
+    return {
+        "A": _random_walk_on(0, days, a),
+        "B": _random_walk_on(1, days[late:], b),
+        "C": _random_walk_on(2, days.delete(np.arange(*gap)), c),
+    }
+
+
+@pytest.fixture(scope="session")
+def late_and_gapped_panel() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``late_and_gapped_panel(days, late=20, gap=(150, 160), vols=(1.0, 3.0, 0.5))``: the
+    panel walks' unaligned instruments (see :func:`_late_and_gapped_panel`)."""
+    return _late_and_gapped_panel
+
+
+def _write_long_csv(frames: dict[str, pd.DataFrame], path: Path) -> Path:
+    """The frames as one long CSV: ``date`` (YYYY-MM-DD), ``ticker``, ``close``."""
+    parts = [
+        pd.DataFrame(
+            {"date": df.index.strftime("%Y-%m-%d"), "ticker": name, "close": df["close"].to_numpy()}
+        )
+        for name, df in frames.items()
+    ]
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def long_csv() -> Callable[[dict[str, pd.DataFrame], Path], Path]:
+    """``long_csv(frames, path)``: write a panel as the long CSV `gatecast ... --panel` reads."""
+    return _write_long_csv
+
+
+def _refused(res: Result, message: str, out: Path) -> None:
+    """A refusal on the command line: exit 2, ``message`` in the output (white space folded:
+    rich may wrap a long message), nothing written to ``out``."""
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())
+    assert not out.exists()
+
+
+@pytest.fixture(scope="session")
+def refused() -> Callable[[Result, str, Path], None]:
+    """``refused(res, message, out)``: assert that a CLI run was refused (see :func:`_refused`)."""
+    return _refused
+
+
+def _stream_panel(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Every instrument's rows ticked through ``ss`` in date order (only the instruments with a
+    row on a date); each forecast dated the instrument's next row, as predict dates it."""
+    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
+    for day in sorted(set().union(*(df.index for df in panel.values()))):
+        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
+        for n, f in ss.update_many(rows, at=day).items():
+            out[n][day] = f
+    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
+
+
+@pytest.fixture(scope="session")
+def stream_panel() -> Callable[[StreamSet, dict[str, pd.DataFrame]], dict[str, pd.Series]]:
+    """``stream_panel(stream_set, panel)``: the set's forecasts of a whole panel, ticked row by
+    row (see :func:`_stream_panel`)."""
+    return _stream_panel

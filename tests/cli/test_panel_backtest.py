@@ -18,23 +18,11 @@ from gatecast.experiment.run_reader import Run
 runner = CliRunner()
 
 
-def _long_csv(path: Path) -> Path:
-    days = pd.bdate_range("2010-01-01", periods=330)
-    rng = np.random.default_rng(0)
-    parts = []
-    for name, vol in (("AAA", 1.0), ("BBB", 2.0), ("CCC", 0.5), ("DDD", 1.5)):
-        r = vol * 0.01 * rng.standard_normal(len(days))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": days.strftime("%Y-%m-%d"),
-                    "ticker": name,
-                    "close": 100 * np.exp(r.cumsum()),
-                }
-            )
-        )
-    pd.concat(parts).to_csv(path, index=False)
-    return path
+@pytest.fixture
+def csv(tmp_path: Path, small_panel, long_csv) -> Path:
+    """Four instruments on the same 330 business days."""
+    frames = small_panel({"AAA": 1.0, "BBB": 2.0, "CCC": 0.5, "DDD": 1.5}, 330)
+    return long_csv(frames, tmp_path / "long.csv")
 
 
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "40"]
@@ -46,8 +34,8 @@ def _backtest(csv: Path, out: Path, *extra: str) -> object:
     return runner.invoke(app, [*args, "--out", str(out), *TINY, *extra])
 
 
-def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path, csv: Path) -> None:
+    out = tmp_path / "run"
     res = _backtest(csv, out, "--cost-bps", "10")
     assert res.exit_code == 0, res.output
     assert "cross-section top_bottom 0.25" in res.output
@@ -86,13 +74,10 @@ def test_a_panel_backtest_runs_end_to_end_and_run_open_reads_it(tmp_path: Path) 
     ],
 )
 def test_options_that_do_not_apply_exit_2_and_write_nothing(
-    tmp_path: Path, extra: list[str], message: str
+    tmp_path: Path, csv: Path, extra: list[str], message: str, refused
 ) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
-    res = _backtest(csv, out, *extra)
-    assert res.exit_code == 2, res.output
-    assert message in " ".join(res.output.split())
-    assert not out.exists()
+    out = tmp_path / "run"
+    refused(_backtest(csv, out, *extra), message, out)
 
 
 def test_cross_section_options_without_a_panel_are_refused(tmp_path: Path) -> None:
@@ -127,8 +112,8 @@ def test_backtest_panel_in_python_matches_its_evaluation() -> None:
     assert np.allclose(res.trades.weights["ar1"].sum(axis=1), 0)  # dollar-neutral
 
 
-def test_resume_after_a_kill_ends_with_the_same_numbers(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_resume_after_a_kill_ends_with_the_same_numbers(tmp_path: Path, csv: Path) -> None:
+    out = tmp_path / "run"
     assert _backtest(csv, out).exit_code == 0
     before = pd.read_csv(out / "backtest.csv")
     # what a kill leaves: the last global refit unfinished (its JSON is written last), no results
@@ -160,8 +145,8 @@ def _return_run(csv: Path, out: Path) -> Path:
     return out
 
 
-def test_from_run_trades_a_panel_evaluation_and_writes_its_page(tmp_path: Path) -> None:
-    ev = _return_run(_long_csv(tmp_path / "long.csv"), tmp_path / "ev")
+def test_from_run_trades_a_panel_evaluation_and_writes_its_page(tmp_path: Path, csv: Path) -> None:
+    ev = _return_run(csv, tmp_path / "ev")
     out = tmp_path / "bt"
     args = ["backtest", "--from-run", str(ev), "--out", str(out), "--blocks", "4"]
     res = runner.invoke(app, args)
@@ -194,9 +179,9 @@ def test_from_run_trades_a_panel_evaluation_and_writes_its_page(tmp_path: Path) 
     ],
 )
 def test_from_run_refuses_walk_and_data_options_by_name(
-    tmp_path: Path, extra: list[str], named: str
+    tmp_path: Path, csv: Path, extra: list[str], named: str
 ) -> None:
-    ev = _return_run(_long_csv(tmp_path / "long.csv"), tmp_path / "ev")
+    ev = _return_run(csv, tmp_path / "ev")
     out = tmp_path / "bt"
     res = runner.invoke(app, ["backtest", "--from-run", str(ev), "--out", str(out), *extra])
     assert res.exit_code == 2, res.output

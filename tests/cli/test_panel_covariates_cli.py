@@ -5,10 +5,10 @@ run's config, and what is refused."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -18,21 +18,18 @@ from gatecast.experiment.run_reader import Run
 runner = CliRunner()
 
 
-def _long_csv(path: Path, start: str = "2017-09-01", periods: int = 320) -> Path:
-    """Two instruments on business days inside the bundled S&P 500's span (1999-2018); BBB
-    misses five days."""
-    days = pd.bdate_range(start, periods=periods)
-    rng = np.random.default_rng(0)
-    parts = []
-    for name, vol in (("AAA", 1.0), ("BBB", 2.0)):
-        own = days if name == "AAA" else days.delete(np.arange(100, 105))
-        r = vol * 0.01 * rng.standard_normal(len(own))
-        close = 100 * np.exp(r.cumsum())
-        parts.append(
-            pd.DataFrame({"date": own.strftime("%Y-%m-%d"), "ticker": name, "close": close})
+@pytest.fixture
+def panel_csv(tmp_path: Path, small_panel, long_csv) -> Callable[..., Path]:
+    def write(start: str = "2017-09-01", periods: int = 320) -> Path:
+        """Two instruments on business days inside the bundled S&P 500's span (1999-2018); BBB
+        misses five days."""
+        frames = small_panel(
+            {"AAA": 1.0, "BBB": 2.0}, periods, start=start, missing={"BBB": (100, 105)}
         )
-    pd.concat(parts).to_csv(path, index=False)
-    return path
+        path: Path = long_csv(frames, tmp_path / "long.csv")
+        return path
+
+    return write
 
 
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "25"]
@@ -44,8 +41,10 @@ def _evaluate(csv: Path, out: Path, *extra: str) -> object:
     return runner.invoke(app, [*args, *extra])
 
 
-def test_covariates_on_a_panel_run_end_to_end_with_the_ablation(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_covariates_on_a_panel_run_end_to_end_with_the_ablation(
+    tmp_path: Path, panel_csv: Callable[..., Path]
+) -> None:
+    csv, out = panel_csv(), tmp_path / "run"
     res = _evaluate(csv, out, "--covariates", "sp500")
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
@@ -72,8 +71,10 @@ def test_covariates_on_a_panel_run_end_to_end_with_the_ablation(tmp_path: Path) 
     assert not np.allclose(fc["har_x+sp500"], fc["har"])  # the index's inputs are read
 
 
-def test_covariates_with_a_return_target_run_arx_beside_ar1(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_covariates_with_a_return_target_run_arx_beside_ar1(
+    tmp_path: Path, panel_csv: Callable[..., Path]
+) -> None:
+    csv, out = panel_csv(), tmp_path / "run"
     args = ["evaluate", "--data", str(csv), "--panel", "--target", "return"]
     args += ["--models", "no_change,ar1", "--covariates", "sp500", "--test-start", "2018-09-04"]
     res = runner.invoke(app, [*args, "--refit-every", "25", "--out", str(out)])
@@ -103,19 +104,17 @@ def test_covariates_with_a_return_target_run_arx_beside_ar1(tmp_path: Path) -> N
     ],
 )
 def test_covariate_options_refused_on_a_panel_and_nothing_is_written(
-    tmp_path: Path, extra: list[str], message: str
+    tmp_path: Path, panel_csv: Callable[..., Path], extra: list[str], message: str, refused
 ) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
-    res = _evaluate(csv, out, *extra)
-    assert res.exit_code == 2, res.output
-    assert message in " ".join(res.output.split())
-    assert not out.exists()
+    csv, out = panel_csv(), tmp_path / "run"
+    refused(_evaluate(csv, out, *extra), message, out)
 
 
 def test_a_panel_running_past_the_covariate_is_refused_naming_the_instrument(
     tmp_path: Path,
+    panel_csv: Callable[..., Path],
 ) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv", start="2018-03-01", periods=260), tmp_path / "r"
+    csv, out = panel_csv(start="2018-03-01", periods=260), tmp_path / "r"
     res = _evaluate(csv, out, "--covariates", "sp500")
     assert res.exit_code == 2, res.output
     text = " ".join(res.output.split())
@@ -125,10 +124,12 @@ def test_a_panel_running_past_the_covariate_is_refused_naming_the_instrument(
     assert not out.exists()
 
 
-def test_rows_before_the_covariate_are_left_out_as_for_one_series(tmp_path: Path) -> None:
+def test_rows_before_the_covariate_are_left_out_as_for_one_series(
+    tmp_path: Path, panel_csv: Callable[..., Path]
+) -> None:
     """The bundled VIX starts on 2014-01-03: each instrument's rows before it are left out (the
     single-series rule), which leaves too few before this test start, refused by instrument (41: the business days 2014-01-03 .. 2014-02-28)."""
-    csv, out = _long_csv(tmp_path / "long.csv", start="2013-06-03"), tmp_path / "run"
+    csv, out = panel_csv(start="2013-06-03"), tmp_path / "run"
     res = _evaluate(csv, out, "--covariates", "vix", "--test-start", "2014-03-03")
     assert res.exit_code == 2, res.output
     text = " ".join(res.output.split())

@@ -16,27 +16,7 @@ from gatecast.experiment.run_reader import Run
 runner = CliRunner()
 
 
-def _long_csv(path: Path) -> Path:
-    """Two instruments on their own calendars (BBB misses five days), 320 business days."""
-    days = pd.bdate_range("2010-01-01", periods=320)
-    rng = np.random.default_rng(0)
-    parts = []
-    for name, vol in (("AAA", 1.0), ("BBB", 2.0)):
-        own = days if name == "AAA" else days.delete(np.arange(100, 105))
-        r = vol * 0.01 * rng.standard_normal(len(own))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": own.strftime("%Y-%m-%d"),
-                    "ticker": name,
-                    "close": 100 * np.exp(r.cumsum()),
-                }
-            )
-        )
-    pd.concat(parts).to_csv(path, index=False)
-    return path
-
-
+# the tests read `csv`: the two-instrument panel file of tests/cli/conftest.py
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "25"]
 
 
@@ -46,8 +26,10 @@ def _evaluate(csv: Path, out: Path, *extra: str) -> object:
     return runner.invoke(app, args)
 
 
-def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(
+    tmp_path: Path, csv: Path
+) -> None:
+    out = tmp_path / "run"
     res = _evaluate(csv, out)
     assert res.exit_code == 0, res.output
     # how the file was read is said, never guessed silently
@@ -102,17 +84,14 @@ def test_a_long_csv_runs_end_to_end_into_a_run_folder_that_run_open_reads(tmp_pa
     ],
 )
 def test_options_that_do_not_apply_are_refused_by_name_and_nothing_is_written(
-    tmp_path: Path, extra: list[str], message: str
+    tmp_path: Path, csv: Path, extra: list[str], message: str, refused
 ) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
-    res = _evaluate(csv, out, *extra)
-    assert res.exit_code == 2, res.output
-    assert message in " ".join(res.output.split())
-    assert not out.exists()
+    out = tmp_path / "run"
+    refused(_evaluate(csv, out, *extra), message, out)
 
 
 def test_a_failure_during_the_walk_leaves_nothing_in_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gatecast.errors import ConfigError
     from gatecast.experiment import panel_evaluation
@@ -124,14 +103,13 @@ def test_a_failure_during_the_walk_leaves_nothing_in_out(
         raise ConfigError("a refusal found during the walk")
 
     monkeypatch.setattr(panel_evaluation, "panel_walk_forward", failing)
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    out = tmp_path / "run"
     res = _evaluate(csv, out)
     assert res.exit_code == 2 and "a refusal found during the walk" in res.output
     assert not out.exists()
 
 
-def test_a_long_file_without_panel_points_to_it(tmp_path: Path) -> None:
-    csv = _long_csv(tmp_path / "long.csv")
+def test_a_long_file_without_panel_points_to_it(tmp_path: Path, csv: Path) -> None:
     res = runner.invoke(app, ["evaluate", "--data", str(csv), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2
     assert "gatecast evaluate --panel" in " ".join(res.output.split())
@@ -139,8 +117,9 @@ def test_a_long_file_without_panel_points_to_it(tmp_path: Path) -> None:
 
 def test_resume_after_a_kill_reads_finished_refits_back_and_ends_with_the_same_numbers(
     tmp_path: Path,
+    csv: Path,
 ) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    out = tmp_path / "run"
     assert _evaluate(csv, out, "--models", "lstm,lstm_local,gjr_t").exit_code == 0
     before = pd.read_csv(out / "per_instrument.csv")
     fc_before = pd.read_parquet(out / "forecasts.parquet")
@@ -163,10 +142,11 @@ def test_resume_after_a_kill_reads_finished_refits_back_and_ends_with_the_same_n
 
 def test_the_report_of_a_panel_run_is_its_own_page_with_numbers_from_its_files(
     tmp_path: Path,
+    csv: Path,
 ) -> None:
     from gatecast.experiment.report import build_report
 
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+    out = tmp_path / "run"
     args = ["evaluate", "--data", str(csv), "--panel", "--models", "gjr_t,garch,har,ewma"]
     res = runner.invoke(app, [*args, "--test-start", "2011-01-03", "--out", str(out)])
     assert res.exit_code == 0, res.output

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -14,22 +13,10 @@ from gatecast.cli.app import app
 from gatecast.experiment.run_reader import Run
 
 runner = CliRunner()
+
+
+# the tests read `csv`: the two-instrument panel file of tests/cli/conftest.py
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "25"]
-
-
-def _long_csv(path: Path) -> Path:
-    """Two instruments on their own calendars (BBB misses five days), 320 business days."""
-    days = pd.bdate_range("2010-01-01", periods=320)
-    rng = np.random.default_rng(0)
-    parts = []
-    for name, vol in (("AAA", 1.0), ("BBB", 2.0)):
-        own = days if name == "AAA" else days.delete(np.arange(100, 105))
-        close = 100 * np.exp((vol * 0.01 * rng.standard_normal(len(own))).cumsum())
-        parts.append(
-            pd.DataFrame({"date": own.strftime("%Y-%m-%d"), "ticker": name, "close": close})
-        )
-    pd.concat(parts).to_csv(path, index=False)
-    return path
 
 
 def _evaluate(csv: Path, out: Path, *extra: str) -> object:
@@ -39,8 +26,8 @@ def _evaluate(csv: Path, out: Path, *extra: str) -> object:
     return runner.invoke(app, args)
 
 
-def test_a_rolling_panel_evaluation_end_to_end_and_its_resume(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_a_rolling_panel_evaluation_end_to_end_and_its_resume(tmp_path: Path, csv: Path) -> None:
+    out = tmp_path / "run"
     res = _evaluate(csv, out)
     assert res.exit_code == 0, res.output
     run = Run.open(out)

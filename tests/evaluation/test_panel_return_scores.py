@@ -16,21 +16,8 @@ from gatecast.models.baselines import NoChange
 from gatecast.models.linear import AR1
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
-
-def _prices(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(len(dates)) * 0.01 * vol
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=dates.rename("date"))
-
-
-def _unaligned() -> dict[str, pd.DataFrame]:
-    days = pd.bdate_range("2010-01-01", periods=260)
-    return {
-        "A": _prices(0, days, 1.0),
-        "B": _prices(1, days[20:], 3.0),  # starts later
-        "C": _prices(2, days.delete(np.arange(150, 160)), 0.5),  # a gap of ten days
-    }
-
+#: the panel's calendar: A trades every day, B starts 20 days later, C misses ten days
+CALENDAR = pd.bdate_range("2010-01-01", periods=260)
 
 PLAN = PanelWalkPlan("2010-08-02", refit_every=25, min_train=100)
 
@@ -54,8 +41,10 @@ def _walk(panel: dict[str, pd.DataFrame], warm: bool) -> PanelWalkResult:
 
 
 @pytest.mark.parametrize("warm", [False, True])
-def test_a_change_on_or_after_d_in_any_instrument_moves_no_forecast_up_to_d(warm: bool) -> None:
-    panel = _unaligned()
+def test_a_change_on_or_after_d_in_any_instrument_moves_no_forecast_up_to_d(
+    late_and_gapped_panel, warm: bool
+) -> None:
+    panel = late_and_gapped_panel(CALENDAR)
     walk0 = _walk(panel, warm)
     day = PLAN.refit_dates(panel)[1] + pd.Timedelta(days=6)  # between two refits
     changed = {}

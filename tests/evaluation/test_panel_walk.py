@@ -26,21 +26,6 @@ from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 from gatecast.types import Executor
 
 
-def _prices(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(len(dates)) * 0.01 * vol
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=dates.rename("date"))
-
-
-def _unaligned() -> dict[str, pd.DataFrame]:
-    days = pd.bdate_range("2010-01-01", periods=300)
-    return {
-        "A": _prices(0, days, 1.0),
-        "B": _prices(1, days[20:], 3.0),  # starts later
-        "C": _prices(2, days.delete(np.arange(150, 160)), 0.5),  # a gap of ten days
-    }
-
-
 class _Recording(GlobalRecurrentVariance):
     """A global model that keeps, per fit, the last training date and the weights."""
 
@@ -58,6 +43,9 @@ def _recording(log: list[Any], warm: bool = False) -> _Recording:
     return m
 
 
+#: the panel's calendar: A trades every day, B starts 20 days later, C misses ten days
+CALENDAR = pd.bdate_range("2010-01-01", periods=300)
+
 PLAN = PanelWalkPlan("2010-08-02", refit_every=20, min_train=100)
 
 
@@ -70,19 +58,19 @@ def _walk(panel: dict[str, pd.DataFrame], log: list[Any], warm: bool = False) ->
 
 
 @pytest.fixture(scope="module")
-def base() -> tuple[PanelWalkResult, list[Any]]:
+def base(late_and_gapped_panel) -> tuple[PanelWalkResult, list[Any]]:
     """The walk on the unchanged panel, and its global fits' (last training date, weights)."""
     log: list[Any] = []
-    return _walk(_unaligned(), log), log
+    return _walk(late_and_gapped_panel(CALENDAR), log), log
 
 
 @pytest.mark.parametrize("instrument", ["A", "B", "C"])
 @pytest.mark.parametrize("which", ["a refit date", "between refits"])
 def test_a_change_after_d_moves_no_weight_and_no_forecast_up_to_d(
-    instrument: str, which: str, base: tuple[PanelWalkResult, list[Any]]
+    late_and_gapped_panel, instrument: str, which: str, base: tuple[PanelWalkResult, list[Any]]
 ) -> None:
     walk0, log0 = base
-    panel = _unaligned()
+    panel = late_and_gapped_panel(CALENDAR)
     refits = PLAN.refit_dates(panel)
     day = refits[2] if which == "a refit date" else refits[3] - pd.Timedelta(days=10)
     df = panel[instrument].copy()
@@ -111,10 +99,10 @@ def test_a_change_after_d_moves_no_weight_and_no_forecast_up_to_d(
     assert not np.allclose(mine[mine.index > day], orig[orig.index > day])
 
 
-def test_a_warm_chain_leaks_nothing_either() -> None:
+def test_a_warm_chain_leaks_nothing_either(late_and_gapped_panel) -> None:
     """Warm refits (each from the last one's weights, as evaluate runs them) read no row on
     or after D either: the chain up to D is made of fits on rows before D only."""
-    panel = _unaligned()
+    panel = late_and_gapped_panel(CALENDAR)
     day = PLAN.refit_dates(panel)[2]
     log0: list[Any] = []
     walk0 = _walk(panel, log0, warm=True)
@@ -135,10 +123,11 @@ def test_a_warm_chain_leaks_nothing_either() -> None:
 
 
 def test_refit_dates_follow_the_panels_calendar_and_each_instrument_its_own_rows(
+    late_and_gapped_panel,
     base: tuple[PanelWalkResult, list[Any]],
 ) -> None:
     walk0, log0 = base
-    panel = _unaligned()
+    panel = late_and_gapped_panel(CALENDAR)
     refits = PLAN.refit_dates(panel)
     union = pd.DatetimeIndex(sorted(set().union(*(df.index for df in panel.values()))))
     test = union[union >= pd.Timestamp("2010-08-02")]
@@ -155,9 +144,9 @@ def test_refit_dates_follow_the_panels_calendar_and_each_instrument_its_own_rows
     assert [t for t, _ in log0] == [union[union < d][-1] for d in refits]
 
 
-def test_baselines_equal_the_single_series_walk_forward() -> None:
+def test_baselines_equal_the_single_series_walk_forward(random_walk_on) -> None:
     days = pd.bdate_range("2010-01-01", periods=330)
-    panel = {"X": _prices(3, days, 1.0), "Y": _prices(4, days, 2.0)}
+    panel = {"X": random_walk_on(3, days, 1.0), "Y": random_walk_on(4, days, 2.0)}
     models = {
         "garch": functools.partial(ArchForecaster, "GARCH", name="garch"),
         "har": functools.partial(HARForecaster, (1, 5, 22), name="har"),
@@ -177,9 +166,10 @@ def test_baselines_equal_the_single_series_walk_forward() -> None:
 
 
 def test_too_short_instrument_and_unknown_reference_are_refused(
+    late_and_gapped_panel,
     base: tuple[PanelWalkResult, list[Any]],
 ) -> None:
-    panel = _unaligned()
+    panel = late_and_gapped_panel(CALENDAR)
     with pytest.raises(TooFewRowsError, match=r"instrument 'B' has 131 rows before"):
         PanelWalkPlan("2010-08-02", min_train=140).folds(
             "B", panel["B"].index, PLAN.refit_dates(panel)
@@ -188,9 +178,9 @@ def test_too_short_instrument_and_unknown_reference_are_refused(
         score_panel(base[0], panel)
 
 
-def test_scores_against_a_hand_computation() -> None:
+def test_scores_against_a_hand_computation(random_walk_on) -> None:
     days = pd.bdate_range("2012-01-02", periods=61)
-    panel = {"P": _prices(5, days, 1.0), "Q": _prices(6, days, 2.0)}
+    panel = {"P": random_walk_on(5, days, 1.0), "Q": random_walk_on(6, days, 2.0)}
     rows = []
     rng = np.random.default_rng(7)
     for n, df in panel.items():
@@ -242,7 +232,7 @@ def test_scores_against_a_hand_computation() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["pool", "ray"])
 def test_a_process_pool_or_ray_gives_the_numbers_of_one_process(
-    executor: Executor, tmp_path: Any
+    late_and_gapped_panel, executor: Executor, tmp_path: Any
 ) -> None:
     """n_jobs=2 runs the global chain and each instrument's per-instrument models as tasks of a
     pool or of a local Ray runtime (one torch and BLAS thread per worker, either way): HAR's
@@ -251,7 +241,7 @@ def test_a_process_pool_or_ray_gives_the_numbers_of_one_process(
     arch's optimiser on 145 rows lands 0.1% apart with one BLAS thread or two, pool or not.)
     The fold records are the same rows, and the workers' folder resumes to their own numbers
     exactly."""
-    panel = _unaligned()
+    panel = late_and_gapped_panel(CALENDAR)
     models = {
         "lstm": functools.partial(
             GlobalRecurrentVariance, hidden=4, epochs=1, warm_epochs=1, device="cpu", seed=0

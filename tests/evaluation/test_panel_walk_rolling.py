@@ -22,20 +22,8 @@ from gatecast.models.har import HARForecaster
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
 DAYS = pd.bdate_range("2010-01-04", periods=200)
-
-
-def _prices(seed: int, dates: pd.DatetimeIndex, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(len(dates)) * 0.01 * vol
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=dates.rename("date"))
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    return {
-        "A": _prices(0, DAYS, 1.0),
-        "B": _prices(1, DAYS[30:], 2.0),  # starts 30 days later
-        "C": _prices(2, DAYS.delete(np.arange(100, 110)), 0.5),  # misses ten days
-    }
+#: A trades every day, B starts 30 days later, C misses ten days
+LATE, GAP, VOLS = 30, (100, 110), (1.0, 2.0, 0.5)
 
 
 #: refits on DAYS[120], DAYS[140], ...; each instrument trains on its last 60 rows, the last 2
@@ -73,15 +61,16 @@ def _walk(
 
 
 @pytest.fixture(scope="module")
-def base() -> tuple[PanelWalkResult, list[Any]]:
+def base(late_and_gapped_panel) -> tuple[PanelWalkResult, list[Any]]:
     log: list[Any] = []
-    return _walk(_panel(), log), log
+    return _walk(late_and_gapped_panel(DAYS, LATE, GAP, VOLS), log), log
 
 
 def test_each_instruments_window_is_its_own_last_train_size_rows_by_hand(
+    late_and_gapped_panel,
     base: tuple[PanelWalkResult, list[Any]],
 ) -> None:
-    panel = _panel()
+    panel = late_and_gapped_panel(DAYS, LATE, GAP, VOLS)
     refits = PLAN.refit_dates(panel)
     assert list(refits) == [DAYS[120], DAYS[140], DAYS[160], DAYS[180]]
     # fold 0 by hand: the refit date is row 120 of A, 90 of B, 110 of C (ten days missing);
@@ -113,9 +102,9 @@ def test_each_instruments_window_is_its_own_last_train_size_rows_by_hand(
             assert fit[n] == (df.index[f.train_start], df.index[f.train_stop - 1], 60)
 
 
-def test_a_per_instrument_baseline_equals_the_single_series_rolling_walk() -> None:
+def test_a_per_instrument_baseline_equals_the_single_series_rolling_walk(random_walk_on) -> None:
     days = pd.bdate_range("2010-01-01", periods=330)
-    panel = {"X": _prices(3, days, 1.0), "Y": _prices(4, days, 2.0)}
+    panel = {"X": random_walk_on(3, days, 1.0), "Y": random_walk_on(4, days, 2.0)}
     models = {
         "garch": functools.partial(ArchForecaster, "GARCH", name="garch"),
         "har": functools.partial(HARForecaster, (1, 5, 22), name="har"),
@@ -141,10 +130,11 @@ def test_a_per_instrument_baseline_equals_the_single_series_rolling_walk() -> No
 
 
 def test_a_change_after_d_moves_no_forecast_up_to_d(
+    late_and_gapped_panel,
     base: tuple[PanelWalkResult, list[Any]],
 ) -> None:
     walk0, _ = base
-    panel = _panel()
+    panel = late_and_gapped_panel(DAYS, LATE, GAP, VOLS)
     day = PLAN.refit_dates(panel)[2]
     b = panel["B"].copy()
     b.iloc[np.flatnonzero(b.index >= day)[[0, 4, 15]], 0] *= 1.7
@@ -157,18 +147,20 @@ def test_a_change_after_d_moves_no_forecast_up_to_d(
 
 
 def test_rows_older_than_a_folds_window_change_none_of_its_forecasts(
+    late_and_gapped_panel,
+    random_walk_on,
     base: tuple[PanelWalkResult, list[Any]],
 ) -> None:
     """A's rows before fold 2's window (rows before 158 - 60 = 98) replaced by other prices:
     fold 2 and later, every model and instrument, forecast the same; under expanding windows
     the same change moves them."""
     walk0, _ = base
-    panel = _panel()
+    panel = late_and_gapped_panel(DAYS, LATE, GAP, VOLS)
     refits = PLAN.refit_dates(panel)
     start = PLAN.folds("A", panel["A"].index, refits)[2].train_start
     assert start == 98
     a = panel["A"].copy()
-    a.iloc[:start, 0] = _prices(9, DAYS[:start], 3.0)["close"].to_numpy()
+    a.iloc[:start, 0] = random_walk_on(9, DAYS[:start], 3.0)["close"].to_numpy()
     changed = dict(panel, A=a)
     walk = _walk(changed, [])
     later = walk.forecasts.index.get_level_values("date") >= refits[2]
@@ -181,24 +173,24 @@ def test_rows_older_than_a_folds_window_change_none_of_its_forecasts(
 
 
 def test_a_rolling_run_folder_resumes_and_refuses_another_scheme(
-    tmp_path: Path, base: tuple[PanelWalkResult, list[Any]]
+    late_and_gapped_panel, tmp_path: Path, base: tuple[PanelWalkResult, list[Any]]
 ) -> None:
     walk0, _ = base
     run = tmp_path / "run"
-    first = _walk(_panel(), [], run_dir=run)
+    first = _walk(late_and_gapped_panel(DAYS, LATE, GAP, VOLS), [], run_dir=run)
     pd.testing.assert_frame_equal(first.forecasts, walk0.forecasts)
     plan = json.loads((run / "folds" / "plan.json").read_text())["plan"]
     assert (plan["scheme"], plan["train_size"], plan["gap"]) == ("rolling", 60, 2)
-    again = _walk(_panel(), [], run_dir=run)
+    again = _walk(late_and_gapped_panel(DAYS, LATE, GAP, VOLS), [], run_dir=run)
     assert again.folds.resumed.all()
     pd.testing.assert_frame_equal(again.forecasts, walk0.forecasts)
     other = PanelWalkPlan(PLAN.test_start, refit_every=20, min_train=50)
     with pytest.raises(ConfigError):
-        _walk(_panel(), [], other, run_dir=run)
+        _walk(late_and_gapped_panel(DAYS, LATE, GAP, VOLS), [], other, run_dir=run)
 
 
-def test_a_window_too_short_and_bad_settings_are_refused() -> None:
-    panel = _panel()
+def test_a_window_too_short_and_bad_settings_are_refused(late_and_gapped_panel) -> None:
+    panel = late_and_gapped_panel(DAYS, LATE, GAP, VOLS)
     plan = PanelWalkPlan(
         PLAN.test_start, refit_every=20, min_train=80, scheme="rolling", train_size=60
     )

@@ -122,13 +122,8 @@ def test_a_panel_joins_each_instrument_alone_and_names_one_with_a_missing_day() 
         join_panel_covariates(gc.load_panel(frames), ["calendar:XNYS"])
 
 
-def test_train_predict_and_stream_with_the_calendar(tmp_path: Path) -> None:
-    data = tmp_path / "spx.csv"
-    gc.load("sp500").loc["2015":"2016"].to_csv(data)
-    model = tmp_path / "m"
-    args = ["train", "--data", str(data), "--target", "variance", "--covariates", "calendar:XNYS"]
-    res = runner.invoke(app, [*args, "--test-start", "2016-07-01", "--out", str(model), *TINY])
-    assert res.exit_code == 0, res.output
+def test_train_predict_and_stream_with_the_calendar(tmp_path: Path, train_on_spx) -> None:
+    data, model = train_on_spx("calendar:XNYS")
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["covariate_groups"] == ["calendar:XNYS"]
     assert tuple(manifest["covariates"]) == COLS

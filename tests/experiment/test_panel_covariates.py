@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 
 import gatecast as gc
-import gatecast.data.covariates as covariates_module
-import gatecast.experiment.panel_covariates as panel_covariates_module
 from gatecast.data.covariates import join_covariates
 from gatecast.errors import ConfigError, DataError
 from gatecast.experiment.panel_covariates import (
@@ -27,46 +25,19 @@ from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 DAYS = pd.bdate_range("2010-01-01", periods=400, name="date")
 
 
-def _panel(aligned: bool = False) -> gc.Panel:
-    """Three instruments; unless ``aligned``, B misses five days and C starts 30 days late."""
-    rng = np.random.default_rng(0)
-    frames = {}
-    for name, vol in (("A", 1.0), ("B", 2.0), ("C", 1.5)):
-        own = DAYS
-        if not aligned and name == "B":
-            own = DAYS.delete(np.arange(300, 305))
-        if not aligned and name == "C":
-            own = DAYS[30:]
-        r = vol * 0.01 * rng.standard_normal(len(own))
-        frames[name] = pd.DataFrame({"close": 100 * np.exp(r.cumsum())}, index=own)
-    return gc.load_panel(frames)
-
-
-def _vix(start: str = "2009-12-01", periods: int = 430, seed: int = 1) -> pd.DataFrame:
-    """A synthetic covariate in the ``vix`` group's column, on every business day (some of
-    which an instrument lacks)."""
-    days = pd.bdate_range(start, periods=periods, name="date")
-    x = np.random.default_rng(seed).standard_normal(periods).cumsum() * 0.05 + 3.0
-    return pd.DataFrame({"vix_log": x}, index=days)
+#: three instruments' volatilities; unless aligned, B misses five days and C starts 30 days late
+VOLS = {"A": 1.0, "B": 2.0, "C": 1.5}
+UNALIGNED = {"B": (300, 305), "C": (0, 30)}
 
 
 @pytest.fixture
-def synthetic_vix(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
-    """The ``vix`` group reads ``values["vix"]`` (replace it to change the covariate) for the
-    panel's join and the single series' alike."""
-    values = {"vix": _vix()}
-    real = covariates_module.covariate_values
-
-    def fake(name: str) -> tuple[pd.DataFrame, int]:
-        return (values[name], 0) if name in values else real(name)
-
-    monkeypatch.setattr(covariates_module, "covariate_values", fake)
-    monkeypatch.setattr(panel_covariates_module, "covariate_values", fake)
-    return values
+def panel(small_panel) -> gc.Panel:
+    """Three instruments on DAYS; B misses five days and C starts 30 days late."""
+    return gc.load_panel(small_panel(VOLS, len(DAYS), missing=UNALIGNED))
 
 
-def test_each_instruments_join_is_the_single_series_join_on_it_alone() -> None:
-    panel, vix = _panel(), _vix(start="2010-01-20", periods=420)
+def test_each_instruments_join_is_the_single_series_join_on_it_alone(vix_frame, panel) -> None:
+    vix = vix_frame(start="2010-01-20", periods=420)
     joined = join_panel_covariates(panel, ["vix"], values={"vix": vix})
     for name, df in panel.items():
         alone, _ = join_covariates(df, ["vix"], values={"vix": vix})
@@ -80,8 +51,11 @@ def test_each_instruments_join_is_the_single_series_join_on_it_alone() -> None:
     assert not joined["B"].index.isin(DAYS[300:305]).any()
 
 
-def test_a_covariate_ending_before_an_instrument_is_refused_naming_it_or_cut_at_test_end() -> None:
-    panel, short = _panel(), _vix(periods=300)  # ends 2011-01-24, the data in 2011-07
+def test_a_covariate_ending_before_an_instrument_is_refused_naming_it_or_cut_at_test_end(
+    vix_frame,
+    panel,
+) -> None:
+    short = vix_frame(periods=300)  # ends 2011-01-24, the data in 2011-07
     with pytest.raises(DataError) as err:
         join_panel_covariates(panel, ["vix"], values={"vix": short})
     text = str(err.value)
@@ -162,6 +136,7 @@ def _evaluate(panel: gc.Panel, models: str = "lstm,har", **kw: object) -> gc.Pan
 
 
 def test_no_forecast_reads_a_covariate_value_dated_on_or_after_its_date(
+    panel,
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
     """Change the covariate after a date D: no forecast for a date up to D (nor for each
@@ -169,7 +144,6 @@ def test_no_forecast_reads_a_covariate_value_dated_on_or_after_its_date(
     after does. Change its value dated D: no forecast up to D changes, and each instrument's
     forecast for its first row after D does, for the models that read it (the global LSTM and
     HAR-X); those that do not read it change nowhere."""
-    panel = _panel()
     base = _evaluate(panel).walk.forecasts
     vix = synthetic_vix["vix"]
     day = pd.Timestamp("2011-03-15")  # inside the test, not a refit date; every instrument's
@@ -199,12 +173,13 @@ def test_no_forecast_reads_a_covariate_value_dated_on_or_after_its_date(
 
 
 def test_har_x_on_each_instrument_is_the_single_series_har_x_walk(
+    small_panel,
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
     """On aligned calendars the panel's refit dates are each instrument's own, and har_x+vix
     per instrument is gc.evaluate's HAR-X on that instrument alone (to 1e-12: the same OLS on
     the same rows, reached through the two commands' own set-ups)."""
-    panel = _panel(aligned=True)
+    panel = gc.load_panel(small_panel(VOLS, len(DAYS)))
     res = _evaluate(panel, models="gjr_t,har", reference="gjr_t")
     assert list(res.summary.index) == ["gjr_t", "har", "har_x+vix"]
     for name in ("A", "C"):
@@ -225,9 +200,9 @@ def test_har_x_on_each_instrument_is_the_single_series_har_x_walk(
 
 
 def test_the_global_model_reads_the_covariates_scaled_per_instrument(
-    synthetic_vix: dict[str, pd.DataFrame], tmp_path: Path
+    panel, synthetic_vix: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
-    joined = join_panel_covariates(_panel(), ["vix"])
+    joined = join_panel_covariates(panel, ["vix"])
     train = {n: df.loc[:"2010-12-31"] for n, df in joined.items()}
     model = GlobalRecurrentVariance(hidden=4, epochs=1, device="cpu", covariates=("vix_log",))
     model.fit(train)
@@ -242,7 +217,7 @@ def test_the_global_model_reads_the_covariates_scaled_per_instrument(
     fc = model.predict_instrument("A", joined["A"], start="2011-01-03")
     assert np.isfinite(fc.to_numpy()).all() and len(fc) > 100
     with pytest.raises(ConfigError, match=r"covariate column\(s\) \['vix_log'\]"):
-        model.predict_instrument("A", _panel()["A"], start="2011-01-03")
+        model.predict_instrument("A", panel["A"], start="2011-01-03")
     # its model folder keeps the covariates: loaded, it forecasts the same numbers
     back = GlobalRecurrentVariance.load(model.save(tmp_path / "global"))
     assert back.covariates == ("vix_log",)
@@ -250,9 +225,10 @@ def test_the_global_model_reads_the_covariates_scaled_per_instrument(
 
 
 def test_the_ablation_table_is_recomputed_from_the_per_instrument_table(
+    panel,
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
-    res = _evaluate(_panel(), models="lstm,lstm_local,har")
+    res = _evaluate(panel, models="lstm,lstm_local,har")
     ab = res.ablation
     assert ab is not None
     assert list(ab.index) == ["lstm+vix", "lstm_local+vix", "har_x+vix"]

@@ -13,21 +13,15 @@ from gatecast.models.har import HARForecaster
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
 
-def _panel() -> gc.Panel:
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        n: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for n, v in (("A", 1.0), ("B", 2.0))
-    }
-    return gc.load_panel(frames)
+@pytest.fixture
+def panel(small_panel) -> gc.Panel:
+    """Two instruments on the same 260 business days."""
+    return gc.load_panel(small_panel({"A": 1.0, "B": 2.0}, 260))
 
 
-def test_evaluate_panel_runs_the_global_model_and_scores_per_instrument() -> None:
+def test_evaluate_panel_runs_the_global_model_and_scores_per_instrument(panel) -> None:
     res = gc.evaluate_panel(
-        _panel(),
+        panel,
         test_start="2010-10-01",
         models="lstm,har",
         reference="har",
@@ -55,16 +49,16 @@ def test_names_map_to_global_and_per_instrument_models() -> None:
         panel_factories(["lstm_resid"])
 
 
-def test_refusals_before_any_fit() -> None:
+def test_refusals_before_any_fit(panel) -> None:
     with pytest.raises(
         ConfigError, match=r"reference 'gjr_t' is not among the models \(lstm, har\)"
     ):
-        gc.evaluate_panel(_panel(), test_start="2010-10-01", models="lstm,har")
+        gc.evaluate_panel(panel, test_start="2010-10-01", models="lstm,har")
     with pytest.raises(TooFewRowsError, match=r"instrument 'A' has 195 rows before the refit"):
-        gc.evaluate_panel(_panel(), test_start="2010-10-01", models="har", reference="har")
+        gc.evaluate_panel(panel, test_start="2010-10-01", models="har", reference="har")
 
 
-def test_lstm_local_is_each_instruments_own_walk_forward_of_recurrent_variance() -> None:
+def test_lstm_local_is_each_instruments_own_walk_forward_of_recurrent_variance(panel) -> None:
     """lstm_local runs the single-series runner per instrument at the panel's refit dates
     (aligned calendars here, so they are each instrument's own): the same path as
     gc.walk_forward of a RecurrentVariance, warm chain included, so the forecasts are equal."""
@@ -74,7 +68,6 @@ def test_lstm_local_is_each_instruments_own_walk_forward_of_recurrent_variance()
     from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
     from gatecast.models.recurrent.variance import RecurrentVariance
 
-    panel = _panel()
     factory = panel_factories(["lstm_local"], hidden=4, epochs=1, warm_epochs=1, device="cpu")[
         "lstm_local"
     ]
@@ -128,10 +121,9 @@ def test_the_per_instrument_figure_has_one_row_per_instrument() -> None:
     assert len(xs) == 2 * len(names)
 
 
-def test_short_history_keeps_the_last_years_before_the_test_and_the_test_whole() -> None:
+def test_short_history_keeps_the_last_years_before_the_test_and_the_test_whole(panel) -> None:
     from gatecast.experiment.panel_evaluation import short_history
 
-    panel = _panel()
     short = short_history(panel, "2010-10-01", years=0.5)
     for name in panel:
         df, cut = panel[name], short[name]

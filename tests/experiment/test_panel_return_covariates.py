@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import gatecast as gc
-import gatecast.data.covariates as covariates_module
 import gatecast.experiment.panel_covariates as panel_covariates_module
 from gatecast.errors import ConfigError
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
@@ -18,38 +17,13 @@ from gatecast.models.linear import ARX
 from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
-DAYS = pd.bdate_range("2010-01-01", periods=400, name="date")
-
-
-def _panel() -> gc.Panel:
-    """Three instruments; B misses five days and C starts 30 days late."""
-    rng = np.random.default_rng(0)
-    frames = {}
-    for name, vol in (("A", 1.0), ("B", 2.0), ("C", 1.5)):
-        own = DAYS
-        if name == "B":
-            own = DAYS.delete(np.arange(300, 305))
-        if name == "C":
-            own = DAYS[30:]
-        r = vol * 0.01 * rng.standard_normal(len(own))
-        frames[name] = pd.DataFrame({"close": 100 * np.exp(r.cumsum())}, index=own)
-    return gc.load_panel(frames)
-
 
 @pytest.fixture
-def synthetic_vix(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
-    """The ``vix`` group reads ``values["vix"]`` (replace it to change the covariate)."""
-    days = pd.bdate_range("2009-12-01", periods=430, name="date")
-    x = np.random.default_rng(1).standard_normal(430).cumsum() * 0.05 + 3.0
-    values = {"vix": pd.DataFrame({"vix_log": x}, index=days)}
-    real = covariates_module.covariate_values
-
-    def fake(name: str) -> tuple[pd.DataFrame, int]:
-        return (values[name], 0) if name in values else real(name)
-
-    monkeypatch.setattr(covariates_module, "covariate_values", fake)
-    monkeypatch.setattr(panel_covariates_module, "covariate_values", fake)
-    return values
+def panel(small_panel) -> gc.Panel:
+    """Three instruments; B misses five days and C starts 30 days late."""
+    return gc.load_panel(
+        small_panel({"A": 1.0, "B": 2.0, "C": 1.5}, 400, missing={"B": (300, 305), "C": (0, 30)})
+    )
 
 
 def _evaluate(panel: gc.Panel, models: str = "no_change,ar1") -> gc.PanelEvaluation:
@@ -135,12 +109,12 @@ def test_covariate_settings_refused_on_a_return_panel(settings: dict, message: s
 
 
 def test_arx_runs_beside_ar1_and_the_ablation_compares_them(
+    panel,
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
     """arx+vix per instrument is ARX fit on that instrument's joined rows before its refit
     date (to 1e-12: the same lstsq on the same rows), and the ablation's ratio_to_without is
     the median over instruments of its MSE over ar1's."""
-    panel = _panel()
     res = _evaluate(panel)
     assert list(res.summary.index) == ["no_change", "ar1", "arx+vix"]
     fc = res.walk.forecasts
@@ -162,6 +136,7 @@ def test_arx_runs_beside_ar1_and_the_ablation_compares_them(
 
 
 def test_no_return_forecast_reads_a_covariate_value_dated_after_it(
+    panel,
     synthetic_vix: dict[str, pd.DataFrame],
 ) -> None:
     """Change the covariate after a date D: no forecast for a date up to D changes, for any
@@ -169,7 +144,7 @@ def test_no_return_forecast_reads_a_covariate_value_dated_after_it(
     close); the one after that does, for the global LSTM and ARX with the covariate. Change its
     value dated D: the forecast for the row after D changes; the models without it change
     nowhere."""
-    panel, models = _panel(), "lstm,no_change,ar1"
+    models = "lstm,no_change,ar1"
     base = _evaluate(panel, models).walk.forecasts
     vix = synthetic_vix["vix"]
     day = pd.Timestamp("2011-03-15")  # inside the test, not a refit date

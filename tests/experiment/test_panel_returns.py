@@ -3,8 +3,6 @@ the scores and the refusals."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import gatecast as gc
@@ -16,21 +14,15 @@ from gatecast.models.recurrent.forecaster import RecurrentForecaster
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
 
-def _panel() -> gc.Panel:
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        n: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for n, v in (("A", 1.0), ("B", 2.0), ("C", 0.7))
-    }
-    return gc.load_panel(frames)
+@pytest.fixture
+def panel(small_panel) -> gc.Panel:
+    """Three instruments on the same 260 business days."""
+    return gc.load_panel(small_panel({"A": 1.0, "B": 2.0, "C": 0.7}, 260))
 
 
-def test_evaluate_panel_of_returns_runs_every_model_and_scores_against_no_change() -> None:
+def test_evaluate_panel_of_returns_runs_every_model_and_scores_against_no_change(panel) -> None:
     res = gc.evaluate_panel(
-        _panel(),
+        panel,
         test_start="2010-10-01",
         target="return",
         models="lstm,lstm_local,no_change,historical_mean,ar1",
@@ -66,15 +58,15 @@ def test_names_map_to_global_local_and_baseline_return_models() -> None:
         return_factories(["gjr_t"])
 
 
-def test_refusals_before_any_fit() -> None:
+def test_refusals_before_any_fit(panel) -> None:
     with pytest.raises(ConfigError, match="--proxy parkinson does not apply"):
-        gc.evaluate_panel(_panel(), test_start="2010-10-01", target="return", proxy="parkinson")
+        gc.evaluate_panel(panel, test_start="2010-10-01", target="return", proxy="parkinson")
     with pytest.raises(ConfigError, match="variance, return and direction targets"):
-        gc.evaluate_panel(_panel(), test_start="2010-10-01", target="price")
+        gc.evaluate_panel(panel, test_start="2010-10-01", target="price")
     with pytest.raises(ConfigError, match="reference 'ar1' is not among"):
         gc.evaluate_panel(
-            _panel(), test_start="2010-10-01", target="return", models="lstm", reference="ar1"
+            panel, test_start="2010-10-01", target="return", models="lstm", reference="ar1"
         )
-    cfg = PanelEvaluationConfig(data=_panel(), target="return", test_start="2010-10-01")
+    cfg = PanelEvaluationConfig(data=panel, target="return", test_start="2010-10-01")
     assert cfg.models == ("lstm", "no_change", "historical_mean", "ar1")
     assert (cfg.window, cfg.reference) == (22, "no_change")

@@ -186,16 +186,13 @@ def test_the_t_dof_of_a_fold_is_fit_on_the_instruments_forecasts_before_it(run) 
     assert res.calibration_start < TEST_START  # the first test fold's nu had forecasts too
 
 
-def test_changing_one_instrument_after_d_changes_no_var_up_to_d() -> None:
+def test_changing_one_instrument_after_d_changes_no_var_up_to_d(moved_after) -> None:
     """AAA's prices after D (inside a fold, not a refit date) are changed: every VaR, ES and
     nu dated up to D is unchanged for every instrument (the global LSTM pools them all), and
     AAA's after D do change."""
     panel = _panel()
     d = pd.Timestamp(panel["AAA"].index[TEST_ROW + 40])
-    frames = {n: df.copy() for n, df in panel.items()}
-    after = frames["AAA"].index > d
-    rng = np.random.default_rng(7)
-    frames["AAA"].loc[after, "close"] *= np.exp(0.05 * rng.standard_normal(int(after.sum())))
+    frames = moved_after(panel, d)
     kw = SMALL | {"hidden": 4, "recurrent_epochs": 1, "warm_epochs": 1, "device": "cpu"}
     runs = [gc.var_panel(p, models="lstm,garch", **kw) for p in (panel, gc.load_panel(frames))]
     risk = [r.risk.set_index(["instrument", "model", "distribution", "date"]) for r in runs]
@@ -207,15 +204,8 @@ def test_changing_one_instrument_after_d_changes_no_var_up_to_d() -> None:
     assert not np.allclose(late[0]["var_1"], late[1]["var_1"])
 
 
-def test_settings_that_do_not_apply_are_refused_before_any_fit(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from gatecast.experiment import panel_var
-
-    def no_walk(*a: Any, **k: Any) -> None:
-        raise AssertionError("a refused run walked forward")
-
-    monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
+@pytest.mark.usefixtures("no_panel_var_walk")
+def test_settings_that_do_not_apply_are_refused_before_any_fit(tmp_path: Path) -> None:
     panel, out = _panel(), tmp_path / "run"
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"horizon": 0}, ConfigError, "horizon=0: must be an integer >= 1"),

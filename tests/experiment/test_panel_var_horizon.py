@@ -129,16 +129,15 @@ def test_windows_exceptions_and_kupiec_recomputed_by_hand(
         assert s["hit_rate_own"] == pytest.approx(s["exceptions_own"] / s["windows"])
 
 
-def test_changing_one_instrument_after_d_changes_no_h_day_var_made_up_to_d() -> None:
+def test_changing_one_instrument_after_d_changes_no_h_day_var_made_up_to_d(
+    moved_after,
+) -> None:
     """AAA's prices after D (inside a fold) are changed: every h-day VaR made at a close up to D
     (as_of <= D) is unchanged for both instruments (the global LSTM pools them), and AAA's made
     after D do change."""
     frames = _frames()
     d = pd.Timestamp(frames["AAA"].index[TEST_ROW + 42])
-    changed = {n: df.copy() for n, df in frames.items()}
-    after = changed["AAA"].index > d
-    rng = np.random.default_rng(7)
-    changed["AAA"].loc[after, "close"] *= np.exp(0.05 * rng.standard_normal(int(after.sum())))
+    changed = moved_after(frames, d)
     kw = SMALL | {"hidden": 4, "recurrent_epochs": 1, "warm_epochs": 1, "device": "cpu"}
     runs = [
         gc.var_panel(gc.load_panel(f), models="lstm,garch", horizon=H, **kw)
@@ -154,15 +153,10 @@ def test_changing_one_instrument_after_d_changes_no_h_day_var_made_up_to_d() -> 
     assert not np.allclose(late[0]["var_own"], late[1]["var_own"])
 
 
+@pytest.mark.usefixtures("no_panel_var_walk")
 def test_a_horizon_longer_than_an_instruments_test_is_refused_before_any_fit(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    from gatecast.experiment import panel_var
-
-    def no_walk(*a: Any, **k: Any) -> None:
-        raise AssertionError("a refused run walked forward")
-
-    monkeypatch.setattr(panel_var, "panel_walk_forward", no_walk)
     out = tmp_path / "run"
     end = str(pd.bdate_range(START, periods=4)[-1].date())
     with pytest.raises(ConfigError, match=r"instrument 'AAA' has 4 rows .* fewer than one whole"):

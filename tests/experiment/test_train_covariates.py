@@ -15,16 +15,10 @@ from gatecast.cli.app import app
 from gatecast.data.covariates import join_covariates
 
 runner = CliRunner()
-TINY = ["--hidden", "4", "--epochs", "1", "--device", "cpu", "--quiet"]
 
 
-def test_train_predict_and_stream_with_a_covariate(tmp_path: Path) -> None:
-    data = tmp_path / "spx.csv"
-    gc.load("sp500").loc["2015":"2016"].to_csv(data)
-    model = tmp_path / "m"
-    args = ["train", "--data", str(data), "--target", "variance", "--covariates", "vix"]
-    res = runner.invoke(app, [*args, "--test-start", "2016-07-01", "--out", str(model), *TINY])
-    assert res.exit_code == 0, res.output
+def test_train_predict_and_stream_with_a_covariate(tmp_path: Path, train_on_spx) -> None:
+    data, model = train_on_spx("vix")
     manifest = json.loads((model / "manifest.json").read_text())
     assert (manifest["covariate_groups"], manifest["covariates"]) == (["vix"], ["vix_log"])
     res = runner.invoke(

@@ -14,21 +14,9 @@ from gatecast.data.windows import make_windows
 from gatecast.errors import ConfigError, ModelFileError, PanelError
 from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 
-
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # unaligned calendars and very different spreads: a mixed-up scaler would show
-    return {
-        "A": _prices(0, 200, "2010-01-01", 1.0),
-        "B": _prices(1, 180, "2010-02-15", 4.0),
-        "C": _prices(2, 190, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
+#: the unaligned panel (unaligned calendars and very different spreads: a mixed-up scaler would
+#: show), shorter than the variance model's
+LENGTHS = (200, 180, 190)
 
 
 def _model(**kw: object) -> GlobalRecurrentReturn:
@@ -43,8 +31,8 @@ def _model(**kw: object) -> GlobalRecurrentReturn:
     return GlobalRecurrentReturn(**settings)  # type: ignore[arg-type]
 
 
-def test_scalers_come_from_each_instruments_training_rows_only() -> None:
-    panel = _panel()
+def test_scalers_come_from_each_instruments_training_rows_only(unaligned_panel) -> None:
+    panel = unaligned_panel(LENGTHS)
     m = _model().fit(panel)
     for n, df in panel.items():
         feats = build_features(df, ("return",), "close", log=True)
@@ -70,10 +58,10 @@ def test_scalers_come_from_each_instruments_training_rows_only() -> None:
 
 
 @pytest.mark.parametrize("embedding", [False, True])
-def test_one_instrument_view_equals_the_pooled_net(embedding: bool) -> None:
+def test_one_instrument_view_equals_the_pooled_net(unaligned_panel, embedding: bool) -> None:
     import torch
 
-    panel = _panel()
+    panel = unaligned_panel(LENGTHS)
     m = _model(embedding=embedding).fit(panel)
     net = m._check_fitted()
     n = "B"
@@ -97,8 +85,10 @@ def test_one_instrument_view_equals_the_pooled_net(embedding: bool) -> None:
     np.testing.assert_allclose(long["forecast"].to_numpy(), fc.to_numpy(), rtol=1e-6)
 
 
-def test_save_load_gives_identical_forecasts_and_refuses_tampering(tmp_path: Path) -> None:
-    panel = _panel()
+def test_save_load_gives_identical_forecasts_and_refuses_tampering(
+    unaligned_panel, tmp_path: Path
+) -> None:
+    panel = unaligned_panel(LENGTHS)
     m = _model(embedding=True).fit(panel)
     folder = m.save(tmp_path / "g")
     back = GlobalRecurrentReturn.load(folder, device="cpu")
@@ -113,8 +103,8 @@ def test_save_load_gives_identical_forecasts_and_refuses_tampering(tmp_path: Pat
         GlobalRecurrentReturn.load(folder, device="cpu")
 
 
-def test_same_seed_same_forecasts_and_refusals() -> None:
-    panel = _panel()
+def test_same_seed_same_forecasts_and_refusals(random_walk, unaligned_panel) -> None:
+    panel = unaligned_panel(LENGTHS)
     a = _model().fit(panel).predict(panel)
     b = _model().fit(panel).predict(panel)
     pd.testing.assert_frame_equal(a, b)
@@ -127,24 +117,22 @@ def test_same_seed_same_forecasts_and_refusals() -> None:
         m.for_instrument("D", panel["A"])
     # a new instrument without embedding: its scalers from its history
     m = _model().fit(panel)
-    new = _prices(9, 120, "2011-01-03", 2.0)
+    new = random_walk(9, 120, "2011-01-03", 2.0)
     fc = m.predict({"D": new}, start=new.index[60])
     assert len(fc) == 60 and np.isfinite(fc["forecast"]).all()
 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_the_stream_set_forecasts_are_predicts(engine: str, tmp_path: Path) -> None:
-    panel = _panel()
+def test_the_stream_set_forecasts_are_predicts(
+    unaligned_panel, stream_panel, engine: str, tmp_path: Path
+) -> None:
+    panel = unaligned_panel(LENGTHS)
     m = GlobalRecurrentReturn.load(_model(embedding=True).fit(panel).save(tmp_path / "g"))
     ss = m.stream_set(engine)
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
+    streamed = stream_panel(ss, panel)
     ref = m.predict(panel)
     for n, df in panel.items():
-        got = pd.Series(out[n]).reindex(df.index).shift(1)  # dated by the next row
+        got = streamed[n]  # dated by the next row
         want = ref[ref.instrument == n].set_index("date").forecast.reindex(df.index)
         assert want.notna().sum() > 150
         np.testing.assert_allclose(got[want.notna()], want[want.notna()], rtol=1e-5, atol=1e-9)
@@ -153,6 +141,7 @@ def test_the_stream_set_forecasts_are_predicts(engine: str, tmp_path: Path) -> N
 
 
 def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
+    unaligned_panel,
     tmp_path: Path,
 ) -> None:
     """Covariate columns follow the features as inputs; each instrument's feature scaler covers
@@ -160,7 +149,7 @@ def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
     them, load forecasts as the fitted model does (same path), a frame without them is
     refused by name, and a stream whose rows carry them forecasts as predict does."""
     panel = {}
-    for n, df in _panel().items():
+    for n, df in unaligned_panel(LENGTHS).items():
         x = np.random.default_rng(len(df)).standard_normal(len(df))
         panel[n] = df.assign(x1=x, x2=2.0 + 3.0 * x**2)
     m = _model(covariates=("x1", "x2")).fit(panel)
@@ -178,7 +167,7 @@ def test_covariates_are_inputs_scaled_per_instrument_and_survive_save_load(
     a = m.predict(panel, start=start)
     assert len(a) > 50 and a.equals(again.predict(panel, start=start))
     with pytest.raises(ConfigError, match=r"covariate column\(s\) \['x1', 'x2'\]"):
-        m.predict({"A": _panel()["A"]}, start=start)
+        m.predict({"A": unaligned_panel(LENGTHS)["A"]}, start=start)
     # a stream's rows carry the covariates beside the price: the forecast after each row is
     # predict's for the next row (the stream's path against the batch's: float rounding)
     want = a[a["instrument"] == "A"].set_index("date")["forecast"]

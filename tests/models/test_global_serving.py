@@ -16,23 +16,7 @@ from gatecast.artifacts import seal_manifest
 from gatecast.errors import ModelFileError, PanelError, TooFewRowsError
 from gatecast.models.recurrent import load_model
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
-from gatecast.serve import StreamSet, load_numpy
-
-
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # as tests/models/test_global_variance.py: unaligned calendars, different levels
-    return {
-        "A": _prices(0, 260, "2010-01-01", 1.0),
-        "B": _prices(1, 240, "2010-02-15", 4.0),
-        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
+from gatecast.serve import load_numpy
 
 
 def _model(**kw: object) -> GlobalRecurrentVariance:
@@ -41,23 +25,14 @@ def _model(**kw: object) -> GlobalRecurrentVariance:
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "embedding"])
-def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    panel = _panel()
+def saved(
+    unaligned_panel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):  # type: ignore[no-untyped-def]
+    panel = unaligned_panel()
     m = _model(embedding=request.param).fit(panel)
     folder = tmp_path_factory.mktemp("global") / "m"
     m.save(folder)
     return m, folder, panel
-
-
-def _streamed(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Every instrument's rows ticked in date order (only the instruments with a row on a date);
-    each forecast dated the instrument's next row, as predict dates it."""
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
-    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
 
 
 def _check_equal(streamed: dict[str, pd.Series], ref: pd.DataFrame, rtol: float) -> None:
@@ -107,11 +82,11 @@ def test_a_tampered_manifest_or_weights_is_refused(saved, tmp_path: Path) -> Non
         GlobalRecurrentVariance.load(weights)
 
 
-def test_a_single_series_folder_is_refused(tmp_path: Path) -> None:
+def test_a_single_series_folder_is_refused(random_walk, tmp_path: Path) -> None:
     from gatecast.models.recurrent import RecurrentVariance
 
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
     with pytest.raises(
         ModelFileError, match="'recurrent_variance' model, expected 'global_variance'"
@@ -120,27 +95,29 @@ def test_a_single_series_folder_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_the_stream_set_forecasts_are_predicts(saved, engine: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_stream_set_forecasts_are_predicts(stream_panel, saved, engine: str) -> None:  # type: ignore[no-untyped-def]
     _, folder, panel = saved
     loaded = GlobalRecurrentVariance.load(folder, device="cpu")
     ss = loaded.stream_set(engine)
     # float32 both ways; NumPy vs torch kernels differ in rounding only
-    _check_equal(_streamed(ss, panel), loaded.predict(panel), rtol=1e-5)
+    _check_equal(stream_panel(ss, panel), loaded.predict(panel), rtol=1e-5)
     assert list(ss) == ["C", "A", "B"]  # in the order they first traded
     # the instruments really differ: one net per instrument would show as equal levels here
     assert ss["A"].spec.feature_scaler.to_dict() != ss["B"].spec.feature_scaler.to_dict()
 
 
-def test_a_new_instrument_streams_from_its_history_or_is_refused_by_name(saved) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_instrument_streams_from_its_history_or_is_refused_by_name(
+    stream_panel, random_walk, saved
+) -> None:  # type: ignore[no-untyped-def]
     m, _, panel = saved
-    new = _prices(7, 120, "2011-01-03", 2.0)
+    new = random_walk(7, 120, "2011-01-03", 2.0)
     start = new.index[60]
     if m.embedding:
         with pytest.raises(PanelError, match=r"'D' was not in the fit .* embedding=True"):
             m.stream_set(history={"D": new.loc[new.index < start]})
         return
     ss = m.stream_set(history={"D": new.loc[new.index < start]})
-    got = _streamed(ss, {"D": new})["D"]
+    got = stream_panel(ss, {"D": new})["D"]
     ref = m.predict({"D": new}, start=start)
     # predict fits D's scaler and level on its rows before start; the stream set did the same
     _check_one = got.loc[start:]
@@ -185,17 +162,17 @@ def test_signed_folder_needs_its_key(saved, tmp_path: Path) -> None:  # type: ig
         GlobalRecurrentVariance.load(tmp_path / "signed", signing_key=tmp_path / "b.key")
 
 
-def test_the_stream_sets_state_resumes_in_a_set_from_the_folder(saved) -> None:  # type: ignore[no-untyped-def]
+def test_the_stream_sets_state_resumes_in_a_set_from_the_folder(stream_panel, saved) -> None:  # type: ignore[no-untyped-def]
     m, folder, panel = saved
     cut = pd.Timestamp("2010-06-01")
     before = {n: df.loc[df.index < cut] for n, df in panel.items()}
     after = {n: df.loc[df.index >= cut] for n, df in panel.items()}
-    whole = _streamed(m.stream_set(), panel)
+    whole = stream_panel(m.stream_set(), panel)
     first = m.stream_set()
-    _streamed(first, before)
+    stream_panel(first, before)
     again = GlobalRecurrentVariance.load(folder, device="cpu").stream_set()
     again.load_state(first.state())
-    resumed = _streamed(again, after)
+    resumed = stream_panel(again, after)
     for n in panel:
         # the first forecast after the cut was made before it (shift): compare from the second
         got, want = resumed[n].iloc[1:], whole[n].loc[after[n].index].iloc[1:]

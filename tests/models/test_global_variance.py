@@ -18,28 +18,14 @@ from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 from gatecast.models.recurrent.variance import variance_features
 
 
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # unaligned calendars and very different levels: a mixed-up window or scaler would show
-    return {
-        "A": _prices(0, 260, "2010-01-01", 1.0),
-        "B": _prices(1, 240, "2010-02-15", 4.0).iloc[::1],
-        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
-
-
 def _model(**kw: object) -> GlobalRecurrentVariance:
     settings: dict[str, object] = {"hidden": 4, "epochs": 1, "device": "cpu", "seed": 0} | kw
     return GlobalRecurrentVariance(**settings)  # type: ignore[arg-type]
 
 
-def test_pooled_windows_come_from_one_instrument_each(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pooled_windows_come_from_one_instrument_each(
+    unaligned_panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, torch.Tensor] = {}
     real = gv.train_loop
 
@@ -49,7 +35,7 @@ def test_pooled_windows_come_from_one_instrument_each(monkeypatch: pytest.Monkey
         return real(net, train, val, *args, **kw)
 
     monkeypatch.setattr(gv, "train_loop", spy)
-    panel = _panel()
+    panel = unaligned_panel()
     m = _model().fit(panel)
     expected_X, expected_y = [], []
     for n, df in panel.items():
@@ -72,8 +58,8 @@ def test_pooled_windows_come_from_one_instrument_each(monkeypatch: pytest.Monkey
     np.testing.assert_allclose(seen["y"].numpy()[:, 0], want_y, rtol=1e-6)
 
 
-def test_scalers_and_levels_come_from_each_instruments_training_rows() -> None:
-    panel = _panel()
+def test_scalers_and_levels_come_from_each_instruments_training_rows(unaligned_panel) -> None:
+    panel = unaligned_panel()
     m = _model().fit(panel)
     for n, df in panel.items():
         end = pd.Timestamp(m.train_ranges_[n][1])
@@ -102,8 +88,8 @@ def test_scalers_and_levels_come_from_each_instruments_training_rows() -> None:
 
 
 @pytest.mark.parametrize("embedding", [False, True])
-def test_one_instrument_view_equals_the_pooled_net(embedding: bool) -> None:
-    panel = _panel()
+def test_one_instrument_view_equals_the_pooled_net(unaligned_panel, embedding: bool) -> None:
+    panel = unaligned_panel()
     m = _model(embedding=embedding).fit(panel)
     for n, df in panel.items():
         fc = m.predict_instrument(n, df)
@@ -120,8 +106,8 @@ def test_one_instrument_view_equals_the_pooled_net(embedding: bool) -> None:
         assert fc.index.equals(win.index)
 
 
-def test_long_frame_out_and_the_embedding_differs_per_instrument() -> None:
-    panel = _panel()
+def test_long_frame_out_and_the_embedding_differs_per_instrument(unaligned_panel) -> None:
+    panel = unaligned_panel()
     m = _model(embedding=True, epochs=3).fit(panel)
     out = m.predict(panel, start="2010-06-01")
     assert list(out.columns) == ["instrument", "date", "forecast"]
@@ -131,11 +117,11 @@ def test_long_frame_out_and_the_embedding_differs_per_instrument() -> None:
     assert not np.allclose(biases[0], biases[1])
 
 
-def test_a_new_instrument_needs_its_minimum_history() -> None:
-    panel = _panel()
+def test_a_new_instrument_needs_its_minimum_history(random_walk, unaligned_panel) -> None:
+    panel = unaligned_panel()
     m = _model().fit(panel)
     assert m.min_history() == 27  # 22 rows for log_rv22, then a window of 5
-    new = _prices(9, 120, "2012-01-02", 2.0)
+    new = random_walk(9, 120, "2012-01-02", 2.0)
     out = m.predict({"NEW": new}, start=new.index[27])
     assert out.date.iloc[0] == new.index[27]
     with pytest.raises(TooFewRowsError, match=r"'NEW' has 26 rows before .* at least 27"):
@@ -145,8 +131,8 @@ def test_a_new_instrument_needs_its_minimum_history() -> None:
         emb.predict({"NEW": new}, start=new.index[40])
 
 
-def test_short_instrument_and_single_frame_are_refused_by_name() -> None:
-    panel = _panel()
+def test_short_instrument_and_single_frame_are_refused_by_name(unaligned_panel) -> None:
+    panel = unaligned_panel()
     panel["D"] = panel["A"].iloc[:20]
     with pytest.raises(TooFewRowsError, match=r"instrument 'D' has 20 rows.*at least 31"):
         _model().fit(panel)
@@ -154,8 +140,8 @@ def test_short_instrument_and_single_frame_are_refused_by_name() -> None:
         _model().fit(panel["A"])
 
 
-def test_same_seed_same_weights() -> None:
-    panel = _panel()
+def test_same_seed_same_weights(unaligned_panel) -> None:
+    panel = unaligned_panel()
     a, b = _model().fit(panel).warm_state(), _model().fit(panel).warm_state()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])

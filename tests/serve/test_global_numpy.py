@@ -27,22 +27,6 @@ from gatecast.serve.global_numpy import read_global_folder
 TORCH_RTOL = 1e-6
 
 
-def _prices(seed: int, n: int, start: str, vol: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.standard_normal(n) * 0.01 * vol
-    idx = pd.bdate_range(start, periods=n, name="date")
-    return pd.DataFrame({"close": 100 * np.exp(np.cumsum(r))}, index=idx)
-
-
-def _panel() -> dict[str, pd.DataFrame]:
-    # unaligned calendars (C misses two weeks), different levels
-    return {
-        "A": _prices(0, 260, "2010-01-01", 1.0),
-        "B": _prices(1, 240, "2010-02-15", 4.0),
-        "C": _prices(2, 250, "2009-11-02", 0.5).drop(pd.bdate_range("2010-03-01", "2010-03-12")),
-    }
-
-
 MODELS: dict[str, Any] = {
     "variance": lambda emb: GlobalRecurrentVariance(
         hidden=4, epochs=1, device="cpu", seed=0, embedding=emb
@@ -58,24 +42,15 @@ MODELS: dict[str, Any] = {
     params=[("variance", False), ("variance", True), ("return", False), ("return", True)],
     ids=["variance", "variance-embedding", "return", "return-embedding"],
 )
-def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def saved(
+    unaligned_panel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):  # type: ignore[no-untyped-def]
     family, embedding = request.param
-    panel = _panel()
+    panel = unaligned_panel()
     model = MODELS[family](embedding).fit(panel)
     folder = tmp_path_factory.mktemp("global") / "m"
     model.save(folder)
     return model, folder, panel
-
-
-def _streamed(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Every instrument's rows ticked in date order (those with a row on the date); each
-    forecast dated the instrument's next row, as predict dates it."""
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
-    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
 
 
 def _looped(model: GlobalNumpyModel) -> StreamSet:
@@ -88,7 +63,7 @@ def _looped(model: GlobalNumpyModel) -> StreamSet:
     )
 
 
-def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(saved) -> None:  # type: ignore[no-untyped-def]
+def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(stream_panel, saved) -> None:  # type: ignore[no-untyped-def]
     model, folder, panel = saved
     numpy_model = load_global_numpy(folder)
     assert numpy_model.instruments == model.instruments_
@@ -101,14 +76,16 @@ def test_forecasts_equal_the_torch_models_and_the_folder_is_verified(saved) -> N
     a, b = numpy_model.for_instrument("A"), numpy_model.for_instrument("B")
     assert a.spec.feature_scaler.to_dict() != b.spec.feature_scaler.to_dict()
     # the streamed forecasts are predict's too (the batched set)
-    streamed = _streamed(numpy_model.stream_set(), panel)
+    streamed = stream_panel(numpy_model.stream_set(), panel)
     for n, series in streamed.items():
         ref = want[want.instrument == n].set_index("date").forecast.reindex(series.index)
         assert np.array_equal(series.isna(), ref.isna()), n
         np.testing.assert_allclose(series.dropna(), ref.dropna(), rtol=TORCH_RTOL, atol=0)
 
 
-def test_the_batched_forward_equals_the_per_instrument_loop(saved, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_batched_forward_equals_the_per_instrument_loop(
+    stream_panel, saved, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     _, folder, panel = saved
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         numpy_model = load_global_numpy(folder, dtype)
@@ -122,25 +99,25 @@ def test_the_batched_forward_equals_the_per_instrument_loop(saved, monkeypatch) 
             return np.asarray(_f(X, *biases))
 
         monkeypatch.setattr(numpy_model.engine, "forward_windows", spy)
-        batched = _streamed(numpy_model.stream_set(), panel)
+        batched = stream_panel(numpy_model.stream_set(), panel)
         assert max(sizes) == 3  # the days all three trade: one forward for the three
-        looped = _streamed(_looped(load_global_numpy(folder, dtype)), panel)
+        looped = stream_panel(_looped(load_global_numpy(folder, dtype)), panel)
         for n in panel:
             assert np.array_equal(batched[n].isna(), looped[n].isna()), n
             np.testing.assert_allclose(batched[n].dropna(), looped[n].dropna(), rtol=rtol, atol=0)
 
 
-def test_the_sets_state_resumes_exactly_and_moves_between_the_loaders(saved) -> None:  # type: ignore[no-untyped-def]
+def test_the_sets_state_resumes_exactly_and_moves_between_the_loaders(stream_panel, saved) -> None:  # type: ignore[no-untyped-def]
     model, folder, panel = saved
     cut = pd.Timestamp("2010-06-01")
     before = {n: df.loc[df.index < cut] for n, df in panel.items()}
     after = {n: df.loc[df.index >= cut] for n, df in panel.items()}
-    whole = _streamed(load_global_numpy(folder).stream_set(), panel)
+    whole = stream_panel(load_global_numpy(folder).stream_set(), panel)
     first = load_global_numpy(folder).stream_set()
-    _streamed(first, before)
+    stream_panel(first, before)
     again = load_global_numpy(folder).stream_set()
     again.load_state(first.state())
-    resumed = _streamed(again, after)
+    resumed = stream_panel(again, after)
     for n in panel:  # the same path: exactly the same numbers (the first after the cut was
         # made before it: compared from the second)
         np.testing.assert_array_equal(resumed[n].iloc[1:], whole[n].loc[after[n].index].iloc[1:])
@@ -208,12 +185,12 @@ def test_a_tampered_or_unsigned_folder_is_refused_as_by_the_torch_loader(
         load_global_numpy(folder, signing_key=tmp_path / "a.key")
 
 
-def test_another_kind_or_instrument_is_refused_by_name(saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_another_kind_or_instrument_is_refused_by_name(random_walk, saved, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from gatecast.models.recurrent import RecurrentVariance
 
     _, folder, _ = saved
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
     with pytest.raises(ModelFileError, match=r"'recurrent_variance' model, expected .*load_numpy"):
         load_global_numpy(tmp_path / "one")
@@ -265,16 +242,16 @@ def test_the_cli_serves_a_global_folder_with_engine_numpy(saved, tmp_path: Path)
     np.testing.assert_allclose(got[list(panel)], tables["torch"].forecast[list(panel)], rtol=1e-5)
 
 
-def test_engine_is_refused_for_one_series(tmp_path: Path) -> None:
+def test_engine_is_refused_for_one_series(random_walk, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from gatecast.cli.app import app
     from gatecast.models.recurrent import RecurrentVariance
 
     RecurrentVariance(hidden=4, epochs=1, device="cpu").fit(
-        _prices(0, 200, "2010-01-01", 1.0)
+        random_walk(0, 200, "2010-01-01", 1.0)
     ).save(tmp_path / "one")
-    _prices(0, 200, "2010-01-01", 1.0).to_csv(tmp_path / "one.csv")
+    random_walk(0, 200, "2010-01-01", 1.0).to_csv(tmp_path / "one.csv")
     args = ["predict", "--model", str(tmp_path / "one"), "--data", str(tmp_path / "one.csv")]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "p.csv"), "--engine", "numpy"])
     assert res.exit_code == 2
