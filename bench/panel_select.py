@@ -9,7 +9,9 @@ on the 20-stock panel. Not a test.
    every ``--refit-every`` days, beside per-stock GJR-t; each is scored by its median QLIKE ratio
    to GJR-t (the goal's statistic) on the selection period; the lowest wins.
 2. Test: the chosen configuration is walked over the test period with GJR-t, GARCH and HAR,
-   and reported once.
+   and reported once. (Measured 2026-12-07: the default, hidden 16 without embedding, is chosen
+   at 1.011 on 2011-2014; its test walk is then ``bench/panel_global.py``'s run, 1.011 on
+   2015-2018: docs/panel.md.)
 
     .venv/bin/python bench/panel_select.py [--select-start 2011-01-01] [--test-start 2015-01-01]
         [--test-end 2018-12-31] [--refit-every 21] [--n-jobs 1] [--out panel_select]
