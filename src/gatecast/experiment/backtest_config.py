@@ -90,13 +90,15 @@ class BookSettings:
     cost in basis points of |w_t - w_{t-1}|; ``pbo_blocks`` the CSCV blocks of the PBO (even,
     >= 2); ``n_trials`` and ``var_sharpe_annual`` override the deflated Sharpe ratio's number
     of trials and Var[SR_n]; ``from_run`` a finished evaluation whose forecasts are traded
-    without refitting."""
+    without refitting; ``sweep`` a sweep folder (one series, or a panel sweep for a panel)
+    whose trials count in the deflated Sharpe ratio's N."""
 
     cost_bps: float = DEFAULT_COST_BPS
     from_run: str | None = None
     pbo_blocks: int = 16
     n_trials: int | None = None
     var_sharpe_annual: float | None = None
+    sweep: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("cost_bps", "var_sharpe_annual"):
@@ -161,7 +163,6 @@ class BacktestConfig(
     target_vol: float = 10.0
     cap: float = 1.0
     periods_per_year: float | None = None  # None: from the data's calendar (periods_of)
-    sweep: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared groups' checks

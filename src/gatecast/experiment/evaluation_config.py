@@ -39,6 +39,7 @@ from gatecast.experiment.settings import (
     ConfidenceSetSettings,
     CovariateSettings,
     DataSettings,
+    EnsembleSettings,
     ExecutorSettings,
     InputSettings,
     RecurrentSettings,
@@ -59,6 +60,7 @@ class EvaluationConfig(
     TargetSettings,
     WalkSettings,
     RecurrentSettings,
+    EnsembleSettings,
     InputSettings,
     CovariateSettings,
     ConfidenceSetSettings,
@@ -97,7 +99,6 @@ class EvaluationConfig(
     """
 
     models: tuple[str, ...] = ()
-    ensemble: bool = False
     mode: Mode = "window"
     extra: dict[str, Any] = field(default_factory=dict)
     # conformal intervals at this level (None: none); return intervals scaled by this variance

@@ -353,7 +353,6 @@ class PanelBacktestConfig(BookSettings, PanelEvaluationConfig):
     target: Any = "return"
     cross_section: Scheme = "top_bottom"
     fraction: float = 0.2
-    sweep: str | None = None
 
     def __post_init__(self) -> None:
         if self.target != "return":

@@ -43,6 +43,8 @@ from gatecast.experiment.settings import (
     ConfidenceSetSettings,
     CovariateSettings,
     DataSettings,
+    EnsembleSettings,
+    LaneSettings,
     RecurrentSettings,
     RunSettings,
     TargetSettings,
@@ -271,6 +273,8 @@ class PanelEvaluationConfig(
     TargetSettings,
     WalkSettings,
     RecurrentSettings,
+    EnsembleSettings,
+    LaneSettings,
     CovariateSettings,
     ConfidenceSetSettings,
     RunSettings,
@@ -303,11 +307,6 @@ class PanelEvaluationConfig(
     reference: str | None = None
     #: ``sequence``: the global model (and the local return models) in sequence mode.
     mode: Mode = "window"
-    chunks: int | None = None
-    chunk_len: int | None = None
-    burn_in: int | None = None
-    #: Score each recurrent model on its seeds' mean forecast (a seed ensemble; ``seeds`` > 1).
-    ensemble: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

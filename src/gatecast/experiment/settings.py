@@ -41,8 +41,10 @@ __all__ = [
     "ConfidenceSetSettings",
     "CovariateSettings",
     "DataSettings",
+    "EnsembleSettings",
     "ExecutorSettings",
     "InputSettings",
+    "LaneSettings",
     "RecurrentSettings",
     "RunSettings",
     "SeedSettings",
@@ -126,6 +128,26 @@ class SeedSettings(_Group):
     def __post_init__(self) -> None:
         check_number(self.seeds, "seeds", at_least=1, integer=True)
         super().__post_init__()
+
+
+@dataclass(kw_only=True)
+class EnsembleSettings(_Group):
+    """How a walk-forward scores a recurrent model run with several seeds: on the mean of its
+    seeds' losses (``ensemble`` False), or on the loss of its seeds' mean forecast (True), on
+    one series and on a panel."""
+
+    ensemble: bool = False
+
+
+@dataclass(kw_only=True)
+class LaneSettings(_Group):
+    """The lanes of sequence mode (truncated BPTT), for a training job and a panel evaluation:
+    ``chunks`` lanes, ``chunk_len`` steps a chunk, the first ``burn_in`` steps of a lane
+    unscored; None: the model's own (32, 16, 10). Checked by the model."""
+
+    chunks: int | None = None
+    chunk_len: int | None = None
+    burn_in: int | None = None
 
 
 @dataclass(kw_only=True)

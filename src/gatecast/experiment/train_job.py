@@ -10,7 +10,12 @@ from gatecast.data.covariates import checked_groups, covariate_columns
 from gatecast.data.features import TargetSpec
 from gatecast.errors import ConfigError
 from gatecast.experiment.run_folder import settings_record
-from gatecast.experiment.settings import CovariateSettings, DataSettings, InputSettings
+from gatecast.experiment.settings import (
+    CovariateSettings,
+    DataSettings,
+    InputSettings,
+    LaneSettings,
+)
 from gatecast.models.config import (
     ForecasterConfig,
     NetSettings,
@@ -37,7 +42,7 @@ POINT_ONLY = ("mode", "chunks", "chunk_len", "burn_in", "scaler")
 
 
 @dataclass(kw_only=True)
-class TrainJob(DataSettings, InputSettings, CovariateSettings):
+class TrainJob(DataSettings, InputSettings, CovariateSettings, LaneSettings):
     """Everything ``gatecast train`` needs; plain values (maps one-to-one onto the CLI options).
 
     The data settings are :class:`~gatecast.experiment.settings.DataSettings`; the split and
@@ -63,9 +68,6 @@ class TrainJob(DataSettings, InputSettings, CovariateSettings):
     proxy: Proxy | None = None
     cell: Cell | None = None
     mode: Mode | None = None
-    chunks: int | None = None
-    chunk_len: int | None = None
-    burn_in: int | None = None
     window: int | None = None
     hidden: int | None = None
     layers: int | None = None
