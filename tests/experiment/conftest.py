@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,3 +112,44 @@ def moved_after() -> Callable[..., dict[str, pd.DataFrame]]:
     """``moved_after(frames, day, name="AAA")``: the leakage tests' changed copy of a panel
     (see :func:`_moved_after`)."""
     return _moved_after
+
+
+#: the constant daily log-return volatility of each instrument of :func:`_constant_vol_panel`
+CONSTANT_SIGMA = {"AAA": 0.005, "BBB": 0.01, "CCC": 0.02}
+
+
+def _constant_vol_panel(rows: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Closes of known constant variance on ``rows`` business days from 2015-01-01: AAA, BBB
+    and CCC at the daily volatility of :data:`CONSTANT_SIGMA`, drawn one after the other from
+    one generator of ``seed``."""
+    days = pd.bdate_range("2015-01-01", periods=rows, name="date")
+    rng = np.random.default_rng(seed)
+    return {
+        n: pd.DataFrame({"close": 100 * np.exp(np.cumsum(s * rng.standard_normal(rows)))}, days)
+        for n, s in CONSTANT_SIGMA.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def constant_vol_panel() -> Callable[..., dict[str, pd.DataFrame]]:
+    """``constant_vol_panel(rows, seed=0)``: the panel of known constant variance of the global
+    models' prediction tests (see :func:`_constant_vol_panel`)."""
+    return _constant_vol_panel
+
+
+@pytest.fixture(scope="session")
+def two_walks(small_panel: Callable[..., dict[str, pd.DataFrame]]) -> Callable[[int], gc.Panel]:
+    """``two_walks(days)``: ``small_panel({"A": 1.0, "B": 2.0}, days)`` (from 2010-01-01, seed
+    0) loaded as a :class:`gatecast.Panel`."""
+
+    def panel(days: int) -> gc.Panel:
+        return gc.load_panel(small_panel({"A": 1.0, "B": 2.0}, days))
+
+    return panel
+
+
+@pytest.fixture(scope="session")
+def tiny_panel_evaluation() -> dict[str, Any]:
+    """The settings of a tiny panel evaluation (4 hidden units, one epoch on the CPU, 100 MCS
+    replications, 150 training rows at least); one dict for the session: unpack it, never change it."""
+    return {"hidden": 4, "epochs": 1, "device": "cpu", "mcs_reps": 100, "min_train": 150}

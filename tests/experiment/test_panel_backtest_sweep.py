@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -196,37 +197,22 @@ def test_a_panel_sweep_of_another_target_or_panel_is_refused_before_any_fit(
         )
 
 
+def _cli_backtest(run: Path, sweep: Path, out: Path) -> Result:
+    """`gatecast backtest --from-run run --sweep sweep --out out`."""
+    return runner.invoke(
+        app, ["backtest", "--from-run", str(run), "--sweep", str(sweep), "--out", str(out)]
+    )
+
+
 def test_the_cli_cites_a_panel_sweep_and_exits_2_on_a_one_series_sweep(
     swept: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "bt"
-    res = runner.invoke(
-        app,
-        [
-            "backtest",
-            "--from-run",
-            str(swept["test"]),
-            "--sweep",
-            str(swept["sweep"]),
-            "--out",
-            str(out),
-        ],
-    )
+    res = _cli_backtest(swept["test"], swept["sweep"], out)
     assert res.exit_code == 0, res.output
     assert json.loads((out / "pbo.json").read_text())["n_trials"] == 3
     one = _fake_run(tmp_path / "one", kind="sweep", config={"target": "return"})
-    res = runner.invoke(
-        app,
-        [
-            "backtest",
-            "--from-run",
-            str(swept["test"]),
-            "--sweep",
-            str(one),
-            "--out",
-            str(tmp_path / "x"),
-        ],
-    )
+    res = _cli_backtest(swept["test"], one, tmp_path / "x")
     assert res.exit_code == 2
     assert "is a sweep on one series" in " ".join(res.output.split())
     assert not (tmp_path / "x").exists()

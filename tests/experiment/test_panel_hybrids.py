@@ -5,9 +5,10 @@ and a return target are refused by name."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import gatecast as gc
@@ -17,18 +18,6 @@ from gatecast.evaluation.walkforward import WalkForwardPlan, walk_forward
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig, panel_factories
 from gatecast.experiment.registry import HYBRIDS
 from gatecast.models.recurrent.variance import RecurrentVariance
-
-
-def _panel() -> gc.Panel:
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        n: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for n, v in (("A", 1.0), ("B", 2.0))
-    }
-    return gc.load_panel(frames)
 
 
 def test_each_hybrid_name_builds_the_single_series_hybrid() -> None:
@@ -46,10 +35,12 @@ def test_each_hybrid_name_builds_the_single_series_hybrid() -> None:
             assert params[key] == value, (name, key)
 
 
-def test_lstm_resid_local_is_each_instruments_own_walk_forward() -> None:
+def test_lstm_resid_local_is_each_instruments_own_walk_forward(
+    two_walks: Callable[[int], gc.Panel],
+) -> None:
     """The same path as gc.walk_forward of the hybrid on the instrument alone (warm chain
     included), so the forecasts are equal to the last bit."""
-    panel = _panel()
+    panel = two_walks(260)
     factory = panel_factories(
         ["lstm_resid_local"], hidden=4, epochs=1, warm_epochs=1, device="cpu"
     )["lstm_resid_local"]
@@ -82,19 +73,17 @@ def test_lstm_resid_local_is_each_instruments_own_walk_forward() -> None:
         np.testing.assert_array_equal(got.to_numpy(), single.forecasts["h"].to_numpy())
 
 
-def test_a_hybrid_runs_with_seeds_in_a_panel_evaluation() -> None:
+def test_a_hybrid_runs_with_seeds_in_a_panel_evaluation(
+    two_walks: Callable[[int], gc.Panel], tiny_panel_evaluation: dict[str, Any]
+) -> None:
     res = gc.evaluate_panel(
-        _panel(),
+        two_walks(260),
         test_start="2010-10-01",
         models="lstm_resid_local,gjr_t",
         seeds=2,
-        hidden=4,
-        epochs=1,
         warm_epochs=1,
         refit_every=40,
-        min_train=150,
-        device="cpu",
-        mcs_reps=100,
+        **tiny_panel_evaluation,
     )
     assert list(res.walk.forecasts.columns) == [
         "lstm_resid_local[s0]",
@@ -119,6 +108,8 @@ def test_a_hybrid_runs_with_seeds_in_a_panel_evaluation() -> None:
         ({"models": ("lstm_resid_local", "no_change"), "target": "return"}, "lstm_resid_local"),
     ],
 )
-def test_refused_by_name(settings: dict[str, object], match: str) -> None:
+def test_refused_by_name(
+    two_walks: Callable[[int], gc.Panel], settings: dict[str, object], match: str
+) -> None:
     with pytest.raises(ConfigError, match=match):
-        PanelEvaluationConfig(data=_panel(), **settings)  # type: ignore[arg-type]
+        PanelEvaluationConfig(data=two_walks(260), **settings)  # type: ignore[arg-type]

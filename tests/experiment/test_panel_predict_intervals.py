@@ -8,6 +8,7 @@ own training rows, and what does not apply is refused by name before any forecas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +32,17 @@ SIGMA = {"AAA": 0.005, "BBB": 0.01, "CCC": 0.02}
 TINY: dict[str, Any] = {"hidden": 4, "epochs": 1, "device": "cpu", "quiet": True, "seed": 0}
 
 
-def _panel(rows: int = ROWS, seed: int = 0) -> dict[str, pd.DataFrame]:
-    days = pd.bdate_range("2015-01-01", periods=rows, name="date")
-    rng = np.random.default_rng(seed)
-    return {
-        n: pd.DataFrame({"close": 100 * np.exp(np.cumsum(s * rng.standard_normal(rows)))}, days)
-        for n, s in SIGMA.items()
-    }
-
-
 @pytest.fixture(scope="module")
-def variance_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def variance_folder(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     """A global variance model fit on each instrument's first half (test_size 0.5): some 300
     out-of-sample rows each, more than the 250 of the conformal window, so alpha_t moves."""
     out = tmp_path_factory.mktemp("pvi") / "model"
-    run_panel_training(TrainJob(data=_panel(), target="variance", test_size=0.5, **TINY), out)
+    run_panel_training(
+        TrainJob(data=constant_vol_panel(ROWS), target="variance", test_size=0.5, **TINY), out
+    )
     return out
 
 
@@ -70,9 +67,11 @@ def _one_series_bands(
 
 
 def test_each_instrument_gets_the_one_series_bands_of_its_view(
-    variance_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     bands = {"interval": 0.9, "quantiles": (0.05, 0.5, 0.95), "dist": "t"}
     got = gc.predict(variance_folder, panel, calendar="data", **bands)
     assert isinstance(got, pd.DataFrame)
@@ -110,12 +109,13 @@ def _hand_aci(scores: np.ndarray, level: float, gamma: float = 0.005) -> float:
 
 
 def test_the_interval_is_a_hand_computed_conformal_recursion_on_its_own_rows(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
     variance_folder: Path,
 ) -> None:
     """Scores |r_t| / sigma_t over the instrument's rows after its training rows (sigma_t the
     view's one-day forecast), the recursion by hand: lower/upper = -/+ q sigma_next; the price
     band from the last close. Another instrument's rows moved change nothing of AAA's."""
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     got = run_panel_prediction(variance_folder, panel, interval=0.8).set_index("instrument")
     model = GlobalRecurrentVariance.load(variance_folder)
     for name, df in panel.items():
@@ -137,13 +137,15 @@ def test_the_interval_is_a_hand_computed_conformal_recursion_on_its_own_rows(
     assert again.loc["CCC", "upper"] != got.loc["CCC", "upper"]
 
 
-def test_coverage_on_a_panel_of_known_variance_is_near_the_level(variance_folder: Path) -> None:
+def test_coverage_on_a_panel_of_known_variance_is_near_the_level(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+) -> None:
     """Returns N(0, sigma_i^2) with sigma_i known: the true probability that the next return
     falls inside [lower, upper] is 2 Phi(upper / sigma_i) - 1 (closed form). At six forecast
     origins per instrument (the data cut 10 rows apart), each is within 0.9 +/- 0.07 and their
     mean within 0.9 +/- 0.035 (the conformal quantile of some 300 scores: a standard error of
     about 0.02 per instrument)."""
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     cover = []
     for cut in range(0, 60, 10):
         part = {n: df.iloc[: ROWS - cut] for n, df in panel.items()}
@@ -156,11 +158,13 @@ def test_coverage_on_a_panel_of_known_variance_is_near_the_level(variance_folder
     assert abs(np.mean(cover) - 0.9) < 0.035, np.mean(cover)
 
 
-def test_a_return_models_bands_are_its_views_one_series_bands(tmp_path: Path) -> None:
+def test_a_return_models_bands_are_its_views_one_series_bands(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], tmp_path: Path
+) -> None:
     """A global return model: each instrument's interval around its return forecast, scaled by
     a GARCH(1,1) fit on that instrument's own training rows, as one series' predict gives it."""
     out = tmp_path / "model"
-    panel = _panel(400, seed=1)
+    panel = constant_vol_panel(400, seed=1)
     run_panel_training(TrainJob(data=panel, target="return", test_size=0.4, **TINY), out)
     got = run_panel_prediction(out, panel, interval=0.9, quantiles=(0.1, 0.9)).set_index(
         "instrument"
@@ -206,9 +210,11 @@ def test_settings_that_do_not_fit_are_refused_before_anything_is_read(
 
 
 def test_instruments_without_out_of_sample_rows_are_refused_by_name(
-    variance_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    panel, out = _panel(), tmp_path / "f.csv"
+    panel, out = constant_vol_panel(ROWS), tmp_path / "f.csv"
     extra = dict(panel, ZZZ=panel["AAA"] * 1.1)
     with pytest.raises(ConfigError, match=r"instrument\(s\) ZZZ not in the fit"):
         run_panel_prediction(variance_folder, extra, out, interval=0.9)
@@ -225,9 +231,11 @@ def test_instruments_without_out_of_sample_rows_are_refused_by_name(
     assert list(plain.columns) == ["instrument", "as_of", "date", "forecast", "in_fit"]
 
 
-def test_a_direction_model_takes_no_interval(tmp_path: Path) -> None:
+def test_a_direction_model_takes_no_interval(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], tmp_path: Path
+) -> None:
     out = tmp_path / "model"
-    panel = {n: df for n, df in _panel(200).items() if n != "CCC"}
+    panel = {n: df for n, df in constant_vol_panel(200).items() if n != "CCC"}
     run_panel_training(TrainJob(data=panel, target="direction", **TINY), out)
     with pytest.raises(ConfigError, match=r"--interval cover\(s\) a one-day return or variance"):
         run_panel_prediction(out, panel, interval=0.9)

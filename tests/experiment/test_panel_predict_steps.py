@@ -8,6 +8,7 @@ zero beyond), and what does not apply is refused by name before anything is read
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,41 +36,44 @@ H = 5
 runner = CliRunner()
 
 
-def _panel(rows: int = ROWS, seed: int = 0) -> dict[str, pd.DataFrame]:
-    days = pd.bdate_range("2015-01-01", periods=rows, name="date")
-    rng = np.random.default_rng(seed)
-    return {
-        n: pd.DataFrame({"close": 100 * np.exp(np.cumsum(s * rng.standard_normal(rows)))}, days)
-        for n, s in SIGMA.items()
-    }
-
-
 @pytest.fixture(scope="module")
-def variance_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def variance_folder(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(TrainJob(data=_panel(), target="variance", test_size=0.4, **TINY), out)
+    run_panel_training(
+        TrainJob(data=constant_vol_panel(ROWS), target="variance", test_size=0.4, **TINY), out
+    )
     return out
 
 
 @pytest.fixture(scope="module")
-def return_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def return_folder(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(TrainJob(data=_panel(), target="return", test_size=0.4, **TINY), out)
+    run_panel_training(
+        TrainJob(data=constant_vol_panel(ROWS), target="return", test_size=0.4, **TINY), out
+    )
     return out
 
 
 def _one_series_steps(
-    view: Any,
+    model: Any,
+    name: str,
     df: pd.DataFrame,
-    train_end: str,
-    folder: Path,
+    root: Path,
     *,
     variance: bool,
     **settings: Any,
 ) -> pd.DataFrame:
-    """The one-series ``predict --steps`` table of ``view`` saved as a one-series folder; with
-    bands, the calibration record the one-series ``train`` writes is built from the
-    instrument's rows after ``train_end`` (out of sample) and saved with it."""
+    """The one-series ``predict --steps`` table of ``name``'s view of the global ``model``
+    (for_instrument) saved as a one-series folder ``root / name``; with bands, the calibration
+    record the one-series ``train`` writes is built from the instrument's rows after the end of
+    its training range (out of sample) and saved with it."""
+    view, train_end, folder = model.for_instrument(name), model.train_ranges_[name][1], root / name
     if settings.get("interval") is not None or settings.get("quantiles"):
         history = df.loc[df.index <= pd.Timestamp(train_end)]
         first = df.index[df.index > pd.Timestamp(train_end)][0]
@@ -100,9 +104,11 @@ def _compare(got: pd.DataFrame, one: pd.DataFrame) -> None:
 
 
 def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
-    variance_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     got = gc.predict(variance_folder, panel, calendar="data", steps=H)
     assert isinstance(got, pd.DataFrame)
     assert len(got) == H * len(panel)
@@ -113,10 +119,10 @@ def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
     for name, df in panel.items():
         mine = got[got["instrument"] == name].reset_index(drop=True)
         one = _one_series_steps(
-            model.for_instrument(name),
+            model,
+            name,
             df,
-            model.train_ranges_[name][1],
-            tmp_path / name,
+            tmp_path,
             variance=True,
         )
         _compare(mine, one)
@@ -129,18 +135,17 @@ def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
 
 
 def test_a_variance_models_bands_with_steps_are_its_views_one_series_ones(
-    variance_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     bands: dict[str, Any] = {"interval": 0.9, "quantiles": (0.05, 0.95), "dist": "t"}
     got = run_panel_prediction(variance_folder, panel, calendar="data", steps=H, **bands)
     model = GlobalRecurrentVariance.load(variance_folder)
     for name, df in panel.items():
         mine = got[got["instrument"] == name].reset_index(drop=True)
-        view = model.for_instrument(name)
-        one = _one_series_steps(
-            view, df, model.train_ranges_[name][1], tmp_path / name, variance=True, **bands
-        )
+        one = _one_series_steps(model, name, df, tmp_path, variance=True, **bands)
         _compare(mine, one)
         # step k's band: step 1's widened by sqrt(k) around a zero mean (closed form)
         k = np.arange(1, H + 1)
@@ -151,11 +156,11 @@ def test_a_variance_models_bands_with_steps_are_its_views_one_series_ones(
 
 
 def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
-    return_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], return_folder: Path, tmp_path: Path
 ) -> None:
     """A return model: step 1 its forecast, zero beyond (the cumulative return stays step 1's);
     the bands' scale is the GARCH(1,1) of the instrument's own calibration record."""
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     plain = run_panel_prediction(return_folder, panel, calendar="data", steps=H)
     got = run_panel_prediction(
         return_folder, panel, calendar="data", steps=H, interval=0.9, quantiles=(0.1, 0.9)
@@ -164,10 +169,10 @@ def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
     for name, df in panel.items():
         mine = got[got["instrument"] == name].reset_index(drop=True)
         one = _one_series_steps(
-            model.for_instrument(name),
+            model,
+            name,
             df,
-            model.train_ranges_[name][1],
-            tmp_path / name,
+            tmp_path,
             variance=False,
             interval=0.9,
             quantiles=(0.1, 0.9),
@@ -182,8 +187,10 @@ def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
         assert "variance" not in steps_only and "variance" in mine  # the GARCH scale's
 
 
-def test_the_numpy_engine_gives_the_torch_engines_steps(variance_folder: Path) -> None:
-    panel = _panel()
+def test_the_numpy_engine_gives_the_torch_engines_steps(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+) -> None:
+    panel = constant_vol_panel(ROWS)
     torch = run_panel_prediction(variance_folder, panel, steps=H)
     numpy = run_panel_prediction(variance_folder, panel, steps=H, engine="numpy")
     assert list(numpy.columns) == list(torch.columns)
@@ -192,10 +199,12 @@ def test_the_numpy_engine_gives_the_torch_engines_steps(variance_folder: Path) -
         np.testing.assert_allclose(numpy[c], torch[c], rtol=1e-6)
 
 
-def test_a_new_instrument_gets_steps_from_its_own_rows(variance_folder: Path) -> None:
+def test_a_new_instrument_gets_steps_from_its_own_rows(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+) -> None:
     """An instrument outside the fit: its view fits its scaler on all its rows, as predict
     without steps does; its step 1 is that forecast."""
-    panel = _panel()
+    panel = constant_vol_panel(ROWS)
     panel["NEW"] = panel["BBB"] * 1.5
     got = run_panel_prediction(variance_folder, panel, steps=2).set_index("instrument")
     one_day = run_panel_prediction(variance_folder, panel).set_index("instrument")
@@ -204,14 +213,22 @@ def test_a_new_instrument_gets_steps_from_its_own_rows(variance_folder: Path) ->
 
 
 @pytest.fixture(scope="module")
-def direction_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def direction_folder(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(TrainJob(data=_panel(), target="direction", test_size=0.4, **TINY), out)
+    run_panel_training(
+        TrainJob(data=constant_vol_panel(ROWS), target="direction", test_size=0.4, **TINY), out
+    )
     return out
 
 
 def test_what_does_not_apply_is_refused_before_the_data_is_read(
-    variance_folder: Path, direction_folder: Path, tmp_path: Path
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    direction_folder: Path,
+    tmp_path: Path,
 ) -> None:
     """The data named does not exist: each refusal comes first, naming the setting."""
     nowhere = tmp_path / "nowhere.csv"
@@ -221,12 +238,17 @@ def test_what_does_not_apply_is_refused_before_the_data_is_read(
     with pytest.raises(ConfigError, match="--steps extends a one-day return or variance"):
         run_panel_prediction(direction_folder, nowhere, steps=H)
     with pytest.raises(ConfigError, match="start does not apply to a global model"):
-        gc.predict(variance_folder, _panel(), steps=H, start="2016-01-01")
+        gc.predict(variance_folder, constant_vol_panel(ROWS), steps=H, start="2016-01-01")
 
 
-def test_cli_predict_steps_on_a_panel(variance_folder: Path, tmp_path: Path) -> None:
+def test_cli_predict_steps_on_a_panel(
+    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    variance_folder: Path,
+    tmp_path: Path,
+) -> None:
     long = pd.concat(
-        [df.assign(ticker=n).reset_index() for n, df in _panel().items()], ignore_index=True
+        [df.assign(ticker=n).reset_index() for n, df in constant_vol_panel(ROWS).items()],
+        ignore_index=True,
     )
     csv = tmp_path / "long.csv"
     long.to_csv(csv, index=False)
@@ -237,7 +259,7 @@ def test_cli_predict_steps_on_a_panel(variance_folder: Path, tmp_path: Path) -> 
     assert "3 per instrument (steps 1..3)" in res.output
     table = pd.read_csv(out)
     assert len(table) == 3 * len(SIGMA) and list(table["step"].unique()) == [1, 2, 3]
-    direct = run_panel_prediction(variance_folder, _panel(), steps=3, interval=0.9)
+    direct = run_panel_prediction(variance_folder, constant_vol_panel(ROWS), steps=3, interval=0.9)
     np.testing.assert_allclose(table["upper"], direct["upper"], rtol=1e-8)
     for bad, message in (("0", "--steps 0: give the number of bars"), ("2", "--start")):
         extra = ["--start", "2015-06-01"] if bad == "2" else []

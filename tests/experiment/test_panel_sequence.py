@@ -6,6 +6,8 @@ window-mode global model's run-folder record is what it was before sequence mode
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,27 +23,20 @@ from gatecast.models.recurrent.global_return import GlobalRecurrentReturn
 from gatecast.models.recurrent.global_variance import GlobalRecurrentVariance
 
 
-def _panel() -> gc.Panel:
+def test_the_walk_runs_the_global_model_in_sequence_mode(
+    tiny_panel_evaluation: dict[str, Any],
+    two_walks: Callable[[int], gc.Panel],
+) -> None:
     # long enough for lanes past the default burn-in: 32 lanes of about 20 training rows
-    days = pd.bdate_range("2010-01-01", periods=460, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        n: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(460)))}, index=days
-        )
-        for n, v in (("A", 1.0), ("B", 2.0))
-    }
-    return gc.load_panel(frames)
-
-
-TINY = {"hidden": 4, "epochs": 1, "device": "cpu", "mcs_reps": 100, "min_train": 150}
-
-
-def test_the_walk_runs_the_global_model_in_sequence_mode() -> None:
-    panel = _panel()
+    panel = two_walks(460)
     start = "2011-07-01"
     res = gc.evaluate_panel(
-        panel, test_start=start, models="lstm,har", reference="har", refit_every=200, **TINY
+        panel,
+        test_start=start,
+        models="lstm,har",
+        reference="har",
+        refit_every=200,
+        **tiny_panel_evaluation,
     )
     seq = gc.evaluate_panel(
         panel,
@@ -50,7 +45,7 @@ def test_the_walk_runs_the_global_model_in_sequence_mode() -> None:
         reference="har",
         refit_every=200,
         mode="sequence",
-        **TINY,
+        **tiny_panel_evaluation,
     )
     # one refit: its forecasts are those of a sequence-mode global model fit on the rows
     # before the test start (same settings as the walk's) and run over each history
@@ -69,7 +64,9 @@ def test_the_walk_runs_the_global_model_in_sequence_mode() -> None:
     pd.testing.assert_series_equal(seq.walk.forecasts["har"], res.walk.forecasts["har"])
 
 
-def test_the_mode_reaches_the_global_and_local_return_models_and_refuses_local_variance() -> None:
+def test_the_mode_reaches_the_global_and_local_return_models_and_refuses_local_variance(
+    two_walks: Callable[[int], gc.Panel],
+) -> None:
     f = return_factories(["lstm", "lstm_local", "no_change"], mode="sequence")
     assert isinstance(f["lstm"](), GlobalRecurrentReturn) and f["lstm"]().mode == "sequence"
     assert f["lstm_local"]().mode == "sequence"
@@ -78,7 +75,7 @@ def test_the_mode_reaches_the_global_and_local_return_models_and_refuses_local_v
         panel_factories(["lstm", "lstm_local", "gjr_t"], mode="sequence")
     with pytest.raises(ConfigError, match="mode"):
         panel_factories(["lstm"], mode="lanes")  # type: ignore[typeddict-item]
-    cfg = PanelEvaluationConfig(data=_panel(), test_start="2011-07-01", mode="sequence")
+    cfg = PanelEvaluationConfig(data=two_walks(460), test_start="2011-07-01", mode="sequence")
     assert cfg.factories()["lstm"]().mode == "sequence"
 
 

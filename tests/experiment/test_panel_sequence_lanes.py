@@ -4,10 +4,10 @@ that the default 32 lanes cannot train runs with fewer, and they are refused in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import gatecast as gc
@@ -19,59 +19,51 @@ from gatecast.experiment.panel_evaluation import (
 )
 from gatecast.experiment.panel_returns import return_factories
 
-TINY: dict[str, Any] = {
+#: the evaluation of the tests that run one (with the tiny settings of ``tiny_panel_evaluation``)
+RUN: dict[str, Any] = {
     "test_start": "2010-10-01",
     "models": "lstm,har",
     "reference": "har",
     "refit_every": 200,
-    "hidden": 4,
-    "epochs": 1,
-    "device": "cpu",
-    "mcs_reps": 100,
-    "min_train": 150,
 }
 
 
-def _panel() -> gc.Panel:
+def _sequence_config(panel: gc.Panel, **settings: Any) -> PanelEvaluationConfig:
+    """A sequence-mode evaluation of lstm against har from 2010-10-01, with ``settings``."""
+    return PanelEvaluationConfig(
+        data=panel,
+        test_start="2010-10-01",
+        models=("lstm", "har"),
+        reference="har",
+        mode="sequence",
+        **settings,
+    )
+
+
+def test_a_small_panel_fails_with_the_default_lanes_and_runs_with_four(
+    tiny_panel_evaluation: dict[str, Any],
+    two_walks: Callable[[int], gc.Panel],
+) -> None:
     # two instruments of about 190 training rows: 32 lanes of about 10 steps, none past the
     # default burn-in of 10
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        n: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for n, v in (("A", 1.0), ("B", 2.0))
-    }
-    return gc.load_panel(frames)
-
-
-def test_a_small_panel_fails_with_the_default_lanes_and_runs_with_four() -> None:
-    panel = _panel()
+    panel = two_walks(260)
     with pytest.raises(ConfigError, match="no training step lies past the burn-in of 10"):
-        gc.evaluate_panel(panel, mode="sequence", **TINY)
-    res = gc.evaluate_panel(panel, mode="sequence", chunks=4, **TINY)
+        gc.evaluate_panel(panel, mode="sequence", **RUN, **tiny_panel_evaluation)
+    res = gc.evaluate_panel(panel, mode="sequence", chunks=4, **RUN, **tiny_panel_evaluation)
     assert list(res.summary.index) == ["lstm", "har"]
     assert res.summary.loc["lstm", "instruments"] == 2
     assert np.isfinite(res.table["qlike"]).all()
     # a shorter burn-in alone also leaves steps to train on
-    short = gc.evaluate_panel(panel, mode="sequence", burn_in=2, **TINY)
+    short = gc.evaluate_panel(panel, mode="sequence", burn_in=2, **RUN, **tiny_panel_evaluation)
     assert not np.allclose(
         short.walk.forecasts["lstm"].to_numpy(), res.walk.forecasts["lstm"].to_numpy()
     )
 
 
-def test_the_lanes_reach_every_sequence_mode_model() -> None:
+def test_the_lanes_reach_every_sequence_mode_model(two_walks: Callable[[int], gc.Panel]) -> None:
     lanes = {"chunks": 4, "chunk_len": 8, "burn_in": 3}
     want = {"mode": "sequence", **lanes}
-    cfg = PanelEvaluationConfig(
-        data=_panel(),
-        test_start="2010-10-01",
-        models=("lstm", "har"),
-        reference="har",
-        mode="sequence",
-        **lanes,
-    )
+    cfg = _sequence_config(two_walks(260), **lanes)
     model = cfg.factories()["lstm"]()
     assert {k: model.get_params()[k] for k in want} == want
     f = return_factories(["lstm", "lstm_local", "ar1"], mode="sequence", **lanes)
@@ -87,25 +79,23 @@ def test_the_lanes_reach_every_sequence_mode_model() -> None:
 @pytest.mark.parametrize(
     "lanes", [{"chunks": 4}, {"chunk_len": 8, "burn_in": 2}], ids=["chunks", "chunk_len+burn_in"]
 )
-def test_the_lanes_are_refused_in_window_mode_by_name(lanes: dict[str, int]) -> None:
+def test_the_lanes_are_refused_in_window_mode_by_name(
+    tiny_panel_evaluation: dict[str, Any],
+    two_walks: Callable[[int], gc.Panel],
+    lanes: dict[str, int],
+) -> None:
     named = ", ".join(f"{k}={v}" for k, v in lanes.items())
     with pytest.raises(ConfigError, match=f"{named}: the lanes of sequence mode.*'window'"):
-        gc.evaluate_panel(_panel(), **lanes, **TINY)
+        gc.evaluate_panel(two_walks(260), **lanes, **RUN, **tiny_panel_evaluation)
     with pytest.raises(ConfigError, match=f"{named}: the lanes of sequence mode"):
-        PanelEvaluationConfig(data=_panel(), test_start="2010-10-01", **lanes)  # type: ignore[arg-type]
+        PanelEvaluationConfig(data=two_walks(260), test_start="2010-10-01", **lanes)  # type: ignore[arg-type]
 
 
-def test_a_bad_lane_is_refused_before_any_fit(tmp_path: Any) -> None:
-    cfg = PanelEvaluationConfig(
-        data=_panel(),
-        test_start="2010-10-01",
-        models=("lstm", "har"),
-        reference="har",
-        mode="sequence",
-        chunks=0,
-        min_train=150,
-        device="cpu",
-        out=tmp_path / "run",
+def test_a_bad_lane_is_refused_before_any_fit(
+    two_walks: Callable[[int], gc.Panel], tmp_path: Any
+) -> None:
+    cfg = _sequence_config(
+        two_walks(260), chunks=0, min_train=150, device="cpu", out=tmp_path / "run"
     )
     with pytest.raises(ConfigError, match="chunks=0"):
         run_panel_evaluation(cfg)

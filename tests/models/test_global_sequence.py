@@ -4,6 +4,7 @@ training rows only, no look-ahead, save/load, streams and the refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,22 +204,14 @@ def test_save_load_is_exact_and_stays_a_sequence_model(factory: object, tmp_path
     np.testing.assert_allclose(numpy.forecast, m.predict(panel).forecast, rtol=1e-5)
 
 
-def _streamed(ss: StreamSet, panel: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Every instrument's rows ticked in date order, each forecast dated its next row."""
-    out: dict[str, dict[pd.Timestamp, float]] = {n: {} for n in panel}
-    for day in sorted(set().union(*(df.index for df in panel.values()))):
-        rows = {n: float(df.at[day, "close"]) for n, df in panel.items() if day in df.index}
-        for n, f in ss.update_many(rows, at=day).items():
-            out[n][day] = f
-    return {n: pd.Series(out[n]).reindex(df.index).shift(1) for n, df in panel.items()}
-
-
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_the_stream_set_carries_the_state_as_predict_runs(engine: str) -> None:
+def test_the_stream_set_carries_the_state_as_predict_runs(
+    stream_panel: Callable[[StreamSet, dict[str, pd.DataFrame]], dict[str, pd.Series]], engine: str
+) -> None:
     panel = _panel()
     m = _variance().fit(panel)
     ref = m.predict(panel)
-    for n, got in _streamed(m.stream_set(engine), panel).items():
+    for n, got in stream_panel(m.stream_set(engine), panel).items():
         want = ref[ref.instrument == n].set_index("date").forecast.reindex(got.index)
         ok = want.notna()
         assert ok.sum() > 200, n
