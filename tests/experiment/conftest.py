@@ -151,5 +151,6 @@ def two_walks(small_panel: Callable[..., dict[str, pd.DataFrame]]) -> Callable[[
 @pytest.fixture(scope="session")
 def tiny_panel_evaluation() -> dict[str, Any]:
     """The settings of a tiny panel evaluation (4 hidden units, one epoch on the CPU, 100 MCS
-    replications, 150 training rows at least); one dict for the session: unpack it, never change it."""
+    replications, 150 training rows at least); one dict for the session: unpack it, never
+    change it."""
     return {"hidden": 4, "epochs": 1, "device": "cpu", "mcs_reps": 100, "min_train": 150}

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from panel_views import calibrate_view
 from scipy import stats
 
 import gatecast as gc
 from gatecast.errors import ConfigError
-from gatecast.experiment.forecast_intervals import INFO_KEY, calibration_record
 from gatecast.experiment.panel_serving import run_panel_prediction, run_panel_training
 from gatecast.experiment.prediction import run_prediction
 from gatecast.experiment.training import TrainJob
@@ -30,6 +30,12 @@ ROWS = 640
 #: each instrument's constant daily log-return volatility: its variance is known in closed form
 SIGMA = {"AAA": 0.005, "BBB": 0.01, "CCC": 0.02}
 TINY: dict[str, Any] = {"hidden": 4, "epochs": 1, "device": "cpu", "quiet": True, "seed": 0}
+
+
+@pytest.fixture
+def panel(constant_vol_panel: Callable[..., dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The panel of ``ROWS`` rows, built afresh for each test."""
+    return constant_vol_panel(ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +58,7 @@ def _one_series_bands(
     """The last row of the one-series ``predict`` of ``view`` (one instrument's view of the
     global model) saved as a one-series folder, with the calibration record the one-series
     ``train`` writes, built from the instrument's rows after ``train_end`` (out of sample)."""
-    history = df.loc[df.index <= pd.Timestamp(train_end)]
-    first = df.index[df.index > pd.Timestamp(train_end)][0]
-    record, _ = calibration_record(
-        view, df, history, view.predict(df, start=first), variance=variance
-    )
-    assert record is not None
-    spec = view._fitted()
-    view.spec_ = type(spec)(**{**spec.__dict__, "info": {**spec.info, INFO_KEY: record}})
+    calibrate_view(view, df, train_end, variance=variance)
     view.save(folder)
     pred = run_prediction(folder, df, calendar="data", **bands)
     last: pd.Series = pred.frame.iloc[-1]
@@ -67,11 +66,10 @@ def _one_series_bands(
 
 
 def test_each_instrument_gets_the_one_series_bands_of_its_view(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    panel: dict[str, pd.DataFrame],
     variance_folder: Path,
     tmp_path: Path,
 ) -> None:
-    panel = constant_vol_panel(ROWS)
     bands = {"interval": 0.9, "quantiles": (0.05, 0.5, 0.95), "dist": "t"}
     got = gc.predict(variance_folder, panel, calendar="data", **bands)
     assert isinstance(got, pd.DataFrame)
@@ -109,13 +107,12 @@ def _hand_aci(scores: np.ndarray, level: float, gamma: float = 0.005) -> float:
 
 
 def test_the_interval_is_a_hand_computed_conformal_recursion_on_its_own_rows(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    panel: dict[str, pd.DataFrame],
     variance_folder: Path,
 ) -> None:
     """Scores |r_t| / sigma_t over the instrument's rows after its training rows (sigma_t the
     view's one-day forecast), the recursion by hand: lower/upper = -/+ q sigma_next; the price
     band from the last close. Another instrument's rows moved change nothing of AAA's."""
-    panel = constant_vol_panel(ROWS)
     got = run_panel_prediction(variance_folder, panel, interval=0.8).set_index("instrument")
     model = GlobalRecurrentVariance.load(variance_folder)
     for name, df in panel.items():
@@ -138,14 +135,13 @@ def test_the_interval_is_a_hand_computed_conformal_recursion_on_its_own_rows(
 
 
 def test_coverage_on_a_panel_of_known_variance_is_near_the_level(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+    panel: dict[str, pd.DataFrame], variance_folder: Path
 ) -> None:
     """Returns N(0, sigma_i^2) with sigma_i known: the true probability that the next return
     falls inside [lower, upper] is 2 Phi(upper / sigma_i) - 1 (closed form). At six forecast
     origins per instrument (the data cut 10 rows apart), each is within 0.9 +/- 0.07 and their
     mean within 0.9 +/- 0.035 (the conformal quantile of some 300 scores: a standard error of
     about 0.02 per instrument)."""
-    panel = constant_vol_panel(ROWS)
     cover = []
     for cut in range(0, 60, 10):
         part = {n: df.iloc[: ROWS - cut] for n, df in panel.items()}

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from panel_views import calibrate_view
 from typer.testing import CliRunner
 
 import gatecast as gc
 from gatecast.cli.app import app
 from gatecast.errors import ConfigError
-from gatecast.experiment.forecast_intervals import INFO_KEY, calibration_record
 from gatecast.experiment.panel_serving import run_panel_prediction, run_panel_training
 from gatecast.experiment.panel_steps import check_panel_steps
 from gatecast.experiment.prediction import run_prediction
@@ -36,28 +36,32 @@ H = 5
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def variance_folder(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(
-        TrainJob(data=constant_vol_panel(ROWS), target="variance", test_size=0.4, **TINY), out
-    )
-    return out
+@pytest.fixture
+def panel(constant_vol_panel: Callable[..., dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The panel of ``ROWS`` rows, built afresh for each test."""
+    return constant_vol_panel(ROWS)
 
 
-@pytest.fixture(scope="module")
-def return_folder(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(
-        TrainJob(data=constant_vol_panel(ROWS), target="return", test_size=0.4, **TINY), out
-    )
-    return out
+def _trained_folder(target: str) -> Any:
+    """A module fixture: the folder of a tiny global model of ``target`` fit on the panel of
+    ``ROWS`` rows (test_size 0.4)."""
+
+    @pytest.fixture(scope="module", name=f"{target}_folder")
+    def folder(
+        constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Path:
+        out = tmp_path_factory.mktemp("pst") / "model"
+        data = constant_vol_panel(ROWS)
+        run_panel_training(TrainJob(data=data, target=target, test_size=0.4, **TINY), out)
+        return out
+
+    return folder
+
+
+variance_folder = _trained_folder("variance")
+return_folder = _trained_folder("return")
+direction_folder = _trained_folder("direction")
 
 
 def _one_series_steps(
@@ -75,14 +79,7 @@ def _one_series_steps(
     its training range (out of sample) and saved with it."""
     view, train_end, folder = model.for_instrument(name), model.train_ranges_[name][1], root / name
     if settings.get("interval") is not None or settings.get("quantiles"):
-        history = df.loc[df.index <= pd.Timestamp(train_end)]
-        first = df.index[df.index > pd.Timestamp(train_end)][0]
-        record, _ = calibration_record(
-            view, df, history, view.predict(df, start=first), variance=variance
-        )
-        assert record is not None
-        spec = view._fitted()
-        view.spec_ = type(spec)(**{**spec.__dict__, "info": {**spec.info, INFO_KEY: record}})
+        calibrate_view(view, df, train_end, variance=variance)
     view.save(folder)
     pred = run_prediction(folder, df, calendar="data", steps=H, **settings)
     assert pred.steps is not None
@@ -104,11 +101,10 @@ def _compare(got: pd.DataFrame, one: pd.DataFrame) -> None:
 
 
 def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    panel: dict[str, pd.DataFrame],
     variance_folder: Path,
     tmp_path: Path,
 ) -> None:
-    panel = constant_vol_panel(ROWS)
     got = gc.predict(variance_folder, panel, calendar="data", steps=H)
     assert isinstance(got, pd.DataFrame)
     assert len(got) == H * len(panel)
@@ -118,13 +114,7 @@ def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
     model = GlobalRecurrentVariance.load(variance_folder)
     for name, df in panel.items():
         mine = got[got["instrument"] == name].reset_index(drop=True)
-        one = _one_series_steps(
-            model,
-            name,
-            df,
-            tmp_path,
-            variance=True,
-        )
+        one = _one_series_steps(model, name, df, tmp_path, variance=True)
         _compare(mine, one)
         # the rule in closed form: every bar's variance is the one-day forecast, k x it summed
         v1 = float(one_day.set_index("instrument").loc[name, "forecast"])
@@ -135,11 +125,10 @@ def test_each_instruments_steps_are_the_one_series_steps_of_its_view(
 
 
 def test_a_variance_models_bands_with_steps_are_its_views_one_series_ones(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
+    panel: dict[str, pd.DataFrame],
     variance_folder: Path,
     tmp_path: Path,
 ) -> None:
-    panel = constant_vol_panel(ROWS)
     bands: dict[str, Any] = {"interval": 0.9, "quantiles": (0.05, 0.95), "dist": "t"}
     got = run_panel_prediction(variance_folder, panel, calendar="data", steps=H, **bands)
     model = GlobalRecurrentVariance.load(variance_folder)
@@ -156,11 +145,10 @@ def test_a_variance_models_bands_with_steps_are_its_views_one_series_ones(
 
 
 def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], return_folder: Path, tmp_path: Path
+    panel: dict[str, pd.DataFrame], return_folder: Path, tmp_path: Path
 ) -> None:
     """A return model: step 1 its forecast, zero beyond (the cumulative return stays step 1's);
     the bands' scale is the GARCH(1,1) of the instrument's own calibration record."""
-    panel = constant_vol_panel(ROWS)
     plain = run_panel_prediction(return_folder, panel, calendar="data", steps=H)
     got = run_panel_prediction(
         return_folder, panel, calendar="data", steps=H, interval=0.9, quantiles=(0.1, 0.9)
@@ -169,13 +157,7 @@ def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
     for name, df in panel.items():
         mine = got[got["instrument"] == name].reset_index(drop=True)
         one = _one_series_steps(
-            model,
-            name,
-            df,
-            tmp_path,
-            variance=False,
-            interval=0.9,
-            quantiles=(0.1, 0.9),
+            model, name, df, tmp_path, variance=False, interval=0.9, quantiles=(0.1, 0.9)
         )
         _compare(mine, one)
         first = float(mine["forecast"].iloc[0])
@@ -188,9 +170,8 @@ def test_a_return_models_steps_and_bands_are_its_views_one_series_ones(
 
 
 def test_the_numpy_engine_gives_the_torch_engines_steps(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+    panel: dict[str, pd.DataFrame], variance_folder: Path
 ) -> None:
-    panel = constant_vol_panel(ROWS)
     torch = run_panel_prediction(variance_folder, panel, steps=H)
     numpy = run_panel_prediction(variance_folder, panel, steps=H, engine="numpy")
     assert list(numpy.columns) == list(torch.columns)
@@ -200,28 +181,15 @@ def test_the_numpy_engine_gives_the_torch_engines_steps(
 
 
 def test_a_new_instrument_gets_steps_from_its_own_rows(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]], variance_folder: Path
+    panel: dict[str, pd.DataFrame], variance_folder: Path
 ) -> None:
     """An instrument outside the fit: its view fits its scaler on all its rows, as predict
     without steps does; its step 1 is that forecast."""
-    panel = constant_vol_panel(ROWS)
     panel["NEW"] = panel["BBB"] * 1.5
     got = run_panel_prediction(variance_folder, panel, steps=2).set_index("instrument")
     one_day = run_panel_prediction(variance_folder, panel).set_index("instrument")
     assert not got.loc["NEW", "in_fit"].any()
     assert got.loc["NEW", "forecast"].iloc[0] == pytest.approx(one_day.loc["NEW", "forecast"])
-
-
-@pytest.fixture(scope="module")
-def direction_folder(
-    constant_vol_panel: Callable[..., dict[str, pd.DataFrame]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    out = tmp_path_factory.mktemp("pst") / "model"
-    run_panel_training(
-        TrainJob(data=constant_vol_panel(ROWS), target="direction", test_size=0.4, **TINY), out
-    )
-    return out
 
 
 def test_what_does_not_apply_is_refused_before_the_data_is_read(

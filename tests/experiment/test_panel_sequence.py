@@ -30,23 +30,15 @@ def test_the_walk_runs_the_global_model_in_sequence_mode(
     # long enough for lanes past the default burn-in: 32 lanes of about 20 training rows
     panel = two_walks(460)
     start = "2011-07-01"
-    res = gc.evaluate_panel(
-        panel,
-        test_start=start,
-        models="lstm,har",
-        reference="har",
-        refit_every=200,
+    run: dict[str, Any] = {
+        "test_start": start,
+        "models": "lstm,har",
+        "reference": "har",
+        "refit_every": 200,
         **tiny_panel_evaluation,
-    )
-    seq = gc.evaluate_panel(
-        panel,
-        test_start=start,
-        models="lstm,har",
-        reference="har",
-        refit_every=200,
-        mode="sequence",
-        **tiny_panel_evaluation,
-    )
+    }
+    res = gc.evaluate_panel(panel, **run)
+    seq = gc.evaluate_panel(panel, mode="sequence", **run)
     # one refit: its forecasts are those of a sequence-mode global model fit on the rows
     # before the test start (same settings as the walk's) and run over each history
     assert seq.walk.folds.loc[seq.walk.folds.model == "lstm", "fold"].nunique() == 1
