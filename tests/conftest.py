@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -261,3 +261,20 @@ def stream_panel() -> Callable[[StreamSet, dict[str, pd.DataFrame]], dict[str, p
     """``stream_panel(stream_set, panel)``: the set's forecasts of a whole panel, ticked row by
     row (see :func:`_stream_panel`)."""
     return _stream_panel
+
+
+@pytest.fixture(scope="session")
+def tiny_panel_walk() -> dict[str, Any]:
+    """The keywords of a tiny, fast ``evaluate_panel`` walk (a test from 2010-10-01 of a panel
+    from 2010-01-01, hidden 4, one epoch, a refit every 40 days, 100 MCS draws) of the panel
+    seed tests (one dict for the session: spread it, never edit it)."""
+    return {
+        "test_start": "2010-10-01",
+        "hidden": 4,
+        "epochs": 1,
+        "warm_epochs": 1,
+        "refit_every": 40,
+        "min_train": 150,
+        "device": "cpu",
+        "mcs_reps": 100,
+    }

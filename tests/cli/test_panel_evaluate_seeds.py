@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -17,31 +15,22 @@ runner = CliRunner()
 TINY = ["--hidden", "4", "--epochs", "1", "--warm-epochs", "1", "--refit-every", "40"]
 
 
-def _long_csv(path: Path) -> Path:
-    days = pd.bdate_range("2010-01-01", periods=300)
-    rng = np.random.default_rng(1)
-    parts = [
-        pd.DataFrame(
-            {
-                "date": days.strftime("%Y-%m-%d"),
-                "ticker": name,
-                "close": 100 * np.exp((vol * 0.01 * rng.standard_normal(len(days))).cumsum()),
-            }
-        )
-        for name, vol in (("AAA", 1.0), ("BBB", 2.0))
-    ]
-    pd.concat(parts).to_csv(path, index=False)
-    return path
-
-
-def _evaluate(tmp_path: Path, *extra: str) -> object:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def _evaluate(csv: Path, out: Path, *extra: str) -> object:
     args = ["evaluate", "--data", str(csv), "--panel", "--test-start", "2011-01-03"]
     return runner.invoke(app, [*args, "--out", str(out), *extra, *TINY])
 
 
-def test_seeds_on_a_panel_end_to_end(tmp_path: Path) -> None:
-    res = _evaluate(tmp_path, "--models", "lstm,garch", "--seeds", "2", "--n-jobs", "1")
+def test_seeds_on_a_panel_end_to_end(tmp_path: Path, panel_csv) -> None:
+    res = _evaluate(
+        panel_csv(300, seed=1),
+        tmp_path / "run",
+        "--models",
+        "lstm,garch",
+        "--seeds",
+        "2",
+        "--n-jobs",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "each seed alone" in text and "seed spread" in text
@@ -65,8 +54,7 @@ def test_seeds_on_a_panel_end_to_end(tmp_path: Path) -> None:
         (["--models", "lstm,gjr_t", "--ensemble"], "--ensemble does not apply to a panel: "),
     ],
 )
-def test_bad_seeds_exit_2_and_write_nothing(tmp_path: Path, extra: list[str], message: str) -> None:
-    res = _evaluate(tmp_path, *extra)
-    assert res.exit_code == 2, res.output
-    assert message in " ".join(res.output.split())
-    assert not (tmp_path / "run").exists()
+def test_bad_seeds_exit_2_and_write_nothing(
+    tmp_path: Path, panel_csv, refused, extra: list[str], message: str
+) -> None:
+    refused(_evaluate(panel_csv(300, seed=1), tmp_path / "run", *extra), message, tmp_path / "run")

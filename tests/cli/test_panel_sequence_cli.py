@@ -6,32 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from typer.testing import CliRunner
 
 from gatecast.cli.app import app
 from gatecast.experiment.run_reader import Run
 
 runner = CliRunner()
-
-
-def _long_csv(path: Path) -> Path:
-    """Two instruments, 460 business days (long enough for 32 lanes past the burn-in)."""
-    days = pd.bdate_range("2010-01-01", periods=460)
-    rng = np.random.default_rng(0)
-    parts = [
-        pd.DataFrame(
-            {
-                "date": days.strftime("%Y-%m-%d"),
-                "ticker": name,
-                "close": 100 * np.exp((vol * 0.01 * rng.standard_normal(len(days))).cumsum()),
-            }
-        )
-        for name, vol in (("AAA", 1.0), ("BBB", 2.0))
-    ]
-    pd.concat(parts).to_csv(path, index=False)
-    return path
 
 
 def _evaluate(csv: Path, out: Path, models: str) -> object:
@@ -41,8 +21,9 @@ def _evaluate(csv: Path, out: Path, models: str) -> object:
     return runner.invoke(app, args)
 
 
-def test_a_panel_evaluates_in_sequence_mode_end_to_end(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
+def test_a_panel_evaluates_in_sequence_mode_end_to_end(tmp_path: Path, panel_csv) -> None:
+    # two instruments, 460 business days (long enough for 32 lanes past the burn-in)
+    csv, out = panel_csv(460), tmp_path / "run"
     res = _evaluate(csv, out, "lstm,gjr_t")
     assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
     run = Run.open(out)
@@ -55,17 +36,19 @@ def test_a_panel_evaluates_in_sequence_mode_end_to_end(tmp_path: Path) -> None:
     assert fc["lstm"].notna().all() and (fc["lstm"] > 0).all()
 
 
-def test_a_local_variance_model_is_refused_in_sequence_mode(tmp_path: Path) -> None:
-    csv, out = _long_csv(tmp_path / "long.csv"), tmp_path / "run"
-    res = _evaluate(csv, out, "lstm_local,gjr_t")
-    assert res.exit_code == 2  # type: ignore[attr-defined]
-    said = " ".join(res.output.split())  # type: ignore[attr-defined]
-    assert "'lstm_local' is a RecurrentVariance per instrument, which has window mode only" in said
-    assert not out.exists()
+def test_a_local_variance_model_is_refused_in_sequence_mode(
+    tmp_path: Path, panel_csv, refused
+) -> None:
+    out = tmp_path / "run"
+    res = _evaluate(panel_csv(460), out, "lstm_local,gjr_t")
+    said = "'lstm_local' is a RecurrentVariance per instrument, which has window mode only"
+    refused(res, said, out)
 
 
-def test_gatecast_train_fits_a_sequence_mode_global_model_of_each_target(tmp_path: Path) -> None:
-    csv = _long_csv(tmp_path / "long.csv")
+def test_gatecast_train_fits_a_sequence_mode_global_model_of_each_target(
+    tmp_path: Path, panel_csv
+) -> None:
+    csv = panel_csv(460)
     tiny = ["--hidden", "4", "--epochs", "1", "--device", "cpu", "--quiet", "--chunks", "8"]
     for target, kind in (("variance", "global_variance"), ("return", "global_return")):
         out = tmp_path / target

@@ -5,6 +5,7 @@ the classical models, the per-seed table and the spread do not move; refusals.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,36 +18,19 @@ from gatecast.evaluation.losses import qlike_loss
 from gatecast.evaluation.panel_return_scores import panel_returns
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig
 
-TINY: dict[str, Any] = {
-    "test_start": "2010-10-01",
-    "hidden": 4,
-    "epochs": 1,
-    "warm_epochs": 1,
-    "refit_every": 40,
-    "min_train": 150,
-    "device": "cpu",
-    "mcs_reps": 100,
-}
 MODELS = "lstm,lstm_local,har"
 
 
-def _panel() -> gc.Panel:
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(3)
-    frames = {
-        name: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for name, v in (("A", 1.0), ("B", 2.0))
-    }
-    return gc.load_panel(frames)
+def _panel(small_panel: Callable[..., dict[str, pd.DataFrame]]) -> gc.Panel:
+    """A and B (1 and 2 percent a day), 260 business days, seed 3."""
+    return gc.load_panel(small_panel({"A": 1.0, "B": 2.0}, 260, seed=3))
 
 
 @pytest.fixture(scope="module")
-def runs() -> tuple[gc.Panel, Any, Any, dict[int, Any]]:
+def runs(small_panel, tiny_panel_walk) -> tuple[gc.Panel, Any, Any, dict[int, Any]]:
     """A 2-seed ensemble run, the same run without the ensemble, and each seed's own run."""
-    panel = _panel()
-    kw: dict[str, Any] = {"models": MODELS, "reference": "har", **TINY}
+    panel = _panel(small_panel)
+    kw: dict[str, Any] = {"models": MODELS, "reference": "har", **tiny_panel_walk}
     ens = gc.evaluate_panel(panel, seeds=2, ensemble=True, **kw)
     mean = gc.evaluate_panel(panel, seeds=2, **kw)
     alone = {s: gc.evaluate_panel(panel, seed=s, **kw) for s in (0, 1)}
@@ -95,10 +79,12 @@ def test_the_ensemble_changes_only_the_recurrent_models_scores(
     assert not np.isclose(a.loc[("A", "lstm"), "qlike"], b.loc[("A", "lstm"), "qlike"])
 
 
-def test_a_return_ensemble_is_scored_on_the_mean_return_forecast() -> None:
+def test_a_return_ensemble_is_scored_on_the_mean_return_forecast(
+    small_panel, tiny_panel_walk
+) -> None:
     """A return target: MSE of the seeds' mean forecast of the log return."""
-    panel = _panel()
-    kw: dict[str, Any] = {"models": "lstm,no_change", "target": "return", **TINY}
+    panel = _panel(small_panel)
+    kw: dict[str, Any] = {"models": "lstm,no_change", "target": "return", **tiny_panel_walk}
     ens = gc.evaluate_panel(panel, seeds=2, ensemble=True, **kw)
     fc = ens.walk.forecasts
     table = ens.table.set_index(["instrument", "model"])
@@ -111,8 +97,10 @@ def test_a_return_ensemble_is_scored_on_the_mean_return_forecast() -> None:
         )
 
 
-def test_an_ensemble_needs_two_seeds() -> None:
+def test_an_ensemble_needs_two_seeds(small_panel, tiny_panel_walk) -> None:
     with pytest.raises(ConfigError, match=r"ensemble=True \(--ensemble\).*seeds=1"):
-        gc.evaluate_panel(_panel(), models=MODELS, reference="har", ensemble=True, **TINY)
+        gc.evaluate_panel(
+            _panel(small_panel), models=MODELS, reference="har", ensemble=True, **tiny_panel_walk
+        )
     with pytest.raises(ConfigError, match=r"seeds=1; use seeds 2 or more"):
-        PanelEvaluationConfig(data=_panel(), test_start="2010-10-01", ensemble=True)
+        PanelEvaluationConfig(data=_panel(small_panel), test_start="2010-10-01", ensemble=True)

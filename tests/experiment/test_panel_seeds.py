@@ -5,6 +5,7 @@ unchanged, resume, refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,39 +18,21 @@ from gatecast.evaluation.losses import qlike_loss
 from gatecast.evaluation.panel_return_scores import panel_returns
 from gatecast.experiment.panel_evaluation import PanelEvaluationConfig, run_panel_evaluation
 
-TINY: dict[str, Any] = {
-    "test_start": "2010-10-01",
-    "hidden": 4,
-    "epochs": 1,
-    "warm_epochs": 1,
-    "refit_every": 40,
-    "min_train": 150,
-    "device": "cpu",
-    "mcs_reps": 100,
-}
 
-
-def _panel(n: int = 3) -> gc.Panel:
-    days = pd.bdate_range("2010-01-01", periods=260, name="date")
-    rng = np.random.default_rng(0)
-    frames = {
-        name: pd.DataFrame(
-            {"close": 100 * np.exp(np.cumsum(v * 0.01 * rng.standard_normal(260)))}, index=days
-        )
-        for name, v in zip("ABC"[:n], (1.0, 2.0, 0.7), strict=False)
-    }
-    return gc.load_panel(frames)
+def _panel(small_panel: Callable[..., dict[str, pd.DataFrame]], n: int = 3) -> gc.Panel:
+    """The first ``n`` of A, B and C (1, 2 and 0.7 percent a day), 260 business days, seed 0."""
+    return gc.load_panel(small_panel(dict((("A", 1.0), ("B", 2.0), ("C", 0.7))[:n]), 260))
 
 
 @pytest.fixture(scope="module")
-def seeded() -> tuple[gc.Panel, Any, dict[int, Any]]:
+def seeded(small_panel, tiny_panel_walk) -> tuple[gc.Panel, Any, dict[int, Any]]:
     """A 3-seed run (seeds 1, 2, 3) of the global and the local LSTM beside HAR, and each
     seed's own single-seed run."""
-    panel = _panel()
+    panel, tiny = _panel(small_panel), tiny_panel_walk
     models = "lstm,lstm_local,har"
-    res = gc.evaluate_panel(panel, models=models, reference="har", seed=1, seeds=3, **TINY)
+    res = gc.evaluate_panel(panel, models=models, reference="har", seed=1, seeds=3, **tiny)
     alone = {
-        s: gc.evaluate_panel(panel, models=models, reference="har", seed=s, **TINY)
+        s: gc.evaluate_panel(panel, models=models, reference="har", seed=s, **tiny)
         for s in (1, 2, 3)
     }
     return panel, res, alone
@@ -125,22 +108,22 @@ def test_per_seed_rows_are_each_seeds_own_run_and_the_spread_is_theirs(
         assert row["ratio_sd"] == pytest.approx(sd, rel=1e-12)
 
 
-def test_one_seed_is_todays_run() -> None:
+def test_one_seed_is_todays_run(small_panel, tiny_panel_walk) -> None:
     """seeds=1 keeps the model names, the walk and the scores of a run without it."""
-    panel = _panel(2)
-    one = gc.evaluate_panel(panel, models="lstm,har", reference="har", seeds=1, **TINY)
-    plain = gc.evaluate_panel(panel, models="lstm,har", reference="har", **TINY)
+    panel, tiny = _panel(small_panel, 2), tiny_panel_walk
+    one = gc.evaluate_panel(panel, models="lstm,har", reference="har", seeds=1, **tiny)
+    plain = gc.evaluate_panel(panel, models="lstm,har", reference="har", **tiny)
     assert one.seeds is None and list(one.walk.forecasts.columns) == ["lstm", "har"]
     pd.testing.assert_frame_equal(one.walk.forecasts, plain.walk.forecasts)
     pd.testing.assert_frame_equal(one.table, plain.table)
 
 
-def test_return_target_seeds_mean_losses_and_run_folder_resumes(tmp_path: Any) -> None:
+def test_return_target_seeds_mean_losses_and_run_folder_resumes(tmp_path: Any, small_panel) -> None:
     """A return target through PanelEvaluationConfig: seeds 0 and 1 of the global LSTM, MSE
     the mean of the seeds' squared errors; the run folder holds seeds.csv, seed_spread.csv
     and the seed-mean forecast, is read by Run.open, and a resume reads every fit back with
     the same numbers."""
-    panel = _panel(2)
+    panel = _panel(small_panel, 2)
     kw: dict[str, Any] = {
         "data": panel,
         "target": "return",
@@ -196,25 +179,27 @@ def test_return_target_seeds_mean_losses_and_run_folder_resumes(tmp_path: Any) -
         ({"seeds": 2, "models": ("har", "gjr_t")}, r"--seeds 2 runs each recurrent model"),
     ],
 )
-def test_refused_before_any_fit(settings: dict[str, Any], match: str) -> None:
+def test_refused_before_any_fit(
+    small_panel, tiny_panel_walk, settings: dict[str, Any], match: str
+) -> None:
     with pytest.raises(ConfigError, match=match):
-        PanelEvaluationConfig(data=_panel(2), **settings)
+        PanelEvaluationConfig(data=_panel(small_panel, 2), **settings)
     kwargs = {k: v for k, v in settings.items() if k != "models"}
     models = ",".join(settings.get("models", ("lstm", "har")))
     with pytest.raises(ConfigError, match=match):
         gc.evaluate_panel(
-            _panel(2),
+            _panel(small_panel, 2),
             models=models,
             reference="har" if "har" in models else None,
-            **{**TINY, **kwargs},
+            **{**tiny_panel_walk, **kwargs},
         )
 
 
-def test_backtest_and_var_on_a_panel_still_refuse_seeds() -> None:
+def test_backtest_and_var_on_a_panel_still_refuse_seeds(small_panel) -> None:
     from gatecast.experiment.panel_backtest import PanelBacktestConfig
     from gatecast.experiment.panel_var_config import PanelVarConfig
 
     with pytest.raises(ConfigError, match="--seeds does not apply to a panel: a panel backtest"):
-        PanelBacktestConfig(data=_panel(2), seeds=2)
+        PanelBacktestConfig(data=_panel(small_panel, 2), seeds=2)
     with pytest.raises(ConfigError, match="--seeds does not apply to a panel: the panel VaR"):
-        PanelVarConfig(data=_panel(2), seeds=2)
+        PanelVarConfig(data=_panel(small_panel, 2), seeds=2)
