@@ -82,12 +82,7 @@ class PanelVarConfig(PanelSettings, VarJobSettings):
         return PanelEvaluationConfig(
             data=self.data if data is None else data,
             layout=self.layout,
-            column=self.column,
-            sort=self.sort,
-            dropna=self.dropna,
-            dayfirst=self.dayfirst,
-            date_format=self.date_format,
-            allow_outliers=self.allow_outliers,
+            **self.read_options(),
             test_start=test_start or self.test_start,
             test_end=self.test_end,
             refit_every=self.refit_every,

@@ -168,12 +168,7 @@ class PanelSweepConfig(SweepConfig):
         return PanelSweepTest(
             data=self.data,
             layout=self.layout,
-            column=self.column,
-            sort=self.sort,
-            dropna=self.dropna,
-            dayfirst=self.dayfirst,
-            date_format=self.date_format,
-            allow_outliers=self.allow_outliers,
+            **self.read_options(),
             target=self.target,
             proxy=self.proxy,
             test_start=self.test_start,
